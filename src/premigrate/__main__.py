@@ -1,0 +1,3 @@
+from premigrate.cli import main
+
+raise SystemExit(main())

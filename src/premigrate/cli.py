@@ -1,0 +1,171 @@
+"""Command line: argv and os.environ are read here and only here; main() returns the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, NoReturn
+
+from premigrate import __version__
+from premigrate.config import OPTIONS, Config, load_config, resolve_option, OPTIONS_BY_DEST
+from premigrate.errors import EXIT_CODES, Interrupted, PremigrateError, UsageError
+from premigrate.interrupts import SignalGuard
+
+COMMANDS = {
+    "up": "wait for the database, take the runner lock, apply pending migrations, record them",
+    "status": "list every migration with its state (read-only, no lock)",
+    "check": "exit 0 when fully migrated, 7 when migrations are pending, 5 on drift or a failed run (read-only)",
+    "wait": "wait until the database accepts connections, then exit 0",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message}; see premigrate --help")
+
+
+def _epilog() -> str:
+    lines = ["exit codes:"] + [f"  {code:<8} {meaning}" for code, meaning in EXIT_CODES]
+    lines += [
+        "",
+        "environment: every flag has the variable shown in its help; flags win over the environment.",
+        "  DATABASE_URL_FILE           file holding the URL (Docker/Kubernetes secrets); one trailing newline dropped",
+        "  DB_DIALECT, DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD, DB_PASSWORD_FILE",
+        "                              the database as separate variables instead of a URL",
+        "  PG* variables of libpq (PGHOST, PGSSLMODE, ...) still apply underneath for PostgreSQL",
+        "durations: 500ms, 30s, 5m, 1h; a bare number is seconds; 0 means no limit",
+    ]
+    return "\n".join(lines)
+
+
+def _add_options(parser: argparse.ArgumentParser, command: str | None) -> None:
+    for option in OPTIONS:
+        if option.commands and command not in option.commands:
+            continue
+        help_text = f"{option.help} [env {option.env}"
+        help_text += f"; default {option.default}]" if option.default not in (None, False) else "]"
+        kwargs: dict[str, Any] = {"dest": option.dest, "help": help_text, "default": argparse.SUPPRESS}
+        if option.kind == "bool":
+            kwargs["action"] = "store_true"
+        else:
+            kwargs["metavar"] = option.metavar or (option.choices and "{" + ",".join(option.choices) + "}") or "VALUE"
+        parser.add_argument(option.flag, **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = _Parser(
+        prog="premigrate",
+        description="Apply pending SQL migrations before the application starts: wait for the database, take a "
+                    "runner lock, apply each pending migration in order, record it, exit non-zero on failure.",
+        epilog=_epilog(),
+        formatter_class=formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"premigrate {__version__}")
+    # Global flags are accepted before the command too (premigrate --dir x up), not only after it.
+    _add_options(parser, None)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+    for name, summary in COMMANDS.items():
+        sub = commands.add_parser(name, help=summary, description=summary, epilog=_epilog(),
+                                  formatter_class=formatter)
+        _add_options(sub, name)
+    return parser
+
+
+def _early_log_settings(flags: Mapping[str, Any], env: Mapping[str, str], stderr_is_tty: bool) -> tuple[str, str]:
+    """Log format and level before the full configuration is known, so that its errors are logged properly."""
+    try:
+        fmt = resolve_option(OPTIONS_BY_DEST["log_format"], flags, env)
+    except UsageError:
+        fmt = None
+    try:
+        level = resolve_option(OPTIONS_BY_DEST["log_level"], flags, env)
+    except UsageError:
+        level = "info"
+    return fmt or ("console" if stderr_is_tty else "json"), level
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    started = time.monotonic()
+    env = os.environ if env is None else env
+    argv = sys.argv[1:] if argv is None else list(argv)
+    stderr_is_tty = sys.stderr.isatty()
+    from premigrate import log as logging_setup
+
+    command = "?"
+    try:
+        args = build_parser().parse_args(argv)
+        flags = vars(args)
+        command = flags.pop("command")
+    except UsageError as exc:
+        fmt, level = _early_log_settings({}, env, stderr_is_tty)
+        logging_setup.configure(log_format=fmt, level=level)
+        return _finish(logging_setup.get_logger(), command, exc.exit_code, started, error=exc)
+    except SystemExit as exc:  # --help, --version
+        return int(exc.code or 0)
+
+    fmt, level = _early_log_settings(flags, env, stderr_is_tty)
+    logging_setup.configure(log_format=fmt, level=level)
+    log = logging_setup.get_logger()
+    applied = 0
+    with SignalGuard() as guard:
+        try:
+            config = load_config(command, flags, env, stderr_is_tty=stderr_is_tty)
+            logging_setup.configure(log_format=config.log_format, level=config.log_level, secrets=config.secrets)
+            log = logging_setup.get_logger()
+            if config.default_sqlite:
+                log.warning("no_database_configured", database=config.dsn.redacted(),
+                            note="migrating a local SQLite file; set DATABASE_URL to migrate a real database")
+            log.info("config_loaded", command=command, version=__version__, **config.summary_fields())
+            from premigrate.runner import Runner
+
+            runner = Runner(config, log, guard)
+            try:
+                code = _dispatch(runner, config)
+            finally:
+                applied = runner.stats.applied
+        except Interrupted as exc:
+            log.warning("interrupted", signal=str(exc), exit_code=exc.exit_code,
+                        note="the running statement was stopped, its transaction rolled back (or its row recorded) "
+                             "and the runner lock released")
+            return _finish(log, command, exc.exit_code, started, applied=applied)
+        except PremigrateError as exc:
+            return _finish(log, command, exc.exit_code, started, error=exc, applied=applied)
+        except Exception as exc:  # noqa: BLE001 - a bug: report it as one structured event with its traceback
+            log.error("internal_error", error=f"{type(exc).__name__}: {exc}", exc_info=True)
+            return _finish(log, command, 1, started, applied=applied)
+    return _finish(log, command, code, started, applied=applied)
+
+
+def _dispatch(runner: Any, config: Config) -> int:
+    if config.command == "up":
+        return runner.up()
+    if config.command == "wait":
+        return runner.wait()
+    if config.command == "check":
+        return runner.check()
+    if config.command == "status":
+        from premigrate.report import status_json, status_table
+
+        plan, _ = runner.status_plan()
+        text = status_json(plan, database=config.dsn.redacted(), table=config.table) if config.json \
+            else status_table(plan)
+        try:
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            pass
+        return 0
+    raise UsageError(f"unknown command {config.command!r}")
+
+
+def _finish(log: Any, command: str, code: int, started: float, *, error: PremigrateError | None = None,
+            applied: int = 0) -> int:
+    if error is not None:
+        log.error("error", error=error.message, error_type=type(error).__name__, exit_code=code, **error.fields)
+    log.log(20 if code in (0, 7) else 40, "summary", command=command, applied=applied,
+            duration_ms=round((time.monotonic() - started) * 1000), exit_code=code)
+    return code

@@ -1,0 +1,315 @@
+"""Configuration: every option in one table, resolved by a pure function from (flags, environment).
+
+Precedence: flag > environment > default. Nothing here reads os.environ: the CLI passes the environment in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from premigrate.durations import parse_duration
+from premigrate.dsn import DEFAULT_PORTS, Dsn, normalize_dialect, parse_url
+from premigrate.errors import UsageError
+
+DEFAULT_SQLITE_FILE = "premigrate.db"
+DEFAULT_TABLE = "premigrate_history"
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Option:
+    dest: str
+    flag: str
+    env: str
+    help: str
+    kind: str = "str"  # str | duration | bool | choice
+    default: Any = None
+    choices: tuple[str, ...] = ()
+    metavar: str | None = None
+    commands: tuple[str, ...] = ()  # empty: every command
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("database_url", "--database-url", "DATABASE_URL",
+           "database URL: postgresql://, mysql://, mariadb://, sqlite:///file.db (also PREMIGRATE_DATABASE_URL, "
+           "or DATABASE_URL_FILE naming a file that holds it)", metavar="URL"),
+    Option("dir", "--dir", "PREMIGRATE_DIR", "folder of migration files (not recursive)", default="./migrations",
+           metavar="PATH"),
+    Option("table", "--table", "PREMIGRATE_TABLE",
+           "history table name (schema.table allowed on PostgreSQL)", default=DEFAULT_TABLE, metavar="NAME"),
+    Option("schema", "--schema", "PREMIGRATE_SCHEMA",
+           "PostgreSQL only: search_path for migrations and schema of the history table (created if missing)",
+           metavar="NAME"),
+    Option("wait_timeout", "--wait-timeout", "PREMIGRATE_WAIT_TIMEOUT",
+           "how long to wait for the database to accept connections", kind="duration", default="60s",
+           metavar="DURATION"),
+    Option("lock_timeout", "--lock-timeout", "PREMIGRATE_LOCK_TIMEOUT",
+           "how long to wait for the runner lock held by another premigrate", kind="duration", default="600s",
+           metavar="DURATION"),
+    Option("log_format", "--log-format", "PREMIGRATE_LOG_FORMAT",
+           "json (default) or console (default when stderr is a terminal)", kind="choice",
+           choices=("json", "console")),
+    Option("log_level", "--log-level", "PREMIGRATE_LOG_LEVEL", "debug, info, warning or error", kind="choice",
+           default="info", choices=("debug", "info", "warning", "error")),
+    Option("strict", "--strict", "PREMIGRATE_STRICT",
+           "fail (exit 5) when the history has migrations missing from the folder", kind="bool", default=False),
+    Option("allow_out_of_order", "--allow-out-of-order", "PREMIGRATE_ALLOW_OUT_OF_ORDER",
+           "apply pending migrations older than the newest applied one instead of failing", kind="bool",
+           default=False),
+    Option("require_database", "--require-database", "PREMIGRATE_REQUIRE_DATABASE",
+           "exit 2 instead of falling back to ./premigrate.db when no database is configured", kind="bool",
+           default=False),
+    Option("json", "--json", "PREMIGRATE_JSON", "status: print JSON instead of a table", kind="bool",
+           default=False, commands=("status",)),
+)
+OPTIONS_BY_DEST = {o.dest: o for o in OPTIONS}
+SECRET_FILE_VARS = ("DATABASE_URL_FILE", "DB_PASSWORD_FILE")
+DISCRETE_VARS = ("DB_DIALECT", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_PASSWORD_FILE")
+
+
+@dataclass(frozen=True)
+class Config:
+    command: str
+    dsn: Dsn
+    dsn_source: str
+    dir: Path
+    table: str
+    schema: str | None
+    wait_timeout: float | None
+    lock_timeout: float | None
+    log_format: str
+    log_level: str
+    strict: bool = False
+    allow_out_of_order: bool = False
+    require_database: bool = False
+    json: bool = False
+    default_sqlite: bool = False
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def history_schema(self) -> str | None:
+        return self.table.split(".", 1)[0] if "." in self.table else self.schema
+
+    @property
+    def history_table_name(self) -> str:
+        return self.table.rsplit(".", 1)[-1]
+
+    def summary_fields(self) -> dict[str, object]:
+        return {
+            "database": self.dsn.redacted(),
+            "database_source": self.dsn_source,
+            "dialect": self.dsn.dialect,
+            "dir": str(self.dir),
+            "table": self.table,
+            "schema": self.schema,
+            "wait_timeout_s": self.wait_timeout,
+            "lock_timeout_s": self.lock_timeout,
+        }
+
+
+def _parse_bool(value: str, name: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise UsageError(f"{name}={value!r} is not a boolean; use 1/0, true/false, yes/no or on/off")
+
+
+def resolve_option(option: Option, flags: Mapping[str, Any], env: Mapping[str, str]) -> Any:
+    """The option's value from its flag, else its environment variable, else its default, validated."""
+    raw = flags.get(option.dest)
+    source = option.flag
+    if raw is None or raw is False and option.kind == "bool":
+        if option.env in env:
+            raw, source = env[option.env], option.env
+        else:
+            raw, source = option.default, None
+    if raw is None:
+        return None
+    if option.kind == "bool":
+        return raw if isinstance(raw, bool) else _parse_bool(raw, source or option.env)
+    if option.kind == "duration":
+        try:
+            return parse_duration(str(raw))
+        except ValueError as exc:
+            raise UsageError(f"{source or option.flag}: {exc}") from None
+    if option.kind == "choice":
+        value = str(raw).strip().lower()
+        if value not in option.choices:
+            raise UsageError(f"{source or option.flag}={raw!r} is not one of {', '.join(option.choices)}")
+        return value
+    return raw
+
+
+def read_secret_file(var: str, path: str, read: Callable[[str], str]) -> str:
+    try:
+        content = read(path)
+    except OSError as exc:
+        raise UsageError(f"{var}: cannot read {path!r}: {exc.strerror or exc}; mount the secret there or unset {var}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{var}: {path!r} is not UTF-8 text") from None
+    # Secrets written with `echo` end in a newline; exactly one is dropped, as Docker and Kubernetes users expect.
+    return content[:-1] if content.endswith("\n") else content
+
+
+def _read_text(path: str) -> str:
+    with open(path, encoding="utf-8", newline="") as handle:
+        return handle.read()
+
+
+def validate_identifier(value: str, what: str, *, allow_qualified: bool) -> str:
+    parts = value.split(".")
+    if len(parts) > 2 or (len(parts) == 2 and not allow_qualified):
+        hint = " (schema.table is allowed on PostgreSQL only)" if len(parts) == 2 else ""
+        raise UsageError(f"{what} {value!r} is not a valid name{hint}; use letters, digits and _")
+    for part in parts:
+        if not _IDENTIFIER.match(part) or len(part.encode()) > 63:
+            raise UsageError(
+                f"{what} {value!r} is not a valid SQL identifier: use letters, digits and _ "
+                "(not starting with a digit), at most 63 bytes"
+            )
+    return value
+
+
+def load_config(
+    command: str,
+    flags: Mapping[str, Any],
+    env: Mapping[str, str],
+    *,
+    stderr_is_tty: bool = False,
+    read_file: Callable[[str], str] = _read_text,
+) -> Config:
+    values = {o.dest: resolve_option(o, flags, env) for o in OPTIONS if not o.commands or command in o.commands}
+    dsn, dsn_source, default_sqlite = _resolve_dsn(flags, env, read_file, require=bool(values["require_database"]))
+    table = validate_identifier(values["table"], "--table", allow_qualified=dsn.dialect == "postgresql")
+    schema = values.get("schema")
+    if schema is not None:
+        if dsn.dialect != "postgresql":
+            raise UsageError(
+                f"--schema applies to PostgreSQL only; on {dsn.dialect} the database named in the URL is the schema"
+            )
+        schema = validate_identifier(schema, "--schema", allow_qualified=False)
+    directory = str(values["dir"]).strip()
+    if not directory:
+        raise UsageError("--dir is empty; name the folder that holds the migration files")
+    secrets = tuple(dsn.secrets())
+    return Config(
+        command=command,
+        dsn=dsn,
+        dsn_source=dsn_source,
+        dir=Path(directory),
+        table=table,
+        schema=schema,
+        wait_timeout=values["wait_timeout"],
+        lock_timeout=values["lock_timeout"],
+        log_format=values["log_format"] or ("console" if stderr_is_tty else "json"),
+        log_level=values["log_level"],
+        strict=bool(values["strict"]),
+        allow_out_of_order=bool(values["allow_out_of_order"]),
+        require_database=bool(values["require_database"]),
+        json=bool(values.get("json")),
+        default_sqlite=default_sqlite,
+        secrets=secrets,
+    )
+
+
+def _resolve_dsn(
+    flags: Mapping[str, Any], env: Mapping[str, str], read_file: Callable[[str], str], *, require: bool
+) -> tuple[Dsn, str, bool]:
+    url, source = _resolve_url(flags, env, read_file)
+    password = _resolve_password(env, read_file)
+    discrete = {k: env[k] for k in DISCRETE_VARS if env.get(k, "") != "" and k not in ("DB_PASSWORD", "DB_PASSWORD_FILE")}
+    if url is not None:
+        dsn = parse_url(url, source=source)
+        if source != "--database-url":
+            _check_agreement(dsn, discrete, source)
+        if password is not None:
+            if dsn.password is not None and dsn.password != password:
+                raise UsageError(f"{source} and DB_PASSWORD disagree on the password; set it in one place only")
+            dsn = dsn.with_password(password)
+        return dsn, source, False
+    if discrete:
+        return _dsn_from_discrete(discrete, password), "DB_* variables", False
+    if require:
+        raise UsageError(
+            "no database configured: set DATABASE_URL (or DATABASE_URL_FILE, or DB_DIALECT/DB_HOST/DB_NAME/...); "
+            "PREMIGRATE_REQUIRE_DATABASE forbids the SQLite fallback"
+        )
+    return Dsn(dialect="sqlite", database=DEFAULT_SQLITE_FILE), "default", True
+
+
+def _resolve_url(
+    flags: Mapping[str, Any], env: Mapping[str, str], read_file: Callable[[str], str]
+) -> tuple[str | None, str]:
+    if flags.get("database_url") is not None:
+        return flags["database_url"], "--database-url"
+    present = [name for name in ("DATABASE_URL", "PREMIGRATE_DATABASE_URL", "DATABASE_URL_FILE") if env.get(name)]
+    if len(present) > 1:
+        raise UsageError(f"{' and '.join(present)} are both set; set only one of them")
+    if not present:
+        return None, ""
+    name = present[0]
+    if name == "DATABASE_URL_FILE":
+        return read_secret_file(name, env[name], read_file).strip(), f"DATABASE_URL_FILE ({env[name]})"
+    return env[name], name
+
+
+def _resolve_password(env: Mapping[str, str], read_file: Callable[[str], str]) -> str | None:
+    if env.get("DB_PASSWORD") and env.get("DB_PASSWORD_FILE"):
+        raise UsageError("DB_PASSWORD and DB_PASSWORD_FILE are both set; set only one of them")
+    if env.get("DB_PASSWORD_FILE"):
+        return read_secret_file("DB_PASSWORD_FILE", env["DB_PASSWORD_FILE"], read_file)
+    return env.get("DB_PASSWORD") or None
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise UsageError(f"DB_PORT={value!r} is not a port number between 1 and 65535")
+    return int(value)
+
+
+def _dsn_from_discrete(values: Mapping[str, str], password: str | None) -> Dsn:
+    if "DB_DIALECT" not in values:
+        raise UsageError(f"{', '.join(values)} set without DB_DIALECT; set DB_DIALECT=postgresql, mysql or sqlite")
+    dialect = normalize_dialect(values["DB_DIALECT"], source="DB_DIALECT")
+    if dialect == "sqlite":
+        if not values.get("DB_NAME"):
+            raise UsageError("DB_DIALECT=sqlite needs DB_NAME, the path of the database file")
+        return Dsn(dialect="sqlite", database=values["DB_NAME"])
+    if not values.get("DB_NAME"):
+        raise UsageError(f"DB_DIALECT={values['DB_DIALECT']} needs DB_NAME, the database to migrate")
+    return Dsn(
+        dialect=dialect,
+        host=values.get("DB_HOST") or "localhost",
+        port=_port(values["DB_PORT"]) if "DB_PORT" in values else DEFAULT_PORTS[dialect],
+        user=values.get("DB_USER"),
+        password=password,
+        database=values["DB_NAME"],
+    )
+
+
+def _check_agreement(dsn: Dsn, discrete: Mapping[str, str], source: str) -> None:
+    """A URL and DB_* variables may both be set only where they say the same thing."""
+    url_values: dict[str, object] = {
+        "DB_DIALECT": dsn.dialect,
+        "DB_HOST": dsn.host,
+        "DB_PORT": dsn.port or DEFAULT_PORTS.get(dsn.dialect),
+        "DB_NAME": dsn.database,
+        "DB_USER": dsn.user,
+    }
+    for name, value in discrete.items():
+        if name == "DB_DIALECT":
+            given: object = normalize_dialect(value, source=name)
+        elif name == "DB_PORT":
+            given = _port(value)
+        else:
+            given = value
+        if given != url_values[name]:
+            raise UsageError(f"{source} and {name} disagree; set the database in one place only")

@@ -1,0 +1,195 @@
+"""The driver contract: one session to one database, holding SQL and error mapping only (no ordering, no policy).
+
+Capability flags, not dialect checks, tell the runner what a database can do:
+- transactional_ddl: DDL can be rolled back, so a migration and its history row commit in one transaction
+  (PostgreSQL, SQLite). MySQL/MariaDB commit DDL implicitly: progress is recorded statement by statement.
+- supports_schema: --schema means something (PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any, ClassVar, Protocol
+
+from premigrate.dsn import Dsn
+from premigrate.errors import PremigrateError
+
+STATE_APPLIED = "applied"
+STATE_IN_PROGRESS = "in_progress"
+STATE_FAILED = "failed"
+
+HISTORY_COLUMNS = (
+    "migration_id", "version", "description", "kind", "script", "checksum", "applied_at", "execution_ms",
+    "applied_by", "state", "statements_done", "statements_total", "statement_started", "statement_hashes", "error",
+    "premigrate_version",
+)
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    migration_id: str
+    version: str | None
+    description: str
+    kind: str  # versioned | repeatable | baseline
+    script: str
+    checksum: str
+    applied_at: datetime
+    execution_ms: int
+    applied_by: str
+    state: str  # applied | in_progress | failed
+    statements_done: int = 0
+    statements_total: int = 0
+    # 1-based index of the last statement started. Greater than statements_done while a statement runs: if the
+    # process dies then, nobody knows whether that statement took effect ("in doubt").
+    statement_started: int = 0
+    statement_hashes: tuple[str, ...] = ()
+    error: str | None = None
+    premigrate_version: str = ""
+
+    @property
+    def in_doubt(self) -> bool:
+        return self.state == STATE_IN_PROGRESS and self.statement_started > self.statements_done
+
+    def evolve(self, **changes: Any) -> HistoryRow:
+        return replace(self, **changes)
+
+    def values(self) -> tuple[Any, ...]:
+        return (
+            self.migration_id, self.version, self.description, self.kind, self.script, self.checksum,
+            self.applied_at, self.execution_ms, self.applied_by, self.state, self.statements_done,
+            self.statements_total, self.statement_started, " ".join(self.statement_hashes), self.error,
+            self.premigrate_version,
+        )
+
+
+@dataclass(frozen=True)
+class DriverSettings:
+    table: str  # unqualified history table name
+    schema: str | None = None  # schema of the history table (PostgreSQL)
+    search_path: str | None = None  # --schema (PostgreSQL)
+    application_name: str = "premigrate"
+    connect_timeout: float | None = 10.0
+    read_only: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class SqlError(PremigrateError):
+    """A statement failed on the server. `code` is the SQLSTATE (PostgreSQL), errno (MySQL) or error name (SQLite)."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, code: str | None = None, code_field: str = "code", position: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.code_field = code_field  # how the log names the code: sqlstate | errno | code
+        self.position = position  # 1-based character offset in the statement, when the server gives one
+
+
+class ConnectFailed(PremigrateError):
+    """A connection attempt failed. `transient` failures are retried until --wait-timeout; the others are final."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, transient: bool, reason: str) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.reason = reason  # refused | dns | timeout | starting_up | too_many_connections | auth | unknown_database | ...
+
+
+class Driver(Protocol):
+    dialect: ClassVar[str]
+    transactional_ddl: ClassVar[bool]
+    supports_schema: ClassVar[bool]
+    code_field: ClassVar[str]
+
+    @classmethod
+    def connect(cls, dsn: Dsn, settings: DriverSettings) -> Driver: ...
+    def close(self) -> None: ...
+    def server_version(self) -> str: ...
+    def prepare_session(self) -> None: ...
+    def history_exists(self) -> bool: ...
+    def ensure_history_table(self) -> bool: ...
+    def read_history(self) -> list[HistoryRow]: ...
+    def begin(self) -> None: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    def execute(self, statement: str) -> None: ...
+    def insert_row(self, row: HistoryRow) -> None: ...
+    def update_row(self, row: HistoryRow) -> None: ...
+    def delete_row(self, migration_id: str) -> None: ...
+    def try_lock(self, key: str) -> bool: ...
+    def unlock(self, key: str) -> None: ...
+    def lock_holder(self, key: str) -> dict[str, Any] | None: ...
+    def interrupt(self) -> None: ...
+    def list_tables(self) -> list[str]: ...
+    def transaction(self) -> AbstractContextManager[None]: ...
+
+
+def lock_key_text(database: str, table: str) -> str:
+    return f"premigrate:{database}:{table}"
+
+
+def lock_key_int64(text: str) -> int:
+    """A stable signed 64-bit key (PostgreSQL advisory locks take a bigint)."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
+
+
+def utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class SqlHistoryMixin:
+    """History-table SQL shared by the drivers; each sets `param` and provides _exec/_fetchall and `history_ref`."""
+
+    param: ClassVar[str] = "%s"
+    history_ref: str
+
+    def _exec(self, sql: str, params: tuple[Any, ...] = ()) -> None:  # pragma: no cover - provided by drivers
+        raise NotImplementedError
+
+    def _fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _to_datetime(self, value: Any) -> datetime:
+        return utc(value)
+
+    def _from_datetime(self, value: datetime) -> Any:
+        return value
+
+    def read_history(self) -> list[HistoryRow]:
+        if not self.history_exists():  # type: ignore[attr-defined]
+            return []
+        rows = self._fetchall(f"SELECT {', '.join(HISTORY_COLUMNS)} FROM {self.history_ref}")
+        return [self._row(r) for r in rows]
+
+    def _row(self, r: tuple[Any, ...]) -> HistoryRow:
+        data = dict(zip(HISTORY_COLUMNS, r))
+        data["applied_at"] = self._to_datetime(data["applied_at"])
+        data["statement_hashes"] = tuple((data["statement_hashes"] or "").split())
+        for name in ("execution_ms", "statements_done", "statements_total", "statement_started"):
+            data[name] = int(data[name] or 0)
+        return HistoryRow(**data)
+
+    def _row_params(self, row: HistoryRow) -> tuple[Any, ...]:
+        values = list(row.values())
+        values[HISTORY_COLUMNS.index("applied_at")] = self._from_datetime(row.applied_at)
+        return tuple(values)
+
+    def insert_row(self, row: HistoryRow) -> None:
+        placeholders = ", ".join([self.param] * len(HISTORY_COLUMNS))
+        self._exec(
+            f"INSERT INTO {self.history_ref} ({', '.join(HISTORY_COLUMNS)}) VALUES ({placeholders})",
+            self._row_params(row),
+        )
+
+    def update_row(self, row: HistoryRow) -> None:
+        assignments = ", ".join(f"{c} = {self.param}" for c in HISTORY_COLUMNS[1:])
+        params = self._row_params(row)
+        self._exec(f"UPDATE {self.history_ref} SET {assignments} WHERE migration_id = {self.param}",
+                   params[1:] + params[:1])
+
+    def delete_row(self, migration_id: str) -> None:
+        self._exec(f"DELETE FROM {self.history_ref} WHERE migration_id = {self.param}", (migration_id,))

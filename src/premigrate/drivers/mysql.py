@@ -1,0 +1,339 @@
+"""MySQL and MariaDB through PyMySQL: SQL and error mapping only.
+
+DDL commits implicitly here, so transactional_ddl is False: the runner records progress statement by statement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+
+import pymysql
+from pymysql.constants import CLIENT
+
+from premigrate.drivers.base import ConnectFailed, DriverSettings, SqlError, SqlHistoryMixin
+from premigrate.dsn import Dsn
+from premigrate.errors import ConnectionLost, UsageError
+
+# errno -> (reason, transient) for connection attempts
+_CONNECT_ERRNOS = {
+    2002: ("refused", True),  # can't connect through socket
+    2003: ("refused", True),  # can't connect to server (refused, unreachable, DNS not yet resolvable, timeout)
+    2006: ("connection_reset", True),  # server has gone away
+    2013: ("connection_reset", True),  # lost connection during handshake
+    1040: ("too_many_connections", True),
+    1053: ("starting_up", True),  # server shutdown in progress
+    1045: ("auth", False),
+    1044: ("auth", False),  # access denied to the database
+    1698: ("auth", False),
+    1049: ("unknown_database", False),
+}
+_LOST_ERRNOS = {2006, 2013, 2014, 2055, 1053, 1927}  # 1927: connection killed (MariaDB)
+_SSL_MODES = ("disabled", "preferred", "required", "verify_ca", "verify_identity")
+_URL_PARAMS = {"ssl-mode", "ssl-ca", "ssl-cert", "ssl-key", "connect_timeout", "read_timeout", "write_timeout",
+               "charset"}
+# Bound on reads of premigrate's own quick queries (history, locks). Migration statements run without one:
+# a long ALTER is legitimate, and TCP keepalives notice a server that vanished.
+BOOKKEEPING_READ_TIMEOUT = 60.0
+
+
+def _quote_ident(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+class MySQLDriver(SqlHistoryMixin):
+    dialect: ClassVar[str] = "mysql"
+    transactional_ddl: ClassVar[bool] = False
+    supports_schema: ClassVar[bool] = False
+    code_field: ClassVar[str] = "errno"
+    param: ClassVar[str] = "%s"
+
+    def __init__(self, conn: pymysql.connections.Connection, dsn: Dsn, settings: DriverSettings,
+                 connect_kwargs: dict[str, Any]) -> None:
+        self.conn = conn
+        self.dsn = dsn
+        self.settings = settings
+        self._connect_kwargs = connect_kwargs
+        self._thread_id = conn.thread_id()
+        self.history_ref = _quote_ident(settings.table)
+        self._statement_read_timeout = self._url_float("read_timeout")
+
+    # -- connection ---------------------------------------------------------------------------------------------
+
+    @classmethod
+    def connect_kwargs(cls, dsn: Dsn, settings: DriverSettings) -> dict[str, Any]:
+        params = dsn.params_dict
+        unknown = sorted(set(params) - _URL_PARAMS)
+        if unknown:
+            raise UsageError(
+                f"database URL: unknown MySQL parameter {unknown[0]!r}; supported: {', '.join(sorted(_URL_PARAMS))}"
+            )
+        kwargs: dict[str, Any] = {
+            "host": dsn.host or "localhost",
+            "port": dsn.port or 3306,
+            "user": dsn.user or "root",
+            "password": dsn.password or "",
+            "database": dsn.database,
+            "autocommit": True,
+            "charset": params.get("charset", "utf8mb4"),
+            "connect_timeout": _float_param(params, "connect_timeout") or settings.connect_timeout or 10,
+            "read_timeout": _float_param(params, "read_timeout") or BOOKKEEPING_READ_TIMEOUT,
+            "write_timeout": _float_param(params, "write_timeout"),
+            "program_name": settings.application_name,
+            # Statements are split by premigrate: one per call, so an error names its statement.
+            "client_flag": CLIENT.FOUND_ROWS,
+        }
+        kwargs.update(_ssl_kwargs(params))
+        return kwargs
+
+    @classmethod
+    def connect(cls, dsn: Dsn, settings: DriverSettings) -> MySQLDriver:
+        kwargs = cls.connect_kwargs(dsn, settings)
+        require_tls = kwargs.pop("_require_tls", False)
+        try:
+            conn = pymysql.connect(**kwargs)
+        except pymysql.err.MySQLError as exc:
+            raise cls.map_connect_error(exc) from None
+        except (OSError, ssl.SSLError) as exc:
+            raise ConnectFailed(f"cannot connect to MySQL: {exc}", transient=False, reason="tls") from None
+        if require_tls and not isinstance(getattr(conn, "_sock", None), ssl.SSLSocket):
+            conn.close()
+            raise ConnectFailed("the server does not support TLS but ssl-mode requires it", transient=False,
+                                reason="tls")
+        _set_keepalive(conn)
+        driver = cls(conn, dsn, settings, kwargs)
+        if settings.read_only:
+            driver._exec("SET SESSION TRANSACTION READ ONLY")
+        return driver
+
+    @staticmethod
+    def map_connect_error(exc: BaseException) -> ConnectFailed:
+        errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        message = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
+        reason, transient = _CONNECT_ERRNOS.get(errno, ("other", False))
+        if errno == 2003 and ("Name or service not known" in message or "name resolution" in message):
+            reason = "dns"
+        elif errno == 2003 and "timed out" in message:
+            reason = "timeout"
+        return ConnectFailed(f"({errno}) {message}" if errno else message, transient=transient, reason=reason)
+
+    def _url_float(self, name: str) -> float | None:
+        return _float_param(self.dsn.params_dict, name)
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except Exception:  # noqa: BLE001 - closing a broken connection must not mask the real error
+            pass
+
+    def server_version(self) -> str:
+        # MariaDB prefixes its version with "5.5.5-" for old replication clients.
+        return f"MySQL {self.conn.get_server_info().removeprefix('5.5.5-')}"
+
+    def prepare_session(self) -> None:
+        pass
+
+    def ensure_schema(self) -> None:
+        pass
+
+    # -- statements ---------------------------------------------------------------------------------------------
+
+    def _exec(self, sql: str, params: tuple[Any, ...] | None = None) -> None:
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(sql, params)
+        except (pymysql.err.MySQLError, OSError) as exc:
+            raise self.map_error(exc) from exc
+
+    def _fetchall(self, sql: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(sql, params)
+                return list(cur.fetchall())
+        except (pymysql.err.MySQLError, OSError) as exc:
+            raise self.map_error(exc) from exc
+
+    def execute(self, statement: str) -> None:
+        # No read timeout while a migration statement runs (unless the URL sets read_timeout). PyMySQL applies
+        # `_read_timeout` to the socket before every read, so switching it here takes effect for this statement.
+        self.conn._read_timeout = self._statement_read_timeout
+        try:
+            with self.conn.cursor() as cur:
+                # args=None: PyMySQL leaves % alone, so migration SQL needs no escaping.
+                cur.execute(statement)
+                while cur.nextset():  # a CALL returns several result sets; errors can surface here
+                    pass
+        except (pymysql.err.MySQLError, OSError) as exc:
+            raise self.map_error(exc) from exc
+        finally:
+            self.conn._read_timeout = self._connect_kwargs["read_timeout"]
+
+    def map_error(self, exc: BaseException) -> Exception:
+        errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        if isinstance(exc, (pymysql.err.InterfaceError, OSError)) or errno in _LOST_ERRNOS:
+            return ConnectionLost(f"lost the connection to MySQL: {exc}")
+        message = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
+        return SqlError(message, code=str(errno) if errno is not None else None, code_field=self.code_field)
+
+    def begin(self) -> None:
+        self._exec("START TRANSACTION")
+
+    def commit(self) -> None:
+        self._exec("COMMIT")
+
+    def rollback(self) -> None:
+        if self.conn.open:
+            self._exec("ROLLBACK")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.begin()
+        try:
+            yield
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit()
+
+    def interrupt(self) -> None:
+        """Stop the running statement: KILL QUERY from a second connection. Safe to call from another thread."""
+        kwargs = dict(self._connect_kwargs)
+        kwargs.pop("_require_tls", None)
+        kwargs["connect_timeout"] = 5
+        kwargs["read_timeout"] = 5
+        try:
+            killer = pymysql.connect(**kwargs)
+            try:
+                with killer.cursor() as cur:
+                    cur.execute(f"KILL QUERY {int(self._thread_id)}")
+            finally:
+                killer.close()
+        except Exception:  # noqa: BLE001 - best effort on the signal path
+            pass
+
+    # -- history ------------------------------------------------------------------------------------------------
+
+    def _to_datetime(self, value: Any) -> datetime:
+        return value.replace(tzinfo=timezone.utc)
+
+    def _from_datetime(self, value: datetime) -> Any:
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def history_exists(self) -> bool:
+        rows = self._fetchall(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = %s",
+            (self.settings.table,),
+        )
+        return bool(rows[0][0])
+
+    def ensure_history_table(self) -> bool:
+        if self.history_exists():
+            return False
+        self._exec(
+            f"""CREATE TABLE IF NOT EXISTS {self.history_ref} (
+                migration_id VARCHAR(191) NOT NULL PRIMARY KEY,
+                version VARCHAR(191) NULL,
+                description VARCHAR(1024) NOT NULL,
+                kind VARCHAR(16) NOT NULL,
+                script VARCHAR(1024) NOT NULL,
+                checksum VARCHAR(80) NOT NULL,
+                applied_at DATETIME(6) NOT NULL,
+                execution_ms BIGINT NOT NULL,
+                applied_by VARCHAR(255) NOT NULL,
+                state VARCHAR(16) NOT NULL,
+                statements_done INT NOT NULL,
+                statements_total INT NOT NULL,
+                statement_started INT NOT NULL,
+                statement_hashes MEDIUMTEXT NOT NULL,
+                error TEXT NULL,
+                premigrate_version VARCHAR(32) NOT NULL
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"""
+        )
+        return True
+
+    def list_tables(self) -> list[str]:
+        rows = self._fetchall(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() "
+            "AND table_type = 'BASE TABLE' ORDER BY 1"
+        )
+        return [r[0] for r in rows]
+
+    # -- runner lock: GET_LOCK on a session of its own --------------------------------------------------------
+
+    def _lock_name(self, key: str) -> str:
+        # MySQL lock names are at most 64 characters; keep the database readable, make the rest a hash.
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        return f"premigrate:{(self.dsn.database or '')[:35]}:{digest}"
+
+    def try_lock(self, key: str) -> bool:
+        return self._fetchall("SELECT GET_LOCK(%s, 0)", (self._lock_name(key),))[0][0] == 1
+
+    def unlock(self, key: str) -> None:
+        self._exec("SELECT RELEASE_LOCK(%s)", (self._lock_name(key),))
+
+    def lock_holder(self, key: str) -> dict[str, Any] | None:
+        rows = self._fetchall("SELECT IS_USED_LOCK(%s)", (self._lock_name(key),))
+        holder = rows[0][0] if rows else None
+        if holder is None:
+            return None
+        detail = self._fetchall(
+            "SELECT id, user, host, time, command FROM information_schema.processlist WHERE id = %s", (holder,)
+        )
+        if not detail:
+            return {"connection_id": holder}
+        cid, user, host, seconds, command = detail[0]
+        return {"connection_id": cid, "user": user, "host": host, "time_s": seconds, "command": command}
+
+
+def _float_param(params: dict[str, str], name: str) -> float | None:
+    if name not in params:
+        return None
+    try:
+        value = float(params[name])
+    except ValueError:
+        raise UsageError(f"database URL: {name}={params[name]!r} is not a number of seconds") from None
+    if value <= 0:
+        raise UsageError(f"database URL: {name} must be a positive number of seconds")
+    return value
+
+
+def _ssl_kwargs(params: dict[str, str]) -> dict[str, Any]:
+    mode = params.get("ssl-mode", "").lower().replace("-", "_")
+    ca, cert, key = params.get("ssl-ca"), params.get("ssl-cert"), params.get("ssl-key")
+    if mode and mode not in _SSL_MODES:
+        raise UsageError(f"database URL: ssl-mode={params['ssl-mode']!r} is not one of {', '.join(m.upper() for m in _SSL_MODES)}")
+    if not mode:
+        mode = "verify_ca" if ca else ("required" if cert else "")
+    if mode in ("", "disabled"):
+        return {"ssl_disabled": True} if mode == "disabled" else {}
+    context = ssl.create_default_context(cafile=ca) if ca else ssl.create_default_context()
+    if mode in ("preferred", "required"):
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif mode == "verify_ca":
+        context.check_hostname = False
+    if cert:
+        try:
+            context.load_cert_chain(cert, key)
+        except (OSError, ssl.SSLError) as exc:
+            raise UsageError(f"database URL: cannot load ssl-cert/ssl-key: {exc}") from None
+    return {"ssl": context, "_require_tls": mode != "preferred"}
+
+
+def _set_keepalive(conn: pymysql.connections.Connection) -> None:
+    sock = getattr(conn, "_sock", None)
+    if sock is None:
+        return
+    try:
+        raw = sock if not isinstance(sock, ssl.SSLSocket) else sock
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for option, value in (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3)):
+            if hasattr(socket, option):
+                raw.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+    except OSError:
+        pass  # a Unix socket has no TCP options

@@ -1,0 +1,252 @@
+"""PostgreSQL through psycopg 3: SQL and error mapping only."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import psycopg
+from psycopg import errors as pg_errors, sql as pg_sql
+
+from premigrate.drivers.base import (
+    ConnectFailed, DriverSettings, SqlError, SqlHistoryMixin, lock_key_int64,
+)
+from premigrate.dsn import Dsn
+from premigrate.errors import ConnectionLost, UsageError
+
+# libpq reports connection failures as text without an SQLSTATE, so they are classified by message.
+# (reason, transient, pattern)
+_CONNECT_FAILURES: list[tuple[str, bool, re.Pattern[str]]] = [
+    ("unknown_database", False, re.compile(r'database ".*" does not exist')),
+    ("auth", False, re.compile(
+        r"password authentication failed|authentication failed|no pg_hba\.conf entry|role \".*\" does not exist|"
+        r"no password supplied|password is required|SCRAM", re.I)),
+    ("starting_up", True, re.compile(
+        r"database system is (starting up|shutting down|in recovery mode)|not yet accepting connections|"
+        r"consistent recovery state", re.I)),
+    ("too_many_connections", True, re.compile(
+        r"too many (clients|connections)|remaining connection slots are reserved", re.I)),
+    ("refused", True, re.compile(r"Connection refused|No such file or directory|could not connect to server", re.I)),
+    ("dns", True, re.compile(
+        r"failed to resolve host|could not translate host name|Name or service not known|"
+        r"Temporary failure in name resolution|nodename nor servname", re.I)),
+    ("timeout", True, re.compile(r"timeout expired|timed out", re.I)),
+    ("connection_reset", True, re.compile(
+        r"server closed the connection unexpectedly|Connection reset by peer|terminating connection", re.I)),
+]
+# Server-side SQLSTATEs that mean "try again soon" when they arrive with a SQLSTATE.
+_TRANSIENT_SQLSTATES = {"57P03": "starting_up", "53300": "too_many_connections", "57P01": "connection_reset"}
+_DEFAULT_KEEPALIVES = {"keepalives": "1", "keepalives_idle": "30", "keepalives_interval": "10", "keepalives_count": "3"}
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class PostgresDriver(SqlHistoryMixin):
+    dialect: ClassVar[str] = "postgresql"
+    transactional_ddl: ClassVar[bool] = True
+    supports_schema: ClassVar[bool] = True
+    code_field: ClassVar[str] = "sqlstate"
+    param: ClassVar[str] = "%s"
+
+    def __init__(self, conn: psycopg.Connection[Any], dsn: Dsn, settings: DriverSettings) -> None:
+        self.conn = conn
+        self.dsn = dsn
+        self.settings = settings
+        schema = settings.schema
+        self.history_ref = (_quote_ident(schema) + "." if schema else "") + _quote_ident(settings.table)
+
+    # -- connection ---------------------------------------------------------------------------------------------
+
+    @classmethod
+    def conninfo_params(cls, dsn: Dsn, settings: DriverSettings) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        if dsn.host:
+            params["host"] = dsn.host
+        if dsn.port:
+            params["port"] = dsn.port
+        if dsn.user:
+            params["user"] = dsn.user
+        if dsn.password is not None:
+            params["password"] = dsn.password
+        if dsn.database:
+            params["dbname"] = dsn.database
+        params.update(_DEFAULT_KEEPALIVES)
+        params["application_name"] = settings.application_name
+        if settings.connect_timeout:
+            # libpq takes whole seconds and treats 1 as 2; never 0, which would mean "wait forever".
+            params["connect_timeout"] = str(max(2, int(settings.connect_timeout + 0.999)))
+        # Query parameters from the URL (sslmode, sslrootcert, connect_timeout, ...) win over our defaults.
+        params.update(dsn.params_dict)
+        return params
+
+    @classmethod
+    def connect(cls, dsn: Dsn, settings: DriverSettings) -> PostgresDriver:
+        params = cls.conninfo_params(dsn, settings)
+        try:
+            # prepare_threshold=None: no server-side prepared statements, which break behind PgBouncer.
+            conn = psycopg.connect(autocommit=True, prepare_threshold=None, **params)
+        except psycopg.ProgrammingError as exc:
+            raise UsageError(f"database URL: {_first_line(exc)}") from None
+        except psycopg.Error as exc:
+            raise cls.map_connect_error(exc) from None
+        driver = cls(conn, dsn, settings)
+        if settings.read_only:
+            driver._exec("SET default_transaction_read_only = on")
+        return driver
+
+    @staticmethod
+    def map_connect_error(exc: BaseException) -> ConnectFailed:
+        message = _first_line(exc)
+        sqlstate = getattr(exc, "sqlstate", None)
+        if sqlstate in _TRANSIENT_SQLSTATES:
+            return ConnectFailed(message, transient=True, reason=_TRANSIENT_SQLSTATES[sqlstate])
+        for reason, transient, pattern in _CONNECT_FAILURES:
+            if pattern.search(str(exc)):
+                return ConnectFailed(message, transient=transient, reason=reason)
+        return ConnectFailed(message, transient=False, reason="other")
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except Exception:  # noqa: BLE001 - closing a broken connection must not mask the real error
+            pass
+
+    def server_version(self) -> str:
+        return f"PostgreSQL {self.conn.info.parameter_status('server_version') or self.conn.info.server_version}"
+
+    def prepare_session(self) -> None:
+        if self.settings.search_path:
+            self._exec(pg_sql.SQL("SET search_path TO {}").format(pg_sql.Identifier(self.settings.search_path)))
+
+    def ensure_schema(self) -> None:
+        for schema in {self.settings.search_path, self.settings.schema} - {None}:
+            self._exec(pg_sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pg_sql.Identifier(schema)))
+
+    # -- statements ---------------------------------------------------------------------------------------------
+
+    def _exec(self, query: Any, params: tuple[Any, ...] | None = None) -> None:
+        try:
+            self.conn.execute(query, params)
+        except psycopg.Error as exc:
+            raise self.map_error(exc) from exc
+
+    def _fetchall(self, query: Any, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
+        try:
+            return self.conn.execute(query, params).fetchall()
+        except psycopg.Error as exc:
+            raise self.map_error(exc) from exc
+
+    def execute(self, statement: str) -> None:
+        # No parameters: psycopg sends the text as is, so % and {} in migration SQL need no escaping.
+        self._exec(statement)
+
+    def map_error(self, exc: psycopg.Error) -> Exception:
+        if self.conn.closed or self.conn.broken or isinstance(exc, (pg_errors.AdminShutdown,)):
+            return ConnectionLost(f"lost the connection to PostgreSQL: {_first_line(exc)}")
+        diag = exc.diag
+        position = int(diag.statement_position) if diag.statement_position else None
+        return SqlError(_first_line(exc), code=exc.sqlstate, code_field=self.code_field, position=position)
+
+    def begin(self) -> None:
+        self._exec("BEGIN")
+
+    def commit(self) -> None:
+        self._exec("COMMIT")
+
+    def rollback(self) -> None:
+        if not self.conn.closed and not self.conn.broken:
+            self._exec("ROLLBACK")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.begin()
+        try:
+            yield
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit()
+
+    def interrupt(self) -> None:
+        """Cancel the running statement on the server. Safe to call from another thread."""
+        try:
+            self.conn.cancel_safe(timeout=5.0)
+        except Exception:  # noqa: BLE001 - best effort: the signal path must not fail here
+            pass
+
+    # -- history ------------------------------------------------------------------------------------------------
+
+    def history_exists(self) -> bool:
+        schema = self.settings.schema
+        name = (_quote_ident(schema) + "." if schema else "") + _quote_ident(self.settings.table)
+        rows = self._fetchall("SELECT to_regclass(%s) IS NOT NULL", (name,))
+        return bool(rows[0][0])
+
+    def ensure_history_table(self) -> bool:
+        if self.history_exists():
+            return False
+        self._exec(
+            f"""CREATE TABLE IF NOT EXISTS {self.history_ref} (
+                migration_id varchar(191) PRIMARY KEY,
+                version varchar(191),
+                description varchar(1024) NOT NULL,
+                kind varchar(16) NOT NULL,
+                script varchar(1024) NOT NULL,
+                checksum varchar(80) NOT NULL,
+                applied_at timestamptz NOT NULL,
+                execution_ms bigint NOT NULL,
+                applied_by varchar(255) NOT NULL,
+                state varchar(16) NOT NULL,
+                statements_done integer NOT NULL,
+                statements_total integer NOT NULL,
+                statement_started integer NOT NULL,
+                statement_hashes text NOT NULL,
+                error text,
+                premigrate_version varchar(32) NOT NULL
+            )"""
+        )
+        return True
+
+    def list_tables(self) -> list[str]:
+        schema = self.settings.search_path or self.settings.schema
+        if schema:
+            rows = self._fetchall("SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", (schema,))
+        else:
+            rows = self._fetchall(
+                "SELECT tablename FROM pg_tables WHERE schemaname = ANY (current_schemas(false)) ORDER BY 1"
+            )
+        return [r[0] for r in rows]
+
+    # -- runner lock: a session advisory lock, polled, on an autocommit session of its own ------------------------
+
+    def try_lock(self, key: str) -> bool:
+        return bool(self._fetchall("SELECT pg_try_advisory_lock(%s)", (lock_key_int64(key),))[0][0])
+
+    def unlock(self, key: str) -> None:
+        self._exec("SELECT pg_advisory_unlock(%s)", (lock_key_int64(key),))
+
+    def lock_holder(self, key: str) -> dict[str, Any] | None:
+        k = lock_key_int64(key) & 0xFFFFFFFFFFFFFFFF
+        rows = self._fetchall(
+            """SELECT a.pid, a.application_name, host(a.client_addr), a.usename,
+                      extract(epoch FROM now() - coalesce(a.backend_start, now()))::int
+               FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+               WHERE l.locktype = 'advisory' AND l.granted AND l.database = (
+                     SELECT oid FROM pg_database WHERE datname = current_database())
+                 AND l.classid = %s::int8::oid AND l.objid = %s::int8::oid AND l.objsubid = 1""",
+            ((k >> 32) & 0xFFFFFFFF, k & 0xFFFFFFFF),
+        )
+        if not rows:
+            return None
+        pid, app, addr, user, seconds = rows[0]
+        return {"pid": pid, "application_name": app, "client_addr": addr, "user": user, "connected_s": seconds}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    # libpq prefixes "connection failed: connection to server at ..." and adds hint lines; keep it to one line.
+    return " ".join(part.strip() for part in text.splitlines() if part.strip()) or type(exc).__name__

@@ -1,0 +1,220 @@
+"""SQLite through the standard library: SQL and error mapping only.
+
+Transactions are managed explicitly (isolation_level=None): sqlite3's own implicit transactions and
+executescript() (which commits first) would commit migrations behind our back.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from premigrate.drivers.base import ConnectFailed, DriverSettings, SqlError, SqlHistoryMixin
+from premigrate.dsn import Dsn
+
+BUSY_TIMEOUT_S = 30.0
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class SQLiteDriver(SqlHistoryMixin):
+    dialect: ClassVar[str] = "sqlite"
+    transactional_ddl: ClassVar[bool] = True
+    supports_schema: ClassVar[bool] = False
+    code_field: ClassVar[str] = "code"
+    param: ClassVar[str] = "?"
+
+    def __init__(self, conn: sqlite3.Connection, dsn: Dsn, settings: DriverSettings) -> None:
+        self.conn = conn
+        self.dsn = dsn
+        self.settings = settings
+        self.path = Path(dsn.database or "")
+        self.history_ref = _quote_ident(settings.table)
+        self._lock_file: int | None = None
+
+    @classmethod
+    def connect(cls, dsn: Dsn, settings: DriverSettings) -> SQLiteDriver:
+        path = Path(dsn.database or "")
+        if settings.read_only:
+            if not path.is_file():
+                raise ConnectFailed(
+                    f"SQLite database file {str(path)!r} does not exist (read-only commands never create it)",
+                    transient=False, reason="unknown_database",
+                )
+            target, uri = f"file:{quote(str(path.resolve()))}?mode=ro", True
+        else:
+            if not path.parent.is_dir():
+                raise ConnectFailed(
+                    f"cannot create SQLite database {str(path)!r}: folder {str(path.parent)!r} does not exist",
+                    transient=False, reason="unknown_database",
+                )
+            target, uri = str(path), False
+        try:
+            conn = sqlite3.connect(target, uri=uri, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchall()  # fails here on a file that is not SQLite
+        except sqlite3.Error as exc:
+            raise ConnectFailed(f"cannot open SQLite database {str(path)!r}: {exc}", transient=False,
+                                reason="other") from None
+        return cls(conn, dsn, settings)
+
+    def close(self) -> None:
+        if self._lock_file is not None:
+            os.close(self._lock_file)
+            self._lock_file = None
+        self.conn.close()
+
+    def server_version(self) -> str:
+        return f"SQLite {sqlite3.sqlite_version}"
+
+    def prepare_session(self) -> None:
+        pass
+
+    def ensure_schema(self) -> None:
+        pass
+
+    # -- statements ---------------------------------------------------------------------------------------------
+
+    def _exec(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        try:
+            self.conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise self.map_error(exc) from exc
+
+    def _fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self.conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise self.map_error(exc) from exc
+
+    def execute(self, statement: str) -> None:
+        try:
+            cursor = self.conn.execute(statement)
+            cursor.fetchall()  # a statement that returns rows runs to completion only when they are read
+        except sqlite3.Error as exc:
+            raise self.map_error(exc) from exc
+
+    def map_error(self, exc: sqlite3.Error) -> Exception:
+        code = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
+        return SqlError(str(exc), code=code, code_field=self.code_field)
+
+    def begin(self) -> None:
+        # IMMEDIATE takes the write lock up front: no deadlock-prone upgrade from a read lock later.
+        self._exec("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self._exec("COMMIT")
+
+    def rollback(self) -> None:
+        if self.conn.in_transaction:
+            self._exec("ROLLBACK")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.begin()
+        try:
+            yield
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit()
+
+    def interrupt(self) -> None:
+        """Abort the running statement. sqlite3's interrupt() is safe to call from another thread."""
+        try:
+            self.conn.interrupt()
+        except sqlite3.Error:
+            pass
+
+    # -- history ------------------------------------------------------------------------------------------------
+
+    def _to_datetime(self, value: Any) -> datetime:
+        return datetime.fromisoformat(value)
+
+    def _from_datetime(self, value: datetime) -> Any:
+        return value.isoformat()
+
+    def history_exists(self) -> bool:
+        rows = self._fetchall("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (self.settings.table,))
+        return bool(rows)
+
+    def ensure_history_table(self) -> bool:
+        if self.history_exists():
+            return False
+        self._exec(
+            f"""CREATE TABLE IF NOT EXISTS {self.history_ref} (
+                migration_id TEXT NOT NULL PRIMARY KEY,
+                version TEXT,
+                description TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                script TEXT NOT NULL,
+                checksum TEXT NOT NULL,
+                applied_at TEXT NOT NULL,
+                execution_ms INTEGER NOT NULL,
+                applied_by TEXT NOT NULL,
+                state TEXT NOT NULL,
+                statements_done INTEGER NOT NULL,
+                statements_total INTEGER NOT NULL,
+                statement_started INTEGER NOT NULL,
+                statement_hashes TEXT NOT NULL,
+                error TEXT,
+                premigrate_version TEXT NOT NULL
+            )"""
+        )
+        return True
+
+    def list_tables(self) -> list[str]:
+        rows = self._fetchall(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY 1"
+        )
+        return [r[0] for r in rows]
+
+    # -- runner lock: flock on a file beside the database; the kernel releases it when the process dies -----------
+
+    def lock_path(self, key: str) -> Path:
+        return self.path.with_name(f"{self.path.name}.{self.settings.table}.lock")
+
+    def try_lock(self, key: str) -> bool:
+        path = self.lock_path(key)
+        if self._lock_file is None:
+            try:
+                self._lock_file = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise ConnectFailed(f"cannot open lock file {str(path)!r}: {exc.strerror}", transient=False,
+                                    reason="lock_file") from None
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        holder = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()})
+        os.ftruncate(self._lock_file, 0)
+        os.pwrite(self._lock_file, holder.encode(), 0)
+        return True
+
+    def unlock(self, key: str) -> None:
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+
+    def lock_holder(self, key: str) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.lock_path(key).read_text() or "null")
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        since = data.pop("since", None)
+        if isinstance(since, (int, float)):
+            data["held_s"] = round(time.time() - since, 1)
+        return data

@@ -1,0 +1,136 @@
+"""Database URLs: parsed into a Dsn that never shows its password in repr(), str() or redacted()."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+
+from premigrate.errors import UsageError
+
+DIALECT_ALIASES = {
+    "postgresql": "postgresql",
+    "postgres": "postgresql",
+    "pgsql": "postgresql",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+    "sqlite": "sqlite",
+    "sqlite3": "sqlite",
+}
+DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
+# Query parameters whose values are secrets (libpq accepts `password` and `sslpassword` in the URL).
+SECRET_PARAMS = frozenset({"password", "sslpassword"})
+REDACTED = "***"
+
+
+def normalize_dialect(name: str, *, source: str) -> str:
+    # `postgresql+psycopg://` (SQLAlchemy style) is common in existing environments: the driver part is ignored.
+    base = name.lower().split("+", 1)[0]
+    try:
+        return DIALECT_ALIASES[base]
+    except KeyError:
+        raise UsageError(
+            f"{source}: unknown database type {name!r}; use postgresql://, postgres://, mysql://, mariadb:// or sqlite:///"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Dsn:
+    dialect: str  # postgresql | mysql | sqlite
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    database: str | None = None  # for SQLite: the file path
+    params: tuple[tuple[str, str], ...] = ()
+
+    def __repr__(self) -> str:
+        return f"Dsn({self.redacted()!r})"
+
+    __str__ = __repr__
+
+    @property
+    def params_dict(self) -> dict[str, str]:
+        return dict(self.params)
+
+    def secrets(self) -> list[str]:
+        """Every secret this DSN carries, for the log scrubber."""
+        values = [self.password] if self.password else []
+        values += [v for k, v in self.params if k in SECRET_PARAMS and v]
+        return values
+
+    def with_password(self, password: str | None) -> Dsn:
+        return Dsn(self.dialect, self.host, self.port, self.user, password, self.database, self.params)
+
+    def redacted(self) -> str:
+        if self.dialect == "sqlite":
+            return f"sqlite:///{self.database}" if self.database else "sqlite://"
+        userinfo = ""
+        if self.user or self.password:
+            userinfo = quote(self.user or "", safe="")
+            if self.password:
+                userinfo += ":" + REDACTED
+            userinfo += "@"
+        host = self.host or ""
+        if ":" in host:  # IPv6 literal
+            host = f"[{host}]"
+        port = f":{self.port}" if self.port else ""
+        query = ""
+        if self.params:
+            query = "?" + urlencode([(k, REDACTED if k in SECRET_PARAMS else v) for k, v in self.params])
+        return f"{self.dialect}://{userinfo}{host}{port}/{quote(self.database or '', safe='')}{query}"
+
+
+def parse_url(url: str, *, source: str = "DATABASE_URL") -> Dsn:
+    """Parse a database URL. Errors name the source and never echo the URL (it may hold a password)."""
+    url = url.strip()
+    if not url:
+        raise UsageError(f"{source} is empty; set it to e.g. postgresql://user@host:5432/dbname")
+    match = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):", url)
+    if not match:
+        raise UsageError(f"{source} is not a URL: it must start with a scheme such as postgresql://, mysql:// or sqlite:///")
+    dialect = normalize_dialect(match.group(1), source=source)
+    if dialect == "sqlite":
+        return _parse_sqlite(url, source)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise UsageError(f"{source}: the port is not a number between 1 and 65535") from None
+    if not parts.netloc and not parts.path.strip("/"):
+        raise UsageError(f"{source}: no host and no database name; use e.g. {dialect}://user@host/dbname")
+    if port == 0:
+        raise UsageError(f"{source}: the port is not a number between 1 and 65535")
+    database = unquote(parts.path.lstrip("/")) or None
+    if database and "/" in database:
+        raise UsageError(f"{source}: the database name contains '/'; the path of the URL must be just /dbname")
+    try:
+        params = tuple(parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query)))
+    except ValueError:
+        raise UsageError(f"{source}: the query string is malformed; use ?name=value&name=value") from None
+    return Dsn(
+        dialect=dialect,
+        host=unquote(parts.hostname) if parts.hostname else None,
+        port=port,
+        user=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+        database=database,
+        params=params,
+    )
+
+
+def _parse_sqlite(url: str, source: str) -> Dsn:
+    # sqlite:///relative/path.db and sqlite:////absolute/path.db: everything after "sqlite://" and one "/" is the path.
+    rest = url.split(":", 1)[1]
+    if not rest.startswith("///"):
+        raise UsageError(f"{source}: a SQLite URL is sqlite:///relative/path.db or sqlite:////absolute/path.db")
+    path, _, query = rest[3:].partition("?")
+    path = unquote(path)
+    if query:
+        raise UsageError(f"{source}: SQLite URLs take no query parameters")
+    if not path or path == ":memory:":
+        raise UsageError(
+            f"{source}: an in-memory or empty SQLite path would migrate a throwaway database; name a file, "
+            "e.g. sqlite:///app.db"
+        )
+    return Dsn(dialect="sqlite", database=path)

@@ -1,0 +1,96 @@
+"""The exception tree. Every error a user can cause is one of these; each class owns its exit code.
+
+    PremigrateError                 1  internal error (a bug)
+    ├── UsageError                  2  bad flag, bad URL, unknown scheme, missing folder, conflicting settings
+    ├── DatabaseUnavailable         3  not ready before --wait-timeout, authentication failed, unknown database
+    │   └── ConnectionLost          3/4 the connection broke mid-run (4 once a failed/in_progress row exists)
+    ├── MigrationFailed             4  a migration's SQL failed (rolled back, or recorded as failed)
+    ├── ValidationFailed            5  bad migration files, drift, out-of-order, failed or in-doubt earlier run
+    │   └── MigrationFileError      5  one file cannot be parsed
+    ├── LockTimeout                 6  the runner lock was not acquired within --lock-timeout
+    └── (PendingWork is not an error: `check` returns 7)
+
+    Interrupted (a KeyboardInterrupt)  130 / 143  SIGINT / SIGTERM
+
+Foreign errors (psycopg, PyMySQL, sqlite3, OSError) are mapped to these at the boundary with `raise ... from`.
+Messages are one line, say what is wrong and how to fix it, and never contain a password.
+"""
+
+from __future__ import annotations
+
+import signal
+
+
+class PremigrateError(Exception):
+    exit_code = 1
+
+    def __init__(self, message: str, **fields: object) -> None:
+        super().__init__(message)
+        self.message = message
+        # Structured details for the log line (sqlstate, version, line, ...).
+        self.fields = fields
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(PremigrateError):
+    exit_code = 2
+
+
+class DatabaseUnavailable(PremigrateError):
+    exit_code = 3
+
+
+class ConnectionLost(DatabaseUnavailable):
+    """The connection broke after the run started."""
+
+    def __init__(self, message: str, *, recorded: bool = False, **fields: object) -> None:
+        super().__init__(message, **fields)
+        # A failed or in_progress row was written before the loss: the run is in a recorded, resumable state.
+        self.recorded = recorded
+        if recorded:
+            self.exit_code = 4
+
+
+class MigrationFailed(PremigrateError):
+    exit_code = 4
+
+
+class ValidationFailed(PremigrateError):
+    exit_code = 5
+
+
+class MigrationFileError(ValidationFailed):
+    pass
+
+
+class LockTimeout(PremigrateError):
+    exit_code = 6
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised by the signal handler.
+
+    A KeyboardInterrupt on purpose: psycopg cancels the running query on the server when its wait is interrupted by
+    one, so the statement stops instead of running on after we exit.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+
+EXIT_CODES: list[tuple[str, str]] = [
+    ("0", "success, including nothing to do"),
+    ("1", "internal error (a bug: logged with its traceback as an internal_error event)"),
+    ("2", "usage or configuration error (bad flag, bad URL, unknown scheme, missing folder)"),
+    ("3", "database unavailable: not ready before --wait-timeout, authentication failed, unknown database"),
+    ("4", "a migration failed (PostgreSQL/SQLite: rolled back; MySQL and no-transaction files: recorded as failed)"),
+    ("5", "validation failed or refused: bad migration files, checksum drift, out-of-order, a failed or in-doubt"
+          " earlier run"),
+    ("6", "the runner lock was not acquired within --lock-timeout"),
+    ("7", "work is pending: `check` found migrations not yet applied"),
+    ("130/143", "interrupted by SIGINT / SIGTERM, after rolling back (or recording) and releasing the lock"),
+]

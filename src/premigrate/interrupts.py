@@ -1,0 +1,79 @@
+"""SIGTERM/SIGINT: stop the running statement, let the runner roll back and release the lock, exit 143/130.
+
+Two parts, because a statement can block the main thread inside C code where no Python signal handler runs:
+- the Python handler raises Interrupted (a KeyboardInterrupt: psycopg answers it by cancelling the query);
+- a watcher thread woken through signal.set_wakeup_fd calls the registered cancel hooks at once (sqlite3's
+  interrupt(), MySQL's KILL QUERY from a second connection), so the blocked call returns and the handler runs.
+A second signal exits immediately.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType, TracebackType
+
+from premigrate.errors import Interrupted
+
+HANDLED = (signal.SIGTERM, signal.SIGINT)
+
+
+class SignalGuard:
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._hooks: list[Callable[[], None]] = []
+        self._previous: dict[int, object] = {}
+        self._previous_fd: int | None = None
+        self._pipe: tuple[int, int] | None = None
+
+    def add_cancel_hook(self, hook: Callable[[], None]) -> None:
+        self._hooks.append(hook)
+
+    def remove_cancel_hook(self, hook: Callable[[], None]) -> None:
+        if hook in self._hooks:
+            self._hooks.remove(hook)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None:
+            os._exit(128 + signum)  # second signal: the operator insists
+        self.received = signum
+        raise Interrupted(signum)
+
+    def _watch(self, read_fd: int) -> None:
+        while True:
+            try:
+                data = os.read(read_fd, 16)
+            except OSError:
+                return
+            if not data:
+                return
+            if any(b in (int(s) for s in HANDLED) for b in data):
+                for hook in list(self._hooks):
+                    try:
+                        hook()
+                    except Exception:  # noqa: BLE001 - a failing hook must not kill the watcher
+                        pass
+
+    def __enter__(self) -> SignalGuard:
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for signum in HANDLED:
+            self._previous[signum] = signal.signal(signum, self._handle)
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)
+        self._pipe = (read_fd, write_fd)
+        self._previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+        threading.Thread(target=self._watch, args=(read_fd,), name="premigrate-signals", daemon=True).start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._pipe is None:
+            return
+        signal.set_wakeup_fd(self._previous_fd if self._previous_fd is not None else -1)
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        os.close(self._pipe[1])
+        self._pipe = None

@@ -1,0 +1,233 @@
+"""make_plan(files, history, policy) -> Plan. Pure: no I/O, no logging, tested without a database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from premigrate.drivers.base import STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, HistoryRow
+from premigrate.source import Migration, MigrationSet
+from premigrate.statements import split_statements
+from premigrate.version import Version
+
+# Status states, as `status` prints them.
+APPLIED, PENDING, CHANGED, MISSING, FAILED, IN_PROGRESS, OUT_OF_ORDER = (
+    "applied", "pending", "changed", "missing", "failed", "in_progress", "out-of-order",
+)
+
+
+@dataclass(frozen=True)
+class Policy:
+    dialect: str
+    allow_out_of_order: bool = False
+    strict: bool = False
+    table: str = "premigrate_history"  # named in recovery hints
+
+
+@dataclass(frozen=True)
+class Step:
+    migration: Migration
+    reason: str  # pending | out_of_order | new | changed | resume
+    row: HistoryRow | None = None  # the existing row: a repeatable to re-apply, or an interrupted run to resume
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str  # drift | out_of_order | failed | in_doubt | resume_mismatch | missing
+    migration_id: str
+    message: str
+    script: str | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of `status`."""
+
+    migration_id: str
+    version: str | None
+    description: str
+    kind: str
+    script: str | None
+    state: str
+    applied_at: datetime | None = None
+    execution_ms: int | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: list[Step] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # any of these refuses the run (exit 5)
+    warnings: list[Problem] = field(default_factory=list)
+    entries: list[Entry] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        """Nothing to do and nothing wrong: `up` can exit 0 without taking the lock."""
+        return not self.steps and not self.problems
+
+
+def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy) -> Plan:
+    rows = {row.migration_id: row for row in history}
+    known = {m.id for m in files.all}
+    applied_versions = [Version.parse(r.version) for r in history if r.version and _is_version(r.version)]
+    newest_applied = max(applied_versions, default=None)
+    steps: list[Step] = []
+    problems: list[Problem] = []
+    warnings: list[Problem] = []
+    entries: list[Entry] = []
+
+    for migration in files.versioned:
+        row = rows.get(migration.id)
+        if row is None:
+            assert migration.version is not None
+            if newest_applied is not None and migration.version < newest_applied:
+                entries.append(_entry(migration, OUT_OF_ORDER, detail=f"older than applied version {newest_applied}"))
+                if policy.allow_out_of_order:
+                    steps.append(Step(migration, "out_of_order"))
+                else:
+                    problems.append(Problem(
+                        "out_of_order", migration.id,
+                        f"{migration.script} (version {migration.version}) is pending but older than the newest "
+                        f"applied version {newest_applied}; renumber it after {newest_applied}, or pass "
+                        "--allow-out-of-order to apply it anyway",
+                        migration.script,
+                    ))
+            else:
+                entries.append(_entry(migration, PENDING))
+                steps.append(Step(migration, "pending"))
+            continue
+        _judge_existing(migration, row, policy, steps, problems, entries)
+
+    for migration in files.repeatable:
+        row = rows.get(migration.id)
+        if row is None:
+            entries.append(_entry(migration, PENDING))
+            steps.append(Step(migration, "new"))
+        elif row.state == STATE_APPLIED and row.checksum != migration.checksum:
+            entries.append(_entry(migration, PENDING, row, detail="changed since it was last applied"))
+            steps.append(Step(migration, "changed", row))
+        else:
+            _judge_existing(migration, row, policy, steps, problems, entries)
+
+    for row in history:
+        if row.migration_id in known:
+            continue
+        entries.append(Entry(row.migration_id, row.version, row.description, row.kind, row.script,
+                             MISSING if row.state == STATE_APPLIED else row.state, row.applied_at, row.execution_ms,
+                             detail="in the history but not in the folder"))
+        if row.state != STATE_APPLIED:
+            problems.append(Problem(
+                row.state, row.migration_id,
+                f"{row.script} (version {row.version}) is recorded as {row.state} but is not in the migrations "
+                "folder; restore the file to resolve it",
+                row.script,
+            ))
+            continue
+        missing = Problem(
+            "missing", row.migration_id,
+            f"{row.script} (version {row.migration_id}) is applied but missing from the folder: the database is "
+            "ahead of these migration files",
+            row.script,
+        )
+        (problems if policy.strict else warnings).append(missing)
+
+    entries.sort(key=_entry_order)
+    return Plan(steps, problems, warnings, entries)
+
+
+def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps: list[Step],
+                    problems: list[Problem], entries: list[Entry]) -> None:
+    where = f"{migration.script} (version {migration.id})" if migration.version else migration.script
+    if row.state == STATE_APPLIED:
+        if row.checksum != migration.checksum:
+            entries.append(_entry(migration, CHANGED, row, detail="file changed since it was applied"))
+            problems.append(Problem(
+                "drift", migration.id,
+                f"{where} was changed after it was applied: recorded {row.checksum}, file now {migration.checksum}; "
+                "restore the applied version of the file and put the change in a new migration",
+                migration.script,
+            ))
+        else:
+            entries.append(_entry(migration, APPLIED, row))
+        return
+    if row.state == STATE_FAILED:
+        entries.append(_entry(migration, FAILED, row, detail=row.error))
+        problems.append(Problem(
+            "failed", migration.id,
+            f"{where} failed at statement {row.statement_started} of {row.statements_total} in an earlier run "
+            f"({row.error or 'no error recorded'}); statements 1-{row.statements_done} took effect. "
+            f"{_recovery_hint(row, policy.table)}",
+            migration.script,
+        ))
+        return
+    if row.state == STATE_IN_PROGRESS and row.in_doubt:
+        entries.append(_entry(migration, IN_PROGRESS, row, detail=f"statement {row.statement_started} in doubt"))
+        problems.append(Problem(
+            "in_doubt", migration.id,
+            f"{where}: an earlier run stopped while statement {row.statement_started} of {row.statements_total} "
+            f"was running, so nobody knows whether it took effect{_error_suffix(row)}. {_recovery_hint(row, policy.table)}",
+            migration.script,
+        ))
+        return
+    if row.state == STATE_IN_PROGRESS:
+        done = row.statements_done
+        statements = split_statements(migration.up_sql, policy.dialect, first_line=migration.up_first_line)
+        current = tuple(s.digest for s in statements[:done])
+        if len(statements) < done or current != row.statement_hashes[:done]:
+            entries.append(_entry(migration, IN_PROGRESS, row, detail="interrupted; file changed since"))
+            problems.append(Problem(
+                "resume_mismatch", migration.id,
+                f"{where} was interrupted after statement {done}, but the statements that ran have changed in the "
+                f"file since, so it cannot be resumed safely. {_recovery_hint(row, policy.table)}",
+                migration.script,
+            ))
+            return
+        entries.append(_entry(migration, IN_PROGRESS, row, detail=f"interrupted after statement {done}; resumable"))
+        steps.append(Step(migration, "resume", row))
+        return
+    entries.append(_entry(migration, row.state, row))
+    problems.append(Problem("failed", migration.id, f"{where} has unknown state {row.state!r} in the history table",
+                            migration.script))
+
+
+def _error_suffix(row: HistoryRow) -> str:
+    return f" ({row.error})" if row.error else ""
+
+
+def _recovery_hint(row: HistoryRow, table: str) -> str:
+    return (
+        "Check the database by hand: finish or undo that migration's remaining statements, then either mark it "
+        f"applied (UPDATE {table} SET state = 'applied' WHERE migration_id = '{row.migration_id}') or "
+        f"delete its row (DELETE FROM {table} WHERE migration_id = '{row.migration_id}') so that the next "
+        "run applies the whole file again"
+    )
+
+
+def _is_version(text: str) -> bool:
+    try:
+        Version.parse(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _entry(migration: Migration, state: str, row: HistoryRow | None = None, detail: str | None = None) -> Entry:
+    return Entry(
+        migration.id,
+        str(migration.version) if migration.version is not None else None,
+        migration.description,
+        migration.kind,
+        migration.script,
+        state,
+        row.applied_at if row else None,
+        row.execution_ms if row else None,
+        detail,
+    )
+
+
+def _entry_order(entry: Entry) -> tuple[int, Version, str]:
+    if entry.version is not None and _is_version(entry.version):
+        return (0, Version.parse(entry.version), "")
+    return (1, Version(()), entry.description)

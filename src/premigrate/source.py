@@ -1,0 +1,321 @@
+"""Discover and parse migration files. Pure reading: no database, no logging.
+
+File name patterns, tried in this order (first match wins):
+  1. V<version>__<description>.sql       Flyway versioned (V1_1__x is version 1.1)
+  2. U<version>__<description>.sql       Flyway undo: the down part of that version
+  3. R__<description>.sql                Flyway repeatable: re-applied after the versioned ones when it changes
+  4. YYYY_MM_DD_HHMMSS_<description>[.up|.down].sql   Laravel style, read as the one number YYYYMMDDHHMMSS
+  5. <version>_<description>.up.sql / .down.sql       golang-migrate pair
+  6. <version>[_<description>].sql       plain file; the whole file is the up part, unless it has dbmate sections
+                                         (-- migrate:up / -- migrate:down)
+Every other *.sql name is an error; files not ending in .sql, and names starting with a dot, are ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from premigrate.errors import MigrationFileError, UsageError
+from premigrate.version import Version
+
+MAX_FILE_BYTES = 64 * 1024 * 1024
+CHECKSUM_ALGORITHM = "sha256"
+
+_V = r"\d+(?:\.\d+)*"
+PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("flyway", re.compile(r"V(?P<version>\d+(?:[._]\d+)*)__(?P<description>.+)\.sql\Z", re.I | re.S)),
+    ("flyway-undo", re.compile(r"U(?P<version>\d+(?:[._]\d+)*)__(?P<description>.+)\.sql\Z", re.I | re.S)),
+    ("flyway-repeatable", re.compile(r"R__(?P<description>.+)\.sql\Z", re.I | re.S)),
+    ("laravel", re.compile(
+        r"(?P<y>\d{4})_(?P<mo>\d{2})_(?P<d>\d{2})_(?P<t>\d{6})_(?P<description>.+?)(?:\.(?P<direction>up|down))?\.sql\Z",
+        re.I | re.S)),
+    ("pair", re.compile(rf"(?P<version>{_V})_(?P<description>.+)\.(?P<direction>up|down)\.sql\Z", re.I | re.S)),
+    ("plain", re.compile(rf"(?P<version>{_V})(?:_(?P<description>.+))?\.sql\Z", re.I | re.S)),
+]
+_SECTION = re.compile(r"^[ \t]*--[ \t]*migrate:(?P<part>up|down)\b(?P<options>[^\n]*)$", re.M)
+_DIRECTIVE = re.compile(r"^[ \t]*--[ \t]*premigrate:(?P<name>[A-Za-z0-9_-]*)(?P<arg>[^\n]*)$", re.M)
+KNOWN_DIRECTIVES = ("no-transaction",)
+
+
+@dataclass(frozen=True)
+class Migration:
+    kind: str  # versioned | repeatable
+    version: Version | None
+    description: str
+    script: str  # file name of the up part
+    up_sql: str
+    up_first_line: int  # line of the file where up_sql starts, so errors point into the file
+    checksum: str  # "sha256:<hex>" of the up part (BOM stripped, CRLF -> LF)
+    no_transaction: bool = False
+    down_sql: str | None = None
+    down_script: str | None = None
+    down_first_line: int = 1
+
+    @property
+    def id(self) -> str:
+        """The history table's key: the version, or R:<description> for a repeatable."""
+        return str(self.version) if self.version is not None else f"R:{self.description}"
+
+    @property
+    def is_empty(self) -> bool:
+        return not _strip_comments_and_space(self.up_sql)
+
+
+@dataclass
+class MigrationSet:
+    versioned: list[Migration] = field(default_factory=list)
+    repeatable: list[Migration] = field(default_factory=list)
+
+    @property
+    def all(self) -> list[Migration]:
+        return self.versioned + self.repeatable
+
+
+def checksum(text: str) -> str:
+    return f"{CHECKSUM_ALGORITHM}:{hashlib.sha256(text.encode()).hexdigest()}"
+
+
+def normalize_text(text: str) -> str:
+    # A checkout on Windows (CRLF, maybe a BOM) must not look like drift.
+    return text.removeprefix("\ufeff").replace("\r\n", "\n")
+
+
+def _strip_comments_and_space(sql: str) -> str:
+    sql = re.sub(r"/\*.*?\*/", "", sql, flags=re.S)
+    sql = re.sub(r"--[^\n]*", "", sql)
+    return sql.strip().strip(";").strip()
+
+
+@dataclass
+class _Part:
+    version: Version | None
+    description: str
+    direction: str  # up | down | repeatable
+    script: str
+    text: str
+    first_line: int = 1
+    no_transaction: bool = False
+    down_text: str | None = None
+    down_first_line: int = 1
+
+
+def load_migrations(directory: Path) -> MigrationSet:
+    """Read and parse every migration file in `directory`. A broken folder fails here, before any connection."""
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except FileNotFoundError:
+        raise UsageError(f"migrations folder {str(directory)!r} does not exist; create it or point --dir at it") from None
+    except NotADirectoryError:
+        raise UsageError(f"--dir {str(directory)!r} is a file, not a folder") from None
+    except PermissionError:
+        raise UsageError(f"migrations folder {str(directory)!r} is not readable (permission denied)") from None
+    parts: list[_Part] = []
+    for entry in entries:
+        name = entry.name
+        if name.startswith(".") or not name.lower().endswith(".sql"):
+            continue
+        path = directory / name
+        try:
+            st = os.stat(path)  # follows symlinks, as documented
+        except OSError as exc:
+            raise MigrationFileError(f"{name}: cannot read it ({_describe_os_error(exc)})", file=name) from None
+        if stat.S_ISDIR(st.st_mode):
+            continue  # not recursive
+        if not stat.S_ISREG(st.st_mode):
+            raise MigrationFileError(f"{name}: not a regular file", file=name)
+        if st.st_size > MAX_FILE_BYTES:
+            raise MigrationFileError(
+                f"{name}: {st.st_size} bytes is over the {MAX_FILE_BYTES // (1024 * 1024)} MiB limit for a migration file",
+                file=name,
+            )
+        parts.append(_parse_file(name, _read(path, name)))
+    return _assemble(parts)
+
+
+def _describe_os_error(exc: OSError) -> str:
+    return exc.strerror.lower() if exc.strerror else type(exc).__name__
+
+
+def _read(path: Path, name: str) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise MigrationFileError(f"{name}: cannot read it ({_describe_os_error(exc)})", file=name) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise MigrationFileError(f"{name}: over the 64 MiB limit for a migration file", file=name)
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise MigrationFileError(f"{name}: contains a NUL byte at offset {nul}; it is not a text file", file=name)
+    try:
+        return normalize_text(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise MigrationFileError(
+            f"{name}: invalid UTF-8 at byte {exc.start} (line {line}); save the file as UTF-8", file=name
+        ) from None
+
+
+def parse_name(name: str) -> tuple[str, Version | None, str, str]:
+    """(pattern, version, description, direction) for a file name, or MigrationFileError."""
+    for pattern_name, pattern in PATTERNS:
+        match = pattern.match(name)
+        if not match:
+            continue
+        groups = match.groupdict()
+        description = groups.get("description") or ""
+        if pattern_name == "flyway-repeatable":
+            return pattern_name, None, description, "repeatable"
+        if pattern_name == "laravel":
+            version = Version.parse(groups["y"] + groups["mo"] + groups["d"] + groups["t"])
+            version = Version(version.parts, name[:17])
+        else:
+            version = Version.parse(groups["version"])
+        if pattern_name == "flyway-undo":
+            direction = "down"
+        else:
+            direction = (groups.get("direction") or "up").lower()
+        return pattern_name, version, description, direction
+    raise MigrationFileError(
+        f"{name}: the name matches no migration pattern; use e.g. 001_create_users.sql, "
+        "20260113155307_create_users.sql, V1__create_users.sql or 001_x.up.sql/001_x.down.sql",
+        file=name,
+    )
+
+
+def _parse_file(name: str, text: str) -> _Part:
+    pattern, version, description, direction = parse_name(name)
+    part = _Part(version, description, direction, name, text)
+    if direction in ("up", "repeatable"):
+        if pattern in ("plain", "laravel") and direction == "up":
+            _split_sections(part)
+        part.no_transaction = part.no_transaction or _directives(name, part.text)
+    else:
+        _directives(name, text)
+    return part
+
+
+def _split_sections(part: _Part) -> None:
+    """dbmate-style `-- migrate:up` / `-- migrate:down` sections; a file without them is all up."""
+    markers = list(_SECTION.finditer(part.text))
+    if not markers:
+        return
+    ups = [m for m in markers if m.group("part") == "up"]
+    downs = [m for m in markers if m.group("part") == "down"]
+    if len(ups) != 1 or len(downs) > 1:
+        raise MigrationFileError(
+            f"{part.script}: needs exactly one '-- migrate:up' and at most one '-- migrate:down' line", file=part.script
+        )
+    up = ups[0]
+    down = downs[0] if downs else None
+    if down is not None and down.start() < up.start():
+        raise MigrationFileError(f"{part.script}: '-- migrate:down' comes before '-- migrate:up'", file=part.script)
+    before = part.text[: up.start()]
+    if _strip_comments_and_space(before):
+        line = part.text.count("\n", 0, up.start()) + 1
+        raise MigrationFileError(
+            f"{part.script}: SQL before the '-- migrate:up' line (line {line}) would never run; move it into a section",
+            file=part.script,
+        )
+    options = up.group("options").split()
+    for option in options:
+        if option.lower() == "transaction:false":
+            part.no_transaction = True
+        elif option.lower() != "transaction:true":
+            raise MigrationFileError(f"{part.script}: unknown '-- migrate:up' option {option!r}", file=part.script)
+    up_start = up.end() + 1
+    up_end = down.start() if down else len(part.text)
+    part.first_line = part.text.count("\n", 0, up_start) + 1
+    if down is not None:
+        down_start = down.end() + 1
+        part.down_text = part.text[down_start:]
+        part.down_first_line = part.text.count("\n", 0, down_start) + 1
+    part.text = part.text[up_start:up_end]
+
+
+def _directives(name: str, text: str) -> bool:
+    no_transaction = False
+    for match in _DIRECTIVE.finditer(text):
+        directive = match.group("name").lower()
+        if directive == "no-transaction" and not match.group("arg").strip():
+            no_transaction = True
+        else:
+            raise MigrationFileError(
+                f"{name}: unknown directive '-- premigrate:{match.group('name')}{match.group('arg').rstrip()}'; "
+                f"known: {', '.join('-- premigrate:' + d for d in KNOWN_DIRECTIVES)}",
+                file=name,
+            )
+    return no_transaction
+
+
+def _assemble(parts: list[_Part]) -> MigrationSet:
+    ups: dict[Version, _Part] = {}
+    downs: dict[Version, _Part] = {}
+    repeatables: dict[str, _Part] = {}
+    for part in parts:
+        if part.direction == "repeatable":
+            key = part.description.lower()
+            if key in repeatables:
+                raise MigrationFileError(
+                    f"{part.script} and {repeatables[key].script} are repeatables with the same description",
+                    file=part.script,
+                )
+            repeatables[key] = part
+            continue
+        assert part.version is not None
+        table = ups if part.direction == "up" else downs
+        if part.version in table:
+            other = table[part.version]
+            raise MigrationFileError(
+                f"{other.script} and {part.script} both carry version {part.version}; "
+                "versions compare as numbers (001, 1 and 1.0 are the same), so renumber one",
+                file=part.script,
+            )
+        table[part.version] = part
+    for version, down in downs.items():
+        up = ups.get(version)
+        if up is None:
+            raise MigrationFileError(f"{down.script}: a down part for version {version} with no up part", file=down.script)
+        if up.down_text is not None:
+            raise MigrationFileError(
+                f"{up.script} has a '-- migrate:down' section and {down.script} is another down part for it",
+                file=down.script,
+            )
+    result = MigrationSet()
+    for version in sorted(ups):
+        up = ups[version]
+        down = downs.get(version)
+        result.versioned.append(
+            Migration(
+                kind="versioned",
+                version=version,
+                description=up.description,
+                script=up.script,
+                up_sql=up.text,
+                up_first_line=up.first_line,
+                checksum=checksum(up.text),
+                no_transaction=up.no_transaction,
+                down_sql=down.text if down else up.down_text,
+                down_script=down.script if down else (up.script if up.down_text is not None else None),
+                down_first_line=down.first_line if down else up.down_first_line,
+            )
+        )
+    for key in sorted(repeatables):
+        part = repeatables[key]
+        result.repeatable.append(
+            Migration(
+                kind="repeatable",
+                version=None,
+                description=part.description,
+                script=part.script,
+                up_sql=part.text,
+                up_first_line=1,
+                checksum=checksum(part.text),
+                no_transaction=part.no_transaction,
+            )
+        )
+    return result

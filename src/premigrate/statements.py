@@ -1,0 +1,186 @@
+"""Split a migration's SQL into statements, the way each database's own client would.
+
+Statements run one at a time so that a failure names its statement and line, so that MySQL and no-transaction
+files can record progress after each one, and because sqlite3's executescript() would commit behind our back.
+
+Understood per dialect:
+- all: '...' strings ('' escapes), "..." identifiers, -- line comments, /* */ block comments
+- PostgreSQL: E'...' strings with backslash escapes, $$...$$ and $tag$...$tag$ bodies, nested block comments,
+  BEGIN ATOMIC ... END bodies of SQL-standard functions (PostgreSQL 14+)
+- MySQL/MariaDB: backslash escapes in strings, `backtick` identifiers, # comments, `--` only before white space,
+  and the mysql client's DELIMITER command for procedures and triggers
+- SQLite: CREATE TRIGGER ... BEGIN ... END bodies (SQLite's own tokenizer decides: sqlite3.complete_statement)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+from dataclasses import dataclass
+
+_DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+_DELIMITER_LINE = re.compile(r"[ \t]*DELIMITER[ \t]+(\S+)[ \t]*(?:\r?\n|\Z)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Statement:
+    text: str
+    line: int  # 1-based line of the statement's first token, counted in the text given to split_statements
+
+    @property
+    def digest(self) -> str:
+        """Short hash recorded per statement done, so a resume can prove the done part did not change."""
+        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+
+
+class SplitError(ValueError):
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def split_statements(sql: str, dialect: str, *, first_line: int = 1) -> list[Statement]:
+    """Statements of `sql` in order, without their terminators; comment-only chunks are dropped."""
+    is_pg, is_my = dialect == "postgresql", dialect == "mysql"
+    statements: list[Statement] = []
+    delimiter = ";"
+    n = len(sql)
+    i = 0
+    start = 0  # start of the current statement's text
+    atomic_depth = 0
+    prev_word = ""
+
+    def flush(end: int) -> None:
+        chunk = sql[start:end]
+        body_offset = _leading_noise(chunk, dialect)
+        text = chunk[body_offset:].strip()
+        if text:
+            line = first_line + sql.count("\n", 0, start + body_offset)
+            statements.append(Statement(text, line))
+
+    while i < n:
+        ch = sql[i]
+        if is_my and ch in "Dd" and _at_statement_start(sql, start, i, dialect):
+            match = _DELIMITER_LINE.match(sql, i)
+            if match:
+                delimiter = match.group(1)
+                i = start = match.end()
+                continue
+        if sql.startswith(delimiter, i) and (delimiter != ";" or atomic_depth == 0):
+            if dialect == "sqlite" and not sqlite3.complete_statement(sql[start : i + 1]):
+                i += 1  # inside a trigger body: SQLite's tokenizer says the statement is not over
+                continue
+            flush(i)
+            i = start = i + len(delimiter)
+            prev_word = ""
+            continue
+        if ch == "'" or (ch == '"') or (ch == "`" and is_my):
+            backslash = is_my or (is_pg and ch == "'" and _is_escape_string(sql, i))
+            i = _skip_quoted(sql, i, ch, backslash=backslash)
+            continue
+        if ch == "-" and sql.startswith("--", i) and (not is_my or i + 2 >= n or sql[i + 2] in " \t\r\n"):
+            i = _skip_line(sql, i)
+            continue
+        if ch == "#" and is_my:
+            i = _skip_line(sql, i)
+            continue
+        if ch == "/" and sql.startswith("/*", i):
+            i = _skip_block_comment(sql, i, nested=is_pg)
+            continue
+        if ch == "$" and is_pg:
+            match = _DOLLAR_TAG.match(sql, i)
+            if match and not (i > 0 and (sql[i - 1].isalnum() or sql[i - 1] == "_")):
+                tag = match.group(0)
+                close = sql.find(tag, match.end())
+                if close < 0:
+                    raise SplitError(f"unterminated dollar-quoted string {tag}", first_line + sql.count("\n", 0, i))
+                i = close + len(tag)
+                continue
+        if ch.isalpha() or ch == "_":
+            match = _WORD.match(sql, i)
+            assert match
+            word = match.group(0).upper()
+            if is_pg:
+                if word == "ATOMIC" and prev_word == "BEGIN":
+                    atomic_depth += 1
+                elif atomic_depth and word == "CASE":
+                    atomic_depth += 1
+                elif atomic_depth and word == "END":
+                    atomic_depth -= 1
+            prev_word = word
+            i = match.end()
+            continue
+        i += 1
+    flush(n)
+    return statements
+
+
+def _is_escape_string(sql: str, i: int) -> bool:
+    return i > 0 and sql[i - 1] in "eE" and (i < 2 or not (sql[i - 2].isalnum() or sql[i - 2] == "_"))
+
+
+def _skip_quoted(sql: str, i: int, quote: str, *, backslash: bool) -> int:
+    j = i + 1
+    n = len(sql)
+    while j < n:
+        c = sql[j]
+        if backslash and c == "\\":
+            j += 2
+            continue
+        if c == quote:
+            if j + 1 < n and sql[j + 1] == quote:  # doubled quote is an escaped quote
+                j += 2
+                continue
+            return j + 1
+        j += 1
+    # An unterminated literal runs to the end, as the server would see it; the server reports the error.
+    return n
+
+
+def _skip_line(sql: str, i: int) -> int:
+    end = sql.find("\n", i)
+    return len(sql) if end < 0 else end + 1
+
+
+def _skip_block_comment(sql: str, i: int, *, nested: bool) -> int:
+    depth = 0
+    j = i
+    n = len(sql)
+    while j < n:
+        if sql.startswith("/*", j):
+            depth = depth + 1 if nested or depth == 0 else depth
+            j += 2
+        elif sql.startswith("*/", j):
+            depth -= 1
+            j += 2
+            if depth == 0:
+                return j
+        else:
+            j += 1
+    return n
+
+
+def _leading_noise(chunk: str, dialect: str) -> int:
+    """Offset of the first character that is neither white space nor a comment."""
+    i = 0
+    n = len(chunk)
+    while i < n:
+        if chunk[i].isspace():
+            i += 1
+        elif chunk.startswith("--", i) or (dialect == "mysql" and chunk[i] == "#"):
+            i = _skip_line(chunk, i)
+        elif chunk.startswith("/*", i) and not chunk.startswith("/*!", i):
+            i = _skip_block_comment(chunk, i, nested=dialect == "postgresql")
+        else:
+            return i
+    return n
+
+
+def _at_statement_start(sql: str, start: int, i: int, dialect: str) -> bool:
+    """True when position i begins a line and only white space and comments precede it in this statement."""
+    line_start = sql.rfind("\n", 0, i) + 1
+    if sql[line_start:i].strip(" \t"):
+        return False
+    return start + _leading_noise(sql[start:i], dialect) >= i

@@ -1,0 +1,35 @@
+"""Migration versions: tuples of integers compared numerically, trailing zero parts ignored.
+
+`2` < `10`, `1.9` < `1.10`, and `001`, `1`, `1.0` and Flyway's `V1__` are one and the same version.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_VERSION_TEXT = re.compile(r"\d+(?:[._]\d+)*\Z")
+
+
+@dataclass(frozen=True, order=True)
+class Version:
+    parts: tuple[int, ...]
+    # How the file spelled it ("001", "2026_01_13_155307"); not part of identity or order.
+    text: str = field(default="", compare=False)
+
+    @classmethod
+    def parse(cls, text: str) -> Version:
+        """Parse `1`, `001`, `1.10`, or Flyway's `1_1` (underscores separate parts as dots do)."""
+        if not _VERSION_TEXT.match(text):
+            raise ValueError(f"not a version: {text!r}")
+        parts = [int(p) for p in re.split(r"[._]", text)]
+        while parts and parts[-1] == 0:
+            parts.pop()
+        return cls(tuple(parts), text)
+
+    @classmethod
+    def from_canonical(cls, text: str) -> Version:
+        return cls.parse(text)
+
+    def __str__(self) -> str:
+        return ".".join(str(p) for p in self.parts) if self.parts else "0"

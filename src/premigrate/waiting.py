@@ -1,0 +1,160 @@
+"""Wait for the database: retry what is transient, fail at once on what is not.
+
+The first attempt runs without tenacity (imported only when a retry is needed: a no-op run pays nothing).
+While the port refuses connections, a cheap TCP probe runs every 25 ms, so a database that comes up is noticed
+within a tenth of a second; "starting up" and "too many connections" back off exponentially with jitter (cap 2 s)
+so that many replicas do not hammer a busy server.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+from premigrate.drivers.base import ConnectFailed, Driver
+from premigrate.durations import format_duration
+from premigrate.dsn import Dsn
+from premigrate.errors import DatabaseUnavailable
+
+PROBE_INTERVAL_S = 0.025
+BACKOFF_CAP_S = 2.0
+MAX_CONNECT_TIMEOUT_S = 10.0
+_FINAL_REASONS = {"auth": "authentication failed", "unknown_database": "the database does not exist"}
+
+
+def retry_delay(reason: str, attempt: int, rng: Callable[[], float] = random.random) -> float:
+    """Seconds to wait before the next attempt, given why the last one failed."""
+    if reason == "refused":
+        return PROBE_INTERVAL_S
+    if reason == "timeout":
+        return 0.0  # the attempt itself already waited
+    base = 0.1 if reason in ("dns", "connection_reset", "other") else 0.2
+    ceiling = min(BACKOFF_CAP_S, base * 2 ** min(attempt - 1, 10))
+    return ceiling / 2 + rng() * ceiling / 2  # "equal jitter": never zero, never in lock-step with other replicas
+
+
+def tcp_endpoint(dsn: Dsn) -> tuple[str, int] | None:
+    """Where a cheap TCP probe can knock, or None (SQLite, Unix sockets, several hosts)."""
+    if dsn.dialect == "sqlite":
+        return None
+    host = dsn.params_dict.get("host", dsn.host) or ""
+    if not host or host.startswith("/") or "," in host:
+        return None
+    port = dsn.params_dict.get("port", dsn.port)
+    try:
+        return host, int(port or {"postgresql": 5432, "mysql": 3306}[dsn.dialect])
+    except ValueError:
+        return None
+
+
+def tcp_probe(endpoint: tuple[str, int], timeout: float) -> None:
+    try:
+        with socket.create_connection(endpoint, timeout=timeout):
+            pass
+    except socket.gaierror as exc:
+        raise ConnectFailed(f"cannot resolve host {endpoint[0]!r}: {exc.strerror}", transient=True, reason="dns") from None
+    except ConnectionRefusedError:
+        raise ConnectFailed(f"connection to {endpoint[0]}:{endpoint[1]} refused", transient=True,
+                            reason="refused") from None
+    except TimeoutError:
+        raise ConnectFailed(f"connection to {endpoint[0]}:{endpoint[1]} timed out", transient=True,
+                            reason="timeout") from None
+    except OSError as exc:
+        raise ConnectFailed(f"connection to {endpoint[0]}:{endpoint[1]} failed: {exc.strerror}", transient=True,
+                            reason="refused") from None
+
+
+def wait_for_database(
+    open_driver: Callable[[float | None], Driver],
+    dsn: Dsn,
+    timeout: float | None,
+    log: Any,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Driver:
+    """Connect, waiting up to `timeout` seconds (None: forever). Raises DatabaseUnavailable (exit 3)."""
+    started = clock()
+    connect_timeout = MAX_CONNECT_TIMEOUT_S if timeout is None else min(MAX_CONNECT_TIMEOUT_S, timeout)
+    try:
+        driver = open_driver(connect_timeout)
+    except ConnectFailed as exc:
+        if not exc.transient:
+            raise _final(exc, dsn) from None
+        first_failure = exc
+    else:
+        _ready(driver, log, attempts=1, waited=clock() - started)
+        return driver
+    return _retry(open_driver, dsn, timeout, log, first_failure, started, clock, sleep)
+
+
+def _retry(open_driver: Callable[[float | None], Driver], dsn: Dsn, timeout: float | None, log: Any,
+           first_failure: ConnectFailed, started: float, clock: Callable[[], float],
+           sleep: Callable[[float], None]) -> Driver:
+    import tenacity
+
+    endpoint = tcp_endpoint(dsn)
+    state = {"last": first_failure, "logged_at": None, "attempts": 1}
+
+    def remaining() -> float | None:
+        return None if timeout is None else max(0.0, timeout - (clock() - started))
+
+    def attempt() -> Driver:
+        state["attempts"] += 1
+        left = remaining()
+        per_attempt = MAX_CONNECT_TIMEOUT_S if left is None else max(0.2, min(MAX_CONNECT_TIMEOUT_S, left))
+        if endpoint is not None and state["last"].reason in ("refused", "dns"):
+            tcp_probe(endpoint, timeout=min(per_attempt, 1.0))  # cheap: no handshake until the port answers
+        return open_driver(per_attempt)
+
+    def next_delay(retry_state: Any) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else state["last"]
+        state["last"] = exc
+        delay = retry_delay(exc.reason, retry_state.attempt_number)
+        left = remaining()
+        return delay if left is None else min(delay, left)
+
+    def before_sleep(retry_state: Any) -> None:
+        now = clock()
+        if state["logged_at"] is None or now - state["logged_at"] >= 1.0:
+            state["logged_at"] = now
+            exc = state["last"]
+            log.warning("wait_retrying", attempt=state["attempts"], reason=exc.reason, error=exc.message,
+                        waited_ms=round((now - started) * 1000),
+                        next_delay_ms=round(retry_state.upcoming_sleep * 1000))
+
+    # Log the first failure now; later ones at most once a second.
+    before_sleep(type("S", (), {"upcoming_sleep": retry_delay(first_failure.reason, 1)})())
+    sleep(retry_delay(first_failure.reason, 1))
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_delay(timeout) if timeout is not None else tenacity.stop_never,
+        wait=next_delay,
+        retry=tenacity.retry_if_exception(lambda e: isinstance(e, ConnectFailed) and e.transient),
+        before_sleep=before_sleep,
+        sleep=sleep,
+        reraise=True,
+    )
+    try:
+        driver = retrying(attempt)
+    except ConnectFailed as exc:
+        if not exc.transient:
+            raise _final(exc, dsn) from None
+        raise DatabaseUnavailable(
+            f"database {dsn.redacted()} not ready after {format_duration(timeout)} "
+            f"({state['attempts']} attempts); last error: {exc.message}",
+            reason=exc.reason, attempts=state["attempts"],
+        ) from None
+    _ready(driver, log, attempts=state["attempts"], waited=clock() - started)
+    return driver
+
+
+def _final(exc: ConnectFailed, dsn: Dsn) -> DatabaseUnavailable:
+    what = _FINAL_REASONS.get(exc.reason, "cannot connect")
+    return DatabaseUnavailable(f"{what} for {dsn.redacted()}: {exc.message}", reason=exc.reason)
+
+
+def _ready(driver: Driver, log: Any, *, attempts: int, waited: float) -> None:
+    log.info("database_ready", attempts=attempts, waited_ms=round(waited * 1000), server=driver.server_version())
