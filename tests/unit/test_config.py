@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import pytest
+
+from premigrate.config import load_config
+from premigrate.durations import parse_duration
+from premigrate.errors import UsageError
+
+
+def files(mapping: dict[str, str]):
+    def read(path: str) -> str:
+        if path not in mapping:
+            raise FileNotFoundError(2, "No such file or directory")
+        return mapping[path]
+    return read
+
+
+class TestDurations:
+    @pytest.mark.parametrize(
+        ("text", "seconds"),
+        [("500ms", 0.5), ("30s", 30.0), ("5m", 300.0), ("1h", 3600.0), ("2", 2.0), ("1.5", 1.5), ("0", None),
+         ("0s", None)],
+    )
+    def test_grammar(self, text: str, seconds: float | None) -> None:
+        """Durations accept ms, s, m, h and bare seconds; 0 is no limit."""
+        assert seconds == parse_duration(text)
+
+    @pytest.mark.parametrize("text", ["", "abc", "5 minutes", "-1", "1d", "s"])
+    def test_rejects(self, text: str) -> None:
+        """Anything else is refused with a message showing the accepted forms."""
+        with pytest.raises(ValueError, match="500ms"):
+            parse_duration(text)
+
+
+class TestDatabaseSelection:
+    def test_default_is_sqlite(self) -> None:
+        """Nothing configured falls back to ./premigrate.db and says so."""
+        config = load_config("up", {}, {})
+        assert ("sqlite", "premigrate.db", True) == (config.dsn.dialect, config.dsn.database, config.default_sqlite)
+
+    def test_require_database_refuses_fallback(self) -> None:
+        """PREMIGRATE_REQUIRE_DATABASE turns the fallback into a configuration error."""
+        with pytest.raises(UsageError, match="no database configured"):
+            load_config("up", {}, {"PREMIGRATE_REQUIRE_DATABASE": "1"})
+
+    def test_flag_beats_environment(self) -> None:
+        """--database-url wins over DATABASE_URL."""
+        config = load_config("up", {"database_url": "mysql://u@flag/db"}, {"DATABASE_URL": "postgresql://u@env/db"})
+        assert ("mysql", "flag") == (config.dsn.dialect, config.dsn.host)
+
+    def test_url_file_loses_one_newline(self) -> None:
+        """DATABASE_URL_FILE is read with one trailing newline dropped."""
+        config = load_config("up", {}, {"DATABASE_URL_FILE": "/s"},
+                             read_file=files({"/s": "postgresql://app:pw@db/app\n"}))
+        assert ("db", "pw") == (config.dsn.host, config.dsn.password)
+
+    def test_password_file_loses_exactly_one_newline(self) -> None:
+        """A password that really ends in a newline keeps it when the file has two."""
+        config = load_config("up", {}, {"DB_DIALECT": "postgres", "DB_HOST": "db", "DB_NAME": "app",
+                                        "DB_PASSWORD_FILE": "/p"}, read_file=files({"/p": "se cret\n\n"}))
+        assert "se cret\n" == config.dsn.password
+
+    def test_url_and_url_file_conflict(self) -> None:
+        """DATABASE_URL and DATABASE_URL_FILE together are refused, naming both."""
+        with pytest.raises(UsageError, match="DATABASE_URL and DATABASE_URL_FILE"):
+            load_config("up", {}, {"DATABASE_URL": "sqlite:///a.db", "DATABASE_URL_FILE": "/s"})
+
+    def test_url_and_discrete_disagree(self) -> None:
+        """A URL and a DB_* variable that disagree are refused, naming both."""
+        with pytest.raises(UsageError, match="DATABASE_URL and DB_HOST disagree"):
+            load_config("up", {}, {"DATABASE_URL": "postgresql://u@a/db", "DB_HOST": "b"})
+
+    def test_url_and_discrete_agree(self) -> None:
+        """Agreeing DB_* variables beside a URL are fine; DB_PASSWORD fills in the URL's missing password."""
+        config = load_config("up", {}, {"DATABASE_URL": "postgresql://u@a/db", "DB_HOST": "a", "DB_PORT": "5432",
+                                        "DB_DIALECT": "postgresql", "DB_PASSWORD": "pw"})
+        assert "pw" == config.dsn.password
+
+    def test_discrete_variables(self) -> None:
+        """DB_* variables alone describe the database, with the dialect's default port."""
+        config = load_config("up", {}, {"DB_DIALECT": "mariadb", "DB_HOST": "db", "DB_NAME": "app",
+                                        "DB_USER": "app", "DB_PASSWORD": "pw"})
+        assert ("mysql", "db", 3306, "app", "app", "pw") == (
+            config.dsn.dialect, config.dsn.host, config.dsn.port, config.dsn.database, config.dsn.user,
+            config.dsn.password)
+        assert ("pw",) == config.secrets
+
+    @pytest.mark.parametrize(
+        ("env", "message"),
+        [
+            pytest.param({"DB_HOST": "db"}, "without DB_DIALECT", id="no-dialect"),
+            pytest.param({"DB_DIALECT": "oracle", "DB_NAME": "x"}, "unknown database type", id="bad-dialect"),
+            pytest.param({"DB_DIALECT": "pg", "DB_NAME": "x"}, "unknown database type", id="unknown-alias"),
+            pytest.param({"DB_DIALECT": "mysql", "DB_NAME": "x", "DB_PORT": "99999"}, "DB_PORT", id="bad-port"),
+            pytest.param({"DB_DIALECT": "mysql", "DB_HOST": "x"}, "needs DB_NAME", id="no-name"),
+            pytest.param({"DB_PASSWORD": "a", "DB_PASSWORD_FILE": "/p", "DB_DIALECT": "mysql", "DB_NAME": "x"},
+                         "both set", id="password-twice"),
+            pytest.param({"DATABASE_URL_FILE": "/missing"}, "cannot read", id="missing-secret-file"),
+        ],
+    )
+    def test_refuses(self, env: dict[str, str], message: str) -> None:
+        """Incomplete or contradictory settings are configuration errors."""
+        with pytest.raises(UsageError, match=message):
+            load_config("up", {}, env, read_file=files({}))
+
+
+class TestOptions:
+    def test_defaults(self) -> None:
+        """Defaults: ./migrations, premigrate_history, 60 s wait, 600 s lock, json logs off a terminal."""
+        config = load_config("up", {}, {})
+        assert ("migrations", "premigrate_history", 60.0, 600.0, "json") == (
+            str(config.dir), config.table, config.wait_timeout, config.lock_timeout, config.log_format)
+
+    def test_console_on_terminal(self) -> None:
+        """Logs default to console format when stderr is a terminal."""
+        assert "console" == load_config("up", {}, {}, stderr_is_tty=True).log_format
+
+    def test_environment_variables(self) -> None:
+        """Every option has a PREMIGRATE_* variable."""
+        config = load_config("status", {}, {
+            "PREMIGRATE_DIR": "db/m", "PREMIGRATE_TABLE": "hist", "PREMIGRATE_WAIT_TIMEOUT": "5s",
+            "PREMIGRATE_LOCK_TIMEOUT": "0", "PREMIGRATE_LOG_FORMAT": "console", "PREMIGRATE_LOG_LEVEL": "debug",
+            "PREMIGRATE_STRICT": "yes", "PREMIGRATE_ALLOW_OUT_OF_ORDER": "true", "PREMIGRATE_JSON": "1",
+            "DATABASE_URL": "postgresql://u@h/d", "PREMIGRATE_SCHEMA": "app",
+        })
+        assert ("db/m", "hist", 5.0, None, "console", "debug", True, True, True, "app") == (
+            str(config.dir), config.table, config.wait_timeout, config.lock_timeout, config.log_format,
+            config.log_level, config.strict, config.allow_out_of_order, config.json, config.schema)
+
+    def test_flags_beat_environment(self) -> None:
+        """A flag overrides its environment variable."""
+        config = load_config("up", {"table": "flag_t", "strict": True}, {"PREMIGRATE_TABLE": "env_t",
+                                                                          "PREMIGRATE_STRICT": "0"})
+        assert ("flag_t", True) == (config.table, config.strict)
+
+    @pytest.mark.parametrize(
+        ("flags", "env", "message"),
+        [
+            pytest.param({"table": "x; DROP TABLE y"}, {}, "not a valid", id="table-injection"),
+            pytest.param({"table": "a" * 64}, {}, "63 bytes", id="table-too-long"),
+            pytest.param({"table": "public.hist"}, {}, "PostgreSQL only", id="qualified-on-sqlite"),
+            pytest.param({"schema": "app"}, {}, "PostgreSQL only", id="schema-on-sqlite"),
+            pytest.param({"wait_timeout": "soon"}, {}, "--wait-timeout", id="bad-duration-flag"),
+            pytest.param({}, {"PREMIGRATE_LOCK_TIMEOUT": "-5"}, "PREMIGRATE_LOCK_TIMEOUT", id="bad-duration-env"),
+            pytest.param({}, {"PREMIGRATE_STRICT": "maybe"}, "not a boolean", id="bad-bool"),
+            pytest.param({"log_format": "xml"}, {}, "json, console", id="bad-choice"),
+            pytest.param({"dir": " "}, {}, "--dir is empty", id="empty-dir"),
+        ],
+    )
+    def test_refuses(self, flags: dict[str, object], env: dict[str, str], message: str) -> None:
+        """Bad option values are configuration errors naming the option."""
+        with pytest.raises(UsageError, match=message):
+            load_config("up", flags, env)
+
+    def test_qualified_table_on_postgres(self) -> None:
+        """schema.table is accepted on PostgreSQL and splits into schema and name."""
+        config = load_config("up", {"table": "ops.hist"}, {"DATABASE_URL": "postgres://u@h/d"})
+        assert ("ops", "hist") == (config.history_schema, config.history_table_name)

@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from premigrate.drivers.base import HistoryRow
+from premigrate.planner import Policy, make_plan
+from premigrate.source import MigrationSet, load_migrations
+from premigrate.statements import split_statements
+
+POLICY = Policy("postgresql")
+WHEN = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def folder(tmp_path: Path, files: dict[str, str]) -> MigrationSet:
+    for name, content in files.items():
+        (tmp_path / name).write_text(content)
+    return load_migrations(tmp_path)
+
+
+def applied(files: MigrationSet, migration_id: str, **changes: object) -> HistoryRow:
+    migration = next(m for m in files.all if m.id == migration_id)
+    row = HistoryRow(migration_id, str(migration.version) if migration.version else None, migration.description,
+                     migration.kind, migration.script, migration.checksum, WHEN, 5, "host", "applied")
+    return row.evolve(**changes)
+
+
+THREE = {"001_a.sql": "CREATE TABLE a (id int);", "002_b.sql": "CREATE TABLE b (id int);",
+         "003_c.sql": "CREATE TABLE c (id int); CREATE TABLE d (id int); CREATE TABLE e (id int);"}
+
+
+class TestPending:
+    def test_empty_history_plans_everything_in_order(self, tmp_path: Path) -> None:
+        """With no history every migration is pending, in version order."""
+        files = folder(tmp_path, THREE)
+        plan = make_plan(files, [], POLICY)
+        assert ["1", "2", "3"] == [s.migration.id for s in plan.steps]
+        assert not plan.problems
+
+    def test_applied_are_skipped(self, tmp_path: Path) -> None:
+        """Applied migrations with the same checksum are not planned."""
+        files = folder(tmp_path, THREE)
+        plan = make_plan(files, [applied(files, "1"), applied(files, "2")], POLICY)
+        assert ["3"] == [s.migration.id for s in plan.steps]
+
+    def test_fully_applied_is_clean(self, tmp_path: Path) -> None:
+        """Nothing pending and nothing wrong is a clean plan: up exits without the lock."""
+        files = folder(tmp_path, THREE)
+        plan = make_plan(files, [applied(files, i) for i in ("1", "2", "3")], POLICY)
+        assert plan.clean
+        assert {"applied"} == {e.state for e in plan.entries}
+
+
+class TestValidation:
+    def test_drift_names_file_and_both_checksums(self, tmp_path: Path) -> None:
+        """An applied file that changed is a problem naming the file and both checksums."""
+        files = folder(tmp_path, THREE)
+        row = applied(files, "2", checksum="sha256:old")
+        plan = make_plan(files, [applied(files, "1"), row], POLICY)
+        assert ["drift"] == [p.kind for p in plan.problems]
+        message = plan.problems[0].message
+        assert "002_b.sql" in message and "sha256:old" in message and files.versioned[1].checksum in message
+        assert "changed" == next(e.state for e in plan.entries if e.migration_id == "2")
+
+    def test_out_of_order_refused(self, tmp_path: Path) -> None:
+        """A pending migration older than the newest applied one is refused by default."""
+        files = folder(tmp_path, THREE)
+        plan = make_plan(files, [applied(files, "1"), applied(files, "3")], POLICY)
+        assert ["out_of_order"] == [p.kind for p in plan.problems]
+        assert "--allow-out-of-order" in plan.problems[0].message
+
+    def test_out_of_order_allowed(self, tmp_path: Path) -> None:
+        """--allow-out-of-order plans the older migration instead."""
+        files = folder(tmp_path, THREE)
+        plan = make_plan(files, [applied(files, "1"), applied(files, "3")], Policy("postgresql", allow_out_of_order=True))
+        assert (["2"], []) == ([s.migration.id for s in plan.steps], plan.problems)
+
+    def test_missing_is_warning(self, tmp_path: Path) -> None:
+        """A history row without a file (database ahead of the image) is a warning, and the plan is clean."""
+        files = folder(tmp_path, {"001_a.sql": "SELECT 1;"})
+        ghost = applied(files, "1").evolve(migration_id="9", version="9", script="009_x.sql")
+        plan = make_plan(files, [applied(files, "1"), ghost], POLICY)
+        assert (True, ["missing"]) == (plan.clean, [w.kind for w in plan.warnings])
+
+    def test_missing_is_problem_when_strict(self, tmp_path: Path) -> None:
+        """--strict turns a missing file into a problem."""
+        files = folder(tmp_path, {"001_a.sql": "SELECT 1;"})
+        ghost = applied(files, "1").evolve(migration_id="9", version="9", script="009_x.sql")
+        plan = make_plan(files, [applied(files, "1"), ghost], Policy("postgresql", strict=True))
+        assert ["missing"] == [p.kind for p in plan.problems]
+
+    def test_failed_row_refused(self, tmp_path: Path) -> None:
+        """A failed row refuses the run, naming the version, the statement and the error."""
+        files = folder(tmp_path, THREE)
+        row = applied(files, "3", state="failed", statements_done=1, statement_started=2, statements_total=3,
+                      error="boom")
+        plan = make_plan(files, [applied(files, "1"), applied(files, "2"), row], Policy("mysql", table="hist"))
+        assert ["failed"] == [p.kind for p in plan.problems]
+        message = plan.problems[0].message
+        assert "statement 2 of 3" in message and "boom" in message and "hist" in message and "'3'" in message
+
+    def test_in_doubt_refused(self, tmp_path: Path) -> None:
+        """A statement started but not done is in doubt: refused, never guessed."""
+        files = folder(tmp_path, THREE)
+        row = applied(files, "3", state="in_progress", statements_done=1, statement_started=2, statements_total=3)
+        plan = make_plan(files, [applied(files, "1"), applied(files, "2"), row], Policy("mysql"))
+        assert ["in_doubt"] == [p.kind for p in plan.problems]
+        assert "statement 2 of 3" in plan.problems[0].message
+
+
+class TestResume:
+    def _row(self, files: MigrationSet, done: int) -> HistoryRow:
+        statements = split_statements(files.versioned[2].up_sql, "mysql")
+        return applied(files, "3", state="in_progress", statements_done=done, statement_started=done,
+                       statements_total=3, statement_hashes=tuple(s.digest for s in statements[:done]))
+
+    def test_interrupted_between_statements_resumes(self, tmp_path: Path) -> None:
+        """An in_progress row with nothing in doubt is resumed automatically."""
+        files = folder(tmp_path, THREE)
+        row = self._row(files, 1)
+        plan = make_plan(files, [applied(files, "1"), applied(files, "2"), row], Policy("mysql"))
+        assert ([("3", "resume")], []) == ([(s.migration.id, s.reason) for s in plan.steps], plan.problems)
+
+    def test_changed_done_statement_blocks_resume(self, tmp_path: Path) -> None:
+        """If a statement that already ran changed in the file, resuming is refused."""
+        files = folder(tmp_path, THREE)
+        row = self._row(files, 2)
+        (tmp_path / "003_c.sql").write_text("CREATE TABLE c (id int); CREATE TABLE dd (id int); CREATE TABLE e (id int);")
+        files = load_migrations(tmp_path)
+        plan = make_plan(files, [applied(files, "1"), applied(files, "2"), row], Policy("mysql"))
+        assert ["resume_mismatch"] == [p.kind for p in plan.problems]
+
+    def test_changed_pending_statement_still_resumes(self, tmp_path: Path) -> None:
+        """A statement that never ran may change (the fix for a failure): the resume goes ahead."""
+        files = folder(tmp_path, THREE)
+        row = self._row(files, 1)
+        (tmp_path / "003_c.sql").write_text("CREATE TABLE c (id int); CREATE TABLE dd (id int); CREATE TABLE e (id int);")
+        files = load_migrations(tmp_path)
+        plan = make_plan(files, [applied(files, "1"), applied(files, "2"), row], Policy("mysql"))
+        assert ["resume"] == [s.reason for s in plan.steps]
+
+
+class TestRepeatables:
+    def test_new_and_changed_run_after_versioned(self, tmp_path: Path) -> None:
+        """Repeatables run after the versioned migrations, when new or when their checksum changed."""
+        files = folder(tmp_path, {"001_a.sql": "SELECT 1;", "R__b.sql": "SELECT 2;", "R__c.sql": "SELECT 3;"})
+        stale = applied(files, "R:b", checksum="sha256:old")
+        same = applied(files, "R:c")
+        plan = make_plan(files, [stale, same], POLICY)
+        assert [("1", "pending"), ("R:b", "changed")] == [(s.migration.id, s.reason) for s in plan.steps]
+
+    def test_unchanged_repeatable_not_planned(self, tmp_path: Path) -> None:
+        """A repeatable whose checksum matches is not re-applied."""
+        files = folder(tmp_path, {"R__b.sql": "SELECT 2;"})
+        assert make_plan(files, [applied(files, "R:b")], POLICY).clean

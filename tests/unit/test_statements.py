@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import pytest
+
+from premigrate.statements import SplitError, split_statements
+
+
+def texts(sql: str, dialect: str) -> list[str]:
+    return [s.text for s in split_statements(sql, dialect)]
+
+
+class TestCommon:
+    @pytest.mark.parametrize("dialect", ["postgresql", "mysql", "sqlite"])
+    def test_semicolons_in_strings_and_comments(self, dialect: str) -> None:
+        """Semicolons inside strings, quoted identifiers and comments do not end a statement."""
+        sql = "INSERT INTO t VALUES ('a;b', 'it''s;');\n-- a; comment\nSELECT \"x;y\" FROM t; /* c; */ SELECT 2"
+        assert ["INSERT INTO t VALUES ('a;b', 'it''s;')", "SELECT \"x;y\" FROM t", "SELECT 2"] == texts(sql, dialect)
+
+    @pytest.mark.parametrize("dialect", ["postgresql", "mysql", "sqlite"])
+    def test_last_statement_without_semicolon(self, dialect: str) -> None:
+        """A last statement without a terminator is still a statement."""
+        assert ["SELECT 1", "SELECT 2"] == texts("SELECT 1;\nSELECT 2\n", dialect)
+
+    @pytest.mark.parametrize("dialect", ["postgresql", "mysql", "sqlite"])
+    @pytest.mark.parametrize("sql", ["", "  \n", "-- only a comment\n", "/* block */", ";;", "-- a\n;\n-- b"])
+    def test_comment_only_is_empty(self, dialect: str, sql: str) -> None:
+        """Empty and comment-only text yields zero statements."""
+        assert [] == texts(sql, dialect)
+
+    def test_lines_are_file_lines(self) -> None:
+        """Each statement knows the line its first token is on, offset by the part's first line."""
+        sql = "-- header\n\nCREATE TABLE a (id int);\n\n  SELECT\n  1;"
+        assert [3 + 9, 5 + 9] == [s.line for s in split_statements(sql, "postgresql", first_line=10)]
+
+
+class TestPostgres:
+    def test_dollar_quotes(self) -> None:
+        """$$ and $tag$ bodies keep their semicolons."""
+        sql = ("CREATE FUNCTION f() RETURNS int AS $$ BEGIN RETURN 1; END; $$ LANGUAGE plpgsql;\n"
+               "DO $body$ BEGIN PERFORM 1; END $body$;\nSELECT 1")
+        assert 3 == len(texts(sql, "postgresql"))
+        assert texts(sql, "postgresql")[1].startswith("DO $body$")
+
+    def test_dollar_inside_identifier_is_not_a_quote(self) -> None:
+        """A $ inside an identifier (a$b) or a parameter ($1) does not open a dollar quote."""
+        assert ["SELECT a$b$ FROM t", "SELECT 2"] == texts("SELECT a$b$ FROM t; SELECT 2", "postgresql")
+
+    def test_nested_block_comments(self) -> None:
+        """PostgreSQL block comments nest."""
+        assert ["SELECT 2"] == texts("/* outer /* inner; */ still comment; */ SELECT 2", "postgresql")
+
+    def test_escape_strings(self) -> None:
+        """E'' strings take backslash escapes; standard strings do not."""
+        assert ["SELECT E'a\\';b'", "SELECT 'c\\'", "SELECT 3"] == texts(
+            "SELECT E'a\\';b'; SELECT 'c\\'; SELECT 3", "postgresql")
+
+    def test_begin_atomic(self) -> None:
+        """SQL-standard function bodies (BEGIN ATOMIC ... END) are one statement, CASE ... END inside too."""
+        sql = ("CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; "
+               "SELECT CASE WHEN true THEN 1 END; END; SELECT 2")
+        assert 2 == len(texts(sql, "postgresql"))
+
+    def test_unterminated_dollar_quote(self) -> None:
+        """An unterminated dollar quote is an error with its line."""
+        with pytest.raises(SplitError) as info:
+            split_statements("SELECT 1;\nSELECT $x$ abc", "postgresql")
+        assert 2 == info.value.line
+
+
+class TestMySQL:
+    def test_delimiter_blocks(self) -> None:
+        """DELIMITER changes the terminator for procedures and triggers, and is not sent to the server."""
+        sql = ("DELIMITER //\nCREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END //\n"
+               "CREATE TRIGGER t BEFORE INSERT ON x FOR EACH ROW BEGIN SET NEW.a = 1; END//\nDELIMITER ;\nSELECT 3;")
+        assert ["CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END",
+                "CREATE TRIGGER t BEFORE INSERT ON x FOR EACH ROW BEGIN SET NEW.a = 1; END",
+                "SELECT 3"] == texts(sql, "mysql")
+
+    def test_backslash_escapes_and_backticks(self) -> None:
+        """Backslash escapes in strings and backtick identifiers are understood."""
+        assert ["INSERT INTO `t;x` VALUES ('a\\';b')", "SELECT 2"] == texts(
+            "INSERT INTO `t;x` VALUES ('a\\';b'); SELECT 2", "mysql")
+
+    def test_hash_comments_and_dash_rule(self) -> None:
+        """# starts a comment; -- does only before white space (1--1 is arithmetic)."""
+        assert ["SELECT 1--1", "SELECT 2 -- x;"] == texts("# c;\nSELECT 1--1;\nSELECT 2 -- x;\n", "mysql")
+
+
+class TestSQLite:
+    def test_trigger_body(self) -> None:
+        """A trigger's BEGIN ... END body is one statement (SQLite's own tokenizer decides)."""
+        sql = ("CREATE TRIGGER t AFTER INSERT ON a BEGIN INSERT INTO b VALUES (1); UPDATE c SET x = 1; END;\n"
+               "CREATE TABLE d (id int);")
+        assert 2 == len(texts(sql, "sqlite"))
