@@ -27,6 +27,7 @@ class SignalGuard:
         self._previous: dict[int, object] = {}
         self._previous_fd: int | None = None
         self._pipe: tuple[int, int] | None = None
+        self._hooks_done = threading.Event()
 
     def add_cancel_hook(self, hook: Callable[[], None]) -> None:
         self._hooks.append(hook)
@@ -55,6 +56,13 @@ class SignalGuard:
                         hook()
                     except Exception:  # noqa: BLE001 - a failing hook must not kill the watcher
                         pass
+                self._hooks_done.set()
+
+    def wait_for_cancel(self, timeout: float) -> None:
+        """After a signal, give the cancel hooks time to finish: the process must not exit (and release the runner
+        lock) while the server still runs the statement it was asked to stop."""
+        if self.received is not None and self._pipe is not None:
+            self._hooks_done.wait(timeout)
 
     def __enter__(self) -> SignalGuard:
         if threading.current_thread() is not threading.main_thread():

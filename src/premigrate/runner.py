@@ -43,6 +43,7 @@ class Runner:
         self.stats = RunStats()
         self.policy = Policy(config.dsn.dialect, config.allow_out_of_order, config.strict, config.table)
         self.host = socket.gethostname()
+        self._spare: Driver | None = None
 
     # -- sessions -----------------------------------------------------------------------------------------------
 
@@ -80,8 +81,8 @@ class Runner:
             driver.close()
 
     @contextmanager
-    def runner_lock(self) -> Iterator[None]:
-        """Hold the runner lock on a session of its own for the duration of the block."""
+    def runner_lock(self) -> Iterator[Driver]:
+        """Hold the runner lock on a session of its own for the duration of the block; yields that session."""
         cfg = self.config
         key = lock_key_text(cfg.dsn.database or "", f"{cfg.history_schema or ''}.{cfg.history_table_name}")
         cls = driver_class(cfg.dsn.dialect)
@@ -89,7 +90,7 @@ class Runner:
         try:
             locking.acquire(lock_session, key, cfg.lock_timeout, self.log)
             try:
-                yield
+                yield lock_session
             finally:
                 try:
                     lock_session.unlock(key)
@@ -119,7 +120,9 @@ class Runner:
                 self._warn(plan)
                 self.log.info("nothing_to_do", applied=len([e for e in plan.entries if e.state == "applied"]))
                 return EXIT_OK
-            with self.runner_lock():
+            with self.runner_lock() as lock_session:
+                # The lock session is also the fallback for bookkeeping when the migration session breaks.
+                self._spare = lock_session
                 driver.ensure_schema()
                 if driver.ensure_history_table():
                     self.log.info("history_table_created", table=self.config.table)
@@ -185,6 +188,7 @@ class Runner:
                 self.stats.applied += 1
         finally:
             if self.guard is not None:
+                self.guard.wait_for_cancel(10.0)
                 self.guard.remove_cancel_hook(driver.interrupt)
 
     def _split(self, migration: Migration) -> list[Statement]:
@@ -301,10 +305,15 @@ class Runner:
                                      statement_started=len(statements), statement_hashes=hashes, error=None))
 
     def _record_quietly(self, driver: Driver, row: HistoryRow) -> None:
-        try:
-            driver.update_row(row)
-        except BaseException as exc:  # noqa: BLE001 - the statement's error matters more than this one
-            self.log.warning("history_update_failed", migration_id=row.migration_id, error=str(exc))
+        """Record a failure, through the lock session if the migration session is broken."""
+        for session in (driver, self._spare):
+            if session is None:
+                continue
+            try:
+                session.update_row(row)
+                return
+            except BaseException as exc:  # noqa: BLE001 - the statement's error matters more than this one
+                self.log.warning("history_update_failed", migration_id=row.migration_id, error=str(exc))
 
     def _execute(self, driver: Driver, migration: Migration, statements: list[Statement], index: int,
                  statement: Statement, started: float, *, recorded: bool) -> None:
