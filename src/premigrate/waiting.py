@@ -130,7 +130,8 @@ def _retry(open_driver: Callable[[float | None], Driver], dsn: Dsn, timeout: flo
     before_sleep(type("S", (), {"upcoming_sleep": retry_delay(first_failure.reason, 1)})())
     sleep(retry_delay(first_failure.reason, 1))
     retrying = tenacity.Retrying(
-        stop=tenacity.stop_after_delay(timeout) if timeout is not None else tenacity.stop_never,
+        # Our own deadline, measured from the first attempt (tenacity's clock would start later).
+        stop=lambda retry_state: remaining() == 0.0,
         wait=next_delay,
         retry=tenacity.retry_if_exception(lambda e: isinstance(e, ConnectFailed) and e.transient),
         before_sleep=before_sleep,

@@ -65,7 +65,5 @@ class TestConcurrentRunners:
         assert MIGRATIONS == sum(r.find("summary")[0]["applied"] for r in stampede)
         versions = sorted(int(e["version"]) for r in stampede for e in r.find("migration_applied"))
         assert list(range(1, MIGRATIONS + 1)) == versions
-
-    def test_runners_really_raced(self, stampede: list[CliResult]) -> None:
-        """At least two runners saw pending work and went for the lock, so the race was really exercised."""
+        # At least two runners saw pending work and went for the lock: the race was really exercised.
         assert 2 <= sum(1 for r in stampede if r.find("lock_acquired")), "\n".join(r.stderr for r in stampede)

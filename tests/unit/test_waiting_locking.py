@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from premigrate import locking
+from premigrate.drivers.base import ConnectFailed
+from premigrate.dsn import parse_url
+from premigrate.errors import DatabaseUnavailable, LockTimeout
+from premigrate.waiting import BACKOFF_CAP_S, PROBE_INTERVAL_S, retry_delay, tcp_endpoint, wait_for_database
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class RecordingLog:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, dict[str, Any]]] = []
+
+    def __getattr__(self, level: str) -> Any:
+        return lambda event, **fields: self.events.append((level, event, fields))
+
+    def names(self) -> list[str]:
+        return [e[1] for e in self.events]
+
+
+class FakeDriver:
+    def server_version(self) -> str:
+        return "Fake 1"
+
+
+def failing(failures: list[ConnectFailed], clock: FakeClock, cost: float = 0.0):
+    attempts: list[float | None] = []
+
+    def open_driver(connect_timeout: float | None) -> FakeDriver:
+        attempts.append(connect_timeout)
+        clock.now += cost
+        if failures:
+            raise failures.pop(0)
+        return FakeDriver()
+
+    return open_driver, attempts
+
+
+# A SQLite DSN has no TCP endpoint, so no real probe is attempted.
+DSN = parse_url("sqlite:///x.db")
+
+
+def refused() -> ConnectFailed:
+    return ConnectFailed("refused", transient=True, reason="refused")
+
+
+class TestRetryDelay:
+    def test_refused_polls_fast(self) -> None:
+        """A refused port is probed every 25 ms, so a database coming up is noticed within a tenth of a second."""
+        assert PROBE_INTERVAL_S == retry_delay("refused", 50)
+
+    @pytest.mark.parametrize("reason", ["starting_up", "too_many_connections"])
+    def test_busy_server_backs_off_with_jitter_and_cap(self, reason: str) -> None:
+        """A busy server gets exponentially growing, jittered delays capped at 2 s."""
+        assert retry_delay(reason, 1, rng=lambda: 0.0) < retry_delay(reason, 4, rng=lambda: 0.0)
+        assert BACKOFF_CAP_S == retry_delay(reason, 30, rng=lambda: 1.0)
+        assert retry_delay(reason, 5, rng=lambda: 0.0) != retry_delay(reason, 5, rng=lambda: 1.0)
+
+    def test_tcp_endpoint(self) -> None:
+        """Probes go to host:port; Unix sockets and SQLite have none."""
+        assert ("db", 5432) == tcp_endpoint(parse_url("postgresql://u@db/x"))
+        assert ("db", 3307) == tcp_endpoint(parse_url("mysql://u@db:3307/x"))
+        assert None is tcp_endpoint(parse_url("postgresql:///x?host=/var/run/postgresql"))
+
+
+class TestWait:
+    def test_first_attempt_success(self) -> None:
+        """A database that answers at once is used at once, with one database_ready event."""
+        clock, log = FakeClock(), RecordingLog()
+        open_driver, attempts = failing([], clock)
+        wait_for_database(open_driver, DSN, 60, log, clock=clock, sleep=clock.sleep)
+        assert (1, ["database_ready"]) == (len(attempts), log.names())
+
+    def test_transient_failures_are_retried(self) -> None:
+        """Transient failures are retried until the database answers."""
+        clock, log = FakeClock(), RecordingLog()
+        open_driver, attempts = failing([refused() for _ in range(10)], clock)
+        wait_for_database(open_driver, DSN, 60, log, clock=clock, sleep=clock.sleep)
+        assert 11 == len(attempts)
+        assert "database_ready" == log.names()[-1]
+        assert 10 == log.events[-1][2]["attempts"] - 1
+
+    def test_retry_logging_is_throttled(self) -> None:
+        """The first failure is logged, then at most one wait_retrying line a second."""
+        clock, log = FakeClock(), RecordingLog()
+        open_driver, _ = failing([refused() for _ in range(200)], clock)  # 200 x 25 ms = 5 s
+        wait_for_database(open_driver, DSN, 60, log, clock=clock, sleep=clock.sleep)
+        retries = [e for e in log.events if e[1] == "wait_retrying"]
+        assert 5 <= len(retries) <= 7
+        assert 1 == retries[0][2]["attempt"]
+
+    @pytest.mark.parametrize("reason", ["auth", "unknown_database", "other"])
+    def test_final_failures_are_not_retried(self, reason: str) -> None:
+        """Authentication failures and unknown databases fail at once (exit 3)."""
+        clock, log = FakeClock(), RecordingLog()
+        open_driver, attempts = failing([ConnectFailed("no", transient=False, reason=reason)], clock)
+        with pytest.raises(DatabaseUnavailable):
+            wait_for_database(open_driver, DSN, 60, log, clock=clock, sleep=clock.sleep)
+        assert 1 == len(attempts)
+
+    def test_gives_up_after_timeout(self) -> None:
+        """Past --wait-timeout the wait fails with exit 3, counting the attempts."""
+        clock, log = FakeClock(), RecordingLog()
+        open_driver, attempts = failing([refused() for _ in range(10_000)], clock)
+        with pytest.raises(DatabaseUnavailable, match="not ready after 2s") as info:
+            wait_for_database(open_driver, DSN, 2.0, log, clock=clock, sleep=clock.sleep)
+        assert 3 == info.value.exit_code
+        assert 2.0 <= clock.now < 2.1
+        assert 70 < len(attempts) < 90  # 2 s / 25 ms, no busy loop at the deadline
+
+    def test_retries_transient_then_fails_on_final(self) -> None:
+        """A database that starts up and then rejects the password fails without waiting out the timeout."""
+        clock, log = FakeClock(), RecordingLog()
+        failures = [refused(), ConnectFailed("starting", transient=True, reason="starting_up"),
+                    ConnectFailed("bad password", transient=False, reason="auth")]
+        open_driver, attempts = failing(failures, clock)
+        with pytest.raises(DatabaseUnavailable, match="authentication failed"):
+            wait_for_database(open_driver, DSN, 60, log, clock=clock, sleep=clock.sleep)
+        assert 3 == len(attempts)
+
+
+class FakeLockSession:
+    def __init__(self, free_after: int | None) -> None:
+        self.free_after = free_after
+        self.tries = 0
+
+    def try_lock(self, key: str) -> bool:
+        self.tries += 1
+        return self.free_after is not None and self.tries > self.free_after
+
+    def lock_holder(self, key: str) -> dict[str, Any]:
+        return {"pid": 4242, "application_name": "premigrate@other"}
+
+
+class TestLock:
+    def test_acquires_when_freed(self) -> None:
+        """The lock is polled until it is free, then lock_acquired is logged."""
+        clock, log = FakeClock(), RecordingLog()
+        session = FakeLockSession(free_after=5)
+        locking.acquire(session, "k", 600, log, clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+        assert (6, "lock_acquired") == (session.tries, log.names()[-1])
+        assert "lock_waiting" == log.names()[0]
+
+    def test_times_out_naming_the_holder(self) -> None:
+        """Past --lock-timeout the run fails with exit 6, naming who holds the lock."""
+        clock, log = FakeClock(), RecordingLog()
+        with pytest.raises(LockTimeout, match="pid=4242") as info:
+            locking.acquire(FakeLockSession(None), "k", 12, log, clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+        assert 6 == info.value.exit_code
+        assert 12 <= clock.now < 13
+        waiting = [e for e in log.events if e[1] == "lock_waiting"]
+        assert 3 == len(waiting)  # at 0, 5 and 10 s
+        assert 4242 == waiting[0][2]["holder"]["pid"]
+
+    def test_polling_slows_down_but_stays_responsive(self) -> None:
+        """Polls back off to at most half a second."""
+        clock, log = FakeClock(), RecordingLog()
+        with pytest.raises(LockTimeout):
+            locking.acquire(FakeLockSession(None), "k", 30, log, clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+        assert max(clock.sleeps) <= locking.POLL_MAX_S
