@@ -9,7 +9,6 @@ Capability flags, not dialect checks, tell the runner what a database can do:
 from __future__ import annotations
 
 import hashlib
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Protocol
@@ -125,7 +124,6 @@ class Driver(Protocol):
     def lock_holder(self, key: str) -> dict[str, Any] | None: ...
     def interrupt(self) -> None: ...
     def list_tables(self) -> list[str]: ...
-    def transaction(self) -> AbstractContextManager[None]: ...
 
 
 def lock_key_text(database: str, table: str) -> str:

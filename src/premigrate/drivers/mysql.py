@@ -8,8 +8,6 @@ from __future__ import annotations
 import hashlib
 import socket
 import ssl
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
@@ -190,15 +188,6 @@ class MySQLDriver(SqlHistoryMixin):
         if self.conn.open:
             self._exec("ROLLBACK")
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        self.begin()
-        try:
-            yield
-        except BaseException:
-            self.rollback()
-            raise
-        self.commit()
 
     def interrupt(self) -> None:
         """Stop the running statement: KILL QUERY from a second connection. Safe to call from another thread."""

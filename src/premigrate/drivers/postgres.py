@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import psycopg
@@ -161,15 +159,6 @@ class PostgresDriver(SqlHistoryMixin):
         if not self.conn.closed and not self.conn.broken:
             self._exec("ROLLBACK")
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        self.begin()
-        try:
-            yield
-        except BaseException:
-            self.rollback()
-            raise
-        self.commit()
 
     def interrupt(self) -> None:
         """Cancel the running statement on the server. Safe to call from another thread."""

@@ -12,8 +12,6 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -121,15 +119,6 @@ class SQLiteDriver(SqlHistoryMixin):
         if self.conn.in_transaction:
             self._exec("ROLLBACK")
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        self.begin()
-        try:
-            yield
-        except BaseException:
-            self.rollback()
-            raise
-        self.commit()
 
     def interrupt(self) -> None:
         """Abort the running statement. sqlite3's interrupt() is safe to call from another thread."""
