@@ -39,7 +39,9 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 ]
 _SECTION = re.compile(r"^[ \t]*--[ \t]*migrate:(?P<part>up|down)\b(?P<options>[^\n]*)$", re.M)
 _DIRECTIVE = re.compile(r"^[ \t]*--[ \t]*premigrate:(?P<name>[A-Za-z0-9_-]*)(?P<arg>[^\n]*)$", re.M)
-KNOWN_DIRECTIVES = ("no-transaction",)
+# name -> whether it takes an argument
+KNOWN_DIRECTIVES = {"no-transaction": False, "placeholders": False, "allow": True}
+_RULE_LIST = re.compile(r"[A-Za-z][A-Za-z0-9_-]*(?:\s*,\s*[A-Za-z][A-Za-z0-9_-]*)*\Z")
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class Migration:
     up_first_line: int  # line of the file where up_sql starts, so errors point into the file
     checksum: str  # "sha256:<hex>" of the up part (BOM stripped, CRLF -> LF)
     no_transaction: bool = False
+    placeholders: bool = False  # `-- premigrate:placeholders`: ${NAME} is substituted in this file
     down_sql: str | None = None
     down_script: str | None = None
     down_first_line: int = 1
@@ -100,6 +103,7 @@ class _Part:
     text: str
     first_line: int = 1
     no_transaction: bool = False
+    placeholders: bool = False
     down_text: str | None = None
     down_first_line: int = 1
 
@@ -193,7 +197,9 @@ def _parse_file(name: str, text: str) -> _Part:
     if direction in ("up", "repeatable"):
         if pattern in ("plain", "laravel") and direction == "up":
             _split_sections(part)
-        part.no_transaction = part.no_transaction or _directives(name, part.text)
+        found = _directives(name, part.text)
+        part.no_transaction = part.no_transaction or "no-transaction" in found
+        part.placeholders = "placeholders" in found
     else:
         _directives(name, text)
     return part
@@ -237,19 +243,26 @@ def _split_sections(part: _Part) -> None:
     part.text = part.text[up_start:up_end]
 
 
-def _directives(name: str, text: str) -> bool:
-    no_transaction = False
+def _directives(name: str, text: str) -> set[str]:
+    """The file's directives. An unknown or malformed one is an error: a typo must not change how a file runs."""
+    found = set()
     for match in _DIRECTIVE.finditer(text):
         directive = match.group("name").lower()
-        if directive == "no-transaction" and not match.group("arg").strip():
-            no_transaction = True
-        else:
+        arg = match.group("arg").strip()
+        takes_arg = KNOWN_DIRECTIVES.get(directive)
+        if takes_arg is None:
             raise MigrationFileError(
                 f"{name}: unknown directive '-- premigrate:{match.group('name')}{match.group('arg').rstrip()}'; "
                 f"known: {', '.join('-- premigrate:' + d for d in KNOWN_DIRECTIVES)}",
                 file=name,
             )
-    return no_transaction
+        if takes_arg and not _RULE_LIST.match(arg):
+            raise MigrationFileError(f"{name}: '-- premigrate:{directive}' needs rule ids, e.g. "
+                                     f"'-- premigrate:{directive} drop-column'", file=name)
+        if not takes_arg and arg:
+            raise MigrationFileError(f"{name}: '-- premigrate:{directive}' takes no argument (got {arg!r})", file=name)
+        found.add(directive)
+    return found
 
 
 def _assemble(parts: list[_Part]) -> MigrationSet:
@@ -299,6 +312,7 @@ def _assemble(parts: list[_Part]) -> MigrationSet:
                 up_first_line=up.first_line,
                 checksum=checksum(up.text),
                 no_transaction=up.no_transaction,
+                placeholders=up.placeholders,
                 down_sql=down.text if down else up.down_text,
                 down_script=down.script if down else (up.script if up.down_text is not None else None),
                 down_first_line=down.first_line if down else up.down_first_line,
@@ -316,6 +330,7 @@ def _assemble(parts: list[_Part]) -> MigrationSet:
                 up_first_line=1,
                 checksum=checksum(part.text),
                 no_transaction=part.no_transaction,
+                placeholders=part.placeholders,
             )
         )
     return result

@@ -215,3 +215,25 @@ class TestChecksum:
         before = load_migrations(tmp_path).versioned[0].checksum
         write(tmp_path, "001_a.sql", "-- migrate:up\nSELECT 1;\n-- migrate:down\nSELECT 3;\n")
         assert before == load_migrations(tmp_path).versioned[0].checksum
+
+
+class TestDirectives:
+    @pytest.mark.parametrize(
+        ("content", "message"),
+        [
+            pytest.param("-- premigrate:allow\nSELECT 1;", "needs rule ids", id="allow-without-rule"),
+            pytest.param("-- premigrate:placeholders yes\nSELECT 1;", "takes no argument", id="placeholders-arg"),
+            pytest.param("-- premigrate:no-transaction now\nSELECT 1;", "takes no argument", id="no-tx-arg"),
+        ],
+    )
+    def test_malformed(self, tmp_path: Path, content: str, message: str) -> None:
+        """A directive with a missing or unexpected argument is an error."""
+        write(tmp_path, "001_a.sql", content)
+        with pytest.raises(MigrationFileError, match=message):
+            load_migrations(tmp_path)
+
+    def test_allow_and_placeholders_accepted(self, tmp_path: Path) -> None:
+        """allow takes rule ids; placeholders marks the file."""
+        write(tmp_path, "001_a.sql", "-- premigrate:placeholders\n-- premigrate:allow drop-table, truncate\nDROP TABLE x;")
+        migration = load_migrations(tmp_path).versioned[0]
+        assert (True, False) == (migration.placeholders, migration.no_transaction)
