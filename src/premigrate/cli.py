@@ -19,6 +19,12 @@ COMMANDS = {
     "status": "list every migration with its state (read-only, no lock)",
     "check": "exit 0 when fully migrated, 7 when migrations are pending, 5 on drift or a failed run (read-only)",
     "wait": "wait until the database accepts connections, then exit 0",
+    "plan": "print what `up` would run now, with its SQL; exit 7 when there is work, 0 when none (no lock)",
+    "baseline": "record existing migrations as applied without running them (--version V, or --from TOOL)",
+    "down": "roll back applied migrations newest first, using their down parts (--steps N or --to V)",
+    "new": "create the next migration file in the folder's style and numbering",
+    "lint": "flag statements that are unsafe on a live database (no database needed)",
+    "serve": "sidecar HTTP server: /healthz, /health/database, /health/ready, /metrics (read-only)",
 }
 
 
@@ -50,6 +56,9 @@ def _add_options(parser: argparse.ArgumentParser, command: str | None) -> None:
         kwargs: dict[str, Any] = {"dest": option.dest, "help": help_text, "default": argparse.SUPPRESS}
         if option.kind == "bool":
             kwargs["action"] = "store_true"
+        elif option.kind == "list":
+            kwargs["action"] = "append"
+            kwargs["metavar"] = option.metavar or "VALUE"
         else:
             kwargs["metavar"] = option.metavar or (option.choices and "{" + ",".join(option.choices) + "}") or "VALUE"
         parser.add_argument(option.flag, **kwargs)
@@ -71,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, summary in COMMANDS.items():
         sub = commands.add_parser(name, help=summary, description=summary, epilog=_epilog(),
                                   formatter_class=formatter)
+        if name == "new":
+            sub.add_argument("new_description", metavar="DESCRIPTION",
+                             help="what the migration does, e.g. 'add users email index'")
         _add_options(sub, name)
     return parser
 
@@ -113,10 +125,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     applied = 0
     with SignalGuard() as guard:
         try:
-            config = load_config(command, flags, env, stderr_is_tty=stderr_is_tty)
+            config = load_config(command, flags, env, stderr_is_tty=stderr_is_tty, stdin_is_tty=sys.stdin.isatty())
             logging_setup.configure(log_format=config.log_format, level=config.log_level, secrets=config.secrets)
             log = logging_setup.get_logger()
-            if config.default_sqlite:
+            if config.default_sqlite and command not in ("new", "lint"):
                 log.warning("no_database_configured", database=config.dsn.redacted(),
                             note="migrating a local SQLite file; set DATABASE_URL to migrate a real database")
             log.info("config_loaded", command=command, version=__version__, **config.summary_fields())
@@ -131,41 +143,110 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             log.warning("interrupted", signal=str(exc), exit_code=exc.exit_code,
                         note="the running statement was stopped, its transaction rolled back (or its row recorded) "
                              "and the runner lock released")
-            return _finish(log, command, exc.exit_code, started, applied=applied)
+            return _finish(log, command, exc.exit_code, started, applied=applied, flags=flags, env=env)
         except PremigrateError as exc:
-            return _finish(log, command, exc.exit_code, started, error=exc, applied=applied)
+            return _finish(log, command, exc.exit_code, started, error=exc, applied=applied, flags=flags, env=env)
         except Exception as exc:  # noqa: BLE001 - a bug: report it as one structured event with its traceback
             log.error("internal_error", error=f"{type(exc).__name__}: {exc}", exc_info=True)
-            return _finish(log, command, 1, started, applied=applied)
-    return _finish(log, command, code, started, applied=applied)
+            return _finish(log, command, 1, started, applied=applied, flags=flags, env=env)
+    return _finish(log, command, code, started, applied=applied, flags=flags, env=env)
+
+
+def _confirm(question: str) -> bool:
+    try:
+        answer = input(question)
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _dispatch(runner: Any, config: Config) -> int:
-    if config.command == "up":
-        return runner.up()
-    if config.command == "wait":
-        return runner.wait()
-    if config.command == "check":
-        return runner.check()
-    if config.command == "status":
-        from premigrate.report import status_json, status_table
+    command = config.command
+    if command in ("up", "wait", "check", "plan", "baseline"):
+        return int(getattr(runner, command)())
+    if command == "down":
+        return int(runner.down(confirm=_confirm if config.stdin_is_tty else None))
+    if command == "status":
+        from premigrate.report import status_json, status_table, write_stdout
 
         plan, _ = runner.status_plan()
-        text = status_json(plan, database=config.dsn.redacted(), table=config.table) if config.json \
-            else status_table(plan)
-        try:
-            sys.stdout.write(text + "\n")
-            sys.stdout.flush()
-        except BrokenPipeError:
-            pass
+        write_stdout(status_json(plan, database=config.dsn.redacted(), table=config.table) if config.json
+                     else status_table(plan))
         return 0
-    raise UsageError(f"unknown command {config.command!r}")
+    if command == "new":
+        return _new(runner, config)
+    if command == "lint":
+        return _lint(runner, config)
+    if command == "serve":
+        from premigrate.serve import serve
+
+        return int(serve(config, runner.log, listen=config.option("listen"),
+                         expect_tables=config.option("expect_tables") or (),
+                         cache_seconds=config.option("health_cache") or 0.0))
+    raise UsageError(f"unknown command {command!r}")
+
+
+def _new(runner: Any, config: Config) -> int:
+    from datetime import datetime, timezone
+
+    from premigrate import scaffold
+    from premigrate.report import write_stdout
+
+    if not config.dir.is_dir():
+        raise UsageError(f"migrations folder {str(config.dir)!r} does not exist; create it or point --dir at it")
+    created = scaffold.create(config.dir, runner.load(), config.option("new_description") or "",
+                              config.option("format"), datetime.now(timezone.utc))
+    for path in created:
+        runner.log.info("migration_created", path=str(path))
+    write_stdout("\n".join(str(p) for p in created))
+    return 0
+
+
+def _lint(runner: Any, config: Config) -> int:
+    from premigrate import lint
+    from premigrate.report import write_stdout
+
+    dialect = config.option("dialect") or ("postgresql" if config.default_sqlite else config.dsn.dialect)
+    findings = lint.lint_migrations(runner.load().all, dialect)
+    write_stdout(lint.render_json(findings) if config.json else lint.render_text(findings))
+    errors = sum(f.severity == "error" for f in findings)
+    runner.log.info("lint_done", dialect=dialect, findings=len(findings), errors=errors)
+    return 5 if lint.has_errors(findings) else 0
+
+
+def _summary_targets(command: str, flags: Mapping[str, Any] | None, env: Mapping[str, str]) -> list[str]:
+    """Where `up` writes its one-line JSON summary: the termination message file and --summary-file."""
+    if command != "up" or flags is None:
+        return []
+    targets = []
+    for dest in ("termination_log", "summary_file"):
+        try:
+            path = resolve_option(OPTIONS_BY_DEST[dest], flags, env)
+        except UsageError:
+            continue
+        if not path:
+            continue
+        # The termination log is written only where Kubernetes (or the user) provides it; --summary-file always.
+        if dest == "summary_file" or os.access(path, os.W_OK):
+            targets.append(path)
+    return targets
 
 
 def _finish(log: Any, command: str, code: int, started: float, *, error: PremigrateError | None = None,
-            applied: int = 0) -> int:
+            applied: int = 0, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> int:
     if error is not None:
         log.error("error", error=error.message, error_type=type(error).__name__, exit_code=code, **error.fields)
-    log.log(20 if code in (0, 7) else 40, "summary", command=command, applied=applied,
-            duration_ms=round((time.monotonic() - started) * 1000), exit_code=code)
+    duration_ms = round((time.monotonic() - started) * 1000)
+    for path in _summary_targets(command, flags, env or {}):
+        import json
+
+        summary = {"command": command, "exit_code": code, "applied": applied, "duration_ms": duration_ms,
+                   "premigrate_version": __version__, "error": error.message if error else None}
+        try:
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(json.dumps(summary) + "\n")
+        except OSError as exc:
+            log.warning("summary_write_failed", path=path, error=exc.strerror)
+    log.log(20 if code in (0, 7) else 40, "summary", command=command, applied=applied, duration_ms=duration_ms,
+            exit_code=code)
     return code

@@ -14,6 +14,7 @@ from typing import Any
 from premigrate.durations import parse_duration
 from premigrate.dsn import DEFAULT_PORTS, Dsn, normalize_dialect, parse_url
 from premigrate.errors import UsageError
+from premigrate.version import Version
 
 DEFAULT_SQLITE_FILE = "premigrate.db"
 DEFAULT_TABLE = "premigrate_history"
@@ -65,11 +66,66 @@ OPTIONS: tuple[Option, ...] = (
     Option("require_database", "--require-database", "PREMIGRATE_REQUIRE_DATABASE",
            "exit 2 instead of falling back to ./premigrate.db when no database is configured", kind="bool",
            default=False),
-    Option("json", "--json", "PREMIGRATE_JSON", "status: print JSON instead of a table", kind="bool",
-           default=False, commands=("status",)),
+    Option("json", "--json", "PREMIGRATE_JSON", "print JSON instead of text", kind="bool", default=False,
+           commands=("status", "plan", "lint")),
+    Option("to", "--to", "PREMIGRATE_TO",
+           "up/plan: stop after this version; down: roll back the migrations after it", kind="version",
+           metavar="VERSION", commands=("up", "plan", "down")),
+    Option("dry_run", "--dry-run", "PREMIGRATE_DRY_RUN",
+           "print what would run (as `plan` does) and change nothing", kind="bool", default=False, commands=("up",)),
+    Option("single_transaction", "--single-transaction", "PREMIGRATE_SINGLE_TRANSACTION",
+           "PostgreSQL/SQLite: apply all pending migrations in one transaction, all or nothing", kind="bool",
+           default=False, commands=("up", "plan")),
+    Option("placeholders", "--placeholders", "PREMIGRATE_PLACEHOLDERS",
+           "replace ${NAME} in migration SQL with PREMIGRATE_PLACEHOLDER_NAME in every file", kind="bool",
+           default=False, commands=("up", "plan", "down")),
+    Option("baseline_on_empty_history", "--baseline-on-empty-history", "PREMIGRATE_BASELINE_ON_EMPTY_HISTORY",
+           "on a first run against a schema that already has tables, record migrations up to VERSION as applied "
+           "without running them", kind="version", metavar="VERSION", commands=("up",)),
+    Option("lint", "--lint", "PREMIGRATE_LINT",
+           "lint pending files before applying: warn (log findings), error (refuse on error-level findings), off",
+           kind="choice", default="warn", choices=("warn", "error", "off"), commands=("up",)),
+    Option("summary_file", "--summary-file", "PREMIGRATE_SUMMARY_FILE",
+           "also write the one-line JSON summary of the run to this file", metavar="PATH", commands=("up",)),
+    Option("termination_log", "--termination-log", "PREMIGRATE_TERMINATION_LOG",
+           "Kubernetes termination message file, written when it exists and is writable", metavar="PATH",
+           default="/dev/termination-log", commands=("up",)),
+    Option("baseline_version", "--version", "PREMIGRATE_BASELINE_VERSION",
+           "baseline: record the migrations up to this version as applied", kind="version", metavar="VERSION",
+           commands=("baseline",)),
+    Option("baseline_description", "--description", "PREMIGRATE_BASELINE_DESCRIPTION",
+           "baseline: description recorded for the baseline version's row", metavar="TEXT", commands=("baseline",)),
+    Option("baseline_from", "--from", "PREMIGRATE_BASELINE_FROM",
+           "baseline: read another tool's history table in the same database", kind="choice",
+           choices=("golang-migrate", "flyway", "dbmate", "laravel", "alembic"), commands=("baseline",)),
+    Option("baseline_map", "--map", "PREMIGRATE_BASELINE_MAP",
+           "baseline --from alembic: file mapping alembic revision ids to versions (JSON object, or 'rev version' "
+           "lines)", metavar="FILE", commands=("baseline",)),
+    Option("steps", "--steps", "PREMIGRATE_DOWN_STEPS", "down: roll back this many of the newest migrations",
+           kind="int", metavar="N", commands=("down",)),
+    Option("yes", "--yes", "PREMIGRATE_YES", "down: do not ask for confirmation (required without a terminal)",
+           kind="bool", default=False, commands=("down",)),
+    Option("format", "--format", "PREMIGRATE_NEW_FORMAT",
+           "new: file style (default: the folder's own style, else plain)", kind="choice",
+           choices=("plain", "sections", "pair", "flyway"), commands=("new",)),
+    Option("dialect", "--dialect", "PREMIGRATE_LINT_DIALECT",
+           "lint: SQL dialect (default: the configured database's, else postgresql)", kind="choice",
+           choices=("postgresql", "mysql", "sqlite"), commands=("lint",)),
+    Option("listen", "--listen", "PREMIGRATE_LISTEN", "serve: address to listen on", default="0.0.0.0:8080",
+           metavar="HOST:PORT", commands=("serve",)),
+    Option("expect_tables", "--expect-table", "PREMIGRATE_EXPECT_TABLES",
+           "serve: a table that must exist (repeatable; the variable takes a comma-separated list)", kind="list",
+           metavar="TABLE", commands=("serve",)),
+    Option("health_cache", "--health-cache", "PREMIGRATE_HEALTH_CACHE",
+           "serve: how long a database health reading is reused", kind="duration", default="2s",
+           metavar="DURATION", commands=("serve",)),
 )
+# Commands that never touch a database: no database needs to be configured for them.
+OFFLINE_COMMANDS = ("new", "lint")
 OPTIONS_BY_DEST = {o.dest: o for o in OPTIONS}
 SECRET_FILE_VARS = ("DATABASE_URL_FILE", "DB_PASSWORD_FILE")
+PLACEHOLDER_PREFIX = "PREMIGRATE_PLACEHOLDER_"
+_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL", re.I)
 DISCRETE_VARS = ("DB_DIALECT", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_PASSWORD_FILE")
 
 
@@ -91,6 +147,12 @@ class Config:
     json: bool = False
     default_sqlite: bool = False
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    options: dict[str, Any] = field(default_factory=dict)  # command-specific options, by dest
+    placeholder_values: dict[str, str] = field(default_factory=dict, repr=False)
+    stdin_is_tty: bool = False
+
+    def option(self, dest: str) -> Any:
+        return self.options.get(dest)
 
     @property
     def history_schema(self) -> str | None:
@@ -140,6 +202,20 @@ def resolve_option(option: Option, flags: Mapping[str, Any], env: Mapping[str, s
             return parse_duration(str(raw))
         except ValueError as exc:
             raise UsageError(f"{source or option.flag}: {exc}") from None
+    if option.kind == "int":
+        text = str(raw).strip()
+        if not text.isdigit() or int(text) < 1:
+            raise UsageError(f"{source or option.flag}={raw!r} is not a whole number of at least 1")
+        return int(text)
+    if option.kind == "version":
+        try:
+            return Version.parse(str(raw).strip())
+        except ValueError:
+            raise UsageError(f"{source or option.flag}={raw!r} is not a version (digits, optionally dotted: 3, "
+                             "20260113155307, 1.2)") from None
+    if option.kind == "list":
+        items = raw if isinstance(raw, list) else str(raw).split(",")
+        return tuple(item.strip() for item in items if item.strip())
     if option.kind == "choice":
         value = str(raw).strip().lower()
         if value not in option.choices:
@@ -184,10 +260,12 @@ def load_config(
     env: Mapping[str, str],
     *,
     stderr_is_tty: bool = False,
+    stdin_is_tty: bool = False,
     read_file: Callable[[str], str] = _read_text,
 ) -> Config:
     values = {o.dest: resolve_option(o, flags, env) for o in OPTIONS if not o.commands or command in o.commands}
-    dsn, dsn_source, default_sqlite = _resolve_dsn(flags, env, read_file, require=bool(values["require_database"]))
+    require = bool(values["require_database"]) and command not in OFFLINE_COMMANDS
+    dsn, dsn_source, default_sqlite = _resolve_dsn(flags, env, read_file, require=require)
     table = validate_identifier(values["table"], "--table", allow_qualified=dsn.dialect == "postgresql")
     schema = values.get("schema")
     if schema is not None:
@@ -199,7 +277,12 @@ def load_config(
     directory = str(values["dir"]).strip()
     if not directory:
         raise UsageError("--dir is empty; name the folder that holds the migration files")
-    secrets = tuple(dsn.secrets())
+    placeholder_values = {k[len(PLACEHOLDER_PREFIX):]: v for k, v in env.items() if k.startswith(PLACEHOLDER_PREFIX)}
+    # Placeholder values that look like credentials are scrubbed from logs like the database password.
+    secrets = tuple(dsn.secrets()) + tuple(
+        v for k, v in placeholder_values.items() if v and _SECRET_NAME.search(k))
+    common = {"database_url", "dir", "table", "schema", "wait_timeout", "lock_timeout", "log_format", "log_level",
+              "strict", "allow_out_of_order", "require_database", "json"}
     return Config(
         command=command,
         dsn=dsn,
@@ -217,6 +300,9 @@ def load_config(
         json=bool(values.get("json")),
         default_sqlite=default_sqlite,
         secrets=secrets,
+        options={k: v for k, v in values.items() if k not in common} | {"new_description": flags.get("new_description")},
+        placeholder_values=placeholder_values,
+        stdin_is_tty=stdin_is_tty,
     )
 
 

@@ -6,14 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from premigrate.drivers.base import STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, HistoryRow
+from premigrate.drivers.base import STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK, HistoryRow
 from premigrate.source import Migration, MigrationSet
 from premigrate.statements import split_statements
 from premigrate.version import Version
 
 # Status states, as `status` prints them.
-APPLIED, PENDING, CHANGED, MISSING, FAILED, IN_PROGRESS, OUT_OF_ORDER = (
-    "applied", "pending", "changed", "missing", "failed", "in_progress", "out-of-order",
+APPLIED, PENDING, CHANGED, MISSING, FAILED, IN_PROGRESS, OUT_OF_ORDER, ROLLING_BACK = (
+    "applied", "pending", "changed", "missing", "failed", "in_progress", "out-of-order", "rolling_back",
 )
 
 
@@ -23,6 +23,7 @@ class Policy:
     allow_out_of_order: bool = False
     strict: bool = False
     table: str = "premigrate_history"  # named in recovery hints
+    target: Version | None = None  # --to: plan nothing after this version, and no repeatables
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,10 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
 
     for migration in files.repeatable:
         row = rows.get(migration.id)
+        if policy.target is not None:
+            # Staged rollouts stop at a version: repeatables run only in a full run.
+            entries.append(_entry(migration, APPLIED if row and row.checksum == migration.checksum else PENDING, row))
+            continue
         if row is None:
             entries.append(_entry(migration, PENDING))
             steps.append(Step(migration, "new"))
@@ -133,6 +138,8 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
         )
         (problems if policy.strict else warnings).append(missing)
 
+    if policy.target is not None:
+        steps = [s for s in steps if s.migration.version is None or s.migration.version <= policy.target]
     entries.sort(key=_entry_order)
     return Plan(steps, problems, warnings, entries)
 
@@ -159,6 +166,17 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
             f"{where} failed at statement {row.statement_started} of {row.statements_total} in an earlier run "
             f"({row.error or 'no error recorded'}); statements 1-{row.statements_done} took effect. "
             f"{_recovery_hint(row, policy.table)}",
+            migration.script,
+        ))
+        return
+    if row.state == STATE_ROLLING_BACK:
+        entries.append(_entry(migration, ROLLING_BACK, row, detail=row.error))
+        problems.append(Problem(
+            "rollback_incomplete", migration.id,
+            f"{where}: an earlier `down` stopped at statement {row.statement_started} of {row.statements_total} of "
+            f"its down part{_error_suffix(row)}. Check the database by hand, then either delete the row if the "
+            f"rollback is complete (DELETE FROM {policy.table} WHERE migration_id = '{row.migration_id}') or mark it "
+            f"applied again (UPDATE {policy.table} SET state = 'applied' WHERE migration_id = '{row.migration_id}')",
             migration.script,
         ))
         return

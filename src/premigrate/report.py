@@ -3,9 +3,95 @@
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from premigrate.dsn import REDACTED
 from premigrate.planner import Plan
+from premigrate.source import Migration
+from premigrate.statements import Statement
+
+
+def write_stdout(text: str) -> None:
+    try:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:  # `premigrate plan | head` is fine
+        pass
+
+
+def _scrub(text: str, secrets: Sequence[str]) -> str:
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+@dataclass(frozen=True)
+class StepView:
+    """One migration as `plan` shows it."""
+
+    migration: Migration
+    reason: str
+    transaction: str
+    timeouts: dict[str, Any]
+    statements: list[Statement]
+    resume_from: int | None = None
+
+
+def plan_text(views: Sequence[StepView], plan: Plan, *, secrets: Sequence[str] = ()) -> str:
+    if not views:
+        lines = ["Nothing to apply: the database is up to date with the folder."]
+    else:
+        lines = [f"{len(views)} migration{'s' if len(views) != 1 else ''} to apply, in this order:", ""]
+    for view in views:
+        m = view.migration
+        lines.append(f"== {m.id}  {m.description}  ({m.script}, {m.kind}, {view.reason})")
+        lines.append(f"   transaction: {view.transaction}")
+        lock = view.timeouts.get("lock_timeout_s")
+        lines.append(f"   timeouts: runner lock {'no limit' if lock is None else f'{lock:g}s'}; "
+                     f"{view.timeouts.get('note')}")
+        if view.resume_from:
+            lines.append(f"   resumes at statement {view.resume_from} of {len(view.statements)}")
+        lines.append(f"   statements: {len(view.statements)}")
+        for statement in view.statements:
+            if view.resume_from and view.statements.index(statement) + 1 < view.resume_from:
+                continue
+            lines.append(f"   -- line {statement.line}")
+            lines.extend("   " + line for line in _scrub(statement.text, secrets).splitlines())
+            lines.append("   ;")
+        lines.append("")
+    for problem in plan.problems:
+        lines.append(f"REFUSED: {problem.message}")
+    for warning in plan.warnings:
+        lines.append(f"warning: {warning.message}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def plan_json(views: Sequence[StepView], plan: Plan, *, database: str, secrets: Sequence[str] = ()) -> str:
+    document = {
+        "database": database,
+        "pending": [
+            {
+                "id": v.migration.id,
+                "version": str(v.migration.version) if v.migration.version is not None else None,
+                "description": v.migration.description,
+                "kind": v.migration.kind,
+                "script": v.migration.script,
+                "reason": v.reason,
+                "transaction": v.transaction.split(" ", 1)[0],
+                "timeouts": v.timeouts,
+                "resume_from": v.resume_from,
+                "statements": [{"line": s.line, "sql": _scrub(s.text, secrets)} for s in v.statements],
+            }
+            for v in views
+        ],
+        "count": len(views),
+        "problems": [{"kind": p.kind, "id": p.migration_id, "message": p.message} for p in plan.problems],
+        "warnings": [{"kind": p.kind, "id": p.migration_id, "message": p.message} for p in plan.warnings],
+    }
+    return json.dumps(document, indent=2)
 
 
 def status_json(plan: Plan, *, database: str, table: str) -> str:
@@ -59,4 +145,18 @@ def status_table(plan: Plan) -> str:
         counts[e.state] = counts.get(e.state, 0) + 1
     lines.append("")
     lines.append(", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "nothing")
+    return "\n".join(lines)
+
+
+def baseline_text(result: Any, files: Any) -> str:
+    recorded = [m.id for m in result.matched]
+    source = "--version" if result.tool == "version" else f"{result.tool}'s history"
+    lines = [f"baseline: {len(recorded)} migration(s) recorded as applied without running them: "
+             f"{', '.join(recorded) or 'none'}"]
+    if result.tool != "version":
+        lines.append(f"  in {source} and in the folder: {', '.join(recorded) or 'none'}")
+        lines.append(f"  in {source} but not in the folder (not recorded): {', '.join(result.not_in_folder) or 'none'}")
+    pending = result.pending(files)
+    lines.append(f"  in the folder, not taken as applied (the next `up` applies them): {', '.join(pending) or 'none'}")
+    lines += [f"  note: {note}" for note in result.notes]
     return "\n".join(lines)

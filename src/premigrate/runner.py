@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -14,11 +15,13 @@ from premigrate import __version__
 from premigrate.config import Config
 from premigrate.drivers import driver_class
 from premigrate.drivers.base import (
-    STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, Driver, DriverSettings, HistoryRow, SqlError, lock_key_text,
+    STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK, Driver, DriverSettings, HistoryRow, SqlError,
+    lock_key_text,
 )
-from premigrate.errors import ConnectionLost, Interrupted, MigrationFailed, ValidationFailed
+from premigrate.errors import ConnectionLost, Interrupted, MigrationFailed, UsageError, ValidationFailed
 from premigrate.interrupts import SignalGuard
-from premigrate import locking
+from premigrate import baseline, locking, placeholders, report
+from premigrate.version import Version
 from premigrate.planner import Plan, Policy, Step, make_plan
 from premigrate.source import Migration, MigrationSet, load_migrations
 from premigrate.statements import SplitError, Statement, split_statements
@@ -41,7 +44,8 @@ class Runner:
         self.guard = guard
         self.clock = clock
         self.stats = RunStats()
-        self.policy = Policy(config.dsn.dialect, config.allow_out_of_order, config.strict, config.table)
+        self.policy = Policy(config.dsn.dialect, config.allow_out_of_order, config.strict, config.table,
+                             target=config.option("to") if config.command in ("up", "plan") else None)
         self.host = socket.gethostname()
         self._spare: Driver | None = None
 
@@ -111,15 +115,69 @@ class Runner:
         with self.session(read_only=True):
             return EXIT_OK
 
+    def _target(self, files: MigrationSet) -> None:
+        """--to must name a version in the folder: a typo must not silently migrate everything."""
+        target = self.config.option("to")
+        if target is not None and target not in {m.version for m in files.versioned}:
+            raise UsageError(f"--to {target}: no migration with that version in {str(self.config.dir)!r}")
+
+    def _plan(self, files: MigrationSet, history: list[HistoryRow]) -> Plan:
+        return make_plan(files, history, self.policy)
+
+    def prepared(self, steps: list[Step]) -> list[Step]:
+        """Steps with placeholders resolved, checked before anything changes (an unknown one is exit 2)."""
+        everywhere = bool(self.config.option("placeholders"))
+        values = self.config.placeholder_values
+        return [replace(step, migration=placeholders.resolve(step.migration, values, everywhere=everywhere))
+                for step in steps]
+
+    def _check_single_transaction(self, driver: type[Driver] | Driver, steps: list[Step]) -> None:
+        if not self.config.option("single_transaction"):
+            return
+        if not driver.transactional_ddl:
+            raise UsageError(f"--single-transaction needs transactional DDL (PostgreSQL or SQLite); "
+                             f"{self.config.dsn.dialect} commits DDL statement by statement")
+        stepwise = [s.migration.script for s in steps if s.migration.no_transaction or s.reason == "resume"]
+        if stepwise:
+            raise UsageError(f"--single-transaction cannot include {', '.join(stepwise)}: it must run outside a "
+                             "transaction; apply it in a run of its own")
+
+    def _lint(self, steps: list[Step]) -> None:
+        mode = self.config.option("lint") or "off"
+        if mode == "off" or not steps:
+            return
+        try:  # TEMPORARY until premigrate.lint lands
+            from premigrate import lint  # imported only now: a no-op run pays nothing for the SQL parsers
+        except ImportError:
+            return
+
+        findings = lint.lint_migrations([s.migration for s in steps], self.config.dsn.dialect)
+        for finding in findings:
+            level = "error" if mode == "error" and finding.severity == "error" else "warning"
+            getattr(self.log, level)("lint_finding", rule=finding.rule, severity=finding.severity,
+                                     script=finding.script, line=finding.line, error=finding.message, fix=finding.fix)
+        if mode == "error" and lint.has_errors(findings):
+            raise ValidationFailed(
+                f"lint found {sum(f.severity == 'error' for f in findings)} error-level problem(s) in the pending "
+                "migrations (see the lint_finding events); fix them, silence one on purpose with "
+                "'-- premigrate:allow RULE', or run with --lint=warn")
+
     def up(self) -> int:
         files = self.load()
+        self._target(files)
+        if self.config.option("dry_run"):
+            return self.plan()
         with self.session(read_only=False) as driver:
             # Lock-free first look: a restarting old pod must never queue behind a long run by a newer one.
-            plan = make_plan(files, driver.read_history(), self.policy)
+            plan = self._plan(files, driver.read_history())
             if plan.clean:
                 self._warn(plan)
                 self.log.info("nothing_to_do", applied=len([e for e in plan.entries if e.state == "applied"]))
                 return EXIT_OK
+            # Bad input fails before any change, the history table included.
+            self.prepared(plan.steps)
+            self._check_single_transaction(driver, plan.steps)
+            self._lint(plan.steps)
             with self.runner_lock() as lock_session:
                 # The lock session is also the fallback for bookkeeping when the migration session breaks.
                 self._spare = lock_session
@@ -127,16 +185,253 @@ class Runner:
                 if driver.ensure_history_table():
                     self.log.info("history_table_created", table=self.config.table)
                 # Re-read under the lock: the usual case for replica two is "nothing left to do".
-                plan = make_plan(files, driver.read_history(), self.policy)
+                history = driver.read_history()
+                if not history and self.config.option("baseline_on_empty_history") is not None:
+                    history = self._baseline_on_empty(driver, files)
+                plan = self._plan(files, history)
                 self._warn(plan)
                 self._refuse_problems(plan)
                 if not plan.steps:
                     self.log.info("nothing_to_do")
                     return EXIT_OK
-                self.log.info("plan", pending=len(plan.steps),
-                              versions=[s.migration.id for s in plan.steps])
-                self._apply_all(driver, plan)
+                steps = self.prepared(plan.steps)
+                self.log.info("plan", pending=len(steps), versions=[s.migration.id for s in steps])
+                self._apply_all(driver, steps)
         return EXIT_OK
+
+    def plan(self) -> int:
+        files = self.load()
+        self._target(files)
+        capabilities = driver_class(self.config.dsn.dialect)
+        if self.config.dsn.dialect == "sqlite" and not Path(self.config.dsn.database or "").exists():
+            # `up` would create this file and apply everything; the plan says so without creating it.
+            return self.print_plan(self._plan(files, []), capabilities)
+        with self.session(read_only=True) as driver:
+            return self.print_plan(self._plan(files, driver.read_history()), capabilities)
+
+    def print_plan(self, plan: Plan, driver: type[Driver] | Driver) -> int:
+        """`plan` and `up --dry-run`: what up would run now, on stdout. Takes no lock, changes nothing."""
+        self._warn(plan)
+        steps = self.prepared(plan.steps)
+        self._check_single_transaction(driver, steps)
+        views = [self._step_view(driver, step) for step in steps]
+        text = (report.plan_json(views, plan, database=self.config.dsn.redacted(), secrets=self.config.secrets)
+                if self.config.json else report.plan_text(views, plan, secrets=self.config.secrets))
+        report.write_stdout(text)
+        if plan.problems:
+            self._refuse_problems(plan)
+        self.log.info("plan", pending=len(steps), versions=[s.migration.id for s in steps], dry_run=True)
+        return EXIT_PENDING if steps else EXIT_OK
+
+    def _step_view(self, driver: type[Driver] | Driver, step: Step) -> report.StepView:
+        migration = step.migration
+        single = bool(self.config.option("single_transaction"))
+        transactional = driver.transactional_ddl and not migration.no_transaction
+        if single:
+            mode = "single (one transaction for the whole run)"
+        elif transactional:
+            mode = "per-migration (statements and history row commit together)"
+        else:
+            mode = "none (statement by statement, progress recorded after each)"
+        return report.StepView(
+            migration=migration,
+            reason=step.reason,
+            transaction=mode,
+            timeouts={"lock_timeout_s": self.config.lock_timeout, "statement_timeout_s": None,
+                      "note": "statements run with the database's own lock and statement timeouts"},
+            statements=self._split(migration),
+            resume_from=step.row.statements_done + 1 if step.reason == "resume" and step.row else None,
+        )
+
+    # -- baseline -----------------------------------------------------------------------------------------------
+
+    def _record_baseline(self, driver: Driver, migrations: list[Migration], description_for: dict[str, str]) -> None:
+        """Rows for migrations that are already in the schema, written in one transaction."""
+        driver.begin()
+        try:
+            for migration in migrations:
+                statements = self._split(migration)
+                driver.insert_row(self._row(
+                    migration, statements, kind="baseline" if migration.kind == "versioned" else migration.kind,
+                    description=description_for.get(migration.id, migration.description),
+                    statements_done=len(statements), statement_started=len(statements),
+                    statement_hashes=tuple(s.digest for s in statements)))
+            driver.commit()
+        except BaseException:
+            _quietly(driver.rollback)
+            raise
+        self.log.info("baseline_recorded", count=len(migrations), versions=[m.id for m in migrations])
+
+    def _own_tables(self, driver: Driver) -> list[str]:
+        return [t for t in driver.list_tables() if t != self.config.history_table_name]
+
+    def _baseline_on_empty(self, driver: Driver, files: MigrationSet) -> list[HistoryRow]:
+        version = self.config.option("baseline_on_empty_history")
+        baseline.require_version_in_folder(files, version, "--baseline-on-empty-history")
+        tables = self._own_tables(driver)
+        if not tables:
+            self.log.info("baseline_skipped", reason="the schema has no tables of its own: migrating normally")
+            return []
+        self.log.info("baseline_on_empty_history", version=str(version), existing_tables=len(tables))
+        self._record_baseline(driver, baseline.up_to(files, version), {})
+        return driver.read_history()
+
+    def baseline(self) -> int:
+        files = self.load()
+        version = self.config.option("baseline_version")
+        tool = self.config.option("baseline_from")
+        if (version is None) == (tool is None):
+            raise UsageError("baseline needs exactly one of --version VERSION or --from TOOL")
+        if version is not None:
+            baseline.require_version_in_folder(files, version, "--version")
+        elif self.config.option("baseline_map") and tool != "alembic":
+            raise UsageError("--map is only for baseline --from alembic")
+        with self.session(read_only=False) as driver, self.runner_lock():
+            driver.ensure_schema()
+            driver.ensure_history_table()
+            history = driver.read_history()
+            if history:
+                raise ValidationFailed(
+                    f"baseline refused: the history table already has {len(history)} row(s); baseline is for a "
+                    "database premigrate has never migrated")
+            if version is not None:
+                matched = baseline.up_to(files, version)
+                described = {str(version): self.config.option("baseline_description")}
+                result = baseline.Match("version", matched)
+            else:
+                result = baseline.match_tool(tool, driver.fetch, driver.list_tables(), files,
+                                             self.config.option("baseline_map"))
+                described = {}
+            self._record_baseline(driver, result.matched, {k: v for k, v in described.items() if v})
+        report.write_stdout(report.baseline_text(result, files))
+        self.log.info("baseline_done", source=result.tool, recorded=len(result.matched),
+                      not_in_folder=result.not_in_folder, pending=result.pending(files))
+        return EXIT_OK
+
+    # -- down -------------------------------------------------------------------------------------------------
+
+    def down(self, confirm: Callable[[str], bool] | None = None) -> int:
+        files = self.load()
+        steps, target = self.config.option("steps"), self.config.option("to")
+        if (steps is None) == (target is None):
+            raise UsageError("down needs exactly one of --steps N or --to VERSION")
+        if not self.config.option("yes") and (not self.config.stdin_is_tty or confirm is None):
+            raise UsageError("down rolls back applied migrations: pass --yes to confirm (required when stdin is not "
+                             "a terminal)")
+        by_id = {m.id: m for m in files.versioned}
+        with self.session(read_only=False) as driver, self.runner_lock() as lock_session:
+            self._spare = lock_session
+            history = driver.read_history()
+            # An unfinished run (failed, in doubt, interrupted, half rolled back) must be settled first.
+            unfinished = [r for r in history if r.state != STATE_APPLIED]
+            if unfinished:
+                plan = make_plan(files, history, self.policy)
+                problems = [p for p in plan.problems if p.migration_id in {r.migration_id for r in unfinished}]
+                if problems:
+                    self._refuse_problems(Plan(problems=problems))
+                raise ValidationFailed(
+                    f"down refused: {unfinished[0].script} (version {unfinished[0].migration_id}) is "
+                    f"{unfinished[0].state}; run `premigrate up` to finish it first")
+            applied = sorted((r for r in history if r.version is not None and r.state == STATE_APPLIED),
+                             key=lambda r: Version.parse(r.version or "0"), reverse=True)
+            if target is not None:
+                targets = [r for r in applied if Version.parse(r.version or "0") > target]
+            else:
+                targets = applied[:steps]
+            if not targets:
+                self.log.info("nothing_to_do", note="no applied migration to roll back")
+                return EXIT_OK
+            reversible = self._check_reversible(targets, by_id)
+            ids = ", ".join(r.migration_id for r in targets)
+            if not self.config.option("yes") and confirm is not None and not confirm(
+                    f"Roll back {len(targets)} migration(s), newest first: {ids}? [y/N] "):
+                raise UsageError("down cancelled: nothing was rolled back")
+            self.log.info("rollback_plan", count=len(targets), versions=[r.migration_id for r in targets])
+            if self.guard is not None:
+                self.guard.add_cancel_hook(driver.interrupt)
+            try:
+                for row, migration in zip(targets, reversible):
+                    self._roll_back(driver, row, migration)
+                    self.stats.applied += 1
+            finally:
+                if self.guard is not None:
+                    self.guard.wait_for_cancel(10.0)
+                    self.guard.remove_cancel_hook(driver.interrupt)
+        return EXIT_OK
+
+    def _check_reversible(self, targets: list[HistoryRow], by_id: dict[str, Migration]) -> list[Migration]:
+        """Every target must have a non-empty down part and an unchanged file; otherwise nothing is touched."""
+        reasons = []
+        migrations = []
+        everywhere = bool(self.config.option("placeholders"))
+        for row in targets:
+            migration = by_id.get(row.migration_id)
+            if migration is None:
+                reasons.append(f"{row.script} (version {row.migration_id}) is not in the folder")
+                continue
+            if row.checksum != migration.checksum:
+                reasons.append(f"{migration.script} (version {migration.id}) changed since it was applied")
+                continue
+            if migration.down_sql is None:
+                reasons.append(f"{migration.script} (version {migration.id}) has no down part")
+                continue
+            migration = placeholders.resolve(migration, self.config.placeholder_values, everywhere=everywhere)
+            if not self._split_down(migration):
+                reasons.append(f"{migration.down_script} (version {migration.id}) has an empty down part")
+                continue
+            migrations.append(migration)
+        if reasons:
+            for reason in reasons:
+                self.log.error("rollback_refused", error=reason)
+            raise ValidationFailed(f"down refused, nothing was rolled back: {'; '.join(reasons)}")
+        return migrations
+
+    def _split_down(self, migration: Migration) -> list[Statement]:
+        try:
+            return split_statements(migration.down_sql or "", self.config.dsn.dialect,
+                                    first_line=migration.down_first_line)
+        except SplitError as exc:
+            raise ValidationFailed(f"{migration.down_script}: line {exc.line}: {exc}") from None
+
+    def _roll_back(self, driver: Driver, row: HistoryRow, migration: Migration) -> None:
+        statements = self._split_down(migration)
+        fields = self._fields(migration) | {"script": migration.down_script}
+        transactional = driver.transactional_ddl and not migration.down_no_transaction
+        self.log.info("rollback_started", **fields, statements=len(statements),
+                      transaction="per-migration" if transactional else "none (progress recorded per statement)")
+        started = self.clock()
+        down_view = replace(migration, script=migration.down_script or migration.script)
+        if transactional:
+            driver.begin()
+            try:
+                for index, statement in enumerate(statements, 1):
+                    self._execute(driver, down_view, statements, index, statement, started, recorded=False,
+                                  rolled_back="the rollback was rolled back", event="rollback_failed")
+                driver.delete_row(row.migration_id)
+                driver.commit()
+            except BaseException:
+                _quietly(driver.rollback)
+                raise
+        else:
+            progress = row.evolve(state=STATE_ROLLING_BACK, statements_total=len(statements), statements_done=0,
+                                  statement_started=0, statement_hashes=(), error=None)
+            driver.update_row(progress)
+            try:
+                for index, statement in enumerate(statements, 1):
+                    progress = progress.evolve(statement_started=index)
+                    driver.update_row(progress)
+                    try:
+                        self._execute(driver, down_view, statements, index, statement, started, recorded=True,
+                                      event="rollback_failed")
+                    except MigrationFailed as exc:
+                        self._record_quietly(driver, progress.evolve(error=exc.fields.get("error_summary")))
+                        raise
+                    progress = progress.evolve(statements_done=index)
+                    driver.update_row(progress)
+                driver.delete_row(row.migration_id)
+            except ConnectionLost as exc:
+                raise ConnectionLost(exc.message, recorded=True) from exc
+        self.log.info("rolled_back", **fields, duration_ms=self._ms(started), statements=len(statements))
 
     def status_plan(self) -> tuple[Plan, list[HistoryRow]]:
         files = self.load()
@@ -179,13 +474,16 @@ class Runner:
                            script=problem.script, error=problem.message)
         raise ValidationFailed(self._problem_summary(plan))
 
-    def _apply_all(self, driver: Driver, plan: Plan) -> None:
+    def _apply_all(self, driver: Driver, steps: list[Step]) -> None:
         if self.guard is not None:
             self.guard.add_cancel_hook(driver.interrupt)
         try:
-            for step in plan.steps:
-                self._apply(driver, step)
-                self.stats.applied += 1
+            if self.config.option("single_transaction"):
+                self._apply_single_transaction(driver, steps)
+            else:
+                for step in steps:
+                    self._apply(driver, step)
+                    self.stats.applied += 1
         finally:
             if self.guard is not None:
                 self.guard.wait_for_cancel(10.0)
@@ -259,6 +557,36 @@ class Runner:
             _quietly(driver.rollback)
             raise
 
+    def _apply_single_transaction(self, driver: Driver, steps: list[Step]) -> None:
+        """--single-transaction: every pending migration and its history row in one transaction, all or nothing."""
+        started = self.clock()
+        done: list[tuple[Step, int]] = []
+        driver.begin()
+        try:
+            for step in steps:
+                migration = step.migration
+                statements = self._split(migration)
+                self.log.info("migration_started", **self._fields(migration), statements=len(statements),
+                              transaction="single", reason=step.reason)
+                step_started = self.clock()
+                for index, statement in enumerate(statements, 1):
+                    self._execute(driver, migration, statements, index, statement, step_started, recorded=False,
+                                  rolled_back="the whole --single-transaction run was rolled back")
+                row = self._row(migration, statements, execution_ms=self._ms(step_started),
+                                statements_done=len(statements), statement_started=len(statements),
+                                statement_hashes=tuple(s.digest for s in statements))
+                driver.update_row(row) if step.row is not None else driver.insert_row(row)
+                done.append((step, self._ms(step_started)))
+            driver.commit()
+        except BaseException:
+            _quietly(driver.rollback)
+            raise
+        for step, duration in done:
+            self.log.info("migration_applied", **self._fields(step.migration), duration_ms=duration,
+                          transaction="single")
+            self.stats.applied += 1
+        self.log.info("single_transaction_committed", migrations=len(done), duration_ms=self._ms(started))
+
     def _apply_stepwise(self, driver: Driver, step: Step, statements: list[Statement], started: float) -> None:
         """No transaction around the file: record "statement k started" before and "done" after each statement."""
         migration = step.migration
@@ -316,7 +644,8 @@ class Runner:
                 self.log.warning("history_update_failed", migration_id=row.migration_id, error=str(exc))
 
     def _execute(self, driver: Driver, migration: Migration, statements: list[Statement], index: int,
-                 statement: Statement, started: float, *, recorded: bool) -> None:
+                 statement: Statement, started: float, *, recorded: bool,
+                 rolled_back: str = "the migration was rolled back", event: str = "migration_failed") -> None:
         try:
             driver.execute(statement.text)
         except SqlError as exc:
@@ -326,7 +655,7 @@ class Runner:
             fields = self._fields(migration)
             error_summary = f"statement {index} (line {line}): [{exc.code}] {exc.message}"
             self.log.error(
-                "migration_failed", **fields, duration_ms=self._ms(started), statement=index,
+                event, **fields, duration_ms=self._ms(started), statement=index,
                 statements=len(statements), line=line, **{exc.code_field: exc.code}, error=exc.message,
                 sql=_abbreviate(statement.text),
                 outcome="recorded as failed" if recorded else "rolled back",
@@ -334,13 +663,13 @@ class Runner:
             raise MigrationFailed(
                 f"{migration.script}: statement {index} of {len(statements)} (line {line}) failed: "
                 f"[{exc.code}] {exc.message}"
-                + ("" if recorded else "; the migration was rolled back")
+                + ("" if recorded else f"; {rolled_back}")
                 + ("; recorded as failed: fix the problem, then see the next run's message for how to recover"
                    if recorded else ""),
                 line=line, error_summary=error_summary, **{exc.code_field: exc.code},
             ) from exc
         except ConnectionLost as exc:
-            self.log.error("migration_failed", **self._fields(migration), duration_ms=self._ms(started),
+            self.log.error(event, **self._fields(migration), duration_ms=self._ms(started),
                            statement=index, line=statement.line, error=exc.message,
                            outcome="in progress row recorded" if recorded else "rolled back by the server")
             raise ConnectionLost(

@@ -58,6 +58,7 @@ class Migration:
     down_sql: str | None = None
     down_script: str | None = None
     down_first_line: int = 1
+    down_no_transaction: bool = False
 
     @property
     def id(self) -> str:
@@ -106,6 +107,7 @@ class _Part:
     placeholders: bool = False
     down_text: str | None = None
     down_first_line: int = 1
+    down_no_transaction: bool = False
 
 
 def load_migrations(directory: Path) -> MigrationSet:
@@ -200,8 +202,10 @@ def _parse_file(name: str, text: str) -> _Part:
         found = _directives(name, part.text)
         part.no_transaction = part.no_transaction or "no-transaction" in found
         part.placeholders = "placeholders" in found
+        if part.down_text is not None:
+            part.down_no_transaction = "no-transaction" in _directives(name, part.down_text)
     else:
-        _directives(name, text)
+        part.no_transaction = "no-transaction" in _directives(name, text)
     return part
 
 
@@ -316,6 +320,7 @@ def _assemble(parts: list[_Part]) -> MigrationSet:
                 down_sql=down.text if down else up.down_text,
                 down_script=down.script if down else (up.script if up.down_text is not None else None),
                 down_first_line=down.first_line if down else up.down_first_line,
+                down_no_transaction=down.no_transaction if down else up.down_no_transaction,
             )
         )
     for key in sorted(repeatables):

@@ -1,0 +1,199 @@
+"""Adopting a database whose schema already exists: which migration files to record as applied without running them.
+
+`baseline --version V` takes every file up to V. `baseline --from TOOL` reads that tool's own history table in the
+same database, so that a team can switch tools without re-running anything:
+- golang-migrate: `schema_migrations(version, dirty)`, one row meaning "every version up to this one";
+  refused while its dirty flag is set.
+- flyway: `flyway_schema_history`, successful versioned rows (a BASELINE row covers everything up to it, an undo
+  removes its version); repeatables are matched by description. Refused while a failed row is recorded.
+- dbmate: `schema_migrations(version)`, the list of applied versions.
+- laravel: `migrations(migration)`, file names such as 2026_01_13_155307_create_cache_table.
+- alembic: `alembic_version(version_num)`, the head revision(s); revisions carry no order, so --map gives each one's
+  version and every file up to the highest is taken.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from premigrate.errors import MigrationFileError, UsageError, ValidationFailed
+from premigrate.source import Migration, MigrationSet, parse_name
+from premigrate.version import Version
+
+TOOL_TABLES = {
+    "golang-migrate": "schema_migrations",
+    "dbmate": "schema_migrations",
+    "flyway": "flyway_schema_history",
+    "laravel": "migrations",
+    "alembic": "alembic_version",
+}
+
+
+@dataclass
+class Match:
+    tool: str
+    matched: list[Migration] = field(default_factory=list)
+    not_in_folder: list[str] = field(default_factory=list)  # in the tool's history, no file here
+    notes: list[str] = field(default_factory=list)
+
+    def pending(self, files: MigrationSet) -> list[str]:
+        taken = {m.id for m in self.matched}
+        return [m.id for m in files.all if m.id not in taken]
+
+
+def up_to(files: MigrationSet, version: Version) -> list[Migration]:
+    return [m for m in files.versioned if m.version is not None and m.version <= version]
+
+
+def require_version_in_folder(files: MigrationSet, version: Version, flag: str) -> None:
+    if version not in {m.version for m in files.versioned}:
+        raise UsageError(f"{flag} {version}: no migration with that version in the folder; name one of its files' "
+                         "versions")
+
+
+def _parse_version(text: Any, tool: str) -> Version:
+    try:
+        return Version.parse(str(text).strip())
+    except ValueError:
+        raise ValidationFailed(f"{tool}'s history holds {str(text)!r}, which is not a version premigrate can "
+                               "match") from None
+
+
+def match_tool(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tables: list[str], files: MigrationSet,
+               map_file: str | None) -> Match:
+    table = TOOL_TABLES[tool]
+    if table not in tables:
+        raise ValidationFailed(f"baseline --from {tool}: no {table} table in this database; is this the database "
+                               f"{tool} migrated (and, on PostgreSQL, is its schema on the search_path)?")
+    result = Match(tool)
+    by_version = {m.version: m for m in files.versioned}
+    if tool == "golang-migrate":
+        rows = fetch("SELECT version, dirty FROM schema_migrations")
+        if not rows:
+            raise ValidationFailed("baseline --from golang-migrate: schema_migrations is empty: nothing to adopt")
+        version, dirty = rows[0][0], rows[0][1]
+        if dirty:
+            raise ValidationFailed(f"baseline --from golang-migrate: version {version} is marked dirty (it failed "
+                                   "half-way); fix the schema and clear the flag with `migrate force` first")
+        head = _parse_version(version, tool)
+        result.matched = up_to(files, head)
+        if head not in by_version:
+            result.not_in_folder.append(str(head))
+        result.notes.append(f"golang-migrate is at version {head}: every file up to it is taken as applied")
+    elif tool == "dbmate":
+        versions = {_parse_version(r[0], tool) for r in fetch("SELECT version FROM schema_migrations")}
+        _take(result, versions, by_version)
+    elif tool == "laravel":
+        versions = set()
+        for (name,) in fetch("SELECT migration FROM migrations"):
+            try:
+                version = parse_name(f"{name}.sql")[1]
+            except MigrationFileError:
+                result.not_in_folder.append(str(name))
+                continue
+            if version is not None:
+                versions.add(version)
+        _take(result, versions, by_version)
+    elif tool == "flyway":
+        _match_flyway(result, fetch, files, by_version)
+    elif tool == "alembic":
+        if not map_file:
+            raise UsageError("baseline --from alembic needs --map FILE: alembic revisions carry no order, so the "
+                             "file maps each revision id to a version")
+        mapping = read_map(map_file)
+        heads = [r[0] for r in fetch("SELECT version_num FROM alembic_version")]
+        if not heads:
+            raise ValidationFailed("baseline --from alembic: alembic_version is empty: nothing to adopt")
+        unmapped = [h for h in heads if h not in mapping]
+        if unmapped:
+            raise ValidationFailed(f"baseline --from alembic: revision {unmapped[0]} is not in {map_file}; add it "
+                                   "with the version of the matching migration file")
+        head = max(mapping[h] for h in heads)
+        result.matched = up_to(files, head)
+        if head not in by_version:
+            result.not_in_folder.append(str(head))
+        result.notes.append(f"alembic head(s) {', '.join(heads)} map to version {head}: every file up to it is "
+                            "taken as applied")
+    return result
+
+
+def _take(result: Match, versions: set[Version], by_version: dict[Version | None, Migration]) -> None:
+    result.matched = [by_version[v] for v in sorted(versions) if v in by_version]
+    result.not_in_folder += [str(v) for v in sorted(versions) if v not in by_version]
+
+
+def _normal_description(text: str) -> str:
+    return re.sub(r"[\s_]+", " ", text).strip().lower()
+
+
+def _match_flyway(result: Match, fetch: Callable[[str], list[tuple[Any, ...]]], files: MigrationSet,
+                  by_version: dict[Version | None, Migration]) -> None:
+    rows = fetch("SELECT version, description, type, success FROM flyway_schema_history ORDER BY installed_rank")
+    versions: set[Version] = set()
+    repeatables: set[str] = set()
+    baseline: Version | None = None
+    for version, description, kind, success in rows:
+        kind = str(kind or "").upper()
+        if not success:
+            raise ValidationFailed(f"baseline --from flyway: migration {version or description} is recorded as "
+                                   "failed; run `flyway repair` (and fix the schema) first")
+        if kind == "SCHEMA":
+            continue
+        if version is None:
+            repeatables.add(_normal_description(str(description)))
+            continue
+        parsed = _parse_version(version, "flyway")
+        if kind == "BASELINE":
+            baseline = max(parsed, baseline) if baseline else parsed
+        elif kind.startswith("UNDO"):
+            versions.discard(parsed)
+        elif kind != "DELETE":
+            versions.add(parsed)
+    if baseline is not None:
+        versions |= {m.version for m in files.versioned if m.version is not None and m.version <= baseline}
+        result.notes.append(f"flyway baseline at {baseline}: every file up to it is taken as applied")
+    _take(result, versions, by_version)
+    for migration in files.repeatable:
+        if _normal_description(migration.description) in repeatables:
+            result.matched.append(migration)
+            repeatables.discard(_normal_description(migration.description))
+    result.not_in_folder += [f"R__{d.replace(' ', '_')}" for d in sorted(repeatables)]
+    if files.repeatable:
+        result.notes.append("repeatables are matched by description and recorded with their current checksum")
+
+
+def read_map(path: str) -> dict[str, Version]:
+    """Revision -> version, from a JSON object or from lines of `revision version` (# comments allowed)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--map: cannot read {path!r}: {exc.strerror}") from None
+    pairs: list[tuple[str, str]] = []
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            data = json.loads(stripped)
+        except ValueError as exc:
+            raise UsageError(f"--map {path!r}: not valid JSON: {exc}") from None
+        pairs = [(str(k), str(v)) for k, v in data.items()]
+    else:
+        for number, line in enumerate(text.splitlines(), 1):
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            parts = re.split(r"\s*[=:\s]\s*", line, maxsplit=1)
+            if len(parts) != 2:
+                raise UsageError(f"--map {path!r}: line {number}: expected 'revision version'")
+            pairs.append((parts[0], parts[1]))
+    mapping = {}
+    for revision, version in pairs:
+        try:
+            mapping[revision] = Version.parse(version.strip())
+        except ValueError:
+            raise UsageError(f"--map {path!r}: {version!r} (for revision {revision}) is not a version") from None
+    return mapping

@@ -1,0 +1,94 @@
+"""`premigrate new`: the next migration file, in the folder's own style and numbering."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from premigrate.errors import UsageError
+from premigrate.source import MigrationSet, parse_name
+
+TIMESTAMP_DIGITS = 14  # YYYYMMDDHHMMSS
+_DESCRIPTION = re.compile(r"[a-z0-9][a-z0-9_]*\Z")
+
+TEMPLATES = {
+    "plain": "-- {title}\n-- The whole file is the up migration; it runs in one transaction with its history row\n"
+             "-- (PostgreSQL, SQLite). Add '-- premigrate:no-transaction' for statements that cannot run in one.\n\n",
+    "sections": "-- {title}\n-- migrate:up\n\n\n-- migrate:down\n-- Undo the up part here; leave it empty if it cannot be undone safely.\n\n",
+    "pair-up": "-- {title}\n-- Up migration; the matching .down.sql undoes it.\n\n",
+    "pair-down": "-- {title}: undo\n-- Leave this file empty if the up migration cannot be undone safely.\n\n",
+    "flyway": "-- {title}\n-- Flyway-style versioned migration: the whole file is the up migration.\n\n",
+}
+
+
+def normalize_description(text: str) -> str:
+    """`Add users table` -> `add_users_table`; refuses what would not make a valid file name."""
+    normalized = re.sub(r"[\s\-]+", "_", text.strip()).lower()
+    if not normalized or not _DESCRIPTION.match(normalized) or len(normalized) > 200:
+        raise UsageError(
+            f"description {text!r} would not make a valid migration name: use letters, digits, spaces, - and _ "
+            "(at most 200), starting with a letter or digit")
+    return normalized
+
+
+def detect_style(directory: Path, files: MigrationSet) -> str:
+    styles: Counter[str] = Counter()
+    for migration in files.versioned:
+        pattern = parse_name(migration.script)[0]
+        if pattern == "flyway":
+            styles["flyway"] += 1
+        elif pattern == "pair" or migration.script.lower().endswith(".up.sql"):
+            styles["pair"] += 1
+        elif migration.down_sql is not None and migration.down_script == migration.script:
+            styles["sections"] += 1
+        else:
+            styles["plain"] += 1
+    return styles.most_common(1)[0][0] if styles else "plain"
+
+
+def next_version(files: MigrationSet, style: str, now: datetime) -> tuple[str, bool]:
+    """(version text, laravel) for the new file: the next sequence number, or a UTC timestamp."""
+    versions = [m.version for m in files.versioned if m.version is not None]
+    newest = max(versions, default=None)
+    laravel = any(parse_name(m.script)[0] == "laravel" for m in files.versioned)
+    if newest is not None and len(str(newest.parts[0])) >= TIMESTAMP_DIGITS:
+        stamp = now
+        while int(stamp.strftime("%Y%m%d%H%M%S")) <= newest.parts[0]:
+            stamp += timedelta(seconds=1)
+        text = stamp.strftime("%Y_%m_%d_%H%M%S" if laravel else "%Y%m%d%H%M%S")
+        return text, laravel
+    number = (newest.parts[0] + 1) if newest is not None and newest.parts else 1
+    if style == "flyway":
+        return str(number), False
+    widths = [len(re.match(r"V?(\d+)", m.script, re.I).group(1)) for m in files.versioned  # type: ignore[union-attr]
+              if re.match(r"V?\d+", m.script, re.I)]
+    width = max(widths, default=3)
+    return str(number).zfill(width), False
+
+
+def create(directory: Path, files: MigrationSet, description: str, style: str | None, now: datetime) -> list[Path]:
+    desc = normalize_description(description)
+    style = style or detect_style(directory, files)
+    version, _ = next_version(files, style, now)
+    title = description.strip()
+    if style == "flyway":
+        names = {f"V{version}__{desc}.sql": TEMPLATES["flyway"]}
+    elif style == "pair":
+        names = {f"{version}_{desc}.up.sql": TEMPLATES["pair-up"], f"{version}_{desc}.down.sql": TEMPLATES["pair-down"]}
+    else:
+        names = {f"{version}_{desc}.sql": TEMPLATES[style]}
+    created = []
+    for name, template in names.items():
+        path = directory / name
+        parse_name(name)  # the name must be one premigrate reads back
+        try:
+            with path.open("x", encoding="utf-8") as handle:
+                handle.write(template.format(title=title))
+        except FileExistsError:
+            raise UsageError(f"{path} already exists") from None
+        except OSError as exc:
+            raise UsageError(f"cannot create {path}: {exc.strerror}") from None
+        created.append(path)
+    return created
