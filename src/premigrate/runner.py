@@ -146,12 +146,15 @@ class Runner:
         mode = self.config.option("lint") or "off"
         if mode == "off" or not steps:
             return
-        try:  # TEMPORARY until premigrate.lint lands
-            from premigrate import lint  # imported only now: a no-op run pays nothing for the SQL parsers
-        except ImportError:
-            return
+        from premigrate import lint  # imported only now: a no-op run pays nothing for the SQL parsers
 
-        findings = lint.lint_migrations([s.migration for s in steps], self.config.dsn.dialect)
+        try:
+            findings = lint.lint_migrations([s.migration for s in steps], self.config.dsn.dialect)
+        except lint.LintUnavailable as exc:
+            if mode == "error":
+                raise
+            self.log.warning("lint_unavailable", error=str(exc), note="applying without linting (--lint=warn)")
+            return
         for finding in findings:
             level = "error" if mode == "error" and finding.severity == "error" else "warning"
             getattr(self.log, level)("lint_finding", rule=finding.rule, severity=finding.severity,
