@@ -413,3 +413,49 @@ class TestSummaryFiles:
         write(migrations_dir, MIGRATIONS)
         assert 0 == up(db, migrations_dir, "--termination-log", str(tmp_path / "nope")).returncode
         assert not (tmp_path / "nope").exists()
+
+
+UNSAFE = {"001_users.sql": "CREATE TABLE users (id INTEGER PRIMARY KEY, legacy INTEGER);\n",
+          "002_drop.sql": "ALTER TABLE users DROP COLUMN legacy;\n"}
+
+
+class TestLintInUp:
+    def test_warn_logs_and_applies(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """--lint=warn (the default) logs each finding and applies anyway."""
+        write(migrations_dir, UNSAFE)
+        result = up(db, migrations_dir)
+        assert 0 == result.returncode, result.stderr
+        assert [("drop-column", "002_drop.sql", 1)] == [
+            (e["rule"], e["script"], e["line"]) for e in result.find("lint_finding")]
+
+    def test_error_refuses_before_any_change(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """--lint=error refuses an error-level finding with exit 5 before anything is created."""
+        write(migrations_dir, UNSAFE)
+        result = up(db, migrations_dir, "--lint", "error")
+        assert (5, set()) == (result.returncode, db.tables())
+
+    def test_allow_comment_silences(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """A '-- premigrate:allow RULE' comment lets the statement through --lint=error."""
+        write(migrations_dir, {**UNSAFE, "002_drop.sql": "-- premigrate:allow drop-column\n"
+                                                         "ALTER TABLE users DROP COLUMN legacy;\n"})
+        result = up(db, migrations_dir, "--lint", "error")
+        assert (0, []) == (result.returncode, result.find("lint_finding"))
+
+
+class TestLintCommand:
+    def test_needs_no_database(self, migrations_dir: Path) -> None:
+        """lint runs with no database configured, even where one is required (the image), and exits 5 on errors."""
+        write(migrations_dir, UNSAFE)
+        result = run_cli("lint", "--dir", str(migrations_dir), "--json",
+                         env={"PREMIGRATE_REQUIRE_DATABASE": "1"})
+        assert 5 == result.returncode, result.stderr
+        document = json.loads(result.stdout)
+        assert ({"error": 1, "warning": 0}, "drop-column") == (document["counts"], document["findings"][0]["rule"])
+
+    @pytest.mark.parametrize("dialect", ["postgresql", "mysql", "sqlite"])
+    def test_clean_exits_zero(self, migrations_dir: Path, dialect: str) -> None:
+        """A clean folder exits 0 for each dialect."""
+        write(migrations_dir, {"001_users.sql": "CREATE TABLE users (id INTEGER PRIMARY KEY);\n"
+                                                "CREATE INDEX users_id ON users (id);\n"})
+        result = run_cli("lint", "--dir", str(migrations_dir), "--dialect", dialect)
+        assert (0, True) == (result.returncode, "0 findings" in result.stdout or "no findings" in result.stdout.lower())
