@@ -9,7 +9,7 @@ from datetime import datetime
 from premigrate.drivers.base import STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK, HistoryRow
 from premigrate.source import Migration, MigrationSet
 from premigrate.statements import split_statements
-from premigrate.version import Version
+from premigrate.version import Version, is_version
 
 # Status states, as `status` prints them.
 APPLIED, PENDING, CHANGED, MISSING, FAILED, IN_PROGRESS, OUT_OF_ORDER, ROLLING_BACK = (
@@ -72,7 +72,7 @@ class Plan:
 def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy) -> Plan:
     rows = {row.migration_id: row for row in history}
     known = {m.id for m in files.all}
-    applied_versions = [Version.parse(r.version) for r in history if r.version and _is_version(r.version)]
+    applied_versions = [Version.parse(r.version) for r in history if r.version and is_version(r.version)]
     newest_applied = max(applied_versions, default=None)
     steps: list[Step] = []
     problems: list[Problem] = []
@@ -223,13 +223,6 @@ def _recovery_hint(row: HistoryRow, table: str) -> str:
     )
 
 
-def _is_version(text: str) -> bool:
-    try:
-        Version.parse(text)
-    except ValueError:
-        return False
-    return True
-
 
 def _entry(migration: Migration, state: str, row: HistoryRow | None = None, detail: str | None = None) -> Entry:
     return Entry(
@@ -246,6 +239,6 @@ def _entry(migration: Migration, state: str, row: HistoryRow | None = None, deta
 
 
 def _entry_order(entry: Entry) -> tuple[int, Version, str]:
-    if entry.version is not None and _is_version(entry.version):
+    if entry.version is not None and is_version(entry.version):
         return (0, Version.parse(entry.version), "")
     return (1, Version(()), entry.description)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import time
-from pathlib import Path
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -206,7 +205,7 @@ class Runner:
         files = self.load()
         self._target(files)
         capabilities = driver_class(self.config.dsn.dialect)
-        if self.config.dsn.dialect == "sqlite" and not Path(self.config.dsn.database or "").exists():
+        if capabilities.database_missing(self.config.dsn):
             # `up` would create this file and apply everything; the plan says so without creating it.
             return self.print_plan(self._plan(files, []), capabilities)
         with self.session(read_only=True) as driver:

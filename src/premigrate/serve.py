@@ -35,7 +35,7 @@ from premigrate.errors import PremigrateError, UsageError
 from premigrate.log import SecretScrubber
 from premigrate.planner import Plan, make_plan
 from premigrate.source import MigrationSet
-from premigrate.version import Version
+from premigrate.version import Version, is_version
 
 DEFAULT_LISTEN = "0.0.0.0:8080"
 CONNECT_TIMEOUT_S = 3.0
@@ -96,7 +96,7 @@ class Snapshot:
 
     @property
     def latest(self) -> str | None:
-        versions = [Version.parse(r.version) for r in self.applied_rows if r.version and _is_version(r.version)]
+        versions = [Version.parse(r.version) for r in self.applied_rows if r.version and is_version(r.version)]
         return str(max(versions)) if versions else None
 
     @property
@@ -117,24 +117,17 @@ class Snapshot:
     def problems(self) -> list[str]:
         return [p.message for p in self.plan.problems] if self.plan is not None else []
 
-    def table_exists(self, name: str, dialect: str) -> bool:
+    def table_exists(self, name: str, fold_case: bool) -> bool:
         if not self.connected:
             return False
-        if dialect == "postgresql":  # unquoted names are folded to lower case; a quoted "Users" is another table
+        if not fold_case:  # PostgreSQL: unquoted names are folded to lower case; a quoted "Users" is another table
             return name in self.tables or name.lower() in self.tables
         return name.lower() in {t.lower() for t in self.tables}
 
 
-def _is_version(text: str) -> bool:
-    try:
-        Version.parse(text)
-    except ValueError:
-        return False
-    return True
-
 
 def _row_order(row: HistoryRow) -> tuple[int, Version, str]:
-    if row.version and _is_version(row.version):
+    if row.version and is_version(row.version):
         return (0, Version.parse(row.version), "")
     return (1, Version(()), row.migration_id)
 
@@ -155,8 +148,7 @@ def collect(config: Config, runner: Any, log: Any) -> Snapshot:
         cls = driver_class(config.dsn.dialect)
         driver = cls.connect(config.dsn, runner._settings(read_only=True, connect_timeout=CONNECT_TIMEOUT_S))
         try:
-            if config.dsn.dialect == "postgresql":
-                driver.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
+            driver.limit_statement_time(STATEMENT_TIMEOUT_MS / 1000)
             driver.prepare_session()
             history = driver.read_history()
             tables = driver.list_tables()
@@ -240,7 +232,7 @@ class HealthState:
     # -- judgements -----------------------------------------------------------------------------------------------
 
     def missing_tables(self, snap: Snapshot) -> list[str]:
-        return [t for t in self.expect_tables if not snap.table_exists(t, self.config.dsn.dialect)]
+        return [t for t in self.expect_tables if not snap.table_exists(t, driver_class(self.config.dsn.dialect).table_names_fold_case)]
 
     def warnings(self, snap: Snapshot) -> list[str]:
         notes = []
@@ -297,7 +289,7 @@ class HealthState:
         error = self.migration_error(snap)
         if error:
             migrations["error"] = error
-        critical = [{"name": t, "exists": snap.table_exists(t, self.config.dsn.dialect)} for t in self.expect_tables]
+        critical = [{"name": t, "exists": snap.table_exists(t, driver_class(self.config.dsn.dialect).table_names_fold_case)} for t in self.expect_tables]
         document = {
             "status": status,
             "timestamp": _iso(snap.taken_at),

@@ -33,3 +33,7 @@ class Version:
 
     def __str__(self) -> str:
         return ".".join(str(p) for p in self.parts) if self.parts else "0"
+
+
+def is_version(text: str) -> bool:
+    return bool(_VERSION_TEXT.match(text))

@@ -88,14 +88,11 @@ def output_of(result: CliResult) -> str:
     return result.stdout + result.stderr
 
 
-def error_events(result: CliResult) -> list[dict[str, Any]]:
-    return result.find("error")
-
-
 def parse_timestamp(value: str) -> datetime:
     assert ISO_UTC.match(value), f"timestamp {value!r} is not ISO-8601 UTC"
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    assert parsed.utcoffset() is not None and parsed.utcoffset().total_seconds() == 0
+    offset = parsed.utcoffset()
+    assert offset is not None and 0 == offset.total_seconds()
     return parsed.astimezone(timezone.utc)
 
 

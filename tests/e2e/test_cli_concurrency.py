@@ -23,7 +23,7 @@ def _write_counting_migrations(directory: Path, dialect: str) -> None:
     write(directory, "001_counter.sql",
           "CREATE TABLE applied_counter (version INTEGER NOT NULL);\n"
           "INSERT INTO applied_counter (version) VALUES (1);\n"
-          f"{sleep_sql(dialect, 0.5)}\n")
+          f"{sleep_sql(dialect, 1.0)}\n")
     for n in range(2, MIGRATIONS + 1):
         write(directory, f"{n:03d}_table_{n}.sql",
               f"CREATE TABLE table_{n} (id INTEGER PRIMARY KEY);\n"

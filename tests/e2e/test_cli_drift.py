@@ -39,7 +39,7 @@ class TestEditedFileIsDrift:
         assert "001_users.sql" in message
         assert recorded in message
         assert file_checksum(EDITED) in message
-        assert recorded != file_checksum(EDITED)
+        assert file_checksum(EDITED) != recorded
 
     def test_nothing_applied_after_drift(self, applied: TestDatabase, migrations_dir: Path) -> None:
         """A pending file next to a drifted one is not applied, and the history is untouched."""

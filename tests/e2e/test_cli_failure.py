@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import up, write
+from tests.e2e.helpers import cmd, up, write
 from tests.support import TestDatabase
 
 GOOD = "CREATE TABLE t1 (id INTEGER PRIMARY KEY);\n"
@@ -121,3 +122,12 @@ class TestRecordedOnMariaDb:
         assert "statement 3" in message
         assert [] == result.find("migration_started")
         assert history == db.history()
+
+    def test_check_and_status_report_failed_row(self, db: TestDatabase, migrations_dir: Path, failed_run) -> None:
+        """After the failure, `check` exits 5 and `status --json` shows version 2 as failed."""
+        check = cmd("check", db, migrations_dir)
+        status = cmd("status", db, migrations_dir, "--json")
+
+        assert 5 == check.returncode, check.stderr
+        assert 0 == status.returncode, status.stderr
+        assert {"1": "applied", "2": "failed"} == {m["id"]: m["state"] for m in json.loads(status.stdout)["migrations"]}

@@ -4,6 +4,8 @@ Capability flags, not dialect checks, tell the runner what a database can do:
 - transactional_ddl: DDL can be rolled back, so a migration and its history row commit in one transaction
   (PostgreSQL, SQLite). MySQL/MariaDB commit DDL implicitly: progress is recorded statement by statement.
 - supports_schema: --schema means something (PostgreSQL).
+- table_names_fold_case: `Users` and `users` name the same table (MySQL on most systems, SQLite); on PostgreSQL an
+  unquoted name is folded to lower case but a quoted "Users" is another table.
 """
 
 from __future__ import annotations
@@ -103,10 +105,14 @@ class Driver(Protocol):
     dialect: ClassVar[str]
     transactional_ddl: ClassVar[bool]
     supports_schema: ClassVar[bool]
+    table_names_fold_case: ClassVar[bool]
     code_field: ClassVar[str]
 
     @classmethod
     def connect(cls, dsn: Dsn, settings: DriverSettings) -> Driver: ...
+    @classmethod
+    def database_missing(cls, dsn: Dsn) -> bool: ...
+    def limit_statement_time(self, seconds: float) -> None: ...
     def close(self) -> None: ...
     def server_version(self) -> str: ...
     def prepare_session(self) -> None: ...
@@ -147,6 +153,11 @@ class SqlHistoryMixin:
 
     param: ClassVar[str] = "%s"
     history_ref: str
+
+    @classmethod
+    def database_missing(cls, dsn: Dsn) -> bool:
+        """True when the database does not exist yet and `up` would create it (a SQLite file); servers: False."""
+        return False
 
     def _exec(self, sql: str, params: tuple[Any, ...] = ()) -> None:  # pragma: no cover - provided by drivers
         raise NotImplementedError

@@ -48,6 +48,7 @@ class MySQLDriver(SqlHistoryMixin):
     dialect: ClassVar[str] = "mysql"
     transactional_ddl: ClassVar[bool] = False
     supports_schema: ClassVar[bool] = False
+    table_names_fold_case: ClassVar[bool] = True
     code_field: ClassVar[str] = "errno"
     param: ClassVar[str] = "%s"
 
@@ -138,6 +139,13 @@ class MySQLDriver(SqlHistoryMixin):
 
     def ensure_schema(self) -> None:
         pass
+
+    def limit_statement_time(self, seconds: float) -> None:
+        # MariaDB: max_statement_time in seconds, any statement; MySQL: max_execution_time in ms, SELECTs only.
+        if "mariadb" in self.conn.get_server_info().lower():
+            self._exec(f"SET SESSION max_statement_time = {seconds:.3f}")
+        else:
+            self._exec(f"SET SESSION max_execution_time = {max(1, round(seconds * 1000))}")
 
     # -- statements ---------------------------------------------------------------------------------------------
 

@@ -47,6 +47,7 @@ class PostgresDriver(SqlHistoryMixin):
     dialect: ClassVar[str] = "postgresql"
     transactional_ddl: ClassVar[bool] = True
     supports_schema: ClassVar[bool] = True
+    table_names_fold_case: ClassVar[bool] = False
     code_field: ClassVar[str] = "sqlstate"
     param: ClassVar[str] = "%s"
 
@@ -119,6 +120,9 @@ class PostgresDriver(SqlHistoryMixin):
     def prepare_session(self) -> None:
         if self.settings.search_path:
             self._exec(pg_sql.SQL("SET search_path TO {}").format(pg_sql.Identifier(self.settings.search_path)))
+
+    def limit_statement_time(self, seconds: float) -> None:
+        self._exec(f"SET statement_timeout = {max(1, round(seconds * 1000))}")
 
     def ensure_schema(self) -> None:
         for schema in {self.settings.search_path, self.settings.schema} - {None}:

@@ -31,6 +31,7 @@ class SQLiteDriver(SqlHistoryMixin):
     dialect: ClassVar[str] = "sqlite"
     transactional_ddl: ClassVar[bool] = True
     supports_schema: ClassVar[bool] = False
+    table_names_fold_case: ClassVar[bool] = True
     code_field: ClassVar[str] = "code"
     param: ClassVar[str] = "?"
 
@@ -67,6 +68,13 @@ class SQLiteDriver(SqlHistoryMixin):
             raise ConnectFailed(f"cannot open SQLite database {str(path)!r}: {exc}", transient=False,
                                 reason="other") from None
         return cls(conn, dsn, settings)
+
+    @classmethod
+    def database_missing(cls, dsn: Dsn) -> bool:
+        return not Path(dsn.database or "").exists()
+
+    def limit_statement_time(self, seconds: float) -> None:
+        pass  # a local file: the busy timeout bounds waiting for locks, and there is no server to protect
 
     def close(self) -> None:
         if self._lock_file is not None:
