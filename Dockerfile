@@ -8,40 +8,58 @@ ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 
 # ---------------------------------------------------------------------------------------------------------------
 # build: wheel -> venv with all dependencies -> bytecode. Nothing from this stage but /opt/venv and the
-# compiled stdlib bytecode reaches the runtime image.
+# compiled stdlib bytecode (/pyc) reaches the runtime image.
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
-WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY src ./src
-# 1. build the wheel (isolated build env: the build backend is fetched, used and thrown away);
-# 2. install it with its dependencies into a fresh venv; psycopg[binary] brings its own libpq, so no compiler
-#    and no libpq-dev are needed;
-# 3. drop pip and setuptools from the venv: nothing installs packages at run time.
-RUN python -m pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
- && python -m venv /opt/venv \
- && /opt/venv/bin/python -m pip install --no-cache-dir --no-compile /wheels/premigrate-*.whl \
- && /opt/venv/bin/python -m pip uninstall -y pip setuptools \
- && /opt/venv/bin/premigrate --help >/dev/null
-# Bytecode, compiled here and shipped, because the runtime image has a read-only root and
-# PYTHONDONTWRITEBYTECODE=1, so it could never cache bytecode itself. unchecked-hash: the .pyc files stay valid
-# whatever the file timestamps become when layers are copied or squashed (the image is immutable anyway).
-# The base image ships the stdlib without bytecode, so its .pyc files are compiled too and staged under
-# /pyc (only the __pycache__ folders) to be overlaid on the runtime stage's identical stdlib.
-RUN python -m compileall -q -f -j 0 --invalidation-mode unchecked-hash /opt/venv/lib \
- && stdlib="$(python -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')" \
+# binutils (build stage only) strips debug info from wheels' shared objects (pglast's parser ships 27 MB of it).
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends binutils \
+ && rm -rf /var/lib/apt/lists/*
+# Bytecode is compiled here and shipped, because the runtime image has a read-only root and
+# PYTHONDONTWRITEBYTECODE=1: it could never cache bytecode itself, and would compile every module at every start.
+# unchecked-hash: the .pyc files stay valid whatever the file timestamps become when layers are copied or
+# squashed (the image is immutable anyway).
+# 1. The base image ships the stdlib without bytecode: compile it and stage only its __pycache__ folders under
+#    /pyc, to be laid over the runtime stage's identical stdlib. The parent folders get their original modes
+#    back (cp --parents leaves them 0700, which would lock uid 10001 out of /usr). First, so that it stays cached
+#    while the source changes.
+RUN stdlib="$(python -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')" \
  && python -m compileall -q -f -j 0 --invalidation-mode unchecked-hash \
       -x '/(test|tests|idlelib|tkinter|turtledemo|lib2to3|ensurepip|pydoc_data|site-packages)/' "$stdlib" \
  && mkdir -p /pyc \
- && find "$stdlib" -type d -name __pycache__ -not -path '*/site-packages/*' -exec cp -a --parents {} /pyc \;
+ && find "$stdlib" -type d -name __pycache__ -not -path '*/site-packages/*' -exec cp -a --parents {} /pyc \; \
+ && find /pyc -mindepth 1 -type d -not -name __pycache__ -exec sh -c 'chmod --reference="${1#/pyc}" "$1"' _ {} \;
+WORKDIR /src
+# 2. The dependencies, from pyproject.toml alone (cached until it changes). psycopg[binary] brings its own
+#    libpq, so no compiler and no libpq-dev are needed.
+COPY pyproject.toml ./
+RUN python -m venv /opt/venv \
+ && python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
+      >/tmp/requirements.txt \
+ && /opt/venv/bin/python -m pip install --no-cache-dir --no-compile -r /tmp/requirements.txt
+# 3. Build the wheel (isolated build env: the build backend is fetched, used and thrown away) and install it
+#    with its dependencies (already there: nothing more is fetched unless pyproject.toml changed); then drop
+#    pip and setuptools from the venv (nothing installs packages at run time), C sources shipped in wheels and
+#    debug info in shared objects (only where there is some: the already stripped, patchelf-ed libraries of
+#    psycopg-binary are left alone), and compile the venv.
+COPY README.md ./
+COPY src ./src
+RUN python -m pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
+ && /opt/venv/bin/python -m pip install --no-cache-dir --no-compile /wheels/premigrate-*.whl \
+ && /opt/venv/bin/python -m pip uninstall -y pip setuptools \
+ && find /opt/venv -type f \( -name '*.c' -o -name '*.pyx' -o -name '*.pxd' \) -delete \
+ && find /opt/venv -type f -name '*.so*' -exec sh -c 'readelf -S "$1" | grep -q "\.debug_" && strip --strip-debug "$1"; true' _ {} \; \
+ && python -m compileall -q -f -j 0 --invalidation-mode unchecked-hash /opt/venv/lib \
+ && /opt/venv/bin/premigrate --help >/dev/null
 
 # ---------------------------------------------------------------------------------------------------------------
 # runtime: the slim base + the venv + the entrypoint + the example migrations. No compiler, no pip cache, no tests.
 FROM ${PYTHON_IMAGE} AS runtime
 ARG VERSION=0.1.0
-ARG SOURCE=https://github.com/premigrate/premigrate
+ARG SOURCE=""
 LABEL org.opencontainers.image.title="premigrate" \
       org.opencontainers.image.description="Runs pending SQL migrations (PostgreSQL, MySQL/MariaDB, SQLite) before your application starts, then exits." \
       org.opencontainers.image.version="${VERSION}" \

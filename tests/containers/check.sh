@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Container / compose / Kubernetes checks for premigrate, with no Docker engine and no registry.
 #
-#   bash ci/containers-check.sh                         # steps 1-4 (lint, compose, k8s, build + run the image)
-#   CTR_COMPOSE_E2E=1 bash ci/containers-check.sh       # + step 5: real `docker compose up` through podman's API
-#   bash ci/containers-check.sh --self-test-negatives   # show that steps 1-3 fail on broken copies of the files
-#   bash ci/containers-check.sh --static                # steps 1-3 only (seconds, no root needed)
+#   bash tests/containers/check.sh                         # steps 1-4 (lint, compose, k8s, build + run the image)
+#   CTR_COMPOSE_E2E=1 bash tests/containers/check.sh       # + step 5: real `docker compose up` through podman's API
+#   bash tests/containers/check.sh --self-test-negatives   # show that steps 1-3 fail on broken copies of the files
+#   bash tests/containers/check.sh --static                # steps 1-3 only (seconds, no root needed)
 #
 # Runs as root on Debian 12 with PyPI and the Debian mirror reachable. It installs what it needs:
 # PyPI tools into a cached venv under $CTR_WORK, Debian packages (podman, buildah, runc, debootstrap, clients)
@@ -20,7 +20,7 @@
 #   CTR_MY=127.0.0.1:3306    local MariaDB/MySQL (user root, no password) used for the run checks
 #   CTR_SIZE_BUDGET_MB=60    the image may be at most this much larger than its base image
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 ROOT=$PWD
 W=${CTR_WORK:-${TMPDIR:-/tmp}/ctr-ci}
 DRIVER=${CTR_DRIVER:-overlay}
@@ -68,9 +68,14 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---- tools ----------------------------------------------------------------------------------------------------
-apt_install() {   # apt_install PKG...: install the Debian packages that are missing
+apt_install() {   # apt_install [COMMAND:]PACKAGE...: install the Debian packages whose command/package is missing
   local missing=() p
-  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  for p in "$@"; do
+    case $p in
+      *:*) command -v "${p%%:*}" >/dev/null 2>&1 || missing+=("${p#*:}") ;;
+      *) dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p") ;;
+    esac
+  done
   [ ${#missing[@]} = 0 ] && return 0
   [ "$(id -u)" = 0 ] || fail "need root to apt-get install ${missing[*]}"
   echo "   apt-get install ${missing[*]}"
@@ -97,7 +102,7 @@ python_tools() {
 # ---- step 1: Dockerfile lint ----------------------------------------------------------------------------------
 check_dockerfile() {   # check_dockerfile FILE
   local f=$1 user
-  hadolint --failure-threshold warning "$f"
+  hadolint --no-color --failure-threshold warning "$f"
   # hadolint knows "root"; we also want the numeric non-root user the k8s manifests assume (runAsUser 10001)
   user=$(awk 'toupper($1) == "USER" { u = $2 } END { print u }' "$f")
   [ "$user" = "10001:10001" ] || { echo "$f: last USER is '$user', expected 10001:10001" >&2; return 1; }
@@ -136,7 +141,7 @@ check_k8s() {   # check_k8s DIR: schema (strict) for every manifest, then the po
   local d=$1 v files=()
   for f in "$d"/*.yaml; do [ "$(basename "$f")" = kustomization.yaml ] || files+=("$f"); done
   for v in "${K8S_VERSIONS[@]}"; do kubernetes-validate -k "$v" --strict --quiet "${files[@]}"; done
-  "$W/venv/bin/python" "$ROOT/ci/k8s_policy.py" --k8s-version "${K8S_VERSIONS[@]}" -- "$d/kustomization.yaml"
+  "$W/venv/bin/python" "$ROOT/tests/containers/k8s_policy.py" --k8s-version "${K8S_VERSIONS[@]}" -- "$d/kustomization.yaml"
 }
 
 static_checks() {
@@ -146,6 +151,15 @@ static_checks() {
   for f in "${COMPOSE_FILES[@]}"; do check_compose "$f"; done
   step "(3) Kubernetes manifests"
   check_k8s k8s
+  "$W/venv/bin/python" - <<'PY'   # the example ConfigMap mirrors migrations/: warn (only) when they drift apart
+import pathlib, yaml
+data = yaml.safe_load(open("k8s/configmap-migrations.yaml"))["data"]
+files = {p.name: p.read_text() for p in pathlib.Path("migrations").glob("*.sql")}
+if data != files:
+    diff = sorted(set(data) ^ set(files) | {k for k in set(data) & set(files) if data[k] != files[k]})
+    print(f"   WARNING: k8s/configmap-migrations.yaml differs from migrations/*.sql: {', '.join(diff)}")
+    print("            regenerate: kubectl create configmap premigrate-migrations --from-file=migrations/ --dry-run=client -o yaml")
+PY
 }
 
 # ---- negative self-test: every static check must fail on a broken copy ----------------------------------------
@@ -153,9 +167,12 @@ self_test_negatives() {
   local n="$W/negatives" out
   rm -rf "$n"; mkdir -p "$n"
   expect_fail() {   # expect_fail NAME CMD...
-    local name=$1; shift
-    if out=$("$@" 2>&1); then echo "$out"; fail "negative '$name' was NOT detected"; fi
-    ok "negative '$name' detected: $(echo "$out" | grep -v '^\s*$' | tail -1 | cut -c1-150)"
+    local name=$1 rc=0; shift
+    # run in the background: a function called from an `if`/`||` context would run with `set -e` disabled
+    "$@" >"$n/out" 2>&1 & wait $! || rc=$?
+    out=$(grep -v '^\s*$' "$n/out" | grep -v '^   ok:' | head -1 | cut -c1-160)
+    [ "$rc" != 0 ] || { cat "$n/out"; fail "negative '$name' was NOT detected"; }
+    ok "negative '$name' detected: $out"
   }
   step "negatives: Dockerfile"
   sed 's/^USER 10001:10001$/USER root/' Dockerfile >"$n/Dockerfile.root"
@@ -193,7 +210,7 @@ self_test_negatives() {
 # ---- step 4: container engine set-up --------------------------------------------------------------------------
 engine_setup() {
   step "(4) container tools from Debian"
-  apt_install podman buildah runc debootstrap postgresql-client mariadb-client binutils
+  apt_install podman buildah runc debootstrap psql:postgresql-client mysql:mariadb-client strip:binutils
   mkdir -p "$W/libpod-tmp"
   cat >"$W/storage.conf" <<EOF
 [storage]
@@ -292,15 +309,16 @@ print("   ok: no pip/compilers/build leftovers; bytecode shipped for premigrate 
 }
 
 # ---- step 4: run the image against the local servers ----------------------------------------------------------
-RUN=(podman run --rm --pull=never --network host --read-only --read-only-tmpfs=false --tmpfs /tmp
-     --cap-drop ALL --security-opt no-new-privileges)
-PSQL=(psql -X -q -v ON_ERROR_STOP=1 -h "${PG_HOSTPORT%:*}" -p "${PG_HOSTPORT#*:}" -U postgres)
+CTR_OPTS=(--pull=never --network host --read-only --read-only-tmpfs=false --tmpfs /tmp
+          --cap-drop ALL --security-opt no-new-privileges)
+RUN=(podman run --rm "${CTR_OPTS[@]}")
+PSQL=(env PGOPTIONS=--client-min-messages=warning psql -X -q -v ON_ERROR_STOP=1 -h "${PG_HOSTPORT%:*}" -p "${PG_HOSTPORT#*:}" -U postgres)
 MYSQL=(mysql --protocol=tcp -h "${MY_HOSTPORT%:*}" -P "${MY_HOSTPORT#*:}" -uroot)
-DBS_PG=(); DBS_MY=()
-pg_db() { local d="premigrate_ci_${1}_$$"; "${PSQL[@]}" -c "DROP DATABASE IF EXISTS $d" -c "CREATE DATABASE $d" >/dev/null
-          DBS_PG+=("$d"); CLEANUP+=("${PSQL[*]} -c 'DROP DATABASE IF EXISTS $d WITH (FORCE)'"); echo "$d"; }
-my_db() { local d="premigrate_ci_${1}_$$"; "${MYSQL[@]}" -e "DROP DATABASE IF EXISTS $d; CREATE DATABASE $d"
-          DBS_MY+=("$d"); CLEANUP+=("${MYSQL[*]} -e 'DROP DATABASE IF EXISTS $d'"); echo "$d"; }
+# throwaway databases, dropped on exit; the name is left in $DB (not echoed: a $(...) subshell would lose CLEANUP)
+pg_db() { DB="premigrate_ci_${1}_$$"; "${PSQL[@]}" -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null
+          CLEANUP+=("${PSQL[*]} -c 'DROP DATABASE IF EXISTS $DB WITH (FORCE)'"); }
+my_db() { DB="premigrate_ci_${1}_$$"; "${MYSQL[@]}" -e "DROP DATABASE IF EXISTS $DB; CREATE DATABASE $DB"
+          CLEANUP+=("${MYSQL[*]} -e 'DROP DATABASE IF EXISTS $DB'"); }
 
 expect_rc() {   # expect_rc WANT LOGFILE CMD... : run, keep stderr (JSON log lines), compare the exit code
   local want=$1 log=$2 rc=0; shift 2
@@ -338,11 +356,11 @@ run_checks() {
   [ "$("${RUN[@]}" --entrypoint id "$IMG" -g)" = 10001 ] || fail "id -g is not 10001"
   ok "id -u/-g inside: 10001/10001"
   expect_rc 2 "$L/nodb" "${RUN[@]}" "$IMG"
-  has_event "$L/nodb" error || true
+  [ "$(summary_field "$L/nodb" exit_code)" = 2 ] || fail "no summary with exit_code 2"
   ok "no database configured (PREMIGRATE_REQUIRE_DATABASE=1 in the image): exit 2"
 
   step "(4) run: PostgreSQL apply, no-op, check"
-  pg=$(pg_db pg)
+  pg_db pg; pg=$DB
   url="postgresql://postgres@${PG_HOSTPORT}/$pg"
   printf '%s\n' "$url" >"$W/secret/database-url"; chmod 0444 "$W/secret/database-url"
   # first run: the URL from a read-only secret file (as the k8s Secret / compose secret provide it)
@@ -364,7 +382,7 @@ run_checks() {
   ok "check on a migrated database: exit 0"
 
   step "(4) run: MariaDB apply, no-op (discrete DB_* variables)"
-  my=$(my_db my)
+  my_db my; my=$DB
   local myenv=(-e DB_DIALECT=mariadb -e DB_HOST="${MY_HOSTPORT%:*}" -e DB_PORT="${MY_HOSTPORT#*:}" -e DB_NAME="$my" -e DB_USER=root)
   expect_rc 0 "$L/my1" "${RUN[@]}" "${myenv[@]}" "$IMG"
   n=$(summary_field "$L/my1" applied)
@@ -376,24 +394,40 @@ run_checks() {
   [ "$(summary_field "$L/my2" applied)" = 0 ] || fail "MariaDB: second run was not a no-op"
   ok "second run: exit 0, nothing to do"
 
-  step "(4) run: broken migration -> 4"
-  mkdir -p "$W/mig-bad" "$W/mig-slow"
-  rm -f "$W"/mig-bad/* "$W"/mig-slow/*
+  mkdir -p "$W/mig-bad" "$W/mig-slow" "$W/mig-replicas"
+  rm -f "$W"/mig-bad/* "$W"/mig-slow/* "$W"/mig-replicas/*
   printf 'CREATE TABLE ci_ok (id integer PRIMARY KEY);\n' >"$W/mig-bad/V1__ok.sql"
   printf 'CREATE TABLE ci_broken (id integer PRIMARY KEY;\n' >"$W/mig-bad/V2__broken.sql"
   printf 'SELECT pg_sleep(60);\n' >"$W/mig-slow/V1__slow.sql"
-  chmod -R a+rX "$W/mig-bad" "$W/mig-slow"
-  pg=$(pg_db bad)
+  printf 'SELECT pg_sleep(3);\nCREATE TABLE ci_replicas (id integer PRIMARY KEY);\n' >"$W/mig-replicas/V1__slow_create.sql"
+  chmod -R a+rX "$W/mig-bad" "$W/mig-slow" "$W/mig-replicas"
+
+  step "(4) run: two replicas at once -> one applies, the other waits for the lock and finds nothing to do"
+  pg_db replicas; pg=$DB
+  name="premigrate-ci-replica-$$"
+  CLEANUP+=("podman rm -f $name")
+  podman run -d "${CTR_OPTS[@]}" --name "$name" -v "$W/mig-replicas:/migrations:ro" \
+    -e DATABASE_URL="postgresql://postgres@${PG_HOSTPORT}/$pg" "$IMG" >/dev/null
+  for _ in $(seq 150); do podman logs "$name" 2>&1 | grep -q '"migration_started"' && break; sleep 0.2; done
+  expect_rc 0 "$L/replica2" "${RUN[@]}" -v "$W/mig-replicas:/migrations:ro" -e DATABASE_URL="postgresql://postgres@${PG_HOSTPORT}/$pg" "$IMG"
+  rc=$(podman wait "$name" | tail -1); podman logs "$name" >/dev/null 2>"$L/replica1"; podman rm -f "$name" >/dev/null
+  [ "$rc" = 0 ] || { tail -5 "$L/replica1"; fail "replica 1 exited $rc"; }
+  [ "$(summary_field "$L/replica1" applied)" = 1 ] || fail "replica 1 should have applied the migration"
+  has_event "$L/replica2" lock_waiting || fail "replica 2 did not wait for the runner lock"
+  [ "$(summary_field "$L/replica2" applied)" = 0 ] || fail "replica 2 should have found nothing to do"
+  ok "replica 1 applied (exit 0); replica 2 waited for the lock, re-read the history, applied nothing (exit 0)"
+
+  step "(4) run: broken migration -> 4"
+  pg_db bad; pg=$DB
   expect_rc 4 "$L/bad" "${RUN[@]}" -v "$W/mig-bad:/migrations:ro" -e DATABASE_URL="postgresql://postgres@${PG_HOSTPORT}/$pg" "$IMG"
   has_event "$L/bad" migration_failed || fail "no migration_failed event"
   ok "broken migration: exit 4 with a migration_failed event"
 
   step "(4) run: SIGTERM (podman stop) during a slow migration -> 143"
-  pg=$(pg_db slow)
+  pg_db slow; pg=$DB
   name="premigrate-ci-sigterm-$$"
   CLEANUP+=("podman rm -f $name")
-  podman run -d --pull=never --name "$name" --network host --read-only --read-only-tmpfs=false --tmpfs /tmp \
-    --cap-drop ALL --security-opt no-new-privileges -v "$W/mig-slow:/migrations:ro" \
+  podman run -d "${CTR_OPTS[@]}" --name "$name" -v "$W/mig-slow:/migrations:ro" \
     -e DATABASE_URL="postgresql://postgres@${PG_HOSTPORT}/$pg" "$IMG" >/dev/null
   for _ in $(seq 150); do podman logs "$name" 2>&1 | grep -q '"migration_started"' && break; sleep 0.2; done
   podman logs "$name" 2>&1 | grep -q '"migration_started"' || { podman logs "$name" | tail; fail "slow migration did not start"; }
@@ -413,7 +447,8 @@ run_checks() {
 
 measure_bytecode() {
   step "(4) start-up with vs without the shipped bytecode (10 runs each, median)"
-  local url="postgresql://postgres@${PG_HOSTPORT}/$(pg_db pyc)"
+  pg_db pyc
+  local url="postgresql://postgres@${PG_HOSTPORT}/$DB"
   expect_rc 0 "$W/logs/pyc0" "${RUN[@]}" -e DATABASE_URL="$url" "$IMG"
   "${RUN[@]}" -e DATABASE_URL="$url" --entrypoint python "$IMG" -c '
 import os, statistics, subprocess, sys, time
@@ -436,7 +471,7 @@ for label, cmd in (("--help", ["python", "/entrypoint.py", "--help"]), ("up (no-
 compose_e2e() {
   step "(5) compose e2e: postgres stand-in image"
   podman image exists docker.io/library/postgres:16-bookworm ||
-    buildah bud --pull=never --layers -t docker.io/library/postgres:16-bookworm ci/pg-standin >"$W/pg-standin.log" 2>&1 \
+    buildah bud --pull=never --layers -t docker.io/library/postgres:16-bookworm tests/containers/pg-standin >"$W/pg-standin.log" 2>&1 \
     || { tail -20 "$W/pg-standin.log"; fail "pg stand-in build"; }
   step "(5) compose e2e: db healthy -> migrate -> app"
   local t1 sock="$W/podman.sock" svc hc rc states
@@ -452,7 +487,7 @@ compose_e2e() {
   CLEANUP+=("kill $svc")
   for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.2; done
   export DOCKER_HOST="unix://$sock"
-  local DC=(docker-compose -p premigrate-ci -f docker-compose-prod.yml -f ci/docker-compose.ci.yml)
+  local DC=(docker-compose -p premigrate-ci -f docker-compose-prod.yml -f tests/containers/docker-compose.ci.yml)
   CLEANUP+=("DOCKER_HOST=unix://$sock ${DC[*]} down -v")
   # podman 4.3 runs healthchecks from systemd timers; there is no systemd here, so run them by hand
   healthcheck_loop() { ( for _ in $(seq 120); do sleep 1; podman healthcheck run premigrate-ci-db-1 >/dev/null 2>&1 && break; done ) & hc=$!; CLEANUP+=("kill $hc"); }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Policy check for the Kubernetes manifests under k8s/ (run by ci/containers-check.sh).
+"""Policy check for the Kubernetes manifests under k8s/ (run by tests/containers/check.sh).
 
 kubernetes-validate has no schema for a kustomize Kustomization and cannot express policy, so this script:
 
