@@ -308,7 +308,10 @@ def _ssl_kwargs(params: dict[str, str]) -> dict[str, Any]:
         mode = "verify_ca" if ca else ("required" if cert else "")
     if mode in ("", "disabled"):
         return {"ssl_disabled": True} if mode == "disabled" else {}
-    context = ssl.create_default_context(cafile=ca) if ca else ssl.create_default_context()
+    try:
+        context = ssl.create_default_context(cafile=ca) if ca else ssl.create_default_context()
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"database URL: cannot load ssl-ca {ca!r}: {getattr(exc, 'strerror', None) or exc}") from None
     if mode in ("preferred", "required"):
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE

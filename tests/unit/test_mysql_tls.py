@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import ssl
+
+import pytest
+
+from premigrate.drivers.mysql import _ssl_kwargs
+from premigrate.errors import UsageError
+
+
+class TestSslModes:
+    def test_no_parameters_no_tls_settings(self) -> None:
+        """Without TLS parameters PyMySQL's defaults apply."""
+        assert {} == _ssl_kwargs({})
+
+    def test_disabled(self) -> None:
+        """ssl-mode=DISABLED turns TLS off."""
+        assert {"ssl_disabled": True} == _ssl_kwargs({"ssl-mode": "DISABLED"})
+
+    @pytest.mark.parametrize(
+        ("mode", "verify", "hostname", "required"),
+        [
+            pytest.param("PREFERRED", ssl.CERT_NONE, False, False, id="preferred"),
+            pytest.param("REQUIRED", ssl.CERT_NONE, False, True, id="required"),
+            pytest.param("VERIFY_CA", ssl.CERT_REQUIRED, False, True, id="verify-ca"),
+            pytest.param("verify-identity", ssl.CERT_REQUIRED, True, True, id="verify-identity-lowercase"),
+        ],
+    )
+    def test_modes(self, mode: str, verify: ssl.VerifyMode, hostname: bool, required: bool) -> None:
+        """Each ssl-mode maps to the verification MySQL's own client performs for it."""
+        kwargs = _ssl_kwargs({"ssl-mode": mode})
+        context = kwargs["ssl"]
+        assert (verify, hostname, required) == (context.verify_mode, context.check_hostname, kwargs["_require_tls"])
+
+    def test_ca_alone_means_verify_ca(self) -> None:
+        """ssl-ca without ssl-mode verifies the server certificate against that CA."""
+        kwargs = _ssl_kwargs({"ssl-ca": "/etc/ssl/certs/ca-certificates.crt"})
+        assert (ssl.CERT_REQUIRED, False) == (kwargs["ssl"].verify_mode, kwargs["ssl"].check_hostname)
+
+    @pytest.mark.parametrize(
+        ("params", "message"),
+        [
+            pytest.param({"ssl-mode": "SOMETIMES"}, "ssl-mode", id="bad-mode"),
+            pytest.param({"ssl-ca": "/nonexistent/ca.pem"}, "cannot load ssl-ca", id="missing-ca"),
+            pytest.param({"ssl-mode": "REQUIRED", "ssl-cert": "/nonexistent/c.pem"}, "cannot load ssl-cert",
+                         id="missing-cert"),
+        ],
+    )
+    def test_refuses(self, params: dict[str, str], message: str) -> None:
+        """Bad TLS settings are configuration errors (exit 2), not tracebacks."""
+        with pytest.raises(UsageError, match=message):
+            _ssl_kwargs(params)
