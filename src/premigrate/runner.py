@@ -167,8 +167,11 @@ class Runner:
     def up(self) -> int:
         files = self.load()
         self._target(files)
+        if self.config.option("baseline_on_empty_history") is not None:
+            baseline.require_version_in_folder(files, self.config.option("baseline_on_empty_history"),
+                                               "--baseline-on-empty-history")
         if self.config.option("dry_run"):
-            return self.plan()
+            return self.plan(files)
         with self.session(read_only=False) as driver:
             # Lock-free first look: a restarting old pod must never queue behind a long run by a newer one.
             plan = self._plan(files, driver.read_history())
@@ -201,9 +204,10 @@ class Runner:
                 self._apply_all(driver, steps)
         return EXIT_OK
 
-    def plan(self) -> int:
-        files = self.load()
-        self._target(files)
+    def plan(self, files: MigrationSet | None = None) -> int:
+        if files is None:
+            files = self.load()
+            self._target(files)
         capabilities = driver_class(self.config.dsn.dialect)
         if capabilities.database_missing(self.config.dsn):
             # `up` would create this file and apply everything; the plan says so without creating it.
@@ -269,7 +273,6 @@ class Runner:
 
     def _baseline_on_empty(self, driver: Driver, files: MigrationSet) -> list[HistoryRow]:
         version = self.config.option("baseline_on_empty_history")
-        baseline.require_version_in_folder(files, version, "--baseline-on-empty-history")
         tables = self._own_tables(driver)
         if not tables:
             self.log.info("baseline_skipped", reason="the schema has no tables of its own: migrating normally")

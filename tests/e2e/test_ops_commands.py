@@ -459,3 +459,12 @@ class TestLintCommand:
                                                 "CREATE INDEX users_id ON users (id);\n"})
         result = run_cli("lint", "--dir", str(migrations_dir), "--dialect", dialect)
         assert (0, True) == (result.returncode, "0 findings" in result.stdout or "no findings" in result.stdout.lower())
+
+
+class TestBaselineOnEmptyHistoryValidation:
+    def test_unknown_version_refused_even_with_history(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """--baseline-on-empty-history with a version not in the folder is exit 2, whatever the history holds."""
+        write(migrations_dir, MIGRATIONS)
+        assert 0 == up(db, migrations_dir, "--to", "1").returncode
+        result = up(db, migrations_dir, "--baseline-on-empty-history", "9")
+        assert (2, ["1"]) == (result.returncode, [r["migration_id"] for r in db.history()])
