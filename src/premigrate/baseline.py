@@ -65,7 +65,7 @@ def _parse_version(text: Any, tool: str) -> Version:
 
 
 def match_tool(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tables: list[str], files: MigrationSet,
-               map_file: str | None) -> Match:
+               mapping: dict[str, Version] | None) -> Match:
     table = TOOL_TABLES[tool]
     if table not in tables:
         raise ValidationFailed(f"baseline --from {tool}: no {table} table in this database; is this the database "
@@ -102,17 +102,16 @@ def match_tool(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tables:
     elif tool == "flyway":
         _match_flyway(result, fetch, files, by_version)
     elif tool == "alembic":
-        if not map_file:
+        if mapping is None:
             raise UsageError("baseline --from alembic needs --map FILE: alembic revisions carry no order, so the "
                              "file maps each revision id to a version")
-        mapping = read_map(map_file)
         heads = [r[0] for r in fetch("SELECT version_num FROM alembic_version")]
         if not heads:
             raise ValidationFailed("baseline --from alembic: alembic_version is empty: nothing to adopt")
         unmapped = [h for h in heads if h not in mapping]
         if unmapped:
-            raise ValidationFailed(f"baseline --from alembic: revision {unmapped[0]} is not in {map_file}; add it "
-                                   "with the version of the matching migration file")
+            raise ValidationFailed(f"baseline --from alembic: revision {unmapped[0]} is not in the --map file; add "
+                                   "it with the version of the matching migration file")
         head = max(mapping[h] for h in heads)
         result.matched = up_to(files, head)
         if head not in by_version:

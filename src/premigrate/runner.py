@@ -291,22 +291,23 @@ class Runner:
             baseline.require_version_in_folder(files, version, "--version")
         elif self.config.option("baseline_map") and tool != "alembic":
             raise UsageError("--map is only for baseline --from alembic")
+        mapping = baseline.read_map(self.config.option("baseline_map")) if self.config.option("baseline_map") \
+            else None  # read before connecting: a bad map changes nothing
         with self.session(read_only=False) as driver, self.runner_lock():
-            driver.ensure_schema()
-            driver.ensure_history_table()
             history = driver.read_history()
             if history:
                 raise ValidationFailed(
                     f"baseline refused: the history table already has {len(history)} row(s); baseline is for a "
                     "database premigrate has never migrated")
+            # Match first (read-only): a refusal leaves the database exactly as it was, with no history table.
             if version is not None:
-                matched = baseline.up_to(files, version)
+                result = baseline.Match("version", baseline.up_to(files, version))
                 described = {str(version): self.config.option("baseline_description")}
-                result = baseline.Match("version", matched)
             else:
-                result = baseline.match_tool(tool, driver.fetch, driver.list_tables(), files,
-                                             self.config.option("baseline_map"))
+                result = baseline.match_tool(tool, driver.fetch, driver.list_tables(), files, mapping)
                 described = {}
+            driver.ensure_schema()
+            driver.ensure_history_table()
             self._record_baseline(driver, result.matched, {k: v for k, v in described.items() if v})
         report.write_stdout(report.baseline_text(result, files))
         self.log.info("baseline_done", source=result.tool, recorded=len(result.matched),

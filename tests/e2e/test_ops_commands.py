@@ -304,11 +304,22 @@ class TestBaselineFrom:
         assert ["1", "2"] == [r["migration_id"] for r in db.history()]
 
     def test_missing_tool_table(self, db: TestDatabase, migrations_dir: Path) -> None:
-        """A tool whose table is not there is refused with exit 5, naming the table."""
+        """A tool whose table is not there is refused with exit 5, naming the table, and nothing is created."""
         write(migrations_dir, MIGRATIONS)
         result = cli(db, "baseline", migrations_dir, "--from", "flyway")
-        assert 5 == result.returncode
+        assert (5, set()) == (result.returncode, db.tables())
         assert "flyway_schema_history" in result.find("error")[0]["error"]
+
+    def test_unmapped_alembic_revision_changes_nothing(self, db: TestDatabase, migrations_dir: Path,
+                                                       tmp_path: Path) -> None:
+        """An alembic head missing from --map is refused (exit 5) before the history table is created."""
+        write(migrations_dir, MIGRATIONS)
+        db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+        db.execute("INSERT INTO alembic_version VALUES ('d0a601a63b16')")
+        mapping = tmp_path / "map.txt"
+        mapping.write_text("abcfdb12222b 1\n")
+        result = cli(db, "baseline", migrations_dir, "--from", "alembic", "--map", str(mapping))
+        assert (5, {"alembic_version"}) == (result.returncode, db.tables())
 
 
 class TestDown:
