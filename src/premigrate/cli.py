@@ -100,6 +100,24 @@ def _early_log_settings(flags: Mapping[str, Any], env: Mapping[str, str], stderr
     return fmt or ("console" if stderr_is_tty else "json"), level
 
 
+def _early_secrets(flags: Mapping[str, Any], env: Mapping[str, str]) -> list[str]:
+    """Passwords visible before the configuration is parsed, so that even an error about the configuration itself
+    is scrubbed (the parsed configuration registers the definitive list)."""
+    from urllib.parse import unquote, urlsplit
+
+    secrets = [env.get("DB_PASSWORD", "")]
+    for url in (flags.get("database_url"), env.get("DATABASE_URL"), env.get("PREMIGRATE_DATABASE_URL")):
+        if not url:
+            continue
+        try:
+            password = urlsplit(url.strip()).password
+        except ValueError:
+            password = None
+        if password:
+            secrets += [password, unquote(password)]
+    return [s for s in secrets if s]
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     started = time.monotonic()
     env = os.environ if env is None else env
@@ -114,13 +132,13 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         command = flags.pop("command")
     except UsageError as exc:
         fmt, level = _early_log_settings({}, env, stderr_is_tty)
-        logging_setup.configure(log_format=fmt, level=level)
+        logging_setup.configure(log_format=fmt, level=level, secrets=_early_secrets({}, env))
         return _finish(logging_setup.get_logger(), command, exc.exit_code, started, error=exc)
     except SystemExit as exc:  # --help, --version
         return int(exc.code or 0)
 
     fmt, level = _early_log_settings(flags, env, stderr_is_tty)
-    logging_setup.configure(log_format=fmt, level=level)
+    logging_setup.configure(log_format=fmt, level=level, secrets=_early_secrets(flags, env))
     log = logging_setup.get_logger()
     applied = 0
     with SignalGuard() as guard:
