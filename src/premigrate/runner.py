@@ -543,21 +543,26 @@ class Runner:
     def _ms(self, started: float) -> int:
         return round((self.clock() - started) * 1000)
 
+    def _run_and_record(self, driver: Driver, step: Step, statements: list[Statement], started: float,
+                        rolled_back: str) -> None:
+        """Inside an open transaction: the migration's statements, then its history row."""
+        migration = step.migration
+        for index, statement in enumerate(statements, 1):
+            self._execute(driver, migration, statements, index, statement, started, recorded=False,
+                          rolled_back=rolled_back)
+        row = self._row(migration, statements, execution_ms=self._ms(started), statements_done=len(statements),
+                        statement_started=len(statements), statement_hashes=tuple(s.digest for s in statements))
+        if step.row is not None:
+            driver.update_row(row)
+        else:
+            driver.insert_row(row)
+
     def _apply_in_transaction(self, driver: Driver, step: Step, statements: list[Statement],
                               started: float) -> None:
         """Statements and history row commit together: a crash leaves the old state or the new one."""
-        migration = step.migration
         driver.begin()
         try:
-            for index, statement in enumerate(statements, 1):
-                self._execute(driver, migration, statements, index, statement, started, recorded=False)
-            row = self._row(migration, statements, execution_ms=self._ms(started),
-                            statements_done=len(statements), statement_started=len(statements),
-                            statement_hashes=tuple(s.digest for s in statements))
-            if step.row is not None:
-                driver.update_row(row)
-            else:
-                driver.insert_row(row)
+            self._run_and_record(driver, step, statements, started, "the migration was rolled back")
             driver.commit()
         except BaseException:
             _quietly(driver.rollback)
@@ -570,18 +575,12 @@ class Runner:
         driver.begin()
         try:
             for step in steps:
-                migration = step.migration
-                statements = self._split(migration)
-                self.log.info("migration_started", **self._fields(migration), statements=len(statements),
+                statements = self._split(step.migration)
+                self.log.info("migration_started", **self._fields(step.migration), statements=len(statements),
                               transaction="single", reason=step.reason)
                 step_started = self.clock()
-                for index, statement in enumerate(statements, 1):
-                    self._execute(driver, migration, statements, index, statement, step_started, recorded=False,
-                                  rolled_back="the whole --single-transaction run was rolled back")
-                row = self._row(migration, statements, execution_ms=self._ms(step_started),
-                                statements_done=len(statements), statement_started=len(statements),
-                                statement_hashes=tuple(s.digest for s in statements))
-                driver.update_row(row) if step.row is not None else driver.insert_row(row)
+                self._run_and_record(driver, step, statements, step_started,
+                                     "the whole --single-transaction run was rolled back")
                 done.append((step, self._ms(step_started)))
             driver.commit()
         except BaseException:
