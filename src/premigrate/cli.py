@@ -187,7 +187,7 @@ def _dispatch(runner: Any, config: Config) -> int:
     if command == "status":
         from premigrate.report import status_json, status_table, write_stdout
 
-        plan, _ = runner.status_plan()
+        plan = runner.status_plan()
         write_stdout(status_json(plan, database=config.dsn.redacted(), table=config.table) if config.json
                      else status_table(plan))
         return 0

@@ -9,7 +9,7 @@ from datetime import datetime
 from premigrate.drivers.base import STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK, HistoryRow
 from premigrate.source import Migration, MigrationSet
 from premigrate.statements import split_statements
-from premigrate.version import Version, is_version
+from premigrate.version import Version, is_version, sort_key
 
 # Status states, as `status` prints them.
 APPLIED, PENDING, CHANGED, MISSING, FAILED, IN_PROGRESS, OUT_OF_ORDER, ROLLING_BACK = (
@@ -140,7 +140,7 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
 
     if policy.target is not None:
         steps = [s for s in steps if s.migration.version is None or s.migration.version <= policy.target]
-    entries.sort(key=_entry_order)
+    entries.sort(key=lambda e: sort_key(e.version, e.description))
     return Plan(steps, problems, warnings, entries)
 
 
@@ -236,9 +236,3 @@ def _entry(migration: Migration, state: str, row: HistoryRow | None = None, deta
         row.execution_ms if row else None,
         detail,
     )
-
-
-def _entry_order(entry: Entry) -> tuple[int, Version, str]:
-    if entry.version is not None and is_version(entry.version):
-        return (0, Version.parse(entry.version), "")
-    return (1, Version(()), entry.description)

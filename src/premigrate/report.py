@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from premigrate.dsn import REDACTED
+from premigrate.log import SecretScrubber
 from premigrate.planner import Plan
 from premigrate.source import Migration
 from premigrate.statements import Statement
@@ -23,9 +23,7 @@ def write_stdout(text: str) -> None:
 
 
 def _scrub(text: str, secrets: Sequence[str]) -> str:
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    return text
+    return SecretScrubber(secrets).scrub(text)
 
 
 @dataclass(frozen=True)

@@ -439,14 +439,14 @@ class Runner:
                 raise ConnectionLost(exc.message, recorded=True) from exc
         self.log.info("rolled_back", **fields, duration_ms=self._ms(started), statements=len(statements))
 
-    def status_plan(self) -> tuple[Plan, list[HistoryRow]]:
+    def status_plan(self) -> Plan:
         files = self.load()
         with self.session(read_only=True) as driver:
             history = driver.read_history()
-        return make_plan(files, history, self.policy), history
+        return make_plan(files, history, self.policy)
 
     def check(self) -> int:
-        plan, _ = self.status_plan()
+        plan = self.status_plan()
         self._warn(plan)
         if plan.problems:
             for problem in plan.problems:

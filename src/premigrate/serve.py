@@ -35,7 +35,7 @@ from premigrate.errors import PremigrateError, UsageError
 from premigrate.log import SecretScrubber
 from premigrate.planner import Plan, make_plan
 from premigrate.source import MigrationSet
-from premigrate.version import Version, is_version
+from premigrate.version import Version, is_version, sort_key
 
 DEFAULT_LISTEN = "0.0.0.0:8080"
 CONNECT_TIMEOUT_S = 3.0
@@ -127,9 +127,7 @@ class Snapshot:
 
 
 def _row_order(row: HistoryRow) -> tuple[int, Version, str]:
-    if row.version and is_version(row.version):
-        return (0, Version.parse(row.version), "")
-    return (1, Version(()), row.migration_id)
+    return sort_key(row.version or None, row.migration_id)
 
 
 def collect(config: Config, runner: Any, log: Any) -> Snapshot:

@@ -27,13 +27,16 @@ class Version:
             parts.pop()
         return cls(tuple(parts), text)
 
-    @classmethod
-    def from_canonical(cls, text: str) -> Version:
-        return cls.parse(text)
-
     def __str__(self) -> str:
         return ".".join(str(p) for p in self.parts) if self.parts else "0"
 
 
 def is_version(text: str) -> bool:
     return bool(_VERSION_TEXT.match(text))
+
+
+def sort_key(version: str | None, name: str) -> tuple[int, Version, str]:
+    """Versions in numeric order first, then everything else (repeatables) by name."""
+    if version is not None and is_version(version):
+        return (0, Version.parse(version), "")
+    return (1, Version(()), name)

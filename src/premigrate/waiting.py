@@ -117,24 +117,24 @@ def _retry(open_driver: Callable[[float | None], Driver], dsn: Dsn, timeout: flo
         left = remaining()
         return delay if left is None else min(delay, left)
 
-    def before_sleep(retry_state: Any) -> None:
+    def report(upcoming_sleep: float) -> None:
+        """Log the first failure, then at most one line a second."""
         now = clock()
         if state["logged_at"] is None or now - state["logged_at"] >= 1.0:
             state["logged_at"] = now
             exc = state["last"]
             log.warning("wait_retrying", attempt=state["attempts"], reason=exc.reason, error=exc.message,
-                        waited_ms=round((now - started) * 1000),
-                        next_delay_ms=round(retry_state.upcoming_sleep * 1000))
+                        waited_ms=round((now - started) * 1000), next_delay_ms=round(upcoming_sleep * 1000))
 
-    # Log the first failure now; later ones at most once a second.
-    before_sleep(type("S", (), {"upcoming_sleep": retry_delay(first_failure.reason, 1)})())
-    sleep(retry_delay(first_failure.reason, 1))
+    first_delay = retry_delay(first_failure.reason, 1)
+    report(first_delay)
+    sleep(first_delay)
     retrying = tenacity.Retrying(
         # Our own deadline, measured from the first attempt (tenacity's clock would start later).
         stop=lambda retry_state: remaining() == 0.0,
         wait=next_delay,
         retry=tenacity.retry_if_exception(lambda e: isinstance(e, ConnectFailed) and e.transient),
-        before_sleep=before_sleep,
+        before_sleep=lambda retry_state: report(retry_state.upcoming_sleep),
         sleep=sleep,
         reraise=True,
     )

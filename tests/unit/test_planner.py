@@ -3,7 +3,6 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pytest
 
 from premigrate.drivers.base import HistoryRow
 from premigrate.planner import Policy, make_plan

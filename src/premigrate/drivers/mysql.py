@@ -330,10 +330,9 @@ def _set_keepalive(conn: pymysql.connections.Connection) -> None:
     if sock is None:
         return
     try:
-        raw = sock if not isinstance(sock, ssl.SSLSocket) else sock
-        raw.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         for option, value in (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3)):
             if hasattr(socket, option):
-                raw.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
     except OSError:
         pass  # a Unix socket has no TCP options
