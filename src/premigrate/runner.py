@@ -480,6 +480,10 @@ class Runner:
                            script=problem.script, error=problem.message)
         raise ValidationFailed(self._problem_summary(plan))
 
+    def apply_steps(self, driver: Driver, steps: list[Step]) -> None:
+        """Apply planned steps on `driver`; the caller holds the runner lock. Signals cancel the running statement."""
+        self._apply_all(driver, steps)
+
     def _apply_all(self, driver: Driver, steps: list[Step]) -> None:
         if self.guard is not None:
             self.guard.add_cancel_hook(driver.interrupt)
