@@ -38,6 +38,10 @@ class StepView:
     resume_from: int | None = None
 
 
+def _limit(seconds: float | None) -> str:
+    return "no limit" if not seconds else f"{seconds:g}s"
+
+
 def plan_text(views: Sequence[StepView], plan: Plan, *, secrets: Sequence[str] = ()) -> str:
     if not views:
         lines = ["Nothing to apply: the database is up to date with the folder."]
@@ -47,9 +51,11 @@ def plan_text(views: Sequence[StepView], plan: Plan, *, secrets: Sequence[str] =
         m = view.migration
         lines.append(f"== {m.id}  {m.description}  ({m.script}, {m.kind}, {view.reason})")
         lines.append(f"   transaction: {view.transaction}")
-        lock = view.timeouts.get("lock_timeout_s")
-        lines.append(f"   timeouts: runner lock {'no limit' if lock is None else f'{lock:g}s'}; "
-                     f"{view.timeouts.get('note')}")
+        t = view.timeouts
+        statement = t.get("statement_timeout_s")
+        lines.append(f"   timeouts: runner lock {_limit(t.get('runner_lock_timeout_s'))}; DDL lock "
+                     f"{_limit(t.get('ddl_lock_timeout_s'))} per attempt, {t.get('lock_retries')} retries; statement "
+                     f"{'the database default' if statement is None else _limit(statement)}")
         if view.resume_from:
             lines.append(f"   resumes at statement {view.resume_from} of {len(view.statements)}")
         lines.append(f"   statements: {len(view.statements)}")

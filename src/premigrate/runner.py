@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from premigrate import __version__
 from premigrate.config import Config
@@ -17,17 +17,34 @@ from premigrate.drivers.base import (
     STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK, Driver, DriverSettings, HistoryRow, SqlError,
     lock_key_text,
 )
-from premigrate.errors import ConnectionLost, Interrupted, MigrationFailed, UsageError, ValidationFailed
+from premigrate.durations import format_duration
+from premigrate.errors import (
+    ConnectionLost, Interrupted, MigrationFailed, MigrationFileError, UsageError, ValidationFailed,
+)
 from premigrate.interrupts import SignalGuard
-from premigrate import baseline, locking, placeholders, report
+# baseline, locking, placeholders and report are imported where used: a no-op `up` never loads them.
+from premigrate import transactions
+from premigrate.lockwait import BlockerWatch, LockBusy, Timeouts, describe_blockers, timeouts_for, with_lock_retries
 from premigrate.version import Version
 from premigrate.planner import Plan, Policy, Step, make_plan
 from premigrate.source import Migration, MigrationSet, load_migrations
 from premigrate.statements import SplitError, Statement, split_statements
+from premigrate.transactions import Block
 from premigrate.waiting import wait_for_database
+
+if TYPE_CHECKING:
+    from premigrate import report
 
 EXIT_OK = 0
 EXIT_PENDING = 7
+T = TypeVar("T")
+
+MODE_TRANSACTION, MODE_SELF_MANAGED, MODE_NONE = "transaction", "self-managed", "none"
+MODE_TEXT = {
+    MODE_TRANSACTION: "per-migration (statements and history row commit together)",
+    MODE_SELF_MANAGED: "as written (the file opens and commits its own transaction; progress recorded around it)",
+    MODE_NONE: "none (statement by statement, progress recorded after each)",
+}
 
 
 @dataclass
@@ -47,6 +64,7 @@ class Runner:
                              target=config.option("to") if config.command in ("up", "plan") else None)
         self.host = socket.gethostname()
         self._spare: Driver | None = None
+        self._session_set: tuple[float | None, float | None] | None = None  # session-wide timeouts in force
 
     # -- sessions -----------------------------------------------------------------------------------------------
 
@@ -91,6 +109,8 @@ class Runner:
         cls = driver_class(cfg.dsn.dialect)
         lock_session = cls.connect(cfg.dsn, self._settings(read_only=False, connect_timeout=10.0))
         try:
+            from premigrate import locking
+
             locking.acquire(lock_session, key, cfg.lock_timeout, self.log)
             try:
                 yield lock_session
@@ -127,6 +147,8 @@ class Runner:
         """Steps with placeholders resolved, checked before anything changes (an unknown one is exit 2)."""
         everywhere = bool(self.config.option("placeholders"))
         values = self.config.placeholder_values
+        from premigrate import placeholders
+
         return [replace(step, migration=placeholders.resolve(step.migration, values, everywhere=everywhere))
                 for step in steps]
 
@@ -136,7 +158,9 @@ class Runner:
         if not driver.transactional_ddl:
             raise UsageError(f"--single-transaction needs transactional DDL (PostgreSQL or SQLite); "
                              f"{self.config.dsn.dialect} commits DDL statement by statement")
-        stepwise = [s.migration.script for s in steps if s.migration.no_transaction or s.reason == "resume"]
+        stepwise = [s.migration.script for s in steps
+                    if s.migration.no_transaction or s.reason == "resume"
+                    or self._blocks(s.migration, self._split(s.migration))]
         if stepwise:
             raise UsageError(f"--single-transaction cannot include {', '.join(stepwise)}: it must run outside a "
                              "transaction; apply it in a run of its own")
@@ -168,6 +192,8 @@ class Runner:
         files = self.load()
         self._target(files)
         if self.config.option("baseline_on_empty_history") is not None:
+            from premigrate import baseline
+
             baseline.require_version_in_folder(files, self.config.option("baseline_on_empty_history"),
                                                "--baseline-on-empty-history")
         if self.config.option("dry_run"):
@@ -180,8 +206,9 @@ class Runner:
                 self.log.info("nothing_to_do", applied=len([e for e in plan.entries if e.state == "applied"]))
                 return EXIT_OK
             # Bad input fails before any change, the history table included.
-            self.prepared(plan.steps)
-            self._check_single_transaction(driver, plan.steps)
+            prepared = self.prepared(plan.steps)
+            self._check_single_transaction(driver, prepared)
+            self._check_transactions(driver, prepared)
             self._lint(plan.steps)
             with self.runner_lock() as lock_session:
                 # The lock session is also the fallback for bookkeeping when the migration session breaks.
@@ -220,7 +247,10 @@ class Runner:
         self._warn(plan)
         steps = self.prepared(plan.steps)
         self._check_single_transaction(driver, steps)
+        self._check_transactions(driver, steps)
         views = [self._step_view(driver, step) for step in steps]
+        from premigrate import report
+
         text = (report.plan_json(views, plan, database=self.config.dsn.redacted(), secrets=self.config.secrets)
                 if self.config.json else report.plan_text(views, plan, secrets=self.config.secrets))
         report.write_stdout(text)
@@ -231,21 +261,22 @@ class Runner:
 
     def _step_view(self, driver: type[Driver] | Driver, step: Step) -> report.StepView:
         migration = step.migration
-        single = bool(self.config.option("single_transaction"))
-        transactional = driver.transactional_ddl and not migration.no_transaction
-        if single:
+        statements = self._split(migration)
+        timeouts = self._timeouts(migration)
+        if self.config.option("single_transaction"):
             mode = "single (one transaction for the whole run)"
-        elif transactional:
-            mode = "per-migration (statements and history row commit together)"
         else:
-            mode = "none (statement by statement, progress recorded after each)"
+            mode = MODE_TEXT[self._mode(driver, step, statements)]
+        from premigrate import report
+
         return report.StepView(
             migration=migration,
             reason=step.reason,
             transaction=mode,
-            timeouts={"lock_timeout_s": self.config.lock_timeout, "statement_timeout_s": None,
-                      "note": "statements run with the database's own lock and statement timeouts"},
-            statements=self._split(migration),
+            timeouts={"runner_lock_timeout_s": self.config.lock_timeout, **timeouts.describe(),
+                      "note": "statement timeout: the database's own setting" if timeouts.statement is None
+                      else "0 means no limit"},
+            statements=statements,
             resume_from=step.row.statements_done + 1 if step.reason == "resume" and step.row else None,
         )
 
@@ -278,10 +309,14 @@ class Runner:
             self.log.info("baseline_skipped", reason="the schema has no tables of its own: migrating normally")
             return []
         self.log.info("baseline_on_empty_history", version=str(version), existing_tables=len(tables))
+        from premigrate import baseline
+
         self._record_baseline(driver, baseline.up_to(files, version), {})
         return driver.read_history()
 
     def baseline(self) -> int:
+        from premigrate import baseline, report
+
         files = self.load()
         version = self.config.option("baseline_version")
         tool = self.config.option("baseline_from")
@@ -370,6 +405,8 @@ class Runner:
         reasons = []
         migrations = []
         everywhere = bool(self.config.option("placeholders"))
+        from premigrate import placeholders
+
         for row in targets:
             migration = by_id.get(row.migration_id)
             if migration is None:
@@ -382,9 +419,19 @@ class Runner:
                 reasons.append(f"{migration.script} (version {migration.id}) has no down part")
                 continue
             migration = placeholders.resolve(migration, self.config.placeholder_values, everywhere=everywhere)
-            if not self._split_down(migration):
+            statements = self._split_down(migration)
+            if not statements:
                 reasons.append(f"{migration.down_script} (version {migration.id}) has an empty down part")
                 continue
+            if self._down_transactional(driver_class(self.config.dsn.dialect), migration, statements):
+                blocked = [(i, r) for i, st in enumerate(statements, 1)
+                           if (r := transactions.outside_transaction_only(st, self.config.dsn.dialect))]
+                if blocked:
+                    index, reason = blocked[0]
+                    reasons.append(f"{migration.down_script} (version {migration.id}): statement {index} of its down "
+                                   f"part {reason}, which cannot run inside a transaction; add "
+                                   "'-- premigrate:no-transaction' to the down part")
+                    continue
             migrations.append(migration)
         if reasons:
             for reason in reasons:
@@ -402,33 +449,44 @@ class Runner:
     def _roll_back(self, driver: Driver, row: HistoryRow, migration: Migration) -> None:
         statements = self._split_down(migration)
         fields = self._fields(migration) | {"script": migration.down_script}
-        transactional = driver.transactional_ddl and not migration.down_no_transaction
+        transactional = self._down_transactional(driver, migration, statements)
+        timeouts = self._timeouts(migration)
         self.log.info("rollback_started", **fields, statements=len(statements),
                       transaction="per-migration" if transactional else "none (progress recorded per statement)")
         started = self.clock()
         down_view = replace(migration, script=migration.down_script or migration.script)
+        rolled_back = "the rollback was rolled back"
         if transactional:
-            driver.begin()
-            try:
-                for index, statement in enumerate(statements, 1):
-                    self._execute(driver, down_view, statements, index, statement, started, recorded=False,
-                                  rolled_back="the rollback was rolled back", event="rollback_failed")
-                driver.delete_row(row.migration_id)
-                driver.commit()
-            except BaseException:
-                _quietly(driver.rollback)
-                raise
+            def attempt() -> None:
+                self._begin(driver, timeouts)
+                try:
+                    for index, statement in enumerate(statements, 1):
+                        self._execute(driver, down_view, statements, index, statement, started, recorded=False,
+                                      rolled_back=rolled_back, event="rollback_failed", lock_timeout=timeouts.lock)
+                    driver.delete_row(row.migration_id)
+                    driver.commit()
+                except BaseException:
+                    _quietly(driver.rollback)
+                    raise
+
+            self._with_retries(attempt, down_view, statements, timeouts, started, recorded=False,
+                               rolled_back=rolled_back, event="rollback_failed")
         else:
             progress = row.evolve(state=STATE_ROLLING_BACK, statements_total=len(statements), statements_done=0,
                                   statement_started=0, statement_hashes=(), error=None)
             driver.update_row(progress)
+            self._session_timeouts(driver, timeouts)
             try:
                 for index, statement in enumerate(statements, 1):
                     progress = progress.evolve(statement_started=index)
                     driver.update_row(progress)
                     try:
-                        self._execute(driver, down_view, statements, index, statement, started, recorded=True,
-                                      event="rollback_failed")
+                        self._with_retries(
+                            lambda: self._execute(driver, down_view, statements, index, statement, started,
+                                                  recorded=True, event="rollback_failed",
+                                                  lock_timeout=timeouts.lock),
+                            down_view, statements, timeouts, started, recorded=True, rolled_back="",
+                            event="rollback_failed")
                     except MigrationFailed as exc:
                         self._record_quietly(driver, progress.evolve(error=exc.fields.get("error_summary")))
                         raise
@@ -438,6 +496,12 @@ class Runner:
             except ConnectionLost as exc:
                 raise ConnectionLost(exc.message, recorded=True) from exc
         self.log.info("rolled_back", **fields, duration_ms=self._ms(started), statements=len(statements))
+
+    def _down_transactional(self, driver: type[Driver] | Driver, migration: Migration,
+                            statements: list[Statement]) -> bool:
+        # A down part that opens its own transaction runs as written, statement by statement.
+        return (driver.transactional_ddl and not migration.down_no_transaction
+                and not self._blocks(migration, statements, migration.down_script))
 
     def status_plan(self) -> Plan:
         files = self.load()
@@ -498,12 +562,48 @@ class Runner:
             if self.guard is not None:
                 self.guard.wait_for_cancel(10.0)
                 self.guard.remove_cancel_hook(driver.interrupt)
+            self._reset_session_timeouts(driver)
 
     def _split(self, migration: Migration) -> list[Statement]:
         try:
             return split_statements(migration.up_sql, self.config.dsn.dialect, first_line=migration.up_first_line)
         except SplitError as exc:
             raise ValidationFailed(f"{migration.script}: line {exc.line}: {exc}", script=migration.script) from None
+
+    def _blocks(self, migration: Migration, statements: list[Statement], script: str | None = None) -> list[Block]:
+        try:
+            return transactions.blocks(statements)
+        except transactions.TransactionSyntaxError as exc:
+            raise MigrationFileError(f"{script or migration.script}: line {exc.line}: {exc}",
+                                     file=script or migration.script) from None
+
+    def _mode(self, driver: type[Driver] | Driver, step: Step, statements: list[Statement]) -> str:
+        """transaction | self-managed | none: how the runner wraps the file."""
+        if self._blocks(step.migration, statements):
+            return MODE_SELF_MANAGED
+        if driver.transactional_ddl and not step.migration.no_transaction and step.reason != "resume":
+            return MODE_TRANSACTION
+        return MODE_NONE
+
+    def _check_transactions(self, driver: type[Driver] | Driver, steps: list[Step]) -> None:
+        """Refuse, before anything runs, a file the runner would wrap in a transaction that cannot run in one."""
+        single = bool(self.config.option("single_transaction"))
+        for step in steps:
+            statements = self._split(step.migration)
+            mode = self._mode(driver, step, statements)
+            if mode != MODE_TRANSACTION and not (single and mode == MODE_NONE and driver.transactional_ddl):
+                continue
+            for index, statement in enumerate(statements, 1):
+                reason = transactions.outside_transaction_only(statement, self.config.dsn.dialect)
+                if reason:
+                    raise MigrationFileError(
+                        f"{step.migration.script}: statement {index} (line {statement.line}) {reason}, which cannot "
+                        "run inside a transaction; add the line '-- premigrate:no-transaction' to the file so that "
+                        "it runs statement by statement, with its progress recorded after each one",
+                        file=step.migration.script)
+
+    def _timeouts(self, migration: Migration) -> Timeouts:
+        return timeouts_for(self.config.option, migration.settings)
 
     def _fields(self, migration: Migration) -> dict[str, Any]:
         return {"version": str(migration.version) if migration.version is not None else None,
@@ -530,30 +630,81 @@ class Runner:
         migration = step.migration
         statements = self._split(migration)
         fields = self._fields(migration)
-        transactional = driver.transactional_ddl and not migration.no_transaction
+        mode = self._mode(driver, step, statements)
+        timeouts = self._timeouts(migration)
         if not statements:
             self.log.warning("migration_empty", **fields,
                              note="the up part has no statements; recorded as applied")
-        self.log.info("migration_started", **fields, statements=len(statements),
-                      transaction="per-migration" if transactional else "none (progress recorded per statement)",
+        self.log.info("migration_started", **fields, statements=len(statements), transaction=MODE_TEXT[mode],
                       reason=step.reason)
         started = self.clock()
-        if transactional:
-            self._apply_in_transaction(driver, step, statements, started)
+        if mode == MODE_TRANSACTION:
+            self._apply_in_transaction(driver, step, statements, started, timeouts)
         else:
-            self._apply_stepwise(driver, step, statements, started)
+            self._apply_stepwise(driver, step, statements, started, timeouts)
         self.log.info("migration_applied", **fields, duration_ms=self._ms(started), statements=len(statements))
 
     def _ms(self, started: float) -> int:
         return round((self.clock() - started) * 1000)
 
+    # -- timeouts -----------------------------------------------------------------------------------------------
+
+    def _begin(self, driver: Driver, timeouts: Timeouts) -> None:
+        """Open the migration's transaction with its timeouts: transaction-local where the database has that."""
+        if driver.local_timeouts:
+            driver.begin()
+            driver.set_timeouts(timeouts.lock, timeouts.statement, local=True)
+        else:
+            self._session_timeouts(driver, timeouts)
+            driver.begin()
+
+    def _session_timeouts(self, driver: Driver, timeouts: Timeouts) -> None:
+        """Session-wide timeouts for statements that run outside a transaction, set only when they change."""
+        wanted = (timeouts.lock, timeouts.statement)
+        if self._session_set == wanted:
+            return
+        if self._session_set is not None and self._session_set[1] is not None and timeouts.statement is None:
+            driver.reset_timeouts()  # the previous file's own statement timeout must not leak into this one
+        driver.set_timeouts(timeouts.lock, timeouts.statement, local=False)
+        self._session_set = wanted
+
+    def _reset_session_timeouts(self, driver: Driver) -> None:
+        if self._session_set is not None:
+            self._session_set = None
+            _quietly(driver.reset_timeouts)
+
+    def _with_retries(self, attempt: Callable[[], T], migration: Migration, statements: list[Statement],
+                      timeouts: Timeouts, started: float, *, recorded: bool, rolled_back: str,
+                      event: str = "migration_failed") -> T:
+        """Run `attempt` again after a lock timeout or deadlock; when retries run out, fail naming the blocker."""
+
+        def on_retry(busy: LockBusy, attempt_number: int, pause: float) -> None:
+            self.log.warning("lock_retry", **self._fields(migration), attempt=attempt_number,
+                             attempts=timeouts.retries + 1, statement=busy.index,
+                             **{busy.error.code_field: busy.error.code}, error=busy.error.message,
+                             blockers=busy.blockers, pause_s=round(pause, 2),
+                             ddl_lock_timeout_s=timeouts.lock)
+
+        try:
+            return with_lock_retries(attempt, timeouts.retries, on_retry)
+        except LockBusy as busy:
+            statement = statements[busy.index - 1]
+            raise self._failure(
+                busy.error, migration, statements, busy.index, statement, started, recorded=recorded,
+                rolled_back=rolled_back, event=event, blockers=busy.blockers,
+                gave_up=f"gave up after {timeouts.retries + 1} attempt(s) with a lock timeout of "
+                        f"{format_duration(timeouts.lock or None)}; {describe_blockers(busy.blockers)}",
+            ) from busy.error
+
+    # -- the three ways to run a file ---------------------------------------------------------------------------
+
     def _run_and_record(self, driver: Driver, step: Step, statements: list[Statement], started: float,
-                        rolled_back: str) -> None:
+                        rolled_back: str, timeouts: Timeouts) -> None:
         """Inside an open transaction: the migration's statements, then its history row."""
         migration = step.migration
         for index, statement in enumerate(statements, 1):
             self._execute(driver, migration, statements, index, statement, started, recorded=False,
-                          rolled_back=rolled_back)
+                          rolled_back=rolled_back, lock_timeout=timeouts.lock)
         row = self._row(migration, statements, execution_ms=self._ms(started), statements_done=len(statements),
                         statement_started=len(statements), statement_hashes=tuple(s.digest for s in statements))
         if step.row is not None:
@@ -562,41 +713,80 @@ class Runner:
             driver.insert_row(row)
 
     def _apply_in_transaction(self, driver: Driver, step: Step, statements: list[Statement],
-                              started: float) -> None:
-        """Statements and history row commit together: a crash leaves the old state or the new one."""
-        driver.begin()
-        try:
-            self._run_and_record(driver, step, statements, started, "the migration was rolled back")
-            driver.commit()
-        except BaseException:
-            _quietly(driver.rollback)
-            raise
+                              started: float, timeouts: Timeouts) -> None:
+        """Statements and history row commit together: a crash leaves the old state or the new one.
+        A lock timeout or deadlock rolls the whole migration back and runs it again."""
+        rolled_back = "the migration was rolled back"
+
+        def attempt() -> None:
+            self._begin(driver, timeouts)
+            try:
+                self._run_and_record(driver, step, statements, started, rolled_back, timeouts)
+                driver.commit()
+            except BaseException:
+                _quietly(driver.rollback)
+                raise
+
+        self._with_retries(attempt, step.migration, statements, timeouts, started, recorded=False,
+                           rolled_back=rolled_back)
 
     def _apply_single_transaction(self, driver: Driver, steps: list[Step]) -> None:
         """--single-transaction: every pending migration and its history row in one transaction, all or nothing."""
         started = self.clock()
+        rolled_back = "the whole --single-transaction run was rolled back"
+        run_timeouts = timeouts_for(self.config.option, ())
         done: list[tuple[Step, int]] = []
-        driver.begin()
+        current: list[tuple[Migration, list[Statement]]] = []
+
+        def attempt() -> None:
+            done.clear()
+            self._begin(driver, run_timeouts)
+            try:
+                for step in steps:
+                    statements = self._split(step.migration)
+                    current[:] = [(step.migration, statements)]
+                    timeouts = self._timeouts(step.migration)
+                    if driver.local_timeouts and timeouts != run_timeouts:
+                        driver.set_timeouts(timeouts.lock, timeouts.statement, local=True)
+                    self.log.info("migration_started", **self._fields(step.migration), statements=len(statements),
+                                  transaction="single", reason=step.reason)
+                    step_started = self.clock()
+                    self._run_and_record(driver, step, statements, step_started, rolled_back, timeouts)
+                    done.append((step, self._ms(step_started)))
+                driver.commit()
+            except BaseException:
+                _quietly(driver.rollback)
+                raise
+
+        def attempt_naming_the_migration() -> None:
+            try:
+                attempt()
+            except LockBusy as busy:
+                migration, statements = current[0]
+                busy.migration, busy.statements = migration, statements  # type: ignore[attr-defined]
+                raise
+
         try:
-            for step in steps:
-                statements = self._split(step.migration)
-                self.log.info("migration_started", **self._fields(step.migration), statements=len(statements),
-                              transaction="single", reason=step.reason)
-                step_started = self.clock()
-                self._run_and_record(driver, step, statements, step_started,
-                                     "the whole --single-transaction run was rolled back")
-                done.append((step, self._ms(step_started)))
-            driver.commit()
-        except BaseException:
-            _quietly(driver.rollback)
-            raise
+            with_lock_retries(attempt_naming_the_migration, run_timeouts.retries,
+                              lambda busy, n, pause: self.log.warning(
+                                  "lock_retry", **self._fields(busy.migration),  # type: ignore[attr-defined]
+                                  attempt=n, attempts=run_timeouts.retries + 1, statement=busy.index,
+                                  **{busy.error.code_field: busy.error.code}, error=busy.error.message,
+                                  blockers=busy.blockers, pause_s=round(pause, 2), transaction="single"))
+        except LockBusy as busy:
+            migration, statements = busy.migration, busy.statements  # type: ignore[attr-defined]
+            raise self._failure(busy.error, migration, statements, busy.index, statements[busy.index - 1], started,
+                                recorded=False, rolled_back=rolled_back, blockers=busy.blockers,
+                                gave_up=f"gave up after {run_timeouts.retries + 1} attempt(s); "
+                                        f"{describe_blockers(busy.blockers)}") from busy.error
         for step, duration in done:
             self.log.info("migration_applied", **self._fields(step.migration), duration_ms=duration,
                           transaction="single")
             self.stats.applied += 1
         self.log.info("single_transaction_committed", migrations=len(done), duration_ms=self._ms(started))
 
-    def _apply_stepwise(self, driver: Driver, step: Step, statements: list[Statement], started: float) -> None:
+    def _apply_stepwise(self, driver: Driver, step: Step, statements: list[Statement], started: float,
+                        timeouts: Timeouts) -> None:
         """No transaction around the file: record "statement k started" before and "done" after each statement."""
         migration = step.migration
         fields = self._fields(migration)
@@ -604,14 +794,21 @@ class Runner:
             row = step.row.evolve(statements_total=len(statements), checksum=migration.checksum, error=None)
             self.log.info("migration_resumed", **fields, from_statement=row.statements_done + 1,
                           statements=len(statements))
+            recorded: HistoryRow | None = step.row
         else:
-            row = self._row(migration, statements, state=STATE_IN_PROGRESS, statements_done=0, statement_started=0)
+            # The first statement's "started" mark goes in with the row: one write fewer per migration. (A file
+            # that opens its own transaction first gets its mark from _run_block.)
+            opens_block = any(b.first == 1 for b in self._blocks(migration, statements))
+            row = self._row(migration, statements, state=STATE_IN_PROGRESS, statements_done=0,
+                            statement_started=1 if statements and not opens_block else 0)
             if step.row is not None:
                 driver.update_row(row)
             else:
                 driver.insert_row(row)
+            recorded = row
+        self._session_timeouts(driver, timeouts)
         try:
-            self._run_statements(driver, migration, statements, row, started)
+            self._run_statements(driver, migration, statements, row, recorded, started, timeouts)
         except ConnectionLost as exc:
             if exc.recorded:
                 raise
@@ -619,27 +816,110 @@ class Runner:
                                  recorded=True) from exc
 
     def _run_statements(self, driver: Driver, migration: Migration, statements: list[Statement], row: HistoryRow,
-                        started: float) -> None:
+                        recorded: HistoryRow | None, started: float, timeouts: Timeouts) -> None:
+        """Statement by statement, one history write per statement: "k done and k+1 started" in the same write."""
         hashes = tuple(s.digest for s in statements)
-        for index in range(row.statements_done + 1, len(statements) + 1):
+        blocks = {b.first: b for b in self._blocks(migration, statements)}
+        index = row.statements_done + 1
+        while index <= len(statements):
+            block = blocks.get(index)
+            if block is not None:
+                row = self._run_block(driver, migration, statements, row, recorded, block, started, timeouts, hashes)
+                recorded = row
+                index = block.last + 1
+                continue
+            wanted = row.evolve(statement_started=index)
+            if wanted != recorded:
+                driver.update_row(wanted)
+            row = recorded = wanted
             statement = statements[index - 1]
-            row = row.evolve(statement_started=index)
-            driver.update_row(row)
             try:
-                self._execute(driver, migration, statements, index, statement, started, recorded=True)
+                self._with_retries(
+                    lambda: self._execute_with_index_cleanup(driver, migration, statements, index, statement, started,
+                                                             timeouts),
+                    migration, statements, timeouts, started, recorded=True, rolled_back="")
             except MigrationFailed as exc:
-                failed = row.evolve(state=STATE_FAILED, error=exc.fields.get("error_summary") or str(exc))
-                self._record_quietly(driver, failed)
+                self._record_quietly(driver, row.evolve(state=STATE_FAILED,
+                                                        error=exc.fields.get("error_summary") or str(exc)))
                 raise
             except Interrupted as exc:
                 self._record_quietly(driver, row.evolve(
                     error=f"interrupted by {exc} during statement {index}; it may or may not have taken effect"))
                 raise
             row = row.evolve(statements_done=index, statement_hashes=hashes[:index])
-            driver.update_row(row)
+            index += 1
         driver.update_row(row.evolve(state=STATE_APPLIED, applied_at=datetime.now(timezone.utc),
                                      execution_ms=self._ms(started), statements_done=len(statements),
                                      statement_started=len(statements), statement_hashes=hashes, error=None))
+
+    def _run_block(self, driver: Driver, migration: Migration, statements: list[Statement], row: HistoryRow,
+                   recorded: HistoryRow | None, block: Block, started: float, timeouts: Timeouts,
+                   hashes: tuple[str, ...]) -> HistoryRow:
+        """A transaction the file opens and ends itself, run as written. Its "done" mark is written inside that
+        transaction, just before the COMMIT, so the row commits (or not) together with the block: a crash around
+        the COMMIT is never mistaken for "not applied". Where DDL commits implicitly (MySQL), the block is marked
+        started first, so an interruption inside it reads as "in doubt"."""
+        before = row.evolve(statement_started=block.first if not driver.transactional_ddl else row.statements_done)
+        if before != recorded:
+            driver.update_row(before)
+        after = row.evolve(statements_done=block.last, statement_started=block.last,
+                           statement_hashes=hashes[:block.last])
+
+        def attempt() -> None:
+            try:
+                for index in range(block.first, block.last):
+                    self._execute(driver, migration, statements, index, statements[index - 1], started,
+                                  recorded=True, lock_timeout=timeouts.lock)
+                if block.ends_with == transactions.COMMIT:
+                    driver.update_row(after)
+                self._execute(driver, migration, statements, block.last, statements[block.last - 1], started,
+                              recorded=True, lock_timeout=timeouts.lock)
+            except (MigrationFailed, LockBusy):
+                _quietly(driver.rollback)
+                raise
+            if block.ends_with == transactions.ROLLBACK:
+                driver.update_row(after)
+
+        try:
+            self._with_retries(attempt, migration, statements, timeouts, started, recorded=True, rolled_back="")
+        except MigrationFailed as exc:
+            note = "" if driver.transactional_ddl else (
+                "; DDL in the block may have committed implicitly before the failure")
+            self._record_quietly(driver, before.evolve(
+                state=STATE_FAILED, statement_started=block.first,
+                error=(exc.fields.get("error_summary") or str(exc)) + f" (in the transaction block of statements "
+                      f"{block.first}-{block.last}, rolled back){note}"))
+            raise
+        # Interrupted or a lost connection: the row already says what is true (the block committed with its mark,
+        # or it did not), so it is left alone.
+        return after
+
+    def _execute_with_index_cleanup(self, driver: Driver, migration: Migration, statements: list[Statement],
+                                    index: int, statement: Statement, started: float, timeouts: Timeouts) -> None:
+        """A failed CREATE INDEX CONCURRENTLY leaves an invalid index behind, which would make every retry fail
+        (or, with IF NOT EXISTS, succeed without an index): drop it before each attempt and after a failure."""
+        name = transactions.concurrent_index_name(statement) if driver.invalid_indexes else None
+        if name is None:
+            self._execute(driver, migration, statements, index, statement, started, recorded=True,
+                          lock_timeout=timeouts.lock)
+            return
+        self._drop_invalid_index(driver, migration, name)
+        try:
+            self._execute(driver, migration, statements, index, statement, started, recorded=True,
+                          lock_timeout=timeouts.lock)
+        except (MigrationFailed, LockBusy):
+            self._drop_invalid_index(driver, migration, name)
+            raise
+
+    def _drop_invalid_index(self, driver: Driver, migration: Migration, name: str) -> None:
+        try:
+            dropped = driver.drop_invalid_index(name)
+        except (SqlError, ConnectionLost) as exc:
+            self.log.warning("invalid_index_drop_failed", **self._fields(migration), index=name, error=str(exc))
+            return
+        if dropped:
+            self.log.info("invalid_index_dropped", **self._fields(migration), index=dropped,
+                          note="left behind by a failed CREATE INDEX CONCURRENTLY")
 
     def _record_quietly(self, driver: Driver, row: HistoryRow) -> None:
         """Record a failure, through the lock session if the migration session is broken."""
@@ -654,29 +934,16 @@ class Runner:
 
     def _execute(self, driver: Driver, migration: Migration, statements: list[Statement], index: int,
                  statement: Statement, started: float, *, recorded: bool,
-                 rolled_back: str = "the migration was rolled back", event: str = "migration_failed") -> None:
+                 rolled_back: str = "the migration was rolled back", event: str = "migration_failed",
+                 lock_timeout: float | None = None) -> None:
         try:
-            driver.execute(statement.text)
+            with BlockerWatch(self._spare, driver, lock_timeout) as watch:
+                driver.execute(statement.text)
         except SqlError as exc:
-            line = statement.line
-            if exc.position:
-                line += statement.text[: exc.position - 1].count("\n")
-            fields = self._fields(migration)
-            error_summary = f"statement {index} (line {line}): [{exc.code}] {exc.message}"
-            self.log.error(
-                event, **fields, duration_ms=self._ms(started), statement=index,
-                statements=len(statements), line=line, **{exc.code_field: exc.code}, error=exc.message,
-                sql=_abbreviate(statement.text),
-                outcome="recorded as failed" if recorded else "rolled back",
-            )
-            raise MigrationFailed(
-                f"{migration.script}: statement {index} of {len(statements)} (line {line}) failed: "
-                f"[{exc.code}] {exc.message}"
-                + ("" if recorded else f"; {rolled_back}")
-                + ("; recorded as failed: fix the problem, then see the next run's message for how to recover"
-                   if recorded else ""),
-                line=line, error_summary=error_summary, **{exc.code_field: exc.code},
-            ) from exc
+            if exc.lock_contention:
+                raise LockBusy(exc, index, watch.blockers) from exc
+            raise self._failure(exc, migration, statements, index, statement, started, recorded=recorded,
+                                rolled_back=rolled_back, event=event) from exc
         except ConnectionLost as exc:
             self.log.error(event, **self._fields(migration), duration_ms=self._ms(started),
                            statement=index, line=statement.line, error=exc.message,
@@ -686,6 +953,31 @@ class Runner:
                 + ("; its history row records where it stopped" if recorded else "; nothing was committed"),
                 recorded=recorded,
             ) from exc
+
+    def _failure(self, exc: SqlError, migration: Migration, statements: list[Statement], index: int,
+                 statement: Statement, started: float, *, recorded: bool, rolled_back: str,
+                 event: str = "migration_failed", blockers: list[dict[str, Any]] | None = None,
+                 gave_up: str = "") -> MigrationFailed:
+        """Log the failed statement and build the error that ends the run (exit 4)."""
+        line = statement.line
+        if exc.position:
+            line += statement.text[: exc.position - 1].count("\n")
+        error_summary = f"statement {index} (line {line}): [{exc.code}] {exc.message}"
+        extra = {"blockers": blockers} if blockers is not None else {}
+        self.log.error(
+            event, **self._fields(migration), duration_ms=self._ms(started), statement=index,
+            statements=len(statements), line=line, **{exc.code_field: exc.code}, error=exc.message,
+            sql=_abbreviate(statement.text), outcome="recorded as failed" if recorded else "rolled back", **extra,
+        )
+        return MigrationFailed(
+            f"{migration.script}: statement {index} of {len(statements)} (line {line}) failed: "
+            f"[{exc.code}] {exc.message}"
+            + (f"; {gave_up}" if gave_up else "")
+            + (f"; {rolled_back}" if not recorded and rolled_back else "")
+            + ("; recorded as failed: fix the problem, then see the next run's message for how to recover"
+               if recorded else ""),
+            line=line, error_summary=error_summary, **{exc.code_field: exc.code},
+        )
 
 
 def _abbreviate(text: str, limit: int = 300) -> str:

@@ -19,7 +19,9 @@ import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from premigrate.durations import parse_duration
 from premigrate.errors import MigrationFileError, UsageError
 from premigrate.version import Version
 
@@ -39,8 +41,14 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 ]
 _SECTION = re.compile(r"^[ \t]*--[ \t]*migrate:(?P<part>up|down)\b(?P<options>[^\n]*)$", re.M)
 _DIRECTIVE = re.compile(r"^[ \t]*--[ \t]*premigrate:(?P<name>[A-Za-z0-9_-]*)(?P<arg>[^\n]*)$", re.M)
-# name -> whether it takes an argument
-KNOWN_DIRECTIVES = {"no-transaction": False, "placeholders": False, "allow": True}
+# name -> the argument it takes: None (none), "rules" (lint rule ids), "duration" or "count"
+KNOWN_DIRECTIVES: dict[str, str | None] = {
+    "no-transaction": None, "placeholders": None, "allow": "rules",
+    "ddl-lock-timeout": "duration", "statement-timeout": "duration", "lock-retries": "count",
+}
+# Directives that override a run option for one file: directive -> Config option name.
+SETTING_DIRECTIVES = {"ddl-lock-timeout": "ddl_lock_timeout", "statement-timeout": "statement_timeout",
+                      "lock-retries": "lock_retries"}
 _RULE_LIST = re.compile(r"[A-Za-z][A-Za-z0-9_-]*(?:\s*,\s*[A-Za-z][A-Za-z0-9_-]*)*\Z")
 
 
@@ -55,6 +63,9 @@ class Migration:
     checksum: str  # "sha256:<hex>" of the up part (BOM stripped, CRLF -> LF)
     no_transaction: bool = False
     placeholders: bool = False  # `-- premigrate:placeholders`: ${NAME} is substituted in this file
+    # Per-file overrides of run options, by option name (ddl_lock_timeout, statement_timeout: seconds, 0.0 = no limit;
+    # lock_retries: a count). Only what the file sets.
+    settings: tuple[tuple[str, float | int], ...] = ()
     down_sql: str | None = None
     down_script: str | None = None
     down_first_line: int = 1
@@ -105,6 +116,7 @@ class _Part:
     first_line: int = 1
     no_transaction: bool = False
     placeholders: bool = False
+    settings: tuple[tuple[str, float | int], ...] = ()
     down_text: str | None = None
     down_first_line: int = 1
     down_no_transaction: bool = False
@@ -202,6 +214,7 @@ def _parse_file(name: str, text: str) -> _Part:
         found = _directives(name, part.text)
         part.no_transaction = part.no_transaction or "no-transaction" in found
         part.placeholders = "placeholders" in found
+        part.settings = tuple((SETTING_DIRECTIVES[d], v) for d, v in found.items() if d in SETTING_DIRECTIVES)
         if part.down_text is not None:
             part.down_no_transaction = "no-transaction" in _directives(name, part.down_text)
     else:
@@ -247,25 +260,39 @@ def _split_sections(part: _Part) -> None:
     part.text = part.text[up_start:up_end]
 
 
-def _directives(name: str, text: str) -> set[str]:
-    """The file's directives. An unknown or malformed one is an error: a typo must not change how a file runs."""
-    found = set()
+def _directives(name: str, text: str) -> dict[str, Any]:
+    """The file's directives and their arguments. An unknown or malformed one is an error: a typo must not change
+    how a file runs."""
+    found: dict[str, Any] = {}
     for match in _DIRECTIVE.finditer(text):
         directive = match.group("name").lower()
         arg = match.group("arg").strip()
-        takes_arg = KNOWN_DIRECTIVES.get(directive)
-        if takes_arg is None:
+        if directive not in KNOWN_DIRECTIVES:
             raise MigrationFileError(
                 f"{name}: unknown directive '-- premigrate:{match.group('name')}{match.group('arg').rstrip()}'; "
                 f"known: {', '.join('-- premigrate:' + d for d in KNOWN_DIRECTIVES)}",
                 file=name,
             )
-        if takes_arg and not _RULE_LIST.match(arg):
+        takes = KNOWN_DIRECTIVES[directive]
+        if takes == "rules" and not _RULE_LIST.match(arg):
             raise MigrationFileError(f"{name}: '-- premigrate:{directive}' needs rule ids, e.g. "
                                      f"'-- premigrate:{directive} drop-column'", file=name)
-        if not takes_arg and arg:
+        if takes is None and arg:
             raise MigrationFileError(f"{name}: '-- premigrate:{directive}' takes no argument (got {arg!r})", file=name)
-        found.add(directive)
+        value: Any = arg or True
+        if takes == "duration":
+            try:
+                value = parse_duration(arg) or 0.0  # 0 in a file means "no limit", stated explicitly
+            except ValueError as exc:
+                raise MigrationFileError(f"{name}: '-- premigrate:{directive}': {exc}", file=name) from None
+        elif takes == "count":
+            if not arg.isdigit():
+                raise MigrationFileError(f"{name}: '-- premigrate:{directive}' needs a whole number (0 or more), "
+                                         f"e.g. '-- premigrate:{directive} 3' (got {arg!r})", file=name)
+            value = int(arg)
+        if directive in SETTING_DIRECTIVES and directive in found:
+            raise MigrationFileError(f"{name}: '-- premigrate:{directive}' is given twice", file=name)
+        found[directive] = value
     return found
 
 
@@ -317,6 +344,7 @@ def _assemble(parts: list[_Part]) -> MigrationSet:
                 checksum=checksum(up.text),
                 no_transaction=up.no_transaction,
                 placeholders=up.placeholders,
+                settings=up.settings,
                 down_sql=down.text if down else up.down_text,
                 down_script=down.script if down else (up.script if up.down_text is not None else None),
                 down_first_line=down.first_line if down else up.down_first_line,
@@ -336,6 +364,7 @@ def _assemble(parts: list[_Part]) -> MigrationSet:
                 checksum=checksum(part.text),
                 no_transaction=part.no_transaction,
                 placeholders=part.placeholders,
+                settings=part.settings,
             )
         )
     return result

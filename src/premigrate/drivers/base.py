@@ -4,6 +4,9 @@ Capability flags, not dialect checks, tell the runner what a database can do:
 - transactional_ddl: DDL can be rolled back, so a migration and its history row commit in one transaction
   (PostgreSQL, SQLite). MySQL/MariaDB commit DDL implicitly: progress is recorded statement by statement.
 - supports_schema: --schema means something (PostgreSQL).
+- local_timeouts: timeouts can be set for one transaction only (PostgreSQL SET LOCAL); elsewhere they are session
+  values, set before the transaction begins (SQLite's busy timeout bounds BEGIN IMMEDIATE) and reset afterwards.
+- invalid_indexes: a failed concurrent index build leaves an invalid index behind that must be dropped (PostgreSQL).
 - table_names_fold_case: `Users` and `users` name the same table (MySQL on most systems, SQLite); on PostgreSQL an
   unquoted name is folded to lower case but a quoted "Users" is another table.
 """
@@ -83,9 +86,12 @@ class SqlError(PremigrateError):
 
     exit_code = 4
 
-    def __init__(self, message: str, *, code: str | None = None, code_field: str = "code", position: int | None = None):
+    def __init__(self, message: str, *, code: str | None = None, code_field: str = "code", position: int | None = None,
+                 lock_contention: bool = False):
         super().__init__(message)
         self.code = code
+        # A lock timeout or deadlock: the statement did not take effect and can be retried once the lock is free.
+        self.lock_contention = lock_contention
         self.code_field = code_field  # how the log names the code: sqlstate | errno | code
         self.position = position  # 1-based character offset in the statement, when the server gives one
 
@@ -104,6 +110,8 @@ class ConnectFailed(PremigrateError):
 class Driver(Protocol):
     dialect: ClassVar[str]
     transactional_ddl: ClassVar[bool]
+    invalid_indexes: ClassVar[bool]
+    local_timeouts: ClassVar[bool]
     supports_schema: ClassVar[bool]
     table_names_fold_case: ClassVar[bool]
     code_field: ClassVar[str]
@@ -113,6 +121,15 @@ class Driver(Protocol):
     @classmethod
     def database_missing(cls, dsn: Dsn) -> bool: ...
     def limit_statement_time(self, seconds: float) -> None: ...
+    def set_timeouts(self, lock_timeout: float | None, statement_timeout: float | None, *, local: bool) -> None:
+        """Bound the next statements' wait for locks and their run time (None: leave as is; 0: no limit).
+        local: only until the end of the open transaction."""
+    def reset_timeouts(self) -> None: ...
+    def session_id(self) -> int | None: ...
+    def blockers(self, session_id: int) -> list[dict[str, Any]]:
+        """Sessions that hold what `session_id` is waiting for (best effort; empty when unknown)."""
+    def drop_invalid_index(self, name: str) -> str | None:
+        """Drop index `name` if a failed concurrent build left it invalid; returns the dropped name."""
     def close(self) -> None: ...
     def server_version(self) -> str: ...
     def prepare_session(self) -> None: ...

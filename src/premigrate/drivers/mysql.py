@@ -6,6 +6,7 @@ DDL commits implicitly here, so transactional_ddl is False: the runner records p
 from __future__ import annotations
 
 import hashlib
+import math
 import socket
 import ssl
 from datetime import datetime, timezone
@@ -32,6 +33,10 @@ _CONNECT_ERRNOS = {
     1049: ("unknown_database", False),
 }
 _LOST_ERRNOS = {2006, 2013, 2014, 2055, 1053, 1927}  # 1927: connection killed (MariaDB)
+# 1205 lock wait timeout (metadata and row locks), 1213 deadlock: nothing took effect, a retry may succeed.
+_LOCK_CONTENTION = {1205, 1213}
+# lock_wait_timeout's own maximum (one year): "no limit".
+_NO_LOCK_LIMIT_S = 31536000
 _SSL_MODES = ("disabled", "preferred", "required", "verify_ca", "verify_identity")
 _URL_PARAMS = {"ssl-mode", "ssl-ca", "ssl-cert", "ssl-key", "connect_timeout", "read_timeout", "write_timeout",
                "charset"}
@@ -47,6 +52,8 @@ def _quote_ident(name: str) -> str:
 class MySQLDriver(SqlHistoryMixin):
     dialect: ClassVar[str] = "mysql"
     transactional_ddl: ClassVar[bool] = False
+    local_timeouts: ClassVar[bool] = False
+    invalid_indexes: ClassVar[bool] = False
     supports_schema: ClassVar[bool] = False
     table_names_fold_case: ClassVar[bool] = True
     code_field: ClassVar[str] = "errno"
@@ -147,6 +154,53 @@ class MySQLDriver(SqlHistoryMixin):
         else:
             self._exec(f"SET SESSION max_execution_time = {max(1, round(seconds * 1000))}")
 
+    @property
+    def is_mariadb(self) -> bool:
+        return "mariadb" in self.conn.get_server_info().lower()
+
+    def set_timeouts(self, lock_timeout: float | None, statement_timeout: float | None, *, local: bool) -> None:
+        # No transactional DDL here, so `local` cannot apply: these are session values until reset_timeouts().
+        parts = []
+        if lock_timeout is not None:
+            # Whole seconds only; 0 would mean NOWAIT on MariaDB, so "no limit" is the variable's maximum.
+            seconds = _NO_LOCK_LIMIT_S if lock_timeout <= 0 else max(1, math.ceil(lock_timeout))
+            parts += [f"lock_wait_timeout = {seconds}", f"innodb_lock_wait_timeout = {seconds}"]
+        if statement_timeout is not None:
+            if self.is_mariadb:
+                parts.append(f"max_statement_time = {max(0.0, statement_timeout):.3f}")
+            else:
+                parts.append(f"max_execution_time = {0 if statement_timeout <= 0 else max(1, round(statement_timeout * 1000))}")
+        if parts:
+            self._exec("SET SESSION " + ", ".join(parts))
+
+    def reset_timeouts(self) -> None:
+        timer = "max_statement_time" if self.is_mariadb else "max_execution_time"
+        self._exec(f"SET SESSION lock_wait_timeout = DEFAULT, innodb_lock_wait_timeout = DEFAULT, {timer} = DEFAULT")
+
+    def session_id(self) -> int | None:
+        return int(self._thread_id)
+
+    def blockers(self, session_id: int) -> list[dict[str, Any]]:
+        # MariaDB keeps no lock-wait graph for metadata locks without extra plugins: name the sessions with an open
+        # transaction or a running statement, oldest first; the one holding the table is among them.
+        rows = self._fetchall(
+            """SELECT p.id, p.user, p.host, p.db, p.command, p.time, p.state, LEFT(p.info, 200), t.trx_started
+               FROM information_schema.processlist p
+               LEFT JOIN information_schema.innodb_trx t ON t.trx_mysql_thread_id = p.id
+               WHERE p.id NOT IN (%s, CONNECTION_ID()) AND p.command NOT IN ('Daemon', 'Binlog Dump')
+                 AND (t.trx_mysql_thread_id IS NOT NULL
+                      OR (p.command = 'Query' AND COALESCE(p.state, '') NOT LIKE 'Waiting for%%'))
+               ORDER BY t.trx_started IS NULL, t.trx_started, p.time DESC LIMIT 5""",
+            (session_id,),
+        )
+        return [{"connection_id": cid, "user": user, "host": host, "db": db, "command": command, "time_s": seconds,
+                 "state": state, "query": query,
+                 "transaction_started": started.isoformat() if started is not None else None}
+                for cid, user, host, db, command, seconds, state, query, started in rows]
+
+    def drop_invalid_index(self, name: str) -> str | None:
+        return None
+
     # -- statements ---------------------------------------------------------------------------------------------
 
     def _exec(self, sql: str, params: tuple[Any, ...] | None = None) -> None:
@@ -184,7 +238,8 @@ class MySQLDriver(SqlHistoryMixin):
         if isinstance(exc, (pymysql.err.InterfaceError, OSError)) or errno in _LOST_ERRNOS:
             return ConnectionLost(f"lost the connection to MySQL: {exc}")
         message = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
-        return SqlError(message, code=str(errno) if errno is not None else None, code_field=self.code_field)
+        return SqlError(message, code=str(errno) if errno is not None else None, code_field=self.code_field,
+                        lock_contention=errno in _LOCK_CONTENTION)
 
     def begin(self) -> None:
         self._exec("START TRANSACTION")

@@ -36,6 +36,8 @@ _CONNECT_FAILURES: list[tuple[str, bool, re.Pattern[str]]] = [
 ]
 # Server-side SQLSTATEs that mean "try again soon" when they arrive with a SQLSTATE.
 _TRANSIENT_SQLSTATES = {"57P03": "starting_up", "53300": "too_many_connections", "57P01": "connection_reset"}
+# lock_not_available (lock_timeout) and deadlock_detected: the statement did not take effect, a retry may succeed.
+_LOCK_CONTENTION = {"55P03", "40P01"}
 _DEFAULT_KEEPALIVES = {"keepalives": "1", "keepalives_idle": "30", "keepalives_interval": "10", "keepalives_count": "3"}
 
 
@@ -46,6 +48,8 @@ def _quote_ident(name: str) -> str:
 class PostgresDriver(SqlHistoryMixin):
     dialect: ClassVar[str] = "postgresql"
     transactional_ddl: ClassVar[bool] = True
+    local_timeouts: ClassVar[bool] = True
+    invalid_indexes: ClassVar[bool] = True
     supports_schema: ClassVar[bool] = True
     table_names_fold_case: ClassVar[bool] = False
     code_field: ClassVar[str] = "sqlstate"
@@ -124,6 +128,42 @@ class PostgresDriver(SqlHistoryMixin):
     def limit_statement_time(self, seconds: float) -> None:
         self._exec(f"SET statement_timeout = {max(1, round(seconds * 1000))}")
 
+    def set_timeouts(self, lock_timeout: float | None, statement_timeout: float | None, *, local: bool) -> None:
+        scope = "SET LOCAL" if local else "SET"
+        parts = [f"{scope} {name} = {_ms(value)}"
+                 for name, value in (("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout))
+                 if value is not None]
+        if parts:
+            self._exec("; ".join(parts))
+
+    def reset_timeouts(self) -> None:
+        self._exec("RESET lock_timeout; RESET statement_timeout")
+
+    def session_id(self) -> int | None:
+        return self.conn.info.backend_pid
+
+    def blockers(self, session_id: int) -> list[dict[str, Any]]:
+        rows = self._fetchall(
+            """SELECT a.pid, a.application_name, host(a.client_addr), a.usename, a.state,
+                      extract(epoch FROM now() - coalesce(a.xact_start, a.query_start, now()))::int,
+                      left(regexp_replace(a.query, '\s+', ' ', 'g'), 200)
+               FROM pg_stat_activity a WHERE a.pid = ANY(pg_blocking_pids(%s)) ORDER BY a.xact_start""",
+            (session_id,),
+        )
+        return [{"pid": pid, "application_name": app, "client_addr": addr, "user": user, "state": state,
+                 "transaction_s": seconds, "query": query}
+                for pid, app, addr, user, state, seconds, query in rows]
+
+    def drop_invalid_index(self, name: str) -> str | None:
+        rows = self._fetchall(
+            """SELECT c.oid::regclass::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+               WHERE NOT i.indisvalid AND c.oid = to_regclass(%s)""", (name,))
+        if not rows:
+            return None
+        # Not a parameter: DROP INDEX takes no bind parameters; the name is the server's own quoted regclass text.
+        self._exec(f"DROP INDEX CONCURRENTLY IF EXISTS {rows[0][0]}")
+        return str(rows[0][0])
+
     def ensure_schema(self) -> None:
         for schema in {self.settings.search_path, self.settings.schema} - {None}:
             self._exec(pg_sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pg_sql.Identifier(schema)))
@@ -151,7 +191,8 @@ class PostgresDriver(SqlHistoryMixin):
             return ConnectionLost(f"lost the connection to PostgreSQL: {_first_line(exc)}")
         diag = exc.diag
         position = int(diag.statement_position) if diag.statement_position else None
-        return SqlError(_first_line(exc), code=exc.sqlstate, code_field=self.code_field, position=position)
+        return SqlError(_first_line(exc), code=exc.sqlstate, code_field=self.code_field, position=position,
+                        lock_contention=exc.sqlstate in _LOCK_CONTENTION)
 
     def begin(self) -> None:
         self._exec("BEGIN")
@@ -237,6 +278,11 @@ class PostgresDriver(SqlHistoryMixin):
             return None
         pid, app, addr, user, seconds = rows[0]
         return {"pid": pid, "application_name": app, "client_addr": addr, "user": user, "connected_s": seconds}
+
+
+def _ms(seconds: float) -> int:
+    """Milliseconds for a timeout setting; 0 stays 0 (no limit), anything else is at least 1 ms."""
+    return 0 if seconds <= 0 else max(1, round(seconds * 1000))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -30,6 +30,8 @@ def _quote_ident(name: str) -> str:
 class SQLiteDriver(SqlHistoryMixin):
     dialect: ClassVar[str] = "sqlite"
     transactional_ddl: ClassVar[bool] = True
+    local_timeouts: ClassVar[bool] = False
+    invalid_indexes: ClassVar[bool] = False
     supports_schema: ClassVar[bool] = False
     table_names_fold_case: ClassVar[bool] = True
     code_field: ClassVar[str] = "code"
@@ -42,6 +44,8 @@ class SQLiteDriver(SqlHistoryMixin):
         self.path = Path(dsn.database or "")
         self.history_ref = _quote_ident(settings.table)
         self._lock_file: int | None = None
+        self._statement_timeout: float | None = None
+        self._deadline = 0.0
 
     @classmethod
     def connect(cls, dsn: Dsn, settings: DriverSettings) -> SQLiteDriver:
@@ -76,6 +80,32 @@ class SQLiteDriver(SqlHistoryMixin):
     def limit_statement_time(self, seconds: float) -> None:
         pass  # a local file: the busy timeout bounds waiting for locks, and there is no server to protect
 
+    def set_timeouts(self, lock_timeout: float | None, statement_timeout: float | None, *, local: bool) -> None:
+        # Connection settings, not transaction ones: reset_timeouts() undoes them.
+        if lock_timeout is not None:
+            self.conn.execute(f"PRAGMA busy_timeout = {0 if lock_timeout <= 0 else max(1, round(lock_timeout * 1000))}")
+        if statement_timeout is not None:
+            self._statement_timeout = statement_timeout if statement_timeout > 0 else None
+            # Checked every 10,000 virtual machine steps: a few microseconds, and only while a limit is set.
+            self.conn.set_progress_handler(self._over_time if self._statement_timeout else None, 10000)
+
+    def reset_timeouts(self) -> None:
+        self.conn.execute(f"PRAGMA busy_timeout = {round(BUSY_TIMEOUT_S * 1000)}")
+        self._statement_timeout = None
+        self.conn.set_progress_handler(None, 10000)
+
+    def _over_time(self) -> int:
+        return 1 if time.monotonic() > self._deadline else 0
+
+    def session_id(self) -> int | None:
+        return None
+
+    def blockers(self, session_id: int) -> list[dict[str, Any]]:
+        return []
+
+    def drop_invalid_index(self, name: str) -> str | None:
+        return None
+
     def close(self) -> None:
         if self._lock_file is not None:
             os.close(self._lock_file)
@@ -106,6 +136,8 @@ class SQLiteDriver(SqlHistoryMixin):
             raise self.map_error(exc) from exc
 
     def execute(self, statement: str) -> None:
+        if self._statement_timeout:
+            self._deadline = time.monotonic() + self._statement_timeout
         try:
             cursor = self.conn.execute(statement)
             cursor.fetchall()  # a statement that returns rows runs to completion only when they are read
@@ -114,7 +146,9 @@ class SQLiteDriver(SqlHistoryMixin):
 
     def map_error(self, exc: sqlite3.Error) -> Exception:
         code = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
-        return SqlError(str(exc), code=code, code_field=self.code_field)
+        # SQLITE_BUSY: another process holds the write lock past the busy timeout; nothing took effect.
+        return SqlError(str(exc), code=code, code_field=self.code_field,
+                        lock_contention=code.startswith("SQLITE_BUSY") or "database is locked" in str(exc))
 
     def begin(self) -> None:
         # IMMEDIATE takes the write lock up front: no deadlock-prone upgrade from a read lock later.

@@ -1,0 +1,145 @@
+"""Table-lock waits of migration statements: the timeouts a migration runs with, retries with growing jittered
+pauses after a lock timeout or deadlock, and naming the session that blocked it.
+
+A short lock timeout with retries is what keeps an ALTER TABLE queued behind a long query from blocking every other
+request to that table for minutes: the ALTER gives up quickly, lets the queue drain, and tries again.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from premigrate.drivers.base import Driver, SqlError
+
+T = TypeVar("T")
+# Pauses between attempts: 0.5 s, 1 s, 2 s ... up to 10 s, each plus up to 0.5 s of jitter so that replicas and
+# the blocking application do not fall into lockstep.
+BACKOFF_INITIAL_S = 0.5
+BACKOFF_MAX_S = 10.0
+BACKOFF_JITTER_S = 0.5
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """What one migration runs with. lock/statement: seconds, 0.0 = no limit, None = the session's own setting."""
+
+    lock: float | None
+    statement: float | None
+    retries: int
+
+    def describe(self) -> dict[str, Any]:
+        return {"ddl_lock_timeout_s": self.lock, "statement_timeout_s": self.statement, "lock_retries": self.retries}
+
+
+def timeouts_for(options: Callable[[str], Any], settings: tuple[tuple[str, float | int], ...]) -> Timeouts:
+    """The run's options, overridden by the file's own directives."""
+    own = dict(settings)
+    lock = own.get("ddl_lock_timeout", options("ddl_lock_timeout"))
+    statement = own.get("statement_timeout", options("statement_timeout"))
+    retries = own.get("lock_retries", options("lock_retries"))
+    return Timeouts(
+        lock=0.0 if lock is None else float(lock),  # the option's "0" (None) is an explicit "no limit"
+        statement=None if statement is None else float(statement),
+        retries=int(retries if retries is not None else 0),
+    )
+
+
+class LockBusy(Exception):
+    """A statement gave up waiting for a lock (or lost a deadlock); nothing of it took effect."""
+
+    def __init__(self, error: SqlError, index: int, blockers: list[dict[str, Any]]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.index = index
+        self.blockers = blockers
+
+
+def backoff(retry: int) -> float:
+    """Pause before retry number `retry` (1-based)."""
+    return min(BACKOFF_MAX_S, BACKOFF_INITIAL_S * 2 ** (retry - 1)) + random.uniform(0, BACKOFF_JITTER_S)
+
+
+def with_lock_retries(attempt: Callable[[], T], retries: int, on_retry: Callable[[LockBusy, int, float], None],
+                      sleep: Callable[[float], None] = time.sleep) -> T:
+    """Run `attempt`; after LockBusy, pause and run it again, up to `retries` more times; then LockBusy propagates.
+
+    on_retry(busy, next_attempt_number, pause) is called before each pause. A signal during the pause interrupts it.
+    """
+    retry = 0
+    while True:
+        try:
+            return attempt()
+        except LockBusy as busy:
+            retry += 1
+            if retry > retries:
+                raise
+            pause = backoff(retry)
+            on_retry(busy, retry + 1, pause)
+            sleep(pause)
+
+
+class BlockerWatch:
+    """While a statement runs with a lock timeout, look up once, from another session, who blocks it.
+
+    The lookup has to happen while the statement still waits: once the lock timeout fires, the database no longer
+    knows what it was waiting for. It runs halfway through the lock timeout, so a statement that is merely slow costs
+    one cheap query and one that is blocked gets its blocker named.
+    """
+
+    def __init__(self, watcher: Driver | None, waiting: Driver, lock_timeout: float | None) -> None:
+        self.blockers: list[dict[str, Any]] = []
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+        session = waiting.session_id() if watcher is not None and lock_timeout else None
+        if session is None or watcher is None or not lock_timeout:
+            return
+        self._watcher, self._session = watcher, session
+        self._timer = threading.Timer(lock_timeout / 2, self._look)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _look(self) -> None:
+        with self._lock:
+            try:
+                self.blockers = self._watcher.blockers(self._session)
+            except Exception:  # noqa: BLE001 - naming the blocker is best effort; the migration's error matters
+                self.blockers = []
+
+    def __enter__(self) -> BlockerWatch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            # A lookup in flight finishes before the watcher session is used again by the caller.
+            with self._lock:
+                pass
+
+
+def describe_blockers(blockers: list[dict[str, Any]]) -> str:
+    """One line naming the blocking sessions, for the final error message."""
+    if not blockers:
+        return "the blocking session could not be identified"
+    described = []
+    for b in blockers[:3]:
+        if "pid" in b:
+            who = f"pid {b['pid']}"
+            extra = [f"application_name {b['application_name']!r}" if b.get("application_name") else "",
+                     f"client {b['client_addr']}" if b.get("client_addr") else "",
+                     f"user {b['user']}" if b.get("user") else "",
+                     f"{b['state']} for {b['transaction_s']} s" if b.get("state") else ""]
+        else:
+            who = f"connection {b['connection_id']}"
+            extra = [f"user {b['user']}" if b.get("user") else "", f"host {b['host']}" if b.get("host") else "",
+                     f"transaction open since {b['transaction_started']}" if b.get("transaction_started")
+                     else f"{b.get('command', '')} for {b.get('time_s')} s"]
+        query = f", last query: {b['query']!r}" if b.get("query") else ""
+        described.append(f"{who} ({', '.join(e for e in extra if e)}{query})")
+    more = f" and {len(blockers) - 3} more" if len(blockers) > 3 else ""
+    return ("blocked by " if "pid" in blockers[0] else "sessions with open transactions or running statements: ") \
+        + "; ".join(described) + more
