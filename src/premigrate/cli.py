@@ -25,6 +25,8 @@ COMMANDS = {
     "new": "create the next migration file in the folder's style and numbering",
     "lint": "flag statements that are unsafe on a live database (no database needed)",
     "serve": "sidecar HTTP server: /healthz, /health/database, /health/ready, /metrics (read-only)",
+    "repair": "show failed or interrupted migrations and settle them: --resume, --mark-applied V, --forget V, "
+              "--realign-checksums",
 }
 
 
@@ -193,6 +195,10 @@ def _dispatch(runner: Any, config: Config) -> int:
         return 0
     if command == "new":
         return _new(runner, config)
+    if command == "repair":
+        from premigrate import repair
+
+        return repair.run(runner, config)
     if command == "lint":
         return _lint(runner, config)
     if command == "serve":

@@ -29,7 +29,7 @@ class Option:
     flag: str
     env: str
     help: str
-    kind: str = "str"  # str | duration | bool | choice
+    kind: str = "str"  # str | duration | bool | choice | int (>= 1) | count (>= 0) | version | list
     default: Any = None
     choices: tuple[str, ...] = ()
     metavar: str | None = None
@@ -53,6 +53,17 @@ OPTIONS: tuple[Option, ...] = (
     Option("lock_timeout", "--lock-timeout", "PREMIGRATE_LOCK_TIMEOUT",
            "how long to wait for the runner lock held by another premigrate", kind="duration", default="600s",
            metavar="DURATION"),
+    Option("ddl_lock_timeout", "--ddl-lock-timeout", "PREMIGRATE_DDL_LOCK_TIMEOUT",
+           "how long one migration statement may wait for a table lock before the attempt is abandoned and retried "
+           "(PostgreSQL lock_timeout, MySQL lock_wait_timeout, SQLite busy timeout)", kind="duration", default="5s",
+           metavar="DURATION", commands=("up", "plan", "down", "repair")),
+    Option("statement_timeout", "--statement-timeout", "PREMIGRATE_STATEMENT_TIMEOUT",
+           "longest run of one migration statement (PostgreSQL statement_timeout, MariaDB max_statement_time, "
+           "MySQL max_execution_time); 0: no limit", kind="duration", default="0", metavar="DURATION",
+           commands=("up", "plan", "down", "repair")),
+    Option("lock_retries", "--lock-retries", "PREMIGRATE_LOCK_RETRIES",
+           "how many times a migration that hit a lock timeout or deadlock is retried, with growing jittered pauses",
+           kind="count", default="10", metavar="N", commands=("up", "plan", "down", "repair")),
     Option("log_format", "--log-format", "PREMIGRATE_LOG_FORMAT",
            "json (default) or console (default when stderr is a terminal)", kind="choice",
            choices=("json", "console")),
@@ -67,7 +78,7 @@ OPTIONS: tuple[Option, ...] = (
            "exit 2 instead of falling back to ./premigrate.db when no database is configured", kind="bool",
            default=False),
     Option("json", "--json", "PREMIGRATE_JSON", "print JSON instead of text", kind="bool", default=False,
-           commands=("status", "plan", "lint")),
+           commands=("status", "plan", "lint", "repair")),
     Option("to", "--to", "PREMIGRATE_TO",
            "up/plan: stop after this version; down: roll back the migrations after it", kind="version",
            metavar="VERSION", commands=("up", "plan", "down")),
@@ -78,7 +89,7 @@ OPTIONS: tuple[Option, ...] = (
            default=False, commands=("up", "plan")),
     Option("placeholders", "--placeholders", "PREMIGRATE_PLACEHOLDERS",
            "replace ${NAME} in migration SQL with PREMIGRATE_PLACEHOLDER_NAME in every file", kind="bool",
-           default=False, commands=("up", "plan", "down")),
+           default=False, commands=("up", "plan", "down", "repair")),
     Option("baseline_on_empty_history", "--baseline-on-empty-history", "PREMIGRATE_BASELINE_ON_EMPTY_HISTORY",
            "on a first run against a schema that already has tables, record migrations up to VERSION as applied "
            "without running them", kind="version", metavar="VERSION", commands=("up",)),
@@ -119,6 +130,27 @@ OPTIONS: tuple[Option, ...] = (
     Option("health_cache", "--health-cache", "PREMIGRATE_HEALTH_CACHE",
            "serve: how long a database health reading is reused", kind="duration", default="2s",
            metavar="DURATION", commands=("serve",)),
+    Option("repair_resume", "--resume", "PREMIGRATE_REPAIR_RESUME",
+           "repair: continue the failed or interrupted migration from where it stopped", kind="bool", default=False,
+           commands=("repair",)),
+    Option("repair_retry_current", "--retry-current", "PREMIGRATE_REPAIR_RETRY_CURRENT",
+           "repair --resume: the statement in doubt did not take effect: run it again", kind="bool", default=False,
+           commands=("repair",)),
+    Option("repair_skip_current", "--skip-current", "PREMIGRATE_REPAIR_SKIP_CURRENT",
+           "repair --resume: the statement in doubt (or the failed one) took effect: count it as done", kind="bool",
+           default=False, commands=("repair",)),
+    Option("repair_version", "--version", "PREMIGRATE_REPAIR_VERSION",
+           "repair --resume: which unfinished migration, when there are several; repair --realign-checksums: "
+           "realign this one even though its statements changed", metavar="VERSION", commands=("repair",)),
+    Option("repair_mark_applied", "--mark-applied", "PREMIGRATE_REPAIR_MARK_APPLIED",
+           "repair: record the unfinished migration VERSION as applied (you finished it by hand)", metavar="VERSION",
+           commands=("repair",)),
+    Option("repair_forget", "--forget", "PREMIGRATE_REPAIR_FORGET",
+           "repair: delete the unfinished migration VERSION's row, so that the next up runs the whole file again",
+           metavar="VERSION", commands=("repair",)),
+    Option("repair_realign_checksums", "--realign-checksums", "PREMIGRATE_REPAIR_REALIGN_CHECKSUMS",
+           "repair: record the current checksum of applied files edited since (comments, white space)", kind="bool",
+           default=False, commands=("repair",)),
 )
 # Commands that never touch a database: no database needs to be configured for them.
 OFFLINE_COMMANDS = ("new", "lint")
@@ -206,6 +238,11 @@ def resolve_option(option: Option, flags: Mapping[str, Any], env: Mapping[str, s
         text = str(raw).strip()
         if not text.isdigit() or int(text) < 1:
             raise UsageError(f"{source or option.flag}={raw!r} is not a whole number of at least 1")
+        return int(text)
+    if option.kind == "count":
+        text = str(raw).strip()
+        if not text.isdigit():
+            raise UsageError(f"{source or option.flag}={raw!r} is not a whole number (0 or more)")
         return int(text)
     if option.kind == "version":
         try:

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from premigrate.drivers.base import STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK, HistoryRow
 from premigrate.source import Migration, MigrationSet
-from premigrate.statements import split_statements
+from premigrate.statements import Statement, split_statements
 from premigrate.version import Version, is_version, sort_key
 
 # Status states, as `status` prints them.
@@ -22,7 +22,7 @@ class Policy:
     dialect: str
     allow_out_of_order: bool = False
     strict: bool = False
-    table: str = "premigrate_history"  # named in recovery hints
+    table: str = "premigrate_history"
     target: Version | None = None  # --to: plan nothing after this version, and no repeatables
 
 
@@ -78,6 +78,7 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
     problems: list[Problem] = []
     warnings: list[Problem] = []
     entries: list[Entry] = []
+    several = len(resumable_rows(history)) > 1
 
     for migration in files.versioned:
         row = rows.get(migration.id)
@@ -99,7 +100,7 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
                 entries.append(_entry(migration, PENDING))
                 steps.append(Step(migration, "pending"))
             continue
-        _judge_existing(migration, row, policy, steps, problems, entries)
+        _judge_existing(migration, row, policy, steps, problems, entries, several)
 
     for migration in files.repeatable:
         row = rows.get(migration.id)
@@ -114,7 +115,7 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
             entries.append(_entry(migration, PENDING, row, detail="changed since it was last applied"))
             steps.append(Step(migration, "changed", row))
         else:
-            _judge_existing(migration, row, policy, steps, problems, entries)
+            _judge_existing(migration, row, policy, steps, problems, entries, several)
 
     for row in history:
         if row.migration_id in known:
@@ -126,7 +127,8 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
             problems.append(Problem(
                 row.state, row.migration_id,
                 f"{row.script} (version {row.version}) is recorded as {row.state} but is not in the migrations "
-                "folder; restore the file to resolve it",
+                f"folder; restore the file to resolve it, or run `premigrate repair --forget {row.migration_id}` "
+                "to drop the row",
                 row.script,
             ))
             continue
@@ -145,7 +147,7 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
 
 
 def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps: list[Step],
-                    problems: list[Problem], entries: list[Entry]) -> None:
+                    problems: list[Problem], entries: list[Entry], several: bool) -> None:
     where = f"{migration.script} (version {migration.id})" if migration.version else migration.script
     if row.state == STATE_APPLIED:
         if row.checksum != migration.checksum:
@@ -164,8 +166,9 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
         problems.append(Problem(
             "failed", migration.id,
             f"{where} failed at statement {row.statement_started} of {row.statements_total} in an earlier run "
-            f"({row.error or 'no error recorded'}); statements 1-{row.statements_done} took effect. "
-            f"{_recovery_hint(row, policy.table)}",
+            f"({row.error or 'no error recorded'}); {took_effect(row.statements_done)}. Fix the cause, then run "
+            f"`{repair_command('--resume', row, several)}` to retry statement {row.statement_started} and "
+            f"continue; or {_settle_hint(row)}",
             migration.script,
         ))
         return
@@ -174,31 +177,37 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
         problems.append(Problem(
             "rollback_incomplete", migration.id,
             f"{where}: an earlier `down` stopped at statement {row.statement_started} of {row.statements_total} of "
-            f"its down part{_error_suffix(row)}. Check the database by hand, then either delete the row if the "
-            f"rollback is complete (DELETE FROM {policy.table} WHERE migration_id = '{row.migration_id}') or mark it "
-            f"applied again (UPDATE {policy.table} SET state = 'applied' WHERE migration_id = '{row.migration_id}')",
+            f"its down part{_error_suffix(row)}. Check the database, then run "
+            f"`premigrate repair --forget {row.migration_id}` if the rollback is complete (finish its remaining "
+            f"statements by hand first), or `premigrate repair --mark-applied {row.migration_id}` if the "
+            "migration's changes are in place again (redo by hand what the down part already undid)",
             migration.script,
         ))
         return
     if row.state == STATE_IN_PROGRESS and row.in_doubt:
         entries.append(_entry(migration, IN_PROGRESS, row, detail=f"statement {row.statement_started} in doubt"))
+        k = row.statement_started
         problems.append(Problem(
             "in_doubt", migration.id,
-            f"{where}: an earlier run stopped while statement {row.statement_started} of {row.statements_total} "
-            f"was running, so nobody knows whether it took effect{_error_suffix(row)}. {_recovery_hint(row, policy.table)}",
+            f"{where}: an earlier run stopped while statement {k} of {row.statements_total} was running, so "
+            f"nobody knows whether it took effect{_error_suffix(row)}; {took_effect(row.statements_done)}. Check "
+            f"the database, then run `{repair_command('--resume --retry-current', row, several)}` if statement {k} "
+            f"did not take effect, or `{repair_command('--resume --skip-current', row, several)}` if it did; or "
+            f"{_settle_hint(row)}",
             migration.script,
         ))
         return
     if row.state == STATE_IN_PROGRESS:
         done = row.statements_done
         statements = split_statements(migration.up_sql, policy.dialect, first_line=migration.up_first_line)
-        current = tuple(s.digest for s in statements[:done])
-        if len(statements) < done or current != row.statement_hashes[:done]:
+        changed = first_changed_statement(statements, row)
+        if changed is not None:
             entries.append(_entry(migration, IN_PROGRESS, row, detail="interrupted; file changed since"))
             problems.append(Problem(
                 "resume_mismatch", migration.id,
-                f"{where} was interrupted after statement {done}, but the statements that ran have changed in the "
-                f"file since, so it cannot be resumed safely. {_recovery_hint(row, policy.table)}",
+                f"{where} was interrupted after statement {done}, but statement {changed}, which already ran, has "
+                "changed in the file since, so it cannot be resumed safely. Restore the file as it was and run "
+                f"`premigrate up` again; or {_settle_hint(row)}",
                 migration.script,
             ))
             return
@@ -210,18 +219,39 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
                             migration.script))
 
 
+def resumable_rows(history: Sequence[HistoryRow]) -> list[HistoryRow]:
+    """Rows `repair --resume` can continue: a failed or interrupted `up` (not an interrupted `down`)."""
+    return [r for r in history if r.state in (STATE_FAILED, STATE_IN_PROGRESS)]
+
+
+def first_changed_statement(statements: Sequence[Statement], row: HistoryRow) -> int | None:
+    """The 1-based number of the first statement recorded as done whose text differs from the file's, or None."""
+    for index in range(1, row.statements_done + 1):
+        recorded = row.statement_hashes[index - 1] if index <= len(row.statement_hashes) else None
+        if index > len(statements) or statements[index - 1].digest != recorded:
+            return index
+    return None
+
+
+def took_effect(done: int) -> str:
+    if done <= 0:
+        return "no statement took effect"
+    return "statement 1 took effect" if done == 1 else f"statements 1-{done} took effect"
+
+
+def repair_command(flags: str, row: HistoryRow, several: bool) -> str:
+    """The `repair` command line for a row; with several unfinished rows, --resume must name its version."""
+    return f"premigrate repair {flags}" + (f" --version {row.migration_id}" if several else "")
+
+
+def _settle_hint(row: HistoryRow) -> str:
+    return (f"`premigrate repair --mark-applied {row.migration_id}` if you finished the migration by hand, or "
+            f"`premigrate repair --forget {row.migration_id}` to run the whole file again once you have undone "
+            "what took effect (`premigrate repair` shows the details)")
+
+
 def _error_suffix(row: HistoryRow) -> str:
     return f" ({row.error})" if row.error else ""
-
-
-def _recovery_hint(row: HistoryRow, table: str) -> str:
-    return (
-        "Check the database by hand: finish or undo that migration's remaining statements, then either mark it "
-        f"applied (UPDATE {table} SET state = 'applied' WHERE migration_id = '{row.migration_id}') or "
-        f"delete its row (DELETE FROM {table} WHERE migration_id = '{row.migration_id}') so that the next "
-        "run applies the whole file again"
-    )
-
 
 
 def _entry(migration: Migration, state: str, row: HistoryRow | None = None, detail: str | None = None) -> Entry:

@@ -91,14 +91,24 @@ class TestValidation:
         assert ["missing"] == [p.kind for p in plan.problems]
 
     def test_failed_row_refused(self, tmp_path: Path) -> None:
-        """A failed row refuses the run, naming the version, the statement and the error."""
+        """A failed row refuses the run, naming the version, the statement, the error and what took effect."""
         files = folder(tmp_path, THREE)
         row = applied(files, "3", state="failed", statements_done=1, statement_started=2, statements_total=3,
                       error="boom")
         plan = make_plan(files, [applied(files, "1"), applied(files, "2"), row], Policy("mysql", table="hist"))
         assert ["failed"] == [p.kind for p in plan.problems]
         message = plan.problems[0].message
-        assert "statement 2 of 3" in message and "boom" in message and "hist" in message and "'3'" in message
+        assert "statement 2 of 3" in message and "boom" in message and "statement 1 took effect" in message
+
+    def test_failed_row_names_the_three_repair_commands(self, tmp_path: Path) -> None:
+        """The refusal names the exact repair commands, and no raw SQL for the history table."""
+        files = folder(tmp_path, THREE)
+        row = applied(files, "3", state="failed", statements_done=2, statement_started=3, statements_total=3)
+        message = make_plan(files, [applied(files, "1"), applied(files, "2"), row], POLICY).problems[0].message
+        assert "`premigrate repair --resume`" in message
+        assert "`premigrate repair --mark-applied 3`" in message and "`premigrate repair --forget 3`" in message
+        assert "statements 1-2 took effect" in message
+        assert "UPDATE" not in message and "DELETE" not in message
 
     def test_in_doubt_refused(self, tmp_path: Path) -> None:
         """A statement started but not done is in doubt: refused, never guessed."""
@@ -107,6 +117,41 @@ class TestValidation:
         plan = make_plan(files, [applied(files, "1"), applied(files, "2"), row], Policy("mysql"))
         assert ["in_doubt"] == [p.kind for p in plan.problems]
         assert "statement 2 of 3" in plan.problems[0].message
+
+    def test_in_doubt_names_retry_and_skip(self, tmp_path: Path) -> None:
+        """The in-doubt refusal tells the operator to choose --retry-current or --skip-current."""
+        files = folder(tmp_path, THREE)
+        row = applied(files, "3", state="in_progress", statements_done=1, statement_started=2, statements_total=3)
+        history = [applied(files, "1"), applied(files, "2"), row]
+        message = make_plan(files, history, Policy("mysql")).problems[0].message
+        assert "`premigrate repair --resume --retry-current` if statement 2 did not take effect" in message
+        assert "`premigrate repair --resume --skip-current` if it did" in message
+
+    def test_several_unfinished_rows_name_the_version(self, tmp_path: Path) -> None:
+        """With two unfinished rows, --resume must say which: the hint carries --version."""
+        files = folder(tmp_path, THREE)
+        two = applied(files, "2", state="failed", statements_done=0, statement_started=1, statements_total=1)
+        three = applied(files, "3", state="failed", statements_done=0, statement_started=1, statements_total=3)
+        messages = [p.message for p in make_plan(files, [applied(files, "1"), two, three], POLICY).problems]
+        assert ["--resume --version 2", "--resume --version 3"] == [
+            m[m.index("--resume"):m.index("`", m.index("--resume"))] for m in messages]
+        assert "no statement took effect" in messages[0]
+
+    def test_rolling_back_names_forget_and_mark_applied(self, tmp_path: Path) -> None:
+        """A `down` that stopped half-way is settled with --forget or --mark-applied."""
+        files = folder(tmp_path, THREE)
+        row = applied(files, "3", state="rolling_back", statements_done=1, statement_started=2, statements_total=2)
+        [problem] = make_plan(files, [applied(files, "1"), applied(files, "2"), row], POLICY).problems
+        assert "rollback_incomplete" == problem.kind
+        assert "`premigrate repair --forget 3`" in problem.message
+        assert "`premigrate repair --mark-applied 3`" in problem.message
+
+    def test_unfinished_row_without_file_names_forget(self, tmp_path: Path) -> None:
+        """A failed row whose file is gone can be dropped with --forget."""
+        files = folder(tmp_path, THREE)
+        ghost = applied(files, "3", state="failed").evolve(migration_id="9", version="9", script="009_x.sql")
+        [problem] = make_plan(files, [ghost], Policy("postgresql", allow_out_of_order=True)).problems
+        assert "`premigrate repair --forget 9`" in problem.message
 
 
 class TestResume:
@@ -130,6 +175,9 @@ class TestResume:
         files = load_migrations(tmp_path)
         plan = make_plan(files, [applied(files, "1"), applied(files, "2"), row], Policy("mysql"))
         assert ["resume_mismatch"] == [p.kind for p in plan.problems]
+        message = plan.problems[0].message
+        assert "statement 2, which already ran, has changed" in message
+        assert "`premigrate repair --mark-applied 3`" in message and "`premigrate repair --forget 3`" in message
 
     def test_changed_pending_statement_still_resumes(self, tmp_path: Path) -> None:
         """A statement that never ran may change (the fix for a failure): the resume goes ahead."""

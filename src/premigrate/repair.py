@@ -1,0 +1,653 @@
+"""`premigrate repair`: what an unfinished run left behind, and the explicit ways out of it.
+
+Without an action it reports (read-only, no lock): each failed, interrupted or half rolled back migration, with the
+statement it stopped at, its error, what took effect and the exact commands that settle it; and each applied file
+whose checksum changed since. Each action takes the runner lock, re-reads the history under it (another runner may
+have settled or changed the row meanwhile), writes its change and logs it:
+
+    --resume [--retry-current | --skip-current] [--version V]   continue where it stopped, stepwise, as `up` does
+    --mark-applied V                                            the operator finished it by hand
+    --forget V                                                  drop the row: the next `up` runs the whole file
+    --realign-checksums [--version V]                           record the checksum of edited applied files
+
+Exit codes: 0 done, or nothing to repair; 2 a flag combination that does not make sense, a version that names
+nothing, or an in-doubt statement without --retry-current/--skip-current; 5 the history does not allow the action
+(nothing unfinished, an applied row, a statement that ran has changed, a realignment whose SQL changed);
+6 the runner lock was not acquired in time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from premigrate import __version__, report
+from premigrate.config import Config
+from premigrate.drivers.base import STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK, HistoryRow
+from premigrate.errors import UsageError, ValidationFailed
+from premigrate.planner import Step, first_changed_statement, repair_command, resumable_rows, took_effect
+from premigrate.source import Migration, MigrationSet
+from premigrate.statements import SplitError, Statement, split_statements
+from premigrate.version import Version
+
+UNFINISHED_STATES = (STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK)
+
+
+@dataclass(frozen=True)
+class Command:
+    command: str
+    when: str
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """One row left by a failed or interrupted `up`, or by a `down` that stopped half-way."""
+
+    row: HistoryRow
+    migration: Migration | None  # None: the file is not in the folder
+    line: int | None  # line in the file of the statement it stopped at
+    changed: int | None  # first statement that ran and has changed in the file since
+    needs_repair: bool  # False only for an interrupted run that `up` resumes by itself
+    commands: list[Command] = field(default_factory=list)
+
+    @property
+    def current(self) -> int | None:
+        """The statement that failed or was running when the run stopped; None when it stopped between two."""
+        row = self.row
+        return row.statement_started if row.statement_started > row.statements_done else None
+
+    def outcome(self) -> str:
+        row, k, n = self.row, self.current, self.row.statements_total
+        if row.state == STATE_ROLLING_BACK:
+            return (f"{took_effect(row.statements_done)} of its down part"
+                    + (f"; it stopped at statement {k} of {n}" if k else ""))
+        text = took_effect(row.statements_done)
+        if k is not None:
+            text += f"; statement {k} failed" if row.state == STATE_FAILED else \
+                f"; statement {k} may or may not have taken effect"
+        rest = (k or row.statements_done) + 1
+        if rest <= n:
+            text += f"; {_span(rest, n)} {'has' if rest == n else 'have'} not run"
+        return text
+
+
+@dataclass(frozen=True)
+class ChecksumChange:
+    """An applied file edited since it was applied."""
+
+    row: HistoryRow
+    migration: Migration
+    statements: list[Statement]  # the file's statements now (placeholders resolved)
+    changed: int | None  # first statement that differs from what ran; None: statements unchanged
+
+    @property
+    def statements_unchanged(self) -> bool:
+        return self.changed is None
+
+    def describe(self) -> str:
+        if self.changed is None:
+            return "statements unchanged: only comments or white space around them changed"
+        if self.changed > len(self.statements):
+            return f"statement {self.changed} that ran is no longer in the file: the SQL changed"
+        return (f"statement {self.changed} (line {self.statements[self.changed - 1].line}) differs from what ran: "
+                "the SQL changed")
+
+
+@dataclass(frozen=True)
+class Survey:
+    unfinished: list[Unfinished]
+    checksum_changes: list[ChecksumChange]
+
+    @property
+    def needs_repair(self) -> bool:
+        return bool(self.checksum_changes) or any(u.needs_repair for u in self.unfinished)
+
+
+# -- the survey (pure) ------------------------------------------------------------------------------------------------
+
+def split(migration: Migration, dialect: str) -> list[Statement]:
+    try:
+        return split_statements(migration.up_sql, dialect, first_line=migration.up_first_line)
+    except SplitError as exc:
+        raise ValidationFailed(f"{migration.script}: line {exc.line}: {exc}", script=migration.script) from None
+
+
+def survey(files: MigrationSet, history: Sequence[HistoryRow], dialect: str,
+           resolve: Callable[[Migration], Migration] = lambda m: m) -> Survey:
+    """Every row that needs settling, with the commands that settle it. `resolve` fills in placeholders."""
+    by_id = {m.id: m for m in files.all}
+    several = len(resumable_rows(history)) > 1
+    unfinished = []
+    changes = []
+    for row in sorted(history, key=_row_order):
+        migration = by_id.get(row.migration_id)
+        if row.state == STATE_APPLIED:
+            if migration is not None and row.kind != "repeatable" and row.checksum != migration.checksum:
+                resolved = resolve(migration)
+                statements = split(resolved, dialect)
+                changes.append(ChecksumChange(row, resolved, statements, _first_difference(statements, row)))
+            continue
+        unfinished.append(_unfinished(row, migration and resolve(migration), dialect, several))
+    return Survey(unfinished, changes)
+
+
+def _row_order(row: HistoryRow) -> tuple[int, Version | None, str]:
+    if row.version is not None:
+        try:
+            return 0, Version.parse(row.version), row.migration_id
+        except ValueError:
+            pass
+    return 1, None, row.migration_id
+
+
+def _first_difference(statements: Sequence[Statement], row: HistoryRow) -> int | None:
+    digests = tuple(s.digest for s in statements)
+    if digests == row.statement_hashes:
+        return None
+    for index, (now, then) in enumerate(zip(digests, row.statement_hashes), 1):
+        if now != then:
+            return index
+    return min(len(digests), len(row.statement_hashes)) + 1
+
+
+def _unfinished(row: HistoryRow, migration: Migration | None, dialect: str, several: bool) -> Unfinished:
+    vid = row.migration_id
+    mark = Command(f"premigrate repair --mark-applied {vid}", "you finished the migration by hand")
+    if migration is None:
+        return Unfinished(row, None, None, None, True, [Command(
+            f"premigrate repair --forget {vid}", "drop the row (restore the file for the other ways out)")])
+    if row.state == STATE_ROLLING_BACK:
+        line = _line(migration.down_sql, migration.down_first_line, dialect, row.statement_started)
+        return Unfinished(row, migration, line, None, True, [
+            Command(f"premigrate repair --forget {vid}",
+                    "the rollback is complete (finish its remaining statements by hand first)"),
+            Command(f"premigrate repair --mark-applied {vid}",
+                    "the migration's changes are in place (redo by hand what the down part undid)"),
+        ])
+    statements = split(migration, dialect)
+    k = row.statement_started if row.statement_started > row.statements_done else None
+    line = statements[k - 1].line if k and k <= len(statements) else None
+    changed = first_changed_statement(statements, row)
+    forget = Command(f"premigrate repair --forget {vid}",
+                     f"you undid what took effect ({_span(1, row.statements_done)}) by hand, or nothing did: the "
+                     "next `up` runs the whole file" if row.statements_done else
+                     "the next `up` runs the whole file")
+    if changed is not None:
+        return Unfinished(row, migration, line, changed, True, [mark, forget])
+    rest = f"then runs {_span(k + 1, len(statements))}" if k and k < len(statements) else "then records it applied"
+    if row.state == STATE_FAILED:
+        commands = [
+            Command(repair_command("--resume", row, several), f"after fixing the cause: retries statement {k}, {rest}"
+                    if k else "continues with the next statement"),
+        ]
+        if k:
+            commands.append(Command(repair_command("--resume --skip-current", row, several),
+                                    f"you ran statement {k} (or its fix) by hand: counts it as done, {rest}"))
+        return Unfinished(row, migration, line, None, True, commands + [mark, forget])
+    if k is not None:  # in progress, statement k in doubt
+        return Unfinished(row, migration, line, None, True, [
+            Command(repair_command("--resume --retry-current", row, several),
+                    f"statement {k} did not take effect: runs it again, {rest}"),
+            Command(repair_command("--resume --skip-current", row, several),
+                    f"statement {k} took effect: counts it as done, {rest}"),
+            mark, forget,
+        ])
+    after = f"at statement {row.statements_done + 1}"
+    return Unfinished(row, migration, None, None, False, [
+        Command("premigrate up", f"resumes it by itself {after}"),
+        Command(repair_command("--resume", row, several), f"resumes it {after} without applying anything else"),
+        mark, forget,
+    ])
+
+
+def _line(sql: str | None, first_line: int, dialect: str, index: int) -> int | None:
+    if not sql or index < 1:
+        return None
+    try:
+        statements = split_statements(sql, dialect, first_line=first_line)
+    except SplitError:
+        return None
+    return statements[index - 1].line if index <= len(statements) else None
+
+
+def _span(first: int, last: int) -> str:
+    return f"statement {first}" if first == last else f"statements {first}-{last}"
+
+
+# -- output -----------------------------------------------------------------------------------------------------------
+
+def survey_text(result: Survey) -> str:
+    lines: list[str] = []
+    if not result.unfinished and not result.checksum_changes:
+        return ("Nothing to repair: no failed or interrupted migration, and no applied file changed since it was "
+                "applied.\n")
+    if result.unfinished:
+        n = len(result.unfinished)
+        lines += [f"{n} unfinished migration{'s' if n != 1 else ''}:", ""]
+    for item in result.unfinished:
+        row = item.row
+        lines.append(f"== {row.migration_id}  {row.description}  ({row.script})")
+        where = f"statement {item.current} of {row.statements_total}" if item.current else \
+            f"after statement {row.statements_done} of {row.statements_total}"
+        state = {STATE_FAILED: f"failed at {where}",
+                 STATE_IN_PROGRESS: f"in_progress, interrupted {'during ' if item.current else ''}{where}",
+                 STATE_ROLLING_BACK: f"rolling_back, `down` stopped at {where} of its down part"}.get(row.state,
+                                                                                                     row.state)
+        lines.append(f"   state: {state}" + (f" (line {item.line})" if item.line else ""))
+        if row.error:
+            lines.append(f"   error: {row.error}")
+        lines.append(f"   outcome: {item.outcome()}")
+        if item.migration is None:
+            lines.append("   the file is not in the migrations folder")
+        if item.changed is not None:
+            lines.append(f"   statement {item.changed}, which already ran, has changed in the file since: it cannot "
+                         "be resumed (restore the file as it was to resume)")
+        if not item.needs_repair:
+            lines.append("   `premigrate up` resumes it by itself: nothing is in doubt")
+        lines.append("   ways out:")
+        lines += _command_lines(item.commands)
+        lines.append("")
+    if result.checksum_changes:
+        n = len(result.checksum_changes)
+        lines += [f"{n} applied file{'s' if n != 1 else ''} changed since {'they were' if n != 1 else 'it was'} "
+                  "applied:", ""]
+    for change in result.checksum_changes:
+        row = change.row
+        lines.append(f"== {row.migration_id}  {row.description}  ({change.migration.script})")
+        lines.append(f"   checksum: recorded {row.checksum}, file now {change.migration.checksum}")
+        lines.append(f"   {change.describe()}")
+        lines.append("   ways out:")
+        lines += _command_lines(_realign_commands(change))
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _realign_commands(change: ChecksumChange) -> list[Command]:
+    if change.statements_unchanged:
+        return [Command("premigrate repair --realign-checksums", "record the file's current checksum")]
+    return [
+        Command("restore the file as it was applied", "and put the change in a new migration"),
+        Command(f"premigrate repair --realign-checksums --version {change.row.migration_id}",
+                "the database already has what the new text does: record its checksum anyway"),
+    ]
+
+
+def _command_lines(commands: Sequence[Command]) -> list[str]:
+    width = max((len(c.command) for c in commands), default=0)
+    return [f"     {c.command.ljust(width)}   {c.when}" for c in commands]
+
+
+def survey_json(result: Survey, *, database: str, table: str) -> str:
+    document = {
+        "database": database,
+        "table": table,
+        "needs_repair": result.needs_repair,
+        "unfinished": [
+            {
+                "id": u.row.migration_id,
+                "version": u.row.version,
+                "description": u.row.description,
+                "script": u.row.script,
+                "state": u.row.state,
+                "statement": u.current,
+                "line": u.line,
+                "statements_done": u.row.statements_done,
+                "statements_total": u.row.statements_total,
+                "in_doubt": u.row.in_doubt,
+                "error": u.row.error,
+                "took_effect": u.outcome(),
+                "file_in_folder": u.migration is not None,
+                "changed_statement": u.changed,
+                "needs_repair": u.needs_repair,
+                "commands": [{"command": c.command, "when": c.when} for c in u.commands],
+            }
+            for u in result.unfinished
+        ],
+        "checksum_changes": [
+            {
+                "id": c.row.migration_id,
+                "version": c.row.version,
+                "script": c.migration.script,
+                "recorded": c.row.checksum,
+                "file": c.migration.checksum,
+                "statements_unchanged": c.statements_unchanged,
+                "changed_statement": c.changed,
+                "commands": [{"command": x.command, "when": x.when} for x in _realign_commands(c)],
+            }
+            for c in result.checksum_changes
+        ],
+    }
+    return json.dumps(document, indent=2)
+
+
+# -- the command ------------------------------------------------------------------------------------------------------
+
+def run(runner: Any, config: Config) -> int:
+    action = _action(config)
+    files = runner.load()
+    if action is None:
+        return _report(runner, config, files)
+    if action == "resume":
+        return _resume(runner, config, files)
+    if action == "mark_applied":
+        return _mark_applied(runner, config, files)
+    if action == "forget":
+        return _forget(runner, config, files)
+    return _realign(runner, config, files)
+
+
+def _action(config: Config) -> str | None:
+    """The one action asked for; flag combinations that do not make sense are exit 2 before anything connects."""
+    chosen = [name for name, given in (
+        ("resume", config.option("repair_resume")),
+        ("mark_applied", config.option("repair_mark_applied") is not None),
+        ("forget", config.option("repair_forget") is not None),
+        ("realign_checksums", config.option("repair_realign_checksums")),
+    ) if given]
+    if len(chosen) > 1:
+        raise UsageError(f"repair does one thing at a time: choose one of {', '.join('--' + _flag(c) for c in chosen)}")
+    action = chosen[0] if chosen else None
+    retry, skip = config.option("repair_retry_current"), config.option("repair_skip_current")
+    if (retry or skip) and action != "resume":
+        raise UsageError(f"--{'retry' if retry else 'skip'}-current goes with --resume")
+    if retry and skip:
+        raise UsageError("--retry-current and --skip-current contradict each other: choose the one that says "
+                         "whether the statement took effect")
+    if config.option("repair_version") is not None and action not in ("resume", "realign_checksums"):
+        raise UsageError("--version goes with --resume or --realign-checksums (--mark-applied and --forget name "
+                         "their version themselves)")
+    return action
+
+
+def _flag(action: str) -> str:
+    return action.replace("_", "-")
+
+
+def _resolver(runner: Any) -> Callable[[Migration], Migration]:
+    return lambda migration: runner.prepared([Step(migration, "pending")])[0].migration
+
+
+def _report(runner: Any, config: Config, files: MigrationSet) -> int:
+    with runner.session(read_only=True) as driver:
+        history = driver.read_history()
+    result = survey(files, history, config.dsn.dialect, _resolver(runner))
+    report.write_stdout(survey_json(result, database=config.dsn.redacted(), table=config.table) if config.json
+                        else survey_text(result))
+    runner.log.info("repair_report", unfinished=[u.row.migration_id for u in result.unfinished],
+                    checksum_changes=[c.row.migration_id for c in result.checksum_changes],
+                    needs_repair=result.needs_repair)
+    return 5 if result.needs_repair else 0
+
+
+def _same_id(given: str, row_or_id: HistoryRow | str) -> bool:
+    """`3`, `003` and `3.0` name the same version; a repeatable is named by its id, `R:<description>`."""
+    migration_id = row_or_id if isinstance(row_or_id, str) else row_or_id.migration_id
+    if given.strip() == migration_id:
+        return True
+    try:
+        return Version.parse(given.strip()) == Version.parse(migration_id)
+    except ValueError:
+        return False
+
+
+def _find(history: Sequence[HistoryRow], files: MigrationSet, given: str, flag: str) -> HistoryRow:
+    """The row `given` names; exit 2 when it names nothing at all, 5 when it names a migration without a row."""
+    for row in history:
+        if _same_id(given, row):
+            return row
+    for migration in files.all:
+        if _same_id(given, migration.id):
+            raise ValidationFailed(f"{flag} {given}: {migration.script} has no row in the history table: it is "
+                                   "pending, not unfinished; `premigrate up` applies it")
+    raise UsageError(f"{flag} {given}: no migration {given} in the history table or in the folder")
+
+
+def _where(row: HistoryRow) -> str:
+    return f"{row.script} (version {row.migration_id})" if row.version else row.script
+
+
+def _status(row: HistoryRow) -> str:
+    k = row.statement_started if row.statement_started > row.statements_done else None
+    at = f"statement {k} of {row.statements_total}" if k else \
+        f"after statement {row.statements_done} of {row.statements_total}"
+    return {STATE_FAILED: f"failed at {at}", STATE_IN_PROGRESS: f"interrupted at {at}",
+            STATE_ROLLING_BACK: f"its `down` stopped at {at}"}.get(row.state, row.state)
+
+
+def _output(config: Config, text: str, document: dict[str, Any]) -> None:
+    report.write_stdout(json.dumps(document, indent=2) if config.json else text)
+
+
+@contextmanager
+def _locked(runner: Any) -> Iterator[Any]:
+    """A writable session under the runner lock; the lock's session doubles as the fallback for bookkeeping."""
+    with runner.session(read_only=False) as driver, runner.runner_lock() as lock_session:
+        runner._spare = lock_session
+        yield driver
+
+
+def _resume(runner: Any, config: Config, files: MigrationSet) -> int:
+    by_id = {m.id: m for m in files.all}
+    with _locked(runner) as driver:
+        history = driver.read_history()
+        row = _resume_target(history, files, config.option("repair_version"))
+        migration = by_id.get(row.migration_id)
+        if migration is None:
+            raise ValidationFailed(f"repair --resume: {_where(row)} is not in the migrations folder: restore the "
+                                   f"file to resume it, or drop its row with `premigrate repair --forget "
+                                   f"{row.migration_id}`")
+        step = runner.prepared([Step(migration, "resume", row)])[0]
+        statements = split(step.migration, config.dsn.dialect)
+        changed = first_changed_statement(statements, row)
+        if changed is not None:
+            now = (f"is now line {statements[changed - 1].line}" if changed <= len(statements)
+                   else "is no longer in the file")
+            raise ValidationFailed(
+                f"repair --resume refused: statement {changed} of {_where(row)} already ran, but the file's statement "
+                f"{changed} ({now}) is not the one that ran (its hash differs from the recorded one); restore the "
+                f"file as it was, or settle it by hand with `premigrate repair --mark-applied {row.migration_id}` or "
+                f"`premigrate repair --forget {row.migration_id}`", script=row.script)
+        done, current, decision = _decide(row, len(statements), config)
+        resumed = row.evolve(state=STATE_IN_PROGRESS, statements_done=done, statement_started=done,
+                             statement_hashes=tuple(s.digest for s in statements[:done]), error=None)
+        runner.log.info("repair_resumed", **_fields(row), previous_state=row.state, status=_status(row),
+                        current_statement=current, current=decision, from_statement=done + 1,
+                        statements=len(statements))
+        runner.apply_steps(driver, [replace(step, row=resumed)])
+    _output(config, f"resumed {_where(row)} at statement {done + 1} of {len(statements)}: applied. Run "
+                    "`premigrate up` to apply what else is pending.",
+            {"action": "resume", "id": row.migration_id, "script": row.script, "from_statement": done + 1,
+             "statements": len(statements), "current_statement": current, "current": decision,
+             "state": STATE_APPLIED})
+    return 0
+
+
+def _resume_target(history: Sequence[HistoryRow], files: MigrationSet, wanted: str | None) -> HistoryRow:
+    candidates = resumable_rows(history)
+    if wanted is not None:
+        row = _find(history, files, wanted, "--version")
+        if row.state == STATE_ROLLING_BACK:
+            raise ValidationFailed(
+                f"repair --resume: {_where(row)} is an interrupted `down`, which cannot be resumed; settle it with "
+                f"`premigrate repair --forget {row.migration_id}` if the rollback is complete or `premigrate repair "
+                f"--mark-applied {row.migration_id}` if the migration's changes are in place")
+        if row not in candidates:
+            raise ValidationFailed(f"repair --resume --version {wanted}: {_where(row)} is {row.state}: there is "
+                                   "nothing to resume")
+        return row
+    if not candidates:
+        rolling = [r for r in history if r.state == STATE_ROLLING_BACK]
+        hint = (f"; {_where(rolling[0])} is an interrupted `down`, which cannot be resumed: settle it with "
+                f"`premigrate repair --forget {rolling[0].migration_id}` or `premigrate repair --mark-applied "
+                f"{rolling[0].migration_id}`"
+                if rolling else "")
+        raise ValidationFailed(f"repair --resume: nothing to resume: no failed or interrupted migration in the "
+                               f"history{hint}")
+    if len(candidates) > 1:
+        ids = ", ".join(r.migration_id for r in sorted(candidates, key=_row_order))
+        raise UsageError(f"repair --resume: {len(candidates)} unfinished migrations ({ids}); name the one to "
+                         "resume with --version V")
+    return candidates[0]
+
+
+def _decide(row: HistoryRow, total: int, config: Config) -> tuple[int, int | None, str | None]:
+    """(statements done, the current statement, "retried" or "skipped") once the operator has said whether the
+    statement that failed or was running took effect."""
+    retry, skip = config.option("repair_retry_current"), config.option("repair_skip_current")
+    k = row.statement_started if row.statement_started > row.statements_done else None
+    if k is None:
+        if retry or skip:
+            raise UsageError(f"{_where(row)} stopped between statements {row.statements_done} and "
+                             f"{row.statements_done + 1}: no statement is in doubt; drop "
+                             f"--{'retry' if retry else 'skip'}-current")
+        return row.statements_done, None, None
+    if k > total:
+        raise ValidationFailed(f"repair --resume refused: {_where(row)} stopped at statement {k}, but the file now "
+                               f"has {total}; restore the file as it was")
+    if row.state == STATE_IN_PROGRESS and not (retry or skip):
+        raise UsageError(f"{_where(row)}: statement {k} is in doubt (the run stopped while it ran); check the "
+                         f"database and choose: --retry-current if statement {k} did not take effect, "
+                         "--skip-current if it did")
+    if skip:
+        return k, k, "skipped"
+    return row.statements_done, k, "retried"
+
+
+def _fields(row: HistoryRow) -> dict[str, Any]:
+    return {"version": row.version, "migration_id": row.migration_id, "script": row.script}
+
+
+def _unfinished_row(history: Sequence[HistoryRow], files: MigrationSet, given: str, flag: str) -> HistoryRow:
+    row = _find(history, files, given, flag)
+    if row.state == STATE_APPLIED:
+        if flag == "--forget":
+            raise ValidationFailed(
+                f"--forget {given}: {_where(row)} is applied; --forget only drops an unfinished row. Rolling back an "
+                "applied migration is `premigrate down`'s job")
+        raise ValidationFailed(f"--mark-applied {given}: {_where(row)} is applied already: nothing to mark")
+    if row.state not in UNFINISHED_STATES:
+        raise ValidationFailed(f"{flag} {given}: {_where(row)} has unknown state {row.state!r}")
+    return row
+
+
+def _mark_applied(runner: Any, config: Config, files: MigrationSet) -> int:
+    given = str(config.option("repair_mark_applied"))
+    by_id = {m.id: m for m in files.all}
+    with _locked(runner) as driver:
+        row = _unfinished_row(driver.read_history(), files, given, "--mark-applied")
+        migration = by_id.get(row.migration_id)
+        if migration is None:
+            raise ValidationFailed(f"--mark-applied {given}: {_where(row)} is not in the migrations folder, so its "
+                                   "checksum cannot be recorded; restore the file first (or drop the row with "
+                                   f"`premigrate repair --forget {row.migration_id}`)")
+        resolved = _resolver(runner)(migration)
+        statements = split(resolved, config.dsn.dialect)
+        n = len(statements)
+        now = datetime.now(timezone.utc)
+        marked = row.evolve(
+            state=STATE_APPLIED, checksum=migration.checksum, statements_total=n, statements_done=n,
+            statement_started=n, statement_hashes=tuple(s.digest for s in statements), error=None,
+            premigrate_version=__version__,
+            # An interrupted `down` settled this way: the migration stays applied since it first was.
+            **({} if row.state == STATE_ROLLING_BACK else {"applied_at": now, "applied_by": runner.host}))
+        driver.update_row(marked)
+        runner.log.info("repair_marked_applied", **_fields(row), previous_state=row.state, status=_status(row),
+                        statements=n, checksum=migration.checksum,
+                        checksum_before=row.checksum if row.checksum != migration.checksum else None)
+    _output(config, f"marked {_where(row)} applied (it was {row.state}: {_status(row)}); its checksum is now "
+                    f"{migration.checksum}",
+            {"action": "mark_applied", "id": row.migration_id, "script": row.script, "previous_state": row.state,
+             "state": STATE_APPLIED, "checksum": migration.checksum})
+    return 0
+
+
+def _forget(runner: Any, config: Config, files: MigrationSet) -> int:
+    given = str(config.option("repair_forget"))
+    with _locked(runner) as driver:
+        row = _unfinished_row(driver.read_history(), files, given, "--forget")
+        driver.delete_row(row.migration_id)
+        runner.log.info("repair_forgotten", **_fields(row), previous_state=row.state, status=_status(row),
+                        statements_done=row.statements_done, statements_total=row.statements_total)
+    if row.state == STATE_ROLLING_BACK:
+        text = (f"forgot {_where(row)} ({_status(row)}): it is no longer recorded as applied; the next "
+                "`premigrate up` applies it again")
+    else:
+        text = (f"forgot {_where(row)} ({_status(row)}; {took_effect(row.statements_done)}): the next "
+                "`premigrate up` runs the whole file again")
+    _output(config, text, {"action": "forget", "id": row.migration_id, "script": row.script,
+                           "previous_state": row.state, "statements_done": row.statements_done})
+    return 0
+
+
+def _realign(runner: Any, config: Config, files: MigrationSet) -> int:
+    wanted = config.option("repair_version")
+    with _locked(runner) as driver:
+        history = driver.read_history()
+        changes = survey(files, history, config.dsn.dialect, _resolver(runner)).checksum_changes
+        if wanted is not None:
+            changes = [_realign_target(history, files, changes, wanted)]
+        elif not changes:
+            _output(config, "Nothing to realign: every applied file has its recorded checksum.",
+                    {"action": "realign_checksums", "realigned": []})
+            return 0
+        else:
+            refused = [c for c in changes if not c.statements_unchanged]
+            if refused:
+                for change in refused:
+                    runner.log.error("checksum_realign_refused", **_fields(change.row), error=change.describe(),
+                                     old_checksum=change.row.checksum, new_checksum=change.migration.checksum)
+                first = refused[0]
+                raise ValidationFailed(
+                    f"realign refused, nothing was changed: {_where(first.row)}: {first.describe()}"
+                    + (f" (and {len(refused) - 1} more: see the checksum_realign_refused events)"
+                       if len(refused) > 1 else "")
+                    + "; restore the file and put the change in a new migration, or, if the database already has "
+                    f"what the new text does, name it: `premigrate repair --realign-checksums --version "
+                    f"{first.row.migration_id}`")
+        driver.begin()
+        try:
+            for change in changes:
+                n = len(change.statements)
+                driver.update_row(change.row.evolve(
+                    checksum=change.migration.checksum, statements_total=n, statements_done=n, statement_started=n,
+                    statement_hashes=tuple(s.digest for s in change.statements)))
+            driver.commit()
+        except BaseException:
+            try:
+                driver.rollback()
+            except Exception:  # noqa: BLE001 - the original error is the one to report
+                pass
+            raise
+        for change in changes:
+            runner.log.info("checksum_realigned", **_fields(change.row), old_checksum=change.row.checksum,
+                            new_checksum=change.migration.checksum, statements_unchanged=change.statements_unchanged,
+                            changed_statement=change.changed)
+    lines = [f"realigned {len(changes)} checksum{'s' if len(changes) != 1 else ''}:"]
+    lines += [f"  {c.row.migration_id}  {c.migration.script}  {c.row.checksum} -> {c.migration.checksum}  "
+              f"({c.describe()})" for c in changes]
+    _output(config, "\n".join(lines), {"action": "realign_checksums", "realigned": [
+        {"id": c.row.migration_id, "script": c.migration.script, "old": c.row.checksum, "new": c.migration.checksum,
+         "statements_unchanged": c.statements_unchanged} for c in changes]})
+    return 0
+
+
+def _realign_target(history: Sequence[HistoryRow], files: MigrationSet, changes: Sequence[ChecksumChange],
+                    wanted: str) -> ChecksumChange:
+    for change in changes:
+        if _same_id(wanted, change.row):
+            return change
+    row = _find(history, files, wanted, "--version")
+    if row.kind == "repeatable":
+        raise ValidationFailed(f"--version {wanted}: {row.script} is repeatable: a changed repeatable is not drift, "
+                               "`premigrate up` applies it again")
+    if row.state != STATE_APPLIED:
+        raise ValidationFailed(f"--version {wanted}: {_where(row)} is {row.state}, not applied: settle it first "
+                               "(`premigrate repair` shows how)")
+    if not any(_same_id(wanted, m.id) for m in files.all):
+        raise ValidationFailed(f"--version {wanted}: {_where(row)} is not in the migrations folder: there is no "
+                               "checksum to record")
+    raise ValidationFailed(f"--version {wanted}: {_where(row)} has its recorded checksum: nothing to realign")
