@@ -368,7 +368,7 @@ def _flag(action: str) -> str:
 
 
 def _resolver(runner: Any) -> Callable[[Migration], Migration]:
-    return lambda migration: runner.prepared([Step(migration, "pending")])[0].migration
+    return runner.resolved
 
 
 def _report(runner: Any, config: Config, files: MigrationSet) -> int:
@@ -440,7 +440,7 @@ def _resume(runner: Any, config: Config, files: MigrationSet) -> int:
             raise ValidationFailed(f"repair --resume: {_where(row)} is not in the migrations folder: restore the "
                                    f"file to resume it, or drop its row with `premigrate repair --forget "
                                    f"{row.migration_id}`")
-        step = runner.prepared([Step(migration, "resume", row)])[0]
+        step = Step(runner.resolved(migration), "resume", row)
         statements = split(step.migration, config.dsn.dialect)
         changed = first_changed_statement(statements, row)
         if changed is not None:

@@ -141,15 +141,25 @@ class Runner:
             raise UsageError(f"--to {target}: no migration with that version in {str(self.config.dir)!r}")
 
     def _plan(self, files: MigrationSet, history: list[HistoryRow]) -> Plan:
+        # An interrupted file's recorded statement hashes are of its placeholder-resolved text: compare like with like.
+        unfinished = {r.migration_id for r in history if r.state == STATE_IN_PROGRESS}
+        if unfinished:
+            files = MigrationSet(
+                versioned=[self.resolved(m) if m.id in unfinished else m for m in files.versioned],
+                repeatable=[self.resolved(m) if m.id in unfinished else m for m in files.repeatable])
         return make_plan(files, history, self.policy)
 
-    def prepared(self, steps: list[Step]) -> list[Step]:
-        """Steps with placeholders resolved, checked before anything changes (an unknown one is exit 2)."""
-        everywhere = bool(self.config.option("placeholders"))
-        values = self.config.placeholder_values
+    def resolved(self, migration: Migration) -> Migration:
+        """The migration with its placeholders filled in (when they are on for it)."""
         from premigrate import placeholders
 
-        return [replace(step, migration=placeholders.resolve(step.migration, values, everywhere=everywhere))
+        return placeholders.resolve(migration, self.config.placeholder_values,
+                                    everywhere=bool(self.config.option("placeholders")))
+
+    def prepared(self, steps: list[Step]) -> list[Step]:
+        """Steps with placeholders resolved, checked before anything changes (an unknown one is exit 2).
+        A resumed file was resolved for planning already."""
+        return [step if step.reason == "resume" else replace(step, migration=self.resolved(step.migration))
                 for step in steps]
 
     def _check_single_transaction(self, driver: type[Driver] | Driver, steps: list[Step]) -> None:
@@ -507,7 +517,7 @@ class Runner:
         files = self.load()
         with self.session(read_only=True) as driver:
             history = driver.read_history()
-        return make_plan(files, history, self.policy)
+        return self._plan(files, history)
 
     def check(self) -> int:
         plan = self.status_plan()
@@ -974,7 +984,7 @@ class Runner:
             f"[{exc.code}] {exc.message}"
             + (f"; {gave_up}" if gave_up else "")
             + (f"; {rolled_back}" if not recorded and rolled_back else "")
-            + ("; recorded as failed: fix the problem, then see the next run's message for how to recover"
+            + ("; recorded as failed: fix the cause, then run `premigrate repair` to see the ways to finish it"
                if recorded else ""),
             line=line, error_summary=error_summary, **{exc.code_field: exc.code},
         )

@@ -204,3 +204,24 @@ class TestSelfManagedFiles:
         assert 0 == result.returncode, result.stderr
         assert [(1,)] == db.query("SELECT id FROM a")
         assert "b" in db.tables()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"])
+class TestResumeWithPlaceholders:
+    def test_interrupted_placeholder_file_resumes(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """The hashes of the statements that ran are of the resolved text: an interrupted no-transaction file with
+        placeholders resumes by itself instead of being refused as changed."""
+        write(migrations_dir, "001_a.sql", NO_TX + "-- premigrate:placeholders\nCREATE TABLE ${PREFIX}_a (id int);\n"
+              "CREATE TABLE ${PREFIX}_b (id int);\n")
+        env = {"PREMIGRATE_PLACEHOLDER_PREFIX": "shop"}
+        assert 0 == up(db, migrations_dir, env=env).returncode
+        # As a kill between statement 1 and 2 leaves it: statement 1 done, nothing in doubt, statement 2 not run.
+        db.execute("DROP TABLE shop_b")
+        db.execute("UPDATE premigrate_history SET state = 'in_progress', statements_done = 1, statement_started = 1")
+
+        result = up(db, migrations_dir, env=env)
+
+        assert 0 == result.returncode, result.stderr
+        assert [2] == [e["from_statement"] for e in result.find("migration_resumed")]
+        assert {"shop_a", "shop_b"} <= db.tables()
+        assert "applied" == db.history()[0]["state"]
