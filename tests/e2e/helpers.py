@@ -51,11 +51,11 @@ def sleep_sql(dialect: str, seconds: float) -> str:
 
 
 def endless_sql(dialect: str) -> str:
-    """A statement that runs for (practically) ever: 30 s on the servers, unbounded on SQLite."""
+    """A statement that runs for (practically) ever: an hour on the servers, unbounded on SQLite."""
     if dialect == "postgresql":
-        return "SELECT pg_sleep(30);"
+        return "SELECT pg_sleep(3600);"
     if dialect == "mysql":
-        return "SELECT SLEEP(30);"
+        return "SELECT SLEEP(3600);"
     return "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c;"
 
 

@@ -102,7 +102,7 @@ class TestSigtermCancelsServerQuery:
     def test_no_pg_sleep_left_running(self, db: TestDatabase, sigterm_run: CliResult) -> None:
         """After premigrate exits, no pg_sleep query of it is still running on the server."""
         assert 143 == sigterm_run.returncode
-        # A short grace for the server to process the cancel; an uncancelled pg_sleep(30) would run for 30 s.
+        # A short grace for the server to process the cancel; an uncancelled pg_sleep(3600) would run for an hour.
         assert _wait_until(lambda: not _slow_sql_running(db), timeout=3.0)
 
 
@@ -116,7 +116,7 @@ class TestSigtermRecordedOnMariaDb:
         assert "SIGTERM" in (row["error"] or "")
 
     def test_no_sleep_left_running(self, db: TestDatabase, sigterm_run: CliResult) -> None:
-        """After premigrate exits, its SLEEP(30) is no longer running on the server."""
+        """After premigrate exits, its SLEEP(3600) is no longer running on the server."""
         assert 143 == sigterm_run.returncode
         assert _wait_until(lambda: not _slow_sql_running(db), timeout=3.0)
 
