@@ -36,6 +36,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        for marker in ("unit", "integration", "e2e"):
+        for marker in ("unit", "integration", "e2e", "faults"):
             if f"/tests/{marker}/" in str(item.fspath):
                 item.add_marker(getattr(pytest.mark, marker))

@@ -1,15 +1,59 @@
-"""Logging: the only structlog.configure call. Events go to stderr; stdout is left to command output."""
+"""Logging: the only structlog.configure call. Events go to stderr; stdout is left to command output.
+
+Start-up cost matters here: `up` runs on every pod start, and `import structlog` alone took ~45 ms, most of it for
+parts premigrate never uses. Only the submodules behind configure, the processors and the two renderers are loaded
+(see _load_structlog); the rest of the package loads the moment anything asks for it.
+"""
 
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 from urllib.parse import quote
 
-import structlog
-
 from premigrate.dsn import REDACTED
+
+
+def _load_structlog() -> None:
+    """structlog with only the submodules premigrate uses loaded.
+
+    The package's __init__ imports every submodule (stdlib logging integration and asyncio, the deprecated
+    threadlocal module and its uuid/platform imports, testing helpers, a twisted probe). Here `structlog` is
+    registered without running it, the needed submodules are imported, and the first read of any other name
+    (`structlog.stdlib`, `structlog.testing.capture_logs`, ...) runs the real __init__, so every other user of
+    structlog in the process sees the usual package.
+    """
+    if "structlog._config" not in sys.modules and "structlog" not in sys.modules:
+        import importlib.util
+
+        spec = importlib.util.find_spec("structlog")
+        if spec is not None and spec.loader is not None and spec.submodule_search_locations is not None:
+            package = importlib.util.module_from_spec(spec)
+            loader = spec.loader
+            lock = threading.Lock()
+
+            def complete(name: str) -> Any:
+                with lock:
+                    if package.__dict__.get("__getattr__") is complete:
+                        del package.__dict__["__getattr__"]
+                        loader.exec_module(package)
+                return getattr(package, name)
+
+            package.__dict__["__getattr__"] = complete
+            sys.modules["structlog"] = package
+
+
+_load_structlog()
+# Always `from structlog.<submodule> import name`: `from structlog import <submodule>` would ask the package for
+# the attribute first and so run its whole __init__. structlog.configure and friends live in the private modules
+# below; tests/unit/test_log.py and tests/unit/test_imports.py fail if a structlog release moves them.
+from structlog._config import configure as _configure_structlog, get_logger as _get_structlog_logger  # noqa: E402
+from structlog._native import make_filtering_bound_logger  # noqa: E402
+from structlog._output import PrintLoggerFactory  # noqa: E402
+from structlog.dev import ConsoleRenderer  # noqa: E402
+from structlog.processors import JSONRenderer, TimeStamper, add_log_level, format_exc_info  # noqa: E402
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
@@ -48,23 +92,23 @@ class SecretScrubber:
 
 
 def configure(*, log_format: str = "json", level: str = "info", secrets: Iterable[str] = ()) -> None:
-    processors: list[Any] = [
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
-        structlog.processors.format_exc_info,
+    chain: list[Any] = [
+        add_log_level,
+        TimeStamper(fmt="iso", utc=True, key="timestamp"),
+        format_exc_info,
         SecretScrubber(secrets),
     ]
     if log_format == "console":
-        processors.append(structlog.dev.ConsoleRenderer(colors=False))
+        chain.append(ConsoleRenderer(colors=False))
     else:
-        processors.append(structlog.processors.JSONRenderer(default=str))
-    structlog.configure(
-        processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, 20)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        chain.append(JSONRenderer(default=str))
+    _configure_structlog(
+        processors=chain,
+        wrapper_class=make_filtering_bound_logger(_LEVELS.get(level, 20)),
+        logger_factory=PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
 
 
 def get_logger() -> Any:
-    return structlog.get_logger()
+    return _get_structlog_logger()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sqlite3
 from dataclasses import dataclass
 
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
@@ -69,7 +68,7 @@ def split_statements(sql: str, dialect: str, *, first_line: int = 1) -> list[Sta
                 i = start = match.end()
                 continue
         if sql.startswith(delimiter, i) and (delimiter != ";" or atomic_depth == 0):
-            if dialect == "sqlite" and not sqlite3.complete_statement(sql[start : i + 1]):
+            if dialect == "sqlite" and not _sqlite_complete(sql[start : i + 1]):
                 i += 1  # inside a trigger body: SQLite's tokenizer says the statement is not over
                 continue
             flush(i)
@@ -184,3 +183,10 @@ def _at_statement_start(sql: str, start: int, i: int, dialect: str) -> bool:
     if sql[line_start:i].strip(" \t"):
         return False
     return start + _leading_noise(sql[start:i], dialect) >= i
+
+
+def _sqlite_complete(text: str) -> bool:
+    """SQLite's own tokenizer decides; sqlite3 is imported only here, so PostgreSQL and MySQL runs never load it."""
+    import sqlite3
+
+    return sqlite3.complete_statement(text)
