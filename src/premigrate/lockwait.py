@@ -10,7 +10,8 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -88,37 +89,65 @@ class BlockerWatch:
 
     The lookup has to happen while the statement still waits: once the lock timeout fires, the database no longer
     knows what it was waiting for. It runs halfway through the lock timeout, so a statement that is merely slow costs
-    one cheap query and one that is blocked gets its blocker named.
+    one cheap query and one that is blocked gets its blocker named. One thread serves the whole run, started on the
+    first statement that needs it: a thread per statement would cost more than the bookkeeping of a migration.
     """
 
-    def __init__(self, watcher: Driver | None, waiting: Driver, lock_timeout: float | None) -> None:
-        self.blockers: list[dict[str, Any]] = []
-        self._timer: threading.Timer | None = None
-        self._lock = threading.Lock()
-        session = waiting.session_id() if watcher is not None and lock_timeout else None
-        if session is None or watcher is None or not lock_timeout:
+    def __init__(self, watcher: Driver | None) -> None:
+        self._watcher = watcher
+        self._cond = threading.Condition()
+        self._busy = threading.Lock()  # held while a lookup uses the watcher session
+        self._job: tuple[int, float, list[dict[str, Any]]] | None = None  # session, when to look, result
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    @contextmanager
+    def watching(self, waiting: Driver, lock_timeout: float | None) -> Iterator[list[dict[str, Any]]]:
+        """Yields the list the blockers will be put in, if the statement is still running halfway through."""
+        found: list[dict[str, Any]] = []
+        session = waiting.session_id() if self._watcher is not None and lock_timeout else None
+        if session is None or not lock_timeout:
+            yield found
             return
-        self._watcher, self._session = watcher, session
-        self._timer = threading.Timer(lock_timeout / 2, self._look)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _look(self) -> None:
-        with self._lock:
-            try:
-                self.blockers = self._watcher.blockers(self._session)
-            except Exception:  # noqa: BLE001 - naming the blocker is best effort; the migration's error matters
-                self.blockers = []
-
-    def __enter__(self) -> BlockerWatch:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            # A lookup in flight finishes before the watcher session is used again by the caller.
-            with self._lock:
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="premigrate-blocker-watch", daemon=True)
+                self._thread.start()
+            self._job = (session, time.monotonic() + lock_timeout / 2, found)
+            self._cond.notify()
+        try:
+            yield found
+        finally:
+            with self._cond:
+                self._job = None
+            with self._busy:  # a lookup in flight ends before the caller uses the watcher session again
                 pass
+
+    def _run(self) -> None:
+        assert self._watcher is not None
+        while True:
+            with self._cond:
+                while not self._closed and (self._job is None or time.monotonic() < self._job[1]):
+                    self._cond.wait(None if self._job is None else self._job[1] - time.monotonic())
+                if self._closed:
+                    return
+                assert self._job is not None
+                session, _, found = self._job
+                self._job = None
+                self._busy.acquire()
+            try:
+                found[:] = self._watcher.blockers(session)
+            except Exception:  # noqa: BLE001 - naming the blocker is best effort; the migration's error matters
+                pass
+            finally:
+                self._busy.release()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        with self._busy:
+            pass
 
 
 def describe_blockers(blockers: list[dict[str, Any]]) -> str:

@@ -65,6 +65,7 @@ class Runner:
         self.host = socket.gethostname()
         self._spare: Driver | None = None
         self._session_set: tuple[float | None, float | None] | None = None  # session-wide timeouts in force
+        self._watch = BlockerWatch(None)  # names lock blockers; a real one while migrations run under the lock
 
     # -- sessions -----------------------------------------------------------------------------------------------
 
@@ -400,6 +401,7 @@ class Runner:
             self.log.info("rollback_plan", count=len(targets), versions=[r.migration_id for r in targets])
             if self.guard is not None:
                 self.guard.add_cancel_hook(driver.interrupt)
+            self._watch = BlockerWatch(lock_session)
             try:
                 for row, migration in zip(targets, reversible):
                     self._roll_back(driver, row, migration)
@@ -408,6 +410,8 @@ class Runner:
                 if self.guard is not None:
                     self.guard.wait_for_cancel(10.0)
                     self.guard.remove_cancel_hook(driver.interrupt)
+                self._reset_session_timeouts(driver)
+                self._watch.close()
         return EXIT_OK
 
     def _check_reversible(self, targets: list[HistoryRow], by_id: dict[str, Migration]) -> list[Migration]:
@@ -561,6 +565,7 @@ class Runner:
     def _apply_all(self, driver: Driver, steps: list[Step]) -> None:
         if self.guard is not None:
             self.guard.add_cancel_hook(driver.interrupt)
+        self._watch = BlockerWatch(self._spare)
         try:
             if self.config.option("single_transaction"):
                 self._apply_single_transaction(driver, steps)
@@ -573,6 +578,7 @@ class Runner:
                 self.guard.wait_for_cancel(10.0)
                 self.guard.remove_cancel_hook(driver.interrupt)
             self._reset_session_timeouts(driver)
+            self._watch.close()
 
     def _split(self, migration: Migration) -> list[Statement]:
         try:
@@ -947,11 +953,11 @@ class Runner:
                  rolled_back: str = "the migration was rolled back", event: str = "migration_failed",
                  lock_timeout: float | None = None) -> None:
         try:
-            with BlockerWatch(self._spare, driver, lock_timeout) as watch:
+            with self._watch.watching(driver, lock_timeout) as blockers:
                 driver.execute(statement.text)
         except SqlError as exc:
             if exc.lock_contention:
-                raise LockBusy(exc, index, watch.blockers) from exc
+                raise LockBusy(exc, index, blockers) from exc
             raise self._failure(exc, migration, statements, index, statement, started, recorded=recorded,
                                 rolled_back=rolled_back, event=event) from exc
         except ConnectionLost as exc:

@@ -193,3 +193,59 @@ class TestDescribeBlockers:
 
     def test_unknown(self) -> None:
         assert "could not be identified" in lockwait.describe_blockers([])
+
+
+class _Session:
+    def __init__(self, sid: int | None = 7) -> None:
+        self.sid = sid
+        self.lookups: list[int] = []
+
+    def session_id(self) -> int | None:
+        return self.sid
+
+    def blockers(self, session_id: int) -> list[dict[str, object]]:
+        self.lookups.append(session_id)
+        return [{"pid": 99}]
+
+
+class TestBlockerWatch:
+    def test_names_the_blocker_of_a_statement_still_waiting(self) -> None:
+        import time
+
+        watcher, waiting = _Session(), _Session(7)
+        watch = lockwait.BlockerWatch(watcher)  # type: ignore[arg-type]
+        try:
+            with watch.watching(waiting, 0.05) as found:  # type: ignore[arg-type]
+                deadline = time.monotonic() + 10
+                while not found and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            assert ([{"pid": 99}], [7]) == (found, watcher.lookups)
+            # The same thread serves the next statement.
+            with watch.watching(waiting, 0.05) as again:  # type: ignore[arg-type]
+                while not again and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            assert [7, 7] == watcher.lookups
+        finally:
+            watch.close()
+
+    def test_no_lookup_for_a_statement_that_ends_in_time(self) -> None:
+        import time
+
+        watcher = _Session()
+        watch = lockwait.BlockerWatch(watcher)  # type: ignore[arg-type]
+        try:
+            with watch.watching(_Session(7), 30.0) as found:  # type: ignore[arg-type]
+                pass
+            time.sleep(0.1)
+            assert ([], []) == (found, watcher.lookups)
+        finally:
+            watch.close()
+
+    @pytest.mark.parametrize("watcher, sid, timeout", [(None, 7, 1.0), (_Session(), None, 1.0), (_Session(), 7, 0.0)])
+    def test_nothing_to_watch(self, watcher: _Session | None, sid: int | None, timeout: float) -> None:
+        """No lock session, a database without session ids (SQLite), or no lock timeout: no thread at all."""
+        watch = lockwait.BlockerWatch(watcher)  # type: ignore[arg-type]
+        with watch.watching(_Session(sid), timeout) as found:  # type: ignore[arg-type]
+            pass
+        assert [] == found and watch._thread is None
+        watch.close()
