@@ -303,7 +303,8 @@ def load_config(
     values = {o.dest: resolve_option(o, flags, env) for o in OPTIONS if not o.commands or command in o.commands}
     require = bool(values["require_database"]) and command not in OFFLINE_COMMANDS
     dsn, dsn_source, default_sqlite = _resolve_dsn(flags, env, read_file, require=require)
-    table = validate_identifier(values["table"], "--table", allow_qualified=dsn.dialect == "postgresql")
+    table_source = "--table" if flags.get("table") is not None or "PREMIGRATE_TABLE" not in env else "PREMIGRATE_TABLE"
+    table = validate_identifier(values["table"], table_source, allow_qualified=dsn.dialect == "postgresql")
     schema = values.get("schema")
     if schema is not None:
         if dsn.dialect != "postgresql":

@@ -4,13 +4,15 @@ Two parts, because a statement can block the main thread inside C code where no 
 - the Python handler raises Interrupted (a KeyboardInterrupt: psycopg answers it by cancelling the query);
 - a watcher thread woken through signal.set_wakeup_fd calls the registered cancel hooks at once (sqlite3's
   interrupt(), MySQL's KILL QUERY from a second connection), so the blocked call returns and the handler runs.
-A second signal exits immediately.
+A second signal exits immediately. If the clean-up after the first one has not finished within GRACE_S (a database
+that stopped answering mid-run), the process exits anyway: the runner lock dies with its session.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from types import FrameType, TracebackType
@@ -18,11 +20,15 @@ from types import FrameType, TracebackType
 from premigrate.errors import Interrupted
 
 HANDLED = (signal.SIGTERM, signal.SIGINT)
+# Below Kubernetes' default 30 s grace period, so the exit code (and the log line saying why) is ours, not SIGKILL's.
+GRACE_S = 20.0
 
 
 class SignalGuard:
-    def __init__(self) -> None:
+    def __init__(self, on_give_up: Callable[[int, float], None] | None = None, grace_s: float = GRACE_S) -> None:
         self.received: int | None = None
+        self._on_give_up = on_give_up
+        self._grace_s = grace_s
         self._hooks: list[Callable[[], None]] = []
         self._previous: dict[int, object] = {}
         self._previous_fd: int | None = None
@@ -40,7 +46,22 @@ class SignalGuard:
         if self.received is not None:
             os._exit(128 + signum)  # second signal: the operator insists
         self.received = signum
+        timer = threading.Timer(self._grace_s, self._give_up, args=(signum,))
+        timer.daemon = True
+        timer.start()
         raise Interrupted(signum)
+
+    def _give_up(self, signum: int) -> None:
+        try:
+            if self._on_give_up is not None:
+                self._on_give_up(signum, self._grace_s)
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except Exception:  # noqa: BLE001 - exiting regardless
+                    pass
+            os._exit(128 + signum)
 
     def _watch(self, read_fd: int) -> None:
         while True:

@@ -23,6 +23,9 @@ T = TypeVar("T")
 BACKOFF_INITIAL_S = 0.5
 BACKOFF_MAX_S = 10.0
 BACKOFF_JITTER_S = 0.5
+# How long a finished statement waits for a blocker lookup still in flight before giving up on the lock session
+# (a connection that stopped answering must not hang the run, least of all after SIGTERM).
+LOOKUP_WAIT_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -100,12 +103,13 @@ class BlockerWatch:
         self._job: tuple[int, float, list[dict[str, Any]]] | None = None  # session, when to look, result
         self._thread: threading.Thread | None = None
         self._closed = False
+        self.stuck = False  # a lookup never came back: the watcher session must not be used again
 
     @contextmanager
     def watching(self, waiting: Driver, lock_timeout: float | None) -> Iterator[list[dict[str, Any]]]:
         """Yields the list the blockers will be put in, if the statement is still running halfway through."""
         found: list[dict[str, Any]] = []
-        session = waiting.session_id() if self._watcher is not None and lock_timeout else None
+        session = waiting.session_id() if self._watcher is not None and lock_timeout and not self.stuck else None
         if session is None or not lock_timeout:
             yield found
             return
@@ -120,8 +124,16 @@ class BlockerWatch:
         finally:
             with self._cond:
                 self._job = None
-            with self._busy:  # a lookup in flight ends before the caller uses the watcher session again
-                pass
+            self._wait_for_lookup()
+
+    def _wait_for_lookup(self) -> None:
+        """A lookup in flight ends before the caller uses the watcher session again, or the session is written off."""
+        if self.stuck:
+            return
+        if self._busy.acquire(timeout=LOOKUP_WAIT_S):
+            self._busy.release()
+        else:
+            self.stuck = True
 
     def _run(self) -> None:
         assert self._watcher is not None
@@ -146,8 +158,7 @@ class BlockerWatch:
         with self._cond:
             self._closed = True
             self._cond.notify()
-        with self._busy:
-            pass
+        self._wait_for_lookup()
 
 
 def describe_blockers(blockers: list[dict[str, Any]]) -> str:

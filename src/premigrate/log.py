@@ -7,6 +7,7 @@ parts premigrate never uses. Only the submodules behind configure, the processor
 
 from __future__ import annotations
 
+import logging  # already loaded by structlog.processors: no start-up cost
 import sys
 import threading
 from collections.abc import Iterable, MutableMapping
@@ -91,6 +92,18 @@ class SecretScrubber:
         return {k: self.scrub(v) for k, v in event.items()}
 
 
+class _LibraryWarnings(logging.Handler):
+    """psycopg and PyMySQL report some conditions (a cancel that timed out, a connection closed after it) through the
+    standard logging module; without a handler Python prints them to stderr as plain text, which would break the
+    one-JSON-object-per-line contract. They become `library_warning` events, scrubbed like every other line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            get_logger().warning("library_warning", logger=record.name, error=record.getMessage())
+        except Exception:  # noqa: BLE001 - logging must never raise into the library that logged
+            self.handleError(record)
+
+
 def configure(*, log_format: str = "json", level: str = "info", secrets: Iterable[str] = ()) -> None:
     chain: list[Any] = [
         add_log_level,
@@ -108,6 +121,11 @@ def configure(*, log_format: str = "json", level: str = "info", secrets: Iterabl
         logger_factory=PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _LibraryWarnings)]:
+        root.removeHandler(handler)
+    bridge = _LibraryWarnings(logging.WARNING)
+    root.addHandler(bridge)
 
 
 def get_logger() -> Any:

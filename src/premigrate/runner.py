@@ -109,20 +109,33 @@ class Runner:
         key = lock_key_text(cfg.dsn.database or "", f"{cfg.history_schema or ''}.{cfg.history_table_name}")
         cls = driver_class(cfg.dsn.dialect)
         lock_session = cls.connect(cfg.dsn, self._settings(read_only=False, connect_timeout=10.0))
+        held = False
         try:
             from premigrate import locking
 
             locking.acquire(lock_session, key, cfg.lock_timeout, self.log)
-            try:
-                yield lock_session
-            finally:
-                try:
-                    lock_session.unlock(key)
-                    self.log.info("lock_released")
-                except Exception as exc:  # noqa: BLE001 - closing the session below releases it anyway
-                    self.log.warning("lock_release_failed", error=str(exc))
+            held = True
+            yield lock_session
         finally:
-            lock_session.close()
+            self._release(lock_session, key, held)
+
+    def _release(self, lock_session: Driver, key: str, held: bool) -> None:
+        """Release the runner lock. After a signal the session is just closed, which releases the lock too and
+        cannot hang on a database that stopped answering; a session stuck in a query is left to the exit."""
+        if self._watch.stuck:
+            self.log.warning("lock_release_skipped", error="the lock session stopped answering",
+                             note="the lock ends with that session when this process exits")
+            return
+        interrupted = self.guard is not None and self.guard.received is not None
+        if held and not interrupted:
+            try:
+                lock_session.unlock(key)
+            except Exception as exc:  # noqa: BLE001 - closing the session below releases it anyway
+                self.log.warning("lock_release_failed", error=str(exc))
+                held = False
+        lock_session.close()
+        if held:
+            self.log.info("lock_released", how="session closed" if interrupted else "unlocked")
 
     # -- commands -----------------------------------------------------------------------------------------------
 
@@ -166,15 +179,19 @@ class Runner:
     def _check_single_transaction(self, driver: type[Driver] | Driver, steps: list[Step]) -> None:
         if not self.config.option("single_transaction"):
             return
-        if not driver.transactional_ddl:
-            raise UsageError(f"--single-transaction needs transactional DDL (PostgreSQL or SQLite); "
-                             f"{self.config.dsn.dialect} commits DDL statement by statement")
+        self._check_single_transaction_supported()
         stepwise = [s.migration.script for s in steps
                     if s.migration.no_transaction or s.reason == "resume"
                     or self._blocks(s.migration, self._split(s.migration))]
         if stepwise:
             raise UsageError(f"--single-transaction cannot include {', '.join(stepwise)}: it must run outside a "
                              "transaction; apply it in a run of its own")
+
+    def _check_single_transaction_supported(self) -> None:
+        """A flag the database cannot honour is refused whatever the history holds, even with nothing pending."""
+        if self.config.option("single_transaction") and not driver_class(self.config.dsn.dialect).transactional_ddl:
+            raise UsageError(f"--single-transaction needs transactional DDL (PostgreSQL or SQLite); "
+                             f"{self.config.dsn.dialect} commits DDL statement by statement")
 
     def _lint(self, steps: list[Step]) -> None:
         mode = self.config.option("lint") or "off"
@@ -202,6 +219,7 @@ class Runner:
     def up(self) -> int:
         files = self.load()
         self._target(files)
+        self._check_single_transaction_supported()
         if self.config.option("baseline_on_empty_history") is not None:
             from premigrate import baseline
 
@@ -246,6 +264,7 @@ class Runner:
         if files is None:
             files = self.load()
             self._target(files)
+        self._check_single_transaction_supported()
         capabilities = driver_class(self.config.dsn.dialect)
         if capabilities.database_missing(self.config.dsn):
             # `up` would create this file and apply everything; the plan says so without creating it.
@@ -939,7 +958,7 @@ class Runner:
 
     def _record_quietly(self, driver: Driver, row: HistoryRow) -> None:
         """Record a failure, through the lock session if the migration session is broken."""
-        for session in (driver, self._spare):
+        for session in (driver, None if self._watch.stuck else self._spare):
             if session is None:
                 continue
             try:

@@ -249,3 +249,40 @@ class TestBlockerWatch:
             pass
         assert [] == found and watch._thread is None
         watch.close()
+
+
+class _HangingSession(_Session):
+    """A lock session whose connection stopped answering: the lookup never returns."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import threading
+
+        self.release = threading.Event()
+
+    def blockers(self, session_id: int) -> list[dict[str, object]]:
+        self.lookups.append(session_id)
+        self.release.wait(30)
+        return []
+
+
+class TestBlockerWatchStuck:
+    def test_a_lookup_that_never_returns_does_not_hang_the_run(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The statement's end waits a bounded time for a lookup in flight, then writes the watcher session off."""
+        import time
+
+        monkeypatch.setattr(lockwait, "LOOKUP_WAIT_S", 0.2)
+        watcher = _HangingSession()
+        watch = lockwait.BlockerWatch(watcher)  # type: ignore[arg-type]
+        try:
+            with watch.watching(_Session(7), 0.02):  # type: ignore[arg-type]
+                deadline = time.monotonic() + 10
+                while not watcher.lookups and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            assert watch.stuck and [7] == watcher.lookups
+            with watch.watching(_Session(7), 0.02):  # type: ignore[arg-type]
+                time.sleep(0.1)
+            assert [7] == watcher.lookups, "a stuck session is never used again"
+            watch.close()
+        finally:
+            watcher.release.set()
