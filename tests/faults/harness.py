@@ -422,17 +422,6 @@ def all_applied(spec: Spec, snap: Snapshot) -> bool:
 
 # -- the operator settles a statement in doubt ----------------------------------------------------------------------
 
-_repair_available: bool | None = None
-
-
-def repair_available() -> bool:
-    """Whether this premigrate has `repair` (the documented way out of exit 5)."""
-    global _repair_available
-    if _repair_available is None:
-        _repair_available = 0 == run_cli("repair", "--help").returncode
-    return _repair_available
-
-
 def unsettled(snap: Snapshot) -> list[dict[str, Any]]:
     """Rows the next `up` refuses: failed, or in progress with a statement in doubt."""
     return [r for r in snap.history.values()
@@ -450,35 +439,17 @@ def settle(scenario: str, fdb: FaultDatabase, spec: Spec, row: dict[str, Any], r
     snap = snapshot(fdb)
     took_effect = stmt.effect is not None and _present(snap, stmt.effect)
     if stmt.effect is not None and stmt.effect[0] == "index" and not snap.indexes.get(stmt.effect[1], True):
-        # An INVALID index left by an interrupted CREATE INDEX CONCURRENTLY did not take effect; the operator drops
-        # it so that the retry can build it again.
-        fdb.q(f"DROP INDEX {stmt.effect[1]}")
+        # An INVALID index left by an interrupted CREATE INDEX CONCURRENTLY did not take effect. It is left in place
+        # on purpose: premigrate must drop it itself before the retry builds the index again.
         took_effect = False
     message = single_error(refusal)
     assert str(version) in message and f"statement {k}" in message, message
-    if repair_available():
-        flag = "--skip-current" if took_effect else "--retry-current"
-        assert f"premigrate repair --resume {flag}" in message or "premigrate repair --resume" in message, message
-        result = premigrate(scenario, "repair", "--resume", flag, "--dir", str(migrations_dir),
-                            env=fdb.env(), cwd=migrations_dir.parent)
-        assert 0 == result.returncode, result.stderr
-        return f"repair --resume {flag}"
-    # Without `repair`, the README's manual way: undo what the migration did, delete its row, let `up` rerun it.
-    _undo(fdb, spec, version)
-    fdb.q(f"DELETE FROM premigrate_history WHERE migration_id = '{version}'")
-    return "manual undo + DELETE (no repair command)"
-
-
-def _undo(fdb: FaultDatabase, spec: Spec, version: int) -> None:
-    snap = snapshot(fdb)
-    for stmt in reversed(spec.statements(version)):
-        if stmt.effect is None or not _present(snap, stmt.effect):
-            continue
-        kind, name = stmt.effect
-        if kind == "mark":
-            fdb.q(f"DELETE FROM marks WHERE v = {int(name)}")
-        elif kind == "table":
-            fdb.q(f"DROP TABLE {name}")
+    flag = "--skip-current" if took_effect else "--retry-current"
+    assert f"premigrate repair --resume {flag}" in message or "premigrate repair --resume" in message, message
+    result = premigrate(scenario, "repair", "--resume", flag, "--dir", str(migrations_dir),
+                        env=fdb.env(), cwd=migrations_dir.parent)
+    assert 0 == result.returncode, result.stderr
+    return f"repair --resume {flag}"
 
 
 def converge(scenario: str, fdb: FaultDatabase, spec: Spec, migrations_dir: Path, *args: str,
