@@ -5,9 +5,7 @@ Run in exec form so that PID 1 is this Python process and SIGTERM reaches
 premigrate's own handler (which cancels the running statement, rolls back and
 releases the runner lock before exiting 143).
 """
-import sys
-
-from premigrate.cli import main
+from premigrate.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -1,3 +1,3 @@
-from premigrate.cli import main
+from premigrate.cli import run
 
-raise SystemExit(main())
+run()

@@ -148,7 +148,8 @@ def collect(config: Config, runner: Any, log: Any) -> Snapshot:
         try:
             driver.limit_statement_time(STATEMENT_TIMEOUT_MS / 1000)
             driver.prepare_session()
-            history = driver.read_history()
+            # Asked first, so that polling an unmigrated database does not fill the server's log with errors.
+            history = driver.read_history() if driver.history_exists() else []
             tables = driver.list_tables()
         finally:
             driver.close()

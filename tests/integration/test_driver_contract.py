@@ -61,6 +61,51 @@ class TestHistoryTable:
         """Reading the history of a database without the table gives no rows and creates nothing."""
         assert ([], False) == (driver.read_history(), driver.history_exists())
 
+    @pytest.mark.parametrize("exists", [pytest.param(False, id="missing"), pytest.param(True, id="present")])
+    def test_history_read_is_one_round_trip(self, driver: Driver, exists: bool,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+        """Between transactions the history is read with a single query, whether or not the table exists."""
+        if exists:
+            driver.ensure_history_table()
+            driver.insert_row(row("1"))
+        queries: list[str] = []
+        fetchall = driver._fetchall  # type: ignore[attr-defined]
+
+        def counting(sql: object, params: object = None) -> object:
+            queries.append(str(sql))
+            return fetchall(sql, params) if params is not None else fetchall(sql)
+
+        monkeypatch.setattr(driver, "_fetchall", counting)
+        monkeypatch.setattr(driver, "_exec", lambda *a: queries.append(str(a[0])))
+        assert ([row("1")] if exists else [], 1) == (driver.read_history(), len(queries))
+
+    def test_missing_table_read_inside_a_transaction_keeps_it_usable(self, driver: Driver, db: TestDatabase) -> None:
+        """Reading a missing history table inside an open transaction leaves that transaction able to commit."""
+        driver.begin()
+        history = driver.read_history()
+        driver.execute("CREATE TABLE kept_after_read (id int)")
+        driver.commit()
+        assert ([], True) == (history, "kept_after_read" in db.tables())
+
+    def test_missing_table_in_missing_schema_reads_as_empty(self, db: TestDatabase) -> None:
+        """A history table in a schema that does not exist yet reads as empty too (PostgreSQL --table s.t)."""
+        d = open_driver(db)
+        try:
+            schema = {"schema": "no_such_schema"} if d.supports_schema else {}
+        finally:
+            d.close()
+        d = open_driver(db, **schema)
+        try:
+            assert [] == d.read_history()
+        finally:
+            d.close()
+
+    def test_other_read_errors_are_not_taken_for_a_missing_table(self, driver: Driver) -> None:
+        """A history table that exists but cannot be read as one raises, rather than reading as empty."""
+        driver.execute("CREATE TABLE premigrate_history (something_else int)")
+        with pytest.raises(SqlError):
+            driver.read_history()
+
     def test_round_trip(self, driver: Driver) -> None:
         """A row written is read back field for field, with applied_at in UTC."""
         driver.ensure_history_table()

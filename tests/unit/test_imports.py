@@ -66,3 +66,78 @@ class TestNoOpImports:
                 "print(structlog.stdlib.BoundLogger.__name__, logs[0]['event'], asyncio.run(asyncio.sleep(0, 'ok')))")
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
         assert (0, "BoundLogger x ok") == (result.returncode, result.stdout.strip()), result.stderr
+
+
+class TestOneCommandParser:
+    """The CLI parses with a parser that knows only the named command, and falls back to the full one."""
+
+    @pytest.mark.parametrize("argv", [
+        pytest.param(["up"], id="up"),
+        pytest.param(["--dir", "x", "up", "--lock-timeout", "5s", "--strict"], id="global-and-command-flags"),
+        pytest.param(["--dir", "up", "up"], id="command-word-as-option-value"),
+        pytest.param(["new", "add users"], id="positional"),
+        pytest.param(["baseline", "--version", "3"], id="baseline-version-option"),
+        pytest.param(["repair", "--forget", "2"], id="repair"),
+        pytest.param(["status", "--json", "--table", "h"], id="status"),
+        pytest.param(["--dir", "status", "up"], id="first-command-word-is-not-the-command"),
+    ])
+    def test_same_flags_as_the_full_parser(self, argv: list[str]) -> None:
+        """Whatever parser answers, the flags are those the full parser yields."""
+        from premigrate import cli
+
+        assert vars(cli.build_parser().parse_args(argv)) == cli._parse_args(argv)
+
+    def test_up_builds_only_its_own_parser(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A valid `up` never builds the parser of all commands."""
+        from premigrate import cli
+
+        built: list[str | None] = []
+        real = cli.build_parser
+
+        def recording(only: str | None = None) -> object:
+            built.append(only)
+            return real(only)
+
+        monkeypatch.setattr(cli, "build_parser", recording)
+        cli._parse_args(["up", "--dir", "m"])
+        assert ["up"] == built
+
+    @pytest.mark.parametrize("argv", [
+        pytest.param(["up", "--bogus"], id="unknown-option"),
+        pytest.param(["up", "--lock-timeout"], id="missing-value"),
+        pytest.param(["up", "--l", "1s"], id="ambiguous-abbreviation"),
+        pytest.param(["new"], id="missing-positional"),
+        pytest.param(["--dir", "up"], id="no-command-left"),
+        pytest.param(["status", "--listen", "x"], id="option-of-another-command"),
+        pytest.param(["--dir", "status", "bogus"], id="unknown-command-lists-every-command"),
+    ])
+    def test_errors_name_every_command_as_before(self, argv: list[str]) -> None:
+        """A parse error carries the full parser's message, not the one-command parser's."""
+        from premigrate import cli
+        from premigrate.errors import UsageError
+
+        with pytest.raises(UsageError) as expected:
+            cli.build_parser().parse_args(argv)
+        with pytest.raises(UsageError) as got:
+            cli._parse_args(argv)
+        assert expected.value.message == got.value.message
+
+    @pytest.mark.parametrize("argv", [
+        pytest.param(["--help"], id="help"),
+        pytest.param(["up", "--help"], id="up-help"),
+        pytest.param(["up", "--he"], id="abbreviated-help"),
+        pytest.param(["--vers"], id="version"),
+    ])
+    def test_help_and_version_come_from_the_full_parser(self, argv: list[str],
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+        """Help and --version print what the full parser prints, once."""
+        from premigrate import cli
+
+        with pytest.raises(SystemExit):
+            cli.build_parser().parse_args(argv)
+        expected = capsys.readouterr()
+        with pytest.raises(SystemExit):
+            cli._parse_args(argv)
+        got = capsys.readouterr()
+        assert (expected.out, expected.err) == (got.out, got.err)
+        assert "COMMAND" in got.out or "premigrate " in got.out

@@ -189,10 +189,29 @@ class SqlHistoryMixin:
         return value
 
     def read_history(self) -> list[HistoryRow]:
-        if not self.history_exists():  # type: ignore[attr-defined]
-            return []
-        rows = self._fetchall(f"SELECT {', '.join(HISTORY_COLUMNS)} FROM {self.history_ref}")
+        select = f"SELECT {', '.join(HISTORY_COLUMNS)} FROM {self.history_ref}"
+        if not self._may_probe_history():
+            if not self.history_exists():  # type: ignore[attr-defined]
+                return []
+            return [self._row(r) for r in self._fetchall(select)]
+        # One round trip where a no-op `up` (every pod start) used two: select, and take "no such table" for an
+        # empty history rather than asking first whether the table exists.
+        try:
+            rows = self._fetchall(select)
+        except SqlError as exc:
+            if self._history_missing(exc):
+                return []
+            raise
         return [self._row(r) for r in rows]
+
+    def _may_probe_history(self) -> bool:
+        """Whether read_history may simply try its SELECT: only where a failing statement leaves the session as it
+        was (drivers that can tell a missing table apart say so)."""
+        return False
+
+    def _history_missing(self, exc: SqlError) -> bool:
+        """Whether the history SELECT failed because the table does not exist (and for no other reason)."""
+        return False
 
     def _row(self, r: tuple[Any, ...]) -> HistoryRow:
         data = dict(zip(HISTORY_COLUMNS, r))

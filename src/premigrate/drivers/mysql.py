@@ -101,8 +101,11 @@ class MySQLDriver(SqlHistoryMixin):
     def connect(cls, dsn: Dsn, settings: DriverSettings) -> MySQLDriver:
         kwargs = cls.connect_kwargs(dsn, settings)
         require_tls = kwargs.pop("_require_tls", False)
+        # The server's greeting is read under read_timeout: bound it by the connect timeout, or a server (or proxy)
+        # that accepts and never answers would hold every attempt for a minute, past --wait-timeout.
+        handshake = dict(kwargs, read_timeout=min(kwargs["read_timeout"], kwargs["connect_timeout"]))
         try:
-            conn = pymysql.connect(**kwargs)
+            conn = pymysql.connect(**handshake)
         except pymysql.err.MySQLError as exc:
             raise cls.map_connect_error(exc) from None
         except (OSError, ssl.SSLError) as exc:
@@ -112,6 +115,7 @@ class MySQLDriver(SqlHistoryMixin):
             raise ConnectFailed("the server does not support TLS but ssl-mode requires it", transient=False,
                                 reason="tls")
         _set_keepalive(conn)
+        conn._read_timeout = kwargs["read_timeout"]
         driver = cls(conn, dsn, settings, kwargs)
         if settings.read_only:
             driver._exec("SET SESSION TRANSACTION READ ONLY")
@@ -275,6 +279,12 @@ class MySQLDriver(SqlHistoryMixin):
 
     def _from_datetime(self, value: datetime) -> Any:
         return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def _may_probe_history(self) -> bool:
+        return True  # a failed statement leaves an open transaction as it was
+
+    def _history_missing(self, exc: SqlError) -> bool:
+        return exc.code == "1146"  # ER_NO_SUCH_TABLE
 
     def history_exists(self) -> bool:
         rows = self._fetchall(

@@ -6,7 +6,7 @@ import re
 from typing import Any, ClassVar
 
 import psycopg
-from psycopg import errors as pg_errors, sql as pg_sql
+from psycopg import errors as pg_errors, pq, sql as pg_sql
 
 from premigrate.drivers.base import (
     ConnectFailed, DriverSettings, SqlError, SqlHistoryMixin, lock_key_int64,
@@ -15,24 +15,25 @@ from premigrate.dsn import Dsn
 from premigrate.errors import ConnectionLost, UsageError
 
 # libpq reports connection failures as text without an SQLSTATE, so they are classified by message.
-# (reason, transient, pattern)
-_CONNECT_FAILURES: list[tuple[str, bool, re.Pattern[str]]] = [
-    ("unknown_database", False, re.compile(r'database ".*" does not exist')),
-    ("auth", False, re.compile(
-        r"password authentication failed|authentication failed|no pg_hba\.conf entry|role \".*\" does not exist|"
-        r"no password supplied|password is required|SCRAM", re.I)),
-    ("starting_up", True, re.compile(
-        r"database system is (starting up|shutting down|in recovery mode)|not yet accepting connections|"
-        r"consistent recovery state", re.I)),
-    ("too_many_connections", True, re.compile(
-        r"too many (clients|connections)|remaining connection slots are reserved", re.I)),
-    ("refused", True, re.compile(r"Connection refused|No such file or directory|could not connect to server", re.I)),
-    ("dns", True, re.compile(
-        r"failed to resolve host|could not translate host name|Name or service not known|"
-        r"Temporary failure in name resolution|nodename nor servname", re.I)),
-    ("timeout", True, re.compile(r"timeout expired|timed out", re.I)),
-    ("connection_reset", True, re.compile(
-        r"server closed the connection unexpectedly|Connection reset by peer|terminating connection", re.I)),
+# (reason, transient, pattern, flags): left for re.search to compile on first use, since only a failed connection
+# needs them.
+_CONNECT_FAILURES: list[tuple[str, bool, str, int]] = [
+    ("unknown_database", False, r'database ".*" does not exist', 0),
+    ("auth", False,
+     r"password authentication failed|authentication failed|no pg_hba\.conf entry|role \".*\" does not exist|"
+     r"no password supplied|password is required|SCRAM", re.I),
+    ("starting_up", True,
+     r"database system is (starting up|shutting down|in recovery mode)|not yet accepting connections|"
+     r"consistent recovery state", re.I),
+    ("too_many_connections", True,
+     r"too many (clients|connections)|remaining connection slots are reserved", re.I),
+    ("refused", True, r"Connection refused|No such file or directory|could not connect to server", re.I),
+    ("dns", True,
+     r"failed to resolve host|could not translate host name|Name or service not known|"
+     r"Temporary failure in name resolution|nodename nor servname", re.I),
+    ("timeout", True, r"timeout expired|timed out", re.I),
+    ("connection_reset", True,
+     r"server closed the connection unexpectedly|Connection reset by peer|terminating connection", re.I),
 ]
 # Server-side SQLSTATEs that mean "try again soon" when they arrive with a SQLSTATE.
 _TRANSIENT_SQLSTATES = {"57P03": "starting_up", "53300": "too_many_connections", "57P01": "connection_reset"}
@@ -107,8 +108,8 @@ class PostgresDriver(SqlHistoryMixin):
         sqlstate = getattr(exc, "sqlstate", None)
         if sqlstate in _TRANSIENT_SQLSTATES:
             return ConnectFailed(message, transient=True, reason=_TRANSIENT_SQLSTATES[sqlstate])
-        for reason, transient, pattern in _CONNECT_FAILURES:
-            if pattern.search(str(exc)):
+        for reason, transient, pattern, flags in _CONNECT_FAILURES:
+            if re.search(pattern, str(exc), flags):
                 return ConnectFailed(message, transient=transient, reason=reason)
         return ConnectFailed(message, transient=False, reason="other")
 
@@ -146,7 +147,7 @@ class PostgresDriver(SqlHistoryMixin):
         rows = self._fetchall(
             """SELECT a.pid, a.application_name, host(a.client_addr), a.usename, a.state,
                       extract(epoch FROM now() - coalesce(a.xact_start, a.query_start, now()))::int,
-                      left(regexp_replace(a.query, '\s+', ' ', 'g'), 200)
+                      left(regexp_replace(a.query, '[[:space:]]+', ' ', 'g'), 200)
                FROM pg_stat_activity a WHERE a.pid = ANY(pg_blocking_pids(%s)) ORDER BY a.xact_start""",
             (session_id,),
         )
@@ -213,6 +214,14 @@ class PostgresDriver(SqlHistoryMixin):
             pass
 
     # -- history ------------------------------------------------------------------------------------------------
+
+    def _may_probe_history(self) -> bool:
+        # A failed statement inside an open transaction aborts it (25P02 for everything after): probe only
+        # between transactions, where it costs nothing.
+        return self.conn.info.transaction_status == pq.TransactionStatus.IDLE
+
+    def _history_missing(self, exc: SqlError) -> bool:
+        return exc.code == "42P01"  # undefined_table (also when the history table's schema does not exist)
 
     def history_exists(self) -> bool:
         schema = self.settings.schema

@@ -177,6 +177,13 @@ class SQLiteDriver(SqlHistoryMixin):
     def _from_datetime(self, value: datetime) -> Any:
         return value.isoformat()
 
+    def _may_probe_history(self) -> bool:
+        return True  # a failed statement leaves an open transaction as it was
+
+    def _history_missing(self, exc: SqlError) -> bool:
+        # SQLite has no error code of its own for this (SQLITE_ERROR): the message is all there is.
+        return str(exc).startswith("no such table:")
+
     def history_exists(self) -> bool:
         rows = self._fetchall("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (self.settings.table,))
         return bool(rows)
