@@ -113,3 +113,21 @@ class TestWaitOnReadyDatabase:
         assert 0 == result.returncode, result.stderr
         assert [1] == [e["attempts"] for e in result.find("database_ready")]
         assert set() == db.tables()
+
+
+@pytest.mark.parametrize("dialect", ["mysql"])
+class TestMysqlTlsModes:
+    """This machine's MariaDB offers no TLS: PREFERRED (also the default) falls back to a plain connection,
+    REQUIRED refuses to go on without it."""
+
+    @pytest.mark.parametrize("mode", ["", "?ssl-mode=PREFERRED", "?ssl-mode=DISABLED"])
+    def test_plain_connection_allowed(self, db: TestDatabase, mode: str) -> None:
+        result = run_cli("wait", env={"DATABASE_URL": db.url + mode})
+
+        assert 0 == result.returncode, result.stderr
+
+    def test_required_refused(self, db: TestDatabase) -> None:
+        result = run_cli("wait", "--wait-timeout", "2s", env={"DATABASE_URL": db.url + "?ssl-mode=REQUIRED"})
+
+        assert 3 == result.returncode, result.stderr
+        assert "SSL" in result.find("error")[0]["error"] or "TLS" in result.find("error")[0]["error"]

@@ -9,9 +9,12 @@ from premigrate.errors import UsageError
 
 
 class TestSslModes:
-    def test_no_parameters_no_tls_settings(self) -> None:
-        """Without TLS parameters PyMySQL's defaults apply."""
-        assert {} == _ssl_kwargs({})
+    def test_no_parameters_means_preferred(self) -> None:
+        """Without TLS parameters: PREFERRED, as the mysql client, with a context that loads no CA store."""
+        kwargs = _ssl_kwargs({})
+        context = kwargs["ssl"]
+        assert (ssl.CERT_NONE, False, False) == (context.verify_mode, context.check_hostname, kwargs["_require_tls"])
+        assert 0 == context.cert_store_stats()["x509_ca"]
 
     def test_disabled(self) -> None:
         """ssl-mode=DISABLED turns TLS off."""

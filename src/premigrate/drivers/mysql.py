@@ -105,7 +105,7 @@ class MySQLDriver(SqlHistoryMixin):
         # that accepts and never answers would hold every attempt for a minute, past --wait-timeout.
         handshake = dict(kwargs, read_timeout=min(kwargs["read_timeout"], kwargs["connect_timeout"]))
         try:
-            conn = pymysql.connect(**handshake)
+            conn = _open(handshake, require_tls)
         except pymysql.err.MySQLError as exc:
             raise cls.map_connect_error(exc) from None
         except (OSError, ssl.SSLError) as exc:
@@ -259,11 +259,10 @@ class MySQLDriver(SqlHistoryMixin):
     def interrupt(self) -> None:
         """Stop the running statement: KILL QUERY from a second connection. Safe to call from another thread."""
         kwargs = dict(self._connect_kwargs)
-        kwargs.pop("_require_tls", None)
         kwargs["connect_timeout"] = 5
         kwargs["read_timeout"] = 5
         try:
-            killer = pymysql.connect(**kwargs)
+            killer = _open(kwargs, require_tls=False)
             try:
                 with killer.cursor() as cur:
                     cur.execute(f"KILL QUERY {int(self._thread_id)}")
@@ -365,29 +364,43 @@ def _float_param(params: dict[str, str], name: str) -> float | None:
 
 
 def _ssl_kwargs(params: dict[str, str]) -> dict[str, Any]:
+    """TLS settings. Without ssl-mode: PREFERRED, as the mysql client (TLS when the server offers it, unverified)."""
     mode = params.get("ssl-mode", "").lower().replace("-", "_")
     ca, cert, key = params.get("ssl-ca"), params.get("ssl-cert"), params.get("ssl-key")
     if mode and mode not in _SSL_MODES:
         raise UsageError(f"database URL: ssl-mode={params['ssl-mode']!r} is not one of {', '.join(m.upper() for m in _SSL_MODES)}")
     if not mode:
-        mode = "verify_ca" if ca else ("required" if cert else "")
-    if mode in ("", "disabled"):
-        return {"ssl_disabled": True} if mode == "disabled" else {}
+        mode = "verify_ca" if ca else ("required" if cert else "preferred")
+    if mode == "disabled":
+        return {"ssl_disabled": True}
     try:
-        context = ssl.create_default_context(cafile=ca) if ca else ssl.create_default_context()
+        if mode in ("preferred", "required"):
+            # Nothing is verified in these modes, so the system's CA store is not loaded: that alone took ~25 ms of
+            # every run (PyMySQL's own default context loads it).
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        else:
+            context = ssl.create_default_context(cafile=ca) if ca else ssl.create_default_context()
+            context.check_hostname = mode == "verify_identity"
     except (OSError, ssl.SSLError) as exc:
         raise UsageError(f"database URL: cannot load ssl-ca {ca!r}: {getattr(exc, 'strerror', None) or exc}") from None
-    if mode in ("preferred", "required"):
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    elif mode == "verify_ca":
-        context.check_hostname = False
     if cert:
         try:
             context.load_cert_chain(cert, key)
         except (OSError, ssl.SSLError) as exc:
             raise UsageError(f"database URL: cannot load ssl-cert/ssl-key: {exc}") from None
     return {"ssl": context, "_require_tls": mode != "preferred"}
+
+
+def _open(kwargs: dict[str, Any], require_tls: bool) -> pymysql.connections.Connection:
+    """Connect. PyMySQL insists on TLS whenever it is given a context; PREFERRED must fall back to a plain
+    connection when the server offers no TLS, so the requirement is set from the mode before connecting."""
+    conn = pymysql.connections.Connection(**kwargs, defer_connect=True)
+    if "ssl" in kwargs:
+        conn._ssl_required = require_tls
+    conn.connect()
+    return conn
 
 
 def _set_keepalive(conn: pymysql.connections.Connection) -> None:
