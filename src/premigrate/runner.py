@@ -66,6 +66,7 @@ class Runner:
         self._spare: Driver | None = None
         self._session_set: tuple[float | None, float | None] | None = None  # session-wide timeouts in force
         self._watch = BlockerWatch(None)  # names lock blockers; a real one while migrations run under the lock
+        self._written_ahead: HistoryRow | None = None  # the next migration's first row, already written
 
     # -- sessions -----------------------------------------------------------------------------------------------
 
@@ -589,8 +590,8 @@ class Runner:
             if self.config.option("single_transaction"):
                 self._apply_single_transaction(driver, steps)
             else:
-                for step in steps:
-                    self._apply(driver, step)
+                for index, step in enumerate(steps):
+                    self._apply(driver, step, steps[index + 1] if index + 1 < len(steps) else None)
                     self.stats.applied += 1
         finally:
             if self.guard is not None:
@@ -661,7 +662,7 @@ class Runner:
         )
         return row.evolve(**changes)
 
-    def _apply(self, driver: Driver, step: Step) -> None:
+    def _apply(self, driver: Driver, step: Step, following: Step | None = None) -> None:
         migration = step.migration
         statements = self._split(migration)
         fields = self._fields(migration)
@@ -676,7 +677,7 @@ class Runner:
         if mode == MODE_TRANSACTION:
             self._apply_in_transaction(driver, step, statements, started, timeouts)
         else:
-            self._apply_stepwise(driver, step, statements, started, timeouts)
+            self._apply_stepwise(driver, step, statements, started, timeouts, following)
         self.log.info("migration_applied", **fields, duration_ms=self._ms(started), statements=len(statements))
 
     def _ms(self, started: float) -> int:
@@ -821,7 +822,7 @@ class Runner:
         self.log.info("single_transaction_committed", migrations=len(done), duration_ms=self._ms(started))
 
     def _apply_stepwise(self, driver: Driver, step: Step, statements: list[Statement], started: float,
-                        timeouts: Timeouts) -> None:
+                        timeouts: Timeouts, following: Step | None = None) -> None:
         """No transaction around the file: record "statement k started" before and "done" after each statement."""
         migration = step.migration
         fields = self._fields(migration)
@@ -830,6 +831,9 @@ class Runner:
             self.log.info("migration_resumed", **fields, from_statement=row.statements_done + 1,
                           statements=len(statements))
             recorded: HistoryRow | None = step.row
+        elif self._written_ahead is not None and self._written_ahead.migration_id == migration.id:
+            row = recorded = self._written_ahead  # inserted together with the previous migration's final write
+            self._written_ahead = None
         else:
             # The first statement's "started" mark goes in with the row: one write fewer per migration. (A file
             # that opens its own transaction first gets its mark from _run_block.)
@@ -843,7 +847,7 @@ class Runner:
             recorded = row
         self._session_timeouts(driver, timeouts)
         try:
-            self._run_statements(driver, migration, statements, row, recorded, started, timeouts)
+            self._run_statements(driver, migration, statements, row, recorded, started, timeouts, following)
         except ConnectionLost as exc:
             if exc.recorded:
                 raise
@@ -851,7 +855,8 @@ class Runner:
                                  recorded=True) from exc
 
     def _run_statements(self, driver: Driver, migration: Migration, statements: list[Statement], row: HistoryRow,
-                        recorded: HistoryRow | None, started: float, timeouts: Timeouts) -> None:
+                        recorded: HistoryRow | None, started: float, timeouts: Timeouts,
+                        following: Step | None = None) -> None:
         """Statement by statement, one history write per statement: "k done and k+1 started" in the same write."""
         hashes = tuple(s.digest for s in statements)
         blocks = {b.first: b for b in self._blocks(migration, statements)}
@@ -883,9 +888,34 @@ class Runner:
                 raise
             row = row.evolve(statements_done=index, statement_hashes=hashes[:index])
             index += 1
-        driver.update_row(row.evolve(state=STATE_APPLIED, applied_at=datetime.now(timezone.utc),
-                                     execution_ms=self._ms(started), statements_done=len(statements),
-                                     statement_started=len(statements), statement_hashes=hashes, error=None))
+        final = row.evolve(state=STATE_APPLIED, applied_at=datetime.now(timezone.utc), execution_ms=self._ms(started),
+                           statements_done=len(statements), statement_started=len(statements),
+                           statement_hashes=hashes, error=None)
+        ahead = self._row_ahead(driver, following)
+        if ahead is None:
+            driver.update_row(final)
+            return
+        # One commit instead of two: where every write is its own commit (MySQL), commits are what a run costs.
+        driver.begin()
+        try:
+            driver.update_row(final)
+            driver.insert_row(ahead)
+            driver.commit()
+        except BaseException:
+            _quietly(driver.rollback)
+            raise
+        self._written_ahead = ahead
+
+    def _row_ahead(self, driver: Driver, following: Step | None) -> HistoryRow | None:
+        """The next migration's first row ("statement 1 started"), when it runs statement by statement from the
+        start, so that it can be written together with this migration's final row."""
+        if following is None or following.row is not None or following.reason == "resume":
+            return None
+        statements = self._split(following.migration)
+        if not statements or self._mode(driver, following, statements) != MODE_NONE:
+            return None
+        return self._row(following.migration, statements, state=STATE_IN_PROGRESS, statements_done=0,
+                         statement_started=1)
 
     def _run_block(self, driver: Driver, migration: Migration, statements: list[Statement], row: HistoryRow,
                    recorded: HistoryRow | None, block: Block, started: float, timeouts: Timeouts,
