@@ -210,7 +210,10 @@ self_test_negatives() {
 # ---- step 4: container engine set-up --------------------------------------------------------------------------
 engine_setup() {
   step "(4) container tools from Debian"
-  apt_install podman buildah runc debootstrap psql:postgresql-client mysql:mariadb-client strip:binutils
+  # netavark and aardvark-dns are only "recommended" by podman, but compose's service names (`db`) resolve only
+  # through aardvark-dns: without them the compose e2e's migrate container cannot find its database.
+  apt_install podman buildah runc netavark aardvark-dns debootstrap psql:postgresql-client mysql:mariadb-client \
+    strip:binutils
   mkdir -p "$W/libpod-tmp"
   cat >"$W/storage.conf" <<EOF
 [storage]
@@ -228,6 +231,8 @@ tmp_dir = "$W/libpod-tmp"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 runtime = "runc"
+[network]
+network_backend = "netavark"
 EOF
   export CONTAINERS_STORAGE_CONF="$W/storage.conf" CONTAINERS_CONF="$W/containers.conf" BUILDAH_ISOLATION=chroot
   ok "$(podman --version), $(buildah --version | cut -d' ' -f1-3), storage $DRIVER in $W/storage"
@@ -494,7 +499,7 @@ compose_e2e() {
 
   healthcheck_loop
   rc=0; CTR_CI_MIGRATIONS="$ROOT/migrations" "${DC[@]}" up -d --no-build --pull never >"$W/compose-up.log" 2>&1 || rc=$?
-  [ "$rc" = 0 ] || { tail -20 "$W/compose-up.log"; fail "compose up (good migrations) rc=$rc"; }
+  [ "$rc" = 0 ] || { tail -20 "$W/compose-up.log"; "${DC[@]}" logs migrate 2>&1 | tail -20; fail "compose up (good migrations) rc=$rc"; }
   rc=0; "${DC[@]}" wait app >/dev/null 2>&1 || rc=$?
   states=$("${DC[@]}" ps -a --format '{{.Service}}={{.State}}/{{.ExitCode}}' | sort | tr '\n' ' ')
   echo "   $states"
