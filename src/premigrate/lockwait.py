@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -56,11 +56,14 @@ def timeouts_for(options: Callable[[str], Any], settings: tuple[tuple[str, float
 class LockBusy(Exception):
     """A statement gave up waiting for a lock (or lost a deadlock); nothing of it took effect."""
 
-    def __init__(self, error: SqlError, index: int, blockers: list[dict[str, Any]]) -> None:
+    def __init__(self, error: SqlError, index: int, blockers: list[dict[str, Any]], migration: Any = None,
+                 statements: Sequence[Any] = ()) -> None:
         super().__init__(str(error))
         self.error = error
         self.index = index
         self.blockers = blockers
+        self.migration = migration  # the file and its statements, so whoever retries can name what was blocked
+        self.statements = statements
 
 
 def backoff(retry: int) -> float:

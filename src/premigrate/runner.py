@@ -67,6 +67,7 @@ class Runner:
         self._session_set: tuple[float | None, float | None] | None = None  # session-wide timeouts in force
         self._watch = BlockerWatch(None)  # names lock blockers; a real one while migrations run under the lock
         self._written_ahead: HistoryRow | None = None  # the next migration's first row, already written
+        self._splits: dict[tuple[str, int], list[Statement]] = {}
 
     # -- sessions -----------------------------------------------------------------------------------------------
 
@@ -419,19 +420,10 @@ class Runner:
                     f"Roll back {len(targets)} migration(s), newest first: {ids}? [y/N] "):
                 raise UsageError("down cancelled: nothing was rolled back")
             self.log.info("rollback_plan", count=len(targets), versions=[r.migration_id for r in targets])
-            if self.guard is not None:
-                self.guard.add_cancel_hook(driver.interrupt)
-            self._watch = BlockerWatch(lock_session)
-            try:
+            with self._running(driver):
                 for row, migration in zip(targets, reversible):
                     self._roll_back(driver, row, migration)
                     self.stats.applied += 1
-            finally:
-                if self.guard is not None:
-                    self.guard.wait_for_cancel(10.0)
-                    self.guard.remove_cancel_hook(driver.interrupt)
-                self._reset_session_timeouts(driver)
-                self._watch.close()
         return EXIT_OK
 
     def _check_reversible(self, targets: list[HistoryRow], by_id: dict[str, Migration]) -> list[Migration]:
@@ -503,8 +495,8 @@ class Runner:
                     _quietly(driver.rollback)
                     raise
 
-            self._with_retries(attempt, down_view, statements, timeouts, started, recorded=False,
-                               rolled_back=rolled_back, event="rollback_failed")
+            self._with_retries(attempt, timeouts.retries, started, recorded=False, rolled_back=rolled_back,
+                               event="rollback_failed")
         else:
             progress = row.evolve(state=STATE_ROLLING_BACK, statements_total=len(statements), statements_done=0,
                                   statement_started=0, statement_hashes=(), error=None)
@@ -519,8 +511,7 @@ class Runner:
                             lambda: self._execute(driver, down_view, statements, index, statement, started,
                                                   recorded=True, event="rollback_failed",
                                                   lock_timeout=timeouts.lock),
-                            down_view, statements, timeouts, started, recorded=True, rolled_back="",
-                            event="rollback_failed")
+                            timeouts.retries, started, recorded=True, rolled_back="", event="rollback_failed")
                     except MigrationFailed as exc:
                         self._record_quietly(driver, progress.evolve(error=exc.fields.get("error_summary")))
                         raise
@@ -583,16 +574,23 @@ class Runner:
         self._apply_all(driver, steps)
 
     def _apply_all(self, driver: Driver, steps: list[Step]) -> None:
-        if self.guard is not None:
-            self.guard.add_cancel_hook(driver.interrupt)
-        self._watch = BlockerWatch(self._spare)
-        try:
+        with self._running(driver):
             if self.config.option("single_transaction"):
                 self._apply_single_transaction(driver, steps)
             else:
                 for index, step in enumerate(steps):
                     self._apply(driver, step, steps[index + 1] if index + 1 < len(steps) else None)
                     self.stats.applied += 1
+
+    @contextmanager
+    def _running(self, driver: Driver) -> Iterator[None]:
+        """While migration statements run on `driver` under the runner lock: a signal cancels the running
+        statement, blockers are looked up from the lock session, and the session's timeouts are reset after."""
+        if self.guard is not None:
+            self.guard.add_cancel_hook(driver.interrupt)
+        self._watch = BlockerWatch(self._spare)
+        try:
+            yield
         finally:
             if self.guard is not None:
                 self.guard.wait_for_cancel(10.0)
@@ -601,10 +599,16 @@ class Runner:
             self._watch.close()
 
     def _split(self, migration: Migration) -> list[Statement]:
-        try:
-            return split_statements(migration.up_sql, self.config.dsn.dialect, first_line=migration.up_first_line)
-        except SplitError as exc:
-            raise ValidationFailed(f"{migration.script}: line {exc.line}: {exc}", script=migration.script) from None
+        """The up part's statements. Split once per text: checks, plan, mode and run all ask for them."""
+        key = (migration.up_sql, migration.up_first_line)
+        if key not in self._splits:
+            try:
+                self._splits[key] = split_statements(migration.up_sql, self.config.dsn.dialect,
+                                                     first_line=migration.up_first_line)
+            except SplitError as exc:
+                raise ValidationFailed(f"{migration.script}: line {exc.line}: {exc}",
+                                       script=migration.script) from None
+        return self._splits[key]
 
     def _blocks(self, migration: Migration, statements: list[Statement], script: str | None = None) -> list[Block]:
         try:
@@ -709,27 +713,28 @@ class Runner:
             self._session_set = None
             _quietly(driver.reset_timeouts)
 
-    def _with_retries(self, attempt: Callable[[], T], migration: Migration, statements: list[Statement],
-                      timeouts: Timeouts, started: float, *, recorded: bool, rolled_back: str,
-                      event: str = "migration_failed") -> T:
-        """Run `attempt` again after a lock timeout or deadlock; when retries run out, fail naming the blocker."""
+    def _with_retries(self, attempt: Callable[[], T], retries: int, started: float, *, recorded: bool,
+                      rolled_back: str, event: str = "migration_failed", **extra: Any) -> T:
+        """Run `attempt` again after a lock timeout or deadlock, up to `retries` times; when they run out, fail
+        naming the blocked statement (carried by LockBusy) and its blocker."""
 
         def on_retry(busy: LockBusy, attempt_number: int, pause: float) -> None:
-            self.log.warning("lock_retry", **self._fields(migration), attempt=attempt_number,
-                             attempts=timeouts.retries + 1, statement=busy.index,
+            self.log.warning("lock_retry", **self._fields(busy.migration), attempt=attempt_number,
+                             attempts=retries + 1, statement=busy.index,
                              **{busy.error.code_field: busy.error.code}, error=busy.error.message,
                              blockers=busy.blockers, pause_s=round(pause, 2),
-                             ddl_lock_timeout_s=timeouts.lock)
+                             ddl_lock_timeout_s=self._timeouts(busy.migration).lock, **extra)
 
         try:
-            return with_lock_retries(attempt, timeouts.retries, on_retry)
+            return with_lock_retries(attempt, retries, on_retry)
         except LockBusy as busy:
-            statement = statements[busy.index - 1]
+            statements = list(busy.statements)
             raise self._failure(
-                busy.error, migration, statements, busy.index, statement, started, recorded=recorded,
-                rolled_back=rolled_back, event=event, blockers=busy.blockers,
-                gave_up=f"gave up after {timeouts.retries + 1} attempt(s) with a lock timeout of "
-                        f"{format_duration(timeouts.lock or None)}; {describe_blockers(busy.blockers)}",
+                busy.error, busy.migration, statements, busy.index, statements[busy.index - 1], started,
+                recorded=recorded, rolled_back=rolled_back, event=event, blockers=busy.blockers,
+                gave_up=f"gave up after {retries + 1} attempt(s) with a lock timeout of "
+                        f"{format_duration(self._timeouts(busy.migration).lock or None)}; "
+                        f"{describe_blockers(busy.blockers)}",
             ) from busy.error
 
     # -- the three ways to run a file ---------------------------------------------------------------------------
@@ -763,8 +768,7 @@ class Runner:
                 _quietly(driver.rollback)
                 raise
 
-        self._with_retries(attempt, step.migration, statements, timeouts, started, recorded=False,
-                           rolled_back=rolled_back)
+        self._with_retries(attempt, timeouts.retries, started, recorded=False, rolled_back=rolled_back)
 
     def _apply_single_transaction(self, driver: Driver, steps: list[Step]) -> None:
         """--single-transaction: every pending migration and its history row in one transaction, all or nothing."""
@@ -772,7 +776,6 @@ class Runner:
         rolled_back = "the whole --single-transaction run was rolled back"
         run_timeouts = timeouts_for(self.config.option, ())
         done: list[tuple[Step, int]] = []
-        current: list[tuple[Migration, list[Statement]]] = []
 
         def attempt() -> None:
             done.clear()
@@ -780,7 +783,6 @@ class Runner:
             try:
                 for step in steps:
                     statements = self._split(step.migration)
-                    current[:] = [(step.migration, statements)]
                     timeouts = self._timeouts(step.migration)
                     if driver.local_timeouts and timeouts != run_timeouts:
                         driver.set_timeouts(timeouts.lock, timeouts.statement, local=True)
@@ -794,27 +796,9 @@ class Runner:
                 _quietly(driver.rollback)
                 raise
 
-        def attempt_naming_the_migration() -> None:
-            try:
-                attempt()
-            except LockBusy as busy:
-                migration, statements = current[0]
-                busy.migration, busy.statements = migration, statements  # type: ignore[attr-defined]
-                raise
-
-        try:
-            with_lock_retries(attempt_naming_the_migration, run_timeouts.retries,
-                              lambda busy, n, pause: self.log.warning(
-                                  "lock_retry", **self._fields(busy.migration),  # type: ignore[attr-defined]
-                                  attempt=n, attempts=run_timeouts.retries + 1, statement=busy.index,
-                                  **{busy.error.code_field: busy.error.code}, error=busy.error.message,
-                                  blockers=busy.blockers, pause_s=round(pause, 2), transaction="single"))
-        except LockBusy as busy:
-            migration, statements = busy.migration, busy.statements  # type: ignore[attr-defined]
-            raise self._failure(busy.error, migration, statements, busy.index, statements[busy.index - 1], started,
-                                recorded=False, rolled_back=rolled_back, blockers=busy.blockers,
-                                gave_up=f"gave up after {run_timeouts.retries + 1} attempt(s); "
-                                        f"{describe_blockers(busy.blockers)}") from busy.error
+        # The whole run is retried, with the run's retry count.
+        self._with_retries(attempt, run_timeouts.retries, started, recorded=False, rolled_back=rolled_back,
+                           transaction="single")
         for step, duration in done:
             self.log.info("migration_applied", **self._fields(step.migration), duration_ms=duration,
                           transaction="single")
@@ -877,7 +861,7 @@ class Runner:
                 self._with_retries(
                     lambda: self._execute_with_index_cleanup(driver, migration, statements, index, statement, started,
                                                              timeouts),
-                    migration, statements, timeouts, started, recorded=True, rolled_back="")
+                    timeouts.retries, started, recorded=True, rolled_back="")
             except MigrationFailed as exc:
                 self._record_quietly(driver, row.evolve(state=STATE_FAILED,
                                                         error=exc.fields.get("error_summary") or str(exc)))
@@ -946,7 +930,7 @@ class Runner:
                 driver.update_row(after)
 
         try:
-            self._with_retries(attempt, migration, statements, timeouts, started, recorded=True, rolled_back="")
+            self._with_retries(attempt, timeouts.retries, started, recorded=True, rolled_back="")
         except MigrationFailed as exc:
             note = "" if driver.transactional_ddl else (
                 "; DDL in the block may have committed implicitly before the failure")
@@ -1006,7 +990,7 @@ class Runner:
                 driver.execute(statement.text)
         except SqlError as exc:
             if exc.lock_contention:
-                raise LockBusy(exc, index, blockers) from exc
+                raise LockBusy(exc, index, blockers, migration, statements) from exc
             raise self._failure(exc, migration, statements, index, statement, started, recorded=recorded,
                                 rolled_back=rolled_back, event=event) from exc
         except ConnectionLost as exc:
