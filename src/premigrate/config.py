@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from premigrate.durations import parse_duration
-from premigrate.dsn import DEFAULT_PORTS, Dsn, normalize_dialect, parse_url
+from premigrate.model.durations import parse_duration
+from premigrate.model.dsn import DEFAULT_PORTS, Dsn, normalize_dialect, parse_url
 from premigrate.errors import UsageError
-from premigrate.version import Version
+from premigrate.model.versions import Version
 
 DEFAULT_SQLITE_FILE = "premigrate.db"
 DEFAULT_TABLE = "premigrate_history"

@@ -14,7 +14,7 @@ from collections.abc import Iterable, MutableMapping
 from typing import Any
 from urllib.parse import quote
 
-from premigrate.dsn import REDACTED
+from premigrate.model.dsn import REDACTED
 
 
 def _load_structlog() -> None:

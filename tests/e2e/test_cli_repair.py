@@ -11,7 +11,7 @@ import pytest
 
 from premigrate.drivers import driver_class
 from premigrate.drivers.base import DriverSettings, lock_key_text
-from premigrate.dsn import parse_url
+from premigrate.model.dsn import parse_url
 from tests.e2e.helpers import cmd, file_checksum, up, write
 from tests.support import CliResult, TestDatabase
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from premigrate.source import MAX_FILE_BYTES
+from premigrate.model.migrations import MAX_FILE_BYTES
 from tests.faults.harness import (
     LEDGER, MARKS, ODD_PASSWORD, PG_PASSWORD, WRONG_PASSWORD, FaultDatabase, Spec, check_invariant,
     make_database, premigrate, public_copy, run_as_nobody, single_error, snapshot, traced_migration, write_spec,

@@ -12,7 +12,7 @@ import pytest
 
 from premigrate.drivers import driver_class
 from premigrate.drivers.base import ConnectFailed, Driver, DriverSettings, HistoryRow, SqlError
-from premigrate.dsn import parse_url
+from premigrate.model.dsn import parse_url
 from premigrate.errors import UsageError
 from tests.support import TestDatabase
 

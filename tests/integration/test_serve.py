@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-import premigrate.serve as serve_module
+import premigrate.commands.serve as serve_module
 from premigrate.config import Config, load_config
 from premigrate.errors import UsageError
-from premigrate.interrupts import SignalGuard
-from premigrate.serve import parse_listen, serve
+from premigrate.engine.interrupts import SignalGuard
+from premigrate.commands.serve import parse_listen, serve
 from tests.support import TestDatabase, popen_cli, run_cli
 
 USERS = "CREATE TABLE users (id integer PRIMARY KEY);\n"

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from premigrate.config import load_config
-from premigrate.durations import parse_duration
+from premigrate.model.durations import parse_duration
 from premigrate.errors import UsageError
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from premigrate.dsn import parse_url
+from premigrate.model.dsn import parse_url
 from premigrate.errors import UsageError
 
 

@@ -17,7 +17,7 @@ _UP_PATH = """
 import json, sys
 from premigrate import cli, log
 from premigrate.drivers import driver_class
-import premigrate.runner
+import premigrate.engine.runner
 cli.build_parser().parse_args(["up"])
 log.configure(log_format="json", level="info", secrets=["s3cret"])
 log.get_logger().info("probe", note="s3cret")
@@ -26,8 +26,8 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 # Needed only by other commands, by a retry, or by another database.
-_NEVER = ["pglast", "prometheus_client", "tenacity", "premigrate.lint", "premigrate.serve", "premigrate.scaffold",
-          "premigrate.baseline", "premigrate.report", "premigrate.locking", "premigrate.placeholders",
+_NEVER = ["pglast", "prometheus_client", "tenacity", "premigrate.commands.lint", "premigrate.commands.serve", "premigrate.commands.new",
+          "premigrate.commands.baseline", "premigrate.commands.report", "premigrate.engine.locking", "premigrate.model.placeholders",
           "structlog.stdlib", "structlog.threadlocal", "structlog.twisted", "http.server", "uuid"]
 _OTHER_DRIVERS = {
     "postgresql": ["pymysql", "premigrate.drivers.mysql", "premigrate.drivers.sqlite", "sqlite3"],

@@ -9,7 +9,7 @@ import textwrap
 PROGRAM = textwrap.dedent("""
     import os, signal, sys, time
     from premigrate.errors import Interrupted
-    from premigrate.interrupts import SignalGuard
+    from premigrate.engine.interrupts import SignalGuard
 
     def give_up(signum, grace_s):
         print(f"giving up after {grace_s} s on {signum}", flush=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from premigrate.errors import UsageError
-from premigrate.lint import (
+from premigrate.commands.lint import (
     RULES,
     Finding,
     LintUnavailable,
@@ -18,7 +18,7 @@ from premigrate.lint import (
     render_json,
     render_text,
 )
-from premigrate.source import load_migrations
+from premigrate.model.migrations import load_migrations
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "lint"
 
@@ -414,7 +414,7 @@ class TestExitCode:
 
 
 class TestLazyImport:
-    @pytest.mark.parametrize("module", ["premigrate.lint", "premigrate.cli"])
+    @pytest.mark.parametrize("module", ["premigrate.commands.lint", "premigrate.cli"])
     def test_import_does_not_load_parsers(self, module: str) -> None:
         """Importing lint (or the CLI) loads neither pglast nor sqlglot: a no-op `up` pays nothing for them."""
         code = f"import sys, {module}; print(sorted(m for m in ('pglast', 'sqlglot') if m in sys.modules))"
@@ -423,7 +423,7 @@ class TestLazyImport:
 
     def test_linting_postgresql_loads_pglast(self) -> None:
         """pglast is loaded when PostgreSQL statements are linted (so the check above is not vacuous)."""
-        code = ("import sys; from premigrate.lint import lint_migrations; lint_migrations([], 'postgresql'); "
+        code = ("import sys; from premigrate.commands.lint import lint_migrations; lint_migrations([], 'postgresql'); "
                 "print('pglast' in sys.modules)")
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         assert "True" == result.stdout.strip()

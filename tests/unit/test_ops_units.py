@@ -5,10 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from premigrate import baseline, placeholders, scaffold
+from premigrate.commands import baseline, new as scaffold
+
+from premigrate.model import placeholders
 from premigrate.errors import UsageError
-from premigrate.source import load_migrations
-from premigrate.version import Version
+from premigrate.model.migrations import load_migrations
+from premigrate.model.versions import Version
 
 NOW = datetime(2026, 11, 21, 21, 30, 0, tzinfo=timezone.utc)
 

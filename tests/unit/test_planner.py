@@ -5,9 +5,9 @@ from pathlib import Path
 
 
 from premigrate.drivers.base import HistoryRow
-from premigrate.planner import Policy, make_plan
-from premigrate.source import MigrationSet, load_migrations
-from premigrate.statements import split_statements
+from premigrate.model.planner import Policy, make_plan
+from premigrate.model.migrations import MigrationSet, load_migrations
+from premigrate.model.sql import split_statements
 
 POLICY = Policy("postgresql")
 WHEN = datetime(2026, 1, 1, tzinfo=timezone.utc)

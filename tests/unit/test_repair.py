@@ -8,9 +8,9 @@ import pytest
 from premigrate.config import load_config
 from premigrate.drivers.base import HistoryRow
 from premigrate.errors import UsageError
-from premigrate.repair import _action, _same_id, survey, survey_text
-from premigrate.source import MigrationSet, load_migrations
-from premigrate.statements import split_statements
+from premigrate.commands.repair import _action, _same_id, survey, survey_text
+from premigrate.model.migrations import MigrationSet, load_migrations
+from premigrate.model.sql import split_statements
 
 WHEN = datetime(2026, 1, 1, tzinfo=timezone.utc)
 FILES = {

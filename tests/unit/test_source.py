@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from premigrate.errors import MigrationFileError, UsageError
-from premigrate.source import checksum, load_migrations, parse_name
-from premigrate.version import Version
+from premigrate.model.migrations import checksum, load_migrations, parse_name
+from premigrate.model.versions import Version
 
 
 def write(directory: Path, name: str, content: str | bytes) -> Path:

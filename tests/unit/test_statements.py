@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from premigrate.statements import SplitError, split_statements
+from premigrate.model.sql import SplitError, split_statements
 
 
 def texts(sql: str, dialect: str) -> list[str]:

@@ -6,9 +6,11 @@ import re
 
 import pytest
 
-from premigrate import lockwait, transactions
+from premigrate.engine import lockwait
+
+from premigrate.model import transactions
 from premigrate.drivers.base import SqlError
-from premigrate.statements import Statement, split_statements
+from premigrate.model.sql import Statement, split_statements
 
 
 def _control(sql: str, dialect: str = "postgresql") -> list[str | None]:

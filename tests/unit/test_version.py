@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from premigrate.version import Version
+from premigrate.model.versions import Version
 
 
 class TestVersionOrder:

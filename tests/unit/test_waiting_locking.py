@@ -4,11 +4,11 @@ from typing import Any
 
 import pytest
 
-from premigrate import locking
+from premigrate.engine import locking
 from premigrate.drivers.base import ConnectFailed
-from premigrate.dsn import parse_url
+from premigrate.model.dsn import parse_url
 from premigrate.errors import DatabaseUnavailable, LockTimeout
-from premigrate.waiting import BACKOFF_CAP_S, PROBE_INTERVAL_S, retry_delay, tcp_endpoint, wait_for_database
+from premigrate.engine.waiting import BACKOFF_CAP_S, PROBE_INTERVAL_S, retry_delay, tcp_endpoint, wait_for_database
 
 
 class FakeClock:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Protocol
 
-from premigrate.dsn import Dsn
+from premigrate.model.dsn import Dsn
 from premigrate.errors import PremigrateError
 
 STATE_APPLIED = "applied"

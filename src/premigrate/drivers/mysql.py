@@ -16,7 +16,7 @@ import pymysql
 from pymysql.constants import CLIENT
 
 from premigrate.drivers.base import ConnectFailed, DriverSettings, SqlError, SqlHistoryMixin
-from premigrate.dsn import Dsn
+from premigrate.model.dsn import Dsn
 from premigrate.errors import ConnectionLost, UsageError
 
 # errno -> (reason, transient) for connection attempts

@@ -11,7 +11,7 @@ from psycopg import errors as pg_errors, pq, sql as pg_sql
 from premigrate.drivers.base import (
     ConnectFailed, DriverSettings, SqlError, SqlHistoryMixin, lock_key_int64,
 )
-from premigrate.dsn import Dsn
+from premigrate.model.dsn import Dsn
 from premigrate.errors import ConnectionLost, UsageError
 
 # libpq reports connection failures as text without an SQLSTATE, so they are classified by message.

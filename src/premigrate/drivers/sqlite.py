@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from premigrate.drivers.base import ConnectFailed, DriverSettings, SqlError, SqlHistoryMixin
-from premigrate.dsn import Dsn
+from premigrate.model.dsn import Dsn
 
 BUSY_TIMEOUT_S = 30.0
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from premigrate.log import SecretScrubber
-from premigrate.planner import Plan
-from premigrate.source import Migration
-from premigrate.statements import Statement
+from premigrate.model.planner import Plan
+from premigrate.model.migrations import Migration
+from premigrate.model.sql import Statement
 
 
 def write_stdout(text: str) -> None:

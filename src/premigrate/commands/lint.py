@@ -35,8 +35,8 @@ from typing import Any
 from dataclasses import asdict, dataclass, field
 
 from premigrate.errors import UsageError, ValidationFailed
-from premigrate.source import Migration
-from premigrate.statements import SplitError, split_statements
+from premigrate.model.migrations import Migration
+from premigrate.model.sql import SplitError, split_migration
 
 ERROR = "error"
 WARNING = "warning"
@@ -262,7 +262,7 @@ _MARKED = re.compile(_PLACEHOLDER_MARK + r"([A-Za-z0-9_]+)", re.I)
 def _lint_file(migration: Migration, dialect: str, analyzer: _Analyzer) -> list[Finding]:
     first = migration.up_first_line
     try:
-        statements = split_statements(migration.up_sql, dialect, first_line=first)
+        statements = split_migration(migration, dialect)
     except SplitError as exc:
         return [_finding("parse-error", migration.script, exc.line, "", f"cannot split the file: {exc}")]
     lines = migration.up_sql.split("\n")
@@ -328,7 +328,7 @@ def _display(table: _Table) -> str:
 
 def _postgres_analyzer() -> _Analyzer:
     try:
-        # Imported here, not at the top: importing premigrate.lint (and a no-op `up`) stays cheap.
+        # Imported here, not at the top: importing premigrate.commands.lint (and a no-op `up`) stays cheap.
         import pglast
         from pglast.parser import ParseError
     except ImportError:

@@ -33,9 +33,9 @@ from premigrate.drivers import driver_class
 from premigrate.drivers.base import STATE_APPLIED, HistoryRow
 from premigrate.errors import PremigrateError, UsageError
 from premigrate.log import SecretScrubber
-from premigrate.planner import Plan, make_plan
-from premigrate.source import MigrationSet
-from premigrate.version import Version, is_version, sort_key
+from premigrate.model.planner import Plan, make_plan
+from premigrate.model.migrations import MigrationSet
+from premigrate.model.versions import Version, is_version, sort_key
 
 DEFAULT_LISTEN = "0.0.0.0:8080"
 CONNECT_TIMEOUT_S = 3.0
@@ -197,7 +197,7 @@ class HealthState:
     _last_status: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        from premigrate.runner import Runner
+        from premigrate.engine.runner import Runner
 
         self._runner = Runner(self.config, self.log)
         self._scrubber = SecretScrubber(self.config.secrets)

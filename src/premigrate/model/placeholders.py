@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 
 from premigrate.errors import UsageError
-from premigrate.source import Migration
+from premigrate.model.migrations import Migration
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 

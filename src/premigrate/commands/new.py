@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from premigrate.errors import UsageError
-from premigrate.source import MigrationSet, parse_name
+from premigrate.model.migrations import MigrationSet, parse_name
 
 TIMESTAMP_DIGITS = 14  # YYYYMMDDHHMMSS
 _DESCRIPTION = re.compile(r"[a-z0-9][a-z0-9_]*\Z")

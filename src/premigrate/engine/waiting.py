@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from premigrate.drivers.base import ConnectFailed, Driver
-from premigrate.durations import format_duration
-from premigrate.dsn import Dsn
+from premigrate.model.durations import format_duration
+from premigrate.model.dsn import Dsn
 from premigrate.errors import DatabaseUnavailable
 
 PROBE_INTERVAL_S = 0.025

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from premigrate.drivers.base import Driver
-from premigrate.durations import format_duration
+from premigrate.model.durations import format_duration
 from premigrate.errors import LockTimeout
 
 POLL_MIN_S = 0.05

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from premigrate.errors import MigrationFileError, UsageError, ValidationFailed
-from premigrate.source import Migration, MigrationSet, parse_name
-from premigrate.version import Version
+from premigrate.model.migrations import Migration, MigrationSet, parse_name
+from premigrate.model.versions import Version
 
 TOOL_TABLES = {
     "golang-migrate": "schema_migrations",

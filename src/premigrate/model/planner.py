@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from premigrate.drivers.base import STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK, HistoryRow
-from premigrate.source import Migration, MigrationSet
-from premigrate.statements import Statement, split_statements
-from premigrate.version import Version, is_version, sort_key
+from premigrate.model.migrations import Migration, MigrationSet
+from premigrate.model.sql import Statement, split_migration
+from premigrate.model.versions import Version, is_version, sort_key
 
 # Status states, as `status` prints them.
 APPLIED, PENDING, CHANGED, MISSING, FAILED, IN_PROGRESS, OUT_OF_ORDER, ROLLING_BACK = (
@@ -199,7 +199,7 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
         return
     if row.state == STATE_IN_PROGRESS:
         done = row.statements_done
-        statements = split_statements(migration.up_sql, policy.dialect, first_line=migration.up_first_line)
+        statements = split_migration(migration, policy.dialect)
         changed = first_changed_statement(statements, row)
         if changed is not None:
             entries.append(_entry(migration, IN_PROGRESS, row, detail="interrupted; file changed since"))

@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 from premigrate import __version__
 from premigrate.config import OPTIONS, Config, load_config, resolve_option, OPTIONS_BY_DEST
 from premigrate.errors import EXIT_CODES, Interrupted, PremigrateError, UsageError
-from premigrate.interrupts import SignalGuard
+from premigrate.engine.interrupts import SignalGuard
 
 COMMANDS = {
     "up": "wait for the database, take the runner lock, apply pending migrations, record them",
@@ -216,7 +216,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
                 log.warning("no_database_configured", database=config.dsn.redacted(),
                             note="migrating a local SQLite file; set DATABASE_URL to migrate a real database")
             log.info("config_loaded", command=command, version=__version__, **config.summary_fields())
-            from premigrate.runner import Runner
+            from premigrate.engine.runner import Runner
 
             runner = Runner(config, log, guard)
             try:
@@ -251,7 +251,7 @@ def _dispatch(runner: Any, config: Config) -> int:
     if command == "down":
         return int(runner.down(confirm=_confirm if config.stdin_is_tty else None))
     if command == "status":
-        from premigrate.report import status_json, status_table, write_stdout
+        from premigrate.commands.report import status_json, status_table, write_stdout
 
         plan = runner.status_plan()
         write_stdout(status_json(plan, database=config.dsn.redacted(), table=config.table) if config.json
@@ -260,13 +260,13 @@ def _dispatch(runner: Any, config: Config) -> int:
     if command == "new":
         return _new(runner, config)
     if command == "repair":
-        from premigrate import repair
+        from premigrate.commands import repair
 
         return repair.run(runner, config)
     if command == "lint":
         return _lint(runner, config)
     if command == "serve":
-        from premigrate.serve import serve
+        from premigrate.commands.serve import serve
 
         return int(serve(config, runner.log, listen=config.option("listen"),
                          expect_tables=config.option("expect_tables") or (),
@@ -277,8 +277,8 @@ def _dispatch(runner: Any, config: Config) -> int:
 def _new(runner: Any, config: Config) -> int:
     from datetime import datetime, timezone
 
-    from premigrate import scaffold
-    from premigrate.report import write_stdout
+    from premigrate.commands import new as scaffold
+    from premigrate.commands.report import write_stdout
 
     if not config.dir.is_dir():
         raise UsageError(f"migrations folder {str(config.dir)!r} does not exist; create it or point --dir at it")
@@ -291,8 +291,8 @@ def _new(runner: Any, config: Config) -> int:
 
 
 def _lint(runner: Any, config: Config) -> int:
-    from premigrate import lint
-    from premigrate.report import write_stdout
+    from premigrate.commands import lint
+    from premigrate.commands.report import write_stdout
 
     dialect = config.option("dialect") or ("postgresql" if config.default_sqlite else config.dsn.dialect)
     findings = lint.lint_migrations(runner.load().all, dialect)

@@ -17,23 +17,23 @@ from premigrate.drivers.base import (
     STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK, Driver, DriverSettings, HistoryRow, SqlError,
     lock_key_text,
 )
-from premigrate.durations import format_duration
+from premigrate.model.durations import format_duration
 from premigrate.errors import (
     ConnectionLost, Interrupted, MigrationFailed, MigrationFileError, UsageError, ValidationFailed,
 )
-from premigrate.interrupts import SignalGuard
+from premigrate.engine.interrupts import SignalGuard
 # baseline, locking, placeholders and report are imported where used: a no-op `up` never loads them.
-from premigrate import transactions
-from premigrate.lockwait import BlockerWatch, LockBusy, Timeouts, describe_blockers, timeouts_for, with_lock_retries
-from premigrate.version import Version
-from premigrate.planner import Plan, Policy, Step, make_plan
-from premigrate.source import Migration, MigrationSet, load_migrations
-from premigrate.statements import SplitError, Statement, split_statements
-from premigrate.transactions import Block
-from premigrate.waiting import wait_for_database
+from premigrate.model import transactions
+from premigrate.engine.lockwait import BlockerWatch, LockBusy, Timeouts, describe_blockers, timeouts_for, with_lock_retries
+from premigrate.model.versions import Version
+from premigrate.model.planner import Plan, Policy, Step, make_plan
+from premigrate.model.migrations import Migration, MigrationSet, load_migrations
+from premigrate.model.sql import SplitError, Statement, split_migration
+from premigrate.model.transactions import Block
+from premigrate.engine.waiting import wait_for_database
 
 if TYPE_CHECKING:
-    from premigrate import report
+    from premigrate.commands import report
 
 EXIT_OK = 0
 EXIT_PENDING = 7
@@ -113,7 +113,7 @@ class Runner:
         lock_session = cls.connect(cfg.dsn, self._settings(read_only=False, connect_timeout=10.0))
         held = False
         try:
-            from premigrate import locking
+            from premigrate.engine import locking
 
             locking.acquire(lock_session, key, cfg.lock_timeout, self.log)
             held = True
@@ -167,7 +167,7 @@ class Runner:
 
     def resolved(self, migration: Migration) -> Migration:
         """The migration with its placeholders filled in (when they are on for it)."""
-        from premigrate import placeholders
+        from premigrate.model import placeholders
 
         return placeholders.resolve(migration, self.config.placeholder_values,
                                     everywhere=bool(self.config.option("placeholders")))
@@ -223,7 +223,7 @@ class Runner:
         self._target(files)
         self._check_single_transaction_supported()
         if self.config.option("baseline_on_empty_history") is not None:
-            from premigrate import baseline
+            from premigrate.commands import baseline
 
             baseline.require_version_in_folder(files, self.config.option("baseline_on_empty_history"),
                                                "--baseline-on-empty-history")
@@ -281,7 +281,7 @@ class Runner:
         self._check_single_transaction(driver, steps)
         self._check_transactions(driver, steps)
         views = [self._step_view(driver, step) for step in steps]
-        from premigrate import report
+        from premigrate.commands import report
 
         text = (report.plan_json(views, plan, database=self.config.dsn.redacted(), secrets=self.config.secrets)
                 if self.config.json else report.plan_text(views, plan, secrets=self.config.secrets))
@@ -299,7 +299,7 @@ class Runner:
             mode = "single (one transaction for the whole run)"
         else:
             mode = MODE_TEXT[self._mode(driver, step, statements)]
-        from premigrate import report
+        from premigrate.commands import report
 
         return report.StepView(
             migration=migration,
@@ -341,13 +341,13 @@ class Runner:
             self.log.info("baseline_skipped", reason="the schema has no tables of its own: migrating normally")
             return []
         self.log.info("baseline_on_empty_history", version=str(version), existing_tables=len(tables))
-        from premigrate import baseline
+        from premigrate.commands import baseline
 
         self._record_baseline(driver, baseline.up_to(files, version), {})
         return driver.read_history()
 
     def baseline(self) -> int:
-        from premigrate import baseline, report
+        from premigrate.commands import baseline, report
 
         files = self.load()
         version = self.config.option("baseline_version")
@@ -431,7 +431,7 @@ class Runner:
         reasons = []
         migrations = []
         everywhere = bool(self.config.option("placeholders"))
-        from premigrate import placeholders
+        from premigrate.model import placeholders
 
         for row in targets:
             migration = by_id.get(row.migration_id)
@@ -467,8 +467,7 @@ class Runner:
 
     def _split_down(self, migration: Migration) -> list[Statement]:
         try:
-            return split_statements(migration.down_sql or "", self.config.dsn.dialect,
-                                    first_line=migration.down_first_line)
+            return split_migration(migration, self.config.dsn.dialect, down=True)
         except SplitError as exc:
             raise ValidationFailed(f"{migration.down_script}: line {exc.line}: {exc}") from None
 
@@ -603,8 +602,7 @@ class Runner:
         key = (migration.up_sql, migration.up_first_line)
         if key not in self._splits:
             try:
-                self._splits[key] = split_statements(migration.up_sql, self.config.dsn.dialect,
-                                                     first_line=migration.up_first_line)
+                self._splits[key] = split_migration(migration, self.config.dsn.dialect)
             except SplitError as exc:
                 raise ValidationFailed(f"{migration.script}: line {exc.line}: {exc}",
                                        script=migration.script) from None

@@ -25,14 +25,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from premigrate import __version__, report
+from premigrate import __version__
+
+from premigrate.commands import report
 from premigrate.config import Config
 from premigrate.drivers.base import STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK, HistoryRow
 from premigrate.errors import UsageError, ValidationFailed
-from premigrate.planner import Step, first_changed_statement, repair_command, resumable_rows, took_effect
-from premigrate.source import Migration, MigrationSet
-from premigrate.statements import SplitError, Statement, split_statements
-from premigrate.version import Version
+from premigrate.model.planner import Step, first_changed_statement, repair_command, resumable_rows, took_effect
+from premigrate.model.migrations import Migration, MigrationSet
+from premigrate.model.sql import SplitError, Statement, split_migration, split_statements
+from premigrate.model.versions import Version
 
 UNFINISHED_STATES = (STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK)
 
@@ -111,7 +113,7 @@ class Survey:
 
 def split(migration: Migration, dialect: str) -> list[Statement]:
     try:
-        return split_statements(migration.up_sql, dialect, first_line=migration.up_first_line)
+        return split_migration(migration, dialect)
     except SplitError as exc:
         raise ValidationFailed(f"{migration.script}: line {exc.line}: {exc}", script=migration.script) from None
 

@@ -17,6 +17,10 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from premigrate.model.migrations import Migration
 
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
@@ -38,6 +42,17 @@ class SplitError(ValueError):
     def __init__(self, message: str, line: int) -> None:
         super().__init__(message)
         self.line = line
+
+
+def split_migration(migration: Migration, dialect: str, *, down: bool = False) -> list[Statement]:
+    """The statements of a migration's up (or down) part: every command that splits a migration asks here.
+
+    One place, because a migration format may bring its own splitting rule (goose's StatementBegin/End, Drizzle's
+    statement breakpoints, Liquibase's delimiters): planning, running, resuming and lint must all see the same list.
+    """
+    if down:
+        return split_statements(migration.down_sql or "", dialect, first_line=migration.down_first_line)
+    return split_statements(migration.up_sql, dialect, first_line=migration.up_first_line)
 
 
 def split_statements(sql: str, dialect: str, *, first_line: int = 1) -> list[Statement]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from premigrate.statements import Statement
+from premigrate.model.sql import Statement
 
 BEGIN, COMMIT, ROLLBACK = "begin", "commit", "rollback"
 

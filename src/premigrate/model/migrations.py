@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from premigrate.durations import parse_duration
+from premigrate.model.durations import parse_duration
 from premigrate.errors import MigrationFileError, UsageError
-from premigrate.version import Version
+from premigrate.model.versions import Version
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 CHECKSUM_ALGORITHM = "sha256"

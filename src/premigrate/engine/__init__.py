@@ -1,0 +1,1 @@
+"""Effects in order: sessions, waiting, the runner lock, applying steps, interrupts."""
