@@ -36,7 +36,7 @@ from typing import Any
 
 from premigrate.errors import MigrationFileError
 
-FLAGS = re.I | re.A
+FLAGS = re.IGNORECASE | re.ASCII
 CHECKSUM_VERSION = 9
 DOCS = "https://docs.liquibase.com/concepts/changelogs/sql-format.html"
 
@@ -204,11 +204,11 @@ _TOKENS: list[tuple[str, re.Pattern[str]]] = [
     ("comment", re.compile(r"/\*[^*]*\*+(?:[^*/][^*]*\*+)*/")),
     ("double", re.compile(r"\d*\.\d+(?:[eE][+-]?\d+)?|\d+\.(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+")),
     ("long", re.compile(r"\d+")),
-    ("oracle_q", re.compile(r"N?Q'[^ \t\n\r]", re.I)),
+    ("oracle_q", re.compile(r"N?Q'[^ \t\n\r]", re.IGNORECASE)),
     ("complex_ident", re.compile(rf"(?:{_IDENT}|{_QUOTED_IDENT})(?:[\r\n ]*\.[\r\n ]*(?:{_IDENT}|{_QUOTED_IDENT}))+")),
     ("ident", re.compile(_IDENT)),
     ("char_literal", re.compile(r"(?:RB|_utf8|[UENRB])?(?:'(?:''|\\[\s\S]|[^\\'])*(?:'|\\')"
-                                r"|\"(?:\"\"|\\[\s\S]|[^\\\"])*(?:\"|\\\"))", re.I)),
+                                r"|\"(?:\"\"|\\[\s\S]|[^\\\"])*(?:\"|\\\"))", re.IGNORECASE)),
     ("quoted_ident", re.compile(_QUOTED_IDENT)),
     ("symbol", re.compile(r"[!-/:-@\[-`{-~]")),
 ]
@@ -319,9 +319,9 @@ def split_statements(sql: str, *, strip_comments: bool, split: bool, end_delimit
             current = []
             previous_delimiter = True
         else:
-            if not previous_delimiter or _java_trim(piece):  # no whitespace right after a delimiter
-                if current or _java_trim(piece):  # nor before a statement
-                    current.append(piece)
+            # no whitespace right after a delimiter, nor before a statement
+            if (not previous_delimiter or _java_trim(piece)) and (current or _java_trim(piece)):
+                current.append(piece)
             previous_delimiter = False
         previous = piece
     text = _java_trim("".join(current))
@@ -416,7 +416,7 @@ def context_matches(changeset_context: str | None, runtime_contexts: Collection[
     expressions = split_expressions(changeset_context)
     runtime = [c.lower() for c in runtime_contexts]
     if not expressions:
-        return not any(re.search(r"nocontexts", c, re.I) for c in runtime)
+        return not any(re.search(r"nocontexts", c, re.IGNORECASE) for c in runtime)
     return any(expression_matches(e, runtime) for e in expressions)
 
 
@@ -972,7 +972,7 @@ def _local(tag: Any) -> str:
 
 
 def _yaml_entries(text: str, file: str) -> list[tuple[str, dict[str, Any], int]]:
-    import yaml  # only a YAML master changelog pays for it
+    import yaml  # type: ignore[import-untyped,unused-ignore]  # only a YAML master changelog pays for it
 
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
