@@ -402,3 +402,140 @@ class TestMasterChangelog:
                               "b.sql": "--liquibase formatted sql\n--changeset a:1 logicalFilePath:x\nselect 2\n"})
         with pytest.raises(MigrationFileError, match="b.sql: line 2: changeset a:1:x is declared twice"):
             lb.load_changelog(tmp_path)
+
+
+class TestLiquibaseOwnCases:
+    """More cases transcribed from FormattedSqlChangeLogParserTest, with the results Liquibase's test expects."""
+
+    END_DELIMITER_CHANGELOG = """
+--liquibase formatted sql
+
+-- changeset abcd:1 runOnChange:true endDelimiter:/ rollbackEndDelimiter:;
+CREATE OR REPLACE PROCEDURE any_procedure_name is
+BEGIN
+    DBMS_MVIEW.REFRESH('LEAD_INST_FOS_MV', method => '?', atomic_refresh => FALSE, out_of_place => true);
+END reany_procedure_name;
+/
+
+
+grant /*Beware, this comment should not be seen as a delimiter! */
+    execute on any_procedure_name to ANY_USER1
+/
+grant execute on any_procedure_name to ANY_USER2
+/
+grant execute on any_procedure_name to ANY_USER3
+/
+-- rollback drop PROCEDURE refresh_all_fos_permission_views/
+"""
+
+    def test_end_delimiter_slash(self) -> None:
+        """parse_withEndDelimiter: four statements, the comment stripped, BEGIN ... END kept whole."""
+        (c,) = lb.parse_formatted_sql(self.END_DELIMITER_CHANGELOG.lstrip("\n"), "asdf.sql")
+        assert c.end_delimiter == "/"
+        assert list(c.statements) == [
+            ("CREATE OR REPLACE PROCEDURE any_procedure_name is\nBEGIN\n"
+             "    DBMS_MVIEW.REFRESH('LEAD_INST_FOS_MV', method => '?', atomic_refresh => FALSE, out_of_place => true);\n"
+             "END reany_procedure_name;"),
+            "grant \n    execute on any_procedure_name to ANY_USER1",
+            "grant execute on any_procedure_name to ANY_USER2",
+            "grant execute on any_procedure_name to ANY_USER3",
+        ]
+
+    def test_trailing_slash_of_last_changeset(self) -> None:
+        """"example file": the SQL keeps its final '/', which ends the last changeset's only statement."""
+        (c,) = parse("--liquibase formatted sql\n--changeset John Doe:12345\nCREATE PROC TEST\nAnother Line\n"
+                      "END MY PROC;\n/")
+        assert (c.author, c.id, c.sql) == ("John Doe", "12345", "CREATE PROC TEST\nAnother Line\nEND MY PROC;\n/")
+        assert c.end_delimiter == "\n/$"  # set for the last changeset of a file only (isNotEndDelimiter)
+        assert c.statements == ("CREATE PROC TEST\nAnother Line\nEND MY PROC;",)
+
+    def test_trailing_slash_of_earlier_changeset_splits_on_semicolons(self) -> None:
+        first, _ = parse("--liquibase formatted sql\n--changeset a:1\nCREATE PROC P;\nEND;\n/\n--changeset a:2\n"
+                         "select 1\n")
+        assert first.end_delimiter is None
+        assert first.statements == ("CREATE PROC P", "END")  # a "/" line is a delimiter of its own
+
+    @pytest.mark.parametrize(("dbms", "expected"), [
+        pytest.param("db2,db2i", ("db2", "db2i"), id="two"),
+        pytest.param("db2, db2i", ("db2",), id="space-ends-the-list"),
+        pytest.param("db2,", ("db2",), id="trailing-comma"),
+        pytest.param(",db2,", (), id="leading-comma-is-no-list"),
+    ])
+    def test_multiple_dbms(self, dbms: str, expected: tuple[str, ...]) -> None:
+        """parse_multipleDbms."""
+        (c,) = parse(f"--liquibase formatted sql\n\n--changeset John Doe:12345 dbms:{dbms}\ncreate table test (id int);\n")
+        assert c.dbms == expected
+
+    def test_multi_line_rollback_in_between(self) -> None:
+        """parse_MultiLineRollbackInBetween: --rollback lines, a /* liquibase rollback */ block, --rollback empty."""
+        text = """--liquibase formatted sql
+
+--changeset eK:12345 (stripComments:false splitStatements:false endDelimiter:X runOnChange:true runAlways:true context:y dbms:mysql runInTransaction:false failOnError:false)
+create table table1 (
+    id int primary key
+);
+
+--rollback delete from table1;
+--rollback drop table table1;
+
+--changeset eK:12346 (stripComments:false splitStatements:false endDelimiter:X runOnChange:true runAlways:true context:y dbms:mysql runInTransaction:false failOnError:false)
+create table table2 (
+    id int primary key
+);
+
+/* liquibase rollback
+ delete from table2;
+ drop table table2;
+*/
+
+--ChangeSet nvoxland:3
+select (*) from table3;
+--rollback empty"""
+        first, second, third = parse(text)
+        assert first.rollback == ("delete from table1", "drop table table1")
+        assert second.rollback == ("delete from table2", "drop table table2")
+        assert third.rollback == ()
+
+    def test_multi_line_rollback_ending_on_code_line(self) -> None:
+        (c,) = parse("--liquibase formatted sql\n--changeset eK:12345\ncreate table table1 (id int);\n"
+                     "/* liquibase rollback\n delete from table1;\n drop table table1; */\n")
+        assert c.rollback == ("delete from table1", "drop table table1")
+
+    def test_changeset_with_no_sql(self) -> None:
+        """changeSetWithNoSQLFound: comment and rollback lines only is an error."""
+        text = ("--liquibase formatted sql\n\n--changeset bharath.javaji1:1-PPgrant labels:CDW-394266   "
+                "contextFilter:PP\n--comment GMDR - Cleanup of Talend Metrics\n--rollback GRANT x;\n\n"
+                "--changeset bharath.javaji1:1-PRODgrant labels:CDW-394266   contextFilter:PRD\n"
+                "--comment GMDR - Cleanup of Talend Metrics\n--rollback GRANT y;\n")
+        assert error_of(text).fields["line"] == 3
+
+    def test_ignore_lines_end_with_one_dash(self) -> None:
+        """parse_withWithIgnoreLinesEndOneDash."""
+        text = ("--liquibase formatted sql\n\n--changeset erz:2-create-multiple-tables splitStatements:true "
+                "endDelimiter:;\ncreate table b (ID int);\n--ignoreLines:start\nfoo\n-ignoreLines:end\n"
+                "create table e (ID int);\n")
+        error = error_of(text)
+        assert error.fields["line"] == 7 and "--ignoreLines:end" in str(error)
+
+    def test_id_made_of_colons_and_spaces(self) -> None:
+        """INVALID_CHANGESET_ID: an id that is only colons and spaces is refused."""
+        error = error_of("--liquibase formatted sql\n--changeset nvoxland:: ::sid\ncreate table t (id int);\n")
+        assert error.fields["line"] == 2
+
+    def test_id_starting_with_colon(self) -> None:
+        """`--changeset nvoxland::4` has the id ':4', as in VALID_CHANGELOG."""
+        (c,) = parse("--liquibase formatted sql\n--changeset nvoxland::4\ncreate table t (id int);\n")
+        assert c.id == ":4"
+
+    def test_all_caps(self) -> None:
+        """parse_withAllCaps: the header and --CHANGESET are case-insensitive."""
+        text = ("--LIQUIBASE FORMATTED SQL\n\n--CHANGESET SOME_USER:ALL_CAPS_SCRIPT_1\nCREATE TABLE A (ID INT)\n\n"
+                "--CHANGESET SOME_USER:ALL_CAPS_SCRIPT_2\nCREATE TABLE B (ID INT)\n")
+        assert [c.id for c in parse(text)] == ["ALL_CAPS_SCRIPT_1", "ALL_CAPS_SCRIPT_2"]
+
+    def test_property_name_case_and_spaced_value(self) -> None:
+        """VALID_CHANGELOG_WITH_LEAD_SPACES: `nAmE:` and `value: sqlplus`."""
+        (c,) = parse("  --liquibase formatted sql\n\n--property nAmE:tableNameProp value:table1\n"
+                     "--property name:runwith value: sqlplus\n\n--changeset a:1 runWith:${runwith}\n"
+                     "select * from ${tableNameProp};\n")
+        assert c.sql == "select * from table1;"

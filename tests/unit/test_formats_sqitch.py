@@ -167,3 +167,30 @@ class TestProject:
         (tmp_path / "deploy" / "t.sql").write_text("BEGIN;\n\\set ON_ERROR_STOP 1\nCOMMIT;\n")
         with pytest.raises(MigrationFileError, match=r"deploy/t.sql: line 2: psql meta-command '\\\\set'"):
             sqitch.load_project(tmp_path)
+
+
+# from sqitch: t/plan.t @bad_names, the tag-only bad names and the valid change and tag names
+BAD_NAMES = ["^foo", "foo^", "foo^6", "foo^666", "%hi", "hi!", "foo@bar", "foo:bar", "foo\\bar", "+foo", "-foo",
+             "@foo"]
+GOOD_NAMES = ["foo", "12", "t", "6", "阱阪阬", "foo,bar", "beta1", "foo_", "_foo", "v1.0-1b", "v1.2-1", "v1.2+1",
+              "v1.2_1"]
+
+
+class TestNames:
+    @pytest.mark.parametrize("name", BAD_NAMES)
+    @pytest.mark.parametrize("prefix", ["+", "@"])
+    def test_bad_names(self, name: str, prefix: str) -> None:
+        with pytest.raises(MigrationFileError) as info:
+            sqitch.parse_plan(f"%syntax-version=1.0.0\n%project=test\n\n{prefix}{name}", "baditem")
+        assert info.value.fields["line"] == 4
+        assert "Invalid name" in str(info.value)
+
+    def test_slash_in_tag(self) -> None:
+        with pytest.raises(MigrationFileError, match='line 4: Tag "foo/bar" contains illegal character /'):
+            sqitch.parse_plan("%syntax-version=1.0.0\n%project=test\n\n@foo/bar 2012-07-16T17:25:07Z X <x@example.org>")
+
+    @pytest.mark.parametrize("name", GOOD_NAMES)
+    def test_good_change_and_tag_names(self, name: str) -> None:
+        assert [c.name for c in sqitch.parse_plan(f"%project=foo\n\n{name} {WHO}").changes] == [name]
+        plan = sqitch.parse_plan(f"%project=foo\n\nfoo {WHO}\n@{name} {WHO}")
+        assert plan.changes[0].tags == (name,)

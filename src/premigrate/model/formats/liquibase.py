@@ -550,7 +550,7 @@ def parse_formatted_sql(text: str, file: str, *, order_start: int = 1,
         nonlocal current
         if current is None:
             return
-        changeset = _finish(current, file, order_start + len(result), expand, known)
+        changeset = _finish(current, file, order_start + len(result), expand, known, last=final)
         result.append(changeset)
         known[(changeset.path, changeset.author, changeset.id)] = changeset
         current = None
@@ -733,7 +733,7 @@ def _precondition(kind: str, body: str, file: str, n: int) -> Precondition:
 
 
 def _finish(cs: _Open, file: str, order: int, expand: _Expander,
-            known: Mapping[tuple[str, str, str], Changeset]) -> Changeset:
+            known: Mapping[tuple[str, str, str], Changeset], *, last: bool = False) -> Changeset:
     header = cs.header
     sql = _java_trim(expand("".join(cs.body)))
     if not sql:
@@ -741,6 +741,10 @@ def _finish(cs: _Open, file: str, order: int, expand: _Expander,
     strip = _bool(STRIP_COMMENTS, header, True)
     split = _bool(SPLIT_STATEMENTS, header, True)
     end_delimiter = _string(END_DELIMITER, header)
+    if last and end_delimiter is None and sql.endswith("\n/"):
+        # handleChangeSet/isNotEndDelimiter: only the file's last changeset, when its SQL ends with a "/" line,
+        # gets the end delimiter "\n/$" (Oracle style); the others split on ";" as usual.
+        end_delimiter = "\n/$"
     statements = split_statements(sql, strip_comments=strip, split=split, end_delimiter=end_delimiter)
     rollback = _rollback(cs, file, expand, known)
     context = _string(CONTEXT_FILTER, header) or _string(CONTEXT, header)
