@@ -539,3 +539,38 @@ select (*) from table3;
                      "--property name:runwith value: sqlplus\n\n--changeset a:1 runWith:${runwith}\n"
                      "select * from ${tableNameProp};\n")
         assert c.sql == "select * from table1;"
+
+
+class TestMatchHistory:
+    TEXT = ("--liquibase formatted sql\n--changeset a:1\nselect 1\n--changeset a:2 runOnChange:true\nselect 2\n"
+            "--changeset a:3 runAlways:true\nselect 3\n--changeset a:4\n--validCheckSum: ANY\nselect 4\n"
+            "--changeset a:5\nselect 5\n--changeset a:6\nselect 6\n")
+
+    def row(self, change_id: str, md5: str | None, exectype: str = "EXECUTED", order: int = 1) -> lb.RanChangeset:
+        return lb.RanChangeset(change_id, "a", "c.sql", exectype, md5, order)
+
+    def test_each_outcome(self) -> None:
+        """Ran, runOnChange re-run, runAlways, validCheckSum ANY, drift, a v8 sum, pending and only-in-history."""
+        one, two, three, four, five, six = lb.parse_formatted_sql(self.TEXT, "c.sql")
+        result = lb.match_history([one, two, three, four, five, six], [
+            self.row("1", lb.checksum("select 1")),
+            self.row("2", "9:old"), self.row("3", lb.checksum("select 3")), self.row("4", "9:whatever"),
+            self.row("5", "9:edited"), self.row("6", "8:0a36c7b201a287dd3348e8dd19e44be7"),
+            self.row("9", "9:x"),
+        ])
+        assert [c.id for c in result.ran] == ["1", "4"]
+        assert [c.id for c in result.rerun] == ["2", "3"]
+        assert [(c.id, s) for c, s in result.changed] == [("5", "9:edited")]
+        assert [c.id for c, _ in result.unverifiable] == ["6"]
+        assert [r.id for r in result.only_in_history] == ["9"]
+        assert result.pending == []
+
+    def test_failed_and_skipped_rows_are_pending(self) -> None:
+        (one,) = lb.parse_formatted_sql("--liquibase formatted sql\n--changeset a:1\nselect 1\n", "c.sql")
+        failed = lb.match_history([one], [self.row("1", None, "FAILED")])
+        assert (failed.pending, [r.id for r in failed.failed]) == ([one], ["1"])
+        assert lb.match_history([one], [self.row("1", None, "SKIPPED")]).pending == [one]
+
+    def test_null_checksum_is_accepted(self) -> None:
+        (one,) = lb.parse_formatted_sql("--liquibase formatted sql\n--changeset a:1\nselect 1\n", "c.sql")
+        assert lb.match_history([one], [self.row("1", None, "MARK_RAN")]).ran == [one]

@@ -194,3 +194,33 @@ class TestNames:
         assert [c.name for c in sqitch.parse_plan(f"%project=foo\n\n{name} {WHO}").changes] == [name]
         plan = sqitch.parse_plan(f"%project=foo\n\nfoo {WHO}\n@{name} {WHO}")
         assert plan.changes[0].tags == (name,)
+
+
+class TestMatchDeployed:
+    def test_by_change_id(self, tmp_path: Path) -> None:
+        """Deployed by id; an edited plan line (new id, same name) is reported; other projects are ignored."""
+        (tmp_path / "sqitch.plan").write_text(f"%project=p\n\na {WHO}\nb {WHO}\nc {WHO}\n")
+        (tmp_path / "deploy").mkdir()
+        for name in "abc":
+            (tmp_path / "deploy" / f"{name}.sql").write_bytes(f"create table {name} (id int);\r\n".encode())
+        plan = sqitch.load_project(tmp_path)
+        a, _b, c = plan.changes
+        assert a.deploy_hash == hashlib.sha1(b"create table a (id int);\r\n").hexdigest()
+        result = sqitch.match_deployed(plan, [
+            sqitch.DeployedChange(a.id, "a", "p", a.deploy_hash),
+            sqitch.DeployedChange("f" * 40, "b", "p"),
+            sqitch.DeployedChange(c.id, "c", "other"),
+            sqitch.DeployedChange("e" * 40, "gone", "p"),
+        ])
+        assert [x.name for x in result.deployed] == ["a"]
+        assert [(x.name, r.change_id) for x, r in result.edited] == [("b", "f" * 40)]
+        assert [x.name for x in result.pending] == ["c"]
+        assert [r.name for r in result.only_in_registry] == ["gone"]
+
+    def test_script_changed(self, tmp_path: Path) -> None:
+        (tmp_path / "sqitch.plan").write_text(f"%project=p\n\na {WHO}\n")
+        (tmp_path / "deploy").mkdir()
+        (tmp_path / "deploy" / "a.sql").write_text("create table a (id int);\n")
+        plan = sqitch.load_project(tmp_path)
+        result = sqitch.match_deployed(plan, [sqitch.DeployedChange(plan.changes[0].id, "a", "p", "0" * 40)])
+        assert [x.name for x in result.script_changed] == ["a"]

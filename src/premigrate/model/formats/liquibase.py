@@ -1017,3 +1017,68 @@ def _entry(kind: str, attrs: dict[str, Any], file: str, line: int,
                                  "formatted SQL files are read; move the change into a formatted SQL changelog")
     raise _error(file, line, f"<{kind}> in a master changelog is not supported: only include/includeAll of formatted "
                              "SQL files are read")
+
+
+# -- DATABASECHANGELOG: what has run --------------------------------------------------------------------------------
+
+RAN_EXECTYPES = ("EXECUTED", "MARK_RAN", "RERAN")  # changelog/ChangeSet.java ExecType with ran = true
+
+
+@dataclass(frozen=True)
+class RanChangeset:
+    """One DATABASECHANGELOG row (sqlgenerator/core/CreateDatabaseChangeLogTableGenerator.java)."""
+    id: str
+    author: str
+    filename: str
+    exectype: str
+    md5sum: str | None
+    order: int = 0
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return _normalize_path(self.filename), self.author, self.id
+
+
+@dataclass
+class HistoryMatch:
+    """The changelog against DATABASECHANGELOG, the way Liquibase's update and validate see them."""
+    ran: list[Changeset] = field(default_factory=list)  # in the history with a matching (or accepted) checksum
+    pending: list[Changeset] = field(default_factory=list)  # never ran (or ran as SKIPPED/FAILED)
+    rerun: list[Changeset] = field(default_factory=list)  # runAlways, or runOnChange with a new checksum
+    changed: list[tuple[Changeset, str]] = field(default_factory=list)  # checksum drift: (changeset, stored sum)
+    unverifiable: list[tuple[Changeset, str]] = field(default_factory=list)  # stored by a checksum version != 9
+    only_in_history: list[RanChangeset] = field(default_factory=list)
+    failed: list[RanChangeset] = field(default_factory=list)
+
+
+def match_history(changesets: Iterable[Changeset], rows: Iterable[RanChangeset]) -> HistoryMatch:
+    """Pure: which changesets ran, which are pending, which drifted. Identity is path + author + id; a stored
+    checksum of another checksum version (Liquibase before 4.22 wrote "8:...") cannot be recomputed here and is
+    reported as unverifiable; a NULL MD5SUM is accepted (Liquibase fills it in on its next update)."""
+    result = HistoryMatch()
+    latest: dict[tuple[str, str, str], RanChangeset] = {}
+    for ran in sorted(rows, key=lambda r: r.order):
+        latest[ran.key] = ran
+    seen: set[tuple[str, str, str]] = set()
+    for changeset in changesets:
+        key = (changeset.path, changeset.author, changeset.id)
+        row = latest.get(key)
+        seen.add(key)
+        if row is None or row.exectype.upper() not in RAN_EXECTYPES:
+            if row is not None and row.exectype.upper() == "FAILED":
+                result.failed.append(row)
+            result.pending.append(changeset)
+            continue
+        stored = (row.md5sum or "").strip()
+        if changeset.run_always:
+            result.rerun.append(changeset)
+        elif not stored or changeset.checksum_is_valid(stored):
+            result.ran.append(changeset)
+        elif not stored.startswith(f"{CHECKSUM_VERSION}:"):
+            result.unverifiable.append((changeset, stored))
+        elif changeset.run_on_change:
+            result.rerun.append(changeset)
+        else:
+            result.changed.append((changeset, stored))
+    result.only_in_history = [r for k, r in latest.items() if k not in seen and r.exectype.upper() in RAN_EXECTYPES]
+    return result

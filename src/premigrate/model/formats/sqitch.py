@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,6 +90,7 @@ class PlanChange:
     deploy_sql: str | None = None
     revert_sql: str | None = None
     verify_sql: str | None = None
+    deploy_hash: str | None = None  # SHA1 of the deploy script's bytes: sqitch.changes.script_hash (Change.pm)
 
     @property
     def is_reworked(self) -> bool:
@@ -363,6 +364,7 @@ def load_project(root: Path, *, plan_file: str = "sqitch.plan", need_revert: boo
                                                  "premigrate deploys plans of \"+\" changes only")
         name = script_name(change, lambda candidate: (root / "deploy" / candidate).is_file())
         scripts: dict[str, str | None] = {}
+        hashes: dict[str, str] = {}
         for kind in ("deploy", "revert", "verify"):
             script = root / kind / name
             if not script.is_file():
@@ -372,7 +374,8 @@ def load_project(root: Path, *, plan_file: str = "sqitch.plan", need_revert: boo
                 scripts[kind] = None
                 continue
             try:
-                body = script.read_text(encoding="utf-8").removeprefix("\ufeff").replace("\r\n", "\n")
+                raw = script.read_bytes()
+                body = raw.decode("utf-8").removeprefix("\ufeff").replace("\r\n", "\n")
             except (OSError, UnicodeDecodeError) as exc:
                 raise MigrationFileError(f"{kind}/{name}: cannot read it ({exc})", file=f"{kind}/{name}") from None
             meta = PSQL_META.search(body)
@@ -382,7 +385,56 @@ def load_project(root: Path, *, plan_file: str = "sqitch.plan", need_revert: boo
                                          f"{body[meta.start():].split()[0]!r}: premigrate runs SQL without psql; "
                                          "write it in SQL", file=f"{kind}/{name}", line=line)
             scripts[kind] = body
+            if kind == "deploy":
+                hashes[kind] = hashlib.sha1(raw).hexdigest()  # Change.pm _deploy_hash: SHA1 of the raw file
         changes.append(PlanChange(**{**change.__dict__, "script_name": name, "deploy_sql": scripts["deploy"],
-                                     "revert_sql": scripts["revert"], "verify_sql": scripts["verify"]}))
+                                     "revert_sql": scripts["revert"], "verify_sql": scripts["verify"],
+                                     "deploy_hash": hashes.get("deploy")}))
     plan.changes = changes
     return plan
+
+
+# -- sqitch.changes: what is deployed now -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DeployedChange:
+    """One sqitch.changes row (lib/App/Sqitch/Engine/pg.sql): the changes deployed now, newest last."""
+    change_id: str
+    name: str
+    project: str
+    script_hash: str | None = None
+
+
+@dataclass
+class DeployedMatch:
+    deployed: list[PlanChange] = field(default_factory=list)  # in the registry by change id
+    pending: list[PlanChange] = field(default_factory=list)
+    edited: list[tuple[PlanChange, DeployedChange]] = field(default_factory=list)  # same name, another change id
+    script_changed: list[PlanChange] = field(default_factory=list)  # deployed, but the deploy script's hash differs
+    only_in_registry: list[DeployedChange] = field(default_factory=list)
+
+
+def match_deployed(plan: Plan, rows: Iterable[DeployedChange]) -> DeployedMatch:
+    """Pure: sqitch identifies a deployed change by its change id (a SHA1 of its plan line, its parent and its
+    requirements), so a plan line that was edited after deploying no longer matches; such rows are reported with
+    the plan change of the same name. Rows of other projects are ignored."""
+    mine = [r for r in rows if r.project == plan.project]
+    by_id = {r.change_id: r for r in mine}
+    used: set[str] = set()
+    result = DeployedMatch()
+    for change in plan.changes:
+        row = by_id.get(change.id)
+        if row is not None:
+            used.add(row.change_id)
+            result.deployed.append(change)
+            if row.script_hash and change.deploy_hash and row.script_hash != change.deploy_hash:
+                result.script_changed.append(change)
+            continue
+        same_name = next((r for r in mine if r.name == change.name and r.change_id not in used), None)
+        if same_name is not None:
+            used.add(same_name.change_id)
+            result.edited.append((change, same_name))
+        else:
+            result.pending.append(change)
+    result.only_in_registry = [r for r in mine if r.change_id not in used]
+    return result
