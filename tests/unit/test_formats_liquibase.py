@@ -574,3 +574,30 @@ class TestMatchHistory:
     def test_null_checksum_is_accepted(self) -> None:
         (one,) = lb.parse_formatted_sql("--liquibase formatted sql\n--changeset a:1\nselect 1\n", "c.sql")
         assert lb.match_history([one], [self.row("1", None, "MARK_RAN")]).ran == [one]
+
+
+class TestDollarQuotes:
+    def test_split_body_is_flagged(self) -> None:
+        """Liquibase cuts a $$ body holding BEGIN ... END; the changeset says which statement it left open."""
+        (c,) = parse("--liquibase formatted sql\n--changeset a:1\ncreate function f() returns int as $$\n"
+                     "begin return 1; end;\n$$ language plpgsql;\n")
+        assert c.broken_dollar_quote == 0
+
+    @pytest.mark.parametrize("header", [
+        pytest.param("--changeset a:1 splitStatements:false", id="not-split"),
+        pytest.param("--changeset a:1 endDelimiter:GO", id="own-delimiter"),
+    ])
+    def test_whole_body_is_not_flagged(self, header: str) -> None:
+        (c,) = parse(f"--liquibase formatted sql\n{header}\ncreate function f() returns int as $$\n"
+                     "begin return 1; end;\n$$ language plpgsql;\n")
+        assert c.broken_dollar_quote is None
+
+    @pytest.mark.parametrize(("statement", "expected"), [
+        pytest.param("select $$a;b$$", False, id="closed"),
+        pytest.param("select $body$ x $$ y $body$", False, id="tagged"),
+        pytest.param("select '$$'", False, id="in-string"),
+        pytest.param("select $1, $2", False, id="parameters"),
+        pytest.param("$$ language plpgsql", True, id="open"),
+    ])
+    def test_unclosed(self, statement: str, expected: bool) -> None:
+        assert lb.unclosed_dollar_quote(statement) is expected

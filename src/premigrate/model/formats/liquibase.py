@@ -161,6 +161,9 @@ class Changeset:
     valid_checksums: tuple[str, ...] = ()
     preconditions: Preconditions | None = None
     run_with: str | None = None
+    # The first statement Liquibase's split leaves with an unclosed PostgreSQL dollar quote ($$ or $tag$), by index:
+    # Liquibase would send the halves of that body as two statements, which PostgreSQL rejects.
+    broken_dollar_quote: int | None = None
 
     @property
     def identity(self) -> str:
@@ -281,6 +284,23 @@ def _merge_tokens(pieces: list[str], end_delimiter: str | None) -> list[str]:
             out += pending + [piece]
             pending = []
     return out  # a dangling partial delimiter is dropped, as Liquibase drops it
+
+
+_DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_][A-Za-z_0-9]*)?\$")
+
+
+def unclosed_dollar_quote(statement: str) -> bool:
+    """True when a statement opens a PostgreSQL dollar quote it does not close (outside strings and comments)."""
+    open_tag: str | None = None
+    for kind, text in tokenize(statement):
+        if kind in ("line_comment", "comment", "char_literal") and open_tag is None:
+            continue
+        for tag in _DOLLAR_TAG.findall(text) if kind in ("ident", "complex_ident", "other", "symbol") else []:
+            if open_tag is None:
+                open_tag = tag
+            elif tag == open_tag:
+                open_tag = None
+    return open_tag is not None
 
 
 def _java_trim(text: str) -> str:
@@ -767,6 +787,7 @@ def _finish(cs: _Open, file: str, order: int, expand: _Expander,
         labels=tuple(x.strip() for x in expand(_strip_quotes(labels)).split(",") if x.strip()) if labels else (),
         comment=cs.comment, valid_checksums=tuple(cs.valid_checksums), preconditions=preconditions,
         run_with=_string(RUN_WITH, header),
+        broken_dollar_quote=next((i for i, s in enumerate(statements) if unclosed_dollar_quote(s)), None),
     )
 
 
