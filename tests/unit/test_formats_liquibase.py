@@ -601,3 +601,13 @@ class TestDollarQuotes:
     ])
     def test_unclosed(self, statement: str, expected: bool) -> None:
         assert lb.unclosed_dollar_quote(statement) is expected
+
+
+class TestRegexEndDelimiter:
+    def test_multi_character_delimiter_is_a_regular_expression(self) -> None:
+        """A multi-character endDelimiter is matched as a regular expression against the text before it, as
+        StringUtil.isDelimiter does; public Oracle changelogs use `\\n\\s*/\\s*\\n|\\n\\s*/\\s*$` this way."""
+        text = ("--liquibase formatted sql\n--changeSet dev:2 stripComments:false "
+                "endDelimiter:\\n\\s*/\\s*\\n|\\n\\s*/\\s*$\nBEGIN\npkg.x('a');\nEND;\n/\nselect 1 from dual\n/\n")
+        (c,) = parse(text)
+        assert c.statements == ("BEGIN\npkg.x('a');\nEND;", "select 1 from dual")
