@@ -330,7 +330,7 @@ class TestLines:
         assert c.path == "db/changes.sql"
 
     def test_changeset_logical_file_path_and_labels(self) -> None:
-        (c,) = parse("--liquibase formatted sql\n--changeset a:1 logicalFilePath:x.sql labels:l1,l2 ignore:true\n"
+        (c,) = parse("--liquibase formatted sql\n--changeset a:1 logicalFilePath:x.sql labels:L1,l2 ignore:true\n"
                      "select 1\n")
         assert (c.path, c.labels, c.ignore) == ("x.sql", ("l1", "l2"), True)
 

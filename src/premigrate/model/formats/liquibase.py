@@ -441,8 +441,9 @@ def context_matches(changeset_context: str | None, runtime_contexts: Collection[
 
 
 def label_filter_matches(label_filter: str | None, changeset_labels: Collection[str]) -> bool:
-    """LabelExpression.matches: the run's --labels expression against the changeset's labels."""
-    expressions = split_expressions(label_filter)
+    """LabelExpression.matches: the run's --labels expression against the changeset's labels. Unlike contexts,
+    LabelExpression splits on every comma (StringUtil.splitAndTrim), parentheses or not."""
+    expressions = [p.strip().lower() for p in (label_filter or "").split(",") if p.strip()]
     if not expressions:
         return True
     labels = [label.lower() for label in changeset_labels]
@@ -784,7 +785,8 @@ def _finish(cs: _Open, file: str, order: int, expand: _Expander,
         ignore=(_string(IGNORE, header) or "").lower() == "true",
         dbms=tuple(d.strip().lower() for d in expand(dbms).split(",") if d.strip()) if dbms else (),
         context=expand(_strip_quotes(context)) if context else None,
-        labels=tuple(x.strip() for x in expand(_strip_quotes(labels)).split(",") if x.strip()) if labels else (),
+        labels=tuple(x.strip().lower() for x in expand(_strip_quotes(labels)).split(",") if x.strip()) if labels
+        else (),  # Labels: split on commas, trimmed, lower case
         comment=cs.comment, valid_checksums=tuple(cs.valid_checksums), preconditions=preconditions,
         run_with=_string(RUN_WITH, header),
         broken_dollar_quote=next((i for i, s in enumerate(statements) if unclosed_dollar_quote(s)), None),
