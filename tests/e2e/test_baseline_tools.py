@@ -325,3 +325,19 @@ class TestFromTable:
         versioned(migrations_dir)
         result = baseline(db, migrations_dir, "goose", "--from-table", bad)
         assert 2 == result.returncode, result.stderr
+
+    @pytest.mark.parametrize("dialect", ["postgresql"])
+    def test_schema_qualified_table(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """drizzle configured with migrationsSchema "Ops" and migrationsTable "applied": --from-table names both,
+        in any case; the catalogue's spelling is used."""
+        names = ["0000_a.sql", "0001_b.sql", "0002_c.sql"]
+        files(migrations_dir, names)
+        existing_schema(db)
+        db.execute('CREATE SCHEMA "Ops"')
+        db.execute('CREATE TABLE "Ops".applied (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)')
+        digest = hashlib.sha256((migrations_dir / names[0]).read_bytes()).hexdigest()
+        db.execute(f"INSERT INTO \"Ops\".applied (hash, created_at) VALUES ('{digest}', 1)")
+        result = baseline(db, migrations_dir, "drizzle", "--from-table", "ops.applied")
+        assert 0 == result.returncode, result.stderr
+        assert ["0"] == [r["migration_id"] for r in db.history()]
+        assert 5 == baseline(db, migrations_dir, "drizzle").returncode  # history exists now: refused

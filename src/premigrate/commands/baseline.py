@@ -307,10 +307,10 @@ def _locate(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tables: li
             if found:
                 return _quote(dialect, found[0])
             continue
-        rows = fetch("SELECT table_name FROM information_schema.tables WHERE "
+        rows = fetch("SELECT table_schema, table_name FROM information_schema.tables WHERE "
                      f"lower(table_schema) = '{cand_schema.lower()}' AND lower(table_name) = '{cand_table.lower()}'")
-        if rows:
-            return f"{_quote(dialect, cand_schema)}.{_quote(dialect, str(rows[0][0]))}"
+        if rows:  # quoted as the catalogue spells them
+            return f"{_quote(dialect, str(rows[0][0]))}.{_quote(dialect, str(rows[0][1]))}"
     where = " or ".join(f"{s}.{t}" if s else t for s, t in candidates)
     raise ValidationFailed(f"baseline --from {tool}: no {where} table in this database; is this the database {tool} "
                            "migrated (on PostgreSQL, is its schema on the search_path)? Name the table with "
