@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import TestDatabase, run_cli
+from tests.support import CliResult, TestDatabase, run_cli
 
 BOOL = {"postgresql": ("true", "false"), "mysql": ("1", "0"), "sqlite": ("1", "0")}
 V1, V2, V3 = "20240101000001", "20240101000002", "20240101000003"
@@ -35,11 +35,11 @@ def existing_schema(db: TestDatabase) -> None:
     db.execute("CREATE TABLE b_t (id INTEGER PRIMARY KEY)")
 
 
-def baseline(db: TestDatabase, directory: Path, tool: str, *args: str):
+def baseline(db: TestDatabase, directory: Path, tool: str, *args: str) -> CliResult:
     return run_cli("baseline", "--dir", str(directory), "--from", tool, *args, env={"DATABASE_URL": db.url})
 
 
-def up(db: TestDatabase, directory: Path):
+def up(db: TestDatabase, directory: Path) -> CliResult:
     return run_cli("up", "--dir", str(directory), env={"DATABASE_URL": db.url})
 
 

@@ -130,7 +130,7 @@ class TestValidChangelog:
         assert pre is not None
         assert (pre.on_fail, pre.on_error, pre.on_sql_output) == ("MARK_RAN", "HALT", "FAIL")
         assert [(c.kind, c.expected_result) for c in pre.checks] == [("sql-check", "0 table(s)"), ("sql-check", "0")]
-        assert pre.checks[1].sql.startswith("select count(*) from information_schema.columns")
+        assert (pre.checks[1].sql or "").startswith("select count(*) from information_schema.columns")
         assert pre.checks[0].line == 44
 
     def test_quoted_context(self) -> None:
