@@ -108,7 +108,11 @@ OPTIONS: tuple[Option, ...] = (
            "baseline: description recorded for the baseline version's row", metavar="TEXT", commands=("baseline",)),
     Option("baseline_from", "--from", "PREMIGRATE_BASELINE_FROM",
            "baseline: read another tool's history table in the same database", kind="choice",
-           choices=("golang-migrate", "flyway", "dbmate", "laravel", "alembic"), commands=("baseline",)),
+           choices=("golang-migrate", "flyway", "dbmate", "laravel", "alembic", "goose", "sqlx", "atlas", "prisma",
+                    "diesel", "drizzle", "popx", "sql-migrate", "liquibase", "sqitch"), commands=("baseline",)),
+    Option("baseline_from_table", "--from-table", "PREMIGRATE_BASELINE_FROM_TABLE",
+           "baseline --from: the tool's history table when it was configured to use another one ([schema.]name)",
+           metavar="[SCHEMA.]TABLE", commands=("baseline",)),
     Option("baseline_map", "--map", "PREMIGRATE_BASELINE_MAP",
            "baseline --from alembic: file mapping alembic revision ids to versions (JSON object, or 'rev version' "
            "lines)", metavar="FILE", commands=("baseline",)),

@@ -371,7 +371,9 @@ class Runner:
                 result = baseline.Match("version", baseline.up_to(files, version))
                 described = {str(version): self.config.option("baseline_description")}
             else:
-                result = baseline.match_tool(tool, driver.fetch, driver.list_tables(), files, mapping)
+                result = baseline.match_tool(tool, driver.fetch, driver.list_tables(), files, mapping,
+                                             dialect=driver.dialect,
+                                             from_table=self.config.option("baseline_from_table"))
                 described = {}
             driver.ensure_schema()
             driver.ensure_history_table()
