@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from premigrate.engine.scratch import PREFIX, Scratch, scratch_database
+from premigrate.engine.scratch import PREFIX, Scratch, recreate, scratch_database
 from premigrate.model.dsn import Dsn, parse_url
 from tests.support import ROOT, TestDatabase, server_url
 
@@ -27,7 +27,7 @@ def configured(dialect: str, tmp_path: Path) -> Dsn:
 
 def exists(dialect: str, dsn: Dsn, scratch_name: str, tmp_path: Path) -> bool:
     if dialect == "sqlite":
-        return (tmp_path / scratch_name).exists()
+        return any(scratch_name in p.name for p in tmp_path.iterdir())
     admin = TestDatabase(dialect, server_url(dialect), "admin", admin_url=server_url(dialect))
     if dialect == "postgresql":
         rows = admin.query("SELECT 1 FROM pg_database WHERE datname = %s UNION ALL "
@@ -68,7 +68,9 @@ class TestScratch:
         """The scratch database exists inside the block, with a prefixed unique name, and is gone after it."""
         dsn = configured(dialect, tmp_path)
         with scratch_database(dsn) as scratch:
-            assert scratch.name.startswith(PREFIX) or scratch.name.startswith(f"app.{PREFIX}")
+            assert scratch.name.startswith(PREFIX)
+            if dialect == "sqlite":  # beside the configured file, named after it
+                assert tmp_path / f"app.{scratch.name}.db" == Path(scratch.dsn.database or "")
             assert exists(dialect, dsn, scratch.name, tmp_path)
             conn = use(scratch, dialect)
         conn.close()  # type: ignore[attr-defined]
@@ -118,6 +120,19 @@ class TestScratch:
         assert not exists(dialect, configured(dialect, tmp_path), name, tmp_path)
 
 
+def test_recreate(dialect: str, tmp_path: Path) -> None:
+    """recreate empties the scratch database under the same name; it is still dropped at the end."""
+    dsn = configured(dialect, tmp_path)
+    with scratch_database(dsn) as scratch:
+        conn = use(scratch, dialect)
+        conn.close()  # type: ignore[attr-defined]
+        recreate(scratch)
+        assert exists(dialect, dsn, scratch.name, tmp_path)
+        conn = use(scratch, dialect)  # creating table t again works: the database is empty
+        conn.close()  # type: ignore[attr-defined]
+    assert not exists(dialect, dsn, scratch.name, tmp_path)
+
+
 def test_postgres_schema_when_databases_may_not_be_created(tmp_path: Path) -> None:
     """A role without CREATEDB gets a scratch schema in the configured database, dropped afterwards."""
     role = f"pm_test_role_{uuid.uuid4().hex[:8]}"
@@ -129,6 +144,8 @@ def test_postgres_schema_when_databases_may_not_be_created(tmp_path: Path) -> No
         dsn = Dsn("postgresql", base.host, base.port, role, None, db.name)
         with scratch_database(dsn) as scratch:
             assert ("schema", scratch.name) == (scratch.kind, scratch.schema)
+            assert db.query("SELECT 1 FROM pg_namespace WHERE nspname = %s", (scratch.name,))
+            recreate(scratch)
             assert db.query("SELECT 1 FROM pg_namespace WHERE nspname = %s", (scratch.name,))
         assert [] == db.query("SELECT 1 FROM pg_namespace WHERE nspname = %s", (scratch.name,))
     finally:

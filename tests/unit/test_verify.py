@@ -73,6 +73,9 @@ class FakeDatabase:
     def snapshot(self) -> Schema:
         return Schema.build(self.state.values())
 
+    def reset(self) -> None:
+        self.state.clear()
+
     def steps(self) -> list[Step]:
         return [Step(m, down is not None) for m, (_, down) in self.migrations.items()]
 
@@ -109,7 +112,8 @@ class TestVerify:
         assert 5 == report.exit_code
 
     def test_up_not_rerunnable(self) -> None:
-        """An up that fails the second time (data-dependent) is reapply_failed; older ones are not verified."""
+        """An up that fails the second time (data-dependent) is reapply_failed; the older one is checked on a
+        database rebuilt from empty."""
         db = FakeDatabase({"1": (add("table", "t"), drop("table", "t"))}, )
         runs = {"n": 0}
 
@@ -121,9 +125,10 @@ class TestVerify:
 
         db.migrations["2"] = (data_dependent, drop("column", "t.c"))
         report = verify(db.steps(), db)
-        assert {"2": REAPPLY_FAILED, "1": NOT_VERIFIED} == statuses(report)
+        assert {"2": REAPPLY_FAILED, "1": VERIFIED} == statuses(report)
         assert "duplicate key" in (report.results[0].error or "")
-        assert "unknown state" in (report.results[1].detail or "")
+        assert ("database rebuilt from empty up to 1: re-applying 2 after its down failed"
+                == report.results[1].detail)
         assert 5 == report.exit_code
 
     def test_up_differs_after_round_trip(self) -> None:
@@ -140,8 +145,8 @@ class TestVerify:
         assert {"2": REAPPLY_DIFFERS, "1": VERIFIED} == statuses(report)
         assert ["column t.c: type changed from 'int' to 'bigint'"] == [d.render() for d in report.results[0].differences]
 
-    def test_no_down_part_then_in_place(self) -> None:
-        """A migration without down is reported; older ones are verified with it still applied."""
+    def test_no_down_part_then_rebuild(self) -> None:
+        """A migration without down is reported; the older one is checked on a rebuilt database without it."""
         db = FakeDatabase({
             "1": (add("table", "a"), drop("table", "a")),
             "2": (add("table", "b"), None),
@@ -150,18 +155,33 @@ class TestVerify:
         target = RecordingTarget(db)
         report = verify(db.steps(), target)
         assert {"3": VERIFIED, "2": NO_DOWN, "1": VERIFIED} == statuses(report)
-        assert report.results[2].detail is not None and "in place" in report.results[2].detail
+        assert "database rebuilt from empty up to 1: 2 has no down part" == report.results[2].detail
         assert 0 == report.exit_code
-        assert ("down", "2") not in target.calls
+        assert [("up", "1"), ("up", "2"), ("up", "3"), ("down", "3"), ("up", "3"), ("down", "3"),
+                ("reset", ""), ("up", "1"), ("down", "1"), ("up", "1"), ("down", "1")] == target.calls
+
+    def test_rebuild_fails(self) -> None:
+        """When the database cannot be rebuilt, the older migration is not verified, with the reason."""
+        db = FakeDatabase({"1": (add("table", "a"), drop("table", "a")), "2": (add("table", "b"), None)})
+
+        def cannot_reset() -> None:
+            raise RuntimeError("permission denied to create database")
+
+        db.reset = cannot_reset  # type: ignore[method-assign]
+        report = verify(db.steps(), db)
+        assert {"2": NO_DOWN, "1": NOT_VERIFIED} == statuses(report)
+        assert ("permission denied to create database", "rebuilding the database up to 1 failed (2 has no down part)"
+                ) == (report.results[1].error, report.results[1].detail)
+        assert 5 == report.exit_code
 
     def test_down_fails(self) -> None:
-        """A failing down is down_failed with its error; everything older is not verified."""
+        """A failing down is down_failed with its error; the older one is checked after a rebuild."""
         db = FakeDatabase({
             "1": (add("table", "a"), drop("table", "a")),
             "2": (add("table", "b"), drop("table", "nope")),
         })
         report = verify(db.steps(), db)
-        assert {"2": DOWN_FAILED, "1": NOT_VERIFIED} == statuses(report)
+        assert {"2": DOWN_FAILED, "1": VERIFIED} == statuses(report)
         assert "does not exist" in (report.results[0].error or "")
 
     def test_folder_fails_to_apply(self) -> None:
@@ -174,14 +194,16 @@ class TestVerify:
         assert [("up", "1"), ("up", "2")] == target.calls
 
     def test_leftover_of_newer_does_not_blame_older(self) -> None:
-        """A down that leaves something behind is blamed alone; the older migration still verifies."""
+        """A down that leaves something behind is blamed alone; the older migration still verifies, also when the
+        wrong down removed what the older one's down drops."""
         db = FakeDatabase({
             "1": (add("table", "a"), drop("table", "a")),
-            "2": (both(add("table", "b"), add_if_missing("table", "b_log")), drop("table", "b")),
+            "2": (both(add("table", "b"), add_if_missing("table", "b_log")), both(drop("table", "b"),
+                                                                                  drop("table", "a"))),
         })
         report = verify(db.steps(), db)
         assert {"2": DOWN_DIFFERS, "1": VERIFIED} == statuses(report)
-        assert ["table b_log added"] == [d.render() for d in report.results[0].differences]
+        assert ["table a removed", "table b_log added"] == [d.render() for d in report.results[0].differences]
 
     def test_interrupt_propagates(self) -> None:
         """SIGTERM's Interrupted (a BaseException) is not swallowed: the scratch context must see it."""

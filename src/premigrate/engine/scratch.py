@@ -12,7 +12,9 @@ Dropping happens in a `finally`, so it runs on a failure and on SIGTERM/SIGINT t
 engine.interrupts.SignalGuard*: the guard turns the signal into Interrupted, which unwinds through this context.
 The drop itself runs with SIGTERM/SIGINT blocked (pthread_sigmask), so a second signal arriving during the drop is
 delivered after it, not in the middle of it; the guard's grace timer still bounds the whole clean-up.
-A `kill -9` cannot be cleaned up after: the name carries its creation time (UTC) so orphans are easy to find.
+recreate() empties it under the same name (verify's reset, when a database must be rebuilt from empty).
+A `kill -9` cannot be cleaned up after: the name carries its creation time (UTC) so orphans are easy to find
+(orphans() lists them).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class Scratch:
     dsn: Dsn  # where to connect for the scratch database
     name: str  # database, schema or file name
     kind: str  # database | schema | file
+    origin: Dsn  # the configured database it was created beside (admin sessions connect there)
     schema: str | None = None  # PostgreSQL schema mode: the schema to put first in search_path
 
     @property
@@ -97,91 +100,79 @@ def _signals_deferred() -> Iterator[None]:
 @contextmanager
 def scratch_database(dsn: Dsn, *, connect: Connect | None = None, name: str | None = None) -> Iterator[Scratch]:
     """Create a scratch database beside `dsn`, yield where it is, drop it whatever happens."""
-    name = name or scratch_name()
+    scratch = _create(dsn, name or scratch_name(), connect)
+    try:
+        yield scratch
+    finally:
+        with _signals_deferred():
+            _drop(scratch, connect)
+
+
+def recreate(scratch: Scratch, *, connect: Connect | None = None) -> None:
+    """Empty the scratch database: drop it and create it again under the same name. Sessions on it are ended
+    (SQLite: their file is gone): reconnect afterwards."""
+    with _signals_deferred():
+        _drop(scratch, connect)
+    _create(scratch.origin, scratch.name, connect, kind=scratch.kind)
+
+
+def _connector(dialect: str, connect: Connect | None) -> Connect:
+    return connect or (_pg_connect if dialect == "postgresql" else _mysql_connect)
+
+
+def _create(dsn: Dsn, name: str, connect: Connect | None, kind: str | None = None) -> Scratch:
     if dsn.dialect == "sqlite":
-        with _sqlite_scratch(dsn, name) as scratch:
-            yield scratch
-        return
-    if dsn.dialect == "postgresql":
-        manager = _postgres_scratch(dsn, name, connect or _pg_connect)
-    elif dsn.dialect == "mysql":
-        manager = _mysql_scratch(dsn, name, connect or _mysql_connect)
-    else:
+        configured = Path(dsn.database or "premigrate.db")
+        path = configured.parent / f"{configured.stem}.{name}.db"
+        path.touch(exist_ok=False)
+        return Scratch(replace(dsn, database=str(path)), name, "file", dsn)
+    if dsn.dialect not in ("postgresql", "mysql"):
         raise ValueError(f"unknown dialect {dsn.dialect!r}")
-    with manager as scratch:
-        yield scratch
-
-
-@contextmanager
-def _postgres_scratch(dsn: Dsn, name: str, connect: Connect) -> Iterator[Scratch]:
-    import psycopg
-
-    admin = connect(dsn)
+    admin = _connector(dsn.dialect, connect)(dsn)
     try:
-        try:
-            _run(admin, f'CREATE DATABASE "{name}"')
-            scratch = Scratch(replace(dsn, database=name), name, "database")
-        except psycopg.errors.InsufficientPrivilege:
-            _run(admin, f'CREATE SCHEMA "{name}"')
-            scratch = Scratch(dsn, name, "schema", schema=name)
+        if dsn.dialect == "mysql":
+            _run(admin, f"CREATE DATABASE `{name}`")
+            return Scratch(replace(dsn, database=name), name, "database", dsn)
+        import psycopg
+
+        if kind != "schema":
+            try:
+                _run(admin, f'CREATE DATABASE "{name}"')
+                return Scratch(replace(dsn, database=name), name, "database", dsn)
+            except psycopg.errors.InsufficientPrivilege:
+                pass  # managed services: no CREATEDB; a schema in the configured database does as well
+        _run(admin, f'CREATE SCHEMA "{name}"')
+        return Scratch(dsn, name, "schema", dsn, schema=name)
     finally:
         admin.close()
-    try:
-        yield scratch
-    finally:
-        with _signals_deferred():
-            admin = connect(dsn)
-            try:
-                if scratch.kind == "database":
-                    _run(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                else:
-                    _run(admin, f"SET lock_timeout = '{LOCK_WAIT_S}s'")
-                    _run(admin, f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-            finally:
-                admin.close()
 
 
-@contextmanager
-def _mysql_scratch(dsn: Dsn, name: str, connect: Connect) -> Iterator[Scratch]:
-    admin = connect(dsn)
+def _drop(scratch: Scratch, connect: Connect | None) -> None:
+    if scratch.kind == "file":
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with suppress(FileNotFoundError):
+                os.unlink(f"{scratch.dsn.database}{suffix}")
+        return
+    admin = _connector(scratch.origin.dialect, connect)(scratch.origin)
     try:
-        _run(admin, f"CREATE DATABASE `{name}`")
+        if scratch.kind == "schema":
+            _run(admin, f"SET lock_timeout = '{LOCK_WAIT_S}s'")
+            _run(admin, f'DROP SCHEMA IF EXISTS "{scratch.name}" CASCADE')
+        elif scratch.origin.dialect == "postgresql":
+            _run(admin, f'DROP DATABASE IF EXISTS "{scratch.name}" WITH (FORCE)')
+        else:
+            # A session still inside the scratch database (an interrupted statement) would hold a metadata lock and
+            # make DROP DATABASE wait: end those first. Failures are ignored: a session gone already, or no
+            # PROCESS privilege (the drop still tries, bounded by lock_wait_timeout).
+            with suppress(Exception):
+                for (session,) in _run(admin, "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s "
+                                              "AND ID <> CONNECTION_ID()", (scratch.name,)):
+                    with suppress(Exception):
+                        _run(admin, f"KILL {int(session)}")
+            _run(admin, f"SET SESSION lock_wait_timeout = {LOCK_WAIT_S}")
+            _run(admin, f"DROP DATABASE IF EXISTS `{scratch.name}`")
     finally:
         admin.close()
-    try:
-        yield Scratch(replace(dsn, database=name), name, "database")
-    finally:
-        with _signals_deferred():
-            admin = connect(dsn)
-            try:
-                # A session still inside the scratch database (an interrupted statement) would hold a metadata lock
-                # and make DROP DATABASE wait: end those sessions first (best effort: needs PROCESS/CONNECTION_ADMIN).
-                # Failures are ignored: a session gone already, or no PROCESS privilege (the drop still tries).
-                with suppress(Exception):
-                    for (session,) in _run(admin, "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s "
-                                                  "AND ID <> CONNECTION_ID()", (name,)):
-                        with suppress(Exception):
-                            _run(admin, f"KILL {int(session)}")
-                _run(admin, f"SET SESSION lock_wait_timeout = {LOCK_WAIT_S}")
-                _run(admin, f"DROP DATABASE IF EXISTS `{name}`")
-            finally:
-                admin.close()
-
-
-@contextmanager
-def _sqlite_scratch(dsn: Dsn, name: str) -> Iterator[Scratch]:
-    configured = Path(dsn.database or "premigrate.db")
-    path = configured.parent / f"{configured.stem}.{name}.db"
-    path.touch(exist_ok=False)
-    try:
-        yield Scratch(replace(dsn, database=str(path)), path.name, "file")
-    finally:
-        with _signals_deferred():
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                try:
-                    os.unlink(f"{path}{suffix}")
-                except FileNotFoundError:
-                    pass
 
 
 def orphans(dsn: Dsn, *, connect: Connect | None = None) -> list[str]:
@@ -189,7 +180,7 @@ def orphans(dsn: Dsn, *, connect: Connect | None = None) -> list[str]:
     if dsn.dialect == "sqlite":
         configured = Path(dsn.database or "premigrate.db")
         return sorted(p.name for p in configured.parent.glob(f"{configured.stem}.{PREFIX}*.db"))
-    conn = (connect or (_pg_connect if dsn.dialect == "postgresql" else _mysql_connect))(dsn)
+    conn = _connector(dsn.dialect, connect)(dsn)
     try:
         if dsn.dialect == "postgresql":
             rows = _run(conn, "SELECT datname FROM pg_database WHERE datname LIKE %s UNION "

@@ -1,26 +1,25 @@
 """`verify`: prove every down part of a folder on a scratch database, schema snapshot against schema snapshot.
 
-The algorithm only needs three operations, received as a VerifyTarget, so the command can plug in the executor
-(the one path that applies a migration in either direction, with its history rows) and the catalog reader:
+The algorithm only needs four operations, received as a VerifyTarget, so the command can plug in the executor
+(the one path that applies a migration in either direction, with its history rows), the catalog reader and the
+scratch database:
 
 1. From an empty database, apply every migration in order, taking a snapshot before the first and after each one:
    S[0] (empty), S[1] after the first migration, ... S[n] after all. A failure here is the folder's own failure
    (exit 4): nothing is verified.
 2. Then, newest first, for each migration k:
-   - no down part: reported as such;
-   - otherwise take a snapshot `current`, run down, and compare with what down must leave: `current` with every
-     object that migration k's first up changed (S[k] against S[k+1]) put back as it was in S[k]. While the walk
-     still descends (every newer migration has been undone again, see below) `current` is S[k+1] and that
-     expectation is exactly S[k], the snapshot taken before k's up;
-   - run up again and compare with `current`, the schema after the first up (a difference means the up is not
-     re-runnable after its down);
+   - no down part (a repeatable migration has none either): reported as such;
+   - otherwise take a snapshot `current` (S[k+1] when all went well so far), run down, and compare with what down
+     must leave: `current` with every object that k's first up changed (S[k] against S[k+1]) put back as it was in
+     S[k] -- exactly S[k], the snapshot taken before k's up, when `current` is S[k+1];
+   - run up again and compare with `current`, the schema after the first up (a difference, or a failure, means the
+     up is not re-runnable after its down: data-dependent, or its down left something behind);
    - run down once more, so that the next older migration is undone with none of the newer ones in place (a newer
      foreign key would otherwise block dropping the table it references).
-   A migration without a down part (or a repeatable one) cannot be undone: the walk stops descending there and every
-   older migration is verified in place, with the newer ones still applied; the expectation above stays right as
-   long as the newer migrations did not touch the same objects. A down or up that fails leaves the database in an
-   unknown state (MySQL commits DDL statement by statement): every older migration is then reported as not
-   verified, with the reason, rather than compared against a state nobody knows.
+   Whenever the database is not known to be at S[k] after that (a newer migration has no down part, a down or up
+   failed, a down did not restore the schema), the next migration with a down part is checked on a database
+   rebuilt from empty up to it (reset, then up for each older one), so that one mistake is reported once, at the
+   migration that made it, and never blamed on an older one. A rebuild that fails reports not_verified.
 
 Reported per migration (newest first, as run): verified; down_differs (with the differences); down_failed;
 reapply_failed; reapply_differs (with the differences); no_down; not_verified. Exit code: 0 when every down part
@@ -73,6 +72,9 @@ class VerifyTarget(Protocol):
 
     def snapshot(self) -> Schema:
         """The schema as it is now (engine.schema_snapshot.snapshot on the scratch database)."""
+
+    def reset(self) -> None:
+        """Make the scratch database empty again (engine.scratch.recreate), history table included."""
 
 
 @dataclass(frozen=True)
@@ -155,53 +157,64 @@ def verify(steps: Sequence[Step], target: VerifyTarget,
         if on_result is not None:
             on_result(result)
 
-    descending = True  # every newer migration has been undone again
-    broken: str | None = None  # why the database state is unknown
+    # Why the database is not known to be at S[k+1] for the next migration k (None: it is), so that it has to be
+    # rebuilt from empty up to k first.
+    rebuild: str | None = None
     for k in range(len(steps) - 1, -1, -1):
         step = steps[k]
-        if broken is not None:
-            report(MigrationResult(step.migration_id, NOT_VERIFIED if step.has_down else NO_DOWN, detail=broken
-                                   if step.has_down else None))
-            continue
+        name = step.migration_id
         if not step.has_down:
-            report(MigrationResult(step.migration_id, NO_DOWN))
-            descending = False
+            report(MigrationResult(name, NO_DOWN))
+            rebuild = rebuild or f"{name} has no down part"
             continue
-        in_place = None if descending else "verified in place: a newer migration without a down part stays applied"
+        rebuilt: str | None = None
+        if rebuild is not None:
+            try:
+                target.reset()
+                for older in steps[: k + 1]:
+                    target.up(older.migration_id)
+            except Exception as exc:  # noqa: BLE001 - reported per migration; the next one tries again
+                report(MigrationResult(name, NOT_VERIFIED, error=_error_text(exc),
+                                       detail=f"rebuilding the database up to {name} failed ({rebuild})"))
+                continue
+            rebuilt = f"database rebuilt from empty up to {name}: {rebuild}"
+            rebuild = None
         current = target.snapshot()
         try:
-            target.down(step.migration_id)
+            target.down(name)
         except Exception as exc:  # noqa: BLE001 - reported per migration
-            report(MigrationResult(step.migration_id, DOWN_FAILED, error=_error_text(exc), detail=in_place))
-            broken = f"the down part of {step.migration_id} failed and left the database in an unknown state"
+            report(MigrationResult(name, DOWN_FAILED, error=_error_text(exc), detail=rebuilt))
+            rebuild = f"the down part of {name} failed"
             continue
         after_down = target.snapshot()
         down_diff = tuple(diff(expected_after_down(current, snapshots[k], snapshots[k + 1]), after_down))
         try:
-            target.up(step.migration_id)
+            target.up(name)
         except Exception as exc:  # noqa: BLE001 - reported per migration
             if down_diff:
                 why = f"re-applying up then failed: {_error_text(exc)}"
-                report(MigrationResult(step.migration_id, DOWN_DIFFERS, down_diff,
-                                       detail="; ".join(x for x in (why, in_place) if x)))
+                report(MigrationResult(name, DOWN_DIFFERS, down_diff,
+                                       detail="; ".join(x for x in (why, rebuilt) if x)))
             else:
-                report(MigrationResult(step.migration_id, REAPPLY_FAILED, error=_error_text(exc), detail=in_place))
-            broken = f"re-applying {step.migration_id} failed and left the database in an unknown state"
+                report(MigrationResult(name, REAPPLY_FAILED, error=_error_text(exc), detail=rebuilt))
+            rebuild = f"re-applying {name} after its down failed"
             continue
         reapply_diff = tuple(diff(current, target.snapshot()))
         if down_diff:
-            detail = "re-applying up also differs" if reapply_diff else None
-            report(MigrationResult(step.migration_id, DOWN_DIFFERS, down_diff,
-                                   detail="; ".join(x for x in (detail, in_place) if x) or None))
+            also = "re-applying up also differs" if reapply_diff else None
+            report(MigrationResult(name, DOWN_DIFFERS, down_diff,
+                                   detail="; ".join(x for x in (also, rebuilt) if x) or None))
+            rebuild = f"the down part of {name} does not restore the schema"
         elif reapply_diff:
-            report(MigrationResult(step.migration_id, REAPPLY_DIFFERS, reapply_diff, detail=in_place))
+            report(MigrationResult(name, REAPPLY_DIFFERS, reapply_diff, detail=rebuilt))
+            rebuild = f"re-applying {name} gives another schema"
         else:
-            report(MigrationResult(step.migration_id, VERIFIED, detail=in_place))
-        if descending:
-            try:
-                target.down(step.migration_id)
-            except Exception as exc:  # noqa: BLE001 - the second down of the same part: state unknown from here
-                broken = f"undoing {step.migration_id} again failed: {_error_text(exc)}"
+            report(MigrationResult(name, VERIFIED, detail=rebuilt))
+        try:
+            # Undo it again, so that the next older down runs with none of the newer objects in place.
+            target.down(name)
+        except Exception as exc:  # noqa: BLE001 - the state is unknown from here: rebuild for the next one
+            rebuild = f"undoing {name} again failed: {_error_text(exc)}"
     return VerifyReport(results=tuple(results))
 
 
@@ -222,3 +235,7 @@ class RecordingTarget:
 
     def snapshot(self) -> Schema:
         return self.inner.snapshot()
+
+    def reset(self) -> None:
+        self.calls.append(("reset", ""))
+        self.inner.reset()
