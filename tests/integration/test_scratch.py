@@ -42,9 +42,9 @@ def use(scratch: Scratch, dialect: str) -> object:
     if dialect == "sqlite":
         import sqlite3
 
-        conn = sqlite3.connect(scratch.dsn.database or "", isolation_level=None)
-        conn.execute("CREATE TABLE t (id INTEGER)")
-        return conn
+        lite = sqlite3.connect(scratch.dsn.database or "", isolation_level=None)
+        lite.execute("CREATE TABLE t (id INTEGER)")
+        return lite
     db = TestDatabase(dialect, scratch.dsn.redacted(), scratch.target)
     if dialect == "postgresql":
         import psycopg

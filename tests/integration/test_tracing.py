@@ -63,7 +63,8 @@ class Receiver:
 
 
 def _value(value: AnyValue) -> Any:
-    return getattr(value, value.WhichOneof("value")) if value.WhichOneof("value") else None
+    which = value.WhichOneof("value")
+    return getattr(value, which) if which else None
 
 
 def attributes(span: SpanProto) -> dict[str, Any]:

@@ -10,9 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from premigrate.engine.scratch import Scratch, recreate, scratch_database
 from premigrate.engine.schema_snapshot import snapshot
-from premigrate.engine.verify import DOWN_DIFFERS, NO_DOWN, REAPPLY_FAILED, VERIFIED, Step, verify
+from premigrate.engine.scratch import Scratch, recreate, scratch_database
+from premigrate.engine.verify import (
+    DOWN_DIFFERS,
+    NO_DOWN,
+    REAPPLY_FAILED,
+    VERIFIED,
+    Step,
+    verify,
+)
 from premigrate.model.dsn import parse_url
 from premigrate.model.schema_diff import Schema
 from tests.support import server_url
@@ -89,7 +96,7 @@ def connect(scratch: Scratch) -> Any:
         import psycopg
 
         return psycopg.connect(host=dsn.host, port=dsn.port, user=dsn.user, dbname=dsn.database, autocommit=True)
-    import pymysql
+    import pymysql  # type: ignore[import-untyped]
 
     return pymysql.connect(host=dsn.host, port=dsn.port or 3306, user=dsn.user, password=dsn.password or "",
                            database=dsn.database, autocommit=True)

@@ -48,9 +48,12 @@ def fetcher(connection: Any) -> Fetch:
             return list(connection.execute(sql, params).fetchall())
 
         return via_sqlite
-    fetch = getattr(connection, "fetch", None)
-    if callable(fetch):
-        return lambda sql, params=(): list(fetch(sql, params))  # type: ignore[misc]
+    driver_fetch = getattr(connection, "fetch", None)
+    if callable(driver_fetch):
+        def via_driver(sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+            return list(driver_fetch(sql, params))
+
+        return via_driver
     if hasattr(connection, "pgconn"):  # psycopg 3
         def via_psycopg(sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
             return list(connection.execute(sql, params or None).fetchall())
