@@ -219,3 +219,21 @@ class TestDifferences:
         run(db, ["CREATE TABLE leftover (id INTEGER)"])
         differences = diff(before, take(db))
         assert [("table", "leftover", "added", None), ("column", "leftover.id", "added", None)] == shape(differences)
+
+
+class TestThroughDriver:
+    def test_driver_fetch_gives_the_same_schema(self, db: TestDatabase) -> None:
+        """A premigrate driver (its fetch()) is read the same as a raw connection, so the executor's own session
+        can take the snapshots."""
+        from premigrate.drivers import driver_class
+        from premigrate.drivers.base import DriverSettings
+        from premigrate.model.dsn import parse_url
+
+        run(db, build(db.dialect))
+        driver = driver_class(db.dialect).connect(parse_url(db.url), DriverSettings(table="premigrate_history"))
+        try:
+            through_driver = snapshot(driver, db.dialect)
+        finally:
+            driver.close()
+        assert take(db) == through_driver
+        assert through_driver.objects
