@@ -15,6 +15,7 @@ from premigrate.engine.measurements import (
     reported_rowcount,
     rows_affected,
 )
+from premigrate.model.dsn import parse_url
 from tests.support import TestDatabase
 
 FILL = {
@@ -113,14 +114,24 @@ class TestDatabaseSize:
 
 class TestRowsAffected:
     def test_per_statement(self, db: TestDatabase) -> None:
-        """Each driver's count after INSERT/UPDATE/DELETE; None for DDL; a total over the known ones."""
-        conn = db.connect()
+        """Each driver's count after INSERT/UPDATE/DELETE; None for DDL; a total over the known ones. MySQL is
+        connected with CLIENT.FOUND_ROWS as premigrate's driver does."""
+        if db.dialect == "mysql":
+            import pymysql  # type: ignore[import-untyped]
+            from pymysql.constants import CLIENT
+
+            url = parse_url(db.url)
+            conn = pymysql.connect(host=url.host, port=url.port or 3306, user=url.user, password=url.password or "",
+                                   database=url.database, autocommit=True, client_flag=CLIENT.FOUND_ROWS)
+        else:
+            conn = db.connect()
         counts = RowCounts()
         statements = [
             "CREATE TABLE t (id INTEGER, v VARCHAR(10))",
             "INSERT INTO t (id, v) VALUES (1, 'a'), (2, 'b'), (3, 'c')",
             "UPDATE t SET v = 'z' WHERE id >= 2",
             "UPDATE t SET v = 'z' WHERE id > 99",
+            "UPDATE t SET v = 'z' WHERE id = 3",  # matched, value unchanged: 1 with found rows
             "DELETE FROM t WHERE id = 1",
             "ALTER TABLE t ADD COLUMN w INTEGER",
             "DROP TABLE t",
@@ -130,9 +141,9 @@ class TestRowsAffected:
                 counts.add(statement, reported_rowcount(run(conn, db.dialect, statement)))
         finally:
             conn.close()
-        assert [None, 3, 2, 0, 1, None, None] == counts.per_statement
-        assert 6 == counts.total
-        assert {"rows_affected": 6, "rows_affected_per_statement": [None, 3, 2, 0, 1, None, None]} == counts.as_dict()
+        assert [None, 3, 2, 0, 1, 1, None, None] == counts.per_statement
+        assert 7 == counts.total
+        assert {"rows_affected": 7, "rows_affected_per_statement": [None, 3, 2, 0, 1, 1, None, None]} == counts.as_dict()
 
 
 class TestRowsAffectedRules:

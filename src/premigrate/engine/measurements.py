@@ -13,7 +13,9 @@ Database size, measured before and after a run only where it is cheap, and skipp
 
 Rows affected: what the driver reports after each statement, None where it reports nothing meaningful.
 - psycopg: cursor.rowcount; -1 for statements without a count (DDL, SET).
-- PyMySQL: cursor.rowcount is the server's affected-rows; DDL reports 0, which is not a row count.
+- PyMySQL: cursor.rowcount is the server's affected-rows; DDL reports 0, which is not a row count. The MySQL
+  driver connects with CLIENT.FOUND_ROWS, so an UPDATE counts the rows it matched (as PostgreSQL and SQLite do),
+  not only those whose values changed.
 - sqlite3: cursor.rowcount is sqlite3_changes() after INSERT/UPDATE/DELETE; -1 otherwise.
 DDL (first keyword CREATE, ALTER, DROP, TRUNCATE, RENAME, COMMENT, GRANT, REVOKE) is reported as None on every
 database, so that "0 rows" always means a statement that could have changed rows and changed none.
