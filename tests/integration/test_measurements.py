@@ -118,7 +118,7 @@ class TestRowsAffected:
         connected with CLIENT.FOUND_ROWS as premigrate's driver does."""
         if db.dialect == "mysql":
             import pymysql  # type: ignore[import-untyped]
-            from pymysql.constants import CLIENT
+            from pymysql.constants import CLIENT  # type: ignore[import-untyped]
 
             url = parse_url(db.url)
             conn = pymysql.connect(host=url.host, port=url.port or 3306, user=url.user, password=url.password or "",
