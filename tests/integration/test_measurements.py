@@ -154,6 +154,7 @@ class TestRowsAffectedRules:
         pytest.param("UPDATE t SET x = 1", -1, None, id="no-count"),
         pytest.param("DELETE FROM t", None, None, id="none"),
         pytest.param("UPDATE t SET x = 1 WHERE false", 0, 0, id="zero-rows"),
+        pytest.param(" \n" * 50000 + "(", 0, 0, id="long-whitespace-linear"),
     ])
     def test_rules(self, statement: str, reported: int | None, expected: int | None) -> None:
         """None means "not a row count"; 0 means a statement that could change rows changed none."""

@@ -87,7 +87,7 @@ class TestQueryText:
     @pytest.mark.parametrize(("sql", "expected"), [
         pytest.param("CREATE TABLE t (id int)", "CREATE TABLE t (id int)", id="ddl-unchanged"),
         pytest.param("ALTER ROLE app PASSWORD 'p''w'", "ALTER ROLE app PASSWORD '?'", id="literal"),
-        pytest.param("INSERT INTO t VALUES (E'a\\'b', 'c')", "INSERT INTO t VALUES ('?', '?')", id="escape-string"),
+        pytest.param("INSERT INTO t VALUES (E'a\\'b', 'c')", "INSERT INTO t VALUES (E'?', '?')", id="escape-string"),
         pytest.param("SELECT 'hunter2' || token FROM t WHERE k = hunter2", "SELECT '?' || token FROM t WHERE k = ***",
                      id="secret-outside-literal"),
     ])
@@ -104,6 +104,7 @@ class TestQueryText:
         pytest.param("  -- note\n/* x */ create index i on t (a)", "CREATE", id="after-comments"),
         pytest.param("insert into t values (1)", "INSERT", id="lower-case"),
         pytest.param("-- only a comment", None, id="no-statement"),
+        pytest.param(" \n" * 50000 + "(", None, id="long-whitespace-linear"),
     ])
     def test_operation_name(self, sql: str, expected: str | None) -> None:
         """db.operation.name is the statement's first keyword."""

@@ -52,8 +52,10 @@ PROTOCOL_VARS = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTO
 # OpenTelemetry's db.system.name values for the databases premigrate speaks to.
 DB_SYSTEMS = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mariadb", "sqlite": "sqlite"}
 
-_STRING_LITERAL = re.compile(r"(?:[EeNnXxBb]|_\w+)?'(?:[^'\\]|''|\\.)*'", re.DOTALL)
-_FIRST_WORD = re.compile(r"(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*([A-Za-z]+)", re.DOTALL)
+# A prefix (E'', N'', _utf8'') stays; the literal itself is masked. A backslash escapes the next character (E''
+# strings, MySQL): where it does not, the literal may be masked past its end, never less.
+_STRING_LITERAL = re.compile(r"'(?:[^'\\]|''|\\.)*'", re.DOTALL)
+_FIRST_WORD = re.compile(r"(?:\s|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*([A-Za-z]+)", re.DOTALL)
 
 
 def enabled_by(env: Mapping[str, str]) -> bool:
