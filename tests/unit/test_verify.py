@@ -257,3 +257,31 @@ class TestSchemaDiff:
         """A kind outside the list is a programming error."""
         with pytest.raises(ValueError):
             SchemaObject.of("synonym", "x")
+
+
+class TestReportText:
+    def test_lines(self) -> None:
+        """One line per migration, its differences indented, and a total."""
+        db = FakeDatabase({
+            "1": (add("table", "a"), drop("table", "a")),
+            "2": (add("table", "b"), None),
+            "3": (both(add("table", "c"), add("index", "c.i", definition="(x)")), drop("table", "c")),
+        })
+
+        def keep_index(state: State) -> None:
+            del state[("table", "c")]
+
+        db.migrations["3"] = (db.migrations["3"][0], keep_index)
+        report = verify(db.steps(), db)
+        assert ["3: down_differs: down does not restore the schema (re-applying up then failed: index c.i already "
+                "exists)",
+                "    index c.i added ('(x)')",
+                "2: no_down: no down part",
+                "1: verified: down restores the schema and up re-applies cleanly (database rebuilt from empty up to "
+                "1: re-applying 3 after its down failed)",
+                "1 verified, 1 not verified, 1 without a down part"] == report.lines()
+
+    def test_apply_failure_line(self) -> None:
+        """A folder that does not apply is one line naming the migration and the error."""
+        db = FakeDatabase({"1": (drop("table", "nope"), None)})
+        assert ["the folder does not apply: 1: table nope does not exist"] == verify(db.steps(), db).lines()

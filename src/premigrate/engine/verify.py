@@ -125,6 +125,19 @@ class VerifyReport:
         return {"exit_code": self.exit_code, "apply_failed": self.apply_failed, "apply_error": self.apply_error,
                 "migrations": [r.as_dict() for r in self.results]}
 
+    def lines(self) -> list[str]:
+        """The report for a person: one line per migration, one indented line per difference, a total."""
+        if self.apply_failed is not None:
+            return [f"the folder does not apply: {self.apply_failed}: {self.apply_error}"]
+        out: list[str] = []
+        for result in self.results:
+            out.append(f"{result.migration_id}: {result.status}: {result.message}")
+            out.extend(f"    {difference.render()}" for difference in result.differences)
+        counts = {status: sum(1 for r in self.results if r.status == status) for status in (VERIFIED, NO_DOWN)}
+        failed = sum(1 for r in self.results if not r.ok)
+        out.append(f"{counts[VERIFIED]} verified, {failed} not verified, {counts[NO_DOWN]} without a down part")
+        return out
+
 
 def expected_after_down(current: Schema, before_up: Schema, after_up: Schema) -> Schema:
     """`current` with every object the first up changed put back as it was before that up."""
