@@ -273,12 +273,12 @@ class TestReportText:
 
         db.migrations["3"] = (db.migrations["3"][0], keep_index)
         report = verify(db.steps(), db)
-        assert ["3: down_differs: down does not restore the schema (re-applying up then failed: index c.i already "
-                "exists)",
+        assert [("3: down_differs: down does not restore the schema (re-applying up then failed: index c.i already "
+                "exists)"),
                 "    index c.i added ('(x)')",
                 "2: no_down: no down part",
-                "1: verified: down restores the schema and up re-applies cleanly (database rebuilt from empty up to "
-                "1: re-applying 3 after its down failed)",
+                ("1: verified: down restores the schema and up re-applies cleanly (database rebuilt from empty up to "
+                "1: re-applying 3 after its down failed)"),
                 "1 verified, 1 not verified, 1 without a down part"] == report.lines()
 
     def test_apply_failure_line(self) -> None:
