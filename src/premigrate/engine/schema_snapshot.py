@@ -252,13 +252,13 @@ def _mysql(fetch: Fetch, schema: str, history: str) -> Iterable[SchemaObject]:
         yield SchemaObject.of("table", name, {"engine": engine, "collation": collation,
                                                "versioned": _yes_no(type_ == "SYSTEM VERSIONED")})
 
-    first_columns: dict[str, set[str]] = {}
+    columns_of: dict[str, set[str]] = {}
     for table, column, position, type_, nullable, default, extra, collation, generation in fetch(
             "SELECT TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, "
             "COLLATION_NAME, GENERATION_EXPRESSION FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s", p):
         if table not in tables:
             continue
-        first_columns.setdefault(table, set()).add(column)
+        columns_of.setdefault(table, set()).add(column)
         yield SchemaObject.of("column", f"{table}.{column}", {
             "type": type_, "nullable": _yes_no(nullable), "position": position,
             "default": _definition(default, schema), "extra": normalise_sql(extra) or None,
@@ -311,7 +311,7 @@ def _mysql(fetch: Fetch, schema: str, history: str) -> Iterable[SchemaObject]:
         else:
             definition = f"CHECK ({checks.get((table, constraint), checks.get(('', constraint)))})"
         generated = (type_ == "PRIMARY KEY" or _MY_GENERATED_CONSTRAINT.search(constraint) is not None
-                     or constraint in first_columns.get(table, set()))  # MariaDB names a column CHECK after it
+                     or constraint in columns_of.get(table, set()))  # MariaDB names a column CHECK after it
         name = f"{table}: {definition}" if generated else f"{table}.{constraint}"
         yield SchemaObject.of("constraint", name, {"type": type_.lower(), "definition": definition})
 
