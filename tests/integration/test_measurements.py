@@ -159,3 +159,25 @@ class TestRowsAffectedRules:
     def test_rules(self, statement: str, reported: int | None, expected: int | None) -> None:
         """None means "not a row count"; 0 means a statement that could change rows changed none."""
         assert expected == rows_affected(statement, reported)
+
+
+class TestThroughDriver:
+    def test_driver_session(self, db: TestDatabase) -> None:
+        """database_size works on a premigrate driver's own connection (the executor's lock session), and leaves
+        that session usable."""
+        from premigrate.drivers import driver_class
+        from premigrate.drivers.base import DriverSettings
+
+        driver = driver_class(db.dialect).connect(parse_url(db.url), DriverSettings(table="premigrate_history"))
+        try:
+            empty = database_size(driver.conn, db.dialect)  # type: ignore[attr-defined]
+            driver.execute("CREATE TABLE after_size (id INTEGER)")
+            one_table = database_size(driver.conn, db.dialect)  # type: ignore[attr-defined]
+            assert ["after_size"] == [t for t in driver.list_tables() if t == "after_size"]
+        finally:
+            driver.close()
+        # An empty SQLite file or MySQL schema really is 0 bytes; PostgreSQL counts its catalogs (an empty table's
+        # catalog rows may fit in pages it already has).
+        assert (None, None) == (empty.skipped, one_table.skipped)
+        assert empty.bytes is not None and one_table.bytes is not None and 0 <= empty.bytes <= one_table.bytes
+        assert one_table.bytes > 0
