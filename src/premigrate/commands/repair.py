@@ -19,8 +19,7 @@ nothing, or an in-doubt statement without --retry-current/--skip-current; 5 the 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -28,10 +27,11 @@ from typing import Any
 from premigrate import __version__
 
 from premigrate.commands import report
+from premigrate.commands.common import CommandRun
 from premigrate.config import Config
 from premigrate.drivers.base import STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK, HistoryRow
 from premigrate.errors import UsageError, ValidationFailed
-from premigrate.model.planner import Step, first_changed_statement, repair_command, resumable_rows, took_effect
+from premigrate.model.planner import Reason, Step, first_changed_statement, repair_command, resumable_rows, took_effect
 from premigrate.model.migrations import Migration, MigrationSet
 from premigrate.model.sql import SplitError, Statement, split_migration, split_statements
 from premigrate.model.versions import Version
@@ -328,18 +328,19 @@ def survey_json(result: Survey, *, database: str, table: str) -> str:
 
 # -- the command ------------------------------------------------------------------------------------------------------
 
-def run(runner: Any, config: Config) -> int:
+def run(command: CommandRun) -> int:
+    config = command.config
     action = _action(config)
-    files = runner.load()
+    files = command.load()
     if action is None:
-        return _report(runner, config, files)
+        return _report(command, files)
     if action == "resume":
-        return _resume(runner, config, files)
+        return _resume(command, files)
     if action == "mark_applied":
-        return _mark_applied(runner, config, files)
+        return _mark_applied(command, files)
     if action == "forget":
-        return _forget(runner, config, files)
-    return _realign(runner, config, files)
+        return _forget(command, files)
+    return _realign(command, files)
 
 
 def _action(config: Config) -> str | None:
@@ -369,17 +370,14 @@ def _flag(action: str) -> str:
     return action.replace("_", "-")
 
 
-def _resolver(runner: Any) -> Callable[[Migration], Migration]:
-    return runner.resolved
-
-
-def _report(runner: Any, config: Config, files: MigrationSet) -> int:
-    with runner.session(read_only=True) as driver:
+def _report(command: CommandRun, files: MigrationSet) -> int:
+    config = command.config
+    with command.sessions.session(read_only=True) as driver:
         history = driver.read_history()
-    result = survey(files, history, config.dsn.dialect, _resolver(runner))
+    result = survey(files, history, config.dsn.dialect, command.policy.resolve)
     report.write_stdout(survey_json(result, database=config.dsn.redacted(), table=config.table) if config.json
                         else survey_text(result))
-    runner.log.info("repair_report", unfinished=[u.row.migration_id for u in result.unfinished],
+    command.log.info("repair_report", unfinished=[u.row.migration_id for u in result.unfinished],
                     checksum_changes=[c.row.migration_id for c in result.checksum_changes],
                     needs_repair=result.needs_repair)
     return 5 if result.needs_repair else 0
@@ -424,17 +422,10 @@ def _output(config: Config, text: str, document: dict[str, Any]) -> None:
     report.write_stdout(json.dumps(document, indent=2) if config.json else text)
 
 
-@contextmanager
-def _locked(runner: Any) -> Iterator[Any]:
-    """A writable session under the runner lock; the lock's session doubles as the fallback for bookkeeping."""
-    with runner.session(read_only=False) as driver, runner.runner_lock() as lock_session:
-        runner._spare = lock_session
-        yield driver
-
-
-def _resume(runner: Any, config: Config, files: MigrationSet) -> int:
+def _resume(command: CommandRun, files: MigrationSet) -> int:
+    config = command.config
     by_id = {m.id: m for m in files.all}
-    with _locked(runner) as driver:
+    with command.sessions.locked_session() as (driver, lock):
         history = driver.read_history()
         row = _resume_target(history, files, config.option("repair_version"))
         migration = by_id.get(row.migration_id)
@@ -442,7 +433,7 @@ def _resume(runner: Any, config: Config, files: MigrationSet) -> int:
             raise ValidationFailed(f"repair --resume: {_where(row)} is not in the migrations folder: restore the "
                                    f"file to resume it, or drop its row with `premigrate repair --forget "
                                    f"{row.migration_id}`")
-        step = Step(runner.resolved(migration), "resume", row)
+        step = Step(command.policy.resolve(migration), Reason.RESUME, row)
         statements = split(step.migration, config.dsn.dialect)
         changed = first_changed_statement(statements, row)
         if changed is not None:
@@ -456,10 +447,10 @@ def _resume(runner: Any, config: Config, files: MigrationSet) -> int:
         done, current, decision = _decide(row, len(statements), config)
         resumed = row.evolve(state=STATE_IN_PROGRESS, statements_done=done, statement_started=done,
                              statement_hashes=tuple(s.digest for s in statements[:done]), error=None)
-        runner.log.info("repair_resumed", **_fields(row), previous_state=row.state, status=_status(row),
+        command.log.info("repair_resumed", **_fields(row), previous_state=row.state, status=_status(row),
                         current_statement=current, current=decision, from_statement=done + 1,
                         statements=len(statements))
-        runner.apply_steps(driver, [replace(step, row=resumed)])
+        command.executor(driver, lock).apply([replace(step, row=resumed)])
     _output(config, f"resumed {_where(row)} at statement {done + 1} of {len(statements)}: applied. Run "
                     "`premigrate up` to apply what else is pending.",
             {"action": "resume", "id": row.migration_id, "script": row.script, "from_statement": done + 1,
@@ -536,17 +527,18 @@ def _unfinished_row(history: Sequence[HistoryRow], files: MigrationSet, given: s
     return row
 
 
-def _mark_applied(runner: Any, config: Config, files: MigrationSet) -> int:
+def _mark_applied(command: CommandRun, files: MigrationSet) -> int:
+    config = command.config
     given = str(config.option("repair_mark_applied"))
     by_id = {m.id: m for m in files.all}
-    with _locked(runner) as driver:
+    with command.sessions.locked_session() as (driver, _lock):
         row = _unfinished_row(driver.read_history(), files, given, "--mark-applied")
         migration = by_id.get(row.migration_id)
         if migration is None:
             raise ValidationFailed(f"--mark-applied {given}: {_where(row)} is not in the migrations folder, so its "
                                    "checksum cannot be recorded; restore the file first (or drop the row with "
                                    f"`premigrate repair --forget {row.migration_id}`)")
-        resolved = _resolver(runner)(migration)
+        resolved = command.policy.resolve(migration)
         statements = split(resolved, config.dsn.dialect)
         n = len(statements)
         now = datetime.now(timezone.utc)
@@ -555,9 +547,9 @@ def _mark_applied(runner: Any, config: Config, files: MigrationSet) -> int:
             statement_started=n, statement_hashes=tuple(s.digest for s in statements), error=None,
             premigrate_version=__version__,
             # An interrupted `down` settled this way: the migration stays applied since it first was.
-            **({} if row.state == STATE_ROLLING_BACK else {"applied_at": now, "applied_by": runner.host}))
+            **({} if row.state == STATE_ROLLING_BACK else {"applied_at": now, "applied_by": command.sessions.host}))
         driver.update_row(marked)
-        runner.log.info("repair_marked_applied", **_fields(row), previous_state=row.state, status=_status(row),
+        command.log.info("repair_marked_applied", **_fields(row), previous_state=row.state, status=_status(row),
                         statements=n, checksum=migration.checksum,
                         checksum_before=row.checksum if row.checksum != migration.checksum else None)
     _output(config, f"marked {_where(row)} applied (it was {row.state}: {_status(row)}); its checksum is now "
@@ -567,12 +559,13 @@ def _mark_applied(runner: Any, config: Config, files: MigrationSet) -> int:
     return 0
 
 
-def _forget(runner: Any, config: Config, files: MigrationSet) -> int:
+def _forget(command: CommandRun, files: MigrationSet) -> int:
+    config = command.config
     given = str(config.option("repair_forget"))
-    with _locked(runner) as driver:
+    with command.sessions.locked_session() as (driver, _lock):
         row = _unfinished_row(driver.read_history(), files, given, "--forget")
         driver.delete_row(row.migration_id)
-        runner.log.info("repair_forgotten", **_fields(row), previous_state=row.state, status=_status(row),
+        command.log.info("repair_forgotten", **_fields(row), previous_state=row.state, status=_status(row),
                         statements_done=row.statements_done, statements_total=row.statements_total)
     if row.state == STATE_ROLLING_BACK:
         text = (f"forgot {_where(row)} ({_status(row)}): it is no longer recorded as applied; the next "
@@ -585,11 +578,12 @@ def _forget(runner: Any, config: Config, files: MigrationSet) -> int:
     return 0
 
 
-def _realign(runner: Any, config: Config, files: MigrationSet) -> int:
+def _realign(command: CommandRun, files: MigrationSet) -> int:
+    config = command.config
     wanted = config.option("repair_version")
-    with _locked(runner) as driver:
+    with command.sessions.locked_session() as (driver, _lock):
         history = driver.read_history()
-        changes = survey(files, history, config.dsn.dialect, _resolver(runner)).checksum_changes
+        changes = survey(files, history, config.dsn.dialect, command.policy.resolve).checksum_changes
         if wanted is not None:
             changes = [_realign_target(history, files, changes, wanted)]
         elif not changes:
@@ -600,7 +594,7 @@ def _realign(runner: Any, config: Config, files: MigrationSet) -> int:
             refused = [c for c in changes if not c.statements_unchanged]
             if refused:
                 for change in refused:
-                    runner.log.error("checksum_realign_refused", **_fields(change.row), error=change.describe(),
+                    command.log.error("checksum_realign_refused", **_fields(change.row), error=change.describe(),
                                      old_checksum=change.row.checksum, new_checksum=change.migration.checksum)
                 first = refused[0]
                 raise ValidationFailed(
@@ -610,22 +604,14 @@ def _realign(runner: Any, config: Config, files: MigrationSet) -> int:
                     + "; restore the file and put the change in a new migration, or, if the database already has "
                     f"what the new text does, name it: `premigrate repair --realign-checksums --version "
                     f"{first.row.migration_id}`")
-        driver.begin()
-        try:
+        with driver.transaction():
             for change in changes:
                 n = len(change.statements)
                 driver.update_row(change.row.evolve(
                     checksum=change.migration.checksum, statements_total=n, statements_done=n, statement_started=n,
                     statement_hashes=tuple(s.digest for s in change.statements)))
-            driver.commit()
-        except BaseException:
-            try:
-                driver.rollback()
-            except Exception:  # noqa: BLE001 - the original error is the one to report
-                pass
-            raise
         for change in changes:
-            runner.log.info("checksum_realigned", **_fields(change.row), old_checksum=change.row.checksum,
+            command.log.info("checksum_realigned", **_fields(change.row), old_checksum=change.row.checksum,
                             new_checksum=change.migration.checksum, statements_unchanged=change.statements_unchanged,
                             changed_statement=change.changed)
     lines = [f"realigned {len(changes)} checksum{'s' if len(changes) != 1 else ''}:"]

@@ -14,6 +14,8 @@ Capability flags, not dialect checks, tell the runner what a database can do:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Protocol
@@ -107,6 +109,24 @@ class ConnectFailed(PremigrateError):
         self.reason = reason  # refused | dns | timeout | starting_up | too_many_connections | auth | unknown_database | ...
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a database can do, read once from its driver class (see the module docstring for each flag)."""
+
+    dialect: str
+    transactional_ddl: bool
+    local_timeouts: bool
+    invalid_indexes: bool
+    supports_schema: bool
+    table_names_fold_case: bool
+
+    @classmethod
+    def of(cls, driver: type[Driver] | Driver) -> Capabilities:
+        return cls(dialect=driver.dialect, transactional_ddl=driver.transactional_ddl,
+                   local_timeouts=driver.local_timeouts, invalid_indexes=driver.invalid_indexes,
+                   supports_schema=driver.supports_schema, table_names_fold_case=driver.table_names_fold_case)
+
+
 class Driver(Protocol):
     dialect: ClassVar[str]
     transactional_ddl: ClassVar[bool]
@@ -139,6 +159,9 @@ class Driver(Protocol):
     def begin(self) -> None: ...
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
+    def transaction(self) -> AbstractContextManager[None]:
+        """begin(), then commit() when the block ends normally; on any exception (a signal included) a quiet
+        rollback() and the exception propagates. Every transaction premigrate opens goes through here."""
     def execute(self, statement: str) -> None: ...
     def insert_row(self, row: HistoryRow) -> None: ...
     def update_row(self, row: HistoryRow) -> None: ...
@@ -241,6 +264,29 @@ class SqlHistoryMixin:
 
     def delete_row(self, migration_id: str) -> None:
         self._exec(f"DELETE FROM {self.history_ref} WHERE migration_id = {self.param}", (migration_id,))
+
+    def begin(self) -> None:  # pragma: no cover - provided by drivers
+        raise NotImplementedError
+
+    def commit(self) -> None:  # pragma: no cover - provided by drivers
+        raise NotImplementedError
+
+    def rollback(self) -> None:  # pragma: no cover - provided by drivers
+        raise NotImplementedError
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """See Driver.transaction."""
+        self.begin()
+        try:
+            yield
+            self.commit()
+        except BaseException:
+            try:
+                self.rollback()
+            except BaseException:  # noqa: BLE001 - the original error is the one to report
+                pass
+            raise
 
     def fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Rows of a read-only query (e.g. another tool's history table for `baseline --from`)."""

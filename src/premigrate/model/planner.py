@@ -1,10 +1,13 @@
-"""make_plan(files, history, policy) -> Plan. Pure: no I/O, no logging, tested without a database."""
+"""plan_for(files, history, policy) -> Plan: what to run, what is wrong. Pure: no I/O, no logging, tested without a
+database. Every command that needs a plan (up, plan, check, status, down, repair) and `serve` ask plan_for.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 from premigrate.drivers.base import STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK, HistoryRow
 from premigrate.model.migrations import Migration, MigrationSet
@@ -24,12 +27,31 @@ class Policy:
     strict: bool = False
     table: str = "premigrate_history"
     target: Version | None = None  # --to: plan nothing after this version, and no repeatables
+    # ${NAME} values, and whether they apply to every file (--placeholders) or only where a file asks for them.
+    placeholder_values: Mapping[str, str] = field(default_factory=dict, repr=False)
+    placeholders_everywhere: bool = False
+
+    def resolve(self, migration: Migration) -> Migration:
+        """The migration with its placeholders filled in (when they are on for it)."""
+        from premigrate.model import placeholders  # only when asked: a no-op `up` never loads it
+
+        return placeholders.resolve(migration, self.placeholder_values, everywhere=self.placeholders_everywhere)
+
+
+class Reason(StrEnum):
+    """Why a step is in the plan."""
+
+    PENDING = "pending"
+    OUT_OF_ORDER = "out_of_order"
+    NEW = "new"  # a repeatable never applied
+    CHANGED = "changed"  # a repeatable changed since it was applied
+    RESUME = "resume"  # an interrupted stepwise run, continued where it stopped
 
 
 @dataclass(frozen=True)
 class Step:
     migration: Migration
-    reason: str  # pending | out_of_order | new | changed | resume
+    reason: Reason
     row: HistoryRow | None = None  # the existing row: a repeatable to re-apply, or an interrupted run to resume
 
 
@@ -69,7 +91,19 @@ class Plan:
         return not self.steps and not self.problems
 
 
+def plan_for(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy) -> Plan:
+    """The plan every command and `serve` use. An interrupted file's recorded statement hashes are of its
+    placeholder-resolved text: it is judged resolved, so that its resume is compared like with like."""
+    unfinished = {r.migration_id for r in history if r.state == STATE_IN_PROGRESS}
+    if unfinished:
+        files = MigrationSet(
+            versioned=[policy.resolve(m) if m.id in unfinished else m for m in files.versioned],
+            repeatable=[policy.resolve(m) if m.id in unfinished else m for m in files.repeatable])
+    return make_plan(files, history, policy)
+
+
 def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy) -> Plan:
+    """The plan of files as given (no placeholders resolved): use plan_for."""
     rows = {row.migration_id: row for row in history}
     known = {m.id for m in files.all}
     applied_versions = [Version.parse(r.version) for r in history if r.version and is_version(r.version)]
@@ -87,7 +121,7 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
             if newest_applied is not None and migration.version < newest_applied:
                 entries.append(_entry(migration, OUT_OF_ORDER, detail=f"older than applied version {newest_applied}"))
                 if policy.allow_out_of_order:
-                    steps.append(Step(migration, "out_of_order"))
+                    steps.append(Step(migration, Reason.OUT_OF_ORDER))
                 else:
                     problems.append(Problem(
                         "out_of_order", migration.id,
@@ -98,7 +132,7 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
                     ))
             else:
                 entries.append(_entry(migration, PENDING))
-                steps.append(Step(migration, "pending"))
+                steps.append(Step(migration, Reason.PENDING))
             continue
         _judge_existing(migration, row, policy, steps, problems, entries, several)
 
@@ -110,10 +144,10 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
             continue
         if row is None:
             entries.append(_entry(migration, PENDING))
-            steps.append(Step(migration, "new"))
+            steps.append(Step(migration, Reason.NEW))
         elif row.state == STATE_APPLIED and row.checksum != migration.checksum:
             entries.append(_entry(migration, PENDING, row, detail="changed since it was last applied"))
-            steps.append(Step(migration, "changed", row))
+            steps.append(Step(migration, Reason.CHANGED, row))
         else:
             _judge_existing(migration, row, policy, steps, problems, entries, several)
 
@@ -212,7 +246,7 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
             ))
             return
         entries.append(_entry(migration, IN_PROGRESS, row, detail=f"interrupted after statement {done}; resumable"))
-        steps.append(Step(migration, "resume", row))
+        steps.append(Step(migration, Reason.RESUME, row))
         return
     entries.append(_entry(migration, row.state, row))
     problems.append(Problem("failed", migration.id, f"{where} has unknown state {row.state!r} in the history table",
