@@ -162,11 +162,77 @@ DISCRETE_VARS = ("DB_DIALECT", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_P
 
 
 @dataclass(frozen=True)
+class StatementSettings:
+    """How migration statements run (up, plan, down, repair); a file's directives override the first three.
+    Durations in seconds; None: no limit (ddl_lock_timeout) or the database's own setting (statement_timeout)."""
+
+    ddl_lock_timeout: float | None = None
+    statement_timeout: float | None = None
+    lock_retries: int | None = None
+    placeholders: bool = False  # --placeholders: ${NAME} is substituted in every file, not only where a file asks
+
+
+@dataclass(frozen=True)
+class ApplySettings:
+    """up and plan."""
+
+    to: Version | None = None  # stop after this version
+    dry_run: bool = False
+    single_transaction: bool = False
+    baseline_on_empty_history: Version | None = None
+    lint: str = "off"  # warn | error | off
+
+
+@dataclass(frozen=True)
+class DownSettings:
+    steps: int | None = None
+    to: Version | None = None
+    yes: bool = False
+
+
+@dataclass(frozen=True)
+class RepairSettings:
+    resume: bool = False
+    retry_current: bool = False
+    skip_current: bool = False
+    version: str | None = None
+    mark_applied: str | None = None
+    forget: str | None = None
+    realign_checksums: bool = False
+
+
+@dataclass(frozen=True)
+class BaselineSettings:
+    version: Version | None = None
+    description: str | None = None
+    source: str | None = None  # --from TOOL
+    map_file: str | None = None
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    listen: str = "0.0.0.0:8080"
+    expect_tables: tuple[str, ...] = ()
+    health_cache: float = 0.0
+
+
+@dataclass(frozen=True)
+class LintSettings:
+    dialect: str | None = None
+
+
+@dataclass(frozen=True)
+class NewSettings:
+    description: str = ""
+    file_format: str | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     command: str
     dsn: Dsn
     dsn_source: str
-    dir: Path
+    migrations_dir: Path
     table: str
     schema: str | None
     wait_timeout: float | None
@@ -176,15 +242,20 @@ class Config:
     strict: bool = False
     allow_out_of_order: bool = False
     require_database: bool = False
-    json: bool = False
+    json_output: bool = False  # --json: commands print JSON instead of text
     default_sqlite: bool = False
     secrets: tuple[str, ...] = field(default=(), repr=False)
-    options: dict[str, Any] = field(default_factory=dict)  # command-specific options, by dest
     placeholder_values: dict[str, str] = field(default_factory=dict, repr=False)
     stdin_is_tty: bool = False
-
-    def option(self, dest: str) -> Any:
-        return self.options.get(dest)
+    # Command-specific sections: a command's own options are set, the others keep their defaults.
+    statements: StatementSettings = StatementSettings()
+    apply: ApplySettings = ApplySettings()
+    down: DownSettings = DownSettings()
+    repair: RepairSettings = RepairSettings()
+    baseline: BaselineSettings = BaselineSettings()
+    serve: ServeSettings = ServeSettings()
+    lint: LintSettings = LintSettings()
+    new: NewSettings = NewSettings()
 
     @property
     def history_schema(self) -> str | None:
@@ -199,7 +270,7 @@ class Config:
             "database": self.dsn.redacted(),
             "database_source": self.dsn_source,
             "dialect": self.dsn.dialect,
-            "dir": str(self.dir),
+            "dir": str(self.migrations_dir),
             "table": self.table,
             "schema": self.schema,
             "wait_timeout_s": self.wait_timeout,
@@ -319,13 +390,11 @@ def load_config(
     # Placeholder values that look like credentials are scrubbed from logs like the database password.
     secrets = tuple(dsn.secrets()) + tuple(
         v for k, v in placeholder_values.items() if v and _SECRET_NAME.search(k))
-    common = {"database_url", "dir", "table", "schema", "wait_timeout", "lock_timeout", "log_format", "log_level",
-              "strict", "allow_out_of_order", "require_database", "json"}
     return Config(
         command=command,
         dsn=dsn,
         dsn_source=dsn_source,
-        dir=Path(directory),
+        migrations_dir=Path(directory),
         table=table,
         schema=schema,
         wait_timeout=values["wait_timeout"],
@@ -335,13 +404,39 @@ def load_config(
         strict=bool(values["strict"]),
         allow_out_of_order=bool(values["allow_out_of_order"]),
         require_database=bool(values["require_database"]),
-        json=bool(values.get("json")),
+        json_output=bool(values.get("json")),
         default_sqlite=default_sqlite,
         secrets=secrets,
-        options={k: v for k, v in values.items() if k not in common} | {"new_description": flags.get("new_description")},
         placeholder_values=placeholder_values,
         stdin_is_tty=stdin_is_tty,
+        **_sections(command, values, flags),
     )
+
+
+def _sections(command: str, values: Mapping[str, Any], flags: Mapping[str, Any]) -> dict[str, Any]:
+    """The typed sections, from the resolved values of the command's options (absent: the section's default)."""
+    value = values.get
+    return {
+        "statements": StatementSettings(ddl_lock_timeout=value("ddl_lock_timeout"),
+                                        statement_timeout=value("statement_timeout"),
+                                        lock_retries=value("lock_retries"), placeholders=bool(value("placeholders"))),
+        "apply": ApplySettings(to=value("to") if command in ("up", "plan") else None, dry_run=bool(value("dry_run")),
+                               single_transaction=bool(value("single_transaction")),
+                               baseline_on_empty_history=value("baseline_on_empty_history"),
+                               lint=value("lint") or "off"),
+        "down": DownSettings(steps=value("steps"), to=value("to") if command == "down" else None,
+                             yes=bool(value("yes"))),
+        "repair": RepairSettings(resume=bool(value("repair_resume")), retry_current=bool(value("repair_retry_current")),
+                                 skip_current=bool(value("repair_skip_current")), version=value("repair_version"),
+                                 mark_applied=value("repair_mark_applied"), forget=value("repair_forget"),
+                                 realign_checksums=bool(value("repair_realign_checksums"))),
+        "baseline": BaselineSettings(version=value("baseline_version"), description=value("baseline_description"),
+                                     source=value("baseline_from"), map_file=value("baseline_map")),
+        "serve": ServeSettings(listen=value("listen") or ServeSettings.listen,
+                               expect_tables=value("expect_tables") or (), health_cache=value("health_cache") or 0.0),
+        "lint": LintSettings(dialect=value("dialect")),
+        "new": NewSettings(description=flags.get("new_description") or "", file_format=value("format")),
+    }
 
 
 def _resolve_dsn(

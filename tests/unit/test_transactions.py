@@ -7,6 +7,7 @@ import re
 import pytest
 
 from premigrate.engine import lockwait
+from premigrate.config import StatementSettings
 
 from premigrate.model import transactions
 from premigrate.drivers.base import SqlError
@@ -171,17 +172,20 @@ class TestLockRetries:
 class TestTimeoutsFor:
     OPTIONS = {"ddl_lock_timeout": 5.0, "statement_timeout": None, "lock_retries": 10}
 
+    def settings(self, **changes: object) -> StatementSettings:
+        return StatementSettings(**{**self.OPTIONS, **changes})  # type: ignore[arg-type]
+
     def test_run_options(self) -> None:
-        t = lockwait.timeouts_for(self.OPTIONS.get, ())
+        t = lockwait.timeouts_for(self.settings(), ())
         assert (5.0, None, 10) == (t.lock, t.statement, t.retries)
 
     def test_file_overrides(self) -> None:
-        t = lockwait.timeouts_for(self.OPTIONS.get, (("ddl_lock_timeout", 30.0), ("statement_timeout", 0.0),
+        t = lockwait.timeouts_for(self.settings(), (("ddl_lock_timeout", 30.0), ("statement_timeout", 0.0),
                                                      ("lock_retries", 0)))
         assert (30.0, 0.0, 0) == (t.lock, t.statement, t.retries)
 
     def test_run_option_zero_is_no_limit(self) -> None:
-        t = lockwait.timeouts_for({**self.OPTIONS, "ddl_lock_timeout": None}.get, ())
+        t = lockwait.timeouts_for(self.settings(ddl_lock_timeout=None), ())
         assert 0.0 == t.lock
 
 

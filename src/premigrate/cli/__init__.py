@@ -286,9 +286,9 @@ def _dispatch(command_run: CommandRun) -> int:
     if command == "serve":
         from premigrate.commands.serve import serve
 
-        return int(serve(config, command_run.log, listen=config.option("listen"),
-                         expect_tables=config.option("expect_tables") or (),
-                         cache_seconds=config.option("health_cache") or 0.0))
+        return int(serve(config, command_run.log, listen=config.serve.listen,
+                         expect_tables=config.serve.expect_tables or (),
+                         cache_seconds=config.serve.health_cache or 0.0))
     raise UsageError(f"unknown command {command!r}")
 
 
@@ -299,10 +299,10 @@ def _new(command_run: CommandRun) -> int:
     from premigrate.commands.report import write_stdout
 
     config = command_run.config
-    if not config.dir.is_dir():
-        raise UsageError(f"migrations folder {str(config.dir)!r} does not exist; create it or point --dir at it")
-    created = scaffold.create(config.dir, command_run.load(), config.option("new_description") or "",
-                              config.option("format"), datetime.now(timezone.utc))
+    if not config.migrations_dir.is_dir():
+        raise UsageError(f"migrations folder {str(config.migrations_dir)!r} does not exist; create it or point --dir at it")
+    created = scaffold.create(config.migrations_dir, command_run.load(), config.new.description or "",
+                              config.new.file_format, datetime.now(timezone.utc))
     for path in created:
         command_run.log.info("migration_created", path=str(path))
     write_stdout("\n".join(str(p) for p in created))
@@ -314,9 +314,9 @@ def _lint(command_run: CommandRun) -> int:
     from premigrate.commands.report import write_stdout
 
     config = command_run.config
-    dialect = config.option("dialect") or ("postgresql" if config.default_sqlite else config.dsn.dialect)
+    dialect = config.lint.dialect or ("postgresql" if config.default_sqlite else config.dsn.dialect)
     findings = lint.lint_migrations(command_run.load().all, dialect)
-    write_stdout(lint.render_json(findings) if config.json else lint.render_text(findings))
+    write_stdout(lint.render_json(findings) if config.json_output else lint.render_text(findings))
     errors = sum(f.severity == "error" for f in findings)
     command_run.log.info("lint_done", dialect=dialect, findings=len(findings), errors=errors)
     return 5 if lint.has_errors(findings) else 0

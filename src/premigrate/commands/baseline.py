@@ -211,16 +211,16 @@ def run(command: CommandRun) -> int:
 
     config, log = command.config, command.log
     files = command.load()
-    version = config.option("baseline_version")
-    tool = config.option("baseline_from")
+    version = config.baseline.version
+    tool = config.baseline.source
     if (version is None) == (tool is None):
         raise UsageError("baseline needs exactly one of --version VERSION or --from TOOL")
     if version is not None:
         require_version_in_folder(files, version, "--version")
-    elif config.option("baseline_map") and tool != "alembic":
+    elif config.baseline.map_file and tool != "alembic":
         raise UsageError("--map is only for baseline --from alembic")
     # Read before connecting: a bad map changes nothing.
-    mapping = read_map(config.option("baseline_map")) if config.option("baseline_map") else None
+    mapping = read_map(config.baseline.map_file) if config.baseline.map_file else None
     with command.sessions.locked_session() as (driver, _lock):
         history = driver.read_history()
         if history:
@@ -230,7 +230,7 @@ def run(command: CommandRun) -> int:
         # Match first (read-only): a refusal leaves the database exactly as it was, with no history table.
         if version is not None:
             result = Match("version", up_to(files, version))
-            described = {str(version): config.option("baseline_description")}
+            described = {str(version): config.baseline.description}
         else:
             result = match_tool(tool, driver.fetch, driver.list_tables(), files, mapping)
             described = {}

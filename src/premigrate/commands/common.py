@@ -43,7 +43,7 @@ class CommandRun:
 
     def executor_timeouts(self, migration: Migration) -> Timeouts:
         """What the executor would run `migration` with: the run's options, overridden by the file's directives."""
-        return timeouts_for(self.config.option, migration.settings)
+        return timeouts_for(self.config.statements, migration.settings)
 
     def executor(self, driver: Driver, lock: HeldLock) -> Executor:
         return Executor(driver, self.shapes, self.config, self.log, applied_by=self.sessions.host, lock=lock,
@@ -53,22 +53,22 @@ class CommandRun:
 def policy_for(config: Config) -> Policy:
     """The planning policy of a configuration: the one every command and `serve` plan with."""
     return Policy(config.dsn.dialect, config.allow_out_of_order, config.strict, config.table,
-                  target=config.option("to") if config.command in ("up", "plan") else None,
+                  target=config.apply.to if config.command in ("up", "plan") else None,
                   placeholder_values=config.placeholder_values,
-                  placeholders_everywhere=bool(config.option("placeholders")))
+                  placeholders_everywhere=bool(config.statements.placeholders))
 
 
 def load_files(config: Config, log: EventLog) -> MigrationSet:
-    files = load_migrations(config.dir)
-    log.debug("migrations_loaded", count=len(files.all), dir=str(config.dir))
+    files = load_migrations(config.migrations_dir)
+    log.debug("migrations_loaded", count=len(files.all), dir=str(config.migrations_dir))
     return files
 
 
 def require_target(config: Config, files: MigrationSet) -> None:
     """--to must name a version in the folder: a typo must not silently migrate everything."""
-    target = config.option("to")
+    target = config.apply.to
     if target is not None and target not in {m.version for m in files.versioned}:
-        raise UsageError(f"--to {target}: no migration with that version in {str(config.dir)!r}")
+        raise UsageError(f"--to {target}: no migration with that version in {str(config.migrations_dir)!r}")
 
 
 def warn_missing(log: EventLog, plan: Plan) -> None:

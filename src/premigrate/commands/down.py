@@ -20,10 +20,10 @@ from premigrate.model.versions import Version
 def run(command: CommandRun, confirm: Callable[[str], bool] | None = None) -> int:
     config, log = command.config, command.log
     files = command.load()
-    steps, target = config.option("steps"), config.option("to")
+    steps, target = config.down.steps, config.down.to
     if (steps is None) == (target is None):
         raise UsageError("down needs exactly one of --steps N or --to VERSION")
-    if not config.option("yes") and (not config.stdin_is_tty or confirm is None):
+    if not config.down.yes and (not config.stdin_is_tty or confirm is None):
         raise UsageError("down rolls back applied migrations: pass --yes to confirm (required when stdin is not "
                          "a terminal)")
     with command.sessions.locked_session() as (driver, lock):
@@ -38,7 +38,7 @@ def run(command: CommandRun, confirm: Callable[[str], bool] | None = None) -> in
             return EXIT_OK
         reversible = _reversible(command, targets, {m.id: m for m in files.versioned})
         ids = ", ".join(r.migration_id for r in targets)
-        if not config.option("yes") and confirm is not None and not confirm(
+        if not config.down.yes and confirm is not None and not confirm(
                 f"Roll back {len(targets)} migration(s), newest first: {ids}? [y/N] "):
             raise UsageError("down cancelled: nothing was rolled back")
         log.info("rollback_plan", count=len(targets), versions=[r.migration_id for r in targets])

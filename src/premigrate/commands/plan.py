@@ -44,7 +44,7 @@ def _print(command: CommandRun, plan: Plan) -> int:
     refuse_unrunnable(command, steps)
     views = [_step_view(command, step) for step in steps]
     text = (report.plan_json(views, plan, database=config.dsn.redacted(), secrets=config.secrets)
-            if config.json else report.plan_text(views, plan, secrets=config.secrets))
+            if config.json_output else report.plan_text(views, plan, secrets=config.secrets))
     report.write_stdout(text)
     refuse_problems(log, plan)
     log.info("plan", pending=len(steps), versions=[s.migration.id for s in steps], dry_run=True)
@@ -57,7 +57,7 @@ def _step_view(command: CommandRun, step: Step) -> report.StepView:
     migration = step.migration
     statements = command.shapes.statements(migration)
     timeouts = command.executor_timeouts(migration)
-    if command.config.option("single_transaction"):
+    if command.config.apply.single_transaction:
         mode = "single (one transaction for the whole run)"
     else:
         mode = MODE_TEXT[command.shapes.mode(step)]

@@ -346,21 +346,21 @@ def run(command: CommandRun) -> int:
 def _action(config: Config) -> str | None:
     """The one action asked for; flag combinations that do not make sense are exit 2 before anything connects."""
     chosen = [name for name, given in (
-        ("resume", config.option("repair_resume")),
-        ("mark_applied", config.option("repair_mark_applied") is not None),
-        ("forget", config.option("repair_forget") is not None),
-        ("realign_checksums", config.option("repair_realign_checksums")),
+        ("resume", config.repair.resume),
+        ("mark_applied", config.repair.mark_applied is not None),
+        ("forget", config.repair.forget is not None),
+        ("realign_checksums", config.repair.realign_checksums),
     ) if given]
     if len(chosen) > 1:
         raise UsageError(f"repair does one thing at a time: choose one of {', '.join('--' + _flag(c) for c in chosen)}")
     action = chosen[0] if chosen else None
-    retry, skip = config.option("repair_retry_current"), config.option("repair_skip_current")
+    retry, skip = config.repair.retry_current, config.repair.skip_current
     if (retry or skip) and action != "resume":
         raise UsageError(f"--{'retry' if retry else 'skip'}-current goes with --resume")
     if retry and skip:
         raise UsageError("--retry-current and --skip-current contradict each other: choose the one that says "
                          "whether the statement took effect")
-    if config.option("repair_version") is not None and action not in ("resume", "realign_checksums"):
+    if config.repair.version is not None and action not in ("resume", "realign_checksums"):
         raise UsageError("--version goes with --resume or --realign-checksums (--mark-applied and --forget name "
                          "their version themselves)")
     return action
@@ -375,7 +375,7 @@ def _report(command: CommandRun, files: MigrationSet) -> int:
     with command.sessions.session(read_only=True) as driver:
         history = driver.read_history()
     result = survey(files, history, config.dsn.dialect, command.policy.resolve)
-    report.write_stdout(survey_json(result, database=config.dsn.redacted(), table=config.table) if config.json
+    report.write_stdout(survey_json(result, database=config.dsn.redacted(), table=config.table) if config.json_output
                         else survey_text(result))
     command.log.info("repair_report", unfinished=[u.row.migration_id for u in result.unfinished],
                     checksum_changes=[c.row.migration_id for c in result.checksum_changes],
@@ -419,7 +419,7 @@ def _status(row: HistoryRow) -> str:
 
 
 def _output(config: Config, text: str, document: dict[str, Any]) -> None:
-    report.write_stdout(json.dumps(document, indent=2) if config.json else text)
+    report.write_stdout(json.dumps(document, indent=2) if config.json_output else text)
 
 
 def _resume(command: CommandRun, files: MigrationSet) -> int:
@@ -427,7 +427,7 @@ def _resume(command: CommandRun, files: MigrationSet) -> int:
     by_id = {m.id: m for m in files.all}
     with command.sessions.locked_session() as (driver, lock):
         history = driver.read_history()
-        row = _resume_target(history, files, config.option("repair_version"))
+        row = _resume_target(history, files, config.repair.version)
         migration = by_id.get(row.migration_id)
         if migration is None:
             raise ValidationFailed(f"repair --resume: {_where(row)} is not in the migrations folder: restore the "
@@ -490,7 +490,7 @@ def _resume_target(history: Sequence[HistoryRow], files: MigrationSet, wanted: s
 def _decide(row: HistoryRow, total: int, config: Config) -> tuple[int, int | None, str | None]:
     """(statements done, the current statement, "retried" or "skipped") once the operator has said whether the
     statement that failed or was running took effect."""
-    retry, skip = config.option("repair_retry_current"), config.option("repair_skip_current")
+    retry, skip = config.repair.retry_current, config.repair.skip_current
     k = row.statement_started if row.statement_started > row.statements_done else None
     if k is None:
         if retry or skip:
@@ -529,7 +529,7 @@ def _unfinished_row(history: Sequence[HistoryRow], files: MigrationSet, given: s
 
 def _mark_applied(command: CommandRun, files: MigrationSet) -> int:
     config = command.config
-    given = str(config.option("repair_mark_applied"))
+    given = str(config.repair.mark_applied)
     by_id = {m.id: m for m in files.all}
     with command.sessions.locked_session() as (driver, _lock):
         row = _unfinished_row(driver.read_history(), files, given, "--mark-applied")
@@ -561,7 +561,7 @@ def _mark_applied(command: CommandRun, files: MigrationSet) -> int:
 
 def _forget(command: CommandRun, files: MigrationSet) -> int:
     config = command.config
-    given = str(config.option("repair_forget"))
+    given = str(config.repair.forget)
     with command.sessions.locked_session() as (driver, _lock):
         row = _unfinished_row(driver.read_history(), files, given, "--forget")
         driver.delete_row(row.migration_id)
@@ -580,7 +580,7 @@ def _forget(command: CommandRun, files: MigrationSet) -> int:
 
 def _realign(command: CommandRun, files: MigrationSet) -> int:
     config = command.config
-    wanted = config.option("repair_version")
+    wanted = config.repair.version
     with command.sessions.locked_session() as (driver, _lock):
         history = driver.read_history()
         changes = survey(files, history, config.dsn.dialect, command.policy.resolve).checksum_changes

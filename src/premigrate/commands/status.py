@@ -21,7 +21,7 @@ def run(command: CommandRun) -> int:
 
     config = command.config
     plan = current_plan(command)
-    write_stdout(status_json(plan, database=config.dsn.redacted(), table=config.table) if config.json
+    write_stdout(status_json(plan, database=config.dsn.redacted(), table=config.table) if config.json_output
                  else status_table(plan))
     return EXIT_OK
 

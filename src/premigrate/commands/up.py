@@ -26,12 +26,12 @@ def run(command: CommandRun) -> int:
     files = command.load()
     require_target(config, files)
     refuse_unsupported_single_transaction(command)
-    if config.option("baseline_on_empty_history") is not None:
+    if config.apply.baseline_on_empty_history is not None:
         from premigrate.commands import baseline
 
-        baseline.require_version_in_folder(files, config.option("baseline_on_empty_history"),
+        baseline.require_version_in_folder(files, config.apply.baseline_on_empty_history,
                                            "--baseline-on-empty-history")
-    if config.option("dry_run"):
+    if config.apply.dry_run:
         from premigrate.commands import plan
 
         return plan.show(command, files)
@@ -50,7 +50,7 @@ def run(command: CommandRun) -> int:
                 log.info("history_table_created", table=config.table)
             # Re-read under the lock: the usual case for replica two is "nothing left to do".
             history = driver.read_history()
-            if not history and config.option("baseline_on_empty_history") is not None:
+            if not history and config.apply.baseline_on_empty_history is not None:
                 history = _baseline_on_empty(command, driver, files)
             plan_now = command.plan(files, history)
             warn_missing(log, plan_now)
@@ -72,7 +72,7 @@ def prepare(policy: Policy, steps: list[Step]) -> list[Step]:
 
 
 def refuse_unsupported_single_transaction(command: CommandRun) -> None:
-    if command.config.option("single_transaction"):
+    if command.config.apply.single_transaction:
         refuse_single_transaction_unsupported(command.sessions.capabilities.transactional_ddl,
                                               command.config.dsn.dialect)
 
@@ -80,7 +80,7 @@ def refuse_unsupported_single_transaction(command: CommandRun) -> None:
 def refuse_unrunnable(command: CommandRun, steps: list[Step]) -> None:
     """What cannot run as the run would wrap it: refused before anything changes."""
     shapes: StepShapes = command.shapes
-    single = bool(command.config.option("single_transaction"))
+    single = bool(command.config.apply.single_transaction)
     if single:
         refuse_single_transaction_steps(shapes, steps)
     refuse_transaction_incompatible(shapes, steps, single_transaction=single)
@@ -89,7 +89,7 @@ def refuse_unrunnable(command: CommandRun, steps: list[Step]) -> None:
 def lint_gate(command: CommandRun, steps: list[Step]) -> None:
     """--lint warn|error: the pending files through lint before anything runs."""
     log = command.log
-    mode = command.config.option("lint") or "off"
+    mode = command.config.apply.lint or "off"
     if mode == "off" or not steps:
         return
     from premigrate.commands import lint  # imported only now: a no-op run pays nothing for the SQL parsers
@@ -116,7 +116,7 @@ def _baseline_on_empty(command: CommandRun, driver: Driver, files: MigrationSet)
     from premigrate.commands import baseline
 
     log = command.log
-    version = command.config.option("baseline_on_empty_history")
+    version = command.config.apply.baseline_on_empty_history
     tables = [t for t in driver.list_tables() if t != command.config.history_table_name]
     if not tables:
         log.info("baseline_skipped", reason="the schema has no tables of its own: migrating normally")

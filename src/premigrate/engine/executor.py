@@ -64,7 +64,7 @@ class Executor:
 
     def timeouts(self, migration: Migration) -> Timeouts:
         """The run's options, overridden by the file's own directives."""
-        return timeouts_for(self.config.option, migration.settings)
+        return timeouts_for(self.config.statements, migration.settings)
 
     @contextmanager
     def running(self) -> Iterator[None]:
@@ -112,7 +112,7 @@ class Executor:
     def apply(self, steps: Sequence[Step]) -> None:
         """Apply planned steps. Signals cancel the running statement."""
         with self.running():
-            if self.config.option("single_transaction"):
+            if self.config.apply.single_transaction:
                 self._apply_single_transaction(steps)
                 return
             for index, step in enumerate(steps):
@@ -168,7 +168,7 @@ class Executor:
         """--single-transaction: every pending migration and its history row in one transaction, all or nothing."""
         started = self.clock()
         rolled_back = "the whole --single-transaction run was rolled back"
-        run_timeouts = timeouts_for(self.config.option, ())
+        run_timeouts = timeouts_for(self.config.statements, ())
         done: list[tuple[Step, int]] = []
 
         def attempt() -> None:
