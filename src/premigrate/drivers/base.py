@@ -18,15 +18,25 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
 from premigrate.model.dsn import Dsn
 from premigrate.errors import PremigrateError
 
-STATE_APPLIED = "applied"
-STATE_IN_PROGRESS = "in_progress"
-STATE_FAILED = "failed"
-STATE_ROLLING_BACK = "rolling_back"  # a `down` of a no-transaction or MySQL migration is under way or stopped
+class State(StrEnum):
+    """A history row's state, as stored in its `state` column."""
+
+    APPLIED = "applied"
+    IN_PROGRESS = "in_progress"  # a stepwise run is under way, or stopped (statement_started says where)
+    FAILED = "failed"
+    ROLLING_BACK = "rolling_back"  # a `down` of a no-transaction or MySQL migration is under way or stopped
+
+
+STATE_APPLIED = State.APPLIED
+STATE_IN_PROGRESS = State.IN_PROGRESS
+STATE_FAILED = State.FAILED
+STATE_ROLLING_BACK = State.ROLLING_BACK
 
 HISTORY_COLUMNS = (
     "migration_id", "version", "description", "kind", "script", "checksum", "applied_at", "execution_ms",
@@ -46,7 +56,7 @@ class HistoryRow:
     applied_at: datetime
     execution_ms: int
     applied_by: str
-    state: str  # applied | in_progress | failed
+    state: str  # a State value (a row written by another version may hold one this one does not know)
     statements_done: int = 0
     statements_total: int = 0
     # 1-based index of the last statement started. Greater than statements_done while a statement runs: if the
@@ -66,7 +76,7 @@ class HistoryRow:
     def values(self) -> tuple[Any, ...]:
         return (
             self.migration_id, self.version, self.description, self.kind, self.script, self.checksum,
-            self.applied_at, self.execution_ms, self.applied_by, self.state, self.statements_done,
+            self.applied_at, self.execution_ms, self.applied_by, str(self.state), self.statements_done,
             self.statements_total, self.statement_started, " ".join(self.statement_hashes), self.error,
             self.premigrate_version,
         )

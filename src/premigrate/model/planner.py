@@ -14,10 +14,38 @@ from premigrate.model.migrations import Migration, MigrationSet
 from premigrate.model.sql import Statement, split_migration
 from premigrate.model.versions import Version, is_version, sort_key
 
-# Status states, as `status` prints them.
+class EntryState(StrEnum):
+    """A migration's state as `status` prints it."""
+
+    APPLIED = "applied"
+    PENDING = "pending"
+    CHANGED = "changed"
+    MISSING = "missing"
+    FAILED = "failed"
+    IN_PROGRESS = "in_progress"
+    OUT_OF_ORDER = "out-of-order"
+    ROLLING_BACK = "rolling_back"
+
+
 APPLIED, PENDING, CHANGED, MISSING, FAILED, IN_PROGRESS, OUT_OF_ORDER, ROLLING_BACK = (
-    "applied", "pending", "changed", "missing", "failed", "in_progress", "out-of-order", "rolling_back",
+    EntryState.APPLIED, EntryState.PENDING, EntryState.CHANGED, EntryState.MISSING, EntryState.FAILED,
+    EntryState.IN_PROGRESS, EntryState.OUT_OF_ORDER, EntryState.ROLLING_BACK,
 )
+
+
+class ProblemKind(StrEnum):
+    """What refuses a run (or, for MISSING without --strict, warns). A row not in the folder is a problem of the
+    kind named by its state."""
+
+    DRIFT = "drift"
+    OUT_OF_ORDER = "out_of_order"
+    FAILED = "failed"
+    IN_DOUBT = "in_doubt"
+    IN_PROGRESS = "in_progress"
+    RESUME_MISMATCH = "resume_mismatch"
+    ROLLBACK_INCOMPLETE = "rollback_incomplete"
+    ROLLING_BACK = "rolling_back"
+    MISSING = "missing"
 
 
 @dataclass(frozen=True)
@@ -57,7 +85,7 @@ class Step:
 
 @dataclass(frozen=True)
 class Problem:
-    kind: str  # drift | out_of_order | failed | in_doubt | resume_mismatch | missing
+    kind: str  # a ProblemKind (a row in an unknown state not in the folder: that state)
     migration_id: str
     message: str
     script: str | None = None
@@ -124,7 +152,7 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
                     steps.append(Step(migration, Reason.OUT_OF_ORDER))
                 else:
                     problems.append(Problem(
-                        "out_of_order", migration.id,
+                        ProblemKind.OUT_OF_ORDER, migration.id,
                         f"{migration.script} (version {migration.version}) is pending but older than the newest "
                         f"applied version {newest_applied}; renumber it after {newest_applied}, or pass "
                         "--allow-out-of-order to apply it anyway",
@@ -167,7 +195,7 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
             ))
             continue
         missing = Problem(
-            "missing", row.migration_id,
+            ProblemKind.MISSING, row.migration_id,
             f"{row.script} (version {row.migration_id}) is applied but missing from the folder: the database is "
             "ahead of these migration files",
             row.script,
@@ -187,7 +215,7 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
         if row.checksum != migration.checksum:
             entries.append(_entry(migration, CHANGED, row, detail="file changed since it was applied"))
             problems.append(Problem(
-                "drift", migration.id,
+                ProblemKind.DRIFT, migration.id,
                 f"{where} was changed after it was applied: recorded {row.checksum}, file now {migration.checksum}; "
                 "restore the applied version of the file and put the change in a new migration",
                 migration.script,
@@ -198,7 +226,7 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
     if row.state == STATE_FAILED:
         entries.append(_entry(migration, FAILED, row, detail=row.error))
         problems.append(Problem(
-            "failed", migration.id,
+            ProblemKind.FAILED, migration.id,
             f"{where} failed at statement {row.statement_started} of {row.statements_total} in an earlier run "
             f"({row.error or 'no error recorded'}); {took_effect(row.statements_done)}. Fix the cause, then run "
             f"`{repair_command('--resume', row, several)}` to retry statement {row.statement_started} and "
@@ -209,7 +237,7 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
     if row.state == STATE_ROLLING_BACK:
         entries.append(_entry(migration, ROLLING_BACK, row, detail=row.error))
         problems.append(Problem(
-            "rollback_incomplete", migration.id,
+            ProblemKind.ROLLBACK_INCOMPLETE, migration.id,
             f"{where}: an earlier `down` stopped at statement {row.statement_started} of {row.statements_total} of "
             f"its down part{_error_suffix(row)}. Check the database, then run "
             f"`premigrate repair --forget {row.migration_id}` if the rollback is complete (finish its remaining "
@@ -222,7 +250,7 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
         entries.append(_entry(migration, IN_PROGRESS, row, detail=f"statement {row.statement_started} in doubt"))
         k = row.statement_started
         problems.append(Problem(
-            "in_doubt", migration.id,
+            ProblemKind.IN_DOUBT, migration.id,
             f"{where}: an earlier run stopped while statement {k} of {row.statements_total} was running, so "
             f"nobody knows whether it took effect{_error_suffix(row)}; {took_effect(row.statements_done)}. Check "
             f"the database, then run `{repair_command('--resume --retry-current', row, several)}` if statement {k} "
@@ -238,7 +266,7 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
         if changed is not None:
             entries.append(_entry(migration, IN_PROGRESS, row, detail="interrupted; file changed since"))
             problems.append(Problem(
-                "resume_mismatch", migration.id,
+                ProblemKind.RESUME_MISMATCH, migration.id,
                 f"{where} was interrupted after statement {done}, but statement {changed}, which already ran, has "
                 "changed in the file since, so it cannot be resumed safely. Restore the file as it was and run "
                 f"`premigrate up` again; or {_settle_hint(row)}",
@@ -249,7 +277,7 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
         steps.append(Step(migration, Reason.RESUME, row))
         return
     entries.append(_entry(migration, row.state, row))
-    problems.append(Problem("failed", migration.id, f"{where} has unknown state {row.state!r} in the history table",
+    problems.append(Problem(ProblemKind.FAILED, migration.id, f"{where} has unknown state {row.state!r} in the history table",
                             migration.script))
 
 
