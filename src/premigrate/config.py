@@ -290,8 +290,8 @@ def _parse_bool(value: str, name: str) -> bool:
 def resolve_option(option: Option, flags: Mapping[str, Any], env: Mapping[str, str]) -> Any:
     """The option's value from its flag, else its environment variable, else its default, validated."""
     raw = flags.get(option.dest)
-    source = option.flag
-    if raw is None or raw is False and option.kind == "bool":
+    source: str | None = option.flag
+    if raw is None or (raw is False and option.kind == "bool"):
         if option.env in env:
             raw, source = env[option.env], option.env
         else:
@@ -336,7 +336,8 @@ def read_secret_file(var: str, path: str, read: Callable[[str], str]) -> str:
     try:
         content = read(path)
     except OSError as exc:
-        raise UsageError(f"{var}: cannot read {path!r}: {exc.strerror or exc}; mount the secret there or unset {var}") from None
+        raise UsageError(f"{var}: cannot read {path!r}: {exc.strerror or exc}; mount the secret there or unset "
+                         f"{var}") from None
     except UnicodeDecodeError:
         raise UsageError(f"{var}: {path!r} is not UTF-8 text") from None
     # Secrets written with `echo` end in a newline; exactly one is dropped, as Docker and Kubernetes users expect.
@@ -444,7 +445,8 @@ def _resolve_dsn(
 ) -> tuple[Dsn, str, bool]:
     url, source = _resolve_url(flags, env, read_file)
     password = _resolve_password(env, read_file)
-    discrete = {k: env[k] for k in DISCRETE_VARS if env.get(k, "") != "" and k not in ("DB_PASSWORD", "DB_PASSWORD_FILE")}
+    discrete = {k: env[k] for k in DISCRETE_VARS
+                if env.get(k, "") != "" and k not in ("DB_PASSWORD", "DB_PASSWORD_FILE")}
     if url is not None:
         dsn = parse_url(url, source=source)
         if source != "--database-url":

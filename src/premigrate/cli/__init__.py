@@ -10,9 +10,10 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from premigrate import __version__
-from premigrate.config import OPTIONS, Config, load_config, resolve_option, OPTIONS_BY_DEST
+from premigrate.config import OPTIONS, OPTIONS_BY_DEST, load_config, resolve_option
 from premigrate.errors import EXIT_CODES, Interrupted, PremigrateError, UsageError
 from premigrate.engine.interrupts import SignalGuard
+from premigrate.eventlog import EventLog
 
 if TYPE_CHECKING:
     from premigrate.commands.common import CommandRun
@@ -57,7 +58,7 @@ class _OneCommandParser(_Parser):
     def _get_formatter(self) -> argparse.HelpFormatter:
         # Nothing is ever formatted for display here: add_argument only checks its metavar with a formatter. A fixed
         # width spares a terminal-size query per option and the import of shutil (with bz2 and lzma).
-        return self.formatter_class(prog=self.prog, width=100)
+        return argparse.RawDescriptionHelpFormatter(prog=self.prog, width=100)
 
 
 def _epilog() -> str:
@@ -300,7 +301,8 @@ def _new(command_run: CommandRun) -> int:
 
     config = command_run.config
     if not config.migrations_dir.is_dir():
-        raise UsageError(f"migrations folder {str(config.migrations_dir)!r} does not exist; create it or point --dir at it")
+        raise UsageError(f"migrations folder {str(config.migrations_dir)!r} does not exist; create it or point --dir "
+                         "at it")
     created = scaffold.create(config.migrations_dir, command_run.load(), config.new.description or "",
                               config.new.file_format, datetime.now(timezone.utc))
     for path in created:
@@ -340,7 +342,7 @@ def _summary_targets(command: str, flags: Mapping[str, Any] | None, env: Mapping
     return targets
 
 
-def _finish(log: Any, command: str, code: int, started: float, *, error: PremigrateError | None = None,
+def _finish(log: EventLog, command: str, code: int, started: float, *, error: PremigrateError | None = None,
             applied: int = 0, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> int:
     if error is not None:
         log.error("error", error=error.message, error_type=type(error).__name__, exit_code=code, **error.fields)

@@ -232,6 +232,7 @@ def run(command: CommandRun) -> int:
             result = Match("version", up_to(files, version))
             described = {str(version): config.baseline.description}
         else:
+            assert tool is not None  # exactly one of --version and --from, checked above
             result = match_tool(tool, driver.fetch, driver.list_tables(), files, mapping)
             described = {}
         driver.ensure_schema()

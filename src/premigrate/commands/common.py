@@ -3,6 +3,7 @@ plan, and the refusals every command words the same way."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from premigrate.config import Config
@@ -38,7 +39,7 @@ class CommandRun:
     def load(self) -> MigrationSet:
         return load_files(self.config, self.log)
 
-    def plan(self, files: MigrationSet, history: list[HistoryRow]) -> Plan:
+    def plan(self, files: MigrationSet, history: Sequence[HistoryRow]) -> Plan:
         return plan_for(files, history, self.policy)
 
     def executor_timeouts(self, migration: Migration) -> Timeouts:

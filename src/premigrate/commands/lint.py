@@ -344,11 +344,12 @@ def _postgres_analyzer() -> _Analyzer:
             raise _Unparsable(str(exc.args[0]), offset) from None
         effects = _Effects()
         for raw in raw_statements:
-            effects.hits.extend(_pg_hits(raw.stmt, transactional, checks))
-            effects.created.extend(_pg_created(raw.stmt))
-            if _kind(raw.stmt) == "RenameStmt" and _enum(raw.stmt.renameType) == "OBJECT_TABLE":
-                old = _pg_table(raw.stmt.relation)
-                effects.renamed.append((old, (old[0], raw.stmt.newname)))
+            stmt: Any = raw.stmt  # pglast's nodes are told apart by class name, not by type
+            effects.hits.extend(_pg_hits(stmt, transactional, checks))
+            effects.created.extend(_pg_created(stmt))
+            if _kind(stmt) == "RenameStmt" and _enum(stmt.renameType) == "OBJECT_TABLE":
+                old = _pg_table(stmt.relation)
+                effects.renamed.append((old, (old[0], stmt.newname)))
         return effects
 
     return analyze
@@ -478,7 +479,7 @@ def _pg_alter_table(stmt: Any, checks: _NotNullChecks) -> list[_Hit]:
 
 
 def _pg_note_not_null_check(constraint: Any, table: _Table, checks: _NotNullChecks) -> None:
-    expr = getattr(constraint, "raw_expr", None)
+    expr: Any = getattr(constraint, "raw_expr", None)
     if _enum(constraint.contype) != "CONSTR_CHECK" or _kind(expr) != "NullTest":
         return
     if _enum(expr.nulltesttype) != "IS_NOT_NULL" or _kind(expr.arg) != "ColumnRef" or len(expr.arg.fields) != 1:

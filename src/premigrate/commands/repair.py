@@ -235,9 +235,9 @@ def survey_text(result: Survey) -> str:
         lines.append(f"== {row.migration_id}  {row.description}  ({row.script})")
         where = f"statement {item.current} of {row.statements_total}" if item.current else \
             f"after statement {row.statements_done} of {row.statements_total}"
-        state = {STATE_FAILED: f"failed at {where}",
-                 STATE_IN_PROGRESS: f"in_progress, interrupted {'during ' if item.current else ''}{where}",
-                 STATE_ROLLING_BACK: f"rolling_back, `down` stopped at {where} of its down part"}.get(row.state,
+        state = {str(STATE_FAILED): f"failed at {where}",
+                 str(STATE_IN_PROGRESS): f"in_progress, interrupted {'during ' if item.current else ''}{where}",
+                 str(STATE_ROLLING_BACK): f"rolling_back, `down` stopped at {where} of its down part"}.get(row.state,
                                                                                                      row.state)
         lines.append(f"   state: {state}" + (f" (line {item.line})" if item.line else ""))
         if row.error:
@@ -414,8 +414,9 @@ def _status(row: HistoryRow) -> str:
     k = row.statement_started if row.statement_started > row.statements_done else None
     at = f"statement {k} of {row.statements_total}" if k else \
         f"after statement {row.statements_done} of {row.statements_total}"
-    return {STATE_FAILED: f"failed at {at}", STATE_IN_PROGRESS: f"interrupted at {at}",
-            STATE_ROLLING_BACK: f"its `down` stopped at {at}"}.get(row.state, row.state)
+    described = {str(STATE_FAILED): f"failed at {at}", str(STATE_IN_PROGRESS): f"interrupted at {at}",
+                 str(STATE_ROLLING_BACK): f"its `down` stopped at {at}"}
+    return described.get(row.state, row.state)
 
 
 def _output(config: Config, text: str, document: dict[str, Any]) -> None:

@@ -38,6 +38,7 @@ from premigrate.engine.sessions import Sessions
 from premigrate.model.planner import Plan, plan_for
 from premigrate.model.migrations import MigrationSet
 from premigrate.model.versions import Version, is_version, sort_key
+from premigrate.eventlog import EventLog
 
 DEFAULT_LISTEN = "0.0.0.0:8080"
 CONNECT_TIMEOUT_S = 3.0
@@ -132,7 +133,7 @@ def _row_order(row: HistoryRow) -> tuple[int, Version, str]:
     return sort_key(row.version or None, row.migration_id)
 
 
-def collect(config: Config, sessions: Sessions, log: Any) -> Snapshot:
+def collect(config: Config, sessions: Sessions, log: EventLog) -> Snapshot:
     """One refresh: re-read the folder, open a read-only session (no waiting loop), read, close. Never raises."""
     files: MigrationSet | None = None
     folder_error: str | None = None
@@ -187,7 +188,7 @@ class HealthState:
     """The cache in front of the database. `refresh_count` counts refreshes (the tests read it)."""
 
     config: Config
-    log: Any
+    log: EventLog
     expect_tables: tuple[str, ...] = ()
     cache_seconds: float = 2.0
     clock: Any = time.monotonic
@@ -371,7 +372,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], state: HealthState, log: Any) -> None:
+    def __init__(self, address: tuple[str, int], state: HealthState, log: EventLog) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.state = state
@@ -463,7 +464,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 def serve(
     config: Config,
-    log: Any,
+    log: EventLog,
     *,
     listen: str = DEFAULT_LISTEN,
     expect_tables: Sequence[str] = (),

@@ -19,6 +19,7 @@ from premigrate.model.modes import (
     refuse_transaction_incompatible,
 )
 from premigrate.model.planner import Policy, Reason, Step
+from premigrate.model.versions import Version
 
 
 def run(command: CommandRun) -> int:
@@ -50,8 +51,9 @@ def run(command: CommandRun) -> int:
                 log.info("history_table_created", table=config.table)
             # Re-read under the lock: the usual case for replica two is "nothing left to do".
             history = driver.read_history()
-            if not history and config.apply.baseline_on_empty_history is not None:
-                history = _baseline_on_empty(command, driver, files)
+            baseline_version = config.apply.baseline_on_empty_history
+            if not history and baseline_version is not None:
+                history = _baseline_on_empty(command, driver, files, baseline_version)
             plan_now = command.plan(files, history)
             warn_missing(log, plan_now)
             refuse_problems(log, plan_now)
@@ -112,11 +114,11 @@ def lint_gate(command: CommandRun, steps: list[Step]) -> None:
             "'-- premigrate:allow RULE', or run with --lint=warn")
 
 
-def _baseline_on_empty(command: CommandRun, driver: Driver, files: MigrationSet) -> list[HistoryRow]:
+def _baseline_on_empty(command: CommandRun, driver: Driver, files: MigrationSet,
+                       version: Version) -> list[HistoryRow]:
     from premigrate.commands import baseline
 
     log = command.log
-    version = command.config.apply.baseline_on_empty_history
     tables = [t for t in driver.list_tables() if t != command.config.history_table_name]
     if not tables:
         log.info("baseline_skipped", reason="the schema has no tables of its own: migrating normally")

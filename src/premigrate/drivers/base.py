@@ -116,7 +116,8 @@ class ConnectFailed(PremigrateError):
     def __init__(self, message: str, *, transient: bool, reason: str) -> None:
         super().__init__(message)
         self.transient = transient
-        self.reason = reason  # refused | dns | timeout | starting_up | too_many_connections | auth | unknown_database | ...
+        # refused | dns | timeout | starting_up | too_many_connections | auth | unknown_database | ...
+        self.reason = reason
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 
 from premigrate.config import Config
 from premigrate.drivers.base import STATE_ROLLING_BACK, Driver, HistoryRow
@@ -243,8 +244,8 @@ class Executor:
                 self.driver.update_row(progress)
                 try:
                     self.attempts.with_retries(
-                        lambda: self.attempts.execute(down_view, statements, index, started, recorded=True,
-                                                      event=EVENT_DOWN_FAILED, lock_timeout=timeouts.lock),
+                        partial(self.attempts.execute, down_view, statements, index, started, recorded=True,
+                                event=EVENT_DOWN_FAILED, lock_timeout=timeouts.lock),
                         timeouts.retries, started, recorded=True, rolled_back="", event=EVENT_DOWN_FAILED)
                 except MigrationFailed as exc:
                     self.record_quietly(progress.evolve(error=exc.fields.get("error_summary")))

@@ -69,7 +69,8 @@ class LockBusy(Exception):
 
 def backoff(retry: int) -> float:
     """Pause before retry number `retry` (1-based)."""
-    return min(BACKOFF_MAX_S, BACKOFF_INITIAL_S * 2 ** (retry - 1)) + random.uniform(0, BACKOFF_JITTER_S)
+    base: float = min(BACKOFF_MAX_S, BACKOFF_INITIAL_S * 2 ** (retry - 1))
+    return base + random.uniform(0, BACKOFF_JITTER_S)
 
 
 def with_lock_retries(attempt: Callable[[], T], retries: int, on_retry: Callable[[LockBusy, int, float], None],

@@ -166,7 +166,7 @@ class StepwiseRun:
             note = "" if transactional_ddl else "; DDL in the block may have committed implicitly before the failure"
             self.executor.record_quietly(before.evolve(
                 state=STATE_FAILED, statement_started=block.first,
-                error=(exc.fields.get("error_summary") or str(exc)) + f" (in the transaction block of statements "
+                error=f"{exc.fields.get('error_summary') or exc} (in the transaction block of statements "
                       f"{block.first}-{block.last}, rolled back){note}"))
             raise
         # Interrupted or a lost connection: the row already says what is true (the block committed with its mark,

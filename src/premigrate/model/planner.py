@@ -277,7 +277,8 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
         steps.append(Step(migration, Reason.RESUME, row))
         return
     entries.append(_entry(migration, row.state, row))
-    problems.append(Problem(ProblemKind.FAILED, migration.id, f"{where} has unknown state {row.state!r} in the history table",
+    problems.append(Problem(ProblemKind.FAILED, migration.id,
+                            f"{where} has unknown state {row.state!r} in the history table",
                             migration.script))
 
 

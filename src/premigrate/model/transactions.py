@@ -84,7 +84,8 @@ def blocks(statements: list[Statement]) -> list[Block]:
         if kind == BEGIN:
             if opened is not None:
                 raise TransactionSyntaxError(
-                    f"statement {index} opens a transaction inside the one opened by statement {opened}", statement.line)
+                    f"statement {index} opens a transaction inside the one opened by statement {opened}",
+                    statement.line)
             opened = index
         elif kind in (COMMIT, ROLLBACK):
             if opened is None:
