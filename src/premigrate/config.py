@@ -15,6 +15,10 @@ from premigrate.model.durations import parse_duration
 from premigrate.model.dsn import DEFAULT_PORTS, Dsn, normalize_dialect, parse_url
 from premigrate.errors import UsageError
 from premigrate.model.versions import Version
+from premigrate.settings import (
+    ApplySettings, BaselineSettings, DownSettings, LintSettings, NewSettings, RepairSettings, ServeSettings,
+    StatementSettings, sections_from,
+)
 
 DEFAULT_SQLITE_FILE = "premigrate.db"
 DEFAULT_TABLE = "premigrate_history"
@@ -162,72 +166,6 @@ DISCRETE_VARS = ("DB_DIALECT", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_P
 
 
 @dataclass(frozen=True)
-class StatementSettings:
-    """How migration statements run (up, plan, down, repair); a file's directives override the first three.
-    Durations in seconds; None: no limit (ddl_lock_timeout) or the database's own setting (statement_timeout)."""
-
-    ddl_lock_timeout: float | None = None
-    statement_timeout: float | None = None
-    lock_retries: int | None = None
-    placeholders: bool = False  # --placeholders: ${NAME} is substituted in every file, not only where a file asks
-
-
-@dataclass(frozen=True)
-class ApplySettings:
-    """up and plan."""
-
-    to: Version | None = None  # stop after this version
-    dry_run: bool = False
-    single_transaction: bool = False
-    baseline_on_empty_history: Version | None = None
-    lint: str = "off"  # warn | error | off
-
-
-@dataclass(frozen=True)
-class DownSettings:
-    steps: int | None = None
-    to: Version | None = None
-    yes: bool = False
-
-
-@dataclass(frozen=True)
-class RepairSettings:
-    resume: bool = False
-    retry_current: bool = False
-    skip_current: bool = False
-    version: str | None = None
-    mark_applied: str | None = None
-    forget: str | None = None
-    realign_checksums: bool = False
-
-
-@dataclass(frozen=True)
-class BaselineSettings:
-    version: Version | None = None
-    description: str | None = None
-    source: str | None = None  # --from TOOL
-    map_file: str | None = None
-
-
-@dataclass(frozen=True)
-class ServeSettings:
-    listen: str = "0.0.0.0:8080"
-    expect_tables: tuple[str, ...] = ()
-    health_cache: float = 0.0
-
-
-@dataclass(frozen=True)
-class LintSettings:
-    dialect: str | None = None
-
-
-@dataclass(frozen=True)
-class NewSettings:
-    description: str = ""
-    file_format: str | None = None
-
-
-@dataclass(frozen=True)
 class Config:
     command: str
     dsn: Dsn
@@ -248,14 +186,14 @@ class Config:
     placeholder_values: dict[str, str] = field(default_factory=dict, repr=False)
     stdin_is_tty: bool = False
     # Command-specific sections: a command's own options are set, the others keep their defaults.
-    statements: StatementSettings = StatementSettings()
-    apply: ApplySettings = ApplySettings()
-    down: DownSettings = DownSettings()
-    repair: RepairSettings = RepairSettings()
-    baseline: BaselineSettings = BaselineSettings()
-    serve: ServeSettings = ServeSettings()
-    lint: LintSettings = LintSettings()
-    new: NewSettings = NewSettings()
+    statements: StatementSettings = field(default_factory=StatementSettings)
+    apply: ApplySettings = field(default_factory=ApplySettings)
+    down: DownSettings = field(default_factory=DownSettings)
+    repair: RepairSettings = field(default_factory=RepairSettings)
+    baseline: BaselineSettings = field(default_factory=BaselineSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
+    lint: LintSettings = field(default_factory=LintSettings)
+    new: NewSettings = field(default_factory=NewSettings)
 
     @property
     def history_schema(self) -> str | None:
@@ -410,34 +348,8 @@ def load_config(
         secrets=secrets,
         placeholder_values=placeholder_values,
         stdin_is_tty=stdin_is_tty,
-        **_sections(command, values, flags),
+        **sections_from(command, values, flags),
     )
-
-
-def _sections(command: str, values: Mapping[str, Any], flags: Mapping[str, Any]) -> dict[str, Any]:
-    """The typed sections, from the resolved values of the command's options (absent: the section's default)."""
-    value = values.get
-    return {
-        "statements": StatementSettings(ddl_lock_timeout=value("ddl_lock_timeout"),
-                                        statement_timeout=value("statement_timeout"),
-                                        lock_retries=value("lock_retries"), placeholders=bool(value("placeholders"))),
-        "apply": ApplySettings(to=value("to") if command in ("up", "plan") else None, dry_run=bool(value("dry_run")),
-                               single_transaction=bool(value("single_transaction")),
-                               baseline_on_empty_history=value("baseline_on_empty_history"),
-                               lint=value("lint") or "off"),
-        "down": DownSettings(steps=value("steps"), to=value("to") if command == "down" else None,
-                             yes=bool(value("yes"))),
-        "repair": RepairSettings(resume=bool(value("repair_resume")), retry_current=bool(value("repair_retry_current")),
-                                 skip_current=bool(value("repair_skip_current")), version=value("repair_version"),
-                                 mark_applied=value("repair_mark_applied"), forget=value("repair_forget"),
-                                 realign_checksums=bool(value("repair_realign_checksums"))),
-        "baseline": BaselineSettings(version=value("baseline_version"), description=value("baseline_description"),
-                                     source=value("baseline_from"), map_file=value("baseline_map")),
-        "serve": ServeSettings(listen=value("listen") or ServeSettings.listen,
-                               expect_tables=value("expect_tables") or (), health_cache=value("health_cache") or 0.0),
-        "lint": LintSettings(dialect=value("dialect")),
-        "new": NewSettings(description=flags.get("new_description") or "", file_format=value("format")),
-    }
 
 
 def _resolve_dsn(

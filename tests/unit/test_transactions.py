@@ -7,7 +7,7 @@ import re
 import pytest
 
 from premigrate.engine import lockwait
-from premigrate.config import StatementSettings
+from premigrate.settings import StatementSettings
 
 from premigrate.model import transactions
 from premigrate.drivers.base import SqlError

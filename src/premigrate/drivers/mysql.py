@@ -10,7 +10,7 @@ import math
 import socket
 import ssl
 from datetime import datetime, timezone
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import pymysql
 from pymysql.constants import CLIENT
@@ -274,8 +274,7 @@ class MySQLDriver(SqlHistoryMixin):
     # -- history ------------------------------------------------------------------------------------------------
 
     def _to_datetime(self, value: Any) -> datetime:
-        stored: datetime = value  # MySQL DATETIME(6) comes back naive: it is stored in UTC
-        return stored.replace(tzinfo=timezone.utc)
+        return cast(datetime, value).replace(tzinfo=timezone.utc)
 
     def _from_datetime(self, value: datetime) -> Any:
         return value.astimezone(timezone.utc).replace(tzinfo=None)

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from premigrate.config import StatementSettings
+from premigrate.settings import StatementSettings
 from premigrate.drivers.base import Driver, SqlError
 
 T = TypeVar("T")
