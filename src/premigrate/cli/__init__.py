@@ -171,8 +171,9 @@ def _early_secrets(flags: Mapping[str, Any], env: Mapping[str, str]) -> list[str
 def run() -> NoReturn:
     """The `premigrate` command: main(), then exit without the interpreter's teardown.
 
-    Tearing down the modules a database driver loads costs ~40 ms of CPU, paid on every pod start for nothing: by
-    now every session is closed and every file written, and the kernel reclaims the rest. Output is flushed first.
+    Tearing down the modules a database driver loads costs CPU on every pod start for nothing (bench/ measures a
+    no-op run): by now every session is closed and every file written, and the kernel reclaims the rest. Output is
+    flushed first.
     """
     code = main()
     for stream in (sys.stdout, sys.stderr):
