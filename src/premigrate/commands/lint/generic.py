@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from premigrate.model.transactions import incompatible
 from premigrate.commands.lint.rules import Analyzer, Effects, Hit, Table, display
 
 # -- MySQL/MariaDB and SQLite: a tokenizer and the statement shapes the rules are about ----------------------------
@@ -159,17 +160,18 @@ def _top_level_words(tokens: Sequence[_Token]) -> list[str]:
 def generic_analyzer(dialect: str) -> Analyzer:
     def analyze(text: str, transactional: bool) -> Effects:
         effects = Effects()
-        effects.hits = _generic_statement(_tokenize(text, dialect), dialect, transactional, effects)
+        effects.hits = _generic_statement(text, _tokenize(text, dialect), dialect, transactional, effects)
         return effects
 
     return analyze
 
 
-def _generic_statement(tokens: list[_Token], dialect: str, transactional: bool, effects: Effects) -> list[Hit]:
+def _generic_statement(text: str, tokens: list[_Token], dialect: str, transactional: bool,
+                       effects: Effects) -> list[Hit]:
     reader = _Reader(tokens, dialect)
     first = reader.peek()
     if dialect == "sqlite" and transactional:
-        hit = _sqlite_transaction_hit(reader)
+        hit = _sqlite_transaction_hit(text, reader)
         if hit is not None:
             return [hit]
     if first == "WITH":
@@ -363,18 +365,12 @@ def _generic_dml(reader: _Reader, tokens: Sequence[_Token]) -> list[Hit]:
     return [Hit("delete-without-where", f"deletes every row of {display(table)}", (table,))]
 
 
-def _sqlite_transaction_hit(reader: _Reader) -> Hit | None:
-    """What SQLite refuses, or silently ignores, inside the transaction premigrate runs the file in."""
+def _sqlite_transaction_hit(text: str, reader: _Reader) -> Hit | None:
+    """What SQLite refuses, or silently ignores, inside the transaction premigrate runs the file in: transaction
+    control, and the runner's own catalogue (model/transactions.py)."""
     first = reader.peek()
-    if first == "VACUUM":
-        return Hit("transaction-incompatible", "VACUUM cannot run inside a transaction")
     # ROLLBACK [TRANSACTION] TO a savepoint stays inside the transaction.
     if first in ("BEGIN", "COMMIT", "END") or (first == "ROLLBACK" and "TO" not in _top_level_words(reader.tokens)):
         return Hit("transaction-incompatible", f"{first} ends or nests the transaction premigrate runs this file in")
-    if first == "PRAGMA":
-        pragma = _Reader(reader.tokens[1:], reader.dialect).name()
-        sets = any(t.kind == "punct" and t.text in "=(" for t in reader.tokens)
-        if pragma and sets and pragma[1] in ("foreign_keys", "journal_mode"):
-            effect = "is silently ignored" if pragma[1] == "foreign_keys" else "fails"
-            return Hit("transaction-incompatible", f"PRAGMA {pragma[1]} {effect} inside a transaction")
-    return None
+    entry = incompatible(text, "sqlite")
+    return Hit("transaction-incompatible", f"{entry.what} {entry.effect}") if entry is not None else None

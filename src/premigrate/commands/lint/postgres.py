@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from premigrate.model.transactions import incompatible
 from premigrate.commands.lint.rules import Analyzer, Effects, Hit, LintUnavailable, Table, Unparsable, display
 
 # -- PostgreSQL: pglast ----------------------------------------------------------------------------------------------
@@ -28,9 +29,14 @@ def postgres_analyzer() -> Analyzer:
             offset = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
             raise Unparsable(str(exc.args[0]), offset) from None
         effects = Effects()
+        encoded = text.encode()
         for raw in raw_statements:
             stmt: Any = raw.stmt  # pglast's nodes are told apart by class name, not by type
-            effects.hits.extend(_pg_hits(stmt, transactional, checks))
+            # Locations are byte offsets into the UTF-8 text; a length of 0 means "to the end".
+            start = raw.stmt_location or 0
+            end = start + raw.stmt_len if raw.stmt_len else len(encoded)
+            own_text = encoded[start:end].decode(errors="replace")
+            effects.hits.extend(_pg_hits(stmt, own_text, transactional, checks))
             effects.created.extend(_pg_created(stmt))
             if _kind(stmt) == "RenameStmt" and _enum(stmt.renameType) == "OBJECT_TABLE":
                 old = _pg_table(stmt.relation)
@@ -60,10 +66,10 @@ class _NotNullChecks:
     proven: set[tuple[str, str]] = field(default_factory=set)  # (table, column)
 
 
-def _pg_hits(stmt: Any, transactional: bool, checks: _NotNullChecks) -> list[Hit]:
+def _pg_hits(stmt: Any, text: str, transactional: bool, checks: _NotNullChecks) -> list[Hit]:
     hits: list[Hit] = []
     if transactional:
-        hits.extend(_pg_transaction_hits(stmt))
+        hits.extend(_pg_transaction_hits(stmt, text))
     if _kind(stmt) == "AlterTableStmt":
         hits.extend(_pg_alter_table(stmt, checks))
     check = _PG_CHECKS.get(_kind(stmt))
@@ -79,13 +85,6 @@ def _pg_hits(stmt: Any, transactional: bool, checks: _NotNullChecks) -> list[Hit
     return hits
 
 
-_NO_TRANSACTION_STATEMENTS = {
-    "AlterSystemStmt": "ALTER SYSTEM",
-    "CreatedbStmt": "CREATE DATABASE",
-    "DropdbStmt": "DROP DATABASE",
-    "CreateTableSpaceStmt": "CREATE TABLESPACE",
-    "DropTableSpaceStmt": "DROP TABLESPACE",
-}
 # Statements that end or nest the transaction premigrate runs the file in. SAVEPOINT and friends are fine.
 _TRANSACTION_CONTROL = {
     "TRANS_STMT_BEGIN": "BEGIN", "TRANS_STMT_START": "START TRANSACTION", "TRANS_STMT_COMMIT": "COMMIT",
@@ -94,43 +93,17 @@ _TRANSACTION_CONTROL = {
 }
 
 
-def _pg_transaction_hits(stmt: Any) -> list[Hit]:
-    """The statements PostgreSQL refuses inside a transaction block (ALTER TYPE ... ADD VALUE is allowed since 12)."""
-    kind = _kind(stmt)
-    what = _NO_TRANSACTION_STATEMENTS.get(kind)
-    if kind == "IndexStmt" and stmt.concurrent:
-        what = "CREATE INDEX CONCURRENTLY"
-    elif kind == "DropStmt" and stmt.concurrent:
-        what = "DROP INDEX CONCURRENTLY"
-    elif kind == "ReindexStmt":
-        if _enum(stmt.kind) in ("REINDEX_OBJECT_SYSTEM", "REINDEX_OBJECT_DATABASE"):
-            what = "REINDEX " + _enum(stmt.kind).removeprefix("REINDEX_OBJECT_")
-        elif _pg_option_on(stmt.params, "concurrently"):
-            what = "REINDEX CONCURRENTLY"
-    elif kind == "VacuumStmt" and stmt.is_vacuumcmd:  # ANALYZE alone is fine
-        what = "VACUUM"
-    elif kind == "ClusterStmt" and stmt.relation is None:
-        what = "CLUSTER without a table name"
-    elif kind == "AlterTableStmt":
-        for cmd in stmt.cmds or ():
-            if _enum(cmd.subtype) == "AT_DetachPartition" and getattr(cmd.def_, "concurrent", False):
-                what = "DETACH PARTITION CONCURRENTLY"
-    elif kind == "TransactionStmt" and _enum(stmt.kind) in _TRANSACTION_CONTROL:
+def _pg_transaction_hits(stmt: Any, text: str) -> list[Hit]:
+    """Transaction control, read from the parse tree; and what cannot run inside a transaction block, from the
+    runner's own catalogue (model/transactions.py), so that lint flags exactly what `up` would refuse."""
+    if _kind(stmt) == "TransactionStmt" and _enum(stmt.kind) in _TRANSACTION_CONTROL:
         verb = _TRANSACTION_CONTROL[_enum(stmt.kind)]
         return [Hit("transaction-incompatible",
-                     f"{verb} ends or nests the transaction premigrate runs this file in")]
-    if what is None:
+                    f"{verb} ends or nests the transaction premigrate runs this file in")]
+    entry = incompatible(text, "postgresql")
+    if entry is None:
         return []
-    return [Hit("transaction-incompatible", f"{what} cannot run inside a transaction block")]
-
-
-def _pg_option_on(options: Any, name: str) -> bool:
-    for option in options or ():
-        if getattr(option, "defname", None) == name:
-            arg = getattr(option, "arg", None)
-            value = getattr(arg, "sval", getattr(arg, "boolval", True)) if arg is not None else True
-            return str(value).lower() not in ("false", "off", "0")
-    return False
+    return [Hit("transaction-incompatible", f"{entry.what} {entry.effect}")]
 
 
 def _pg_alter_table(stmt: Any, checks: _NotNullChecks) -> list[Hit]:
