@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 from premigrate.commands.common import EXIT_OK, EXIT_PENDING, CommandRun, refuse_problems, require_target, \
     warn_missing
 from premigrate.commands.up import prepare, refuse_unrunnable, refuse_unsupported_single_transaction
-from premigrate.drivers import driver_class
 from premigrate.model.migrations import MigrationSet
 from premigrate.model.modes import MODE_TEXT
 from premigrate.model.planner import Plan, Reason, Step
@@ -27,8 +26,7 @@ def run(command: CommandRun) -> int:
 
 def show(command: CommandRun, files: MigrationSet) -> int:
     refuse_unsupported_single_transaction(command)
-    config = command.config
-    if driver_class(config.dsn.dialect).database_missing(config.dsn):
+    if command.sessions.database_missing():
         # `up` would create this file and apply everything; the plan says so without creating it.
         return _print(command, command.plan(files, []))
     with command.sessions.session(read_only=True) as driver:

@@ -60,6 +60,10 @@ class Sessions:
             read_only=read_only,
         )
 
+    def database_missing(self) -> bool:
+        """Whether the database does not exist yet (a SQLite file `up` would create); servers: False."""
+        return driver_class(self.config.dsn.dialect).database_missing(self.config.dsn)
+
     def connect(self, *, read_only: bool) -> Driver:
         """A prepared session, after waiting for the database up to --wait-timeout."""
         cls = driver_class(self.config.dsn.dialect)
