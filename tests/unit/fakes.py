@@ -53,9 +53,11 @@ class FakeDriver:
     def begin(self) -> None:
         assert self._snapshot is None, "a transaction is already open"
         self._snapshot = (list(self.effects), dict(self.rows))
+        self.writes.append(("begin", ""))
 
     def commit(self) -> None:
         self._snapshot = None
+        self.writes.append(("commit", ""))
 
     def rollback(self) -> None:
         if self._snapshot is None:

@@ -200,6 +200,40 @@ class TestInDoubt:
         assert "applied" == h.driver.rows["1"].state
 
 
+class TestResume:
+    def test_resume_runs_from_the_statement_after_the_last_done(self, harness: Any) -> None:
+        """A resumed row with 1 of 3 done runs statements 2 and 3 only, then records the migration applied."""
+        h = harness(False)
+        m = migration("1", no_transaction=True)
+        statements = split_statements(m.up_sql, "postgresql")
+        row = HistoryRow("1", "1", "m1", "versioned", m.script, m.checksum, WHEN, 0, "host", "in_progress",
+                         statements_done=1, statements_total=3, statement_started=1,
+                         statement_hashes=(statements[0].digest,))
+        h.driver.rows["1"] = row
+        h.executor.apply([Step(m, Reason.RESUME, row)])
+        assert ["CREATE TABLE b (id int)", "CREATE TABLE c (id int)"] == h.driver.effects
+        assert ("applied", 3) == (h.driver.rows["1"].state, h.driver.rows["1"].statements_done)
+        assert [2] == [e["from_statement"] for e in h.log.find("migration_resumed")]
+
+
+class TestWriteAhead:
+    def test_next_rows_first_write_goes_with_the_previous_final_write(self, harness: Any) -> None:
+        """Two stepwise migrations: the second's first row is inserted in the same transaction as the first's
+        final row, and never inserted twice."""
+        h = harness(False)
+        h.apply(migration("1", no_transaction=True), migration("2", "CREATE TABLE x (id int);\n", no_transaction=True))
+        inserts = [row.migration_id for kind, row in h.driver.writes if kind == "insert" and isinstance(row, HistoryRow)]
+        assert ["1", "2"] == inserts
+        kinds = [kind for kind, _ in h.driver.writes]
+        at = kinds.index("begin")
+        assert ["begin", "update", "insert", "commit"] == kinds[at:at + 4]
+        final, ahead = h.driver.writes[at + 1][1], h.driver.writes[at + 2][1]
+        assert isinstance(final, HistoryRow) and isinstance(ahead, HistoryRow)
+        assert (("1", "applied"), ("2", "in_progress", 1)) == (
+            (final.migration_id, final.state), (ahead.migration_id, ahead.state, ahead.statement_started))
+        assert {"1": "applied", "2": "applied"} == {k: r.state for k, r in h.driver.rows.items()}
+
+
 class TestSingleTransaction:
     def test_a_failure_rolls_back_every_migration(self, harness: Any) -> None:
         """Two migrations in one transaction: the second fails, neither stays, no row at all."""
