@@ -22,11 +22,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from premigrate.errors import MigrationFileError, UsageError, ValidationFailed
 from premigrate.model.migrations import Migration, MigrationSet, parse_name
+from premigrate.model.history import digests, row_for
 from premigrate.model.versions import Version
+
+if TYPE_CHECKING:
+    from premigrate.commands.common import CommandRun
+    from premigrate.drivers.base import Driver
 
 TOOL_TABLES = {
     "golang-migrate": "schema_migrations",
@@ -435,3 +440,59 @@ def _match_by_hash(result: Match, fetch: Callable[[str], list[tuple[Any, ...]]],
         else:
             result.not_in_folder.append(f"sha256:{value[:12]}")
     result.notes.append("drizzle migrations are matched by the sha256 of each file")
+
+
+# -- the command ------------------------------------------------------------------------------------------------------
+
+def run(command: CommandRun) -> int:
+    """`premigrate baseline`: record existing migrations as applied, on a database premigrate never migrated."""
+    from premigrate.commands import report
+
+    config, log = command.config, command.log
+    files = command.load()
+    version = config.baseline.version
+    tool = config.baseline.source
+    if (version is None) == (tool is None):
+        raise UsageError("baseline needs exactly one of --version VERSION or --from TOOL")
+    if version is not None:
+        require_version_in_folder(files, version, "--version")
+    elif config.baseline.map_file and tool != "alembic":
+        raise UsageError("--map is only for baseline --from alembic")
+    # Read before connecting: a bad map changes nothing.
+    mapping = read_map(config.baseline.map_file) if config.baseline.map_file else None
+    with command.sessions.locked_session() as (driver, _lock):
+        history = driver.read_history()
+        if history:
+            raise ValidationFailed(
+                f"baseline refused: the history table already has {len(history)} row(s); baseline is for a "
+                "database premigrate has never migrated")
+        # Match first (read-only): a refusal leaves the database exactly as it was, with no history table.
+        if version is not None:
+            result = Match("version", up_to(files, version))
+            described = {str(version): config.baseline.description}
+        else:
+            assert tool is not None  # exactly one of --version and --from, checked above
+            result = match_tool(tool, driver.fetch, driver.list_tables(), files, mapping,
+                                dialect=driver.dialect, from_table=config.baseline.from_table)
+            described = {}
+        driver.ensure_schema()
+        driver.ensure_history_table()
+        record(command, driver, result.matched, {k: v for k, v in described.items() if v})
+    report.write_stdout(report.baseline_text(result, files))
+    log.info("baseline_done", source=result.tool, recorded=len(result.matched),
+             not_in_folder=result.not_in_folder, pending=result.pending(files))
+    return 0
+
+
+def record(command: CommandRun, driver: Driver, migrations: list[Migration], description_for: dict[str, str]) -> None:
+    """Rows for migrations that are already in the schema, written in one transaction."""
+    with driver.transaction():
+        for migration in migrations:
+            statements = command.shapes.statements(migration)
+            driver.insert_row(row_for(
+                migration, statements, command.sessions.host,
+                kind="baseline" if migration.kind == "versioned" else migration.kind,
+                description=description_for.get(migration.id, migration.description),
+                statements_done=len(statements), statement_started=len(statements),
+                statement_hashes=digests(statements)))
+    command.log.info("baseline_recorded", count=len(migrations), versions=[m.id for m in migrations])

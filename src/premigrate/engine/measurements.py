@@ -92,7 +92,7 @@ def _postgres_size(conn: Any, timeout_s: float) -> Size:
 
 
 def _mysql_size(conn: Any, schema: str | None, timeout_s: float) -> Size:
-    import pymysql  # type: ignore[import-untyped]
+    import pymysql
 
     try:
         with conn.cursor() as cur:

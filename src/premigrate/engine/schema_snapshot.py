@@ -280,7 +280,8 @@ def _mysql(fetch: Fetch, schema: str, history: str) -> Iterable[SchemaObject]:
         first = entry["columns"][0].split("(")[0].split(" ")[0]
         # An unnamed index is named after its first column (`email`, then `email_2`, ...).
         generated = re.fullmatch(rf"{re.escape(first)}(?:_\d+)?", index) is not None
-        definition = f"CREATE {'UNIQUE ' if entry['unique'] == 'yes' else ''}INDEX ON {table} ({columns}) USING {entry['type']}"
+        unique = "UNIQUE " if entry["unique"] == "yes" else ""
+        definition = f"CREATE {unique}INDEX ON {table} ({columns}) USING {entry['type']}"
         name = f"{table}: {definition}" if generated else f"{table}.{index}"
         yield SchemaObject.of("index", name, {"definition": definition})
 
@@ -387,8 +388,8 @@ def _sqlite(fetch: Fetch, schema: str, history: str) -> Iterable[SchemaObject]:
 
 def _sqlite_table(fetch: Fetch, table: str, schema: str, sql: str) -> Iterable[SchemaObject]:
     t = _quote(table)
-    yield SchemaObject.of("table", table, {"without_rowid": _yes_no(re.search(r"\)\s*WITHOUT\s+ROWID", sql, re.IGNORECASE)
-                                                                   is not None)})
+    without_rowid = re.search(r"\)\s*WITHOUT\s+ROWID", sql, re.IGNORECASE)
+    yield SchemaObject.of("table", table, {"without_rowid": _yes_no(without_rowid is not None)})
     primary: list[tuple[int, str]] = []
     for cid, column, type_, notnull, default, pk, hidden in fetch(
             f'SELECT cid, name, type, "notnull", dflt_value, pk, hidden FROM pragma_table_xinfo({t}, {schema})', ()):
@@ -401,7 +402,7 @@ def _sqlite_table(fetch: Fetch, table: str, schema: str, sql: str) -> Iterable[S
         columns = ", ".join(c for _, c in sorted(primary))
         yield SchemaObject.of("constraint", f"{table}: PRIMARY KEY ({columns})",
                               {"type": "primary key", "definition": f"PRIMARY KEY ({columns})"})
-    for index, unique, origin, partial in fetch(
+    for index, _unique, origin, _partial in fetch(
             f'SELECT name, "unique", origin, partial FROM pragma_index_list({t}, {schema})', ()):
         if origin != "u":  # 'pk' is the primary key above; 'c' (CREATE INDEX) is read from its text
             continue

@@ -68,7 +68,7 @@ def _pg_connect(dsn: Dsn) -> Any:
 
 
 def _mysql_connect(dsn: Dsn) -> Any:
-    import pymysql  # type: ignore[import-untyped]
+    import pymysql
 
     return pymysql.connect(host=dsn.host or "localhost", port=dsn.port or 3306, user=dsn.user or "root",
                            password=dsn.password or "", database=None, autocommit=True,

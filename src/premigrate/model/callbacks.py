@@ -101,7 +101,7 @@ class Callbacks:
         return bool(self.by_event)
 
 
-def parse_name(filename: str) -> tuple[str, str] | None | str:
+def parse_name(filename: str) -> tuple[str, str] | str | None:
     """(event, description) for a callback name; None when the name is not callback-shaped at all; a message
     (str) when it starts with an event id but is not a valid callback name."""
     if not filename.upper().endswith(SUFFIX.upper()) or filename.startswith("."):
@@ -140,7 +140,8 @@ def discover(folder: Path) -> Callbacks:
         event, description = parsed
         stem = filename[: -len(SUFFIX)]
         if stem in seen:
-            why = f"{filename}: more than one callback script called {stem} ({seen[stem].name} and {filename}); keep one"
+            why = (f"{filename}: more than one callback script called {stem} ({seen[stem].name} and {filename}); "
+                   "keep one")
             invalid.append((path, why))
             continue
         seen[stem] = path

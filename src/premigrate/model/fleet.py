@@ -17,13 +17,13 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from premigrate.errors import UsageError
 from premigrate.model.dsn import Dsn, parse_url
 
 
-class TargetKind(str, Enum):
+class TargetKind(StrEnum):
     URL = "url"
     SCHEMA = "schema"
     DATABASE = "database"

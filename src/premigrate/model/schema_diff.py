@@ -85,7 +85,8 @@ class Difference:
     def render(self) -> str:
         """One line a person reads in a CI log."""
         if self.change == CHANGED:
-            return f"{self.kind} {self.name}: {self.attribute} changed from {_short(self.before)} to {_short(self.after)}"
+            change = f"changed from {_short(self.before)} to {_short(self.after)}"
+            return f"{self.kind} {self.name}: {self.attribute} {change}"
         detail = self.after if self.change == ADDED else self.before
         return f"{self.kind} {self.name} {self.change}" + (f" ({_short(detail)})" if detail else "")
 

@@ -113,7 +113,10 @@ ERROR_OPTIONS = ("HALT", "CONTINUE", "MARK_RAN", "WARN")
 
 @dataclass(frozen=True)
 class Precondition:
-    """One `--precondition-<kind>` line: sql-check (expected_result, sql), table-exists or view-exists (name, schema)."""
+    """One `--precondition-<kind>` line.
+
+    sql-check (expected_result, sql), table-exists or view-exists (name, schema).
+    """
     kind: str
     line: int
     expected_result: str | None = None

@@ -42,7 +42,9 @@ _LINE = re.compile(rf"""^(?P<lspace>[ \t]*)?
     (?:(?P<planner_name>[^<]+)[ \t]+<(?P<planner_email>[^>]+)>)?
     $""", re.VERBOSE)
 _DEPEND = re.compile(rf"""\A(?P<conflicts>!?)(?:(?P<project>{NAME_RE})[:])?
-    (?:(?P<id>[0-9a-f]{{40}})|(?P<change>{NAME_RE})(?:[@](?P<tag>{NAME_RE}))?|(?:[@](?P<tag2>{NAME_RE}))?)\Z""", re.VERBOSE)
+    (?:(?P<id>[0-9a-f]{{40}})
+      |(?P<change>{NAME_RE})(?:[@](?P<tag>{NAME_RE}))?
+      |(?:[@](?P<tag2>{NAME_RE}))?)\Z""", re.VERBOSE)
 _ESCAPES = {"\\n": "\n", "\\r": "\r", "\\\\": "\\"}
 PSQL_META = re.compile(r"^[ \t]*\\[A-Za-z!?]", re.MULTILINE)
 
