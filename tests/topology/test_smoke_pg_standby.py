@@ -33,3 +33,20 @@ class TestStreamingStandby:
         assert pg_standby.in_recovery() is False
         pg_standby.query(f"INSERT INTO {table} VALUES ('after promote')")
         assert [("after promote",)] == pg_standby.query(f"SELECT v FROM {table}")
+
+
+class TestMultiHostUrls:
+    def test_read_write_picks_the_primary_even_when_the_standby_is_listed_first(self, pg_primary: PgServer,
+                                                                                pg_standby: PgServer) -> None:
+        """libpq tries the hosts in order and skips a server that is read-only (target_session_attrs)."""
+        url = (f"postgresql://postgres@127.0.0.1:{pg_standby.port},127.0.0.1:{pg_primary.port}/postgres"
+               "?target_session_attrs=read-write")
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert pg_primary.port == conn.info.port
+            assert (False,) == conn.execute("SELECT pg_is_in_recovery()").fetchone()
+
+    def test_read_write_against_the_standby_alone_fails_naming_it_read_only(self, pg_standby: PgServer) -> None:
+        """With only the standby listed, libpq refuses the connection and says why."""
+        url = f"postgresql://postgres@127.0.0.1:{pg_standby.port}/postgres?target_session_attrs=read-write"
+        with pytest.raises(psycopg.OperationalError, match="read-only"):
+            psycopg.connect(url, connect_timeout=5).close()
