@@ -39,3 +39,13 @@ def test_normal_cleanup_keeps_its_own_exit() -> None:
 
     assert 3 == proc.returncode, proc.stderr
     assert "giving up" not in proc.stdout
+
+
+def test_grace_timer_ends_with_the_guard() -> None:
+    """A clean-up that finished inside the guard leaves no timer behind: a process that goes on (serve in a test,
+    an embedding program) is not ended by a grace period that belonged to a finished run."""
+    program = PROGRAM.replace("time.sleep(60)", "pass").replace('print("never reached")',
+                                                               'time.sleep(1.5); print("still running")')
+    proc = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=30)
+
+    assert (0, "still running") == (proc.returncode, proc.stdout.strip()), proc.stderr

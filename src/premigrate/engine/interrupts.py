@@ -34,6 +34,7 @@ class SignalGuard:
         self._previous_fd: int | None = None
         self._pipe: tuple[int, int] | None = None
         self._hooks_done = threading.Event()
+        self._grace_timer: threading.Timer | None = None
 
     def add_cancel_hook(self, hook: Callable[[], None]) -> None:
         self._hooks.append(hook)
@@ -46,9 +47,9 @@ class SignalGuard:
         if self.received is not None:
             os._exit(128 + signum)  # second signal: the operator insists
         self.received = signum
-        timer = threading.Timer(self._grace_s, self._give_up, args=(signum,))
-        timer.daemon = True
-        timer.start()
+        self._grace_timer = threading.Timer(self._grace_s, self._give_up, args=(signum,))
+        self._grace_timer.daemon = True
+        self._grace_timer.start()
         raise Interrupted(signum)
 
     def _give_up(self, signum: int) -> None:
@@ -99,6 +100,10 @@ class SignalGuard:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        # The clean-up the grace period bounds ended with the guard: a process that goes on (serve under a test, a
+        # program embedding premigrate) must not be ended later by this run's timer.
+        if self._grace_timer is not None:
+            self._grace_timer.cancel()
         if self._pipe is None:
             return
         signal.set_wakeup_fd(self._previous_fd if self._previous_fd is not None else -1)
