@@ -199,7 +199,7 @@ class Runner:
         mode = self.config.option("lint") or "off"
         if mode == "off" or not steps:
             return
-        from premigrate import lint  # imported only now: a no-op run pays nothing for the SQL parsers
+        from premigrate.commands import lint  # imported only now: a no-op run pays nothing for the SQL parsers
 
         try:
             findings = lint.lint_migrations([s.migration for s in steps], self.config.dsn.dialect)
