@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Protocol
 
+from premigrate import log
 from premigrate.model.dsn import Dsn
 from premigrate.errors import PremigrateError
 
@@ -219,11 +220,18 @@ class SqlHistoryMixin:
         data["statement_hashes"] = tuple((data["statement_hashes"] or "").split())
         for name in ("execution_ms", "statements_done", "statements_total", "statement_started"):
             data[name] = int(data[name] or 0)
+        # A row written before its text was scrubbed (or by another tool) must not bring a secret back to a log line.
+        data["error"] = log.scrub(data["error"])
         return HistoryRow(**data)
 
     def _row_params(self, row: HistoryRow) -> tuple[Any, ...]:
         values = list(row.values())
         values[HISTORY_COLUMNS.index("applied_at")] = self._from_datetime(row.applied_at)
+        # The error column holds what the server said, and servers echo statements (a MySQL syntax error quotes
+        # `IDENTIFIED BY '<placeholder value>'`): it is scrubbed like a log line before it is stored. The other text
+        # columns are identities compared on every run (ids, versions, file names, checksums) and come from the
+        # folder, not from the database or the environment; scrubbing them would corrupt the history.
+        values[HISTORY_COLUMNS.index("error")] = log.scrub(row.error)
         return tuple(values)
 
     def insert_row(self, row: HistoryRow) -> None:
