@@ -270,7 +270,8 @@ def _dispatch(runner: Any, config: Config) -> int:
 
         return int(serve(config, runner.log, listen=config.option("listen"),
                          expect_tables=config.option("expect_tables") or (),
-                         cache_seconds=config.option("health_cache") or 0.0))
+                         cache_seconds=config.option("health_cache") or 0.0,
+                         unhealthy_after=config.option("unhealthy_after") or 0.0))
     raise UsageError(f"unknown command {command!r}")
 
 

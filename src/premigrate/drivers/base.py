@@ -150,7 +150,23 @@ class Driver(Protocol):
     def unlock(self, key: str) -> None: ...
     def lock_holder(self, key: str) -> dict[str, Any] | None: ...
     def interrupt(self) -> None: ...
+    def abort(self) -> None:
+        """Cut the session's network connection at once, from any thread: a call blocked on a stalled network (a
+        proxy that holds traffic) fails right away. The session is unusable afterwards; close() still works."""
     def list_tables(self) -> list[str]: ...
+
+
+def shutdown_socket(fd: int) -> None:
+    """shutdown() the socket behind `fd` (on a duplicate, so the owner's descriptor stays its own): a thread blocked
+    reading or writing it returns at once, where close() from another thread would not wake it."""
+    import os
+    import socket
+
+    try:
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed
 
 
 def lock_key_text(database: str, table: str) -> str:
