@@ -494,6 +494,29 @@ class TestDeadlines:
                 time.sleep(0.05)
         assert 1 == session.aborts
 
+    def test_session_opened_after_the_deadline_is_cut(self, db: TestDatabase, applied: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+        """A connection that completes only after its refresh was abandoned is cut the moment it is handed over."""
+        session, connected, aborted_at_handover = _StuckSession(), threading.Event(), []
+        real = serve_module.collect
+
+        def slow_connect(*args: Any, on_session: Any = None, **kwargs: Any) -> Any:
+            connected.wait(60)  # the connection completes late
+            on_session(session)
+            aborted_at_handover.append(session.aborts)
+            return real(*args, on_session=on_session, **kwargs)
+
+        monkeypatch.setattr(serve_module, "collect", slow_connect)
+        with running(make_config(db.url, applied), cache_seconds=60, refresh_deadline=0.3) as served:
+            assert 503 == served.get_json("/health/database")[0]
+            assert 0 == session.aborts  # no session yet to cut
+            connected.set()
+            deadline = time.monotonic() + 30
+            while not aborted_at_handover:
+                assert time.monotonic() < deadline, "the late session was never handed over"
+                time.sleep(0.05)
+        assert [1] == aborted_at_handover
+
     def test_no_new_refresh_while_the_stuck_one_lingers(self, db: TestDatabase, applied: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
         """While an abandoned refresh has not ended, concurrent probes all answer 503 without starting refreshes

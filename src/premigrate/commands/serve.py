@@ -264,8 +264,7 @@ class HealthState:
     def _run(self, refresh: _Refresh) -> None:
         snap: Snapshot | None = None
         try:
-            snap = collect(self.config, self._runner, self.log,
-                           on_session=lambda driver: setattr(refresh, "driver", driver))
+            snap = collect(self.config, self._runner, self.log, on_session=lambda d: self._attach(refresh, d))
         finally:
             with self._lock:
                 if self._refresh is refresh:
@@ -274,6 +273,13 @@ class HealthState:
                     refresh.result = snap
                     self._store(snap)
             refresh.done.set()
+
+    def _attach(self, refresh: _Refresh, driver: Any) -> None:
+        """Remember the refresh's session; one opened after its refresh was abandoned is cut at once."""
+        with self._lock:
+            refresh.driver = driver
+            if refresh.abandoned:
+                driver.abort()
 
     def _stalled(self, reason: str, elapsed: float) -> Snapshot:
         return Snapshot(taken_at=datetime.now(timezone.utc), connected=False, response_seconds=elapsed,
