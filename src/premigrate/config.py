@@ -138,6 +138,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("health_cache", "--health-cache", "PREMIGRATE_HEALTH_CACHE",
            "serve: how long a database health reading is reused", kind="duration", default="2s",
            metavar="DURATION", commands=("serve",)),
+    Option("unhealthy_after", "--unhealthy-after", "PREMIGRATE_UNHEALTHY_AFTER",
+           "serve: /healthz answers 503 once database health readings have been failing for this long (0: never)",
+           kind="duration", default="5m", metavar="DURATION", commands=("serve",)),
     Option("repair_resume", "--resume", "PREMIGRATE_REPAIR_RESUME",
            "repair: continue the failed or interrupted migration from where it stopped", kind="bool", default=False,
            commands=("repair",)),
@@ -422,9 +425,16 @@ def _dsn_from_discrete(values: Mapping[str, str], password: str | None) -> Dsn:
         return Dsn(dialect="sqlite", database=values["DB_NAME"])
     if not values.get("DB_NAME"):
         raise UsageError(f"DB_DIALECT={values['DB_DIALECT']} needs DB_NAME, the database to migrate")
+    host = values.get("DB_HOST") or "localhost"
+    # DB_HOST is a host name or address only (on PostgreSQL also a socket directory, which starts with '/'): a
+    # user, password, port or path pasted into it would be read as another host.
+    if any(c in host for c in "@#?") or ("/" in host and not (dialect == "postgresql" and host.startswith("/"))):
+        raise UsageError(
+            "DB_HOST must be a host name or address only; put the user in DB_USER, the password in DB_PASSWORD, "
+            "the port in DB_PORT and the database in DB_NAME")
     return Dsn(
         dialect=dialect,
-        host=values.get("DB_HOST") or "localhost",
+        host=host,
         port=_port(values["DB_PORT"]) if "DB_PORT" in values else DEFAULT_PORTS[dialect],
         user=values.get("DB_USER"),
         password=password,

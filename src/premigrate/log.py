@@ -8,12 +8,14 @@ moment anything asks for it.
 
 from __future__ import annotations
 
+import json
 import logging  # already loaded by structlog.processors: no start-up cost
+import re
 import sys
 import threading
 from collections.abc import Iterable, MutableMapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 from premigrate.model.dsn import REDACTED
 
@@ -60,37 +62,100 @@ from structlog.processors import JSONRenderer, TimeStamper, add_log_level, forma
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
 
-class SecretScrubber:
-    """Replaces every known secret (and its URL-encoded form) in every string of an event, nested values too.
+# Fields whose values are premigrate's own vocabulary (event names, levels, states, dialects, versions, codes): never
+# scrubbed, so alerting on them keeps working whatever the password is (a password `app` must not turn
+# `migration_applied` into `migration_***lied`). Keys are never scrubbed either.
+STRUCTURAL_FIELDS = frozenset({
+    "event", "level", "timestamp", "logger", "command", "dialect", "state", "kind", "migration_id", "version",
+    "status", "code_field", "sqlstate", "errno", "exit_code", "database_source", "signal", "method",
+})
+# A secret this long is replaced wherever it occurs, even inside a longer word; a shorter one (a common word, a few
+# letters) only where it stands alone, since `e` or `app` inside `error` or `applied` is almost always a coincidence.
+ANYWHERE_LENGTH = 12
 
-    Drivers can echo connection details in their messages; this is the last line of defence, so a password never
-    reaches a log line whatever a library puts in an error.
+
+def _forms(secret: str) -> set[str]:
+    """The ways a secret shows up in messages: as is, URL-encoded (URLs, conninfo), quoted in an SQL literal the way
+    PostgreSQL ('') and MySQL or libpq (backslash) escape it, and escaped inside a JSON or Python string."""
+    forms = {
+        secret,
+        quote(secret, safe=""),
+        quote(secret),
+        quote_plus(secret, safe=""),
+        secret.replace("'", "''"),
+        secret.replace("\\", "\\\\").replace("'", "\\'"),
+        json.dumps(secret)[1:-1],
+        repr(secret)[1:-1],
+    }
+    return {f for f in forms if f}
+
+
+def _pattern(form: str, anywhere: bool) -> str:
+    """`form` as a regex; a short secret's form must not be glued to a letter, digit or _ on a side where it has one."""
+    if anywhere:
+        return re.escape(form)
+    before = r"(?<!\w)" if re.match(r"\w", form[0]) else ""
+    after = r"(?!\w)" if re.match(r"\w", form[-1]) else ""
+    return before + re.escape(form) + after
+
+
+class SecretScrubber:
+    """Replaces every known secret in every string value of an event, nested values too; never in keys or in the
+    STRUCTURAL_FIELDS.
+
+    Drivers can echo connection details and statements in their messages; this is the last line of defence, so a
+    password never reaches a log line, a stored history row or a report whatever a library puts in an error.
     """
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        variants = set()
+        self._patterns: dict[str, str] = {}
+        self.secrets: list[str] = []
+        self._regex: re.Pattern[str] | None = None
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Widen the scrubber with secrets learnt after start-up (a password a command printed at connect time).
+
+        Every logger shares the configured instance, so the new secret is removed from every later line."""
+        patterns = dict(self._patterns)
         for secret in secrets:
             if secret:
-                variants.update({secret, quote(secret, safe=""), quote(secret)})
+                for form in _forms(secret):
+                    patterns[form] = _pattern(form, len(secret) >= ANYWHERE_LENGTH)
         # Longest first, so that a secret containing another is replaced whole.
-        self.secrets = sorted(variants, key=len, reverse=True)
+        ordered = sorted(patterns, key=len, reverse=True)
+        regex = re.compile("|".join(patterns[f] for f in ordered)) if ordered else None
+        # One assignment each: a thread scrubbing meanwhile uses the old or the new rules, both complete.
+        self._patterns, self.secrets, self._regex = patterns, ordered, regex
 
     def scrub(self, value: Any) -> Any:
-        if not self.secrets:
+        if self._regex is None:
             return value
         if isinstance(value, str):
-            for secret in self.secrets:
-                if secret in value:
-                    value = value.replace(secret, REDACTED)
-            return value
+            return self._regex.sub(REDACTED, value)
         if isinstance(value, dict):
-            return {k: self.scrub(v) for k, v in value.items()}
+            return {k: v if k in STRUCTURAL_FIELDS else self.scrub(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
             return type(value)(self.scrub(v) for v in value)
         return value
 
     def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        return {k: self.scrub(v) for k, v in event.items()}
+        return self.scrub(dict(event))  # type: ignore[no-any-return]
+
+
+# The scrubber of the configured log chain, shared with whatever stores text outside the logs (the history table's
+# `error` column): one list of secrets, one set of rules.
+_active = SecretScrubber(())
+
+
+def scrub(value: Any) -> Any:
+    """`value` scrubbed with the secrets the logs were configured with (unchanged before configure())."""
+    return _active.scrub(value)
+
+
+def add_secret(secret: str) -> None:
+    """Scrub `secret` from every later log line and stored text, as if it had been known at configure()."""
+    _active.add([secret])
 
 
 class _LibraryWarnings(logging.Handler):
@@ -106,11 +171,13 @@ class _LibraryWarnings(logging.Handler):
 
 
 def configure(*, log_format: str = "json", level: str = "info", secrets: Iterable[str] = ()) -> None:
+    global _active
+    _active = SecretScrubber(secrets)
     chain: list[Any] = [
         add_log_level,
         TimeStamper(fmt="iso", utc=True, key="timestamp"),
         format_exc_info,
-        SecretScrubber(secrets),
+        _active,
     ]
     if log_format == "console":
         chain.append(ConsoleRenderer(colors=False))

@@ -65,6 +65,7 @@ class ServeSettings:
     listen: str = "0.0.0.0:8080"
     expect_tables: tuple[str, ...] = ()
     health_cache: float = 0.0
+    unhealthy_after: float = 0.0  # /healthz turns unhealthy after refreshes failed this long (0: never)
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,8 @@ def sections_from(command: str, values: Mapping[str, Any], flags: Mapping[str, A
                                      source=value("baseline_from"), map_file=value("baseline_map"),
                                      from_table=value("baseline_from_table")),
         "serve": ServeSettings(listen=value("listen") or ServeSettings.listen,
-                               expect_tables=value("expect_tables") or (), health_cache=value("health_cache") or 0.0),
+                               expect_tables=value("expect_tables") or (), health_cache=value("health_cache") or 0.0,
+                               unhealthy_after=value("unhealthy_after") or 0.0),
         "lint": LintSettings(dialect=value("dialect")),
         "new": NewSettings(description=flags.get("new_description") or "", file_format=value("format")),
     }

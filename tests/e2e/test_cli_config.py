@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -152,6 +153,27 @@ FILE_CASES = [
     pytest.param(_invalid_utf8, id="invalid-utf8"),
     pytest.param(_nul_byte, id="nul-byte"),
 ]
+
+
+class TestUnencodedPasswordInUrl:
+    @pytest.mark.parametrize("dialect", ["postgresql", "mysql"])
+    @pytest.mark.parametrize("password", [pytest.param("x@#y", id="at-hash"), pytest.param("P@ss#2024", id="P@ss#2024"),
+                                          pytest.param("P@ss", id="two-at")])
+    def test_exit_2_and_the_database_the_environment_names_is_untouched(
+            self, db: TestDatabase, migrations_dir: Path, tmp_path: Path, password: str) -> None:
+        """A raw '#' or '@' in the URL's password exits 2 with a hint to percent-encode, even when PGHOST/PGDATABASE
+        (which libpq would use to fill the gaps) name a real database: that database is left untouched."""
+        write(migrations_dir, "001_t1.sql", GOOD)
+        parts = urlsplit(db.url)
+        url = f"{parts.scheme}://{parts.username}:{password}@{parts.hostname}:{parts.port}/{db.name}"
+        env = {"DATABASE_URL": url, "PGHOST": parts.hostname or "", "PGPORT": str(parts.port or 5432),
+               "PGUSER": parts.username or "", "PGDATABASE": db.name}
+
+        result = run_cli("up", "--dir", str(migrations_dir), env=env, cwd=tmp_path, timeout=60)
+
+        message = assert_one_line_error(result, 2, "DATABASE_URL", "percent-encode", "%23", "%40")
+        assert password not in message
+        assert_nothing_created(db)
 
 
 class TestBadMigrationFiles:

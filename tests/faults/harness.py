@@ -31,7 +31,9 @@ PG_PASSWORD = "PgFaultPw-Q7x2Lm9"
 MY_PASSWORD = "MyFaultPw-K4v8Rt3"
 WRONG_PASSWORD = "WrongFaultPw-Z5n1Hc6"
 ODD_PASSWORD = "Odd@Fault:Pw/Y3"  # needs percent-encoding in a URL: both spellings are scanned for
-SECRETS = (PG_PASSWORD, MY_PASSWORD, WRONG_PASSWORD, ODD_PASSWORD)
+# The value of a secret placeholder (PREMIGRATE_PLACEHOLDER_APP_DB_PASSWORD) that migrations put in their SQL.
+PLACEHOLDER_PASSWORD = "PhFaultPwJ3w6Pd8"
+SECRETS = (PG_PASSWORD, MY_PASSWORD, WRONG_PASSWORD, ODD_PASSWORD, PLACEHOLDER_PASSWORD)
 HOST = socket.gethostname()
 APPLICATION_NAME = f"premigrate@{HOST}"[:63]
 SEED = int(os.environ.get("PREMIGRATE_FAULT_SEED") or random.SystemRandom().randrange(1, 2**31))
@@ -359,7 +361,14 @@ def snapshot(fdb: FaultDatabase) -> Snapshot:
     if "premigrate_history" in tables:
         for r in q(f"SELECT {', '.join(HISTORY_COLUMNS)} FROM premigrate_history"):
             history[str(r[0])] = dict(zip(HISTORY_COLUMNS, r))
+        scan_history(fdb)
     return Snapshot(tables, indexes, marks, history)
+
+
+def scan_history(fdb: FaultDatabase) -> None:
+    """The password scan over everything the history table stores: every column of every row, as text."""
+    rows = fdb.q("SELECT * FROM premigrate_history")
+    LEDGER.scan("\n".join(" ".join(str(v) for v in row) for row in rows), f"history table ({fdb.dialect})")
 
 
 def _present(snap: Snapshot, effect: tuple[str, str]) -> bool:

@@ -14,7 +14,7 @@ import pytest
 from premigrate.drivers import driver_class
 from premigrate.drivers.base import ConnectFailed, Driver, DriverSettings, HistoryRow, SqlError
 from premigrate.model.dsn import parse_url
-from premigrate.errors import UsageError
+from premigrate.errors import PremigrateError, UsageError
 from tests.support import TestDatabase
 
 SLEEP = {
@@ -172,6 +172,19 @@ class TestStatements:
             driver.execute(SLEEP[driver.dialect])
         timer.join()
         assert time.monotonic() - started < 30  # liveness only: the statement would run for 60 s
+
+
+    def test_abort_from_another_thread(self, driver: Driver) -> None:
+        """abort(), called from another thread, makes a blocked call fail with a premigrate error (the session is cut
+        on the servers, the statement stopped on SQLite), and close() still works afterwards."""
+        timer = threading.Timer(0.5, driver.abort)
+        timer.start()
+        started = time.monotonic()
+        with pytest.raises(PremigrateError):
+            driver.execute(SLEEP[driver.dialect])
+        timer.join()
+        assert time.monotonic() - started < 30  # liveness only: the statement would run for 60 s
+        driver.close()
 
 
 class TestLock:

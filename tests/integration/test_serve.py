@@ -468,6 +468,132 @@ class TestCache:
         assert 2 == len(calls)
 
 
+class _StuckSession:
+    """A session whose reads never return until abort() cuts it (or, with `obeys_abort=False`, until released)."""
+
+    def __init__(self, obeys_abort: bool = True) -> None:
+        self.obeys_abort = obeys_abort
+        self.aborts = 0
+        self.released = threading.Event()
+
+    def abort(self) -> None:
+        self.aborts += 1
+        if self.obeys_abort:
+            self.released.set()
+
+
+def _stuck_then(real: Any, session: _StuckSession, calls: list[float]) -> Any:
+    """A collect() whose first call hangs on `session`; later calls are the real one."""
+
+    def collect(*args: Any, on_session: Any = None, **kwargs: Any) -> Any:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            on_session(session)
+            session.released.wait(60)
+        return real(*args, on_session=on_session, **kwargs)
+
+    return collect
+
+
+class TestDeadlines:
+    """A refresh that overruns its deadline is abandoned and cut; probes answer and never pile up behind it."""
+
+    def test_overrun_is_reported_and_its_session_cut(self, db: TestDatabase, applied: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+        """The probe waiting on a stuck refresh answers 503 naming the deadline, the session is aborted once, and
+        once the cut refresh has ended the next one is healthy."""
+        session, calls = _StuckSession(), []
+        monkeypatch.setattr(serve_module, "collect", _stuck_then(serve_module.collect, session, calls))
+        with running(make_config(db.url, applied), cache_seconds=0, refresh_deadline=0.5) as served:
+            status, document = served.get_json("/health/database")
+            assert (503, False) == (status, document["database"]["connected"])
+            assert "did not answer within 0.5 s" in document["database"]["error"]
+            assert 1 == session.aborts
+            deadline = time.monotonic() + 30
+            while served.get_json("/health/database")[0] != 200:
+                assert time.monotonic() < deadline, "never healthy again after the cut session ended"
+                time.sleep(0.05)
+        assert 1 == session.aborts
+
+    def test_session_opened_after_the_deadline_is_cut(self, db: TestDatabase, applied: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+        """A connection that completes only after its refresh was abandoned is cut the moment it is handed over."""
+        session, connected, aborted_at_handover = _StuckSession(), threading.Event(), []
+        real = serve_module.collect
+
+        def slow_connect(*args: Any, on_session: Any = None, **kwargs: Any) -> Any:
+            connected.wait(60)  # the connection completes late
+            on_session(session)
+            aborted_at_handover.append(session.aborts)
+            return real(*args, on_session=on_session, **kwargs)
+
+        monkeypatch.setattr(serve_module, "collect", slow_connect)
+        with running(make_config(db.url, applied), cache_seconds=60, refresh_deadline=0.3) as served:
+            assert 503 == served.get_json("/health/database")[0]
+            assert 0 == session.aborts  # no session yet to cut
+            connected.set()
+            deadline = time.monotonic() + 30
+            while not aborted_at_handover:
+                assert time.monotonic() < deadline, "the late session was never handed over"
+                time.sleep(0.05)
+        assert [1] == aborted_at_handover
+
+    def test_no_new_refresh_while_the_stuck_one_lingers(self, db: TestDatabase, applied: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+        """While an abandoned refresh has not ended, concurrent probes all answer 503 without starting refreshes
+        (so without threads of their own piling up); once it ends, refreshing resumes."""
+        session, calls = _StuckSession(obeys_abort=False), []
+        monkeypatch.setattr(serve_module, "collect", _stuck_then(serve_module.collect, session, calls))
+        with running(make_config(db.url, applied), cache_seconds=0, refresh_deadline=0.3) as served:
+            assert 503 == served.get_json("/health/database")[0]
+            with ThreadPoolExecutor(8) as pool:
+                answers = list(pool.map(lambda p: served.get_json(p), ["/health/database", "/health/ready"] * 8))
+            assert {503} == {status for status, _ in answers}
+            assert any("has not ended yet" in str(document) for _, document in answers)
+            assert 1 == len(calls)
+            session.released.set()
+            deadline = time.monotonic() + 30
+            while served.get_json("/health/database")[0] != 200:
+                assert time.monotonic() < deadline, "never healthy again after the stuck refresh ended"
+                time.sleep(0.05)
+
+    def test_liveness_turns_unhealthy_after_the_configured_time(self, db: TestDatabase, applied: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+        """/healthz stays 200 while refreshes fail for less than --unhealthy-after, then answers 503 with the reason,
+        and 200 again after a refresh succeeds."""
+        down = {"on": True}
+        real = serve_module.collect
+
+        def collect(config: Config, *args: Any, **kwargs: Any) -> Any:
+            if down["on"]:
+                broken = load_config("serve", {"database_url": f"postgresql://u:{PASSWORD}@127.0.0.1:{free_port()}/x",
+                                               "dir": str(applied)}, {})
+                return real(broken, *args, **kwargs)
+            return real(config, *args, **kwargs)
+
+        monkeypatch.setattr(serve_module, "collect", collect)
+        with running(make_config(db.url, applied), cache_seconds=0, unhealthy_after=0.5) as served:
+            assert 503 == served.get_json("/health/database")[0]
+            assert 200 == served.get_json("/healthz")[0]
+            time.sleep(0.6)
+            assert 503 == served.get_json("/health/database")[0]
+            status, document = served.get_json("/healthz")
+            assert (503, "unhealthy") == (status, document["status"])
+            assert "failing for" in document["reason"] and PASSWORD not in json.dumps(document)
+            down["on"] = False
+            assert 200 == served.get_json("/health/database")[0]
+            assert 200 == served.get_json("/healthz")[0]
+
+    def test_liveness_zero_never_looks_at_refreshes(self, tmp_path: Path, migrations_dir: Path) -> None:
+        """--unhealthy-after 0: /healthz answers 200 however long the database has been unreachable."""
+        url = f"postgresql://postgres@127.0.0.1:{free_port()}/x"
+        with running(make_config(url, migrations_dir), cache_seconds=0, unhealthy_after=0) as served:
+            assert 503 == served.get_json("/health/database")[0]
+            time.sleep(0.2)
+            assert 503 == served.get_json("/health/database")[0]
+            assert 200 == served.get_json("/healthz")[0]
+
+
 class TestListen:
     @pytest.mark.parametrize(("value", "expected"), [
         pytest.param("0.0.0.0:8080", ("0.0.0.0", 8080), id="ipv4"),

@@ -85,6 +85,16 @@ class TestDatabaseSelection:
             config.dsn.password)
         assert ("pw",) == config.secrets
 
+    @pytest.mark.parametrize("password", ["P@ss#2024", "x@#y", "a/b?c:d"])
+    def test_discrete_password_needs_no_encoding(self, password: str) -> None:
+        """DB_PASSWORD is taken as it is: '#', '@', '/', '?' and ':' need no encoding there, and DB_HOST keeps its host;
+        a PostgreSQL socket directory is a valid DB_HOST."""
+        config = load_config("up", {}, {"DB_DIALECT": "postgresql", "DB_HOST": "db", "DB_NAME": "app",
+                                        "DB_PASSWORD": password})
+        assert (password, "db", "app") == (config.dsn.password, config.dsn.host, config.dsn.database)
+        socket = load_config("up", {}, {"DB_DIALECT": "postgresql", "DB_HOST": "/run/postgresql", "DB_NAME": "app"})
+        assert "/run/postgresql" == socket.dsn.host
+
     @pytest.mark.parametrize(
         ("env", "message"),
         [
@@ -96,6 +106,15 @@ class TestDatabaseSelection:
             pytest.param({"DB_PASSWORD": "a", "DB_PASSWORD_FILE": "/p", "DB_DIALECT": "mysql", "DB_NAME": "x"},
                          "both set", id="password-twice"),
             pytest.param({"DATABASE_URL_FILE": "/missing"}, "cannot read", id="missing-secret-file"),
+            pytest.param({"DB_DIALECT": "postgresql", "DB_HOST": "app:P@db", "DB_NAME": "x"}, "DB_HOST must be",
+                         id="db-host-with-userinfo"),
+            pytest.param({"DB_DIALECT": "mysql", "DB_HOST": "db#2", "DB_NAME": "x"}, "DB_HOST must be",
+                         id="db-host-with-hash"),
+            pytest.param({"DB_DIALECT": "mysql", "DB_HOST": "db/app", "DB_NAME": "x"}, "DB_HOST must be",
+                         id="db-host-with-path"),
+            pytest.param({"DATABASE_URL": "postgresql://u:P@ss#2024@h/d"}, "'#'", id="url-hash"),
+            pytest.param({"PREMIGRATE_DATABASE_URL": "mysql://u:a@b@h/d"}, "PREMIGRATE_DATABASE_URL: .*'@'",
+                         id="premigrate-url-two-at"),
         ],
     )
     def test_refuses(self, env: dict[str, str], message: str) -> None:

@@ -60,6 +60,61 @@ class TestParse:
         assert "secret" not in str(info.value)
 
 
+class TestUnencodedPasswordCharacters:
+    """A raw '#', '@', '/' or '?' in a password must not silently change what the URL means."""
+
+    @pytest.mark.parametrize(
+        ("url", "message"),
+        [
+            pytest.param("postgresql://postgres:x@#y@127.0.0.1:5433/db", "'#'", id="pg-hash-after-at"),
+            pytest.param("postgresql://app:P@ss#2024@db:5432/app", "'#'", id="pg-at-and-hash"),
+            pytest.param("mysql://app:pass#2024@db/app", "'#'", id="mysql-hash"),
+            pytest.param("postgresql://app:pw@db/app#", "'#'", id="empty-fragment"),
+            pytest.param("postgresql://app:P@ss@db/app", "more than one '@'", id="pg-two-at"),
+            pytest.param("mariadb://app:a@b@c@db/app", "more than one '@'", id="mysql-three-at"),
+            pytest.param("postgresql://app:pw@/app", "no host", id="pg-empty-host"),
+            pytest.param("postgresql:///app", "no host", id="pg-no-authority"),
+            pytest.param("mysql://app:pw@/app", "no host", id="mysql-empty-host"),
+            pytest.param("mysql:///app", "no host", id="mysql-no-authority"),
+            pytest.param("mysql://app:12/ab@db/app", "'@' after the host", id="slash-in-password"),
+            pytest.param("postgresql://app:12?ab@db/app", "'@' after the host", id="question-mark-in-password"),
+            pytest.param("postgresql://app:pa/ss@db/app", "port", id="slash-makes-a-port"),
+        ],
+    )
+    def test_refused_with_a_hint(self, url: str, message: str) -> None:
+        """The URL is a configuration error that names the problem and says how to percent-encode, without echoing
+        the password."""
+        with pytest.raises(UsageError, match=message) as info:
+            parse_url(url)
+        text = str(info.value)
+        assert "%23" in text and "%40" in text
+        assert "\n" not in text
+        for secret in ("P@ss", "2024", "pass#", "12/ab", "12?ab", "pa/ss"):
+            assert secret not in text
+
+    @pytest.mark.parametrize(
+        ("url", "password", "host", "database"),
+        [
+            pytest.param("postgresql://app:P%40ss%232024@db:5432/app", "P@ss#2024", "db", "app", id="pg-encoded"),
+            pytest.param("mysql://app:x%40%23y%2F%3F@127.0.0.1/app", "x@#y/?", "127.0.0.1", "app",
+                         id="mysql-encoded"),
+        ],
+    )
+    def test_percent_encoded_is_accepted(self, url: str, password: str, host: str, database: str) -> None:
+        """The percent-encoded form of the same password parses to the intended host, database and password."""
+        dsn = parse_url(url)
+        assert (password, host, database) == (dsn.password, dsn.host, dsn.database)
+
+    def test_socket_directory_is_a_host(self) -> None:
+        """On PostgreSQL a ?host=/socket/dir names the server, so the authority may be empty."""
+        assert "/run/postgresql" == parse_url("postgresql:///app?host=/run/postgresql").params_dict["host"]
+
+    @pytest.mark.parametrize("url", ["sqlite:///a#b.db", "sqlite:////data/x@y#z.db"])
+    def test_sqlite_paths_keep_hash_and_at(self, url: str) -> None:
+        """SQLite URLs are file paths: '#' and '@' are part of the file name."""
+        assert url.split("sqlite:///", 1)[1] == parse_url(url).database
+
+
 class TestRedaction:
     def test_password_never_shown(self) -> None:
         """repr, str and redacted() hide the password, including one in the query string."""

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import pytest
 
@@ -20,6 +21,84 @@ class TestScrubber:
         """Without secrets the event passes unchanged."""
         event = {"event": "x", "n": 1}
         assert event == log.SecretScrubber([])(None, "info", dict(event))
+
+
+# Short secrets and common words: each must leave event names, levels and unrelated words alone.
+SHORT_SECRETS = ["e", "a", "1", "up", "ab", "app", "err", "info", "sql", "name", "true", "test", "user", "error",
+                 "admin", "table", "applied", "password", "postgres", "migration"]
+
+
+class TestScrubberLeavesStructureAlone:
+    """Keys, event names, levels and other structural fields are never scrubbed; values lose the secret only where it
+    stands as the secret, not inside an unrelated word."""
+
+    @pytest.mark.parametrize("secret", SHORT_SECRETS)
+    def test_event_level_and_keys_survive(self, secret: str) -> None:
+        """Event names, levels, timestamps and keys come out exactly as they went in."""
+        event = {"event": "migration_applied", "level": "error", "timestamp": "2026-01-01T00:00:00Z",
+                 "command": "up", "dialect": "postgresql", "state": "applied", "version": "1", "migration_id": "1",
+                 "error": "x", "applied": 1, "password": "y"}
+        scrubbed = log.SecretScrubber([secret])(None, "error", dict(event))
+        assert list(event) == list(scrubbed)
+        assert {k: event[k] for k in log.STRUCTURAL_FIELDS if k in event} == {
+            k: scrubbed[k] for k in log.STRUCTURAL_FIELDS if k in scrubbed}
+
+    @pytest.mark.parametrize("secret", SHORT_SECRETS)
+    def test_unrelated_words_survive(self, secret: str) -> None:
+        """A message that holds the secret only inside longer words is left as it is."""
+        text = (f"x{secret} {secret}x {secret}_{secret} migration_applied errors information "
+                f"tables users applications {secret}1 0{secret}")
+        assert text == log.SecretScrubber([secret]).scrub(text)
+
+    @pytest.mark.parametrize("secret", SHORT_SECRETS + ["p'w", "a\\b", "p@ss", "#1", "x y"])
+    @pytest.mark.parametrize("template", [
+        pytest.param("syntax error near 'CREATE USER u IDENTIFIED BY '{q}'' at line 1", id="mysql-echo"),
+        pytest.param("ERROR: syntax error at or near \"PASSWORD\"\nLINE 1: ALTER ROLE u PASSWORD '{q}' x",
+                     id="postgres-echo"),
+        pytest.param("connection to postgresql://u:{enc}@db/app failed", id="url"),
+        pytest.param("password={raw} host=db", id="conninfo"),
+        pytest.param('{{"password": "{js}"}}', id="json"),
+        pytest.param("{raw}", id="whole-value"),
+        pytest.param("auth failed: {raw}.", id="before-punctuation"),
+    ])
+    def test_secret_in_a_message_is_removed(self, secret: str, template: str) -> None:
+        """A secret is removed from a message in the forms drivers show it: quoted in SQL (doubled or backslash-escaped
+        quotes), URL-encoded, raw, JSON-escaped."""
+        sql_quoted = secret.replace("'", "''")
+        for q in {sql_quoted, secret.replace("\\", "\\\\").replace("'", "\\'")}:
+            text = template.format(q=q, enc=quote(secret, safe=""), raw=secret, js=json.dumps(secret)[1:-1])
+            scrubbed = log.SecretScrubber([secret]).scrub(text)
+            assert "***" in scrubbed, (secret, text)
+            leftover = scrubbed.replace("PASSWORD", "").replace("password", "")
+            for form in {secret, quote(secret, safe=""), sql_quoted}:
+                assert not _standalone(form, leftover), (secret, text, scrubbed)
+
+    def test_long_secret_removed_even_inside_a_word(self) -> None:
+        """A secret of 12 characters or more is removed wherever it occurs, even glued to other letters."""
+        secret = "Zq8vR2kLm4Tx"
+        assert "abc***def" == log.SecretScrubber([secret]).scrub(f"abc{secret}def")
+
+    def test_json_line_with_short_secrets(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """Through the configured chain: with passwords `e` and `app` the event name and level are intact and the
+        message loses only the secret."""
+        log.configure(log_format="json", level="info", secrets=["e", "app"])
+        log.get_logger().error("migration_applied", error="IDENTIFIED BY 'e' for app in application")
+        record = json.loads(capsys.readouterr().err.splitlines()[-1])
+        assert ("migration_applied", "error", "IDENTIFIED BY '***' for *** in application") == (
+            record["event"], record["level"], record["error"])
+
+    def test_shared_scrub_follows_configure(self) -> None:
+        """log.scrub uses the secrets of the last configure() (what the history table's text is scrubbed with)."""
+        log.configure(log_format="json", level="info", secrets=["hunter2"])
+        assert "bad *** here" == log.scrub("bad hunter2 here")
+        log.configure(log_format="json", level="info", secrets=[])
+        assert "bad hunter2 here" == log.scrub("bad hunter2 here")
+
+
+def _standalone(form: str, text: str) -> bool:
+    import re
+
+    return re.search(r"(?<![\w])" + re.escape(form) + r"(?![\w])", text) is not None
 
 
 class TestJsonLines:

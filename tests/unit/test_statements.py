@@ -27,6 +27,13 @@ class TestCommon:
         """Empty and comment-only text yields zero statements."""
         assert [] == texts(sql, dialect)
 
+    @pytest.mark.parametrize("dialect", ["postgresql", "mysql", "sqlite"])
+    def test_non_ascii_identifiers(self, dialect: str) -> None:
+        """Unquoted identifiers made of non-ASCII letters split like any other word (no crash)."""
+        sql = "CREATE TABLE café (größe int, ñandú_2 int);\nINSERT INTO café VALUES (1, 2);\nSELECT größe FROM café"
+        assert ["CREATE TABLE café (größe int, ñandú_2 int)", "INSERT INTO café VALUES (1, 2)",
+                "SELECT größe FROM café"] == texts(sql, dialect)
+
     def test_lines_are_file_lines(self) -> None:
         """Each statement knows the line its first token is on, offset by the part's first line."""
         sql = "-- header\n\nCREATE TABLE a (id int);\n\n  SELECT\n  1;"
@@ -75,6 +82,20 @@ class TestMySQL:
         assert ["CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END",
                 "CREATE TRIGGER t BEFORE INSERT ON x FOR EACH ROW BEGIN SET NEW.a = 1; END",
                 "SELECT 3"] == texts(sql, "mysql")
+
+    @pytest.mark.parametrize("delimiter", ["$$", "//", ";;", "#", "|", "END_OF_PROC", "@@@"])
+    def test_delimiter_right_after_a_word(self, delimiter: str) -> None:
+        """A delimiter glued to the word before it (`END$$`) ends the statement, as in the mariadb client."""
+        sql = (f"DELIMITER {delimiter}\nCREATE PROCEDURE p() BEGIN SELECT 1; END{delimiter}\n"
+               f"SELECT 'a{delimiter}b' AS x{delimiter}\nDELIMITER ;\nSELECT 3;")
+        assert ["CREATE PROCEDURE p() BEGIN SELECT 1; END", f"SELECT 'a{delimiter}b' AS x", "SELECT 3"] == texts(
+            sql, "mysql")
+
+    def test_delimiter_is_case_sensitive_and_found_inside_words(self) -> None:
+        """The client matches its delimiter exactly, anywhere outside strings and comments: xEND_OF_PROC ends a
+        statement, end_of_proc does not."""
+        sql = "DELIMITER END_OF_PROC\nSELECT 1 AS xEND_OF_PROC\nSELECT 2 AS y end_of_proc\nSELECT 3 END_OF_PROC"
+        assert ["SELECT 1 AS x", "SELECT 2 AS y end_of_proc\nSELECT 3"] == texts(sql, "mysql")
 
     def test_backslash_escapes_and_backticks(self) -> None:
         """Backslash escapes in strings and backtick identifiers are understood."""

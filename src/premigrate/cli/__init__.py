@@ -290,7 +290,8 @@ def _dispatch(command_run: CommandRun) -> int:
 
         return int(serve(config, command_run.log, listen=config.serve.listen,
                          expect_tables=config.serve.expect_tables or (),
-                         cache_seconds=config.serve.health_cache or 0.0))
+                         cache_seconds=config.serve.health_cache or 0.0,
+                         unhealthy_after=config.serve.unhealthy_after))
     raise UsageError(f"unknown command {command!r}")
 
 

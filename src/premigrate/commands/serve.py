@@ -1,6 +1,7 @@
 """`premigrate serve`: the sidecar. A small read-only HTTP server for health probes and Prometheus.
 
-    GET /healthz           200 {"status": "ok"} while the process runs (liveness; never touches the database)
+    GET /healthz           200 {"status": "ok"} while the process runs (liveness; never touches the database);
+                           503 once database refreshes have been failing for longer than --unhealthy-after
     GET /health/database   the schema's health as JSON: 200 healthy/degraded, 503 unhealthy
     GET /health/ready      200 exactly when `premigrate check` would exit 0, else 503 (readiness)
     GET /metrics           Prometheus text exposition
@@ -10,6 +11,12 @@ connect timeout and no waiting loop, reads the history table and the table list,
 migrations folder is re-read on every refresh, so an updated ConfigMap is seen without a restart. One refresh serves
 every request within --cache-seconds; concurrent requests wait for the refresh in progress instead of starting their
 own.
+
+Deadlines: a refresh runs in a thread of its own, and every request waits for it at most REFRESH_DEADLINE_S. A
+refresh that overruns (a session that stalls after connecting: a proxy holding traffic, a half-dead network) is
+abandoned: its session's socket is cut (Driver.abort), the request answers `unhealthy` with the reason, and no other
+refresh starts while it lingers, so probes never pile up threads behind a stuck call. The connection itself is
+bounded by CONNECT_TIMEOUT_S in the driver.
 
 Threads: the HTTP server runs in a thread of its own; the calling (main) thread waits on an Event, so that the CLI's
 signal handler (which raises Interrupted in the main thread) stops the server cleanly.
@@ -22,7 +29,7 @@ import socket
 import socketserver
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,7 +37,7 @@ from typing import Any
 
 from premigrate.config import Config
 from premigrate.drivers import driver_class
-from premigrate.drivers.base import STATE_APPLIED, HistoryRow
+from premigrate.drivers.base import STATE_APPLIED, Driver, HistoryRow
 from premigrate.errors import PremigrateError, UsageError
 from premigrate.log import SecretScrubber
 from premigrate.commands.common import load_files, policy_for
@@ -42,7 +49,10 @@ from premigrate.eventlog import EventLog
 
 DEFAULT_LISTEN = "0.0.0.0:8080"
 CONNECT_TIMEOUT_S = 3.0
-STATEMENT_TIMEOUT_MS = 5000  # PostgreSQL: a health query never runs longer than this
+STATEMENT_TIMEOUT_MS = 5000  # server side: a health query never runs longer than this
+# Client side: a whole refresh (connect, three reads, close) gets this long, then it is abandoned and cut.
+REFRESH_DEADLINE_S = 10.0
+DEFAULT_UNHEALTHY_AFTER_S = 300.0
 HEALTHY, DEGRADED, UNHEALTHY = "healthy", "degraded", "unhealthy"
 ENDPOINTS = ("/healthz", "/health/database", "/health/ready", "/metrics")
 _JSON = "application/json"
@@ -133,8 +143,11 @@ def _row_order(row: HistoryRow) -> tuple[int, Version, str]:
     return sort_key(row.version or None, row.migration_id)
 
 
-def collect(config: Config, sessions: Sessions, log: EventLog) -> Snapshot:
-    """One refresh: re-read the folder, open a read-only session (no waiting loop), read, close. Never raises."""
+def collect(config: Config, sessions: Sessions, log: EventLog,
+            on_session: Callable[[Driver], None] | None = None) -> Snapshot:
+    """One refresh: re-read the folder, open a read-only session (no waiting loop), read, close. Never raises.
+
+    `on_session(driver)` is told the session as soon as it is open, so that a watchdog can cut it."""
     files: MigrationSet | None = None
     folder_error: str | None = None
     try:
@@ -147,6 +160,8 @@ def collect(config: Config, sessions: Sessions, log: EventLog) -> Snapshot:
     started = time.monotonic()
     try:
         driver = sessions.connect_once(read_only=True, connect_timeout=CONNECT_TIMEOUT_S)
+        if on_session is not None:
+            on_session(driver)
         try:
             driver.limit_statement_time(STATEMENT_TIMEOUT_MS / 1000)
             driver.prepare_session()
@@ -184,6 +199,17 @@ def collect(config: Config, sessions: Sessions, log: EventLog) -> Snapshot:
 # -- the shared state: cache, documents, metrics --------------------------------------------------------------------
 
 @dataclass
+class _Refresh:
+    """One refresh in flight: its thread fills `result` and sets `done`; `driver` is its session once open."""
+
+    started: float
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Snapshot | None = None
+    driver: Driver | None = None
+    abandoned: bool = False
+
+
+@dataclass
 class HealthState:
     """The cache in front of the database. `refresh_count` counts refreshes (the tests read it)."""
 
@@ -192,27 +218,100 @@ class HealthState:
     expect_tables: tuple[str, ...] = ()
     cache_seconds: float = 2.0
     clock: Any = time.monotonic
+    refresh_deadline: float = REFRESH_DEADLINE_S
+    unhealthy_after: float = DEFAULT_UNHEALTHY_AFTER_S  # 0: /healthz never looks at the refreshes
     refresh_count: int = 0
     _sessions: Sessions | None = field(default=None, repr=False)
     _snapshot: Snapshot | None = field(default=None, repr=False)
     _taken: float = field(default=0.0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _last_status: str | None = field(default=None, repr=False)
+    _refresh: _Refresh | None = field(default=None, repr=False)
+    _failing_since: float | None = field(default=None, repr=False)
+    _failure: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         self._sessions = Sessions(self.config, self.log)
         self._scrubber = SecretScrubber(self.config.secrets)
 
     def snapshot(self) -> Snapshot:
-        # One refresh at a time: requests arriving during a refresh wait for it and share its result.
+        """The cached reading, or a fresh one. Requests during a refresh share it; none waits past its deadline."""
         with self._lock:
-            if self._snapshot is None or self.clock() - self._taken >= self.cache_seconds:
-                assert self._sessions is not None
-                self._snapshot = collect(self.config, self._sessions, self.log)
-                self._taken = self.clock()
+            if self._snapshot is not None and self.clock() - self._taken < self.cache_seconds:
+                return self._snapshot
+            refresh = self._refresh
+            if refresh is None:
+                refresh = self._refresh = _Refresh(started=time.monotonic())
                 self.refresh_count += 1
-                self._note_status(self._snapshot)
+                threading.Thread(target=self._run, args=(refresh,), name="premigrate-refresh", daemon=True).start()
+            elif refresh.abandoned:
+                # The refresh that overran has not ended yet: starting another would only add a stuck thread.
+                stuck = time.monotonic() - refresh.started
+                return self._store(self._stalled(f"the database has not answered for {stuck:.0f} s "
+                                                 "(the refresh that overran has not ended yet)", stuck))
+        refresh.done.wait(max(0.0, refresh.started + self.refresh_deadline - time.monotonic()))
+        with self._lock:
+            if refresh.result is not None:
+                return refresh.result
+            if not refresh.abandoned:
+                refresh.abandoned = True
+                if refresh.driver is not None:
+                    refresh.driver.abort()
+                self._store(self._stalled(
+                    f"the database did not answer within {self.refresh_deadline:g} s; the refresh was abandoned",
+                    time.monotonic() - refresh.started))
+            assert self._snapshot is not None
             return self._snapshot
+
+    def _run(self, refresh: _Refresh) -> None:
+        snap: Snapshot | None = None
+        try:
+            assert self._sessions is not None
+            snap = collect(self.config, self._sessions, self.log, on_session=lambda d: self._attach(refresh, d))
+        finally:
+            with self._lock:
+                if self._refresh is refresh:
+                    self._refresh = None
+                if snap is not None and not refresh.abandoned:  # an abandoned refresh's late answer is dropped
+                    refresh.result = snap
+                    self._store(snap)
+            refresh.done.set()
+
+    def _attach(self, refresh: _Refresh, driver: Driver) -> None:
+        """Remember the refresh's session; one opened after its refresh was abandoned is cut at once."""
+        with self._lock:
+            refresh.driver = driver
+            if refresh.abandoned:
+                driver.abort()
+
+    def _stalled(self, reason: str, elapsed: float) -> Snapshot:
+        return Snapshot(taken_at=datetime.now(timezone.utc), connected=False, response_seconds=elapsed,
+                        db_error=f"{reason} ({self.config.dsn.redacted()})")
+
+    def _store(self, snap: Snapshot) -> Snapshot:
+        """Make `snap` the cached reading (called with the lock held)."""
+        self._snapshot = snap
+        self._taken = self.clock()
+        if snap.connected:
+            self._failing_since = None
+        else:
+            if self._failing_since is None:
+                self._failing_since = self._taken
+            self._failure = snap.db_error or ""
+        self._note_status(snap)
+        return snap
+
+    def liveness(self) -> tuple[int, dict[str, Any]]:
+        """/healthz: alive, unless database refreshes have been failing for longer than `unhealthy_after`."""
+        with self._lock:
+            since = self._failing_since
+            failing = 0.0 if since is None else self.clock() - since
+            failure = self._failure
+        if since is None or not self.unhealthy_after or failing <= self.unhealthy_after:
+            return 200, {"status": "ok"}
+        return 503, self.scrub({"status": "unhealthy",
+                                "reason": f"database refreshes have been failing for {failing:.0f} s "
+                                          f"(--unhealthy-after {self.unhealthy_after:g} s): {failure}"})
 
     def _note_status(self, snap: Snapshot) -> None:
         status, reason = self.judge(snap)
@@ -417,7 +516,7 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         try:
             if path == "/healthz":
-                self._json(200, {"status": "ok"}, head=head)
+                self._json(*state.liveness(), head=head)
             elif path == "/health/database":
                 self._json(*state.database_document(), head=head)
             elif path == "/health/ready":
@@ -469,6 +568,8 @@ def serve(
     listen: str = DEFAULT_LISTEN,
     expect_tables: Sequence[str] = (),
     cache_seconds: float | None = 2.0,
+    unhealthy_after: float | None = DEFAULT_UNHEALTHY_AFTER_S,
+    refresh_deadline: float = REFRESH_DEADLINE_S,
     ready_event: threading.Event | None = None,
     stop_event: threading.Event | None = None,
 ) -> int:
@@ -484,7 +585,8 @@ def serve(
     tables = tuple(dict.fromkeys(t.strip() for t in expect_tables))
     if any(not t for t in tables):
         raise UsageError("--expect-table is empty; name a table, e.g. --expect-table users")
-    state = HealthState(config, log, expect_tables=tables, cache_seconds=cache_seconds)
+    state = HealthState(config, log, expect_tables=tables, cache_seconds=cache_seconds,
+                        unhealthy_after=unhealthy_after or 0.0, refresh_deadline=refresh_deadline)
     try:
         server = _Server((host, port), state, log)
     except OSError as exc:
@@ -497,7 +599,8 @@ def serve(
     reason = "stop requested"
     try:
         log.info("serve_listening", host=bound_host, port=bound_port, endpoints=list(ENDPOINTS),
-                 expect_tables=list(tables), cache_seconds=cache_seconds, database=config.dsn.redacted())
+                 expect_tables=list(tables), cache_seconds=cache_seconds, unhealthy_after=unhealthy_after or 0.0,
+                 database=config.dsn.redacted())
         if ready_event is not None:
             ready_event.set()
         # A timed wait in a loop: the main thread stays interruptible by the signal handler on every platform.

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
+from premigrate import log
 from premigrate.model.dsn import Dsn
 from premigrate.errors import PremigrateError
 
@@ -228,8 +229,24 @@ class Driver(Protocol):
     def interrupt(self) -> None:
         """Stop the statement running on this session; called from another thread (a signal's cancel hook).
         The statement then raises SqlError (or Interrupted)."""
+    def abort(self) -> None:
+        """Cut the session's network connection at once, from any thread: a call blocked on a stalled network (a
+        proxy that holds traffic) fails right away. The session is unusable afterwards; close() still works."""
     def list_tables(self) -> list[str]:
         """The tables of the migrated schema (baseline, serve's expected tables)."""
+
+
+def shutdown_socket(fd: int) -> None:
+    """shutdown() the socket behind `fd` (on a duplicate, so the owner's descriptor stays its own): a thread blocked
+    reading or writing it returns at once, where close() from another thread would not wake it."""
+    import os
+    import socket
+
+    try:
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed
 
 
 def lock_key_text(database: str, table: str) -> str:
@@ -299,11 +316,18 @@ class SqlHistoryMixin:
         data["statement_hashes"] = tuple((data["statement_hashes"] or "").split())
         for name in ("execution_ms", "statements_done", "statements_total", "statement_started"):
             data[name] = int(data[name] or 0)
+        # A row written before its text was scrubbed (or by another tool) must not bring a secret back to a log line.
+        data["error"] = log.scrub(data["error"])
         return HistoryRow(**data)
 
     def _row_params(self, row: HistoryRow) -> tuple[Any, ...]:
         values = list(row.values())
         values[HISTORY_COLUMNS.index("applied_at")] = self._from_datetime(row.applied_at)
+        # The error column holds what the server said, and servers echo statements (a MySQL syntax error quotes
+        # `IDENTIFIED BY '<placeholder value>'`): it is scrubbed like a log line before it is stored. The other text
+        # columns are identities compared on every run (ids, versions, file names, checksums) and come from the
+        # folder, not from the database or the environment; scrubbing them would corrupt the history.
+        values[HISTORY_COLUMNS.index("error")] = log.scrub(row.error)
         return tuple(values)
 
     def insert_row(self, row: HistoryRow) -> None:

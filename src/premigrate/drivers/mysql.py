@@ -15,7 +15,7 @@ from typing import Any, ClassVar, cast
 import pymysql
 from pymysql.constants import CLIENT
 
-from premigrate.drivers.base import ConnectFailed, DriverSettings, SqlError, SqlHistoryMixin
+from premigrate.drivers.base import ConnectFailed, DriverSettings, SqlError, SqlHistoryMixin, shutdown_socket
 from premigrate.model.dsn import Dsn
 from premigrate.errors import ConnectionLost, UsageError
 
@@ -255,6 +255,11 @@ class MySQLDriver(SqlHistoryMixin):
         if self.conn.open:
             self._exec("ROLLBACK")
 
+
+    def abort(self) -> None:
+        sock = getattr(self.conn, "_sock", None)  # PyMySQL's socket; None once closed
+        if sock is not None:
+            shutdown_socket(sock.fileno())
 
     def interrupt(self) -> None:
         """Stop the running statement: KILL QUERY from a second connection. Safe to call from another thread."""

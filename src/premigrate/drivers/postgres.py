@@ -9,7 +9,7 @@ import psycopg
 from psycopg import errors as pg_errors, pq, sql as pg_sql
 
 from premigrate.drivers.base import (
-    ConnectFailed, DriverSettings, SqlError, SqlHistoryMixin, lock_key_int64,
+    ConnectFailed, DriverSettings, SqlError, SqlHistoryMixin, lock_key_int64, shutdown_socket,
 )
 from premigrate.model.dsn import Dsn
 from premigrate.errors import ConnectionLost, UsageError
@@ -212,6 +212,13 @@ class PostgresDriver(SqlHistoryMixin):
             self.conn.cancel_safe(timeout=5.0)
         except Exception:  # noqa: BLE001 - best effort: the signal path must not fail here
             pass
+
+    def abort(self) -> None:
+        try:
+            fd = self.conn.pgconn.socket
+        except psycopg.Error:
+            return  # already closed
+        shutdown_socket(fd)
 
     # -- history ------------------------------------------------------------------------------------------------
 

@@ -162,6 +162,9 @@ class SQLiteDriver(SqlHistoryMixin):
             self._exec("ROLLBACK")
 
 
+    def abort(self) -> None:
+        self.interrupt()  # a local file: no network to cut, only the running statement to stop
+
     def interrupt(self) -> None:
         """Abort the running statement. sqlite3's interrupt() is safe to call from another thread."""
         try:

@@ -21,7 +21,7 @@ import threading
 from dataclasses import dataclass
 
 from premigrate.errors import DatabaseUnavailable, UsageError
-from premigrate.log import SecretScrubber
+from premigrate import log
 
 DEFAULT_TIMEOUT_S = 30.0
 # After the kill on a timeout, how long to wait for the process to be reaped and its pipes to close.
@@ -129,20 +129,14 @@ def register_secret(secret: str) -> str:
     """Add `secret` to the scrubber of the logging configured now, and remember it for any configured later
     (pass registered_secrets() to log.configure). Returns the secret.
 
-    log.configure builds one SecretScrubber from the secrets known at start-up; a token is only known at connect
+    log.configure builds the scrubber from the secrets known at start-up; a token is only known at connect
     time. Every bound logger shares that scrubber instance, so widening its list covers them all at once.
     """
     if not secret:
         return secret
     with _registered_lock:
         _registered.add(secret)
-        from structlog._config import get_config  # as log.py does: not the package's __init__
-
-        for processor in get_config()["processors"]:
-            if isinstance(processor, SecretScrubber):
-                variants = set(processor.secrets) | set(SecretScrubber([secret]).secrets)
-                # Longest first, as SecretScrubber orders them: a secret containing another is replaced whole.
-                processor.secrets = sorted(variants, key=len, reverse=True)
+        log.add_secret(secret)
     return secret
 
 

@@ -21,6 +21,9 @@ DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
 # Query parameters whose values are secrets (libpq accepts `password` and `sslpassword` in the URL).
 SECRET_PARAMS = frozenset({"password", "sslpassword"})
 REDACTED = "***"
+# The characters that end a part of a URL early when they appear raw in a user name or password.
+ENCODE_HINT = ("percent-encode any of : / ? # @ in the user name or password "
+               "(: is %3A, / is %2F, ? is %3F, # is %23, @ is %40)")
 
 
 def normalize_dialect(name: str, *, source: str) -> str:
@@ -92,22 +95,37 @@ def parse_url(url: str, *, source: str = "DATABASE_URL") -> Dsn:
     dialect = normalize_dialect(match.group(1), source=source)
     if dialect == "sqlite":
         return _parse_sqlite(url, source)
+    # A raw '#' or '@' in a password does not fail to parse: it moves the rest of the URL into a fragment or the host,
+    # and libpq then fills the gaps from PGHOST/PGDATABASE, so another database would be migrated. A database URL has
+    # no use for a fragment, one '@' at most, and a host: anything else is refused before any connection.
+    if "#" in url:
+        raise UsageError(f"{source}: the URL has a '#', which would cut it short (a fragment); {ENCODE_HINT}")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        raise UsageError(f"{source}: the port is not a number between 1 and 65535") from None
+        raise UsageError(f"{source}: the port is not a number between 1 and 65535; {ENCODE_HINT}") from None
+    if parts.netloc.count("@") > 1:
+        raise UsageError(f"{source}: the URL has more than one '@' before the host; {ENCODE_HINT}")
+    if "@" not in parts.netloc and "@" in parts.path + parts.query:
+        # `user:pa/ss@host` or `user:12?x@host`: the raw '/' or '?' ended the authority inside the password.
+        raise UsageError(f"{source}: the URL has an '@' after the host; {ENCODE_HINT}")
     if not parts.netloc and not parts.path.strip("/"):
         raise UsageError(f"{source}: no host and no database name; use e.g. {dialect}://user@host/dbname")
     if port == 0:
         raise UsageError(f"{source}: the port is not a number between 1 and 65535")
     database = unquote(parts.path.lstrip("/")) or None
     if database and "/" in database:
-        raise UsageError(f"{source}: the database name contains '/'; the path of the URL must be just /dbname")
+        raise UsageError(
+            f"{source}: the database name contains '/'; the path of the URL must be just /dbname; {ENCODE_HINT}")
     try:
         params = tuple(parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query)))
     except ValueError:
         raise UsageError(f"{source}: the query string is malformed; use ?name=value&name=value") from None
+    if not parts.hostname and not (dialect == "postgresql" and {"host", "hostaddr"} & {k for k, _ in params}):
+        socket = " (or a socket directory: ?host=/run/postgresql)" if dialect == "postgresql" else ""
+        raise UsageError(
+            f"{source}: the URL names no host; use {dialect}://user:password@host/dbname{socket}; {ENCODE_HINT}")
     return Dsn(
         dialect=dialect,
         host=unquote(parts.hostname) if parts.hostname else None,

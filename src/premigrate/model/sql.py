@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from premigrate.model.migrations import Migration
 
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+# An unquoted identifier or keyword. Letters are Unicode letters: PostgreSQL, MySQL/MariaDB and SQLite all accept
+# non-ASCII letters in unquoted identifiers (`CREATE TABLE café (größe int)`).
+_WORD = re.compile(r"[^\W\d][\w$]*")
 _DELIMITER_LINE = re.compile(r"[ \t]*DELIMITER[ \t]+(\S+)[ \t]*(?:\r?\n|\Z)", re.IGNORECASE)
 
 
@@ -112,10 +114,17 @@ def split_statements(sql: str, dialect: str, *, first_line: int = 1) -> list[Sta
                     raise SplitError(f"unterminated dollar-quoted string {tag}", first_line + sql.count("\n", 0, i))
                 i = close + len(tag)
                 continue
-        if ch.isalpha() or ch == "_":
-            match = _WORD.match(sql, i)
-            assert match
-            word = match.group(0).upper()
+        match = _WORD.match(sql, i) if ch.isalpha() or ch == "_" else None
+        if match:
+            end = match.end()
+            if delimiter != ";":
+                # The mysql client looks for its delimiter at every position outside strings and comments, even
+                # inside a word: `END$$` and `xEND_OF_PROC` end their statements (checked against the mariadb
+                # client). A word stops where the delimiter begins, so the check above sees it on the next pass.
+                found = sql.find(delimiter, i + 1, end + len(delimiter) - 1)
+                if found >= 0:
+                    end = found
+            word = sql[i:end].upper()
             if is_pg:
                 if word == "ATOMIC" and prev_word == "BEGIN":
                     atomic_depth += 1
@@ -124,7 +133,7 @@ def split_statements(sql: str, dialect: str, *, first_line: int = 1) -> list[Sta
                 elif atomic_depth and word == "END":
                     atomic_depth -= 1
             prev_word = word
-            i = match.end()
+            i = end
             continue
         i += 1
     flush(n)

@@ -1,0 +1,87 @@
+"""Valid SQL text runs: non-ASCII identifiers on every dialect, and the mysql client's DELIMITER command exactly as
+the `mariadb` client reads it (the client itself is the reference: its -vvv echo shows each statement it sends)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from premigrate.model.sql import split_statements
+from tests.e2e.helpers import cmd, up, write
+from tests.support import TestDatabase
+
+UNICODE = "CREATE TABLE café (größe int, ñandú int);\nINSERT INTO café (größe, ñandú) VALUES (7, 8);\n"
+
+# Every kind of delimiter the client accepts; each block defines a procedure whose body holds `;` and ends with the
+# delimiter glued to END, then a statement that holds the delimiter inside a string.
+DELIMITERS = ["$$", "//", ";;", "#", "|", "@@", "END_OF_PROC", "%%%"]
+
+
+def _delimiter_file(delimiter: str) -> str:
+    return (
+        "CREATE TABLE t (a int);\n"
+        f"DELIMITER {delimiter}\n"
+        "CREATE PROCEDURE p()\nBEGIN\n  INSERT INTO t VALUES (1);\n  INSERT INTO t VALUES (2);\n"
+        f"END{delimiter}\n"
+        f"INSERT INTO t VALUES (3 + 0 * LENGTH('x{delimiter}y')){delimiter}\n"
+        "DELIMITER ;\n"
+        "CALL p();\n"
+    )
+
+
+def _client_statements(db: TestDatabase, text: str) -> list[str]:
+    """The statements the mariadb client sends for `text`, read from its -vvv echo."""
+    client = shutil.which("mariadb") or shutil.which("mysql")
+    assert client, "the mariadb client is needed as the reference for DELIMITER handling"
+    parts = urlsplit(db.url)
+    args = [client, "-vvv", "--batch", "-h", parts.hostname or "127.0.0.1", "-P", str(parts.port or 3306),
+            "-u", unquote(parts.username or "root")]
+    if parts.password:
+        args.append(f"-p{unquote(parts.password)}")
+    proc = subprocess.run([*args, db.name], input=text, capture_output=True, text=True, timeout=60, check=False)
+    assert 0 == proc.returncode, proc.stderr
+    return re.findall(r"^-{14}\n(.*?)\n-{14}\n", proc.stdout, flags=re.DOTALL | re.MULTILINE)
+
+
+class TestNonAsciiIdentifiers:
+    def test_up_and_plan(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """Unquoted non-ASCII identifiers plan and apply on every dialect (exit 0, the row is there)."""
+        write(migrations_dir, "001_unicode.sql", UNICODE)
+
+        plan = cmd("plan", db, migrations_dir)
+        result = up(db, migrations_dir)
+
+        assert 7 == plan.returncode, plan.stderr  # 7: work is pending
+        assert "CREATE TABLE café (größe int, ñandú int)" in plan.stdout
+        assert "Traceback" not in plan.stderr + result.stderr
+        assert 0 == result.returncode, result.stderr
+        assert [(7, 8)] == [tuple(r) for r in db.query("SELECT größe, ñandú FROM café")]
+
+
+class TestMysqlDelimiters:
+    @pytest.mark.parametrize("dialect", ["mysql"])
+    @pytest.mark.parametrize("delimiter", DELIMITERS)
+    def test_statements_match_the_client(self, db: TestDatabase, delimiter: str) -> None:
+        """premigrate splits a DELIMITER file into the very statements the mariadb client sends."""
+        text = _delimiter_file(delimiter)
+
+        expected = _client_statements(db, text)
+
+        assert expected == [s.text for s in split_statements(text, "mysql")]
+
+    @pytest.mark.parametrize("dialect", ["mysql"])
+    @pytest.mark.parametrize("delimiter", ["$$", "//", ";;", "#", "END_OF_PROC"])
+    def test_up_applies_like_the_client(self, db: TestDatabase, migrations_dir: Path, delimiter: str) -> None:
+        """`up` applies a DELIMITER file (exit 0, recorded applied) and leaves the rows the client leaves."""
+        write(migrations_dir, "001_proc.sql", _delimiter_file(delimiter))
+
+        result = up(db, migrations_dir)
+
+        assert 0 == result.returncode, result.stderr
+        assert ["applied"] == [r["state"] for r in db.history()]
+        assert [1, 2, 3] == sorted(r[0] for r in db.query("SELECT a FROM t"))
