@@ -11,7 +11,8 @@ from premigrate.config import OPTIONS
 from premigrate.errors import EXIT_CODES
 
 ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text()
+# The README and the reference pages in docs/ together.
+README = "\n".join(p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
 SOURCE = "\n".join(p.read_text() for p in (ROOT / "src" / "premigrate").rglob("*.py"))
 EVENTS = sorted(set(re.findall(r"\.(?:debug|info|warning|error)\(\s*\"([a-z_]+)\"", SOURCE))
                 | set(re.findall(r"\.log\([^\"]*\"([a-z_]+)\"", SOURCE)))

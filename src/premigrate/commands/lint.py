@@ -139,6 +139,12 @@ RULES: dict[str, Rule] = {rule.id: rule for rule in (
          "longer commits together with the changes",
          "move the statement to its own migration file marked `-- premigrate:no-transaction`",
          _PG_SQLITE),
+    Rule("transaction-noop", WARNING, "Statement a transaction turns into a no-op",
+         "this file runs inside one transaction, where SQLite ignores `PRAGMA foreign_keys = ...` without an error: "
+         "foreign keys stay as they were for the whole file",
+         "if the file needs foreign keys off (a table rebuild), move the PRAGMA into a file marked "
+         "`-- premigrate:no-transaction`, or run it in the connection's setup",
+         ("sqlite",)),
     Rule("parse-error", WARNING, "Statement the linter cannot parse",
          "it was not checked for the rules above, and the database may reject it too",
          "fix the syntax; if the server accepts it, add `-- premigrate:allow parse-error`",
@@ -959,7 +965,8 @@ def _sqlite_transaction_hit(reader: _Reader) -> _Hit | None:
     if first == "PRAGMA":
         pragma = _Reader(reader.tokens[1:], reader.dialect).name()
         sets = any(t.kind == "punct" and t.text in "=(" for t in reader.tokens)
-        if pragma and sets and pragma[1] in ("foreign_keys", "journal_mode"):
-            effect = "is silently ignored" if pragma[1] == "foreign_keys" else "fails"
-            return _Hit("transaction-incompatible", f"PRAGMA {pragma[1]} {effect} inside a transaction")
+        if pragma and sets and pragma[1] == "foreign_keys":
+            return _Hit("transaction-noop", "PRAGMA foreign_keys is silently ignored inside a transaction")
+        if pragma and sets and pragma[1] == "journal_mode":
+            return _Hit("transaction-incompatible", "PRAGMA journal_mode fails inside a transaction")
     return None

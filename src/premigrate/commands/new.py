@@ -13,13 +13,24 @@ from premigrate.model.migrations import MigrationSet, parse_name
 TIMESTAMP_DIGITS = 14  # YYYYMMDDHHMMSS
 _DESCRIPTION = re.compile(r"[a-z0-9][a-z0-9_]*\Z")
 
+DRAFT = ("-- Written by `premigrate new`: `up` refuses this migration until it holds SQL. To apply it empty on\n"
+         "-- purpose, delete the next line.\n-- premigrate:draft\n")
 TEMPLATES = {
     "plain": "-- {title}\n-- The whole file is the up migration; it runs in one transaction with its history row\n"
-             "-- (PostgreSQL, SQLite). Add '-- premigrate:no-transaction' for statements that cannot run in one.\n\n",
-    "sections": "-- {title}\n-- migrate:up\n\n\n-- migrate:down\n-- Undo the up part here; leave it empty if it cannot be undone safely.\n\n",
-    "pair-up": "-- {title}\n-- Up migration; the matching .down.sql undoes it.\n\n",
-    "pair-down": "-- {title}: undo\n-- Leave this file empty if the up migration cannot be undone safely.\n\n",
-    "flyway": "-- {title}\n-- Flyway-style versioned migration: the whole file is the up migration.\n\n",
+             "-- (PostgreSQL, SQLite). Add '-- premigrate:no-transaction' for statements that cannot run in one.\n"
+             + DRAFT + "\n",
+    "dbmate": "-- {title}\n-- migrate:up\n" + DRAFT + "\n\n-- migrate:down\n"
+              "-- Undo the up part here; leave it empty if it cannot be undone safely.\n\n",
+    "golang-migrate-up": "-- {title}\n-- Up migration; the matching .down.sql undoes it.\n" + DRAFT + "\n",
+    "golang-migrate-down": "-- {title}: undo\n-- Leave this file empty if the up migration cannot be undone safely.\n\n",
+    "flyway": "-- {title}\n-- Flyway-style versioned migration: the whole file is the up migration.\n" + DRAFT + "\n",
+    "goose": "-- {title}\n-- +goose Up\n" + DRAFT + "\n\n-- +goose Down\n\n",
+    "sql-migrate": "-- {title}\n-- +migrate Up\n" + DRAFT + "\n\n-- +migrate Down\n\n",
+    "sqlx-up": "-- {title}\n-- Up migration; the matching .down.sql undoes it.\n" + DRAFT + "\n",
+    "sqlx-down": "-- {title}: undo\n\n",
+    "prisma": "-- {title}\n" + DRAFT + "\n",
+    "diesel-up": "-- {title}\n" + DRAFT + "\n",
+    "diesel-down": "-- This file should undo anything in `up.sql`\n",
 }
 
 
@@ -34,17 +45,8 @@ def normalize_description(text: str) -> str:
 
 
 def detect_style(directory: Path, files: MigrationSet) -> str:
-    styles: Counter[str] = Counter()
-    for migration in files.versioned:
-        pattern = parse_name(migration.script)[0]
-        if pattern == "flyway":
-            styles["flyway"] += 1
-        elif pattern == "pair" or migration.script.lower().endswith(".up.sql"):
-            styles["pair"] += 1
-        elif migration.down_sql is not None and migration.down_script == migration.script:
-            styles["sections"] += 1
-        else:
-            styles["plain"] += 1
+    """The format most of the folder's migrations are in (plain for an empty folder)."""
+    styles: Counter[str] = Counter(m.format for m in files.versioned)
     return styles.most_common(1)[0][0] if styles else "plain"
 
 
@@ -52,10 +54,11 @@ def next_version(files: MigrationSet, style: str, now: datetime) -> tuple[str, b
     """(version text, laravel) for the new file: the next sequence number, or a UTC timestamp."""
     versions = [m.version for m in files.versioned if m.version is not None]
     newest = max(versions, default=None)
-    laravel = any(parse_name(m.script)[0] == "laravel" for m in files.versioned)
-    if newest is not None and len(str(newest.parts[0])) >= TIMESTAMP_DIGITS:
+    laravel = any("/" not in m.script and parse_name(m.script)[0] == "laravel" for m in files.versioned)
+    if style in ("prisma", "diesel") or (newest is not None and len(str(newest.parts[0])) >= TIMESTAMP_DIGITS):
+        newest = newest if newest is not None and len(str(newest.parts[0])) >= TIMESTAMP_DIGITS else None
         stamp = now
-        while int(stamp.strftime("%Y%m%d%H%M%S")) <= newest.parts[0]:
+        while newest is not None and int(stamp.strftime("%Y%m%d%H%M%S")) <= newest.parts[0]:
             stamp += timedelta(seconds=1)
         text = stamp.strftime("%Y_%m_%d_%H%M%S" if laravel else "%Y%m%d%H%M%S")
         return text, laravel
@@ -70,20 +73,29 @@ def next_version(files: MigrationSet, style: str, now: datetime) -> tuple[str, b
 
 def create(directory: Path, files: MigrationSet, description: str, style: str | None, now: datetime) -> list[Path]:
     desc = normalize_description(description)
-    style = style or detect_style(directory, files)
+    if not style or style == "auto":
+        style = detect_style(directory, files)
     version, _ = next_version(files, style, now)
     title = description.strip()
     if style == "flyway":
         names = {f"V{version}__{desc}.sql": TEMPLATES["flyway"]}
-    elif style == "pair":
-        names = {f"{version}_{desc}.up.sql": TEMPLATES["pair-up"], f"{version}_{desc}.down.sql": TEMPLATES["pair-down"]}
+    elif style in ("golang-migrate", "sqlx"):
+        names = {f"{version}_{desc}.up.sql": TEMPLATES[f"{style}-up"],
+                 f"{version}_{desc}.down.sql": TEMPLATES[f"{style}-down"]}
+    elif style == "prisma":
+        names = {f"{version}_{desc}/migration.sql": TEMPLATES["prisma"]}
+    elif style == "diesel":
+        stamp = f"{version[:4]}-{version[4:6]}-{version[6:8]}-{version[8:]}"
+        names = {f"{stamp}_{desc}/up.sql": TEMPLATES["diesel-up"], f"{stamp}_{desc}/down.sql": TEMPLATES["diesel-down"]}
     else:
         names = {f"{version}_{desc}.sql": TEMPLATES[style]}
     created = []
     for name, template in names.items():
         path = directory / name
-        parse_name(name)  # the name must be one premigrate reads back
+        if "/" not in name:
+            parse_name(name)  # the name must be one premigrate reads back
         try:
+            path.parent.mkdir(exist_ok=True)
             with path.open("x", encoding="utf-8") as handle:
                 handle.write(template.format(title=title))
         except FileExistsError:

@@ -142,7 +142,15 @@ class Runner:
     # -- commands -----------------------------------------------------------------------------------------------
 
     def load(self) -> MigrationSet:
-        files = load_migrations(self.config.dir)
+        config = self.config
+        offline = config.command in ("new", "lint")  # no database to check a format's provider against
+        # `new --format` names the layout of the file to write; the folder itself is read as it is.
+        files = load_migrations(config.dir, format="auto" if offline and config.command == "new" else
+                                config.option("format") or "auto",
+                                dialect=None if offline else config.dsn.dialect,
+                                allow_empty=bool(config.option("allow_empty")) or config.command == "new")
+        for note in files.notes:
+            self.log.warning("migration_file_ignored", note=note)
         self.log.debug("migrations_loaded", count=len(files.all), dir=str(self.config.dir))
         return files
 
@@ -446,8 +454,10 @@ class Runner:
                 continue
             migration = placeholders.resolve(migration, self.config.placeholder_values, everywhere=everywhere)
             statements = self._split_down(migration)
-            if not statements:
-                reasons.append(f"{migration.down_script} (version {migration.id}) has an empty down part")
+            if not statements and not self.config.option("allow_empty_down"):
+                reasons.append(f"{migration.down_script} (version {migration.id}) has an empty down part; if undoing "
+                               "nothing is right for it (its up part is safe to run again), pass --allow-empty-down "
+                               "(PREMIGRATE_ALLOW_EMPTY_DOWN=1) to record it as rolled back without running anything")
                 continue
             if self._down_transactional(driver_class(self.config.dsn.dialect), migration, statements):
                 blocked = [(i, r) for i, st in enumerate(statements, 1)
