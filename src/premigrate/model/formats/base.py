@@ -83,7 +83,7 @@ def scan(directory: Path) -> list[Entry]:
         if name.startswith("."):
             continue
         if _CONTROL.search(name):
-            problems.append(f"{show(name)!r}: the name holds a control character (newline, tab, ...); rename it")
+            problems.append(f"'{show(name)}': the name holds a control character (newline, tab, ...); rename it")
             continue
         path = directory / name
         try:

@@ -77,6 +77,10 @@ class DieselReader:
             raise MigrationFileError("diesel orders these versions as text and premigrate as numbers, and the two "
                                      f"orders differ ({', '.join(by_string)}); pad the versions to one length",
                                      file=by_string[0])
+        from premigrate.model.migrations import directives_into
+
+        for part in parts:
+            directives_into(part)
         return parts
 
 

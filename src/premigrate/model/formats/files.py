@@ -182,7 +182,7 @@ def _goose(name: str, text: str) -> Part:
         raise MigrationFileError(f"{name}: goose needs <version>_<description>.sql with a number before the first "
                                  "'_'", file=name)
     version = Version.parse(match.group("version"))
-    if version.parts[0] < 1 or version.parts[0] >= 2**63:
+    if not 1 <= int(match.group("version")) < 2**63:
         raise MigrationFileError(f"{name}: goose versions are whole numbers from 1 to 2^63-1", file=name)
     try:
         parsed = goose.parse(text)

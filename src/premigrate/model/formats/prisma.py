@@ -69,6 +69,10 @@ class PrismaReader:
             parts.append(Part(Version.parse(match.group("version")), match.group("description"), "up", script, text,
                               format=NAME))
         _check_order(parts)
+        from premigrate.model.migrations import directives_into
+
+        for part in parts:
+            directives_into(part)
         return parts
 
 
