@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-
+from typing import ClassVar
 
 from tests.e2e.helpers import cmd, up
 from tests.support import TestDatabase, run_cli
@@ -130,7 +130,7 @@ class TestPrisma:
 
 
 class TestDiesel:
-    FILES = {
+    FILES: ClassVar[dict[str, str]] = {
         "2024-01-01-120000_users/up.sql": "CREATE TABLE users (id INTEGER PRIMARY KEY);\n",
         "2024-01-01-120000_users/down.sql": "DROP TABLE users;\n",
         "2024-01-02-120000_email/up.sql": "ALTER TABLE users ADD COLUMN email VARCHAR(40);\n",

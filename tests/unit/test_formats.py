@@ -62,8 +62,8 @@ class TestGoose:
         migration = load_migrations(tmp_path).versioned[0]
         assert "goose" == migration.format
         up = texts(migration)
-        assert ["CREATE TABLE a (id int)", "CREATE FUNCTION f() RETURNS int AS $$\nBEGIN\n  RETURN 1;\nEND;\n"
-                "$$ LANGUAGE plpgsql;"] == up
+        function = "CREATE FUNCTION f() RETURNS int AS $$\nBEGIN\n  RETURN 1;\nEND;\n$$ LANGUAGE plpgsql;"
+        assert ["CREATE TABLE a (id int)", function] == up
         assert ["DROP FUNCTION f()", "DROP TABLE a"] == texts(migration, down=True)
 
     def test_statement_lines_point_into_the_file(self, tmp_path: Path) -> None:

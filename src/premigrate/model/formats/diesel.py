@@ -22,7 +22,7 @@ from premigrate.model.formats.base import Entry, Part, read_text, show
 from premigrate.model.versions import Version
 
 NAME = "diesel"
-_TX = re.compile(r"^\s*run_in_transaction\s*=\s*(?P<value>true|false)\s*(?:#.*)?$", re.M)
+_TX = re.compile(r"^\s*run_in_transaction\s*=\s*(?P<value>true|false)\s*(?:#.*)?$", re.MULTILINE)
 
 
 def is_migration_folder(entry: Entry) -> bool:

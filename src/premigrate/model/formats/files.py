@@ -26,13 +26,19 @@ from dataclasses import dataclass
 
 from premigrate.errors import MigrationFileError
 from premigrate.model.formats import goose, sqlmigrate
-from premigrate.model.formats.base import Entry, Part, read_text, show, unsupported_marker
+from premigrate.model.formats.base import (
+    Entry,
+    Part,
+    read_text,
+    show,
+    unsupported_marker,
+)
 from premigrate.model.versions import Version
 
-_DBMATE = re.compile(r"^[ \t]*--[ \t]*migrate:(?:up|down)\b", re.M)
+_DBMATE = re.compile(r"^[ \t]*--[ \t]*migrate:(?:up|down)\b", re.MULTILINE)
 _SQLX_NO_TX = "-- no-transaction"
-_SQLX_NAME = re.compile(r"(?P<version>[+-]?\d+)_(?P<description>.*?)(?:\.(?P<direction>up|down))?\.sql\Z", re.S)
-_GOOSE_GO = re.compile(r"\d+_.*\.go\Z", re.S)
+_SQLX_NAME = re.compile(r"(?P<version>[+-]?\d+)_(?P<description>.*?)(?:\.(?P<direction>up|down))?\.sql\Z", re.DOTALL)
+_GOOSE_GO = re.compile(r"\d+_.*\.go\Z", re.DOTALL)
 # Another registered format's markers, by format: a file carrying them under a different explicit format is refused.
 _MARKERS: dict[str, re.Pattern[str]] = {
     "goose": goose.MARKER,
@@ -41,7 +47,7 @@ _MARKERS: dict[str, re.Pattern[str]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass
 class FileFormat:
     """A format whose migrations are files in the folder itself."""
 
@@ -151,11 +157,12 @@ def read_file(fmt: str, name: str, text: str) -> Part:
         if match is None:
             raise MigrationFileError(f"{name}: not a sqlx migration name ({_EXAMPLES['sqlx']})", file=name)
         try:
-            version = Version.parse(match.group("version").lstrip("+"))
+            sqlx_version = Version.parse(match.group("version").lstrip("+"))
         except ValueError:
             raise MigrationFileError(f"{name}: sqlx version {match.group('version')!r} is negative; premigrate "
                                      "orders versions from 0", file=name) from None
-        part = Part(version, match.group("description"), match.group("direction") or "up", name, text, format="sqlx")
+        part = Part(sqlx_version, match.group("description"), match.group("direction") or "up", name, text,
+                    format="sqlx")
         part.no_transaction = text.startswith(_SQLX_NO_TX)
         directives_into(part)
         return part

@@ -17,8 +17,8 @@ from premigrate.model.versions import Version
 
 NAME = "prisma"
 LOCK = "migration_lock.toml"
-_FOLDER = re.compile(r"(?P<version>\d+)_(?P<description>.+)\Z", re.S)
-_PROVIDER = re.compile(r'^\s*provider\s*=\s*"(?P<provider>[^"]*)"', re.M)
+_FOLDER = re.compile(r"(?P<version>\d+)_(?P<description>.+)\Z", re.DOTALL)
+_PROVIDER = re.compile(r'^\s*provider\s*=\s*"(?P<provider>[^"]*)"', re.MULTILINE)
 # Prisma provider -> premigrate dialect
 _PROVIDERS = {"postgresql": "postgresql", "postgres": "postgresql", "mysql": "mysql", "sqlite": "sqlite"}
 

@@ -25,7 +25,7 @@ from premigrate.model.formats.goose import ends_with_semicolon
 from premigrate.model.sql import SplitError, Statement
 
 PREFIX = "-- +migrate "
-MARKER = re.compile(r"^-- \+migrate (?:Up|Down)\b", re.M)
+MARKER = re.compile(r"^-- \+migrate (?:Up|Down)\b", re.MULTILINE)
 
 
 class SqlMigrateError(SplitError):
