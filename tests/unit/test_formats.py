@@ -297,6 +297,23 @@ class TestDiesel:
             load_migrations(tmp_path)
         assert 1 == len(load_migrations(tmp_path, format="diesel").versioned)
 
+    def test_suffixed_versions_keep_diesel_order(self, tmp_path: Path) -> None:
+        """diesel 2.2's `-0000` suffix sorts, as text, after the suffix-less version of the same second (crates.io
+        has both): premigrate's versions keep that order and stay distinct."""
+        write(tmp_path, "2026-05-27-120000-0000_b/up.sql", "SELECT 2;\n")
+        write(tmp_path, "2026-05-27-120000_a/up.sql", "SELECT 1;\n")
+        write(tmp_path, "2026-05-27-130000_c/up.sql", "SELECT 3;\n")
+        files = load_migrations(tmp_path, format="diesel")
+        assert ["a", "b", "c"] == [m.description for m in files.versioned]
+        assert ["20260527120000", "20260527120000.1", "20260527130000"] == [m.id for m in files.versioned]
+
+    def test_text_order_unlike_number_order_refused(self, tmp_path: Path) -> None:
+        """diesel runs 10_x before 2_x (text order); premigrate cannot, so it refuses rather than reorder."""
+        write(tmp_path, "2_a/up.sql", "SELECT 1;\n")
+        write(tmp_path, "10_b/up.sql", "SELECT 2;\n")
+        with pytest.raises(MigrationFileError, match="orders these versions as text"):
+            load_migrations(tmp_path, format="diesel")
+
     def test_empty_up_refused(self, tmp_path: Path) -> None:
         """A zero-byte up.sql is refused, as diesel refuses it (EmptyMigration)."""
         write(tmp_path, "2024-01-01-120000_add/up.sql", "")

@@ -5,8 +5,12 @@ Follows diesel-rs/diesel diesel_migrations (commit 04cc1b0bc6578021db542464e6cd1
   the folders are ignored), empty folders are skipped; every other folder must hold an `up.sql`
   (valid_sql_migration_directory), else UnknownMigrationFormat.
 - version_from_string: the folder name before the first `_`, with every `-` removed (`2017-11-22-210044_x` is
-  20171122210044). Diesel orders migrations by that version as a string; premigrate by its number, so a folder where
-  the two orders differ is refused.
+  20171122210044). Diesel orders migrations by that version as a string. diesel 2.2+ writes a 4-digit suffix
+  (`2026-05-27-120000-0000_x`: 202605271200000000) that sorts, as text, after the suffix-less 20260527120000 of the
+  same second and before the next second. premigrate's versions compare as numbers, so such a version becomes
+  the version 20260527120000.<suffix + 1> (here 20260527120000.1): the same order as diesel's. A folder whose text
+  order still differs from the number order (versions shorter than 14 digits of different lengths: diesel runs
+  `10_x` before `2_x`) is refused.
 - metadata.toml: `run_in_transaction` (TomlMetadata: default true without the file; `#[serde(default)]` makes it
   false when the file exists without the key, as in diesel).
 - run_sql_from_file: an empty (zero-byte) up.sql or down.sql is an error (EmptyMigration); a missing down.sql can
@@ -64,7 +68,7 @@ class DieselReader:
             if metadata.is_file():
                 match = _TX.search(read_text(metadata, f"{entry.name}/metadata.toml"))
                 run_in_transaction = bool(match and match.group("value") == "true")
-            part = Part(Version.parse(raw_version), description, "up", up_script, up, format=NAME,
+            part = Part(version_of(raw_version), description, "up", up_script, up, format=NAME,
                         no_transaction=not run_in_transaction)
             parts.append(part)
             if (entry.path / "down.sql").is_file():
@@ -72,7 +76,7 @@ class DieselReader:
                 parts.append(Part(part.version, description, "down", f"{entry.name}/down.sql", down, format=NAME,
                                   no_transaction=not run_in_transaction))
         by_string = [versions[v] for v in sorted(versions)]
-        by_number = [versions[v] for v in sorted(versions, key=int)]
+        by_number = [versions[v] for v in sorted(versions, key=version_of)]
         if by_string != by_number:
             raise MigrationFileError("diesel orders these versions as text and premigrate as numbers, and the two "
                                      f"orders differ ({', '.join(by_string)}); pad the versions to one length",
@@ -82,6 +86,15 @@ class DieselReader:
         for part in parts:
             directives_into(part)
         return parts
+
+
+def version_of(raw: str) -> Version:
+    """premigrate's version for a diesel version (digits): up to 14 digits as one number, a longer one as the first
+    14 digits, then the rest plus one (so that 202605271200000000 follows 20260527120000, as in diesel's text order)."""
+    if len(raw) <= 14:
+        return Version.parse(raw)
+    head = Version.parse(raw[:14]).parts or (0,)
+    return Version((*head, int(raw[14:]) + 1), raw)
 
 
 def _read_nonempty(entry: Entry, name: str, *, allow_empty: bool = False) -> str:
