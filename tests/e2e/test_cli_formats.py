@@ -256,3 +256,25 @@ def test_new_goose_file_in_goose_folder(tmp_path: Path) -> None:
     created = Path(result.stdout.strip())
     assert "00003_add_tags.sql" == created.name
     assert "-- +goose Up" in created.read_text() and "-- +goose Down" in created.read_text()
+
+
+class TestAtlas:
+    def folder(self, migrations_dir: Path, files: dict[str, str]) -> None:
+        from premigrate.model.formats.atlas import hash_file, total_sum
+
+        write_all(migrations_dir, files)
+        entries = hash_file([(n, (migrations_dir / n).read_bytes()) for n in sorted(files)])
+        (migrations_dir / "atlas.sum").write_text(f"h1:{total_sum(entries)}\n" +
+                                                  "".join(f"{n} h1:{h}\n" for n, h in entries))
+
+    def test_apply_rerun_and_edited_file(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """Applied in name order; a no-op re-run; a file edited without rehashing is exit 5 naming it, nothing run."""
+        self.folder(migrations_dir, {"20240101000000_a.sql": "CREATE TABLE a (id INTEGER);\n",
+                                     "20240102000000_b.sql": "INSERT INTO a (id) VALUES (1);\n"})
+        assert 0 == up(db, migrations_dir).returncode
+        assert [(1,)] == [tuple(r) for r in db.query("SELECT id FROM a")]
+        assert 0 == up(db, migrations_dir).returncode
+        write_all(migrations_dir, {"20240103000000_c.sql": "DROP TABLE a;\n"})
+        result = up(db, migrations_dir)
+        assert 5 == result.returncode and "20240103000000_c.sql: not in atlas.sum" in result.stderr
+        assert "a" in db.tables()

@@ -383,7 +383,6 @@ class TestRefusals:
     @pytest.mark.parametrize(
         ("files", "what"),
         [
-            pytest.param({"atlas.sum": "h1:x\n", "20240101000000_a.sql": "SELECT 1;"}, "Atlas", id="atlas-sum"),
             pytest.param({"meta/_journal.json": "{}", "0000_a.sql": "SELECT 1;"}, "Drizzle", id="drizzle-journal"),
             pytest.param({"1_a.postgres.up.sql": "SELECT 1;", "1_a.mysql.up.sql": "SELECT 1;"}, "popx", id="popx"),
         ],
@@ -424,3 +423,101 @@ class TestDraft:
             # An sqlx up/down pair without `-- no-transaction` is a golang-migrate pair to the eye: both run alike.
             expected = "golang-migrate" if fmt == "sqlx" else fmt
             assert (expected, True, True) == (migration.format, migration.draft, migration.is_empty)
+
+
+class TestAtlas:
+    """ariga/atlas sql/migrate dir.go: atlas.sum verified before anything runs; file directives."""
+
+    def folder(self, tmp_path: Path, files: dict[str, str]) -> Path:
+        from premigrate.model.formats.atlas import hash_file, total_sum
+
+        for name, text in files.items():
+            write(tmp_path, name, text)
+        entries = hash_file([(n, (tmp_path / n).read_bytes()) for n in sorted(files)])
+        write(tmp_path, "atlas.sum", f"h1:{total_sum(entries)}\n" + "".join(f"{n} h1:{h}\n" for n, h in entries))
+        return tmp_path
+
+    def test_golden_sum_files(self) -> None:
+        """Every atlas.sum in Atlas's own repository is reproduced byte for byte from its folder."""
+        from premigrate.model.formats.atlas import hash_file, total_sum
+
+        git_dir = MIRRORS / "ariga+atlas" / "repo"
+        if not git_dir.is_dir():
+            pytest.skip("the mirror of ariga/atlas is absent (fetch github:ariga/atlas)")
+
+        def git(*args: str) -> bytes:
+            return subprocess.run(["git", "--git-dir", str(git_dir), *args], capture_output=True, check=True).stdout
+
+        sums = [n for n in git("ls-tree", "-r", "--name-only", "HEAD").decode().split("\n") if n.endswith("atlas.sum")]
+        assert len(sums) >= 10
+        for sum_path in sums:
+            folder = sum_path.rsplit("/", 1)[0]
+            names = [n for n in git("ls-tree", "--name-only", "HEAD", folder + "/").decode().split("\n")
+                     if n.endswith(".sql")]
+            raw = sorted(((n.rsplit("/", 1)[1], git("show", f"HEAD:{n}")) for n in names), key=lambda x: x[0].encode())
+            entries = hash_file(raw)
+            text = f"h1:{total_sum(entries)}\n" + "".join(f"{n} h1:{h}\n" for n, h in entries)
+            assert git("show", f"HEAD:{sum_path}").decode() == text, sum_path
+
+    def test_reads_in_name_order_with_directives(self, tmp_path: Path) -> None:
+        folder = self.folder(tmp_path, {
+            "20240101000000_a.sql": "CREATE TABLE a (id int);\n",
+            "20240102000000_b.sql": "-- atlas:txmode none\n\nCREATE INDEX CONCURRENTLY i ON a (id);\n",
+        })
+        files = load_migrations(folder)
+        assert [("atlas", False), ("atlas", True)] == [(m.format, m.no_transaction) for m in files.versioned]
+
+    def test_changed_file_named(self, tmp_path: Path) -> None:
+        """A file edited after `atlas migrate hash` is refused, naming it."""
+        folder = self.folder(tmp_path, {"1_a.sql": "SELECT 1;\n", "2_b.sql": "SELECT 2;\n"})
+        write(folder, "2_b.sql", "SELECT 3;\n")
+        with pytest.raises(MigrationFileError, match="2_b.sql: its hash differs from atlas.sum"):
+            load_migrations(folder)
+
+    def test_added_file_named(self, tmp_path: Path) -> None:
+        folder = self.folder(tmp_path, {"1_a.sql": "SELECT 1;\n"})
+        write(folder, "2_b.sql", "SELECT 2;\n")
+        with pytest.raises(MigrationFileError, match="2_b.sql: not in atlas.sum"):
+            load_migrations(folder)
+
+    def test_missing_sum(self, tmp_path: Path) -> None:
+        write(tmp_path, "1_a.sql", "SELECT 1;\n")
+        with pytest.raises(MigrationFileError, match="no atlas.sum"):
+            load_migrations(tmp_path, format="atlas")
+
+    def test_edited_sum_header(self, tmp_path: Path) -> None:
+        folder = self.folder(tmp_path, {"1_a.sql": "SELECT 1;\n"})
+        write(folder, "atlas.sum", "h1:AAAA\n" + (folder / "atlas.sum").read_text().split("\n", 1)[1])
+        with pytest.raises(MigrationFileError, match="first line does not match"):
+            load_migrations(folder)
+
+    def test_sum_ignore(self, tmp_path: Path) -> None:
+        """A file whose first line is `atlas:sum ignore` may change without a rehash (its name still counts)."""
+        folder = self.folder(tmp_path, {"1_a.sql": "-- atlas:sum ignore\nSELECT 1;\n"})
+        write(folder, "1_a.sql", "-- atlas:sum ignore\nSELECT 2;\n")
+        assert 1 == len(load_migrations(folder).versioned)
+
+    def test_delimiter(self, tmp_path: Path) -> None:
+        """`-- atlas:delimiter` on the first line: statements end at it, quotes and comments respected."""
+        folder = self.folder(tmp_path, {"1_a.sql": "-- atlas:delimiter -- end\nCREATE TABLE a (v text);\n"
+                                                   "INSERT INTO a VALUES ('x -- end y');\n-- end\nSELECT 1;\n"})
+        migration = load_migrations(folder).versioned[0]
+        got = split_migration(migration, "postgresql")
+        assert ["CREATE TABLE a (v text);\nINSERT INTO a VALUES ('x -- end y');", "SELECT 1;"] == [s.text for s in got]
+        assert [2, 5] == [s.line for s in got]
+
+    def test_checkpoint_refused(self, tmp_path: Path) -> None:
+        folder = self.folder(tmp_path, {"1_a.sql": "-- atlas:checkpoint\n\nCREATE TABLE a (id int);\n"})
+        with pytest.raises(MigrationFileError, match="checkpoint"):
+            load_migrations(folder)
+
+    def test_new_rehashes(self, tmp_path: Path) -> None:
+        """`new` in an Atlas folder writes the next file and rehashes atlas.sum, as `atlas migrate new` does."""
+        from datetime import datetime
+
+        from premigrate.commands import new
+
+        folder = self.folder(tmp_path, {"20240101000000_a.sql": "SELECT 1;\n"})
+        created = new.create(folder, load_migrations(folder), "next", None, datetime(2026, 1, 2, 3, 4, 5))
+        assert ["20260102030405_next.sql"] == [p.name for p in created]
+        assert ["atlas", "atlas"] == [m.format for m in load_migrations(folder).versioned]

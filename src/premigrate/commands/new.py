@@ -29,6 +29,7 @@ TEMPLATES = {
     "sqlx-up": "-- {title}\n-- Up migration; the matching .down.sql undoes it.\n" + DRAFT + "\n",
     "sqlx-down": "-- {title}: undo\n\n",
     "prisma": "-- {title}\n" + DRAFT + "\n",
+    "atlas": "-- {title}\n" + DRAFT + "\n",
     "diesel-up": "-- {title}\n" + DRAFT + "\n",
     "diesel-down": "-- This file should undo anything in `up.sql`\n",
 }
@@ -55,7 +56,7 @@ def next_version(files: MigrationSet, style: str, now: datetime) -> tuple[str, b
     versions = [m.version for m in files.versioned if m.version is not None]
     newest = max(versions, default=None)
     laravel = any("/" not in m.script and parse_name(m.script)[0] == "laravel" for m in files.versioned)
-    if style in ("prisma", "diesel") or (newest is not None and len(str(newest.parts[0])) >= TIMESTAMP_DIGITS):
+    if style in ("prisma", "diesel", "atlas") or (newest is not None and len(str(newest.parts[0])) >= TIMESTAMP_DIGITS):
         newest = newest if newest is not None and len(str(newest.parts[0])) >= TIMESTAMP_DIGITS else None
         stamp = now
         while newest is not None and int(stamp.strftime("%Y%m%d%H%M%S")) <= newest.parts[0]:
@@ -82,6 +83,8 @@ def create(directory: Path, files: MigrationSet, description: str, style: str | 
     elif style in ("golang-migrate", "sqlx"):
         names = {f"{version}_{desc}.up.sql": TEMPLATES[f"{style}-up"],
                  f"{version}_{desc}.down.sql": TEMPLATES[f"{style}-down"]}
+    elif style == "atlas":
+        names = {f"{version}_{desc}.sql": TEMPLATES["atlas"]}
     elif style == "prisma":
         names = {f"{version}_{desc}/migration.sql": TEMPLATES["prisma"]}
     elif style == "diesel":
@@ -103,4 +106,17 @@ def create(directory: Path, files: MigrationSet, description: str, style: str | 
         except OSError as exc:
             raise UsageError(f"cannot create {path}: {exc.strerror}") from None
         created.append(path)
+    if style == "atlas":
+        _rehash_atlas(directory)
     return created
+
+
+def _rehash_atlas(directory: Path) -> None:
+    """atlas.sum names every file: a file added without rehashing is refused, so `new` rehashes, as
+    `atlas migrate new` does."""
+    from premigrate.model.formats.atlas import SUM_FILE, hash_file, total_sum
+
+    files = sorted((p for p in directory.glob("*.sql") if p.is_file()), key=lambda p: p.name.encode())
+    entries = hash_file([(p.name, p.read_bytes()) for p in files])
+    text = f"h1:{total_sum(entries)}\n" + "".join(f"{name} h1:{value}\n" for name, value in entries)
+    (directory / SUM_FILE).write_text(text, encoding="utf-8")

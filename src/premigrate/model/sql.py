@@ -57,6 +57,11 @@ def split_migration(migration: Migration, dialect: str, *, down: bool = False) -
         from premigrate.model.formats import goose
 
         pieces = goose.split_marked(text, direction, first_line=first_line)
+    elif migration.format == "atlas":
+        from premigrate.model.formats import atlas
+
+        custom = atlas.split(text, dialect, first_line=first_line)
+        return custom if custom is not None else split_statements(text, dialect, first_line=first_line)
     elif migration.format == "sql-migrate":
         from premigrate.model.formats import sqlmigrate
 

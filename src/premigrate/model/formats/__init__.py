@@ -2,16 +2,17 @@
 
 Registered formats (one vocabulary for `--format`, `status`, `plan` and `new`):
   flyway, golang-migrate, dbmate, goose, sql-migrate, sqlx, plain   (files.py: one file, or a pair, per migration)
+  atlas (atlas.py)                                                  (files checked against atlas.sum)
   prisma (prisma.py), diesel (diesel.py)                            (one sub-folder per migration)
 `auto` reads a folder of sub-folders as Prisma (beside migration_lock.toml) or Diesel (each holds up.sql), and a
 folder of files file by file (files.detect_file); whatever it cannot place with certainty is refused, naming it.
-Atlas, Drizzle and popx folders are recognised and refused until their readers are registered.
+Drizzle and popx folders are recognised and refused until their readers are registered.
 """
 
 from __future__ import annotations
 
 from premigrate.errors import MigrationFileError
-from premigrate.model.formats import diesel, prisma
+from premigrate.model.formats import atlas, diesel, prisma
 from premigrate.model.formats.base import Entry, FolderReader, Part, show
 from premigrate.model.formats.files import FileFormat
 
@@ -22,6 +23,7 @@ READERS: dict[str, FolderReader] = {
     "goose": FileFormat("goose"),
     "sql-migrate": FileFormat("sql-migrate"),
     "sqlx": FileFormat("sqlx"),
+    "atlas": atlas.AtlasReader(),
     "prisma": prisma.PrismaReader(),
     "diesel": diesel.DieselReader(),
     "plain": FileFormat("plain"),
@@ -35,6 +37,13 @@ def read(entries: list[Entry], fmt: str, dialect: str | None, notes: list[str]) 
     """The parts of every migration in the folder, read by `fmt`'s rules (or by `auto` detection)."""
     if fmt != "auto":
         return READERS[fmt].read(entries, dialect, notes)
+    if READERS["atlas"].detect(entries):
+        folders = [e for e in entries if e.is_dir]
+        if folders:
+            raise MigrationFileError(f"{show(folders[0].name)}/: a sub-folder in an Atlas migration folder, which "
+                                     "Atlas would ignore; move it out, or pass --format atlas to ignore it as Atlas "
+                                     "does", file=folders[0].name)
+        return READERS["atlas"].read(entries, dialect, notes)
     return READERS[detect(entries)].read(entries, dialect, notes) if _has_folders(entries) else \
         FileFormat("auto").read(entries, dialect, notes)
 
@@ -45,10 +54,6 @@ def _has_folders(entries: list[Entry]) -> bool:
 
 
 def _refuse_unregistered(entries: list[Entry]) -> None:
-    names = {e.name for e in entries}
-    if "atlas.sum" in names:
-        raise MigrationFileError("atlas.sum: an Atlas migration folder; " + _UNREGISTERED.format(tool="Atlas"),
-                                 file="atlas.sum")
     meta = next((e for e in entries if e.is_dir and e.name == "meta"), None)
     if meta is not None and (meta.path / "_journal.json").is_file():
         raise MigrationFileError("meta/_journal.json: a Drizzle migration folder; " +

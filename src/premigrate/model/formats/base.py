@@ -142,8 +142,9 @@ UNSUPPORTED_MARKERS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
-def unsupported_marker(text: str) -> str | None:
+def unsupported_marker(text: str, *, but: str | None = None) -> str | None:
+    """The tool whose markers the text carries (other than `but`'s own), or None."""
     for tool, pattern in UNSUPPORTED_MARKERS:
-        if pattern.search(text):
+        if (but is None or not tool.lower().startswith(but)) and pattern.search(text):
             return tool
     return None
