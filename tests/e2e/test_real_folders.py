@@ -14,6 +14,7 @@ import subprocess
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -31,10 +32,12 @@ class RealProject:
     format: str  # premigrate --format that names the project's tool
     dialect: str
     auto: bool = True  # `auto` reads the folder as the tool does (False: it refuses to guess)
+    # Folders of the same repository the project migrates first, copied beside the migrations (Ory's network table)
+    before: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
-        return f"{self.repo}:{self.folder}"
+        return f"{self.repo}:{self.folder}:{self.dialect}"
 
 
 # The projects these tests run, by repository, commit and folder.
@@ -49,6 +52,13 @@ REAL_PROJECTS: tuple[RealProject, ...] = (
                 "crates/atuin-server-postgres/migrations", "sqlx", "postgresql"),
     RealProject("atuinsh/atuin", "824c8716d82bed774ee6a83c683087ae77715814", "crates/atuin-client/migrations", "sqlx",
                 "sqlite"),
+    *(RealProject("ory/keto", "e026d8391913caa2dcd1bff92311ce9d1181d821", "internal/persistence/sql/migrations/sql",
+                  "popx", dialect, before=("oryx/networkx/migrations/sql",))
+      for dialect in ("postgresql", "sqlite")),  # Keto's MySQL files need MySQL 8's constraint names, not MariaDB's
+    RealProject("gophish/gophish", "95618469799295e2c0fec980805a2dfbb818816b", "db/db_mysql/migrations", "goose",
+                "mysql"),
+    RealProject("gophish/gophish", "95618469799295e2c0fec980805a2dfbb818816b", "db/db_sqlite3/migrations", "goose",
+                "sqlite"),
 )
 
 
@@ -58,11 +68,14 @@ def extract(project: RealProject, into: Path) -> Path:
     if not git_dir.is_dir():
         pytest.skip(f"no mirror of {project.repo} (fetch github:{project.repo})")
     archive = subprocess.run(["git", "--git-dir", str(git_dir), "archive", "--format=tar", project.commit,
-                              project.folder], check=False, capture_output=True)
+                              project.folder, *project.before], check=False, capture_output=True)
     if archive.returncode != 0:
         pytest.skip(f"the mirror of {project.repo} lacks commit {project.commit}")
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         tar.extractall(into, filter="data")
+    for folder in project.before:
+        for path in (into / folder).iterdir():
+            path.rename(into / project.folder / path.name)
     return into / project.folder
 
 
@@ -98,7 +111,29 @@ def reference_steps(project: RealProject, folder: Path) -> list[tuple[str, bool]
         files = sorted(folder.glob("*.sql"), key=lambda p: int(p.name.split("_")[0]))
         return [(p.read_text(), not p.read_text().startswith("-- no-transaction")) for p in files
                 if not p.name.endswith(".down.sql")]
+    if project.format == "popx":
+        return popx_steps(folder, project.dialect)
     raise AssertionError(project.format)
+
+
+POPX_DIALECTS = {"postgresql": ("postgres", "postgresql", "pg"), "mysql": ("mysql",), "sqlite": ("sqlite", "sqlite3")}
+
+
+def popx_steps(folder: Path, dialect: str) -> list[tuple[str, bool]]:
+    """Per version, the up file for this database, else the dialect-less one (popx's sortAndFilter)."""
+    ups: dict[str, dict[str, Path]] = {}
+    for path in folder.glob("*.up.sql"):
+        version, rest = path.name.split("_", 1)
+        parts = rest.split(".")
+        target = parts[1] if len(parts) == 4 else "all"
+        ups.setdefault(version, {})[target] = path
+    steps = []
+    for version in sorted(ups):
+        mine = [p for d, p in ups[version].items() if d in POPX_DIALECTS[dialect]] or \
+            [p for d, p in ups[version].items() if d == "all"]
+        if mine:
+            steps.append((mine[0].read_text(), True))
+    return steps
 
 
 def apply_with_client(db: TestDatabase, steps: list[tuple[str, bool]], work: Path) -> None:
@@ -109,11 +144,20 @@ def apply_with_client(db: TestDatabase, steps: list[tuple[str, bool]], work: Pat
             command = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", *(["-1"] if in_tx else []), "-d", db.url,
                        "-f", str(path)]
             result = subprocess.run(command, check=False, capture_output=True, text=True)
+        elif db.dialect == "mysql":
+            result = subprocess.run([*mariadb_args(db, "mariadb"), db.name], check=False, input=sql,
+                                    capture_output=True, text=True)
         else:
             script = f"BEGIN;\n{sql}\nCOMMIT;\n" if in_tx else sql
             result = subprocess.run(["sqlite3", "-bail", str(db.path)], check=False, input=script, capture_output=True,
                                     text=True)
         assert 0 == result.returncode, f"the client refused step {index}: {result.stderr}"
+
+
+def mariadb_args(db: TestDatabase, tool: str) -> list[str]:
+    url = urlsplit(db.url)
+    return [tool, "-h", url.hostname or "127.0.0.1", "-P", str(url.port or 3306), "-u", url.username or "root",
+            *([f"-p{url.password}"] if url.password else [])]
 
 
 def schema(db: TestDatabase) -> str:
@@ -124,6 +168,11 @@ def schema(db: TestDatabase) -> str:
         lines = [line for line in dump.splitlines()
                  if line and not line.startswith(("--", "\\restrict", "\\unrestrict"))]
         return "\n".join(lines)
+    if db.dialect == "mysql":
+        dump = subprocess.run([*mariadb_args(db, "mariadb-dump"), "--no-data", "--skip-comments", "--skip-dump-date",
+                               f"--ignore-table={db.name}.{db.table}", db.name],
+                              capture_output=True, text=True, check=True).stdout
+        return re.sub(r" AUTO_INCREMENT=\d+", "", dump)
     rows = db.query("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE %s AND name NOT LIKE 'sqlite_%' "
                     "ORDER BY type, name", (f"{db.table}%",))
     return "\n".join(f"{t} {n}: {s}" for t, n, s in rows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -384,7 +385,6 @@ class TestRefusals:
         ("files", "what"),
         [
             pytest.param({"meta/_journal.json": "{}", "0000_a.sql": "SELECT 1;"}, "Drizzle", id="drizzle-journal"),
-            pytest.param({"1_a.postgres.up.sql": "SELECT 1;", "1_a.mysql.up.sql": "SELECT 1;"}, "popx", id="popx"),
         ],
     )
     def test_unregistered_layouts(self, tmp_path: Path, files: dict[str, str], what: str) -> None:
@@ -521,3 +521,69 @@ class TestAtlas:
         created = new.create(folder, load_migrations(folder), "next", None, datetime(2026, 1, 2, 3, 4, 5))
         assert ["20260102030405_next.sql"] == [p.name for p in created]
         assert ["atlas", "atlas"] == [m.format for m in load_migrations(folder).versioned]
+
+
+class TestPopx:
+    """ory/x popx: one folder for all databases; the dialect's own file wins over the dialect-less one."""
+
+    FILES: ClassVar[dict[str, str]] = {
+        "20240101000000000000_a.up.sql": "CREATE TABLE a (id int);\n",
+        "20240101000000000000_a.down.sql": "DROP TABLE a;\n",
+        "20240102000000000000_b.up.sql": "SELECT 'all';\n",
+        "20240102000000000000_b.postgres.up.sql": "SELECT 'postgres';\n",
+        "20240102000000000000_b.mysql.up.sql": "SELECT 'mysql';\n",
+        "20240102000000000000_b.sqlite3.up.sql": "",
+        "20240102000000000000_b.cockroach.up.sql": "SELECT 'cockroach';\n",
+        "20240102000000000000_b.down.sql": "",
+        "20240103000000000000_c.postgres.autocommit.up.sql": "CREATE INDEX CONCURRENTLY i ON a (id);\n",
+        "20240103000000000000_c.postgres.down.sql": "DROP INDEX i;\n",
+    }
+
+    @pytest.mark.parametrize(("dialect", "expected"), [
+        pytest.param("postgresql", ["CREATE TABLE a (id int);\n", "SELECT 'postgres';\n",
+                                    "CREATE INDEX CONCURRENTLY i ON a (id);\n"], id="postgresql"),
+        pytest.param("mysql", ["CREATE TABLE a (id int);\n", "SELECT 'mysql';\n"], id="mysql"),
+        pytest.param("sqlite", ["CREATE TABLE a (id int);\n", ""], id="sqlite"),
+    ])
+    def test_dialect_file_wins(self, tmp_path: Path, dialect: str, expected: list[str]) -> None:
+        for name, text in self.FILES.items():
+            write(tmp_path, name, text)
+        files = load_migrations(tmp_path, dialect=dialect)
+        assert expected == [m.up_sql for m in files.versioned]
+        assert {"popx"} == {m.format for m in files.versioned}
+
+    def test_autocommit(self, tmp_path: Path) -> None:
+        for name, text in self.FILES.items():
+            write(tmp_path, name, text)
+        migration = load_migrations(tmp_path, dialect="postgresql").versioned[2]
+        assert (True, "DROP INDEX i;\n") == (migration.no_transaction, migration.down_sql)
+
+    def test_up_without_down_refused(self, tmp_path: Path) -> None:
+        write(tmp_path, "1_a.postgres.up.sql", "SELECT 1;\n")
+        with pytest.raises(MigrationFileError, match="no corresponding down"):
+            load_migrations(tmp_path, dialect="postgresql")
+
+    def test_template_refused(self, tmp_path: Path) -> None:
+        write(tmp_path, "1_a.postgres.up.sql", "{{ if .IsPostgreSQL }}SELECT 1;{{ end }}\n")
+        write(tmp_path, "1_a.postgres.down.sql", "\n")
+        with pytest.raises(MigrationFileError, match="Go template"):
+            load_migrations(tmp_path, dialect="postgresql")
+
+    def test_bad_name_refused(self, tmp_path: Path) -> None:
+        write(tmp_path, "1_a.postgres.up.sql", "SELECT 1;\n")
+        write(tmp_path, "1_a.postgres.down.sql", "SELECT 1;\n")
+        write(tmp_path, "2_b.sql", "SELECT 1;\n")
+        with pytest.raises(MigrationFileError, match="2_b.sql: does not match popx"):
+            load_migrations(tmp_path, dialect="postgresql")
+
+
+class TestGooseDirections:
+    def test_unfinished_down_blocks_only_down(self, tmp_path: Path) -> None:
+        """goose's `up` parses only the up direction: a Down section whose statement lacks its ';' (gophish has
+        one) does not stop `up`; splitting the down part reports it, naming the line."""
+        write(tmp_path, "1_a.sql", "-- +goose Up\nCREATE TABLE a (id int);\n-- +goose Down\nDROP TABLE a\n")
+        migration = load_migrations(tmp_path).versioned[0]
+        assert ["CREATE TABLE a (id int)"] == texts(migration)
+        with pytest.raises(SplitError, match="missing semicolon") as info:
+            split_migration(migration, "postgresql", down=True)
+        assert 4 == info.value.line

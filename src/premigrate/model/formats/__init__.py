@@ -3,16 +3,17 @@
 Registered formats (one vocabulary for `--format`, `status`, `plan` and `new`):
   flyway, golang-migrate, dbmate, goose, sql-migrate, sqlx, plain   (files.py: one file, or a pair, per migration)
   atlas (atlas.py)                                                  (files checked against atlas.sum)
+  popx (popx.py)                                                    (one folder for every database)
   prisma (prisma.py), diesel (diesel.py)                            (one sub-folder per migration)
-`auto` reads a folder of sub-folders as Prisma (beside migration_lock.toml) or Diesel (each holds up.sql), and a
+`auto` reads a folder with atlas.sum as Atlas, one with popx's dialect-suffixed names as popx, a folder of sub-folders as Prisma (beside migration_lock.toml) or Diesel (each holds up.sql), and a
 folder of files file by file (files.detect_file); whatever it cannot place with certainty is refused, naming it.
-Drizzle and popx folders are recognised and refused until their readers are registered.
+Drizzle folders are recognised and refused until their reader is registered.
 """
 
 from __future__ import annotations
 
 from premigrate.errors import MigrationFileError
-from premigrate.model.formats import atlas, diesel, prisma
+from premigrate.model.formats import atlas, diesel, popx, prisma
 from premigrate.model.formats.base import Entry, FolderReader, Part, show
 from premigrate.model.formats.files import FileFormat
 
@@ -26,6 +27,7 @@ READERS: dict[str, FolderReader] = {
     "atlas": atlas.AtlasReader(),
     "prisma": prisma.PrismaReader(),
     "diesel": diesel.DieselReader(),
+    "popx": popx.PopxReader(),
     "plain": FileFormat("plain"),
 }
 NAMES: tuple[str, ...] = ("auto", *READERS)
@@ -44,6 +46,8 @@ def read(entries: list[Entry], fmt: str, dialect: str | None, notes: list[str]) 
                                      "Atlas would ignore; move it out, or pass --format atlas to ignore it as Atlas "
                                      "does", file=folders[0].name)
         return READERS["atlas"].read(entries, dialect, notes)
+    if READERS["popx"].detect(entries):
+        return READERS["popx"].read(entries, dialect, notes)
     return READERS[detect(entries)].read(entries, dialect, notes) if _has_folders(entries) else \
         FileFormat("auto").read(entries, dialect, notes)
 
@@ -62,11 +66,6 @@ def _refuse_unregistered(entries: list[Entry]) -> None:
         if entry.is_dir and (entry.path / "snapshot.json").is_file():
             raise MigrationFileError(f"{show(entry.name)}/snapshot.json: a Drizzle migration folder; " +
                                      _UNREGISTERED.format(tool="Drizzle"), file=entry.name)
-        lowered = entry.name.lower()
-        for dialect in ("postgres", "postgresql", "mysql", "sqlite", "sqlite3", "cockroach"):
-            if lowered.endswith((f".{dialect}.up.sql", f".{dialect}.down.sql")):
-                raise MigrationFileError(f"{show(entry.name)}: a popx (Ory) migration for one database; " +
-                                         _UNREGISTERED.format(tool="popx"), file=entry.name)
 
 
 def detect(entries: list[Entry]) -> str:

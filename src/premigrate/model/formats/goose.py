@@ -11,7 +11,8 @@ migration.go (NumericComponent), as of commit 520411a16119bd3b332613d1ff8312c4cc
 - Outside StatementBegin/End a statement ends on a line whose last word before a `--` word ends with `;` (goose's
   line-based rule: a `;` inside a string at the end of a line ends the statement there too, exactly as in goose).
   Between StatementBegin and StatementEnd nothing is split. Comment and blank lines before a statement are dropped;
-  inside one they are kept. Text left without its `;` at the end of a section is an error ("missing semicolon?").
+  inside one they are kept. Text left without its `;` at the end of a section is an error ("missing semicolon?"),
+  reported for the direction being run, as goose's `up` and `down` commands parse only their own direction.
 - `-- +goose NO TRANSACTION` anywhere makes the whole file (both directions) run outside a transaction.
 - `-- +goose ENVSUB ON` substitutes the process environment into the lines that follow, with goose's interpolation
   rules (mfridman/interpolate). premigrate does not re-implement those rules: a file that turns ENVSUB ON is refused
@@ -121,16 +122,21 @@ def parse(text: str) -> GooseFile:
         down.text = text[down_start:]
     up.statements = split(up.text, UP, first_line=up.first_line)
     if down is not None:
-        down.statements = split(down.text, DOWN, first_line=down.first_line)
+        # goose's `up` parses the up direction only (migration.go run): a Down section whose last statement lacks
+        # its ';' fails `goose down`, not `goose up`. Its annotations are checked now, as goose checks them in
+        # either direction; the unfinished statement is reported when `down` splits it.
+        down.statements = split(down.text, DOWN, first_line=down.first_line, unfinished_ok=True)
     return GooseFile(up, down, no_transaction)
 
 
-def split(section: str, direction: str, *, first_line: int) -> list[Statement]:
+def split(section: str, direction: str, *, first_line: int, unfinished_ok: bool = False) -> list[Statement]:
     """goose's statements of one section (the text after its Up or Down line), each with its line in the file."""
-    return [statement for statement, _ in split_marked(section, direction, first_line=first_line)]
+    return [statement for statement, _ in split_marked(section, direction, first_line=first_line,
+                                                        unfinished_ok=unfinished_ok)]
 
 
-def split_marked(section: str, direction: str, *, first_line: int) -> list[tuple[Statement, bool]]:
+def split_marked(section: str, direction: str, *, first_line: int,
+                 unfinished_ok: bool = False) -> list[tuple[Statement, bool]]:
     """Like split, each statement paired with True when it is a StatementBegin/End block (sent as one piece)."""
     statements: list[tuple[Statement, bool]] = []
     buffer: list[str] = []
@@ -171,6 +177,6 @@ def split_marked(section: str, direction: str, *, first_line: int) -> list[tuple
     if in_block:
         raise GooseError("missing '-- +goose StatementEnd' for the StatementBegin", block_line)
     remaining = "\n".join(buffer).strip()
-    if remaining:
+    if remaining and not unfinished_ok:
         raise GooseError(f"unfinished SQL in the {direction} section: missing semicolon?", buffer_line)
     return [(s, block) for s, block in statements if s.text]
