@@ -278,3 +278,57 @@ class TestAtlas:
         result = up(db, migrations_dir)
         assert 5 == result.returncode and "20240103000000_c.sql: not in atlas.sum" in result.stderr
         assert "a" in db.tables()
+
+
+class TestDrizzle:
+    def folder(self, migrations_dir: Path, dialect: str) -> None:
+        entries = [{"idx": 0, "version": "7", "when": 1700000000000, "tag": "0000_init", "breakpoints": True},
+                   {"idx": 1, "version": "7", "when": 1700000001000, "tag": "0001_more", "breakpoints": True}]
+        write_all(migrations_dir, {
+            "meta/_journal.json": json.dumps({"version": "7", "dialect": dialect, "entries": entries}),
+            "0000_init.sql": "CREATE TABLE a (id INTEGER);\n--> statement-breakpoint\n"
+                             "INSERT INTO a (id) VALUES (1);--> statement-breakpoint\nCREATE TABLE b (id INTEGER);\n",
+            "0001_more.sql": "INSERT INTO a (id) VALUES (2);\n--> statement-breakpoint\nINSERT INTO nowhere VALUES (1);\n",
+        })
+
+    def test_apply_failure_mid_file_then_fix(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """The journal's files apply in order; a failing statement is exit 4 naming its line; fixed, it applies."""
+        self.folder(migrations_dir, db.dialect)
+        result = up(db, migrations_dir)
+        assert 4 == result.returncode and '"line": 3' in result.stderr
+        assert {"a", "b"} <= db.tables()
+        if db.dialect != "mysql":
+            assert [(1,)] == [tuple(r) for r in db.query("SELECT id FROM a")]  # 0001 rolled back
+            (migrations_dir / "0001_more.sql").write_text("INSERT INTO a (id) VALUES (2);\n")
+            assert 0 == up(db, migrations_dir).returncode
+            assert [(1,), (2,)] == [tuple(r) for r in db.query("SELECT id FROM a ORDER BY id")]
+            assert 0 == up(db, migrations_dir).returncode
+
+    def test_drift(self, db: TestDatabase, migrations_dir: Path) -> None:
+        self.folder(migrations_dir, db.dialect)
+        (migrations_dir / "0001_more.sql").write_text("INSERT INTO a (id) VALUES (2);\n")
+        assert 0 == up(db, migrations_dir).returncode
+        (migrations_dir / "0000_init.sql").write_text("CREATE TABLE a (id INTEGER);\n")
+        result = up(db, migrations_dir)
+        assert 5 == result.returncode and "0000_init.sql" in result.stderr
+
+
+class TestPopx:
+    FILES: ClassVar[dict[str, str]] = {
+        "20240101000000000000_a.up.sql": "CREATE TABLE a (id INTEGER, kind VARCHAR(20));\n",
+        "20240101000000000000_a.down.sql": "DROP TABLE a;\n",
+        "20240102000000000000_b.up.sql": "INSERT INTO a (id, kind) VALUES (1, 'all');\n",
+        "20240102000000000000_b.postgres.up.sql": "INSERT INTO a (id, kind) VALUES (1, 'postgres');\n",
+        "20240102000000000000_b.mysql.up.sql": "INSERT INTO a (id, kind) VALUES (1, 'mysql');\n",
+        "20240102000000000000_b.cockroach.up.sql": "INSERT INTO a (id, kind) VALUES (1, 'cockroach');\n",
+        "20240102000000000000_b.down.sql": "DELETE FROM a;\n",
+    }
+
+    def test_dialect_file_wins_and_down(self, db: TestDatabase, migrations_dir: Path) -> None:
+        write_all(migrations_dir, self.FILES)
+        assert 0 == up(db, migrations_dir).returncode
+        expected = {"postgresql": "postgres", "mysql": "mysql", "sqlite": "all"}[db.dialect]
+        assert [(1, expected)] == [tuple(r) for r in db.query("SELECT id, kind FROM a")]
+        assert 0 == up(db, migrations_dir).returncode
+        assert 0 == cmd("down", db, migrations_dir, "--steps", "1", "--yes").returncode
+        assert [] == db.query("SELECT id FROM a")

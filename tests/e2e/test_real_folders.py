@@ -59,6 +59,8 @@ REAL_PROJECTS: tuple[RealProject, ...] = (
                 "mysql"),
     RealProject("gophish/gophish", "95618469799295e2c0fec980805a2dfbb818816b", "db/db_sqlite3/migrations", "goose",
                 "sqlite"),
+    *(RealProject("homarr-labs/homarr", "464d98e124726f30c5f92ccf18a5ebff71e0cdd9", f"packages/db/migrations/{d}",
+                  "drizzle", d) for d in ("postgresql", "mysql")),
 )
 
 
@@ -111,6 +113,12 @@ def reference_steps(project: RealProject, folder: Path) -> list[tuple[str, bool]
         files = sorted(folder.glob("*.sql"), key=lambda p: int(p.name.split("_")[0]))
         return [(p.read_text(), not p.read_text().startswith("-- no-transaction")) for p in files
                 if not p.name.endswith(".down.sql")]
+    if project.format == "drizzle":
+        import json
+
+        journal = json.loads((folder / "meta" / "_journal.json").read_text())
+        return [((folder / f"{e['tag']}.sql").read_text().replace("--> statement-breakpoint", ""), True)
+                for e in journal["entries"]]
     if project.format == "popx":
         return popx_steps(folder, project.dialect)
     raise AssertionError(project.format)
@@ -209,3 +217,17 @@ def test_crates_io_needs_explicit_diesel(tmp_path: Path) -> None:
     result = up(db, folder)
     assert 5 == result.returncode
     assert "data_oauth_github.sql" in result.stderr and "--format diesel" in result.stderr
+
+
+def test_homarr_sqlite_escaping_drizzles_transaction_is_refused(tmp_path: Path) -> None:
+    """homarr's SQLite 0001 starts with COMMIT to leave Drizzle's transaction (and set PRAGMA foreign_keys outside
+    it), then BEGINs again for Drizzle to commit. premigrate cannot reproduce that trick: it refuses the folder
+    before running anything, naming the file and the statement, instead of applying half of it."""
+    project = RealProject("homarr-labs/homarr", "464d98e124726f30c5f92ccf18a5ebff71e0cdd9",
+                          "packages/db/migrations/sqlite", "drizzle", "sqlite")
+    folder = extract(project, tmp_path / "src")
+    db = TestDatabase.create("sqlite", tmp_path)
+    result = up(db, folder)
+    assert 5 == result.returncode
+    assert "0001_mixed_titanium_man.sql: line 1: statement 1 (COMMIT) ends a transaction" in result.stderr
+    assert '"applied": 0' in result.stderr

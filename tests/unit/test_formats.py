@@ -587,3 +587,76 @@ class TestGooseDirections:
         with pytest.raises(SplitError, match="missing semicolon") as info:
             split_migration(migration, "postgresql", down=True)
         assert 4 == info.value.line
+
+
+class TestDrizzle:
+    """drizzle-orm migrator.ts: the journal lists the files and their order; statements split at breakpoints."""
+
+    def folder(self, tmp_path: Path, dialect: str = "postgresql") -> Path:
+        import json as json_
+
+        entries = [{"idx": 0, "version": "7", "when": 1700000000000, "tag": "0000_init", "breakpoints": True},
+                   {"idx": 1, "version": "7", "when": 1700000001000, "tag": "0001_more", "breakpoints": True}]
+        write(tmp_path, "meta/_journal.json", json_.dumps({"version": "7", "dialect": dialect, "entries": entries}))
+        write(tmp_path, "meta/0000_snapshot.json", "{}")
+        write(tmp_path, "0000_init.sql", "CREATE TABLE a (id int);\n--> statement-breakpoint\n"
+                                         "CREATE TABLE b (id int);--> statement-breakpoint\nSELECT 1; SELECT 2;\n")
+        write(tmp_path, "0001_more.sql", "ALTER TABLE a ADD COLUMN v int;")
+        return tmp_path
+
+    def test_journal_order_and_breakpoints(self, tmp_path: Path) -> None:
+        files = load_migrations(self.folder(tmp_path), dialect="postgresql")
+        assert [("0", "init", "drizzle"), ("1", "more", "drizzle")] == [
+            (m.id, m.description, m.format) for m in files.versioned]
+        got = split_migration(files.versioned[0], "postgresql")
+        assert [("CREATE TABLE a (id int)", 1), ("CREATE TABLE b (id int)", 3), ("SELECT 1", 4),
+                ("SELECT 2", 4)] == [(s.text, s.line) for s in got]
+
+    def test_unlisted_file(self, tmp_path: Path) -> None:
+        """A .sql file the journal does not list never runs under Drizzle: auto refuses it, --format drizzle
+        ignores it and says so."""
+        write(self.folder(tmp_path), "0002_manual.sql", "DROP TABLE a;")
+        with pytest.raises(MigrationFileError, match="0002_manual.sql: not in meta/_journal.json"):
+            load_migrations(tmp_path)
+        files = load_migrations(tmp_path, format="drizzle")
+        assert 2 == len(files.versioned) and ["0002_manual.sql"] == [n.split(":")[0] for n in files.notes]
+
+    def test_listed_file_missing(self, tmp_path: Path) -> None:
+        (self.folder(tmp_path) / "0001_more.sql").unlink()
+        with pytest.raises(MigrationFileError, match="0001_more.sql: listed in meta/_journal.json"):
+            load_migrations(tmp_path)
+
+    def test_dialect_mismatch(self, tmp_path: Path) -> None:
+        with pytest.raises(MigrationFileError, match="generated for mysql and the database is postgresql"):
+            load_migrations(self.folder(tmp_path, "mysql"), dialect="postgresql")
+
+    def test_v1_layout_refused(self, tmp_path: Path) -> None:
+        write(tmp_path, "20250101000000_init/migration.sql", "SELECT 1;")
+        write(tmp_path, "20250101000000_init/snapshot.json", "{}")
+        with pytest.raises(MigrationFileError, match="Drizzle v1"):
+            load_migrations(tmp_path)
+
+
+class TestNewFormats:
+    def test_drizzle_journal_gets_the_new_file(self, tmp_path: Path) -> None:
+        """`new` in a Drizzle folder writes NNNN_<name>.sql and lists it in the journal, as drizzle-kit does."""
+        from datetime import datetime
+
+        from premigrate.commands import new
+
+        folder = TestDrizzle().folder(tmp_path)
+        created = new.create(folder, load_migrations(folder), "add tags", None, datetime(2026, 1, 2, 3, 4, 5))
+        assert ["0002_add_tags.sql"] == [p.name for p in created]
+        files = load_migrations(folder)
+        assert (["0", "1", "2"], True) == ([m.id for m in files.versioned], files.versioned[2].draft)
+
+    def test_popx_pair(self, tmp_path: Path) -> None:
+        from datetime import datetime
+
+        from premigrate.commands import new
+
+        for name, text in TestPopx.FILES.items():
+            write(tmp_path, name, text)
+        created = new.create(tmp_path, load_migrations(tmp_path, dialect="postgresql"), "next", None,
+                             datetime(2026, 1, 2, 3, 4, 5))
+        assert ["20260102030405000000_next.up.sql", "20260102030405000000_next.down.sql"] == [p.name for p in created]

@@ -30,6 +30,7 @@ TEMPLATES = {
     "sqlx-down": "-- {title}: undo\n\n",
     "prisma": "-- {title}\n" + DRAFT + "\n",
     "atlas": "-- {title}\n" + DRAFT + "\n",
+    "drizzle": "-- {title}\n" + DRAFT + "\n",
     "diesel-up": "-- {title}\n" + DRAFT + "\n",
     "diesel-down": "-- This file should undo anything in `up.sql`\n",
 }
@@ -56,6 +57,10 @@ def next_version(files: MigrationSet, style: str, now: datetime) -> tuple[str, b
     versions = [m.version for m in files.versioned if m.version is not None]
     newest = max(versions, default=None)
     laravel = any("/" not in m.script and parse_name(m.script)[0] == "laravel" for m in files.versioned)
+    if style == "popx":
+        return now.strftime("%Y%m%d%H%M%S") + "000000", False
+    if style == "drizzle":
+        return str(max((v.parts[0] if v.parts else 0 for v in versions), default=-1) + 1).zfill(4), False
     if style in ("prisma", "diesel", "atlas") or (newest is not None and len(str(newest.parts[0])) >= TIMESTAMP_DIGITS):
         newest = newest if newest is not None and len(str(newest.parts[0])) >= TIMESTAMP_DIGITS else None
         stamp = now
@@ -66,8 +71,8 @@ def next_version(files: MigrationSet, style: str, now: datetime) -> tuple[str, b
     number = (newest.parts[0] + 1) if newest is not None and newest.parts else 1
     if style == "flyway":
         return str(number), False
-    widths = [len(re.match(r"V?(\d+)", m.script, re.I).group(1)) for m in files.versioned  # type: ignore[union-attr]
-              if re.match(r"V?\d+", m.script, re.I)]
+    widths = [len(re.match(r"V?(\d+)", m.script, re.IGNORECASE).group(1)) for m in files.versioned  # type: ignore[union-attr]
+              if re.match(r"V?\d+", m.script, re.IGNORECASE)]
     width = max(widths, default=3)
     return str(number).zfill(width), False
 
@@ -85,6 +90,11 @@ def create(directory: Path, files: MigrationSet, description: str, style: str | 
                  f"{version}_{desc}.down.sql": TEMPLATES[f"{style}-down"]}
     elif style == "atlas":
         names = {f"{version}_{desc}.sql": TEMPLATES["atlas"]}
+    elif style == "popx":
+        names = {f"{version}_{desc}.up.sql": TEMPLATES["golang-migrate-up"],
+                 f"{version}_{desc}.down.sql": TEMPLATES["golang-migrate-down"]}
+    elif style == "drizzle":
+        names = {f"{version}_{desc}.sql": TEMPLATES["drizzle"]}
     elif style == "prisma":
         names = {f"{version}_{desc}/migration.sql": TEMPLATES["prisma"]}
     elif style == "diesel":
@@ -108,7 +118,26 @@ def create(directory: Path, files: MigrationSet, description: str, style: str | 
         created.append(path)
     if style == "atlas":
         _rehash_atlas(directory)
+    if style == "drizzle":
+        _add_to_journal(directory, created[0].stem, now)
     return created
+
+
+def _add_to_journal(directory: Path, tag: str, now: datetime) -> None:
+    """Drizzle runs only what meta/_journal.json lists: the new file is appended there, as drizzle-kit does."""
+    import json
+
+    path = directory / "meta" / "_journal.json"
+    try:
+        journal = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        journal = {"version": "7", "dialect": "postgresql", "entries": []}
+    entries = journal.setdefault("entries", [])
+    previous = entries[-1] if entries else {}
+    entries.append({"idx": len(entries), "version": previous.get("version", "7"),
+                    "when": int(now.timestamp() * 1000), "tag": tag, "breakpoints": True})
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(journal, indent=2) + "\n", encoding="utf-8")
 
 
 def _rehash_atlas(directory: Path) -> None:

@@ -62,6 +62,10 @@ def split_migration(migration: Migration, dialect: str, *, down: bool = False) -
 
         custom = atlas.split(text, dialect, first_line=first_line)
         return custom if custom is not None else split_statements(text, dialect, first_line=first_line)
+    elif migration.format == "drizzle":
+        from premigrate.model.formats import drizzle
+
+        pieces = drizzle.split_marked(text, first_line=first_line)
     elif migration.format == "sql-migrate":
         from premigrate.model.formats import sqlmigrate
 

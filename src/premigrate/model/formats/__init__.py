@@ -4,16 +4,17 @@ Registered formats (one vocabulary for `--format`, `status`, `plan` and `new`):
   flyway, golang-migrate, dbmate, goose, sql-migrate, sqlx, plain   (files.py: one file, or a pair, per migration)
   atlas (atlas.py)                                                  (files checked against atlas.sum)
   popx (popx.py)                                                    (one folder for every database)
+  drizzle (drizzle.py)                                              (files listed by meta/_journal.json)
   prisma (prisma.py), diesel (diesel.py)                            (one sub-folder per migration)
-`auto` reads a folder with atlas.sum as Atlas, one with popx's dialect-suffixed names as popx, a folder of sub-folders as Prisma (beside migration_lock.toml) or Diesel (each holds up.sql), and a
+`auto` reads a folder with atlas.sum as Atlas, one with meta/_journal.json as Drizzle, one with popx's dialect-suffixed names as popx, a folder of sub-folders as Prisma (beside migration_lock.toml) or Diesel (each holds up.sql), and a
 folder of files file by file (files.detect_file); whatever it cannot place with certainty is refused, naming it.
-Drizzle folders are recognised and refused until their reader is registered.
+Drizzle v1 folders (<timestamp>_<name>/migration.sql beside snapshot.json) are recognised and refused.
 """
 
 from __future__ import annotations
 
 from premigrate.errors import MigrationFileError
-from premigrate.model.formats import atlas, diesel, popx, prisma
+from premigrate.model.formats import atlas, diesel, drizzle, popx, prisma
 from premigrate.model.formats.base import Entry, FolderReader, Part, show
 from premigrate.model.formats.files import FileFormat
 
@@ -28,6 +29,7 @@ READERS: dict[str, FolderReader] = {
     "prisma": prisma.PrismaReader(),
     "diesel": diesel.DieselReader(),
     "popx": popx.PopxReader(),
+    "drizzle": drizzle.DrizzleReader(),
     "plain": FileFormat("plain"),
 }
 NAMES: tuple[str, ...] = ("auto", *READERS)
@@ -46,10 +48,23 @@ def read(entries: list[Entry], fmt: str, dialect: str | None, notes: list[str]) 
                                      "Atlas would ignore; move it out, or pass --format atlas to ignore it as Atlas "
                                      "does", file=folders[0].name)
         return READERS["atlas"].read(entries, dialect, notes)
+    if READERS["drizzle"].detect(entries):
+        unlisted = drizzle_unlisted(entries)
+        if unlisted:
+            raise MigrationFileError(f"{show(unlisted[0])}: not in meta/_journal.json, so Drizzle would never run "
+                                     "it; move it out, or pass --format drizzle to ignore it as Drizzle does",
+                                     file=unlisted[0])
+        return READERS["drizzle"].read(entries, dialect, notes)
     if READERS["popx"].detect(entries):
         return READERS["popx"].read(entries, dialect, notes)
     return READERS[detect(entries)].read(entries, dialect, notes) if _has_folders(entries) else \
         FileFormat("auto").read(entries, dialect, notes)
+
+
+def drizzle_unlisted(entries: list[Entry]) -> list[str]:
+    notes: list[str] = []
+    READERS["drizzle"].read(entries, None, notes)
+    return [n.split(":")[0] for n in notes]
 
 
 def _has_folders(entries: list[Entry]) -> bool:
@@ -58,14 +73,10 @@ def _has_folders(entries: list[Entry]) -> bool:
 
 
 def _refuse_unregistered(entries: list[Entry]) -> None:
-    meta = next((e for e in entries if e.is_dir and e.name == "meta"), None)
-    if meta is not None and (meta.path / "_journal.json").is_file():
-        raise MigrationFileError("meta/_journal.json: a Drizzle migration folder; " +
-                                 _UNREGISTERED.format(tool="Drizzle"), file="meta")
     for entry in entries:
         if entry.is_dir and (entry.path / "snapshot.json").is_file():
-            raise MigrationFileError(f"{show(entry.name)}/snapshot.json: a Drizzle migration folder; " +
-                                     _UNREGISTERED.format(tool="Drizzle"), file=entry.name)
+            raise MigrationFileError(f"{show(entry.name)}/snapshot.json: a Drizzle v1 migration folder; " +
+                                     _UNREGISTERED.format(tool="Drizzle v1"), file=entry.name)
 
 
 def detect(entries: list[Entry]) -> str:

@@ -137,7 +137,7 @@ def read_text(path: Path, name: str) -> str:
 # Markers of tools whose rules premigrate does not apply: a file carrying one is refused, never run as plain SQL.
 UNSUPPORTED_MARKERS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("Liquibase ('--liquibase formatted sql')", re.compile(r"\A\s*--\s*liquibase\s+formatted\s+sql", re.IGNORECASE)),
-    ("Drizzle ('--> statement-breakpoint')", re.compile(r"^-->\s*statement-breakpoint", re.MULTILINE)),
+    ("Drizzle ('--> statement-breakpoint')", re.compile(r"-->\s*statement-breakpoint")),
     ("Atlas ('-- atlas:' directive)", re.compile(r"^--\s*atlas:(?:sum|txmode|delimiter|nolint|txtar)\b", re.MULTILINE)),
 )
 
