@@ -59,6 +59,8 @@ REAL_PROJECTS: tuple[RealProject, ...] = (
                 "mysql"),
     RealProject("gophish/gophish", "95618469799295e2c0fec980805a2dfbb818816b", "db/db_sqlite3/migrations", "goose",
                 "sqlite"),
+    RealProject("stellar/stellar-horizon", "2abda012313e162d822fda44076893054a3b27a2",
+                "internal/db2/schema/migrations", "sql-migrate", "postgresql"),
     *(RealProject("homarr-labs/homarr", "464d98e124726f30c5f92ccf18a5ebff71e0cdd9", f"packages/db/migrations/{d}",
                   "drizzle", d) for d in ("postgresql", "mysql")),
 )
@@ -94,6 +96,19 @@ def goose_up_text(text: str) -> tuple[str, bool]:
     return body, not re.search(r"^--\s*\+goose\s+NO TRANSACTION\s*$", text, re.IGNORECASE | re.MULTILINE)
 
 
+def sql_migrate_up_text(text: str) -> tuple[str, bool]:
+    """The lines of a sql-migrate file's Up sections (its `-- +migrate` command lines left out)."""
+    kept, direction, in_tx = [], None, True
+    for line in text.split("\n"):
+        if line.startswith("-- +migrate Up"):
+            direction, in_tx = "up", in_tx and "notransaction" not in line
+        elif line.startswith("-- +migrate Down"):
+            direction = "down"
+        elif direction == "up" and not line.startswith("-- +"):
+            kept.append(line)
+    return "\n".join(kept), in_tx
+
+
 def reference_steps(project: RealProject, folder: Path) -> list[tuple[str, bool]]:
     """(SQL, in one transaction) per migration, in the order the project's tool applies them."""
     steps: list[tuple[str, bool]] = []
@@ -119,6 +134,9 @@ def reference_steps(project: RealProject, folder: Path) -> list[tuple[str, bool]
         journal = json.loads((folder / "meta" / "_journal.json").read_text())
         return [((folder / f"{e['tag']}.sql").read_text().replace("--> statement-breakpoint", ""), True)
                 for e in journal["entries"]]
+    if project.format == "sql-migrate":
+        files = sorted(folder.glob("*.sql"), key=lambda p: (int(p.name.split("_")[0]), p.name))
+        return [sql_migrate_up_text(p.read_text()) for p in files]
     if project.format == "popx":
         return popx_steps(folder, project.dialect)
     raise AssertionError(project.format)

@@ -660,3 +660,21 @@ class TestNewFormats:
         created = new.create(tmp_path, load_migrations(tmp_path, dialect="postgresql"), "next", None,
                              datetime(2026, 1, 2, 3, 4, 5))
         assert ["20260102030405000000_next.up.sql", "20260102030405000000_next.down.sql"] == [p.name for p in created]
+
+
+class TestSqlMigrateTies:
+    def test_shared_number_ordered_by_name(self, tmp_path: Path) -> None:
+        """Two sql-migrate files with one number run in name order, as sql-migrate runs them; the first keeps the
+        number, the next becomes <number>.1."""
+        write(tmp_path, "8_create_asset_stats_table.sql", "-- +migrate Up\nSELECT 2;\n")
+        write(tmp_path, "8_add_aggregators.sql", "-- +migrate Up\nSELECT 1;\n")
+        write(tmp_path, "9_next.sql", "-- +migrate Up\nSELECT 3;\n")
+        files = load_migrations(tmp_path)
+        assert [("8", "8_add_aggregators.sql"), ("8.1", "8_create_asset_stats_table.sql"), ("9", "9_next.sql")] == [
+            (m.id, m.script) for m in files.versioned]
+
+    def test_other_formats_still_refuse_a_shared_number(self, tmp_path: Path) -> None:
+        write(tmp_path, "8_a.sql", "SELECT 1;\n")
+        write(tmp_path, "8_b.sql", "SELECT 2;\n")
+        with pytest.raises(MigrationFileError, match="both carry version 8"):
+            load_migrations(tmp_path)

@@ -91,7 +91,7 @@ class FileFormat:
                                          f"pass --format {others[0]} if that is the tool it was written for",
                                          file=name)
             parts.append(read_file(fmt, name, text))
-        return parts
+        return _sql_migrate_ties(parts)
 
     def _name_matches(self, name: str, parse_name: object) -> bool:
         from premigrate.model.migrations import PATTERNS
@@ -123,6 +123,21 @@ def _subfolder_message(entry: Entry) -> str:
     return (f"{entry.name}/: a sub-folder that is not a migration of a known layout (Prisma "
             "<timestamp>_<name>/migration.sql beside migration_lock.toml, Diesel <version>_<name>/up.sql); move it "
             "out of the migrations folder, or pass --format for the tool that wrote it")
+
+
+def _sql_migrate_ties(parts: list[Part]) -> list[Part]:
+    """sql-migrate keys migrations by file name and orders them by the number before the first `_`, then by name
+    (sql-migrate migrate.go Migration.Less), so two files may share a number (stellar-horizon has 8_add_aggregators
+    and 8_create_asset_stats_table). premigrate keys them by version: the first of a number, by name, keeps it; the
+    next ones become <number>.1, <number>.2, ... in name order, which is sql-migrate's order."""
+    by_version: dict[Version, list[Part]] = {}
+    for part in parts:
+        if part.format == "sql-migrate" and part.version is not None:
+            by_version.setdefault(part.version, []).append(part)
+    for version, group in by_version.items():
+        for rank, part in enumerate(sorted(group, key=lambda p: p.script)[1:], 1):
+            part.version = Version((*(version.parts or (0,)), rank), f"{version.text}.{rank}")
+    return parts
 
 
 def detect_file(name: str, text: str, parse_name: object) -> str:
