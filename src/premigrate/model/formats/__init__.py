@@ -13,57 +13,65 @@ Drizzle v1 folders (<timestamp>_<name>/migration.sql beside snapshot.json) are r
 
 from __future__ import annotations
 
-from premigrate.errors import MigrationFileError
-from premigrate.model.formats import atlas, diesel, drizzle, popx, prisma
-from premigrate.model.formats.base import Entry, FolderReader, Part, show
-from premigrate.model.formats.files import FileFormat
+import importlib
 
-READERS: dict[str, FolderReader] = {
-    "flyway": FileFormat("flyway"),
-    "golang-migrate": FileFormat("golang-migrate"),
-    "dbmate": FileFormat("dbmate"),
-    "goose": FileFormat("goose"),
-    "sql-migrate": FileFormat("sql-migrate"),
-    "sqlx": FileFormat("sqlx"),
-    "atlas": atlas.AtlasReader(),
-    "prisma": prisma.PrismaReader(),
-    "diesel": diesel.DieselReader(),
-    "popx": popx.PopxReader(),
-    "drizzle": drizzle.DrizzleReader(),
-    "plain": FileFormat("plain"),
+from premigrate.errors import MigrationFileError
+from premigrate.model.formats.base import Entry, FolderReader, Part, show
+
+# Every reader is imported only when a folder needs it: the no-op `up` of a folder of plain files pays for files.py.
+_READERS: dict[str, tuple[str, str]] = {
+    "flyway": ("files", "FLYWAY"),
+    "golang-migrate": ("files", "GOLANG_MIGRATE"),
+    "dbmate": ("files", "DBMATE"),
+    "goose": ("files", "GOOSE"),
+    "sql-migrate": ("files", "SQL_MIGRATE"),
+    "sqlx": ("files", "SQLX"),
+    "atlas": ("atlas", "READER"),
+    "prisma": ("prisma", "READER"),
+    "diesel": ("diesel", "READER"),
+    "popx": ("popx", "READER"),
+    "drizzle": ("drizzle", "READER"),
+    "plain": ("files", "PLAIN"),
 }
-NAMES: tuple[str, ...] = ("auto", *READERS)
+NAMES: tuple[str, ...] = ("auto", *_READERS)
 # Layouts recognised only to refuse them: (how to recognise, what it is).
 _UNREGISTERED = "premigrate does not read {tool} folders yet; it refuses them rather than run them by other rules"
+
+
+def reader(name: str) -> FolderReader:
+    module, attribute = _READERS[name] if name != "auto" else ("files", "AUTO")
+    found: FolderReader = getattr(importlib.import_module(f"premigrate.model.formats.{module}"), attribute)
+    return found
 
 
 def read(entries: list[Entry], fmt: str, dialect: str | None, notes: list[str]) -> list[Part]:
     """The parts of every migration in the folder, read by `fmt`'s rules (or by `auto` detection)."""
     if fmt != "auto":
-        return READERS[fmt].read(entries, dialect, notes)
-    if READERS["atlas"].detect(entries):
+        return reader(fmt).read(entries, dialect, notes)
+    if any(e.name == "atlas.sum" and not e.is_dir for e in entries):
         folders = [e for e in entries if e.is_dir]
         if folders:
             raise MigrationFileError(f"{show(folders[0].name)}/: a sub-folder in an Atlas migration folder, which "
                                      "Atlas would ignore; move it out, or pass --format atlas to ignore it as Atlas "
                                      "does", file=folders[0].name)
-        return READERS["atlas"].read(entries, dialect, notes)
-    if READERS["drizzle"].detect(entries):
+        return reader("atlas").read(entries, dialect, notes)
+    if any(e.is_dir and e.name == "meta" for e in entries) and reader("drizzle").detect(entries):
         unlisted = drizzle_unlisted(entries)
         if unlisted:
             raise MigrationFileError(f"{show(unlisted[0])}: not in meta/_journal.json, so Drizzle would never run "
                                      "it; move it out, or pass --format drizzle to ignore it as Drizzle does",
                                      file=unlisted[0])
-        return READERS["drizzle"].read(entries, dialect, notes)
-    if READERS["popx"].detect(entries):
-        return READERS["popx"].read(entries, dialect, notes)
-    return READERS[detect(entries)].read(entries, dialect, notes) if _has_folders(entries) else \
-        FileFormat("auto").read(entries, dialect, notes)
+        return reader("drizzle").read(entries, dialect, notes)
+    # popx names carry a dialect or `.autocommit` between the name and the direction: at least three dots.
+    if any(e.name.count(".") >= 3 for e in entries) and reader("popx").detect(entries):
+        return reader("popx").read(entries, dialect, notes)
+    return reader(detect(entries)).read(entries, dialect, notes) if _has_folders(entries) else \
+        reader("auto").read(entries, dialect, notes)
 
 
 def drizzle_unlisted(entries: list[Entry]) -> list[str]:
     notes: list[str] = []
-    READERS["drizzle"].read(entries, None, notes)
+    reader("drizzle").read(entries, None, notes)
     return [n.split(":")[0] for n in notes]
 
 
@@ -82,6 +90,8 @@ def _refuse_unregistered(entries: list[Entry]) -> None:
 def detect(entries: list[Entry]) -> str:
     """`auto` for a folder of sub-folders: Prisma or Diesel when every sub-folder says so, else a refusal."""
     folders = [e for e in entries if e.is_dir]
+    from premigrate.model.formats import diesel, prisma
+
     unknown = [e for e in folders if not prisma.is_migration_folder(e) and not diesel.is_migration_folder(e)]
     if unknown:
         names = ", ".join(f"{show(e.name)}/" for e in unknown)
@@ -99,7 +109,7 @@ def detect(entries: list[Entry]) -> str:
         raise MigrationFileError(f"{', '.join(show(n) for n in loose)}: loose .sql files beside {kind} migration "
                                  f"folders, which {kind} would ignore; move them out, or pass --format {kind} to "
                                  "ignore them as it does", file=loose[0])
-    if kind == "prisma" and not READERS["prisma"].detect(entries):
+    if kind == "prisma" and not reader("prisma").detect(entries):
         raise MigrationFileError("sub-folders holding migration.sql but no migration_lock.toml beside them: pass "
                                  "--format prisma if Prisma wrote them", file=folders[0].name)
     return kind

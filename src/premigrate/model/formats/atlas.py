@@ -234,3 +234,6 @@ def _emit(text: str, start: int, end: int, first_line: int, statements: list[Sta
     if stripped:
         offset = start + (len(chunk) - len(chunk.lstrip()))
         statements.append(Statement(stripped, first_line + text.count("\n", 0, offset)))
+
+
+READER = AtlasReader()

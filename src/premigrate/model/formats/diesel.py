@@ -104,3 +104,6 @@ def _read_nonempty(entry: Entry, name: str, *, allow_empty: bool = False) -> str
         raise MigrationFileError(f"{script}: empty file; diesel refuses to run an empty migration (EmptyMigration)",
                                  file=script)
     return text
+
+
+READER = DieselReader()

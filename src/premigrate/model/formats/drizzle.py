@@ -101,3 +101,6 @@ def split_marked(text: str, *, first_line: int) -> list[tuple[Statement, bool]]:
             pieces.append((Statement(stripped, first_line + text.count("\n", 0, offset + lead)), False))
         offset += len(piece) + len(BREAKPOINT)
     return pieces
+
+
+READER = DrizzleReader()

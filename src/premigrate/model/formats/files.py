@@ -242,3 +242,13 @@ def _sql_migrate(name: str, text: str) -> Part:
     part.no_transaction = part.no_transaction or parsed.up_no_transaction
     part.down_no_transaction = part.down_no_transaction or parsed.down_no_transaction
     return part
+
+
+AUTO = FileFormat("auto")
+FLYWAY = FileFormat("flyway")
+GOLANG_MIGRATE = FileFormat("golang-migrate")
+DBMATE = FileFormat("dbmate")
+GOOSE = FileFormat("goose")
+SQL_MIGRATE = FileFormat("sql-migrate")
+SQLX = FileFormat("sqlx")
+PLAIN = FileFormat("plain")

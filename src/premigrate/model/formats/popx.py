@@ -105,3 +105,6 @@ class PopxReader:
         for part in parts:
             directives_into(part)
         return parts
+
+
+READER = PopxReader()

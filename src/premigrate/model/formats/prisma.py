@@ -82,3 +82,6 @@ def _check_order(parts: list[Part]) -> None:
     if by_name != sorted(v for v in by_name if v is not None):
         raise MigrationFileError("the Prisma folders' name order differs from their timestamp order (timestamps of "
                                  "different lengths); rename them so both agree", file=parts[0].script)
+
+
+READER = PrismaReader()
