@@ -11,6 +11,7 @@ from premigrate.errors import UsageError
 from premigrate.model.migrations import MigrationSet, parse_name
 
 TIMESTAMP_DIGITS = 14  # YYYYMMDDHHMMSS
+LARAVEL = re.compile(r"\d{4}_\d{2}_\d{2}_\d{6}_")
 _DESCRIPTION = re.compile(r"[a-z0-9][a-z0-9_]*\Z")
 
 DRAFT = ("-- Written by `premigrate new`: `up` refuses this migration until it holds SQL. To apply it empty on\n"
@@ -56,7 +57,7 @@ def next_version(files: MigrationSet, style: str, now: datetime) -> tuple[str, b
     """(version text, laravel) for the new file: the next sequence number, or a UTC timestamp."""
     versions = [m.version for m in files.versioned if m.version is not None]
     newest = max(versions, default=None)
-    laravel = any("/" not in m.script and parse_name(m.script)[0] == "laravel" for m in files.versioned)
+    laravel = any(m.format == "plain" and LARAVEL.match(m.script) for m in files.versioned)
     if style == "popx":
         return now.strftime("%Y%m%d%H%M%S") + "000000", False
     if style == "drizzle":
