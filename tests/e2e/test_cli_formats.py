@@ -235,6 +235,10 @@ class TestOtherFormats:
         assert "FORMAT" in lines[0]
         assert [("1", "goose"), ("2", "goose"), ("3", "flyway")] == [
             (line.split()[0], line.split()[3]) for line in lines[1:4]]
+        plan = cmd("plan", db, migrations_dir, "--json")
+        assert [("3", "flyway")] == [(p["id"], p["format"]) for p in json.loads(plan.stdout)["pending"]]
+        text = cmd("plan", db, migrations_dir)
+        assert "== 3  flyway  (V3__flyway.sql, flyway, versioned, pending)" in text.stdout
 
     def test_flyway_ignores_non_matching_name(self, db: TestDatabase, migrations_dir: Path) -> None:
         """--format flyway ignores V366_x.sql with a warning naming it, as Flyway does."""
