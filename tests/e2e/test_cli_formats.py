@@ -336,3 +336,22 @@ class TestPopx:
         assert 0 == up(db, migrations_dir).returncode
         assert 0 == cmd("down", db, migrations_dir, "--steps", "1", "--yes").returncode
         assert [] == db.query("SELECT id FROM a")
+
+
+class TestSqlx:
+    def test_no_transaction_first_line(self, tmp_path: Path, migrations_dir: Path) -> None:
+        """sqlx's `-- no-transaction` first line runs the file outside a transaction: on PostgreSQL a CREATE INDEX
+        CONCURRENTLY, refused inside one, applies."""
+        db = TestDatabase.create("postgresql", tmp_path)
+        try:
+            write_all(migrations_dir, {
+                "20240101000000_t.sql": "CREATE TABLE t (id INTEGER);\n",
+                "20240102000000_i.sql": "-- no-transaction\nCREATE INDEX CONCURRENTLY t_id ON t (id);\n",
+            })
+            result = up(db, migrations_dir)
+            assert 0 == result.returncode, result.stderr
+            assert [("t_id",)] == [tuple(r) for r in db.query("SELECT indexname FROM pg_indexes WHERE tablename = 't'")]
+            status = json.loads(cmd("status", db, migrations_dir, "--json").stdout)
+            assert ["plain", "sqlx"] == [m["format"] for m in status["migrations"]]
+        finally:
+            db.drop()

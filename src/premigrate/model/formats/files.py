@@ -57,8 +57,6 @@ class FileFormat:
         return any(not e.is_dir and e.name.lower().endswith(".sql") for e in entries)
 
     def read(self, entries: list[Entry], dialect: str | None, notes: list[str]) -> list[Part]:
-        from premigrate.model.migrations import parse_name
-
         parts: list[Part] = []
         for entry in entries:
             if entry.is_dir:
@@ -72,7 +70,7 @@ class FileFormat:
                                          "folder cannot be applied here", file=name)
             if not name.lower().endswith(".sql"):
                 continue
-            if self.name != "auto" and not self._name_matches(name, parse_name):
+            if self.name != "auto" and not self._name_matches(name):
                 if self.name in ("goose", "dbmate", "sql-migrate", "plain"):
                     raise MigrationFileError(f"{name}: not a {self.name} migration name "
                                              f"({_EXAMPLES[self.name]})", file=name)
@@ -84,7 +82,7 @@ class FileFormat:
             if tool is not None:
                 raise MigrationFileError(f"{name}: carries {tool} markers, whose rules premigrate does not apply; "
                                          "it is not run as plain SQL", file=name)
-            fmt = self.name if self.name != "auto" else detect_file(name, text, parse_name)
+            fmt = self.name if self.name != "auto" else detect_file(name, text)
             others = [f for f, marker in _MARKERS.items() if f != fmt and marker.search(text)]
             if others:
                 raise MigrationFileError(f"{name}: read as {fmt} but it carries {others[0]} markers; "
@@ -93,7 +91,7 @@ class FileFormat:
             parts.append(read_file(fmt, name, text))
         return _sql_migrate_ties(parts)
 
-    def _name_matches(self, name: str, parse_name: object) -> bool:
+    def _name_matches(self, name: str) -> bool:
         from premigrate.model.migrations import PATTERNS
 
         matched = next((p for p, rx in PATTERNS if rx.match(name)), None)
@@ -140,7 +138,7 @@ def _sql_migrate_ties(parts: list[Part]) -> list[Part]:
     return parts
 
 
-def detect_file(name: str, text: str, parse_name: object) -> str:
+def detect_file(name: str, text: str) -> str:
     """The format of one file in an `auto` folder: its markers first, then its name."""
     from premigrate.model.migrations import PATTERNS
 
