@@ -355,3 +355,15 @@ class TestSqlx:
             assert ["plain", "sqlx"] == [m["format"] for m in status["migrations"]]
         finally:
             db.drop()
+
+
+def test_flyway_placeholders_as_flyway(tmp_path: Path, migrations_dir: Path) -> None:
+    """--format flyway replaces ${name} in every file, as Flyway does; without a value it is exit 2, nothing run."""
+    db = TestDatabase.create("sqlite", tmp_path)
+    write_all(migrations_dir, {"V1__a.sql": "CREATE TABLE ${table} (id INTEGER);\n"})
+    refused = up(db, migrations_dir, "--format", "flyway")
+    assert 2 == refused.returncode and "table" in refused.stderr
+    assert set() == db.tables()
+    applied = up(db, migrations_dir, "--format", "flyway", env={"PREMIGRATE_PLACEHOLDER_table": "widgets"})
+    assert 0 == applied.returncode, applied.stderr
+    assert "widgets" in db.tables()

@@ -678,3 +678,11 @@ class TestSqlMigrateTies:
         write(tmp_path, "8_b.sql", "SELECT 2;\n")
         with pytest.raises(MigrationFileError, match="both carry version 8"):
             load_migrations(tmp_path)
+
+
+class TestFlywayPlaceholders:
+    def test_explicit_flyway_replaces_placeholders(self, tmp_path: Path) -> None:
+        """Flyway replaces ${name} in every file by default; --format flyway does too, auto only when asked."""
+        write(tmp_path, "V1__a.sql", "CREATE TABLE ${table} (id int);")
+        assert load_migrations(tmp_path, format="flyway").versioned[0].placeholders
+        assert not load_migrations(tmp_path).versioned[0].placeholders

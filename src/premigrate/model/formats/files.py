@@ -88,7 +88,12 @@ class FileFormat:
                 raise MigrationFileError(f"{name}: read as {fmt} but it carries {others[0]} markers; "
                                          f"pass --format {others[0]} if that is the tool it was written for",
                                          file=name)
-            parts.append(read_file(fmt, name, text))
+            part = read_file(fmt, name, text)
+            if self.name == "flyway":
+                # Flyway replaces ${name} placeholders in every file by default (placeholderReplacement=true) and
+                # fails on one without a value: with --format flyway premigrate does the same.
+                part.placeholders = True
+            parts.append(part)
         return _sql_migrate_ties(parts)
 
     def _name_matches(self, name: str) -> bool:
