@@ -5,7 +5,8 @@ entry, a name with control characters), hands the entries to the reader of the c
 module per tool, `auto` detects per folder or per file), and assembles the parts into Migrations. An empty result is
 refused unless allowed: a folder mounted at the wrong path must not look like "nothing to do".
 
-premigrate's own file name patterns (`auto` and `plain`; the other tools' rules are in model/formats/),, tried in this order (first match wins):
+premigrate's own file name patterns (`auto` and `plain`; the other tools' rules are in model/formats/), tried in
+this order (first match wins):
   1. V<version>__<description>.sql       Flyway versioned (V1_1__x is version 1.1)
   2. U<version>__<description>.sql       Flyway undo: the down part of that version
   3. R__<description>.sql                Flyway repeatable: re-applied after the versioned ones when it changes

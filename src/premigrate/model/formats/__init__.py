@@ -6,8 +6,10 @@ Registered formats (one vocabulary for `--format`, `status`, `plan` and `new`):
   popx (popx.py)                                                    (one folder for every database)
   drizzle (drizzle.py)                                              (files listed by meta/_journal.json)
   prisma (prisma.py), diesel (diesel.py)                            (one sub-folder per migration)
-`auto` reads a folder with atlas.sum as Atlas, one with meta/_journal.json as Drizzle, one with popx's dialect-suffixed names as popx, a folder of sub-folders as Prisma (beside migration_lock.toml) or Diesel (each holds up.sql), and a
-folder of files file by file (files.detect_file); whatever it cannot place with certainty is refused, naming it.
+`auto` reads a folder with atlas.sum as Atlas, one with meta/_journal.json as Drizzle, one with popx's
+dialect-suffixed names as popx, a folder of sub-folders as Prisma (beside migration_lock.toml) or Diesel (each holds
+up.sql), and a folder of files file by file (files.detect_file); whatever it cannot place with certainty is
+refused, naming it.
 Drizzle v1 folders (<timestamp>_<name>/migration.sql beside snapshot.json) are recognised and refused.
 """
 

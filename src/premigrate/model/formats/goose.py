@@ -32,7 +32,8 @@ UP, DOWN = "up", "down"
 _ANNOTATIONS = ("Up", "Down", "StatementBegin", "StatementEnd", "NO TRANSACTION", "ENVSUB ON", "ENVSUB OFF")
 _BY_LOWER = {a.lower(): a for a in _ANNOTATIONS}
 NAME = re.compile(r"(?P<version>\d+)_(?P<description>.*)\.sql\Z", re.DOTALL)
-MARKER = re.compile(r"^\s*--[^\n]*\+goose", re.MULTILINE)  # "+goose" is case-sensitive in goose too  # cheap detection: a line that starts with an annotation
+# Cheap detection: a comment line holding "+goose" (case-sensitive in goose too, strings.Contains).
+MARKER = re.compile(r"^\s*--[^\n]*\+goose", re.MULTILINE)
 
 
 class GooseError(SplitError):
