@@ -44,6 +44,9 @@ class RealProject:
 REAL_PROJECTS: tuple[RealProject, ...] = (
     RealProject("Permify/permify", "e00d0522e2e5d9ccadac42625a3d40a9ba905360", "internal/storage/postgres/migrations",
                 "goose", "postgresql"),
+    # Atlas writes this folder in goose's format (atlas.sum beside goose files): auto checks the sum, reads goose.
+    RealProject("ItsNotGoodName/smtpbridge", "8b42df202df0b892bb68e9e5213a7c22bd525fbc", "migrations/sql", "goose",
+                "sqlite"),
     RealProject("umami-software/umami", "c0ea3aefbee7a3429ee2f824b06dc4a9dbe0b7e1", "prisma/migrations", "prisma",
                 "postgresql"),
     RealProject("rust-lang/crates.io", "57fa000662f511321daa61e6769f190ea0e80771", "migrations", "diesel",

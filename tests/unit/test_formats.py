@@ -686,3 +686,23 @@ class TestFlywayPlaceholders:
         write(tmp_path, "V1__a.sql", "CREATE TABLE ${table} (id int);")
         assert load_migrations(tmp_path, format="flyway").versioned[0].placeholders
         assert not load_migrations(tmp_path).versioned[0].placeholders
+
+
+class TestAtlasDirFormats:
+    """`atlas migrate --dir-format goose|golang-migrate|...` writes atlas.sum beside another tool's files."""
+
+    def test_goose_files_with_atlas_sum(self, tmp_path: Path) -> None:
+        """auto checks the sum, then reads the files as goose (their Down sections are not run by up)."""
+        folder = TestAtlas().folder(tmp_path, {"1_a.sql": "-- +goose Up\nSELECT 1;\n-- +goose Down\nSELECT 2;\n"})
+        migration = load_migrations(folder).versioned[0]
+        assert ("goose", ["SELECT 1"]) == (migration.format, texts(migration))
+        write(folder, "1_a.sql", "-- +goose Up\nSELECT 3;\n-- +goose Down\nSELECT 2;\n")
+        with pytest.raises(MigrationFileError, match="its hash differs from atlas.sum"):
+            load_migrations(folder)
+
+    def test_golang_migrate_files_with_atlas_sum(self, tmp_path: Path) -> None:
+        folder = TestAtlas().folder(tmp_path, {"1_a.up.sql": "SELECT 1;\n", "1_a.down.sql": "SELECT 2;\n"})
+        files = load_migrations(folder)
+        assert [("golang-migrate", "SELECT 2;\n")] == [(m.format, m.down_sql) for m in files.versioned]
+        with pytest.raises(MigrationFileError, match="--format golang-migrate"):
+            load_migrations(folder, format="atlas")

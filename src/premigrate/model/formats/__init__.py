@@ -56,7 +56,15 @@ def read(entries: list[Entry], fmt: str, dialect: str | None, notes: list[str]) 
             raise MigrationFileError(f"{show(folders[0].name)}/: a sub-folder in an Atlas migration folder, which "
                                      "Atlas would ignore; move it out, or pass --format atlas to ignore it as Atlas "
                                      "does", file=folders[0].name)
-        return reader("atlas").read(entries, dialect, notes)
+        from premigrate.model.formats import atlas
+
+        raw = [(e.name, e.path.read_bytes()) for e in entries if not e.is_dir and e.name.endswith(".sql")]
+        if atlas.other_dir_format(raw) is None:
+            return reader("atlas").read(entries, dialect, notes)
+        # `atlas migrate --dir-format goose|golang-migrate|flyway|dbmate`: the sum is checked, the files are read
+        # by their own tool's rules.
+        atlas.READER.verify(entries, sorted(raw, key=lambda item: item[0].encode()))
+        return reader("auto").read(entries, dialect, notes)
     if any(e.is_dir and e.name == "meta" for e in entries) and reader("drizzle").detect(entries):
         unlisted = drizzle_unlisted(entries)
         if unlisted:

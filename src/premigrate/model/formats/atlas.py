@@ -113,7 +113,12 @@ class AtlasReader:
             if entry.is_dir:
                 notes.append(f"{entry.name}/: a sub-folder; ignored, as Atlas reads only the folder's own files")
         raw = [(e.name, e.path.read_bytes()) for e in files]
-        self._verify(entries, raw)
+        self.verify(entries, raw)
+        other = other_dir_format(raw)
+        if other is not None:
+            raise MigrationFileError(f"{other[0]}: written in Atlas's {other[1]} directory format (atlas.sum beside "
+                                     f"{other[1]} files); pass --format {other[1]}, or leave --format auto",
+                                     file=other[0])
         parts: list[Part] = []
         from premigrate.model.migrations import directives_into
 
@@ -155,7 +160,7 @@ class AtlasReader:
                                      file=parts[0].script)
         return parts
 
-    def _verify(self, entries: list[Entry], raw: list[tuple[str, bytes]]) -> None:
+    def verify(self, entries: list[Entry], raw: list[tuple[str, bytes]]) -> None:
         sum_entry = next((e for e in entries if e.name == SUM_FILE and not e.is_dir), None)
         if sum_entry is None:
             if raw:
@@ -180,6 +185,23 @@ class AtlasReader:
         missing = [name for name, _ in listed if name not in computed_map]
         raise MigrationFileError(f"{', '.join(missing) or SUM_FILE}: listed in {SUM_FILE} but not in the folder "
                                  "(checksum mismatch)", file=SUM_FILE)
+
+
+def other_dir_format(raw: list[tuple[str, bytes]]) -> tuple[str, str] | None:
+    """(file, format) when the folder is in one of Atlas's other directory formats (`atlas migrate --dir-format`
+    goose, golang-migrate, flyway, dbmate also write atlas.sum): those files follow that tool's rules."""
+    from premigrate.model.formats.files import MARKERS
+
+    for name, data in raw:
+        text = data.decode("utf-8", "replace")
+        for fmt, marker in MARKERS.items():
+            if marker.search(text):
+                return name, fmt
+        if name.endswith((".up.sql", ".down.sql")):
+            return name, "golang-migrate"
+        if re.match(r"[VUR]\d*_", name):
+            return name, "flyway"
+    return None
 
 
 def split(text: str, dialect: str, *, first_line: int) -> list[Statement] | None:

@@ -40,7 +40,7 @@ _SQLX_NO_TX = "-- no-transaction"
 _SQLX_NAME = re.compile(r"(?P<version>[+-]?\d+)_(?P<description>.*?)(?:\.(?P<direction>up|down))?\.sql\Z", re.DOTALL)
 _GOOSE_GO = re.compile(r"\d+_.*\.go\Z", re.DOTALL)
 # Another registered format's markers, by format: a file carrying them under a different explicit format is refused.
-_MARKERS: dict[str, re.Pattern[str]] = {
+MARKERS: dict[str, re.Pattern[str]] = {
     "goose": goose.MARKER,
     "sql-migrate": sqlmigrate.MARKER,
     "dbmate": _DBMATE,
@@ -83,7 +83,7 @@ class FileFormat:
                 raise MigrationFileError(f"{name}: carries {tool} markers, whose rules premigrate does not apply; "
                                          "it is not run as plain SQL", file=name)
             fmt = self.name if self.name != "auto" else detect_file(name, text)
-            others = [f for f, marker in _MARKERS.items() if f != fmt and marker.search(text)]
+            others = [f for f, marker in MARKERS.items() if f != fmt and marker.search(text)]
             if others:
                 raise MigrationFileError(f"{name}: read as {fmt} but it carries {others[0]} markers; "
                                          f"pass --format {others[0]} if that is the tool it was written for",
