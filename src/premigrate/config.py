@@ -13,11 +13,12 @@ from typing import Any
 
 from premigrate.model.durations import parse_duration
 from premigrate.model.dsn import DEFAULT_PORTS, Dsn, normalize_dialect, parse_url
+from premigrate.model.formats import NAMES as FORMAT_NAMES
 from premigrate.errors import UsageError
 from premigrate.model.versions import Version
 from premigrate.settings import (
     ApplySettings, BaselineSettings, DownSettings, LintSettings, NewSettings, RepairSettings, ServeSettings,
-    StatementSettings, sections_from,
+    FolderSettings, StatementSettings, sections_from,
 )
 
 DEFAULT_SQLITE_FILE = "premigrate.db"
@@ -124,9 +125,17 @@ OPTIONS: tuple[Option, ...] = (
            kind="int", metavar="N", commands=("down",)),
     Option("yes", "--yes", "PREMIGRATE_YES", "down: do not ask for confirmation (required without a terminal)",
            kind="bool", default=False, commands=("down",)),
-    Option("format", "--format", "PREMIGRATE_NEW_FORMAT",
-           "new: file style (default: the folder's own style, else plain)", kind="choice",
-           choices=("plain", "sections", "pair", "flyway"), commands=("new",)),
+    Option("format", "--format", "PREMIGRATE_FORMAT",
+           "whose rules the folder follows: auto (detect per folder or file), flyway, golang-migrate, dbmate, goose, "
+           "sql-migrate, sqlx, atlas, prisma, diesel, popx, drizzle, plain; new: the layout of the file it writes "
+           "(default: the folder's)",
+           kind="choice", default="auto", choices=FORMAT_NAMES, metavar="FORMAT"),
+    Option("allow_empty", "--allow-empty", "PREMIGRATE_ALLOW_EMPTY",
+           "accept a migrations folder with no migrations (refused by default: it is usually a volume mounted at the "
+           "wrong path)", kind="bool", default=False),
+    Option("allow_empty_down", "--allow-empty-down", "PREMIGRATE_ALLOW_EMPTY_DOWN",
+           "down: run a migration whose down part exists but is empty as a no-op and record it as rolled back",
+           kind="bool", default=False, commands=("down",)),
     Option("dialect", "--dialect", "PREMIGRATE_LINT_DIALECT",
            "lint: SQL dialect (default: the configured database's, else postgresql)", kind="choice",
            choices=("postgresql", "mysql", "sqlite"), commands=("lint",)),
@@ -194,6 +203,7 @@ class Config:
     stdin_is_tty: bool = False
     # Command-specific sections: a command's own options are set, the others keep their defaults.
     statements: StatementSettings = field(default_factory=StatementSettings)
+    folder: FolderSettings = field(default_factory=FolderSettings)
     apply: ApplySettings = field(default_factory=ApplySettings)
     down: DownSettings = field(default_factory=DownSettings)
     repair: RepairSettings = field(default_factory=RepairSettings)

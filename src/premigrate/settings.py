@@ -23,6 +23,14 @@ class StatementSettings:
 
 
 @dataclass(frozen=True)
+class FolderSettings:
+    """How the migrations folder is read, by every command that reads it."""
+
+    file_format: str = "auto"  # --format: whose rules the folder follows (model/formats/)
+    allow_empty: bool = False  # --allow-empty: a folder with no migrations is not a mount at the wrong path
+
+
+@dataclass(frozen=True)
 class ApplySettings:
     """up and plan."""
 
@@ -38,6 +46,7 @@ class DownSettings:
     steps: int | None = None
     to: Version | None = None
     yes: bool = False
+    allow_empty_down: bool = False  # --allow-empty-down: an empty down part runs as a no-op and is recorded
 
 
 @dataclass(frozen=True)
@@ -86,12 +95,13 @@ def sections_from(command: str, values: Mapping[str, Any], flags: Mapping[str, A
         "statements": StatementSettings(ddl_lock_timeout=value("ddl_lock_timeout"),
                                         statement_timeout=value("statement_timeout"),
                                         lock_retries=value("lock_retries"), placeholders=bool(value("placeholders"))),
+        "folder": FolderSettings(file_format=value("format") or "auto", allow_empty=bool(value("allow_empty"))),
         "apply": ApplySettings(to=value("to") if command in ("up", "plan") else None, dry_run=bool(value("dry_run")),
                                single_transaction=bool(value("single_transaction")),
                                baseline_on_empty_history=value("baseline_on_empty_history"),
                                lint=value("lint") or "off"),
         "down": DownSettings(steps=value("steps"), to=value("to") if command == "down" else None,
-                             yes=bool(value("yes"))),
+                             yes=bool(value("yes")), allow_empty_down=bool(value("allow_empty_down"))),
         "repair": RepairSettings(resume=bool(value("repair_resume")), retry_current=bool(value("repair_retry_current")),
                                  skip_current=bool(value("repair_skip_current")), version=value("repair_version"),
                                  mark_applied=value("repair_mark_applied"), forget=value("repair_forget"),

@@ -373,18 +373,26 @@ class TestDown:
 
 
 class TestNew:
-    @pytest.mark.parametrize("style", ["plain", "sections", "pair", "flyway"])
-    def test_created_file_is_accepted_by_up(self, db: TestDatabase, migrations_dir: Path, style: str) -> None:
-        """Each style creates the next file, and the next up accepts it."""
+    @pytest.mark.parametrize("style", ["plain", "dbmate", "golang-migrate", "flyway", "goose"])
+    def test_created_file_is_refused_until_written(self, db: TestDatabase, migrations_dir: Path, style: str) -> None:
+        """Each format creates the next file; up refuses it while it holds no SQL (exit 5, naming it) and accepts
+        it once the draft line is gone (an empty migration on purpose)."""
         write(migrations_dir, {"001_a.sql": "CREATE TABLE a (id INTEGER);"} if style != "flyway"
               else {"V1__a.sql": "CREATE TABLE a (id INTEGER);"})
         result = run_cli("new", "Add widgets table", "--dir", str(migrations_dir), "--format", style)
         assert 0 == result.returncode, result.stderr
         created = [Path(p).name for p in result.stdout.split()]
-        expected = {"plain": ["002_add_widgets_table.sql"], "sections": ["002_add_widgets_table.sql"],
-                    "pair": ["002_add_widgets_table.up.sql", "002_add_widgets_table.down.sql"],
+        expected = {"plain": ["002_add_widgets_table.sql"], "dbmate": ["002_add_widgets_table.sql"],
+                    "goose": ["002_add_widgets_table.sql"],
+                    "golang-migrate": ["002_add_widgets_table.up.sql", "002_add_widgets_table.down.sql"],
                     "flyway": ["V2__add_widgets_table.sql"]}[style]
         assert expected == created
+        refused = up(db, migrations_dir)
+        assert 5 == refused.returncode, refused.stderr
+        assert f"{created[0]} was created by `premigrate new` and holds no SQL yet: write its SQL" in refused.stderr
+        assert [] == db.history()
+        path = migrations_dir / created[0]
+        path.write_text(path.read_text().replace("-- premigrate:draft\n", ""))
         applied = up(db, migrations_dir)
         assert 0 == applied.returncode, applied.stderr
         assert ["1", "2"] == [r["migration_id"] for r in db.history()]

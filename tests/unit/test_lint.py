@@ -63,6 +63,7 @@ class TestRuleTable:
             "update-without-where": "warning",
             "delete-without-where": "error",
             "transaction-incompatible": "error",
+            "transaction-noop": "warning",
             "parse-error": "warning",
         } == {rule.id: rule.severity for rule in RULES.values()}
 
@@ -307,7 +308,7 @@ class TestSqliteStatements:
         pytest.param("UPDATE OR IGNORE t SET a = 1", {("update-without-where", 1)}, id="update-or"),
         pytest.param("DELETE FROM t", {("delete-without-where", 1)}, id="delete"),
         pytest.param("VACUUM", {("transaction-incompatible", 1)}, id="vacuum"),
-        pytest.param("PRAGMA foreign_keys = OFF", {("transaction-incompatible", 1)}, id="pragma-foreign-keys"),
+        pytest.param("PRAGMA foreign_keys = OFF", {("transaction-noop", 1)}, id="pragma-foreign-keys"),
         pytest.param("PRAGMA journal_mode = WAL", {("transaction-incompatible", 1)}, id="pragma-journal-mode"),
         pytest.param("PRAGMA foreign_keys", set(), id="pragma-read"),
         pytest.param("COMMIT", {("transaction-incompatible", 1)}, id="commit"),

@@ -83,15 +83,15 @@ class TestNew:
         """The next number follows the folder's own numbering."""
         for name in existing:
             (tmp_path / name).write_text("SELECT 1;")
-        files = load_migrations(tmp_path)
+        files = load_migrations(tmp_path, allow_empty=True)
         assert expected == scaffold.next_version(files, scaffold.detect_style(tmp_path, files), NOW)[0]
 
     @pytest.mark.parametrize(
         ("existing", "style"),
         [
             pytest.param({"V1__a.sql": "x"}, "flyway", id="flyway"),
-            pytest.param({"001_a.up.sql": "x", "001_a.down.sql": "y"}, "pair", id="pair"),
-            pytest.param({"001_a.sql": "-- migrate:up\nx\n-- migrate:down\ny"}, "sections", id="sections"),
+            pytest.param({"001_a.up.sql": "x", "001_a.down.sql": "y"}, "golang-migrate", id="pair"),
+            pytest.param({"001_a.sql": "-- migrate:up\nx\n-- migrate:down\ny"}, "dbmate", id="sections"),
             pytest.param({"001_a.sql": "x"}, "plain", id="plain"),
         ],
     )

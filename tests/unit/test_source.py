@@ -153,13 +153,21 @@ class TestLoad:
         with pytest.raises(MigrationFileError, match="cannot read"):
             load_migrations(tmp_path)
 
-    def test_not_recursive_and_ignores_dotfiles(self, tmp_path: Path) -> None:
-        """Sub-folders, dot files and non-.sql files are ignored."""
+    def test_ignores_dotfiles_and_other_files(self, tmp_path: Path) -> None:
+        """Dot files and non-.sql files are ignored."""
+        write(tmp_path, "001_a.sql", "x")
+        write(tmp_path, ".#002_a.sql", "x")
+        write(tmp_path, "notes.txt", "x")
+        (tmp_path / ".git").mkdir()
+        assert ["1"] == [m.id for m in load_migrations(tmp_path).all]
+
+    def test_unknown_subfolder_refused(self, tmp_path: Path) -> None:
+        """A sub-folder that is no migration of a known layout is refused, named: never silently skipped."""
         (tmp_path / "sub").mkdir()
         write(tmp_path / "sub", "001_a.sql", "x")
-        write(tmp_path, ".#001_a.sql", "x")
-        write(tmp_path, "notes.txt", "x")
-        assert [] == load_migrations(tmp_path).all
+        write(tmp_path, "001_a.sql", "x")
+        with pytest.raises(MigrationFileError, match="sub/: not a migration of a known layout"):
+            load_migrations(tmp_path)
 
     def test_unreadable_file(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """An unreadable file is an error naming it (root reads everything, so the denial is simulated here)."""

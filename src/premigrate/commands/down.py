@@ -76,8 +76,10 @@ def _reversible(command: CommandRun, targets: Sequence[HistoryRow], by_id: dict[
             reasons.append(f"{migration.script} (version {migration.id}) has no down part")
             continue
         migration = command.policy.resolve(migration)
-        if not command.shapes.down_statements(migration):
-            reasons.append(f"{migration.down_script} (version {migration.id}) has an empty down part")
+        if not command.shapes.down_statements(migration) and not command.config.down.allow_empty_down:
+            reasons.append(f"{migration.down_script} (version {migration.id}) has an empty down part; if undoing "
+                           "nothing is right for it (its up part is safe to run again), pass --allow-empty-down "
+                           "(PREMIGRATE_ALLOW_EMPTY_DOWN=1) to record it as rolled back without running anything")
             continue
         blocked = down_blocked_statement(command.shapes, migration)
         if blocked:

@@ -11,15 +11,29 @@ from premigrate.errors import UsageError
 from premigrate.model.migrations import MigrationSet, parse_name
 
 TIMESTAMP_DIGITS = 14  # YYYYMMDDHHMMSS
+LARAVEL = re.compile(r"\d{4}_\d{2}_\d{2}_\d{6}_")
 _DESCRIPTION = re.compile(r"[a-z0-9][a-z0-9_]*\Z")
 
+DRAFT = ("-- Written by `premigrate new`: `up` refuses this migration until it holds SQL. To apply it empty on\n"
+         "-- purpose, delete the next line.\n-- premigrate:draft\n")
 TEMPLATES = {
     "plain": "-- {title}\n-- The whole file is the up migration; it runs in one transaction with its history row\n"
-             "-- (PostgreSQL, SQLite). Add '-- premigrate:no-transaction' for statements that cannot run in one.\n\n",
-    "sections": "-- {title}\n-- migrate:up\n\n\n-- migrate:down\n-- Undo the up part here; leave it empty if it cannot be undone safely.\n\n",
-    "pair-up": "-- {title}\n-- Up migration; the matching .down.sql undoes it.\n\n",
-    "pair-down": "-- {title}: undo\n-- Leave this file empty if the up migration cannot be undone safely.\n\n",
-    "flyway": "-- {title}\n-- Flyway-style versioned migration: the whole file is the up migration.\n\n",
+             "-- (PostgreSQL, SQLite). Add '-- premigrate:no-transaction' for statements that cannot run in one.\n"
+             + DRAFT + "\n",
+    "dbmate": "-- {title}\n-- migrate:up\n" + DRAFT + "\n\n-- migrate:down\n"
+              "-- Undo the up part here; leave it empty if it cannot be undone safely.\n\n",
+    "golang-migrate-up": "-- {title}\n-- Up migration; the matching .down.sql undoes it.\n" + DRAFT + "\n",
+    "golang-migrate-down": "-- {title}: undo\n-- Leave this file empty if the up migration cannot be undone safely.\n\n",
+    "flyway": "-- {title}\n-- Flyway-style versioned migration: the whole file is the up migration.\n" + DRAFT + "\n",
+    "goose": "-- {title}\n-- +goose Up\n" + DRAFT + "\n\n-- +goose Down\n\n",
+    "sql-migrate": "-- {title}\n-- +migrate Up\n" + DRAFT + "\n\n-- +migrate Down\n\n",
+    "sqlx-up": "-- {title}\n-- Up migration; the matching .down.sql undoes it.\n" + DRAFT + "\n",
+    "sqlx-down": "-- {title}: undo\n\n",
+    "prisma": "-- {title}\n" + DRAFT + "\n",
+    "atlas": "-- {title}\n" + DRAFT + "\n",
+    "drizzle": "-- {title}\n" + DRAFT + "\n",
+    "diesel-up": "-- {title}\n" + DRAFT + "\n",
+    "diesel-down": "-- This file should undo anything in `up.sql`\n",
 }
 
 
@@ -34,17 +48,8 @@ def normalize_description(text: str) -> str:
 
 
 def detect_style(directory: Path, files: MigrationSet) -> str:
-    styles: Counter[str] = Counter()
-    for migration in files.versioned:
-        pattern = parse_name(migration.script)[0]
-        if pattern == "flyway":
-            styles["flyway"] += 1
-        elif pattern == "pair" or migration.script.lower().endswith(".up.sql"):
-            styles["pair"] += 1
-        elif migration.down_sql is not None and migration.down_script == migration.script:
-            styles["sections"] += 1
-        else:
-            styles["plain"] += 1
+    """The format most of the folder's migrations are in (plain for an empty folder)."""
+    styles: Counter[str] = Counter(m.format for m in files.versioned)
     return styles.most_common(1)[0][0] if styles else "plain"
 
 
@@ -52,38 +57,59 @@ def next_version(files: MigrationSet, style: str, now: datetime) -> tuple[str, b
     """(version text, laravel) for the new file: the next sequence number, or a UTC timestamp."""
     versions = [m.version for m in files.versioned if m.version is not None]
     newest = max(versions, default=None)
-    laravel = any(parse_name(m.script)[0] == "laravel" for m in files.versioned)
-    if newest is not None and len(str(newest.parts[0])) >= TIMESTAMP_DIGITS:
+    laravel = any(m.format == "plain" and LARAVEL.match(m.script) for m in files.versioned)
+    if style == "popx":
+        return now.strftime("%Y%m%d%H%M%S") + "000000", False
+    if style == "drizzle":
+        return str(max((v.parts[0] if v.parts else 0 for v in versions), default=-1) + 1).zfill(4), False
+    if style in ("prisma", "diesel", "atlas") or (newest is not None and len(str(newest.parts[0])) >= TIMESTAMP_DIGITS):
+        newest = newest if newest is not None and len(str(newest.parts[0])) >= TIMESTAMP_DIGITS else None
         stamp = now
-        while int(stamp.strftime("%Y%m%d%H%M%S")) <= newest.parts[0]:
+        while newest is not None and int(stamp.strftime("%Y%m%d%H%M%S")) <= newest.parts[0]:
             stamp += timedelta(seconds=1)
         text = stamp.strftime("%Y_%m_%d_%H%M%S" if laravel else "%Y%m%d%H%M%S")
         return text, laravel
     number = (newest.parts[0] + 1) if newest is not None and newest.parts else 1
     if style == "flyway":
         return str(number), False
-    widths = [len(re.match(r"V?(\d+)", m.script, re.I).group(1)) for m in files.versioned  # type: ignore[union-attr]
-              if re.match(r"V?\d+", m.script, re.I)]
+    widths = [len(re.match(r"V?(\d+)", m.script, re.IGNORECASE).group(1)) for m in files.versioned  # type: ignore[union-attr]
+              if re.match(r"V?\d+", m.script, re.IGNORECASE)]
     width = max(widths, default=3)
     return str(number).zfill(width), False
 
 
 def create(directory: Path, files: MigrationSet, description: str, style: str | None, now: datetime) -> list[Path]:
     desc = normalize_description(description)
-    style = style or detect_style(directory, files)
+    if not style or style == "auto":
+        style = detect_style(directory, files)
     version, _ = next_version(files, style, now)
     title = description.strip()
     if style == "flyway":
         names = {f"V{version}__{desc}.sql": TEMPLATES["flyway"]}
-    elif style == "pair":
-        names = {f"{version}_{desc}.up.sql": TEMPLATES["pair-up"], f"{version}_{desc}.down.sql": TEMPLATES["pair-down"]}
+    elif style in ("golang-migrate", "sqlx"):
+        names = {f"{version}_{desc}.up.sql": TEMPLATES[f"{style}-up"],
+                 f"{version}_{desc}.down.sql": TEMPLATES[f"{style}-down"]}
+    elif style == "atlas":
+        names = {f"{version}_{desc}.sql": TEMPLATES["atlas"]}
+    elif style == "popx":
+        names = {f"{version}_{desc}.up.sql": TEMPLATES["golang-migrate-up"],
+                 f"{version}_{desc}.down.sql": TEMPLATES["golang-migrate-down"]}
+    elif style == "drizzle":
+        names = {f"{version}_{desc}.sql": TEMPLATES["drizzle"]}
+    elif style == "prisma":
+        names = {f"{version}_{desc}/migration.sql": TEMPLATES["prisma"]}
+    elif style == "diesel":
+        stamp = f"{version[:4]}-{version[4:6]}-{version[6:8]}-{version[8:]}"
+        names = {f"{stamp}_{desc}/up.sql": TEMPLATES["diesel-up"], f"{stamp}_{desc}/down.sql": TEMPLATES["diesel-down"]}
     else:
         names = {f"{version}_{desc}.sql": TEMPLATES[style]}
     created = []
     for name, template in names.items():
         path = directory / name
-        parse_name(name)  # the name must be one premigrate reads back
+        if "/" not in name:
+            parse_name(name)  # the name must be one premigrate reads back
         try:
+            path.parent.mkdir(exist_ok=True)
             with path.open("x", encoding="utf-8") as handle:
                 handle.write(template.format(title=title))
         except FileExistsError:
@@ -91,4 +117,36 @@ def create(directory: Path, files: MigrationSet, description: str, style: str | 
         except OSError as exc:
             raise UsageError(f"cannot create {path}: {exc.strerror}") from None
         created.append(path)
+    if style == "atlas":
+        _rehash_atlas(directory)
+    if style == "drizzle":
+        _add_to_journal(directory, created[0].stem, now)
     return created
+
+
+def _add_to_journal(directory: Path, tag: str, now: datetime) -> None:
+    """Drizzle runs only what meta/_journal.json lists: the new file is appended there, as drizzle-kit does."""
+    import json
+
+    path = directory / "meta" / "_journal.json"
+    try:
+        journal = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        journal = {"version": "7", "dialect": "postgresql", "entries": []}
+    entries = journal.setdefault("entries", [])
+    previous = entries[-1] if entries else {}
+    entries.append({"idx": len(entries), "version": previous.get("version", "7"),
+                    "when": int(now.timestamp() * 1000), "tag": tag, "breakpoints": True})
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(journal, indent=2) + "\n", encoding="utf-8")
+
+
+def _rehash_atlas(directory: Path) -> None:
+    """atlas.sum names every file: a file added without rehashing is refused, so `new` rehashes, as
+    `atlas migrate new` does."""
+    from premigrate.model.formats.atlas import SUM_FILE, hash_file, total_sum
+
+    files = sorted((p for p in directory.glob("*.sql") if p.is_file()), key=lambda p: p.name.encode())
+    entries = hash_file([(p.name, p.read_bytes()) for p in files])
+    text = f"h1:{total_sum(entries)}\n" + "".join(f"{name} h1:{value}\n" for name, value in entries)
+    (directory / SUM_FILE).write_text(text, encoding="utf-8")

@@ -10,6 +10,7 @@ from typing import Any
 
 from premigrate.log import SecretScrubber
 from premigrate.model.planner import Plan
+from premigrate.model.formats.base import show
 from premigrate.model.migrations import Migration
 from premigrate.model.sql import Statement
 
@@ -49,7 +50,7 @@ def plan_text(views: Sequence[StepView], plan: Plan, *, secrets: Sequence[str] =
         lines = [f"{len(views)} migration{'s' if len(views) != 1 else ''} to apply, in this order:", ""]
     for view in views:
         m = view.migration
-        lines.append(f"== {m.id}  {m.description}  ({m.script}, {m.kind}, {view.reason})")
+        lines.append(f"== {m.id}  {show(m.description)}  ({show(m.script)}, {m.format}, {m.kind}, {view.reason})")
         lines.append(f"   transaction: {view.transaction}")
         t = view.timeouts
         statement = t.get("statement_timeout_s")
@@ -82,6 +83,7 @@ def plan_json(views: Sequence[StepView], plan: Plan, *, database: str, secrets: 
                 "version": str(v.migration.version) if v.migration.version is not None else None,
                 "description": v.migration.description,
                 "kind": v.migration.kind,
+                "format": v.migration.format,
                 "script": v.migration.script,
                 "reason": v.reason,
                 "transaction": v.transaction.split(" ", 1)[0],
@@ -105,6 +107,7 @@ def status_json(plan: Plan, *, database: str, table: str) -> str:
             "version": e.version,
             "description": e.description,
             "kind": e.kind,
+            "format": e.format,
             "script": e.script,
             "state": e.state,
             "applied_at": e.applied_at.isoformat() if e.applied_at else None,
@@ -129,14 +132,15 @@ def status_json(plan: Plan, *, database: str, table: str) -> str:
 
 
 def status_table(plan: Plan) -> str:
-    header = ("VERSION", "DESCRIPTION", "KIND", "STATE", "APPLIED AT (UTC)", "DURATION")
+    header = ("VERSION", "DESCRIPTION", "KIND", "FORMAT", "STATE", "APPLIED AT (UTC)", "DURATION")
     rows = [header]
     for e in plan.entries:
         rows.append((
             e.version or "R",
-            e.description,
+            show(e.description),  # a name from the history table may hold anything: never a raw newline here
             e.kind,
-            e.state + (f" ({e.detail})" if e.detail and e.state not in ("applied", "pending") else ""),
+            e.format or "-",
+            e.state + (f" ({show(e.detail)})" if e.detail and e.state not in ("applied", "pending") else ""),
             e.applied_at.strftime("%Y-%m-%d %H:%M:%S") if e.applied_at else "-",
             f"{e.execution_ms} ms" if e.execution_ms is not None else "-",
         ))

@@ -1,6 +1,12 @@
 """Discover and parse migration files. Pure reading: no database, no logging.
 
-File name patterns, tried in this order (first match wins):
+load_migrations scans the folder (base.scan refuses what is not a migration: a `*.sql` folder or FIFO, an unreadable
+entry, a name with control characters), hands the entries to the reader of the chosen format (model/formats/: one
+module per tool, `auto` detects per folder or per file), and assembles the parts into Migrations. An empty result is
+refused unless allowed: a folder mounted at the wrong path must not look like "nothing to do".
+
+premigrate's own file name patterns (`auto` and `plain`; the other tools' rules are in model/formats/), tried in
+this order (first match wins):
   1. V<version>__<description>.sql       Flyway versioned (V1_1__x is version 1.1)
   2. U<version>__<description>.sql       Flyway undo: the down part of that version
   3. R__<description>.sql                Flyway repeatable: re-applied after the versioned ones when it changes
@@ -14,18 +20,17 @@ Every other *.sql name is an error; files not ending in .sql, and names starting
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from premigrate.model.durations import parse_duration
-from premigrate.errors import MigrationFileError, UsageError
+from premigrate.errors import MigrationFileError
+from premigrate.model.formats.base import MAX_FILE_BYTES, Part, scan, show
 from premigrate.model.versions import Version
 
-MAX_FILE_BYTES = 64 * 1024 * 1024
+__all__ = ["MAX_FILE_BYTES", "Migration", "MigrationSet", "checksum", "load_migrations", "parse_name"]
 CHECKSUM_ALGORITHM = "sha256"
 
 _V = r"\d+(?:\.\d+)*"
@@ -43,7 +48,7 @@ _SECTION = re.compile(r"^[ \t]*--[ \t]*migrate:(?P<part>up|down)\b(?P<options>[^
 _DIRECTIVE = re.compile(r"^[ \t]*--[ \t]*premigrate:(?P<name>[A-Za-z0-9_-]*)(?P<arg>[^\n]*)$", re.M)
 # name -> the argument it takes: None (none), "rules" (lint rule ids), "duration" or "count"
 KNOWN_DIRECTIVES: dict[str, str | None] = {
-    "no-transaction": None, "placeholders": None, "allow": "rules",
+    "no-transaction": None, "draft": None, "placeholders": None, "allow": "rules",
     "ddl-lock-timeout": "duration", "statement-timeout": "duration", "lock-retries": "count",
 }
 # Directives that override a run option for one file: directive -> Config option name.
@@ -70,6 +75,8 @@ class Migration:
     down_script: str | None = None
     down_first_line: int = 1
     down_no_transaction: bool = False
+    format: str = "plain"  # the format's name (model/formats): decides how the SQL is split into statements
+    draft: bool = False  # `-- premigrate:draft`: written by `new`; refused by `up` while its up part is empty
 
     @property
     def id(self) -> str:
@@ -85,6 +92,8 @@ class Migration:
 class MigrationSet:
     versioned: list[Migration] = field(default_factory=list)
     repeatable: list[Migration] = field(default_factory=list)
+    # What the format's own tool would ignore and premigrate therefore ignored (logged as warnings by the runner).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def all(self) -> list[Migration]:
@@ -106,76 +115,25 @@ def _strip_comments_and_space(sql: str) -> str:
     return sql.strip().strip(";").strip()
 
 
-@dataclass
-class _Part:
-    version: Version | None
-    description: str
-    direction: str  # up | down | repeatable
-    script: str
-    text: str
-    first_line: int = 1
-    no_transaction: bool = False
-    placeholders: bool = False
-    settings: tuple[tuple[str, float | int], ...] = ()
-    down_text: str | None = None
-    down_first_line: int = 1
-    down_no_transaction: bool = False
+def load_migrations(directory: Path, *, format: str = "auto", dialect: str | None = None,
+                    allow_empty: bool = False) -> MigrationSet:
+    """Read and parse every migration in `directory` by `format`'s rules. A broken folder fails here, before any
+    connection; `dialect` (when known) lets a format check the database it was written for."""
+    from premigrate.model import formats
 
-
-def load_migrations(directory: Path) -> MigrationSet:
-    """Read and parse every migration file in `directory`. A broken folder fails here, before any connection."""
-    try:
-        entries = sorted(os.scandir(directory), key=lambda e: e.name)
-    except FileNotFoundError:
-        raise UsageError(f"migrations folder {str(directory)!r} does not exist; create it or point --dir at it") from None
-    except NotADirectoryError:
-        raise UsageError(f"--dir {str(directory)!r} is a file, not a folder") from None
-    except PermissionError:
-        raise UsageError(f"migrations folder {str(directory)!r} is not readable (permission denied)") from None
-    parts: list[_Part] = []
-    for entry in entries:
-        name = entry.name
-        if name.startswith(".") or not name.lower().endswith(".sql"):
-            continue
-        path = directory / name
-        try:
-            st = os.stat(path)  # follows symlinks, as documented
-        except OSError as exc:
-            raise MigrationFileError(f"{name}: cannot read it ({_describe_os_error(exc)})", file=name) from None
-        if stat.S_ISDIR(st.st_mode):
-            continue  # not recursive
-        if not stat.S_ISREG(st.st_mode):
-            raise MigrationFileError(f"{name}: not a regular file", file=name)
-        if st.st_size > MAX_FILE_BYTES:
-            raise MigrationFileError(
-                f"{name}: {st.st_size} bytes is over the {MAX_FILE_BYTES // (1024 * 1024)} MiB limit for a migration file",
-                file=name,
-            )
-        parts.append(_parse_file(name, _read(path, name)))
-    return _assemble(parts)
-
-
-def _describe_os_error(exc: OSError) -> str:
-    return exc.strerror.lower() if exc.strerror else type(exc).__name__
-
-
-def _read(path: Path, name: str) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise MigrationFileError(f"{name}: cannot read it ({_describe_os_error(exc)})", file=name) from None
-    if len(data) > MAX_FILE_BYTES:
-        raise MigrationFileError(f"{name}: over the 64 MiB limit for a migration file", file=name)
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        raise MigrationFileError(f"{name}: contains a NUL byte at offset {nul}; it is not a text file", file=name)
-    try:
-        return normalize_text(data.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+    entries = scan(directory)
+    notes: list[str] = []
+    result = _assemble(formats.read(entries, format, dialect, notes))
+    result.notes = notes
+    if not result.all and not allow_empty:
+        seen = f" ({len(entries)} entries there, none a migration" + (f" for --format {format}" if format != "auto"
+                                                                      else "") + ")" if entries else ""
         raise MigrationFileError(
-            f"{name}: invalid UTF-8 at byte {exc.start} (line {line}); save the file as UTF-8", file=name
-        ) from None
+            f"no migrations in {show(str(directory.resolve()))!r}{seen}; mount your migrations folder there (docker "
+            "run -v \"$PWD/migrations:/migrations\", a Kubernetes volume or a derived image) or point --dir / "
+            "PREMIGRATE_DIR at it; pass --allow-empty (PREMIGRATE_ALLOW_EMPTY=1) if the project has none yet",
+            file=str(directory))
+    return result
 
 
 def parse_name(name: str) -> tuple[str, Version | None, str, str]:
@@ -205,24 +163,22 @@ def parse_name(name: str) -> tuple[str, Version | None, str, str]:
     )
 
 
-def _parse_file(name: str, text: str) -> _Part:
-    pattern, version, description, direction = parse_name(name)
-    part = _Part(version, description, direction, name, text)
-    if direction in ("up", "repeatable"):
-        if pattern in ("plain", "laravel") and direction == "up":
-            _split_sections(part)
+def directives_into(part: Part) -> None:
+    """Apply the `-- premigrate:` directives of the part's text (and of its down section) to it."""
+    name = part.script
+    if part.direction in ("up", "repeatable"):
         found = _directives(name, part.text)
         part.no_transaction = part.no_transaction or "no-transaction" in found
         part.placeholders = "placeholders" in found
+        part.draft = "draft" in found
         part.settings = tuple((SETTING_DIRECTIVES[d], v) for d, v in found.items() if d in SETTING_DIRECTIVES)
-        if part.down_text is not None:
-            part.down_no_transaction = "no-transaction" in _directives(name, part.down_text)
+        if part.down_text is not None and part.down_text is not part.text:
+            part.down_no_transaction = part.down_no_transaction or "no-transaction" in _directives(name, part.down_text)
     else:
-        part.no_transaction = "no-transaction" in _directives(name, text)
-    return part
+        part.no_transaction = part.no_transaction or "no-transaction" in _directives(name, part.text)
 
 
-def _split_sections(part: _Part) -> None:
+def split_sections(part: Part) -> None:
     """dbmate-style `-- migrate:up` / `-- migrate:down` sections; a file without them is all up."""
     markers = list(_SECTION.finditer(part.text))
     if not markers:
@@ -296,10 +252,10 @@ def _directives(name: str, text: str) -> dict[str, Any]:
     return found
 
 
-def _assemble(parts: list[_Part]) -> MigrationSet:
-    ups: dict[Version, _Part] = {}
-    downs: dict[Version, _Part] = {}
-    repeatables: dict[str, _Part] = {}
+def _assemble(parts: list[Part]) -> MigrationSet:
+    ups: dict[Version, Part] = {}
+    downs: dict[Version, Part] = {}
+    repeatables: dict[str, Part] = {}
     for part in parts:
         if part.direction == "repeatable":
             key = part.description.lower()
@@ -350,6 +306,8 @@ def _assemble(parts: list[_Part]) -> MigrationSet:
                 down_script=down.script if down else (up.script if up.down_text is not None else None),
                 down_first_line=down.first_line if down else up.down_first_line,
                 down_no_transaction=down.no_transaction if down else up.down_no_transaction,
+                format=up.format,
+                draft=up.draft,
             )
         )
     for key in sorted(repeatables):
@@ -366,6 +324,8 @@ def _assemble(parts: list[_Part]) -> MigrationSet:
                 no_transaction=part.no_transaction,
                 placeholders=part.placeholders,
                 settings=part.settings,
+                format=part.format,
+                draft=part.draft,
             )
         )
     return result

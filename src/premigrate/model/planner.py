@@ -104,6 +104,7 @@ class Entry:
     applied_at: datetime | None = None
     execution_ms: int | None = None
     detail: str | None = None
+    format: str | None = None  # the migration's format; None for a history row whose file is gone
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,14 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
 
     if policy.target is not None:
         steps = [s for s in steps if s.migration.version is None or s.migration.version <= policy.target]
+    for step in steps:
+        if step.migration.draft and step.migration.is_empty:
+            problems.append(Problem(
+                "unwritten", step.migration.id,
+                f"{step.migration.script} was created by `premigrate new` and holds no SQL yet: write its SQL, or "
+                "delete its '-- premigrate:draft' line to apply it empty on purpose",
+                step.migration.script,
+            ))
     entries.sort(key=lambda e: sort_key(e.version, e.description))
     return Plan(steps, problems, warnings, entries)
 
@@ -328,4 +337,5 @@ def _entry(migration: Migration, state: str, row: HistoryRow | None = None, deta
         row.applied_at if row else None,
         row.execution_ms if row else None,
         detail,
+        migration.format,
     )

@@ -52,9 +52,37 @@ def split_migration(migration: Migration, dialect: str, *, down: bool = False) -
     One place, because a migration format may bring its own splitting rule (goose's StatementBegin/End, Drizzle's
     statement breakpoints, Liquibase's delimiters): planning, running, resuming and lint must all see the same list.
     """
-    if down:
-        return split_statements(migration.down_sql or "", dialect, first_line=migration.down_first_line)
-    return split_statements(migration.up_sql, dialect, first_line=migration.up_first_line)
+    text, first_line = (migration.down_sql or "", migration.down_first_line) if down else \
+        (migration.up_sql, migration.up_first_line)
+    direction = "down" if down else "up"
+    if migration.format == "goose":
+        from premigrate.model.formats import goose
+
+        pieces = goose.split_marked(text, direction, first_line=first_line)
+    elif migration.format == "atlas":
+        from premigrate.model.formats import atlas
+
+        custom = atlas.split(text, dialect, first_line=first_line)
+        return custom if custom is not None else split_statements(text, dialect, first_line=first_line)
+    elif migration.format == "drizzle":
+        from premigrate.model.formats import drizzle
+
+        pieces = drizzle.split_marked(text, first_line=first_line)
+    elif migration.format == "sql-migrate":
+        from premigrate.model.formats import sqlmigrate
+
+        parsed = sqlmigrate.parse(text)
+        pieces = parsed.down if down else parsed.up
+    else:
+        return split_statements(text, dialect, first_line=first_line)
+    # The tool's own rule cuts the text; a StatementBegin/End block goes to the database in one piece, as the tool
+    # sends it. A line-based statement may still hold several (`a; b;` on one line), which the tool's driver sends
+    # in one call: the dialect's splitter cuts those so that each runs, and is recorded, on its own.
+    statements: list[Statement] = []
+    for statement, block in pieces:
+        statements.extend([statement] if block else
+                          split_statements(statement.text, dialect, first_line=statement.line))
+    return statements
 
 
 def split_statements(sql: str, dialect: str, *, first_line: int = 1) -> list[Statement]:

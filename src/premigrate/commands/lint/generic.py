@@ -372,5 +372,7 @@ def _sqlite_transaction_hit(text: str, reader: _Reader) -> Hit | None:
     # ROLLBACK [TRANSACTION] TO a savepoint stays inside the transaction.
     if first in ("BEGIN", "COMMIT", "END") or (first == "ROLLBACK" and "TO" not in _top_level_words(reader.tokens)):
         return Hit("transaction-incompatible", f"{first} ends or nests the transaction premigrate runs this file in")
-    entry = incompatible(text, "sqlite")
-    return Hit("transaction-incompatible", f"{entry.what} {entry.effect}") if entry is not None else None
+    entry = incompatible(text, "sqlite", noops=True)
+    if entry is None:
+        return None
+    return Hit("transaction-noop" if entry.noop else "transaction-incompatible", f"{entry.what} {entry.effect}")

@@ -108,6 +108,12 @@ RULES: dict[str, Rule] = {rule.id: rule for rule in (
          "longer commits together with the changes",
          "move the statement to its own migration file marked `-- premigrate:no-transaction`",
          _PG_SQLITE),
+    Rule("transaction-noop", WARNING, "Statement a transaction turns into a no-op",
+         "this file runs inside one transaction, where SQLite ignores `PRAGMA foreign_keys = ...` without an error: "
+         "foreign keys stay as they were for the whole file",
+         "if the file needs foreign keys off (a table rebuild), move the PRAGMA into a file marked "
+         "`-- premigrate:no-transaction`, or run it in the connection's setup",
+         ("sqlite",)),
     Rule("parse-error", WARNING, "Statement the linter cannot parse",
          "it was not checked for the rules above, and the database may reject it too",
          "fix the syntax; if the server accepts it, add `-- premigrate:allow parse-error`",

@@ -1,1 +1,125 @@
-"""Readers of other tools' migration folders: one module per tool's format, each pure (files in, values out)."""
+"""The folder readers, one per tool's layout, and `auto`, which picks one per folder or per file.
+
+Registered formats (one vocabulary for `--format`, `status`, `plan` and `new`):
+  flyway, golang-migrate, dbmate, goose, sql-migrate, sqlx, plain   (files.py: one file, or a pair, per migration)
+  atlas (atlas.py)                                                  (files checked against atlas.sum)
+  popx (popx.py)                                                    (one folder for every database)
+  drizzle (drizzle.py)                                              (files listed by meta/_journal.json)
+  prisma (prisma.py), diesel (diesel.py)                            (one sub-folder per migration)
+`auto` reads a folder with atlas.sum as Atlas, one with meta/_journal.json as Drizzle, one with popx's
+dialect-suffixed names as popx, a folder of sub-folders as Prisma (beside migration_lock.toml) or Diesel (each holds
+up.sql), and a folder of files file by file (files.detect_file); whatever it cannot place with certainty is
+refused, naming it.
+Drizzle v1 folders (<timestamp>_<name>/migration.sql beside snapshot.json) are recognised and refused.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from premigrate.errors import MigrationFileError
+from premigrate.model.formats.base import Entry, FolderReader, Part, show
+
+# Every reader is imported only when a folder needs it: the no-op `up` of a folder of plain files pays for files.py.
+_READERS: dict[str, tuple[str, str]] = {
+    "flyway": ("files", "FLYWAY"),
+    "golang-migrate": ("files", "GOLANG_MIGRATE"),
+    "dbmate": ("files", "DBMATE"),
+    "goose": ("files", "GOOSE"),
+    "sql-migrate": ("files", "SQL_MIGRATE"),
+    "sqlx": ("files", "SQLX"),
+    "atlas": ("atlas", "READER"),
+    "prisma": ("prisma", "READER"),
+    "diesel": ("diesel", "READER"),
+    "popx": ("popx", "READER"),
+    "drizzle": ("drizzle", "READER"),
+    "plain": ("files", "PLAIN"),
+}
+NAMES: tuple[str, ...] = ("auto", *_READERS)
+# Layouts recognised only to refuse them: (how to recognise, what it is).
+_UNREGISTERED = "premigrate does not read {tool} folders yet; it refuses them rather than run them by other rules"
+
+
+def reader(name: str) -> FolderReader:
+    module, attribute = _READERS[name] if name != "auto" else ("files", "AUTO")
+    found: FolderReader = getattr(importlib.import_module(f"premigrate.model.formats.{module}"), attribute)
+    return found
+
+
+def read(entries: list[Entry], fmt: str, dialect: str | None, notes: list[str]) -> list[Part]:
+    """The parts of every migration in the folder, read by `fmt`'s rules (or by `auto` detection)."""
+    if fmt != "auto":
+        return reader(fmt).read(entries, dialect, notes)
+    if any(e.name == "atlas.sum" and not e.is_dir for e in entries):
+        folders = [e for e in entries if e.is_dir]
+        if folders:
+            raise MigrationFileError(f"{show(folders[0].name)}/: a sub-folder in an Atlas migration folder, which "
+                                     "Atlas would ignore; move it out, or pass --format atlas to ignore it as Atlas "
+                                     "does", file=folders[0].name)
+        from premigrate.model.formats import atlas
+
+        raw = [(e.name, e.path.read_bytes()) for e in entries if not e.is_dir and e.name.endswith(".sql")]
+        if atlas.other_dir_format(raw) is None:
+            return reader("atlas").read(entries, dialect, notes)
+        # `atlas migrate --dir-format goose|golang-migrate|flyway|dbmate`: the sum is checked, the files are read
+        # by their own tool's rules.
+        atlas.READER.verify(entries, sorted(raw, key=lambda item: item[0].encode()))
+        return reader("auto").read(entries, dialect, notes)
+    if any(e.is_dir and e.name == "meta" for e in entries) and reader("drizzle").detect(entries):
+        unlisted = drizzle_unlisted(entries)
+        if unlisted:
+            raise MigrationFileError(f"{show(unlisted[0])}: not in meta/_journal.json, so Drizzle would never run "
+                                     "it; move it out, or pass --format drizzle to ignore it as Drizzle does",
+                                     file=unlisted[0])
+        return reader("drizzle").read(entries, dialect, notes)
+    # popx names carry a dialect or `.autocommit` between the name and the direction: at least three dots.
+    if any(e.name.count(".") >= 3 for e in entries) and reader("popx").detect(entries):
+        return reader("popx").read(entries, dialect, notes)
+    return reader(detect(entries)).read(entries, dialect, notes) if _has_folders(entries) else \
+        reader("auto").read(entries, dialect, notes)
+
+
+def drizzle_unlisted(entries: list[Entry]) -> list[str]:
+    notes: list[str] = []
+    reader("drizzle").read(entries, None, notes)
+    return [n.split(":")[0] for n in notes]
+
+
+def _has_folders(entries: list[Entry]) -> bool:
+    _refuse_unregistered(entries)
+    return any(e.is_dir for e in entries)
+
+
+def _refuse_unregistered(entries: list[Entry]) -> None:
+    for entry in entries:
+        if entry.is_dir and (entry.path / "snapshot.json").is_file():
+            raise MigrationFileError(f"{show(entry.name)}/snapshot.json: a Drizzle v1 migration folder; " +
+                                     _UNREGISTERED.format(tool="Drizzle v1"), file=entry.name)
+
+
+def detect(entries: list[Entry]) -> str:
+    """`auto` for a folder of sub-folders: Prisma or Diesel when every sub-folder says so, else a refusal."""
+    folders = [e for e in entries if e.is_dir]
+    from premigrate.model.formats import diesel, prisma
+
+    unknown = [e for e in folders if not prisma.is_migration_folder(e) and not diesel.is_migration_folder(e)]
+    if unknown:
+        names = ", ".join(f"{show(e.name)}/" for e in unknown)
+        raise MigrationFileError(
+            f"{names}: not a migration of a known layout (Prisma <timestamp>_<name>/migration.sql beside "
+            "migration_lock.toml, Diesel <version>_<name>/up.sql); move it out of the migrations folder, or pass "
+            "--format for the tool that wrote the folder", file=unknown[0].name)
+    loose = [e.name for e in entries if not e.is_dir and e.name.lower().endswith(".sql")]
+    kinds = {"prisma" if prisma.is_migration_folder(e) else "diesel" for e in folders}
+    if len(kinds) > 1:
+        raise MigrationFileError("the sub-folders mix Prisma (migration.sql) and Diesel (up.sql) migrations; pass "
+                                 "--format prisma or --format diesel", file=folders[0].name)
+    kind = kinds.pop()
+    if loose:
+        raise MigrationFileError(f"{', '.join(show(n) for n in loose)}: loose .sql files beside {kind} migration "
+                                 f"folders, which {kind} would ignore; move them out, or pass --format {kind} to "
+                                 "ignore them as it does", file=loose[0])
+    if kind == "prisma" and not reader("prisma").detect(entries):
+        raise MigrationFileError("sub-folders holding migration.sql but no migration_lock.toml beside them: pass "
+                                 "--format prisma if Prisma wrote them", file=folders[0].name)
+    return kind

@@ -1,0 +1,151 @@
+"""What every folder reader shares: the folder's entries, one parsed part of a migration, safe names in messages."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from premigrate.errors import MigrationFileError
+from premigrate.model.versions import Version
+
+MAX_FILE_BYTES = 64 * 1024 * 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def show(name: str) -> str:
+    """A name as it may appear in a message or a table: control characters escaped, never raw."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", name)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry of the migrations folder: a regular file or a folder (anything else is refused while scanning)."""
+
+    name: str
+    path: Path
+    is_dir: bool
+
+
+@dataclass
+class Part:
+    version: Version | None
+    description: str
+    direction: str  # up | down | repeatable
+    script: str
+    text: str
+    format: str = "plain"
+    first_line: int = 1
+    no_transaction: bool = False
+    placeholders: bool = False
+    draft: bool = False
+    settings: tuple[tuple[str, float | int], ...] = ()
+    down_text: str | None = None
+    down_first_line: int = 1
+    down_no_transaction: bool = False
+
+
+class FolderReader(Protocol):
+    """One tool's folder layout. `detect` looks at names (and at most the first lines) only; `read` applies the
+    tool's own rules and returns the parts premigrate runs, plus notes on what the tool itself would ignore."""
+
+    name: str
+
+    def detect(self, entries: list[Entry]) -> bool: ...
+
+    def read(self, entries: list[Entry], dialect: str | None, notes: list[str]) -> list[Part]: ...
+
+
+def describe_os_error(exc: OSError) -> str:
+    return exc.strerror.lower() if exc.strerror else type(exc).__name__
+
+
+def scan(directory: Path) -> list[Entry]:
+    """The folder's entries, sorted by name. Hidden names are skipped; a name with control characters, an unreadable
+    entry, or a `*.sql` entry that is not a regular file is refused here, before anything connects."""
+    from premigrate.errors import UsageError
+
+    try:
+        raw = sorted(os.scandir(directory), key=lambda e: e.name)
+    except FileNotFoundError:
+        raise UsageError(f"migrations folder {show(str(directory))!r} does not exist; create it or point --dir "
+                         "at it") from None
+    except NotADirectoryError:
+        raise UsageError(f"--dir {show(str(directory))!r} is a file, not a folder") from None
+    except PermissionError:
+        raise UsageError(f"migrations folder {show(str(directory))!r} is not readable (permission denied)") from None
+    entries: list[Entry] = []
+    problems: list[str] = []
+    for item in raw:
+        name = item.name
+        if name.startswith("."):
+            continue
+        if _CONTROL.search(name):
+            problems.append(f"'{show(name)}': the name holds a control character (newline, tab, ...); rename it")
+            continue
+        path = directory / name
+        try:
+            st = os.stat(path)  # follows symlinks: a link to a file is that file
+        except OSError as exc:
+            problems.append(f"{name}: cannot read it ({describe_os_error(exc)})")
+            continue
+        is_sql = name.lower().endswith(".sql")
+        if stat.S_ISDIR(st.st_mode):
+            if is_sql:
+                problems.append(f"{name}: is a folder (or a link to one), not a migration file; a migration is a "
+                                "regular file: move the folder out or rename it")
+                continue
+            entries.append(Entry(name, path, True))
+        elif stat.S_ISREG(st.st_mode):
+            entries.append(Entry(name, path, False))
+        elif is_sql:
+            problems.append(f"{name}: not a regular file (a FIFO, socket or device); a migration is a regular file")
+    if problems:
+        raise MigrationFileError("migrations folder refused: " + "; ".join(problems), file=problems[0].split(":")[0])
+    return entries
+
+
+def read_text(path: Path, name: str) -> str:
+    """A migration file's text: UTF-8, no NUL byte, at most 64 MiB, BOM dropped, CRLF read as LF."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise MigrationFileError(
+                f"{name}: {size} bytes is over the {MAX_FILE_BYTES // (1024 * 1024)} MiB limit for a migration file",
+                file=name)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise MigrationFileError(f"{name}: cannot read it ({describe_os_error(exc)})", file=name) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise MigrationFileError(f"{name}: over the {MAX_FILE_BYTES // (1024 * 1024)} MiB limit for a migration file",
+                                 file=name)
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise MigrationFileError(f"{name}: contains a NUL byte at offset {nul}; it is not a text file", file=name)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise MigrationFileError(
+            f"{name}: invalid UTF-8 at byte {exc.start} (line {line}); save the file as UTF-8", file=name) from None
+    # A checkout on Windows (CRLF, maybe a BOM) must not look like drift.
+    return text.removeprefix("\ufeff").replace("\r\n", "\n")
+
+
+# Markers of tools whose rules premigrate does not apply: a file carrying one is refused, never run as plain SQL.
+UNSUPPORTED_MARKERS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("Liquibase ('--liquibase formatted sql')", re.compile(r"\A\s*--\s*liquibase\s+formatted\s+sql", re.IGNORECASE)),
+    ("Drizzle ('--> statement-breakpoint')", re.compile(r"-->\s*statement-breakpoint")),
+    ("Atlas ('-- atlas:' directive)", re.compile(r"^--\s*atlas:(?:sum|txmode|delimiter|nolint|txtar)\b", re.MULTILINE)),
+)
+
+
+def unsupported_marker(text: str, *, but: str | None = None) -> str | None:
+    """The tool whose markers the text carries (other than `but`'s own), or None."""
+    for tool, pattern in UNSUPPORTED_MARKERS:
+        if (but is None or not tool.lower().startswith(but)) and pattern.search(text):
+            return tool
+    return None

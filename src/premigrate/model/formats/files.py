@@ -1,0 +1,257 @@
+"""Formats where each migration is one file (or an up/down pair of files) in the folder itself.
+
+- flyway: `V<ver>__<desc>.sql`, `U<ver>__<desc>.sql` (undo), `R__<desc>.sql` (repeatable). With `--format flyway`
+  any other `*.sql` name is ignored, as Flyway ignores it, and named in a warning (flyway/flyway
+  ResourceNameValidator: a non-matching name is skipped unless validateMigrationNaming is on).
+- golang-migrate: `<version>_<desc>.up.sql` / `.down.sql` (golang-migrate source/parse.go: Regex
+  `^([0-9]+)_(.*)\\.(down|up)\\.(.*)$`); with `--format golang-migrate` other names are ignored, as the file source
+  skips what it cannot parse.
+- dbmate: `<version>_<desc>.sql` with `-- migrate:up [transaction:false]` and an optional `-- migrate:down`
+  (amacneil/dbmate pkg/dbmate/migration.go parseMigrationContents); a file without `-- migrate:up` is an error, as
+  in dbmate.
+- goose, sql-migrate: see goose.py and sqlmigrate.py.
+- sqlx: `<i64>_<desc>.sql`, `.up.sql`/`.down.sql`; `-- no-transaction` as the file's first bytes runs it outside a
+  transaction (launchbadge/sqlx sqlx-core/src/migrate/source.rs resolve_blocking_with_config). With
+  `--format sqlx` other names are ignored, as sqlx ignores them.
+- plain: premigrate's own `<version>[_<desc>].sql` (and Laravel's `YYYY_MM_DD_HHMMSS_<desc>.sql`): the whole file
+  is the up part; `-- premigrate:` directives.
+- auto: each file by its markers first (goose, sql-migrate, dbmate sections, sqlx's `-- no-transaction`), then by
+  its name (Flyway, golang-migrate pair, plain); every `*.sql` name must be one of these.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from premigrate.errors import MigrationFileError
+from premigrate.model.formats import goose, sqlmigrate
+from premigrate.model.formats.base import (
+    Entry,
+    Part,
+    read_text,
+    show,
+    unsupported_marker,
+)
+from premigrate.model.versions import Version
+
+_DBMATE = re.compile(r"^[ \t]*--[ \t]*migrate:(?:up|down)\b", re.MULTILINE)
+_SQLX_NO_TX = "-- no-transaction"
+_SQLX_NAME = re.compile(r"(?P<version>[+-]?\d+)_(?P<description>.*?)(?:\.(?P<direction>up|down))?\.sql\Z", re.DOTALL)
+_GOOSE_GO = re.compile(r"\d+_.*\.go\Z", re.DOTALL)
+# Another registered format's markers, by format: a file carrying them under a different explicit format is refused.
+MARKERS: dict[str, re.Pattern[str]] = {
+    "goose": goose.MARKER,
+    "sql-migrate": sqlmigrate.MARKER,
+    "dbmate": _DBMATE,
+}
+
+
+@dataclass
+class FileFormat:
+    """A format whose migrations are files in the folder itself."""
+
+    name: str
+
+    def detect(self, entries: list[Entry]) -> bool:
+        return any(not e.is_dir and e.name.lower().endswith(".sql") for e in entries)
+
+    def read(self, entries: list[Entry], dialect: str | None, notes: list[str]) -> list[Part]:
+        parts: list[Part] = []
+        for entry in entries:
+            if entry.is_dir:
+                if self.name == "auto":
+                    raise MigrationFileError(_subfolder_message(entry), file=entry.name)
+                notes.append(f"{entry.name}/: a folder, ignored as {self.name} ignores it")
+                continue
+            name = entry.name
+            if _GOOSE_GO.match(name) and self.name in ("auto", "goose"):
+                raise MigrationFileError(f"{name}: a goose Go migration; premigrate runs SQL migrations only, so this "
+                                         "folder cannot be applied here", file=name)
+            if not name.lower().endswith(".sql"):
+                continue
+            if self.name != "auto" and not self._name_matches(name):
+                if self.name in ("goose", "dbmate", "sql-migrate", "plain"):
+                    raise MigrationFileError(f"{name}: not a {self.name} migration name "
+                                             f"({_EXAMPLES[self.name]})", file=name)
+                notes.append(f"{name}: the name is not a {self.name} migration name ({_EXAMPLES[self.name]}); "
+                             f"ignored, as {self.name} ignores it")
+                continue
+            text = read_text(entry.path, name)
+            tool = unsupported_marker(text)
+            if tool is not None:
+                raise MigrationFileError(f"{name}: carries {tool} markers, whose rules premigrate does not apply; "
+                                         "it is not run as plain SQL", file=name)
+            fmt = self.name if self.name != "auto" else detect_file(name, text)
+            others = [f for f, marker in MARKERS.items() if f != fmt and marker.search(text)]
+            if others:
+                raise MigrationFileError(f"{name}: read as {fmt} but it carries {others[0]} markers; "
+                                         f"pass --format {others[0]} if that is the tool it was written for",
+                                         file=name)
+            part = read_file(fmt, name, text)
+            if self.name == "flyway":
+                # Flyway replaces ${name} placeholders in every file by default (placeholderReplacement=true) and
+                # fails on one without a value: with --format flyway premigrate does the same.
+                part.placeholders = True
+            parts.append(part)
+        return _sql_migrate_ties(parts)
+
+    def _name_matches(self, name: str) -> bool:
+        from premigrate.model.migrations import PATTERNS
+
+        matched = next((p for p, rx in PATTERNS if rx.match(name)), None)
+        if self.name == "flyway":
+            return matched in ("flyway", "flyway-undo", "flyway-repeatable")
+        if self.name == "golang-migrate":
+            return matched == "pair"
+        if self.name == "sqlx":
+            return _SQLX_NAME.match(name) is not None
+        if self.name == "goose":
+            return goose.NAME.match(name) is not None
+        return matched in ("plain", "laravel")
+
+
+_EXAMPLES = {
+    "flyway": "V1__create_users.sql, U1__create_users.sql or R__views.sql",
+    "golang-migrate": "000001_create_users.up.sql and 000001_create_users.down.sql",
+    "sqlx": "20240101000000_create_users.sql or 20240101000000_create_users.up.sql",
+    "goose": "00001_create_users.sql or 20240101000000_create_users.sql",
+    "dbmate": "20240101000000_create_users.sql",
+    "sql-migrate": "1_create_users.sql",
+    "plain": "001_create_users.sql",
+}
+
+
+def _subfolder_message(entry: Entry) -> str:
+    return (f"{entry.name}/: a sub-folder that is not a migration of a known layout (Prisma "
+            "<timestamp>_<name>/migration.sql beside migration_lock.toml, Diesel <version>_<name>/up.sql); move it "
+            "out of the migrations folder, or pass --format for the tool that wrote it")
+
+
+def _sql_migrate_ties(parts: list[Part]) -> list[Part]:
+    """sql-migrate keys migrations by file name and orders them by the number before the first `_`, then by name
+    (sql-migrate migrate.go Migration.Less), so two files may share a number (stellar-horizon has 8_add_aggregators
+    and 8_create_asset_stats_table). premigrate keys them by version: the first of a number, by name, keeps it; the
+    next ones become <number>.1, <number>.2, ... in name order, which is sql-migrate's order."""
+    by_version: dict[Version, list[Part]] = {}
+    for part in parts:
+        if part.format == "sql-migrate" and part.version is not None:
+            by_version.setdefault(part.version, []).append(part)
+    for version, group in by_version.items():
+        for rank, part in enumerate(sorted(group, key=lambda p: p.script)[1:], 1):
+            part.version = Version((*(version.parts or (0,)), rank), f"{version.text}.{rank}")
+    return parts
+
+
+def detect_file(name: str, text: str) -> str:
+    """The format of one file in an `auto` folder: its markers first, then its name."""
+    from premigrate.model.migrations import PATTERNS
+
+    if goose.MARKER.search(text):
+        return "goose"
+    if sqlmigrate.MARKER.search(text):
+        return "sql-migrate"
+    pattern = next((p for p, rx in PATTERNS if rx.match(name)), None)
+    if pattern in ("flyway", "flyway-undo", "flyway-repeatable"):
+        return "flyway"
+    if _DBMATE.search(text) and pattern in ("plain", "laravel"):
+        return "dbmate"
+    if text.startswith(_SQLX_NO_TX) and _SQLX_NAME.match(name):
+        return "sqlx"
+    if pattern == "pair":
+        return "golang-migrate"
+    return "plain"
+
+
+def read_file(fmt: str, name: str, text: str) -> Part:
+    from premigrate.model.migrations import directives_into, parse_name, split_sections
+
+    if fmt == "goose":
+        return _goose(name, text)
+    if fmt == "sql-migrate":
+        return _sql_migrate(name, text)
+    if fmt == "sqlx":
+        match = _SQLX_NAME.match(name)
+        if match is None:
+            raise MigrationFileError(f"{name}: not a sqlx migration name ({_EXAMPLES['sqlx']})", file=name)
+        try:
+            sqlx_version = Version.parse(match.group("version").lstrip("+"))
+        except ValueError:
+            raise MigrationFileError(f"{name}: sqlx version {match.group('version')!r} is negative; premigrate "
+                                     "orders versions from 0", file=name) from None
+        part = Part(sqlx_version, match.group("description"), match.group("direction") or "up", name, text,
+                    format="sqlx")
+        part.no_transaction = text.startswith(_SQLX_NO_TX)
+        directives_into(part)
+        return part
+    _, version, description, direction = parse_name(name)
+    part = Part(version, description, direction, name, text, format=fmt)
+    if fmt == "dbmate":
+        if not _DBMATE.search(text):
+            raise MigrationFileError(f"{name}: no '-- migrate:up' line; dbmate requires one in every migration",
+                                     file=name)
+        split_sections(part)
+    elif fmt == "plain" and direction == "up":
+        split_sections(part)  # premigrate's own files take dbmate sections too, as before
+        if part.down_text is not None:
+            part.format = "dbmate"
+    directives_into(part)
+    return part
+
+
+def _goose(name: str, text: str) -> Part:
+    from premigrate.model.migrations import directives_into
+
+    match = goose.NAME.match(name)
+    if match is None:
+        raise MigrationFileError(f"{name}: goose needs <version>_<description>.sql with a number before the first "
+                                 "'_'", file=name)
+    version = Version.parse(match.group("version"))
+    if not 1 <= int(match.group("version")) < 2**63:
+        raise MigrationFileError(f"{name}: goose versions are whole numbers from 1 to 2^63-1", file=name)
+    try:
+        parsed = goose.parse(text)
+    except goose.GooseError as exc:
+        raise MigrationFileError(f"{name}: line {exc.line}: {exc}", file=name, line=exc.line) from None
+    part = Part(version, match.group("description"), "up", name, parsed.up.text, format="goose",
+                first_line=parsed.up.first_line, no_transaction=parsed.no_transaction)
+    if parsed.down is not None:
+        part.down_text = parsed.down.text
+        part.down_first_line = parsed.down.first_line
+        part.down_no_transaction = parsed.no_transaction
+    directives_into(part)
+    part.no_transaction = part.no_transaction or parsed.no_transaction
+    return part
+
+
+def _sql_migrate(name: str, text: str) -> Part:
+    from premigrate.model.migrations import directives_into, parse_name
+
+    _, version, description, direction = parse_name(name)
+    if direction != "up" or version is None:
+        raise MigrationFileError(f"{show(name)}: a sql-migrate file holds both directions in one "
+                                 "<version>_<description>.sql", file=name)
+    try:
+        parsed = sqlmigrate.parse(text)
+    except sqlmigrate.SqlMigrateError as exc:
+        raise MigrationFileError(f"{name}: line {exc.line}: {exc}", file=name, line=exc.line) from None
+    # Up and Down sections may alternate, so each direction is read from the whole file when it is split.
+    part = Part(version, description, "up", name, text, format="sql-migrate",
+                no_transaction=parsed.up_no_transaction)
+    if parsed.has_down:
+        part.down_text = text
+        part.down_no_transaction = parsed.down_no_transaction
+    directives_into(part)
+    part.no_transaction = part.no_transaction or parsed.up_no_transaction
+    part.down_no_transaction = part.down_no_transaction or parsed.down_no_transaction
+    return part
+
+
+AUTO = FileFormat("auto")
+FLYWAY = FileFormat("flyway")
+GOLANG_MIGRATE = FileFormat("golang-migrate")
+DBMATE = FileFormat("dbmate")
+GOOSE = FileFormat("goose")
+SQL_MIGRATE = FileFormat("sql-migrate")
+SQLX = FileFormat("sqlx")
+PLAIN = FileFormat("plain")

@@ -1,0 +1,369 @@
+"""Other tools' folders, end to end on every database: applied by their own rules, never silently misread."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import ClassVar
+
+from tests.e2e.helpers import cmd, up
+from tests.support import TestDatabase, run_cli
+
+PROVIDERS = {"postgresql": "postgresql", "mysql": "mysql", "sqlite": "sqlite"}
+
+GOOSE = {
+    "00001_items.sql": (
+        "-- +goose Up\n"
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, note VARCHAR(40));\n"
+        "-- +goose StatementBegin\n"
+        "INSERT INTO items (id, note) VALUES (1, 'a;\n"
+        "b');\n"
+        "-- +goose StatementEnd\n"
+        "INSERT INTO items (id, note) VALUES (2, 'two'); INSERT INTO items (id, note) VALUES (3, 'three');\n"
+        "\n"
+        "-- +goose Down\n"
+        "DROP TABLE items;\n"
+    ),
+    "00002_price.sql": (
+        "-- +goose Up\n"
+        "ALTER TABLE items ADD COLUMN price INTEGER;\n"
+        "UPDATE items SET price = 10;\n"
+        "-- +goose Down\n"
+        "ALTER TABLE items DROP COLUMN price;\n"
+        "DELETE FROM items;\n"
+    ),
+}
+
+
+def write_all(directory: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def columns(db: TestDatabase, table: str) -> list[str]:
+    if db.dialect == "sqlite":
+        return [r[1] for r in db.query(f"PRAGMA table_info({table})")]
+    schema = "current_schema()" if db.dialect == "postgresql" else "DATABASE()"
+    return [r[0] for r in db.query(f"SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+                                   f"AND table_schema = {schema} ORDER BY ordinal_position", (table,))]
+
+
+class TestGoose:
+    def test_up_runs_only_up_sections(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """Down sections are not run by up: the column and rows stay (they used to be dropped and deleted)."""
+        write_all(migrations_dir, GOOSE)
+        result = up(db, migrations_dir)
+        assert 0 == result.returncode, result.stderr
+        assert ["id", "note", "price"] == [c.lower() for c in columns(db, "items")]
+        assert [(1, "a;\nb", 10), (2, "two", 10), (3, "three", 10)] == [
+            tuple(r) for r in db.query("SELECT id, note, price FROM items ORDER BY id")]
+        again = up(db, migrations_dir)
+        assert 0 == again.returncode and '"applied": 0' in again.stderr.replace("\"applied\":0", "\"applied\": 0")
+
+    def test_down_runs_down_section(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """down runs the newest file's Down section."""
+        write_all(migrations_dir, GOOSE)
+        assert 0 == up(db, migrations_dir).returncode
+        result = cmd("down", db, migrations_dir, "--steps", "1", "--yes")
+        assert 0 == result.returncode, result.stderr
+        assert ["id", "note"] == [c.lower() for c in columns(db, "items")]
+        assert [] == db.query("SELECT id FROM items")
+        assert ["1"] == [r["migration_id"] for r in db.history()]
+
+    def test_drift_in_up_section(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """Editing an applied Up section is drift (exit 5)."""
+        write_all(migrations_dir, GOOSE)
+        assert 0 == up(db, migrations_dir).returncode
+        path = migrations_dir / "00002_price.sql"
+        path.write_text(path.read_text().replace("price = 10", "price = 11"))
+        result = up(db, migrations_dir)
+        assert 5 == result.returncode and "00002_price.sql" in result.stderr
+
+    def test_failure_mid_file(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """A failing statement is exit 4 naming its line; PostgreSQL and SQLite roll the file back."""
+        write_all(migrations_dir, {"00001_a.sql": "-- +goose Up\nCREATE TABLE a (id INTEGER);\n"
+                                                  "INSERT INTO no_such_table VALUES (1);\n-- +goose Down\nDROP TABLE a;\n"})
+        result = up(db, migrations_dir)
+        assert 4 == result.returncode
+        assert '"line": 3' in result.stderr.replace('"line":3', '"line": 3')
+        if db.dialect != "mysql":
+            assert "a" not in db.tables()
+
+    def test_syntax_goose_refuses(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """A goose error (missing semicolon) is exit 5 naming file and line, before anything changes."""
+        write_all(migrations_dir, {"00001_a.sql": "-- +goose Up\nCREATE TABLE a (id INTEGER)\n-- +goose Down\n"})
+        result = up(db, migrations_dir)
+        assert 5 == result.returncode
+        assert "00001_a.sql: line 2" in result.stderr and "missing semicolon" in result.stderr
+        assert set() == db.tables()
+
+
+class TestPrisma:
+    def folder(self, migrations_dir: Path, provider: str) -> None:
+        write_all(migrations_dir, {
+            "migration_lock.toml": f'# Please do not edit this file manually\nprovider = "{provider}"\n',
+            "20240101000000_init/migration.sql": "CREATE TABLE users (id INTEGER PRIMARY KEY, name VARCHAR(20));\n"
+                                                 "CREATE TABLE posts (id INTEGER PRIMARY KEY);\n",
+            "20240102000000_email/migration.sql": "ALTER TABLE users ADD COLUMN email VARCHAR(40);\n",
+        })
+
+    def test_applies_in_order_and_reruns_as_no_op(self, db: TestDatabase, migrations_dir: Path) -> None:
+        self.folder(migrations_dir, PROVIDERS[db.dialect])
+        result = up(db, migrations_dir)
+        assert 0 == result.returncode, result.stderr
+        assert ["id", "name", "email"] == [c.lower() for c in columns(db, "users")]
+        assert ["20240101000000", "20240102000000"] == [r["migration_id"] for r in db.history()]
+        assert 0 == up(db, migrations_dir).returncode
+        status = cmd("status", db, migrations_dir, "--json")
+        assert {"prisma"} == {m["format"] for m in json.loads(status.stdout)["migrations"]}
+
+    def test_provider_mismatch_refused(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """A folder written for another database is exit 5 before anything changes."""
+        self.folder(migrations_dir, "mysql" if db.dialect != "mysql" else "postgresql")
+        result = up(db, migrations_dir)
+        assert 5 == result.returncode
+        assert "migration_lock.toml" in result.stderr
+        assert set() == db.tables()
+
+
+class TestDiesel:
+    FILES: ClassVar[dict[str, str]] = {
+        "2024-01-01-120000_users/up.sql": "CREATE TABLE users (id INTEGER PRIMARY KEY);\n",
+        "2024-01-01-120000_users/down.sql": "DROP TABLE users;\n",
+        "2024-01-02-120000_email/up.sql": "ALTER TABLE users ADD COLUMN email VARCHAR(40);\n",
+        "2024-01-02-120000_email/down.sql": "ALTER TABLE users DROP COLUMN email;\n",
+    }
+
+    def test_apply_and_down(self, db: TestDatabase, migrations_dir: Path) -> None:
+        write_all(migrations_dir, self.FILES)
+        result = up(db, migrations_dir)
+        assert 0 == result.returncode, result.stderr
+        assert ["20240101120000", "20240102120000"] == [r["migration_id"] for r in db.history()]
+        assert ["id", "email"] == [c.lower() for c in columns(db, "users")]
+        down = cmd("down", db, migrations_dir, "--steps", "1", "--yes")
+        assert 0 == down.returncode, down.stderr
+        assert ["id"] == [c.lower() for c in columns(db, "users")]
+
+
+class TestFolderRefusals:
+    def test_empty_folder(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """An empty folder is exit 5 saying where premigrate looked and how to mount one; --allow-empty accepts."""
+        result = up(db, migrations_dir)
+        assert 5 == result.returncode
+        assert str(migrations_dir.resolve()) in result.stderr and "mount your migrations folder" in result.stderr
+        assert set() == db.tables()
+        allowed = up(db, migrations_dir, "--allow-empty")
+        assert 0 == allowed.returncode, allowed.stderr
+        env = up(db, migrations_dir, env={"PREMIGRATE_ALLOW_EMPTY": "1"})
+        assert 0 == env.returncode, env.stderr
+
+    def test_directory_named_sql(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """A folder named 002_x.sql is exit 5 naming it, before connecting: nothing is created."""
+        write_all(migrations_dir, {"001_a.sql": "CREATE TABLE a (id INTEGER);\n"})
+        (migrations_dir / "002_x.sql").mkdir()
+        result = up(db, migrations_dir)
+        assert 5 == result.returncode
+        assert "002_x.sql: is a folder" in result.stderr
+        assert set() == db.tables()
+
+    def test_symlink_to_directory_named_sql(self, db: TestDatabase, migrations_dir: Path) -> None:
+        write_all(migrations_dir, {"001_a.sql": "CREATE TABLE a (id INTEGER);\n"})
+        (migrations_dir.parent / "elsewhere").mkdir()
+        os.symlink(migrations_dir.parent / "elsewhere", migrations_dir / "002_x.sql")
+        result = up(db, migrations_dir)
+        assert 5 == result.returncode and "002_x.sql: is a folder" in result.stderr
+        assert set() == db.tables()
+
+    def test_unknown_subfolder(self, db: TestDatabase, migrations_dir: Path) -> None:
+        write_all(migrations_dir, {"001_a.sql": "CREATE TABLE a (id INTEGER);\n", "seeds/data.sql": "SELECT 1;\n"})
+        result = up(db, migrations_dir)
+        assert 5 == result.returncode and "seeds/: not a migration of a known layout" in result.stderr
+        assert set() == db.tables()
+
+    def test_newline_in_name_never_reaches_the_table(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """A newline in a file name is refused and shown escaped; status output stays one line per migration."""
+        write_all(migrations_dir, {"001_a.sql": "CREATE TABLE a (id INTEGER);\n", "002_b\nc.sql": "SELECT 1;\n"})
+        result = up(db, migrations_dir)
+        assert 5 == result.returncode
+        errors = [json.loads(line)["error"] for line in result.stderr.splitlines() if '"event": "error"' in line]
+        assert ["002_b\\x0ac.sql"] == [e[e.index("002_b"):e.index(".sql") + 4] for e in errors]
+        status = cmd("status", db, migrations_dir)
+        assert 5 == status.returncode and "002_b\nc" not in status.stdout + status.stderr
+
+
+class TestEmptyDown:
+    def test_refused_with_the_way_out_then_allowed(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """An empty .down.sql: down refuses naming --allow-empty-down; with it the row goes, nothing else runs."""
+        write_all(migrations_dir, {"001_a.up.sql": "CREATE TABLE a (id INTEGER);\n", "001_a.down.sql": ""})
+        assert 0 == up(db, migrations_dir).returncode
+        refused = cmd("down", db, migrations_dir, "--steps", "1", "--yes")
+        assert 5 == refused.returncode and "--allow-empty-down" in refused.stderr
+        assert ["1"] == [r["migration_id"] for r in db.history()]
+        allowed = cmd("down", db, migrations_dir, "--steps", "1", "--yes", "--allow-empty-down")
+        assert 0 == allowed.returncode, allowed.stderr
+        assert [] == db.history() and "a" in db.tables()
+
+
+class TestOtherFormats:
+    def test_sql_migrate(self, db: TestDatabase, migrations_dir: Path) -> None:
+        write_all(migrations_dir, {"1_a.sql": "-- +migrate Up\nCREATE TABLE a (id INTEGER);\n-- +migrate Down\n"
+                                              "DROP TABLE a;\n"})
+        assert 0 == up(db, migrations_dir).returncode
+        assert "a" in db.tables()
+        assert 0 == cmd("down", db, migrations_dir, "--steps", "1", "--yes").returncode
+        assert "a" not in db.tables()
+
+    def test_sqlx_pragma_foreign_keys_in_transaction(self, tmp_path: Path, migrations_dir: Path) -> None:
+        """SQLite ignores PRAGMA foreign_keys inside the transaction; the folder runs (lint warns), as under sqlx."""
+        db = TestDatabase.create("sqlite", tmp_path)
+        write_all(migrations_dir, {"20240101000000_a.sql": "PRAGMA foreign_keys=OFF;\nCREATE TABLE a (id INTEGER);\n"
+                                                            "PRAGMA foreign_keys=ON;\n"})
+        result = up(db, migrations_dir)
+        assert 0 == result.returncode, result.stderr
+        assert "transaction-noop" in result.stderr
+
+    def test_status_shows_format(self, db: TestDatabase, migrations_dir: Path) -> None:
+        write_all(migrations_dir, GOOSE)
+        assert 0 == up(db, migrations_dir).returncode
+        write_all(migrations_dir, {"V3__flyway.sql": "CREATE TABLE f (id INTEGER);\n"})
+        status = cmd("status", db, migrations_dir)
+        assert 0 == status.returncode, status.stderr
+        lines = status.stdout.splitlines()
+        assert "FORMAT" in lines[0]
+        assert [("1", "goose"), ("2", "goose"), ("3", "flyway")] == [
+            (line.split()[0], line.split()[3]) for line in lines[1:4]]
+        plan = cmd("plan", db, migrations_dir, "--json")
+        assert [("3", "flyway")] == [(p["id"], p["format"]) for p in json.loads(plan.stdout)["pending"]]
+        text = cmd("plan", db, migrations_dir)
+        assert "== 3  flyway  (V3__flyway.sql, flyway, versioned, pending)" in text.stdout
+
+    def test_flyway_ignores_non_matching_name(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """--format flyway ignores V366_x.sql with a warning naming it, as Flyway does."""
+        write_all(migrations_dir, {"V1__a.sql": "CREATE TABLE a (id INTEGER);\n",
+                                   "V366_remove_spaces.sql": "DROP TABLE a;\n"})
+        result = up(db, migrations_dir, "--format", "flyway")
+        assert 0 == result.returncode, result.stderr
+        assert "migration_file_ignored" in result.stderr and "V366_remove_spaces.sql" in result.stderr
+        assert "a" in db.tables()
+        assert 5 == up(db, migrations_dir).returncode  # auto stays strict
+
+
+def test_new_goose_file_in_goose_folder(tmp_path: Path) -> None:
+    """new follows the folder's format: a goose folder gets a goose file with its annotations."""
+    folder = tmp_path / "m"
+    write_all(folder, GOOSE)
+    result = run_cli("new", "add tags", "--dir", str(folder))
+    assert 0 == result.returncode, result.stderr
+    created = Path(result.stdout.strip())
+    assert "00003_add_tags.sql" == created.name
+    assert "-- +goose Up" in created.read_text() and "-- +goose Down" in created.read_text()
+
+
+class TestAtlas:
+    def folder(self, migrations_dir: Path, files: dict[str, str]) -> None:
+        from premigrate.model.formats.atlas import hash_file, total_sum
+
+        write_all(migrations_dir, files)
+        entries = hash_file([(n, (migrations_dir / n).read_bytes()) for n in sorted(files)])
+        (migrations_dir / "atlas.sum").write_text(f"h1:{total_sum(entries)}\n" +
+                                                  "".join(f"{n} h1:{h}\n" for n, h in entries))
+
+    def test_apply_rerun_and_edited_file(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """Applied in name order; a no-op re-run; a file edited without rehashing is exit 5 naming it, nothing run."""
+        self.folder(migrations_dir, {"20240101000000_a.sql": "CREATE TABLE a (id INTEGER);\n",
+                                     "20240102000000_b.sql": "INSERT INTO a (id) VALUES (1);\n"})
+        assert 0 == up(db, migrations_dir).returncode
+        assert [(1,)] == [tuple(r) for r in db.query("SELECT id FROM a")]
+        assert 0 == up(db, migrations_dir).returncode
+        write_all(migrations_dir, {"20240103000000_c.sql": "DROP TABLE a;\n"})
+        result = up(db, migrations_dir)
+        assert 5 == result.returncode and "20240103000000_c.sql: not in atlas.sum" in result.stderr
+        assert "a" in db.tables()
+
+
+class TestDrizzle:
+    def folder(self, migrations_dir: Path, dialect: str) -> None:
+        entries = [{"idx": 0, "version": "7", "when": 1700000000000, "tag": "0000_init", "breakpoints": True},
+                   {"idx": 1, "version": "7", "when": 1700000001000, "tag": "0001_more", "breakpoints": True}]
+        write_all(migrations_dir, {
+            "meta/_journal.json": json.dumps({"version": "7", "dialect": dialect, "entries": entries}),
+            "0000_init.sql": "CREATE TABLE a (id INTEGER);\n--> statement-breakpoint\n"
+                             "INSERT INTO a (id) VALUES (1);--> statement-breakpoint\nCREATE TABLE b (id INTEGER);\n",
+            "0001_more.sql": "INSERT INTO a (id) VALUES (2);\n--> statement-breakpoint\nINSERT INTO nowhere VALUES (1);\n",
+        })
+
+    def test_apply_failure_mid_file_then_fix(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """The journal's files apply in order; a failing statement is exit 4 naming its line; fixed, it applies."""
+        self.folder(migrations_dir, db.dialect)
+        result = up(db, migrations_dir)
+        assert 4 == result.returncode and '"line": 3' in result.stderr
+        assert {"a", "b"} <= db.tables()
+        if db.dialect != "mysql":
+            assert [(1,)] == [tuple(r) for r in db.query("SELECT id FROM a")]  # 0001 rolled back
+            (migrations_dir / "0001_more.sql").write_text("INSERT INTO a (id) VALUES (2);\n")
+            assert 0 == up(db, migrations_dir).returncode
+            assert [(1,), (2,)] == [tuple(r) for r in db.query("SELECT id FROM a ORDER BY id")]
+            assert 0 == up(db, migrations_dir).returncode
+
+    def test_drift(self, db: TestDatabase, migrations_dir: Path) -> None:
+        self.folder(migrations_dir, db.dialect)
+        (migrations_dir / "0001_more.sql").write_text("INSERT INTO a (id) VALUES (2);\n")
+        assert 0 == up(db, migrations_dir).returncode
+        (migrations_dir / "0000_init.sql").write_text("CREATE TABLE a (id INTEGER);\n")
+        result = up(db, migrations_dir)
+        assert 5 == result.returncode and "0000_init.sql" in result.stderr
+
+
+class TestPopx:
+    FILES: ClassVar[dict[str, str]] = {
+        "20240101000000000000_a.up.sql": "CREATE TABLE a (id INTEGER, kind VARCHAR(20));\n",
+        "20240101000000000000_a.down.sql": "DROP TABLE a;\n",
+        "20240102000000000000_b.up.sql": "INSERT INTO a (id, kind) VALUES (1, 'all');\n",
+        "20240102000000000000_b.postgres.up.sql": "INSERT INTO a (id, kind) VALUES (1, 'postgres');\n",
+        "20240102000000000000_b.mysql.up.sql": "INSERT INTO a (id, kind) VALUES (1, 'mysql');\n",
+        "20240102000000000000_b.cockroach.up.sql": "INSERT INTO a (id, kind) VALUES (1, 'cockroach');\n",
+        "20240102000000000000_b.down.sql": "DELETE FROM a;\n",
+    }
+
+    def test_dialect_file_wins_and_down(self, db: TestDatabase, migrations_dir: Path) -> None:
+        write_all(migrations_dir, self.FILES)
+        assert 0 == up(db, migrations_dir).returncode
+        expected = {"postgresql": "postgres", "mysql": "mysql", "sqlite": "all"}[db.dialect]
+        assert [(1, expected)] == [tuple(r) for r in db.query("SELECT id, kind FROM a")]
+        assert 0 == up(db, migrations_dir).returncode
+        assert 0 == cmd("down", db, migrations_dir, "--steps", "1", "--yes").returncode
+        assert [] == db.query("SELECT id FROM a")
+
+
+class TestSqlx:
+    def test_no_transaction_first_line(self, tmp_path: Path, migrations_dir: Path) -> None:
+        """sqlx's `-- no-transaction` first line runs the file outside a transaction: on PostgreSQL a CREATE INDEX
+        CONCURRENTLY, refused inside one, applies."""
+        db = TestDatabase.create("postgresql", tmp_path)
+        try:
+            write_all(migrations_dir, {
+                "20240101000000_t.sql": "CREATE TABLE t (id INTEGER);\n",
+                "20240102000000_i.sql": "-- no-transaction\nCREATE INDEX CONCURRENTLY t_id ON t (id);\n",
+            })
+            result = up(db, migrations_dir)
+            assert 0 == result.returncode, result.stderr
+            assert [("t_id",)] == [tuple(r) for r in db.query("SELECT indexname FROM pg_indexes WHERE tablename = 't'")]
+            status = json.loads(cmd("status", db, migrations_dir, "--json").stdout)
+            assert ["plain", "sqlx"] == [m["format"] for m in status["migrations"]]
+        finally:
+            db.drop()
+
+
+def test_flyway_placeholders_as_flyway(tmp_path: Path, migrations_dir: Path) -> None:
+    """--format flyway replaces ${name} in every file, as Flyway does; without a value it is exit 2, nothing run."""
+    db = TestDatabase.create("sqlite", tmp_path)
+    write_all(migrations_dir, {"V1__a.sql": "CREATE TABLE ${table} (id INTEGER);\n"})
+    refused = up(db, migrations_dir, "--format", "flyway")
+    assert 2 == refused.returncode and "table" in refused.stderr
+    assert set() == db.tables()
+    applied = up(db, migrations_dir, "--format", "flyway", env={"PREMIGRATE_PLACEHOLDER_table": "widgets"})
+    assert 0 == applied.returncode, applied.stderr
+    assert "widgets" in db.tables()

@@ -1,0 +1,254 @@
+"""Real public projects' migration folders, applied by premigrate and, for comparison, file by file with the
+database's own client the way the project's tool runs them: the resulting schemas must be the same.
+
+The folders are extracted at test time from fetched mirrors (`fetch github:owner/name` puts a bare clone at
+/work/.mirror/owner+name/repo); nothing of them is committed. A test is skipped only when its mirror, or the pinned
+commit in it, is absent, and the skip reason names the repository.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.e2e.helpers import up
+from tests.support import TestDatabase
+
+MIRRORS = Path("/work/.mirror")
+
+
+@dataclass(frozen=True)
+class RealProject:
+    repo: str  # owner/name on GitHub
+    commit: str
+    folder: str  # the migrations folder inside the repository
+    format: str  # premigrate --format that names the project's tool
+    dialect: str
+    auto: bool = True  # `auto` reads the folder as the tool does (False: it refuses to guess)
+    # Folders of the same repository the project migrates first, copied beside the migrations (Ory's network table)
+    before: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return f"{self.repo}:{self.folder}:{self.dialect}"
+
+
+# The projects these tests run, by repository, commit and folder.
+REAL_PROJECTS: tuple[RealProject, ...] = (
+    RealProject("Permify/permify", "e00d0522e2e5d9ccadac42625a3d40a9ba905360", "internal/storage/postgres/migrations",
+                "goose", "postgresql"),
+    # Atlas writes this folder in goose's format (atlas.sum beside goose files): auto checks the sum, reads goose.
+    RealProject("ItsNotGoodName/smtpbridge", "8b42df202df0b892bb68e9e5213a7c22bd525fbc", "migrations/sql", "goose",
+                "sqlite"),
+    RealProject("umami-software/umami", "c0ea3aefbee7a3429ee2f824b06dc4a9dbe0b7e1", "prisma/migrations", "prisma",
+                "postgresql"),
+    RealProject("rust-lang/crates.io", "57fa000662f511321daa61e6769f190ea0e80771", "migrations", "diesel",
+                "postgresql", auto=False),
+    RealProject("atuinsh/atuin", "824c8716d82bed774ee6a83c683087ae77715814",
+                "crates/atuin-server-postgres/migrations", "sqlx", "postgresql"),
+    RealProject("atuinsh/atuin", "824c8716d82bed774ee6a83c683087ae77715814", "crates/atuin-client/migrations", "sqlx",
+                "sqlite"),
+    *(RealProject("ory/keto", "e026d8391913caa2dcd1bff92311ce9d1181d821", "internal/persistence/sql/migrations/sql",
+                  "popx", dialect, before=("oryx/networkx/migrations/sql",))
+      for dialect in ("postgresql", "sqlite")),  # Keto's MySQL files need MySQL 8's constraint names, not MariaDB's
+    RealProject("gophish/gophish", "95618469799295e2c0fec980805a2dfbb818816b", "db/db_mysql/migrations", "goose",
+                "mysql"),
+    RealProject("gophish/gophish", "95618469799295e2c0fec980805a2dfbb818816b", "db/db_sqlite3/migrations", "goose",
+                "sqlite"),
+    RealProject("stellar/stellar-horizon", "2abda012313e162d822fda44076893054a3b27a2",
+                "internal/db2/schema/migrations", "sql-migrate", "postgresql"),
+    *(RealProject("homarr-labs/homarr", "464d98e124726f30c5f92ccf18a5ebff71e0cdd9", f"packages/db/migrations/{d}",
+                  "drizzle", d) for d in ("postgresql", "mysql")),
+)
+
+
+def extract(project: RealProject, into: Path) -> Path:
+    """The project's migrations folder at its pinned commit, written under `into` (git archive, at test time)."""
+    git_dir = MIRRORS / project.repo.replace("/", "+") / "repo"
+    if not git_dir.is_dir():
+        pytest.skip(f"no mirror of {project.repo} (fetch github:{project.repo})")
+    archive = subprocess.run(["git", "--git-dir", str(git_dir), "archive", "--format=tar", project.commit,
+                              project.folder, *project.before], check=False, capture_output=True)
+    if archive.returncode != 0:
+        pytest.skip(f"the mirror of {project.repo} lacks commit {project.commit}")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(into, filter="data")
+    for folder in project.before:
+        for path in (into / folder).iterdir():
+            path.rename(into / project.folder / path.name)
+    return into / project.folder
+
+
+# -- the reference: each file through the database's own client, as the tool would run it --------------------------
+
+def goose_up_text(text: str) -> tuple[str, bool]:
+    """The Up section of a goose file (between the Up and Down annotations) and whether it runs in a transaction."""
+    lines = text.split("\n")
+    ups = [i for i, line in enumerate(lines) if re.match(r"--\s*\+goose\s+up\s*$", line, re.IGNORECASE)]
+    downs = [i for i, line in enumerate(lines) if re.match(r"--\s*\+goose\s+down\s*$", line, re.IGNORECASE)]
+    end = downs[0] if downs else len(lines)
+    body = "\n".join(lines[ups[0] + 1:end])
+    body = "\n".join(line for line in body.split("\n") if not re.match(r"--\s*\+goose", line))
+    return body, not re.search(r"^--\s*\+goose\s+NO TRANSACTION\s*$", text, re.IGNORECASE | re.MULTILINE)
+
+
+def sql_migrate_up_text(text: str) -> tuple[str, bool]:
+    """The lines of a sql-migrate file's Up sections (its `-- +migrate` command lines left out)."""
+    kept, direction, in_tx = [], None, True
+    for line in text.split("\n"):
+        if line.startswith("-- +migrate Up"):
+            direction, in_tx = "up", in_tx and "notransaction" not in line
+        elif line.startswith("-- +migrate Down"):
+            direction = "down"
+        elif direction == "up" and not line.startswith("-- +"):
+            kept.append(line)
+    return "\n".join(kept), in_tx
+
+
+def reference_steps(project: RealProject, folder: Path) -> list[tuple[str, bool]]:
+    """(SQL, in one transaction) per migration, in the order the project's tool applies them."""
+    steps: list[tuple[str, bool]] = []
+    if project.format == "goose":
+        files = sorted(folder.glob("*.sql"), key=lambda p: int(p.name.split("_")[0]))
+        return [goose_up_text(p.read_text()) for p in files]
+    if project.format == "prisma":
+        return [((d / "migration.sql").read_text(), False) for d in sorted(p for p in folder.iterdir() if p.is_dir())]
+    if project.format == "diesel":
+        folders = [d for d in folder.iterdir() if d.is_dir() and (d / "up.sql").is_file()]
+        for d in sorted(folders, key=lambda d: d.name.split("_")[0].replace("-", "")):
+            metadata = d / "metadata.toml"
+            in_tx = not metadata.is_file() or "run_in_transaction = true" in metadata.read_text()
+            steps.append(((d / "up.sql").read_text(), in_tx))
+        return steps
+    if project.format == "sqlx":
+        files = sorted(folder.glob("*.sql"), key=lambda p: int(p.name.split("_")[0]))
+        return [(p.read_text(), not p.read_text().startswith("-- no-transaction")) for p in files
+                if not p.name.endswith(".down.sql")]
+    if project.format == "drizzle":
+        import json
+
+        journal = json.loads((folder / "meta" / "_journal.json").read_text())
+        return [((folder / f"{e['tag']}.sql").read_text().replace("--> statement-breakpoint", ""), True)
+                for e in journal["entries"]]
+    if project.format == "sql-migrate":
+        files = sorted(folder.glob("*.sql"), key=lambda p: (int(p.name.split("_")[0]), p.name))
+        return [sql_migrate_up_text(p.read_text()) for p in files]
+    if project.format == "popx":
+        return popx_steps(folder, project.dialect)
+    raise AssertionError(project.format)
+
+
+POPX_DIALECTS = {"postgresql": ("postgres", "postgresql", "pg"), "mysql": ("mysql",), "sqlite": ("sqlite", "sqlite3")}
+
+
+def popx_steps(folder: Path, dialect: str) -> list[tuple[str, bool]]:
+    """Per version, the up file for this database, else the dialect-less one (popx's sortAndFilter)."""
+    ups: dict[str, dict[str, Path]] = {}
+    for path in folder.glob("*.up.sql"):
+        version, rest = path.name.split("_", 1)
+        parts = rest.split(".")
+        target = parts[1] if len(parts) == 4 else "all"
+        ups.setdefault(version, {})[target] = path
+    steps = []
+    for version in sorted(ups):
+        mine = [p for d, p in ups[version].items() if d in POPX_DIALECTS[dialect]] or \
+            [p for d, p in ups[version].items() if d == "all"]
+        if mine:
+            steps.append((mine[0].read_text(), True))
+    return steps
+
+
+def apply_with_client(db: TestDatabase, steps: list[tuple[str, bool]], work: Path) -> None:
+    for index, (sql, in_tx) in enumerate(steps):
+        path = work / f"step_{index:04d}.sql"
+        path.write_text(sql)
+        if db.dialect == "postgresql":
+            command = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", *(["-1"] if in_tx else []), "-d", db.url,
+                       "-f", str(path)]
+            result = subprocess.run(command, check=False, capture_output=True, text=True)
+        elif db.dialect == "mysql":
+            result = subprocess.run([*mariadb_args(db, "mariadb"), db.name], check=False, input=sql,
+                                    capture_output=True, text=True)
+        else:
+            script = f"BEGIN;\n{sql}\nCOMMIT;\n" if in_tx else sql
+            result = subprocess.run(["sqlite3", "-bail", str(db.path)], check=False, input=script, capture_output=True,
+                                    text=True)
+        assert 0 == result.returncode, f"the client refused step {index}: {result.stderr}"
+
+
+def mariadb_args(db: TestDatabase, tool: str) -> list[str]:
+    url = urlsplit(db.url)
+    return [tool, "-h", url.hostname or "127.0.0.1", "-P", str(url.port or 3306), "-u", url.username or "root",
+            *([f"-p{url.password}"] if url.password else [])]
+
+
+def schema(db: TestDatabase) -> str:
+    """The database's schema as its own dump tool prints it, without premigrate's history table."""
+    if db.dialect == "postgresql":
+        dump = subprocess.run(["pg_dump", "--schema-only", "--no-owner", "--no-privileges", "-T", db.table,
+                               "-d", db.url], capture_output=True, text=True, check=True).stdout
+        lines = [line for line in dump.splitlines()
+                 if line and not line.startswith(("--", "\\restrict", "\\unrestrict"))]
+        return "\n".join(lines)
+    if db.dialect == "mysql":
+        dump = subprocess.run([*mariadb_args(db, "mariadb-dump"), "--no-data", "--skip-comments", "--skip-dump-date",
+                               f"--ignore-table={db.name}.{db.table}", db.name],
+                              capture_output=True, text=True, check=True).stdout
+        return re.sub(r" AUTO_INCREMENT=\d+", "", dump)
+    rows = db.query("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE %s AND name NOT LIKE 'sqlite_%' "
+                    "ORDER BY type, name", (f"{db.table}%",))
+    return "\n".join(f"{t} {n}: {s}" for t, n, s in rows)
+
+
+@pytest.mark.parametrize("project", REAL_PROJECTS, ids=lambda p: p.id)
+def test_real_folder_matches_its_tool(project: RealProject, tmp_path: Path) -> None:
+    """premigrate applies the folder (`--format <tool>`) to the same schema as the database's client applying each
+    file the way the tool does; a second run (with `auto` where the folder is unambiguous) is a no-op."""
+    folder = extract(project, tmp_path / "src")
+    (tmp_path / "ours").mkdir()
+    (tmp_path / "theirs").mkdir()
+    ours = TestDatabase.create(project.dialect, tmp_path / "ours")
+    theirs = TestDatabase.create(project.dialect, tmp_path / "theirs")
+    try:
+        result = up(ours, folder, "--format", project.format, "--lint", "off")
+        assert 0 == result.returncode, result.stderr[-3000:]
+        again = up(ours, folder, *(() if project.auto else ("--format", project.format)))
+        assert 0 == again.returncode and '"nothing_to_do"' in again.stderr, again.stderr[-2000:]
+        apply_with_client(theirs, reference_steps(project, folder), tmp_path)
+        assert schema(theirs) == schema(ours)
+        assert schema(ours)  # the folder did create something
+    finally:
+        ours.drop()
+        theirs.drop()
+
+
+def test_crates_io_needs_explicit_diesel(tmp_path: Path) -> None:
+    """crates.io keeps a loose data_oauth_github.sql beside its diesel folders: diesel ignores it, `auto` refuses
+    to guess (exit 5, naming it) and `--format diesel` ignores it with a warning."""
+    project = next(p for p in REAL_PROJECTS if p.repo == "rust-lang/crates.io")
+    folder = extract(project, tmp_path / "src")
+    db = TestDatabase.create("sqlite", tmp_path)
+    result = up(db, folder)
+    assert 5 == result.returncode
+    assert "data_oauth_github.sql" in result.stderr and "--format diesel" in result.stderr
+
+
+def test_homarr_sqlite_escaping_drizzles_transaction_is_refused(tmp_path: Path) -> None:
+    """homarr's SQLite 0001 starts with COMMIT to leave Drizzle's transaction (and set PRAGMA foreign_keys outside
+    it), then BEGINs again for Drizzle to commit. premigrate cannot reproduce that trick: it refuses the folder
+    before running anything, naming the file and the statement, instead of applying half of it."""
+    project = RealProject("homarr-labs/homarr", "464d98e124726f30c5f92ccf18a5ebff71e0cdd9",
+                          "packages/db/migrations/sqlite", "drizzle", "sqlite")
+    folder = extract(project, tmp_path / "src")
+    db = TestDatabase.create("sqlite", tmp_path)
+    result = up(db, folder)
+    assert 5 == result.returncode
+    assert "0001_mixed_titanium_man.sql: line 1: statement 1 (COMMIT) ends a transaction" in result.stderr
+    assert '"applied": 0' in result.stderr
