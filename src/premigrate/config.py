@@ -15,6 +15,10 @@ from premigrate.model.durations import parse_duration
 from premigrate.model.dsn import DEFAULT_PORTS, Dsn, normalize_dialect, parse_url
 from premigrate.errors import UsageError
 from premigrate.model.versions import Version
+from premigrate.settings import (
+    ApplySettings, BaselineSettings, DownSettings, LintSettings, NewSettings, RepairSettings, ServeSettings,
+    StatementSettings, sections_from,
+)
 
 DEFAULT_SQLITE_FILE = "premigrate.db"
 DEFAULT_TABLE = "premigrate_history"
@@ -108,7 +112,11 @@ OPTIONS: tuple[Option, ...] = (
            "baseline: description recorded for the baseline version's row", metavar="TEXT", commands=("baseline",)),
     Option("baseline_from", "--from", "PREMIGRATE_BASELINE_FROM",
            "baseline: read another tool's history table in the same database", kind="choice",
-           choices=("golang-migrate", "flyway", "dbmate", "laravel", "alembic"), commands=("baseline",)),
+           choices=("golang-migrate", "flyway", "dbmate", "laravel", "alembic", "goose", "sqlx", "atlas", "prisma",
+                    "diesel", "drizzle", "popx", "sql-migrate", "liquibase", "sqitch"), commands=("baseline",)),
+    Option("baseline_from_table", "--from-table", "PREMIGRATE_BASELINE_FROM_TABLE",
+           "baseline --from: the tool's history table when it was configured to use another one ([schema.]name)",
+           metavar="[SCHEMA.]TABLE", commands=("baseline",)),
     Option("baseline_map", "--map", "PREMIGRATE_BASELINE_MAP",
            "baseline --from alembic: file mapping alembic revision ids to versions (JSON object, or 'rev version' "
            "lines)", metavar="FILE", commands=("baseline",)),
@@ -166,7 +174,7 @@ class Config:
     command: str
     dsn: Dsn
     dsn_source: str
-    dir: Path
+    migrations_dir: Path
     table: str
     schema: str | None
     wait_timeout: float | None
@@ -176,15 +184,20 @@ class Config:
     strict: bool = False
     allow_out_of_order: bool = False
     require_database: bool = False
-    json: bool = False
+    json_output: bool = False  # --json: commands print JSON instead of text
     default_sqlite: bool = False
     secrets: tuple[str, ...] = field(default=(), repr=False)
-    options: dict[str, Any] = field(default_factory=dict)  # command-specific options, by dest
     placeholder_values: dict[str, str] = field(default_factory=dict, repr=False)
     stdin_is_tty: bool = False
-
-    def option(self, dest: str) -> Any:
-        return self.options.get(dest)
+    # Command-specific sections: a command's own options are set, the others keep their defaults.
+    statements: StatementSettings = field(default_factory=StatementSettings)
+    apply: ApplySettings = field(default_factory=ApplySettings)
+    down: DownSettings = field(default_factory=DownSettings)
+    repair: RepairSettings = field(default_factory=RepairSettings)
+    baseline: BaselineSettings = field(default_factory=BaselineSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
+    lint: LintSettings = field(default_factory=LintSettings)
+    new: NewSettings = field(default_factory=NewSettings)
 
     @property
     def history_schema(self) -> str | None:
@@ -199,7 +212,7 @@ class Config:
             "database": self.dsn.redacted(),
             "database_source": self.dsn_source,
             "dialect": self.dsn.dialect,
-            "dir": str(self.dir),
+            "dir": str(self.migrations_dir),
             "table": self.table,
             "schema": self.schema,
             "wait_timeout_s": self.wait_timeout,
@@ -219,8 +232,8 @@ def _parse_bool(value: str, name: str) -> bool:
 def resolve_option(option: Option, flags: Mapping[str, Any], env: Mapping[str, str]) -> Any:
     """The option's value from its flag, else its environment variable, else its default, validated."""
     raw = flags.get(option.dest)
-    source = option.flag
-    if raw is None or raw is False and option.kind == "bool":
+    source: str | None = option.flag
+    if raw is None or (raw is False and option.kind == "bool"):
         if option.env in env:
             raw, source = env[option.env], option.env
         else:
@@ -265,7 +278,8 @@ def read_secret_file(var: str, path: str, read: Callable[[str], str]) -> str:
     try:
         content = read(path)
     except OSError as exc:
-        raise UsageError(f"{var}: cannot read {path!r}: {exc.strerror or exc}; mount the secret there or unset {var}") from None
+        raise UsageError(f"{var}: cannot read {path!r}: {exc.strerror or exc}; mount the secret there or unset "
+                         f"{var}") from None
     except UnicodeDecodeError:
         raise UsageError(f"{var}: {path!r} is not UTF-8 text") from None
     # Secrets written with `echo` end in a newline; exactly one is dropped, as Docker and Kubernetes users expect.
@@ -319,13 +333,11 @@ def load_config(
     # Placeholder values that look like credentials are scrubbed from logs like the database password.
     secrets = tuple(dsn.secrets()) + tuple(
         v for k, v in placeholder_values.items() if v and _SECRET_NAME.search(k))
-    common = {"database_url", "dir", "table", "schema", "wait_timeout", "lock_timeout", "log_format", "log_level",
-              "strict", "allow_out_of_order", "require_database", "json"}
     return Config(
         command=command,
         dsn=dsn,
         dsn_source=dsn_source,
-        dir=Path(directory),
+        migrations_dir=Path(directory),
         table=table,
         schema=schema,
         wait_timeout=values["wait_timeout"],
@@ -335,12 +347,12 @@ def load_config(
         strict=bool(values["strict"]),
         allow_out_of_order=bool(values["allow_out_of_order"]),
         require_database=bool(values["require_database"]),
-        json=bool(values.get("json")),
+        json_output=bool(values.get("json")),
         default_sqlite=default_sqlite,
         secrets=secrets,
-        options={k: v for k, v in values.items() if k not in common} | {"new_description": flags.get("new_description")},
         placeholder_values=placeholder_values,
         stdin_is_tty=stdin_is_tty,
+        **sections_from(command, values, flags),
     )
 
 
@@ -349,7 +361,8 @@ def _resolve_dsn(
 ) -> tuple[Dsn, str, bool]:
     url, source = _resolve_url(flags, env, read_file)
     password = _resolve_password(env, read_file)
-    discrete = {k: env[k] for k in DISCRETE_VARS if env.get(k, "") != "" and k not in ("DB_PASSWORD", "DB_PASSWORD_FILE")}
+    discrete = {k: env[k] for k in DISCRETE_VARS
+                if env.get(k, "") != "" and k not in ("DB_PASSWORD", "DB_PASSWORD_FILE")}
     if url is not None:
         dsn = parse_url(url, source=source)
         if source != "--database-url":

@@ -1,8 +1,9 @@
 """Logging: the only structlog.configure call. Events go to stderr; stdout is left to command output.
 
-Start-up cost matters here: `up` runs on every pod start, and `import structlog` alone took ~45 ms, most of it for
-parts premigrate never uses. Only the submodules behind configure, the processors and the two renderers are loaded
-(see _load_structlog); the rest of the package loads the moment anything asks for it.
+Start-up cost matters here: `up` runs on every pod start, and `import structlog` whole is a large share of a
+no-op run (bench/bench.py measures it), most of it for parts premigrate never uses. Only the submodules behind
+configure, the processors and the two renderers are loaded (see _load_structlog); the rest of the package loads the
+moment anything asks for it.
 """
 
 from __future__ import annotations

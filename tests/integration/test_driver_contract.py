@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 
@@ -256,3 +257,197 @@ class TestConnect:
         """An unknown URL parameter is a configuration error naming it (SQLite URLs take none at all)."""
         with pytest.raises(UsageError, match="bogus|take no query parameters"):
             driver_class(db.dialect).connect(parse_url(db.url + "?bogus=1"), SETTINGS)
+
+
+def in_thread(action: Any) -> tuple[threading.Thread, dict[str, Any]]:
+    """Run `action` in a thread; its result or exception lands in the returned dict."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["result"] = action()
+        except BaseException as exc:  # noqa: BLE001 - inspected by the test
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def hold_table(holder: Driver) -> None:
+    """Open a transaction on `holder` that keeps table t locked against DDL until it ends."""
+    holder.begin()
+    if holder.dialect == "postgresql":
+        holder.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+    elif holder.dialect == "mysql":
+        holder.execute("SELECT * FROM t")  # holds the table's metadata lock until the transaction ends
+    else:
+        holder.execute("INSERT INTO t VALUES (1)")  # BEGIN IMMEDIATE already holds the write lock
+
+
+class TestTransactionHelper:
+    def test_commits_when_the_block_ends(self, driver: Driver, db: TestDatabase) -> None:
+        """transaction() commits what the block did."""
+        driver.ensure_history_table()
+        with driver.transaction():
+            driver.insert_row(row("1"))
+        assert 1 == len(db.history())
+
+    def test_rolls_back_and_reraises(self, driver: Driver, db: TestDatabase) -> None:
+        """An exception in the block rolls the transaction back and propagates unchanged."""
+        driver.ensure_history_table()
+        with pytest.raises(KeyError):
+            with driver.transaction():
+                driver.insert_row(row("1"))
+                raise KeyError("boom")
+        assert [] == db.history()
+        driver.insert_row(row("2"))  # the session is usable again, outside any transaction
+        assert ["2"] == [r["migration_id"] for r in db.history()]
+
+
+class TestTimeouts:
+    def test_statement_timeout_stops_a_long_statement(self, driver: Driver) -> None:
+        """set_timeouts(statement_timeout=...) makes a statement that runs too long fail with SqlError."""
+        driver.set_timeouts(None, 0.5, local=False)
+        started = time.monotonic()
+        with pytest.raises(SqlError):
+            driver.execute(SLEEP[driver.dialect])
+        assert time.monotonic() - started < 30  # liveness only: the statement would run for 60 s or forever
+
+    def test_reset_lifts_the_statement_timeout(self, driver: Driver) -> None:
+        """After reset_timeouts() a statement longer than the old limit runs to its end."""
+        driver.set_timeouts(None, 0.2, local=False)
+        driver.reset_timeouts()
+        bounded = {"postgresql": "SELECT pg_sleep(1)", "mysql": "SELECT SLEEP(1)",
+                   "sqlite": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) "
+                             "SELECT count(*) FROM c"}
+        driver.execute(bounded[driver.dialect])
+
+    def test_local_timeouts_end_with_the_transaction(self, driver: Driver) -> None:
+        """Where timeouts can be transaction-local, a local statement timeout is gone after the commit; elsewhere
+        (Capabilities.local_timeouts False) it stays a session value until reset_timeouts()."""
+        with driver.transaction():
+            driver.set_timeouts(None, 0.2, local=True)
+        if driver.local_timeouts:
+            driver.execute("SELECT pg_sleep(1)")
+            return
+        with pytest.raises(SqlError):
+            driver.execute(SLEEP[driver.dialect])
+        driver.reset_timeouts()
+
+    def test_lock_timeout_is_lock_contention(self, db: TestDatabase) -> None:
+        """A statement that waits longer than the lock timeout fails with SqlError.lock_contention set."""
+        holder, waiter = open_driver(db), open_driver(db)
+        try:
+            holder.execute("CREATE TABLE t (id int)")
+            hold_table(holder)
+            waiter.set_timeouts(0.5, None, local=False)
+            with pytest.raises(SqlError) as info:
+                if waiter.dialect == "sqlite":
+                    waiter.begin()
+                waiter.execute("ALTER TABLE t ADD COLUMN extra int")
+            assert info.value.lock_contention
+        finally:
+            holder.rollback()
+            holder.close()
+            waiter.close()
+
+
+class TestBlockers:
+    def test_names_the_blocking_session(self, db: TestDatabase) -> None:
+        """blockers(), asked from a third session while a statement waits, names the session holding the lock
+        (databases without session ids answer [] and report none)."""
+        holder, waiter, watcher = open_driver(db), open_driver(db), open_driver(db)
+        try:
+            waiting_id = waiter.session_id()
+            if waiting_id is None:
+                assert [] == watcher.blockers(0)
+                return
+            assert holder.session_id() not in (None, waiting_id)
+            holder.execute("CREATE TABLE t (id int)")
+            hold_table(holder)
+            waiter.set_timeouts(30, None, local=False)
+            thread, outcome = in_thread(lambda: waiter.execute("ALTER TABLE t ADD COLUMN extra int"))
+            found: list[dict[str, Any]] = []
+            deadline = time.monotonic() + 20
+            while not found and time.monotonic() < deadline:
+                time.sleep(0.2)
+                found = watcher.blockers(waiting_id)
+            holder.rollback()
+            thread.join(30)
+            ids = [b.get("pid", b.get("connection_id")) for b in found]
+            assert holder.session_id() in ids
+            assert "error" not in outcome, outcome
+        finally:
+            holder.close()
+            waiter.close()
+            watcher.close()
+
+
+class TestInvalidIndexes:
+    def test_drops_only_an_invalid_index(self, driver: Driver, db: TestDatabase) -> None:
+        """After a failed concurrent index build the invalid index is dropped and named; a valid one is kept."""
+        driver.execute("CREATE TABLE t (a int)")
+        driver.execute("INSERT INTO t VALUES (1)")
+        driver.execute("CREATE INDEX t_valid ON t (a)")
+        assert None is driver.drop_invalid_index("t_valid")
+        if not driver.invalid_indexes:
+            assert None is driver.drop_invalid_index("t_nothing")
+            return
+        driver.execute("INSERT INTO t VALUES (1)")
+        with pytest.raises(SqlError):
+            driver.execute("CREATE UNIQUE INDEX CONCURRENTLY t_unique ON t (a)")
+        assert "t_unique" == driver.drop_invalid_index("t_unique")
+        indexes = {r[0] for r in db.query("SELECT indexname FROM pg_indexes WHERE tablename = 't'")}
+        assert {"t_valid"} == indexes
+
+
+class TestSchema:
+    def test_ensure_schema_creates_the_history_schema(self, db: TestDatabase) -> None:
+        """ensure_schema creates the schema of the history table (and --schema's) where schemas exist; twice is
+        harmless; the history table then lives there."""
+        probe = open_driver(db)
+        supports = probe.supports_schema
+        probe.close()
+        d = open_driver(db, schema="pm_contract_s" if supports else None)
+        try:
+            d.ensure_schema()
+            d.ensure_schema()
+            assert d.ensure_history_table()
+            d.insert_row(row("1"))
+            assert [row("1")] == d.read_history()
+            if supports:
+                assert [("pm_contract_s",)] == db.query(
+                    "SELECT table_schema FROM information_schema.tables WHERE table_name = 'premigrate_history'")
+        finally:
+            d.close()
+
+
+class TestSessionFacts:
+    def test_server_version_and_tables(self, driver: Driver) -> None:
+        """server_version names the product; list_tables lists a created table; fetch returns rows."""
+        product = {"postgresql": "PostgreSQL", "mysql": "MySQL", "sqlite": "SQLite"}[driver.dialect]
+        assert driver.server_version().startswith(product + " ")
+        driver.execute("CREATE TABLE listed (id int)")
+        driver.execute("INSERT INTO listed VALUES (7)")
+        assert "listed" in driver.list_tables()
+        assert [(7,)] == [tuple(r) for r in driver.fetch("SELECT id FROM listed")]
+
+    def test_prepare_session_and_statement_limit(self, driver: Driver) -> None:
+        """prepare_session can be called on a fresh session; limit_statement_time bounds later statements on
+        servers (SQLite has no server to protect)."""
+        driver.prepare_session()
+        driver.limit_statement_time(0.5)
+        if driver.dialect == "sqlite":
+            driver.execute("SELECT 1")
+            return
+        with pytest.raises(SqlError):
+            driver.execute(SLEEP[driver.dialect])
+
+    def test_database_missing(self, db: TestDatabase, tmp_path: Any) -> None:
+        """database_missing is True only for a SQLite file that does not exist yet."""
+        cls = driver_class(db.dialect)
+        open_driver(db).close()  # the SQLite file exists once a session was opened
+        assert False is cls.database_missing(parse_url(db.url))
+        if db.dialect == "sqlite":
+            assert True is cls.database_missing(parse_url(f"sqlite:///{tmp_path / 'nope.db'}"))

@@ -296,6 +296,27 @@ class TestHealthDatabase:
         assert "003_broken.sql" in document["migrations"]["error"]
         assert (503, "not_ready") == (ready_status, ready["status"])
 
+    def test_interrupted_placeholder_file_is_resumable_not_changed(self, db: TestDatabase,
+                                                                   migrations_dir: Path) -> None:
+        """A no-transaction file with placeholders, interrupted between two statements, is what `check` and `up`
+        call it: resumable (degraded, in progress), not a changed file (unhealthy, resume_mismatch)."""
+        (migrations_dir / "001_a.sql").write_text(
+            "-- premigrate:no-transaction\n-- premigrate:placeholders\nCREATE TABLE ${PREFIX}_a (id integer);\n"
+            "CREATE TABLE ${PREFIX}_b (id integer);\n")
+        env = {"DATABASE_URL": db.url, "PREMIGRATE_LINT": "off", "PREMIGRATE_PLACEHOLDER_PREFIX": "shop"}
+        assert 0 == run_cli("up", "--dir", str(migrations_dir), env=env).returncode
+        # As a kill between statement 1 and 2 leaves it: statement 1 done, nothing in doubt, statement 2 not run.
+        db.execute("DROP TABLE shop_b")
+        db.execute("UPDATE premigrate_history SET state = 'in_progress', statements_done = 1, statement_started = 1")
+        assert 7 == run_cli("check", "--dir", str(migrations_dir), env=env).returncode
+        config = load_config("serve", {"database_url": db.url, "dir": str(migrations_dir)},
+                             {"PREMIGRATE_PLACEHOLDER_PREFIX": "shop"})
+        with running(config) as served:
+            status, document = served.get_json("/health/database")
+        assert "cannot be resumed" not in json.dumps(document)
+        assert (["1"], ["1"]) == (document["migrations"]["pending"], document["migrations"]["failed"])
+        assert "a migration run is in progress or was interrupted: 1" == document["migrations"]["error"]
+
     def test_unhealthy_on_drift(self, db: TestDatabase, applied: Path) -> None:
         """An applied file changed since: unhealthy (503), the drift named in migrations.error."""
         (applied / "001_create_users.sql").write_text(USERS + "-- edited after it was applied\nSELECT 1;\n")

@@ -109,7 +109,7 @@ class TestOptions:
         """Defaults: ./migrations, premigrate_history, 60 s wait, 600 s lock, json logs off a terminal."""
         config = load_config("up", {}, {})
         assert ("migrations", "premigrate_history", 60.0, 600.0, "json") == (
-            str(config.dir), config.table, config.wait_timeout, config.lock_timeout, config.log_format)
+            str(config.migrations_dir), config.table, config.wait_timeout, config.lock_timeout, config.log_format)
 
     def test_console_on_terminal(self) -> None:
         """Logs default to console format when stderr is a terminal."""
@@ -124,8 +124,8 @@ class TestOptions:
             "DATABASE_URL": "postgresql://u@h/d", "PREMIGRATE_SCHEMA": "app",
         })
         assert ("db/m", "hist", 5.0, None, "console", "debug", True, True, True, "app") == (
-            str(config.dir), config.table, config.wait_timeout, config.lock_timeout, config.log_format,
-            config.log_level, config.strict, config.allow_out_of_order, config.json, config.schema)
+            str(config.migrations_dir), config.table, config.wait_timeout, config.lock_timeout, config.log_format,
+            config.log_level, config.strict, config.allow_out_of_order, config.json_output, config.schema)
 
     def test_flags_beat_environment(self) -> None:
         """A flag overrides its environment variable."""

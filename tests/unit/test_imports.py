@@ -11,13 +11,13 @@ import sys
 
 import pytest
 
-# The modules the `up` path loads before it knows there is nothing to do: the CLI, logging, the runner, the
+# The modules the `up` path loads before it knows there is nothing to do: the CLI, logging, the up command, the
 # selected driver, and one log event through the configured structlog chain.
 _UP_PATH = """
 import json, sys
 from premigrate import cli, log
 from premigrate.drivers import driver_class
-import premigrate.engine.runner
+import premigrate.commands.up
 cli.build_parser().parse_args(["up"])
 log.configure(log_format="json", level="info", secrets=["s3cret"])
 log.get_logger().info("probe", note="s3cret")

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from premigrate.engine import lockwait
+from premigrate.settings import StatementSettings
 
 from premigrate.model import transactions
 from premigrate.drivers.base import SqlError
@@ -97,6 +98,49 @@ class TestOutsideTransactionOnly:
         assert transactions.outside_transaction_only(Statement("PRAGMA foreign_keys=OFF", 1), "postgresql") is None
 
 
+# Statements on both sides of the line, for the check that lint and the runner read the one catalogue alike.
+AGREEMENT = [
+    ("postgresql", "CREATE INDEX CONCURRENTLY i ON t (a)"), ("postgresql", "DROP INDEX CONCURRENTLY i"),
+    ("postgresql", "REINDEX TABLE CONCURRENTLY t"), ("postgresql", "REINDEX (CONCURRENTLY) TABLE t"),
+    ("postgresql", "REINDEX (CONCURRENTLY false) TABLE t"), ("postgresql", "REINDEX DATABASE d"),
+    ("postgresql", "REINDEX TABLE t"), ("postgresql", "VACUUM t"), ("postgresql", "ANALYZE t"),
+    ("postgresql", "CLUSTER"), ("postgresql", "CLUSTER t USING i"),
+    ("postgresql", "ALTER TABLE p DETACH PARTITION c CONCURRENTLY"), ("postgresql", "ALTER TABLE p DETACH PARTITION c"),
+    ("postgresql", "CREATE TABLESPACE s LOCATION '/x'"), ("postgresql", "ALTER SYSTEM SET work_mem = '1MB'"),
+    ("postgresql", "CREATE INDEX i ON t (a)"), ("postgresql", "ALTER TYPE e ADD VALUE 'x'"),
+    ("sqlite", "VACUUM"), ("sqlite", "PRAGMA foreign_keys = OFF"), ("sqlite", "PRAGMA journal_mode = WAL"),
+    ("sqlite", "PRAGMA foreign_keys"), ("sqlite", "CREATE INDEX i ON t (a)"),
+]
+
+
+class TestOneCatalogue:
+    """The runner and lint answer "can this run inside a transaction?" from the same catalogue."""
+
+    @pytest.mark.parametrize(("dialect", "sql"), [pytest.param(d, s, id=f"{d}-{s}") for d, s in AGREEMENT])
+    def test_lint_flags_exactly_what_the_runner_refuses(self, tmp_path: object, dialect: str, sql: str) -> None:
+        """A statement in a file run in a transaction is a lint finding exactly when the runner refuses it."""
+        from premigrate.commands.lint import lint_migrations
+        from premigrate.model.migrations import Migration
+
+        migration = Migration(kind="versioned", version=None, description="x", script="1_x.sql", up_sql=sql + ";",
+                              up_first_line=1, checksum="sha256:x")
+        flagged = any(f.rule == "transaction-incompatible" for f in lint_migrations([migration], dialect))
+        refused = transactions.outside_transaction_only(Statement(sql, 1), dialect) is not None
+        assert refused == flagged
+
+    @pytest.mark.parametrize("sql", ["ALTER TABLE p DETACH PARTITION c CONCURRENTLY", "REINDEX SYSTEM s",
+                                     "CLUSTER VERBOSE"])
+    def test_runner_refuses_what_lint_always_flagged(self, sql: str) -> None:
+        """Statements only lint knew about are refused before they run, not failed half-way."""
+        assert transactions.outside_transaction_only(Statement(sql, 1), "postgresql")
+
+    @pytest.mark.parametrize("sql", ["REINDEX (CONCURRENTLY false) TABLE t", "PRAGMA foreign_keys"])
+    def test_runner_allows_what_lint_always_allowed(self, sql: str) -> None:
+        """Statements that can run in a transaction are no longer refused (a pragma read, CONCURRENTLY off)."""
+        dialect = "sqlite" if sql.startswith("PRAGMA") else "postgresql"
+        assert transactions.outside_transaction_only(Statement(sql, 1), dialect) is None
+
+
 class TestConcurrentIndexName:
     @pytest.mark.parametrize("sql, name", [
         ("CREATE INDEX CONCURRENTLY idx_a ON t (a)", "idx_a"),
@@ -171,17 +215,20 @@ class TestLockRetries:
 class TestTimeoutsFor:
     OPTIONS = {"ddl_lock_timeout": 5.0, "statement_timeout": None, "lock_retries": 10}
 
+    def settings(self, **changes: object) -> StatementSettings:
+        return StatementSettings(**{**self.OPTIONS, **changes})  # type: ignore[arg-type]
+
     def test_run_options(self) -> None:
-        t = lockwait.timeouts_for(self.OPTIONS.get, ())
+        t = lockwait.timeouts_for(self.settings(), ())
         assert (5.0, None, 10) == (t.lock, t.statement, t.retries)
 
     def test_file_overrides(self) -> None:
-        t = lockwait.timeouts_for(self.OPTIONS.get, (("ddl_lock_timeout", 30.0), ("statement_timeout", 0.0),
+        t = lockwait.timeouts_for(self.settings(), (("ddl_lock_timeout", 30.0), ("statement_timeout", 0.0),
                                                      ("lock_retries", 0)))
         assert (30.0, 0.0, 0) == (t.lock, t.statement, t.retries)
 
     def test_run_option_zero_is_no_limit(self) -> None:
-        t = lockwait.timeouts_for({**self.OPTIONS, "ddl_lock_timeout": None}.get, ())
+        t = lockwait.timeouts_for(self.settings(ddl_lock_timeout=None), ())
         assert 0.0 == t.lock
 
 

@@ -7,12 +7,16 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from premigrate import __version__
-from premigrate.config import OPTIONS, Config, load_config, resolve_option, OPTIONS_BY_DEST
+from premigrate.config import OPTIONS, OPTIONS_BY_DEST, load_config, resolve_option
 from premigrate.errors import EXIT_CODES, Interrupted, PremigrateError, UsageError
 from premigrate.engine.interrupts import SignalGuard
+from premigrate.eventlog import EventLog
+
+if TYPE_CHECKING:
+    from premigrate.commands.common import CommandRun
 
 COMMANDS = {
     "up": "wait for the database, take the runner lock, apply pending migrations, record them",
@@ -54,7 +58,7 @@ class _OneCommandParser(_Parser):
     def _get_formatter(self) -> argparse.HelpFormatter:
         # Nothing is ever formatted for display here: add_argument only checks its metavar with a formatter. A fixed
         # width spares a terminal-size query per option and the import of shutil (with bz2 and lzma).
-        return self.formatter_class(prog=self.prog, width=100)
+        return argparse.RawDescriptionHelpFormatter(prog=self.prog, width=100)
 
 
 def _epilog() -> str:
@@ -167,8 +171,9 @@ def _early_secrets(flags: Mapping[str, Any], env: Mapping[str, str]) -> list[str
 def run() -> NoReturn:
     """The `premigrate` command: main(), then exit without the interpreter's teardown.
 
-    Tearing down the modules a database driver loads costs ~40 ms of CPU, paid on every pod start for nothing: by
-    now every session is closed and every file written, and the kernel reclaims the rest. Output is flushed first.
+    Tearing down the modules a database driver loads costs CPU on every pod start for nothing (bench/ measures a
+    no-op run): by now every session is closed and every file written, and the kernel reclaims the rest. Output is
+    flushed first.
     """
     code = main()
     for stream in (sys.stdout, sys.stderr):
@@ -216,13 +221,13 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
                 log.warning("no_database_configured", database=config.dsn.redacted(),
                             note="migrating a local SQLite file; set DATABASE_URL to migrate a real database")
             log.info("config_loaded", command=command, version=__version__, **config.summary_fields())
-            from premigrate.engine.runner import Runner
+            from premigrate.commands.common import CommandRun
 
-            runner = Runner(config, log, guard)
+            command_run = CommandRun(config, log, guard)
             try:
-                code = _dispatch(runner, config)
+                code = _dispatch(command_run)
             finally:
-                applied = runner.stats.applied
+                applied = command_run.stats.applied
         except Interrupted as exc:
             log.warning("interrupted", signal=str(exc), exit_code=exc.exit_code,
                         note="the running statement was stopped, its transaction rolled back (or its row recorded) "
@@ -244,61 +249,79 @@ def _confirm(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def _dispatch(runner: Any, config: Config) -> int:
+def _dispatch(command_run: CommandRun) -> int:
+    """The command's module, imported only when that command runs."""
+    config = command_run.config
     command = config.command
-    if command in ("up", "wait", "check", "plan", "baseline"):
-        return int(getattr(runner, command)())
-    if command == "down":
-        return int(runner.down(confirm=_confirm if config.stdin_is_tty else None))
-    if command == "status":
-        from premigrate.commands.report import status_json, status_table, write_stdout
+    if command == "up":
+        from premigrate.commands import up
 
-        plan = runner.status_plan()
-        write_stdout(status_json(plan, database=config.dsn.redacted(), table=config.table) if config.json
-                     else status_table(plan))
-        return 0
+        return up.run(command_run)
+    if command == "plan":
+        from premigrate.commands import plan
+
+        return plan.run(command_run)
+    if command in ("status", "check"):
+        from premigrate.commands import status
+
+        return status.run(command_run) if command == "status" else status.check(command_run)
+    if command == "wait":
+        from premigrate.commands import wait
+
+        return wait.run(command_run)
+    if command == "baseline":
+        from premigrate.commands import baseline
+
+        return baseline.run(command_run)
+    if command == "down":
+        from premigrate.commands import down
+
+        return down.run(command_run, confirm=_confirm if config.stdin_is_tty else None)
     if command == "new":
-        return _new(runner, config)
+        return _new(command_run)
     if command == "repair":
         from premigrate.commands import repair
 
-        return repair.run(runner, config)
+        return repair.run(command_run)
     if command == "lint":
-        return _lint(runner, config)
+        return _lint(command_run)
     if command == "serve":
         from premigrate.commands.serve import serve
 
-        return int(serve(config, runner.log, listen=config.option("listen"),
-                         expect_tables=config.option("expect_tables") or (),
-                         cache_seconds=config.option("health_cache") or 0.0))
+        return int(serve(config, command_run.log, listen=config.serve.listen,
+                         expect_tables=config.serve.expect_tables or (),
+                         cache_seconds=config.serve.health_cache or 0.0))
     raise UsageError(f"unknown command {command!r}")
 
 
-def _new(runner: Any, config: Config) -> int:
+def _new(command_run: CommandRun) -> int:
     from datetime import datetime, timezone
 
     from premigrate.commands import new as scaffold
     from premigrate.commands.report import write_stdout
 
-    if not config.dir.is_dir():
-        raise UsageError(f"migrations folder {str(config.dir)!r} does not exist; create it or point --dir at it")
-    created = scaffold.create(config.dir, runner.load(), config.option("new_description") or "",
-                              config.option("format"), datetime.now(timezone.utc))
+    config = command_run.config
+    if not config.migrations_dir.is_dir():
+        raise UsageError(f"migrations folder {str(config.migrations_dir)!r} does not exist; create it or point --dir "
+                         "at it")
+    created = scaffold.create(config.migrations_dir, command_run.load(), config.new.description or "",
+                              config.new.file_format, datetime.now(timezone.utc))
     for path in created:
-        runner.log.info("migration_created", path=str(path))
+        command_run.log.info("migration_created", path=str(path))
     write_stdout("\n".join(str(p) for p in created))
     return 0
 
 
-def _lint(runner: Any, config: Config) -> int:
+def _lint(command_run: CommandRun) -> int:
     from premigrate.commands import lint
     from premigrate.commands.report import write_stdout
 
-    dialect = config.option("dialect") or ("postgresql" if config.default_sqlite else config.dsn.dialect)
-    findings = lint.lint_migrations(runner.load().all, dialect)
-    write_stdout(lint.render_json(findings) if config.json else lint.render_text(findings))
+    config = command_run.config
+    dialect = config.lint.dialect or ("postgresql" if config.default_sqlite else config.dsn.dialect)
+    findings = lint.lint_migrations(command_run.load().all, dialect)
+    write_stdout(lint.render_json(findings) if config.json_output else lint.render_text(findings))
     errors = sum(f.severity == "error" for f in findings)
-    runner.log.info("lint_done", dialect=dialect, findings=len(findings), errors=errors)
+    command_run.log.info("lint_done", dialect=dialect, findings=len(findings), errors=errors)
     return 5 if lint.has_errors(findings) else 0
 
 
@@ -320,7 +343,7 @@ def _summary_targets(command: str, flags: Mapping[str, Any] | None, env: Mapping
     return targets
 
 
-def _finish(log: Any, command: str, code: int, started: float, *, error: PremigrateError | None = None,
+def _finish(log: EventLog, command: str, code: int, started: float, *, error: PremigrateError | None = None,
             applied: int = 0, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> int:
     if error is not None:
         log.error("error", error=error.message, error_type=type(error).__name__, exit_code=code, **error.fields)

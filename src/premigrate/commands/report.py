@@ -23,7 +23,7 @@ def write_stdout(text: str) -> None:
 
 
 def _scrub(text: str, secrets: Sequence[str]) -> str:
-    return SecretScrubber(secrets).scrub(text)
+    return str(SecretScrubber(secrets).scrub(text))
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,12 @@ from premigrate.drivers import driver_class
 from premigrate.drivers.base import STATE_APPLIED, HistoryRow
 from premigrate.errors import PremigrateError, UsageError
 from premigrate.log import SecretScrubber
-from premigrate.model.planner import Plan, make_plan
+from premigrate.commands.common import load_files, policy_for
+from premigrate.engine.sessions import Sessions
+from premigrate.model.planner import Plan, plan_for
 from premigrate.model.migrations import MigrationSet
 from premigrate.model.versions import Version, is_version, sort_key
+from premigrate.eventlog import EventLog
 
 DEFAULT_LISTEN = "0.0.0.0:8080"
 CONNECT_TIMEOUT_S = 3.0
@@ -130,12 +133,12 @@ def _row_order(row: HistoryRow) -> tuple[int, Version, str]:
     return sort_key(row.version or None, row.migration_id)
 
 
-def collect(config: Config, runner: Any, log: Any) -> Snapshot:
+def collect(config: Config, sessions: Sessions, log: EventLog) -> Snapshot:
     """One refresh: re-read the folder, open a read-only session (no waiting loop), read, close. Never raises."""
     files: MigrationSet | None = None
     folder_error: str | None = None
     try:
-        files = runner.load()
+        files = load_files(config, log)
     except PremigrateError as exc:
         folder_error = exc.message
     history: list[HistoryRow] = []
@@ -143,8 +146,7 @@ def collect(config: Config, runner: Any, log: Any) -> Snapshot:
     db_error: str | None = None
     started = time.monotonic()
     try:
-        cls = driver_class(config.dsn.dialect)
-        driver = cls.connect(config.dsn, runner._settings(read_only=True, connect_timeout=CONNECT_TIMEOUT_S))
+        driver = sessions.connect_once(read_only=True, connect_timeout=CONNECT_TIMEOUT_S)
         try:
             driver.limit_statement_time(STATEMENT_TIMEOUT_MS / 1000)
             driver.prepare_session()
@@ -163,7 +165,8 @@ def collect(config: Config, runner: Any, log: Any) -> Snapshot:
     plan = None
     if connected and files is not None:
         try:
-            plan = make_plan(files, history, runner.policy)
+            # The plan `check` and `up` make: an interrupted file is judged with its placeholders resolved.
+            plan = plan_for(files, history, policy_for(config))
         except PremigrateError as exc:  # e.g. a statement that cannot be split while judging a resumable row
             folder_error = exc.message
     return Snapshot(
@@ -185,28 +188,27 @@ class HealthState:
     """The cache in front of the database. `refresh_count` counts refreshes (the tests read it)."""
 
     config: Config
-    log: Any
+    log: EventLog
     expect_tables: tuple[str, ...] = ()
     cache_seconds: float = 2.0
     clock: Any = time.monotonic
     refresh_count: int = 0
-    _runner: Any = field(default=None, repr=False)
+    _sessions: Sessions | None = field(default=None, repr=False)
     _snapshot: Snapshot | None = field(default=None, repr=False)
     _taken: float = field(default=0.0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _last_status: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        from premigrate.engine.runner import Runner
-
-        self._runner = Runner(self.config, self.log)
+        self._sessions = Sessions(self.config, self.log)
         self._scrubber = SecretScrubber(self.config.secrets)
 
     def snapshot(self) -> Snapshot:
         # One refresh at a time: requests arriving during a refresh wait for it and share its result.
         with self._lock:
             if self._snapshot is None or self.clock() - self._taken >= self.cache_seconds:
-                self._snapshot = collect(self.config, self._runner, self.log)
+                assert self._sessions is not None
+                self._snapshot = collect(self.config, self._sessions, self.log)
                 self._taken = self.clock()
                 self.refresh_count += 1
                 self._note_status(self._snapshot)
@@ -370,7 +372,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], state: HealthState, log: Any) -> None:
+    def __init__(self, address: tuple[str, int], state: HealthState, log: EventLog) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.state = state
@@ -462,7 +464,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 def serve(
     config: Config,
-    log: Any,
+    log: EventLog,
     *,
     listen: str = DEFAULT_LISTEN,
     expect_tables: Sequence[str] = (),

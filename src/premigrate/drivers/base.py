@@ -14,17 +14,29 @@ Capability flags, not dialect checks, tell the runner what a database can do:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
 from premigrate.model.dsn import Dsn
 from premigrate.errors import PremigrateError
 
-STATE_APPLIED = "applied"
-STATE_IN_PROGRESS = "in_progress"
-STATE_FAILED = "failed"
-STATE_ROLLING_BACK = "rolling_back"  # a `down` of a no-transaction or MySQL migration is under way or stopped
+class State(StrEnum):
+    """A history row's state, as stored in its `state` column."""
+
+    APPLIED = "applied"
+    IN_PROGRESS = "in_progress"  # a stepwise run is under way, or stopped (statement_started says where)
+    FAILED = "failed"
+    ROLLING_BACK = "rolling_back"  # a `down` of a no-transaction or MySQL migration is under way or stopped
+
+
+STATE_APPLIED = State.APPLIED
+STATE_IN_PROGRESS = State.IN_PROGRESS
+STATE_FAILED = State.FAILED
+STATE_ROLLING_BACK = State.ROLLING_BACK
 
 HISTORY_COLUMNS = (
     "migration_id", "version", "description", "kind", "script", "checksum", "applied_at", "execution_ms",
@@ -44,7 +56,7 @@ class HistoryRow:
     applied_at: datetime
     execution_ms: int
     applied_by: str
-    state: str  # applied | in_progress | failed
+    state: str  # a State value (a row written by another version may hold one this one does not know)
     statements_done: int = 0
     statements_total: int = 0
     # 1-based index of the last statement started. Greater than statements_done while a statement runs: if the
@@ -64,7 +76,7 @@ class HistoryRow:
     def values(self) -> tuple[Any, ...]:
         return (
             self.migration_id, self.version, self.description, self.kind, self.script, self.checksum,
-            self.applied_at, self.execution_ms, self.applied_by, self.state, self.statements_done,
+            self.applied_at, self.execution_ms, self.applied_by, str(self.state), self.statements_done,
             self.statements_total, self.statement_started, " ".join(self.statement_hashes), self.error,
             self.premigrate_version,
         )
@@ -104,10 +116,36 @@ class ConnectFailed(PremigrateError):
     def __init__(self, message: str, *, transient: bool, reason: str) -> None:
         super().__init__(message)
         self.transient = transient
-        self.reason = reason  # refused | dns | timeout | starting_up | too_many_connections | auth | unknown_database | ...
+        # refused | dns | timeout | starting_up | too_many_connections | auth | unknown_database | ...
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a database can do, read once from its driver class (see the module docstring for each flag)."""
+
+    dialect: str
+    transactional_ddl: bool
+    local_timeouts: bool
+    invalid_indexes: bool
+    supports_schema: bool
+    table_names_fold_case: bool
+
+    @classmethod
+    def of(cls, driver: type[Driver] | Driver) -> Capabilities:
+        return cls(dialect=driver.dialect, transactional_ddl=driver.transactional_ddl,
+                   local_timeouts=driver.local_timeouts, invalid_indexes=driver.invalid_indexes,
+                   supports_schema=driver.supports_schema, table_names_fold_case=driver.table_names_fold_case)
 
 
 class Driver(Protocol):
+    """One session to one database. Holds SQL and error mapping only: no ordering, no policy (that is the engine's).
+
+    Every method maps the database library's errors at the boundary: a failed statement raises SqlError (with the
+    server's code and, when known, whether it was lock contention), a broken connection ConnectionLost, a failed
+    connect ConnectFailed. The class attributes below are read once into a Capabilities value.
+    """
+
     dialect: ClassVar[str]
     transactional_ddl: ClassVar[bool]
     invalid_indexes: ClassVar[bool]
@@ -117,39 +155,81 @@ class Driver(Protocol):
     code_field: ClassVar[str]
 
     @classmethod
-    def connect(cls, dsn: Dsn, settings: DriverSettings) -> Driver: ...
+    def connect(cls, dsn: Dsn, settings: DriverSettings) -> Driver:
+        """One connection attempt (engine/sessions.py; engine/waiting.py retries it). Raises ConnectFailed saying
+        whether the failure is transient (refused, starting up) or final (bad password, unknown database), or
+        UsageError for a URL parameter the driver does not know. The session is in autocommit mode."""
     @classmethod
-    def database_missing(cls, dsn: Dsn) -> bool: ...
-    def limit_statement_time(self, seconds: float) -> None: ...
+    def database_missing(cls, dsn: Dsn) -> bool:
+        """Whether the database does not exist yet and `up` would create it (a SQLite file); servers: False.
+        Asked by `plan`, which must not create it."""
+    def limit_statement_time(self, seconds: float) -> None:
+        """Bound every later statement of this session to `seconds` (serve's health probe, read-only queries)."""
     def set_timeouts(self, lock_timeout: float | None, statement_timeout: float | None, *, local: bool) -> None:
-        """Bound the next statements' wait for locks and their run time (None: leave as is; 0: no limit).
-        local: only until the end of the open transaction."""
-    def reset_timeouts(self) -> None: ...
-    def session_id(self) -> int | None: ...
+        """Bound the next statements' wait for locks and their run time (None: leave as is; 0: no limit). Called by
+        the executor before a migration's statements. local: only until the end of the open transaction, where
+        the database has that (Capabilities.local_timeouts); elsewhere session values until reset_timeouts()."""
+    def reset_timeouts(self) -> None:
+        """Back to the session's defaults after set_timeouts(local=False) (the executor, after the run or before a
+        file without its own statement timeout)."""
+    def session_id(self) -> int | None:
+        """This session's id as the server's activity views show it (None: the database has none). The blocker
+        watch passes it to blockers() on another session."""
     def blockers(self, session_id: int) -> list[dict[str, Any]]:
-        """Sessions that hold what `session_id` is waiting for (best effort; empty when unknown)."""
+        """Sessions that hold what `session_id` is waiting for, called from another session (the lock session)
+        while a statement waits. Best effort, read-only, quick; empty when unknown."""
     def drop_invalid_index(self, name: str) -> str | None:
-        """Drop index `name` if a failed concurrent build left it invalid; returns the dropped name."""
-    def close(self) -> None: ...
-    def server_version(self) -> str: ...
-    def prepare_session(self) -> None: ...
-    def history_exists(self) -> bool: ...
-    def ensure_history_table(self) -> bool: ...
-    def read_history(self) -> list[HistoryRow]: ...
-    def begin(self) -> None: ...
+        """Drop index `name` if a failed concurrent build left it invalid and return its name; None (nothing
+        dropped) when the index is valid, absent, or the database has no such thing. Called by the executor
+        before retrying and after failing a CREATE INDEX CONCURRENTLY."""
+    def close(self) -> None:
+        """End the session; a runner lock it holds ends with it. Never raises."""
+    def server_version(self) -> str:
+        """The server's product and version, for log lines."""
+    def prepare_session(self) -> None:
+        """Session settings a migration session needs (PostgreSQL: the search_path of --schema); called once
+        after connect()."""
+    def history_exists(self) -> bool:
+        """Whether the history table exists (read-only)."""
+    def ensure_history_table(self) -> bool:
+        """Create the history table if it does not exist; True when it was created. Called under the runner lock."""
+    def read_history(self) -> list[HistoryRow]:
+        """Every history row; [] when the table does not exist (creating nothing). Safe inside an open transaction:
+        a missing table does not abort it."""
+    def begin(self) -> None:
+        """Open a transaction (SQLite: BEGIN IMMEDIATE, taking the write lock up front). Use transaction()."""
     def commit(self) -> None: ...
-    def rollback(self) -> None: ...
-    def execute(self, statement: str) -> None: ...
-    def insert_row(self, row: HistoryRow) -> None: ...
-    def update_row(self, row: HistoryRow) -> None: ...
-    def delete_row(self, migration_id: str) -> None: ...
-    def fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]: ...
-    def ensure_schema(self) -> None: ...
-    def try_lock(self, key: str) -> bool: ...
-    def unlock(self, key: str) -> None: ...
-    def lock_holder(self, key: str) -> dict[str, Any] | None: ...
-    def interrupt(self) -> None: ...
-    def list_tables(self) -> list[str]: ...
+    def rollback(self) -> None:
+        """Roll back the open transaction; a no-op without one."""
+    def transaction(self) -> AbstractContextManager[None]:
+        """begin(), then commit() when the block ends normally; on any exception (a signal included) a quiet
+        rollback() and the exception propagates. Every transaction premigrate opens goes through here."""
+    def execute(self, statement: str) -> None:
+        """Run one migration statement as written (no parameters: % and {} pass unchanged). Raises SqlError with
+        the server's code, the 1-based position when known, and lock_contention for a lock timeout or deadlock
+        (the executor retries those)."""
+    def insert_row(self, row: HistoryRow) -> None:
+        """Insert a history row; a second row for the same migration id is refused (SqlError)."""
+    def update_row(self, row: HistoryRow) -> None:
+        """Rewrite the history row of row.migration_id, every column."""
+    def delete_row(self, migration_id: str) -> None:
+        """Remove a history row (`down`, `repair --forget`)."""
+    def fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query (another tool's history table, for `baseline --from`)."""
+    def ensure_schema(self) -> None:
+        """Create the schemas the history table and --schema name, if missing (PostgreSQL); elsewhere nothing."""
+    def try_lock(self, key: str) -> bool:
+        """Take the runner lock `key` without waiting; True when taken. Session-scoped: it ends with the session.
+        Polled by engine/locking.py on a session of its own, never inside a transaction."""
+    def unlock(self, key: str) -> None:
+        """Release the runner lock `key` held by this session."""
+    def lock_holder(self, key: str) -> dict[str, Any] | None:
+        """Who holds the runner lock `key` (pid, host, application...), None when nobody; for the waiting logs."""
+    def interrupt(self) -> None:
+        """Stop the statement running on this session; called from another thread (a signal's cancel hook).
+        The statement then raises SqlError (or Interrupted)."""
+    def list_tables(self) -> list[str]:
+        """The tables of the migrated schema (baseline, serve's expected tables)."""
 
 
 def lock_key_text(database: str, table: str) -> str:
@@ -241,6 +321,29 @@ class SqlHistoryMixin:
 
     def delete_row(self, migration_id: str) -> None:
         self._exec(f"DELETE FROM {self.history_ref} WHERE migration_id = {self.param}", (migration_id,))
+
+    def begin(self) -> None:  # pragma: no cover - provided by drivers
+        raise NotImplementedError
+
+    def commit(self) -> None:  # pragma: no cover - provided by drivers
+        raise NotImplementedError
+
+    def rollback(self) -> None:  # pragma: no cover - provided by drivers
+        raise NotImplementedError
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """See Driver.transaction."""
+        self.begin()
+        try:
+            yield
+            self.commit()
+        except BaseException:
+            try:
+                self.rollback()
+            except BaseException:  # noqa: BLE001 - the original error is the one to report
+                pass
+            raise
 
     def fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Rows of a read-only query (e.g. another tool's history table for `baseline --from`)."""

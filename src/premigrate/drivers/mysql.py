@@ -10,7 +10,7 @@ import math
 import socket
 import ssl
 from datetime import datetime, timezone
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import pymysql
 from pymysql.constants import CLIENT
@@ -65,7 +65,7 @@ class MySQLDriver(SqlHistoryMixin):
         self.dsn = dsn
         self.settings = settings
         self._connect_kwargs = connect_kwargs
-        self._thread_id = conn.thread_id()
+        self._thread_id = conn.thread_id()  # type: ignore[no-untyped-call]
         self.history_ref = _quote_ident(settings.table)
         self._statement_read_timeout = self._url_float("read_timeout")
 
@@ -115,7 +115,7 @@ class MySQLDriver(SqlHistoryMixin):
             raise ConnectFailed("the server does not support TLS but ssl-mode requires it", transient=False,
                                 reason="tls")
         _set_keepalive(conn)
-        conn._read_timeout = kwargs["read_timeout"]
+        conn._read_timeout = kwargs["read_timeout"]  # type: ignore[attr-defined]
         driver = cls(conn, dsn, settings, kwargs)
         if settings.read_only:
             driver._exec("SET SESSION TRANSACTION READ ONLY")
@@ -125,7 +125,7 @@ class MySQLDriver(SqlHistoryMixin):
     def map_connect_error(exc: BaseException) -> ConnectFailed:
         errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
         message = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
-        reason, transient = _CONNECT_ERRNOS.get(errno, ("other", False))
+        reason, transient = _CONNECT_ERRNOS.get(errno or 0, ("other", False))
         if errno == 2003 and ("Name or service not known" in message or "name resolution" in message):
             reason = "dns"
         elif errno == 2003 and "timed out" in message:
@@ -143,7 +143,7 @@ class MySQLDriver(SqlHistoryMixin):
 
     def server_version(self) -> str:
         # MariaDB prefixes its version with "5.5.5-" for old replication clients.
-        return f"MySQL {self.conn.get_server_info().removeprefix('5.5.5-')}"
+        return f"MySQL {self.conn.get_server_info().removeprefix('5.5.5-')}"  # type: ignore[no-untyped-call]
 
     def prepare_session(self) -> None:
         pass
@@ -153,14 +153,14 @@ class MySQLDriver(SqlHistoryMixin):
 
     def limit_statement_time(self, seconds: float) -> None:
         # MariaDB: max_statement_time in seconds, any statement; MySQL: max_execution_time in ms, SELECTs only.
-        if "mariadb" in self.conn.get_server_info().lower():
+        if "mariadb" in self.conn.get_server_info().lower():  # type: ignore[no-untyped-call]
             self._exec(f"SET SESSION max_statement_time = {seconds:.3f}")
         else:
             self._exec(f"SET SESSION max_execution_time = {max(1, round(seconds * 1000))}")
 
     @property
     def is_mariadb(self) -> bool:
-        return "mariadb" in self.conn.get_server_info().lower()
+        return "mariadb" in self.conn.get_server_info().lower()  # type: ignore[no-untyped-call]
 
     def set_timeouts(self, lock_timeout: float | None, statement_timeout: float | None, *, local: bool) -> None:
         # No transactional DDL here, so `local` cannot apply: these are session values until reset_timeouts().
@@ -225,7 +225,7 @@ class MySQLDriver(SqlHistoryMixin):
     def execute(self, statement: str) -> None:
         # No read timeout while a migration statement runs (unless the URL sets read_timeout). PyMySQL applies
         # `_read_timeout` to the socket before every read, so switching it here takes effect for this statement.
-        self.conn._read_timeout = self._statement_read_timeout
+        self.conn._read_timeout = self._statement_read_timeout  # type: ignore[attr-defined]
         try:
             with self.conn.cursor() as cur:
                 # args=None: PyMySQL leaves % alone, so migration SQL needs no escaping.
@@ -235,7 +235,7 @@ class MySQLDriver(SqlHistoryMixin):
         except (pymysql.err.MySQLError, OSError) as exc:
             raise self.map_error(exc) from exc
         finally:
-            self.conn._read_timeout = self._connect_kwargs["read_timeout"]
+            self.conn._read_timeout = self._connect_kwargs["read_timeout"]  # type: ignore[attr-defined]
 
     def map_error(self, exc: BaseException) -> Exception:
         errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
@@ -274,7 +274,7 @@ class MySQLDriver(SqlHistoryMixin):
     # -- history ------------------------------------------------------------------------------------------------
 
     def _to_datetime(self, value: Any) -> datetime:
-        return value.replace(tzinfo=timezone.utc)
+        return cast(datetime, value).replace(tzinfo=timezone.utc)
 
     def _from_datetime(self, value: datetime) -> Any:
         return value.astimezone(timezone.utc).replace(tzinfo=None)
@@ -332,7 +332,7 @@ class MySQLDriver(SqlHistoryMixin):
         return f"premigrate:{(self.dsn.database or '')[:35]}:{digest}"
 
     def try_lock(self, key: str) -> bool:
-        return self._fetchall("SELECT GET_LOCK(%s, 0)", (self._lock_name(key),))[0][0] == 1
+        return bool(self._fetchall("SELECT GET_LOCK(%s, 0)", (self._lock_name(key),))[0][0] == 1)
 
     def unlock(self, key: str) -> None:
         self._exec("SELECT RELEASE_LOCK(%s)", (self._lock_name(key),))
@@ -375,8 +375,8 @@ def _ssl_kwargs(params: dict[str, str]) -> dict[str, Any]:
         return {"ssl_disabled": True}
     try:
         if mode in ("preferred", "required"):
-            # Nothing is verified in these modes, so the system's CA store is not loaded: that alone took ~25 ms of
-            # every run (PyMySQL's own default context loads it).
+            # Nothing is verified in these modes, so the system's CA store is not loaded: loading it is a measurable share
+            # of every run (bench/bench.py; PyMySQL's own default context loads it).
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
@@ -398,7 +398,7 @@ def _open(kwargs: dict[str, Any], require_tls: bool) -> pymysql.connections.Conn
     connection when the server offers no TLS, so the requirement is set from the mode before connecting."""
     conn = pymysql.connections.Connection(**kwargs, defer_connect=True)
     if "ssl" in kwargs:
-        conn._ssl_required = require_tls
+        conn._ssl_required = require_tls  # type: ignore[attr-defined]
     conn.connect()
     return conn
 

@@ -166,7 +166,7 @@ class PostgresDriver(SqlHistoryMixin):
         return str(rows[0][0])
 
     def ensure_schema(self) -> None:
-        for schema in {self.settings.search_path, self.settings.schema} - {None}:
+        for schema in {s for s in (self.settings.search_path, self.settings.schema) if s is not None}:
             self._exec(pg_sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pg_sql.Identifier(schema)))
 
     # -- statements ---------------------------------------------------------------------------------------------

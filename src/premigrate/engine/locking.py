@@ -15,6 +15,7 @@ from typing import Any
 from premigrate.drivers.base import Driver
 from premigrate.model.durations import format_duration
 from premigrate.errors import LockTimeout
+from premigrate.eventlog import EventLog
 
 POLL_MIN_S = 0.05
 POLL_MAX_S = 0.5
@@ -25,7 +26,7 @@ def acquire(
     session: Driver,
     key: str,
     timeout: float | None,
-    log: Any,
+    log: EventLog,
     *,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,

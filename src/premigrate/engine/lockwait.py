@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from premigrate.settings import StatementSettings
 from premigrate.drivers.base import Driver, SqlError
 
 T = TypeVar("T")
@@ -40,12 +41,12 @@ class Timeouts:
         return {"ddl_lock_timeout_s": self.lock, "statement_timeout_s": self.statement, "lock_retries": self.retries}
 
 
-def timeouts_for(options: Callable[[str], Any], settings: tuple[tuple[str, float | int], ...]) -> Timeouts:
-    """The run's options, overridden by the file's own directives."""
+def timeouts_for(run: StatementSettings, settings: tuple[tuple[str, float | int], ...]) -> Timeouts:
+    """The run's options, overridden by the file's own directives (by option name, see SETTING_DIRECTIVES)."""
     own = dict(settings)
-    lock = own.get("ddl_lock_timeout", options("ddl_lock_timeout"))
-    statement = own.get("statement_timeout", options("statement_timeout"))
-    retries = own.get("lock_retries", options("lock_retries"))
+    lock = own.get("ddl_lock_timeout", run.ddl_lock_timeout)
+    statement = own.get("statement_timeout", run.statement_timeout)
+    retries = own.get("lock_retries", run.lock_retries)
     return Timeouts(
         lock=0.0 if lock is None else float(lock),  # the option's "0" (None) is an explicit "no limit"
         statement=None if statement is None else float(statement),
@@ -68,7 +69,8 @@ class LockBusy(Exception):
 
 def backoff(retry: int) -> float:
     """Pause before retry number `retry` (1-based)."""
-    return min(BACKOFF_MAX_S, BACKOFF_INITIAL_S * 2 ** (retry - 1)) + random.uniform(0, BACKOFF_JITTER_S)
+    base: float = min(BACKOFF_MAX_S, BACKOFF_INITIAL_S * 2 ** (retry - 1))
+    return base + random.uniform(0, BACKOFF_JITTER_S)
 
 
 def with_lock_retries(attempt: Callable[[], T], retries: int, on_retry: Callable[[LockBusy, int, float], None],

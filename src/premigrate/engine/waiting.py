@@ -12,12 +12,14 @@ import random
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from premigrate.drivers.base import ConnectFailed, Driver
 from premigrate.model.durations import format_duration
 from premigrate.model.dsn import Dsn
 from premigrate.errors import DatabaseUnavailable
+from premigrate.eventlog import EventLog
 
 PROBE_INTERVAL_S = 0.025
 BACKOFF_CAP_S = 2.0
@@ -32,7 +34,7 @@ def retry_delay(reason: str, attempt: int, rng: Callable[[], float] = random.ran
     if reason == "timeout":
         return 0.0  # the attempt itself already waited
     base = 0.1 if reason in ("dns", "connection_reset", "other") else 0.2
-    ceiling = min(BACKOFF_CAP_S, base * 2 ** min(attempt - 1, 10))
+    ceiling: float = min(BACKOFF_CAP_S, base * 2 ** min(attempt - 1, 10))
     return ceiling / 2 + rng() * ceiling / 2  # "equal jitter": never zero, never in lock-step with other replicas
 
 
@@ -55,7 +57,8 @@ def tcp_probe(endpoint: tuple[str, int], timeout: float) -> None:
         with socket.create_connection(endpoint, timeout=timeout):
             pass
     except socket.gaierror as exc:
-        raise ConnectFailed(f"cannot resolve host {endpoint[0]!r}: {exc.strerror}", transient=True, reason="dns") from None
+        raise ConnectFailed(f"cannot resolve host {endpoint[0]!r}: {exc.strerror}", transient=True,
+                            reason="dns") from None
     except ConnectionRefusedError:
         raise ConnectFailed(f"connection to {endpoint[0]}:{endpoint[1]} refused", transient=True,
                             reason="refused") from None
@@ -67,11 +70,20 @@ def tcp_probe(endpoint: tuple[str, int], timeout: float) -> None:
                             reason="refused") from None
 
 
+@dataclass
+class _WaitState:
+    """What the retry loop remembers between attempts."""
+
+    last: ConnectFailed  # the latest failure
+    logged_at: float | None = None
+    attempts: int = 1
+
+
 def wait_for_database(
     open_driver: Callable[[float | None], Driver],
     dsn: Dsn,
     timeout: float | None,
-    log: Any,
+    log: EventLog,
     *,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
@@ -91,39 +103,40 @@ def wait_for_database(
     return _retry(open_driver, dsn, timeout, log, first_failure, started, clock, sleep)
 
 
-def _retry(open_driver: Callable[[float | None], Driver], dsn: Dsn, timeout: float | None, log: Any,
+def _retry(open_driver: Callable[[float | None], Driver], dsn: Dsn, timeout: float | None, log: EventLog,
            first_failure: ConnectFailed, started: float, clock: Callable[[], float],
            sleep: Callable[[float], None]) -> Driver:
     import tenacity
 
     endpoint = tcp_endpoint(dsn)
-    state = {"last": first_failure, "logged_at": None, "attempts": 1}
+    state = _WaitState(last=first_failure)
 
     def remaining() -> float | None:
         return None if timeout is None else max(0.0, timeout - (clock() - started))
 
     def attempt() -> Driver:
-        state["attempts"] += 1
+        state.attempts += 1
         left = remaining()
         per_attempt = MAX_CONNECT_TIMEOUT_S if left is None else max(0.2, min(MAX_CONNECT_TIMEOUT_S, left))
-        if endpoint is not None and state["last"].reason in ("refused", "dns"):
+        if endpoint is not None and state.last.reason in ("refused", "dns"):
             tcp_probe(endpoint, timeout=min(per_attempt, 1.0))  # cheap: no handshake until the port answers
         return open_driver(per_attempt)
 
     def next_delay(retry_state: Any) -> float:
-        exc = retry_state.outcome.exception() if retry_state.outcome else state["last"]
-        state["last"] = exc
-        delay = retry_delay(exc.reason, retry_state.attempt_number)
+        exc = retry_state.outcome.exception() if retry_state.outcome else state.last
+        if isinstance(exc, ConnectFailed):  # only ConnectFailed is retried
+            state.last = exc
+        delay = retry_delay(state.last.reason, retry_state.attempt_number)
         left = remaining()
         return delay if left is None else min(delay, left)
 
     def report(upcoming_sleep: float) -> None:
         """Log the first failure, then at most one line a second."""
         now = clock()
-        if state["logged_at"] is None or now - state["logged_at"] >= 1.0:
-            state["logged_at"] = now
-            exc = state["last"]
-            log.warning("wait_retrying", attempt=state["attempts"], reason=exc.reason, error=exc.message,
+        if state.logged_at is None or now - state.logged_at >= 1.0:
+            state.logged_at = now
+            exc = state.last
+            log.warning("wait_retrying", attempt=state.attempts, reason=exc.reason, error=exc.message,
                         waited_ms=round((now - started) * 1000), next_delay_ms=round(upcoming_sleep * 1000))
 
     first_delay = retry_delay(first_failure.reason, 1)
@@ -145,10 +158,10 @@ def _retry(open_driver: Callable[[float | None], Driver], dsn: Dsn, timeout: flo
             raise _final(exc, dsn) from None
         raise DatabaseUnavailable(
             f"database {dsn.redacted()} not ready after {format_duration(timeout)} "
-            f"({state['attempts']} attempts); last error: {exc.message}",
-            reason=exc.reason, attempts=state["attempts"],
+            f"({state.attempts} attempts); last error: {exc.message}",
+            reason=exc.reason, attempts=state.attempts,
         ) from None
-    _ready(driver, log, attempts=state["attempts"], waited=clock() - started)
+    _ready(driver, log, attempts=state.attempts, waited=clock() - started)
     return driver
 
 
@@ -157,5 +170,5 @@ def _final(exc: ConnectFailed, dsn: Dsn) -> DatabaseUnavailable:
     return DatabaseUnavailable(f"{what} for {dsn.redacted()}: {exc.message}", reason=exc.reason)
 
 
-def _ready(driver: Driver, log: Any, *, attempts: int, waited: float) -> None:
+def _ready(driver: Driver, log: EventLog, *, attempts: int, waited: float) -> None:
     log.info("database_ready", attempts=attempts, waited_ms=round(waited * 1000), server=driver.server_version())

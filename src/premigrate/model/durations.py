@@ -12,7 +12,8 @@ def parse_duration(text: str) -> float | None:
     """Seconds as a float, or None for `0` (no limit). Raises ValueError on anything else."""
     match = _DURATION.match(text)
     if not match:
-        raise ValueError(f"{text!r} is not a duration: use e.g. 500ms, 30s, 5m, 1h, a number of seconds, or 0 for no limit")
+        raise ValueError(f"{text!r} is not a duration: use e.g. 500ms, 30s, 5m, 1h, a number of seconds, or 0 for "
+                         "no limit")
     seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     return None if seconds == 0 else seconds
 

@@ -320,14 +320,15 @@ def _assemble(parts: list[_Part]) -> MigrationSet:
                 file=part.script,
             )
         table[part.version] = part
-    for version, down in downs.items():
+    for version, down_part in downs.items():
         up = ups.get(version)
         if up is None:
-            raise MigrationFileError(f"{down.script}: a down part for version {version} with no up part", file=down.script)
+            raise MigrationFileError(f"{down_part.script}: a down part for version {version} with no up part",
+                                     file=down_part.script)
         if up.down_text is not None:
             raise MigrationFileError(
-                f"{up.script} has a '-- migrate:down' section and {down.script} is another down part for it",
-                file=down.script,
+                f"{up.script} has a '-- migrate:down' section and {down_part.script} is another down part for it",
+                file=down_part.script,
             )
     result = MigrationSet()
     for version in sorted(ups):

@@ -1,20 +1,51 @@
-"""make_plan(files, history, policy) -> Plan. Pure: no I/O, no logging, tested without a database."""
+"""plan_for(files, history, policy) -> Plan: what to run, what is wrong. Pure: no I/O, no logging, tested without a
+database. Every command that needs a plan (up, plan, check, status, down, repair) and `serve` ask plan_for.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 from premigrate.drivers.base import STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK, HistoryRow
 from premigrate.model.migrations import Migration, MigrationSet
 from premigrate.model.sql import Statement, split_migration
 from premigrate.model.versions import Version, is_version, sort_key
 
-# Status states, as `status` prints them.
+class EntryState(StrEnum):
+    """A migration's state as `status` prints it."""
+
+    APPLIED = "applied"
+    PENDING = "pending"
+    CHANGED = "changed"
+    MISSING = "missing"
+    FAILED = "failed"
+    IN_PROGRESS = "in_progress"
+    OUT_OF_ORDER = "out-of-order"
+    ROLLING_BACK = "rolling_back"
+
+
 APPLIED, PENDING, CHANGED, MISSING, FAILED, IN_PROGRESS, OUT_OF_ORDER, ROLLING_BACK = (
-    "applied", "pending", "changed", "missing", "failed", "in_progress", "out-of-order", "rolling_back",
+    EntryState.APPLIED, EntryState.PENDING, EntryState.CHANGED, EntryState.MISSING, EntryState.FAILED,
+    EntryState.IN_PROGRESS, EntryState.OUT_OF_ORDER, EntryState.ROLLING_BACK,
 )
+
+
+class ProblemKind(StrEnum):
+    """What refuses a run (or, for MISSING without --strict, warns). A row not in the folder is a problem of the
+    kind named by its state."""
+
+    DRIFT = "drift"
+    OUT_OF_ORDER = "out_of_order"
+    FAILED = "failed"
+    IN_DOUBT = "in_doubt"
+    IN_PROGRESS = "in_progress"
+    RESUME_MISMATCH = "resume_mismatch"
+    ROLLBACK_INCOMPLETE = "rollback_incomplete"
+    ROLLING_BACK = "rolling_back"
+    MISSING = "missing"
 
 
 @dataclass(frozen=True)
@@ -24,18 +55,37 @@ class Policy:
     strict: bool = False
     table: str = "premigrate_history"
     target: Version | None = None  # --to: plan nothing after this version, and no repeatables
+    # ${NAME} values, and whether they apply to every file (--placeholders) or only where a file asks for them.
+    placeholder_values: Mapping[str, str] = field(default_factory=dict, repr=False)
+    placeholders_everywhere: bool = False
+
+    def resolve(self, migration: Migration) -> Migration:
+        """The migration with its placeholders filled in (when they are on for it)."""
+        from premigrate.model import placeholders  # only when asked: a no-op `up` never loads it
+
+        return placeholders.resolve(migration, self.placeholder_values, everywhere=self.placeholders_everywhere)
+
+
+class Reason(StrEnum):
+    """Why a step is in the plan."""
+
+    PENDING = "pending"
+    OUT_OF_ORDER = "out_of_order"
+    NEW = "new"  # a repeatable never applied
+    CHANGED = "changed"  # a repeatable changed since it was applied
+    RESUME = "resume"  # an interrupted stepwise run, continued where it stopped
 
 
 @dataclass(frozen=True)
 class Step:
     migration: Migration
-    reason: str  # pending | out_of_order | new | changed | resume
+    reason: Reason
     row: HistoryRow | None = None  # the existing row: a repeatable to re-apply, or an interrupted run to resume
 
 
 @dataclass(frozen=True)
 class Problem:
-    kind: str  # drift | out_of_order | failed | in_doubt | resume_mismatch | missing
+    kind: str  # a ProblemKind (a row in an unknown state not in the folder: that state)
     migration_id: str
     message: str
     script: str | None = None
@@ -69,7 +119,19 @@ class Plan:
         return not self.steps and not self.problems
 
 
+def plan_for(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy) -> Plan:
+    """The plan every command and `serve` use. An interrupted file's recorded statement hashes are of its
+    placeholder-resolved text: it is judged resolved, so that its resume is compared like with like."""
+    unfinished = {r.migration_id for r in history if r.state == STATE_IN_PROGRESS}
+    if unfinished:
+        files = MigrationSet(
+            versioned=[policy.resolve(m) if m.id in unfinished else m for m in files.versioned],
+            repeatable=[policy.resolve(m) if m.id in unfinished else m for m in files.repeatable])
+    return make_plan(files, history, policy)
+
+
 def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy) -> Plan:
+    """The plan of files as given (no placeholders resolved): use plan_for."""
     rows = {row.migration_id: row for row in history}
     known = {m.id for m in files.all}
     applied_versions = [Version.parse(r.version) for r in history if r.version and is_version(r.version)]
@@ -87,10 +149,10 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
             if newest_applied is not None and migration.version < newest_applied:
                 entries.append(_entry(migration, OUT_OF_ORDER, detail=f"older than applied version {newest_applied}"))
                 if policy.allow_out_of_order:
-                    steps.append(Step(migration, "out_of_order"))
+                    steps.append(Step(migration, Reason.OUT_OF_ORDER))
                 else:
                     problems.append(Problem(
-                        "out_of_order", migration.id,
+                        ProblemKind.OUT_OF_ORDER, migration.id,
                         f"{migration.script} (version {migration.version}) is pending but older than the newest "
                         f"applied version {newest_applied}; renumber it after {newest_applied}, or pass "
                         "--allow-out-of-order to apply it anyway",
@@ -98,7 +160,7 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
                     ))
             else:
                 entries.append(_entry(migration, PENDING))
-                steps.append(Step(migration, "pending"))
+                steps.append(Step(migration, Reason.PENDING))
             continue
         _judge_existing(migration, row, policy, steps, problems, entries, several)
 
@@ -110,10 +172,10 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
             continue
         if row is None:
             entries.append(_entry(migration, PENDING))
-            steps.append(Step(migration, "new"))
+            steps.append(Step(migration, Reason.NEW))
         elif row.state == STATE_APPLIED and row.checksum != migration.checksum:
             entries.append(_entry(migration, PENDING, row, detail="changed since it was last applied"))
-            steps.append(Step(migration, "changed", row))
+            steps.append(Step(migration, Reason.CHANGED, row))
         else:
             _judge_existing(migration, row, policy, steps, problems, entries, several)
 
@@ -133,7 +195,7 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
             ))
             continue
         missing = Problem(
-            "missing", row.migration_id,
+            ProblemKind.MISSING, row.migration_id,
             f"{row.script} (version {row.migration_id}) is applied but missing from the folder: the database is "
             "ahead of these migration files",
             row.script,
@@ -153,7 +215,7 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
         if row.checksum != migration.checksum:
             entries.append(_entry(migration, CHANGED, row, detail="file changed since it was applied"))
             problems.append(Problem(
-                "drift", migration.id,
+                ProblemKind.DRIFT, migration.id,
                 f"{where} was changed after it was applied: recorded {row.checksum}, file now {migration.checksum}; "
                 "restore the applied version of the file and put the change in a new migration",
                 migration.script,
@@ -164,7 +226,7 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
     if row.state == STATE_FAILED:
         entries.append(_entry(migration, FAILED, row, detail=row.error))
         problems.append(Problem(
-            "failed", migration.id,
+            ProblemKind.FAILED, migration.id,
             f"{where} failed at statement {row.statement_started} of {row.statements_total} in an earlier run "
             f"({row.error or 'no error recorded'}); {took_effect(row.statements_done)}. Fix the cause, then run "
             f"`{repair_command('--resume', row, several)}` to retry statement {row.statement_started} and "
@@ -175,7 +237,7 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
     if row.state == STATE_ROLLING_BACK:
         entries.append(_entry(migration, ROLLING_BACK, row, detail=row.error))
         problems.append(Problem(
-            "rollback_incomplete", migration.id,
+            ProblemKind.ROLLBACK_INCOMPLETE, migration.id,
             f"{where}: an earlier `down` stopped at statement {row.statement_started} of {row.statements_total} of "
             f"its down part{_error_suffix(row)}. Check the database, then run "
             f"`premigrate repair --forget {row.migration_id}` if the rollback is complete (finish its remaining "
@@ -188,7 +250,7 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
         entries.append(_entry(migration, IN_PROGRESS, row, detail=f"statement {row.statement_started} in doubt"))
         k = row.statement_started
         problems.append(Problem(
-            "in_doubt", migration.id,
+            ProblemKind.IN_DOUBT, migration.id,
             f"{where}: an earlier run stopped while statement {k} of {row.statements_total} was running, so "
             f"nobody knows whether it took effect{_error_suffix(row)}; {took_effect(row.statements_done)}. Check "
             f"the database, then run `{repair_command('--resume --retry-current', row, several)}` if statement {k} "
@@ -204,7 +266,7 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
         if changed is not None:
             entries.append(_entry(migration, IN_PROGRESS, row, detail="interrupted; file changed since"))
             problems.append(Problem(
-                "resume_mismatch", migration.id,
+                ProblemKind.RESUME_MISMATCH, migration.id,
                 f"{where} was interrupted after statement {done}, but statement {changed}, which already ran, has "
                 "changed in the file since, so it cannot be resumed safely. Restore the file as it was and run "
                 f"`premigrate up` again; or {_settle_hint(row)}",
@@ -212,10 +274,11 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
             ))
             return
         entries.append(_entry(migration, IN_PROGRESS, row, detail=f"interrupted after statement {done}; resumable"))
-        steps.append(Step(migration, "resume", row))
+        steps.append(Step(migration, Reason.RESUME, row))
         return
     entries.append(_entry(migration, row.state, row))
-    problems.append(Problem("failed", migration.id, f"{where} has unknown state {row.state!r} in the history table",
+    problems.append(Problem(ProblemKind.FAILED, migration.id,
+                            f"{where} has unknown state {row.state!r} in the history table",
                             migration.script))
 
 

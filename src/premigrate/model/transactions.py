@@ -24,21 +24,69 @@ _CONCURRENT_INDEX = re.compile(
     re.I,
 )
 
-# (dialect, leading words) -> why it cannot run inside a transaction
-_OUTSIDE_ONLY: list[tuple[str, re.Pattern[str], str]] = [
-    ("postgresql", re.compile(r"(CREATE\s+(UNIQUE\s+)?|DROP\s+)INDEX\s+CONCURRENTLY\b", re.I),
-     "builds or drops an index CONCURRENTLY"),
-    ("postgresql", re.compile(r"REINDEX\b[^;]*\bCONCURRENTLY\b", re.I | re.S), "reindexes CONCURRENTLY"),
-    ("postgresql", re.compile(r"(VACUUM|ALTER\s+SYSTEM|(CREATE|DROP)\s+(DATABASE|TABLESPACE))\b", re.I),
-     "is VACUUM, ALTER SYSTEM, or creates or drops a database or tablespace"),
-    ("postgresql", re.compile(r"ALTER\s+DATABASE\b[^;]*\bSET\s+TABLESPACE\b", re.I | re.S),
-     "moves a database to another tablespace"),
-    ("postgresql", re.compile(r"CLUSTER\s*\Z", re.I), "is CLUSTER of every table"),
-    ("postgresql", re.compile(r"(CREATE|DROP)\s+SUBSCRIPTION\b", re.I), "creates or drops a subscription"),
-    ("sqlite", re.compile(r"VACUUM\b", re.I), "is VACUUM"),
-    ("sqlite", re.compile(r"PRAGMA\s+(\w+\.)?(foreign_keys|journal_mode)\b", re.I),
-     "is a PRAGMA that does nothing or fails inside a transaction"),
-]
+@dataclass(frozen=True)
+class Incompatible:
+    """A statement that cannot run inside a transaction (or silently does nothing in one) on `dialect`.
+
+    `reason` completes "statement k (line n) ..." in the runner's refusal; lint's finding says "`what` `effect`".
+    `pattern` is matched at the start of the statement's text (leading white space skipped).
+    """
+
+    dialect: str
+    pattern: re.Pattern[str]
+    reason: str
+    what: str
+    effect: str = "cannot run inside a transaction block"
+
+
+_REINDEX_CONCURRENTLY = (  # in the option list (unless switched off) or after the object kind
+    r"REINDEX\s*(?:\((?=[^)]*\bCONCURRENTLY\b(?!\s+(?:FALSE|OFF|0)\b))[^)]*\)\s*\w+|\s*(?:\([^)]*\)\s*)?\w+\s+"
+    r"CONCURRENTLY)\b")
+
+# The one catalogue: the runner refuses these in a file it would wrap in a transaction, and lint flags them.
+OUTSIDE_TRANSACTION: tuple[Incompatible, ...] = (
+    Incompatible("postgresql", re.compile(r"CREATE\s+(UNIQUE\s+)?INDEX\s+CONCURRENTLY\b", re.I),
+                 "builds or drops an index CONCURRENTLY", "CREATE INDEX CONCURRENTLY"),
+    Incompatible("postgresql", re.compile(r"DROP\s+INDEX\s+CONCURRENTLY\b", re.I),
+                 "builds or drops an index CONCURRENTLY", "DROP INDEX CONCURRENTLY"),
+    Incompatible("postgresql", re.compile(_REINDEX_CONCURRENTLY, re.I | re.S), "reindexes CONCURRENTLY",
+                 "REINDEX CONCURRENTLY"),
+    Incompatible("postgresql", re.compile(r"REINDEX\s*(\([^)]*\)\s*)?(SYSTEM|DATABASE)\b", re.I),
+                 "reindexes a whole database or its system catalogs", "REINDEX DATABASE or SYSTEM"),
+    Incompatible("postgresql", re.compile(r"VACUUM\b", re.I),
+                 "is VACUUM, ALTER SYSTEM, or creates or drops a database or tablespace", "VACUUM"),
+    Incompatible("postgresql", re.compile(r"ALTER\s+SYSTEM\b", re.I),
+                 "is VACUUM, ALTER SYSTEM, or creates or drops a database or tablespace", "ALTER SYSTEM"),
+    Incompatible("postgresql", re.compile(r"(CREATE|DROP)\s+(DATABASE|TABLESPACE)\b", re.I),
+                 "is VACUUM, ALTER SYSTEM, or creates or drops a database or tablespace",
+                 "CREATE or DROP DATABASE or TABLESPACE"),
+    Incompatible("postgresql", re.compile(r"ALTER\s+DATABASE\b[^;]*\bSET\s+TABLESPACE\b", re.I | re.S),
+                 "moves a database to another tablespace", "ALTER DATABASE ... SET TABLESPACE"),
+    Incompatible("postgresql", re.compile(r"CLUSTER(\s+VERBOSE|\s*\([^)]*\))?\s*\Z", re.I),
+                 "is CLUSTER of every table", "CLUSTER without a table name"),
+    Incompatible("postgresql", re.compile(r"ALTER\s+TABLE\b[^;]*\bDETACH\s+PARTITION\b[^;]*\bCONCURRENTLY\b",
+                                          re.I | re.S),
+                 "detaches a partition CONCURRENTLY", "DETACH PARTITION CONCURRENTLY"),
+    Incompatible("postgresql", re.compile(r"(CREATE|DROP)\s+SUBSCRIPTION\b", re.I), "creates or drops a subscription",
+                 "CREATE or DROP SUBSCRIPTION"),
+    Incompatible("sqlite", re.compile(r"VACUUM\b", re.I), "is VACUUM", "VACUUM"),
+    # Setting them, not reading them: a read works anywhere.
+    Incompatible("sqlite", re.compile(r"PRAGMA\s+(\w+\.)?foreign_keys\s*(=|\()", re.I),
+                 "is a PRAGMA that does nothing or fails inside a transaction", "PRAGMA foreign_keys",
+                 "is silently ignored inside a transaction"),
+    Incompatible("sqlite", re.compile(r"PRAGMA\s+(\w+\.)?journal_mode\s*(=|\()", re.I),
+                 "is a PRAGMA that does nothing or fails inside a transaction", "PRAGMA journal_mode",
+                 "fails inside a transaction"),
+)
+
+
+def incompatible(text: str, dialect: str) -> Incompatible | None:
+    """The catalogue entry `text` (one statement) matches on `dialect`, or None when it can run in a transaction."""
+    stripped = text.lstrip()
+    for entry in OUTSIDE_TRANSACTION:
+        if entry.dialect == dialect and entry.pattern.match(stripped):
+            return entry
+    return None
 
 
 @dataclass(frozen=True)
@@ -84,7 +132,8 @@ def blocks(statements: list[Statement]) -> list[Block]:
         if kind == BEGIN:
             if opened is not None:
                 raise TransactionSyntaxError(
-                    f"statement {index} opens a transaction inside the one opened by statement {opened}", statement.line)
+                    f"statement {index} opens a transaction inside the one opened by statement {opened}",
+                    statement.line)
             opened = index
         elif kind in (COMMIT, ROLLBACK):
             if opened is None:
@@ -101,11 +150,8 @@ def blocks(statements: list[Statement]) -> list[Block]:
 
 def outside_transaction_only(statement: Statement, dialect: str) -> str | None:
     """Why the statement cannot run inside a transaction on `dialect`, or None when it can."""
-    text = statement.text.lstrip()
-    for where, pattern, reason in _OUTSIDE_ONLY:
-        if where == dialect and pattern.match(text):
-            return reason
-    return None
+    entry = incompatible(statement.text, dialect)
+    return entry.reason if entry is not None else None
 
 
 def concurrent_index_name(statement: Statement) -> str | None:

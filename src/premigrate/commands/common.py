@@ -1,0 +1,94 @@
+"""What the commands share: one run's context (configuration, log, signals, sessions), loading the folder, the
+plan, and the refusals every command words the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from premigrate.config import Config
+from premigrate.drivers.base import Driver, HistoryRow
+from premigrate.engine.executor import Executor, RunStats
+from premigrate.engine.interrupts import SignalGuard
+from premigrate.engine.sessions import HeldLock, Sessions
+from premigrate.errors import UsageError, ValidationFailed
+from premigrate.eventlog import EventLog
+from premigrate.engine.lockwait import Timeouts, timeouts_for
+from premigrate.model.migrations import Migration, MigrationSet, load_migrations
+from premigrate.model.modes import StepShapes
+from premigrate.model.planner import Plan, Policy, plan_for
+
+EXIT_OK = 0
+EXIT_PENDING = 7
+
+
+@dataclass
+class CommandRun:
+    """One command's run: built once by the CLI, passed to the command's run()."""
+
+    config: Config
+    log: EventLog
+    guard: SignalGuard | None = None
+    stats: RunStats = field(default_factory=RunStats)
+
+    def __post_init__(self) -> None:
+        self.sessions = Sessions(self.config, self.log, self.guard)
+        self.policy = policy_for(self.config)
+        self.shapes = StepShapes(self.config.dsn.dialect, self.sessions.capabilities.transactional_ddl)
+
+    def load(self) -> MigrationSet:
+        return load_files(self.config, self.log)
+
+    def plan(self, files: MigrationSet, history: Sequence[HistoryRow]) -> Plan:
+        return plan_for(files, history, self.policy)
+
+    def executor_timeouts(self, migration: Migration) -> Timeouts:
+        """What the executor would run `migration` with: the run's options, overridden by the file's directives."""
+        return timeouts_for(self.config.statements, migration.settings)
+
+    def executor(self, driver: Driver, lock: HeldLock) -> Executor:
+        return Executor(driver, self.shapes, self.config, self.log, applied_by=self.sessions.host, lock=lock,
+                        guard=self.guard, stats=self.stats)
+
+
+def policy_for(config: Config) -> Policy:
+    """The planning policy of a configuration: the one every command and `serve` plan with."""
+    return Policy(config.dsn.dialect, config.allow_out_of_order, config.strict, config.table,
+                  target=config.apply.to if config.command in ("up", "plan") else None,
+                  placeholder_values=config.placeholder_values,
+                  placeholders_everywhere=bool(config.statements.placeholders))
+
+
+def load_files(config: Config, log: EventLog) -> MigrationSet:
+    files = load_migrations(config.migrations_dir)
+    log.debug("migrations_loaded", count=len(files.all), dir=str(config.migrations_dir))
+    return files
+
+
+def require_target(config: Config, files: MigrationSet) -> None:
+    """--to must name a version in the folder: a typo must not silently migrate everything."""
+    target = config.apply.to
+    if target is not None and target not in {m.version for m in files.versioned}:
+        raise UsageError(f"--to {target}: no migration with that version in {str(config.migrations_dir)!r}")
+
+
+def warn_missing(log: EventLog, plan: Plan) -> None:
+    for warning in plan.warnings:
+        log.warning("migration_missing", migration_id=warning.migration_id, script=warning.script,
+                    error=warning.message)
+
+
+def problem_summary(plan: Plan) -> str:
+    first = plan.problems[0].message
+    more = len(plan.problems) - 1
+    return first + (f" (and {more} more problem{'s' if more > 1 else ''}: see the validation_failed events)"
+                    if more else "")
+
+
+def refuse_problems(log: EventLog, plan: Plan) -> None:
+    if not plan.problems:
+        return
+    for problem in plan.problems:
+        log.error("validation_failed", kind=problem.kind, migration_id=problem.migration_id,
+                  script=problem.script, error=problem.message)
+    raise ValidationFailed(problem_summary(plan))

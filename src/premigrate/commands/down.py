@@ -1,0 +1,91 @@
+"""`premigrate down`: roll back applied migrations newest first, with their down parts (--steps N or --to V).
+
+Refused, with nothing touched, while an earlier run is unfinished, and when any target has no down part, changed
+since it was applied, or has a down part that cannot run the way it would be wrapped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from premigrate.commands.common import EXIT_OK, CommandRun, refuse_problems
+from premigrate.drivers.base import STATE_APPLIED, HistoryRow
+from premigrate.errors import UsageError, ValidationFailed
+from premigrate.model.migrations import Migration, MigrationSet
+from premigrate.model.modes import down_blocked_statement
+from premigrate.model.planner import Plan
+from premigrate.model.versions import Version
+
+
+def run(command: CommandRun, confirm: Callable[[str], bool] | None = None) -> int:
+    config, log = command.config, command.log
+    files = command.load()
+    steps, target = config.down.steps, config.down.to
+    if (steps is None) == (target is None):
+        raise UsageError("down needs exactly one of --steps N or --to VERSION")
+    if not config.down.yes and (not config.stdin_is_tty or confirm is None):
+        raise UsageError("down rolls back applied migrations: pass --yes to confirm (required when stdin is not "
+                         "a terminal)")
+    with command.sessions.locked_session() as (driver, lock):
+        history = driver.read_history()
+        _refuse_unfinished(command, files, history)
+        applied = sorted((r for r in history if r.version is not None and r.state == STATE_APPLIED),
+                         key=lambda r: Version.parse(r.version or "0"), reverse=True)
+        targets = [r for r in applied if Version.parse(r.version or "0") > target] if target is not None \
+            else applied[:steps]
+        if not targets:
+            log.info("nothing_to_do", note="no applied migration to roll back")
+            return EXIT_OK
+        reversible = _reversible(command, targets, {m.id: m for m in files.versioned})
+        ids = ", ".join(r.migration_id for r in targets)
+        if not config.down.yes and confirm is not None and not confirm(
+                f"Roll back {len(targets)} migration(s), newest first: {ids}? [y/N] "):
+            raise UsageError("down cancelled: nothing was rolled back")
+        log.info("rollback_plan", count=len(targets), versions=[r.migration_id for r in targets])
+        command.executor(driver, lock).roll_back(list(zip(targets, reversible)))
+    return EXIT_OK
+
+
+def _refuse_unfinished(command: CommandRun, files: MigrationSet, history: Sequence[HistoryRow]) -> None:
+    """An unfinished run (failed, in doubt, interrupted, half rolled back) must be settled first."""
+    unfinished = [r for r in history if r.state != STATE_APPLIED]
+    if not unfinished:
+        return
+    plan = command.plan(files, history)
+    problems = [p for p in plan.problems if p.migration_id in {r.migration_id for r in unfinished}]
+    if problems:
+        refuse_problems(command.log, Plan(problems=problems))
+    raise ValidationFailed(
+        f"down refused: {unfinished[0].script} (version {unfinished[0].migration_id}) is "
+        f"{unfinished[0].state}; run `premigrate up` to finish it first")
+
+
+def _reversible(command: CommandRun, targets: Sequence[HistoryRow], by_id: dict[str, Migration]) -> list[Migration]:
+    """Every target must have a non-empty down part and an unchanged file; otherwise nothing is touched."""
+    reasons = []
+    migrations = []
+    for row in targets:
+        migration = by_id.get(row.migration_id)
+        if migration is None:
+            reasons.append(f"{row.script} (version {row.migration_id}) is not in the folder")
+            continue
+        if row.checksum != migration.checksum:
+            reasons.append(f"{migration.script} (version {migration.id}) changed since it was applied")
+            continue
+        if migration.down_sql is None:
+            reasons.append(f"{migration.script} (version {migration.id}) has no down part")
+            continue
+        migration = command.policy.resolve(migration)
+        if not command.shapes.down_statements(migration):
+            reasons.append(f"{migration.down_script} (version {migration.id}) has an empty down part")
+            continue
+        blocked = down_blocked_statement(command.shapes, migration)
+        if blocked:
+            reasons.append(blocked)
+            continue
+        migrations.append(migration)
+    if reasons:
+        for reason in reasons:
+            command.log.error("rollback_refused", error=reason)
+        raise ValidationFailed(f"down refused, nothing was rolled back: {'; '.join(reasons)}")
+    return migrations

@@ -1,0 +1,128 @@
+"""`premigrate up`: wait for the database, take the runner lock, apply what is pending, record it.
+
+A lock-free first look comes first: a restarting old pod must never queue behind a long run by a newer one, and the
+usual case (nothing to do) costs one read. Bad input fails before any change, the history table included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from premigrate.commands.common import (
+    EXIT_OK, CommandRun, refuse_problems, require_target, warn_missing,
+)
+from premigrate.drivers.base import Driver, HistoryRow
+from premigrate.errors import ValidationFailed
+from premigrate.model.migrations import MigrationSet
+from premigrate.model.modes import (
+    StepShapes, refuse_single_transaction_steps, refuse_single_transaction_unsupported,
+    refuse_transaction_incompatible,
+)
+from premigrate.model.planner import Policy, Reason, Step
+from premigrate.model.versions import Version
+
+
+def run(command: CommandRun) -> int:
+    config, log = command.config, command.log
+    files = command.load()
+    require_target(config, files)
+    refuse_unsupported_single_transaction(command)
+    if config.apply.baseline_on_empty_history is not None:
+        from premigrate.commands import baseline
+
+        baseline.require_version_in_folder(files, config.apply.baseline_on_empty_history,
+                                           "--baseline-on-empty-history")
+    if config.apply.dry_run:
+        from premigrate.commands import plan
+
+        return plan.show(command, files)
+    with command.sessions.session(read_only=False) as driver:
+        plan_now = command.plan(files, driver.read_history())
+        if plan_now.clean:
+            warn_missing(log, plan_now)
+            log.info("nothing_to_do", applied=len([e for e in plan_now.entries if e.state == "applied"]))
+            return EXIT_OK
+        prepared = prepare(command.policy, plan_now.steps)
+        refuse_unrunnable(command, prepared)
+        lint_gate(command, plan_now.steps)
+        with command.sessions.runner_lock() as lock:
+            driver.ensure_schema()
+            if driver.ensure_history_table():
+                log.info("history_table_created", table=config.table)
+            # Re-read under the lock: the usual case for replica two is "nothing left to do".
+            history = driver.read_history()
+            baseline_version = config.apply.baseline_on_empty_history
+            if not history and baseline_version is not None:
+                history = _baseline_on_empty(command, driver, files, baseline_version)
+            plan_now = command.plan(files, history)
+            warn_missing(log, plan_now)
+            refuse_problems(log, plan_now)
+            if not plan_now.steps:
+                log.info("nothing_to_do")
+                return EXIT_OK
+            steps = prepare(command.policy, plan_now.steps)
+            log.info("plan", pending=len(steps), versions=[s.migration.id for s in steps])
+            command.executor(driver, lock).apply(steps)
+    return EXIT_OK
+
+
+def prepare(policy: Policy, steps: list[Step]) -> list[Step]:
+    """Steps with placeholders resolved, checked before anything changes (an unknown one is exit 2).
+    A resumed file was resolved for planning already."""
+    return [step if step.reason == Reason.RESUME else replace(step, migration=policy.resolve(step.migration))
+            for step in steps]
+
+
+def refuse_unsupported_single_transaction(command: CommandRun) -> None:
+    if command.config.apply.single_transaction:
+        refuse_single_transaction_unsupported(command.sessions.capabilities.transactional_ddl,
+                                              command.config.dsn.dialect)
+
+
+def refuse_unrunnable(command: CommandRun, steps: list[Step]) -> None:
+    """What cannot run as the run would wrap it: refused before anything changes."""
+    shapes: StepShapes = command.shapes
+    single = bool(command.config.apply.single_transaction)
+    if single:
+        refuse_single_transaction_steps(shapes, steps)
+    refuse_transaction_incompatible(shapes, steps, single_transaction=single)
+
+
+def lint_gate(command: CommandRun, steps: list[Step]) -> None:
+    """--lint warn|error: the pending files through lint before anything runs."""
+    log = command.log
+    mode = command.config.apply.lint or "off"
+    if mode == "off" or not steps:
+        return
+    from premigrate.commands import lint  # imported only now: a no-op run pays nothing for the SQL parsers
+
+    try:
+        findings = lint.lint_migrations([s.migration for s in steps], command.config.dsn.dialect)
+    except lint.LintUnavailable as exc:
+        if mode == "error":
+            raise
+        log.warning("lint_unavailable", error=str(exc), note="applying without linting (--lint=warn)")
+        return
+    for finding in findings:
+        report = log.error if mode == "error" and finding.severity == "error" else log.warning
+        report("lint_finding", rule=finding.rule, severity=finding.severity, script=finding.script,
+               line=finding.line, error=finding.message, fix=finding.fix)
+    if mode == "error" and lint.has_errors(findings):
+        raise ValidationFailed(
+            f"lint found {sum(f.severity == 'error' for f in findings)} error-level problem(s) in the pending "
+            "migrations (see the lint_finding events); fix them, silence one on purpose with "
+            "'-- premigrate:allow RULE', or run with --lint=warn")
+
+
+def _baseline_on_empty(command: CommandRun, driver: Driver, files: MigrationSet,
+                       version: Version) -> list[HistoryRow]:
+    from premigrate.commands import baseline
+
+    log = command.log
+    tables = [t for t in driver.list_tables() if t != command.config.history_table_name]
+    if not tables:
+        log.info("baseline_skipped", reason="the schema has no tables of its own: migrating normally")
+        return []
+    log.info("baseline_on_empty_history", version=str(version), existing_tables=len(tables))
+    baseline.record(command, driver, baseline.up_to(files, version), {})
+    return driver.read_history()

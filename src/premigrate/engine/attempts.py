@@ -1,0 +1,138 @@
+"""Running one statement of a migration: the blocker watch around it, its errors mapped to what ends the run, and
+retries of a whole attempt after a lock timeout or deadlock. Used by the executor for every direction and mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from premigrate.drivers.base import Driver, SqlError
+from premigrate.engine.lockwait import BlockerWatch, LockBusy, Timeouts, describe_blockers, with_lock_retries
+from premigrate.errors import ConnectionLost, MigrationFailed
+from premigrate.eventlog import EventLog
+from premigrate.model.durations import format_duration
+from premigrate.model.history import migration_fields
+from premigrate.model.migrations import Migration
+from premigrate.model.sql import Statement
+
+T = TypeVar("T")
+EVENT_UP_FAILED, EVENT_DOWN_FAILED = "migration_failed", "rollback_failed"
+SQL_LOG_LIMIT = 300  # characters of a failed statement in its log event
+
+
+class SessionTimeouts:
+    """The session-wide timeouts in force on the migration session, set only when they change."""
+
+    def __init__(self, driver: Driver) -> None:
+        self.driver = driver
+        self._in_force: tuple[float | None, float | None] | None = None
+
+    def apply(self, timeouts: Timeouts) -> None:
+        wanted = (timeouts.lock, timeouts.statement)
+        if self._in_force == wanted:
+            return
+        if self._in_force is not None and self._in_force[1] is not None and timeouts.statement is None:
+            self.driver.reset_timeouts()  # the previous file's own statement timeout must not leak into this one
+        self.driver.set_timeouts(timeouts.lock, timeouts.statement, local=False)
+        self._in_force = wanted
+
+    def reset(self) -> None:
+        if self._in_force is not None:
+            self._in_force = None
+            try:
+                self.driver.reset_timeouts()
+            except BaseException:  # noqa: BLE001 - best effort: the session is closed next anyway
+                pass
+
+
+class StatementAttempts:
+    """Executes statements on the migration session and turns their failures into the error that ends the run."""
+
+    def __init__(self, driver: Driver, log: EventLog, clock: Callable[[], float],
+                 timeouts_of: Callable[[Migration], Timeouts], watch: BlockerWatch | None = None) -> None:
+        self.driver = driver
+        self.log = log
+        self.clock = clock
+        self.timeouts_of = timeouts_of
+        self.watch = watch if watch is not None else BlockerWatch(None)
+
+    def ms(self, started: float) -> int:
+        return round((self.clock() - started) * 1000)
+
+    def execute(self, migration: Migration, statements: Sequence[Statement], index: int, started: float, *,
+                recorded: bool, rolled_back: str = "the migration was rolled back",
+                event: str = EVENT_UP_FAILED, lock_timeout: float | None = None) -> None:
+        """Run statement `index` (1-based). A lock timeout or deadlock raises LockBusy (for with_retries); any
+        other SQL error MigrationFailed (logged); a lost connection ConnectionLost naming the statement."""
+        statement = statements[index - 1]
+        try:
+            with self.watch.watching(self.driver, lock_timeout) as blockers:
+                self.driver.execute(statement.text)
+        except SqlError as exc:
+            if exc.lock_contention:
+                raise LockBusy(exc, index, blockers, migration, statements) from exc
+            raise self.failure(exc, migration, statements, index, started, recorded=recorded,
+                               rolled_back=rolled_back, event=event) from exc
+        except ConnectionLost as exc:
+            self.log.error(event, **migration_fields(migration), duration_ms=self.ms(started),
+                           statement=index, line=statement.line, error=exc.message,
+                           outcome="in progress row recorded" if recorded else "rolled back by the server")
+            raise ConnectionLost(
+                f"{migration.script}: {exc.message} while running statement {index} (line {statement.line})"
+                + ("; its history row records where it stopped" if recorded else "; nothing was committed"),
+                recorded=recorded,
+            ) from exc
+
+    def failure(self, exc: SqlError, migration: Migration, statements: Sequence[Statement], index: int,
+                started: float, *, recorded: bool, rolled_back: str, event: str = EVENT_UP_FAILED,
+                blockers: list[dict[str, Any]] | None = None, gave_up: str = "") -> MigrationFailed:
+        """Log the failed statement and build the error that ends the run (exit 4)."""
+        statement = statements[index - 1]
+        line = statement.line
+        if exc.position:
+            line += statement.text[: exc.position - 1].count("\n")
+        error_summary = f"statement {index} (line {line}): [{exc.code}] {exc.message}"
+        extra = {"blockers": blockers} if blockers is not None else {}
+        self.log.error(
+            event, **migration_fields(migration), duration_ms=self.ms(started), statement=index,
+            statements=len(statements), line=line, **{exc.code_field: exc.code}, error=exc.message,
+            sql=abbreviate(statement.text), outcome="recorded as failed" if recorded else "rolled back", **extra,
+        )
+        return MigrationFailed(
+            f"{migration.script}: statement {index} of {len(statements)} (line {line}) failed: "
+            f"[{exc.code}] {exc.message}"
+            + (f"; {gave_up}" if gave_up else "")
+            + (f"; {rolled_back}" if not recorded and rolled_back else "")
+            + ("; recorded as failed: fix the cause, then run `premigrate repair` to see the ways to finish it"
+               if recorded else ""),
+            line=line, error_summary=error_summary, **{exc.code_field: exc.code},
+        )
+
+    def with_retries(self, attempt: Callable[[], T], retries: int, started: float, *, recorded: bool,
+                     rolled_back: str, event: str = EVENT_UP_FAILED, **extra: Any) -> T:
+        """Run `attempt` again after a lock timeout or deadlock, up to `retries` times; when they run out, fail
+        naming the blocked statement (carried by LockBusy) and its blocker."""
+
+        def on_retry(busy: LockBusy, attempt_number: int, pause: float) -> None:
+            self.log.warning("lock_retry", **migration_fields(busy.migration), attempt=attempt_number,
+                             attempts=retries + 1, statement=busy.index,
+                             **{busy.error.code_field: busy.error.code}, error=busy.error.message,
+                             blockers=busy.blockers, pause_s=round(pause, 2),
+                             ddl_lock_timeout_s=self.timeouts_of(busy.migration).lock, **extra)
+
+        try:
+            return with_lock_retries(attempt, retries, on_retry)
+        except LockBusy as busy:
+            raise self.failure(
+                busy.error, busy.migration, list(busy.statements), busy.index, started,
+                recorded=recorded, rolled_back=rolled_back, event=event, blockers=busy.blockers,
+                gave_up=f"gave up after {retries + 1} attempt(s) with a lock timeout of "
+                        f"{format_duration(self.timeouts_of(busy.migration).lock or None)}; "
+                        f"{describe_blockers(busy.blockers)}",
+            ) from busy.error
+
+
+def abbreviate(text: str, limit: int = SQL_LOG_LIMIT) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."

@@ -1,0 +1,257 @@
+"""The executor: the one path that applies steps, in either direction, on a session under the runner lock.
+
+    up, repair --resume   apply(steps)   each step in its mode (model/modes.py): in a transaction with its history
+                                         row, or statement by statement with progress rows; --single-transaction:
+                                         every step and its row in one transaction
+    down                  roll_back(targets)  each down part in a transaction with the removal of its row, or
+                                         statement by statement with progress rows (state rolling_back)
+
+Every statement runs through engine/attempts.py (blocker watch, error mapping); every attempt is retried there after
+a lock timeout; every transaction is the driver's transaction().
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from functools import partial
+
+from premigrate.config import Config
+from premigrate.drivers.base import STATE_ROLLING_BACK, Driver, HistoryRow
+from premigrate.engine.attempts import EVENT_DOWN_FAILED, SessionTimeouts, StatementAttempts
+from premigrate.engine.interrupts import SignalGuard
+from premigrate.engine.lockwait import Timeouts, timeouts_for
+from premigrate.engine.sessions import HeldLock
+from premigrate.engine.stepwise import StepwiseRun
+from premigrate.errors import ConnectionLost, MigrationFailed
+from premigrate.eventlog import EventLog
+from premigrate.model.history import digests, migration_fields, row_for
+from premigrate.model.migrations import Migration
+from premigrate.model.modes import MODE_TEXT, Mode, StepShapes
+from premigrate.model.planner import Step
+from premigrate.model.sql import Statement
+
+CANCEL_WAIT_S = 10.0  # how long a signal's cancel of the running statement may take before the clean-up goes on
+
+
+@dataclass
+class RunStats:
+    applied: int = 0  # migrations applied (or rolled back) so far: the run summary's count, also after a failure
+
+
+class Executor:
+    """Applies steps on `driver`; the caller holds the runner lock (`lock`), whose session doubles as the spare."""
+
+    def __init__(self, driver: Driver, shapes: StepShapes, config: Config, log: EventLog, *, applied_by: str,
+                 lock: HeldLock | None = None, guard: SignalGuard | None = None,
+                 clock: Callable[[], float] = time.monotonic, stats: RunStats | None = None) -> None:
+        self.driver = driver
+        self.shapes = shapes
+        self.config = config
+        self.log = log
+        self.lock = lock
+        self.guard = guard
+        self.clock = clock
+        self.applied_by = applied_by
+        self.stats = stats if stats is not None else RunStats()
+        self.attempts = StatementAttempts(driver, log, clock, self.timeouts,
+                                          lock.watch if lock is not None else None)
+        self.session_timeouts = SessionTimeouts(driver)
+        self.stepwise = StepwiseRun(self)
+
+    # -- the run around the steps -------------------------------------------------------------------------------
+
+    def timeouts(self, migration: Migration) -> Timeouts:
+        """The run's options, overridden by the file's own directives."""
+        return timeouts_for(self.config.statements, migration.settings)
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """While statements run: a signal cancels the running statement, and the session's timeouts are reset
+        after."""
+        if self.guard is not None:
+            self.guard.add_cancel_hook(self.driver.interrupt)
+        try:
+            yield
+        finally:
+            if self.guard is not None:
+                self.guard.wait_for_cancel(CANCEL_WAIT_S)
+                self.guard.remove_cancel_hook(self.driver.interrupt)
+            self.session_timeouts.reset()
+
+    @contextmanager
+    def transaction(self, timeouts: Timeouts) -> Iterator[None]:
+        """The migration's transaction with its timeouts: transaction-local where the database has that; elsewhere
+        session values set before it begins (SQLite's busy timeout bounds BEGIN IMMEDIATE)."""
+        local = self.driver.local_timeouts
+        if not local:
+            self.session_timeouts.apply(timeouts)
+        with self.driver.transaction():
+            if local:
+                self.driver.set_timeouts(timeouts.lock, timeouts.statement, local=True)
+            yield
+
+    def record_quietly(self, row: HistoryRow) -> None:
+        """Record a failure, through the lock session if the migration session is broken."""
+        spare = self.lock.session if self.lock is not None and self.lock.usable else None
+        for session in (self.driver, spare):
+            if session is None:
+                continue
+            try:
+                session.update_row(row)
+                return
+            except BaseException as exc:  # noqa: BLE001 - the statement's error matters more than this one
+                self.log.warning("history_update_failed", migration_id=row.migration_id, error=str(exc))
+
+    def row(self, migration: Migration, statements: Sequence[Statement], **changes: object) -> HistoryRow:
+        return row_for(migration, statements, self.applied_by, **changes)
+
+    # -- up -----------------------------------------------------------------------------------------------------
+
+    def apply(self, steps: Sequence[Step]) -> None:
+        """Apply planned steps. Signals cancel the running statement."""
+        with self.running():
+            if self.config.apply.single_transaction:
+                self._apply_single_transaction(steps)
+                return
+            for index, step in enumerate(steps):
+                self._apply_step(step, steps[index + 1] if index + 1 < len(steps) else None)
+                self.stats.applied += 1
+
+    def _apply_step(self, step: Step, following: Step | None) -> None:
+        migration = step.migration
+        statements = self.shapes.statements(migration)
+        fields = migration_fields(migration)
+        mode = self.shapes.mode(step)
+        timeouts = self.timeouts(migration)
+        if not statements:
+            self.log.warning("migration_empty", **fields, note="the up part has no statements; recorded as applied")
+        self.log.info("migration_started", **fields, statements=len(statements), transaction=MODE_TEXT[mode],
+                      reason=step.reason)
+        started = self.clock()
+        if mode == Mode.TRANSACTION:
+            self._apply_in_transaction(step, statements, started, timeouts)
+        else:
+            self.stepwise.apply(step, statements, started, timeouts, following)
+        self.log.info("migration_applied", **fields, duration_ms=self.attempts.ms(started),
+                      statements=len(statements))
+
+    def _run_and_record(self, step: Step, statements: Sequence[Statement], started: float, rolled_back: str,
+                        timeouts: Timeouts) -> None:
+        """Inside an open transaction: the migration's statements, then its history row."""
+        migration = step.migration
+        for index in range(1, len(statements) + 1):
+            self.attempts.execute(migration, statements, index, started, recorded=False, rolled_back=rolled_back,
+                                  lock_timeout=timeouts.lock)
+        row = self.row(migration, statements, execution_ms=self.attempts.ms(started),
+                       statements_done=len(statements), statement_started=len(statements),
+                       statement_hashes=digests(statements))
+        if step.row is not None:
+            self.driver.update_row(row)
+        else:
+            self.driver.insert_row(row)
+
+    def _apply_in_transaction(self, step: Step, statements: Sequence[Statement], started: float,
+                              timeouts: Timeouts) -> None:
+        """Statements and history row commit together: a crash leaves the old state or the new one.
+        A lock timeout or deadlock rolls the whole migration back and runs it again."""
+        rolled_back = "the migration was rolled back"
+
+        def attempt() -> None:
+            with self.transaction(timeouts):
+                self._run_and_record(step, statements, started, rolled_back, timeouts)
+
+        self.attempts.with_retries(attempt, timeouts.retries, started, recorded=False, rolled_back=rolled_back)
+
+    def _apply_single_transaction(self, steps: Sequence[Step]) -> None:
+        """--single-transaction: every pending migration and its history row in one transaction, all or nothing."""
+        started = self.clock()
+        rolled_back = "the whole --single-transaction run was rolled back"
+        run_timeouts = timeouts_for(self.config.statements, ())
+        done: list[tuple[Step, int]] = []
+
+        def attempt() -> None:
+            done.clear()
+            with self.transaction(run_timeouts):
+                for step in steps:
+                    statements = self.shapes.statements(step.migration)
+                    timeouts = self.timeouts(step.migration)
+                    if self.driver.local_timeouts and timeouts != run_timeouts:
+                        self.driver.set_timeouts(timeouts.lock, timeouts.statement, local=True)
+                    self.log.info("migration_started", **migration_fields(step.migration),
+                                  statements=len(statements), transaction="single", reason=step.reason)
+                    step_started = self.clock()
+                    self._run_and_record(step, statements, step_started, rolled_back, timeouts)
+                    done.append((step, self.attempts.ms(step_started)))
+
+        # The whole run is retried, with the run's retry count.
+        self.attempts.with_retries(attempt, run_timeouts.retries, started, recorded=False, rolled_back=rolled_back,
+                                   transaction="single")
+        for step, duration in done:
+            self.log.info("migration_applied", **migration_fields(step.migration), duration_ms=duration,
+                          transaction="single")
+            self.stats.applied += 1
+        self.log.info("single_transaction_committed", migrations=len(done), duration_ms=self.attempts.ms(started))
+
+    # -- down ---------------------------------------------------------------------------------------------------
+
+    def roll_back(self, targets: Sequence[tuple[HistoryRow, Migration]]) -> None:
+        """Run the down parts of `targets` (newest first), each removing its row. Signals cancel the statement."""
+        with self.running():
+            for row, migration in targets:
+                self._roll_back_one(row, migration)
+                self.stats.applied += 1
+
+    def _roll_back_one(self, row: HistoryRow, migration: Migration) -> None:
+        statements = self.shapes.down_statements(migration)
+        fields = migration_fields(migration) | {"script": migration.down_script}
+        transactional = self.shapes.down_in_transaction(migration)
+        timeouts = self.timeouts(migration)
+        self.log.info("rollback_started", **fields, statements=len(statements),
+                      transaction="per-migration" if transactional else "none (progress recorded per statement)")
+        started = self.clock()
+        # Failures name the down part's file.
+        down_view = replace(migration, script=migration.down_script or migration.script)
+        rolled_back = "the rollback was rolled back"
+        if transactional:
+            def attempt() -> None:
+                with self.transaction(timeouts):
+                    for index in range(1, len(statements) + 1):
+                        self.attempts.execute(down_view, statements, index, started, recorded=False,
+                                              rolled_back=rolled_back, event=EVENT_DOWN_FAILED,
+                                              lock_timeout=timeouts.lock)
+                    self.driver.delete_row(row.migration_id)
+
+            self.attempts.with_retries(attempt, timeouts.retries, started, recorded=False, rolled_back=rolled_back,
+                                       event=EVENT_DOWN_FAILED)
+        else:
+            self._roll_back_stepwise(row, down_view, statements, started, timeouts)
+        self.log.info("rolled_back", **fields, duration_ms=self.attempts.ms(started), statements=len(statements))
+
+    def _roll_back_stepwise(self, row: HistoryRow, down_view: Migration, statements: Sequence[Statement],
+                            started: float, timeouts: Timeouts) -> None:
+        """No transaction around the down part: the row, in state rolling_back, records each statement's start
+        and end; it is removed when the last statement is done."""
+        progress = row.evolve(state=STATE_ROLLING_BACK, statements_total=len(statements), statements_done=0,
+                              statement_started=0, statement_hashes=(), error=None)
+        self.driver.update_row(progress)
+        self.session_timeouts.apply(timeouts)
+        try:
+            for index in range(1, len(statements) + 1):
+                progress = progress.evolve(statement_started=index)
+                self.driver.update_row(progress)
+                try:
+                    self.attempts.with_retries(
+                        partial(self.attempts.execute, down_view, statements, index, started, recorded=True,
+                                event=EVENT_DOWN_FAILED, lock_timeout=timeouts.lock),
+                        timeouts.retries, started, recorded=True, rolled_back="", event=EVENT_DOWN_FAILED)
+                except MigrationFailed as exc:
+                    self.record_quietly(progress.evolve(error=exc.fields.get("error_summary")))
+                    raise
+                progress = progress.evolve(statements_done=index)
+                self.driver.update_row(progress)
+            self.driver.delete_row(row.migration_id)
+        except ConnectionLost as exc:
+            raise ConnectionLost(exc.message, recorded=True) from exc

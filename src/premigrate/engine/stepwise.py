@@ -1,0 +1,201 @@
+"""A migration run statement by statement, outside a transaction of ours (MySQL, no-transaction files, resumes,
+files that open their own transactions): its history row says, at every moment, exactly where it stands.
+
+Before statement k runs the row says "k started"; after it, "k done" (written together with "k+1 started"). A run
+that dies in between leaves k "in doubt", and the next run refuses to guess (see model/planner.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from premigrate.drivers.base import STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, HistoryRow, SqlError
+from premigrate.engine.lockwait import LockBusy, Timeouts
+from premigrate.errors import ConnectionLost, Interrupted, MigrationFailed
+from premigrate.model import transactions
+from premigrate.model.history import digests, migration_fields
+from premigrate.model.migrations import Migration
+from premigrate.model.modes import Mode
+from premigrate.model.planner import Reason, Step
+from premigrate.model.sql import Statement
+from premigrate.model.transactions import Block
+
+if TYPE_CHECKING:
+    from premigrate.engine.executor import Executor
+
+
+class StepwiseRun:
+    """The stepwise mode of one executor. Holds the next migration's first row when it was written ahead."""
+
+    def __init__(self, executor: Executor) -> None:
+        self.executor = executor
+        self.driver = executor.driver
+        self.attempts = executor.attempts
+        self.written_ahead: HistoryRow | None = None  # the next migration's first row, already written
+
+    def apply(self, step: Step, statements: Sequence[Statement], started: float, timeouts: Timeouts,
+              following: Step | None = None) -> None:
+        """Record "statement k started" before and "done" after each statement."""
+        migration = step.migration
+        recorded: HistoryRow | None
+        if step.reason == Reason.RESUME and step.row is not None:
+            row = step.row.evolve(statements_total=len(statements), checksum=migration.checksum, error=None)
+            self.executor.log.info("migration_resumed", **migration_fields(migration),
+                                   from_statement=row.statements_done + 1, statements=len(statements))
+            recorded = step.row
+        elif self.written_ahead is not None and self.written_ahead.migration_id == migration.id:
+            row = recorded = self.written_ahead  # inserted together with the previous migration's final write
+            self.written_ahead = None
+        else:
+            # The first statement's "started" mark goes in with the row: one write fewer per migration. (A file
+            # that opens its own transaction first gets its mark from _run_block.)
+            opens_block = any(b.first == 1 for b in self.executor.shapes.blocks(migration, statements))
+            row = self.executor.row(migration, statements, state=STATE_IN_PROGRESS, statements_done=0,
+                                    statement_started=1 if statements and not opens_block else 0)
+            if step.row is not None:
+                self.driver.update_row(row)
+            else:
+                self.driver.insert_row(row)
+            recorded = row
+        self.executor.session_timeouts.apply(timeouts)
+        try:
+            self._run_statements(migration, statements, row, recorded, started, timeouts, following)
+        except ConnectionLost as exc:
+            if exc.recorded:
+                raise
+            raise ConnectionLost(f"{exc.message}; the history row of {migration.script} records where it stopped",
+                                 recorded=True) from exc
+
+    def _run_statements(self, migration: Migration, statements: Sequence[Statement], row: HistoryRow,
+                        recorded: HistoryRow | None, started: float, timeouts: Timeouts,
+                        following: Step | None) -> None:
+        """Statement by statement, one history write per statement: "k done and k+1 started" in the same write."""
+        hashes = digests(statements)
+        blocks = {b.first: b for b in self.executor.shapes.blocks(migration, statements)}
+        index = row.statements_done + 1
+        while index <= len(statements):
+            block = blocks.get(index)
+            if block is not None:
+                row = self._run_block(migration, statements, row, recorded, block, started, timeouts)
+                recorded = row
+                index = block.last + 1
+                continue
+            wanted = row.evolve(statement_started=index)
+            if wanted != recorded:
+                self.driver.update_row(wanted)
+            row = recorded = wanted
+            self._run_one(migration, statements, index, row, started, timeouts)
+            row = row.evolve(statements_done=index, statement_hashes=hashes[:index])
+            index += 1
+        final = row.evolve(state=STATE_APPLIED, applied_at=datetime.now(timezone.utc),
+                           execution_ms=self.attempts.ms(started), statements_done=len(statements),
+                           statement_started=len(statements), statement_hashes=hashes, error=None)
+        ahead = self._row_ahead(following)
+        if ahead is None:
+            self.driver.update_row(final)
+            return
+        # One commit instead of two: where every write is its own commit (MySQL), commits are what a run costs.
+        with self.driver.transaction():
+            self.driver.update_row(final)
+            self.driver.insert_row(ahead)
+        self.written_ahead = ahead
+
+    def _run_one(self, migration: Migration, statements: Sequence[Statement], index: int, row: HistoryRow,
+                 started: float, timeouts: Timeouts) -> None:
+        """Statement `index`, retried after lock timeouts; a failure or a signal is recorded on its row."""
+        try:
+            self.attempts.with_retries(
+                lambda: self._execute_with_index_cleanup(migration, statements, index, started, timeouts),
+                timeouts.retries, started, recorded=True, rolled_back="")
+        except MigrationFailed as exc:
+            self.executor.record_quietly(row.evolve(state=STATE_FAILED,
+                                                    error=exc.fields.get("error_summary") or str(exc)))
+            raise
+        except Interrupted as exc:
+            self.executor.record_quietly(row.evolve(
+                error=f"interrupted by {exc} during statement {index}; it may or may not have taken effect"))
+            raise
+
+    def _row_ahead(self, following: Step | None) -> HistoryRow | None:
+        """The next migration's first row ("statement 1 started"), when it runs statement by statement from the
+        start, so that it can be written together with this migration's final row."""
+        if following is None or following.row is not None or following.reason == Reason.RESUME:
+            return None
+        statements = self.executor.shapes.statements(following.migration)
+        if not statements or self.executor.shapes.mode(following) != Mode.NONE:
+            return None
+        return self.executor.row(following.migration, statements, state=STATE_IN_PROGRESS, statements_done=0,
+                                 statement_started=1)
+
+    def _run_block(self, migration: Migration, statements: Sequence[Statement], row: HistoryRow,
+                   recorded: HistoryRow | None, block: Block, started: float, timeouts: Timeouts) -> HistoryRow:
+        """A transaction the file opens and ends itself, run as written. Its "done" mark is written inside that
+        transaction, just before the COMMIT, so the row commits (or not) together with the block: a crash around
+        the COMMIT is never mistaken for "not applied". Where DDL commits implicitly (MySQL), the block is marked
+        started first, so an interruption inside it reads as "in doubt"."""
+        transactional_ddl = self.driver.transactional_ddl
+        before = row.evolve(statement_started=block.first if not transactional_ddl else row.statements_done)
+        if before != recorded:
+            self.driver.update_row(before)
+        after = row.evolve(statements_done=block.last, statement_started=block.last,
+                           statement_hashes=digests(statements)[:block.last])
+
+        def attempt() -> None:
+            try:
+                for index in range(block.first, block.last):
+                    self.attempts.execute(migration, statements, index, started, recorded=True,
+                                          lock_timeout=timeouts.lock)
+                if block.ends_with == transactions.COMMIT:
+                    self.driver.update_row(after)
+                self.attempts.execute(migration, statements, block.last, started, recorded=True,
+                                      lock_timeout=timeouts.lock)
+            except (MigrationFailed, LockBusy):
+                try:
+                    self.driver.rollback()
+                except BaseException:  # noqa: BLE001 - the statement's error is the one to report
+                    pass
+                raise
+            if block.ends_with == transactions.ROLLBACK:
+                self.driver.update_row(after)
+
+        try:
+            self.attempts.with_retries(attempt, timeouts.retries, started, recorded=True, rolled_back="")
+        except MigrationFailed as exc:
+            note = "" if transactional_ddl else "; DDL in the block may have committed implicitly before the failure"
+            self.executor.record_quietly(before.evolve(
+                state=STATE_FAILED, statement_started=block.first,
+                error=f"{exc.fields.get('error_summary') or exc} (in the transaction block of statements "
+                      f"{block.first}-{block.last}, rolled back){note}"))
+            raise
+        # Interrupted or a lost connection: the row already says what is true (the block committed with its mark,
+        # or it did not), so it is left alone.
+        return after
+
+    def _execute_with_index_cleanup(self, migration: Migration, statements: Sequence[Statement], index: int,
+                                    started: float, timeouts: Timeouts) -> None:
+        """A failed CREATE INDEX CONCURRENTLY leaves an invalid index behind, which would make every retry fail
+        (or, with IF NOT EXISTS, succeed without an index): drop it before each attempt and after a failure."""
+        statement = statements[index - 1]
+        name = transactions.concurrent_index_name(statement) if self.driver.invalid_indexes else None
+        if name is None:
+            self.attempts.execute(migration, statements, index, started, recorded=True, lock_timeout=timeouts.lock)
+            return
+        self._drop_invalid_index(migration, name)
+        try:
+            self.attempts.execute(migration, statements, index, started, recorded=True, lock_timeout=timeouts.lock)
+        except (MigrationFailed, LockBusy):
+            self._drop_invalid_index(migration, name)
+            raise
+
+    def _drop_invalid_index(self, migration: Migration, name: str) -> None:
+        try:
+            dropped = self.driver.drop_invalid_index(name)
+        except (SqlError, ConnectionLost) as exc:
+            self.executor.log.warning("invalid_index_drop_failed", **migration_fields(migration), index=name,
+                                      error=str(exc))
+            return
+        if dropped:
+            self.executor.log.info("invalid_index_dropped", **migration_fields(migration), index=dropped,
+                                   note="left behind by a failed CREATE INDEX CONCURRENTLY")

@@ -1,0 +1,241 @@
+"""Fleets: the list of targets one run migrates, how a Kubernetes Indexed Job splits it, and how outcomes add up.
+
+Pure: no I/O. The engine reads the list (a file, stdin or a query), hands the text or rows here, runs each target
+with the same folder, and reports through FleetSummary.
+
+A target is one database URL, or `schema=NAME` (PostgreSQL) / `database=NAME` (MySQL/MariaDB) on the configured
+server. Each target keeps its own history table and runner lock, so two fleets over the same targets (two pods of a
+badly sized Job) still apply each migration exactly once per target: the second runner of a target waits for the
+first one's lock and then finds nothing to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from premigrate.errors import UsageError
+from premigrate.model.dsn import Dsn, parse_url
+
+
+class TargetKind(StrEnum):
+    URL = "url"
+    SCHEMA = "schema"
+    DATABASE = "database"
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: TargetKind
+    value: str = field(repr=False)  # the URL (may hold a password) or the schema/database name
+    name: str  # what logs and summaries show: never a password
+    line: int = 0  # where the list said it (1-based; 0 for a target read from a query)
+
+    @property
+    def dsn(self) -> Dsn | None:
+        """The target's own URL, parsed; None for a schema or database on the configured server."""
+        if self.kind is not TargetKind.URL:
+            return None
+        return parse_url(self.value, source=f"target on line {self.line}")
+
+
+# Names a schema/database target may have: what can be written as a quoted identifier on every server, without
+# control characters (a newline would break log lines and status tables) and without the quote characters.
+_NAME = re.compile(r"[^\x00-\x1f\x7f\"`]{1,63}\Z")
+_ASSIGNMENT = re.compile(r"(?P<key>[A-Za-z_]+)\s*=\s*(?P<value>.*)\Z")
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def parse_targets(text: str, *, source: str) -> list[Target]:
+    """The targets of a list: one per line; blank lines and `#` comments are ignored; duplicates are refused."""
+    targets: list[Target] = []
+    seen: dict[str, int] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        target = _parse_line(line, number, source)
+        if target.name in seen:
+            raise UsageError(f"{source} line {number}: target {target.name!r} is already on line {seen[target.name]}; "
+                             f"list each target once")
+        seen[target.name] = number
+        targets.append(target)
+    return targets
+
+
+def targets_from_rows(rows: Iterable[Sequence[object]], *, kind: TargetKind, source: str) -> list[Target]:
+    """Targets from a query's rows (`--targets-query`): the first column of each row names a schema or database."""
+    text = "\n".join(f"{kind.value}={row[0]}" for row in rows if row and row[0] is not None)
+    return parse_targets(text, source=source)
+
+
+def _parse_line(line: str, number: int, source: str) -> Target:
+    where = f"{source} line {number}"
+    if _URL.match(line):
+        dsn = parse_url(line, source=where)
+        return Target(TargetKind.URL, line, dsn.redacted(), number)
+    assignment = _ASSIGNMENT.match(line)
+    if not assignment or assignment["key"].lower() not in (TargetKind.SCHEMA.value, TargetKind.DATABASE.value):
+        raise UsageError(f"{where}: expected a database URL, schema=NAME or database=NAME, got {_shown(line)}")
+    kind = TargetKind(assignment["key"].lower())
+    name = assignment["value"].strip()
+    if not _NAME.match(name):
+        raise UsageError(f"{where}: {kind.value} name {_shown(name)} must be 1-63 characters, without control "
+                         f"characters or quotes")
+    return Target(kind, name, f"{kind.value}={name}", number)
+
+
+def _shown(text: str) -> str:
+    # A line that is not a target may still be a URL with a typo: never echo what could be a password.
+    return repr(text if "@" not in text and "password" not in text.lower() else "<hidden: it may hold a password>")
+
+
+# -- shards ------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Shard:
+    index: int  # 0-based, as Kubernetes' JOB_COMPLETION_INDEX
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    def takes(self, target: Target) -> bool:
+        return shard_of(target.name, self.count) == self.index
+
+
+def parse_shard(text: str, *, source: str) -> Shard:
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not match:
+        raise UsageError(f"{source}: expected I/N (shard I of N, I counted from 0 like JOB_COMPLETION_INDEX), "
+                         f"got {text!r}")
+    index, count = int(match[1]), int(match[2])
+    if count < 1 or index >= count:
+        raise UsageError(f"{source}: shard {index}/{count} does not exist; use 0/{max(count, 1)} to "
+                         f"{max(count, 1) - 1}/{max(count, 1)}")
+    return Shard(index, count)
+
+
+def shard_from_environment(env: Mapping[str, str]) -> Shard | None:
+    """PREMIGRATE_SHARD, or a Kubernetes Indexed Job's JOB_COMPLETION_INDEX with PREMIGRATE_SHARDS; else None."""
+    if env.get("PREMIGRATE_SHARD"):
+        return parse_shard(env["PREMIGRATE_SHARD"], source="PREMIGRATE_SHARD")
+    index = env.get("JOB_COMPLETION_INDEX")
+    if index is None:
+        return None
+    shards = env.get("PREMIGRATE_SHARDS")
+    if not shards:
+        raise UsageError("JOB_COMPLETION_INDEX is set but PREMIGRATE_SHARDS is not: set it to the Job's completions "
+                         "so every pod takes its own slice of the targets")
+    return parse_shard(f"{index}/{shards}", source="JOB_COMPLETION_INDEX/PREMIGRATE_SHARDS")
+
+
+def shard_of(name: str, count: int) -> int:
+    """The shard that owns a target: rendezvous (highest random weight) hashing over the shard numbers.
+
+    Each target is placed by its own name alone, so adding or removing a target moves no other target; changing the
+    number of shards moves only about 1/N of them (those whose best shard changed), which plain `hash % N` would not.
+    sha256, not hash(): the answer must be the same in every pod and every Python process.
+    """
+    def weight(shard: int) -> bytes:
+        return hashlib.sha256(f"{shard}\x00{name}".encode()).digest()
+
+    return max(range(count), key=weight)
+
+
+def select(targets: Sequence[Target], shard: Shard | None) -> list[Target]:
+    return list(targets) if shard is None else [t for t in targets if shard.takes(t)]
+
+
+# -- outcomes ----------------------------------------------------------------------------------------------------------
+
+# The fleet exits with its most severe target's code. Most severe first: a bug; a migration that failed (a database
+# now needs attention); files refused (drift, a failed or in-doubt earlier run); a bad setting; a server that never
+# answered; a lock held by another runner; work pending (check); success. A signal outranks them all: the run was
+# stopped, so the fleet is not where the folder says.
+SEVERITY = (1, 4, 5, 2, 3, 6, 7, 0)
+
+
+def severity_rank(code: int) -> int:
+    if code >= 128:
+        return -1
+    return SEVERITY.index(code) if code in SEVERITY else 0
+
+
+def most_severe(codes: Iterable[int]) -> int:
+    return min(codes, key=severity_rank, default=0)
+
+
+OUTCOMES = {0: "succeeded", 1: "internal_error", 2: "usage_error", 3: "unavailable", 4: "migration_failed",
+            5: "refused", 6: "lock_timeout", 7: "pending"}
+
+
+def outcome_name(code: int) -> str:
+    return "interrupted" if code >= 128 else OUTCOMES.get(code, f"exit_{code}")
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    target: str
+    exit_code: int
+    applied: int = 0
+    message: str | None = None  # the error's one line, already scrubbed by the log's scrubber
+    duration_ms: int = 0
+
+
+@dataclass
+class FleetSummary:
+    total: int
+    results: list[TargetResult] = field(default_factory=list)
+
+    def add(self, result: TargetResult) -> None:
+        self.results.append(result)
+
+    @property
+    def exit_code(self) -> int:
+        return most_severe(r.exit_code for r in self.results)
+
+    @property
+    def not_started(self) -> int:
+        return self.total - len(self.results)
+
+    def counts(self) -> dict[str, int]:
+        counted = Counter(outcome_name(r.exit_code) for r in self.results)
+        if self.not_started:
+            counted["not_started"] = self.not_started
+        return dict(sorted(counted.items()))
+
+    def as_dict(self) -> dict[str, object]:
+        failed = sorted((r for r in self.results if r.exit_code not in (0, 7)), key=lambda r: r.target)
+        return {
+            "targets": self.total,
+            "outcomes": self.counts(),
+            "applied": sum(r.applied for r in self.results),
+            "exit_code": self.exit_code,
+            "failed": [{"target": r.target, "exit_code": r.exit_code, "outcome": outcome_name(r.exit_code),
+                        "error": r.message} for r in failed],
+        }
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    failed: int
+    remaining: int
+    rate_per_s: float
+    eta_s: float | None
+
+
+def progress(summary: FleetSummary, elapsed_s: float) -> Progress:
+    """The `fleet_progress` event's figures: targets finished, failed, left, the rate so far and the time to go."""
+    done = len(summary.results)
+    failed = sum(1 for r in summary.results if r.exit_code not in (0, 7))
+    remaining = summary.total - done
+    rate = done / elapsed_s if elapsed_s > 0 else 0.0
+    eta = remaining / rate if rate > 0 else None
+    return Progress(done, failed, remaining, round(rate, 2), None if eta is None else math.ceil(eta))

@@ -1,0 +1,139 @@
+"""How a step runs: the statements a migration splits into, the transactions a file opens itself, and the mode the
+executor wraps it in. Pure: the same answers for `plan`, the checks before a run, and the run itself.
+
+    transaction   statements and history row commit together (transactional DDL, no directive, not a resume)
+    self-managed  the file opens and commits its own transaction(s); progress is recorded around them
+    none          statement by statement, progress recorded after each (MySQL, no-transaction files, resumes)
+    single        --single-transaction: every pending migration in one transaction (a flag of the run, not a mode
+                  of one file: the executor decides it)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+
+from premigrate.errors import MigrationFileError, UsageError, ValidationFailed
+from premigrate.model import transactions
+from premigrate.model.migrations import Migration
+from premigrate.model.planner import Reason, Step
+from premigrate.model.sql import SplitError, Statement, split_migration
+from premigrate.model.transactions import Block
+
+
+class Mode(StrEnum):
+    """How the executor wraps one file (the value is what the logs and `plan --json` have always said)."""
+
+    TRANSACTION = "transaction"
+    SELF_MANAGED = "self-managed"
+    NONE = "none"
+
+
+MODE_TEXT = {
+    Mode.TRANSACTION: "per-migration (statements and history row commit together)",
+    Mode.SELF_MANAGED: "as written (the file opens and commits its own transaction; progress recorded around it)",
+    Mode.NONE: "none (statement by statement, progress recorded after each)",
+}
+
+
+class StepShapes:
+    """The statements, blocks and mode of each migration on one database. Statements are split once per migration
+    (keyed by the migration itself, so that two formats' rules never share a split): the checks, the plan, the mode
+    and the run all ask for them."""
+
+    def __init__(self, dialect: str, transactional_ddl: bool) -> None:
+        self.dialect = dialect
+        self.transactional_ddl = transactional_ddl
+        self._splits: dict[tuple[Migration, bool], list[Statement]] = {}
+
+    def statements(self, migration: Migration) -> list[Statement]:
+        """The up part's statements; a part that cannot be split is bad input (exit 5)."""
+        return self._split(migration, down=False)
+
+    def down_statements(self, migration: Migration) -> list[Statement]:
+        return self._split(migration, down=True)
+
+    def _split(self, migration: Migration, *, down: bool) -> list[Statement]:
+        key = (migration, down)
+        if key not in self._splits:
+            try:
+                self._splits[key] = split_migration(migration, self.dialect, down=down)
+            except SplitError as exc:
+                if down:
+                    raise ValidationFailed(f"{migration.down_script}: line {exc.line}: {exc}") from None
+                raise ValidationFailed(f"{migration.script}: line {exc.line}: {exc}",
+                                       script=migration.script) from None
+        return self._splits[key]
+
+    def blocks(self, migration: Migration, statements: Sequence[Statement], script: str | None = None) -> list[Block]:
+        """The transactions the file opens and ends itself; unbalanced ones are a file error."""
+        try:
+            return transactions.blocks(list(statements))
+        except transactions.TransactionSyntaxError as exc:
+            raise MigrationFileError(f"{script or migration.script}: line {exc.line}: {exc}",
+                                     file=script or migration.script) from None
+
+    def mode(self, step: Step) -> Mode:
+        statements = self.statements(step.migration)
+        if self.blocks(step.migration, statements):
+            return Mode.SELF_MANAGED
+        if self.transactional_ddl and not step.migration.no_transaction and step.reason != Reason.RESUME:
+            return Mode.TRANSACTION
+        return Mode.NONE
+
+    def down_in_transaction(self, migration: Migration) -> bool:
+        """Whether the down part runs in one transaction with the removal of its row. A down part that opens its
+        own transaction runs as written, statement by statement."""
+        statements = self.down_statements(migration)
+        return (self.transactional_ddl and not migration.down_no_transaction
+                and not self.blocks(migration, statements, migration.down_script))
+
+    def stepwise(self, step: Step) -> bool:
+        """Whether the step must run outside a transaction (so not inside --single-transaction)."""
+        return (step.migration.no_transaction or step.reason == Reason.RESUME
+                or bool(self.blocks(step.migration, self.statements(step.migration))))
+
+
+def refuse_transaction_incompatible(shapes: StepShapes, steps: Sequence[Step], *, single_transaction: bool) -> None:
+    """Refuse, before anything runs, a file the executor would wrap in a transaction that cannot run in one."""
+    for step in steps:
+        statements = shapes.statements(step.migration)
+        mode = shapes.mode(step)
+        if mode != Mode.TRANSACTION and not (single_transaction and mode == Mode.NONE and shapes.transactional_ddl):
+            continue
+        for index, statement in enumerate(statements, 1):
+            reason = transactions.outside_transaction_only(statement, shapes.dialect)
+            if reason:
+                raise MigrationFileError(
+                    f"{step.migration.script}: statement {index} (line {statement.line}) {reason}, which cannot "
+                    "run inside a transaction; add the line '-- premigrate:no-transaction' to the file so that "
+                    "it runs statement by statement, with its progress recorded after each one",
+                    file=step.migration.script)
+
+
+def refuse_single_transaction_unsupported(transactional_ddl: bool, dialect: str) -> None:
+    """A flag the database cannot honour is refused whatever the history holds, even with nothing pending."""
+    if not transactional_ddl:
+        raise UsageError(f"--single-transaction needs transactional DDL (PostgreSQL or SQLite); "
+                         f"{dialect} commits DDL statement by statement")
+
+
+def refuse_single_transaction_steps(shapes: StepShapes, steps: Sequence[Step]) -> None:
+    refuse_single_transaction_unsupported(shapes.transactional_ddl, shapes.dialect)
+    stepwise = [s.migration.script for s in steps if shapes.stepwise(s)]
+    if stepwise:
+        raise UsageError(f"--single-transaction cannot include {', '.join(stepwise)}: it must run outside a "
+                         "transaction; apply it in a run of its own")
+
+
+def down_blocked_statement(shapes: StepShapes, migration: Migration) -> str | None:
+    """Why a down part that runs in a transaction cannot (its first statement that must run outside one)."""
+    if not shapes.down_in_transaction(migration):
+        return None
+    for index, statement in enumerate(shapes.down_statements(migration), 1):
+        reason = transactions.outside_transaction_only(statement, shapes.dialect)
+        if reason:
+            return (f"{migration.down_script} (version {migration.id}): statement {index} of its down part "
+                    f"{reason}, which cannot run inside a transaction; add '-- premigrate:no-transaction' to the "
+                    "down part")
+    return None
