@@ -513,8 +513,9 @@ PY
 engine_setup() {
   step "(4) container tools from Debian"
   # netavark and aardvark-dns are only "recommended" by podman, but compose's service names (`db`) resolve only
-  # through aardvark-dns: without them the compose e2e's migrate container cannot find its database.
-  apt_install podman buildah runc netavark aardvark-dns debootstrap psql:postgresql-client mysql:mariadb-client \
+  # through aardvark-dns: without them the compose e2e's migrate container cannot find its database. netavark
+  # (1.4) sets up bridge networks with iptables, which nothing else pulls in ("netavark: No such file or directory").
+  apt_install podman buildah runc netavark aardvark-dns iptables debootstrap psql:postgresql-client mysql:mariadb-client \
     strip:binutils
   mkdir -p "$W/libpod-tmp"
   cat >"$W/storage.conf" <<EOF
