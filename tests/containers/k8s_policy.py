@@ -39,7 +39,7 @@ from typing import Any
 import yaml
 
 try:
-    import kubernetes_validate
+    import kubernetes_validate  # type: ignore[import-untyped]
 except ImportError:  # pragma: no cover - the check script always runs this from the tools venv
     sys.exit("k8s_policy.py needs kubernetes-validate (pip install kubernetes-validate)")
 
@@ -179,7 +179,7 @@ def check_base(name: str, docs: list[Doc], errors: list[str]) -> None:
         elif d.get("kind") in WORKLOADS - {"Job"}:
             errors.append(f"{name}: the base contains {name_of(d)}: no application (demo or not) belongs in the "
                           "base; put it under k8s/examples/")
-        elif d.get("kind") == "ConfigMap" and any(str(k).endswith(".sql") for k in (d.get("data") or {})):
+        elif is_migrations_map(d):
             errors.append(f"{name}: the base contains {name_of(d)}, a ConfigMap of migrations: migrations are baked "
                           "into the image (k8s/examples/configmap-migrations shows the ConfigMap variant)")
     if "Job" not in kinds:
@@ -218,8 +218,8 @@ def _listen_port(c: Doc) -> int:
 
 
 def expect_initcontainer(name: str, docs: list[Doc], ctx: Doc, errors: list[str]) -> None:
-    apps = [d for d, spec in workloads(docs) if d["kind"] in ("Deployment", "StatefulSet")]
-    if not apps or not all(runs((pod_spec(d) or {}).get("initContainers", [{}])[0], "up") for d in apps):
+    apps = [spec for d, spec in workloads(docs) if d["kind"] in ("Deployment", "StatefulSet")]
+    if not apps or not all(spec.get("initContainers") and runs(spec["initContainers"][0], "up") for spec in apps):
         errors.append(f"{name}: every app workload must run `premigrate up` as its first initContainer")
 
 
@@ -238,7 +238,8 @@ def expect_serve_sidecar(name: str, docs: list[Doc], ctx: Doc, errors: list[str]
             probe_port = named.get(probe.get("port"), probe.get("port"))
             if probe.get("path") != "/health/ready" or probe_port != port:
                 errors.append(f"{name}: {name_of(d)} container {c.get('name')!r}: readinessProbe must be GET "
-                              f"/health/ready on the sidecar's port {port} (got {probe.get('path')!r} on {probe_port!r})")
+                              f"/health/ready on the sidecar's port {port} "
+                              f"(got {probe.get('path')!r} on {probe_port!r})")
         if not apps:
             errors.append(f"{name}: {name_of(d)}: no application container beside the serve sidecar")
     if not any(d["kind"] == "Job" for d, _ in workloads(docs)):
@@ -254,8 +255,12 @@ def expect_job_app_waits(name: str, docs: list[Doc], ctx: Doc, errors: list[str]
         errors.append(f"{name}: the app waits for a Job that is not there")
 
 
+def is_migrations_map(doc: Doc) -> bool:
+    return doc.get("kind") == "ConfigMap" and any(str(k).endswith(".sql") for k in doc.get("data") or {})
+
+
 def expect_configmap(name: str, docs: list[Doc], ctx: Doc, errors: list[str]) -> None:
-    maps = [d for d in docs if d.get("kind") == "ConfigMap" and any(str(k).endswith(".sql") for k in d.get("data") or {})]
+    maps = [d for d in docs if is_migrations_map(d)]
     if not maps:
         errors.append(f"{name}: no ConfigMap of migrations")
         return
@@ -266,13 +271,15 @@ def expect_configmap(name: str, docs: list[Doc], ctx: Doc, errors: list[str]) ->
         if data != files:
             drift = sorted(set(data) ^ set(files) | {k for k in set(data) & set(files) if data[k] != files[k]})
             errors.append(f"{name}: the ConfigMap differs from {folder}/*.sql ({', '.join(drift)}); regenerate it: "
-                          f"kubectl create configmap premigrate-migrations --from-file=migrations/ --dry-run=client -o yaml")
+                          "kubectl create configmap premigrate-migrations --from-file=migrations/ "
+                          "--dry-run=client -o yaml")
     cm = maps[0]["metadata"]["name"]
     mounted = False
-    for d, spec in workloads(docs):
+    for _, spec in workloads(docs):
         vols = {v.get("name") for v in spec.get("volumes") or [] if (v.get("configMap") or {}).get("name") == cm}
         for _, c in containers(spec):
-            mounted |= any(m.get("name") in vols and m.get("mountPath") == "/migrations" for m in c.get("volumeMounts") or [])
+            mounts = c.get("volumeMounts") or []
+            mounted |= any(m.get("name") in vols and m.get("mountPath") == "/migrations" for m in mounts)
     if not mounted:
         errors.append(f"{name}: ConfigMap {cm!r} is not mounted at /migrations")
 
@@ -320,7 +327,8 @@ def check_listing(path: Path, errors: list[str], seen: set[Path]) -> None:
     for entry in refs:
         target = (base / entry).resolve()
         if target.is_dir():
-            sub = next((target / n for n in ("kustomization.yaml", "kustomization.yml") if (target / n).is_file()), None)
+            names = ("kustomization.yaml", "kustomization.yml")
+            sub = next((target / n for n in names if (target / n).is_file()), None)
             if sub is not None:
                 check_listing(sub, errors, seen)
         else:
@@ -383,8 +391,8 @@ def main(argv: list[str] | None = None) -> int:
             kust = folder / "kustomization.yaml"
             if kust.is_file():
                 check_listing(kust, errors, seen)
-            if name != args.base and not any(line.startswith("# Pick this when:")
-                                             for f in sorted(folder.glob("*.y*ml")) for line in f.read_text().splitlines()):
+            lines = [line for f in sorted(folder.glob("*.y*ml")) for line in f.read_text().splitlines()]
+            if name != args.base and not any(line.startswith("# Pick this when:") for line in lines):
                 errors.append(f"{name}: no `# Pick this when:` line in {folder}: say when to choose this example")
     for e in errors:
         print(f"k8s policy: {e}", file=sys.stderr)
