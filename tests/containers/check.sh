@@ -77,7 +77,9 @@ on_exit() {
   local rc=$? i
   set +e
   for ((i = ${#CLEANUP[@]} - 1; i >= 0; i--)); do eval "${CLEANUP[$i]}" >/dev/null 2>&1; done
-  [ "$rc" = 0 ] && echo "== containers-check: PASSED" || echo "== containers-check: FAILED (rc=$rc)" >&2
+  if [ "$rc" = 0 ]; then echo "== containers-check: PASSED"; exit 0; fi
+  [ ${#TIMES[@]} = 0 ] || { echo "== timing of the steps that completed"; printf '%s\n' "${TIMES[@]}"; } >&2
+  echo "== containers-check: FAILED (rc=$rc) in: ${CUR:-set-up}" >&2
 }
 trap on_exit EXIT
 trap 'exit 130' INT
@@ -270,7 +272,7 @@ for r in reports.values():
     for c in r["results"].get("skipped_checks", []):
         skips.setdefault(c["check_id"], (c.get("check_name"), (c.get("check_result") or {}).get("suppress_comment", "")))
 for cid, (name, why) in sorted(skips.items()):
-    print(f"     skipped {cid} ({name}): {why}")
+    print(f"     skipped {cid} ({name}): {why.strip()}")
     if len(why.strip()) < 15:
         bad.append(f"checkov skip of {cid} has no reason")
 for b in bad:
