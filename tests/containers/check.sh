@@ -780,7 +780,15 @@ no_migrations_check() {   # last: it needs the empty-folder rule of the CLI (an 
   local L="$W/logs" pg
   pg_db empty; pg=$DB
   expect_rc 5 "$L/empty" "${RUN[@]}" -e DATABASE_URL="postgresql://postgres@${PG_HOSTPORT}/$pg" "$IMG"
-  local msg; msg=$(summary_field "$L/empty" error)
+  local msg; msg=$(python3 -c '
+import json, sys
+errors = []
+for line in open(sys.argv[1]):
+    try:
+        errors.append(json.loads(line).get("error"))
+    except ValueError:
+        pass
+print(next((e for e in reversed(errors) if e), ""))' "$L/empty")
   case $msg in *"/migrations"*) ;; *) fail "the error does not name /migrations: $msg" ;; esac
   [ "$("${PSQL[@]}" -d "$pg" -Atc "select count(*) from information_schema.tables where table_schema = 'public'")" = 0 ] \
     || fail "a run with no migrations changed the database"
