@@ -899,8 +899,8 @@ case $MODE in
     run_checks
     [ "${CTR_MEASURE_BYTECODE:-0}" != 1 ] || measure_bytecode
     [ "${CTR_COMPOSE_E2E:-0}" != 1 ] || compose_e2e
-    no_migrations_check
     echo "== figures: version $VERSION, image $IMG_MB MB, base $BASE_MB MB, build $BUILD_S s, no-op up in the container $NOOP_S s, SBOM $SBOM_N components${COMPOSE_S:+, compose e2e $COMPOSE_S s}"
+    no_migrations_check
     ;;
 esac
 summary
