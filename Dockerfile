@@ -1,9 +1,16 @@
 # premigrate container image: runs pending SQL migrations, then exits (initContainer, Job, compose service).
 #
-#   docker build -t premigrate .
-#   docker run --rm -e DATABASE_URL=postgresql://app:secret@db:5432/app premigrate        # = premigrate up
+#   V=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)            # the package version is the image version
+#   docker build --build-arg VERSION="$V" -t "premigrate:$V" .
+#   docker run --rm -v "$PWD/migrations:/migrations:ro" -e DATABASE_URL=postgresql://app:secret@db:5432/app "premigrate:$V"
+#
+# The image holds no migrations: /migrations is an empty folder, and running it as it is exits 5 with a message.
+# Bake yours in (FROM premigrate:<version> + COPY migrations /migrations, as the `bake` stage below does with this
+# repository's examples) or mount them there. docs/deploy.md has the whole procedure.
 #
 # Keep this file buildable by buildah 1.28 / podman 4.3 (CI): no `COPY --link`, no `RUN <<EOF` heredocs.
+# checkov:skip=CKV_DOCKER_2: a run-once migration job has nothing to probe while it runs; orchestrators watch its exit code (the `serve` sidecar has HTTP probes)
+# checkov:skip=CKV_DOCKER_7: the base is the ARG PYTHON_IMAGE, pinned to python:3.12-slim-bookworm below; checkov cannot resolve the ARG
 ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -45,7 +52,7 @@ RUN python -m venv /opt/venv \
 #    pip and setuptools from the venv (nothing installs packages at run time), C sources shipped in wheels and
 #    debug info in shared objects (only where there is some: the already stripped, patchelf-ed libraries of
 #    psycopg-binary are left alone), and compile the venv.
-COPY README.md ./
+COPY README.md LICENSE ./
 COPY src ./src
 RUN python -m pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
  && /opt/venv/bin/python -m pip install --no-cache-dir --no-compile /wheels/premigrate-*.whl \
@@ -54,25 +61,33 @@ RUN python -m pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
  && find /opt/venv -type f -name '*.so*' -exec sh -c 'readelf -S "$1" | grep -q "\.debug_" && strip --strip-debug "$1"; true' _ {} \; \
  && python -m compileall -q -f -j 0 --invalidation-mode unchecked-hash /opt/venv/lib \
  && /opt/venv/bin/premigrate --help >/dev/null
+# 4. The image version (label below) must be the package's: a tag that says 0.2.0 on a 0.1.0 package is refused.
+ARG VERSION=""
+RUN installed="$(/opt/venv/bin/python -c 'import importlib.metadata as m; print(m.version("premigrate"))')" \
+ && if [ -n "$VERSION" ] && [ "$VERSION" != "$installed" ]; then \
+      echo "--build-arg VERSION=$VERSION, but the package (pyproject.toml) is $installed: build with VERSION=$installed" >&2; \
+      exit 1; \
+    fi
 
 # ---------------------------------------------------------------------------------------------------------------
-# runtime: the slim base + the venv + the entrypoint + the example migrations. No compiler, no pip cache, no tests.
+# runtime: the slim base + the venv + the entrypoint + an empty /migrations. No compiler, no pip cache, no tests.
 FROM ${PYTHON_IMAGE} AS runtime
-ARG VERSION=0.1.0
+ARG VERSION=""
 ARG SOURCE=""
 LABEL org.opencontainers.image.title="premigrate" \
       org.opencontainers.image.description="Runs pending SQL migrations (PostgreSQL, MySQL/MariaDB, SQLite) before your application starts, then exits." \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.licenses="Apache-2.0"
-# A passwd entry for uid 10001 (getpass/libpq look the user up); no home directory, no login shell.
+# A passwd entry for uid 10001 (getpass/libpq look the user up); no home directory, no login shell. /migrations is
+# the (empty, root-owned) place for your migrations: a mount replaces it, a COPY in your own image fills it.
 RUN groupadd --gid 10001 premigrate \
  && useradd --uid 10001 --gid 10001 --no-log-init --no-create-home --home-dir /nonexistent \
-      --shell /usr/sbin/nologin premigrate
+      --shell /usr/sbin/nologin premigrate \
+ && install -d -m 0755 /migrations
 COPY --from=build /pyc/ /
 COPY --from=build /opt/venv /opt/venv
 COPY entrypoint.py /entrypoint.py
-COPY migrations /migrations
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -85,3 +100,15 @@ USER 10001:10001
 # releases its lock and exits 143).
 ENTRYPOINT ["python", "/entrypoint.py"]
 CMD ["up"]
+
+# ---------------------------------------------------------------------------------------------------------------
+# bake: what your own image does, with this repository's example migrations: `docker build --target bake .`.
+# docker-compose-prod*.yml build it; tests/containers/check.sh runs it. Your Dockerfile is just:
+#   FROM premigrate:<version>
+#   COPY migrations /migrations
+FROM runtime AS bake
+COPY migrations /migrations
+
+# ---------------------------------------------------------------------------------------------------------------
+# The default target (the last stage) is the image without migrations, as published.
+FROM runtime
