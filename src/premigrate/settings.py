@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from premigrate.model.fleet import Shard
 from premigrate.model.versions import Version
 
 
@@ -78,6 +79,28 @@ class NewSettings:
     file_format: str | None = None
 
 
+@dataclass(frozen=True)
+class FleetSettings:
+    """up, status and check over many targets (docs/fleet.md). Inactive unless a target list is given."""
+
+    targets: str | None = None  # --targets FILE, `-` for stdin
+    targets_query: str | None = None  # --targets-query SQL, run on the configured database
+    concurrency: int | None = None  # None: default_concurrency()
+    shard: Shard | None = None  # --shard I/N, PREMIGRATE_SHARD, or JOB_COMPLETION_INDEX/PREMIGRATE_SHARDS
+    fail_fast: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.targets is not None or self.targets_query is not None
+
+
+def default_concurrency() -> int:
+    """A few workers: each mostly waits on its server, but the parsing and logging share one interpreter."""
+    import os
+
+    return max(1, min(4, 2 * (os.cpu_count() or 1)))
+
+
 def sections_from(command: str, values: Mapping[str, Any], flags: Mapping[str, Any]) -> dict[str, Any]:
     """The typed sections, from the resolved values of the command's options (absent: the section's default)."""
     value = values.get
@@ -102,4 +125,7 @@ def sections_from(command: str, values: Mapping[str, Any], flags: Mapping[str, A
                                expect_tables=value("expect_tables") or (), health_cache=value("health_cache") or 0.0),
         "lint": LintSettings(dialect=value("dialect")),
         "new": NewSettings(description=flags.get("new_description") or "", file_format=value("format")),
+        "fleet": FleetSettings(targets=value("targets") or None, targets_query=value("targets_query") or None,
+                               concurrency=value("concurrency"), shard=value("shard"),
+                               fail_fast=bool(value("fail_fast"))),
     }
