@@ -151,6 +151,7 @@ static_checks() {
   for f in "${COMPOSE_FILES[@]}"; do check_compose "$f"; done
   step "(3) Kubernetes manifests"
   check_k8s k8s
+  check_k8s k8s/fleet
   "$W/venv/bin/python" - <<'PY'   # the example ConfigMap mirrors migrations/: warn (only) when they drift apart
 import pathlib, yaml
 data = yaml.safe_load(open("k8s/configmap-migrations.yaml"))["data"]
