@@ -14,6 +14,7 @@ each statement, so none starts a new one.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import threading
 import time
@@ -26,6 +27,7 @@ from premigrate.commands.common import EXIT_OK, CommandRun
 from premigrate.config import Config
 from premigrate.drivers import driver_class
 from premigrate.drivers.base import Driver
+from premigrate.engine.interrupts import SignalGuard
 from premigrate.engine.sessions import Sessions
 from premigrate.engine.waiting import wait_for_database
 from premigrate.errors import Interrupted, PremigrateError, UsageError
@@ -44,16 +46,38 @@ PROGRESS_EVERY_S = 5.0
 @dataclass
 class FleetStop:
     """Why the fleet stops: a signal (every running target stops at its next statement) or --fail-fast (no new
-    target starts, running ones finish)."""
+    target starts, running ones finish).
 
+    The guard's watcher thread calls `arriving` (a cancel hook) the moment a signal arrives, before it cancels the
+    running statements, so a worker whose statement was cancelled already knows why; the signal's number is set by
+    the Python handler in the main thread a moment later.
+    """
+
+    guard: SignalGuard | None = None
     signum: int | None = None
+    signalled: bool = False
     no_new_targets: bool = False
+
+    def arriving(self) -> None:
+        self.signalled = True
+
+    def signal_number(self) -> int:
+        deadline = time.monotonic() + 2.0
+        while self.signum is None and (self.guard is None or self.guard.received is None):
+            if time.monotonic() > deadline:
+                return int(signal.SIGTERM)
+            time.sleep(0.01)
+        return self.signum if self.signum is not None else cast(int, cast(SignalGuard, self.guard).received)
+
+    @property
+    def stopping(self) -> bool:
+        return self.signalled or self.signum is not None
 
     def check(self) -> None:
         """Raise Interrupted in the calling worker once a signal arrived: the executor answers it as it answers a
         signal in a single run."""
-        if self.signum is not None:
-            raise Interrupted(self.signum)
+        if self.stopping:
+            raise Interrupted(self.signal_number())
 
 
 class _StoppableDriver:
@@ -143,7 +167,9 @@ def _query_targets(command: CommandRun, sql: str) -> list[Target]:
     kind = TargetKind.SCHEMA if dialect == "postgresql" else TargetKind.DATABASE
     with command.sessions.session(read_only=True) as driver:
         try:
-            rows = driver.fetch(sql)
+            # fetch() binds parameters (none here), so both drivers read `%` as a placeholder's start: `%%` is
+            # the literal `%` of a LIKE pattern.
+            rows = driver.fetch(sql.replace("%", "%%"), ())
         except PremigrateError as exc:
             raise UsageError(f"--targets-query failed on {command.config.dsn.redacted()}: {exc.message}") from None
     return targets_from_rows(rows, kind=kind, source="--targets-query")
@@ -193,17 +219,18 @@ class Fleet:
     files: MigrationSet
     targets: list[tuple[Target, Config]]
     summary: FleetSummary = field(init=False)
-    stop: FleetStop = field(default_factory=FleetStop)
+    stop: FleetStop = field(init=False)
     details: dict[str, dict[str, object]] = field(default_factory=dict)  # status: what each target reported
 
     def __post_init__(self) -> None:
         self.summary = FleetSummary(total=len(self.targets))
+        self.stop = FleetStop(self.command.guard)
         self._next = iter(self.targets)
         self._lock = threading.Lock()
 
     def _take(self) -> tuple[Target, Config] | None:
         with self._lock:
-            if self.stop.no_new_targets or self.stop.signum is not None:
+            if self.stop.no_new_targets or self.stop.stopping:
                 return None
             return next(self._next, None)
 
@@ -235,9 +262,10 @@ class Fleet:
         except Exception as exc:  # noqa: BLE001 - a bug in one target is reported, the others go on
             code, message = 1, f"{type(exc).__name__}: {exc}"
             log.error("internal_error", error=message, exc_info=True)
-        if self.stop.signum is not None and code not in (0, 7):
+        if self.stop.stopping and code not in (0, 7):
             # The statement the signal cancelled fails with the server's "canceled" error: it was the signal.
-            code, message = 128 + self.stop.signum, f"stopped by signal {self.stop.signum}"
+            signum = self.stop.signal_number()
+            code, message = 128 + signum, f"stopped by {signal.Signals(signum).name}"
         duration_ms = round((time.monotonic() - started) * 1000)
         log.info("target_done", outcome=outcome_name(code), exit_code=code, applied=run.stats.applied,
                  duration_ms=duration_ms)
@@ -248,6 +276,9 @@ class Fleet:
         started = time.monotonic()
         workers = [threading.Thread(target=self._work, name=f"premigrate-fleet-{n}", daemon=True)
                    for n in range(min(concurrency, len(self.targets)))]
+        guard = self.command.guard
+        if guard is not None:
+            guard.add_cancel_hook(self.stop.arriving)  # first: before any statement is cancelled
         for worker in workers:
             worker.start()
         try:
@@ -266,6 +297,8 @@ class Fleet:
                 worker.join()
             raise
         finally:
+            if guard is not None:
+                guard.remove_cancel_hook(self.stop.arriving)
             self._report(log, started)
 
     def _report(self, log: EventLog, started: float) -> None:
