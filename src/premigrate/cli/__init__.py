@@ -357,9 +357,10 @@ TERMINATION_MESSAGE_BYTES = 4096
 
 def _summary_file(flags: Mapping[str, Any] | None, env: Mapping[str, str]) -> str | None:
     try:
-        return resolve_option(OPTIONS_BY_DEST["summary_file"], flags or {}, env)  # type: ignore[no-any-return]
+        path = resolve_option(OPTIONS_BY_DEST["summary_file"], flags or {}, env)
     except UsageError:
         return None
+    return str(path) if path else None
 
 
 def _fit_termination_message(summary: dict[str, object], fleet: dict[str, object]) -> str:
@@ -367,11 +368,13 @@ def _fit_termination_message(summary: dict[str, object], fleet: dict[str, object
     per outcome stay exact; the summary file and stdout keep the whole list)."""
     import json
 
-    failed = list(fleet.get("failed") or [])  # type: ignore[call-overload]
+    every = fleet.get("failed")
+    failed = list(every) if isinstance(every, list) else []
+    total = len(failed)
     while True:
-        shown = {**fleet, "failed": failed}
-        if len(failed) < len(fleet.get("failed") or []):  # type: ignore[arg-type]
-            shown["failed_not_shown"] = len(fleet.get("failed") or []) - len(failed)  # type: ignore[arg-type]
+        shown: dict[str, object] = {**fleet, "failed": failed}
+        if len(failed) < total:
+            shown["failed_not_shown"] = total - len(failed)
         text = json.dumps({**summary, "fleet": shown})
         if len(text.encode()) < TERMINATION_MESSAGE_BYTES or not failed:
             return text
