@@ -8,7 +8,8 @@ import signal
 import pytest
 
 from premigrate.cli import TERMINATION_MESSAGE_BYTES, _fit_termination_message
-from premigrate.commands.fleet import FleetStop, target_config
+from premigrate.commands.fleet import target_config
+from premigrate.engine.fleet_sessions import FleetStop
 from premigrate.config import load_config
 from premigrate.engine.interrupts import SignalGuard
 from premigrate.errors import Interrupted, UsageError

@@ -19,17 +19,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from premigrate.commands.common import EXIT_OK, CommandRun
 from premigrate.config import Config
-from premigrate.drivers import driver_class
-from premigrate.drivers.base import Driver
-from premigrate.engine.interrupts import SignalGuard
-from premigrate.engine.sessions import Sessions
-from premigrate.engine.waiting import wait_for_database
+from premigrate.engine.fleet_sessions import FleetStop, TargetSessions, WorkerSessions
 from premigrate.errors import Interrupted, PremigrateError, UsageError
 from premigrate.eventlog import EventLog
 from premigrate.model.fleet import (
@@ -39,90 +34,6 @@ from premigrate.model.migrations import MigrationSet
 from premigrate.settings import default_concurrency
 
 PROGRESS_EVERY_S = 5.0
-
-
-# -- stopping ----------------------------------------------------------------------------------------------------------
-
-@dataclass
-class FleetStop:
-    """Why the fleet stops: a signal (every running target stops at its next statement) or --fail-fast (no new
-    target starts, running ones finish).
-
-    The guard's watcher thread calls `arriving` (a cancel hook) the moment a signal arrives, before it cancels the
-    running statements, so a worker whose statement was cancelled already knows why; the signal's number is set by
-    the Python handler in the main thread a moment later.
-    """
-
-    guard: SignalGuard | None = None
-    signum: int | None = None
-    signalled: bool = False
-    no_new_targets: bool = False
-
-    def arriving(self) -> None:
-        self.signalled = True
-
-    def signal_number(self) -> int:
-        deadline = time.monotonic() + 2.0
-        while self.signum is None and (self.guard is None or self.guard.received is None):
-            if time.monotonic() > deadline:
-                return int(signal.SIGTERM)
-            time.sleep(0.01)
-        return self.signum if self.signum is not None else cast(int, cast(SignalGuard, self.guard).received)
-
-    @property
-    def stopping(self) -> bool:
-        return self.signalled or self.signum is not None
-
-    def check(self) -> None:
-        """Raise Interrupted in the calling worker once a signal arrived: the executor answers it as it answers a
-        signal in a single run."""
-        if self.stopping:
-            raise Interrupted(self.signal_number())
-
-
-class _StoppableDriver:
-    """A target's session, checking the fleet's stop before each transaction and statement."""
-
-    def __init__(self, driver: Driver, stop: FleetStop) -> None:
-        self._driver = driver
-        self._stop = stop
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._driver, name)
-
-    def transaction(self) -> AbstractContextManager[None]:
-        self._stop.check()
-        return self._driver.transaction()
-
-    def begin(self) -> None:
-        self._stop.check()
-        self._driver.begin()
-
-    def execute(self, statement: str) -> None:
-        self._stop.check()
-        self._driver.execute(statement)
-
-
-class _TargetSessions(Sessions):
-    """Sessions of one target: connecting gives up at once when the fleet stops, sessions check the stop."""
-
-    stop: FleetStop
-
-    def connect(self, *, read_only: bool) -> Driver:
-        cls = driver_class(self.config.dsn.dialect)
-        stop = self.stop
-
-        def open_driver(connect_timeout: float | None) -> Driver:
-            stop.check()  # a target still waiting for its server must not hold the fleet's exit
-            return cls.connect(self.config.dsn, self.settings(read_only=read_only, connect_timeout=connect_timeout))
-
-        driver = wait_for_database(open_driver, self.config.dsn, self.config.wait_timeout, self.log)
-        try:
-            driver.prepare_session()
-        except BaseException:
-            driver.close()
-            raise
-        return cast(Driver, _StoppableDriver(driver, stop))
 
 
 class TargetRun(CommandRun):
@@ -235,20 +146,25 @@ class Fleet:
             return next(self._next, None)
 
     def _work(self) -> None:
-        while (item := self._take()) is not None:
-            result = self._run_target(*item)
-            with self._lock:
-                self.summary.add(result)
-                if self.command.config.fleet.fail_fast and result.exit_code not in (0, 7):
-                    self.stop.no_new_targets = True
+        pool = WorkerSessions()
+        try:
+            while (item := self._take()) is not None:
+                result = self._run_target(*item, pool)
+                with self._lock:
+                    self.summary.add(result)
+                    if self.command.config.fleet.fail_fast and result.exit_code not in (0, 7):
+                        self.stop.no_new_targets = True
+        finally:
+            pool.close()
 
-    def _run_target(self, target: Target, config: Config) -> TargetResult:
+    def _run_target(self, target: Target, config: Config, pool: WorkerSessions) -> TargetResult:
         log: EventLog = cast(Any, self.command.log).bind(target=target.name)
         run = TargetRun(config, log, self.command.guard)
         run.files = self.files
         run.target = target.name
-        sessions = _TargetSessions(config, log, self.command.guard)
+        sessions = TargetSessions(config, log, self.command.guard)
         sessions.stop = self.stop
+        sessions.pool = pool
         run.sessions = sessions
         started = time.monotonic()
         message: str | None = None

@@ -162,6 +162,9 @@ class SQLiteDriver(SqlHistoryMixin):
             self._exec("ROLLBACK")
 
 
+    def rebound(self, dsn: Dsn, settings: DriverSettings) -> None:
+        return None  # a file: opening it costs next to nothing, and a fresh connection carries nothing over
+
     def interrupt(self) -> None:
         """Abort the running statement. sqlite3's interrupt() is safe to call from another thread."""
         try:
