@@ -254,6 +254,7 @@ class Outcome:
     wall_s: float
     ended_at: float
     rss_kb: int | None = None
+    cpu_s: float | None = None  # user + system CPU time of the process and its waited-for children
 
 
 @dataclass
@@ -292,7 +293,7 @@ class Runner:
             killer = threading.Timer(CHILD_TIMEOUT_S, self.child.kill)
             killer.start()
             try:
-                _, status, _ = os.wait4(self.child.pid, 0)
+                _, status, usage = os.wait4(self.child.pid, 0)
             finally:
                 killer.cancel()
             ended = time.perf_counter()
@@ -306,7 +307,7 @@ class Runner:
             raise BenchError(f"{tool.name} failed ({what}) with exit code {code}; its last output:\n  "
                              + "\n  ".join(Secrets.scrub(line) for line in tail))
         peak = int(rss_file.read_text().split()[-1]) if rss else None
-        return Outcome(ended - started, ended, peak)
+        return Outcome(ended - started, ended, peak, usage.ru_utime + usage.ru_stime)
 
     def kill_child(self) -> None:
         if self.child is not None and self.child.poll() is None:

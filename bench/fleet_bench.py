@@ -140,10 +140,13 @@ class FleetRun:
                 self.drop(db, databases)
             row = {"db": self.server.dialect, "tool": name, "targets": self.targets,
                    "migrations": FLEET_MIGRATIONS, "wall_s": round(out.wall_s, 3),
-                   "targets_per_s": round(self.targets / out.wall_s, 2)}
+                   "targets_per_s": round(self.targets / out.wall_s, 2),
+                   # CPU seconds per wall second of the run (premigrate: its one process; loops: every process):
+                   # near 1.0 for the fleet, one interpreter is the limit; well below, the servers are.
+                   "cpu_s": round(out.cpu_s or 0.0, 2), "cores_busy": round((out.cpu_s or 0.0) / out.wall_s, 2)}
             self.rows.append(row)
             self.bench.say(f"{self.server.label:10} fleet      {self.targets} targets  {name:26} "
-                           f"{out.wall_s:7.2f} s  {row['targets_per_s']:7.2f} targets/s")
+                           f"{out.wall_s:7.2f} s  {row['targets_per_s']:7.2f} targets/s  CPU {row['cores_busy']:.2f} cores")
         return self.rows
 
 
@@ -185,10 +188,11 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     label = {"postgresql": "PostgreSQL schemas", "mysql": "MariaDB databases"}
     lines = ["", f"Fleet: {FLEET_MIGRATIONS} migrations applied to every target, one run each (wall time from the "
              "first process start to the last exit):", "",
-             "| targets | tool | wall s | targets/s | × the loop of premigrate runs |", "|---|---|---|---|---|"]
+             "| targets | tool | wall s | targets/s | × the loop of premigrate runs | client CPU (cores busy) |",
+             "|---|---|---|---|---|---|"]
     for r in rows:
         loop = next((x for x in rows if x["db"] == r["db"] and x["tool"] == "loop of premigrate runs"), None)
         ratio = f"{loop['wall_s'] / r['wall_s']:.1f}×" if loop else "—"
         lines.append(f"| {r['targets']} {label[r['db']]} | {r['tool']} | {r['wall_s']:.2f} | "
-                     f"{r['targets_per_s']:.2f} | {ratio} |")
+                     f"{r['targets_per_s']:.2f} | {ratio} | {r.get('cores_busy', 0):.2f} |")
     return "\n".join(lines) + "\n"

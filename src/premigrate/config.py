@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from premigrate.model.durations import parse_duration
-from premigrate.model.fleet import parse_shard, shard_from_environment
 from premigrate.model.dsn import DEFAULT_PORTS, Dsn, normalize_dialect, parse_url
 from premigrate.errors import UsageError
 from premigrate.model.versions import Version
@@ -284,6 +283,8 @@ def resolve_option(option: Option, flags: Mapping[str, Any], env: Mapping[str, s
         items = raw if isinstance(raw, list) else str(raw).split(",")
         return tuple(item.strip() for item in items if item.strip())
     if option.kind == "shard":
+        from premigrate.model.fleet import parse_shard  # only a fleet pays for it
+
         return parse_shard(str(raw), source=source or option.flag)
     if option.kind == "choice":
         value = str(raw).strip().lower()
@@ -335,6 +336,8 @@ def load_config(
 ) -> Config:
     values = {o.dest: resolve_option(o, flags, env) for o in OPTIONS if not o.commands or command in o.commands}
     if (values.get("targets") or values.get("targets_query")) and values.get("shard") is None:
+        from premigrate.model.fleet import shard_from_environment
+
         values["shard"] = shard_from_environment(env)
     if values.get("targets") and values.get("targets_query"):
         raise UsageError("--targets and --targets-query are both set; give the fleet's targets one way")

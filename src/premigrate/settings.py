@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from premigrate.model.fleet import Shard
 from premigrate.model.versions import Version
+
+if TYPE_CHECKING:  # a single-target run never loads the fleet's model (hashlib and all)
+    from premigrate.model.fleet import Shard
 
 
 @dataclass(frozen=True)
