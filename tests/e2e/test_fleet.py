@@ -359,3 +359,15 @@ class TestFleetInput:
             assert {"succeeded": 2, "pending": 1} == summary_of(result)["outcomes"]
         finally:
             fleet.drop()
+
+    def test_password_in_a_line_never_shown(self, folder: Path, tmp_path: Path) -> None:
+        """A target's password appears in no log line, summary or summary file, even when the target fails."""
+        listed = targets_file(tmp_path / "t.txt", ["postgresql://app:pw-in-the-list-42@127.0.0.1:1/app",
+                                                   f"sqlite:///{tmp_path / 'ok.db'}"])
+        summary_file = tmp_path / "summary.json"
+        result = run_cli("up", "--dir", str(folder), "--targets", str(listed), "--wait-timeout", "1s",
+                         "--summary-file", str(summary_file), cwd=tmp_path)
+        assert 3 == result.returncode, result.stderr[-2000:]
+        assert {"succeeded": 1, "unavailable": 1} == summary_of(result)["outcomes"]
+        for text in (result.stdout, result.stderr, summary_file.read_text()):
+            assert "pw-in-the-list-42" not in text

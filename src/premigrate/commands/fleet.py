@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from premigrate.commands.common import EXIT_OK, CommandRun
 from premigrate.config import Config
@@ -32,6 +32,9 @@ from premigrate.model.fleet import (
 )
 from premigrate.model.migrations import MigrationSet
 from premigrate.settings import default_concurrency
+
+if TYPE_CHECKING:
+    from premigrate.log import SecretScrubber
 
 PROGRESS_EVERY_S = 5.0
 
@@ -131,7 +134,6 @@ class Fleet:
     targets: list[tuple[Target, Config]]
     summary: FleetSummary = field(init=False)
     stop: FleetStop = field(init=False)
-    details: dict[str, dict[str, object]] = field(default_factory=dict)  # status: what each target reported
 
     def __post_init__(self) -> None:
         self.summary = FleetSummary(total=len(self.targets))
@@ -229,12 +231,12 @@ def run(command: CommandRun, action: TargetAction) -> int:
     config, log = command.config, command.log
     files = command.load()
     targets = [(t, target_config(config, t)) for t in read_targets(command)]
-    extra_secrets = [s for _, c in targets for s in c.secrets if s not in config.secrets]
-    if extra_secrets:
-        from premigrate import log as logging_setup
+    from premigrate import log as logging_setup
 
-        logging_setup.configure(log_format=config.log_format, level=config.log_level,
-                                secrets=config.secrets + tuple(extra_secrets))
+    extra_secrets = [s for _, c in targets for s in c.secrets if s not in config.secrets]
+    secrets = config.secrets + tuple(extra_secrets)
+    if extra_secrets:
+        logging_setup.configure(log_format=config.log_format, level=config.log_level, secrets=secrets)
     concurrency = config.fleet.concurrency or default_concurrency()
     log.info("fleet_started", targets=len(targets), shard=str(config.fleet.shard) if config.fleet.shard else None,
              concurrency=concurrency, fail_fast=config.fleet.fail_fast)
@@ -242,12 +244,13 @@ def run(command: CommandRun, action: TargetAction) -> int:
     try:
         fleet.run(concurrency)
     finally:
-        _conclude(command, fleet)
+        _conclude(command, fleet, logging_setup.SecretScrubber(secrets))
     return fleet.summary.exit_code if targets else EXIT_OK
 
 
-def _conclude(command: CommandRun, fleet: Fleet) -> None:
-    summary = fleet.summary.as_dict()
+def _conclude(command: CommandRun, fleet: Fleet, scrubber: SecretScrubber) -> None:
+    # The summary leaves through stdout and files, past the log's scrubber: a driver's error may echo a password.
+    summary: dict[str, object] = scrubber.scrub(fleet.summary.as_dict())
     command.stats.applied = sum(r.applied for r in fleet.summary.results)
     command.fleet_summary = summary
     command.log.info("fleet_done", **{k: v for k, v in summary.items() if k != "failed"},
