@@ -91,6 +91,12 @@ class TestTargetConfig:
         with pytest.raises(UsageError, match="share one history table"):
             target_config(base, one("schema=t1"))
 
+    def test_schema_option_and_schema_targets_refused(self) -> None:
+        """--schema and schema= targets would disagree on the schema: a usage error, not a silent choice."""
+        base = load_config("up", {"schema": "public"}, {"DATABASE_URL": PG})
+        with pytest.raises(UsageError, match="drop --schema"):
+            target_config(base, one("schema=t1"))
+
     def test_url_on_the_same_server_inherits_the_password(self) -> None:
         """A URL line without a password, same server and user as the configured one, uses its password."""
         config = target_config(load_config("up", {}, {"DATABASE_URL": PG}), one("postgresql://app@db:5432/other"))

@@ -96,6 +96,9 @@ def target_config(base: Config, target: Target) -> Config:
         if dialect != "postgresql":
             raise UsageError(f"target {target.name}: schema= targets need PostgreSQL (the configured database is "
                              f"{dialect}); on MySQL/MariaDB use database=NAME")
+        if base.schema is not None:
+            raise UsageError(f"target {target.name}: --schema {base.schema} is set too; a schema= target names its "
+                             "own schema: drop --schema (PREMIGRATE_SCHEMA)")
         if "." in base.table:
             raise UsageError(f"target {target.name}: --table {base.table} names a schema of its own, so every "
                              "schema target would share one history table; give --table without a schema")
