@@ -866,6 +866,8 @@ def markdown(result: dict[str, Any]) -> str:
                                       if "client" not in k) + f", Python {result['machine']['python']}.", "",
              "| workload | db | tool | median (min–max) s | × baseline | × premigrate | × dbmate | × alembic "
              "| peak RSS (max) |", "|---|---|---|---|---|---|---|---|---|"]
+    if not result["summary"]:  # the fleet workload alone: its own table follows
+        lines = lines[:4]
     for x in result["summary"]:
         title = TOOL_TITLES.get(x["tool"], x["tool"])
         if isinstance(title, dict):
