@@ -20,7 +20,7 @@ from tests.support import CliResult, _mysql_connect, run_cli, server_url, with_d
 KINDS = ("pg-schemas", "pg-databases", "mysql-databases", "sqlite-files")
 # PostgreSQL writes a checkpoint for every DROP DATABASE (about a second each on a busy 2-core machine): its fleet of
 # databases is smaller; the 200-target fleet of PostgreSQL is the one of schemas.
-BIG = {"pg-databases": 40}
+BIG = {"pg-databases": 20}
 FIRST = "CREATE TABLE a (id INTEGER);\nINSERT INTO a VALUES (1);\n"
 SECOND = "CREATE TABLE b (id INTEGER);\nINSERT INTO a VALUES (2);\n"
 
@@ -207,6 +207,8 @@ class TestFleetWithBrokenTargets:
         assert summary == json.loads(summary_file.read_text())["fleet"]
         assert sorted(done_targets(result)) == sorted([target_name(line) for line in lines] + [target_name(unreachable)])
         assert all("target" in e for e in result.find("migration_applied"))
+        last = result.find("fleet_progress")[-1]
+        assert (total, 3, 0) == (last["done"], last["failed"], last["remaining"])
         if fleet.kind in ("pg-schemas", "mysql-databases"):
             # A worker's sessions serve its next target on the same server: a few connections, not two per target.
             assert len(result.find("database_ready")) <= 4 * 2 + 4
