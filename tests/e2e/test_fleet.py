@@ -373,3 +373,31 @@ class TestFleetInput:
         assert {"succeeded": 1, "unavailable": 1} == summary_of(result)["outcomes"]
         for text in (result.stdout, result.stderr, summary_file.read_text()):
             assert "pw-in-the-list-42" not in text
+
+
+class TestFleetStopsWaiting:
+    def test_sigterm_while_a_target_waits_for_its_lock(self, migrations_dir: Path, tmp_path: Path) -> None:
+        """A target waiting for a runner lock another runner holds stops waiting at SIGTERM: 143 within the grace
+        period, not the give-up path."""
+        fleet = FleetOf("pg-schemas", tmp_path)
+        holder: LiveCli | None = None
+        live: LiveCli | None = None
+        try:
+            lines = fleet.make(1)
+            write(migrations_dir, "001_slow.sql", endless_sql("postgresql") + "\n")
+            holder = LiveCli("up", "--dir", str(migrations_dir), "--schema", fleet.names[0], env=fleet.env,
+                             cwd=tmp_path)
+            holder.wait_for_event("migration_started")
+            live = LiveCli("up", "--dir", str(migrations_dir), "--targets",
+                           str(targets_file(tmp_path / "t.txt", lines)), env=fleet.env, cwd=tmp_path)
+            live.wait_for_event("lock_waiting")
+            live.proc.send_signal(signal.SIGTERM)
+            result = live.finish(timeout=LIVENESS_S)
+            assert 143 == result.returncode, result.stderr[-3000:]
+            assert [] == result.find("cleanup_timed_out")
+            assert {"interrupted": 1} == summary_of(result)["outcomes"]
+        finally:
+            for proc in (live, holder):
+                if proc is not None:
+                    proc.kill()
+            fleet.drop()

@@ -143,6 +143,8 @@ class Fleet:
         self.stop = FleetStop(self.command.guard)
         self._next = iter(self.targets)
         self._lock = threading.Lock()
+        self._running = 0  # workers not yet finished
+        self._all_done = threading.Event()
 
     def _take(self) -> tuple[Target, Config] | None:
         with self._lock:
@@ -161,6 +163,10 @@ class Fleet:
                         self.stop.no_new_targets = True
         finally:
             pool.close()
+            with self._lock:
+                self._running -= 1
+                if self._running == 0:
+                    self._all_done.set()
 
     def _run_target(self, target: Target, config: Config, pool: WorkerSessions) -> TargetResult:
         log: EventLog = cast(Any, self.command.log).bind(target=target.name)
@@ -193,29 +199,32 @@ class Fleet:
         return TargetResult(target.name, code, run.stats.applied, message, duration_ms)
 
     def run(self, concurrency: int) -> None:
+        """Run the workers; the main thread reports progress and takes the signals.
+
+        The main thread waits on an Event, never in Thread.join(): a signal's exception raised inside join()
+        marks the joined thread as finished while it still runs (the bpo-45274 clean-up in CPython's
+        Thread._wait_for_tstate_lock releases the lock the running thread holds), and its target
+        would go unrecorded.
+        """
         log = self.command.log
         started = time.monotonic()
-        workers = [threading.Thread(target=self._work, name=f"premigrate-fleet-{n}", daemon=True)
-                   for n in range(min(concurrency, len(self.targets)))]
+        count = min(concurrency, len(self.targets))
+        self._running = count
+        if count == 0:
+            self._all_done.set()
         guard = self.command.guard
         if guard is not None:
             guard.add_cancel_hook(self.stop.arriving)  # first: before any statement is cancelled
-        for worker in workers:
-            worker.start()
+        for n in range(count):
+            threading.Thread(target=self._work, name=f"premigrate-fleet-{n}", daemon=True).start()
         try:
-            next_report = started + PROGRESS_EVERY_S
-            for worker in workers:
-                while worker.is_alive():
-                    worker.join(timeout=max(0.05, next_report - time.monotonic()))
-                    if time.monotonic() >= next_report:
-                        self._report(log, started)
-                        next_report += PROGRESS_EVERY_S
+            while not self._all_done.wait(timeout=PROGRESS_EVERY_S):
+                self._report(log, started)
         except Interrupted as exc:
             self.stop.signum = exc.signum
-            log.warning("fleet_stopping", signal=str(exc), running=sum(w.is_alive() for w in workers),
+            log.warning("fleet_stopping", signal=str(exc), running=self._running,
                         note="every running target stops at its statement: rolled back or recorded")
-            for worker in workers:
-                worker.join()
+            self._all_done.wait()
             raise
         finally:
             if guard is not None:

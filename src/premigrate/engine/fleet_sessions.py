@@ -114,6 +114,10 @@ class StoppableDriver:
         self._stop.check()
         self._driver.execute(statement)
 
+    def try_lock(self, key: str) -> bool:
+        self._stop.check()  # a target polling for its runner lock (another runner has it) stops polling too
+        return self._driver.try_lock(key)
+
     def close(self) -> None:
         if self._stop.stopping:
             self._driver.close()
