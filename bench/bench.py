@@ -33,8 +33,9 @@ VENV_BIN = Path(sys.executable).parent
 RESULTS = HERE / "results"
 
 # Repetitions per workload: sized so that the full run takes roughly 10-15 minutes on 2 shared cores.
-DEFAULT_REPEATS = {"apply-100": 7, "apply-1000": 3, "noop": 25, "wait": 8}
-QUICK_REPEATS = {"apply-100": 2, "apply-1000": 1, "noop": 5, "wait": 2}
+# The fleet workload runs once per tool (it is long, and its own many targets average it out).
+DEFAULT_REPEATS = {"apply-100": 7, "apply-1000": 3, "noop": 25, "wait": 8, "fleet": 1}
+QUICK_REPEATS = {"apply-100": 2, "apply-1000": 1, "noop": 5, "wait": 2, "fleet": 1}
 WORKLOADS = tuple(DEFAULT_REPEATS)
 WAIT_REFUSE_S = 2.0
 CHILD_TIMEOUT_S = 900.0
@@ -253,6 +254,7 @@ class Outcome:
     wall_s: float
     ended_at: float
     rss_kb: int | None = None
+    cpu_s: float | None = None  # user + system CPU time of the process and its waited-for children
 
 
 @dataclass
@@ -291,7 +293,7 @@ class Runner:
             killer = threading.Timer(CHILD_TIMEOUT_S, self.child.kill)
             killer.start()
             try:
-                _, status, _ = os.wait4(self.child.pid, 0)
+                _, status, usage = os.wait4(self.child.pid, 0)
             finally:
                 killer.cancel()
             ended = time.perf_counter()
@@ -305,7 +307,7 @@ class Runner:
             raise BenchError(f"{tool.name} failed ({what}) with exit code {code}; its last output:\n  "
                              + "\n  ".join(Secrets.scrub(line) for line in tail))
         peak = int(rss_file.read_text().split()[-1]) if rss else None
-        return Outcome(ended - started, ended, peak)
+        return Outcome(ended - started, ended, peak, usage.ru_utime + usage.ru_stime)
 
     def kill_child(self) -> None:
         if self.child is not None and self.child.poll() is None:
@@ -613,6 +615,7 @@ class Bench:
         self.random = random.Random(int(self.dbs.run_id, 16))
         self.round_trips: dict[str, Any] = {}
         self.folders: dict[str, Path] = {}
+        self.fleet: list[dict[str, Any]] = []
 
     def say(self, text: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
@@ -633,6 +636,10 @@ class Bench:
             for dialect in ("postgresql", "mysql"):
                 self.folders[f"baseline-{dialect}-{n}"] = write_baseline_sql(
                     self.work / f"baseline-{dialect}-{n}.sql", dialect, n)
+        if "fleet" in self.args.workloads:
+            import fleet_bench
+
+            fleet_bench.prepare(self)
         (self.work / "floor_pg.py").write_text(FLOOR_PG)
         (self.work / "floor_my.py").write_text(FLOOR_MY)
 
@@ -747,6 +754,10 @@ class Bench:
                 self.apply(server, 1000, r["apply-1000"], warmup=False)
             if "wait" in self.args.workloads:
                 self.wait(server, r["wait"])
+            if "fleet" in self.args.workloads:
+                import fleet_bench
+
+                self.fleet += fleet_bench.run(self, server, self.args.fleet_scale)
 
 
 # -- report -----------------------------------------------------------------------------------------------------
@@ -855,6 +866,8 @@ def markdown(result: dict[str, Any]) -> str:
                                       if "client" not in k) + f", Python {result['machine']['python']}.", "",
              "| workload | db | tool | median (min–max) s | × baseline | × premigrate | × dbmate | × alembic "
              "| peak RSS (max) |", "|---|---|---|---|---|---|---|---|---|"]
+    if not result["summary"]:  # the fleet workload alone: its own table follows
+        lines = lines[:4]
     for x in result["summary"]:
         title = TOOL_TITLES.get(x["tool"], x["tool"])
         if isinstance(title, dict):
@@ -944,6 +957,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, metavar="N", help="repetitions of every workload (default: "
                    + ", ".join(f"{k} {v}" for k, v in DEFAULT_REPEATS.items()) + ")")
     p.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated subset of {','.join(WORKLOADS)}")
+    p.add_argument("--fleet-scale", type=float, metavar="F", help="fleet workload size: F x (1,000 PostgreSQL "
+                   "schemas, 200 MariaDB databases) (default 1, 0.1 with --quick)")
     p.add_argument("--out", metavar="STEM", help="write STEM.json and STEM.md (default results/latest, "
                    "results/quick with --quick)")
     args = p.parse_args(argv)
@@ -955,12 +970,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error("--repeat must be at least 1")
     base = QUICK_REPEATS if args.quick else DEFAULT_REPEATS
     args.repeats = {w: (args.repeat or base[w]) for w in WORKLOADS if w in args.workloads}
-    args.mode = "quick" if args.quick else ("custom" if args.repeat else "default")
+    args.fleet_scale = args.fleet_scale or (0.1 if args.quick else 1.0)
+    if args.fleet_scale <= 0:
+        p.error("--fleet-scale must be more than 0")
+    args.mode = "quick" if args.quick else ("custom" if args.repeat or args.fleet_scale != 1.0 else "default")
     args.out = Path(args.out) if args.out else RESULTS / ("quick" if args.quick else "latest")
     return args
 
 
 def main(argv: list[str]) -> int:
+    # fleet_bench imports from `bench`: let it find this very module rather than load a second copy of it.
+    sys.modules.setdefault("bench", sys.modules[__name__])
     args = parse_args(argv)
     servers = []
     for dialect, var, default in (("postgresql", "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
@@ -996,19 +1016,24 @@ def main(argv: list[str]) -> int:
             bench.dbs.drop_all()
         shutil.rmtree(work, ignore_errors=True)
 
+    import fleet_bench
+
     summary = summarize(bench.runs, bench.rss)
     result = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": machine_description(),
               "mode": args.mode, "repeats": args.repeats, "duration_s": round(time.monotonic() - started, 1),
               "versions": tool_versions(servers), "summary": summary,
-              "targets": targets(summary, bench.round_trips), "round_trips": bench.round_trips, "runs": bench.runs,
+              "targets": targets(summary, bench.round_trips) + fleet_bench.targets(bench.fleet),
+              "round_trips": bench.round_trips, "fleet": bench.fleet, "runs": bench.runs,
               "rss_runs": bench.rss,
               "notes": {"wait": f"premigrate `wait` and `dbmate wait`; the port refuses for {WAIT_REFUSE_S}-"
                                 f"{WAIT_REFUSE_S + 1} s (random, the same for both tools in a round); the figure is "
                                 "from the moment it listens to the process exit",
                         "alembic": "transaction_per_migration=True; revisions precompiled to bytecode",
                         "dbmate": "--no-dump-schema",
+                        "fleet": "one run per tool on fresh targets; the loops are `sh` scripts of one process per "
+                                 "target; dbmate's schemas exist before its loop (it does not create them)",
                         "rss": f"peak RSS from GNU time (%M), {RSS_ROUNDS} extra untimed rounds per tool"}}
-    text = markdown(result)
+    text = markdown(result) + fleet_bench.markdown(bench.fleet)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
     args.out.with_suffix(".md").write_text(text)

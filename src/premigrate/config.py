@@ -17,8 +17,8 @@ from premigrate.model.formats import NAMES as FORMAT_NAMES
 from premigrate.errors import UsageError
 from premigrate.model.versions import Version
 from premigrate.settings import (
-    ApplySettings, BaselineSettings, DownSettings, LintSettings, NewSettings, RepairSettings, ServeSettings,
-    FolderSettings, StatementSettings, sections_from,
+    ApplySettings, BaselineSettings, DownSettings, FleetSettings, FolderSettings, LintSettings, NewSettings,
+    RepairSettings, ServeSettings, StatementSettings, sections_from,
 )
 
 DEFAULT_SQLITE_FILE = "premigrate.db"
@@ -34,13 +34,14 @@ class Option:
     flag: str
     env: str
     help: str
-    kind: str = "str"  # str | duration | bool | choice | int (>= 1) | count (>= 0) | version | list
+    kind: str = "str"  # str | duration | bool | choice | int (>= 1) | count (>= 0) | version | list | shard
     default: Any = None
     choices: tuple[str, ...] = ()
     metavar: str | None = None
     commands: tuple[str, ...] = ()  # empty: every command
 
 
+FLEET_COMMANDS = ("up", "status", "check")
 OPTIONS: tuple[Option, ...] = (
     Option("database_url", "--database-url", "DATABASE_URL",
            "database URL: postgresql://, mysql://, mariadb://, sqlite:///file.db (also PREMIGRATE_DATABASE_URL, "
@@ -150,6 +151,20 @@ OPTIONS: tuple[Option, ...] = (
     Option("unhealthy_after", "--unhealthy-after", "PREMIGRATE_UNHEALTHY_AFTER",
            "serve: /healthz answers 503 once database health readings have been failing for this long (0: never)",
            kind="duration", default="5m", metavar="DURATION", commands=("serve",)),
+    Option("targets", "--targets", "PREMIGRATE_TARGETS",
+           "run over a fleet: a file listing one target per line (a database URL, schema=NAME or database=NAME on "
+           "the configured server); - reads standard input", metavar="FILE", commands=FLEET_COMMANDS),
+    Option("targets_query", "--targets-query", "PREMIGRATE_TARGETS_QUERY",
+           "run over a fleet: a query on the configured database whose first column names each target's schema "
+           "(PostgreSQL) or database (MySQL/MariaDB)", metavar="SQL", commands=FLEET_COMMANDS),
+    Option("concurrency", "--concurrency", "PREMIGRATE_CONCURRENCY",
+           "fleet: how many targets run at once (default: min(4, 2 x CPUs))", kind="int", metavar="N",
+           commands=FLEET_COMMANDS),
+    Option("shard", "--shard", "PREMIGRATE_SHARD",
+           "fleet: take only shard I of N (I from 0) of the targets; default from a Kubernetes Indexed Job's "
+           "JOB_COMPLETION_INDEX with PREMIGRATE_SHARDS", kind="shard", metavar="I/N", commands=FLEET_COMMANDS),
+    Option("fail_fast", "--fail-fast", "PREMIGRATE_FAIL_FAST",
+           "fleet: start no new target once one has failed", kind="bool", default=False, commands=FLEET_COMMANDS),
     Option("repair_resume", "--resume", "PREMIGRATE_REPAIR_RESUME",
            "repair: continue the failed or interrupted migration from where it stopped", kind="bool", default=False,
            commands=("repair",)),
@@ -211,6 +226,7 @@ class Config:
     serve: ServeSettings = field(default_factory=ServeSettings)
     lint: LintSettings = field(default_factory=LintSettings)
     new: NewSettings = field(default_factory=NewSettings)
+    fleet: FleetSettings = field(default_factory=FleetSettings)
 
     @property
     def history_schema(self) -> str | None:
@@ -279,6 +295,10 @@ def resolve_option(option: Option, flags: Mapping[str, Any], env: Mapping[str, s
     if option.kind == "list":
         items = raw if isinstance(raw, list) else str(raw).split(",")
         return tuple(item.strip() for item in items if item.strip())
+    if option.kind == "shard":
+        from premigrate.model.fleet import parse_shard  # only a fleet pays for it
+
+        return parse_shard(str(raw), source=source or option.flag)
     if option.kind == "choice":
         value = str(raw).strip().lower()
         if value not in option.choices:
@@ -328,6 +348,12 @@ def load_config(
     read_file: Callable[[str], str] = _read_text,
 ) -> Config:
     values = {o.dest: resolve_option(o, flags, env) for o in OPTIONS if not o.commands or command in o.commands}
+    if (values.get("targets") or values.get("targets_query")) and values.get("shard") is None:
+        from premigrate.model.fleet import shard_from_environment
+
+        values["shard"] = shard_from_environment(env)
+    if values.get("targets") and values.get("targets_query"):
+        raise UsageError("--targets and --targets-query are both set; give the fleet's targets one way")
     require = bool(values["require_database"]) and command not in OFFLINE_COMMANDS
     dsn, dsn_source, default_sqlite = _resolve_dsn(flags, env, read_file, require=require)
     table_source = "--table" if flags.get("table") is not None or "PREMIGRATE_TABLE" not in env else "PREMIGRATE_TABLE"

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from premigrate.model.versions import Version
+
+if TYPE_CHECKING:  # a single-target run never loads the fleet's model (hashlib and all)
+    from premigrate.model.fleet import Shard
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,28 @@ class NewSettings:
     file_format: str | None = None
 
 
+@dataclass(frozen=True)
+class FleetSettings:
+    """up, status and check over many targets (docs/fleet.md). Inactive unless a target list is given."""
+
+    targets: str | None = None  # --targets FILE, `-` for stdin
+    targets_query: str | None = None  # --targets-query SQL, run on the configured database
+    concurrency: int | None = None  # None: default_concurrency()
+    shard: Shard | None = None  # --shard I/N, PREMIGRATE_SHARD, or JOB_COMPLETION_INDEX/PREMIGRATE_SHARDS
+    fail_fast: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.targets is not None or self.targets_query is not None
+
+
+def default_concurrency() -> int:
+    """A few workers: each mostly waits on its server, but the parsing and logging share one interpreter."""
+    import os
+
+    return max(1, min(4, 2 * (os.cpu_count() or 1)))
+
+
 def sections_from(command: str, values: Mapping[str, Any], flags: Mapping[str, Any]) -> dict[str, Any]:
     """The typed sections, from the resolved values of the command's options (absent: the section's default)."""
     value = values.get
@@ -114,4 +139,7 @@ def sections_from(command: str, values: Mapping[str, Any], flags: Mapping[str, A
                                unhealthy_after=value("unhealthy_after") or 0.0),
         "lint": LintSettings(dialect=value("dialect")),
         "new": NewSettings(description=flags.get("new_description") or "", file_format=value("format")),
+        "fleet": FleetSettings(targets=value("targets") or None, targets_query=value("targets_query") or None,
+                               concurrency=value("concurrency"), shard=value("shard"),
+                               fail_fast=bool(value("fail_fast"))),
     }

@@ -337,6 +337,8 @@ static_checks() {
   ok "every premigrate:<tag> in the kit is $VERSION (pyproject.toml)"
   step "(3) Kubernetes: base and examples rendered, schema, policy"
   check_k8s k8s
+  step "(3) Kubernetes: the fleet's Indexed Job (k8s/fleet), schema"
+  local v; for v in "${K8S_VERSIONS[@]}"; do kubernetes-validate -k "$v" --strict --quiet k8s/fleet/*.yaml; done
   step "(3) checkov: Kubernetes renders, Dockerfile, release workflow"
   check_checkov "$W/render" Dockerfile "$WORKFLOW"
   step "(3) release workflow"

@@ -206,6 +206,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     logging_setup.configure(log_format=fmt, level=level, secrets=_early_secrets(flags, env))
     log = logging_setup.get_logger()
     applied = 0
+    fleet: dict[str, object] | None = None
+
     def give_up(signum: int, grace_s: float) -> None:
         logging_setup.get_logger().error(
             "cleanup_timed_out", signal=str(Interrupted(signum)), grace_s=grace_s, exit_code=128 + signum,
@@ -217,7 +219,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             config = load_config(command, flags, env, stderr_is_tty=stderr_is_tty, stdin_is_tty=sys.stdin.isatty())
             logging_setup.configure(log_format=config.log_format, level=config.log_level, secrets=config.secrets)
             log = logging_setup.get_logger()
-            if config.default_sqlite and command not in ("new", "lint"):
+            if config.default_sqlite and command not in ("new", "lint") and not config.fleet.active:
                 log.warning("no_database_configured", database=config.dsn.redacted(),
                             note="migrating a local SQLite file; set DATABASE_URL to migrate a real database")
             log.info("config_loaded", command=command, version=__version__, **config.summary_fields())
@@ -228,17 +230,19 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
                 code = _dispatch(command_run)
             finally:
                 applied = command_run.stats.applied
+                fleet = command_run.fleet_summary
         except Interrupted as exc:
             log.warning("interrupted", signal=str(exc), exit_code=exc.exit_code,
                         note="the running statement was stopped, its transaction rolled back (or its row recorded) "
                              "and the runner lock released")
-            return _finish(log, command, exc.exit_code, started, applied=applied, flags=flags, env=env)
+            return _finish(log, command, exc.exit_code, started, applied=applied, flags=flags, env=env, fleet=fleet)
         except PremigrateError as exc:
-            return _finish(log, command, exc.exit_code, started, error=exc, applied=applied, flags=flags, env=env)
+            return _finish(log, command, exc.exit_code, started, error=exc, applied=applied, flags=flags, env=env,
+                           fleet=fleet)
         except Exception as exc:  # noqa: BLE001 - a bug: report it as one structured event with its traceback
             log.error("internal_error", error=f"{type(exc).__name__}: {exc}", exc_info=True)
-            return _finish(log, command, 1, started, applied=applied, flags=flags, env=env)
-    return _finish(log, command, code, started, applied=applied, flags=flags, env=env)
+            return _finish(log, command, 1, started, applied=applied, flags=flags, env=env, fleet=fleet)
+    return _finish(log, command, code, started, applied=applied, flags=flags, env=env, fleet=fleet)
 
 
 def _confirm(question: str) -> bool:
@@ -253,6 +257,10 @@ def _dispatch(command_run: CommandRun) -> int:
     """The command's module, imported only when that command runs."""
     config = command_run.config
     command = config.command
+    if config.fleet.active:
+        from premigrate.commands import fleet
+
+        return fleet.run_command(command_run)
     if command == "up":
         from premigrate.commands import up
 
@@ -344,19 +352,56 @@ def _summary_targets(command: str, flags: Mapping[str, Any] | None, env: Mapping
     return targets
 
 
+# Kubernetes keeps at most 4096 bytes of a termination message.
+TERMINATION_MESSAGE_BYTES = 4096
+
+
+def _summary_file(flags: Mapping[str, Any] | None, env: Mapping[str, str]) -> str | None:
+    try:
+        path = resolve_option(OPTIONS_BY_DEST["summary_file"], flags or {}, env)
+    except UsageError:
+        return None
+    return str(path) if path else None
+
+
+def _fit_termination_message(summary: dict[str, object], fleet: dict[str, object]) -> str:
+    """The summary, with the fleet's list of failed targets cut short when the whole would not fit (the counts
+    per outcome stay exact; the summary file and stdout keep the whole list)."""
+    import json
+
+    every = fleet.get("failed")
+    failed = list(every) if isinstance(every, list) else []
+    total = len(failed)
+    while True:
+        shown: dict[str, object] = {**fleet, "failed": failed}
+        if len(failed) < total:
+            shown["failed_not_shown"] = total - len(failed)
+        text = json.dumps({**summary, "fleet": shown})
+        if len(text.encode()) < TERMINATION_MESSAGE_BYTES or not failed:
+            return text
+        failed = failed[: len(failed) // 2]
+
+
 def _finish(log: EventLog, command: str, code: int, started: float, *, error: PremigrateError | None = None,
-            applied: int = 0, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> int:
+            applied: int = 0, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None,
+            fleet: dict[str, object] | None = None) -> int:
     if error is not None:
         log.error("error", error=error.message, error_type=type(error).__name__, exit_code=code, **error.fields)
     duration_ms = round((time.monotonic() - started) * 1000)
     for path in _summary_targets(command, flags, env or {}):
         import json
 
-        summary = {"command": command, "exit_code": code, "applied": applied, "duration_ms": duration_ms,
-                   "premigrate_version": __version__, "error": error.message if error else None}
+        summary: dict[str, object] = {
+            "command": command, "exit_code": code, "applied": applied, "duration_ms": duration_ms,
+            "premigrate_version": __version__, "error": error.message if error else None}
+        if fleet is not None:
+            summary["fleet"] = fleet
+        text = json.dumps(summary)
+        if fleet is not None and path != _summary_file(flags, env or {}):
+            text = _fit_termination_message(summary, fleet)
         try:
             with open(path, "w", encoding="utf-8") as handle:
-                handle.write(json.dumps(summary) + "\n")
+                handle.write(text + "\n")
         except OSError as exc:
             log.warning("summary_write_failed", path=path, error=exc.strerror)
     log.log(20 if code in (0, 7) else 40, "summary", command=command, applied=applied, duration_ms=duration_ms,

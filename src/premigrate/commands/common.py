@@ -30,6 +30,7 @@ class CommandRun:
     log: EventLog
     guard: SignalGuard | None = None
     stats: RunStats = field(default_factory=RunStats)
+    fleet_summary: dict[str, object] | None = None  # a fleet run's summary, for the summary file
 
     def __post_init__(self) -> None:
         self.sessions = Sessions(self.config, self.log, self.guard)

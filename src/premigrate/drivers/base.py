@@ -234,6 +234,12 @@ class Driver(Protocol):
         proxy that holds traffic) fails right away. The session is unusable afterwards; close() still works."""
     def list_tables(self) -> list[str]:
         """The tables of the migrated schema (baseline, serve's expected tables)."""
+    def rebound(self, dsn: Dsn, settings: DriverSettings) -> Driver | None:
+        """This session reset to the state of a new connection (nothing a migration set survives: variables,
+        temporary tables, locks) and pointed at `dsn` with `settings`, not yet prepared: a fleet worker moving on
+        to its next target on the same server. None when it cannot serve that target (another server, user or
+        password; another database where the session cannot switch; a session not idle, or the reset failed): the
+        caller closes it and connects anew. The old driver object must not be used afterwards."""
 
 
 def shutdown_socket(fd: int) -> None:

@@ -19,6 +19,8 @@ from premigrate.drivers.base import ConnectFailed, DriverSettings, SqlError, Sql
 from premigrate.model.dsn import Dsn
 from premigrate.errors import ConnectionLost, UsageError
 
+_COM_RESET_CONNECTION = 0x1F  # MySQL client/server protocol, COM_RESET_CONNECTION
+
 # errno -> (reason, transient) for connection attempts
 _CONNECT_ERRNOS = {
     2002: ("refused", True),  # can't connect through socket
@@ -140,6 +142,27 @@ class MySQLDriver(SqlHistoryMixin):
             self.conn.close()
         except Exception:  # noqa: BLE001 - closing a broken connection must not mask the real error
             pass
+
+    def rebound(self, dsn: Dsn, settings: DriverSettings) -> MySQLDriver | None:
+        if (dsn.host, dsn.port, dsn.user, dsn.password, dsn.params) != (
+                self.dsn.host, self.dsn.port, self.dsn.user, self.dsn.password, self.dsn.params):
+            return None
+        kwargs = self.connect_kwargs(dsn, settings)
+        kwargs.pop("_require_tls", None)
+        try:
+            # COM_RESET_CONNECTION (MySQL 5.7.3, MariaDB 10.2.4): session variables, temporary tables, user
+            # variables, GET_LOCK locks and an open transaction go, as if the session were new. PyMySQL has no
+            # call for it: the command is sent as its client library sends it (one byte, an OK packet back).
+            self.conn._execute_command(_COM_RESET_CONNECTION, b"")  # type: ignore[attr-defined]
+            self.conn._read_ok_packet()  # type: ignore[attr-defined]
+            if dsn.database:
+                self.conn.select_db(dsn.database)
+        except (pymysql.err.MySQLError, OSError):
+            return None
+        driver = MySQLDriver(self.conn, dsn, settings, kwargs)
+        if settings.read_only:
+            driver._exec("SET SESSION TRANSACTION READ ONLY")
+        return driver
 
     def server_version(self) -> str:
         # MariaDB prefixes its version with "5.5.5-" for old replication clients.

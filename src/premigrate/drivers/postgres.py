@@ -46,6 +46,10 @@ def _quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _endpoint(dsn: Dsn) -> tuple[object, ...]:
+    return dsn.host, dsn.port, dsn.user, dsn.password, dsn.params
+
+
 class PostgresDriver(SqlHistoryMixin):
     dialect: ClassVar[str] = "postgresql"
     transactional_ddl: ClassVar[bool] = True
@@ -118,6 +122,23 @@ class PostgresDriver(SqlHistoryMixin):
             self.conn.close()
         except Exception:  # noqa: BLE001 - closing a broken connection must not mask the real error
             pass
+
+    def rebound(self, dsn: Dsn, settings: DriverSettings) -> PostgresDriver | None:
+        # A PostgreSQL session cannot change its database: the same server, user and database only.
+        if _endpoint(dsn) != _endpoint(self.dsn) or dsn.database != self.dsn.database:
+            return None
+        if self.conn.closed or self.conn.info.transaction_status != pq.TransactionStatus.IDLE:
+            return None
+        try:
+            # DISCARD ALL: every SET (to the values of the connection's start), temporary tables, prepared
+            # statements, LISTEN and advisory locks go, as if the session were new.
+            self._exec("DISCARD ALL")
+        except Exception:  # noqa: BLE001 - a session that cannot be reset is closed by the caller
+            return None
+        driver = PostgresDriver(self.conn, dsn, settings)
+        if settings.read_only:
+            driver._exec("SET default_transaction_read_only = on")
+        return driver
 
     def server_version(self) -> str:
         return f"PostgreSQL {self.conn.info.parameter_status('server_version') or self.conn.info.server_version}"

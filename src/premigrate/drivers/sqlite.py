@@ -164,6 +164,8 @@ class SQLiteDriver(SqlHistoryMixin):
 
     def abort(self) -> None:
         self.interrupt()  # a local file: no network to cut, only the running statement to stop
+    def rebound(self, dsn: Dsn, settings: DriverSettings) -> None:
+        return None  # a file: opening it costs next to nothing, and a fresh connection carries nothing over
 
     def interrupt(self) -> None:
         """Abort the running statement. sqlite3's interrupt() is safe to call from another thread."""

@@ -1,0 +1,336 @@
+"""`up`, `status` and `check` over a fleet: many schemas, databases or servers in one process (docs/fleet.md).
+
+The folder is read and checked once; the drivers are imported once; N worker threads take targets from one queue.
+Each target runs exactly the single-target command (its own history table, its own runner lock), on a copy of the
+configuration that points at it, with a log that carries its `target` field. Threads, not processes: a target's
+time is spent waiting on its server, and bench/ measures how far that carries on this interpreter.
+
+Failure policy: a failing target does not stop the others; --fail-fast stops starting new ones. SIGTERM/SIGINT stop
+every running target the way they stop a single run (the statement is cancelled, its transaction rolled back or its
+row recorded): the signal guard's cancel hooks reach every worker's session, and a worker checks the stop before
+each statement, so none starts a new one.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, cast
+
+from premigrate.commands.common import EXIT_OK, CommandRun
+from premigrate.config import Config
+from premigrate.engine.fleet_sessions import FleetStop, TargetSessions, WorkerSessions
+from premigrate.errors import Interrupted, PremigrateError, UsageError
+from premigrate.eventlog import EventLog
+from premigrate.model.fleet import (
+    FleetSummary, Target, TargetKind, TargetResult, outcome_name, parse_targets, progress, select, targets_from_rows,
+)
+from premigrate.model.migrations import MigrationSet
+from premigrate.settings import default_concurrency
+
+if TYPE_CHECKING:
+    from premigrate.log import SecretScrubber
+
+PROGRESS_EVERY_S = 5.0
+
+
+class TargetRun(CommandRun):
+    """One target's run: the fleet's folder (read once), the target's configuration and log."""
+
+    files: MigrationSet | None = None
+    target: str = ""
+
+    def load(self) -> MigrationSet:
+        return self.files if self.files is not None else super().load()
+
+
+# -- targets -----------------------------------------------------------------------------------------------------------
+
+def read_targets(command: CommandRun) -> list[Target]:
+    """The fleet's targets: the list file (or stdin), or the query's rows; then this shard's slice."""
+    fleet = command.config.fleet
+    if fleet.targets is not None:
+        source = "standard input" if fleet.targets == "-" else f"--targets {fleet.targets}"
+        try:
+            if fleet.targets == "-":
+                text = sys.stdin.read()
+            else:
+                with open(fleet.targets, encoding="utf-8") as handle:
+                    text = handle.read()
+        except OSError as exc:
+            raise UsageError(f"{source}: cannot read it: {exc.strerror or exc}; give a file listing one target "
+                             "per line") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{source}: not UTF-8 text") from None
+        targets = parse_targets(text, source=source)
+    else:
+        targets = _query_targets(command, fleet.targets_query or "")
+    return select(targets, fleet.shard)
+
+
+def _query_targets(command: CommandRun, sql: str) -> list[Target]:
+    dialect = command.config.dsn.dialect
+    if dialect == "sqlite":
+        raise UsageError("--targets-query: SQLite has no schemas or databases to list; give SQLite files with "
+                         "--targets, one sqlite:/// URL per line")
+    kind = TargetKind.SCHEMA if dialect == "postgresql" else TargetKind.DATABASE
+    with command.sessions.session(read_only=True) as driver:
+        try:
+            # fetch() binds parameters (none here), so both drivers read `%` as a placeholder's start: `%%` is
+            # the literal `%` of a LIKE pattern.
+            rows = driver.fetch(sql.replace("%", "%%"), ())
+        except PremigrateError as exc:
+            raise UsageError(f"--targets-query failed on {command.config.dsn.redacted()}: {exc.message}") from None
+    return targets_from_rows(rows, kind=kind, source="--targets-query")
+
+
+def target_config(base: Config, target: Target) -> Config:
+    """The configuration that points the command at one target. Refuses what cannot mean anything there."""
+    dialect = base.dsn.dialect
+    if target.kind is TargetKind.SCHEMA:
+        if dialect != "postgresql":
+            raise UsageError(f"target {target.name}: schema= targets need PostgreSQL (the configured database is "
+                             f"{dialect}); on MySQL/MariaDB use database=NAME")
+        if base.schema is not None:
+            raise UsageError(f"target {target.name}: --schema {base.schema} is set too; a schema= target names its "
+                             "own schema: drop --schema (PREMIGRATE_SCHEMA)")
+        if "." in base.table:
+            raise UsageError(f"target {target.name}: --table {base.table} names a schema of its own, so every "
+                             "schema target would share one history table; give --table without a schema")
+        return replace(base, schema=target.value)
+    if target.kind is TargetKind.DATABASE:
+        if dialect == "sqlite":
+            raise UsageError(f"target {target.name}: SQLite targets are files; list each as a sqlite:/// URL")
+        return replace(base, dsn=replace(base.dsn, database=target.value))
+    dsn = target.dsn
+    assert dsn is not None
+    if base.schema is not None and dsn.dialect != "postgresql":
+        raise UsageError(f"target on line {target.line}: --schema applies to PostgreSQL only and this target is "
+                         f"{dsn.dialect}")
+    if "." in base.table and dsn.dialect != "postgresql":
+        raise UsageError(f"target on line {target.line}: --table {base.table} names a schema, which only "
+                         "PostgreSQL has")
+    configured = base.dsn
+    if (dsn.password is None and configured.password is not None and dsn.dialect == configured.dialect
+            and (dsn.host, dsn.port, dsn.user) == (configured.host, configured.port, configured.user)):
+        # The configured server's password (DB_PASSWORD_FILE, DATABASE_URL_FILE, ...) serves a URL line on the same
+        # server as the same user: the list need not hold it in clear.
+        dsn = dsn.with_password(configured.password)
+    return replace(base, dsn=dsn, secrets=base.secrets + tuple(dsn.secrets()))
+
+
+# -- running -----------------------------------------------------------------------------------------------------------
+
+TargetAction = Callable[[CommandRun], int]
+
+
+@dataclass
+class Fleet:
+    command: CommandRun
+    action: TargetAction
+    files: MigrationSet
+    targets: list[tuple[Target, Config]]
+    summary: FleetSummary = field(init=False)
+    stop: FleetStop = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.summary = FleetSummary(total=len(self.targets))
+        self.stop = FleetStop(self.command.guard)
+        self._next = iter(self.targets)
+        self._lock = threading.Lock()
+        self._running = 0  # workers not yet finished
+        self._all_done = threading.Event()
+
+    def _take(self) -> tuple[Target, Config] | None:
+        with self._lock:
+            if self.stop.no_new_targets or self.stop.stopping:
+                return None
+            return next(self._next, None)
+
+    def _work(self) -> None:
+        pool = WorkerSessions()
+        try:
+            while (item := self._take()) is not None:
+                result = self._run_target(*item, pool)
+                with self._lock:
+                    self.summary.add(result)
+                    if self.command.config.fleet.fail_fast and result.exit_code not in (0, 7):
+                        self.stop.no_new_targets = True
+        finally:
+            pool.close()
+            with self._lock:
+                self._running -= 1
+                if self._running == 0:
+                    self._all_done.set()
+
+    def _run_target(self, target: Target, config: Config, pool: WorkerSessions) -> TargetResult:
+        log: EventLog = cast(Any, self.command.log).bind(target=target.name)
+        run = TargetRun(config, log, self.command.guard)
+        run.files = self.files
+        run.target = target.name
+        sessions = TargetSessions(config, log, self.command.guard)
+        sessions.stop = self.stop
+        sessions.pool = pool
+        run.sessions = sessions
+        started = time.monotonic()
+        message: str | None = None
+        try:
+            code = self.action(run)
+        except Interrupted as exc:
+            code, message = exc.exit_code, f"stopped by {exc}"
+        except PremigrateError as exc:
+            code, message = exc.exit_code, exc.message
+            log.error("error", error=exc.message, error_type=type(exc).__name__, exit_code=code, **exc.fields)
+        except Exception as exc:  # noqa: BLE001 - a bug in one target is reported, the others go on
+            code, message = 1, f"{type(exc).__name__}: {exc}"
+            log.error("internal_error", error=message, exc_info=True)
+        if self.stop.stopping and code not in (0, 7):
+            # The statement the signal cancelled fails with the server's "canceled" error: it was the signal.
+            signum = self.stop.signal_number()
+            code, message = 128 + signum, f"stopped by {signal.Signals(signum).name}"
+        duration_ms = round((time.monotonic() - started) * 1000)
+        log.info("target_done", outcome=outcome_name(code), exit_code=code, applied=run.stats.applied,
+                 duration_ms=duration_ms)
+        return TargetResult(target.name, code, run.stats.applied, message, duration_ms)
+
+    def run(self, concurrency: int) -> None:
+        """Run the workers; the main thread reports progress and takes the signals.
+
+        The main thread waits on an Event, never in Thread.join(): a signal's exception raised inside join()
+        marks the joined thread as finished while it still runs (the bpo-45274 clean-up in CPython's
+        Thread._wait_for_tstate_lock releases the lock the running thread holds), and its target
+        would go unrecorded.
+        """
+        log = self.command.log
+        started = time.monotonic()
+        count = min(concurrency, len(self.targets))
+        self._running = count
+        if count == 0:
+            self._all_done.set()
+        guard = self.command.guard
+        if guard is not None:
+            guard.add_cancel_hook(self.stop.arriving)  # first: before any statement is cancelled
+        for n in range(count):
+            threading.Thread(target=self._work, name=f"premigrate-fleet-{n}", daemon=True).start()
+        try:
+            while not self._all_done.wait(timeout=PROGRESS_EVERY_S):
+                self._report(log, started)
+        except Interrupted as exc:
+            self.stop.signum = exc.signum
+            log.warning("fleet_stopping", signal=str(exc), running=self._running,
+                        note="every running target stops at its statement: rolled back or recorded")
+            self._all_done.wait()
+            raise
+        finally:
+            if guard is not None:
+                guard.remove_cancel_hook(self.stop.arriving)
+            self._report(log, started)
+
+    def _report(self, log: EventLog, started: float) -> None:
+        with self._lock:
+            figures = progress(self.summary, time.monotonic() - started)
+        log.info("fleet_progress", done=figures.done, failed=figures.failed, remaining=figures.remaining,
+                 rate_per_s=figures.rate_per_s, eta_s=figures.eta_s)
+
+
+def run(command: CommandRun, action: TargetAction) -> int:
+    """Run `action` (a single-target command) over the fleet; print and record the fleet's summary."""
+    config, log = command.config, command.log
+    files = command.load()
+    targets = [(t, target_config(config, t)) for t in read_targets(command)]
+    from premigrate import log as logging_setup
+
+    extra_secrets = [s for _, c in targets for s in c.secrets if s not in config.secrets]
+    secrets = config.secrets + tuple(extra_secrets)
+    if extra_secrets:
+        logging_setup.configure(log_format=config.log_format, level=config.log_level, secrets=secrets)
+    concurrency = config.fleet.concurrency or default_concurrency()
+    log.info("fleet_started", targets=len(targets), shard=str(config.fleet.shard) if config.fleet.shard else None,
+             concurrency=concurrency, fail_fast=config.fleet.fail_fast)
+    fleet = Fleet(command, action, files, targets)
+    try:
+        fleet.run(concurrency)
+    finally:
+        _conclude(command, fleet, logging_setup.SecretScrubber(secrets))
+    return fleet.summary.exit_code if targets else EXIT_OK
+
+
+def _conclude(command: CommandRun, fleet: Fleet, scrubber: SecretScrubber) -> None:
+    # The summary leaves through stdout and files, past the log's scrubber: a driver's error may echo a password.
+    summary: dict[str, object] = scrubber.scrub(fleet.summary.as_dict())
+    command.stats.applied = sum(r.applied for r in fleet.summary.results)
+    command.fleet_summary = summary
+    command.log.info("fleet_done", **{k: v for k, v in summary.items() if k != "failed"},
+                     failed_targets=[f["target"] for f in cast(list[dict[str, object]], summary["failed"])])
+    if command.config.command == "status":
+        return
+    from premigrate.commands.report import write_stdout
+
+    write_stdout(json.dumps(summary))
+
+
+# -- the commands ------------------------------------------------------------------------------------------------------
+
+def run_command(command: CommandRun) -> int:
+    """`up`, `status` or `check` with --targets or --targets-query."""
+    name = command.config.command
+    if name == "up":
+        from premigrate.commands import up
+
+        if command.config.apply.dry_run:
+            raise UsageError("--dry-run does not take a fleet; run `premigrate plan` on one target, or `premigrate "
+                             "check --targets ...` to see which targets have work")
+        return run(command, up.run)
+    from premigrate.commands import status
+
+    if name == "check":
+        return run(command, status.check)
+    details: dict[str, dict[str, object]] = {}
+
+    def status_of(target_run: CommandRun) -> int:
+        plan = status.current_plan(target_run)
+        state = "problem" if plan.problems else "pending" if plan.steps else "current"
+        details[cast(TargetRun, target_run).target] = {
+            "state": state,
+            "applied": sum(1 for e in plan.entries if e.state == "applied"),
+            "pending": len(plan.steps),
+            "problems": [p.message for p in plan.problems],
+        }
+        return EXIT_OK
+
+    code = run(command, status_of)
+    _print_status(command, details)
+    return code
+
+
+def _print_status(command: CommandRun, details: dict[str, dict[str, object]]) -> None:
+    from premigrate.commands.report import write_stdout
+
+    summary = command.fleet_summary or {}
+    failed = {cast(str, f["target"]): f for f in cast(list[dict[str, object]], summary.get("failed", []))}
+    rows: list[dict[str, object]] = []
+    for name in sorted(set(details) | set(failed)):
+        if name in details:
+            rows.append({"target": name, **details[name]})
+        else:
+            rows.append({"target": name, "state": "error", "exit_code": failed[name]["exit_code"],
+                         "error": failed[name]["error"]})
+    states = [cast(str, r["state"]) for r in rows]
+    total = {"targets": summary.get("targets", len(rows)),
+             **{state: states.count(state) for state in ("current", "pending", "problem", "error")},
+             "exit_code": summary.get("exit_code", 0)}
+    if command.config.json_output:
+        write_stdout(json.dumps({"targets": rows, "total": total}, default=str))
+        return
+    width = max([len(r["target"]) for r in rows if isinstance(r["target"], str)] + [6])
+    lines = [f"{'TARGET':<{width}}  {'STATE':<8}  APPLIED  PENDING"]
+    for row in rows:
+        lines.append(f"{row['target']!s:<{width}}  {row['state']!s:<8}  {row.get('applied', '-')!s:>7}  "
+                     f"{row.get('pending', '-')!s:>7}" + (f"  {row['error']}" if row.get("error") else ""))
+    lines.append(", ".join(f"{k}: {v}" for k, v in total.items()))
+    write_stdout("\n".join(lines))
