@@ -17,7 +17,7 @@ from premigrate.errors import UsageError
 from premigrate.model.versions import Version
 from premigrate.settings import (
     ApplySettings, BaselineSettings, DownSettings, LintSettings, NewSettings, RepairSettings, ServeSettings,
-    StatementSettings, sections_from,
+    StatementSettings, VerifySettings, sections_from,
 )
 
 DEFAULT_SQLITE_FILE = "premigrate.db"
@@ -82,7 +82,7 @@ OPTIONS: tuple[Option, ...] = (
            "exit 2 instead of falling back to ./premigrate.db when no database is configured", kind="bool",
            default=False),
     Option("json", "--json", "PREMIGRATE_JSON", "print JSON instead of text", kind="bool", default=False,
-           commands=("status", "plan", "lint", "repair")),
+           commands=("status", "plan", "lint", "repair", "verify")),
     Option("to", "--to", "PREMIGRATE_TO",
            "up/plan: stop after this version; down: roll back the migrations after it", kind="version",
            metavar="VERSION", commands=("up", "plan", "down")),
@@ -122,8 +122,12 @@ OPTIONS: tuple[Option, ...] = (
            "lines)", metavar="FILE", commands=("baseline",)),
     Option("steps", "--steps", "PREMIGRATE_DOWN_STEPS", "down: roll back this many of the newest migrations",
            kind="int", metavar="N", commands=("down",)),
-    Option("yes", "--yes", "PREMIGRATE_YES", "down: do not ask for confirmation (required without a terminal)",
-           kind="bool", default=False, commands=("down",)),
+    Option("yes", "--yes", "PREMIGRATE_YES", "down: do not ask for confirmation (required without a terminal); "
+           "verify: let it empty a --scratch-url database that holds tables or premigrate history",
+           kind="bool", default=False, commands=("down", "verify")),
+    Option("scratch_url", "--scratch-url", "PREMIGRATE_SCRATCH_URL",
+           "verify: work in this database instead of a scratch database created beside the configured one",
+           metavar="URL", commands=("verify",)),
     Option("format", "--format", "PREMIGRATE_NEW_FORMAT",
            "new: file style (default: the folder's own style, else plain)", kind="choice",
            choices=("plain", "sections", "pair", "flyway"), commands=("new",)),
@@ -198,6 +202,7 @@ class Config:
     serve: ServeSettings = field(default_factory=ServeSettings)
     lint: LintSettings = field(default_factory=LintSettings)
     new: NewSettings = field(default_factory=NewSettings)
+    verify: VerifySettings = field(default_factory=VerifySettings)
 
     @property
     def history_schema(self) -> str | None:
@@ -331,7 +336,9 @@ def load_config(
         raise UsageError("--dir is empty; name the folder that holds the migration files")
     placeholder_values = {k[len(PLACEHOLDER_PREFIX):]: v for k, v in env.items() if k.startswith(PLACEHOLDER_PREFIX)}
     # Placeholder values that look like credentials are scrubbed from logs like the database password.
-    secrets = tuple(dsn.secrets()) + tuple(
+    sections = sections_from(command, values, flags)
+    scratch = sections["verify"].scratch
+    secrets = tuple(dsn.secrets()) + tuple(scratch.secrets() if scratch else ()) + tuple(
         v for k, v in placeholder_values.items() if v and _SECRET_NAME.search(k))
     return Config(
         command=command,
@@ -352,7 +359,7 @@ def load_config(
         secrets=secrets,
         placeholder_values=placeholder_values,
         stdin_is_tty=stdin_is_tty,
-        **sections_from(command, values, flags),
+        **sections,
     )
 
 

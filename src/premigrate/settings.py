@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from premigrate.model.dsn import Dsn, parse_url
 from premigrate.model.versions import Version
 
 
@@ -78,6 +79,12 @@ class NewSettings:
     file_format: str | None = None
 
 
+@dataclass(frozen=True)
+class VerifySettings:
+    scratch: Dsn | None = None  # --scratch-url: the database verify works in (None: a scratch database it creates)
+    yes: bool = False
+
+
 def sections_from(command: str, values: Mapping[str, Any], flags: Mapping[str, Any]) -> dict[str, Any]:
     """The typed sections, from the resolved values of the command's options (absent: the section's default)."""
     value = values.get
@@ -101,5 +108,7 @@ def sections_from(command: str, values: Mapping[str, Any], flags: Mapping[str, A
         "serve": ServeSettings(listen=value("listen") or ServeSettings.listen,
                                expect_tables=value("expect_tables") or (), health_cache=value("health_cache") or 0.0),
         "lint": LintSettings(dialect=value("dialect")),
+        "verify": VerifySettings(scratch=parse_url(str(value("scratch_url")), source="--scratch-url")
+                                 if value("scratch_url") else None, yes=bool(value("yes"))),
         "new": NewSettings(description=flags.get("new_description") or "", file_format=value("format")),
     }

@@ -29,6 +29,8 @@ COMMANDS = {
     "new": "create the next migration file in the folder's style and numbering",
     "lint": "flag statements that are unsafe on a live database (no database needed)",
     "serve": "sidecar HTTP server: /healthz, /health/database, /health/ready, /metrics (read-only)",
+    "verify": "prove every down part on a scratch database: up, then down and up again per migration, schemas "
+              "compared; exit 0 when all verify, 5 otherwise, 4 when the folder does not apply",
     "repair": "show failed or interrupted migrations and settle them: --resume, --mark-applied V, --forget V, "
               "--realign-checksums",
 }
@@ -156,7 +158,8 @@ def _early_secrets(flags: Mapping[str, Any], env: Mapping[str, str]) -> list[str
     from urllib.parse import unquote, urlsplit
 
     secrets = [env.get("DB_PASSWORD", "")]
-    for url in (flags.get("database_url"), env.get("DATABASE_URL"), env.get("PREMIGRATE_DATABASE_URL")):
+    for url in (flags.get("database_url"), env.get("DATABASE_URL"), env.get("PREMIGRATE_DATABASE_URL"),
+                flags.get("scratch_url"), env.get("PREMIGRATE_SCRATCH_URL")):
         if not url:
             continue
         try:
@@ -285,6 +288,10 @@ def _dispatch(command_run: CommandRun) -> int:
         return repair.run(command_run)
     if command == "lint":
         return _lint(command_run)
+    if command == "verify":
+        from premigrate.commands import verify
+
+        return verify.run(command_run)
     if command == "serve":
         from premigrate.commands.serve import serve
 
