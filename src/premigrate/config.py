@@ -17,7 +17,7 @@ from premigrate.errors import UsageError
 from premigrate.model.versions import Version
 from premigrate.settings import (
     ApplySettings, BaselineSettings, DownSettings, LintSettings, NewSettings, RepairSettings, ServeSettings,
-    StatementSettings, VerifySettings, sections_from,
+    StatementSettings, VerifySettings, sections_from, CallbackSettings,
 )
 
 DEFAULT_SQLITE_FILE = "premigrate.db"
@@ -100,6 +100,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("lint", "--lint", "PREMIGRATE_LINT",
            "lint pending files before applying: warn (log findings), error (refuse on error-level findings), off",
            kind="choice", default="warn", choices=("warn", "error", "off"), commands=("up",)),
+    Option("callbacks", "--callbacks", "PREMIGRATE_CALLBACKS",
+           "also read callback scripts (beforeMigrate.sql, afterMigrate.sql, ...) from this folder", metavar="DIR",
+           commands=("up", "down")),
+    Option("callbacks_always", "--callbacks-always", "PREMIGRATE_CALLBACKS_ALWAYS",
+           "run beforeMigrate/afterMigrate callbacks on every up, also with nothing to apply (takes the lock)",
+           kind="bool", default=False, commands=("up",)),
     Option("summary_file", "--summary-file", "PREMIGRATE_SUMMARY_FILE",
            "also write the one-line JSON summary of the run to this file", metavar="PATH", commands=("up",)),
     Option("termination_log", "--termination-log", "PREMIGRATE_TERMINATION_LOG",
@@ -203,6 +209,7 @@ class Config:
     lint: LintSettings = field(default_factory=LintSettings)
     new: NewSettings = field(default_factory=NewSettings)
     verify: VerifySettings = field(default_factory=VerifySettings)
+    callbacks: CallbackSettings = field(default_factory=CallbackSettings)
 
     @property
     def history_schema(self) -> str | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from premigrate.model.dsn import Dsn, parse_url
@@ -80,6 +81,14 @@ class NewSettings:
 
 
 @dataclass(frozen=True)
+class CallbackSettings:
+    """up and down: callback scripts (model/callbacks.py)."""
+
+    dir: Path | None = None  # --callbacks DIR, read besides the migrations folder
+    always: bool = False  # --callbacks-always: beforeMigrate/afterMigrate also when nothing is pending
+
+
+@dataclass(frozen=True)
 class VerifySettings:
     scratch: Dsn | None = None  # --scratch-url: the database verify works in (None: a scratch database it creates)
     yes: bool = False
@@ -110,5 +119,7 @@ def sections_from(command: str, values: Mapping[str, Any], flags: Mapping[str, A
         "lint": LintSettings(dialect=value("dialect")),
         "verify": VerifySettings(scratch=parse_url(str(value("scratch_url")), source="--scratch-url")
                                  if value("scratch_url") else None, yes=bool(value("yes"))),
+        "callbacks": CallbackSettings(dir=Path(str(value("callbacks"))) if value("callbacks") else None,
+                                      always=bool(value("callbacks_always"))),
         "new": NewSettings(description=flags.get("new_description") or "", file_format=value("format")),
     }

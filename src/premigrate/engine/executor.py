@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from premigrate.config import Config
 from premigrate.drivers.base import Driver, HistoryRow
@@ -24,12 +25,16 @@ from premigrate.engine.interrupts import SignalGuard
 from premigrate.engine.lockwait import Timeouts, timeouts_for
 from premigrate.engine.sessions import HeldLock
 from premigrate.engine.stepwise import StepwiseRun
+from premigrate.errors import MigrationFailed
 from premigrate.eventlog import EventLog
 from premigrate.model.history import digests, migration_fields, row_for
 from premigrate.model.migrations import Migration
 from premigrate.model.modes import MODE_TEXT, Mode, StepShapes
 from premigrate.model.planner import Step
 from premigrate.model.sql import Statement
+
+if TYPE_CHECKING:
+    from premigrate.engine.callbacks import CallbackRunner
 
 CANCEL_WAIT_S = 10.0  # how long a signal's cancel of the running statement may take before the clean-up goes on
 
@@ -44,7 +49,8 @@ class Executor:
 
     def __init__(self, driver: Driver, shapes: StepShapes, config: Config, log: EventLog, *, applied_by: str,
                  lock: HeldLock | None = None, guard: SignalGuard | None = None,
-                 clock: Callable[[], float] = time.monotonic, stats: RunStats | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, stats: RunStats | None = None,
+                 callbacks: CallbackRunner | None = None) -> None:
         self.driver = driver
         self.shapes = shapes
         self.config = config
@@ -53,6 +59,7 @@ class Executor:
         self.guard = guard
         self.clock = clock
         self.applied_by = applied_by
+        self.callbacks = callbacks  # beforeEachMigrate, afterEachMigrate, afterEachMigrateError (up only)
         self.stats = stats if stats is not None else RunStats()
         self.attempts = StatementAttempts(driver, log, clock, self.timeouts,
                                           lock.watch if lock is not None else None)
@@ -103,6 +110,10 @@ class Executor:
             except BaseException as exc:  # noqa: BLE001 - the statement's error matters more than this one
                 self.log.warning("history_update_failed", migration_id=row.migration_id, error=str(exc))
 
+    def _callback(self, event: str, migration: Migration, *, in_transaction: bool = False) -> None:
+        if self.callbacks is not None:
+            self.callbacks.run(self.driver, event, in_transaction=in_transaction, migration_id=migration.id)
+
     def row(self, migration: Migration, statements: Sequence[Statement], **changes: object) -> HistoryRow:
         return row_for(migration, statements, self.applied_by, **changes)
 
@@ -129,10 +140,18 @@ class Executor:
         self.log.info("migration_started", **fields, statements=len(statements), transaction=MODE_TEXT[mode],
                       reason=step.reason)
         started = self.clock()
-        if mode == Mode.TRANSACTION:
-            self._apply_in_transaction(step, statements, started, timeouts)
-        else:
-            self.stepwise.apply(step, statements, started, timeouts, following)
+        try:
+            if mode == Mode.TRANSACTION:
+                self._apply_in_transaction(step, statements, started, timeouts)
+            else:
+                # No transaction to share: each callback script runs on its own, before and after the migration.
+                self._callback("beforeEachMigrate", migration)
+                self.stepwise.apply(step, statements, started, timeouts, following)
+                self._callback("afterEachMigrate", migration)
+        except MigrationFailed:
+            if self.callbacks is not None:  # after the rollback (or the failed row), on the same session
+                self.callbacks.run_after_error(self.driver, "afterEachMigrateError", migration.id)
+            raise
         self.log.info("migration_applied", **fields, duration_ms=self.attempts.ms(started),
                       statements=len(statements))
 
@@ -140,9 +159,11 @@ class Executor:
                         timeouts: Timeouts) -> None:
         """Inside an open transaction: the migration's statements, then its history row."""
         migration = step.migration
+        self._callback("beforeEachMigrate", migration, in_transaction=True)
         for index in range(1, len(statements) + 1):
             self.attempts.execute(migration, statements, index, started, recorded=False, rolled_back=rolled_back,
                                   lock_timeout=timeouts.lock)
+        self._callback("afterEachMigrate", migration, in_transaction=True)
         row = self.row(migration, statements, execution_ms=self.attempts.ms(started),
                        statements_done=len(statements), statement_started=len(statements),
                        statement_hashes=digests(statements))

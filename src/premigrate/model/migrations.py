@@ -85,6 +85,8 @@ class Migration:
 class MigrationSet:
     versioned: list[Migration] = field(default_factory=list)
     repeatable: list[Migration] = field(default_factory=list)
+    # Callback-shaped names (model/callbacks.py) left out of the migrations: the caller discovers and checks them.
+    callback_files: list[str] = field(default_factory=list)
 
     @property
     def all(self) -> list[Migration]:
@@ -133,9 +135,13 @@ def load_migrations(directory: Path) -> MigrationSet:
     except PermissionError:
         raise UsageError(f"migrations folder {str(directory)!r} is not readable (permission denied)") from None
     parts: list[_Part] = []
+    callback_files: list[str] = []
     for entry in entries:
         name = entry.name
         if name.startswith(".") or not name.lower().endswith(".sql"):
+            continue
+        if name[:1] in _CALLBACK_INITIALS and _is_callback(name):
+            callback_files.append(name)
             continue
         path = directory / name
         try:
@@ -152,7 +158,20 @@ def load_migrations(directory: Path) -> MigrationSet:
                 file=name,
             )
         parts.append(_parse_file(name, _read(path, name)))
-    return _assemble(parts)
+    files = _assemble(parts)
+    files.callback_files = callback_files
+    return files
+
+
+# Every callback event id (Flyway's and premigrate's) starts with one of these, in lower case as Flyway matches it:
+# other names never load model/callbacks.py.
+_CALLBACK_INITIALS = ("a", "b", "c")
+
+
+def _is_callback(name: str) -> bool:
+    from premigrate.model import callbacks
+
+    return callbacks.parse_name(name) is not None
 
 
 def _describe_os_error(exc: OSError) -> str:
