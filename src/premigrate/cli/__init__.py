@@ -209,6 +209,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     logging_setup.configure(log_format=fmt, level=level, secrets=_early_secrets(flags, env))
     log = logging_setup.get_logger()
     applied = 0
+    measured: dict[str, object] = {}
     def give_up(signum: int, grace_s: float) -> None:
         logging_setup.get_logger().error(
             "cleanup_timed_out", signal=str(Interrupted(signum)), grace_s=grace_s, exit_code=128 + signum,
@@ -231,17 +232,20 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
                 code = _dispatch(command_run)
             finally:
                 applied = command_run.stats.applied
+                measured = command_run.stats.summary_fields() if command == "up" else {}
         except Interrupted as exc:
             log.warning("interrupted", signal=str(exc), exit_code=exc.exit_code,
                         note="the running statement was stopped, its transaction rolled back (or its row recorded) "
                              "and the runner lock released")
-            return _finish(log, command, exc.exit_code, started, applied=applied, flags=flags, env=env)
+            return _finish(log, command, exc.exit_code, started, applied=applied, flags=flags, env=env,
+                           measured=measured)
         except PremigrateError as exc:
-            return _finish(log, command, exc.exit_code, started, error=exc, applied=applied, flags=flags, env=env)
+            return _finish(log, command, exc.exit_code, started, error=exc, applied=applied, flags=flags, env=env,
+                           measured=measured)
         except Exception as exc:  # noqa: BLE001 - a bug: report it as one structured event with its traceback
             log.error("internal_error", error=f"{type(exc).__name__}: {exc}", exc_info=True)
-            return _finish(log, command, 1, started, applied=applied, flags=flags, env=env)
-    return _finish(log, command, code, started, applied=applied, flags=flags, env=env)
+            return _finish(log, command, 1, started, applied=applied, flags=flags, env=env, measured=measured)
+    return _finish(log, command, code, started, applied=applied, flags=flags, env=env, measured=measured)
 
 
 def _confirm(question: str) -> bool:
@@ -351,7 +355,8 @@ def _summary_targets(command: str, flags: Mapping[str, Any] | None, env: Mapping
 
 
 def _finish(log: EventLog, command: str, code: int, started: float, *, error: PremigrateError | None = None,
-            applied: int = 0, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> int:
+            applied: int = 0, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None,
+            measured: Mapping[str, object] | None = None) -> int:
     if error is not None:
         log.error("error", error=error.message, error_type=type(error).__name__, exit_code=code, **error.fields)
     duration_ms = round((time.monotonic() - started) * 1000)
@@ -359,12 +364,12 @@ def _finish(log: EventLog, command: str, code: int, started: float, *, error: Pr
         import json
 
         summary = {"command": command, "exit_code": code, "applied": applied, "duration_ms": duration_ms,
-                   "premigrate_version": __version__, "error": error.message if error else None}
+                   "premigrate_version": __version__, "error": error.message if error else None, **(measured or {})}
         try:
             with open(path, "w", encoding="utf-8") as handle:
                 handle.write(json.dumps(summary) + "\n")
         except OSError as exc:
             log.warning("summary_write_failed", path=path, error=exc.strerror)
     log.log(20 if code in (0, 7) else 40, "summary", command=command, applied=applied, duration_ms=duration_ms,
-            exit_code=code)
+            exit_code=code, **(measured or {}))
     return code

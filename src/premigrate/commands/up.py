@@ -80,17 +80,31 @@ def migrate(command: CommandRun, driver: Driver, lock: HeldLock, steps: list[Ste
     afterMigrateError."""
     callbacks = command.callbacks
     executor = command.executor(driver, lock, callbacks=callbacks)
-    if callbacks is None:
-        executor.apply(steps)
-        return
+    if steps:
+        command.stats.size_before = measure_size(command, driver)
     try:
-        callbacks.run(driver, "beforeMigrate")
+        if callbacks is not None:
+            callbacks.run(driver, "beforeMigrate")
         if steps:
             executor.apply(steps)
-        callbacks.run(driver, "afterMigrate")
+        if callbacks is not None:
+            callbacks.run(driver, "afterMigrate")
     except MigrationFailed:
-        callbacks.run_after_error(driver, "afterMigrateError")
+        if callbacks is not None:
+            callbacks.run_after_error(driver, "afterMigrateError")
         raise
+    if steps:
+        command.stats.size_after = measure_size(command, driver)
+
+
+def measure_size(command: CommandRun, driver: Driver) -> dict[str, object]:
+    """The database size where it is cheap to read (engine/measurements.py), or why it was skipped."""
+    from premigrate.engine.measurements import database_size
+
+    connection = getattr(driver, "conn", None)
+    if connection is None:
+        return {"bytes": None, "skipped": "not measured: the driver has no connection to ask"}
+    return database_size(connection, command.config.dsn.dialect).as_dict()
 
 
 def prepare(policy: Policy, steps: list[Step]) -> list[Step]:

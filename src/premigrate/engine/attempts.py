@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from premigrate.engine.measurements import rows_affected
 from premigrate.drivers.base import Driver, SqlError
 from premigrate.engine.lockwait import BlockerWatch, LockBusy, Timeouts, describe_blockers, with_lock_retries
 from premigrate.errors import ConnectionLost, MigrationFailed
@@ -56,6 +57,14 @@ class StatementAttempts:
         self.clock = clock
         self.timeouts_of = timeouts_of
         self.watch = watch if watch is not None else BlockerWatch(None)
+        # Rows affected by statement index (1-based) of the migration running now (the executor clears it per
+        # migration); a retried statement's count replaces the earlier attempt's.
+        self.rows: dict[int, int | None] = {}
+
+    def row_counts(self, total: int) -> tuple[int, list[int | None]]:
+        """Rows affected by a migration of `total` statements: the sum of the known counts, and per statement."""
+        per_statement = [self.rows.get(index) for index in range(1, total + 1)]
+        return sum(c for c in per_statement if c is not None), per_statement
 
     def ms(self, started: float) -> int:
         return round((self.clock() - started) * 1000)
@@ -68,7 +77,8 @@ class StatementAttempts:
         statement = statements[index - 1]
         try:
             with self.watch.watching(self.driver, lock_timeout) as blockers:
-                self.driver.execute(statement.text)
+                reported = self.driver.execute(statement.text)
+            self.rows[index] = rows_affected(statement.text, reported)
         except SqlError as exc:
             if exc.lock_contention:
                 raise LockBusy(exc, index, blockers, migration, statements) from exc

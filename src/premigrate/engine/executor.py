@@ -42,6 +42,17 @@ CANCEL_WAIT_S = 10.0  # how long a signal's cancel of the running statement may 
 @dataclass
 class RunStats:
     applied: int = 0  # migrations applied (or rolled back) so far: the run summary's count, also after a failure
+    rows_affected: int = 0  # over the migrations applied
+    size_before: dict[str, object] | None = None  # database size before the first step (measurements.Size)
+    size_after: dict[str, object] | None = None
+
+    def summary_fields(self) -> dict[str, object]:
+        """What the run summary adds to its count: rows affected, and the sizes where a step ran."""
+        fields: dict[str, object] = {"rows_affected": self.rows_affected}
+        if self.size_before is not None:
+            fields["database_size_before"] = self.size_before
+            fields["database_size_after"] = self.size_after
+        return fields
 
 
 class Executor:
@@ -140,6 +151,7 @@ class Executor:
         self.log.info("migration_started", **fields, statements=len(statements), transaction=MODE_TEXT[mode],
                       reason=step.reason)
         started = self.clock()
+        self.attempts.rows.clear()
         try:
             if mode == Mode.TRANSACTION:
                 self._apply_in_transaction(step, statements, started, timeouts)
@@ -152,8 +164,10 @@ class Executor:
             if self.callbacks is not None:  # after the rollback (or the failed row), on the same session
                 self.callbacks.run_after_error(self.driver, "afterEachMigrateError", migration.id)
             raise
+        rows, per_statement = self.attempts.row_counts(len(statements))
+        self.stats.rows_affected += rows
         self.log.info("migration_applied", **fields, duration_ms=self.attempts.ms(started),
-                      statements=len(statements))
+                      statements=len(statements), rows_affected=rows, rows_affected_per_statement=per_statement)
 
     def _run_and_record(self, step: Step, statements: Sequence[Statement], started: float, rolled_back: str,
                         timeouts: Timeouts) -> None:
@@ -189,7 +203,7 @@ class Executor:
         started = self.clock()
         rolled_back = "the whole --single-transaction run was rolled back"
         run_timeouts = timeouts_for(self.config.statements, ())
-        done: list[tuple[Step, int]] = []
+        done: list[tuple[Step, int, tuple[int, list[int | None]]]] = []
 
         def attempt() -> None:
             done.clear()
@@ -202,16 +216,18 @@ class Executor:
                     self.log.info("migration_started", **migration_fields(step.migration),
                                   statements=len(statements), transaction="single", reason=step.reason)
                     step_started = self.clock()
+                    self.attempts.rows.clear()
                     self._run_and_record(step, statements, step_started, rolled_back, timeouts)
-                    done.append((step, self.attempts.ms(step_started)))
+                    done.append((step, self.attempts.ms(step_started), self.attempts.row_counts(len(statements))))
 
         # The whole run is retried, with the run's retry count.
         self.attempts.with_retries(attempt, run_timeouts.retries, started, recorded=False, rolled_back=rolled_back,
                                    transaction="single")
-        for step, duration in done:
+        for step, duration, (rows, per_statement) in done:
             self.log.info("migration_applied", **migration_fields(step.migration), duration_ms=duration,
-                          transaction="single")
+                          transaction="single", rows_affected=rows, rows_affected_per_statement=per_statement)
             self.stats.applied += 1
+            self.stats.rows_affected += rows
         self.log.info("single_transaction_committed", migrations=len(done), duration_ms=self.attempts.ms(started))
 
     # -- down ---------------------------------------------------------------------------------------------------
