@@ -28,7 +28,7 @@ print(json.dumps(sorted(sys.modules)))
 # Needed only by other commands, by a retry, or by another database.
 _NEVER = ["pglast", "prometheus_client", "tenacity", "premigrate.commands.lint", "premigrate.commands.serve", "premigrate.commands.new",
           "premigrate.commands.baseline", "premigrate.commands.report", "premigrate.engine.locking", "premigrate.model.placeholders",
-          "structlog.stdlib", "structlog.threadlocal", "structlog.twisted", "http.server", "uuid"]
+          "structlog.stdlib", "structlog.threadlocal", "structlog.twisted", "http.server", "uuid", "opentelemetry"]
 _OTHER_DRIVERS = {
     "postgresql": ["pymysql", "premigrate.drivers.mysql", "premigrate.drivers.sqlite", "sqlite3"],
     "mysql": ["psycopg", "premigrate.drivers.postgres", "premigrate.drivers.sqlite", "sqlite3"],

@@ -17,6 +17,8 @@ from premigrate.eventlog import EventLog
 
 if TYPE_CHECKING:
     from premigrate.commands.common import CommandRun
+    from premigrate.config import Config
+    from premigrate.engine.tracing import Tracer
 
 COMMANDS = {
     "up": "wait for the database, take the runner lock, apply pending migrations, record them",
@@ -208,8 +210,22 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     fmt, level = _early_log_settings(flags, env, stderr_is_tty)
     logging_setup.configure(log_format=fmt, level=level, secrets=_early_secrets(flags, env))
     log = logging_setup.get_logger()
+    tracers: list[Tracer] = []
+    try:
+        return _guarded_run(command, flags, env, started, log, stderr_is_tty, tracers)
+    finally:
+        for tracer in tracers:  # after the summary: a bounded flush, whatever the collector does
+            tracer.shutdown()
+
+
+def _guarded_run(command: str, flags: dict[str, Any], env: Mapping[str, str], started: float, log: EventLog,
+                 stderr_is_tty: bool, tracers: list[Tracer]) -> int:
+    """The command under the signal guard and its trace span; the summary line at the end, whatever happens."""
+    from premigrate import log as logging_setup
+
     applied = 0
     measured: dict[str, object] = {}
+
     def give_up(signum: int, grace_s: float) -> None:
         logging_setup.get_logger().error(
             "cleanup_timed_out", signal=str(Interrupted(signum)), grace_s=grace_s, exit_code=128 + signum,
@@ -227,9 +243,14 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             log.info("config_loaded", command=command, version=__version__, **config.summary_fields())
             from premigrate.commands.common import CommandRun
 
-            command_run = CommandRun(config, log, guard)
+            tracer = _tracer(config, env, log)
+            tracers.append(tracer)
+            command_run = CommandRun(config, log, guard, tracer=tracer)
             try:
-                code = _dispatch(command_run)
+                with tracer.run(command) as span:
+                    code = _dispatch(command_run)
+                    if code not in (0, 7):
+                        span.fail(f"exit code {code}")
             finally:
                 applied = command_run.stats.applied
                 measured = command_run.stats.summary_fields() if command == "up" else {}
@@ -246,6 +267,19 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             log.error("internal_error", error=f"{type(exc).__name__}: {exc}", exc_info=True)
             return _finish(log, command, 1, started, applied=applied, flags=flags, env=env, measured=measured)
     return _finish(log, command, code, started, applied=applied, flags=flags, env=env, measured=measured)
+
+
+def _tracer(config: Config, env: Mapping[str, str], log: EventLog) -> Tracer:
+    """The run's tracer: a no-op (nothing of OpenTelemetry imported) unless OTEL_* settings ask for traces."""
+    from premigrate.engine.tracing import Database, tracer_from_env
+
+    dsn = config.dsn
+    namespace = f"{dsn.database}|{config.schema}" if dsn.dialect == "postgresql" and config.schema else dsn.database
+    tracer = tracer_from_env(env, secrets=config.secrets, version=__version__,
+                             database=Database(dsn.dialect, namespace, dsn.host, dsn.port))
+    if tracer.disabled_reason:
+        log.warning("tracing_disabled", reason=tracer.disabled_reason, note="the run goes on untraced")
+    return tracer
 
 
 def _confirm(question: str) -> bool:

@@ -13,6 +13,7 @@ from premigrate.drivers.base import Driver, HistoryRow
 from premigrate.engine.executor import Executor, RunStats
 from premigrate.engine.interrupts import SignalGuard
 from premigrate.engine.sessions import HeldLock, Sessions
+from premigrate.engine.tracing import NOOP, Tracer
 from premigrate.errors import MigrationFileError, UsageError, ValidationFailed
 from premigrate.eventlog import EventLog
 from premigrate.engine.lockwait import Timeouts, timeouts_for
@@ -35,9 +36,10 @@ class CommandRun:
     log: EventLog
     guard: SignalGuard | None = None
     stats: RunStats = field(default_factory=RunStats)
+    tracer: Tracer = NOOP
 
     def __post_init__(self) -> None:
-        self.sessions = Sessions(self.config, self.log, self.guard)
+        self.sessions = Sessions(self.config, self.log, self.guard, self.tracer)
         self.policy = policy_for(self.config)
         self.shapes = StepShapes(self.config.dsn.dialect, self.sessions.capabilities.transactional_ddl)
 
@@ -57,7 +59,7 @@ class CommandRun:
 
     def executor(self, driver: Driver, lock: HeldLock, *, callbacks: CallbackRunner | None = None) -> Executor:
         return Executor(driver, self.shapes, self.config, self.log, applied_by=self.sessions.host, lock=lock,
-                        guard=self.guard, stats=self.stats, callbacks=callbacks)
+                        guard=self.guard, stats=self.stats, callbacks=callbacks, tracer=self.tracer)
 
 
 def load_callbacks(command: CommandRun, files: MigrationSet) -> CallbackRunner | None:

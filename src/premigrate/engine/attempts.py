@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from premigrate.engine.measurements import rows_affected
+from premigrate.engine.tracing import NOOP, Tracer
 from premigrate.drivers.base import Driver, SqlError
 from premigrate.engine.lockwait import BlockerWatch, LockBusy, Timeouts, describe_blockers, with_lock_retries
 from premigrate.errors import ConnectionLost, MigrationFailed
@@ -51,8 +52,10 @@ class StatementAttempts:
     """Executes statements on the migration session and turns their failures into the error that ends the run."""
 
     def __init__(self, driver: Driver, log: EventLog, clock: Callable[[], float],
-                 timeouts_of: Callable[[Migration], Timeouts], watch: BlockerWatch | None = None) -> None:
+                 timeouts_of: Callable[[Migration], Timeouts], watch: BlockerWatch | None = None,
+                 tracer: Tracer = NOOP) -> None:
         self.driver = driver
+        self.tracer = tracer
         self.log = log
         self.clock = clock
         self.timeouts_of = timeouts_of
@@ -76,9 +79,11 @@ class StatementAttempts:
         other SQL error MigrationFailed (logged); a lost connection ConnectionLost naming the statement."""
         statement = statements[index - 1]
         try:
-            with self.watch.watching(self.driver, lock_timeout) as blockers:
+            with self.tracer.statement(statement.text, index=index) as span, \
+                    self.watch.watching(self.driver, lock_timeout) as blockers:
                 reported = self.driver.execute(statement.text)
-            self.rows[index] = rows_affected(statement.text, reported)
+                self.rows[index] = count = rows_affected(statement.text, reported)
+                span.set("premigrate.rows_affected", count)
         except SqlError as exc:
             if exc.lock_contention:
                 raise LockBusy(exc, index, blockers, migration, statements) from exc

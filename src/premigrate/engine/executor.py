@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -25,6 +25,7 @@ from premigrate.engine.interrupts import SignalGuard
 from premigrate.engine.lockwait import Timeouts, timeouts_for
 from premigrate.engine.sessions import HeldLock
 from premigrate.engine.stepwise import StepwiseRun
+from premigrate.engine.tracing import NOOP, Span, Tracer
 from premigrate.errors import MigrationFailed
 from premigrate.eventlog import EventLog
 from premigrate.model.history import digests, migration_fields, row_for
@@ -61,7 +62,7 @@ class Executor:
     def __init__(self, driver: Driver, shapes: StepShapes, config: Config, log: EventLog, *, applied_by: str,
                  lock: HeldLock | None = None, guard: SignalGuard | None = None,
                  clock: Callable[[], float] = time.monotonic, stats: RunStats | None = None,
-                 callbacks: CallbackRunner | None = None) -> None:
+                 callbacks: CallbackRunner | None = None, tracer: Tracer = NOOP) -> None:
         self.driver = driver
         self.shapes = shapes
         self.config = config
@@ -72,8 +73,9 @@ class Executor:
         self.applied_by = applied_by
         self.callbacks = callbacks  # beforeEachMigrate, afterEachMigrate, afterEachMigrateError (up only)
         self.stats = stats if stats is not None else RunStats()
+        self.tracer = tracer
         self.attempts = StatementAttempts(driver, log, clock, self.timeouts,
-                                          lock.watch if lock is not None else None)
+                                          lock.watch if lock is not None else None, tracer)
         self.session_timeouts = SessionTimeouts(driver)
         self.stepwise = StepwiseRun(self)
 
@@ -137,10 +139,18 @@ class Executor:
                 self._apply_single_transaction(steps)
                 return
             for index, step in enumerate(steps):
-                self._apply_step(step, steps[index + 1] if index + 1 < len(steps) else None)
+                with self.migration_span(step.migration, "up") as span:
+                    rows = self._apply_step(step, steps[index + 1] if index + 1 < len(steps) else None)
+                    span.set("premigrate.rows_affected", rows)
                 self.stats.applied += 1
 
-    def _apply_step(self, step: Step, following: Step | None) -> None:
+    def migration_span(self, migration: Migration, direction: str) -> AbstractContextManager[Span]:
+        version = str(migration.version) if migration.version is not None else None
+        return self.tracer.migration(migration.id, version=version, description=migration.description,
+                                     direction=direction, kind=migration.kind)
+
+    def _apply_step(self, step: Step, following: Step | None) -> int:
+        """Apply one step; the rows it affected."""
         migration = step.migration
         statements = self.shapes.statements(migration)
         fields = migration_fields(migration)
@@ -168,6 +178,7 @@ class Executor:
         self.stats.rows_affected += rows
         self.log.info("migration_applied", **fields, duration_ms=self.attempts.ms(started),
                       statements=len(statements), rows_affected=rows, rows_affected_per_statement=per_statement)
+        return rows
 
     def _run_and_record(self, step: Step, statements: Sequence[Statement], started: float, rolled_back: str,
                         timeouts: Timeouts) -> None:
@@ -217,8 +228,11 @@ class Executor:
                                   statements=len(statements), transaction="single", reason=step.reason)
                     step_started = self.clock()
                     self.attempts.rows.clear()
-                    self._run_and_record(step, statements, step_started, rolled_back, timeouts)
-                    done.append((step, self.attempts.ms(step_started), self.attempts.row_counts(len(statements))))
+                    with self.migration_span(step.migration, "up") as span:
+                        self._run_and_record(step, statements, step_started, rolled_back, timeouts)
+                        counts = self.attempts.row_counts(len(statements))
+                        span.set("premigrate.rows_affected", counts[0])
+                    done.append((step, self.attempts.ms(step_started), counts))
 
         # The whole run is retried, with the run's retry count.
         self.attempts.with_retries(attempt, run_timeouts.retries, started, recorded=False, rolled_back=rolled_back,
@@ -236,7 +250,8 @@ class Executor:
         """Run the down parts of `targets` (newest first), each removing its row. Signals cancel the statement."""
         with self.running():
             for row, migration in targets:
-                self._roll_back_one(row, migration)
+                with self.migration_span(migration, "down"):
+                    self._roll_back_one(row, migration)
                 self.stats.applied += 1
 
     def _roll_back_one(self, row: HistoryRow, migration: Migration) -> None:
