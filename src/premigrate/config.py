@@ -107,7 +107,8 @@ OPTIONS: tuple[Option, ...] = (
            "run beforeMigrate/afterMigrate callbacks on every up, also with nothing to apply (takes the lock)",
            kind="bool", default=False, commands=("up",)),
     Option("summary_file", "--summary-file", "PREMIGRATE_SUMMARY_FILE",
-           "also write the one-line JSON summary of the run to this file", metavar="PATH", commands=("up",)),
+           "up: also write the one-line JSON summary of the run to this file; serve: read the last run's figures "
+           "from it for /metrics", metavar="PATH", commands=("up", "serve")),
     Option("termination_log", "--termination-log", "PREMIGRATE_TERMINATION_LOG",
            "Kubernetes termination message file, written when it exists and is writable", metavar="PATH",
            default="/dev/termination-log", commands=("up",)),

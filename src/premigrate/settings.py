@@ -67,6 +67,7 @@ class ServeSettings:
     listen: str = "0.0.0.0:8080"
     expect_tables: tuple[str, ...] = ()
     health_cache: float = 0.0
+    summary_file: str | None = None  # the last up's summary, for /metrics
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,8 @@ def sections_from(command: str, values: Mapping[str, Any], flags: Mapping[str, A
                                      source=value("baseline_from"), map_file=value("baseline_map"),
                                      from_table=value("baseline_from_table")),
         "serve": ServeSettings(listen=value("listen") or ServeSettings.listen,
-                               expect_tables=value("expect_tables") or (), health_cache=value("health_cache") or 0.0),
+                               expect_tables=value("expect_tables") or (), health_cache=value("health_cache") or 0.0,
+                               summary_file=value("summary_file") if command == "serve" else None),
         "lint": LintSettings(dialect=value("dialect")),
         "verify": VerifySettings(scratch=parse_url(str(value("scratch_url")), source="--scratch-url")
                                  if value("scratch_url") else None, yes=bool(value("yes"))),
