@@ -60,14 +60,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("ddl_lock_timeout", "--ddl-lock-timeout", "PREMIGRATE_DDL_LOCK_TIMEOUT",
            "how long one migration statement may wait for a table lock before the attempt is abandoned and retried "
            "(PostgreSQL lock_timeout, MySQL lock_wait_timeout, SQLite busy timeout)", kind="duration", default="5s",
-           metavar="DURATION", commands=("up", "plan", "down", "repair")),
+           metavar="DURATION", commands=("up", "plan", "down", "repair", "verify")),
     Option("statement_timeout", "--statement-timeout", "PREMIGRATE_STATEMENT_TIMEOUT",
            "longest run of one migration statement (PostgreSQL statement_timeout, MariaDB max_statement_time, "
            "MySQL max_execution_time); 0: no limit", kind="duration", default="0", metavar="DURATION",
-           commands=("up", "plan", "down", "repair")),
+           commands=("up", "plan", "down", "repair", "verify")),
     Option("lock_retries", "--lock-retries", "PREMIGRATE_LOCK_RETRIES",
            "how many times a migration that hit a lock timeout or deadlock is retried, with growing jittered pauses",
-           kind="count", default="10", metavar="N", commands=("up", "plan", "down", "repair")),
+           kind="count", default="10", metavar="N", commands=("up", "plan", "down", "repair", "verify")),
     Option("log_format", "--log-format", "PREMIGRATE_LOG_FORMAT",
            "json (default) or console (default when stderr is a terminal)", kind="choice",
            choices=("json", "console")),
@@ -93,7 +93,7 @@ OPTIONS: tuple[Option, ...] = (
            default=False, commands=("up", "plan")),
     Option("placeholders", "--placeholders", "PREMIGRATE_PLACEHOLDERS",
            "replace ${NAME} in migration SQL with PREMIGRATE_PLACEHOLDER_NAME in every file", kind="bool",
-           default=False, commands=("up", "plan", "down", "repair")),
+           default=False, commands=("up", "plan", "down", "repair", "verify")),
     Option("baseline_on_empty_history", "--baseline-on-empty-history", "PREMIGRATE_BASELINE_ON_EMPTY_HISTORY",
            "on a first run against a schema that already has tables, record migrations up to VERSION as applied "
            "without running them", kind="version", metavar="VERSION", commands=("up",)),

@@ -117,3 +117,14 @@ class TestVerifyCommand:
             live.kill()
         assert 143 == result.returncode, result.stderr
         assert not scratch_exists(db, started["scratch"])
+
+    def test_placeholders(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """--placeholders fills ${NAME} in as `up` would; an unknown one is exit 2 before any scratch database."""
+        write(migrations_dir, "001_a.sql", "-- migrate:up\nCREATE TABLE ${T} (id INTEGER);\n"
+              "-- migrate:down\nDROP TABLE ${T};\n")
+        missing = verify(db, migrations_dir, "--placeholders")
+        assert 2 == missing.returncode, missing.stderr
+        assert [] == missing.find("verify_started")
+        result = verify(db, migrations_dir, "--placeholders", env={"PREMIGRATE_PLACEHOLDER_T": "things"})
+        assert 0 == result.returncode, result.stderr
+        assert ["verified"] == [e["status"] for e in result.find("verify_migration")]

@@ -95,17 +95,22 @@ def run(command: CommandRun) -> int:
     files = command.load()
     # Placeholders resolved (an unknown one is exit 2) and down parts read before anything is created.
     migrations = {m.id: command.policy.resolve(m) for m in files.all}
-    steps = [Step(m.id, m.down_sql is not None and bool(command.shapes.down_statements(m)))
-             for m in migrations.values()]
     given = config.verify.scratch
     if given is None:
+        steps = _steps(command, migrations)
         _refuse_migrated(command)
         with scratch_database(config.dsn) as scratch:
             return _verify_in(command, scratch, migrations, steps)
     scratch = _given_scratch(given, config)
     scratch_run = CommandRun(_config_for(config, scratch), log, command.guard, command.stats)
+    steps = _steps(scratch_run, migrations)  # split as the scratch database's dialect splits them
     _prepare_given(scratch_run, scratch)
     return _verify_in(command, scratch, migrations, steps)
+
+
+def _steps(command: CommandRun, migrations: dict[str, Migration]) -> list[Step]:
+    return [Step(m.id, m.down_sql is not None and bool(command.shapes.down_statements(m)))
+            for m in migrations.values()]
 
 
 def _config_for(config: Config, scratch: Scratch) -> Config:
