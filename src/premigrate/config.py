@@ -17,8 +17,8 @@ from premigrate.model.formats import NAMES as FORMAT_NAMES
 from premigrate.errors import UsageError
 from premigrate.model.versions import Version
 from premigrate.settings import (
-    ApplySettings, BaselineSettings, DownSettings, FleetSettings, FolderSettings, LintSettings, NewSettings,
-    RepairSettings, ServeSettings, StatementSettings, sections_from,
+    ApplySettings, BaselineSettings, CallbackSettings, DownSettings, FleetSettings, FolderSettings, LintSettings,
+    NewSettings, RepairSettings, ServeSettings, StatementSettings, VerifySettings, sections_from,
 )
 
 DEFAULT_SQLITE_FILE = "premigrate.db"
@@ -62,14 +62,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("ddl_lock_timeout", "--ddl-lock-timeout", "PREMIGRATE_DDL_LOCK_TIMEOUT",
            "how long one migration statement may wait for a table lock before the attempt is abandoned and retried "
            "(PostgreSQL lock_timeout, MySQL lock_wait_timeout, SQLite busy timeout)", kind="duration", default="5s",
-           metavar="DURATION", commands=("up", "plan", "down", "repair")),
+           metavar="DURATION", commands=("up", "plan", "down", "repair", "verify")),
     Option("statement_timeout", "--statement-timeout", "PREMIGRATE_STATEMENT_TIMEOUT",
            "longest run of one migration statement (PostgreSQL statement_timeout, MariaDB max_statement_time, "
            "MySQL max_execution_time); 0: no limit", kind="duration", default="0", metavar="DURATION",
-           commands=("up", "plan", "down", "repair")),
+           commands=("up", "plan", "down", "repair", "verify")),
     Option("lock_retries", "--lock-retries", "PREMIGRATE_LOCK_RETRIES",
            "how many times a migration that hit a lock timeout or deadlock is retried, with growing jittered pauses",
-           kind="count", default="10", metavar="N", commands=("up", "plan", "down", "repair")),
+           kind="count", default="10", metavar="N", commands=("up", "plan", "down", "repair", "verify")),
     Option("log_format", "--log-format", "PREMIGRATE_LOG_FORMAT",
            "json (default) or console (default when stderr is a terminal)", kind="choice",
            choices=("json", "console")),
@@ -84,7 +84,7 @@ OPTIONS: tuple[Option, ...] = (
            "exit 2 instead of falling back to ./premigrate.db when no database is configured", kind="bool",
            default=False),
     Option("json", "--json", "PREMIGRATE_JSON", "print JSON instead of text", kind="bool", default=False,
-           commands=("status", "plan", "lint", "repair")),
+           commands=("status", "plan", "lint", "repair", "verify")),
     Option("to", "--to", "PREMIGRATE_TO",
            "up/plan: stop after this version; down: roll back the migrations after it", kind="version",
            metavar="VERSION", commands=("up", "plan", "down")),
@@ -95,15 +95,22 @@ OPTIONS: tuple[Option, ...] = (
            default=False, commands=("up", "plan")),
     Option("placeholders", "--placeholders", "PREMIGRATE_PLACEHOLDERS",
            "replace ${NAME} in migration SQL with PREMIGRATE_PLACEHOLDER_NAME in every file", kind="bool",
-           default=False, commands=("up", "plan", "down", "repair")),
+           default=False, commands=("up", "plan", "down", "repair", "verify")),
     Option("baseline_on_empty_history", "--baseline-on-empty-history", "PREMIGRATE_BASELINE_ON_EMPTY_HISTORY",
            "on a first run against a schema that already has tables, record migrations up to VERSION as applied "
            "without running them", kind="version", metavar="VERSION", commands=("up",)),
     Option("lint", "--lint", "PREMIGRATE_LINT",
            "lint pending files before applying: warn (log findings), error (refuse on error-level findings), off",
            kind="choice", default="warn", choices=("warn", "error", "off"), commands=("up",)),
+    Option("callbacks", "--callbacks", "PREMIGRATE_CALLBACKS",
+           "also read callback scripts (beforeMigrate.sql, afterMigrate.sql, ...) from this folder", metavar="DIR",
+           commands=("up", "down")),
+    Option("callbacks_always", "--callbacks-always", "PREMIGRATE_CALLBACKS_ALWAYS",
+           "run beforeMigrate/afterMigrate callbacks on every up, also with nothing to apply (takes the lock)",
+           kind="bool", default=False, commands=("up",)),
     Option("summary_file", "--summary-file", "PREMIGRATE_SUMMARY_FILE",
-           "also write the one-line JSON summary of the run to this file", metavar="PATH", commands=("up",)),
+           "up: also write the one-line JSON summary of the run to this file; serve: read the last run's figures "
+           "from it for /metrics", metavar="PATH", commands=("up", "serve")),
     Option("termination_log", "--termination-log", "PREMIGRATE_TERMINATION_LOG",
            "Kubernetes termination message file, written when it exists and is writable", metavar="PATH",
            default="/dev/termination-log", commands=("up",)),
@@ -124,8 +131,12 @@ OPTIONS: tuple[Option, ...] = (
            "lines)", metavar="FILE", commands=("baseline",)),
     Option("steps", "--steps", "PREMIGRATE_DOWN_STEPS", "down: roll back this many of the newest migrations",
            kind="int", metavar="N", commands=("down",)),
-    Option("yes", "--yes", "PREMIGRATE_YES", "down: do not ask for confirmation (required without a terminal)",
-           kind="bool", default=False, commands=("down",)),
+    Option("yes", "--yes", "PREMIGRATE_YES", "down: do not ask for confirmation (required without a terminal); "
+           "verify: let it empty a --scratch-url database that holds tables or premigrate history",
+           kind="bool", default=False, commands=("down", "verify")),
+    Option("scratch_url", "--scratch-url", "PREMIGRATE_SCRATCH_URL",
+           "verify: work in this database instead of a scratch database created beside the configured one",
+           metavar="URL", commands=("verify",)),
     Option("format", "--format", "PREMIGRATE_FORMAT",
            "whose rules the folder follows: auto (detect per folder or file), flyway, golang-migrate, dbmate, goose, "
            "sql-migrate, sqlx, atlas, prisma, diesel, popx, drizzle, plain; new: the layout of the file it writes "
@@ -227,6 +238,8 @@ class Config:
     lint: LintSettings = field(default_factory=LintSettings)
     new: NewSettings = field(default_factory=NewSettings)
     fleet: FleetSettings = field(default_factory=FleetSettings)
+    verify: VerifySettings = field(default_factory=VerifySettings)
+    callbacks: CallbackSettings = field(default_factory=CallbackSettings)
 
     @property
     def history_schema(self) -> str | None:
@@ -370,7 +383,9 @@ def load_config(
         raise UsageError("--dir is empty; name the folder that holds the migration files")
     placeholder_values = {k[len(PLACEHOLDER_PREFIX):]: v for k, v in env.items() if k.startswith(PLACEHOLDER_PREFIX)}
     # Placeholder values that look like credentials are scrubbed from logs like the database password.
-    secrets = tuple(dsn.secrets()) + tuple(
+    sections = sections_from(command, values, flags)
+    scratch = sections["verify"].scratch
+    secrets = tuple(dsn.secrets()) + tuple(scratch.secrets() if scratch else ()) + tuple(
         v for k, v in placeholder_values.items() if v and _SECRET_NAME.search(k))
     return Config(
         command=command,
@@ -391,7 +406,7 @@ def load_config(
         secrets=secrets,
         placeholder_values=placeholder_values,
         stdin_is_tty=stdin_is_tty,
-        **sections_from(command, values, flags),
+        **sections,
     )
 
 

@@ -5,6 +5,7 @@
     ├── DatabaseUnavailable         3  not ready before --wait-timeout, authentication failed, unknown database
     │   └── ConnectionLost          3/4 the connection broke mid-run (4 once a failed/in_progress row exists)
     ├── MigrationFailed             4  a migration's SQL failed (rolled back, or recorded as failed)
+    │   └── CallbackFailed          4  a callback script failed
     ├── ValidationFailed            5  bad migration files, drift, out-of-order, failed or in-doubt earlier run
     │   └── MigrationFileError      5  one file cannot be parsed
     ├── LockTimeout                 6  the runner lock was not acquired within --lock-timeout
@@ -55,6 +56,10 @@ class ConnectionLost(DatabaseUnavailable):
 
 class MigrationFailed(PremigrateError):
     exit_code = 4
+
+
+class CallbackFailed(MigrationFailed):
+    """A callback script (beforeMigrate.sql, ...) failed: the run fails as a migration would."""
 
 
 class ValidationFailed(PremigrateError):

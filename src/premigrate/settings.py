@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from premigrate.model.dsn import Dsn, parse_url
 from premigrate.model.versions import Version
 
 if TYPE_CHECKING:  # a single-target run never loads the fleet's model (hashlib and all)
@@ -78,6 +80,7 @@ class ServeSettings:
     expect_tables: tuple[str, ...] = ()
     health_cache: float = 0.0
     unhealthy_after: float = 0.0  # /healthz turns unhealthy after refreshes failed this long (0: never)
+    summary_file: str | None = None  # the last up's summary, for /metrics
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,20 @@ def default_concurrency() -> int:
     return max(1, min(4, 2 * (os.cpu_count() or 1)))
 
 
+@dataclass(frozen=True)
+class CallbackSettings:
+    """up and down: callback scripts (model/callbacks.py)."""
+
+    dir: Path | None = None  # --callbacks DIR, read besides the migrations folder
+    always: bool = False  # --callbacks-always: beforeMigrate/afterMigrate also when nothing is pending
+
+
+@dataclass(frozen=True)
+class VerifySettings:
+    scratch: Dsn | None = None  # --scratch-url: the database verify works in (None: a scratch database it creates)
+    yes: bool = False
+
+
 def sections_from(command: str, values: Mapping[str, Any], flags: Mapping[str, Any]) -> dict[str, Any]:
     """The typed sections, from the resolved values of the command's options (absent: the section's default)."""
     value = values.get
@@ -136,8 +153,13 @@ def sections_from(command: str, values: Mapping[str, Any], flags: Mapping[str, A
                                      from_table=value("baseline_from_table")),
         "serve": ServeSettings(listen=value("listen") or ServeSettings.listen,
                                expect_tables=value("expect_tables") or (), health_cache=value("health_cache") or 0.0,
-                               unhealthy_after=value("unhealthy_after") or 0.0),
+                               unhealthy_after=value("unhealthy_after") or 0.0,
+                               summary_file=value("summary_file") if command == "serve" else None),
         "lint": LintSettings(dialect=value("dialect")),
+        "verify": VerifySettings(scratch=parse_url(str(value("scratch_url")), source="--scratch-url")
+                                 if value("scratch_url") else None, yes=bool(value("yes"))),
+        "callbacks": CallbackSettings(dir=Path(str(value("callbacks"))) if value("callbacks") else None,
+                                      always=bool(value("callbacks_always"))),
         "new": NewSettings(description=flags.get("new_description") or "", file_format=value("format")),
         "fleet": FleetSettings(targets=value("targets") or None, targets_query=value("targets_query") or None,
                                concurrency=value("concurrency"), shard=value("shard"),

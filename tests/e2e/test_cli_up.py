@@ -81,9 +81,13 @@ class TestSecondUpIsNoOp:
         assert history == db.history()
         assert applied_at == _applied_at(db)
 
-    def test_second_up_takes_no_lock(self, db: TestDatabase, migrations_dir: Path) -> None:
-        """With nothing pending, `up` answers from a lock-free read: no lock_acquired event."""
+    @pytest.mark.parametrize("callbacks", [pytest.param(False, id="plain"), pytest.param(True, id="callbacks")])
+    def test_second_up_takes_no_lock(self, db: TestDatabase, migrations_dir: Path, callbacks: bool) -> None:
+        """With nothing pending, `up` answers from a lock-free read: no lock_acquired event, callbacks or not."""
         _two_migrations(migrations_dir)
+        if callbacks:
+            write(migrations_dir, "beforeMigrate.sql", "SELECT 1;\n")
+            write(migrations_dir, "afterMigrate.sql", "SELECT 1;\n")
         assert 0 == up(db, migrations_dir).returncode
 
         result = up(db, migrations_dir)

@@ -146,6 +146,15 @@ class TestStatements:
         driver.execute("INSERT INTO p VALUES ('100% {x}')")
         assert ["p"] == [t for t in driver.list_tables() if t == "p"]
 
+    def test_execute_returns_rows_affected(self, driver: Driver) -> None:
+        """execute() returns the rows a DML statement affected (an UPDATE: the rows it matched), and nothing
+        negative for a statement without a count."""
+        created = driver.execute("CREATE TABLE counted (id INTEGER, v INTEGER)")
+        assert created is None or created == 0  # MySQL reports 0 for DDL; the engine reads DDL as no count
+        assert 3 == driver.execute("INSERT INTO counted VALUES (1, 0), (2, 0), (3, 1)")
+        assert 2 == driver.execute("UPDATE counted SET v = 0 WHERE id IN (1, 3)")  # row 1 keeps its value
+        assert 0 == driver.execute("DELETE FROM counted WHERE id = 9")
+
     def test_transaction_rollback(self, driver: Driver, db: TestDatabase) -> None:
         """On transactional-DDL databases a rolled back CREATE TABLE leaves nothing behind."""
         driver.begin()

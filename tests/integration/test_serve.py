@@ -680,3 +680,34 @@ class TestCommand:
         events = [json.loads(line)["event"] for line in stderr.splitlines() if line.strip()]
         assert 0 == proc.returncode, stderr
         assert {"serve_listening", "serve_stopped"} <= set(events)
+
+
+class TestLastRunMetrics:
+    def test_last_run_gauges(self, db: TestDatabase, migrations_dir: Path, tmp_path: Path) -> None:
+        """/metrics shows the last up's outcome, applied count, duration, rows and size delta from its summary."""
+        (migrations_dir / "001_create_users.sql").write_text(USERS)
+        (migrations_dir / "002_seed.sql").write_text("INSERT INTO users (id) VALUES (1);\nINSERT INTO users (id) "
+                                                     "VALUES (2);\n")
+        summary_file = tmp_path / "summary.json"
+        result = run_cli("up", "--dir", str(migrations_dir), "--summary-file", str(summary_file),
+                         env={"DATABASE_URL": db.url, "PREMIGRATE_LINT": "off"})
+        assert 0 == result.returncode, result.stderr
+        summary = json.loads(summary_file.read_text())
+        config = load_config("serve", {"database_url": db.url, "dir": str(migrations_dir),
+                                       "summary_file": str(summary_file)}, {})
+        with running(config) as served:
+            values = metrics(served)
+        delta = summary["database_size_after"]["bytes"] - summary["database_size_before"]["bytes"]
+        assert (0, 1, 2, 2, delta) == (
+            values["premigrate_last_run_exit_code"], values["premigrate_last_run_success"],
+            values["premigrate_last_run_applied"], values["premigrate_last_run_rows_affected"],
+            values["premigrate_last_run_database_size_delta_bytes"])
+        assert summary["duration_ms"] / 1000 == values["premigrate_last_run_duration_seconds"]
+
+    def test_no_summary_no_gauges(self, db: TestDatabase, applied: Path, tmp_path: Path) -> None:
+        """Without a readable summary file the last-run gauges are left out, not reported as zeros."""
+        config = load_config("serve", {"database_url": db.url, "dir": str(applied),
+                                       "summary_file": str(tmp_path / "missing.json")}, {})
+        with running(config) as served:
+            values = metrics(served)
+        assert [] == [name for name in values if name.startswith("premigrate_last_run_")]

@@ -29,7 +29,7 @@ print(json.dumps(sorted(sys.modules)))
 _NEVER = ["pglast", "prometheus_client", "tenacity", "premigrate.commands.lint", "premigrate.commands.serve", "premigrate.commands.new",
           "premigrate.commands.baseline", "premigrate.commands.report", "premigrate.engine.locking", "premigrate.model.placeholders",
           "structlog.stdlib", "structlog.threadlocal", "structlog.twisted", "http.server", "uuid",
-          "premigrate.model.fleet", "premigrate.commands.fleet", "premigrate.engine.fleet_sessions"]
+          "premigrate.model.fleet", "premigrate.commands.fleet", "premigrate.engine.fleet_sessions", "opentelemetry"]
 _OTHER_DRIVERS = {
     "postgresql": ["pymysql", "premigrate.drivers.mysql", "premigrate.drivers.sqlite", "sqlite3"],
     "mysql": ["psycopg", "premigrate.drivers.postgres", "premigrate.drivers.sqlite", "sqlite3"],

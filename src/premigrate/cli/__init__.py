@@ -17,6 +17,8 @@ from premigrate.eventlog import EventLog
 
 if TYPE_CHECKING:
     from premigrate.commands.common import CommandRun
+    from premigrate.config import Config
+    from premigrate.engine.tracing import Tracer
 
 COMMANDS = {
     "up": "wait for the database, take the runner lock, apply pending migrations, record them",
@@ -29,6 +31,8 @@ COMMANDS = {
     "new": "create the next migration file in the folder's style and numbering",
     "lint": "flag statements that are unsafe on a live database (no database needed)",
     "serve": "sidecar HTTP server: /healthz, /health/database, /health/ready, /metrics (read-only)",
+    "verify": "prove every down part on a scratch database: up, then down and up again per migration, schemas "
+              "compared; exit 0 when all verify, 5 otherwise, 4 when the folder does not apply",
     "repair": "show failed or interrupted migrations and settle them: --resume, --mark-applied V, --forget V, "
               "--realign-checksums",
 }
@@ -156,7 +160,8 @@ def _early_secrets(flags: Mapping[str, Any], env: Mapping[str, str]) -> list[str
     from urllib.parse import unquote, urlsplit
 
     secrets = [env.get("DB_PASSWORD", "")]
-    for url in (flags.get("database_url"), env.get("DATABASE_URL"), env.get("PREMIGRATE_DATABASE_URL")):
+    for url in (flags.get("database_url"), env.get("DATABASE_URL"), env.get("PREMIGRATE_DATABASE_URL"),
+                flags.get("scratch_url"), env.get("PREMIGRATE_SCRATCH_URL")):
         if not url:
             continue
         try:
@@ -205,8 +210,22 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     fmt, level = _early_log_settings(flags, env, stderr_is_tty)
     logging_setup.configure(log_format=fmt, level=level, secrets=_early_secrets(flags, env))
     log = logging_setup.get_logger()
+    tracers: list[Tracer] = []
+    try:
+        return _guarded_run(command, flags, env, started, log, stderr_is_tty, tracers)
+    finally:
+        for tracer in tracers:  # after the summary: a bounded flush, whatever the collector does
+            tracer.shutdown()
+
+
+def _guarded_run(command: str, flags: dict[str, Any], env: Mapping[str, str], started: float, log: EventLog,
+                 stderr_is_tty: bool, tracers: list[Tracer]) -> int:
+    """The command under the signal guard and its trace span; the summary line at the end, whatever happens."""
+    from premigrate import log as logging_setup
+
     applied = 0
     fleet: dict[str, object] | None = None
+    measured: dict[str, object] = {}
 
     def give_up(signum: int, grace_s: float) -> None:
         logging_setup.get_logger().error(
@@ -225,24 +244,45 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             log.info("config_loaded", command=command, version=__version__, **config.summary_fields())
             from premigrate.commands.common import CommandRun
 
-            command_run = CommandRun(config, log, guard)
+            tracer = _tracer(config, env, log)
+            tracers.append(tracer)
+            command_run = CommandRun(config, log, guard, tracer=tracer)
             try:
-                code = _dispatch(command_run)
+                with tracer.run(command) as span:
+                    code = _dispatch(command_run)
+                    if code not in (0, 7):
+                        span.fail(f"exit code {code}")
             finally:
                 applied = command_run.stats.applied
                 fleet = command_run.fleet_summary
+                measured = command_run.stats.summary_fields() if command == "up" else {}
         except Interrupted as exc:
             log.warning("interrupted", signal=str(exc), exit_code=exc.exit_code,
                         note="the running statement was stopped, its transaction rolled back (or its row recorded) "
                              "and the runner lock released")
-            return _finish(log, command, exc.exit_code, started, applied=applied, flags=flags, env=env, fleet=fleet)
+            return _finish(log, command, exc.exit_code, started, applied=applied, flags=flags, env=env,
+                           measured=measured, fleet=fleet)
         except PremigrateError as exc:
             return _finish(log, command, exc.exit_code, started, error=exc, applied=applied, flags=flags, env=env,
-                           fleet=fleet)
+                           measured=measured, fleet=fleet)
         except Exception as exc:  # noqa: BLE001 - a bug: report it as one structured event with its traceback
             log.error("internal_error", error=f"{type(exc).__name__}: {exc}", exc_info=True)
-            return _finish(log, command, 1, started, applied=applied, flags=flags, env=env, fleet=fleet)
-    return _finish(log, command, code, started, applied=applied, flags=flags, env=env, fleet=fleet)
+            return _finish(log, command, 1, started, applied=applied, flags=flags, env=env, measured=measured,
+                           fleet=fleet)
+    return _finish(log, command, code, started, applied=applied, flags=flags, env=env, measured=measured, fleet=fleet)
+
+
+def _tracer(config: Config, env: Mapping[str, str], log: EventLog) -> Tracer:
+    """The run's tracer: a no-op (nothing of OpenTelemetry imported) unless OTEL_* settings ask for traces."""
+    from premigrate.engine.tracing import Database, tracer_from_env
+
+    dsn = config.dsn
+    namespace = f"{dsn.database}|{config.schema}" if dsn.dialect == "postgresql" and config.schema else dsn.database
+    tracer = tracer_from_env(env, secrets=config.secrets, version=__version__,
+                             database=Database(dsn.dialect, namespace, dsn.host, dsn.port))
+    if tracer.disabled_reason:
+        log.warning("tracing_disabled", reason=tracer.disabled_reason, note="the run goes on untraced")
+    return tracer
 
 
 def _confirm(question: str) -> bool:
@@ -293,6 +333,10 @@ def _dispatch(command_run: CommandRun) -> int:
         return repair.run(command_run)
     if command == "lint":
         return _lint(command_run)
+    if command == "verify":
+        from premigrate.commands import verify
+
+        return verify.run(command_run)
     if command == "serve":
         from premigrate.commands.serve import serve
 
@@ -384,7 +428,7 @@ def _fit_termination_message(summary: dict[str, object], fleet: dict[str, object
 
 def _finish(log: EventLog, command: str, code: int, started: float, *, error: PremigrateError | None = None,
             applied: int = 0, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None,
-            fleet: dict[str, object] | None = None) -> int:
+            measured: Mapping[str, object] | None = None, fleet: dict[str, object] | None = None) -> int:
     if error is not None:
         log.error("error", error=error.message, error_type=type(error).__name__, exit_code=code, **error.fields)
     duration_ms = round((time.monotonic() - started) * 1000)
@@ -393,7 +437,7 @@ def _finish(log: EventLog, command: str, code: int, started: float, *, error: Pr
 
         summary: dict[str, object] = {
             "command": command, "exit_code": code, "applied": applied, "duration_ms": duration_ms,
-            "premigrate_version": __version__, "error": error.message if error else None}
+            "premigrate_version": __version__, "error": error.message if error else None, **(measured or {})}
         if fleet is not None:
             summary["fleet"] = fleet
         text = json.dumps(summary)
@@ -405,5 +449,5 @@ def _finish(log: EventLog, command: str, code: int, started: float, *, error: Pr
         except OSError as exc:
             log.warning("summary_write_failed", path=path, error=exc.strerror)
     log.log(20 if code in (0, 7) else 40, "summary", command=command, applied=applied, duration_ms=duration_ms,
-            exit_code=code)
+            exit_code=code, **(measured or {}))
     return code

@@ -6,17 +6,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from typing import TYPE_CHECKING
+
 from premigrate.config import Config
 from premigrate.drivers.base import Driver, HistoryRow
 from premigrate.engine.executor import Executor, RunStats
 from premigrate.engine.interrupts import SignalGuard
 from premigrate.engine.sessions import HeldLock, Sessions
-from premigrate.errors import UsageError, ValidationFailed
+from premigrate.engine.tracing import NOOP, Tracer
+from premigrate.errors import MigrationFileError, UsageError, ValidationFailed
 from premigrate.eventlog import EventLog
 from premigrate.engine.lockwait import Timeouts, timeouts_for
 from premigrate.model.migrations import Migration, MigrationSet, load_migrations
 from premigrate.model.modes import StepShapes
 from premigrate.model.planner import Plan, Policy, plan_for
+
+if TYPE_CHECKING:
+    from premigrate.engine.callbacks import CallbackRunner
 
 EXIT_OK = 0
 EXIT_PENDING = 7
@@ -31,14 +37,19 @@ class CommandRun:
     guard: SignalGuard | None = None
     stats: RunStats = field(default_factory=RunStats)
     fleet_summary: dict[str, object] | None = None  # a fleet run's summary, for the summary file
+    tracer: Tracer = NOOP
 
     def __post_init__(self) -> None:
-        self.sessions = Sessions(self.config, self.log, self.guard)
+        self.sessions = Sessions(self.config, self.log, self.guard, self.tracer)
         self.policy = policy_for(self.config)
         self.shapes = StepShapes(self.config.dsn.dialect, self.sessions.capabilities.transactional_ddl)
 
+    callbacks: CallbackRunner | None = field(default=None, init=False)
+
     def load(self) -> MigrationSet:
-        return load_files(self.config, self.log)
+        files = load_files(self.config, self.log)
+        self.callbacks = load_callbacks(self, files)
+        return files
 
     def plan(self, files: MigrationSet, history: Sequence[HistoryRow]) -> Plan:
         return plan_for(files, history, self.policy)
@@ -47,9 +58,34 @@ class CommandRun:
         """What the executor would run `migration` with: the run's options, overridden by the file's directives."""
         return timeouts_for(self.config.statements, migration.settings)
 
-    def executor(self, driver: Driver, lock: HeldLock) -> Executor:
+    def executor(self, driver: Driver, lock: HeldLock, *, callbacks: CallbackRunner | None = None) -> Executor:
         return Executor(driver, self.shapes, self.config, self.log, applied_by=self.sessions.host, lock=lock,
-                        guard=self.guard, stats=self.stats)
+                        guard=self.guard, stats=self.stats, callbacks=callbacks, tracer=self.tracer)
+
+
+def load_callbacks(command: CommandRun, files: MigrationSet) -> CallbackRunner | None:
+    """The callback scripts of the folder (and --callbacks DIR); names premigrate will not run are refused, each
+    named. Nothing is imported for a folder without callback-shaped names."""
+    config = command.config
+    extra = config.callbacks.dir
+    if not files.callback_files and extra is None:
+        return None
+    from premigrate.engine.callbacks import runner_for
+    from premigrate.model.callbacks import EVENTS, discover, merge
+
+    if extra is not None and not extra.is_dir():
+        raise UsageError(f"--callbacks {str(extra)!r} is not a folder; create it or point --callbacks at it")
+    found = merge(discover(config.migrations_dir), discover(extra) if extra is not None else None)
+    problems = [why for _, why in found.invalid] + [
+        f"{path.name}: a Flyway callback for an event premigrate does not run; remove it or rename it to one of "
+        f"{', '.join(EVENTS)}" for path in found.unsupported]
+    if problems:
+        for problem in problems:
+            command.log.error("callback_refused", error=problem)
+        raise MigrationFileError(problems[0] + (f" (and {len(problems) - 1} more: see the callback_refused events)"
+                                                if len(problems) > 1 else ""))
+    return runner_for(found, config.dsn.dialect, config.placeholder_values, command.log,
+                      transactional_ddl=command.sessions.capabilities.transactional_ddl)
 
 
 def policy_for(config: Config) -> Policy:

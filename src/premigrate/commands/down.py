@@ -41,8 +41,15 @@ def run(command: CommandRun, confirm: Callable[[str], bool] | None = None) -> in
         if not config.down.yes and confirm is not None and not confirm(
                 f"Roll back {len(targets)} migration(s), newest first: {ids}? [y/N] "):
             raise UsageError("down cancelled: nothing was rolled back")
+        callbacks = command.callbacks
+        if callbacks is not None:
+            callbacks.prepare()
         log.info("rollback_plan", count=len(targets), versions=[r.migration_id for r in targets])
+        if callbacks is not None:
+            callbacks.run(driver, "beforeDown")
         command.executor(driver, lock).roll_back(list(zip(targets, reversible)))
+        if callbacks is not None:
+            callbacks.run(driver, "afterDown")
     return EXIT_OK
 
 

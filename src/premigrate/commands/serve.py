@@ -445,6 +445,9 @@ class _Collector:
         yield GaugeMetricFamily("premigrate_database_response_seconds",
                                 "seconds the last health query took (connect, read history, list tables)",
                                 value=snap.response_seconds)
+        from premigrate.commands.last_run import gauges  # the last up's figures, from its summary file
+
+        yield from gauges(self.state.config.serve.summary_file)
         if not snap.connected:
             return
         yield GaugeMetricFamily("premigrate_migrations_applied", "migrations recorded as applied",

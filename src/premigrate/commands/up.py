@@ -12,7 +12,8 @@ from premigrate.commands.common import (
     EXIT_OK, CommandRun, refuse_problems, require_target, warn_missing,
 )
 from premigrate.drivers.base import Driver, HistoryRow
-from premigrate.errors import ValidationFailed
+from premigrate.engine.sessions import HeldLock
+from premigrate.errors import MigrationFailed, ValidationFailed
 from premigrate.model.migrations import MigrationSet
 from premigrate.model.modes import (
     StepShapes, refuse_single_transaction_steps, refuse_single_transaction_unsupported,
@@ -38,13 +39,19 @@ def run(command: CommandRun) -> int:
         return plan.show(command, files)
     with command.sessions.session(read_only=False) as driver:
         plan_now = command.plan(files, driver.read_history())
-        if plan_now.clean:
+        callbacks = command.callbacks
+        # --callbacks-always: beforeMigrate/afterMigrate on every run, which then takes the lock even with nothing
+        # to apply. Otherwise a run with nothing to do stays lock-free and runs no callback.
+        always = bool(config.callbacks.always and callbacks and callbacks.has("beforeMigrate", "afterMigrate"))
+        if plan_now.clean and not always:
             warn_missing(log, plan_now)
             log.info("nothing_to_do", applied=len([e for e in plan_now.entries if e.state == "applied"]))
             return EXIT_OK
         prepared = prepare(command.policy, plan_now.steps)
         refuse_unrunnable(command, prepared)
         lint_gate(command, plan_now.steps)
+        if callbacks is not None:
+            callbacks.prepare()  # unreadable scripts and unknown placeholders fail here, before any change
         with command.sessions.runner_lock() as lock:
             driver.ensure_schema()
             if driver.ensure_history_table():
@@ -59,11 +66,45 @@ def run(command: CommandRun) -> int:
             refuse_problems(log, plan_now)
             if not plan_now.steps:
                 log.info("nothing_to_do")
-                return EXIT_OK
+                if not always:
+                    return EXIT_OK
             steps = prepare(command.policy, plan_now.steps)
-            log.info("plan", pending=len(steps), versions=[s.migration.id for s in steps])
-            command.executor(driver, lock).apply(steps)
+            if steps:
+                log.info("plan", pending=len(steps), versions=[s.migration.id for s in steps])
+            migrate(command, driver, lock, steps)
     return EXIT_OK
+
+
+def migrate(command: CommandRun, driver: Driver, lock: HeldLock, steps: list[Step]) -> None:
+    """Under the lock: beforeMigrate, the steps (with their per-migration callbacks), afterMigrate; on a failure,
+    afterMigrateError."""
+    callbacks = command.callbacks
+    executor = command.executor(driver, lock, callbacks=callbacks)
+    if steps:
+        command.stats.size_before = measure_size(command, driver)
+    try:
+        if callbacks is not None:
+            callbacks.run(driver, "beforeMigrate")
+        if steps:
+            executor.apply(steps)
+        if callbacks is not None:
+            callbacks.run(driver, "afterMigrate")
+    except MigrationFailed:
+        if callbacks is not None:
+            callbacks.run_after_error(driver, "afterMigrateError")
+        raise
+    if steps:
+        command.stats.size_after = measure_size(command, driver)
+
+
+def measure_size(command: CommandRun, driver: Driver) -> dict[str, object]:
+    """The database size where it is cheap to read (engine/measurements.py), or why it was skipped."""
+    from premigrate.engine.measurements import database_size
+
+    connection = getattr(driver, "conn", None)
+    if connection is None:
+        return {"bytes": None, "skipped": "not measured: the driver has no connection to ask"}
+    return database_size(connection, command.config.dsn.dialect).as_dict()
 
 
 def prepare(policy: Policy, steps: list[Step]) -> list[Step]:

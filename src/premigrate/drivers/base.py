@@ -205,10 +205,11 @@ class Driver(Protocol):
     def transaction(self) -> AbstractContextManager[None]:
         """begin(), then commit() when the block ends normally; on any exception (a signal included) a quiet
         rollback() and the exception propagates. Every transaction premigrate opens goes through here."""
-    def execute(self, statement: str) -> None:
+    def execute(self, statement: str) -> int | None:
         """Run one migration statement as written (no parameters: % and {} pass unchanged). Raises SqlError with
         the server's code, the 1-based position when known, and lock_contention for a lock timeout or deadlock
-        (the executor retries those)."""
+        (the executor retries those). Returns the rows affected as the library reports them (cursor.rowcount),
+        None where it reports no count."""
     def insert_row(self, row: HistoryRow) -> None:
         """Insert a history row; a second row for the same migration id is refused (SqlError)."""
     def update_row(self, row: HistoryRow) -> None:

@@ -245,7 +245,7 @@ class MySQLDriver(SqlHistoryMixin):
         except (pymysql.err.MySQLError, OSError) as exc:
             raise self.map_error(exc) from exc
 
-    def execute(self, statement: str) -> None:
+    def execute(self, statement: str) -> int | None:
         # No read timeout while a migration statement runs (unless the URL sets read_timeout). PyMySQL applies
         # `_read_timeout` to the socket before every read, so switching it here takes effect for this statement.
         self.conn._read_timeout = self._statement_read_timeout  # type: ignore[attr-defined]
@@ -253,12 +253,16 @@ class MySQLDriver(SqlHistoryMixin):
             with self.conn.cursor() as cur:
                 # args=None: PyMySQL leaves % alone, so migration SQL needs no escaping.
                 cur.execute(statement)
+                # Affected rows of the statement itself (found rows: the session has CLIENT.FOUND_ROWS), read
+                # before the result sets of a CALL are drained.
+                count = cur.rowcount
                 while cur.nextset():  # a CALL returns several result sets; errors can surface here
                     pass
         except (pymysql.err.MySQLError, OSError) as exc:
             raise self.map_error(exc) from exc
         finally:
             self.conn._read_timeout = self._connect_kwargs["read_timeout"]  # type: ignore[attr-defined]
+        return count if isinstance(count, int) and count >= 0 else None
 
     def map_error(self, exc: BaseException) -> Exception:
         errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None

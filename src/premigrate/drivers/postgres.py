@@ -204,9 +204,13 @@ class PostgresDriver(SqlHistoryMixin):
         except psycopg.Error as exc:
             raise self.map_error(exc) from exc
 
-    def execute(self, statement: str) -> None:
+    def execute(self, statement: str) -> int | None:
         # No parameters: psycopg sends the text as is, so % and {} in migration SQL need no escaping.
-        self._exec(statement)
+        try:
+            cursor = self.conn.execute(statement)
+        except psycopg.Error as exc:
+            raise self.map_error(exc) from exc
+        return cursor.rowcount if cursor.rowcount >= 0 else None  # -1: no count (DDL, SET)
 
     def map_error(self, exc: psycopg.Error) -> Exception:
         if self.conn.closed or self.conn.broken or isinstance(exc, (pg_errors.AdminShutdown,)):

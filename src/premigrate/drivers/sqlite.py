@@ -135,7 +135,7 @@ class SQLiteDriver(SqlHistoryMixin):
         except sqlite3.Error as exc:
             raise self.map_error(exc) from exc
 
-    def execute(self, statement: str) -> None:
+    def execute(self, statement: str) -> int | None:
         if self._statement_timeout:
             self._deadline = time.monotonic() + self._statement_timeout
         try:
@@ -143,6 +143,7 @@ class SQLiteDriver(SqlHistoryMixin):
             cursor.fetchall()  # a statement that returns rows runs to completion only when they are read
         except sqlite3.Error as exc:
             raise self.map_error(exc) from exc
+        return cursor.rowcount if cursor.rowcount >= 0 else None  # sqlite3_changes() after INSERT/UPDATE/DELETE
 
     def map_error(self, exc: sqlite3.Error) -> Exception:
         code = getattr(exc, "sqlite_errorname", None) or type(exc).__name__

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from premigrate.engine.measurements import rows_affected
+from premigrate.engine.tracing import NOOP, Tracer
 from premigrate.drivers.base import Driver, SqlError
 from premigrate.engine.lockwait import BlockerWatch, LockBusy, Timeouts, describe_blockers, with_lock_retries
 from premigrate.errors import ConnectionLost, MigrationFailed
@@ -50,12 +52,22 @@ class StatementAttempts:
     """Executes statements on the migration session and turns their failures into the error that ends the run."""
 
     def __init__(self, driver: Driver, log: EventLog, clock: Callable[[], float],
-                 timeouts_of: Callable[[Migration], Timeouts], watch: BlockerWatch | None = None) -> None:
+                 timeouts_of: Callable[[Migration], Timeouts], watch: BlockerWatch | None = None,
+                 tracer: Tracer = NOOP) -> None:
         self.driver = driver
+        self.tracer = tracer
         self.log = log
         self.clock = clock
         self.timeouts_of = timeouts_of
         self.watch = watch if watch is not None else BlockerWatch(None)
+        # Rows affected by statement index (1-based) of the migration running now (the executor clears it per
+        # migration); a retried statement's count replaces the earlier attempt's.
+        self.rows: dict[int, int | None] = {}
+
+    def row_counts(self, total: int) -> tuple[int, list[int | None]]:
+        """Rows affected by a migration of `total` statements: the sum of the known counts, and per statement."""
+        per_statement = [self.rows.get(index) for index in range(1, total + 1)]
+        return sum(c for c in per_statement if c is not None), per_statement
 
     def ms(self, started: float) -> int:
         return round((self.clock() - started) * 1000)
@@ -67,8 +79,11 @@ class StatementAttempts:
         other SQL error MigrationFailed (logged); a lost connection ConnectionLost naming the statement."""
         statement = statements[index - 1]
         try:
-            with self.watch.watching(self.driver, lock_timeout) as blockers:
-                self.driver.execute(statement.text)
+            with self.tracer.statement(statement.text, index=index) as span, \
+                    self.watch.watching(self.driver, lock_timeout) as blockers:
+                reported = self.driver.execute(statement.text)
+                self.rows[index] = count = rows_affected(statement.text, reported)
+                span.set("premigrate.rows_affected", count)
         except SqlError as exc:
             if exc.lock_contention:
                 raise LockBusy(exc, index, blockers, migration, statements) from exc

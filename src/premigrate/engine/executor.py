@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from premigrate.config import Config
 from premigrate.drivers.base import Driver, HistoryRow
@@ -24,6 +25,8 @@ from premigrate.engine.interrupts import SignalGuard
 from premigrate.engine.lockwait import Timeouts, timeouts_for
 from premigrate.engine.sessions import HeldLock
 from premigrate.engine.stepwise import StepwiseRun
+from premigrate.engine.tracing import NOOP, Span, Tracer
+from premigrate.errors import MigrationFailed
 from premigrate.eventlog import EventLog
 from premigrate.model.history import digests, migration_fields, row_for
 from premigrate.model.migrations import Migration
@@ -31,12 +34,26 @@ from premigrate.model.modes import MODE_TEXT, Mode, StepShapes
 from premigrate.model.planner import Step
 from premigrate.model.sql import Statement
 
+if TYPE_CHECKING:
+    from premigrate.engine.callbacks import CallbackRunner
+
 CANCEL_WAIT_S = 10.0  # how long a signal's cancel of the running statement may take before the clean-up goes on
 
 
 @dataclass
 class RunStats:
     applied: int = 0  # migrations applied (or rolled back) so far: the run summary's count, also after a failure
+    rows_affected: int = 0  # over the migrations applied
+    size_before: dict[str, object] | None = None  # database size before the first step (measurements.Size)
+    size_after: dict[str, object] | None = None
+
+    def summary_fields(self) -> dict[str, object]:
+        """What the run summary adds to its count: rows affected, and the sizes where a step ran."""
+        fields: dict[str, object] = {"rows_affected": self.rows_affected}
+        if self.size_before is not None:
+            fields["database_size_before"] = self.size_before
+            fields["database_size_after"] = self.size_after
+        return fields
 
 
 class Executor:
@@ -44,7 +61,8 @@ class Executor:
 
     def __init__(self, driver: Driver, shapes: StepShapes, config: Config, log: EventLog, *, applied_by: str,
                  lock: HeldLock | None = None, guard: SignalGuard | None = None,
-                 clock: Callable[[], float] = time.monotonic, stats: RunStats | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, stats: RunStats | None = None,
+                 callbacks: CallbackRunner | None = None, tracer: Tracer = NOOP) -> None:
         self.driver = driver
         self.shapes = shapes
         self.config = config
@@ -53,9 +71,11 @@ class Executor:
         self.guard = guard
         self.clock = clock
         self.applied_by = applied_by
+        self.callbacks = callbacks  # beforeEachMigrate, afterEachMigrate, afterEachMigrateError (up only)
         self.stats = stats if stats is not None else RunStats()
+        self.tracer = tracer
         self.attempts = StatementAttempts(driver, log, clock, self.timeouts,
-                                          lock.watch if lock is not None else None)
+                                          lock.watch if lock is not None else None, tracer)
         self.session_timeouts = SessionTimeouts(driver)
         self.stepwise = StepwiseRun(self)
 
@@ -103,6 +123,10 @@ class Executor:
             except BaseException as exc:  # noqa: BLE001 - the statement's error matters more than this one
                 self.log.warning("history_update_failed", migration_id=row.migration_id, error=str(exc))
 
+    def _callback(self, event: str, migration: Migration, *, in_transaction: bool = False) -> None:
+        if self.callbacks is not None:
+            self.callbacks.run(self.driver, event, in_transaction=in_transaction, migration_id=migration.id)
+
     def row(self, migration: Migration, statements: Sequence[Statement], **changes: object) -> HistoryRow:
         return row_for(migration, statements, self.applied_by, **changes)
 
@@ -115,10 +139,18 @@ class Executor:
                 self._apply_single_transaction(steps)
                 return
             for index, step in enumerate(steps):
-                self._apply_step(step, steps[index + 1] if index + 1 < len(steps) else None)
+                with self.migration_span(step.migration, "up") as span:
+                    rows = self._apply_step(step, steps[index + 1] if index + 1 < len(steps) else None)
+                    span.set("premigrate.rows_affected", rows)
                 self.stats.applied += 1
 
-    def _apply_step(self, step: Step, following: Step | None) -> None:
+    def migration_span(self, migration: Migration, direction: str) -> AbstractContextManager[Span]:
+        version = str(migration.version) if migration.version is not None else None
+        return self.tracer.migration(migration.id, version=version, description=migration.description,
+                                     direction=direction, kind=migration.kind)
+
+    def _apply_step(self, step: Step, following: Step | None) -> int:
+        """Apply one step; the rows it affected."""
         migration = step.migration
         statements = self.shapes.statements(migration)
         fields = migration_fields(migration)
@@ -129,20 +161,34 @@ class Executor:
         self.log.info("migration_started", **fields, statements=len(statements), transaction=MODE_TEXT[mode],
                       reason=step.reason)
         started = self.clock()
-        if mode == Mode.TRANSACTION:
-            self._apply_in_transaction(step, statements, started, timeouts)
-        else:
-            self.stepwise.apply(step, statements, started, timeouts, following)
+        self.attempts.rows.clear()
+        try:
+            if mode == Mode.TRANSACTION:
+                self._apply_in_transaction(step, statements, started, timeouts)
+            else:
+                # No transaction to share: each callback script runs on its own, before and after the migration.
+                self._callback("beforeEachMigrate", migration)
+                self.stepwise.apply(step, statements, started, timeouts, following)
+                self._callback("afterEachMigrate", migration)
+        except MigrationFailed:
+            if self.callbacks is not None:  # after the rollback (or the failed row), on the same session
+                self.callbacks.run_after_error(self.driver, "afterEachMigrateError", migration.id)
+            raise
+        rows, per_statement = self.attempts.row_counts(len(statements))
+        self.stats.rows_affected += rows
         self.log.info("migration_applied", **fields, duration_ms=self.attempts.ms(started),
-                      statements=len(statements))
+                      statements=len(statements), rows_affected=rows, rows_affected_per_statement=per_statement)
+        return rows
 
     def _run_and_record(self, step: Step, statements: Sequence[Statement], started: float, rolled_back: str,
                         timeouts: Timeouts) -> None:
         """Inside an open transaction: the migration's statements, then its history row."""
         migration = step.migration
+        self._callback("beforeEachMigrate", migration, in_transaction=True)
         for index in range(1, len(statements) + 1):
             self.attempts.execute(migration, statements, index, started, recorded=False, rolled_back=rolled_back,
                                   lock_timeout=timeouts.lock)
+        self._callback("afterEachMigrate", migration, in_transaction=True)
         row = self.row(migration, statements, execution_ms=self.attempts.ms(started),
                        statements_done=len(statements), statement_started=len(statements),
                        statement_hashes=digests(statements))
@@ -168,7 +214,7 @@ class Executor:
         started = self.clock()
         rolled_back = "the whole --single-transaction run was rolled back"
         run_timeouts = timeouts_for(self.config.statements, ())
-        done: list[tuple[Step, int]] = []
+        done: list[tuple[Step, int, tuple[int, list[int | None]]]] = []
 
         def attempt() -> None:
             done.clear()
@@ -181,16 +227,21 @@ class Executor:
                     self.log.info("migration_started", **migration_fields(step.migration),
                                   statements=len(statements), transaction="single", reason=step.reason)
                     step_started = self.clock()
-                    self._run_and_record(step, statements, step_started, rolled_back, timeouts)
-                    done.append((step, self.attempts.ms(step_started)))
+                    self.attempts.rows.clear()
+                    with self.migration_span(step.migration, "up") as span:
+                        self._run_and_record(step, statements, step_started, rolled_back, timeouts)
+                        counts = self.attempts.row_counts(len(statements))
+                        span.set("premigrate.rows_affected", counts[0])
+                    done.append((step, self.attempts.ms(step_started), counts))
 
         # The whole run is retried, with the run's retry count.
         self.attempts.with_retries(attempt, run_timeouts.retries, started, recorded=False, rolled_back=rolled_back,
                                    transaction="single")
-        for step, duration in done:
+        for step, duration, (rows, per_statement) in done:
             self.log.info("migration_applied", **migration_fields(step.migration), duration_ms=duration,
-                          transaction="single")
+                          transaction="single", rows_affected=rows, rows_affected_per_statement=per_statement)
             self.stats.applied += 1
+            self.stats.rows_affected += rows
         self.log.info("single_transaction_committed", migrations=len(done), duration_ms=self.attempts.ms(started))
 
     # -- down ---------------------------------------------------------------------------------------------------
@@ -199,7 +250,8 @@ class Executor:
         """Run the down parts of `targets` (newest first), each removing its row. Signals cancel the statement."""
         with self.running():
             for row, migration in targets:
-                self._roll_back_one(row, migration)
+                with self.migration_span(migration, "down"):
+                    self._roll_back_one(row, migration)
                 self.stats.applied += 1
 
     def _roll_back_one(self, row: HistoryRow, migration: Migration) -> None:

@@ -24,7 +24,6 @@ database, so that "0 rows" always means a statement that could have changed rows
 from __future__ import annotations
 
 import re
-import sqlite3
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,7 +60,9 @@ def database_size(connection: Any, dialect: str, schema: str | None = None, *,
     raise ValueError(f"unknown dialect {dialect!r}")
 
 
-def _sqlite_size(conn: sqlite3.Connection, schema: str) -> Size:
+def _sqlite_size(conn: Any, schema: str) -> Size:
+    import sqlite3  # here only: the PostgreSQL and MySQL paths never load it
+
     prefix = f'"{schema}".' if schema != "main" else ""
     try:
         pages = conn.execute(f"PRAGMA {prefix}page_count").fetchone()[0]

@@ -113,6 +113,9 @@ def recreate(scratch: Scratch, *, connect: Connect | None = None) -> None:
     (SQLite: their file is gone): reconnect afterwards."""
     with _signals_deferred():
         _drop(scratch, connect)
+    if scratch.kind == "file":
+        Path(scratch.dsn.database or "").touch()  # the same path, whether created beside a file or given
+        return
     _create(scratch.origin, scratch.name, connect, kind=scratch.kind)
 
 

@@ -17,6 +17,7 @@ from premigrate.drivers import driver_class
 from premigrate.drivers.base import Capabilities, Driver, DriverSettings, lock_key_text
 from premigrate.engine.interrupts import SignalGuard
 from premigrate.engine.lockwait import BlockerWatch
+from premigrate.engine.tracing import NOOP, Tracer
 from premigrate.engine.waiting import wait_for_database
 from premigrate.eventlog import EventLog
 
@@ -42,10 +43,12 @@ class HeldLock:
 class Sessions:
     """Opens the sessions of one command run to the configured database."""
 
-    def __init__(self, config: Config, log: EventLog, guard: SignalGuard | None = None) -> None:
+    def __init__(self, config: Config, log: EventLog, guard: SignalGuard | None = None,
+                 tracer: Tracer = NOOP) -> None:
         self.config = config
         self.log = log
         self.guard = guard
+        self.tracer = tracer
         self.host = socket.gethostname()
         self.capabilities = Capabilities.of(driver_class(config.dsn.dialect))
 
@@ -71,7 +74,8 @@ class Sessions:
         def open_driver(connect_timeout: float | None) -> Driver:
             return cls.connect(self.config.dsn, self.settings(read_only=read_only, connect_timeout=connect_timeout))
 
-        driver = wait_for_database(open_driver, self.config.dsn, self.config.wait_timeout, self.log)
+        with self.tracer.wait():
+            driver = wait_for_database(open_driver, self.config.dsn, self.config.wait_timeout, self.log)
         try:
             driver.prepare_session()
         except BaseException:
@@ -102,7 +106,8 @@ class Sessions:
         try:
             from premigrate.engine import locking  # only once there is work: a no-op `up` never loads it
 
-            locking.acquire(lock_session, key, cfg.lock_timeout, self.log)
+            with self.tracer.lock(key):
+                locking.acquire(lock_session, key, cfg.lock_timeout, self.log)
             held = HeldLock(lock_session)
             yield held
         finally:

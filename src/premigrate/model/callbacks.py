@@ -151,3 +151,14 @@ def discover(folder: Path) -> Callbacks:
         found.setdefault(event, []).append(Callback(event, description, path))
     by_event = {event: tuple(sorted(group, key=Callback.sort_key)) for event, group in found.items()}
     return Callbacks(by_event=by_event, unsupported=tuple(unsupported), invalid=tuple(invalid))
+
+
+def merge(first: Callbacks, second: Callbacks | None) -> Callbacks:
+    """The callbacks of two folders (the migrations folder and --callbacks DIR), each event's scripts in run order."""
+    if second is None:
+        return first
+    events = set(first.by_event) | set(second.by_event)
+    by_event = {event: tuple(sorted(first.by_event.get(event, ()) + second.by_event.get(event, ()),
+                                    key=Callback.sort_key)) for event in events}
+    return Callbacks(by_event=by_event, unsupported=first.unsupported + second.unsupported,
+                     invalid=first.invalid + second.invalid)

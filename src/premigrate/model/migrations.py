@@ -94,6 +94,8 @@ class MigrationSet:
     repeatable: list[Migration] = field(default_factory=list)
     # What the format's own tool would ignore and premigrate therefore ignored (logged as warnings by the runner).
     notes: list[str] = field(default_factory=list)
+    # Callback-shaped names (model/callbacks.py) left out of the migrations: the caller discovers and checks them.
+    callback_files: list[str] = field(default_factory=list)
 
     @property
     def all(self) -> list[Migration]:
@@ -122,9 +124,16 @@ def load_migrations(directory: Path, *, format: str = "auto", dialect: str | Non
     from premigrate.model import formats
 
     entries = scan(directory)
+    # Callback-shaped names (beforeMigrate.sql, afterMigrate__grants.sql, ...) are not migrations: set aside for
+    # commands/common.load_callbacks, which checks and runs them.
+    callback_files = [e.name for e in entries if not e.is_dir and e.name[:1] in _CALLBACK_INITIALS
+                      and _is_callback(e.name)]
+    if callback_files:
+        entries = [e for e in entries if e.name not in set(callback_files)]
     notes: list[str] = []
     result = _assemble(formats.read(entries, format, dialect, notes))
     result.notes = notes
+    result.callback_files = callback_files
     if not result.all and not allow_empty:
         seen = f" ({len(entries)} entries there, none a migration" + (f" for --format {format}" if format != "auto"
                                                                       else "") + ")" if entries else ""
@@ -134,6 +143,17 @@ def load_migrations(directory: Path, *, format: str = "auto", dialect: str | Non
             "PREMIGRATE_DIR at it; pass --allow-empty (PREMIGRATE_ALLOW_EMPTY=1) if the project has none yet",
             file=str(directory))
     return result
+
+
+# Every callback event id (Flyway's and premigrate's) starts with one of these, in lower case as Flyway matches it:
+# other names never load model/callbacks.py.
+_CALLBACK_INITIALS = ("a", "b", "c")
+
+
+def _is_callback(name: str) -> bool:
+    from premigrate.model import callbacks
+
+    return callbacks.parse_name(name) is not None
 
 
 def parse_name(name: str) -> tuple[str, Version | None, str, str]:

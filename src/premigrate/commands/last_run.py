@@ -1,0 +1,58 @@
+"""`serve`'s /metrics figures of the last `up`, read from the one-line JSON summary that run wrote (--summary-file,
+e.g. on a volume the migration container and the sidecar share). Read at scrape time; a missing or unreadable file
+yields no gauge at all (an unknown is not a zero)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+
+def read_summary(path: str | None) -> tuple[dict[str, Any], float] | None:
+    """The summary written by `up` and the file's modification time, or None."""
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            summary = json.loads(handle.read())
+        written = os.stat(path).st_mtime
+    except (OSError, ValueError):
+        return None
+    if not isinstance(summary, dict) or summary.get("command") != "up":
+        return None
+    return summary, written
+
+
+def _bytes(value: Any) -> int | None:
+    figure = value.get("bytes") if isinstance(value, dict) else None
+    return figure if isinstance(figure, int) else None
+
+
+def gauges(path: str | None) -> Iterator[Any]:
+    """GaugeMetricFamily values for the last run."""
+    found = read_summary(path)
+    if found is None:
+        return
+    from prometheus_client.core import GaugeMetricFamily
+
+    summary, written = found
+    yield GaugeMetricFamily("premigrate_last_run_timestamp_seconds",
+                            "unix time the last up wrote its summary", value=written)
+    numbers = (("exit_code", "premigrate_last_run_exit_code", "exit code of the last up (0: success)", 1),
+               ("applied", "premigrate_last_run_applied", "migrations the last up applied", 1),
+               ("duration_ms", "premigrate_last_run_duration_seconds", "how long the last up took", 0.001),
+               ("rows_affected", "premigrate_last_run_rows_affected",
+                "rows affected by the last up's statements, as the drivers reported them", 1))
+    for key, name, help_text, scale in numbers:
+        if isinstance(summary.get(key), int):
+            yield GaugeMetricFamily(name, help_text, value=summary[key] * scale)
+    if isinstance(summary.get("exit_code"), int):
+        yield GaugeMetricFamily("premigrate_last_run_success", "1 when the last up exited 0, else 0",
+                                value=1 if summary["exit_code"] == 0 else 0)
+    before, after = _bytes(summary.get("database_size_before")), _bytes(summary.get("database_size_after"))
+    if before is not None and after is not None:
+        yield GaugeMetricFamily("premigrate_last_run_database_size_delta_bytes",
+                                "database size after the last up minus before it, where both were measured",
+                                value=after - before)
