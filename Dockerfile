@@ -43,8 +43,9 @@ WORKDIR /src
 # 2. The dependencies, from pyproject.toml alone (cached until it changes). psycopg[binary] brings its own
 #    libpq, so no compiler and no libpq-dev are needed.
 COPY pyproject.toml ./
+#    With the `otel` extra: OTEL_* settings give traces in the container too (imported only when they are set).
 RUN python -m venv /opt/venv \
- && python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
+ && python -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print("\n".join(p["dependencies"] + p["optional-dependencies"]["otel"]))' \
       >/tmp/requirements.txt \
  && /opt/venv/bin/python -m pip install --no-cache-dir --no-compile -r /tmp/requirements.txt
 # 3. Build the wheel (isolated build env: the build backend is fetched, used and thrown away) and install it
