@@ -17,6 +17,10 @@ from premigrate.eventlog import EventLog
 
 if TYPE_CHECKING:
     from premigrate.commands.common import CommandRun
+    from premigrate.engine.executor import RunStats
+
+# Commands that only read: at a terminal they log warnings and errors only, and their summary has no count.
+READ_ONLY_COMMANDS = ("status", "check", "plan", "wait", "lint", "new", "serve")
 
 COMMANDS = {
     "up": "wait for the database, take the runner lock, apply pending migrations, record them",
@@ -205,7 +209,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     fmt, level = _early_log_settings(flags, env, stderr_is_tty)
     logging_setup.configure(log_format=fmt, level=level, secrets=_early_secrets(flags, env))
     log = logging_setup.get_logger()
-    applied = 0
+    stats: RunStats | None = None
+
     def give_up(signum: int, grace_s: float) -> None:
         logging_setup.get_logger().error(
             "cleanup_timed_out", signal=str(Interrupted(signum)), grace_s=grace_s, exit_code=128 + signum,
@@ -224,21 +229,47 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             from premigrate.commands.common import CommandRun
 
             command_run = CommandRun(config, log, guard)
-            try:
-                code = _dispatch(command_run)
-            finally:
-                applied = command_run.stats.applied
+            stats = command_run.stats
+            code = _dispatch(command_run)
         except Interrupted as exc:
             log.warning("interrupted", signal=str(exc), exit_code=exc.exit_code,
-                        note="the running statement was stopped, its transaction rolled back (or its row recorded) "
-                             "and the runner lock released")
-            return _finish(log, command, exc.exit_code, started, applied=applied, flags=flags, env=env)
+                        note=interruption_note(command, stats))
+            return _finish(log, command, exc.exit_code, started, stats=stats, flags=flags, env=env)
         except PremigrateError as exc:
-            return _finish(log, command, exc.exit_code, started, error=exc, applied=applied, flags=flags, env=env)
+            return _finish(log, command, exc.exit_code, started, error=exc, stats=stats, flags=flags, env=env)
         except Exception as exc:  # noqa: BLE001 - a bug: report it as one structured event with its traceback
             log.error("internal_error", error=f"{type(exc).__name__}: {exc}", exc_info=True)
-            return _finish(log, command, 1, started, applied=applied, flags=flags, env=env)
-    return _finish(log, command, code, started, applied=applied, flags=flags, env=env)
+            return _finish(log, command, 1, started, stats=stats, flags=flags, env=env)
+    return _finish(log, command, code, started, stats=stats, flags=flags, env=env)
+
+
+# What a signal stopped, by command: the read-only commands never change anything.
+_STOPPED = {
+    "wait": "stopped waiting for the database; nothing was changed",
+    "serve": "the server stopped; nothing was changed",
+    "new": "stopped; no file was created",
+}
+
+
+def interruption_note(command: str, stats: RunStats | None) -> str:
+    """What the interrupted run had actually been doing, for the `interrupted` event."""
+    if command in _STOPPED:
+        return _STOPPED[command]
+    if command in READ_ONLY_COMMANDS:
+        return "stopped; this command is read-only: nothing was changed"
+    if stats is not None and stats.statements_began:
+        return ("the running statement was stopped, its transaction rolled back (or its row recorded) and the "
+                "runner lock released")
+    return "stopped before any migration statement ran; nothing was changed (a runner lock held was released)"
+
+
+def summary_counts(command: str, stats: RunStats | None) -> dict[str, int]:
+    """The summary's count: migrations applied (up, repair) or rolled back (down); none for the others."""
+    if command in ("up", "repair"):
+        return {"applied": stats.applied if stats is not None else 0}
+    if command == "down":
+        return {"rolled_back": stats.rolled_back if stats is not None else 0}
+    return {}
 
 
 def _confirm(question: str) -> bool:
@@ -345,20 +376,21 @@ def _summary_targets(command: str, flags: Mapping[str, Any] | None, env: Mapping
 
 
 def _finish(log: EventLog, command: str, code: int, started: float, *, error: PremigrateError | None = None,
-            applied: int = 0, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> int:
+            stats: RunStats | None = None, flags: Mapping[str, Any] | None = None,
+            env: Mapping[str, str] | None = None) -> int:
     if error is not None:
         log.error("error", error=error.message, error_type=type(error).__name__, exit_code=code, **error.fields)
     duration_ms = round((time.monotonic() - started) * 1000)
     for path in _summary_targets(command, flags, env or {}):
         import json
 
-        summary = {"command": command, "exit_code": code, "applied": applied, "duration_ms": duration_ms,
+        summary = {"command": command, "exit_code": code, **summary_counts(command, stats), "duration_ms": duration_ms,
                    "premigrate_version": __version__, "error": error.message if error else None}
         try:
             with open(path, "w", encoding="utf-8") as handle:
                 handle.write(json.dumps(summary) + "\n")
         except OSError as exc:
             log.warning("summary_write_failed", path=path, error=exc.strerror)
-    log.log(20 if code in (0, 7) else 40, "summary", command=command, applied=applied, duration_ms=duration_ms,
-            exit_code=code)
+    log.log(20 if code in (0, 7) else 40, "summary", command=command, **summary_counts(command, stats),
+            duration_ms=duration_ms, exit_code=code)
     return code

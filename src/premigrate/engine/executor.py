@@ -38,7 +38,9 @@ CANCEL_WAIT_S = 10.0  # how long a signal's cancel of the running statement may 
 
 @dataclass
 class RunStats:
-    applied: int = 0  # migrations applied (or rolled back) so far: the run summary's count, also after a failure
+    applied: int = 0  # migrations applied so far: the run summary's count, also after a failure
+    rolled_back: int = 0  # migrations rolled back so far (down)
+    statements_began: bool = False  # the executor started running statements: a signal stopped one of them
 
 
 class Executor:
@@ -73,6 +75,7 @@ class Executor:
         after."""
         if self.guard is not None:
             self.guard.add_cancel_hook(self.driver.interrupt)
+        self.stats.statements_began = True
         try:
             yield
         finally:
@@ -202,7 +205,7 @@ class Executor:
         with self.running():
             for row, migration in targets:
                 self._roll_back_one(row, migration)
-                self.stats.applied += 1
+                self.stats.rolled_back += 1
 
     def _roll_back_one(self, row: HistoryRow, migration: Migration) -> None:
         statements = self.shapes.down_statements(migration)

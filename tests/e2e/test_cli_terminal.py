@@ -1,0 +1,135 @@
+"""The CLI at a terminal: down asks before the runner lock, the summary's counts, baseline rows in status, what an
+interruption says, check --wait."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+from premigrate.cli import interruption_note, summary_counts
+from premigrate.commands import down
+from premigrate.commands.common import CommandRun
+from premigrate.config import load_config
+from premigrate.engine.executor import RunStats
+from premigrate.errors import LockTimeout
+from premigrate.log import get_logger
+from tests.e2e.helpers import LIVENESS_S
+from tests.support import TestDatabase, popen_cli, run_cli
+
+FILES = {
+    "001_users.sql": "-- migrate:up\nCREATE TABLE users (id INTEGER PRIMARY KEY);\n-- migrate:down\nDROP TABLE users;\n",
+    "002_notes.sql": "-- migrate:up\nCREATE TABLE notes (id INTEGER PRIMARY KEY);\n-- migrate:down\nDROP TABLE notes;\n",
+}
+
+
+def folder(tmp_path: Path, files: dict[str, str] = FILES) -> Path:
+    directory = tmp_path / "migrations"
+    directory.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (directory / name).write_text(text)
+    return directory
+
+
+def command_run(command: str, db: TestDatabase, directory: Path, **flags: object) -> CommandRun:
+    config = load_config(command, {"dir": str(directory), **flags}, {"DATABASE_URL": db.url}, stdin_is_tty=True)
+    return CommandRun(config, get_logger())
+
+
+class TestDownAsksFirst:
+    def test_question_is_asked_before_the_runner_lock(self, db: TestDatabase, tmp_path: Path) -> None:
+        """While down's question waits for an answer, another runner can take the runner lock."""
+        directory = folder(tmp_path)
+        assert 0 == run_cli("up", "--dir", str(directory), env={"DATABASE_URL": db.url}).returncode
+        other = command_run("up", db, directory, lock_timeout="1s")
+        taken: list[bool] = []
+
+        def confirm(question: str) -> bool:
+            try:
+                with other.sessions.runner_lock():
+                    taken.append(True)
+            except LockTimeout:
+                taken.append(False)
+            return True
+
+        assert 0 == down.run(command_run("down", db, directory, steps="1"), confirm=confirm)
+        assert ([True], ["1"]) == (taken, [r["migration_id"] for r in db.history()])
+
+    def test_history_changed_while_asked(self, db: TestDatabase, tmp_path: Path) -> None:
+        """When the migrations to roll back changed while the question was asked, nothing is rolled back."""
+        directory = folder(tmp_path)
+        assert 0 == run_cli("up", "--dir", str(directory), "--to", "1", env={"DATABASE_URL": db.url}).returncode
+
+        def confirm(question: str) -> bool:
+            assert "001" in question or "1" in question
+            run_cli("up", "--dir", str(directory), env={"DATABASE_URL": db.url})
+            return True
+
+        try:
+            down.run(command_run("down", db, directory, steps="1"), confirm=confirm)
+        except Exception as exc:  # noqa: BLE001 - the refusal is the expected outcome
+            assert (5, True) == (getattr(exc, "exit_code", None), "history changed" in str(exc))
+        else:
+            raise AssertionError("down rolled back after the history changed under its question")
+        assert ["1", "2"] == sorted(r["migration_id"] for r in db.history())
+
+    def test_no_answer_rolls_back_nothing(self, db: TestDatabase, tmp_path: Path) -> None:
+        """Answering no leaves every migration applied."""
+        directory = folder(tmp_path)
+        assert 0 == run_cli("up", "--dir", str(directory), env={"DATABASE_URL": db.url}).returncode
+        try:
+            down.run(command_run("down", db, directory, steps="1"), confirm=lambda question: False)
+        except Exception as exc:  # noqa: BLE001
+            assert 2 == getattr(exc, "exit_code", None)
+        assert ["1", "2"] == sorted(r["migration_id"] for r in db.history())
+
+
+class TestSummaryAndStatus:
+    def test_down_summary_counts_rolled_back(self, db: TestDatabase, tmp_path: Path) -> None:
+        """down's summary says rolled_back, not applied."""
+        directory = folder(tmp_path)
+        run_cli("up", "--dir", str(directory), env={"DATABASE_URL": db.url})
+        result = run_cli("down", "--dir", str(directory), "--steps", "2", "--yes", env={"DATABASE_URL": db.url})
+        summary = result.find("summary")[0]
+        assert (0, 2, False) == (result.returncode, summary.get("rolled_back"), "applied" in summary)
+
+    def test_read_only_summary_has_no_count(self, db: TestDatabase, tmp_path: Path) -> None:
+        """check's summary has neither an applied nor a rolled_back count."""
+        directory = folder(tmp_path)
+        run_cli("up", "--dir", str(directory), "--to", "1", env={"DATABASE_URL": db.url})
+        result = run_cli("check", "--dir", str(directory), env={"DATABASE_URL": db.url})
+        summary = result.find("summary")[0]
+        assert (7, set()) == (result.returncode, {"applied", "rolled_back"} & set(summary))
+
+    def test_status_shows_baseline_rows(self, db: TestDatabase, tmp_path: Path) -> None:
+        """Rows recorded by baseline show as baseline in status, not as the file's kind."""
+        directory = folder(tmp_path)
+        env = {"DATABASE_URL": db.url}
+        assert 0 == run_cli("baseline", "--dir", str(directory), "--version", "1", env=env).returncode
+        document = json.loads(run_cli("status", "--dir", str(directory), "--json", env=env).stdout)
+        table = run_cli("status", "--dir", str(directory), env=env).stdout
+        kinds = {m["id"]: m["kind"] for m in document["migrations"]}
+        assert ({"1": "baseline", "2": "versioned"}, 1) == (kinds, table.count(" baseline "))
+
+
+class TestInterruptionNotes:
+    def test_notes_name_what_was_stopped(self) -> None:
+        """Only a run whose executor started statements says that the running statement was stopped."""
+        began = RunStats(statements_began=True)
+        notes = [interruption_note("wait", None), interruption_note("check", RunStats()),
+                 interruption_note("up", RunStats()), interruption_note("up", began)]
+        assert [False, False, False, True] == ["running statement was stopped" in n for n in notes]
+        assert ({"applied": 0}, {"rolled_back": 0}, {}) == (summary_counts("up", None), summary_counts("down", None),
+                                                            summary_counts("status", RunStats(applied=3)))
+
+    def test_ctrl_c_during_wait(self, tmp_path: Path) -> None:
+        """SIGINT while `wait` waits for a database that never answers says nothing was changed."""
+        proc = popen_cli("wait", "--wait-timeout", "60s",
+                         env={"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none"})
+        time.sleep(2)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=LIVENESS_S)
+        note = [line for line in stderr.splitlines() if '"interrupted"' in line]
+        assert 130 == proc.returncode
+        assert 1 == len(note) and "nothing was changed" in note[0] and "running statement" not in note[0]
