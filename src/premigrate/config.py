@@ -16,8 +16,8 @@ from premigrate.model.dsn import DEFAULT_PORTS, Dsn, normalize_dialect, parse_ur
 from premigrate.errors import UsageError
 from premigrate.model.versions import Version
 from premigrate.settings import (
-    ApplySettings, BaselineSettings, DownSettings, LintSettings, NewSettings, RepairSettings, ServeSettings,
-    StatementSettings, sections_from,
+    ApplySettings, BaselineSettings, CheckSettings, DownSettings, LintSettings, NewSettings, RepairSettings,
+    ServeSettings, StatementSettings, sections_from,
 )
 
 DEFAULT_SQLITE_FILE = "premigrate.db"
@@ -105,6 +105,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("termination_log", "--termination-log", "PREMIGRATE_TERMINATION_LOG",
            "Kubernetes termination message file, written when it exists and is writable", metavar="PATH",
            default="/dev/termination-log", commands=("up",)),
+    Option("check_wait", "--wait", "PREMIGRATE_CHECK_WAIT",
+           "check: poll (read-only, lock-free) until the database is current, up to --timeout; exit 0 once it is, "
+           "7 if migrations are still pending at the timeout", kind="bool", default=False, commands=("check",)),
+    Option("check_timeout", "--timeout", "PREMIGRATE_CHECK_TIMEOUT",
+           "check --wait: how long to wait for the database to become current; 0: no limit", kind="duration",
+           default="5m", metavar="DURATION", commands=("check",)),
     Option("baseline_version", "--version", "PREMIGRATE_BASELINE_VERSION",
            "baseline: record the migrations up to this version as applied", kind="version", metavar="VERSION",
            commands=("baseline",)),
@@ -196,6 +202,7 @@ class Config:
     statements: StatementSettings = field(default_factory=StatementSettings)
     apply: ApplySettings = field(default_factory=ApplySettings)
     down: DownSettings = field(default_factory=DownSettings)
+    check: CheckSettings = field(default_factory=CheckSettings)
     repair: RepairSettings = field(default_factory=RepairSettings)
     baseline: BaselineSettings = field(default_factory=BaselineSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)

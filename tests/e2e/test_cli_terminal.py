@@ -15,7 +15,7 @@ from premigrate.config import load_config
 from premigrate.engine.executor import RunStats
 from premigrate.errors import LockTimeout
 from premigrate.log import get_logger
-from tests.e2e.helpers import LIVENESS_S
+from tests.e2e.helpers import LIVENESS_S, LiveCli
 from tests.support import TestDatabase, popen_cli, run_cli
 
 FILES = {
@@ -133,3 +133,30 @@ class TestInterruptionNotes:
         note = [line for line in stderr.splitlines() if '"interrupted"' in line]
         assert 130 == proc.returncode
         assert 1 == len(note) and "nothing was changed" in note[0] and "running statement" not in note[0]
+
+
+class TestCheckWait:
+    def test_pending_becomes_current_while_it_waits(self, db: TestDatabase, tmp_path: Path) -> None:
+        """check --wait reports pending, a concurrent up applies the files, check --wait then exits 0."""
+        directory = folder(tmp_path)
+        env = {"DATABASE_URL": db.url}
+        assert 0 == run_cli("up", "--dir", str(directory), "--to", "1", env=env).returncode
+        waiting = LiveCli("check", "--dir", str(directory), "--wait", "--timeout", "2m", env=env)
+        try:
+            first = waiting.wait_for_event("check_waiting")
+            assert 0 == run_cli("up", "--dir", str(directory), env=env).returncode
+            result = waiting.finish()
+        finally:
+            waiting.kill()
+        assert (1, 0) == (first["pending"], result.returncode)
+        assert ["up_to_date"] == [e for e in result.event_names() if e in ("up_to_date", "pending")]
+
+    def test_timeout_while_pending_exits_7(self, db: TestDatabase, tmp_path: Path) -> None:
+        """Nothing applies the pending file: check --wait --timeout 2s exits 7 and changes nothing."""
+        directory = folder(tmp_path)
+        env = {"DATABASE_URL": db.url}
+        assert 0 == run_cli("up", "--dir", str(directory), "--to", "1", env=env).returncode
+        result = run_cli("check", "--dir", str(directory), "--wait", "--timeout", "2s", env=env)
+        assert (7, ["check_wait_timed_out"], ["1"]) == (
+            result.returncode, [e["event"] for e in result.find("check_wait_timed_out")],
+            [r["migration_id"] for r in db.history()])
