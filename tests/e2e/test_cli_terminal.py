@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from urllib.parse import urlsplit
 from pathlib import Path
 
 from premigrate.cli import interruption_note, summary_counts
@@ -16,7 +17,7 @@ from premigrate.engine.executor import RunStats
 from premigrate.errors import LockTimeout
 from premigrate.log import get_logger
 from tests.e2e.helpers import LIVENESS_S, LiveCli
-from tests.support import TestDatabase, popen_cli, run_cli
+from tests.support import TestDatabase, popen_cli, run_cli, server_url
 
 FILES = {
     "001_users.sql": "-- migrate:up\nCREATE TABLE users (id INTEGER PRIMARY KEY);\n-- migrate:down\nDROP TABLE users;\n",
@@ -160,3 +161,35 @@ class TestCheckWait:
         assert (7, ["check_wait_timed_out"], ["1"]) == (
             result.returncode, [e["event"] for e in result.find("check_wait_timed_out")],
             [r["migration_id"] for r in db.history()])
+
+
+class TestWrongProtocol:
+    def _swapped(self, dialect: str) -> str:
+        """A URL of `dialect` pointed at the other database's server port."""
+        other = urlsplit(server_url("mysql" if dialect == "postgresql" else "postgresql"))
+        user = "postgres" if dialect == "postgresql" else "root"
+        return f"{dialect}://{user}@{other.hostname}:{other.port}/premigrate_probe"
+
+    def test_postgresql_url_at_a_mysql_port(self) -> None:
+        """PostgreSQL URL, MySQL port: exit 3 at once, one error line naming MySQL/MariaDB, no traceback."""
+        result = run_cli("wait", "--wait-timeout", "60s", env={"DATABASE_URL": self._swapped("postgresql")})
+        errors = result.find("error")
+        assert (3, 1, "wrong_protocol") == (result.returncode, len(errors), errors[0]["reason"])
+        assert "answered like MySQL/MariaDB, not PostgreSQL" in errors[0]["error"]
+        assert "Traceback" not in result.stderr
+
+    def test_mysql_url_at_a_postgresql_port(self) -> None:
+        """MySQL URL, PostgreSQL port: exit 3 without waiting out --wait-timeout, the error names PostgreSQL."""
+        result = run_cli("wait", "--wait-timeout", "5m", env={"DATABASE_URL": self._swapped("mysql")})
+        errors = result.find("error")
+        assert (3, 1, "wrong_protocol") == (result.returncode, len(errors), errors[0]["reason"])
+        assert "answered like PostgreSQL, not MySQL/MariaDB" in errors[0]["error"]
+        assert "Traceback" not in result.stderr
+
+    def test_jdbc_and_ssl_flag(self) -> None:
+        """A JDBC URL and ?ssl=true are usage errors (exit 2) with the fix, before any connection."""
+        jdbc = run_cli("wait", env={"DATABASE_URL": "jdbc:postgresql://127.0.0.1:5432/x"})
+        ssl = run_cli("wait", env={"DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/x?ssl=true"})
+        assert (2, 2) == (jdbc.returncode, ssl.returncode)
+        assert "drop the jdbc: prefix" in jdbc.find("error")[0]["error"]
+        assert "sslmode=require" in ssl.find("error")[0]["error"]
