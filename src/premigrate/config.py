@@ -171,6 +171,29 @@ OPTIONS: tuple[Option, ...] = (
 )
 # Commands that never touch a database: no database needs to be configured for them.
 OFFLINE_COMMANDS = ("new", "lint")
+ALL_COMMANDS = ("up", "status", "check", "wait", "plan", "baseline", "down", "new", "lint", "serve", "repair")
+_PLANNING = ("up", "plan", "status", "check", "down", "repair", "serve")
+_ONLINE = tuple(c for c in ALL_COMMANDS if c not in OFFLINE_COMMANDS)
+# The options every command accepts, and which commands actually read each one: a command's --help lists only
+# those (the others are accepted, for scripts that pass one set of flags to every command, and ignored).
+SHARED_USES: dict[str, tuple[str, ...]] = {
+    "database_url": tuple(c for c in ALL_COMMANDS if c != "new"),
+    "dir": tuple(c for c in ALL_COMMANDS if c != "wait"),
+    "table": tuple(c for c in _ONLINE if c != "wait"),
+    "schema": tuple(c for c in _ONLINE if c != "wait"),
+    "wait_timeout": _ONLINE,
+    "lock_timeout": ("up", "plan", "down", "baseline", "repair"),
+    "log_format": ALL_COMMANDS,
+    "log_level": ALL_COMMANDS,
+    "strict": _PLANNING,
+    "allow_out_of_order": _PLANNING,
+    "require_database": _ONLINE,
+}
+
+
+def options_for(command: str) -> tuple[Option, ...]:
+    """The options `command` reads, in table order: its own, and the shared ones it uses."""
+    return tuple(o for o in OPTIONS if command in (o.commands or SHARED_USES.get(o.dest, ALL_COMMANDS)))
 OPTIONS_BY_DEST = {o.dest: o for o in OPTIONS}
 SECRET_FILE_VARS = ("DATABASE_URL_FILE", "DB_PASSWORD_FILE")
 PLACEHOLDER_PREFIX = "PREMIGRATE_PLACEHOLDER_"
