@@ -17,7 +17,7 @@ from premigrate.engine.executor import RunStats
 from premigrate.errors import LockTimeout
 from premigrate.log import get_logger
 from tests.e2e.helpers import LIVENESS_S, LiveCli
-from tests.support import TestDatabase, popen_cli, run_cli, server_url
+from tests.support import TestDatabase, cli_env, popen_cli, run_cli, server_url
 
 FILES = {
     "001_users.sql": "-- migrate:up\nCREATE TABLE users (id INTEGER PRIMARY KEY);\n-- migrate:down\nDROP TABLE users;\n",
@@ -193,3 +193,72 @@ class TestWrongProtocol:
         assert (2, 2) == (jdbc.returncode, ssl.returncode)
         assert "drop the jdbc: prefix" in jdbc.find("error")[0]["error"]
         assert "sslmode=require" in ssl.find("error")[0]["error"]
+
+
+def run_at_a_terminal(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    """premigrate with stderr on a pseudo-terminal (stdout a pipe): exit code, stdout, what the terminal showed."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    base = {k: v for k, v in cli_env().items() if k not in ("PREMIGRATE_LOG_FORMAT", "NO_COLOR")}
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "premigrate", *args], env={**base, **env}, stdout=subprocess.PIPE,
+                            stderr=slave, stdin=subprocess.DEVNULL, text=True)
+    os.close(slave)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    stdout = proc.stdout.read() if proc.stdout else ""
+    return proc.wait(timeout=LIVENESS_S), stdout, shown.decode()
+
+
+class TestAtATerminal:
+    def _env(self, tmp_path: Path) -> dict[str, str]:
+        return {"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}", "PREMIGRATE_DIR": str(folder(tmp_path))}
+
+    def test_console_lines_in_colour(self, tmp_path: Path) -> None:
+        """At a terminal: the console format, coloured, one line per event."""
+        code, _, shown = run_at_a_terminal("up", env=self._env(tmp_path))
+        assert (0, True, True) == (code, "\x1b[" in shown, "migration_applied" in shown)
+        assert '"event"' not in shown
+
+    def test_no_color(self, tmp_path: Path) -> None:
+        """NO_COLOR set: the same lines without any escape sequence."""
+        code, _, shown = run_at_a_terminal("up", env={**self._env(tmp_path), "NO_COLOR": "1"})
+        assert (0, False, True) == (code, "\x1b[" in shown, "migration_applied" in shown)
+
+    def test_not_a_terminal_is_json(self, tmp_path: Path) -> None:
+        """stderr a pipe: JSON, no colour."""
+        import subprocess
+        import sys
+
+        base = {k: v for k, v in cli_env().items() if k != "PREMIGRATE_LOG_FORMAT"}
+        proc = subprocess.run([sys.executable, "-m", "premigrate", "up"], env={**base, **self._env(tmp_path)},
+                              capture_output=True, text=True, timeout=LIVENESS_S)
+        events = [json.loads(line)["event"] for line in proc.stderr.splitlines()]
+        assert (0, False, "summary") == (proc.returncode, "\x1b[" in proc.stderr, events[-1])
+
+    def test_status_at_a_terminal_logs_only_warnings(self, tmp_path: Path) -> None:
+        """status at a terminal: the table on stdout, no info lines on the terminal; --log-level info brings them back."""
+        env = self._env(tmp_path)
+        run_cli("up", env=env)
+        code, stdout, shown = run_at_a_terminal("status", env=env)
+        assert (0, True, "") == (code, stdout.startswith("VERSION"), shown.strip())
+        _, _, verbose = run_at_a_terminal("status", "--log-level", "info", env=env)
+        assert "config_loaded" in verbose
+
+    def test_new_and_lint_name_no_database(self, tmp_path: Path) -> None:
+        """new and lint never open the database: config_loaded does not name one."""
+        env = {"PREMIGRATE_DIR": str(folder(tmp_path)), "DATABASE_URL": "postgresql://app:pw@db.example/app"}
+        for args in (("new", "add a thing"), ("lint",)):
+            loaded = run_cli(*args, env=env).find("config_loaded")[0]
+            assert set() == {"database", "database_source", "wait_timeout_s"} & set(loaded), args

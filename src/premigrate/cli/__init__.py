@@ -11,7 +11,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from premigrate import __version__
-from premigrate.config import OPTIONS, OPTIONS_BY_DEST, Option, load_config, options_for, resolve_option
+from premigrate.config import (
+    OFFLINE_COMMANDS, OPTIONS, OPTIONS_BY_DEST, Config, Option, load_config, options_for, resolve_option,
+)
 from premigrate.errors import EXIT_CODES, Interrupted, PremigrateError, UsageError
 from premigrate.engine.interrupts import SignalGuard
 from premigrate.eventlog import EventLog
@@ -260,6 +262,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     env = os.environ if env is None else env
     argv = sys.argv[1:] if argv is None else list(argv)
     stderr_is_tty = sys.stderr.isatty()
+    # https://no-color.org: any non-empty NO_COLOR turns colour off; output that is not a terminal never has it.
+    colours = stderr_is_tty and not env.get("NO_COLOR")
     from premigrate import log as logging_setup
 
     command = "?"
@@ -271,13 +275,13 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         command = flags.pop("command")
     except UsageError as exc:
         fmt, level = _early_log_settings({}, env, stderr_is_tty)
-        logging_setup.configure(log_format=fmt, level=level, secrets=_early_secrets({}, env))
+        logging_setup.configure(log_format=fmt, level=level, secrets=_early_secrets({}, env), colours=colours)
         return _finish(logging_setup.get_logger(), command, exc.exit_code, started, error=exc)
     except SystemExit as exc:  # --help, --version
         return int(exc.code or 0)
 
     fmt, level = _early_log_settings(flags, env, stderr_is_tty)
-    logging_setup.configure(log_format=fmt, level=level, secrets=_early_secrets(flags, env))
+    logging_setup.configure(log_format=fmt, level=level, secrets=_early_secrets(flags, env), colours=colours)
     log = logging_setup.get_logger()
     stats: RunStats | None = None
 
@@ -290,12 +294,13 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     with SignalGuard(on_give_up=give_up) as guard:
         try:
             config = load_config(command, flags, env, stderr_is_tty=stderr_is_tty, stdin_is_tty=sys.stdin.isatty())
-            logging_setup.configure(log_format=config.log_format, level=config.log_level, secrets=config.secrets)
+            logging_setup.configure(log_format=config.log_format, secrets=config.secrets, colours=colours,
+                                    level=_level(command, config.log_level, flags, env, stderr_is_tty))
             log = logging_setup.get_logger()
-            if config.default_sqlite and command not in ("new", "lint"):
+            if config.default_sqlite and command not in OFFLINE_COMMANDS:
                 log.warning("no_database_configured", database=config.dsn.redacted(),
                             note="migrating a local SQLite file; set DATABASE_URL to migrate a real database")
-            log.info("config_loaded", command=command, version=__version__, **config.summary_fields())
+            log.info("config_loaded", command=command, version=__version__, **_loaded_fields(config))
             from premigrate.commands.common import CommandRun
 
             command_run = CommandRun(config, log, guard)
@@ -340,6 +345,26 @@ def summary_counts(command: str, stats: RunStats | None) -> dict[str, int]:
     if command == "down":
         return {"rolled_back": stats.rolled_back if stats is not None else 0}
     return {}
+
+
+# At a terminal these log only warnings and errors unless a level is asked for: their output is a table or a list.
+QUIET_AT_A_TERMINAL = ("status", "check", "plan", "lint", "new")
+
+
+def _level(command: str, level: str, flags: Mapping[str, Any], env: Mapping[str, str], stderr_is_tty: bool) -> str:
+    explicit = flags.get("log_level") is not None or "PREMIGRATE_LOG_LEVEL" in env
+    return "warning" if stderr_is_tty and not explicit and command in QUIET_AT_A_TERMINAL else level
+
+
+def _loaded_fields(config: Config) -> dict[str, object]:
+    """config_loaded's fields; the commands that never open the database do not name one."""
+    fields = config.summary_fields()
+    if config.command in OFFLINE_COMMANDS:
+        for key in ("database", "database_source", "wait_timeout_s", "lock_timeout_s", "table", "schema"):
+            fields.pop(key, None)
+        if config.command == "new":
+            fields.pop("dialect", None)
+    return fields
 
 
 def _confirm(question: str) -> bool:
