@@ -153,6 +153,18 @@ def _command_epilog(command: str) -> str:
     return "\n".join(lines)
 
 
+def _completion(args: list[str]) -> int:
+    """`premigrate completion SHELL`: the script on stdout; anything else is a one-line usage error (exit 2)."""
+    from premigrate.cli.completion import SHELLS, script
+
+    if len(args) != 1 or args[0] not in SHELLS:
+        sys.stderr.write(f"usage: premigrate completion {{{','.join(SHELLS)}}}  (e.g. eval \"$(premigrate "
+                         "completion bash)\")\n")
+        return 0 if args in (["--help"], ["-h"]) else 2
+    sys.stdout.write(script(args[0], COMMANDS))
+    return 0
+
+
 def usage() -> str:
     """What a bare `premigrate` prints: the commands, and where to read more."""
     width = max(len(name) for name in COMMANDS)
@@ -161,7 +173,8 @@ def usage() -> str:
         wrapped = textwrap.wrap(summary, 96 - width)
         lines.append(f"  {name:<{width}}  {wrapped[0]}")
         lines += [" " * (width + 4) + more for more in wrapped[1:]]
-    lines += ["", "premigrate COMMAND --help lists a command's options; premigrate --help the exit codes."]
+    lines += ["", "premigrate COMMAND --help lists a command's options; premigrate --help the exit codes;",
+              "premigrate completion bash|zsh|fish prints a shell completion script."]
     return "\n".join(lines) + "\n"
 
 
@@ -270,6 +283,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     if not argv:
         sys.stderr.write(usage())
         return 2
+    if argv[0] == "completion":
+        return _completion(argv[1:])
     try:
         flags = _parse_args(argv)
         command = flags.pop("command")
