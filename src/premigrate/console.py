@@ -44,7 +44,7 @@ ESSENTIALS: dict[str, tuple[str, ...]] = {
     "error": ("exit_code",),
     "interrupted": ("signal", "exit_code"),
     "check_waiting": ("pending", "problems", "reachable"),
-    "migration_progress": ("version", "script", "statement", "statements", "elapsed_s"),
+    "migration_progress": ("migration", "migrations", "version", "statement", "statements", "elapsed_s", "sql"),
 }
 
 

@@ -4,9 +4,12 @@ interruption says, check --wait."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 import signal
 import time
 from urllib.parse import urlsplit
+
+import pytest
 from pathlib import Path
 
 from premigrate.cli import interruption_note, summary_counts
@@ -262,3 +265,32 @@ class TestAtATerminal:
         for args in (("new", "add a thing"), ("lint",)):
             loaded = run_cli(*args, env=env).find("config_loaded")[0]
             assert set() == {"database", "database_source", "wait_timeout_s"} & set(loaded), args
+
+
+@pytest.fixture
+def postgres(tmp_path: Path) -> Iterator[TestDatabase]:
+    database = TestDatabase.create("postgresql", tmp_path)
+    try:
+        yield database
+    finally:
+        database.drop()
+
+
+class TestLongStatements:
+    def test_migration_progress_in_json(self, postgres: TestDatabase, tmp_path: Path) -> None:
+        """A statement running past 10 s is reported as migration_progress with its position and elapsed time."""
+        directory = folder(tmp_path, {"001_slow.sql": "SELECT pg_sleep(11);\n"})
+        result = run_cli("up", "--dir", str(directory), env={"DATABASE_URL": postgres.url})
+        progress = result.find("migration_progress")
+        assert (0, True) == (result.returncode, len(progress) >= 1)
+        assert (1, 1, 1, True) == (progress[0]["migration"], progress[0]["migrations"], progress[0]["statement"],
+                                   progress[0]["elapsed_s"] >= 10)
+
+    def test_progress_line_at_a_terminal(self, postgres: TestDatabase, tmp_path: Path) -> None:
+        """At a terminal a statement running a few seconds gets a progress line: migration k of N, elapsed."""
+        directory = folder(tmp_path, {"001_quick.sql": "SELECT 1;\n", "002_slow.sql": "SELECT pg_sleep(5);\n"})
+        code, _, shown = run_at_a_terminal("up", "--dir", str(directory), env={"DATABASE_URL": postgres.url,
+                                                                                "NO_COLOR": "1"})
+        lines = [line for line in shown.splitlines() if "migration_progress" in line]
+        assert (0, True) == (code, len(lines) >= 1)
+        assert "migration=2 migrations=2" in lines[0] and "elapsed_s=" in lines[0] and "pg_sleep" in lines[0]

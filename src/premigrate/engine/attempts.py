@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from premigrate.drivers.base import Driver, SqlError
+from premigrate.engine.progress import ProgressReport
 from premigrate.engine.lockwait import BlockerWatch, LockBusy, Timeouts, describe_blockers, with_lock_retries
 from premigrate.errors import ConnectionLost, MigrationFailed
 from premigrate.eventlog import EventLog
@@ -50,12 +51,14 @@ class StatementAttempts:
     """Executes statements on the migration session and turns their failures into the error that ends the run."""
 
     def __init__(self, driver: Driver, log: EventLog, clock: Callable[[], float],
-                 timeouts_of: Callable[[Migration], Timeouts], watch: BlockerWatch | None = None) -> None:
+                 timeouts_of: Callable[[Migration], Timeouts], watch: BlockerWatch | None = None,
+                 progress: ProgressReport | None = None) -> None:
         self.driver = driver
         self.log = log
         self.clock = clock
         self.timeouts_of = timeouts_of
         self.watch = watch if watch is not None else BlockerWatch(None)
+        self.progress = progress if progress is not None else ProgressReport(log)
 
     def ms(self, started: float) -> int:
         return round((self.clock() - started) * 1000)
@@ -67,7 +70,8 @@ class StatementAttempts:
         other SQL error MigrationFailed (logged); a lost connection ConnectionLost naming the statement."""
         statement = statements[index - 1]
         try:
-            with self.watch.watching(self.driver, lock_timeout) as blockers:
+            with self.watch.watching(self.driver, lock_timeout) as blockers, \
+                    self.progress.running(migration, index, len(statements), statement):
                 self.driver.execute(statement.text)
         except SqlError as exc:
             if exc.lock_contention:

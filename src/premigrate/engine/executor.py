@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 
 from premigrate.config import Config
 from premigrate.drivers.base import Driver, HistoryRow
+from premigrate.engine.progress import FIRST_AT_A_TERMINAL_S, INTERVAL_S, ProgressReport
 from premigrate.engine.attempts import EVENT_DOWN_FAILED, SessionTimeouts, StatementAttempts
 from premigrate.engine.interrupts import SignalGuard
 from premigrate.engine.lockwait import Timeouts, timeouts_for
@@ -56,8 +57,11 @@ class Executor:
         self.clock = clock
         self.applied_by = applied_by
         self.stats = stats if stats is not None else RunStats()
+        # A person reading console output hears of a long statement sooner than a log pipeline does.
+        progress = ProgressReport(log, first_after_s=FIRST_AT_A_TERMINAL_S if config.log_format == "console"
+                                  else INTERVAL_S)
         self.attempts = StatementAttempts(driver, log, clock, self.timeouts,
-                                          lock.watch if lock is not None else None)
+                                          lock.watch if lock is not None else None, progress)
         self.session_timeouts = SessionTimeouts(driver)
         self.stepwise = StepwiseRun(self)
 
@@ -118,6 +122,7 @@ class Executor:
                 self._apply_single_transaction(steps)
                 return
             for index, step in enumerate(steps):
+                self.attempts.progress.position = (index + 1, len(steps))
                 self._apply_step(step, steps[index + 1] if index + 1 < len(steps) else None)
                 self.stats.applied += 1
 
