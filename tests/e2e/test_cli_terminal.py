@@ -294,3 +294,13 @@ class TestLongStatements:
         lines = [line for line in shown.splitlines() if "migration_progress" in line]
         assert (0, True) == (code, len(lines) >= 1)
         assert "migration=2 migrations=2" in lines[0] and "elapsed_s=" in lines[0] and "pg_sleep" in lines[0]
+
+
+class TestCheckWaitAtATerminal:
+    def test_waiting_is_shown(self, tmp_path: Path) -> None:
+        """check --wait at a terminal shows its check_waiting lines (plain check shows only warnings)."""
+        env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}", "PREMIGRATE_DIR": str(folder(tmp_path)),
+               "NO_COLOR": "1"}
+        run_cli("up", "--to", "1", env=env)
+        code, _, shown = run_at_a_terminal("check", "--wait", "--timeout", "1s", env=env)
+        assert (7, True, True) == (code, "check_waiting" in shown, "check_wait_timed_out" in shown)

@@ -224,7 +224,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         try:
             config = load_config(command, flags, env, stderr_is_tty=stderr_is_tty, stdin_is_tty=sys.stdin.isatty())
             logging_setup.configure(log_format=config.log_format, secrets=config.secrets, colours=colours,
-                                    level=_level(command, config.log_level, flags, env, stderr_is_tty))
+                                    level=_level(config, flags, env, stderr_is_tty))
             log = logging_setup.get_logger()
             if config.default_sqlite and command not in OFFLINE_COMMANDS:
                 log.warning("no_database_configured", database=config.dsn.redacted(),
@@ -280,9 +280,11 @@ def summary_counts(command: str, stats: RunStats | None) -> dict[str, int]:
 QUIET_AT_A_TERMINAL = ("status", "check", "plan", "lint", "new")
 
 
-def _level(command: str, level: str, flags: Mapping[str, Any], env: Mapping[str, str], stderr_is_tty: bool) -> str:
+def _level(config: Config, flags: Mapping[str, Any], env: Mapping[str, str], stderr_is_tty: bool) -> str:
     explicit = flags.get("log_level") is not None or "PREMIGRATE_LOG_LEVEL" in env
-    return "warning" if stderr_is_tty and not explicit and command in QUIET_AT_A_TERMINAL else level
+    # check --wait prints no table, and its check_waiting lines are all a person waiting has to go on.
+    quiet = config.command in QUIET_AT_A_TERMINAL and not config.check.wait
+    return "warning" if stderr_is_tty and not explicit and quiet else config.log_level
 
 
 def _loaded_fields(config: Config) -> dict[str, object]:
