@@ -295,6 +295,8 @@ def _loaded_fields(config: Config) -> dict[str, object]:
             fields.pop(key, None)
         if config.command == "new":
             fields.pop("dialect", None)
+    elif config.command == "wait":
+        fields.pop("dir", None)  # wait never reads the folder
     return fields
 
 
