@@ -17,8 +17,8 @@ from premigrate.model.formats import NAMES as FORMAT_NAMES
 from premigrate.errors import UsageError
 from premigrate.model.versions import Version
 from premigrate.settings import (
-    ApplySettings, BaselineSettings, CallbackSettings, DownSettings, FleetSettings, FolderSettings, LintSettings,
-    NewSettings, RepairSettings, ServeSettings, StatementSettings, VerifySettings, sections_from,
+    ApplySettings, BaselineSettings, CallbackSettings, CheckSettings, DownSettings, FleetSettings, FolderSettings,
+    LintSettings, NewSettings, RepairSettings, ServeSettings, StatementSettings, VerifySettings, sections_from,
 )
 
 DEFAULT_SQLITE_FILE = "premigrate.db"
@@ -114,6 +114,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("termination_log", "--termination-log", "PREMIGRATE_TERMINATION_LOG",
            "Kubernetes termination message file, written when it exists and is writable", metavar="PATH",
            default="/dev/termination-log", commands=("up",)),
+    Option("check_wait", "--wait", "PREMIGRATE_CHECK_WAIT",
+           "check: poll (read-only, lock-free) until the database is current, up to --timeout; exit 0 once it is, "
+           "7 if migrations are still pending at the timeout", kind="bool", default=False, commands=("check",)),
+    Option("check_timeout", "--timeout", "PREMIGRATE_CHECK_TIMEOUT",
+           "check --wait: how long to wait for the database to become current; 0: no limit", kind="duration",
+           default="5m", metavar="DURATION", commands=("check",)),
     Option("baseline_version", "--version", "PREMIGRATE_BASELINE_VERSION",
            "baseline: record the migrations up to this version as applied", kind="version", metavar="VERSION",
            commands=("baseline",)),
@@ -200,6 +206,32 @@ OPTIONS: tuple[Option, ...] = (
 )
 # Commands that never touch a database: no database needs to be configured for them.
 OFFLINE_COMMANDS = ("new", "lint")
+ALL_COMMANDS = ("up", "status", "check", "wait", "plan", "baseline", "down", "new", "lint", "serve", "repair")
+_PLANNING = ("up", "plan", "status", "check", "down", "repair", "serve")
+_ONLINE = tuple(c for c in ALL_COMMANDS if c not in OFFLINE_COMMANDS)
+# The options every command accepts, and which commands actually read each one: a command's --help lists only
+# those (the others are accepted, for scripts that pass one set of flags to every command, and ignored).
+SHARED_USES: dict[str, tuple[str, ...]] = {
+    "database_url": tuple(c for c in ALL_COMMANDS if c != "new"),
+    "dir": tuple(c for c in ALL_COMMANDS if c != "wait"),
+    "table": tuple(c for c in _ONLINE if c != "wait"),
+    "schema": tuple(c for c in _ONLINE if c != "wait"),
+    "wait_timeout": _ONLINE,
+    "lock_timeout": ("up", "plan", "down", "baseline", "repair"),
+    "log_format": ALL_COMMANDS,
+    "log_level": ALL_COMMANDS,
+    "strict": _PLANNING,
+    "allow_out_of_order": _PLANNING,
+    "require_database": _ONLINE,
+    # The folder's format: every command that reads the folder (new: the layout of the file it writes).
+    "format": tuple(c for c in ALL_COMMANDS if c != "wait"),
+    "allow_empty": tuple(c for c in ALL_COMMANDS if c not in ("wait", "new")),
+}
+
+
+def options_for(command: str) -> tuple[Option, ...]:
+    """The options `command` reads, in table order: its own, and the shared ones it uses."""
+    return tuple(o for o in OPTIONS if command in (o.commands or SHARED_USES.get(o.dest, ALL_COMMANDS)))
 OPTIONS_BY_DEST = {o.dest: o for o in OPTIONS}
 SECRET_FILE_VARS = ("DATABASE_URL_FILE", "DB_PASSWORD_FILE")
 PLACEHOLDER_PREFIX = "PREMIGRATE_PLACEHOLDER_"
@@ -232,6 +264,7 @@ class Config:
     folder: FolderSettings = field(default_factory=FolderSettings)
     apply: ApplySettings = field(default_factory=ApplySettings)
     down: DownSettings = field(default_factory=DownSettings)
+    check: CheckSettings = field(default_factory=CheckSettings)
     repair: RepairSettings = field(default_factory=RepairSettings)
     baseline: BaselineSettings = field(default_factory=BaselineSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)

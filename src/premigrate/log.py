@@ -2,8 +2,8 @@
 
 Start-up cost matters here: `up` runs on every pod start, and `import structlog` whole is a large share of a
 no-op run (bench/bench.py measures it), most of it for parts premigrate never uses. Only the submodules behind
-configure, the processors and the two renderers are loaded (see _load_structlog); the rest of the package loads the
-moment anything asks for it.
+configure, the processors and the JSON renderer are loaded (see _load_structlog; the console renderer is our own,
+console.py); the rest of the package loads the moment anything asks for it.
 """
 
 from __future__ import annotations
@@ -56,7 +56,6 @@ _load_structlog()
 from structlog._config import configure as _configure_structlog, get_logger as _get_structlog_logger  # noqa: E402
 from structlog._native import make_filtering_bound_logger  # noqa: E402
 from structlog._output import PrintLoggerFactory  # noqa: E402
-from structlog.dev import ConsoleRenderer  # noqa: E402
 from structlog.processors import JSONRenderer, TimeStamper, add_log_level, format_exc_info  # noqa: E402
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
@@ -170,7 +169,8 @@ class _LibraryWarnings(logging.Handler):
             self.handleError(record)
 
 
-def configure(*, log_format: str = "json", level: str = "info", secrets: Iterable[str] = ()) -> None:
+def configure(*, log_format: str = "json", level: str = "info", secrets: Iterable[str] = (),
+              colours: bool = False) -> None:
     global _active
     _active = SecretScrubber(secrets)
     chain: list[Any] = [
@@ -180,7 +180,9 @@ def configure(*, log_format: str = "json", level: str = "info", secrets: Iterabl
         _active,
     ]
     if log_format == "console":
-        chain.append(ConsoleRenderer(colors=False))
+        from premigrate.console import ConsoleLines
+
+        chain.append(ConsoleLines(colours=colours, verbose=level == "debug"))
     else:
         chain.append(JSONRenderer(default=str))
     _configure_structlog(

@@ -55,6 +55,12 @@ class DownSettings:
 
 
 @dataclass(frozen=True)
+class CheckSettings:
+    wait: bool = False  # --wait: poll until the database is current
+    timeout: float | None = None  # --timeout in seconds; None: no limit
+
+
+@dataclass(frozen=True)
 class RepairSettings:
     resume: bool = False
     retry_current: bool = False
@@ -144,6 +150,7 @@ def sections_from(command: str, values: Mapping[str, Any], flags: Mapping[str, A
                                lint=value("lint") or "off"),
         "down": DownSettings(steps=value("steps"), to=value("to") if command == "down" else None,
                              yes=bool(value("yes")), allow_empty_down=bool(value("allow_empty_down"))),
+        "check": CheckSettings(wait=bool(value("check_wait")), timeout=value("check_timeout") or None),
         "repair": RepairSettings(resume=bool(value("repair_resume")), retry_current=bool(value("repair_retry_current")),
                                  skip_current=bool(value("repair_skip_current")), version=value("repair_version"),
                                  mark_applied=value("repair_mark_applied"), forget=value("repair_forget"),

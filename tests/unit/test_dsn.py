@@ -127,3 +127,34 @@ class TestRedaction:
     def test_no_password_no_stars(self) -> None:
         """A URL without a password is shown as it is."""
         assert "mysql://root@h/x" == parse_url("mysql://root@h/x").redacted()
+
+
+class TestForeignUrlHints:
+    @pytest.mark.parametrize("url, scheme", [
+        ("jdbc:postgresql://db.example.com:5432/app", "postgresql://"),
+        ("jdbc:mysql://db.example.com:3306/app?user=app", "mysql://"),
+        ("JDBC:mariadb://db/app", "mariadb://"),
+    ])
+    def test_jdbc_prefix(self, url: str, scheme: str) -> None:
+        """A JDBC URL is refused with the fix: drop the jdbc: prefix, and the scheme to use."""
+        with pytest.raises(UsageError) as caught:
+            parse_url(url)
+        assert ("drop the jdbc: prefix", scheme) == (
+            "drop the jdbc: prefix" if "drop the jdbc: prefix" in caught.value.message else caught.value.message,
+            scheme if scheme in caught.value.message else caught.value.message)
+
+    @pytest.mark.parametrize("url, fix", [
+        ("postgresql://u@h/db?ssl=true", "sslmode=require"),
+        ("postgres://u@h/db?sslmode=disable&SSL=1", "sslmode=require"),
+        ("mysql://u@h/db?useSSL=true", "ssl-mode=REQUIRED"),
+        ("mariadb://u@h/db?ssl=1", "ssl-mode=REQUIRED"),
+    ])
+    def test_ssl_flag_points_at_the_mode(self, url: str, fix: str) -> None:
+        """Another driver's ssl=true switch is refused with the dialect's own TLS parameter."""
+        with pytest.raises(UsageError) as caught:
+            parse_url(url)
+        assert fix in caught.value.message and "\n" not in caught.value.message
+
+    def test_sslmode_itself_is_accepted(self) -> None:
+        """The real parameters still pass."""
+        assert {"sslmode": "require"} == parse_url("postgresql://u@h/db?sslmode=require").params_dict

@@ -106,6 +106,15 @@ class TestWait:
         assert 5 <= len(retries) <= 7
         assert 1 == retries[0][2]["attempt"]
 
+    def test_unresolvable_host_says_so_on_the_first_attempt(self) -> None:
+        """A host name that does not resolve is named as such on the first wait_retrying line, with the limit."""
+        clock, log = FakeClock(), RecordingLog()
+        dns = [ConnectFailed("cannot resolve host 'dbb'", transient=True, reason="dns") for _ in range(3)]
+        open_driver, _ = failing(dns, clock)
+        wait_for_database(open_driver, DSN, 60, log, clock=clock, sleep=clock.sleep)
+        first = [e for e in log.events if e[1] == "wait_retrying"][0][2]
+        assert (1, True) == (first["attempt"], "does not resolve" in first["hint"] and "60s" in first["hint"])
+
     @pytest.mark.parametrize("reason", ["auth", "unknown_database", "other"])
     def test_final_failures_are_not_retried(self, reason: str) -> None:
         """Authentication failures and unknown databases fail at once (exit 3)."""

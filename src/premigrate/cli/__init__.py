@@ -10,15 +10,19 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from premigrate import __version__
-from premigrate.config import OPTIONS, OPTIONS_BY_DEST, load_config, resolve_option
+from premigrate.config import OFFLINE_COMMANDS, OPTIONS_BY_DEST, Config, load_config, resolve_option
 from premigrate.errors import EXIT_CODES, Interrupted, PremigrateError, UsageError
 from premigrate.engine.interrupts import SignalGuard
 from premigrate.eventlog import EventLog
+from premigrate.cli.help import EXAMPLES as EXAMPLES, _add_options, _command_epilog, usage
 
 if TYPE_CHECKING:
     from premigrate.commands.common import CommandRun
-    from premigrate.config import Config
     from premigrate.engine.tracing import Tracer
+    from premigrate.engine.executor import RunStats
+
+# Commands that only read: at a terminal they log warnings and errors only, and their summary has no count.
+READ_ONLY_COMMANDS = ("status", "check", "plan", "wait", "lint", "new", "serve")
 
 COMMANDS = {
     "up": "wait for the database, take the runner lock, apply pending migrations, record them",
@@ -79,21 +83,16 @@ def _epilog() -> str:
     return "\n".join(lines)
 
 
-def _add_options(parser: argparse.ArgumentParser, command: str | None) -> None:
-    for option in OPTIONS:
-        if option.commands and command not in option.commands:
-            continue
-        help_text = f"{option.help} [env {option.env}"
-        help_text += f"; default {option.default}]" if option.default not in (None, False) else "]"
-        kwargs: dict[str, Any] = {"dest": option.dest, "help": help_text, "default": argparse.SUPPRESS}
-        if option.kind == "bool":
-            kwargs["action"] = "store_true"
-        elif option.kind == "list":
-            kwargs["action"] = "append"
-            kwargs["metavar"] = option.metavar or "VALUE"
-        else:
-            kwargs["metavar"] = option.metavar or (option.choices and "{" + ",".join(option.choices) + "}") or "VALUE"
-        parser.add_argument(option.flag, **kwargs)
+def _completion(args: list[str]) -> int:
+    """`premigrate completion SHELL`: the script on stdout; anything else is a one-line usage error (exit 2)."""
+    from premigrate.cli.completion import SHELLS, script
+
+    if len(args) != 1 or args[0] not in SHELLS:
+        sys.stderr.write(f"usage: premigrate completion {{{','.join(SHELLS)}}}  (e.g. eval \"$(premigrate "
+                         "completion bash)\")\n")
+        return 0 if args in (["--help"], ["-h"]) else 2
+    sys.stdout.write(script(args[0], COMMANDS))
+    return 0
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -115,7 +114,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     for name, summary in COMMANDS.items():
         if only is not None and name != only:
             continue
-        sub = commands.add_parser(name, help=summary, description=summary, epilog=_epilog(),
+        sub = commands.add_parser(name, help=summary, description=summary, epilog=_command_epilog(name),
                                   formatter_class=formatter)
         if name == "new":
             sub.add_argument("new_description", metavar="DESCRIPTION",
@@ -194,36 +193,43 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     env = os.environ if env is None else env
     argv = sys.argv[1:] if argv is None else list(argv)
     stderr_is_tty = sys.stderr.isatty()
+    # https://no-color.org: any non-empty NO_COLOR turns colour off; output that is not a terminal never has it.
+    colours = stderr_is_tty and not env.get("NO_COLOR")
     from premigrate import log as logging_setup
 
     command = "?"
+    if not argv:
+        sys.stderr.write(usage(COMMANDS))
+        return 2
+    if argv[0] == "completion":
+        return _completion(argv[1:])
     try:
         flags = _parse_args(argv)
         command = flags.pop("command")
     except UsageError as exc:
         fmt, level = _early_log_settings({}, env, stderr_is_tty)
-        logging_setup.configure(log_format=fmt, level=level, secrets=_early_secrets({}, env))
+        logging_setup.configure(log_format=fmt, level=level, secrets=_early_secrets({}, env), colours=colours)
         return _finish(logging_setup.get_logger(), command, exc.exit_code, started, error=exc)
     except SystemExit as exc:  # --help, --version
         return int(exc.code or 0)
 
     fmt, level = _early_log_settings(flags, env, stderr_is_tty)
-    logging_setup.configure(log_format=fmt, level=level, secrets=_early_secrets(flags, env))
+    logging_setup.configure(log_format=fmt, level=level, secrets=_early_secrets(flags, env), colours=colours)
     log = logging_setup.get_logger()
     tracers: list[Tracer] = []
     try:
-        return _guarded_run(command, flags, env, started, log, stderr_is_tty, tracers)
+        return _guarded_run(command, flags, env, started, log, stderr_is_tty, colours, tracers)
     finally:
         for tracer in tracers:  # after the summary: a bounded flush, whatever the collector does
             tracer.shutdown()
 
 
 def _guarded_run(command: str, flags: dict[str, Any], env: Mapping[str, str], started: float, log: EventLog,
-                 stderr_is_tty: bool, tracers: list[Tracer]) -> int:
+                 stderr_is_tty: bool, colours: bool, tracers: list[Tracer]) -> int:
     """The command under the signal guard and its trace span; the summary line at the end, whatever happens."""
     from premigrate import log as logging_setup
 
-    applied = 0
+    stats: RunStats | None = None
     fleet: dict[str, object] | None = None
     measured: dict[str, object] = {}
 
@@ -236,40 +242,40 @@ def _guarded_run(command: str, flags: dict[str, Any], env: Mapping[str, str], st
     with SignalGuard(on_give_up=give_up) as guard:
         try:
             config = load_config(command, flags, env, stderr_is_tty=stderr_is_tty, stdin_is_tty=sys.stdin.isatty())
-            logging_setup.configure(log_format=config.log_format, level=config.log_level, secrets=config.secrets)
+            logging_setup.configure(log_format=config.log_format, secrets=config.secrets, colours=colours,
+                                    level=_level(config, flags, env, stderr_is_tty))
             log = logging_setup.get_logger()
-            if config.default_sqlite and command not in ("new", "lint") and not config.fleet.active:
+            if config.default_sqlite and command not in OFFLINE_COMMANDS and not config.fleet.active:
                 log.warning("no_database_configured", database=config.dsn.redacted(),
                             note="migrating a local SQLite file; set DATABASE_URL to migrate a real database")
-            log.info("config_loaded", command=command, version=__version__, **config.summary_fields())
+            log.info("config_loaded", command=command, version=__version__, **_loaded_fields(config))
             from premigrate.commands.common import CommandRun
 
             tracer = _tracer(config, env, log)
             tracers.append(tracer)
             command_run = CommandRun(config, log, guard, tracer=tracer)
+            stats = command_run.stats
             try:
                 with tracer.run(command) as span:
                     code = _dispatch(command_run)
                     if code not in (0, 7):
                         span.fail(f"exit code {code}")
             finally:
-                applied = command_run.stats.applied
                 fleet = command_run.fleet_summary
                 measured = command_run.stats.summary_fields() if command == "up" else {}
         except Interrupted as exc:
             log.warning("interrupted", signal=str(exc), exit_code=exc.exit_code,
-                        note="the running statement was stopped, its transaction rolled back (or its row recorded) "
-                             "and the runner lock released")
-            return _finish(log, command, exc.exit_code, started, applied=applied, flags=flags, env=env,
+                        note=interruption_note(command, stats))
+            return _finish(log, command, exc.exit_code, started, stats=stats, flags=flags, env=env,
                            measured=measured, fleet=fleet)
         except PremigrateError as exc:
-            return _finish(log, command, exc.exit_code, started, error=exc, applied=applied, flags=flags, env=env,
+            return _finish(log, command, exc.exit_code, started, error=exc, stats=stats, flags=flags, env=env,
                            measured=measured, fleet=fleet)
         except Exception as exc:  # noqa: BLE001 - a bug: report it as one structured event with its traceback
             log.error("internal_error", error=f"{type(exc).__name__}: {exc}", exc_info=True)
-            return _finish(log, command, 1, started, applied=applied, flags=flags, env=env, measured=measured,
+            return _finish(log, command, 1, started, stats=stats, flags=flags, env=env, measured=measured,
                            fleet=fleet)
-    return _finish(log, command, code, started, applied=applied, flags=flags, env=env, measured=measured, fleet=fleet)
+    return _finish(log, command, code, started, stats=stats, flags=flags, env=env, measured=measured, fleet=fleet)
 
 
 def _tracer(config: Config, env: Mapping[str, str], log: EventLog) -> Tracer:
@@ -283,6 +289,59 @@ def _tracer(config: Config, env: Mapping[str, str], log: EventLog) -> Tracer:
     if tracer.disabled_reason:
         log.warning("tracing_disabled", reason=tracer.disabled_reason, note="the run goes on untraced")
     return tracer
+
+
+# What a signal stopped, by command: the read-only commands never change anything.
+_STOPPED = {
+    "wait": "stopped waiting for the database; nothing was changed",
+    "serve": "the server stopped; nothing was changed",
+    "new": "stopped; no file was created",
+}
+
+
+def interruption_note(command: str, stats: RunStats | None) -> str:
+    """What the interrupted run had actually been doing, for the `interrupted` event."""
+    if command in _STOPPED:
+        return _STOPPED[command]
+    if command in READ_ONLY_COMMANDS:
+        return "stopped; this command is read-only: nothing was changed"
+    if stats is not None and stats.statements_began:
+        return ("the running statement was stopped, its transaction rolled back (or its row recorded) and the "
+                "runner lock released")
+    return "stopped before any migration statement ran; nothing was changed (a runner lock held was released)"
+
+
+def summary_counts(command: str, stats: RunStats | None) -> dict[str, int]:
+    """The summary's count: migrations applied (up, repair) or rolled back (down); none for the others."""
+    if command in ("up", "repair"):
+        return {"applied": stats.applied if stats is not None else 0}
+    if command == "down":
+        return {"rolled_back": stats.rolled_back if stats is not None else 0}
+    return {}
+
+
+# At a terminal these log only warnings and errors unless a level is asked for: their output is a table or a list.
+QUIET_AT_A_TERMINAL = ("status", "check", "plan", "lint", "new")
+
+
+def _level(config: Config, flags: Mapping[str, Any], env: Mapping[str, str], stderr_is_tty: bool) -> str:
+    explicit = flags.get("log_level") is not None or "PREMIGRATE_LOG_LEVEL" in env
+    # check --wait prints no table, and its check_waiting lines are all a person waiting has to go on.
+    quiet = config.command in QUIET_AT_A_TERMINAL and not config.check.wait
+    return "warning" if stderr_is_tty and not explicit and quiet else config.log_level
+
+
+def _loaded_fields(config: Config) -> dict[str, object]:
+    """config_loaded's fields; the commands that never open the database do not name one."""
+    fields = config.summary_fields()
+    if config.command in OFFLINE_COMMANDS:
+        for key in ("database", "database_source", "wait_timeout_s", "lock_timeout_s", "table", "schema"):
+            fields.pop(key, None)
+        if config.command == "new":
+            fields.pop("dialect", None)
+    elif config.command == "wait":
+        fields.pop("dir", None)  # wait never reads the folder
+    return fields
 
 
 def _confirm(question: str) -> bool:
@@ -427,8 +486,9 @@ def _fit_termination_message(summary: dict[str, object], fleet: dict[str, object
 
 
 def _finish(log: EventLog, command: str, code: int, started: float, *, error: PremigrateError | None = None,
-            applied: int = 0, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None,
-            measured: Mapping[str, object] | None = None, fleet: dict[str, object] | None = None) -> int:
+            stats: RunStats | None = None, flags: Mapping[str, Any] | None = None,
+            env: Mapping[str, str] | None = None, measured: Mapping[str, object] | None = None,
+            fleet: dict[str, object] | None = None) -> int:
     if error is not None:
         log.error("error", error=error.message, error_type=type(error).__name__, exit_code=code, **error.fields)
     duration_ms = round((time.monotonic() - started) * 1000)
@@ -436,7 +496,7 @@ def _finish(log: EventLog, command: str, code: int, started: float, *, error: Pr
         import json
 
         summary: dict[str, object] = {
-            "command": command, "exit_code": code, "applied": applied, "duration_ms": duration_ms,
+            "command": command, "exit_code": code, **summary_counts(command, stats), "duration_ms": duration_ms,
             "premigrate_version": __version__, "error": error.message if error else None, **(measured or {})}
         if fleet is not None:
             summary["fleet"] = fleet
@@ -448,6 +508,6 @@ def _finish(log: EventLog, command: str, code: int, started: float, *, error: Pr
                 handle.write(text + "\n")
         except OSError as exc:
             log.warning("summary_write_failed", path=path, error=exc.strerror)
-    log.log(20 if code in (0, 7) else 40, "summary", command=command, applied=applied, duration_ms=duration_ms,
-            exit_code=code, **(measured or {}))
+    log.log(20 if code in (0, 7) else 40, "summary", command=command, **summary_counts(command, stats),
+            duration_ms=duration_ms, exit_code=code, **(measured or {}))
     return code

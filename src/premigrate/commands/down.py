@@ -26,21 +26,32 @@ def run(command: CommandRun, confirm: Callable[[str], bool] | None = None) -> in
     if not config.down.yes and (not config.stdin_is_tty or confirm is None):
         raise UsageError("down rolls back applied migrations: pass --yes to confirm (required when stdin is not "
                          "a terminal)")
+    confirmed: list[str] | None = None
+    if not config.down.yes and confirm is not None:
+        # Asked before the runner lock is taken: a prompt nobody answers must not block every other runner. What was
+        # confirmed is checked again under the lock.
+        with command.sessions.session(read_only=True) as driver:
+            history = driver.read_history()
+        targets = _targets(command, files, history, steps, target)
+        if not targets:
+            log.info("nothing_to_do", note="no applied migration to roll back")
+            return EXIT_OK
+        _reversible(command, targets, {m.id: m for m in files.versioned})
+        ids = ", ".join(r.migration_id for r in targets)
+        if not confirm(f"Roll back {len(targets)} migration(s), newest first: {ids}? [y/N] "):
+            raise UsageError("down cancelled: nothing was rolled back")
+        confirmed = [r.migration_id for r in targets]
     with command.sessions.locked_session() as (driver, lock):
         history = driver.read_history()
-        _refuse_unfinished(command, files, history)
-        applied = sorted((r for r in history if r.version is not None and r.state == STATE_APPLIED),
-                         key=lambda r: Version.parse(r.version or "0"), reverse=True)
-        targets = [r for r in applied if Version.parse(r.version or "0") > target] if target is not None \
-            else applied[:steps]
+        targets = _targets(command, files, history, steps, target)
         if not targets:
             log.info("nothing_to_do", note="no applied migration to roll back")
             return EXIT_OK
         reversible = _reversible(command, targets, {m.id: m for m in files.versioned})
-        ids = ", ".join(r.migration_id for r in targets)
-        if not config.down.yes and confirm is not None and not confirm(
-                f"Roll back {len(targets)} migration(s), newest first: {ids}? [y/N] "):
-            raise UsageError("down cancelled: nothing was rolled back")
+        if confirmed is not None and confirmed != [r.migration_id for r in targets]:
+            raise ValidationFailed(
+                f"down refused, nothing was rolled back: the history changed while the question was asked (now "
+                f"{', '.join(r.migration_id for r in targets)}, confirmed {', '.join(confirmed)}); run down again")
         callbacks = command.callbacks
         if callbacks is not None:
             callbacks.prepare()
@@ -51,6 +62,16 @@ def run(command: CommandRun, confirm: Callable[[str], bool] | None = None) -> in
         if callbacks is not None:
             callbacks.run(driver, "afterDown")
     return EXIT_OK
+
+
+def _targets(command: CommandRun, files: MigrationSet, history: Sequence[HistoryRow], steps: int | None,
+             target: Version | None) -> list[HistoryRow]:
+    """The applied rows to roll back, newest first; refused while an earlier run is unfinished."""
+    _refuse_unfinished(command, files, history)
+    applied = sorted((r for r in history if r.version is not None and r.state == STATE_APPLIED),
+                     key=lambda r: Version.parse(r.version or "0"), reverse=True)
+    return [r for r in applied if Version.parse(r.version or "0") > target] if target is not None \
+        else applied[:steps]
 
 
 def _refuse_unfinished(command: CommandRun, files: MigrationSet, history: Sequence[HistoryRow]) -> None:
@@ -83,7 +104,8 @@ def _reversible(command: CommandRun, targets: Sequence[HistoryRow], by_id: dict[
             reasons.append(f"{migration.script} (version {migration.id}) has no down part")
             continue
         migration = command.policy.resolve(migration)
-        if not command.shapes.down_statements(migration) and not command.config.down.allow_empty_down:
+        allow_empty = command.config.down.allow_empty_down
+        if not command.shapes.down_statements(migration) and not allow_empty:
             reasons.append(f"{migration.down_script} (version {migration.id}) has an empty down part; if undoing "
                            "nothing is right for it (its up part is safe to run again), pass --allow-empty-down "
                            "(PREMIGRATE_ALLOW_EMPTY_DOWN=1) to record it as rolled back without running anything")

@@ -3,9 +3,16 @@ drift or an unfinished run). Read-only, no lock."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from premigrate.commands.common import EXIT_OK, EXIT_PENDING, CommandRun, problem_summary, warn_missing
-from premigrate.errors import ValidationFailed
+from premigrate.errors import DatabaseUnavailable, ValidationFailed
+from premigrate.eventlog import EventLog
 from premigrate.model.planner import Plan
+
+
+POLL_S = 2.0  # check --wait: how often the history is read again
 
 
 def current_plan(command: CommandRun) -> Plan:
@@ -27,8 +34,13 @@ def run(command: CommandRun) -> int:
 
 
 def check(command: CommandRun) -> int:
-    log = command.log
-    plan = current_plan(command)
+    if command.config.check.wait:
+        return wait_until_current(command.log, lambda: current_plan(command), command.config.check.timeout)
+    return judge(command.log, current_plan(command))
+
+
+def judge(log: EventLog, plan: Plan) -> int:
+    """check's verdict on one reading: 0 current, 7 pending; drift or an unfinished run raises (exit 5)."""
     warn_missing(log, plan)
     if plan.problems:
         for problem in plan.problems:
@@ -39,3 +51,35 @@ def check(command: CommandRun) -> int:
         return EXIT_PENDING
     log.info("up_to_date")
     return EXIT_OK
+
+
+def wait_until_current(log: EventLog, read: Callable[[], Plan], timeout: float | None, *,
+                       clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> int:
+    """check --wait: read the history (read-only, no lock) every POLL_S until nothing is pending, then exit 0.
+
+    At the timeout the last reading decides, as a plain `check` would (7 pending, 5 drift or an unfinished run, 3
+    unreachable). Until then a pending migration, a run in progress (its row is in doubt while a statement runs) and
+    an unreachable database are all worth waiting for: a migration Job may be starting, running or retrying.
+    """
+    deadline = None if timeout is None else clock() + timeout
+    last: tuple[str, ...] | None = None
+    while True:
+        try:
+            plan: Plan | None = read()
+        except DatabaseUnavailable:
+            if deadline is not None and clock() >= deadline:
+                raise
+            plan = None
+        if plan is not None and not plan.problems and not plan.steps:
+            return judge(log, plan)
+        if plan is not None and deadline is not None and clock() >= deadline:
+            log.warning("check_wait_timed_out", timeout_s=timeout)
+            return judge(log, plan)
+        reading = ("unreachable",) if plan is None else tuple(
+            [f"pending {s.migration.id}" for s in plan.steps] + [f"{p.kind} {p.migration_id}" for p in plan.problems])
+        if reading != last:
+            log.info("check_waiting", pending=0 if plan is None else len(plan.steps),
+                     problems=0 if plan is None else len(plan.problems), reachable=plan is not None,
+                     timeout_s=timeout)
+            last = reading
+        sleep(POLL_S if deadline is None else max(0.0, min(POLL_S, deadline - clock())))

@@ -109,7 +109,15 @@ class MySQLDriver(SqlHistoryMixin):
         try:
             conn = _open(handshake, require_tls)
         except pymysql.err.MySQLError as exc:
-            raise cls.map_connect_error(exc) from None
+            failure = cls.map_connect_error(exc)
+            if failure.reason in ("other", "connection_reset"):
+                # A silent port may be a PostgreSQL server, which waits for the client to speak first.
+                from premigrate.drivers.probe import wrong_protocol_hint
+
+                hint = wrong_protocol_hint(dsn)
+                if hint is not None:
+                    raise ConnectFailed(hint, transient=False, reason="wrong_protocol") from None
+            raise failure from None
         except (OSError, ssl.SSLError) as exc:
             raise ConnectFailed(f"cannot connect to MySQL: {exc}", transient=False, reason="tls") from None
         if require_tls and not isinstance(getattr(conn, "_sock", None), ssl.SSLSocket):

@@ -50,6 +50,16 @@ def _endpoint(dsn: Dsn) -> tuple[object, ...]:
     return dsn.host, dsn.port, dsn.user, dsn.password, dsn.params
 
 
+def _with_protocol_hint(failure: ConnectFailed, dsn: Dsn) -> ConnectFailed:
+    """An unexplained failure from a port that speaks MySQL's protocol: say so, and stop retrying."""
+    if failure.reason not in ("other", "connection_reset"):
+        return failure
+    from premigrate.drivers.probe import wrong_protocol_hint
+
+    hint = wrong_protocol_hint(dsn)
+    return failure if hint is None else ConnectFailed(hint, transient=False, reason="wrong_protocol")
+
+
 class PostgresDriver(SqlHistoryMixin):
     dialect: ClassVar[str] = "postgresql"
     transactional_ddl: ClassVar[bool] = True
@@ -100,7 +110,7 @@ class PostgresDriver(SqlHistoryMixin):
         except psycopg.ProgrammingError as exc:
             raise UsageError(f"database URL: {_first_line(exc)}") from None
         except psycopg.Error as exc:
-            raise cls.map_connect_error(exc) from None
+            raise _with_protocol_hint(cls.map_connect_error(exc), dsn) from None
         driver = cls(conn, dsn, settings)
         if settings.read_only:
             driver._exec("SET default_transaction_read_only = on")

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from premigrate.engine.measurements import rows_affected
 from premigrate.engine.tracing import NOOP, Tracer
 from premigrate.drivers.base import Driver, SqlError
+from premigrate.engine.progress import ProgressReport
 from premigrate.engine.lockwait import BlockerWatch, LockBusy, Timeouts, describe_blockers, with_lock_retries
 from premigrate.errors import ConnectionLost, MigrationFailed
 from premigrate.eventlog import EventLog
@@ -53,7 +54,7 @@ class StatementAttempts:
 
     def __init__(self, driver: Driver, log: EventLog, clock: Callable[[], float],
                  timeouts_of: Callable[[Migration], Timeouts], watch: BlockerWatch | None = None,
-                 tracer: Tracer = NOOP) -> None:
+                 tracer: Tracer = NOOP, progress: ProgressReport | None = None) -> None:
         self.driver = driver
         self.tracer = tracer
         self.log = log
@@ -63,6 +64,7 @@ class StatementAttempts:
         # Rows affected by statement index (1-based) of the migration running now (the executor clears it per
         # migration); a retried statement's count replaces the earlier attempt's.
         self.rows: dict[int, int | None] = {}
+        self.progress = progress if progress is not None else ProgressReport(log)
 
     def row_counts(self, total: int) -> tuple[int, list[int | None]]:
         """Rows affected by a migration of `total` statements: the sum of the known counts, and per statement."""
@@ -80,7 +82,8 @@ class StatementAttempts:
         statement = statements[index - 1]
         try:
             with self.tracer.statement(statement.text, index=index) as span, \
-                    self.watch.watching(self.driver, lock_timeout) as blockers:
+                    self.watch.watching(self.driver, lock_timeout) as blockers, \
+                    self.progress.running(migration, index, len(statements), statement):
                 reported = self.driver.execute(statement.text)
                 self.rows[index] = count = rows_affected(statement.text, reported)
                 span.set("premigrate.rows_affected", count)

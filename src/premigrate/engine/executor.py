@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from premigrate.config import Config
 from premigrate.drivers.base import Driver, HistoryRow
+from premigrate.engine.progress import FIRST_AT_A_TERMINAL_S, INTERVAL_S, ProgressReport
 from premigrate.engine.attempts import EVENT_DOWN_FAILED, SessionTimeouts, StatementAttempts
 from premigrate.engine.interrupts import SignalGuard
 from premigrate.engine.lockwait import Timeouts, timeouts_for
@@ -42,7 +43,9 @@ CANCEL_WAIT_S = 10.0  # how long a signal's cancel of the running statement may 
 
 @dataclass
 class RunStats:
-    applied: int = 0  # migrations applied (or rolled back) so far: the run summary's count, also after a failure
+    applied: int = 0  # migrations applied so far: the run summary's count, also after a failure
+    rolled_back: int = 0  # migrations rolled back so far (down)
+    statements_began: bool = False  # the executor started running statements: a signal stopped one of them
     rows_affected: int = 0  # over the migrations applied
     size_before: dict[str, object] | None = None  # database size before the first step (measurements.Size)
     size_after: dict[str, object] | None = None
@@ -74,8 +77,11 @@ class Executor:
         self.callbacks = callbacks  # beforeEachMigrate, afterEachMigrate, afterEachMigrateError (up only)
         self.stats = stats if stats is not None else RunStats()
         self.tracer = tracer
+        # A person reading console output hears of a long statement sooner than a log pipeline does.
+        progress = ProgressReport(log, first_after_s=FIRST_AT_A_TERMINAL_S if config.log_format == "console"
+                                  else INTERVAL_S)
         self.attempts = StatementAttempts(driver, log, clock, self.timeouts,
-                                          lock.watch if lock is not None else None, tracer)
+                                          lock.watch if lock is not None else None, tracer, progress)
         self.session_timeouts = SessionTimeouts(driver)
         self.stepwise = StepwiseRun(self)
 
@@ -91,6 +97,7 @@ class Executor:
         after."""
         if self.guard is not None:
             self.guard.add_cancel_hook(self.driver.interrupt)
+        self.stats.statements_began = True
         try:
             yield
         finally:
@@ -139,6 +146,7 @@ class Executor:
                 self._apply_single_transaction(steps)
                 return
             for index, step in enumerate(steps):
+                self.attempts.progress.position = (index + 1, len(steps))
                 with self.migration_span(step.migration, "up") as span:
                     rows = self._apply_step(step, steps[index + 1] if index + 1 < len(steps) else None)
                     span.set("premigrate.rows_affected", rows)
@@ -252,7 +260,7 @@ class Executor:
             for row, migration in targets:
                 with self.migration_span(migration, "down"):
                     self._roll_back_one(row, migration)
-                self.stats.applied += 1
+                self.stats.rolled_back += 1
 
     def _roll_back_one(self, row: HistoryRow, migration: Migration) -> None:
         statements = self.shapes.down_statements(migration)

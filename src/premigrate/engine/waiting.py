@@ -136,8 +136,11 @@ def _retry(open_driver: Callable[[float | None], Driver], dsn: Dsn, timeout: flo
         if state.logged_at is None or now - state.logged_at >= 1.0:
             state.logged_at = now
             exc = state.last
+            hint = {"hint": f"the host name does not resolve: check it; retried up to --wait-timeout "
+                            f"({format_duration(timeout)}) in case it is not registered yet"} \
+                if exc.reason == "dns" else {}
             log.warning("wait_retrying", attempt=state.attempts, reason=exc.reason, error=exc.message,
-                        waited_ms=round((now - started) * 1000), next_delay_ms=round(upcoming_sleep * 1000))
+                        waited_ms=round((now - started) * 1000), next_delay_ms=round(upcoming_sleep * 1000), **hint)
 
     first_delay = retry_delay(first_failure.reason, 1)
     report(first_delay)

@@ -84,6 +84,20 @@ class Dsn:
         return f"{self.dialect}://{userinfo}{host}{port}/{quote(self.database or '', safe='')}{query}"
 
 
+# Other drivers' TLS switches (JDBC, node-postgres, Rails, SQLAlchemy), which libpq and PyMySQL do not know.
+_SSL_FLAGS = {"ssl", "usessl", "requiressl", "sslenabled", "tls"}
+_SSL_MODE_HINT = {
+    "postgresql": "use sslmode=require (or verify-full to check the certificate and host name)",
+    "mysql": "use ssl-mode=REQUIRED (or VERIFY_IDENTITY to check the certificate and host name)",
+}
+
+
+def _refuse_ssl_flag(params: tuple[tuple[str, str], ...], dialect: str, source: str) -> None:
+    for name, _ in params:
+        if name.lower() in _SSL_FLAGS:
+            raise UsageError(f"{source}: ?{name}= is not a {dialect} URL parameter; {_SSL_MODE_HINT[dialect]}")
+
+
 def parse_url(url: str, *, source: str = "DATABASE_URL") -> Dsn:
     """Parse a database URL. Errors name the source and never echo the URL (it may hold a password)."""
     url = url.strip()
@@ -92,6 +106,11 @@ def parse_url(url: str, *, source: str = "DATABASE_URL") -> Dsn:
     match = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):", url)
     if not match:
         raise UsageError(f"{source} is not a URL: it must start with a scheme such as postgresql://, mysql:// or sqlite:///")
+    if match.group(1).lower() == "jdbc":
+        inner = re.match(r"jdbc:([A-Za-z][A-Za-z0-9+.-]*):", url, re.I)
+        scheme = inner.group(1).lower() if inner else "postgresql"
+        raise UsageError(f"{source}: a JDBC URL; drop the jdbc: prefix and use "
+                         f"{scheme}://user:password@host:port/dbname (JDBC's ;name=value properties do not apply)")
     dialect = normalize_dialect(match.group(1), source=source)
     if dialect == "sqlite":
         return _parse_sqlite(url, source)
@@ -122,6 +141,7 @@ def parse_url(url: str, *, source: str = "DATABASE_URL") -> Dsn:
         params = tuple(parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query)))
     except ValueError:
         raise UsageError(f"{source}: the query string is malformed; use ?name=value&name=value") from None
+    _refuse_ssl_flag(params, dialect, source)
     if not parts.hostname and not (dialect == "postgresql" and {"host", "hostaddr"} & {k for k, _ in params}):
         socket = " (or a socket directory: ?host=/run/postgresql)" if dialect == "postgresql" else ""
         raise UsageError(

@@ -331,7 +331,8 @@ def _entry(migration: Migration, state: str, row: HistoryRow | None = None, deta
         migration.id,
         str(migration.version) if migration.version is not None else None,
         migration.description,
-        migration.kind,
+        # A row recorded by `baseline` was never run: status says so rather than the file's kind.
+        row.kind if row is not None and row.kind == "baseline" else migration.kind,
         migration.script,
         state,
         row.applied_at if row else None,
