@@ -16,8 +16,8 @@ from premigrate.model.dsn import DEFAULT_PORTS, Dsn, normalize_dialect, parse_ur
 from premigrate.errors import UsageError
 from premigrate.model.versions import Version
 from premigrate.settings import (
-    ApplySettings, BaselineSettings, DownSettings, LintSettings, NewSettings, RepairSettings, ServeSettings,
-    StatementSettings, sections_from,
+    ApplySettings, BaselineSettings, ConnectionSettings, DownSettings, LintSettings, LockSettings, NewSettings,
+    RepairSettings, ServeSettings, StatementSettings, sections_from,
 )
 
 DEFAULT_SQLITE_FILE = "premigrate.db"
@@ -40,6 +40,9 @@ class Option:
     commands: tuple[str, ...] = ()  # empty: every command
 
 
+# Commands that take the runner lock.
+_LOCKING = ("up", "down", "repair", "baseline")
+
 OPTIONS: tuple[Option, ...] = (
     Option("database_url", "--database-url", "DATABASE_URL",
            "database URL: postgresql://, mysql://, mariadb://, sqlite:///file.db (also PREMIGRATE_DATABASE_URL, "
@@ -57,6 +60,19 @@ OPTIONS: tuple[Option, ...] = (
     Option("lock_timeout", "--lock-timeout", "PREMIGRATE_LOCK_TIMEOUT",
            "how long to wait for the runner lock held by another premigrate", kind="duration", default="600s",
            metavar="DURATION"),
+    Option("lock_mode", "--lock-mode", "PREMIGRATE_LOCK_MODE",
+           "runner lock: advisory (session lock), table (a lease row with a heartbeat and fencing), or auto (table "
+           "behind a transaction pooler, on Galera and Group Replication, advisory elsewhere)", kind="choice",
+           default="auto", choices=("auto", "advisory", "table"), commands=_LOCKING),
+    Option("lock_lease", "--lock-lease", "PREMIGRATE_LOCK_LEASE",
+           "table lock: how long a lease lasts without renewal; a killed runner's lock is taken over after it",
+           kind="duration", default="30s", metavar="DURATION", commands=_LOCKING),
+    Option("allow_galera_rsu", "--allow-galera-rsu", "PREMIGRATE_ALLOW_GALERA_RSU",
+           "Galera: apply migrations although wsrep_OSU_method is RSU (schema changes on this node only)",
+           kind="bool", default=False, commands=_LOCKING),
+    Option("password_command", "--password-command", "PREMIGRATE_PASSWORD_COMMAND",
+           "a command that prints the database password, run for every new connection (cloud IAM tokens); split "
+           "like a shell would, run without one", metavar="CMD"),
     Option("ddl_lock_timeout", "--ddl-lock-timeout", "PREMIGRATE_DDL_LOCK_TIMEOUT",
            "how long one migration statement may wait for a table lock before the attempt is abandoned and retried "
            "(PostgreSQL lock_timeout, MySQL lock_wait_timeout, SQLite busy timeout)", kind="duration", default="5s",
@@ -190,6 +206,8 @@ class Config:
     placeholder_values: dict[str, str] = field(default_factory=dict, repr=False)
     stdin_is_tty: bool = False
     # Command-specific sections: a command's own options are set, the others keep their defaults.
+    locking: LockSettings = field(default_factory=LockSettings)
+    connection: ConnectionSettings = field(default_factory=ConnectionSettings)
     statements: StatementSettings = field(default_factory=StatementSettings)
     apply: ApplySettings = field(default_factory=ApplySettings)
     down: DownSettings = field(default_factory=DownSettings)

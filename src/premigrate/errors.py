@@ -3,11 +3,15 @@
     PremigrateError                 1  internal error (a bug)
     ├── UsageError                  2  bad flag, bad URL, unknown scheme, missing folder, conflicting settings
     ├── DatabaseUnavailable         3  not ready before --wait-timeout, authentication failed, unknown database
-    │   └── ConnectionLost          3/4 the connection broke mid-run (4 once a failed/in_progress row exists)
+    │   ├── ConnectionLost          3/4 the connection broke mid-run (4 once a failed/in_progress row exists)
+    │   ├── ReadOnlyServer          3  still a hot standby or read-only server when the wait is over
+    │   └── PasswordCommandFailed   3  --password-command did not print a password
     ├── MigrationFailed             4  a migration's SQL failed (rolled back, or recorded as failed)
     ├── ValidationFailed            5  bad migration files, drift, out-of-order, failed or in-doubt earlier run
-    │   └── MigrationFileError      5  one file cannot be parsed
+    │   ├── MigrationFileError      5  one file cannot be parsed
+    │   └── TopologyRefused         5  statement pooling, Galera RSU: migrations cannot be applied safely there
     ├── LockTimeout                 6  the runner lock was not acquired within --lock-timeout
+    ├── LockLost                    8  the runner lock was lost during the run (nothing committed after the loss)
     └── (PendingWork is not an error: `check` returns 7)
 
     Interrupted (a KeyboardInterrupt)  130 / 143  SIGINT / SIGTERM
@@ -69,6 +73,29 @@ class LockTimeout(PremigrateError):
     exit_code = 6
 
 
+class ReadOnlyServer(DatabaseUnavailable):
+    """Connected to a server that cannot take writes (a hot standby, a read-only replica). While waiting it is
+    transient (a failover in progress); once the wait is over it is final."""
+
+
+class PasswordCommandFailed(DatabaseUnavailable):
+    """--password-command did not produce a password: like any other failure to authenticate."""
+
+
+class TopologyRefused(ValidationFailed):
+    """A topology in which premigrate cannot apply migrations safely (statement pooling; Galera RSU unless
+    allowed): nothing was changed, and rerunning alone will not help."""
+
+
+class LockLost(PremigrateError):
+    """The runner lock was lost while the run went on (a lease that expired and was taken over, a lock session
+    that ended): the run stops at once. A code of its own: nothing was committed after the loss (the fence saw to
+    that), the run did not finish, and the operator should know that a runner was paused or cut off past its lock
+    (SIGSTOP, a VM freeze, a network partition) rather than merely waiting for it (6)."""
+
+    exit_code = 8
+
+
 class Interrupted(KeyboardInterrupt):
     """Raised by the signal handler.
 
@@ -92,5 +119,7 @@ EXIT_CODES: list[tuple[str, str]] = [
           " earlier run"),
     ("6", "the runner lock was not acquired within --lock-timeout"),
     ("7", "work is pending: `check` found migrations not yet applied"),
+    ("8", "the runner lock was lost during the run (paused or cut off past its lease): nothing was committed after"
+          " the loss; run premigrate again"),
     ("130/143", "interrupted by SIGINT / SIGTERM, after rolling back (or recording) and releasing the lock"),
 ]

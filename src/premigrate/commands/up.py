@@ -45,7 +45,7 @@ def run(command: CommandRun) -> int:
         prepared = prepare(command.policy, plan_now.steps)
         refuse_unrunnable(command, prepared)
         lint_gate(command, plan_now.steps)
-        with command.sessions.runner_lock() as lock:
+        with command.sessions.runner_lock(probe=driver) as lock:
             driver.ensure_schema()
             if driver.ensure_history_table():
                 log.info("history_table_created", table=config.table)

@@ -14,7 +14,8 @@ Capability flags, not dialect checks, tell the runner what a database can do:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -153,6 +154,9 @@ class Driver(Protocol):
     supports_schema: ClassVar[bool]
     table_names_fold_case: ClassVar[bool]
     code_field: ClassVar[str]
+    # Set by the engine while a `table` runner lock is held: run in the same transaction as every history write,
+    # just before its COMMIT (SqlHistoryMixin); raises LockLost when the lease is no longer this runner's.
+    fence: Callable[[], None] | None
 
     @classmethod
     def connect(cls, dsn: Dsn, settings: DriverSettings) -> Driver:
@@ -245,11 +249,47 @@ def utc(value: datetime) -> datetime:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
+# A fenced history write outside a transaction of ours commits in a small transaction of its own; a certification
+# conflict at its COMMIT (Galera errno 1213) or a deadlock is retried this many times (it fences again each time).
+FENCED_WRITE_ATTEMPTS = 5
+
+
 class SqlHistoryMixin:
-    """History-table SQL shared by the drivers; each sets `param` and provides _exec/_fetchall and `history_ref`."""
+    """History-table SQL shared by the drivers; each sets `param` and provides _exec/_fetchall and `history_ref`.
+
+    `fence`, set by the engine while a `table` runner lock is held (engine/tablelock.py), proves in the same
+    transaction as every history write, just before its COMMIT, that the lease is still this runner's (it raises
+    LockLost otherwise, and the transaction rolls back). A history write outside a transaction gets a small fenced
+    transaction of its own; inside a transaction the file opened itself, the fence joins that transaction.
+    """
 
     param: ClassVar[str] = "%s"
     history_ref: str
+    fence: Callable[[], None] | None = None
+    _fenced_transaction_open: bool = False
+
+    def _in_open_transaction(self) -> bool:  # pragma: no cover - provided by drivers
+        raise NotImplementedError
+
+    def _write_history(self, sql: str, params: tuple[Any, ...]) -> None:
+        """One history write, fenced when a lease is held (see the class docstring)."""
+        fence = self.fence
+        if fence is None or self._fenced_transaction_open:
+            self._exec(sql, params)
+            return
+        if self._in_open_transaction():
+            self._exec(sql, params)
+            fence()
+            return
+        for attempt in range(1, FENCED_WRITE_ATTEMPTS + 1):
+            try:
+                with self.transaction():
+                    self._exec(sql, params)
+                return
+            except SqlError as exc:
+                if not exc.lock_contention or attempt == FENCED_WRITE_ATTEMPTS:
+                    raise
+                time.sleep(0.05 * attempt)
 
     @classmethod
     def database_missing(cls, dsn: Dsn) -> bool:
@@ -308,7 +348,7 @@ class SqlHistoryMixin:
 
     def insert_row(self, row: HistoryRow) -> None:
         placeholders = ", ".join([self.param] * len(HISTORY_COLUMNS))
-        self._exec(
+        self._write_history(
             f"INSERT INTO {self.history_ref} ({', '.join(HISTORY_COLUMNS)}) VALUES ({placeholders})",
             self._row_params(row),
         )
@@ -316,11 +356,11 @@ class SqlHistoryMixin:
     def update_row(self, row: HistoryRow) -> None:
         assignments = ", ".join(f"{c} = {self.param}" for c in HISTORY_COLUMNS[1:])
         params = self._row_params(row)
-        self._exec(f"UPDATE {self.history_ref} SET {assignments} WHERE migration_id = {self.param}",
-                   params[1:] + params[:1])
+        self._write_history(f"UPDATE {self.history_ref} SET {assignments} WHERE migration_id = {self.param}",
+                            params[1:] + params[:1])
 
     def delete_row(self, migration_id: str) -> None:
-        self._exec(f"DELETE FROM {self.history_ref} WHERE migration_id = {self.param}", (migration_id,))
+        self._write_history(f"DELETE FROM {self.history_ref} WHERE migration_id = {self.param}", (migration_id,))
 
     def begin(self) -> None:  # pragma: no cover - provided by drivers
         raise NotImplementedError
@@ -333,10 +373,13 @@ class SqlHistoryMixin:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """See Driver.transaction."""
+        """See Driver.transaction. With a fence, the fence is the last statement before COMMIT."""
         self.begin()
+        self._fenced_transaction_open = True
         try:
             yield
+            if self.fence is not None:
+                self.fence()
             self.commit()
         except BaseException:
             try:
@@ -344,6 +387,8 @@ class SqlHistoryMixin:
             except BaseException:  # noqa: BLE001 - the original error is the one to report
                 pass
             raise
+        finally:
+            self._fenced_transaction_open = False
 
     def fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Rows of a read-only query (e.g. another tool's history table for `baseline --from`)."""

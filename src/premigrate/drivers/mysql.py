@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any, ClassVar, cast
 
 import pymysql
-from pymysql.constants import CLIENT
+from pymysql.constants import CLIENT, SERVER_STATUS
 
 from premigrate.drivers.base import ConnectFailed, DriverSettings, SqlError, SqlHistoryMixin
 from premigrate.model.dsn import Dsn
@@ -244,6 +244,9 @@ class MySQLDriver(SqlHistoryMixin):
         message = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
         return SqlError(message, code=str(errno) if errno is not None else None, code_field=self.code_field,
                         lock_contention=errno in _LOCK_CONTENTION)
+
+    def _in_open_transaction(self) -> bool:
+        return bool(self.conn.server_status & SERVER_STATUS.SERVER_STATUS_IN_TRANS)  # type: ignore[attr-defined]
 
     def begin(self) -> None:
         self._exec("START TRANSACTION")

@@ -195,6 +195,9 @@ class PostgresDriver(SqlHistoryMixin):
         return SqlError(_first_line(exc), code=exc.sqlstate, code_field=self.code_field, position=position,
                         lock_contention=exc.sqlstate in _LOCK_CONTENTION)
 
+    def _in_open_transaction(self) -> bool:
+        return self.conn.info.transaction_status != pq.TransactionStatus.IDLE
+
     def begin(self) -> None:
         self._exec("BEGIN")
 

@@ -150,6 +150,9 @@ class SQLiteDriver(SqlHistoryMixin):
         return SqlError(str(exc), code=code, code_field=self.code_field,
                         lock_contention=code.startswith("SQLITE_BUSY") or "database is locked" in str(exc))
 
+    def _in_open_transaction(self) -> bool:
+        return self.conn.in_transaction
+
     def begin(self) -> None:
         # IMMEDIATE takes the write lock up front: no deadlock-prone upgrade from a read lock later.
         self._exec("BEGIN IMMEDIATE")

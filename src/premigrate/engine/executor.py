@@ -19,13 +19,13 @@ from dataclasses import dataclass, replace
 from functools import partial
 
 from premigrate.config import Config
-from premigrate.drivers.base import STATE_ROLLING_BACK, Driver, HistoryRow
+from premigrate.drivers.base import STATE_ROLLING_BACK, Driver, HistoryRow, SqlError
 from premigrate.engine.attempts import EVENT_DOWN_FAILED, SessionTimeouts, StatementAttempts
 from premigrate.engine.interrupts import SignalGuard
-from premigrate.engine.lockwait import Timeouts, timeouts_for
+from premigrate.engine.lockwait import LockBusy, Timeouts, timeouts_for
 from premigrate.engine.sessions import HeldLock
 from premigrate.engine.stepwise import StepwiseRun
-from premigrate.errors import ConnectionLost, MigrationFailed
+from premigrate.errors import ConnectionLost, LockLost, MigrationFailed, PremigrateError
 from premigrate.eventlog import EventLog
 from premigrate.model.history import digests, migration_fields, row_for
 from premigrate.model.migrations import Migration
@@ -60,6 +60,8 @@ class Executor:
                                           lock.watch if lock is not None else None)
         self.session_timeouts = SessionTimeouts(driver)
         self.stepwise = StepwiseRun(self)
+        if lock is not None:
+            lock.protect(driver)
 
     # -- the run around the steps -------------------------------------------------------------------------------
 
@@ -70,11 +72,19 @@ class Executor:
     @contextmanager
     def running(self) -> Iterator[None]:
         """While statements run: a signal cancels the running statement, and the session's timeouts are reset
-        after."""
+        after. A failure after the runner lock was lost is reported as the lost lock (exit 8): whatever failed
+        (a statement meeting the other runner's work, a history write) failed because of it."""
         if self.guard is not None:
             self.guard.add_cancel_hook(self.driver.interrupt)
         try:
             yield
+        except (PremigrateError, SqlError) as exc:
+            if isinstance(exc, LockLost) or self.lock is None or not self.lock.lost():
+                raise
+            self.log.error("lock_lost", error=str(exc))
+            raise LockLost("runner lock lost during the run: the lease expired and is no longer ours (this run was"
+                           f" paused or cut off past --lock-lease); nothing was committed after the loss ({exc});"
+                           " run premigrate again") from exc
         finally:
             if self.guard is not None:
                 self.guard.wait_for_cancel(CANCEL_WAIT_S)
@@ -117,6 +127,8 @@ class Executor:
                 self._apply_single_transaction(steps)
                 return
             for index, step in enumerate(steps):
+                if self.lock is not None:
+                    self.lock.check()
                 self._apply_step(step, steps[index + 1] if index + 1 < len(steps) else None)
                 self.stats.applied += 1
 
@@ -160,8 +172,16 @@ class Executor:
         rolled_back = "the migration was rolled back"
 
         def attempt() -> None:
-            with self.transaction(timeouts):
-                self._run_and_record(step, statements, started, rolled_back, timeouts)
+            try:
+                with self.transaction(timeouts):
+                    self._run_and_record(step, statements, started, rolled_back, timeouts)
+            except SqlError as exc:
+                # A conflict at COMMIT (Galera certification, errno 1213) or on the history row: retried whole.
+                if exc.lock_contention and statements:
+                    raise LockBusy(exc, len(statements), [], migration, statements) from exc
+                raise
+
+        migration = step.migration
 
         self.attempts.with_retries(attempt, timeouts.retries, started, recorded=False, rolled_back=rolled_back)
 
@@ -201,6 +221,8 @@ class Executor:
         """Run the down parts of `targets` (newest first), each removing its row. Signals cancel the statement."""
         with self.running():
             for row, migration in targets:
+                if self.lock is not None:
+                    self.lock.check()
                 self._roll_back_one(row, migration)
                 self.stats.applied += 1
 
