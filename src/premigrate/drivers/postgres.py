@@ -11,7 +11,7 @@ from psycopg import errors as pg_errors, pq, sql as pg_sql
 from premigrate.drivers.base import (
     ConnectFailed, DriverSettings, SqlError, SqlHistoryMixin, lock_key_int64,
 )
-from premigrate.model.dsn import Dsn
+from premigrate.model.dsn import Dsn, split_hosts
 from premigrate.errors import ConnectionLost, UsageError
 
 # libpq reports connection failures as text without an SQLSTATE, so they are classified by message.
@@ -72,6 +72,9 @@ class PostgresDriver(SqlHistoryMixin):
             params["host"] = dsn.host
         if dsn.port:
             params["port"] = dsn.port
+        hosts = split_hosts(dsn.host or "", dsn.port or 5432)
+        if hosts is not None:  # several hosts: libpq tries them in order (target_session_attrs picks the primary)
+            params["host"], params["port"] = hosts
         if dsn.user:
             params["user"] = dsn.user
         if dsn.password is not None:
