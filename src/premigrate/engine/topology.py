@@ -42,6 +42,8 @@ _READ_ONLY_ERRNOS = {1290, 1792}
 # Galera: ER_UNKNOWN_COM_ERROR "WSREP has not yet prepared node for application use" (a node that is not synced,
 # or is outside the primary component, e.g. during a node failure): transient while waiting.
 _GALERA_NOT_READY_ERRNOS = {1047}
+# How many times the pooling test runs behind a pooler before it concludes session pooling.
+_POOLING_ROUNDS = 8
 
 
 @dataclass(frozen=True)
@@ -103,19 +105,28 @@ def detect_postgres(conn: Any, probe: Any | None = None) -> Topology:
     pooler = key_pid is not None and int(real_pid) != int(key_pid)
 
     try:
-        first = _pid_in_transaction(conn)
-        if probe is not None:
-            _require_autocommit(probe)
-            with probe.cursor() as cur:
-                cur.execute("BEGIN")
-                try:
-                    cur.execute("SELECT pg_backend_pid()")
-                    cur.fetchall()
-                    second = _pid_in_transaction(conn)
-                finally:
-                    cur.execute("COMMIT")
-        else:
-            second = _pid_in_transaction(conn)
+        # Behind a pooler, the test is repeated until the backend moves: under concurrent clients a transaction
+        # pooler may hand `conn` its old backend back by chance, which looks like session pooling. Session pooling
+        # can never move it, so the rounds cost time there only (a few round trips, once per run with work).
+        for _ in range(_POOLING_ROUNDS if pooler and probe is not None else 1):
+            first = _pid_in_transaction(conn)
+            if probe is not None:
+                _require_autocommit(probe)
+                with probe.cursor() as cur:
+                    cur.execute("BEGIN")
+                    try:
+                        cur.execute("SELECT pg_backend_pid()")
+                        probe_row = cur.fetchone()
+                        second = _pid_in_transaction(conn)
+                    finally:
+                        cur.execute("COMMIT")
+                # The probe got the backend `conn` just released: only a transaction pooler hands it on.
+                if probe_row is not None and int(probe_row[0]) == first and pooler:
+                    second = -1 if second == first else second
+            else:
+                second = _pid_in_transaction(conn)
+            if first != second:
+                break
     except Exception as exc:
         if getattr(exc, "sqlstate", None) == "08P01" and _STATEMENT_POOLING_MESSAGE in str(exc):
             pooling = "statement"
@@ -126,8 +137,9 @@ def detect_postgres(conn: Any, probe: Any | None = None) -> Topology:
     else:
         if first != second:
             pooling = "transaction"
+            moved = f"changed {first} -> {second}" if second != -1 else f"{first} went to another client"
             findings.append(f"connection pooler in transaction pooling detected (PgBouncer or similar): backend pid"
-                            f" changed {first} -> {second} between two transactions of one client connection")
+                            f" {moved} between two transactions of one client connection")
         elif pooler and probe is not None:
             pooling = "session"
             findings.append(f"connection pooler in session pooling detected (pid {key_pid} at connect, backend pid"
