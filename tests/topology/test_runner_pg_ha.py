@@ -135,6 +135,10 @@ def rotating_role(pg_primary: PgServer, tmp_path: Path) -> Iterator[tuple[str, s
     try:
         yield role, f"{sys.executable} {script} {pg_primary.port} {role} {seen}", seen
     finally:
+        owned = pg_primary.query("SELECT datname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba"
+                                 " WHERE r.rolname = %s", (role,))
+        for (name,) in owned:
+            pg_primary.query(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         pg_primary.query(f"DROP ROLE IF EXISTS {role}")
 
 
