@@ -16,16 +16,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from functools import partial
 
 from premigrate.config import Config
-from premigrate.drivers.base import STATE_ROLLING_BACK, Driver, HistoryRow
+from premigrate.drivers.base import Driver, HistoryRow
 from premigrate.engine.attempts import EVENT_DOWN_FAILED, SessionTimeouts, StatementAttempts
 from premigrate.engine.interrupts import SignalGuard
 from premigrate.engine.lockwait import Timeouts, timeouts_for
 from premigrate.engine.sessions import HeldLock
 from premigrate.engine.stepwise import StepwiseRun
-from premigrate.errors import ConnectionLost, MigrationFailed
 from premigrate.eventlog import EventLog
 from premigrate.model.history import digests, migration_fields, row_for
 from premigrate.model.migrations import Migration
@@ -227,31 +225,5 @@ class Executor:
             self.attempts.with_retries(attempt, timeouts.retries, started, recorded=False, rolled_back=rolled_back,
                                        event=EVENT_DOWN_FAILED)
         else:
-            self._roll_back_stepwise(row, down_view, statements, started, timeouts)
+            self.stepwise.roll_back(row, down_view, statements, started, timeouts)
         self.log.info("rolled_back", **fields, duration_ms=self.attempts.ms(started), statements=len(statements))
-
-    def _roll_back_stepwise(self, row: HistoryRow, down_view: Migration, statements: Sequence[Statement],
-                            started: float, timeouts: Timeouts) -> None:
-        """No transaction around the down part: the row, in state rolling_back, records each statement's start
-        and end; it is removed when the last statement is done."""
-        progress = row.evolve(state=STATE_ROLLING_BACK, statements_total=len(statements), statements_done=0,
-                              statement_started=0, statement_hashes=(), error=None)
-        self.driver.update_row(progress)
-        self.session_timeouts.apply(timeouts)
-        try:
-            for index in range(1, len(statements) + 1):
-                progress = progress.evolve(statement_started=index)
-                self.driver.update_row(progress)
-                try:
-                    self.attempts.with_retries(
-                        partial(self.attempts.execute, down_view, statements, index, started, recorded=True,
-                                event=EVENT_DOWN_FAILED, lock_timeout=timeouts.lock),
-                        timeouts.retries, started, recorded=True, rolled_back="", event=EVENT_DOWN_FAILED)
-                except MigrationFailed as exc:
-                    self.record_quietly(progress.evolve(error=exc.fields.get("error_summary")))
-                    raise
-                progress = progress.evolve(statements_done=index)
-                self.driver.update_row(progress)
-            self.driver.delete_row(row.migration_id)
-        except ConnectionLost as exc:
-            raise ConnectionLost(exc.message, recorded=True) from exc

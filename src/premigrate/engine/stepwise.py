@@ -1,17 +1,23 @@
-"""A migration run statement by statement, outside a transaction of ours (MySQL, no-transaction files, resumes,
-files that open their own transactions): its history row says, at every moment, exactly where it stands.
+"""A migration, or a down part, run statement by statement outside a transaction of ours (MySQL, no-transaction
+files, resumes, files that open their own transactions): its history row says, at every moment, exactly where it
+stands.
 
 Before statement k runs the row says "k started"; after it, "k done" (written together with "k+1 started"). A run
-that dies in between leaves k "in doubt", and the next run refuses to guess (see model/planner.py).
+that dies in between leaves k "in doubt", and the next run refuses to guess (see model/planner.py). A down part's
+row (state rolling_back) gets its "done" mark in a write of its own, and is deleted after the last statement.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from premigrate.drivers.base import STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, HistoryRow, SqlError
+from premigrate.drivers.base import (
+    STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK, HistoryRow, SqlError,
+)
+from premigrate.engine.attempts import EVENT_DOWN_FAILED
 from premigrate.engine.lockwait import LockBusy, Timeouts
 from premigrate.errors import ConnectionLost, Interrupted, MigrationFailed
 from premigrate.model import transactions
@@ -67,6 +73,32 @@ class StepwiseRun:
                 raise
             raise ConnectionLost(f"{exc.message}; the history row of {migration.script} records where it stopped",
                                  recorded=True) from exc
+
+    def roll_back(self, row: HistoryRow, down_view: Migration, statements: Sequence[Statement],
+                  started: float, timeouts: Timeouts) -> None:
+        """No transaction around the down part: the row, in state rolling_back, records each statement's start
+        and end; it is removed when the last statement is done."""
+        progress = row.evolve(state=STATE_ROLLING_BACK, statements_total=len(statements), statements_done=0,
+                              statement_started=0, statement_hashes=(), error=None)
+        self.driver.update_row(progress)
+        self.executor.session_timeouts.apply(timeouts)
+        try:
+            for index in range(1, len(statements) + 1):
+                progress = progress.evolve(statement_started=index)
+                self.driver.update_row(progress)
+                try:
+                    self.attempts.with_retries(
+                        partial(self.attempts.execute, down_view, statements, index, started, recorded=True,
+                                event=EVENT_DOWN_FAILED, lock_timeout=timeouts.lock),
+                        timeouts.retries, started, recorded=True, rolled_back="", event=EVENT_DOWN_FAILED)
+                except MigrationFailed as exc:
+                    self.executor.record_quietly(progress.evolve(error=exc.fields.get("error_summary")))
+                    raise
+                progress = progress.evolve(statements_done=index)
+                self.driver.update_row(progress)
+            self.driver.delete_row(row.migration_id)
+        except ConnectionLost as exc:
+            raise ConnectionLost(exc.message, recorded=True) from exc
 
     def _run_statements(self, migration: Migration, statements: Sequence[Statement], row: HistoryRow,
                         recorded: HistoryRow | None, started: float, timeouts: Timeouts,
