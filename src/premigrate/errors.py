@@ -8,6 +8,7 @@
     ├── ValidationFailed            5  bad migration files, drift, out-of-order, failed or in-doubt earlier run
     │   └── MigrationFileError      5  one file cannot be parsed
     ├── LockTimeout                 6  the runner lock was not acquired within --lock-timeout
+    ├── LockLost                    8  the runner lock was lost mid-run (its session ended): stopped at once
     └── (PendingWork is not an error: `check` returns 7)
 
     Interrupted (a KeyboardInterrupt)  130 / 143  SIGINT / SIGTERM
@@ -69,6 +70,13 @@ class LockTimeout(PremigrateError):
     exit_code = 6
 
 
+class LockLost(PremigrateError):
+    """The runner lock's session ended (an idle timeout, a reaper, a proxy, an administrator) while the run held it:
+    another runner may have taken the lock, so this one stops before starting another statement."""
+
+    exit_code = 8
+
+
 class Interrupted(KeyboardInterrupt):
     """Raised by the signal handler.
 
@@ -92,5 +100,7 @@ EXIT_CODES: list[tuple[str, str]] = [
           " earlier run"),
     ("6", "the runner lock was not acquired within --lock-timeout"),
     ("7", "work is pending: `check` found migrations not yet applied"),
+    ("8", "the runner lock was lost mid-run (its session ended): stopped before the next statement; the history"
+          " row records where"),
     ("130/143", "interrupted by SIGINT / SIGTERM, after rolling back (or recording) and releasing the lock"),
 ]

@@ -127,6 +127,16 @@ class TestValidation:
         assert "`premigrate repair --resume --retry-current` if statement 2 did not take effect" in message
         assert "`premigrate repair --resume --skip-current` if it did" in message
 
+    def test_in_doubt_does_not_claim_the_run_stopped(self, tmp_path: Path) -> None:
+        """A run that lost its lock may still be in its statement: the message says so and how to tell."""
+        files = folder(tmp_path, THREE)
+        row = applied(files, "3", state="in_progress", statements_done=1, statement_started=2, statements_total=3,
+                      applied_by="pod-7")
+        message = make_plan(files, [applied(files, "1"), applied(files, "2"), row], Policy("mysql")).problems[0].message
+        assert "earlier run stopped" not in message
+        assert "stopped while statement 2 of 3 was running, or may still be running it" in message
+        assert "premigrate@pod-7" in message
+
     def test_several_unfinished_rows_name_the_version(self, tmp_path: Path) -> None:
         """With two unfinished rows, --resume must say which: the hint carries --version."""
         files = folder(tmp_path, THREE)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 
 from premigrate.config import Config
 from premigrate.drivers.base import Driver, HistoryRow
@@ -58,6 +59,60 @@ class Executor:
                                           lock.watch if lock is not None else None)
         self.session_timeouts = SessionTimeouts(driver)
         self.stepwise = StepwiseRun(self)
+        # The lock session does premigrate's own writes outside a migration's transaction (its state is never a
+        # migration's); the writes that must commit with a migration's transaction run on the migration session,
+        # conditional on the lock session still holding the lock.
+        self.own_session = lock is not None and lock.keepalive_s is not None
+        if lock is not None and self.own_session:
+            driver.guard_writes(lock.key, lock.session.session_id())
+
+    # -- premigrate's own writes --------------------------------------------------------------------------------
+
+    @contextmanager
+    def bookkeeping(self) -> Iterator[Driver]:
+        """The session for premigrate's own writes outside a migration's transaction."""
+        if self.lock is None or not self.own_session:
+            yield self.driver
+            return
+        with self.lock.using() as session:
+            yield session
+
+    def update_row(self, row: HistoryRow) -> None:
+        with self.bookkeeping() as book:
+            book.update_row(row)
+
+    def insert_row(self, row: HistoryRow) -> None:
+        self.check_lock()
+        with self.bookkeeping() as book:
+            book.insert_row(row)
+
+    def delete_row(self, migration_id: str) -> None:
+        self.check_lock()
+        with self.bookkeeping() as book:
+            book.delete_row(migration_id)
+
+    def check_lock(self) -> None:
+        """Before each migration and each history write that is not conditional on the lock: LockLost if lost."""
+        if self.lock is not None and self.own_session:
+            self.lock.check()
+
+    def check_session(self, migration: Migration) -> None:
+        """Before a migration's final history write: refuse to record a migration that switched the current
+        database (MySQL `USE` hidden where the check before the run cannot see it)."""
+        current = self.driver.database_changed()
+        if current is not None:
+            raise self.attempts.switched(migration, current)
+
+    def own_write_in_transaction(self, migration: Migration) -> None:
+        """Before a history write inside a migration's transaction, on the migration's session."""
+        self.check_session(migration)
+        self.driver.own_identity_local()
+        self.check_lock()
+
+    def between_migrations(self) -> None:
+        """What a migration did to its session's state does not leak into the next one."""
+        self.driver.restore_session()
+        self.session_timeouts.forget()
 
     # -- the run around the steps -------------------------------------------------------------------------------
 
@@ -92,13 +147,16 @@ class Executor:
             yield
 
     def record_quietly(self, row: HistoryRow) -> None:
-        """Record a failure, through the lock session if the migration session is broken."""
-        spare = self.lock.session if self.lock is not None and self.lock.usable else None
-        for session in (self.driver, spare):
-            if session is None:
-                continue
+        """Record a failure: through the lock session (premigrate's own), else through the migration session."""
+        lock = self.lock if self.lock is not None and self.lock.usable and self.lock.lost is None else None
+        attempts: list[Callable[[], None]] = [partial(self.driver.update_row, row)]
+        if lock is not None and self.own_session:
+            attempts.insert(0, partial(self.update_row, row))
+        elif lock is not None:
+            attempts.append(partial(lock.session.update_row, row))
+        for attempt in attempts:
             try:
-                session.update_row(row)
+                attempt()
                 return
             except BaseException as exc:  # noqa: BLE001 - the statement's error matters more than this one
                 self.log.warning("history_update_failed", migration_id=row.migration_id, error=str(exc))
@@ -115,6 +173,9 @@ class Executor:
                 self._apply_single_transaction(steps)
                 return
             for index, step in enumerate(steps):
+                if index:
+                    self.between_migrations()
+                self.check_lock()
                 self._apply_step(step, steps[index + 1] if index + 1 < len(steps) else None)
                 self.stats.applied += 1
 
@@ -146,6 +207,7 @@ class Executor:
         row = self.row(migration, statements, execution_ms=self.attempts.ms(started),
                        statements_done=len(statements), statement_started=len(statements),
                        statement_hashes=digests(statements))
+        self.own_write_in_transaction(migration)
         if step.row is not None:
             self.driver.update_row(row)
         else:
@@ -198,7 +260,10 @@ class Executor:
     def roll_back(self, targets: Sequence[tuple[HistoryRow, Migration]]) -> None:
         """Run the down parts of `targets` (newest first), each removing its row. Signals cancel the statement."""
         with self.running():
-            for row, migration in targets:
+            for index, (row, migration) in enumerate(targets):
+                if index:
+                    self.between_migrations()
+                self.check_lock()
                 self._roll_back_one(row, migration)
                 self.stats.applied += 1
 
@@ -220,6 +285,7 @@ class Executor:
                         self.attempts.execute(down_view, statements, index, started, recorded=False,
                                               rolled_back=rolled_back, event=EVENT_DOWN_FAILED,
                                               lock_timeout=timeouts.lock)
+                    self.own_write_in_transaction(down_view)
                     self.driver.delete_row(row.migration_id)
 
             self.attempts.with_retries(attempt, timeouts.retries, started, recorded=False, rolled_back=rolled_back,

@@ -61,9 +61,9 @@ class StepwiseRun:
             row = self.executor.row(migration, statements, state=STATE_IN_PROGRESS, statements_done=0,
                                     statement_started=1 if statements and not opens_block else 0)
             if step.row is not None:
-                self.driver.update_row(row)
+                self.executor.update_row(row)
             else:
-                self.driver.insert_row(row)
+                self.executor.insert_row(row)
             recorded = row
         self.executor.session_timeouts.apply(timeouts)
         try:
@@ -80,12 +80,12 @@ class StepwiseRun:
         and end; it is removed when the last statement is done."""
         progress = row.evolve(state=STATE_ROLLING_BACK, statements_total=len(statements), statements_done=0,
                               statement_started=0, statement_hashes=(), error=None)
-        self.driver.update_row(progress)
+        self.executor.update_row(progress)
         self.executor.session_timeouts.apply(timeouts)
         try:
             for index in range(1, len(statements) + 1):
                 progress = progress.evolve(statement_started=index)
-                self.driver.update_row(progress)
+                self.executor.update_row(progress)
                 try:
                     self.attempts.with_retries(
                         partial(self.attempts.execute, down_view, statements, index, started, recorded=True,
@@ -95,8 +95,9 @@ class StepwiseRun:
                     self.executor.record_quietly(progress.evolve(error=exc.fields.get("error_summary")))
                     raise
                 progress = progress.evolve(statements_done=index)
-                self.driver.update_row(progress)
-            self.driver.delete_row(row.migration_id)
+                self.executor.update_row(progress)
+            self.executor.check_session(down_view)
+            self.executor.delete_row(row.migration_id)
         except ConnectionLost as exc:
             raise ConnectionLost(exc.message, recorded=True) from exc
 
@@ -116,7 +117,7 @@ class StepwiseRun:
                 continue
             wanted = row.evolve(statement_started=index)
             if wanted != recorded:
-                self.driver.update_row(wanted)
+                self.executor.update_row(wanted)
             row = recorded = wanted
             self._run_one(migration, statements, index, row, started, timeouts)
             row = row.evolve(statements_done=index, statement_hashes=hashes[:index])
@@ -124,14 +125,19 @@ class StepwiseRun:
         final = row.evolve(state=STATE_APPLIED, applied_at=datetime.now(timezone.utc),
                            execution_ms=self.attempts.ms(started), statements_done=len(statements),
                            statement_started=len(statements), statement_hashes=hashes, error=None)
+        try:
+            self.executor.check_session(migration)
+        except MigrationFailed as exc:
+            self.executor.record_quietly(row.evolve(state=STATE_FAILED, error=str(exc)))
+            raise
         ahead = self._row_ahead(following)
         if ahead is None:
-            self.driver.update_row(final)
+            self.executor.update_row(final)
             return
         # One commit instead of two: where every write is its own commit (MySQL), commits are what a run costs.
-        with self.driver.transaction():
-            self.driver.update_row(final)
-            self.driver.insert_row(ahead)
+        with self.executor.bookkeeping() as book, book.transaction():
+            book.update_row(final)
+            book.insert_row(ahead)
         self.written_ahead = ahead
 
     def _run_one(self, migration: Migration, statements: Sequence[Statement], index: int, row: HistoryRow,
@@ -170,7 +176,7 @@ class StepwiseRun:
         transactional_ddl = self.driver.transactional_ddl
         before = row.evolve(statement_started=block.first if not transactional_ddl else row.statements_done)
         if before != recorded:
-            self.driver.update_row(before)
+            self.executor.update_row(before)
         after = row.evolve(statements_done=block.last, statement_started=block.last,
                            statement_hashes=digests(statements)[:block.last])
 
@@ -180,6 +186,7 @@ class StepwiseRun:
                     self.attempts.execute(migration, statements, index, started, recorded=True,
                                           lock_timeout=timeouts.lock)
                 if block.ends_with == transactions.COMMIT:
+                    self.driver.own_identity_local()
                     self.driver.update_row(after)
                 self.attempts.execute(migration, statements, block.last, started, recorded=True,
                                       lock_timeout=timeouts.lock)
@@ -190,7 +197,7 @@ class StepwiseRun:
                     pass
                 raise
             if block.ends_with == transactions.ROLLBACK:
-                self.driver.update_row(after)
+                self.executor.update_row(after)
 
         try:
             self.attempts.with_retries(attempt, timeouts.retries, started, recorded=True, rolled_back="")

@@ -251,9 +251,12 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
         k = row.statement_started
         problems.append(Problem(
             ProblemKind.IN_DOUBT, migration.id,
-            f"{where}: an earlier run stopped while statement {k} of {row.statements_total} was running, so "
-            f"nobody knows whether it took effect{_error_suffix(row)}; {took_effect(row.statements_done)}. Check "
-            f"the database, then run `{repair_command('--resume --retry-current', row, several)}` if statement {k} "
+            f"{where}: a run (on {row.applied_by or 'an unknown host'}) stopped while statement {k} of "
+            f"{row.statements_total} was running, or may still be running it (a run that lost its runner lock "
+            f"finishes the statement it is in), so nobody knows whether it took effect{_error_suffix(row)}; "
+            f"{took_effect(row.statements_done)}. To tell, look for a premigrate session still active on the "
+            f"database (application name premigrate@{row.applied_by or '<host>'}) and wait for it to end. Then check "
+            f"the database, and run `{repair_command('--resume --retry-current', row, several)}` if statement {k} "
             f"did not take effect, or `{repair_command('--resume --skip-current', row, several)}` if it did; or "
             f"{_settle_hint(row)}",
             migration.script,
