@@ -21,7 +21,7 @@ from premigrate.engine.attempts import EVENT_DOWN_FAILED
 from premigrate.engine.lockwait import LockBusy, Timeouts
 from premigrate.errors import ConnectionLost, Interrupted, MigrationFailed
 from premigrate.model import transactions
-from premigrate.model.history import digests, migration_fields
+from premigrate.model.history import digests, migration_fields, prefix_chain, progress_hashes
 from premigrate.model.migrations import Migration
 from premigrate.model.modes import Mode
 from premigrate.model.planner import Reason, Step
@@ -40,6 +40,8 @@ class StepwiseRun:
         self.driver = executor.driver
         self.attempts = executor.attempts
         self.written_ahead: HistoryRow | None = None  # the next migration's first row, already written
+        self.chain: list[str] = [""]  # prefix hashes of the migration being run (model/history.py)
+        self.hashes: tuple[str, ...] = ()  # its statements' hashes
 
     def apply(self, step: Step, statements: Sequence[Statement], started: float, timeouts: Timeouts,
               following: Step | None = None) -> None:
@@ -105,7 +107,8 @@ class StepwiseRun:
                         recorded: HistoryRow | None, started: float, timeouts: Timeouts,
                         following: Step | None) -> None:
         """Statement by statement, one history write per statement: "k done and k+1 started" in the same write."""
-        hashes = digests(statements)
+        hashes = self.hashes = digests(statements)
+        self.chain = prefix_chain(hashes)  # progress rows carry one hash of the done part: constant-size writes
         blocks = {b.first: b for b in self.executor.shapes.blocks(migration, statements)}
         index = row.statements_done + 1
         while index <= len(statements):
@@ -120,7 +123,7 @@ class StepwiseRun:
                 self.executor.update_row(wanted)
             row = recorded = wanted
             self._run_one(migration, statements, index, row, started, timeouts)
-            row = row.evolve(statements_done=index, statement_hashes=hashes[:index])
+            row = row.evolve(statements_done=index, statement_hashes=progress_hashes(self.chain, index))
             index += 1
         final = row.evolve(state=STATE_APPLIED, applied_at=datetime.now(timezone.utc),
                            execution_ms=self.attempts.ms(started), statements_done=len(statements),
@@ -128,7 +131,7 @@ class StepwiseRun:
         try:
             self.executor.check_session(migration)
         except MigrationFailed as exc:
-            self.executor.record_quietly(row.evolve(state=STATE_FAILED, error=str(exc)))
+            self._record(row.evolve(state=STATE_FAILED, error=str(exc)))
             raise
         ahead = self._row_ahead(following)
         if ahead is None:
@@ -140,6 +143,11 @@ class StepwiseRun:
             book.insert_row(ahead)
         self.written_ahead = ahead
 
+    def _record(self, row: HistoryRow) -> None:
+        """A failure's row, written once: with the full list of the done statements' hashes (not the prefix hash
+        of the progress writes), so that a resume can name the statement that changed since."""
+        self.executor.record_quietly(row.evolve(statement_hashes=self.hashes[:row.statements_done]))
+
     def _run_one(self, migration: Migration, statements: Sequence[Statement], index: int, row: HistoryRow,
                  started: float, timeouts: Timeouts) -> None:
         """Statement `index`, retried after lock timeouts; a failure or a signal is recorded on its row."""
@@ -148,11 +156,11 @@ class StepwiseRun:
                 lambda: self._execute_with_index_cleanup(migration, statements, index, started, timeouts),
                 timeouts.retries, started, recorded=True, rolled_back="")
         except MigrationFailed as exc:
-            self.executor.record_quietly(row.evolve(state=STATE_FAILED,
+            self._record(row.evolve(state=STATE_FAILED,
                                                     error=exc.fields.get("error_summary") or str(exc)))
             raise
         except Interrupted as exc:
-            self.executor.record_quietly(row.evolve(
+            self._record(row.evolve(
                 error=f"interrupted by {exc} during statement {index}; it may or may not have taken effect"))
             raise
 
@@ -178,7 +186,7 @@ class StepwiseRun:
         if before != recorded:
             self.executor.update_row(before)
         after = row.evolve(statements_done=block.last, statement_started=block.last,
-                           statement_hashes=digests(statements)[:block.last])
+                           statement_hashes=progress_hashes(self.chain, block.last))
 
         def attempt() -> None:
             try:
@@ -203,7 +211,7 @@ class StepwiseRun:
             self.attempts.with_retries(attempt, timeouts.retries, started, recorded=True, rolled_back="")
         except MigrationFailed as exc:
             note = "" if transactional_ddl else "; DDL in the block may have committed implicitly before the failure"
-            self.executor.record_quietly(before.evolve(
+            self._record(before.evolve(
                 state=STATE_FAILED, statement_started=block.first,
                 error=f"{exc.fields.get('error_summary') or exc} (in the transaction block of statements "
                       f"{block.first}-{block.last}, rolled back){note}"))
