@@ -11,7 +11,7 @@
     │   ├── MigrationFileError      5  one file cannot be parsed
     │   └── TopologyRefused         5  statement pooling, Galera RSU: migrations cannot be applied safely there
     ├── LockTimeout                 6  the runner lock was not acquired within --lock-timeout
-    ├── LockLost                    8  the runner lock was lost during the run (nothing committed after the loss)
+    ├── LockLost                    8  the runner lock was lost mid-run (its session ended, its lease was taken over)
     └── (PendingWork is not an error: `check` returns 7)
 
     Interrupted (a KeyboardInterrupt)  130 / 143  SIGINT / SIGTERM
@@ -88,10 +88,10 @@ class TopologyRefused(ValidationFailed):
 
 
 class LockLost(PremigrateError):
-    """The runner lock was lost while the run went on (a lease that expired and was taken over, a lock session
-    that ended): the run stops at once. A code of its own: nothing was committed after the loss (the fence saw to
-    that), the run did not finish, and the operator should know that a runner was paused or cut off past its lock
-    (SIGSTOP, a VM freeze, a network partition) rather than merely waiting for it (6)."""
+    """The runner lock was lost while the run held it: its session ended (an idle timeout, a reaper, a proxy, an
+    administrator), or its lease (--lock-mode table) expired and was taken over by another runner, e.g. after this
+    one was paused (SIGSTOP, a VM freeze, a network partition). Another runner may have the lock, so this one stops
+    before starting another statement; a lease's fence makes sure nothing commits after the loss."""
 
     exit_code = 8
 
@@ -119,7 +119,7 @@ EXIT_CODES: list[tuple[str, str]] = [
           " earlier run"),
     ("6", "the runner lock was not acquired within --lock-timeout"),
     ("7", "work is pending: `check` found migrations not yet applied"),
-    ("8", "the runner lock was lost during the run (paused or cut off past its lease): nothing was committed after"
-          " the loss; run premigrate again"),
+    ("8", "the runner lock was lost mid-run (its session ended, or its lease was taken over after a pause): stopped"
+          " before the next statement, nothing committed after the loss; the history row records where"),
     ("130/143", "interrupted by SIGINT / SIGTERM, after rolling back (or recording) and releasing the lock"),
 ]

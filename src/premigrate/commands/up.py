@@ -15,7 +15,7 @@ from premigrate.drivers.base import Driver, HistoryRow
 from premigrate.errors import ValidationFailed
 from premigrate.model.migrations import MigrationSet
 from premigrate.model.modes import (
-    StepShapes, refuse_single_transaction_steps, refuse_single_transaction_unsupported,
+    StepShapes, refuse_database_switch, refuse_single_transaction_steps, refuse_single_transaction_unsupported,
     refuse_transaction_incompatible,
 )
 from premigrate.model.planner import Policy, Reason, Step
@@ -86,6 +86,7 @@ def refuse_unrunnable(command: CommandRun, steps: list[Step]) -> None:
     if single:
         refuse_single_transaction_steps(shapes, steps)
     refuse_transaction_incompatible(shapes, steps, single_transaction=single)
+    refuse_database_switch(shapes, steps)
 
 
 def lint_gate(command: CommandRun, steps: list[Step]) -> None:

@@ -23,7 +23,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
 from premigrate.model.dsn import Dsn
-from premigrate.errors import PremigrateError
+from premigrate.errors import LockLost, PremigrateError
 
 class State(StrEnum):
     """A history row's state, as stored in its `state` column."""
@@ -234,6 +234,23 @@ class Driver(Protocol):
         The statement then raises SqlError (or Interrupted)."""
     def list_tables(self) -> list[str]:
         """The tables of the migrated schema (baseline, serve's expected tables)."""
+    def lock_held(self, key: str) -> bool:
+        """Whether this session still holds the runner lock `key` (the lock session's keepalive and check: one
+        cheap query). Raises ConnectionLost when the session is gone, which ends the lock too."""
+    def guard_writes(self, key: str, holder: int | None) -> None:
+        """Make every later update_row() conditional on session `holder` (a session_id()) still holding the runner
+        lock `key`, in the same statement: a row is never written by a run that lost its lock (update_row then
+        raises LockLost). None: no guard (SQLite: the lock is a file lock of this process, it cannot be lost)."""
+    def restore_session(self) -> None:
+        """Undo what a migration may have changed in this session's state (role, search_path, timeouts, session
+        variables), so that it does not leak into the next migration; the executor calls it between migrations."""
+    def database_changed(self) -> str | None:
+        """The current database when a migration switched it (MySQL `USE`), else None (no query where a
+        statement cannot switch it)."""
+    def own_identity_local(self) -> None:
+        """Inside an open transaction, before premigrate's own write on a migration's session: act as the user
+        premigrate connected as again until the transaction ends (a migration's SET ROLE must not make the history
+        write fail). A no-op where a migration cannot change it."""
 
 
 def lock_key_text(database: str, table: str) -> str:
@@ -255,7 +272,7 @@ FENCED_WRITE_ATTEMPTS = 5
 
 
 class SqlHistoryMixin:
-    """History-table SQL shared by the drivers; each sets `param` and provides _exec/_fetchall and `history_ref`.
+    """History-table SQL shared by the drivers; each sets `param` and provides _exec/_fetchall and `_history_ref`.
 
     `fence`, set by the engine while a `table` runner lock is held (engine/tablelock.py), proves in the same
     transaction as every history write, just before its COMMIT, that the lease is still this runner's (it raises
@@ -264,7 +281,7 @@ class SqlHistoryMixin:
     """
 
     param: ClassVar[str] = "%s"
-    history_ref: str
+    _history_ref: str
     fence: Callable[[], None] | None = None
     _fenced_transaction_open: bool = False
 
@@ -290,6 +307,12 @@ class SqlHistoryMixin:
                 if not exc.lock_contention or attempt == FENCED_WRITE_ATTEMPTS:
                     raise
                 time.sleep(0.05 * attempt)
+
+    @property
+    def history_ref(self) -> str:
+        """The history table's fully qualified name: never resolved through session state a migration can change
+        (MySQL `USE`, PostgreSQL search_path)."""
+        return self._history_ref
 
     @classmethod
     def database_missing(cls, dsn: Dsn) -> bool:
@@ -356,8 +379,39 @@ class SqlHistoryMixin:
     def update_row(self, row: HistoryRow) -> None:
         assignments = ", ".join(f"{c} = {self.param}" for c in HISTORY_COLUMNS[1:])
         params = self._row_params(row)
-        self._write_history(f"UPDATE {self.history_ref} SET {assignments} WHERE migration_id = {self.param}",
-                            params[1:] + params[:1])
+        where = f"migration_id = {self.param}"
+        guard = self._write_guard
+        if guard is None:
+            self._write_history(f"UPDATE {self.history_ref} SET {assignments} WHERE {where}",
+                                params[1:] + params[:1])
+            return
+        condition, guard_params = guard
+        matched = self._exec_count(f"UPDATE {self.history_ref} SET {assignments} WHERE {where} AND {condition}",
+                                   params[1:] + params[:1] + guard_params)
+        if matched == 0 and not self._fetchall(f"SELECT {condition}", guard_params)[0][0]:
+            raise LockLost(f"the runner lock is no longer held (its session ended); the history row of "
+                           f"{row.script} was not updated")
+
+    _write_guard: tuple[str, tuple[Any, ...]] | None = None
+
+    def _exec_count(self, sql: str, params: tuple[Any, ...] = ()) -> int:  # pragma: no cover - provided by drivers
+        raise NotImplementedError
+
+    def guard_writes(self, key: str, holder: int | None) -> None:
+        self._write_guard = None if holder is None else self._lock_condition(key, holder)
+
+    def _lock_condition(self, key: str, holder: int) -> tuple[str, tuple[Any, ...]]:
+        """SQL that is true while session `holder` holds the runner lock `key`, and its parameters."""
+        raise NotImplementedError  # pragma: no cover - servers provide it; SQLite never guards
+
+    def restore_session(self) -> None:
+        pass
+
+    def database_changed(self) -> str | None:
+        return None
+
+    def own_identity_local(self) -> None:
+        pass
 
     def delete_row(self, migration_id: str) -> None:
         self._write_history(f"DELETE FROM {self.history_ref} WHERE migration_id = {self.param}", (migration_id,))

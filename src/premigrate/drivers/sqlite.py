@@ -42,7 +42,7 @@ class SQLiteDriver(SqlHistoryMixin):
         self.dsn = dsn
         self.settings = settings
         self.path = Path(dsn.database or "")
-        self.history_ref = _quote_ident(settings.table)
+        self._history_ref = _quote_ident(settings.table)
         self._lock_file: int | None = None
         self._statement_timeout: float | None = None
         self._deadline = 0.0
@@ -247,6 +247,10 @@ class SQLiteDriver(SqlHistoryMixin):
     def unlock(self, key: str) -> None:
         if self._lock_file is not None:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+
+    def lock_held(self, key: str) -> bool:
+        # A file lock of this process: it ends only with the process (or unlock()), never under us.
+        return self._lock_file is not None
 
     def lock_holder(self, key: str) -> dict[str, Any] | None:
         try:

@@ -8,6 +8,7 @@ who blocks a waiting statement (engine/lockwait.BlockerWatch).
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,31 +19,51 @@ from premigrate.drivers import driver_class
 from premigrate.drivers.base import Capabilities, ConnectFailed, Driver, DriverSettings, lock_key_text
 from premigrate.engine.credentials import PasswordCommand
 from premigrate.engine.interrupts import SignalGuard
-from premigrate.engine.lockwait import BlockerWatch
+from premigrate.engine.lockwait import LOOKUP_WAIT_S, BlockerWatch
 from premigrate.engine.topology import read_only_reason
 from premigrate.engine.waiting import wait_for_database
-from premigrate.errors import LockLost, PremigrateError
+from premigrate.errors import ConnectionLost, LockLost, PremigrateError
 from premigrate.eventlog import EventLog
 from premigrate.model.dsn import Dsn
+from premigrate.model.durations import format_duration
 
 if TYPE_CHECKING:
     from premigrate.engine.tablelock import TableLock
 
 LOCK_SESSION_CONNECT_TIMEOUT_S = 10.0
+# Well inside the idle timeouts met in practice (proxies and reapers: 60 s and up; PgBouncer's server_idle_timeout:
+# 600 s), and a query a second would be noise in the server's logs.
+KEEPALIVE_S = 15.0
 
 
 @dataclass
 class HeldLock:
-    """The runner lock, held. `session` is the lock's own session; `watch` looks up blockers from it.
-    `table`: the lease and its heartbeat, in --lock-mode table."""
+    """The runner lock, held. `session` is the lock's own session: it never runs migration SQL, so its state is
+    premigrate's own. It also writes the progress rows (engine/stepwise.py) and, from `watch`, looks up blockers.
+
+    advisory mode: a lock session left idle for a long run dies of an idle timeout (PostgreSQL
+    idle_session_timeout, MySQL wait_timeout, a proxy or reaper), and its lock with it: a keepalive thread asks "do
+    we still hold the lock?" every KEEPALIVE_S while nobody else uses the session, and check() asks before each
+    migration. Every history update is conditional on the lock in the same statement (Driver.guard_writes).
+    table mode (`table`): the lease's heartbeat renews it on a session of its own, and every history write of the
+    protected sessions is fenced (Driver.fence). A lost lock is LockLost (exit 8) in both modes.
+    """
 
     session: Driver
+    key: str = ""
+    keepalive_s: float | None = None
     table: TableLock | None = None
     watch: BlockerWatch = field(init=False)
-    protected: list[Driver] = field(default_factory=list)
+    lost: str | None = field(init=False, default=None)  # why the lock is known to be lost
+    protected: list[Driver] = field(init=False, default_factory=list)
+    _stop: threading.Event = field(init=False, default_factory=threading.Event)
+    _thread: threading.Thread | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.watch = BlockerWatch(self.session)
+        if self.keepalive_s:
+            self._thread = threading.Thread(target=self._keepalive, name="premigrate-lock-keepalive", daemon=True)
+            self._thread.start()
 
     @property
     def usable(self) -> bool:
@@ -55,12 +76,7 @@ class HeldLock:
             driver.fence = self.table.fence_for(driver)
             self.protected.append(driver)
 
-    def check(self) -> None:
-        """Between steps: raise LockLost when the heartbeat found the lease gone."""
-        if self.table is not None:
-            self.table.check()
-
-    def lost(self) -> bool:
+    def lease_lost(self) -> bool:
         """After a failure: whether the lease is gone (then the failure is reported as the lost lock)."""
         if self.table is None:
             return False
@@ -75,6 +91,62 @@ class HeldLock:
         for driver in self.protected:
             driver.fence = None
         self.protected.clear()
+
+    @contextmanager
+    def using(self) -> Iterator[Driver]:
+        """The lock session, for this thread alone (the keepalive and the blocker lookups wait meanwhile)."""
+        if not self.watch.busy.acquire(timeout=LOOKUP_WAIT_S):
+            self.lost = "the lock session stopped answering"
+            raise self.lost_error()
+        try:
+            yield self.session
+        except ConnectionLost as exc:
+            self.lost = f"the lock session ended ({exc.message})"
+            raise self.lost_error() from exc
+        finally:
+            self.watch.busy.release()
+
+    def check(self) -> None:
+        """Raise LockLost unless the lock session still holds the lock (one cheap query), or (table mode) unless
+        the heartbeat still holds the lease."""
+        if self.table is not None:
+            self.table.check()
+            return
+        if self.lost is None:
+            with self.using() as session:
+                if not session.lock_held(self.key):
+                    self.lost = "the lock session no longer holds the lock"
+        if self.lost is not None:
+            raise self.lost_error()
+
+    def lost_error(self) -> LockLost:
+        return LockLost(f"the runner lock was lost mid-run: {self.lost}; another premigrate may have taken it and "
+                        "be migrating now, so this run stopped before starting another statement. Keep database "
+                        "idle timeouts for premigrate's sessions above a minute (the lock session sends a keepalive "
+                        f"every {format_duration(self.keepalive_s or KEEPALIVE_S)}); `premigrate status` shows "
+                        "where the history stands once no run holds the lock", reason=self.lost)
+
+    def _keepalive(self) -> None:
+        assert self.keepalive_s is not None
+        while not self._stop.wait(self.keepalive_s):
+            if self.lost is not None or not self.watch.busy.acquire(blocking=False):
+                continue  # in use right now: alive (and its user sees a loss itself)
+            try:
+                if not self.session.lock_held(self.key):
+                    self.lost = "the lock session no longer holds the lock"
+            except Exception as exc:  # noqa: BLE001 - any failure of the lock session means the lock is gone
+                self.lost = f"the lock session ended ({exc})"
+            finally:
+                self.watch.busy.release()
+
+    def close(self) -> None:
+        self.unprotect()
+        if self.table is not None:
+            self.table.stop()
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=LOOKUP_WAIT_S)
+        self.watch.close()
 
 
 class Sessions:
@@ -167,7 +239,9 @@ class Sessions:
                 held = self._take_lease(lock_session, key)
             else:
                 locking.acquire(lock_session, key, cfg.lock_timeout, self.log)
-                held = HeldLock(lock_session)
+                holder = lock_session.session_id()
+                lock_session.guard_writes(key, holder)
+                held = HeldLock(lock_session, key, KEEPALIVE_S if holder is not None else None)
             held.protect(lock_session)
             if probe is not None:
                 held.protect(probe)
@@ -192,7 +266,7 @@ class Sessions:
         heartbeat = Heartbeat(lease.lease, tablelock.connection_of(beat_session)).start()
         self.log.info("lock_lease_held", lock_table=lease.lease.table, lease_s=lease.lease.duration_s,
                       holder=lease.lease.holder.id, renew_every_s=round(heartbeat.interval_s, 3))
-        return HeldLock(lock_session, table=tablelock.TableLock(lease, heartbeat, beat_session))
+        return HeldLock(lock_session, key, table=tablelock.TableLock(lease, heartbeat, beat_session))
 
     @contextmanager
     def locked_session(self) -> Iterator[tuple[Driver, HeldLock]]:
@@ -204,10 +278,12 @@ class Sessions:
         """Release the runner lock. After a signal the session is just closed, which releases the lock too and
         cannot hang on a database that stopped answering; a session stuck in a query is left to the exit."""
         if held is not None:
-            held.unprotect()
-            if held.table is not None:
-                held.table.stop()
-            held.watch.close()
+            held.close()
+            if held.lost is not None:
+                self.log.warning("lock_release_skipped", error=held.lost,
+                                 note="the lock ended with its session; another run may hold it now")
+                lock_session.close()
+                return
             if not held.usable:
                 self.log.warning("lock_release_skipped", error="the lock session stopped answering",
                                  note="the lock ends with that session when this process exits")

@@ -1,21 +1,27 @@
-"""A migration run statement by statement, outside a transaction of ours (MySQL, no-transaction files, resumes,
-files that open their own transactions): its history row says, at every moment, exactly where it stands.
+"""A migration, or a down part, run statement by statement outside a transaction of ours (MySQL, no-transaction
+files, resumes, files that open their own transactions): its history row says, at every moment, exactly where it
+stands.
 
 Before statement k runs the row says "k started"; after it, "k done" (written together with "k+1 started"). A run
-that dies in between leaves k "in doubt", and the next run refuses to guess (see model/planner.py).
+that dies in between leaves k "in doubt", and the next run refuses to guess (see model/planner.py). A down part's
+row (state rolling_back) gets its "done" mark in a write of its own, and is deleted after the last statement.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from premigrate.drivers.base import STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, HistoryRow, SqlError
+from premigrate.drivers.base import (
+    STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK, HistoryRow, SqlError,
+)
+from premigrate.engine.attempts import EVENT_DOWN_FAILED
 from premigrate.engine.lockwait import LockBusy, Timeouts
 from premigrate.errors import ConnectionLost, Interrupted, MigrationFailed
 from premigrate.model import transactions
-from premigrate.model.history import digests, migration_fields
+from premigrate.model.history import digests, migration_fields, prefix_chain, progress_hashes
 from premigrate.model.migrations import Migration
 from premigrate.model.modes import Mode
 from premigrate.model.planner import Reason, Step
@@ -34,6 +40,8 @@ class StepwiseRun:
         self.driver = executor.driver
         self.attempts = executor.attempts
         self.written_ahead: HistoryRow | None = None  # the next migration's first row, already written
+        self.chain: list[str] = [""]  # prefix hashes of the migration being run (model/history.py)
+        self.hashes: tuple[str, ...] = ()  # its statements' hashes
 
     def apply(self, step: Step, statements: Sequence[Statement], started: float, timeouts: Timeouts,
               following: Step | None = None) -> None:
@@ -55,9 +63,9 @@ class StepwiseRun:
             row = self.executor.row(migration, statements, state=STATE_IN_PROGRESS, statements_done=0,
                                     statement_started=1 if statements and not opens_block else 0)
             if step.row is not None:
-                self.driver.update_row(row)
+                self.executor.update_row(row)
             else:
-                self.driver.insert_row(row)
+                self.executor.insert_row(row)
             recorded = row
         self.executor.session_timeouts.apply(timeouts)
         try:
@@ -68,11 +76,39 @@ class StepwiseRun:
             raise ConnectionLost(f"{exc.message}; the history row of {migration.script} records where it stopped",
                                  recorded=True) from exc
 
+    def roll_back(self, row: HistoryRow, down_view: Migration, statements: Sequence[Statement],
+                  started: float, timeouts: Timeouts) -> None:
+        """No transaction around the down part: the row, in state rolling_back, records each statement's start
+        and end; it is removed when the last statement is done."""
+        progress = row.evolve(state=STATE_ROLLING_BACK, statements_total=len(statements), statements_done=0,
+                              statement_started=0, statement_hashes=(), error=None)
+        self.executor.update_row(progress)
+        self.executor.session_timeouts.apply(timeouts)
+        try:
+            for index in range(1, len(statements) + 1):
+                progress = progress.evolve(statement_started=index)
+                self.executor.update_row(progress)
+                try:
+                    self.attempts.with_retries(
+                        partial(self.attempts.execute, down_view, statements, index, started, recorded=True,
+                                event=EVENT_DOWN_FAILED, lock_timeout=timeouts.lock),
+                        timeouts.retries, started, recorded=True, rolled_back="", event=EVENT_DOWN_FAILED)
+                except MigrationFailed as exc:
+                    self.executor.record_quietly(progress.evolve(error=exc.fields.get("error_summary")))
+                    raise
+                progress = progress.evolve(statements_done=index)
+                self.executor.update_row(progress)
+            self.executor.check_session(down_view)
+            self.executor.delete_row(row.migration_id)
+        except ConnectionLost as exc:
+            raise ConnectionLost(exc.message, recorded=True) from exc
+
     def _run_statements(self, migration: Migration, statements: Sequence[Statement], row: HistoryRow,
                         recorded: HistoryRow | None, started: float, timeouts: Timeouts,
                         following: Step | None) -> None:
         """Statement by statement, one history write per statement: "k done and k+1 started" in the same write."""
-        hashes = digests(statements)
+        hashes = self.hashes = digests(statements)
+        self.chain = prefix_chain(hashes)  # progress rows carry one hash of the done part: constant-size writes
         blocks = {b.first: b for b in self.executor.shapes.blocks(migration, statements)}
         index = row.statements_done + 1
         while index <= len(statements):
@@ -84,23 +120,33 @@ class StepwiseRun:
                 continue
             wanted = row.evolve(statement_started=index)
             if wanted != recorded:
-                self.driver.update_row(wanted)
+                self.executor.update_row(wanted)
             row = recorded = wanted
             self._run_one(migration, statements, index, row, started, timeouts)
-            row = row.evolve(statements_done=index, statement_hashes=hashes[:index])
+            row = row.evolve(statements_done=index, statement_hashes=progress_hashes(self.chain, index))
             index += 1
         final = row.evolve(state=STATE_APPLIED, applied_at=datetime.now(timezone.utc),
                            execution_ms=self.attempts.ms(started), statements_done=len(statements),
                            statement_started=len(statements), statement_hashes=hashes, error=None)
+        try:
+            self.executor.check_session(migration)
+        except MigrationFailed as exc:
+            self._record(row.evolve(state=STATE_FAILED, error=str(exc)))
+            raise
         ahead = self._row_ahead(following)
         if ahead is None:
-            self.driver.update_row(final)
+            self.executor.update_row(final)
             return
         # One commit instead of two: where every write is its own commit (MySQL), commits are what a run costs.
-        with self.driver.transaction():
-            self.driver.update_row(final)
-            self.driver.insert_row(ahead)
+        with self.executor.bookkeeping() as book, book.transaction():
+            book.update_row(final)
+            book.insert_row(ahead)
         self.written_ahead = ahead
+
+    def _record(self, row: HistoryRow) -> None:
+        """A failure's row, written once: with the full list of the done statements' hashes (not the prefix hash
+        of the progress writes), so that a resume can name the statement that changed since."""
+        self.executor.record_quietly(row.evolve(statement_hashes=self.hashes[:row.statements_done]))
 
     def _run_one(self, migration: Migration, statements: Sequence[Statement], index: int, row: HistoryRow,
                  started: float, timeouts: Timeouts) -> None:
@@ -110,11 +156,11 @@ class StepwiseRun:
                 lambda: self._execute_with_index_cleanup(migration, statements, index, started, timeouts),
                 timeouts.retries, started, recorded=True, rolled_back="")
         except MigrationFailed as exc:
-            self.executor.record_quietly(row.evolve(state=STATE_FAILED,
+            self._record(row.evolve(state=STATE_FAILED,
                                                     error=exc.fields.get("error_summary") or str(exc)))
             raise
         except Interrupted as exc:
-            self.executor.record_quietly(row.evolve(
+            self._record(row.evolve(
                 error=f"interrupted by {exc} during statement {index}; it may or may not have taken effect"))
             raise
 
@@ -138,9 +184,9 @@ class StepwiseRun:
         transactional_ddl = self.driver.transactional_ddl
         before = row.evolve(statement_started=block.first if not transactional_ddl else row.statements_done)
         if before != recorded:
-            self.driver.update_row(before)
+            self.executor.update_row(before)
         after = row.evolve(statements_done=block.last, statement_started=block.last,
-                           statement_hashes=digests(statements)[:block.last])
+                           statement_hashes=progress_hashes(self.chain, block.last))
 
         def attempt() -> None:
             try:
@@ -148,6 +194,7 @@ class StepwiseRun:
                     self.attempts.execute(migration, statements, index, started, recorded=True,
                                           lock_timeout=timeouts.lock)
                 if block.ends_with == transactions.COMMIT:
+                    self.driver.own_identity_local()
                     self.driver.update_row(after)
                 self.attempts.execute(migration, statements, block.last, started, recorded=True,
                                       lock_timeout=timeouts.lock)
@@ -158,13 +205,13 @@ class StepwiseRun:
                     pass
                 raise
             if block.ends_with == transactions.ROLLBACK:
-                self.driver.update_row(after)
+                self.executor.update_row(after)
 
         try:
             self.attempts.with_retries(attempt, timeouts.retries, started, recorded=True, rolled_back="")
         except MigrationFailed as exc:
             note = "" if transactional_ddl else "; DDL in the block may have committed implicitly before the failure"
-            self.executor.record_quietly(before.evolve(
+            self._record(before.evolve(
                 state=STATE_FAILED, statement_started=block.first,
                 error=f"{exc.fields.get('error_summary') or exc} (in the transaction block of statements "
                       f"{block.first}-{block.last}, rolled back){note}"))

@@ -137,3 +137,16 @@ def down_blocked_statement(shapes: StepShapes, migration: Migration) -> str | No
                     f"{reason}, which cannot run inside a transaction; add '-- premigrate:no-transaction' to the "
                     "down part")
     return None
+
+
+def refuse_database_switch(shapes: StepShapes, steps: Sequence[Step]) -> None:
+    """Refuse, before anything runs, a migration that switches the session's current database (MySQL `USE`): its
+    later statements, and premigrate's own bookkeeping, would act on another database."""
+    for step in steps:
+        for index, statement in enumerate(shapes.statements(step.migration), 1):
+            if transactions.switches_database(statement, shapes.dialect):
+                raise MigrationFileError(
+                    f"{step.migration.script}: statement {index} (line {statement.line}) switches the current "
+                    "database (USE); a migration runs in the database of the URL: qualify the names of another "
+                    "database instead (other_db.table), or migrate that database with its own URL",
+                    file=step.migration.script)
