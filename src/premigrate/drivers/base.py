@@ -92,6 +92,9 @@ class DriverSettings:
     connect_timeout: float | None = 10.0
     read_only: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # --password-command: a fresh password for a helper connection the driver opens itself (MySQL's KILL QUERY
+    # session), since the one it connected with may have expired by then.
+    password_source: Callable[[], str] | None = field(default=None, repr=False)
 
 
 class SqlError(PremigrateError):

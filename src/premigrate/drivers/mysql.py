@@ -293,6 +293,8 @@ class MySQLDriver(SqlHistoryMixin):
         kwargs["connect_timeout"] = 5
         kwargs["read_timeout"] = 5
         try:
+            if self.settings.password_source is not None:
+                kwargs["password"] = self.settings.password_source()
             killer = _open(kwargs, require_tls=False)
             try:
                 with killer.cursor() as cur:

@@ -176,6 +176,7 @@ class Sessions:
             application_name=f"premigrate@{self.host}"[:63],
             connect_timeout=connect_timeout,
             read_only=read_only,
+            password_source=self.password_command,
         )
 
     def database_missing(self) -> bool:
