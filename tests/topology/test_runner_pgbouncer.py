@@ -4,6 +4,7 @@ over from a killed runner and fences out a paused one."""
 from __future__ import annotations
 
 import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,38 @@ class TestTransactionPooling:
                                " WHERE version = '2'").fetchone()
         assert [("t_a", True), ("t_b", True), ("t_c", True)] == indexes
         assert ("applied", 3, 3) == row
+
+    def test_schema_search_path_applies_to_every_migration_transaction(
+            self, pgbouncer_transaction: PgBouncer, local_pg_database: str, tmp_path: Path) -> None:
+        """--schema through transaction pooling: every migration's unqualified table lands in that schema, although
+        each transaction may get another backend than the one the session's SET ran on."""
+        for version in range(1, 13):
+            (tmp_path / f"{version:04d}_t.sql").write_text(f"CREATE TABLE t{version} (id int);\n")
+        stop = threading.Event()
+
+        def churn() -> None:
+            """Other clients taking backends all the time, so that the run's transactions move between them."""
+            with psycopg.connect(pgbouncer_transaction.url(local_pg_database), autocommit=True,
+                                 prepare_threshold=None) as conn:
+                while not stop.is_set():
+                    with conn.transaction():
+                        conn.execute("SELECT pg_sleep(0.005)")
+
+        churners = [threading.Thread(target=churn, daemon=True) for _ in range(4)]
+        for thread in churners:
+            thread.start()
+        try:
+            result = run_cli("up", "--dir", str(tmp_path), "--schema", "app", "--lock-lease", LEASE,
+                             env={"DATABASE_URL": pgbouncer_transaction.url(local_pg_database)})
+        finally:
+            stop.set()
+            for thread in churners:
+                thread.join(timeout=10)
+        assert 0 == result.returncode, result.stderr[-3000:]
+        with _direct(local_pg_database) as conn:
+            rows = conn.execute("SELECT schemaname, count(*) FROM pg_tables WHERE tablename ~ '^t[0-9]+$'"
+                                " GROUP BY 1").fetchall()
+        assert [("app", 12)] == rows
 
     def test_killed_runner_lease_is_taken_over(
             self, pgbouncer_transaction: PgBouncer, local_pg_database: str, tmp_path: Path) -> None:

@@ -237,6 +237,12 @@ class PostgresDriver(SqlHistoryMixin):
         return self.conn.info.transaction_status != pq.TransactionStatus.IDLE
 
     def begin(self) -> None:
+        if self.settings.search_path:
+            # Also transaction-local, in the same round trip: behind a transaction pooler the session's SET of
+            # prepare_session() stays on a backend this transaction may not get.
+            self._exec(pg_sql.SQL("BEGIN; SET LOCAL search_path TO {}").format(
+                pg_sql.Identifier(self.settings.search_path)))
+            return
         self._exec("BEGIN")
 
     def commit(self) -> None:

@@ -257,6 +257,7 @@ class Sessions:
         from premigrate.engine.lease import Heartbeat
 
         lease = tablelock.LeaseOnSession(tablelock.lease_for(self.config), lock_session)
+        tablelock.ensure_schema(lock_session)  # the lock table sits beside the history table, in its schema
         lease.ensure_table()
         locking.acquire(lease, key, self.config.lock_timeout, self.log)
         try:

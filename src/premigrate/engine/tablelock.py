@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from premigrate.config import Config
-from premigrate.drivers.base import Driver
+from premigrate.drivers.base import Driver, SqlError
 from premigrate.engine.lease import Heartbeat, Lease, lock_table_name
 from premigrate.engine.topology import Topology, detect_mysql, detect_postgres, read_only_error, refuse
 from premigrate.errors import LockLost, PremigrateError
@@ -96,6 +96,16 @@ class LeaseOnSession:
         """Whether the lease is still ours and unexpired (read on this autocommit session)."""
         state = mapped(self.session, self.lease.current, self.conn)
         return state is not None and state.holder == self.lease.holder.id and not state.expired
+
+
+def ensure_schema(session: Driver) -> None:
+    """The history table's schema, before the lock table goes in it. Runners creating it at once: the loser's
+    duplicate (23505, PostgreSQL's catalogue race despite IF NOT EXISTS) means it is there."""
+    try:
+        session.ensure_schema()
+    except SqlError as exc:
+        if exc.code != "23505":
+            raise
 
 
 def lease_for(config: Config) -> Lease:
