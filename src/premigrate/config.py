@@ -344,6 +344,8 @@ def load_config(
                 f"--schema applies to PostgreSQL only; on {dsn.dialect} the database named in the URL is the schema"
             )
         schema = validate_identifier(schema, "--schema", allow_qualified=False)
+    if "lock_lease" in values and not values["lock_lease"]:  # "0" parses as "no limit"
+        raise UsageError("--lock-lease must be more than 0 (e.g. 30s): a lease of no time could never be held")
     directory = str(values["dir"]).strip()
     if not directory:
         raise UsageError("--dir is empty; name the folder that holds the migration files")
