@@ -74,14 +74,16 @@ class Runner:
         os.kill(self.proc.pid, signum)
 
     def finish(self, timeout: float = 300.0) -> int:
+        """Wait for the exit; stderr stays with the reader thread (communicate() would take lines from it)."""
         try:
-            out, _ = self.proc.communicate(timeout=timeout)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            self.proc.communicate()
+            self.proc.wait()
             raise
         self._reader.join(timeout=10)
-        self.stdout = out or ""
+        assert self.proc.stdout is not None
+        self.stdout = self.proc.stdout.read()
         return self.proc.returncode
 
     def output(self) -> str:
@@ -95,4 +97,4 @@ class Runner:
                     os.kill(self.proc.pid, signum)
                 except ProcessLookupError:
                     pass
-            self.proc.communicate()
+            self.proc.wait()

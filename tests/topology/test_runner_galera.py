@@ -86,7 +86,7 @@ class TestNodeLost:
                         env={"DATABASE_URL": _url(survivor, galera_database)})
         if rerun.returncode == 5:  # the statement cut off is in doubt: the operator settles it (it was a SLEEP)
             assert "in doubt" in rerun.stderr or "repair" in rerun.stderr, rerun.stderr[-3000:]
-            resumed = run_cli("repair", "--resume", "--retry-current", "--lock-lease", LEASE,
+            resumed = run_cli("repair", "--dir", str(tmp_path), "--resume", "--retry-current", "--lock-lease", LEASE,
                               env={"DATABASE_URL": _url(survivor, galera_database)})
             assert 0 == resumed.returncode, resumed.stderr[-3000:]
             rerun = run_cli("up", "--dir", str(tmp_path), "--lock-lease", LEASE,
