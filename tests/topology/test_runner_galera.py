@@ -63,6 +63,29 @@ class TestTwoNodes:
             assert [("applied", 8)] == [(str(s), int(n)) for s, n in states]
 
 
+class TestRollingSchemaUpgrade:
+    def test_rsu_is_refused_unless_allowed(self, galera: GaleraCluster, galera_database: str,
+                                           tmp_path: Path) -> None:
+        """wsrep_OSU_method = RSU (DDL on this node only): exit 5 and nothing applied; --allow-galera-rsu runs."""
+        counted_migration(tmp_path, 1, mysql=True)
+        node = galera.nodes[0]
+        conn = node.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SET GLOBAL wsrep_OSU_method = 'RSU'")
+            refused = run_cli("up", "--dir", str(tmp_path), env={"DATABASE_URL": _url(node, galera_database)})
+            assert 5 == refused.returncode, refused.stderr[-3000:]
+            assert "RSU" in refused.stderr
+            assert [] == _query(node, galera_database, "SHOW TABLES LIKE 'applied_log'")
+            allowed = run_cli("up", "--dir", str(tmp_path), "--allow-galera-rsu",
+                              env={"DATABASE_URL": _url(node, galera_database)})
+            assert 0 == allowed.returncode, allowed.stderr[-3000:]
+        finally:
+            with conn.cursor() as cur:
+                cur.execute("SET GLOBAL wsrep_OSU_method = 'TOI'")
+            conn.close()
+
+
 class TestNodeLost:
     def test_node_killed_mid_run_then_a_surviving_node_converges(
             self, galera: GaleraCluster, galera_database: str, tmp_path: Path) -> None:
