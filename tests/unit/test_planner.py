@@ -219,14 +219,13 @@ class TestPrefixHashRows:
 
     def test_unchanged_prefix_resumes_and_a_changed_one_is_refused(self, tmp_path: Path) -> None:
         """An unchanged done part resumes; an edit to statement 1 of 2 done is refused, naming the range."""
-        from premigrate.model.history import prefix_chain, progress_hashes
+        from premigrate.model.history import PrefixHasher
         from premigrate.model.sql import split_statements
 
         files = folder(tmp_path, THREE)
         three = next(m for m in files.all if m.id == "3")
-        digests = [s.digest for s in split_statements(three.up_sql, "mysql")]
         row = applied(files, "3", state="in_progress", statements_done=2, statement_started=2, statements_total=3,
-                      statement_hashes=progress_hashes(prefix_chain(digests), 2))
+                      statement_hashes=PrefixHasher(split_statements(three.up_sql, "mysql")).progress(2))
         history = [applied(files, "1"), applied(files, "2"), row]
         plan = make_plan(files, history, Policy("mysql"))
         assert [] == plan.problems and ["resume"] == [s.reason for s in plan.steps]

@@ -62,20 +62,20 @@ class PostgresDriver(SqlHistoryMixin):
         self.dsn = dsn
         self.settings = settings
         # The history table lives in --history-schema, else in the first schema of the session's search_path as
-        # premigrate sets it (--schema), else in the server's default (resolved on first use): always qualified, so
-        # that a migration's SET search_path cannot move premigrate's own reads and writes.
-        self._history_schema = settings.schema or settings.search_path
-        self._history_ref = ""
+        # premigrate sets it (--schema), else in the server's default schema: qualified with it before any migration
+        # runs (guard_writes), so that a migration's SET search_path cannot move premigrate's reads and writes. A
+        # no-op `up` does not pay the query that finds the default.
+        schema = settings.schema or settings.search_path
+        self._history_ref = (_quote_ident(schema) + "." if schema else "") + _quote_ident(settings.table)
+        self._history_pinned = schema is not None
 
-    @property
-    def history_ref(self) -> str:
-        if not self._history_ref:
-            schema = self._history_schema
-            if schema is None:
-                rows = self._fetchall("SELECT current_schema()")
-                schema = rows[0][0] if rows else None
-            self._history_ref = (_quote_ident(schema) + "." if schema else "") + _quote_ident(self.settings.table)
-        return self._history_ref
+    def guard_writes(self, key: str, holder: int | None) -> None:
+        super().guard_writes(key, holder)
+        if not self._history_pinned:
+            rows = self._fetchall("SELECT current_schema()")
+            if rows and rows[0][0]:
+                self._history_ref = _quote_ident(rows[0][0]) + "." + _quote_ident(self.settings.table)
+            self._history_pinned = True
 
     # -- connection ---------------------------------------------------------------------------------------------
 

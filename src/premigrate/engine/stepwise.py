@@ -21,7 +21,7 @@ from premigrate.engine.attempts import EVENT_DOWN_FAILED
 from premigrate.engine.lockwait import LockBusy, Timeouts
 from premigrate.errors import ConnectionLost, Interrupted, MigrationFailed
 from premigrate.model import transactions
-from premigrate.model.history import digests, migration_fields, prefix_chain, progress_hashes
+from premigrate.model.history import PrefixHasher, migration_fields
 from premigrate.model.migrations import Migration
 from premigrate.model.modes import Mode
 from premigrate.model.planner import Reason, Step
@@ -40,8 +40,7 @@ class StepwiseRun:
         self.driver = executor.driver
         self.attempts = executor.attempts
         self.written_ahead: HistoryRow | None = None  # the next migration's first row, already written
-        self.chain: list[str] = [""]  # prefix hashes of the migration being run (model/history.py)
-        self.hashes: tuple[str, ...] = ()  # its statements' hashes
+        self.prefix = PrefixHasher(())  # the prefix hash of the migration being run (model/history.py)
 
     def apply(self, step: Step, statements: Sequence[Statement], started: float, timeouts: Timeouts,
               following: Step | None = None) -> None:
@@ -107,8 +106,8 @@ class StepwiseRun:
                         recorded: HistoryRow | None, started: float, timeouts: Timeouts,
                         following: Step | None) -> None:
         """Statement by statement, one history write per statement: "k done and k+1 started" in the same write."""
-        hashes = self.hashes = digests(statements)
-        self.chain = prefix_chain(hashes)  # progress rows carry one hash of the done part: constant-size writes
+        # Progress rows carry one hash of the done part, advanced statement by statement: constant-size writes.
+        prefix = self.prefix = PrefixHasher(statements)
         blocks = {b.first: b for b in self.executor.shapes.blocks(migration, statements)}
         index = row.statements_done + 1
         while index <= len(statements):
@@ -123,11 +122,12 @@ class StepwiseRun:
                 self.executor.update_row(wanted)
             row = recorded = wanted
             self._run_one(migration, statements, index, row, started, timeouts)
-            row = row.evolve(statements_done=index, statement_hashes=progress_hashes(self.chain, index))
+            row = row.evolve(statements_done=index, statement_hashes=prefix.progress(index))
             index += 1
         final = row.evolve(state=STATE_APPLIED, applied_at=datetime.now(timezone.utc),
                            execution_ms=self.attempts.ms(started), statements_done=len(statements),
-                           statement_started=len(statements), statement_hashes=hashes, error=None)
+                           statement_started=len(statements), statement_hashes=prefix.recorded(len(statements)),
+                           error=None)
         try:
             self.executor.check_session(migration)
         except MigrationFailed as exc:
@@ -146,7 +146,7 @@ class StepwiseRun:
     def _record(self, row: HistoryRow) -> None:
         """A failure's row, written once: with the full list of the done statements' hashes (not the prefix hash
         of the progress writes), so that a resume can name the statement that changed since."""
-        self.executor.record_quietly(row.evolve(statement_hashes=self.hashes[:row.statements_done]))
+        self.executor.record_quietly(row.evolve(statement_hashes=self.prefix.recorded(row.statements_done)))
 
     def _run_one(self, migration: Migration, statements: Sequence[Statement], index: int, row: HistoryRow,
                  started: float, timeouts: Timeouts) -> None:
@@ -186,7 +186,7 @@ class StepwiseRun:
         if before != recorded:
             self.executor.update_row(before)
         after = row.evolve(statements_done=block.last, statement_started=block.last,
-                           statement_hashes=progress_hashes(self.chain, block.last))
+                           statement_hashes=self.prefix.progress(block.last))
 
         def attempt() -> None:
             try:

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from premigrate.drivers.base import STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK, HistoryRow
 from premigrate.model.migrations import Migration, MigrationSet
-from premigrate.model.history import prefix_chain, recorded_prefix
+from premigrate.model.history import PrefixHasher, recorded_prefix
 from premigrate.model.sql import Statement, split_migration
 from premigrate.model.versions import Version, is_version, sort_key
 
@@ -301,7 +301,7 @@ def first_changed_statement(statements: Sequence[Statement], row: HistoryRow) ->
         count, value = prefix
         if count < row.statements_done or count > len(statements):
             return 1
-        return None if prefix_chain([s.digest for s in statements[:count]])[count] == value else 1
+        return None if PrefixHasher(statements).at(count) == value else 1
     for index in range(1, row.statements_done + 1):
         recorded = row.statement_hashes[index - 1] if index <= len(row.statement_hashes) else None
         if index > len(statements) or statements[index - 1].digest != recorded:

@@ -8,6 +8,7 @@ DELIMITER blocks and trigger bodies in one piece, so a BEGIN inside them never r
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from premigrate.model.sql import Statement
@@ -123,7 +124,7 @@ def control(statement: Statement) -> str | None:
     return None
 
 
-def blocks(statements: list[Statement]) -> list[Block]:
+def blocks(statements: Sequence[Statement]) -> list[Block]:
     """The file's own transaction blocks, checked for balance: a BEGIN needs its COMMIT/ROLLBACK and vice versa."""
     found: list[Block] = []
     opened: int | None = None
