@@ -73,6 +73,7 @@ class HeldLock:
     def protect(self, driver: Driver) -> None:
         """Fence every history write of `driver` with the lease while it is held (table mode; else nothing)."""
         if self.table is not None and driver not in self.protected:
+            driver.guard_writes(self.key, None)  # no session to condition on; pins the history table's schema
             driver.fence = self.table.fence_for(driver)
             self.protected.append(driver)
 
