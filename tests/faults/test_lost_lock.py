@@ -84,3 +84,21 @@ def test_lost_lock_session_stops_the_run(dialect: str, fault_db_factory, tmp_pat
     fdb.quiesce()
     settle(scenario, fdb, folder)
     assert list(range(1, STATEMENTS + 1)) == [r[0] for r in fdb.q("SELECT v FROM ledger ORDER BY v")]
+
+
+def test_idle_session_timeout_on_the_lock_session_is_exit_8(fault_db_factory, tmp_path: Path) -> None:
+    """PostgreSQL ends the idle lock session (idle_session_timeout shorter than the keepalive): the run stops with
+    exit 8 naming the cause, before the statement after the one that was running; never exit 0."""
+    scenario = "lost lock session: idle_session_timeout"
+    fdb = fault_db_factory("postgresql")
+    fdb.db.admin(f"ALTER DATABASE {fdb.db.name} SET idle_session_timeout = '1s'")
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    write(folder, "001_a.sql", "CREATE TABLE a (id int);\n")
+    write(folder, "002_b.sql", "-- premigrate:no-transaction\nSELECT pg_sleep(2);\nCREATE TABLE b (id int);\n")
+
+    result = premigrate(scenario, "up", "--dir", str(folder), env=fdb.env())
+
+    assert 8 == result.returncode, result.stderr
+    assert "idle-session timeout" in single_error(result)
+    assert "b" not in fdb.db.tables()

@@ -242,15 +242,17 @@ class SQLiteDriver(SqlHistoryMixin):
         holder = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()})
         os.ftruncate(self._lock_file, 0)
         os.pwrite(self._lock_file, holder.encode(), 0)
+        self._locked = True
         return True
 
     def unlock(self, key: str) -> None:
         if self._lock_file is not None:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+        self._locked = False
 
     def lock_held(self, key: str) -> bool:
         # A file lock of this process: it ends only with the process (or unlock()), never under us.
-        return self._lock_file is not None
+        return bool(getattr(self, "_locked", False))
 
     def lock_holder(self, key: str) -> dict[str, Any] | None:
         try:
