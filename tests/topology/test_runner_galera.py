@@ -64,9 +64,10 @@ class TestTwoNodes:
 
 
 class TestRollingSchemaUpgrade:
-    def test_rsu_is_refused_unless_allowed(self, galera: GaleraCluster, galera_database: str,
+    def test_rsu_is_refused(self, galera: GaleraCluster, galera_database: str,
                                            tmp_path: Path) -> None:
-        """wsrep_OSU_method = RSU (DDL on this node only): exit 5 and nothing applied; --allow-galera-rsu runs."""
+        """wsrep_OSU_method = RSU (DDL on this node only): exit 5 and nothing applied. (--allow-galera-rsu is not
+        run here: schema changes under RSU desynchronise the node, which is the operator's procedure, not a test's.)"""
         counted_migration(tmp_path, 1, mysql=True)
         node = galera.nodes[0]
         conn = node.connect()
@@ -77,9 +78,6 @@ class TestRollingSchemaUpgrade:
             assert 5 == refused.returncode, refused.stderr[-3000:]
             assert "RSU" in refused.stderr
             assert [] == _query(node, galera_database, "SHOW TABLES LIKE 'applied_log'")
-            allowed = run_cli("up", "--dir", str(tmp_path), "--allow-galera-rsu",
-                              env={"DATABASE_URL": _url(node, galera_database)})
-            assert 0 == allowed.returncode, allowed.stderr[-3000:]
         finally:
             with conn.cursor() as cur:
                 cur.execute("SET GLOBAL wsrep_OSU_method = 'TOI'")
