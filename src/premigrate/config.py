@@ -17,8 +17,9 @@ from premigrate.model.formats import NAMES as FORMAT_NAMES
 from premigrate.errors import UsageError
 from premigrate.model.versions import Version
 from premigrate.settings import (
-    ApplySettings, BaselineSettings, CallbackSettings, CheckSettings, DownSettings, FleetSettings, FolderSettings,
-    LintSettings, NewSettings, RepairSettings, ServeSettings, StatementSettings, VerifySettings, sections_from,
+    ApplySettings, BaselineSettings, CallbackSettings, CheckSettings, ConnectionSettings, DownSettings, FleetSettings,
+    FolderSettings, LintSettings, LockSettings, NewSettings, RepairSettings, ServeSettings, StatementSettings,
+    VerifySettings, sections_from,
 )
 
 DEFAULT_SQLITE_FILE = "premigrate.db"
@@ -42,6 +43,9 @@ class Option:
 
 
 FLEET_COMMANDS = ("up", "status", "check")
+# Commands that take the runner lock.
+_LOCKING = ("up", "down", "repair", "baseline")
+
 OPTIONS: tuple[Option, ...] = (
     Option("database_url", "--database-url", "DATABASE_URL",
            "database URL: postgresql://, mysql://, mariadb://, sqlite:///file.db (also PREMIGRATE_DATABASE_URL, "
@@ -59,6 +63,19 @@ OPTIONS: tuple[Option, ...] = (
     Option("lock_timeout", "--lock-timeout", "PREMIGRATE_LOCK_TIMEOUT",
            "how long to wait for the runner lock held by another premigrate", kind="duration", default="600s",
            metavar="DURATION"),
+    Option("lock_mode", "--lock-mode", "PREMIGRATE_LOCK_MODE",
+           "runner lock: advisory (session lock), table (a lease row with a heartbeat and fencing), or auto (table "
+           "behind a transaction pooler, on Galera and Group Replication, advisory elsewhere)", kind="choice",
+           default="auto", choices=("auto", "advisory", "table"), commands=_LOCKING),
+    Option("lock_lease", "--lock-lease", "PREMIGRATE_LOCK_LEASE",
+           "table lock: how long a lease lasts without renewal; a killed runner's lock is taken over after it",
+           kind="duration", default="30s", metavar="DURATION", commands=_LOCKING),
+    Option("allow_galera_rsu", "--allow-galera-rsu", "PREMIGRATE_ALLOW_GALERA_RSU",
+           "Galera: apply migrations although wsrep_OSU_method is RSU (schema changes on this node only)",
+           kind="bool", default=False, commands=_LOCKING),
+    Option("password_command", "--password-command", "PREMIGRATE_PASSWORD_COMMAND",
+           "a command that prints the database password, run for every new connection (cloud IAM tokens); split "
+           "like a shell would, run without one", metavar="CMD"),
     Option("ddl_lock_timeout", "--ddl-lock-timeout", "PREMIGRATE_DDL_LOCK_TIMEOUT",
            "how long one migration statement may wait for a table lock before the attempt is abandoned and retried "
            "(PostgreSQL lock_timeout, MySQL lock_wait_timeout, SQLite busy timeout)", kind="duration", default="5s",
@@ -260,6 +277,8 @@ class Config:
     placeholder_values: dict[str, str] = field(default_factory=dict, repr=False)
     stdin_is_tty: bool = False
     # Command-specific sections: a command's own options are set, the others keep their defaults.
+    locking: LockSettings = field(default_factory=LockSettings)
+    connection: ConnectionSettings = field(default_factory=ConnectionSettings)
     statements: StatementSettings = field(default_factory=StatementSettings)
     folder: FolderSettings = field(default_factory=FolderSettings)
     apply: ApplySettings = field(default_factory=ApplySettings)
@@ -411,6 +430,8 @@ def load_config(
                 f"--schema applies to PostgreSQL only; on {dsn.dialect} the database named in the URL is the schema"
             )
         schema = validate_identifier(schema, "--schema", allow_qualified=False)
+    if "lock_lease" in values and not values["lock_lease"]:  # "0" parses as "no limit"
+        raise UsageError("--lock-lease must be more than 0 (e.g. 30s): a lease of no time could never be held")
     directory = str(values["dir"]).strip()
     if not directory:
         raise UsageError("--dir is empty; name the folder that holds the migration files")

@@ -3,12 +3,16 @@
     PremigrateError                 1  internal error (a bug)
     ├── UsageError                  2  bad flag, bad URL, unknown scheme, missing folder, conflicting settings
     ├── DatabaseUnavailable         3  not ready before --wait-timeout, authentication failed, unknown database
-    │   └── ConnectionLost          3/4 the connection broke mid-run (4 once a failed/in_progress row exists)
+    │   ├── ConnectionLost          3/4 the connection broke mid-run (4 once a failed/in_progress row exists)
+    │   ├── ReadOnlyServer          3  still a hot standby or read-only server when the wait is over
+    │   └── PasswordCommandFailed   3  --password-command did not print a password
     ├── MigrationFailed             4  a migration's SQL failed (rolled back, or recorded as failed)
     │   └── CallbackFailed          4  a callback script failed
     ├── ValidationFailed            5  bad migration files, drift, out-of-order, failed or in-doubt earlier run
-    │   └── MigrationFileError      5  one file cannot be parsed
+    │   ├── MigrationFileError      5  one file cannot be parsed
+    │   └── TopologyRefused         5  statement pooling, Galera RSU: migrations cannot be applied safely there
     ├── LockTimeout                 6  the runner lock was not acquired within --lock-timeout
+    ├── LockLost                    8  the runner lock was lost mid-run (its session ended, its lease was taken over)
     └── (PendingWork is not an error: `check` returns 7)
 
     Interrupted (a KeyboardInterrupt)  130 / 143  SIGINT / SIGTERM
@@ -74,6 +78,29 @@ class LockTimeout(PremigrateError):
     exit_code = 6
 
 
+class ReadOnlyServer(DatabaseUnavailable):
+    """Connected to a server that cannot take writes (a hot standby, a read-only replica). While waiting it is
+    transient (a failover in progress); once the wait is over it is final."""
+
+
+class PasswordCommandFailed(DatabaseUnavailable):
+    """--password-command did not produce a password: like any other failure to authenticate."""
+
+
+class TopologyRefused(ValidationFailed):
+    """A topology in which premigrate cannot apply migrations safely (statement pooling; Galera RSU unless
+    allowed): nothing was changed, and rerunning alone will not help."""
+
+
+class LockLost(PremigrateError):
+    """The runner lock was lost while the run held it: its session ended (an idle timeout, a reaper, a proxy, an
+    administrator), or its lease (--lock-mode table) expired and was taken over by another runner, e.g. after this
+    one was paused (SIGSTOP, a VM freeze, a network partition). Another runner may have the lock, so this one stops
+    before starting another statement; a lease's fence makes sure nothing commits after the loss."""
+
+    exit_code = 8
+
+
 class Interrupted(KeyboardInterrupt):
     """Raised by the signal handler.
 
@@ -97,5 +124,7 @@ EXIT_CODES: list[tuple[str, str]] = [
           " earlier run"),
     ("6", "the runner lock was not acquired within --lock-timeout"),
     ("7", "work is pending: `check` found migrations not yet applied"),
+    ("8", "the runner lock was lost mid-run (its session ended, or its lease was taken over after a pause): stopped"
+          " before the next statement, nothing committed after the loss; the history row records where"),
     ("130/143", "interrupted by SIGINT / SIGTERM, after rolling back (or recording) and releasing the lock"),
 ]

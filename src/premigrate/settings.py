@@ -36,6 +36,22 @@ class FolderSettings:
 
 
 @dataclass(frozen=True)
+class LockSettings:
+    """The runner lock (up, down, repair, baseline). mode: auto | advisory | table; lease in seconds."""
+
+    mode: str = "auto"
+    lease: float = 30.0
+    allow_galera_rsu: bool = False
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Every command that connects: the command that prints a fresh password for each new connection."""
+
+    password_command: str | None = None
+
+
+@dataclass(frozen=True)
 class ApplySettings:
     """up and plan."""
 
@@ -140,6 +156,10 @@ def sections_from(command: str, values: Mapping[str, Any], flags: Mapping[str, A
     """The typed sections, from the resolved values of the command's options (absent: the section's default)."""
     value = values.get
     return {
+        "locking": LockSettings(mode=value("lock_mode") or "auto",
+                                lease=float(value("lock_lease") or LockSettings.lease),
+                                allow_galera_rsu=bool(value("allow_galera_rsu"))),
+        "connection": ConnectionSettings(password_command=value("password_command") or None),
         "statements": StatementSettings(ddl_lock_timeout=value("ddl_lock_timeout"),
                                         statement_timeout=value("statement_timeout"),
                                         lock_retries=value("lock_retries"), placeholders=bool(value("placeholders"))),

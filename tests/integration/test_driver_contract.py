@@ -223,6 +223,43 @@ class TestLock:
         finally:
             second.close()
 
+    def test_lock_held_says_whether_this_session_holds_it(self, db: TestDatabase) -> None:
+        """lock_held is true on the holding session only, and false again after unlock."""
+        first, second = open_driver(db), open_driver(db)
+        try:
+            assert first.try_lock("k")
+            assert (True, False) == (first.lock_held("k"), second.lock_held("k"))
+            first.unlock("k")
+            assert False is first.lock_held("k")
+        finally:
+            first.close()
+            second.close()
+
+    def test_guarded_update_refuses_once_the_lock_is_gone(self, db: TestDatabase) -> None:
+        """With guard_writes, update_row writes while the holder holds the lock and raises LockLost after;
+        the row is left as it was (servers; SQLite's file lock cannot be lost under its process)."""
+        from premigrate.errors import LockLost
+
+        holder, writer = open_driver(db), open_driver(db)
+        try:
+            writer.ensure_history_table()
+            writer.insert_row(row("1", state="in_progress"))
+            assert holder.try_lock("k")
+            writer.guard_writes("k", holder.session_id())
+            if holder.session_id() is None:  # SQLite: no guard, the update is unconditional
+                holder.unlock("k")
+                writer.update_row(row("1", state="applied"))
+                assert ["applied"] == [r.state for r in writer.read_history()]
+                return
+            writer.update_row(row("1", state="in_progress", statements_done=1))
+            holder.unlock("k")
+            with pytest.raises(LockLost):
+                writer.update_row(row("1", state="applied"))
+            assert ["in_progress"] == [r.state for r in writer.read_history()]
+        finally:
+            holder.close()
+            writer.close()
+
     def test_holder_reported(self, db: TestDatabase) -> None:
         """lock_holder tells who holds the lock."""
         first, second = open_driver(db), open_driver(db)
@@ -473,3 +510,24 @@ class TestSessionFacts:
         assert False is cls.database_missing(parse_url(db.url))
         if db.dialect == "sqlite":
             assert True is cls.database_missing(parse_url(f"sqlite:///{tmp_path / 'nope.db'}"))
+
+
+class TestSessionState:
+    def test_restore_session_undoes_a_migrations_settings(self, db: TestDatabase, driver: Driver) -> None:
+        """What a migration set in its session is back to the connect-time value after restore_session, and the
+        current database is unchanged (database_changed: None)."""
+        if db.dialect == "postgresql":
+            driver.execute("SET search_path TO pg_catalog")
+            driver.execute("SET statement_timeout = '7s'")
+            driver.restore_session()
+            assert [("0", "\"$user\", public")] == driver.fetch(
+                "SELECT current_setting('statement_timeout'), current_setting('search_path')")
+        elif db.dialect == "mysql":
+            driver.execute("SET SESSION sql_mode = 'ANSI_QUOTES'")
+            driver.execute("SET @leftover = 1")
+            driver.restore_session()
+            [(mode, leftover)] = driver.fetch("SELECT @@SESSION.sql_mode, @leftover")
+            assert "ANSI_QUOTES" not in mode and leftover is None
+        else:
+            driver.restore_session()
+        assert None is driver.database_changed()

@@ -46,6 +46,7 @@ class FakeDriver:
         self.timeouts: list[tuple[float | None, float | None, bool]] = []
         self.resets = 0
         self.dropped_indexes: list[str] = []
+        self.switched_to: str | None = None  # what database_changed() reports (MySQL `USE`)
         self._snapshot: tuple[list[str], dict[str, HistoryRow]] | None = None
 
     # -- transactions -------------------------------------------------------------------------------------------
@@ -119,6 +120,21 @@ class FakeDriver:
 
     def interrupt(self) -> None:
         pass
+
+    def restore_session(self) -> None:
+        self.writes.append(("restore", ""))
+
+    def database_changed(self) -> str | None:
+        return self.switched_to
+
+    def own_identity_local(self) -> None:
+        pass
+
+    def guard_writes(self, key: str, holder: int | None) -> None:
+        pass
+
+    def lock_held(self, key: str) -> bool:
+        return not self.broken
 
     # -- history ------------------------------------------------------------------------------------------------
 

@@ -175,3 +175,29 @@ class TestOptions:
         """schema.table is accepted on PostgreSQL and splits into schema and name."""
         config = load_config("up", {"table": "ops.hist"}, {"DATABASE_URL": "postgres://u@h/d"})
         assert ("ops", "hist") == (config.history_schema, config.history_table_name)
+
+
+class TestTopologyOptions:
+    def test_lock_options_default_to_auto_and_30_s(self) -> None:
+        """Without flags: --lock-mode auto, a 30 s lease, RSU refused, no password command."""
+        config = load_config("up", {}, {})
+        assert ("auto", 30.0, False) == (config.locking.mode, config.locking.lease, config.locking.allow_galera_rsu)
+        assert config.connection.password_command is None
+
+    def test_environment_sets_them(self) -> None:
+        """PREMIGRATE_LOCK_MODE, PREMIGRATE_LOCK_LEASE, PREMIGRATE_ALLOW_GALERA_RSU, PREMIGRATE_PASSWORD_COMMAND."""
+        config = load_config("up", {}, {"PREMIGRATE_LOCK_MODE": "table", "PREMIGRATE_LOCK_LEASE": "3s",
+                                        "PREMIGRATE_ALLOW_GALERA_RSU": "yes",
+                                        "PREMIGRATE_PASSWORD_COMMAND": "aws rds generate-db-auth-token"})
+        assert ("table", 3.0, True) == (config.locking.mode, config.locking.lease, config.locking.allow_galera_rsu)
+        assert "aws rds generate-db-auth-token" == config.connection.password_command
+
+    @pytest.mark.parametrize(("env", "message"), [
+        ({"PREMIGRATE_LOCK_MODE": "session"}, "PREMIGRATE_LOCK_MODE"),
+        ({"PREMIGRATE_LOCK_LEASE": "0"}, "--lock-lease must be more than 0"),
+        ({"PREMIGRATE_LOCK_LEASE": "soon"}, "PREMIGRATE_LOCK_LEASE"),
+    ])
+    def test_bad_values_are_usage_errors(self, env: dict[str, str], message: str) -> None:
+        """An unknown mode or a lease that is not a positive duration: exit 2, naming the option."""
+        with pytest.raises(UsageError, match=message):
+            load_config("up", {}, env)

@@ -158,3 +158,36 @@ class TestForeignUrlHints:
     def test_sslmode_itself_is_accepted(self) -> None:
         """The real parameters still pass."""
         assert {"sslmode": "require"} == parse_url("postgresql://u@h/db?sslmode=require").params_dict
+
+
+class TestHostLists:
+    def test_multi_host_url_keeps_the_list_and_libpq_gets_hosts_and_ports(self) -> None:
+        """A libpq multi-host URL parses; the driver hands libpq parallel host and port lists."""
+        from premigrate.drivers.base import DriverSettings
+        from premigrate.drivers.postgres import PostgresDriver
+
+        dsn = parse_url("postgresql://app:pw@db1:5433,db2/app?target_session_attrs=read-write")
+        assert "db1:5433,db2" == dsn.host
+        assert "postgresql://app:***@db1:5433,db2/app?target_session_attrs=read-write" == dsn.redacted()
+        params = PostgresDriver.conninfo_params(dsn, DriverSettings(table="t"))
+        assert ("db1,db2", "5433,5432") == (params["host"], params["port"])
+        assert "read-write" == params["target_session_attrs"]
+
+    def test_db_host_list_with_one_port(self) -> None:
+        """DB_HOST=db1,db2 with DB_PORT: the port applies to every host."""
+        from premigrate.config import load_config
+        from premigrate.drivers.base import DriverSettings
+        from premigrate.drivers.postgres import PostgresDriver
+
+        config = load_config("status", {}, {"DB_DIALECT": "postgresql", "DB_HOST": "db1,db2", "DB_PORT": "6432",
+                                            "DB_NAME": "app"})
+        params = PostgresDriver.conninfo_params(config.dsn, DriverSettings(table="t"))
+        assert ("db1,db2", "6432,6432") == (params["host"], params["port"])
+
+    @pytest.mark.parametrize("url", ["postgresql://u@h1:99999,h2/app", "mysql://u@h1,h2/app",
+                                     "postgresql://u@h1,,h2/app"])
+    def test_bad_host_lists_are_usage_errors(self, url: str) -> None:
+        """A bad port in the list, an empty host, or a list on MySQL: exit 2, the URL not echoed."""
+        with pytest.raises(UsageError) as caught:
+            parse_url(url)
+        assert url not in str(caught.value)

@@ -295,3 +295,38 @@ class TestDown:
             h.executor.roll_back([(h.driver.rows["1"], m)])
         assert ([], "applied") == (h.driver.effects, h.driver.rows["1"].state)
         assert "the rollback was rolled back" in str(failed.value)
+
+
+class TestProgressWriteSize:
+    def test_progress_writes_do_not_grow_with_the_statements_done(self, harness: Any) -> None:
+        """Each progress write of a 400-statement stepwise file carries a constant-size record of the done part
+        (a prefix hash), so a run writes O(n) bytes, not O(n^2); the final row still lists every statement."""
+        h = harness(False)
+        sql = "".join(f"INSERT INTO t VALUES ({i});\n" for i in range(400))
+        h.apply(migration("1", sql, no_transaction=True))
+        progress = [row for kind, row in h.driver.writes
+                    if kind in ("insert", "update") and isinstance(row, HistoryRow) and row.state == "in_progress"]
+        assert len(progress) >= 399
+        sizes = {len(" ".join(row.statement_hashes)) for row in progress}
+        assert max(sizes) <= 40, sorted(sizes)[-3:]
+        final = h.driver.rows["1"]
+        assert ("applied", 400) == (final.state, len(final.statement_hashes))
+
+    def test_a_prefix_hash_row_resumes_after_the_last_done(self, harness: Any) -> None:
+        """The progress row a crash during statement 3 would leave holds a prefix hash; a resume from it runs
+        statements 3 to 5. The failed row written once lists the done statements' hashes in full."""
+        h = harness(False)
+        sql = "".join(f"INSERT INTO t VALUES ({i});\n" for i in range(1, 6))
+        m = migration("1", sql, no_transaction=True)
+        h.driver.fail["INSERT INTO t VALUES (3)"] = [syntax_error()]
+        with pytest.raises(MigrationFailed):
+            h.apply(m)
+        assert 2 == len(h.driver.rows["1"].statement_hashes)
+        crashed = [row for kind, row in h.driver.writes if isinstance(row, HistoryRow) and row.state == "in_progress"]
+        row = crashed[-1]
+        assert (2, 3) == (row.statements_done, row.statement_started)
+        assert 1 == len(row.statement_hashes) and row.statement_hashes[0].startswith("prefix:2:")
+        h.driver.rows["1"] = row
+        h.executor.apply([Step(m, Reason.RESUME, row.evolve(statement_started=2))])
+        assert [f"INSERT INTO t VALUES ({i})" for i in (1, 2, 3, 4, 5)] == h.driver.effects
+        assert "applied" == h.driver.rows["1"].state

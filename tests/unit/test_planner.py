@@ -127,6 +127,16 @@ class TestValidation:
         assert "`premigrate repair --resume --retry-current` if statement 2 did not take effect" in message
         assert "`premigrate repair --resume --skip-current` if it did" in message
 
+    def test_in_doubt_does_not_claim_the_run_stopped(self, tmp_path: Path) -> None:
+        """A run that lost its lock may still be in its statement: the message says so and how to tell."""
+        files = folder(tmp_path, THREE)
+        row = applied(files, "3", state="in_progress", statements_done=1, statement_started=2, statements_total=3,
+                      applied_by="pod-7")
+        message = make_plan(files, [applied(files, "1"), applied(files, "2"), row], Policy("mysql")).problems[0].message
+        assert "earlier run stopped" not in message
+        assert "stopped while statement 2 of 3 was running, or may still be running it" in message
+        assert "premigrate@pod-7" in message
+
     def test_several_unfinished_rows_name_the_version(self, tmp_path: Path) -> None:
         """With two unfinished rows, --resume must say which: the hint carries --version."""
         files = folder(tmp_path, THREE)
@@ -202,3 +212,27 @@ class TestRepeatables:
         """A repeatable whose checksum matches is not re-applied."""
         files = folder(tmp_path, {"R__b.sql": "SELECT 2;"})
         assert make_plan(files, [applied(files, "R:b")], POLICY).clean
+
+
+class TestPrefixHashRows:
+    """Progress rows record their done part as one prefix hash; a resume still proves it unchanged."""
+
+    def test_unchanged_prefix_resumes_and_a_changed_one_is_refused(self, tmp_path: Path) -> None:
+        """An unchanged done part resumes; an edit to statement 1 of 2 done is refused, naming the range."""
+        from premigrate.model.history import PrefixHasher
+        from premigrate.model.sql import split_statements
+
+        files = folder(tmp_path, THREE)
+        three = next(m for m in files.all if m.id == "3")
+        row = applied(files, "3", state="in_progress", statements_done=2, statement_started=2, statements_total=3,
+                      statement_hashes=PrefixHasher(split_statements(three.up_sql, "mysql")).progress(2))
+        history = [applied(files, "1"), applied(files, "2"), row]
+        plan = make_plan(files, history, Policy("mysql"))
+        assert [] == plan.problems and ["resume"] == [s.reason for s in plan.steps]
+
+        (tmp_path / "edited").mkdir()
+        edited = folder(tmp_path / "edited", THREE | {"003_c.sql": THREE["003_c.sql"].replace("c (id", "cc (id")})
+        edited_history = [applied(edited, "1"), applied(edited, "2"), row.evolve(checksum="sha256:old")]
+        problems = make_plan(edited, edited_history, Policy("mysql")).problems
+        assert ["resume_mismatch"] == [p.kind for p in problems]
+        assert "a statement among 1-2" in problems[0].message

@@ -184,3 +184,56 @@ class TestLock:
         with pytest.raises(LockTimeout):
             locking.acquire(FakeLockSession(None), "k", 30, log, clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
         assert max(clock.sleeps) <= locking.POLL_MAX_S
+
+
+class TestHeldLockKeepalive:
+    """The held runner lock keeps its session busy and notices when the lock is gone."""
+
+    class LockSession:
+        def __init__(self) -> None:
+            self.asked = 0
+            self.held = True
+
+        def lock_held(self, key: str) -> bool:
+            self.asked += 1
+            return self.held
+
+        def blockers(self, session_id: int) -> list[dict[str, object]]:
+            return []
+
+    def test_keepalive_asks_while_idle_and_notices_a_lost_lock(self) -> None:
+        """The keepalive queries the idle lock session; once the lock is gone, check() raises LockLost (exit 8)."""
+        import time
+
+        from premigrate.engine.sessions import HeldLock
+        from premigrate.errors import LockLost
+
+        session = self.LockSession()
+        held = HeldLock(session, "k", 0.02)  # type: ignore[arg-type]
+        try:
+            deadline = time.monotonic() + 5
+            while session.asked < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert session.asked >= 2
+            session.held = False
+            while held.lost is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            with pytest.raises(LockLost) as raised:
+                held.check()
+            assert 8 == raised.value.exit_code
+            assert "another premigrate may have taken it" in raised.value.message
+        finally:
+            held.close()
+
+    def test_check_asks_the_lock_session(self) -> None:
+        """check() before a migration queries the session: a lock taken away is LockLost at once."""
+        from premigrate.engine.sessions import HeldLock
+        from premigrate.errors import LockLost
+
+        session = self.LockSession()
+        held = HeldLock(session, "k", None)  # type: ignore[arg-type]
+        held.check()
+        session.held = False
+        with pytest.raises(LockLost):
+            held.check()
+        held.close()

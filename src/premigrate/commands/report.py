@@ -35,7 +35,7 @@ class StepView:
     reason: str
     transaction: str
     timeouts: dict[str, Any]
-    statements: list[Statement]
+    statements: Sequence[Statement]
     resume_from: int | None = None
 
 

@@ -14,7 +14,8 @@ Capability flags, not dialect checks, tell the runner what a database can do:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -23,7 +24,7 @@ from typing import Any, ClassVar, Protocol
 
 from premigrate import log
 from premigrate.model.dsn import Dsn
-from premigrate.errors import PremigrateError
+from premigrate.errors import LockLost, PremigrateError
 
 class State(StrEnum):
     """A history row's state, as stored in its `state` column."""
@@ -92,6 +93,9 @@ class DriverSettings:
     connect_timeout: float | None = 10.0
     read_only: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # --password-command: a fresh password for a helper connection the driver opens itself (MySQL's KILL QUERY
+    # session), since the one it connected with may have expired by then.
+    password_source: Callable[[], str] | None = field(default=None, repr=False)
 
 
 class SqlError(PremigrateError):
@@ -154,6 +158,9 @@ class Driver(Protocol):
     supports_schema: ClassVar[bool]
     table_names_fold_case: ClassVar[bool]
     code_field: ClassVar[str]
+    # Set by the engine while a `table` runner lock is held: run in the same transaction as every history write,
+    # just before its COMMIT (SqlHistoryMixin); raises LockLost when the lease is no longer this runner's.
+    fence: Callable[[], None] | None
 
     @classmethod
     def connect(cls, dsn: Dsn, settings: DriverSettings) -> Driver:
@@ -235,6 +242,23 @@ class Driver(Protocol):
         proxy that holds traffic) fails right away. The session is unusable afterwards; close() still works."""
     def list_tables(self) -> list[str]:
         """The tables of the migrated schema (baseline, serve's expected tables)."""
+    def lock_held(self, key: str) -> bool:
+        """Whether this session still holds the runner lock `key` (the lock session's keepalive and check: one
+        cheap query). Raises ConnectionLost when the session is gone, which ends the lock too."""
+    def guard_writes(self, key: str, holder: int | None) -> None:
+        """Make every later update_row() conditional on session `holder` (a session_id()) still holding the runner
+        lock `key`, in the same statement: a row is never written by a run that lost its lock (update_row then
+        raises LockLost). None: no guard (SQLite: the lock is a file lock of this process, it cannot be lost)."""
+    def restore_session(self) -> None:
+        """Undo what a migration may have changed in this session's state (role, search_path, timeouts, session
+        variables), so that it does not leak into the next migration; the executor calls it between migrations."""
+    def database_changed(self) -> str | None:
+        """The current database when a migration switched it (MySQL `USE`), else None (no query where a
+        statement cannot switch it)."""
+    def own_identity_local(self) -> None:
+        """Inside an open transaction, before premigrate's own write on a migration's session: act as the user
+        premigrate connected as again until the transaction ends (a migration's SET ROLE must not make the history
+        write fail). A no-op where a migration cannot change it."""
     def rebound(self, dsn: Dsn, settings: DriverSettings) -> Driver | None:
         """This session reset to the state of a new connection (nothing a migration set survives: variables,
         temporary tables, locks) and pointed at `dsn` with `settings`, not yet prepared: a fleet worker moving on
@@ -269,11 +293,53 @@ def utc(value: datetime) -> datetime:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
+# A fenced history write outside a transaction of ours commits in a small transaction of its own; a certification
+# conflict at its COMMIT (Galera errno 1213) or a deadlock is retried this many times (it fences again each time).
+FENCED_WRITE_ATTEMPTS = 5
+
+
 class SqlHistoryMixin:
-    """History-table SQL shared by the drivers; each sets `param` and provides _exec/_fetchall and `history_ref`."""
+    """History-table SQL shared by the drivers; each sets `param` and provides _exec/_fetchall and `_history_ref`.
+
+    `fence`, set by the engine while a `table` runner lock is held (engine/tablelock.py), proves in the same
+    transaction as every history write, just before its COMMIT, that the lease is still this runner's (it raises
+    LockLost otherwise, and the transaction rolls back). A history write outside a transaction gets a small fenced
+    transaction of its own; inside a transaction the file opened itself, the fence joins that transaction.
+    """
 
     param: ClassVar[str] = "%s"
-    history_ref: str
+    _history_ref: str
+    fence: Callable[[], None] | None = None
+    _fenced_transaction_open: bool = False
+
+    def _in_open_transaction(self) -> bool:  # pragma: no cover - provided by drivers
+        raise NotImplementedError
+
+    def _write_history(self, sql: str, params: tuple[Any, ...]) -> None:
+        """One history write, fenced when a lease is held (see the class docstring)."""
+        fence = self.fence
+        if fence is None or self._fenced_transaction_open:
+            self._exec(sql, params)
+            return
+        if self._in_open_transaction():
+            self._exec(sql, params)
+            fence()
+            return
+        for attempt in range(1, FENCED_WRITE_ATTEMPTS + 1):
+            try:
+                with self.transaction():
+                    self._exec(sql, params)
+                return
+            except SqlError as exc:
+                if not exc.lock_contention or attempt == FENCED_WRITE_ATTEMPTS:
+                    raise
+                time.sleep(0.05 * attempt)
+
+    @property
+    def history_ref(self) -> str:
+        """The history table's fully qualified name: never resolved through session state a migration can change
+        (MySQL `USE`, PostgreSQL search_path)."""
+        return self._history_ref
 
     @classmethod
     def database_missing(cls, dsn: Dsn) -> bool:
@@ -339,7 +405,7 @@ class SqlHistoryMixin:
 
     def insert_row(self, row: HistoryRow) -> None:
         placeholders = ", ".join([self.param] * len(HISTORY_COLUMNS))
-        self._exec(
+        self._write_history(
             f"INSERT INTO {self.history_ref} ({', '.join(HISTORY_COLUMNS)}) VALUES ({placeholders})",
             self._row_params(row),
         )
@@ -347,11 +413,42 @@ class SqlHistoryMixin:
     def update_row(self, row: HistoryRow) -> None:
         assignments = ", ".join(f"{c} = {self.param}" for c in HISTORY_COLUMNS[1:])
         params = self._row_params(row)
-        self._exec(f"UPDATE {self.history_ref} SET {assignments} WHERE migration_id = {self.param}",
-                   params[1:] + params[:1])
+        where = f"migration_id = {self.param}"
+        guard = self._write_guard
+        if guard is None:
+            self._write_history(f"UPDATE {self.history_ref} SET {assignments} WHERE {where}",
+                                params[1:] + params[:1])
+            return
+        condition, guard_params = guard
+        matched = self._exec_count(f"UPDATE {self.history_ref} SET {assignments} WHERE {where} AND {condition}",
+                                   params[1:] + params[:1] + guard_params)
+        if matched == 0 and not self._fetchall(f"SELECT {condition}", guard_params)[0][0]:
+            raise LockLost(f"the runner lock is no longer held (its session ended); the history row of "
+                           f"{row.script} was not updated")
+
+    _write_guard: tuple[str, tuple[Any, ...]] | None = None
+
+    def _exec_count(self, sql: str, params: tuple[Any, ...] = ()) -> int:  # pragma: no cover - provided by drivers
+        raise NotImplementedError
+
+    def guard_writes(self, key: str, holder: int | None) -> None:
+        self._write_guard = None if holder is None else self._lock_condition(key, holder)
+
+    def _lock_condition(self, key: str, holder: int) -> tuple[str, tuple[Any, ...]]:
+        """SQL that is true while session `holder` holds the runner lock `key`, and its parameters."""
+        raise NotImplementedError  # pragma: no cover - servers provide it; SQLite never guards
+
+    def restore_session(self) -> None:
+        pass
+
+    def database_changed(self) -> str | None:
+        return None
+
+    def own_identity_local(self) -> None:
+        pass
 
     def delete_row(self, migration_id: str) -> None:
-        self._exec(f"DELETE FROM {self.history_ref} WHERE migration_id = {self.param}", (migration_id,))
+        self._write_history(f"DELETE FROM {self.history_ref} WHERE migration_id = {self.param}", (migration_id,))
 
     def begin(self) -> None:  # pragma: no cover - provided by drivers
         raise NotImplementedError
@@ -364,10 +461,13 @@ class SqlHistoryMixin:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """See Driver.transaction."""
+        """See Driver.transaction. With a fence, the fence is the last statement before COMMIT."""
         self.begin()
+        self._fenced_transaction_open = True
         try:
             yield
+            if self.fence is not None:
+                self.fence()
             self.commit()
         except BaseException:
             try:
@@ -375,6 +475,8 @@ class SqlHistoryMixin:
             except BaseException:  # noqa: BLE001 - the original error is the one to report
                 pass
             raise
+        finally:
+            self._fenced_transaction_open = False
 
     def fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Rows of a read-only query (e.g. another tool's history table for `baseline --from`)."""

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any, ClassVar, cast
 
 import pymysql
-from pymysql.constants import CLIENT
+from pymysql.constants import CLIENT, SERVER_STATUS
 
 from premigrate.drivers.base import ConnectFailed, DriverSettings, SqlError, SqlHistoryMixin, shutdown_socket
 from premigrate.model.dsn import Dsn
@@ -34,6 +34,7 @@ _CONNECT_ERRNOS = {
     1698: ("auth", False),
     1049: ("unknown_database", False),
 }
+_COM_RESET_CONNECTION = 0x1F
 _LOST_ERRNOS = {2006, 2013, 2014, 2055, 1053, 1927}  # 1927: connection killed (MariaDB)
 # 1205 lock wait timeout (metadata and row locks), 1213 deadlock: nothing took effect, a retry may succeed.
 _LOCK_CONTENTION = {1205, 1213}
@@ -68,7 +69,8 @@ class MySQLDriver(SqlHistoryMixin):
         self.settings = settings
         self._connect_kwargs = connect_kwargs
         self._thread_id = conn.thread_id()  # type: ignore[no-untyped-call]
-        self.history_ref = _quote_ident(settings.table)
+        # Qualified with the URL's database: a migration's `USE other_db` must not move premigrate's bookkeeping.
+        self._history_ref = (_quote_ident(dsn.database) + "." if dsn.database else "") + _quote_ident(settings.table)
         self._statement_read_timeout = self._url_float("read_timeout")
 
     # -- connection ---------------------------------------------------------------------------------------------
@@ -179,6 +181,25 @@ class MySQLDriver(SqlHistoryMixin):
     def prepare_session(self) -> None:
         pass
 
+    def database_changed(self) -> str | None:
+        expected = self.dsn.database
+        if not expected:
+            return None
+        current = self._fetchall("SELECT DATABASE()")[0][0]
+        return None if current == expected else str(current)
+
+    def restore_session(self) -> None:
+        """COM_RESET_CONNECTION (MySQL 5.7.3+, MariaDB 10.2.4+; PyMySQL has no call for it): session variables,
+        user variables, temporary tables, prepared statements and the transaction state go back to a fresh
+        session's, without a new login. The character set comes from the session variables it resets: set again."""
+        try:
+            self.conn._execute_command(_COM_RESET_CONNECTION, b"")  # type: ignore[attr-defined]
+            self.conn._read_ok_packet()  # type: ignore[attr-defined]
+            self.conn.set_character_set(self.conn.charset)
+        except (pymysql.err.MySQLError, OSError) as exc:
+            raise self.map_error(exc) from exc
+        self._exec("SET autocommit = 1")
+
     def ensure_schema(self) -> None:
         pass
 
@@ -245,6 +266,13 @@ class MySQLDriver(SqlHistoryMixin):
         except (pymysql.err.MySQLError, OSError) as exc:
             raise self.map_error(exc) from exc
 
+    def _exec_count(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        try:
+            with self.conn.cursor() as cur:
+                return int(cur.execute(sql, params))  # rows matched (CLIENT.FOUND_ROWS), not only rows changed
+        except (pymysql.err.MySQLError, OSError) as exc:
+            raise self.map_error(exc) from exc
+
     def _fetchall(self, sql: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
         try:
             with self.conn.cursor() as cur:
@@ -280,6 +308,9 @@ class MySQLDriver(SqlHistoryMixin):
         return SqlError(message, code=str(errno) if errno is not None else None, code_field=self.code_field,
                         lock_contention=errno in _LOCK_CONTENTION)
 
+    def _in_open_transaction(self) -> bool:
+        return bool(self.conn.server_status & SERVER_STATUS.SERVER_STATUS_IN_TRANS)  # type: ignore[attr-defined]
+
     def begin(self) -> None:
         self._exec("START TRANSACTION")
 
@@ -302,6 +333,8 @@ class MySQLDriver(SqlHistoryMixin):
         kwargs["connect_timeout"] = 5
         kwargs["read_timeout"] = 5
         try:
+            if self.settings.password_source is not None:
+                kwargs["password"] = self.settings.password_source()
             killer = _open(kwargs, require_tls=False)
             try:
                 with killer.cursor() as cur:
@@ -327,8 +360,9 @@ class MySQLDriver(SqlHistoryMixin):
 
     def history_exists(self) -> bool:
         rows = self._fetchall(
-            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = %s",
-            (self.settings.table,),
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = COALESCE(%s, DATABASE()) "
+            "AND table_name = %s",
+            (self.dsn.database or None, self.settings.table),
         )
         return bool(rows[0][0])
 
@@ -376,6 +410,13 @@ class MySQLDriver(SqlHistoryMixin):
 
     def unlock(self, key: str) -> None:
         self._exec("SELECT RELEASE_LOCK(%s)", (self._lock_name(key),))
+
+    def _lock_condition(self, key: str, holder: int) -> tuple[str, tuple[Any, ...]]:
+        return "COALESCE(IS_USED_LOCK(%s) = %s, 0)", (self._lock_name(key), holder)
+
+    def lock_held(self, key: str) -> bool:
+        return bool(self._fetchall("SELECT COALESCE(IS_USED_LOCK(%s) = CONNECTION_ID(), 0)",
+                                   (self._lock_name(key),))[0][0])
 
     def lock_holder(self, key: str) -> dict[str, Any] | None:
         rows = self._fetchall("SELECT IS_USED_LOCK(%s)", (self._lock_name(key),))

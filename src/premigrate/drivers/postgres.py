@@ -11,7 +11,7 @@ from psycopg import errors as pg_errors, pq, sql as pg_sql
 from premigrate.drivers.base import (
     ConnectFailed, DriverSettings, SqlError, SqlHistoryMixin, lock_key_int64, shutdown_socket,
 )
-from premigrate.model.dsn import Dsn
+from premigrate.model.dsn import Dsn, split_hosts
 from premigrate.errors import ConnectionLost, UsageError
 
 # libpq reports connection failures as text without an SQLSTATE, so they are classified by message.
@@ -72,10 +72,24 @@ class PostgresDriver(SqlHistoryMixin):
 
     def __init__(self, conn: psycopg.Connection[Any], dsn: Dsn, settings: DriverSettings) -> None:
         self.conn = conn
+        self._backend_pid: int | None = None
         self.dsn = dsn
         self.settings = settings
-        schema = settings.schema
-        self.history_ref = (_quote_ident(schema) + "." if schema else "") + _quote_ident(settings.table)
+        # The history table lives in --history-schema, else in the first schema of the session's search_path as
+        # premigrate sets it (--schema), else in the server's default schema: qualified with it before any migration
+        # runs (guard_writes), so that a migration's SET search_path cannot move premigrate's reads and writes. A
+        # no-op `up` does not pay the query that finds the default.
+        schema = settings.schema or settings.search_path
+        self._history_ref = (_quote_ident(schema) + "." if schema else "") + _quote_ident(settings.table)
+        self._history_pinned = schema is not None
+
+    def guard_writes(self, key: str, holder: int | None) -> None:
+        super().guard_writes(key, holder)
+        if not self._history_pinned:
+            rows = self._fetchall("SELECT current_schema()")
+            if rows and rows[0][0]:
+                self._history_ref = _quote_ident(rows[0][0]) + "." + _quote_ident(self.settings.table)
+            self._history_pinned = True
 
     # -- connection ---------------------------------------------------------------------------------------------
 
@@ -86,6 +100,9 @@ class PostgresDriver(SqlHistoryMixin):
             params["host"] = dsn.host
         if dsn.port:
             params["port"] = dsn.port
+        hosts = split_hosts(dsn.host or "", dsn.port or 5432)
+        if hosts is not None:  # several hosts: libpq tries them in order (target_session_attrs picks the primary)
+            params["host"], params["port"] = hosts
         if dsn.user:
             params["user"] = dsn.user
         if dsn.password is not None:
@@ -157,6 +174,15 @@ class PostgresDriver(SqlHistoryMixin):
         if self.settings.search_path:
             self._exec(pg_sql.SQL("SET search_path TO {}").format(pg_sql.Identifier(self.settings.search_path)))
 
+    def restore_session(self) -> None:
+        # RESET ALL leaves the role and the session user alone (they are not reset by it): those first. Then
+        # every setting is back at its connect-time value, and the search_path of --schema is set again.
+        self._exec("RESET ROLE; SET SESSION AUTHORIZATION DEFAULT; RESET ALL")
+        self.prepare_session()
+
+    def own_identity_local(self) -> None:
+        self._exec("SET LOCAL SESSION AUTHORIZATION DEFAULT; SET LOCAL ROLE NONE")
+
     def limit_statement_time(self, seconds: float) -> None:
         self._exec(f"SET statement_timeout = {max(1, round(seconds * 1000))}")
 
@@ -172,7 +198,13 @@ class PostgresDriver(SqlHistoryMixin):
         self._exec("RESET lock_timeout; RESET statement_timeout")
 
     def session_id(self) -> int | None:
-        return self.conn.info.backend_pid
+        # The server's pid for this session, asked once: behind a pooler the pid given at connect (backend_pid,
+        # for cancel requests) is the pooler's own, which no pg_locks or pg_stat_activity row carries. (Behind a
+        # transaction pooler the backend changes between transactions; the runner uses the table lock there, and
+        # blocker lookups are best effort.)
+        if self._backend_pid is None:
+            self._backend_pid = int(self._fetchall("SELECT pg_backend_pid()")[0][0])
+        return self._backend_pid
 
     def blockers(self, session_id: int) -> list[dict[str, Any]]:
         rows = self._fetchall(
@@ -208,6 +240,12 @@ class PostgresDriver(SqlHistoryMixin):
         except psycopg.Error as exc:
             raise self.map_error(exc) from exc
 
+    def _exec_count(self, query: Any, params: tuple[Any, ...] = ()) -> int:
+        try:
+            return self.conn.execute(query, params).rowcount
+        except psycopg.Error as exc:
+            raise self.map_error(exc) from exc
+
     def _fetchall(self, query: Any, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
         try:
             return self.conn.execute(query, params).fetchall()
@@ -230,7 +268,16 @@ class PostgresDriver(SqlHistoryMixin):
         return SqlError(_first_line(exc), code=exc.sqlstate, code_field=self.code_field, position=position,
                         lock_contention=exc.sqlstate in _LOCK_CONTENTION)
 
+    def _in_open_transaction(self) -> bool:
+        return self.conn.info.transaction_status != pq.TransactionStatus.IDLE
+
     def begin(self) -> None:
+        if self.settings.search_path:
+            # Also transaction-local, in the same round trip: behind a transaction pooler the session's SET of
+            # prepare_session() stays on a backend this transaction may not get.
+            self._exec(pg_sql.SQL("BEGIN; SET LOCAL search_path TO {}").format(
+                pg_sql.Identifier(self.settings.search_path)))
+            return
         self._exec("BEGIN")
 
     def commit(self) -> None:
@@ -266,9 +313,7 @@ class PostgresDriver(SqlHistoryMixin):
         return exc.code == "42P01"  # undefined_table (also when the history table's schema does not exist)
 
     def history_exists(self) -> bool:
-        schema = self.settings.schema
-        name = (_quote_ident(schema) + "." if schema else "") + _quote_ident(self.settings.table)
-        rows = self._fetchall("SELECT to_regclass(%s) IS NOT NULL", (name,))
+        rows = self._fetchall("SELECT to_regclass(%s) IS NOT NULL", (self.history_ref,))
         return bool(rows[0][0])
 
     def ensure_history_table(self) -> bool:
@@ -313,6 +358,17 @@ class PostgresDriver(SqlHistoryMixin):
 
     def unlock(self, key: str) -> None:
         self._exec("SELECT pg_advisory_unlock(%s)", (lock_key_int64(key),))
+
+    def _lock_condition(self, key: str, holder: int) -> tuple[str, tuple[Any, ...]]:
+        k = lock_key_int64(key) & 0xFFFFFFFFFFFFFFFF
+        return ("""EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = %s
+                   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                   AND classid = %s::int8::oid AND objid = %s::int8::oid AND objsubid = 1)""",
+                (holder, (k >> 32) & 0xFFFFFFFF, k & 0xFFFFFFFF))
+
+    def lock_held(self, key: str) -> bool:
+        condition, params = self._lock_condition(key, self.session_id() or 0)
+        return bool(self._fetchall(f"SELECT {condition}", params)[0][0])
 
     def lock_holder(self, key: str) -> dict[str, Any] | None:
         k = lock_key_int64(key) & 0xFFFFFFFFFFFFFFFF

@@ -42,7 +42,7 @@ class SQLiteDriver(SqlHistoryMixin):
         self.dsn = dsn
         self.settings = settings
         self.path = Path(dsn.database or "")
-        self.history_ref = _quote_ident(settings.table)
+        self._history_ref = _quote_ident(settings.table)
         self._lock_file: int | None = None
         self._statement_timeout: float | None = None
         self._deadline = 0.0
@@ -151,6 +151,9 @@ class SQLiteDriver(SqlHistoryMixin):
         return SqlError(str(exc), code=code, code_field=self.code_field,
                         lock_contention=code.startswith("SQLITE_BUSY") or "database is locked" in str(exc))
 
+    def _in_open_transaction(self) -> bool:
+        return self.conn.in_transaction
+
     def begin(self) -> None:
         # IMMEDIATE takes the write lock up front: no deadlock-prone upgrade from a read lock later.
         self._exec("BEGIN IMMEDIATE")
@@ -245,11 +248,17 @@ class SQLiteDriver(SqlHistoryMixin):
         holder = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()})
         os.ftruncate(self._lock_file, 0)
         os.pwrite(self._lock_file, holder.encode(), 0)
+        self._locked = True
         return True
 
     def unlock(self, key: str) -> None:
         if self._lock_file is not None:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+        self._locked = False
+
+    def lock_held(self, key: str) -> bool:
+        # A file lock of this process: it ends only with the process (or unlock()), never under us.
+        return bool(getattr(self, "_locked", False))
 
     def lock_holder(self, key: str) -> dict[str, Any] | None:
         try:

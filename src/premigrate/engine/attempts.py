@@ -15,6 +15,7 @@ from premigrate.engine.lockwait import BlockerWatch, LockBusy, Timeouts, describ
 from premigrate.errors import ConnectionLost, MigrationFailed
 from premigrate.eventlog import EventLog
 from premigrate.model.durations import format_duration
+from premigrate.model import transactions
 from premigrate.model.history import migration_fields
 from premigrate.model.migrations import Migration
 from premigrate.model.sql import Statement
@@ -39,6 +40,10 @@ class SessionTimeouts:
             self.driver.reset_timeouts()  # the previous file's own statement timeout must not leak into this one
         self.driver.set_timeouts(timeouts.lock, timeouts.statement, local=False)
         self._in_force = wanted
+
+    def forget(self) -> None:
+        """The session's settings were reset by other means (Driver.restore_session): nothing is in force."""
+        self._in_force = None
 
     def reset(self) -> None:
         if self._in_force is not None:
@@ -87,6 +92,10 @@ class StatementAttempts:
                 reported = self.driver.execute(statement.text)
                 self.rows[index] = count = rows_affected(statement.text, reported)
                 span.set("premigrate.rows_affected", count)
+            if transactions.may_switch_database(statement, self.driver.dialect):
+                current = self.driver.database_changed()
+                if current is not None:
+                    raise self.switched(migration, current, index, statement.line)
         except SqlError as exc:
             if exc.lock_contention:
                 raise LockBusy(exc, index, blockers, migration, statements) from exc
@@ -101,6 +110,17 @@ class StatementAttempts:
                 + ("; its history row records where it stopped" if recorded else "; nothing was committed"),
                 recorded=recorded,
             ) from exc
+
+    def switched(self, migration: Migration, current: str, index: int | None = None,
+                 line: int | None = None) -> MigrationFailed:
+        """A migration switched the session's current database: it ends the run, before another statement."""
+        where = f"statement {index} (line {line})" if index is not None else "a statement"
+        error = (f"{where} switched the current database to {current!r} (USE): the statements after it would run "
+                 "there; premigrate stops here. Qualify the other database's names instead (other_db.table)")
+        self.log.error(EVENT_UP_FAILED, **migration_fields(migration), statement=index, line=line, error=error,
+                       outcome="recorded as failed")
+        return MigrationFailed(f"{migration.script}: {error}; recorded as failed: settle it with `premigrate repair`",
+                               line=line, error_summary=error)
 
     def failure(self, exc: SqlError, migration: Migration, statements: Sequence[Statement], index: int,
                 started: float, *, recorded: bool, rolled_back: str, event: str = EVENT_UP_FAILED,

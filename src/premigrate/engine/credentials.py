@@ -20,18 +20,12 @@ import subprocess
 import threading
 from dataclasses import dataclass
 
-from premigrate.errors import DatabaseUnavailable, UsageError
 from premigrate import log
+from premigrate.errors import PasswordCommandFailed, UsageError
 
 DEFAULT_TIMEOUT_S = 30.0
 # After the kill on a timeout, how long to wait for the process to be reaped and its pipes to close.
 _REAP_S = 5.0
-
-
-class PasswordCommandFailed(DatabaseUnavailable):  # moves to errors.py
-    """--password-command did not produce a password. Exit 3, like any other failure to authenticate."""
-
-    exit_code = 3
 
 
 @dataclass(frozen=True)

@@ -16,18 +16,19 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 from premigrate.config import Config
-from premigrate.drivers.base import Driver, HistoryRow
+from premigrate.drivers.base import Driver, HistoryRow, SqlError
 from premigrate.engine.progress import FIRST_AT_A_TERMINAL_S, INTERVAL_S, ProgressReport
 from premigrate.engine.attempts import EVENT_DOWN_FAILED, SessionTimeouts, StatementAttempts
 from premigrate.engine.interrupts import SignalGuard
-from premigrate.engine.lockwait import Timeouts, timeouts_for
+from premigrate.engine.lockwait import LockBusy, Timeouts, timeouts_for
 from premigrate.engine.sessions import HeldLock
 from premigrate.engine.stepwise import StepwiseRun
 from premigrate.engine.tracing import NOOP, Span, Tracer
-from premigrate.errors import MigrationFailed
+from premigrate.errors import LockLost, MigrationFailed, PremigrateError
 from premigrate.eventlog import EventLog
 from premigrate.model.history import digests, migration_fields, row_for
 from premigrate.model.migrations import Migration
@@ -84,6 +85,62 @@ class Executor:
                                           lock.watch if lock is not None else None, tracer, progress)
         self.session_timeouts = SessionTimeouts(driver)
         self.stepwise = StepwiseRun(self)
+        # The lock session does premigrate's own writes outside a migration's transaction (its state is never a
+        # migration's); the writes that must commit with a migration's transaction run on the migration session,
+        # conditional on the lock session still holding the lock.
+        self.own_session = lock is not None and lock.keepalive_s is not None
+        if lock is not None and self.own_session:
+            driver.guard_writes(lock.key, lock.session.session_id())
+        if lock is not None:
+            lock.protect(driver)  # table mode: every history write of the migration session is fenced
+
+    # -- premigrate's own writes --------------------------------------------------------------------------------
+
+    @contextmanager
+    def bookkeeping(self) -> Iterator[Driver]:
+        """The session for premigrate's own writes outside a migration's transaction."""
+        if self.lock is None or not self.own_session:
+            yield self.driver
+            return
+        with self.lock.using() as session:
+            yield session
+
+    def update_row(self, row: HistoryRow) -> None:
+        with self.bookkeeping() as book:
+            book.update_row(row)
+
+    def insert_row(self, row: HistoryRow) -> None:
+        self.check_lock()
+        with self.bookkeeping() as book:
+            book.insert_row(row)
+
+    def delete_row(self, migration_id: str) -> None:
+        self.check_lock()
+        with self.bookkeeping() as book:
+            book.delete_row(migration_id)
+
+    def check_lock(self) -> None:
+        """Before each migration and each history write that is not conditional on the lock: LockLost if lost."""
+        if self.lock is not None and (self.own_session or self.lock.table is not None):
+            self.lock.check()
+
+    def check_session(self, migration: Migration) -> None:
+        """Before a migration's final history write: refuse to record a migration that switched the current
+        database (MySQL `USE` hidden where the check before the run cannot see it)."""
+        current = self.driver.database_changed()
+        if current is not None:
+            raise self.attempts.switched(migration, current)
+
+    def own_write_in_transaction(self, migration: Migration) -> None:
+        """Before a history write inside a migration's transaction, on the migration's session."""
+        self.check_session(migration)
+        self.driver.own_identity_local()
+        self.check_lock()
+
+    def between_migrations(self) -> None:
+        """What a migration did to its session's state does not leak into the next one."""
+        self.driver.restore_session()
+        self.session_timeouts.forget()
 
     # -- the run around the steps -------------------------------------------------------------------------------
 
@@ -94,12 +151,20 @@ class Executor:
     @contextmanager
     def running(self) -> Iterator[None]:
         """While statements run: a signal cancels the running statement, and the session's timeouts are reset
-        after."""
+        after. A failure after the runner lock was lost is reported as the lost lock (exit 8): whatever failed
+        (a statement meeting the other runner's work, a history write) failed because of it."""
         if self.guard is not None:
             self.guard.add_cancel_hook(self.driver.interrupt)
         self.stats.statements_began = True
         try:
             yield
+        except (PremigrateError, SqlError) as exc:
+            if isinstance(exc, LockLost) or self.lock is None or not self.lock.lease_lost():
+                raise
+            self.log.error("lock_lost", error=str(exc))
+            raise LockLost("runner lock lost during the run: the lease expired and is no longer ours (this run was"
+                           f" paused or cut off past --lock-lease); nothing was committed after the loss ({exc});"
+                           " run premigrate again") from exc
         finally:
             if self.guard is not None:
                 self.guard.wait_for_cancel(CANCEL_WAIT_S)
@@ -119,13 +184,16 @@ class Executor:
             yield
 
     def record_quietly(self, row: HistoryRow) -> None:
-        """Record a failure, through the lock session if the migration session is broken."""
-        spare = self.lock.session if self.lock is not None and self.lock.usable else None
-        for session in (self.driver, spare):
-            if session is None:
-                continue
+        """Record a failure: through the lock session (premigrate's own), else through the migration session."""
+        lock = self.lock if self.lock is not None and self.lock.usable and self.lock.lost is None else None
+        attempts: list[Callable[[], None]] = [partial(self.driver.update_row, row)]
+        if lock is not None and self.own_session:
+            attempts.insert(0, partial(self.update_row, row))
+        elif lock is not None:
+            attempts.append(partial(lock.session.update_row, row))
+        for attempt in attempts:
             try:
-                session.update_row(row)
+                attempt()
                 return
             except BaseException as exc:  # noqa: BLE001 - the statement's error matters more than this one
                 self.log.warning("history_update_failed", migration_id=row.migration_id, error=str(exc))
@@ -146,6 +214,9 @@ class Executor:
                 self._apply_single_transaction(steps)
                 return
             for index, step in enumerate(steps):
+                if index:
+                    self.between_migrations()
+                self.check_lock()
                 self.attempts.progress.position = (index + 1, len(steps))
                 with self.migration_span(step.migration, "up") as span:
                     rows = self._apply_step(step, steps[index + 1] if index + 1 < len(steps) else None)
@@ -200,6 +271,7 @@ class Executor:
         row = self.row(migration, statements, execution_ms=self.attempts.ms(started),
                        statements_done=len(statements), statement_started=len(statements),
                        statement_hashes=digests(statements))
+        self.own_write_in_transaction(migration)
         if step.row is not None:
             self.driver.update_row(row)
         else:
@@ -212,8 +284,16 @@ class Executor:
         rolled_back = "the migration was rolled back"
 
         def attempt() -> None:
-            with self.transaction(timeouts):
-                self._run_and_record(step, statements, started, rolled_back, timeouts)
+            try:
+                with self.transaction(timeouts):
+                    self._run_and_record(step, statements, started, rolled_back, timeouts)
+            except SqlError as exc:
+                # A conflict at COMMIT (Galera certification, errno 1213) or on the history row: retried whole.
+                if exc.lock_contention and statements:
+                    raise LockBusy(exc, len(statements), [], migration, statements) from exc
+                raise
+
+        migration = step.migration
 
         self.attempts.with_retries(attempt, timeouts.retries, started, recorded=False, rolled_back=rolled_back)
 
@@ -257,7 +337,10 @@ class Executor:
     def roll_back(self, targets: Sequence[tuple[HistoryRow, Migration]]) -> None:
         """Run the down parts of `targets` (newest first), each removing its row. Signals cancel the statement."""
         with self.running():
-            for row, migration in targets:
+            for index, (row, migration) in enumerate(targets):
+                if index:
+                    self.between_migrations()
+                self.check_lock()
                 with self.migration_span(migration, "down"):
                     self._roll_back_one(row, migration)
                 self.stats.rolled_back += 1
@@ -280,6 +363,7 @@ class Executor:
                         self.attempts.execute(down_view, statements, index, started, recorded=False,
                                               rolled_back=rolled_back, event=EVENT_DOWN_FAILED,
                                               lock_timeout=timeouts.lock)
+                    self.own_write_in_transaction(down_view)
                     self.driver.delete_row(row.migration_id)
 
             self.attempts.with_retries(attempt, timeouts.retries, started, recorded=False, rolled_back=rolled_back,

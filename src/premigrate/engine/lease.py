@@ -39,23 +39,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, Self
 
-from premigrate.errors import PremigrateError
+from premigrate.errors import LockLost, PremigrateError
+
+__all__ = ["DEFAULT_LEASE_S", "Heartbeat", "Holder", "Lease", "LeaseLock", "LeaseState", "LockLost",
+           "lock_table_name"]
 
 Dialect = Literal["postgresql", "mysql", "sqlite"]
 DEFAULT_LEASE_S = 30.0
 # The heartbeat renews three times per lease: two renewals can fail (a slow server, a lost packet) before it expires.
 RENEWALS_PER_LEASE = 3
-
-
-class LockLost(PremigrateError):  # moves to errors.py
-    """The runner's lease expired and was taken over (or released) while the run went on: it must stop at once.
-
-    Proposed exit code 8, a code of its own: nothing was committed after the loss (the fence saw to that), the run
-    did not finish, and the operator should know that a runner was paused past its lease (SIGSTOP, a VM freeze, a
-    network partition) rather than merely waiting for a lock (6).
-    """
-
-    exit_code = 8
 
 
 def lock_table_name(history_table: str) -> str:

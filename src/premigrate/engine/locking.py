@@ -10,9 +10,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import Any
-
-from premigrate.drivers.base import Driver
+from typing import Any, Protocol
 from premigrate.model.durations import format_duration
 from premigrate.errors import LockTimeout
 from premigrate.eventlog import EventLog
@@ -22,8 +20,15 @@ POLL_MAX_S = 0.5
 REPORT_EVERY_S = 5.0
 
 
+class Lockable(Protocol):
+    """A session lock (Driver) or a lease (engine/tablelock.LeaseOnSession): what acquire polls."""
+
+    def try_lock(self, key: str) -> bool: ...
+    def lock_holder(self, key: str) -> dict[str, Any] | None: ...
+
+
 def acquire(
-    session: Driver,
+    session: Lockable,
     key: str,
     timeout: float | None,
     log: EventLog,

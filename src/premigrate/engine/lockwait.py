@@ -104,7 +104,7 @@ class BlockerWatch:
     def __init__(self, watcher: Driver | None) -> None:
         self._watcher = watcher
         self._cond = threading.Condition()
-        self._busy = threading.Lock()  # held while a lookup uses the watcher session
+        self.busy = threading.Lock()  # held while a lookup uses the watcher session
         self._job: tuple[int, float, list[dict[str, Any]]] | None = None  # session, when to look, result
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -135,8 +135,8 @@ class BlockerWatch:
         """A lookup in flight ends before the caller uses the watcher session again, or the session is written off."""
         if self.stuck:
             return
-        if self._busy.acquire(timeout=LOOKUP_WAIT_S):
-            self._busy.release()
+        if self.busy.acquire(timeout=LOOKUP_WAIT_S):
+            self.busy.release()
         else:
             self.stuck = True
 
@@ -151,13 +151,13 @@ class BlockerWatch:
                 assert self._job is not None
                 session, _, found = self._job
                 self._job = None
-                self._busy.acquire()
+                self.busy.acquire()
             try:
                 found[:] = self._watcher.blockers(session)
             except Exception:  # noqa: BLE001 - naming the blocker is best effort; the migration's error matters
                 pass
             finally:
-                self._busy.release()
+                self.busy.release()
 
     def close(self) -> None:
         with self._cond:

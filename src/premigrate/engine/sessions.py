@@ -8,36 +8,147 @@ who blocks a waiting statement (engine/lockwait.BlockerWatch).
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from premigrate.config import Config
 from premigrate.drivers import driver_class
-from premigrate.drivers.base import Capabilities, Driver, DriverSettings, lock_key_text
+from premigrate.drivers.base import Capabilities, ConnectFailed, Driver, DriverSettings, lock_key_text
+from premigrate.engine.credentials import PasswordCommand
 from premigrate.engine.interrupts import SignalGuard
-from premigrate.engine.lockwait import BlockerWatch
+from premigrate.engine.lockwait import LOOKUP_WAIT_S, BlockerWatch
+from premigrate.engine.topology import read_only_reason
 from premigrate.engine.tracing import NOOP, Tracer
 from premigrate.engine.waiting import wait_for_database
+from premigrate.errors import ConnectionLost, LockLost, PremigrateError
 from premigrate.eventlog import EventLog
+from premigrate.model.dsn import Dsn
+from premigrate.model.durations import format_duration
+
+if TYPE_CHECKING:
+    from premigrate.engine.tablelock import TableLock
 
 LOCK_SESSION_CONNECT_TIMEOUT_S = 10.0
+# Well inside the idle timeouts met in practice (proxies and reapers: 60 s and up; PgBouncer's server_idle_timeout:
+# 600 s), and a query a second would be noise in the server's logs.
+KEEPALIVE_S = 15.0
 
 
 @dataclass
 class HeldLock:
-    """The runner lock, held. `session` is the lock's own session; `watch` looks up blockers from it."""
+    """The runner lock, held. `session` is the lock's own session: it never runs migration SQL, so its state is
+    premigrate's own. It also writes the progress rows (engine/stepwise.py) and, from `watch`, looks up blockers.
+
+    advisory mode: a lock session left idle for a long run dies of an idle timeout (PostgreSQL
+    idle_session_timeout, MySQL wait_timeout, a proxy or reaper), and its lock with it: a keepalive thread asks "do
+    we still hold the lock?" every KEEPALIVE_S while nobody else uses the session, and check() asks before each
+    migration. Every history update is conditional on the lock in the same statement (Driver.guard_writes).
+    table mode (`table`): the lease's heartbeat renews it on a session of its own, and every history write of the
+    protected sessions is fenced (Driver.fence). A lost lock is LockLost (exit 8) in both modes.
+    """
 
     session: Driver
+    key: str = ""
+    keepalive_s: float | None = None
+    table: TableLock | None = None
     watch: BlockerWatch = field(init=False)
+    lost: str | None = field(init=False, default=None)  # why the lock is known to be lost
+    protected: list[Driver] = field(init=False, default_factory=list)
+    _stop: threading.Event = field(init=False, default_factory=threading.Event)
+    _thread: threading.Thread | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.watch = BlockerWatch(self.session)
+        if self.keepalive_s:
+            self._thread = threading.Thread(target=self._keepalive, name="premigrate-lock-keepalive", daemon=True)
+            self._thread.start()
 
     @property
     def usable(self) -> bool:
         """False once a blocker lookup never came back: the session must not be used again."""
         return not self.watch.stuck
+
+    def protect(self, driver: Driver) -> None:
+        """Fence every history write of `driver` with the lease while it is held (table mode; else nothing)."""
+        if self.table is not None and driver not in self.protected:
+            driver.guard_writes(self.key, None)  # no session to condition on; pins the history table's schema
+            driver.fence = self.table.fence_for(driver)
+            self.protected.append(driver)
+
+    def lease_lost(self) -> bool:
+        """After a failure: whether the lease is gone (then the failure is reported as the lost lock)."""
+        if self.table is None:
+            return False
+        if isinstance(self.table.heartbeat.error, LockLost):
+            return True
+        try:
+            return not self.table.lock.still_held()
+        except PremigrateError:
+            return False
+
+    def unprotect(self) -> None:
+        for driver in self.protected:
+            driver.fence = None
+        self.protected.clear()
+
+    @contextmanager
+    def using(self) -> Iterator[Driver]:
+        """The lock session, for this thread alone (the keepalive and the blocker lookups wait meanwhile)."""
+        if not self.watch.busy.acquire(timeout=LOOKUP_WAIT_S):
+            self.lost = "the lock session stopped answering"
+            raise self.lost_error()
+        try:
+            yield self.session
+        except ConnectionLost as exc:
+            self.lost = f"the lock session ended ({exc.message})"
+            raise self.lost_error() from exc
+        finally:
+            self.watch.busy.release()
+
+    def check(self) -> None:
+        """Raise LockLost unless the lock session still holds the lock (one cheap query), or (table mode) unless
+        the heartbeat still holds the lease."""
+        if self.table is not None:
+            self.table.check()
+            return
+        if self.lost is None:
+            with self.using() as session:
+                if not session.lock_held(self.key):
+                    self.lost = "the lock session no longer holds the lock"
+        if self.lost is not None:
+            raise self.lost_error()
+
+    def lost_error(self) -> LockLost:
+        return LockLost(f"the runner lock was lost mid-run: {self.lost}; another premigrate may have taken it and "
+                        "be migrating now, so this run stopped before starting another statement. Keep database "
+                        "idle timeouts for premigrate's sessions above a minute (the lock session sends a keepalive "
+                        f"every {format_duration(self.keepalive_s or KEEPALIVE_S)}); `premigrate status` shows "
+                        "where the history stands once no run holds the lock", reason=self.lost)
+
+    def _keepalive(self) -> None:
+        assert self.keepalive_s is not None
+        while not self._stop.wait(self.keepalive_s):
+            if self.lost is not None or not self.watch.busy.acquire(blocking=False):
+                continue  # in use right now: alive (and its user sees a loss itself)
+            try:
+                if not self.session.lock_held(self.key):
+                    self.lost = "the lock session no longer holds the lock"
+            except Exception as exc:  # noqa: BLE001 - any failure of the lock session means the lock is gone
+                self.lost = f"the lock session ended ({exc})"
+            finally:
+                self.watch.busy.release()
+
+    def close(self) -> None:
+        self.unprotect()
+        if self.table is not None:
+            self.table.stop()
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=LOOKUP_WAIT_S)
+        self.watch.close()
 
 
 class Sessions:
@@ -51,6 +162,14 @@ class Sessions:
         self.tracer = tracer
         self.host = socket.gethostname()
         self.capabilities = Capabilities.of(driver_class(config.dsn.dialect))
+        command = config.connection.password_command
+        self.password_command = PasswordCommand.parse(command) if command else None
+
+    def dsn(self) -> Dsn:
+        """The URL for one new connection: with a fresh password from --password-command, when there is one."""
+        if self.password_command is None:
+            return self.config.dsn
+        return self.config.dsn.with_password(self.password_command())
 
     def settings(self, *, read_only: bool, connect_timeout: float | None) -> DriverSettings:
         cfg = self.config
@@ -61,6 +180,7 @@ class Sessions:
             application_name=f"premigrate@{self.host}"[:63],
             connect_timeout=connect_timeout,
             read_only=read_only,
+            password_source=self.password_command,
         )
 
     def database_missing(self) -> bool:
@@ -72,7 +192,19 @@ class Sessions:
         cls = driver_class(self.config.dsn.dialect)
 
         def open_driver(connect_timeout: float | None) -> Driver:
-            return cls.connect(self.config.dsn, self.settings(read_only=read_only, connect_timeout=connect_timeout))
+            driver = cls.connect(self.dsn(), self.settings(read_only=read_only, connect_timeout=connect_timeout))
+            if not read_only:
+                try:
+                    reason = read_only_reason(self.config.dsn.dialect, driver.fetch)
+                except BaseException:
+                    driver.close()
+                    raise
+                if reason is not None:
+                    # A hot standby or read-only server: a failover may be in progress, so wait (see waiting.py).
+                    driver.close()
+                    raise ConnectFailed(f"the server cannot take writes: {reason}", transient=True,
+                                        reason="read_only")
+            return driver
 
         with self.tracer.wait():
             driver = wait_for_database(open_driver, self.config.dsn, self.config.wait_timeout, self.log)
@@ -86,7 +218,7 @@ class Sessions:
     def connect_once(self, *, read_only: bool, connect_timeout: float) -> Driver:
         """One connection attempt, no waiting loop, not yet prepared (serve's health probe)."""
         cls = driver_class(self.config.dsn.dialect)
-        return cls.connect(self.config.dsn, self.settings(read_only=read_only, connect_timeout=connect_timeout))
+        return cls.connect(self.dsn(), self.settings(read_only=read_only, connect_timeout=connect_timeout))
 
     @contextmanager
     def session(self, *, read_only: bool) -> Iterator[Driver]:
@@ -97,42 +229,83 @@ class Sessions:
             driver.close()
 
     @contextmanager
-    def runner_lock(self) -> Iterator[HeldLock]:
-        """Hold the runner lock on a session of its own for the duration of the block."""
+    def runner_lock(self, probe: Driver | None = None) -> Iterator[HeldLock]:
+        """Hold the runner lock on a session of its own for the duration of the block. `probe`, an idle session to
+        the same database, makes the pooler test of --lock-mode auto certain (engine/topology.py)."""
         cfg = self.config
         key = lock_key_text(cfg.dsn.database or "", f"{cfg.history_schema or ''}.{cfg.history_table_name}")
         lock_session = self.connect_once(read_only=False, connect_timeout=LOCK_SESSION_CONNECT_TIMEOUT_S)
         held: HeldLock | None = None
         try:
-            from premigrate.engine import locking  # only once there is work: a no-op `up` never loads it
+            # Only once there is work: a no-op `up` never loads them.
+            from premigrate.engine import locking, tablelock
 
             with self.tracer.lock(key):
-                locking.acquire(lock_session, key, cfg.lock_timeout, self.log)
-            held = HeldLock(lock_session)
+                mode = tablelock.choose_mode(cfg, lock_session, probe, self.log)
+                if mode == "table":
+                    held = self._take_lease(lock_session, key)
+                else:
+                    locking.acquire(lock_session, key, cfg.lock_timeout, self.log)
+                    holder = lock_session.session_id()
+                    lock_session.guard_writes(key, holder)
+                    held = HeldLock(lock_session, key, KEEPALIVE_S if holder is not None else None)
+            held.protect(lock_session)
+            if probe is not None:
+                held.protect(probe)
             yield held
         finally:
             self._release(lock_session, key, held)
 
+    def _take_lease(self, lock_session: Driver, key: str) -> HeldLock:
+        """--lock-mode table: the lease row, then its heartbeat on a session of its own (the lock session stays
+        free for blocker lookups and failure records)."""
+        from premigrate.engine import locking, tablelock
+        from premigrate.engine.lease import Heartbeat
+
+        lease = tablelock.LeaseOnSession(tablelock.lease_for(self.config), lock_session)
+        tablelock.ensure_schema(lock_session)  # the lock table sits beside the history table, in its schema
+        lease.ensure_table()
+        locking.acquire(lease, key, self.config.lock_timeout, self.log)
+        try:
+            beat_session = self.connect_once(read_only=False, connect_timeout=LOCK_SESSION_CONNECT_TIMEOUT_S)
+        except BaseException:
+            lease.unlock(key)
+            raise
+        heartbeat = Heartbeat(lease.lease, tablelock.connection_of(beat_session)).start()
+        self.log.info("lock_lease_held", lock_table=lease.lease.table, lease_s=lease.lease.duration_s,
+                      holder=lease.lease.holder.id, renew_every_s=round(heartbeat.interval_s, 3))
+        return HeldLock(lock_session, key, table=tablelock.TableLock(lease, heartbeat, beat_session))
+
     @contextmanager
     def locked_session(self) -> Iterator[tuple[Driver, HeldLock]]:
-        """A writable session, under the runner lock."""
-        with self.session(read_only=False) as driver, self.runner_lock() as lock:
+        """A writable session, under the runner lock; its history writes are fenced in table mode."""
+        with self.session(read_only=False) as driver, self.runner_lock(probe=driver) as lock:
             yield driver, lock
 
     def _release(self, lock_session: Driver, key: str, held: HeldLock | None) -> None:
         """Release the runner lock. After a signal the session is just closed, which releases the lock too and
         cannot hang on a database that stopped answering; a session stuck in a query is left to the exit."""
         if held is not None:
-            held.watch.close()
+            held.close()
+            if held.lost is not None:
+                self.log.warning("lock_release_skipped", error=held.lost,
+                                 note="the lock ended with its session; another run may hold it now")
+                lock_session.close()
+                return
             if not held.usable:
                 self.log.warning("lock_release_skipped", error="the lock session stopped answering",
                                  note="the lock ends with that session when this process exits")
                 return
         interrupted = self.guard is not None and self.guard.received is not None
         locked = held is not None
-        if locked and not interrupted:
+        # A lease does not end with the session: it is expired now even after a signal (else the next runner waits
+        # out the lease).
+        if locked and (not interrupted or (held is not None and held.table is not None)):
             try:
-                lock_session.unlock(key)
+                if held is not None and held.table is not None:
+                    held.table.lock.unlock(key)
+                else:
+                    lock_session.unlock(key)
             except Exception as exc:  # noqa: BLE001 - closing the session below releases it anyway
                 self.log.warning("lock_release_failed", error=str(exc))
                 locked = False

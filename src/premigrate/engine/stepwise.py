@@ -21,7 +21,7 @@ from premigrate.engine.attempts import EVENT_DOWN_FAILED
 from premigrate.engine.lockwait import LockBusy, Timeouts
 from premigrate.errors import ConnectionLost, Interrupted, MigrationFailed
 from premigrate.model import transactions
-from premigrate.model.history import digests, migration_fields
+from premigrate.model.history import PrefixHasher, migration_fields
 from premigrate.model.migrations import Migration
 from premigrate.model.modes import Mode
 from premigrate.model.planner import Reason, Step
@@ -40,6 +40,7 @@ class StepwiseRun:
         self.driver = executor.driver
         self.attempts = executor.attempts
         self.written_ahead: HistoryRow | None = None  # the next migration's first row, already written
+        self.prefix = PrefixHasher(())  # the prefix hash of the migration being run (model/history.py)
 
     def apply(self, step: Step, statements: Sequence[Statement], started: float, timeouts: Timeouts,
               following: Step | None = None) -> None:
@@ -61,9 +62,9 @@ class StepwiseRun:
             row = self.executor.row(migration, statements, state=STATE_IN_PROGRESS, statements_done=0,
                                     statement_started=1 if statements and not opens_block else 0)
             if step.row is not None:
-                self.driver.update_row(row)
+                self.executor.update_row(row)
             else:
-                self.driver.insert_row(row)
+                self.executor.insert_row(row)
             recorded = row
         self.executor.session_timeouts.apply(timeouts)
         try:
@@ -80,12 +81,12 @@ class StepwiseRun:
         and end; it is removed when the last statement is done."""
         progress = row.evolve(state=STATE_ROLLING_BACK, statements_total=len(statements), statements_done=0,
                               statement_started=0, statement_hashes=(), error=None)
-        self.driver.update_row(progress)
+        self.executor.update_row(progress)
         self.executor.session_timeouts.apply(timeouts)
         try:
             for index in range(1, len(statements) + 1):
                 progress = progress.evolve(statement_started=index)
-                self.driver.update_row(progress)
+                self.executor.update_row(progress)
                 try:
                     self.attempts.with_retries(
                         partial(self.attempts.execute, down_view, statements, index, started, recorded=True,
@@ -95,8 +96,9 @@ class StepwiseRun:
                     self.executor.record_quietly(progress.evolve(error=exc.fields.get("error_summary")))
                     raise
                 progress = progress.evolve(statements_done=index)
-                self.driver.update_row(progress)
-            self.driver.delete_row(row.migration_id)
+                self.executor.update_row(progress)
+            self.executor.check_session(down_view)
+            self.executor.delete_row(row.migration_id)
         except ConnectionLost as exc:
             raise ConnectionLost(exc.message, recorded=True) from exc
 
@@ -104,7 +106,8 @@ class StepwiseRun:
                         recorded: HistoryRow | None, started: float, timeouts: Timeouts,
                         following: Step | None) -> None:
         """Statement by statement, one history write per statement: "k done and k+1 started" in the same write."""
-        hashes = digests(statements)
+        # Progress rows carry one hash of the done part, advanced statement by statement: constant-size writes.
+        prefix = self.prefix = PrefixHasher(statements)
         blocks = {b.first: b for b in self.executor.shapes.blocks(migration, statements)}
         index = row.statements_done + 1
         while index <= len(statements):
@@ -116,23 +119,34 @@ class StepwiseRun:
                 continue
             wanted = row.evolve(statement_started=index)
             if wanted != recorded:
-                self.driver.update_row(wanted)
+                self.executor.update_row(wanted)
             row = recorded = wanted
             self._run_one(migration, statements, index, row, started, timeouts)
-            row = row.evolve(statements_done=index, statement_hashes=hashes[:index])
+            row = row.evolve(statements_done=index, statement_hashes=prefix.progress(index))
             index += 1
         final = row.evolve(state=STATE_APPLIED, applied_at=datetime.now(timezone.utc),
                            execution_ms=self.attempts.ms(started), statements_done=len(statements),
-                           statement_started=len(statements), statement_hashes=hashes, error=None)
+                           statement_started=len(statements), statement_hashes=prefix.recorded(len(statements)),
+                           error=None)
+        try:
+            self.executor.check_session(migration)
+        except MigrationFailed as exc:
+            self._record(row.evolve(state=STATE_FAILED, error=str(exc)))
+            raise
         ahead = self._row_ahead(following)
         if ahead is None:
-            self.driver.update_row(final)
+            self.executor.update_row(final)
             return
         # One commit instead of two: where every write is its own commit (MySQL), commits are what a run costs.
-        with self.driver.transaction():
-            self.driver.update_row(final)
-            self.driver.insert_row(ahead)
+        with self.executor.bookkeeping() as book, book.transaction():
+            book.update_row(final)
+            book.insert_row(ahead)
         self.written_ahead = ahead
+
+    def _record(self, row: HistoryRow) -> None:
+        """A failure's row, written once: with the full list of the done statements' hashes (not the prefix hash
+        of the progress writes), so that a resume can name the statement that changed since."""
+        self.executor.record_quietly(row.evolve(statement_hashes=self.prefix.recorded(row.statements_done)))
 
     def _run_one(self, migration: Migration, statements: Sequence[Statement], index: int, row: HistoryRow,
                  started: float, timeouts: Timeouts) -> None:
@@ -142,11 +156,11 @@ class StepwiseRun:
                 lambda: self._execute_with_index_cleanup(migration, statements, index, started, timeouts),
                 timeouts.retries, started, recorded=True, rolled_back="")
         except MigrationFailed as exc:
-            self.executor.record_quietly(row.evolve(state=STATE_FAILED,
+            self._record(row.evolve(state=STATE_FAILED,
                                                     error=exc.fields.get("error_summary") or str(exc)))
             raise
         except Interrupted as exc:
-            self.executor.record_quietly(row.evolve(
+            self._record(row.evolve(
                 error=f"interrupted by {exc} during statement {index}; it may or may not have taken effect"))
             raise
 
@@ -170,9 +184,9 @@ class StepwiseRun:
         transactional_ddl = self.driver.transactional_ddl
         before = row.evolve(statement_started=block.first if not transactional_ddl else row.statements_done)
         if before != recorded:
-            self.driver.update_row(before)
+            self.executor.update_row(before)
         after = row.evolve(statements_done=block.last, statement_started=block.last,
-                           statement_hashes=digests(statements)[:block.last])
+                           statement_hashes=self.prefix.progress(block.last))
 
         def attempt() -> None:
             try:
@@ -180,6 +194,7 @@ class StepwiseRun:
                     self.attempts.execute(migration, statements, index, started, recorded=True,
                                           lock_timeout=timeouts.lock)
                 if block.ends_with == transactions.COMMIT:
+                    self.driver.own_identity_local()
                     self.driver.update_row(after)
                 self.attempts.execute(migration, statements, block.last, started, recorded=True,
                                       lock_timeout=timeouts.lock)
@@ -190,13 +205,13 @@ class StepwiseRun:
                     pass
                 raise
             if block.ends_with == transactions.ROLLBACK:
-                self.driver.update_row(after)
+                self.executor.update_row(after)
 
         try:
             self.attempts.with_retries(attempt, timeouts.retries, started, recorded=True, rolled_back="")
         except MigrationFailed as exc:
             note = "" if transactional_ddl else "; DDL in the block may have committed implicitly before the failure"
-            self.executor.record_quietly(before.evolve(
+            self._record(before.evolve(
                 state=STATE_FAILED, statement_started=block.first,
                 error=f"{exc.fields.get('error_summary') or exc} (in the transaction block of statements "
                       f"{block.first}-{block.last}, rolled back){note}"))

@@ -18,10 +18,11 @@ The functions take DB-API connections in autocommit mode (psycopg, PyMySQL) and 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from premigrate.errors import DatabaseUnavailable, ValidationFailed
+from premigrate.errors import ReadOnlyServer, TopologyRefused
 
 # session: a pooler that keeps one backend per client connection (as good as direct); unknown: a pooler whose mode
 # could not be told (no probe connection), treated like transaction pooling.
@@ -41,20 +42,8 @@ _READ_ONLY_ERRNOS = {1290, 1792}
 # Galera: ER_UNKNOWN_COM_ERROR "WSREP has not yet prepared node for application use" (a node that is not synced,
 # or is outside the primary component, e.g. during a node failure): transient while waiting.
 _GALERA_NOT_READY_ERRNOS = {1047}
-
-
-class ReadOnlyServer(DatabaseUnavailable):  # moves to errors.py
-    """Connected to a server that cannot take writes (a hot standby, a read-only replica). Exit 3: while waiting
-    it is transient (a failover in progress); once the wait is over it is final."""
-
-    exit_code = 3
-
-
-class TopologyRefused(ValidationFailed):  # moves to errors.py
-    """A topology in which premigrate cannot apply migrations safely (statement pooling; Galera RSU unless asked
-    for). Proposed exit 5, with the other refusals: nothing was changed, and rerunning alone will not help."""
-
-    exit_code = 5
+# How many times the pooling test runs behind a pooler before it concludes session pooling.
+_POOLING_ROUNDS = 8
 
 
 @dataclass(frozen=True)
@@ -116,19 +105,28 @@ def detect_postgres(conn: Any, probe: Any | None = None) -> Topology:
     pooler = key_pid is not None and int(real_pid) != int(key_pid)
 
     try:
-        first = _pid_in_transaction(conn)
-        if probe is not None:
-            _require_autocommit(probe)
-            with probe.cursor() as cur:
-                cur.execute("BEGIN")
-                try:
-                    cur.execute("SELECT pg_backend_pid()")
-                    cur.fetchall()
-                    second = _pid_in_transaction(conn)
-                finally:
-                    cur.execute("COMMIT")
-        else:
-            second = _pid_in_transaction(conn)
+        # Behind a pooler, the test is repeated until the backend moves: under concurrent clients a transaction
+        # pooler may hand `conn` its old backend back by chance, which looks like session pooling. Session pooling
+        # can never move it, so the rounds cost time there only (a few round trips, once per run with work).
+        for _ in range(_POOLING_ROUNDS if pooler and probe is not None else 1):
+            first = _pid_in_transaction(conn)
+            if probe is not None:
+                _require_autocommit(probe)
+                with probe.cursor() as cur:
+                    cur.execute("BEGIN")
+                    try:
+                        cur.execute("SELECT pg_backend_pid()")
+                        probe_row = cur.fetchone()
+                        second = _pid_in_transaction(conn)
+                    finally:
+                        cur.execute("COMMIT")
+                # The probe got the backend `conn` just released: only a transaction pooler hands it on.
+                if probe_row is not None and int(probe_row[0]) == first and pooler:
+                    second = -1 if second == first else second
+            else:
+                second = _pid_in_transaction(conn)
+            if first != second:
+                break
     except Exception as exc:
         if getattr(exc, "sqlstate", None) == "08P01" and _STATEMENT_POOLING_MESSAGE in str(exc):
             pooling = "statement"
@@ -139,8 +137,9 @@ def detect_postgres(conn: Any, probe: Any | None = None) -> Topology:
     else:
         if first != second:
             pooling = "transaction"
+            moved = f"changed {first} -> {second}" if second != -1 else f"{first} went to another client"
             findings.append(f"connection pooler in transaction pooling detected (PgBouncer or similar): backend pid"
-                            f" changed {first} -> {second} between two transactions of one client connection")
+                            f" {moved} between two transactions of one client connection")
         elif pooler and probe is not None:
             pooling = "session"
             findings.append(f"connection pooler in session pooling detected (pid {key_pid} at connect, backend pid"
@@ -257,6 +256,23 @@ def unavailable_reason(dialect: str, exc: BaseException) -> str | None:
             return "read_only"
         if errno in _GALERA_NOT_READY_ERRNOS:
             return "galera_not_ready"
+    return None
+
+
+def read_only_reason(dialect: str, fetch: Callable[[str], list[tuple[Any, ...]]]) -> str | None:
+    """Why a freshly connected server cannot take writes (one cheap query on a writable session), or None.
+    `fetch` runs a read-only query (Driver.fetch)."""
+    if dialect == "postgresql":
+        in_recovery, read_only = fetch(
+            "SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only')")[0]
+        if in_recovery:
+            return "hot standby (pg_is_in_recovery() is true)"
+        if str(read_only) == "on":
+            return "read-only session (default_transaction_read_only = on)"
+    elif dialect == "mysql":
+        rows = fetch("SELECT @@global.read_only")
+        if rows and _on(rows[0][0]):
+            return "read-only server (read_only = ON)"
     return None
 
 

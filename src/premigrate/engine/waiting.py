@@ -159,6 +159,10 @@ def _retry(open_driver: Callable[[float | None], Driver], dsn: Dsn, timeout: flo
     except ConnectFailed as exc:
         if not exc.transient:
             raise _final(exc, dsn) from None
+        if exc.reason == "read_only":
+            from premigrate.engine.topology import read_only_error
+
+            raise read_only_error(dsn.redacted()) from None
         raise DatabaseUnavailable(
             f"database {dsn.redacted()} not ready after {format_duration(timeout)} "
             f"({state.attempts} attempts); last error: {exc.message}",

@@ -75,7 +75,7 @@ class Dsn:
                 userinfo += ":" + REDACTED
             userinfo += "@"
         host = self.host or ""
-        if ":" in host:  # IPv6 literal
+        if ":" in host and "," not in host:  # IPv6 literal (a host list is kept as written)
             host = f"[{host}]"
         port = f":{self.port}" if self.port else ""
         query = ""
@@ -119,6 +119,7 @@ def parse_url(url: str, *, source: str = "DATABASE_URL") -> Dsn:
     # no use for a fragment, one '@' at most, and a host: anything else is refused before any connection.
     if "#" in url:
         raise UsageError(f"{source}: the URL has a '#', which would cut it short (a fragment); {ENCODE_HINT}")
+    url, host_list = _split_host_list(url, dialect, source)
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -148,13 +149,49 @@ def parse_url(url: str, *, source: str = "DATABASE_URL") -> Dsn:
             f"{source}: the URL names no host; use {dialect}://user:password@host/dbname{socket}; {ENCODE_HINT}")
     return Dsn(
         dialect=dialect,
-        host=unquote(parts.hostname) if parts.hostname else None,
-        port=port,
+        host=host_list or (unquote(parts.hostname) if parts.hostname else None),
+        port=None if host_list else port,
         user=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password is not None else None,
         database=database,
         params=params,
     )
+
+
+_NETLOC = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?)(?P<hosts>[^/?#@]*)(?P<tail>.*)\Z", re.S)
+_HOST_PORT = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[^:\[\]]+)(?::\d{1,5})?\Z")
+
+
+def _split_host_list(url: str, dialect: str, source: str) -> tuple[str, str | None]:
+    """libpq multi-host URLs (postgresql://h1:5432,h2:5432/db?target_session_attrs=read-write): the host list is
+    kept as written ("h1:5432,h2:5432", see split_hosts) and the URL parsed with one placeholder host in its place."""
+    match = _NETLOC.match(url)
+    if match is None or "," not in match["hosts"]:
+        return url, None
+    if dialect != "postgresql":
+        raise UsageError(f"{source}: several hosts in one URL are a PostgreSQL (libpq) feature; {dialect} takes one")
+    items = match["hosts"].split(",")
+    for item in items:
+        if not _HOST_PORT.match(item) or (":" in item.rsplit("]", 1)[-1]
+                                          and not 0 < int(item.rsplit(":", 1)[1]) < 65536):
+            raise UsageError(f"{source}: the host list must be host[:port],host[:port],... (one host is not)")
+    return match["head"] + "multi-host.invalid" + match["tail"], unquote(match["hosts"])
+
+
+def split_hosts(host: str, default_port: int | None) -> tuple[str, str] | None:
+    """A host list "h1:5432,h2,h3:5433" as libpq's host and port parameters ("h1,h2,h3", "5432,5432,5433");
+    None for a single host."""
+    if "," not in host:
+        return None
+    hosts, ports = [], []
+    for item in host.split(","):
+        name, port = item, None
+        tail = item.rsplit("]", 1)[-1]
+        if ":" in tail:
+            name, port = item.rsplit(":", 1)
+        hosts.append(name.strip("[]"))
+        ports.append(port or str(default_port or ""))
+    return ",".join(hosts), ",".join(ports)
 
 
 def _parse_sqlite(url: str, source: str) -> Dsn:

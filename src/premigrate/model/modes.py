@@ -17,7 +17,7 @@ from premigrate.errors import MigrationFileError, UsageError, ValidationFailed
 from premigrate.model import transactions
 from premigrate.model.migrations import Migration
 from premigrate.model.planner import Reason, Step
-from premigrate.model.sql import SplitError, Statement, split_migration
+from premigrate.model.sql import SplitError, Statement, Statements, split_migration
 from premigrate.model.transactions import Block
 
 
@@ -44,16 +44,16 @@ class StepShapes:
     def __init__(self, dialect: str, transactional_ddl: bool) -> None:
         self.dialect = dialect
         self.transactional_ddl = transactional_ddl
-        self._splits: dict[tuple[Migration, bool], list[Statement]] = {}
+        self._splits: dict[tuple[Migration, bool], Statements] = {}
 
-    def statements(self, migration: Migration) -> list[Statement]:
+    def statements(self, migration: Migration) -> Statements:
         """The up part's statements; a part that cannot be split is bad input (exit 5)."""
         return self._split(migration, down=False)
 
-    def down_statements(self, migration: Migration) -> list[Statement]:
+    def down_statements(self, migration: Migration) -> Statements:
         return self._split(migration, down=True)
 
-    def _split(self, migration: Migration, *, down: bool) -> list[Statement]:
+    def _split(self, migration: Migration, *, down: bool) -> Statements:
         key = (migration, down)
         if key not in self._splits:
             try:
@@ -68,7 +68,7 @@ class StepShapes:
     def blocks(self, migration: Migration, statements: Sequence[Statement], script: str | None = None) -> list[Block]:
         """The transactions the file opens and ends itself; unbalanced ones are a file error."""
         try:
-            return transactions.blocks(list(statements))
+            return transactions.blocks(statements)
         except transactions.TransactionSyntaxError as exc:
             raise MigrationFileError(f"{script or migration.script}: line {exc.line}: {exc}",
                                      file=script or migration.script) from None
@@ -137,3 +137,16 @@ def down_blocked_statement(shapes: StepShapes, migration: Migration) -> str | No
                     f"{reason}, which cannot run inside a transaction; add '-- premigrate:no-transaction' to the "
                     "down part")
     return None
+
+
+def refuse_database_switch(shapes: StepShapes, steps: Sequence[Step]) -> None:
+    """Refuse, before anything runs, a migration that switches the session's current database (MySQL `USE`): its
+    later statements, and premigrate's own bookkeeping, would act on another database."""
+    for step in steps:
+        for index, statement in enumerate(shapes.statements(step.migration), 1):
+            if transactions.switches_database(statement, shapes.dialect):
+                raise MigrationFileError(
+                    f"{step.migration.script}: statement {index} (line {statement.line}) switches the current "
+                    "database (USE); a migration runs in the database of the URL: qualify the names of another "
+                    "database instead (other_db.table), or migrate that database with its own URL",
+                    file=step.migration.script)

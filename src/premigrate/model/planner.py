@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from premigrate.drivers.base import STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK, HistoryRow
 from premigrate.model.migrations import Migration, MigrationSet
+from premigrate.model.history import PrefixHasher, recorded_prefix
 from premigrate.model.sql import Statement, split_migration
 from premigrate.model.versions import Version, is_version, sort_key
 
@@ -260,9 +261,12 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
         k = row.statement_started
         problems.append(Problem(
             ProblemKind.IN_DOUBT, migration.id,
-            f"{where}: an earlier run stopped while statement {k} of {row.statements_total} was running, so "
-            f"nobody knows whether it took effect{_error_suffix(row)}; {took_effect(row.statements_done)}. Check "
-            f"the database, then run `{repair_command('--resume --retry-current', row, several)}` if statement {k} "
+            f"{where}: a run (on {row.applied_by or 'an unknown host'}) stopped while statement {k} of "
+            f"{row.statements_total} was running, or may still be running it (a run that lost its runner lock "
+            f"finishes the statement it is in), so nobody knows whether it took effect{_error_suffix(row)}; "
+            f"{took_effect(row.statements_done)}. To tell, look for a premigrate session still active on the "
+            f"database (application name premigrate@{row.applied_by or '<host>'}) and wait for it to end. Then check "
+            f"the database, and run `{repair_command('--resume --retry-current', row, several)}` if statement {k} "
             f"did not take effect, or `{repair_command('--resume --skip-current', row, several)}` if it did; or "
             f"{_settle_hint(row)}",
             migration.script,
@@ -276,7 +280,8 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
             entries.append(_entry(migration, IN_PROGRESS, row, detail="interrupted; file changed since"))
             problems.append(Problem(
                 ProblemKind.RESUME_MISMATCH, migration.id,
-                f"{where} was interrupted after statement {done}, but statement {changed}, which already ran, has "
+                f"{where} was interrupted after statement {done}, but {changed_statement_text(changed, row)}, "
+                "which already ran, has "
                 "changed in the file since, so it cannot be resumed safely. Restore the file as it was and run "
                 f"`premigrate up` again; or {_settle_hint(row)}",
                 migration.script,
@@ -297,7 +302,15 @@ def resumable_rows(history: Sequence[HistoryRow]) -> list[HistoryRow]:
 
 
 def first_changed_statement(statements: Sequence[Statement], row: HistoryRow) -> int | None:
-    """The 1-based number of the first statement recorded as done whose text differs from the file's, or None."""
+    """The 1-based number of the first statement recorded as done whose text differs from the file's, or None.
+    A row that records its done part as one prefix hash (model/history.py) tells only that one of them changed:
+    then the first statement of the done part is named (changed_statement_text says so)."""
+    prefix = recorded_prefix(row.statement_hashes)
+    if prefix is not None:
+        count, value = prefix
+        if count < row.statements_done or count > len(statements):
+            return 1
+        return None if PrefixHasher(statements).at(count) == value else 1
     for index in range(1, row.statements_done + 1):
         recorded = row.statement_hashes[index - 1] if index <= len(row.statement_hashes) else None
         if index > len(statements) or statements[index - 1].digest != recorded:
@@ -340,3 +353,10 @@ def _entry(migration: Migration, state: str, row: HistoryRow | None = None, deta
         detail,
         migration.format,
     )
+
+
+def changed_statement_text(changed: int, row: HistoryRow) -> str:
+    """"statement k", or, for a row with a prefix hash, "a statement among 1-k" (which one cannot be told)."""
+    if recorded_prefix(row.statement_hashes) is not None and row.statements_done > 1:
+        return f"a statement among 1-{row.statements_done}"
+    return f"statement {changed}"

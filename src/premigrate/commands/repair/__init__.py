@@ -34,7 +34,9 @@ from premigrate.config import Config
 from premigrate.drivers.base import STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK, HistoryRow
 from premigrate.errors import UsageError, ValidationFailed
 from premigrate.model.migrations import MigrationSet
-from premigrate.model.planner import Reason, Step, first_changed_statement, resumable_rows, took_effect
+from premigrate.model.planner import (
+    Reason, Step, changed_statement_text, first_changed_statement, resumable_rows, took_effect,
+)
 from premigrate.model.versions import Version
 
 UNFINISHED_STATES = (STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK)
@@ -155,8 +157,9 @@ def _resume(command: CommandRun, files: MigrationSet) -> int:
             now = (f"is now line {statements[changed - 1].line}" if changed <= len(statements)
                    else "is no longer in the file")
             raise ValidationFailed(
-                f"repair --resume refused: statement {changed} of {_where(row)} already ran, but the file's statement "
-                f"{changed} ({now}) is not the one that ran (its hash differs from the recorded one); restore the "
+                f"repair --resume refused: {changed_statement_text(changed, row)} of {_where(row)} already ran, but "
+                f"the file's statement {changed} ({now}) is not the one that ran (its hash differs from the recorded "
+                "one); restore the "
                 f"file as it was, or settle it by hand with `premigrate repair --mark-applied {row.migration_id}` or "
                 f"`premigrate repair --forget {row.migration_id}`", script=row.script)
         done, current, decision = _decide(row, len(statements), config)

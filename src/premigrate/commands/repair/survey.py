@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from premigrate.drivers.base import STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK, HistoryRow
 from premigrate.errors import ValidationFailed
 from premigrate.model.migrations import Migration, MigrationSet
+from premigrate.model.history import PrefixHasher, recorded_prefix
 from premigrate.model.planner import first_changed_statement, repair_command, resumable_rows, took_effect
 from premigrate.model.sql import SplitError, Statement, split_migration, split_statements
 from premigrate.model.versions import Version
@@ -60,7 +61,7 @@ class ChecksumChange:
 
     row: HistoryRow
     migration: Migration
-    statements: list[Statement]  # the file's statements now (placeholders resolved)
+    statements: Sequence[Statement]  # the file's statements now (placeholders resolved)
     changed: int | None  # first statement that differs from what ran; None: statements unchanged
 
     @property
@@ -88,7 +89,7 @@ class Survey:
 
 # -- the survey (pure) ------------------------------------------------------------------------------------------------
 
-def split(migration: Migration, dialect: str) -> list[Statement]:
+def split(migration: Migration, dialect: str) -> Sequence[Statement]:
     try:
         return split_migration(migration, dialect)
     except SplitError as exc:
@@ -124,6 +125,10 @@ def row_order(row: HistoryRow) -> tuple[int, Version | None, str]:
 
 
 def _first_difference(statements: Sequence[Statement], row: HistoryRow) -> int | None:
+    prefix = recorded_prefix(row.statement_hashes)
+    if prefix is not None:  # a row of more than FULL_LIST_MAX statements: which one changed cannot be told
+        count, value = prefix
+        return None if count == len(statements) and PrefixHasher(statements).at(count) == value else 1
     digests = tuple(s.digest for s in statements)
     if digests == row.statement_hashes:
         return None
