@@ -243,6 +243,7 @@ SHARED_USES: dict[str, tuple[str, ...]] = {
     # The folder's format: every command that reads the folder (new: the layout of the file it writes).
     "format": tuple(c for c in ALL_COMMANDS if c != "wait"),
     "allow_empty": tuple(c for c in ALL_COMMANDS if c not in ("wait", "new")),
+    "password_command": _ONLINE,
 }
 
 

@@ -95,7 +95,15 @@ _READ_AS: dict[str, tuple[str, str]] = {
     "concurrency": ("FleetSettings", "concurrency"), "shard": ("FleetSettings", "shard"),
     "fail_fast": ("FleetSettings", "fail_fast"), "callbacks": ("CallbackSettings", "dir"),
     "callbacks_always": ("CallbackSettings", "always"), "scratch_url": ("VerifySettings", "scratch"),
+    "lock_mode": ("LockSettings", "mode"), "lock_lease": ("LockSettings", "lease"),
+    "allow_galera_rsu": ("LockSettings", "allow_galera_rsu"),
+    "password_command": ("ConnectionSettings", "password_command"),
 }
+# The table lock (a lease row) instead of the advisory lock: where --lock-lease is read.
+_LEASE = ["--lock-mode", "table", "--lock-lease", "20s"]
+# Read only where a Galera cluster answers (the refusal of RSU is tested in tests/topology against a real cluster);
+# these runs are on SQLite.
+_READ_ON_GALERA_ONLY = {"allow_galera_rsu"}
 # A fleet run (a list of one SQLite target): where --concurrency, --shard and --fail-fast are read.
 _FLEET = ["--targets", "TARGETS", "--concurrency", "1", "--fail-fast", "--shard", "0/1"]
 # Runs that together take each command down the paths where its options are read, on a SQLite database (fresh,
@@ -104,18 +112,18 @@ _FRESH: list[list[str]] = []
 _ONE = [["up", "--to", "1"]]
 _BROKEN = [["up"]]  # 1 and 2 applied, the third file's failed statement recorded
 _RUNS: dict[str, list[tuple[list[list[str]], list[str]]]] = {
-    "up": [(_FRESH, ["up", "--to", "2"]), (_FRESH, ["up", "--callbacks-always", "--to", "1"]),
+    "up": [(_FRESH, ["up", "--to", "2"]), (_FRESH, ["up", "--callbacks-always", "--to", "1", *_LEASE]),
            (_FRESH, ["up", *_FLEET])],
     "status": [(_ONE, ["status"]), (_ONE, ["status", *_FLEET])],
     "check": [(_ONE, ["check"]), (_ONE, ["check", "--wait", "--timeout", "1s"]), (_ONE, ["check", *_FLEET])],
     "wait": [(_ONE, ["wait"])],
     "plan": [(_ONE, ["plan", "--to", "2"])],
     "baseline": [(_FRESH, ["baseline", "--from", "flyway", "--from-table", "fly"]),
-                 (_FRESH, ["baseline", "--version", "1", "--description", "base"])],
-    "down": [(_ONE, ["down", "--to", "0", "--yes"]), (_ONE, ["down", "--steps", "1", "--yes"])],
+                 (_FRESH, ["baseline", "--version", "1", "--description", "base", *_LEASE])],
+    "down": [(_ONE, ["down", "--to", "0", "--yes"]), (_ONE, ["down", "--steps", "1", "--yes", *_LEASE])],
     "new": [(_FRESH, ["new", "add things"])],
     "lint": [(_FRESH, ["lint"])],
-    "repair": [(_BROKEN, ["repair"]), (_BROKEN, ["repair", "--resume", "--skip-current"])],
+    "repair": [(_BROKEN, ["repair"]), (_BROKEN, ["repair", "--resume", "--skip-current", *_LEASE])],
 }
 # Read by the CLI itself from the flags (the summary files of `up`): checked by test_summary_file_written.
 _READ_BY_CLI = {"summary_file", "termination_log"}
@@ -152,7 +160,7 @@ class TestListedFlagsAreRead:
         read_as = dict(_READ_AS, to=("DownSettings", "to") if command == "down" else ("ApplySettings", "to"),
                        format=("NewSettings", "file_format") if command == "new" else ("FolderSettings", "file_format"))
         unread = {o.flag for o in options_for(command)
-                  if o.dest not in _READ_BY_CLI and read_as.get(o.dest, ("Config", o.dest)) not in reads}
+                  if o.dest not in _READ_BY_CLI | _READ_ON_GALERA_ONLY and read_as.get(o.dest, ("Config", o.dest)) not in reads}
         assert set() == unread, f"{command} lists options it never reads: {sorted(unread)}"
 
     def test_summary_file_written(self, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from premigrate.errors import MigrationFileError, UsageError, ValidationFailed
 from premigrate.model import transactions
 from premigrate.model.migrations import Migration
 from premigrate.model.planner import Reason, Step
-from premigrate.model.sql import SplitError, Statement, Statements, split_migration
+from premigrate.model.sql import SplitError, Statement, split_migration
 from premigrate.model.transactions import Block
 
 
@@ -44,16 +44,16 @@ class StepShapes:
     def __init__(self, dialect: str, transactional_ddl: bool) -> None:
         self.dialect = dialect
         self.transactional_ddl = transactional_ddl
-        self._splits: dict[tuple[Migration, bool], Statements] = {}
+        self._splits: dict[tuple[Migration, bool], Sequence[Statement]] = {}
 
-    def statements(self, migration: Migration) -> Statements:
+    def statements(self, migration: Migration) -> Sequence[Statement]:
         """The up part's statements; a part that cannot be split is bad input (exit 5)."""
         return self._split(migration, down=False)
 
-    def down_statements(self, migration: Migration) -> Statements:
+    def down_statements(self, migration: Migration) -> Sequence[Statement]:
         return self._split(migration, down=True)
 
-    def _split(self, migration: Migration, *, down: bool) -> Statements:
+    def _split(self, migration: Migration, *, down: bool) -> Sequence[Statement]:
         key = (migration, down)
         if key not in self._splits:
             try:

@@ -98,7 +98,7 @@ class SplitError(ValueError):
         self.line = line
 
 
-def split_migration(migration: Migration, dialect: str, *, down: bool = False) -> Statements:
+def split_migration(migration: Migration, dialect: str, *, down: bool = False) -> Sequence[Statement]:
     """The statements of a migration's up (or down) part: every command that splits a migration asks here.
 
     One place, because a migration format may bring its own splitting rule (goose's StatementBegin/End, Drizzle's
