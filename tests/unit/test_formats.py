@@ -96,7 +96,7 @@ class TestGoose:
             pytest.param("SELECT 1;\n-- +goose Up\n", 1, "must start with", id="sql-before-up"),
             pytest.param("SELECT 1;\n", 1, "must start with", id="no-annotations"),
             pytest.param("-- +goose Up\nSELECT 1;\n-- +goose Up\n", 3, "duplicate", id="duplicate-up"),
-            pytest.param("-- +goose Up\n-- +goose ENVSUB ON\nSELECT '${X}';\n", 2, "ENVSUB ON", id="envsub"),
+            pytest.param("-- +goose Up\n-- +goose ENVSUB ON\nSELECT $1;\n", 3, "variable substitution failed", id="envsub-syntax"),
         ],
     )
     def test_errors_goose_reports(self, tmp_path: Path, content: str, line: int, message: str) -> None:

@@ -46,6 +46,7 @@ class Part:
     down_text: str | None = None
     down_first_line: int = 1
     down_no_transaction: bool = False
+    envsub: tuple[bool, bool] | None = None  # goose ENVSUB ON: (on where the up part starts, where the down starts)
 
 
 class FolderReader(Protocol):

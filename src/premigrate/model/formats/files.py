@@ -219,6 +219,8 @@ def _goose(name: str, text: str) -> Part:
         part.down_text = parsed.down.text
         part.down_first_line = parsed.down.first_line
         part.down_no_transaction = parsed.no_transaction
+    if parsed.envsub:
+        part.envsub = (parsed.up.envsub, parsed.down.envsub if parsed.down is not None else False)
     directives_into(part)
     part.no_transaction = part.no_transaction or parsed.no_transaction
     return part
