@@ -762,3 +762,19 @@ class TestAtlasDirFormats:
         assert [("golang-migrate", "SELECT 2;\n")] == [(m.format, m.down_sql) for m in files.versioned]
         with pytest.raises(MigrationFileError, match="--format golang-migrate"):
             load_migrations(folder, format="atlas")
+
+
+class TestDetectionCost:
+    def test_plain_folder_loads_no_parser_of_another_tool(self, tmp_path: Path) -> None:
+        """Reading a folder of Flyway and golang-migrate files loads neither goose's nor sql-migrate's parser."""
+        import sys
+
+        write(tmp_path, "V1__a.sql", "-- a comment\nCREATE TABLE a (id int);\n")
+        write(tmp_path, "2_b.up.sql", "CREATE TABLE b (id int);\n")
+        write(tmp_path, "2_b.down.sql", "DROP TABLE b;\n")
+        probe = ("import sys; from pathlib import Path; from premigrate.model.migrations import load_migrations; "
+                 f"load_migrations(Path({str(tmp_path)!r})); "
+                 "print(sorted(m for m in sys.modules if m.startswith('premigrate.model.formats.')))")
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+        assert "['premigrate.model.formats.base', 'premigrate.model.formats.files', " \
+               "'premigrate.model.formats.markers']" == out.strip()

@@ -26,11 +26,11 @@ migration.go (NumericComponent), as of commit 520411a16119bd3b332613d1ff8312c4cc
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from premigrate.model.formats.markers import GOOSE_MARKER, GOOSE_NAME
 from premigrate.model.sql import SplitError, Statement
 
 if TYPE_CHECKING:
@@ -39,9 +39,7 @@ if TYPE_CHECKING:
 UP, DOWN = "up", "down"
 _ANNOTATIONS = ("Up", "Down", "StatementBegin", "StatementEnd", "NO TRANSACTION", "ENVSUB ON", "ENVSUB OFF")
 _BY_LOWER = {a.lower(): a for a in _ANNOTATIONS}
-NAME = re.compile(r"(?P<version>\d+)_(?P<description>.*)\.sql\Z", re.DOTALL)
-# Cheap detection: a comment line holding "+goose" (case-sensitive in goose too, strings.Contains).
-MARKER = re.compile(r"^\s*--[^\n]*\+goose", re.MULTILINE)
+NAME, MARKER = GOOSE_NAME, GOOSE_MARKER  # formats/markers.py: detection does not load this module
 
 
 class GooseError(SplitError):
