@@ -276,6 +276,8 @@ class Config:
     default_sqlite: bool = False
     secrets: tuple[str, ...] = field(default=(), repr=False)
     placeholder_values: dict[str, str] = field(default_factory=dict, repr=False)
+    # The process environment as cli/ read it: goose's `-- +goose ENVSUB ON` sections substitute from it.
+    environment: dict[str, str] = field(default_factory=dict, repr=False)
     stdin_is_tty: bool = False
     # Command-specific sections: a command's own options are set, the others keep their defaults.
     locking: LockSettings = field(default_factory=LockSettings)
@@ -437,11 +439,14 @@ def load_config(
     if not directory:
         raise UsageError("--dir is empty; name the folder that holds the migration files")
     placeholder_values = {k[len(PLACEHOLDER_PREFIX):]: v for k, v in env.items() if k.startswith(PLACEHOLDER_PREFIX)}
-    # Placeholder values that look like credentials are scrubbed from logs like the database password.
+    # Placeholder values that look like credentials are scrubbed from logs like the database password; so are the
+    # environment's, which goose ENVSUB sections may substitute into a statement (same rule: the name says secret).
     sections = sections_from(command, values, flags)
     scratch = sections["verify"].scratch
     secrets = tuple(dsn.secrets()) + tuple(scratch.secrets() if scratch else ()) + tuple(
         v for k, v in placeholder_values.items() if v and _SECRET_NAME.search(k))
+    secrets += tuple(dict.fromkeys(v for k, v in env.items() if v and _SECRET_NAME.search(k)
+                                   and not k.startswith(PLACEHOLDER_PREFIX) and v not in secrets))
     return Config(
         command=command,
         dsn=dsn,
@@ -460,6 +465,7 @@ def load_config(
         default_sqlite=default_sqlite,
         secrets=secrets,
         placeholder_values=placeholder_values,
+        environment=dict(env),
         stdin_is_tty=stdin_is_tty,
         **sections,
     )

@@ -40,6 +40,7 @@ class RealProject:
         return f"{self.repo}:{self.folder}:{self.dialect}"
 
 
+DRIZZLE_V1_COMMIT = "2ead15b9fede05eb30814a2e797afdf6123eac73"
 # The projects these tests run, by repository, commit and folder.
 REAL_PROJECTS: tuple[RealProject, ...] = (
     RealProject("Permify/permify", "e00d0522e2e5d9ccadac42625a3d40a9ba905360", "internal/storage/postgres/migrations",
@@ -66,6 +67,10 @@ REAL_PROJECTS: tuple[RealProject, ...] = (
                 "internal/db2/schema/migrations", "sql-migrate", "postgresql"),
     *(RealProject("homarr-labs/homarr", "464d98e124726f30c5f92ccf18a5ebff71e0cdd9", f"packages/db/migrations/{d}",
                   "drizzle", d) for d in ("postgresql", "mysql")),
+    # Drizzle v1's own fixture (drizzle-orm branch rc5, 1.0.0-rc.4): <ts>_<name>/migration.sql + snapshot.json. Its
+    # MySQL one needs MySQL 8 (`serial AUTO_INCREMENT`, which MariaDB rejects); its PostgreSQL one is refused below.
+    RealProject("drizzle-team/drizzle-orm", DRIZZLE_V1_COMMIT, "integration-tests/drizzle2/sqlite", "drizzle",
+                "sqlite"),
 )
 
 
@@ -131,6 +136,9 @@ def reference_steps(project: RealProject, folder: Path) -> list[tuple[str, bool]
         files = sorted(folder.glob("*.sql"), key=lambda p: int(p.name.split("_")[0]))
         return [(p.read_text(), not p.read_text().startswith("-- no-transaction")) for p in files
                 if not p.name.endswith(".down.sql")]
+    if project.format == "drizzle" and not (folder / "meta").is_dir():  # v1: the folders in name order
+        return [((d / "migration.sql").read_text().replace("--> statement-breakpoint", ""), True)
+                for d in sorted(d for d in folder.iterdir() if (d / "migration.sql").is_file())]
     if project.format == "drizzle":
         import json
 
@@ -252,3 +260,20 @@ def test_homarr_sqlite_escaping_drizzles_transaction_is_refused(tmp_path: Path) 
     assert 5 == result.returncode
     assert "0001_mixed_titanium_man.sql: line 1: statement 1 (COMMIT) ends a transaction" in result.stderr
     assert '"applied": 0' in result.stderr
+
+
+def test_drizzle_v1_same_timestamp_is_refused(tmp_path: Path) -> None:
+    """Drizzle v1's own PostgreSQL fixture holds two folders generated in the same second (20230331141203_test and
+    _puzzling_flatman): premigrate would record both under one version, so it refuses the folder, naming both,
+    before connecting."""
+    project = RealProject("drizzle-team/drizzle-orm", DRIZZLE_V1_COMMIT, "integration-tests/drizzle2/pg", "drizzle",
+                          "postgresql")
+    folder = extract(project, tmp_path / "src")
+    db = TestDatabase.create("postgresql", tmp_path)
+    try:
+        result = up(db, folder)
+        assert 5 == result.returncode
+        assert "20230331141203_test/migration.sql" in result.stderr and "same timestamp" in result.stderr
+        assert set() == db.tables()
+    finally:
+        db.drop()

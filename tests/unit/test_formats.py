@@ -96,7 +96,7 @@ class TestGoose:
             pytest.param("SELECT 1;\n-- +goose Up\n", 1, "must start with", id="sql-before-up"),
             pytest.param("SELECT 1;\n", 1, "must start with", id="no-annotations"),
             pytest.param("-- +goose Up\nSELECT 1;\n-- +goose Up\n", 3, "duplicate", id="duplicate-up"),
-            pytest.param("-- +goose Up\n-- +goose ENVSUB ON\nSELECT '${X}';\n", 2, "ENVSUB ON", id="envsub"),
+            pytest.param("-- +goose Up\n-- +goose ENVSUB ON\nSELECT $1;\n", 3, "variable substitution failed", id="envsub-syntax"),
         ],
     )
     def test_errors_goose_reports(self, tmp_path: Path, content: str, line: int, message: str) -> None:
@@ -630,10 +630,66 @@ class TestDrizzle:
         with pytest.raises(MigrationFileError, match="generated for mysql and the database is postgresql"):
             load_migrations(self.folder(tmp_path, "mysql"), dialect="postgresql")
 
-    def test_v1_layout_refused(self, tmp_path: Path) -> None:
-        write(tmp_path, "20250101000000_init/migration.sql", "SELECT 1;")
-        write(tmp_path, "20250101000000_init/snapshot.json", "{}")
-        with pytest.raises(MigrationFileError, match="Drizzle v1"):
+
+
+class TestDrizzleV1:
+    """drizzle-orm v1 migrator.ts readMigrationFiles: `<ts>_<name>/migration.sql` folders in name order."""
+
+    def folder(self, tmp_path: Path, dialect: str = "postgresql") -> Path:
+        write(tmp_path, "20250102000000_more/migration.sql", "ALTER TABLE a ADD COLUMN v int;")
+        write(tmp_path, "20250102000000_more/snapshot.json", f'{{"dialect": "{dialect}"}}')
+        write(tmp_path, "20250101120000_init/migration.sql", "CREATE TABLE a (id int);\n--> statement-breakpoint\n"
+                                                             "CREATE TABLE b (id int);")
+        write(tmp_path, "20250101120000_init/snapshot.json", f'{{"dialect": "{dialect}"}}')
+        return tmp_path
+
+    def test_name_order_breakpoints_and_checksum(self, tmp_path: Path) -> None:
+        """Folders in name order, versions from the timestamp, split at breakpoints; the checksum is the file's."""
+        import hashlib
+
+        files = load_migrations(self.folder(tmp_path), dialect="postgresql")
+        assert [("20250101120000", "init", "drizzle", "20250101120000_init/migration.sql"),
+                ("20250102000000", "more", "drizzle", "20250102000000_more/migration.sql")] == [
+            (m.id, m.description, m.format, m.script) for m in files.versioned]
+        assert [("CREATE TABLE a (id int)", 1), ("CREATE TABLE b (id int)", 3)] == [
+            (s.text, s.line) for s in split_migration(files.versioned[0], "postgresql")]
+        # Drizzle's recorded hash is sha256 of the file's text: what baseline --from drizzle compares.
+        text = (tmp_path / "20250101120000_init/migration.sql").read_text()
+        assert hashlib.sha256(text.encode()).hexdigest() == hashlib.sha256(
+            files.versioned[0].up_sql.encode()).hexdigest()
+
+    def test_auto_is_strict_format_drizzle_ignores(self, tmp_path: Path) -> None:
+        """A loose .sql file or a folder without migration.sql beside v1 folders: auto refuses it, --format drizzle
+        ignores it as Drizzle does and says so."""
+        write(self.folder(tmp_path), "notes/README.md", "x")
+        with pytest.raises(MigrationFileError, match="notes/: not a Drizzle v1 migration"):
+            load_migrations(tmp_path)
+        files = load_migrations(tmp_path, format="drizzle")
+        assert 2 == len(files.versioned) and ["notes"] == [n.split(":")[0] for n in files.notes]
+
+    def test_same_timestamp_refused(self, tmp_path: Path) -> None:
+        """Two folders with one timestamp would be one version: refused, naming both."""
+        write(self.folder(tmp_path), "20250101120000_also/migration.sql", "SELECT 1;")
+        write(tmp_path, "20250101120000_also/snapshot.json", "{}")
+        with pytest.raises(MigrationFileError, match="same timestamp"):
+            load_migrations(tmp_path)
+
+    def test_name_without_timestamp_refused(self, tmp_path: Path) -> None:
+        write(tmp_path, "init/migration.sql", "SELECT 1;")
+        write(tmp_path, "init/snapshot.json", "{}")
+        with pytest.raises(MigrationFileError, match="14-digit timestamp"):
+            load_migrations(tmp_path)
+
+    def test_dialect_mismatch(self, tmp_path: Path) -> None:
+        with pytest.raises(MigrationFileError, match="generated for mysql and the database is postgresql"):
+            load_migrations(self.folder(tmp_path, "mysql"), dialect="postgresql")
+
+    def test_journal_beside_v1_folders(self, tmp_path: Path) -> None:
+        """A 0.x journal beside v1 folders is refused by Drizzle v1 until `drizzle-kit up`: auto refuses it too."""
+        TestDrizzle().folder(tmp_path)
+        write(tmp_path, "20250101120000_init/migration.sql", "SELECT 1;")
+        write(tmp_path, "20250101120000_init/snapshot.json", "{}")
+        with pytest.raises(MigrationFileError, match="drizzle-kit up"):
             load_migrations(tmp_path)
 
 
@@ -706,3 +762,19 @@ class TestAtlasDirFormats:
         assert [("golang-migrate", "SELECT 2;\n")] == [(m.format, m.down_sql) for m in files.versioned]
         with pytest.raises(MigrationFileError, match="--format golang-migrate"):
             load_migrations(folder, format="atlas")
+
+
+class TestDetectionCost:
+    def test_plain_folder_loads_no_parser_of_another_tool(self, tmp_path: Path) -> None:
+        """Reading a folder of Flyway and golang-migrate files loads neither goose's nor sql-migrate's parser."""
+        import sys
+
+        write(tmp_path, "V1__a.sql", "-- a comment\nCREATE TABLE a (id int);\n")
+        write(tmp_path, "2_b.up.sql", "CREATE TABLE b (id int);\n")
+        write(tmp_path, "2_b.down.sql", "DROP TABLE b;\n")
+        probe = ("import sys; from pathlib import Path; from premigrate.model.migrations import load_migrations; "
+                 f"load_migrations(Path({str(tmp_path)!r})); "
+                 "print(sorted(m for m in sys.modules if m.startswith('premigrate.model.formats.')))")
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+        assert "['premigrate.model.formats.base', 'premigrate.model.formats.files', " \
+               "'premigrate.model.formats.markers']" == out.strip()

@@ -93,7 +93,8 @@ def policy_for(config: Config) -> Policy:
     return Policy(config.dsn.dialect, config.allow_out_of_order, config.strict, config.table,
                   target=config.apply.to if config.command in ("up", "plan") else None,
                   placeholder_values=config.placeholder_values,
-                  placeholders_everywhere=bool(config.statements.placeholders))
+                  placeholders_everywhere=bool(config.statements.placeholders),
+                  environment=config.environment)
 
 
 def load_files(config: Config, log: EventLog) -> MigrationSet:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,11 @@ class Migration:
     down_no_transaction: bool = False
     format: str = "plain"  # the format's name (model/formats): decides how the SQL is split into statements
     draft: bool = False  # `-- premigrate:draft`: written by `new`; refused by `up` while its up part is empty
+    # goose `-- +goose ENVSUB ON` (formats/goose.py): whether it is on where the up and the down part start; None when
+    # the file never turns it on. `environment` holds the values once a step is resolved (Policy.resolve); the
+    # checksum stays that of the file's text.
+    envsub: tuple[bool, bool] | None = None
+    environment: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def id(self) -> str:
@@ -328,6 +334,7 @@ def _assemble(parts: list[Part]) -> MigrationSet:
                 down_no_transaction=down.no_transaction if down else up.down_no_transaction,
                 format=up.format,
                 draft=up.draft,
+                envsub=up.envsub,
             )
         )
     for key in sorted(repeatables):

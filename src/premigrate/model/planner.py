@@ -59,12 +59,20 @@ class Policy:
     # ${NAME} values, and whether they apply to every file (--placeholders) or only where a file asks for them.
     placeholder_values: Mapping[str, str] = field(default_factory=dict, repr=False)
     placeholders_everywhere: bool = False
+    # The process environment, for goose's `-- +goose ENVSUB ON` sections (read by cli/, handed over by config).
+    environment: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def resolve(self, migration: Migration) -> Migration:
-        """The migration with its placeholders filled in (when they are on for it)."""
+        """The migration with its placeholders filled in (when they are on for it), and the environment attached to
+        a goose file with ENVSUB sections."""
         from premigrate.model import placeholders  # only when asked: a no-op `up` never loads it
 
-        return placeholders.resolve(migration, self.placeholder_values, everywhere=self.placeholders_everywhere)
+        resolved = placeholders.resolve(migration, self.placeholder_values, everywhere=self.placeholders_everywhere)
+        if resolved.envsub is None:
+            return resolved
+        from premigrate.model.formats.goose import with_environment
+
+        return with_environment(resolved, self.environment)
 
 
 class Reason(StrEnum):

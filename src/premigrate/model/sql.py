@@ -110,7 +110,9 @@ def split_migration(migration: Migration, dialect: str, *, down: bool = False) -
     if migration.format == "goose":
         from premigrate.model.formats import goose
 
-        pieces = goose.split_marked(text, direction, first_line=first_line)
+        envsub = migration.envsub is not None and migration.envsub[1 if down else 0]
+        pieces = goose.split_marked(text, direction, first_line=first_line, envsub=envsub,
+                                    env=migration.environment)
     elif migration.format == "atlas":
         from premigrate.model.formats import atlas
 

@@ -10,7 +10,7 @@ Registered formats (one vocabulary for `--format`, `status`, `plan` and `new`):
 dialect-suffixed names as popx, a folder of sub-folders as Prisma (beside migration_lock.toml) or Diesel (each holds
 up.sql), and a folder of files file by file (files.detect_file); whatever it cannot place with certainty is
 refused, naming it.
-Drizzle v1 folders (<timestamp>_<name>/migration.sql beside snapshot.json) are recognised and refused.
+Drizzle v1 folders (<timestamp>_<name>/migration.sql beside snapshot.json) are read as Drizzle (drizzle.read_v1).
 """
 
 from __future__ import annotations
@@ -36,8 +36,6 @@ _READERS: dict[str, tuple[str, str]] = {
     "plain": ("files", "PLAIN"),
 }
 NAMES: tuple[str, ...] = ("auto", *_READERS)
-# Layouts recognised only to refuse them: (how to recognise, what it is).
-_UNREGISTERED = "premigrate does not read {tool} folders yet; it refuses them rather than run them by other rules"
 
 
 def reader(name: str) -> FolderReader:
@@ -66,6 +64,11 @@ def read(entries: list[Entry], fmt: str, dialect: str | None, notes: list[str]) 
         atlas.READER.verify(entries, sorted(raw, key=lambda item: item[0].encode()))
         return reader("auto").read(entries, dialect, notes)
     if any(e.is_dir and e.name == "meta" for e in entries) and reader("drizzle").detect(entries):
+        v1 = [e for e in entries if e.is_dir and e.name != "meta" and (e.path / "snapshot.json").is_file()]
+        if v1:
+            raise MigrationFileError(f"{show(v1[0].name)}/: a Drizzle v1 folder beside a 0.x meta/_journal.json; "
+                                     "Drizzle v1 refuses this folder until `drizzle-kit up` converts it: run it, or "
+                                     "pass --format drizzle to read the journal's files only", file=v1[0].name)
         unlisted = drizzle_unlisted(entries)
         if unlisted:
             raise MigrationFileError(f"{show(unlisted[0])}: not in meta/_journal.json, so Drizzle would never run "
@@ -75,6 +78,10 @@ def read(entries: list[Entry], fmt: str, dialect: str | None, notes: list[str]) 
     # popx names carry a dialect or `.autocommit` between the name and the direction: at least three dots.
     if any(e.name.count(".") >= 3 for e in entries) and reader("popx").detect(entries):
         return reader("popx").read(entries, dialect, notes)
+    if _has_folders(entries) and any(e.is_dir and (e.path / "snapshot.json").is_file() for e in entries):
+        from premigrate.model.formats import drizzle
+
+        return drizzle.read_v1(entries, dialect, notes, strict=True)
     return reader(detect(entries)).read(entries, dialect, notes) if _has_folders(entries) else \
         reader("auto").read(entries, dialect, notes)
 
@@ -86,15 +93,7 @@ def drizzle_unlisted(entries: list[Entry]) -> list[str]:
 
 
 def _has_folders(entries: list[Entry]) -> bool:
-    _refuse_unregistered(entries)
     return any(e.is_dir for e in entries)
-
-
-def _refuse_unregistered(entries: list[Entry]) -> None:
-    for entry in entries:
-        if entry.is_dir and (entry.path / "snapshot.json").is_file():
-            raise MigrationFileError(f"{show(entry.name)}/snapshot.json: a Drizzle v1 migration folder; " +
-                                     _UNREGISTERED.format(tool="Drizzle v1"), file=entry.name)
 
 
 def detect(entries: list[Entry]) -> str:

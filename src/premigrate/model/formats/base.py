@@ -46,6 +46,7 @@ class Part:
     down_text: str | None = None
     down_first_line: int = 1
     down_no_transaction: bool = False
+    envsub: tuple[bool, bool] | None = None  # goose ENVSUB ON: (on where the up part starts, where the down starts)
 
 
 class FolderReader(Protocol):
@@ -136,16 +137,22 @@ def read_text(path: Path, name: str) -> str:
 
 
 # Markers of tools whose rules premigrate does not apply: a file carrying one is refused, never run as plain SQL.
-UNSUPPORTED_MARKERS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("Liquibase ('--liquibase formatted sql')", re.compile(r"\A\s*--\s*liquibase\s+formatted\s+sql", re.IGNORECASE)),
-    ("Drizzle ('--> statement-breakpoint')", re.compile(r"-->\s*statement-breakpoint")),
-    ("Atlas ('-- atlas:' directive)", re.compile(r"^--\s*atlas:(?:sum|txmode|delimiter|nolint|txtar)\b", re.MULTILINE)),
+# Each with a literal its pattern cannot match without (None: the pattern is anchored at the start of the text), so
+# that the common file, which holds none, costs a substring test instead of a regex scan.
+UNSUPPORTED_MARKERS: tuple[tuple[str, str | None, re.Pattern[str]], ...] = (
+    ("Liquibase ('--liquibase formatted sql')", None,
+     re.compile(r"\s*--\s*liquibase\s+formatted\s+sql", re.IGNORECASE)),
+    ("Drizzle ('--> statement-breakpoint')", "statement-breakpoint", re.compile(r"-->\s*statement-breakpoint")),
+    ("Atlas ('-- atlas:' directive)", "atlas:",
+     re.compile(r"^--\s*atlas:(?:sum|txmode|delimiter|nolint|txtar)\b", re.MULTILINE)),
 )
 
 
 def unsupported_marker(text: str, *, but: str | None = None) -> str | None:
     """The tool whose markers the text carries (other than `but`'s own), or None."""
-    for tool, pattern in UNSUPPORTED_MARKERS:
-        if (but is None or not tool.lower().startswith(but)) and pattern.search(text):
+    for tool, hint, pattern in UNSUPPORTED_MARKERS:
+        if but is not None and tool.lower().startswith(but):
+            continue
+        if pattern.match(text) if hint is None else hint in text and pattern.search(text):
             return tool
     return None

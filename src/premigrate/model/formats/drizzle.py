@@ -12,7 +12,17 @@ b7862528fd8fc39bc2653a6c18dad7c1f4e68d10) and the dialects' migrate():
 - The journal's `dialect` must be the database's (Drizzle would fail part-way on another database's SQL; premigrate
   refuses before anything runs).
 - The version premigrate records is the number before the first `_` of the tag (0000, 0001, ...).
-- The v1 layout (`<timestamp>_<name>/migration.sql` with `snapshot.json`) is recognised and refused.
+
+The v1 layout (drizzle-kit v1, drizzle-orm 1.0.0-rc.4: branch rc5, commit 2ead15b9fede05eb30814a2e797afdf6123eac73),
+drizzle-orm/src/migrator.ts readMigrationFiles and migrator.utils.ts, drizzle-kit generate-common.ts:
+- `<YYYYMMDDHHMMSS>_<name>/migration.sql` (+ `snapshot.json`, which the migrator never reads). Every entry of the
+  folder holding a `migration.sql` is a migration; anything else is ignored (named in a note). A folder that still
+  has `meta/_journal.json` is refused by Drizzle v1 ("run drizzle-kit up"); `auto` reads it as 0.x (see below).
+- Order: the entry names sorted (`localeCompare`); premigrate sorts by name and refuses two folders with the same
+  14-digit timestamp, which would be one version here and whose order under a locale may differ from byte order.
+- Statements: split at `--> statement-breakpoint`, as 0.x. Drizzle records hash = sha256 hex of the file's text,
+  created_at = Date.UTC of the name's first 14 characters, and name = the folder name (v1 skips migrations by name).
+  premigrate's version is that 14-digit timestamp; `baseline --from drizzle` matches by hash for both layouts.
 """
 
 from __future__ import annotations
@@ -46,8 +56,10 @@ class DrizzleReader:
 
     def read(self, entries: list[Entry], dialect: str | None, notes: list[str]) -> list[Part]:
         if not has_journal(entries):
-            raise MigrationFileError(f"no {JOURNAL}: Drizzle reads its migrations from the journal (Can't find "
-                                     "meta/_journal.json file)", file=JOURNAL)
+            if any(e.is_dir and (e.path / V1_FILE).is_file() for e in entries):
+                return read_v1(entries, dialect, notes, strict=False)
+            raise MigrationFileError(f"no {JOURNAL} and no <timestamp>_<name>/{V1_FILE} folders: not a Drizzle "
+                                     "migrations folder (0.x or v1)", file=JOURNAL)
         meta = next(e for e in entries if e.name == "meta")
         try:
             journal = json.loads(read_text(meta.path / "_journal.json", JOURNAL))
@@ -87,6 +99,65 @@ class DrizzleReader:
         for part in parts:
             directives_into(part)
         return parts
+
+
+V1_NAME = re.compile(r"(?P<version>\d{14})_(?P<description>.+)\Z", re.DOTALL)
+V1_FILE = "migration.sql"
+
+
+def is_v1_folder(entry: Entry) -> bool:
+    """A drizzle-kit v1 migration folder: migration.sql beside snapshot.json (what `auto` recognises)."""
+    return entry.is_dir and (entry.path / V1_FILE).is_file() and (entry.path / "snapshot.json").is_file()
+
+
+def read_v1(entries: list[Entry], dialect: str | None, notes: list[str], *, strict: bool) -> list[Part]:
+    """The v1 layout's migrations. `strict` (auto): every sub-folder must be a v1 migration and no loose .sql file
+    may sit beside them; else Drizzle's own rule: entries without a migration.sql are ignored, with a note."""
+    parts: list[Part] = []
+    for entry in entries:  # sorted by name (base.scan)
+        path = entry.path / V1_FILE
+        if not entry.is_dir or not path.is_file():
+            if strict and (entry.is_dir or entry.name.lower().endswith(".sql") or entry.name == "migration_lock.toml"):
+                raise MigrationFileError(f"{show(entry.name)}{'/' if entry.is_dir else ''}: not a Drizzle v1 migration "
+                                         f"(<timestamp>_<name>/{V1_FILE}) beside the Drizzle v1 folders; Drizzle "
+                                         "would ignore it: move it out, or pass --format drizzle to ignore it as "
+                                         "Drizzle does", file=entry.name)
+            notes.append(f"{entry.name}: no {V1_FILE} in it; ignored, as Drizzle v1 ignores it")
+            continue
+        script = f"{entry.name}/{V1_FILE}"
+        match = V1_NAME.match(entry.name)
+        if match is None:
+            raise MigrationFileError(f"{show(entry.name)}/: premigrate needs Drizzle v1 folder names that start with "
+                                     "drizzle-kit's 14-digit timestamp (20250101120000_name)", file=script)
+        _check_snapshot_dialect(entry, dialect)
+        parts.append(Part(Version.parse(match.group("version")), match.group("description"), "up", script,
+                          read_text(path, script), format=NAME))
+    seen: dict[Version | None, str] = {}
+    for part in parts:
+        if part.version in seen:
+            raise MigrationFileError(f"{show(part.script)} and {show(seen[part.version])}: two Drizzle v1 folders with "
+                                     "the same timestamp; premigrate cannot order them as Drizzle would: rename one",
+                                     file=part.script)
+        seen[part.version] = part.script
+    from premigrate.model.migrations import directives_into
+
+    for part in parts:
+        directives_into(part)
+    return parts
+
+
+def _check_snapshot_dialect(entry: Entry, dialect: str | None) -> None:
+    """snapshot.json's `dialect` must be the database's, as the 0.x journal's (Drizzle itself does not check)."""
+    if dialect is None:
+        return
+    try:
+        snapshot = json.loads((entry.path / "snapshot.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # the migrator never reads it
+    wanted = _DIALECTS.get(str(snapshot.get("dialect", ""))) if isinstance(snapshot, dict) else None
+    if wanted is not None and wanted != dialect:
+        raise MigrationFileError(f"{show(entry.name)}/snapshot.json: these migrations were generated for "
+                                 f"{snapshot['dialect']} and the database is {dialect}", file=entry.name)
 
 
 def split_marked(text: str, *, first_line: int) -> list[tuple[Statement, bool]]:

@@ -25,7 +25,6 @@ import re
 from dataclasses import dataclass
 
 from premigrate.errors import MigrationFileError
-from premigrate.model.formats import goose, sqlmigrate
 from premigrate.model.formats.base import (
     Entry,
     Part,
@@ -33,6 +32,7 @@ from premigrate.model.formats.base import (
     show,
     unsupported_marker,
 )
+from premigrate.model.formats.markers import GOOSE_MARKER, GOOSE_NAME, SQL_MIGRATE_MARKER
 from premigrate.model.versions import Version
 
 _DBMATE = re.compile(r"^[ \t]*--[ \t]*migrate:(?:up|down)\b", re.MULTILINE)
@@ -41,10 +41,12 @@ _SQLX_NAME = re.compile(r"(?P<version>[+-]?\d+)_(?P<description>.*?)(?:\.(?P<dir
 _GOOSE_GO = re.compile(r"\d+_.*\.go\Z", re.DOTALL)
 # Another registered format's markers, by format: a file carrying them under a different explicit format is refused.
 MARKERS: dict[str, re.Pattern[str]] = {
-    "goose": goose.MARKER,
-    "sql-migrate": sqlmigrate.MARKER,
+    "goose": GOOSE_MARKER,
+    "sql-migrate": SQL_MIGRATE_MARKER,
     "dbmate": _DBMATE,
 }
+# A literal each marker needs: most files hold none of them and skip the regexes (a no-op `up` reads every file).
+HINTS = {"goose": "+goose", "sql-migrate": "+migrate", "dbmate": "migrate:"}
 
 
 @dataclass
@@ -83,7 +85,7 @@ class FileFormat:
                 raise MigrationFileError(f"{name}: carries {tool} markers, whose rules premigrate does not apply; "
                                          "it is not run as plain SQL", file=name)
             fmt = self.name if self.name != "auto" else detect_file(name, text)
-            others = [f for f, marker in MARKERS.items() if f != fmt and marker.search(text)]
+            others = [f for f, marker in MARKERS.items() if f != fmt and HINTS[f] in text and marker.search(text)]
             if others:
                 raise MigrationFileError(f"{name}: read as {fmt} but it carries {others[0]} markers; "
                                          f"pass --format {others[0]} if that is the tool it was written for",
@@ -107,7 +109,7 @@ class FileFormat:
         if self.name == "sqlx":
             return _SQLX_NAME.match(name) is not None
         if self.name == "goose":
-            return goose.NAME.match(name) is not None
+            return GOOSE_NAME.match(name) is not None
         return matched in ("plain", "laravel")
 
 
@@ -147,14 +149,14 @@ def detect_file(name: str, text: str) -> str:
     """The format of one file in an `auto` folder: its markers first, then its name."""
     from premigrate.model.migrations import PATTERNS
 
-    if goose.MARKER.search(text):
+    if "+goose" in text and GOOSE_MARKER.search(text):
         return "goose"
-    if sqlmigrate.MARKER.search(text):
+    if "+migrate" in text and SQL_MIGRATE_MARKER.search(text):
         return "sql-migrate"
     pattern = next((p for p, rx in PATTERNS if rx.match(name)), None)
     if pattern in ("flyway", "flyway-undo", "flyway-repeatable"):
         return "flyway"
-    if _DBMATE.search(text) and pattern in ("plain", "laravel"):
+    if pattern in ("plain", "laravel") and "migrate:" in text and _DBMATE.search(text):
         return "dbmate"
     if text.startswith(_SQLX_NO_TX) and _SQLX_NAME.match(name):
         return "sqlx"
@@ -200,6 +202,7 @@ def read_file(fmt: str, name: str, text: str) -> Part:
 
 
 def _goose(name: str, text: str) -> Part:
+    from premigrate.model.formats import goose
     from premigrate.model.migrations import directives_into
 
     match = goose.NAME.match(name)
@@ -219,12 +222,15 @@ def _goose(name: str, text: str) -> Part:
         part.down_text = parsed.down.text
         part.down_first_line = parsed.down.first_line
         part.down_no_transaction = parsed.no_transaction
+    if parsed.envsub:
+        part.envsub = (parsed.up.envsub, parsed.down.envsub if parsed.down is not None else False)
     directives_into(part)
     part.no_transaction = part.no_transaction or parsed.no_transaction
     return part
 
 
 def _sql_migrate(name: str, text: str) -> Part:
+    from premigrate.model.formats import sqlmigrate
     from premigrate.model.migrations import directives_into, parse_name
 
     _, version, description, direction = parse_name(name)

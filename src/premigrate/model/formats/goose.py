@@ -14,30 +14,40 @@ migration.go (NumericComponent), as of commit 520411a16119bd3b332613d1ff8312c4cc
   inside one they are kept. Text left without its `;` at the end of a section is an error ("missing semicolon?"),
   reported for the direction being run, as goose's `up` and `down` commands parse only their own direction.
 - `-- +goose NO TRANSACTION` anywhere makes the whole file (both directions) run outside a transaction.
-- `-- +goose ENVSUB ON` substitutes the process environment into the lines that follow, with goose's interpolation
-  rules (mfridman/interpolate). premigrate does not re-implement those rules: a file that turns ENVSUB ON is refused
-  naming the line (use `-- premigrate:placeholders` with PREMIGRATE_PLACEHOLDER_* variables instead).
+- `-- +goose ENVSUB ON` / `OFF` switch substitution of the process environment on and off for the lines that follow,
+  across the Up/Down boundary (the switch is a state of the whole file). goose substitutes each SQL line it keeps
+  (not the comments and blank lines it drops before a statement, nor annotation lines) before its `;` rule looks at
+  the line, with mfridman/interpolate (envsub.py). A substitution error fails the file in either direction, as goose
+  interpolates the lines of both directions while it parses one. premigrate substitutes when a step is resolved
+  (model/planner.py Policy.resolve, like its placeholders), so the checksum stays that of the file's text.
 - Version: the digits before the first `_` of the name, a positive int64 (goose: "migration IDs must be greater
   than zero"). A `.go` migration beside the SQL files cannot run here and is refused by the folder reader.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
+from premigrate.model.formats.markers import GOOSE_MARKER, GOOSE_NAME
 from premigrate.model.sql import SplitError, Statement
+
+if TYPE_CHECKING:
+    from premigrate.model.migrations import Migration
 
 UP, DOWN = "up", "down"
 _ANNOTATIONS = ("Up", "Down", "StatementBegin", "StatementEnd", "NO TRANSACTION", "ENVSUB ON", "ENVSUB OFF")
 _BY_LOWER = {a.lower(): a for a in _ANNOTATIONS}
-NAME = re.compile(r"(?P<version>\d+)_(?P<description>.*)\.sql\Z", re.DOTALL)
-# Cheap detection: a comment line holding "+goose" (case-sensitive in goose too, strings.Contains).
-MARKER = re.compile(r"^\s*--[^\n]*\+goose", re.MULTILINE)
+NAME, MARKER = GOOSE_NAME, GOOSE_MARKER  # formats/markers.py: detection does not load this module
 
 
 class GooseError(SplitError):
     """What goose itself reports for the file, with the line."""
+
+
+class EnvsubUnset(GooseError):
+    """`${NAME?message}` with NAME unset: the environment, not the file, is wrong."""
 
 
 @dataclass
@@ -47,6 +57,7 @@ class Section:
     text: str = ""
     first_line: int = 1
     statements: list[Statement] = field(default_factory=list)
+    envsub: bool = False  # ENVSUB ON in effect where the section starts
 
 
 @dataclass
@@ -54,6 +65,7 @@ class GooseFile:
     up: Section
     down: Section | None
     no_transaction: bool
+    envsub: bool = False  # the file turns ENVSUB ON somewhere
 
 
 def annotation(line: str, number: int) -> str | None:
@@ -90,6 +102,7 @@ def parse(text: str) -> GooseFile:
     up: Section | None = None
     down: Section | None = None
     no_transaction = False
+    envsub = used = False
     offset = 0
     up_start = down_start = 0
     for index, line in enumerate(lines):
@@ -98,20 +111,19 @@ def parse(text: str) -> GooseFile:
         if found == "Up":
             if up is not None:
                 raise GooseError("duplicate '-- +goose Up' annotation", number)
-            up = Section(first_line=number + 1)
+            up = Section(first_line=number + 1, envsub=envsub)
             up_start = offset + len(line) + 1
         elif found == "Down":
             if up is None or down is not None:
                 raise GooseError("'-- +goose Down' must follow '-- +goose Up' and appear once", number)
-            down = Section(first_line=number + 1)
+            down = Section(first_line=number + 1, envsub=envsub)
             up.text = text[up_start:offset]
             down_start = offset + len(line) + 1
         elif found == "NO TRANSACTION":
             no_transaction = True
-        elif found == "ENVSUB ON":
-            raise GooseError("'-- +goose ENVSUB ON' substitutes environment variables with goose's own rules, which "
-                             "premigrate does not apply; use '-- premigrate:placeholders' and "
-                             "PREMIGRATE_PLACEHOLDER_<NAME> variables instead", number)
+        elif found in ("ENVSUB ON", "ENVSUB OFF"):
+            envsub = found == "ENVSUB ON"
+            used = used or envsub
         elif found is None and up is None and line.strip() and not line.strip().startswith("--"):
             raise GooseError("goose files must start with '-- +goose Up'", number)
         offset += len(line) + 1
@@ -121,24 +133,44 @@ def parse(text: str) -> GooseFile:
         up.text = text[up_start:]
     else:
         down.text = text[down_start:]
-    up.statements = split(up.text, UP, first_line=up.first_line)
+    up.statements = split(up.text, UP, first_line=up.first_line, envsub=up.envsub)
     if down is not None:
         # goose's `up` parses the up direction only (migration.go run): a Down section whose last statement lacks
         # its ';' fails `goose down`, not `goose up`. Its annotations are checked now, as goose checks them in
         # either direction; the unfinished statement is reported when `down` splits it.
-        down.statements = split(down.text, DOWN, first_line=down.first_line, unfinished_ok=True)
-    return GooseFile(up, down, no_transaction)
+        down.statements = split(down.text, DOWN, first_line=down.first_line, unfinished_ok=True,
+                                envsub=down.envsub)
+    return GooseFile(up, down, no_transaction, used)
 
 
-def split(section: str, direction: str, *, first_line: int, unfinished_ok: bool = False) -> list[Statement]:
+def split(section: str, direction: str, *, first_line: int, unfinished_ok: bool = False,
+          envsub: bool = False) -> list[Statement]:
     """goose's statements of one section (the text after its Up or Down line), each with its line in the file."""
     return [statement for statement, _ in split_marked(section, direction, first_line=first_line,
-                                                        unfinished_ok=unfinished_ok)]
+                                                        unfinished_ok=unfinished_ok, envsub=envsub)]
 
 
-def split_marked(section: str, direction: str, *, first_line: int,
-                 unfinished_ok: bool = False) -> list[tuple[Statement, bool]]:
-    """Like split, each statement paired with True when it is a StatementBegin/End block (sent as one piece)."""
+def substitute(line: str, env: Mapping[str, str] | None, number: int) -> str:
+    """One line under ENVSUB ON: substituted from `env`, or, without values (loading, lint), only checked for the
+    syntax errors interpolate reports whatever the environment."""
+    from premigrate.model.formats import envsub
+
+    try:
+        if env is None:
+            envsub.check(line)
+            return line
+        return envsub.interpolate(env, line)
+    except envsub.EnvsubUnset as exc:
+        raise EnvsubUnset(f"variable substitution failed: {exc}", number) from None
+    except envsub.EnvsubError as exc:
+        raise GooseError(f"variable substitution failed: {exc}", number) from None
+
+
+def split_marked(section: str, direction: str, *, first_line: int, unfinished_ok: bool = False,
+                 envsub: bool = False, env: Mapping[str, str] | None = None) -> list[tuple[Statement, bool]]:
+    """Like split, each statement paired with True when it is a StatementBegin/End block (sent as one piece).
+
+    `envsub`: ENVSUB ON is in effect where the section starts; `env`: the values to substitute (None: not known)."""
     statements: list[tuple[Statement, bool]] = []
     buffer: list[str] = []
     buffer_line = 0
@@ -165,12 +197,15 @@ def split_marked(section: str, direction: str, *, first_line: int,
                 statements.append((Statement("\n".join(buffer).strip(), buffer_line), True))
             buffer = []
             continue
-        if found is not None:  # NO TRANSACTION, ENVSUB OFF: directives, not SQL
+        if found is not None:  # NO TRANSACTION, ENVSUB ON/OFF: directives, not SQL
+            envsub = envsub if found == "NO TRANSACTION" else found == "ENVSUB ON"
             continue
         if not buffer and (line.strip().startswith("--") or not line.strip()):
             continue  # comments and blank lines before a statement are dropped, as goose does
         if not buffer:
             buffer_line = number
+        if envsub:
+            line = substitute(line, env, number)  # before the `;` rule looks at the line, as in goose
         buffer.append(line)
         if not in_block and ends_with_semicolon(line):
             statements.append((Statement("\n".join(buffer).strip(), buffer_line), False))
@@ -181,3 +216,24 @@ def split_marked(section: str, direction: str, *, first_line: int,
     if remaining and not unfinished_ok:
         raise GooseError(f"unfinished SQL in the {direction} section: missing semicolon?", buffer_line)
     return [(s, block) for s, block in statements if s.text]
+
+
+def with_environment(migration: Migration, env: Mapping[str, str]) -> Migration:
+    """The migration with the environment its ENVSUB sections read; every substituted line of both directions is
+    checked now, before anything runs, as goose fails the file on any of them whichever direction it runs."""
+    from premigrate.errors import MigrationFileError, UsageError
+
+    assert migration.envsub is not None
+    parts = [(migration.up_sql, UP, migration.up_first_line, migration.envsub[0])]
+    if migration.down_sql is not None:
+        parts.append((migration.down_sql, DOWN, migration.down_first_line, migration.envsub[1]))
+    for text, direction, first_line, envsub in parts:
+        try:
+            split_marked(text, direction, first_line=first_line, envsub=envsub, env=env, unfinished_ok=True)
+        except EnvsubUnset as exc:
+            raise UsageError(f"{migration.script}: line {exc.line}: {exc}; set it in premigrate's environment (the "
+                             "file turns '-- +goose ENVSUB ON')") from None
+        except GooseError as exc:
+            raise MigrationFileError(f"{migration.script}: line {exc.line}: {exc}", file=migration.script,
+                                     line=exc.line) from None
+    return replace(migration, environment=env)

@@ -18,14 +18,14 @@ Follows rubenv/sql-migrate sqlparse/sqlparse.go (ParseMigration, parseCommand, e
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from premigrate.model.formats.goose import ends_with_semicolon
+from premigrate.model.formats.markers import SQL_MIGRATE_MARKER
 from premigrate.model.sql import SplitError, Statement
 
 PREFIX = "-- +migrate "
-MARKER = re.compile(r"^-- \+migrate (?:Up|Down)\b", re.MULTILINE)
+MARKER = SQL_MIGRATE_MARKER  # formats/markers.py: detection does not load this module
 
 
 class SqlMigrateError(SplitError):
