@@ -113,3 +113,21 @@ class TestSQLite:
         sql = ("CREATE TRIGGER t AFTER INSERT ON a BEGIN INSERT INTO b VALUES (1); UPDATE c SET x = 1; END;\n"
                "CREATE TABLE d (id int);")
         assert 2 == len(texts(sql, "sqlite"))
+
+
+class TestTokens:
+    def test_mysql_tokens_resolve_quoting_and_read_executable_comments(self) -> None:
+        """MySQL: a "..." is a string, `...` a name, /*! ... */ is code and # a comment."""
+        from premigrate.model.sql import tokens
+
+        sql = "ALTER TABLE `my``t` /*!50100 ADD c int */ DEFAULT \"a\\\"b\" # gone\n"
+        assert [("word", "ALTER"), ("word", "TABLE"), ("name", "my`t"), ("word", "ADD"), ("word", "c"),
+                ("word", "int"), ("word", "DEFAULT"), ("string", 'a"b')] == \
+            [(t.kind, t.text) for t in tokens(sql, "mysql")]
+
+    def test_sqlite_tokens_read_brackets_and_double_quotes_as_names(self) -> None:
+        """SQLite: [...] and "..." are names, -- needs no space after it."""
+        from premigrate.model.sql import tokens
+
+        assert [("word", "DROP"), ("name", "a b"), ("punct", "."), ("name", 'c"d')] == \
+            [(t.kind, t.text) for t in tokens('DROP [a b]--x\n."c""d"', "sqlite")]
