@@ -35,7 +35,7 @@ from premigrate.commands.serve.snapshot import (  # noqa: F401 (the package's na
     STATEMENT_TIMEOUT_MS, UNHEALTHY, Snapshot, collect,
 )
 from premigrate.commands.serve.health import HealthState
-from premigrate.commands.serve.http import _Server
+from premigrate.commands.serve.http import HealthServer
 
 DEFAULT_LISTEN = "0.0.0.0:8080"
 
@@ -93,7 +93,7 @@ def serve(
     state = HealthState(config, log, expect_tables=tables, cache_seconds=cache_seconds,
                         unhealthy_after=unhealthy_after or 0.0, refresh_deadline=refresh_deadline)
     try:
-        server = _Server((host, port), state, log)
+        server = HealthServer((host, port), state, log)
     except OSError as exc:
         raise UsageError(f"--listen {listen!r}: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     stop = stop_event or threading.Event()

@@ -14,7 +14,7 @@ from premigrate.drivers.base import Driver
 from premigrate.log import SecretScrubber
 from premigrate.engine.sessions import Sessions
 from premigrate.eventlog import EventLog
-from premigrate.commands.serve.metrics import _Collector
+from premigrate.commands.serve.metrics import MetricsCollector
 from premigrate.commands.serve.snapshot import (
     DEFAULT_UNHEALTHY_AFTER_S, DEGRADED, HEALTHY, REFRESH_DEADLINE_S, UNHEALTHY, Snapshot, collect,
 )
@@ -245,7 +245,7 @@ class HealthState:
         from prometheus_client import CollectorRegistry, generate_latest
 
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Collector(self))
+        registry.register(MetricsCollector(self))
         return generate_latest(registry)
 
 

@@ -17,7 +17,7 @@ _JSON = "application/json"
 
 # -- HTTP -----------------------------------------------------------------------------------------------------------
 
-class _Server(ThreadingHTTPServer):
+class HealthServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
@@ -26,7 +26,7 @@ class _Server(ThreadingHTTPServer):
             self.address_family = socket.AF_INET6
         self.state = state
         self.log = log
-        super().__init__(address, _Handler)
+        super().__init__(address, HealthHandler)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind resolves the host name with socket.getfqdn(), which can hang for seconds on a
@@ -36,8 +36,8 @@ class _Server(ThreadingHTTPServer):
         self.server_name, self.server_port = str(host), int(port)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+class HealthHandler(BaseHTTPRequestHandler):
+    server: HealthServer
     server_version = "premigrate"
     sys_version = ""
     protocol_version = "HTTP/1.1"

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from premigrate.commands.serve.health import HealthState
 
 
-class _Collector:
+class MetricsCollector:
     """Gauges computed from the cached snapshot at scrape time. Migration gauges are left out while the database
     cannot be read (an unknown is not a zero); premigrate_database_up says why."""
 
