@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from premigrate.model.formats.liquibase.parse import _normalize_path, is_formatted_sql, parse_formatted_sql
+from premigrate.model.formats.liquibase.parse import normalize_path, is_formatted_sql, parse_formatted_sql
 from premigrate.model.formats.liquibase.patterns import CHECKSUM_VERSION
-from premigrate.model.formats.liquibase.values import Changeset, _error
+from premigrate.model.formats.liquibase.values import Changeset, file_error
 
 
 # -- changelogs: one file, a folder (includeAll), or a master changelog in XML or YAML ----------------------------
@@ -47,12 +47,12 @@ class _Loader:
         try:
             return self.read(path)
         except FileNotFoundError:
-            raise _error(source, line, f"{relative}: no such file") from None
+            raise file_error(source, line, f"{relative}: no such file") from None
         except (OSError, UnicodeDecodeError) as exc:
-            raise _error(source, line, f"{relative}: cannot read it ({exc})") from None
+            raise file_error(source, line, f"{relative}: cannot read it ({exc})") from None
 
     def include(self, relative: str, source: str, line: int) -> None:
-        relative = _normalize_path(relative)
+        relative = normalize_path(relative)
         if relative in self.seen:
             return  # Liquibase includes a changelog once
         self.seen.add(relative)
@@ -60,11 +60,11 @@ class _Loader:
             self.master(relative)
             return
         if not relative.lower().endswith(".sql"):
-            raise _error(source, line, f"{relative}: only formatted SQL changelogs (.sql) and XML/YAML master "
+            raise file_error(source, line, f"{relative}: only formatted SQL changelogs (.sql) and XML/YAML master "
                                        "changelogs are read")
         text = self._text(relative, source, line)
         if not is_formatted_sql(text):
-            raise _error(relative, 1, "not a Liquibase formatted SQL changelog (its first line is not "
+            raise file_error(relative, 1, "not a Liquibase formatted SQL changelog (its first line is not "
                                       "'--liquibase formatted sql'); plain SQL files are not read as changesets")
         found = parse_formatted_sql(text, relative, order_start=len(self.changesets) + 1,
                                     parameters=self.parameters, earlier=self.changesets)
@@ -73,8 +73,9 @@ class _Loader:
             key = (changeset.path, changeset.author, changeset.id)
             if key in identities:
                 first = identities[key]
-                raise _error(relative, changeset.line, f"changeset {changeset.identity} is declared twice (first in "
-                                                       f"{first.file} line {first.line})")
+                raise file_error(relative, changeset.line,
+                                 f"changeset {changeset.identity} is declared twice (first in "
+                                 f"{first.file} line {first.line})")
             identities[key] = changeset
         self.changesets += found
 
@@ -84,10 +85,10 @@ class _Loader:
         try:
             folder_rel = folder.resolve().relative_to(self.root.resolve())
         except ValueError:
-            raise _error(source, line, f"includeAll {path!r} points outside the changelog folder") from None
+            raise file_error(source, line, f"includeAll {path!r} points outside the changelog folder") from None
         if not folder.is_dir():
             if options.get("errorIfMissingOrEmpty", True):
-                raise _error(source, line, f"includeAll {path!r}: no such folder")
+                raise file_error(source, line, f"includeAll {path!r}: no such folder")
             return
         min_depth = int(options.get("minDepth", 0))
         max_depth = int(options.get("maxDepth", 2 ** 31 - 1))
@@ -107,12 +108,12 @@ class _Loader:
                 if text_name.lower().endswith((".sql",) + MASTER_SUFFIXES):
                     found.append(text_name)
         if not found and options.get("errorIfMissingOrEmpty", True):
-            raise _error(source, line, f"includeAll {path!r} ({folder_rel}) holds no changelog")
+            raise file_error(source, line, f"includeAll {path!r} ({folder_rel}) holds no changelog")
         for name in sorted(found):  # getStandardChangeLogComparator: by path
             self.include(name, source, line)
 
     def master(self, relative: str) -> None:
-        self.seen.add(_normalize_path(relative))
+        self.seen.add(normalize_path(relative))
         text = self._text(relative, "(changelog)", 0)
         entries = _master_entries(text, relative)
         base = (self.root / relative).parent
@@ -122,13 +123,13 @@ class _Loader:
                                     "maxDepth", "endsWithFilter"}}[kind]
             unknown = sorted(set(attrs) - known)
             if unknown:
-                raise _error(relative, line, f"{kind} attribute {unknown[0]!r} is not supported (supported: "
+                raise file_error(relative, line, f"{kind} attribute {unknown[0]!r} is not supported (supported: "
                                              f"{', '.join(sorted(known))})")
             is_relative = str(attrs.get("relativeToChangelogFile", "false")).lower() == "true"
             if kind == "include":
                 target = attrs.get("file")
                 if not target:
-                    raise _error(relative, line, "include without a file attribute")
+                    raise file_error(relative, line, "include without a file attribute")
                 target = str(target)
                 if is_relative:
                     target = str(PurePosixPath(*(base / target).resolve().relative_to(self.root.resolve()).parts))
@@ -136,7 +137,7 @@ class _Loader:
             else:
                 path = attrs.get("path")
                 if not path:
-                    raise _error(relative, line, "includeAll without a path attribute")
+                    raise file_error(relative, line, "includeAll without a path attribute")
                 options = {k: v for k, v in attrs.items() if k in ("minDepth", "maxDepth", "endsWithFilter")}
                 options["errorIfMissingOrEmpty"] = str(attrs.get("errorIfMissingOrEmpty", "true")).lower() == "true"
                 self.include_all(str(path), base, relative=is_relative, source=relative, line=line, options=options)
@@ -158,7 +159,7 @@ def _xml_entries(text: str, file: str) -> list[tuple[str, dict[str, Any], int]]:
         parser.feed(text)
         root = parser.close()
     except ET.ParseError as exc:
-        raise _error(file, exc.position[0], f"not well-formed XML: {exc}") from None
+        raise file_error(file, exc.position[0], f"not well-formed XML: {exc}") from None
     # ElementTree keeps no line numbers: find each element's line with a second, event-based pass.
     order: list[int] = []
     p = expat.ParserCreate()
@@ -176,7 +177,7 @@ def _xml_entries(text: str, file: str) -> list[tuple[str, dict[str, Any], int]]:
     p.EndElementHandler = end
     p.Parse(text, True)
     if _local(root.tag) != "databaseChangeLog":
-        raise _error(file, 1, f"the root element is <{_local(root.tag)}>, not <databaseChangeLog>")
+        raise file_error(file, 1, f"the root element is <{_local(root.tag)}>, not <databaseChangeLog>")
     out: list[tuple[str, dict[str, Any], int]] = []
     for index, child in enumerate(list(root)):
         line = order[index] if index < len(order) else 0
@@ -198,12 +199,12 @@ def _yaml_entries(text: str, file: str) -> list[tuple[str, dict[str, Any], int]]
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise _error(file, mark.line + 1 if mark else 1, f"not valid YAML: {exc}".replace("\n", " ")) from None
+        raise file_error(file, mark.line + 1 if mark else 1, f"not valid YAML: {exc}".replace("\n", " ")) from None
     if not isinstance(data, dict) or "databaseChangeLog" not in data:
-        raise _error(file, 1, "a YAML master changelog holds a top-level 'databaseChangeLog:' list")
+        raise file_error(file, 1, "a YAML master changelog holds a top-level 'databaseChangeLog:' list")
     items = data["databaseChangeLog"] or []
     if not isinstance(items, list):
-        raise _error(file, 1, "'databaseChangeLog:' must be a list of include/includeAll entries")
+        raise file_error(file, 1, "'databaseChangeLog:' must be a list of include/includeAll entries")
     line_of: list[int] = []
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
@@ -213,7 +214,7 @@ def _yaml_entries(text: str, file: str) -> list[tuple[str, dict[str, Any], int]]
     for index, item in enumerate(items):
         line = line_of[index] if index < len(line_of) else 0
         if not isinstance(item, dict) or len(item) != 1:
-            raise _error(file, line, "each databaseChangeLog entry is one of include:, includeAll:")
+            raise file_error(file, line, "each databaseChangeLog entry is one of include:, includeAll:")
         (kind, attrs), = item.items()
         children = list(attrs.get("changes", [])) if kind == "changeSet" and isinstance(attrs, dict) else []
         names = [next(iter(c)) for c in children if isinstance(c, dict) and c]
@@ -228,10 +229,11 @@ def _entry(kind: str, attrs: dict[str, Any], file: str, line: int,
     if kind == "changeSet":
         changes = [c for c in children if c not in ("comment", "rollback", "preConditions", "validCheckSum")]
         what = f"change type <{changes[0]}>" if changes else "a changeSet"
-        raise _error(file, line, f"{what} in a master changelog is not supported: only include/includeAll of "
-                                 "formatted SQL files are read; move the change into a formatted SQL changelog")
-    raise _error(file, line, f"<{kind}> in a master changelog is not supported: only include/includeAll of formatted "
-                             "SQL files are read")
+        raise file_error(file, line, f"{what} in a master changelog is not supported: only include/includeAll of "
+                              "formatted SQL files are read; move the change into a formatted SQL changelog")
+    raise file_error(file, line,
+                     f"<{kind}> in a master changelog is not supported: only include/includeAll of formatted "
+                     "SQL files are read")
 
 
 # -- DATABASECHANGELOG: what has run --------------------------------------------------------------------------------
@@ -251,7 +253,7 @@ class RanChangeset:
 
     @property
     def key(self) -> tuple[str, str, str]:
-        return _normalize_path(self.filename), self.author, self.id
+        return normalize_path(self.filename), self.author, self.id
 
 
 @dataclass

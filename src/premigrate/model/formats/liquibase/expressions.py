@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable
 
-from premigrate.model.formats.liquibase.split import _java_trim
+from premigrate.model.formats.liquibase.split import java_trim
 
 
 # -- contexts, labels, dbms ---------------------------------------------------------------------------------------
@@ -15,7 +15,7 @@ _NESTED = re.compile(r"\([^()]+\)")
 
 def expression_matches(expression: str, items: Collection[str]) -> bool:
     """util/ExpressionMatcher.matches: `a and b`, `a or b`, `a, b` (or), `!a` / `not a`, parentheses, `@required`."""
-    expression = _java_trim(expression)
+    expression = java_trim(expression)
     if expression == ":TRUE":
         return True
     if expression == ":FALSE":
@@ -61,7 +61,7 @@ def expression_matches(expression: str, items: Collection[str]) -> bool:
 
 def split_expressions(text: str | None) -> list[str]:
     """ContextExpression.splitAndTrimContextExpressions: commas outside parentheses separate alternatives."""
-    text = _java_trim(text or "")
+    text = java_trim(text or "")
     if not text:
         return []
     parts, depth, start = [], 0, 0

@@ -19,8 +19,8 @@ from premigrate.model.formats.liquibase.patterns import (
     RUN_ALWAYS, RUN_IN_TRANSACTION, RUN_ON_CHANGE, RUN_WITH, SCHEMA_NAME, SPLIT_STATEMENTS, SQL_CHECK_RESULT,
     STRIP_COMMENTS, TABLE_NAME, VALID_CHECK_SUM, VALUE, VIEW_NAME,
 )
-from premigrate.model.formats.liquibase.split import _java_trim, split_statements, unclosed_dollar_quote
-from premigrate.model.formats.liquibase.values import Changeset, Precondition, Preconditions, _error, _format_error
+from premigrate.model.formats.liquibase.split import java_trim, split_statements, unclosed_dollar_quote
+from premigrate.model.formats.liquibase.values import Changeset, Precondition, Preconditions, file_error, format_error
 
 
 # -- one formatted SQL file ---------------------------------------------------------------------------------------
@@ -116,7 +116,7 @@ def parse_formatted_sql(text: str, file: str, *, order_start: int = 1,
     root (DATABASECHANGELOG.FILENAME unless a logicalFilePath says otherwise). `earlier` holds changesets of files
     read before this one, which a `--rollback changesetId:... changesetAuthor:...` may point at."""
     if not is_formatted_sql(text):
-        raise _error(file, 1, "not a Liquibase formatted SQL changelog: its first line must be "
+        raise file_error(file, 1, "not a Liquibase formatted SQL changelog: its first line must be "
                               "'--liquibase formatted sql'")
     expand = _Expander(parameters)
     lines = _lines(text)
@@ -143,7 +143,7 @@ def parse_formatted_sql(text: str, file: str, *, order_start: int = 1,
             _property(line, file, n, expand)
             continue
         if ALT_PROPERTY_ONE.fullmatch(line):
-            raise _format_error(file, n, "--property name:<name> value:<value>")
+            raise format_error(file, n, "--property name:<name> value:<value>")
         if header and logical_path is None:
             logical_path = _string(LOGICAL_FILE_PATH, line)
         ignore_lines = IGNORE_LINES.fullmatch(line)
@@ -157,28 +157,28 @@ def parse_formatted_sql(text: str, file: str, *, order_start: int = 1,
                     if m and m.group(1) == "end":
                         break
                     if not m and ALT_IGNORE_LINES_ONE.fullmatch(line):
-                        raise _format_error(file, n, "--ignoreLines:end")
+                        raise format_error(file, n, "--ignoreLines:end")
                 continue
             if not argument.isdigit():
-                raise _error(file, n, f'unknown ignoreLines syntax: "{argument}" (a line count, or start ... end)')
+                raise file_error(file, n, f'unknown ignoreLines syntax: "{argument}" (a line count, or start ... end)')
             n = min(len(lines), n + int(argument))
             continue
         if ALT_IGNORE_LINES_ONE.fullmatch(line) or ALT_IGNORE.fullmatch(line):
-            raise _format_error(file, n, "--ignoreLines:<count|start>")
+            raise format_error(file, n, "--ignoreLines:<count|start>")
         changeset = CHANGE_SET.fullmatch(line)
         if changeset:
             close(final=False)
             current = _open(line, changeset, file, n, logical_path, expand)
             continue
         if ALT_CHANGE_SET_ONE.fullmatch(line) or ALT_CHANGE_SET_NO_OTHER_INFO.fullmatch(line):
-            raise _format_error(file, n, "--changeset <authorname>:<changesetId>")
+            raise format_error(file, n, "--changeset <authorname>:<changesetId>")
         for name, pattern in PRO_LINES:
             if pattern.fullmatch(line):
-                raise _error(file, n, f"'{name}' in a formatted SQL changelog is a Liquibase Pro feature; list the "
+                raise file_error(file, n, f"'{name}' in a formatted SQL changelog is a Liquibase Pro feature; list the "
                                       "files in a master changelog (XML or YAML) instead")
         if current is None:
             if COMMENT.fullmatch(line):
-                raise _error(file, n, f"formatted SQL changelogs do not allow comment lines outside of changesets "
+                raise file_error(file, n, f"formatted SQL changelogs do not allow comment lines outside of changesets "
                                       f"(see {DOCS})")
             continue
         n = _changeset_line(current, lines, line, n, file, expand)
@@ -189,10 +189,10 @@ def parse_formatted_sql(text: str, file: str, *, order_start: int = 1,
 def _property(line: str, file: str, number: int, expand: _Expander) -> None:
     name, value = _string(NAME, line), _string(VALUE, line)
     if name is None or value is None:
-        raise _format_error(file, number, "--property name:<name> value:<value>")
+        raise format_error(file, number, "--property name:<name> value:<value>")
     for scope in (CONTEXT, CONTEXT_FILTER, LABELS, DBMS):
         if scope.fullmatch(line):
-            raise _error(file, number, f"--property {name}: a property scoped by context, labels or dbms is not "
+            raise file_error(file, number, f"--property {name}: a property scoped by context, labels or dbms is not "
                                        "supported; pass the value with the run's parameters instead")
     expand.define(expand(name), expand(value))
 
@@ -202,16 +202,16 @@ def _open(line: str, m: re.Match[str], file: str, number: int, logical_path: str
     author_group, id_group = m.group(1), m.group(2)
     exact = re.compile(r"\s*--[\s]*changeset\s+" + re.escape(f"{author_group}:{id_group}") + r".*$", FLAGS)
     if not exact.fullmatch(line):
-        raise _format_error(file, number, "--changeset <authorname>:<changesetId>")
+        raise format_error(file, number, "--changeset <authorname>:<changesetId>")
     change_id = expand(_strip_quotes(id_group))
     if not change_id.replace(":", "").replace(" ", ""):
-        raise _error(file, number, "the changeset id cannot be empty")
+        raise file_error(file, number, "the changeset id cannot be empty")
     path = _string(LOGICAL_FILE_PATH, line) or logical_path or file
-    return _Open(author=expand(_strip_quotes(author_group)), id=change_id, path=_normalize_path(expand(path)),
+    return _Open(author=expand(_strip_quotes(author_group)), id=change_id, path=normalize_path(expand(path)),
                  line=number, header=line)
 
 
-def _normalize_path(path: str) -> str:
+def normalize_path(path: str) -> str:
     """DatabaseChangeLog.normalizePath: forward slashes, no leading ./ or /."""
     path = path.replace("\\", "/")
     while path.startswith("./"):
@@ -229,22 +229,22 @@ def _changeset_line(cs: _Open, lines: list[str], line: str, n: int, file: str, e
     if comment:
         cs.comment = comment.group(1)
     elif ALT_COMMENT_ONE.fullmatch(line) or ALT_COMMENT_PLURAL.fullmatch(line):
-        raise _format_error(file, n, "--comment <comment>")
+        raise format_error(file, n, "--comment <comment>")
     elif valid:
         cs.valid_checksums.append(valid.group(1))
     elif ALT_VALID_CHECK_SUM_ONE.fullmatch(line):
-        raise _format_error(file, n, "--validCheckSum <checksum>")
+        raise format_error(file, n, "--validCheckSum <checksum>")
     elif rollback:
         cs.rollback.append(rollback.group(1) + "\n")
         cs.rollback_line = cs.rollback_line or n
     elif ALT_ROLLBACK_ONE.fullmatch(line):
-        raise _format_error(file, n, "--rollback <rollback SQL>")
+        raise format_error(file, n, "--rollback <rollback SQL>")
     elif ROLLBACK_MULTI_LINE_START.fullmatch(line):
         start = n
         cs.rollback_line = cs.rollback_line or n + 1
         while True:
             if n >= len(lines):
-                raise _error(file, start, "the /* liquibase rollback block is not closed with */")
+                raise file_error(file, start, "the /* liquibase rollback block is not closed with */")
             inner = lines[n]
             n += 1
             if ROLLBACK_MULTI_LINE_END.fullmatch(inner):
@@ -258,18 +258,18 @@ def _changeset_line(cs: _Open, lines: list[str], line: str, n: int, file: str, e
             pass  # a second --preconditions line replaces the options, as setPreconditions does
         cs.preconditions = _preconditions(preconditions.group(1), file, n)
     elif ALT_PRECONDITIONS_ONE.fullmatch(line):
-        raise _format_error(file, n, "--preconditions <onFail>|<onError>|<onUpdate>")
+        raise format_error(file, n, "--preconditions <onFail>|<onError>|<onUpdate>")
     elif precondition:
         cs.checks.append(_precondition(precondition.group(1), expand(precondition.group(2).strip()), file, n))
     elif ALT_PRECONDITION_ONE.fullmatch(line):
-        raise _format_error(file, n, "--precondition-sql-check")
+        raise format_error(file, n, "--precondition-sql-check")
     elif INVALID_EMPTY_PRECONDITION.fullmatch(line):
         kind = INVALID_EMPTY_PRECONDITION.fullmatch(line).group(1)  # type: ignore[union-attr]
         missing = {"sql-check": "its expectedResult and SQL", "table-exists": "table:<name>",
                    "view-exists": "view:<name>"}
         if kind in missing:
-            raise _error(file, n, f"--precondition-{kind} is missing {missing[kind]}")
-        raise _error(file, n, f"the '{kind}' precondition type is not supported (sql-check, table-exists, "
+            raise file_error(file, n, f"--precondition-{kind} is missing {missing[kind]}")
+        raise file_error(file, n, f"the '{kind}' precondition type is not supported (sql-check, table-exists, "
                               "view-exists)")
     else:
         if not cs.body_first_line and line.strip():
@@ -282,10 +282,10 @@ def _preconditions(body: str, file: str, n: int) -> dict[str, Any]:
     on_fail, on_error = _string(ON_FAIL, body), _string(ON_ERROR, body)
     for name, value, allowed in (("onFail", on_fail, FAIL_OPTIONS), ("onError", on_error, ERROR_OPTIONS)):
         if value is not None and value.upper() not in allowed:
-            raise _error(file, n, f"--preconditions {name}:{value}: expected one of {', '.join(allowed)}")
+            raise file_error(file, n, f"--preconditions {name}:{value}: expected one of {', '.join(allowed)}")
     sql_output, update_sql = _string(ON_SQL_OUTPUT, body), _string(ON_UPDATE_SQL, body)
     if sql_output and update_sql:
-        raise _error(file, n, "--preconditions: set either onUpdateSql or onSqlOutput, not both")
+        raise file_error(file, n, "--preconditions: set either onUpdateSql or onSqlOutput, not both")
     fail_message = _string_attribute(body, "onFailMessage")
     error_message = _string_attribute(body, "onErrorMessage")
     return {"on_fail": (on_fail or "HALT").upper(), "on_error": (on_error or "HALT").upper(),
@@ -300,24 +300,24 @@ def _precondition(kind: str, body: str, file: str, n: int) -> Precondition:
             m = pattern.fullmatch(body)
             if m:
                 return Precondition("sql-check", n, expected_result=m.group(1), sql=m.group(2))
-        raise _error(file, n, f"cannot read a sql-check precondition from {body!r}; write "
+        raise file_error(file, n, f"cannot read a sql-check precondition from {body!r}; write "
                               "'--precondition-sql-check expectedResult:<value> <sql>'")
     if kind in ("table-exists", "view-exists"):
         pattern = TABLE_NAME if kind == "table-exists" else VIEW_NAME
         word = "table" if kind == "table-exists" else "view"
         m = pattern.fullmatch(body)
         if not m:
-            raise _error(file, n, f"--precondition-{kind}: the {word} name was not given as {word}:<name>")
+            raise file_error(file, n, f"--precondition-{kind}: the {word} name was not given as {word}:<name>")
         return Precondition(kind, n, name=m.group(1), schema=_string(SCHEMA_NAME, body))
-    raise _error(file, n, f"the '{kind}' precondition type is not supported (sql-check, table-exists, view-exists)")
+    raise file_error(file, n, f"the '{kind}' precondition type is not supported (sql-check, table-exists, view-exists)")
 
 
 def _finish(cs: _Open, file: str, order: int, expand: _Expander,
             known: Mapping[tuple[str, str, str], Changeset], *, last: bool = False) -> Changeset:
     header = cs.header
-    sql = _java_trim(expand("".join(cs.body)))
+    sql = java_trim(expand("".join(cs.body)))
     if not sql:
-        raise _error(file, cs.line, f"changeset {cs.author}:{cs.id} has no SQL; give it SQL or remove it")
+        raise file_error(file, cs.line, f"changeset {cs.author}:{cs.id} has no SQL; give it SQL or remove it")
     strip = _bool(STRIP_COMMENTS, header, True)
     split = _bool(SPLIT_STATEMENTS, header, True)
     end_delimiter = _string(END_DELIMITER, header)
@@ -355,7 +355,7 @@ def _finish(cs: _Open, file: str, order: int, expand: _Expander,
 def _rollback(cs: _Open, file: str, expand: _Expander,
               known: Mapping[tuple[str, str, str], Changeset]) -> tuple[str, ...] | None:
     text = "".join(cs.rollback)
-    if not _java_trim(text):
+    if not java_trim(text):
         return None
     lowered = text.strip().lower()
     if re.match(r"^not required", lowered) or re.match(r"^empty", lowered):
@@ -366,12 +366,12 @@ def _rollback(cs: _Open, file: str, expand: _Expander,
         author = _string(ROLLBACK_CHANGE_SET_AUTHOR, flat)
         path = _string(ROLLBACK_CHANGE_SET_PATH, flat) or cs.path
         if change_id is None:
-            raise _error(file, cs.rollback_line, "'changesetId' not set in the rollback")
+            raise file_error(file, cs.rollback_line, "'changesetId' not set in the rollback")
         if author is None:
-            raise _error(file, cs.rollback_line, "'changesetAuthor' not set in the rollback")
-        target = known.get((_normalize_path(path), author.strip(), change_id.strip()))
+            raise file_error(file, cs.rollback_line, "'changesetAuthor' not set in the rollback")
+        target = known.get((normalize_path(path), author.strip(), change_id.strip()))
         if target is None:
-            raise _error(file, cs.rollback_line, f"rollback names changeset {path}::{change_id}::{author}, which "
+            raise file_error(file, cs.rollback_line, f"rollback names changeset {path}::{change_id}::{author}, which "
                                                  "is not earlier in the changelog")
         return target.statements
     header = cs.header

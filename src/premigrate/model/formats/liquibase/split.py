@@ -113,7 +113,7 @@ def unclosed_dollar_quote(statement: str) -> bool:
     return open_tag is not None
 
 
-def _java_trim(text: str) -> str:
+def java_trim(text: str) -> str:
     # String.trim / StringUtils.trimToNull: strips characters <= U+0020
     start, end = 0, len(text)
     while start < end and text[start] <= " ":
@@ -134,7 +134,7 @@ def split_statements(sql: str, *, strip_comments: bool, split: bool, end_delimit
     previous_delimiter = False
     in_clause = 0
     for i, piece in enumerate(pieces):
-        following = next((p.strip() for p in pieces[i + 1:] if _java_trim(p)), None)
+        following = next((p.strip() for p in pieces[i + 1:] if java_trim(p)), None)
         following = following.lower() if following else None
         lower = piece.lower()
         if lower == "begin" and following not in ("transaction", "trans", "tran", "dialog", "conversation",
@@ -143,18 +143,18 @@ def split_statements(sql: str, *, strip_comments: bool, split: bool, end_delimit
         if lower == "end" and in_clause > 0 and following not in ("transaction", "trans", "tran"):
             in_clause -= 1
         if in_clause == 0 and split and _is_delimiter(piece, previous, end_delimiter):
-            text = _java_trim("".join(current))
+            text = java_trim("".join(current))
             if text:
                 statements.append(text)
             current = []
             previous_delimiter = True
         else:
             # no whitespace right after a delimiter, nor before a statement
-            if (not previous_delimiter or _java_trim(piece)) and (current or _java_trim(piece)):
+            if (not previous_delimiter or java_trim(piece)) and (current or java_trim(piece)):
                 current.append(piece)
             previous_delimiter = False
         previous = piece
-    text = _java_trim("".join(current))
+    text = java_trim("".join(current))
     if text:
         statements.append(text)
     return statements

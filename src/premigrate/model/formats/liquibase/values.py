@@ -90,11 +90,11 @@ class Changeset:
         return any(v.strip().upper() == "ANY" or v.strip() == stored for v in self.valid_checksums)
 
 
-def _error(file: str, line: int, message: str) -> MigrationFileError:
+def file_error(file: str, line: int, message: str) -> MigrationFileError:
     return MigrationFileError(f"{file}: line {line}: {message}", file=file, line=line)
 
 
-def _format_error(file: str, line: int, expected: str) -> MigrationFileError:
+def format_error(file: str, line: int, expected: str) -> MigrationFileError:
     # liquibase-core.properties formatted.changelog.exception.message, in one line
-    return _error(file, line, f"unexpected formatting; formatted SQL changelogs require known formats such as "
+    return file_error(file, line, f"unexpected formatting; formatted SQL changelogs require known formats such as "
                               f"'{expected}' (see {DOCS})")
