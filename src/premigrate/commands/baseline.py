@@ -10,9 +10,10 @@ same database, so that a team can switch tools without re-running anything:
 - laravel: `migrations(migration)`, file names such as 2026_01_13_155307_create_cache_table.
 - alembic: `alembic_version(version_num)`, the head revision(s); revisions carry no order, so --map gives each one's
   version and every file up to the highest is taken.
-- goose, sqlx, atlas, prisma, diesel, drizzle, popx, sql-migrate, liquibase, sqitch: see `FOREIGN` below, one entry per
-  tool with the table it writes (and the source file that writes it). Matching keys on the version (or on the name or
-  hash where the tool stores one); `--from-table [schema.]name` names a table the tool was configured to use instead.
+- goose, sqlx, atlas, prisma, diesel, drizzle, popx, sql-migrate, liquibase, sqitch: see `FOREIGN` in
+  foreign_history.py, one entry per tool with the table it writes (and the source file that writes it). Matching
+  keys on the version (or on the name or hash where the tool stores one); `--from-table [schema.]name` names a table
+  the tool was configured to use instead.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from premigrate.model.migrations import Migration, MigrationSet, parse_name
 from premigrate.model.history import digests, row_for
 from premigrate.model.versions import Version
 from premigrate.commands.foreign_history import (  # noqa: F401 (FOREIGN and Foreign: the names baseline had)
-    _IDENTIFIER, FOREIGN, Foreign, Match, _parse_version, _take, match_foreign,
+    IDENTIFIER, FOREIGN, Foreign, Match, parse_version, take_matched, match_foreign,
 )
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ def match_tool(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tables:
         return match_foreign(tool, fetch, tables, files, dialect=dialect, from_table=from_table)
     table = TOOL_TABLES[tool]
     if from_table:
-        if "." in from_table or not _IDENTIFIER.match(from_table):
+        if "." in from_table or not IDENTIFIER.match(from_table):
             raise UsageError(f"--from-table {from_table!r}: {tool} keeps its table in the connection's schema; give "
                              "a plain table name")
         table = from_table
@@ -81,14 +82,14 @@ def match_tool(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tables:
         if dirty:
             raise ValidationFailed(f"baseline --from golang-migrate: version {version} is marked dirty (it failed "
                                    "half-way); fix the schema and clear the flag with `migrate force` first")
-        head = _parse_version(version, tool)
+        head = parse_version(version, tool)
         result.matched = up_to(files, head)
         if head not in by_version:
             result.not_in_folder.append(str(head))
         result.notes.append(f"golang-migrate is at version {head}: every file up to it is taken as applied")
     elif tool == "dbmate":
-        versions = {_parse_version(r[0], tool) for r in fetch(f"SELECT version FROM {table}")}
-        _take(result, versions, by_version)
+        versions = {parse_version(r[0], tool) for r in fetch(f"SELECT version FROM {table}")}
+        take_matched(result, versions, by_version)
     elif tool == "laravel":
         versions = set()
         for (name,) in fetch(f"SELECT migration FROM {table}"):
@@ -99,7 +100,7 @@ def match_tool(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tables:
                 continue
             if version is not None:
                 versions.add(version)
-        _take(result, versions, by_version)
+        take_matched(result, versions, by_version)
     elif tool == "flyway":
         _match_flyway(result, fetch, files, by_version, table)
     elif tool == "alembic":
@@ -142,7 +143,7 @@ def _match_flyway(result: Match, fetch: Callable[[str], list[tuple[Any, ...]]], 
         if version is None:
             repeatables.add(_normal_description(str(description)))
             continue
-        parsed = _parse_version(version, "flyway")
+        parsed = parse_version(version, "flyway")
         if kind == "BASELINE":
             baseline = max(parsed, baseline) if baseline else parsed
         elif kind.startswith("UNDO"):
@@ -152,7 +153,7 @@ def _match_flyway(result: Match, fetch: Callable[[str], list[tuple[Any, ...]]], 
     if baseline is not None:
         versions |= {m.version for m in files.versioned if m.version is not None and m.version <= baseline}
         result.notes.append(f"flyway baseline at {baseline}: every file up to it is taken as applied")
-    _take(result, versions, by_version)
+    take_matched(result, versions, by_version)
     for migration in files.repeatable:
         if _normal_description(migration.description) in repeatables:
             result.matched.append(migration)

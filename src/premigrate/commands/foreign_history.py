@@ -77,7 +77,7 @@ FOREIGN: dict[str, Foreign] = {
 }
 
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*\Z")
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*\Z")
 
 
 @dataclass
@@ -92,7 +92,7 @@ class Match:
         return [m.id for m in files.all if m.id not in taken]
 
 
-def _parse_version(text: Any, tool: str) -> Version:
+def parse_version(text: Any, tool: str) -> Version:
     try:
         return Version.parse(str(text).strip())
     except ValueError:
@@ -100,7 +100,7 @@ def _parse_version(text: Any, tool: str) -> Version:
                                "match") from None
 
 
-def _take(result: Match, versions: set[Version], by_version: dict[Version | None, Migration]) -> None:
+def take_matched(result: Match, versions: set[Version], by_version: dict[Version | None, Migration]) -> None:
     result.matched = [by_version[v] for v in sorted(versions) if v in by_version]
     result.not_in_folder += [str(v) for v in sorted(versions) if v not in by_version]
 
@@ -112,7 +112,7 @@ def _split_table(tool: str, from_table: str | None, dialect: str | None) -> tupl
     if not from_table:
         return (spec.schema if dialect in spec.schema_on else None), spec.table
     parts = from_table.split(".")
-    if len(parts) > 2 or not all(_IDENTIFIER.match(p) for p in parts):
+    if len(parts) > 2 or not all(IDENTIFIER.match(p) for p in parts):
         raise UsageError(f"--from-table {from_table!r}: expected [schema.]table, letters, digits and _ only")
     return (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
 
@@ -153,7 +153,7 @@ def _locate(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tables: li
 def _version_of(text: Any, tool: str) -> Version | None:
     """The version at the start of a name such as 20210101000000_init or 1_init.sql; None when it has none."""
     m = re.match(r"(\d+(?:\.\d+)*)", str(text).strip())
-    return _parse_version(m.group(1), tool) if m else None
+    return parse_version(m.group(1), tool) if m else None
 
 
 def match_foreign(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tables: list[str], files: MigrationSet,
@@ -169,13 +169,13 @@ def match_foreign(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tabl
             latest[version] = (row_id, applied)
         for version, (_row_id, applied) in latest.items():
             if applied and str(version) != "0":
-                versions.add(_parse_version(version, tool))
+                versions.add(parse_version(version, tool))
     elif tool == "sqlx":
         for version, success in fetch(f"SELECT version, success FROM {table} ORDER BY version"):
             if not success:
                 raise ValidationFailed(f"baseline --from sqlx: migration {version} is recorded as failed (dirty); "
                                        "fix the schema and remove or repair its _sqlx_migrations row first")
-            versions.add(_parse_version(version, tool))
+            versions.add(parse_version(version, tool))
     elif tool == "atlas":
         baseline: Version | None = None
         for version, kind, applied, total, error in fetch(
@@ -184,7 +184,7 @@ def match_foreign(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tabl
                 raise ValidationFailed(f"baseline --from atlas: revision {version} is partially applied ({applied} of "
                                        f"{total} statements{'; ' + str(error)[:200] if error else ''}); finish or "
                                        "fix it with `atlas migrate apply` / `atlas migrate set` first")
-            parsed = _parse_version(version, tool)
+            parsed = parse_version(version, tool)
             if int(kind or 0) & 1:  # RevisionTypeBaseline: everything up to it
                 baseline = max(parsed, baseline) if baseline else parsed
             else:
@@ -233,7 +233,7 @@ def match_foreign(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tabl
                 continue
             # Until changesets are read as migrations, a changeset id that is a version matches that file.
             if re.fullmatch(r"\d+(?:\.\d+)*", str(change_id).strip()):
-                versions.add(_parse_version(change_id, tool))
+                versions.add(parse_version(change_id, tool))
             else:
                 unparsed.append(f"{author}:{change_id}:{filename}")
     elif tool == "sqitch":
@@ -250,7 +250,7 @@ def match_foreign(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tabl
                 result.matched.append(migration)
         result.notes.append("sqitch changes are matched by name to the files' descriptions")
         return result
-    _take(result, versions, by_version)
+    take_matched(result, versions, by_version)
     result.not_in_folder += unparsed
     return result
 
