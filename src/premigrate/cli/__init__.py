@@ -14,8 +14,8 @@ from premigrate.config import OPTIONS, OPTIONS_BY_DEST, load_config, resolve_opt
 from premigrate.errors import EXIT_CODES, Interrupted, PremigrateError, UsageError
 from premigrate.engine.interrupts import SignalGuard
 from premigrate.eventlog import EventLog
-from premigrate.cli.summary import (  # noqa: F401 (TERMINATION_MESSAGE_BYTES: a name the package had)
-    TERMINATION_MESSAGE_BYTES, _finish, _fit_termination_message,
+from premigrate.cli.summary import (  # noqa: F401 (re-exported: names the package had)
+    TERMINATION_MESSAGE_BYTES, finish_run, fit_termination_message,
 )
 
 if TYPE_CHECKING:
@@ -206,7 +206,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except UsageError as exc:
         fmt, level = _early_log_settings({}, env, stderr_is_tty)
         logging_setup.configure(log_format=fmt, level=level, secrets=_early_secrets({}, env))
-        return _finish(logging_setup.get_logger(), command, exc.exit_code, started, error=exc)
+        return finish_run(logging_setup.get_logger(), command, exc.exit_code, started, error=exc)
     except SystemExit as exc:  # --help, --version
         return int(exc.code or 0)
 
@@ -263,16 +263,17 @@ def _guarded_run(command: str, flags: dict[str, Any], env: Mapping[str, str], st
             log.warning("interrupted", signal=str(exc), exit_code=exc.exit_code,
                         note="the running statement was stopped, its transaction rolled back (or its row recorded) "
                              "and the runner lock released")
-            return _finish(log, command, exc.exit_code, started, applied=applied, flags=flags, env=env,
+            return finish_run(log, command, exc.exit_code, started, applied=applied, flags=flags, env=env,
                            measured=measured, fleet=fleet)
         except PremigrateError as exc:
-            return _finish(log, command, exc.exit_code, started, error=exc, applied=applied, flags=flags, env=env,
+            return finish_run(log, command, exc.exit_code, started, error=exc, applied=applied, flags=flags, env=env,
                            measured=measured, fleet=fleet)
         except Exception as exc:  # noqa: BLE001 - a bug: report it as one structured event with its traceback
             log.error("internal_error", error=f"{type(exc).__name__}: {exc}", exc_info=True)
-            return _finish(log, command, 1, started, applied=applied, flags=flags, env=env, measured=measured,
+            return finish_run(log, command, 1, started, applied=applied, flags=flags, env=env, measured=measured,
                            fleet=fleet)
-    return _finish(log, command, code, started, applied=applied, flags=flags, env=env, measured=measured, fleet=fleet)
+    return finish_run(log, command, code, started, applied=applied, flags=flags, env=env, measured=measured,
+                      fleet=fleet)
 
 
 def _tracer(config: Config, env: Mapping[str, str], log: EventLog) -> Tracer:

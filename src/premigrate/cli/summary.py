@@ -46,7 +46,7 @@ def _summary_file(flags: Mapping[str, Any] | None, env: Mapping[str, str]) -> st
     return str(path) if path else None
 
 
-def _fit_termination_message(summary: dict[str, object], fleet: dict[str, object]) -> str:
+def fit_termination_message(summary: dict[str, object], fleet: dict[str, object]) -> str:
     """The summary, with the fleet's list of failed targets cut short when the whole would not fit (the counts
     per outcome stay exact; the summary file and stdout keep the whole list)."""
     import json
@@ -64,7 +64,7 @@ def _fit_termination_message(summary: dict[str, object], fleet: dict[str, object
         failed = failed[: len(failed) // 2]
 
 
-def _finish(log: EventLog, command: str, code: int, started: float, *, error: PremigrateError | None = None,
+def finish_run(log: EventLog, command: str, code: int, started: float, *, error: PremigrateError | None = None,
             applied: int = 0, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None,
             measured: Mapping[str, object] | None = None, fleet: dict[str, object] | None = None) -> int:
     if error is not None:
@@ -80,7 +80,7 @@ def _finish(log: EventLog, command: str, code: int, started: float, *, error: Pr
             summary["fleet"] = fleet
         text = json.dumps(summary)
         if fleet is not None and path != _summary_file(flags, env or {}):
-            text = _fit_termination_message(summary, fleet)
+            text = fit_termination_message(summary, fleet)
         try:
             with open(path, "w", encoding="utf-8") as handle:
                 handle.write(text + "\n")
