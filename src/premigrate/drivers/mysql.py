@@ -196,7 +196,8 @@ class MySQLDriver(SqlHistoryMixin):
             if self.is_mariadb:
                 parts.append(f"max_statement_time = {max(0.0, statement_timeout):.3f}")
             else:
-                parts.append(f"max_execution_time = {0 if statement_timeout <= 0 else max(1, round(statement_timeout * 1000))}")
+                milliseconds = 0 if statement_timeout <= 0 else max(1, round(statement_timeout * 1000))
+                parts.append(f"max_execution_time = {milliseconds}")
         if parts:
             self._exec("SET SESSION " + ", ".join(parts))
 
@@ -400,15 +401,16 @@ def _ssl_kwargs(params: dict[str, str]) -> dict[str, Any]:
     mode = params.get("ssl-mode", "").lower().replace("-", "_")
     ca, cert, key = params.get("ssl-ca"), params.get("ssl-cert"), params.get("ssl-key")
     if mode and mode not in _SSL_MODES:
-        raise UsageError(f"database URL: ssl-mode={params['ssl-mode']!r} is not one of {', '.join(m.upper() for m in _SSL_MODES)}")
+        raise UsageError(f"database URL: ssl-mode={params['ssl-mode']!r} is not one of "
+                         f"{', '.join(m.upper() for m in _SSL_MODES)}")
     if not mode:
         mode = "verify_ca" if ca else ("required" if cert else "preferred")
     if mode == "disabled":
         return {"ssl_disabled": True}
     try:
         if mode in ("preferred", "required"):
-            # Nothing is verified in these modes, so the system's CA store is not loaded: loading it is a measurable share
-            # of every run (bench/bench.py; PyMySQL's own default context loads it).
+            # Nothing is verified in these modes, so the system's CA store is not loaded: loading it is a measurable
+            # share of every run (bench/bench.py; PyMySQL's own default context loads it).
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE

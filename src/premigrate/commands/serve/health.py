@@ -156,7 +156,8 @@ class HealthState:
     # -- judgements -----------------------------------------------------------------------------------------------
 
     def missing_tables(self, snap: Snapshot) -> list[str]:
-        return [t for t in self.expect_tables if not snap.table_exists(t, driver_class(self.config.dsn.dialect).table_names_fold_case)]
+        fold_case = driver_class(self.config.dsn.dialect).table_names_fold_case
+        return [t for t in self.expect_tables if not snap.table_exists(t, fold_case)]
 
     def warnings(self, snap: Snapshot) -> list[str]:
         notes = []
@@ -213,7 +214,8 @@ class HealthState:
         error = self.migration_error(snap)
         if error:
             migrations["error"] = error
-        critical = [{"name": t, "exists": snap.table_exists(t, driver_class(self.config.dsn.dialect).table_names_fold_case)} for t in self.expect_tables]
+        fold_case = driver_class(self.config.dsn.dialect).table_names_fold_case
+        critical = [{"name": t, "exists": snap.table_exists(t, fold_case)} for t in self.expect_tables]
         document = {
             "status": status,
             "timestamp": _iso(snap.taken_at),
