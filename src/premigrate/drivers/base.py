@@ -154,6 +154,9 @@ class Driver(Protocol):
     supports_schema: ClassVar[bool]
     table_names_fold_case: ClassVar[bool]
     code_field: ClassVar[str]
+    # Statements this session has sent to the database: migration statements (execute) and the driver's own SQL
+    # (history, locks, timeouts), one per round trip. Only counted, never reset; tests assert round trips with it.
+    statements_sent: int
 
     @classmethod
     def connect(cls, dsn: Dsn, settings: DriverSettings) -> Driver:
@@ -274,6 +277,7 @@ class SqlHistoryMixin:
 
     param: ClassVar[str] = "%s"
     history_ref: str
+    statements_sent: int = 0  # see Driver.statements_sent; each driver's statement helpers count
 
     @classmethod
     def database_missing(cls, dsn: Dsn) -> bool:

@@ -232,6 +232,7 @@ class MySQLDriver(SqlHistoryMixin):
     # -- statements ---------------------------------------------------------------------------------------------
 
     def _exec(self, sql: str, params: tuple[Any, ...] | None = None) -> None:
+        self.statements_sent += 1
         try:
             with self.conn.cursor() as cur:
                 cur.execute(sql, params)
@@ -239,6 +240,7 @@ class MySQLDriver(SqlHistoryMixin):
             raise self.map_error(exc) from exc
 
     def _fetchall(self, sql: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
+        self.statements_sent += 1
         try:
             with self.conn.cursor() as cur:
                 cur.execute(sql, params)
@@ -250,6 +252,7 @@ class MySQLDriver(SqlHistoryMixin):
         # No read timeout while a migration statement runs (unless the URL sets read_timeout). PyMySQL applies
         # `_read_timeout` to the socket before every read, so switching it here takes effect for this statement.
         self.conn._read_timeout = self._statement_read_timeout  # type: ignore[attr-defined]
+        self.statements_sent += 1
         try:
             with self.conn.cursor() as cur:
                 # args=None: PyMySQL leaves % alone, so migration SQL needs no escaping.
