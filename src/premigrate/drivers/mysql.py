@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import socket
 import ssl
 from datetime import datetime, timezone
 from typing import Any, ClassVar, cast
@@ -18,6 +17,9 @@ from pymysql.constants import CLIENT
 from premigrate.drivers.base import ConnectFailed, DriverSettings, SqlError, SqlHistoryMixin, shutdown_socket
 from premigrate.model.dsn import Dsn
 from premigrate.errors import ConnectionLost, UsageError
+from premigrate.drivers.mysql_connect import (  # noqa: F401 (_ssl_kwargs: a name the module had)
+    _float_param, _open, _set_keepalive, _ssl_kwargs,
+)
 
 _COM_RESET_CONNECTION = 0x1F  # MySQL client/server protocol, COM_RESET_CONNECTION
 
@@ -39,7 +41,6 @@ _LOST_ERRNOS = {2006, 2013, 2014, 2055, 1053, 1927}  # 1927: connection killed (
 _LOCK_CONTENTION = {1205, 1213}
 # lock_wait_timeout's own maximum (one year): "no limit".
 _NO_LOCK_LIMIT_S = 31536000
-_SSL_MODES = ("disabled", "preferred", "required", "verify_ca", "verify_identity")
 _URL_PARAMS = {"ssl-mode", "ssl-ca", "ssl-cert", "ssl-key", "connect_timeout", "read_timeout", "write_timeout",
                "charset"}
 # Bound on reads of premigrate's own quick queries (history, locks). Migration statements run without one:
@@ -385,69 +386,3 @@ class MySQLDriver(SqlHistoryMixin):
             return {"connection_id": holder}
         cid, user, host, seconds, command = detail[0]
         return {"connection_id": cid, "user": user, "host": host, "time_s": seconds, "command": command}
-
-
-def _float_param(params: dict[str, str], name: str) -> float | None:
-    if name not in params:
-        return None
-    try:
-        value = float(params[name])
-    except ValueError:
-        raise UsageError(f"database URL: {name}={params[name]!r} is not a number of seconds") from None
-    if value <= 0:
-        raise UsageError(f"database URL: {name} must be a positive number of seconds")
-    return value
-
-
-def _ssl_kwargs(params: dict[str, str]) -> dict[str, Any]:
-    """TLS settings. Without ssl-mode: PREFERRED, as the mysql client (TLS when the server offers it, unverified)."""
-    mode = params.get("ssl-mode", "").lower().replace("-", "_")
-    ca, cert, key = params.get("ssl-ca"), params.get("ssl-cert"), params.get("ssl-key")
-    if mode and mode not in _SSL_MODES:
-        raise UsageError(f"database URL: ssl-mode={params['ssl-mode']!r} is not one of "
-                         f"{', '.join(m.upper() for m in _SSL_MODES)}")
-    if not mode:
-        mode = "verify_ca" if ca else ("required" if cert else "preferred")
-    if mode == "disabled":
-        return {"ssl_disabled": True}
-    try:
-        if mode in ("preferred", "required"):
-            # Nothing is verified in these modes, so the system's CA store is not loaded: loading it is a measurable
-            # share of every run (bench/bench.py; PyMySQL's own default context loads it).
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        else:
-            context = ssl.create_default_context(cafile=ca) if ca else ssl.create_default_context()
-            context.check_hostname = mode == "verify_identity"
-    except (OSError, ssl.SSLError) as exc:
-        raise UsageError(f"database URL: cannot load ssl-ca {ca!r}: {getattr(exc, 'strerror', None) or exc}") from None
-    if cert:
-        try:
-            context.load_cert_chain(cert, key)
-        except (OSError, ssl.SSLError) as exc:
-            raise UsageError(f"database URL: cannot load ssl-cert/ssl-key: {exc}") from None
-    return {"ssl": context, "_require_tls": mode != "preferred"}
-
-
-def _open(kwargs: dict[str, Any], require_tls: bool) -> pymysql.connections.Connection:
-    """Connect. PyMySQL insists on TLS whenever it is given a context; PREFERRED must fall back to a plain
-    connection when the server offers no TLS, so the requirement is set from the mode before connecting."""
-    conn = pymysql.connections.Connection(**kwargs, defer_connect=True)
-    if "ssl" in kwargs:
-        conn._ssl_required = require_tls  # type: ignore[attr-defined]
-    conn.connect()
-    return conn
-
-
-def _set_keepalive(conn: pymysql.connections.Connection) -> None:
-    sock = getattr(conn, "_sock", None)
-    if sock is None:
-        return
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        for option, value in (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3)):
-            if hasattr(socket, option):
-                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
-    except OSError:
-        pass  # a Unix socket has no TCP options
