@@ -17,8 +17,8 @@ from pymysql.constants import CLIENT
 from premigrate.drivers.base import ConnectFailed, DriverSettings, SqlError, SqlHistoryMixin, shutdown_socket
 from premigrate.model.dsn import Dsn
 from premigrate.errors import ConnectionLost, UsageError
-from premigrate.drivers.mysql_connect import (  # noqa: F401 (_ssl_kwargs: a name the module had)
-    _float_param, _open, _set_keepalive, _ssl_kwargs,
+from premigrate.drivers.mysql_connect import (  # noqa: F401 (ssl_kwargs: a name the module had)
+    float_param, open_connection, set_keepalive, ssl_kwargs,
 )
 
 _COM_RESET_CONNECTION = 0x1F  # MySQL client/server protocol, COM_RESET_CONNECTION
@@ -90,14 +90,14 @@ class MySQLDriver(SqlHistoryMixin):
             "database": dsn.database,
             "autocommit": True,
             "charset": params.get("charset", "utf8mb4"),
-            "connect_timeout": _float_param(params, "connect_timeout") or settings.connect_timeout or 10,
-            "read_timeout": _float_param(params, "read_timeout") or BOOKKEEPING_READ_TIMEOUT,
-            "write_timeout": _float_param(params, "write_timeout"),
+            "connect_timeout": float_param(params, "connect_timeout") or settings.connect_timeout or 10,
+            "read_timeout": float_param(params, "read_timeout") or BOOKKEEPING_READ_TIMEOUT,
+            "write_timeout": float_param(params, "write_timeout"),
             "program_name": settings.application_name,
             # Statements are split by premigrate: one per call, so an error names its statement.
             "client_flag": CLIENT.FOUND_ROWS,
         }
-        kwargs.update(_ssl_kwargs(params))
+        kwargs.update(ssl_kwargs(params))
         return kwargs
 
     @classmethod
@@ -108,7 +108,7 @@ class MySQLDriver(SqlHistoryMixin):
         # that accepts and never answers would hold every attempt for a minute, past --wait-timeout.
         handshake = dict(kwargs, read_timeout=min(kwargs["read_timeout"], kwargs["connect_timeout"]))
         try:
-            conn = _open(handshake, require_tls)
+            conn = open_connection(handshake, require_tls)
         except pymysql.err.MySQLError as exc:
             raise cls.map_connect_error(exc) from None
         except (OSError, ssl.SSLError) as exc:
@@ -117,7 +117,7 @@ class MySQLDriver(SqlHistoryMixin):
             conn.close()
             raise ConnectFailed("the server does not support TLS but ssl-mode requires it", transient=False,
                                 reason="tls")
-        _set_keepalive(conn)
+        set_keepalive(conn)
         conn._read_timeout = kwargs["read_timeout"]  # type: ignore[attr-defined]
         driver = cls(conn, dsn, settings, kwargs)
         if settings.read_only:
@@ -136,7 +136,7 @@ class MySQLDriver(SqlHistoryMixin):
         return ConnectFailed(f"({errno}) {message}" if errno else message, transient=transient, reason=reason)
 
     def _url_float(self, name: str) -> float | None:
-        return _float_param(self.dsn.params_dict, name)
+        return float_param(self.dsn.params_dict, name)
 
     def close(self) -> None:
         try:
@@ -299,7 +299,7 @@ class MySQLDriver(SqlHistoryMixin):
         kwargs["connect_timeout"] = 5
         kwargs["read_timeout"] = 5
         try:
-            killer = _open(kwargs, require_tls=False)
+            killer = open_connection(kwargs, require_tls=False)
             try:
                 with killer.cursor() as cur:
                     cur.execute(f"KILL QUERY {int(self._thread_id)}")

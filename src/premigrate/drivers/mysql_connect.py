@@ -13,7 +13,7 @@ from premigrate.errors import UsageError
 _SSL_MODES = ("disabled", "preferred", "required", "verify_ca", "verify_identity")
 
 
-def _float_param(params: dict[str, str], name: str) -> float | None:
+def float_param(params: dict[str, str], name: str) -> float | None:
     if name not in params:
         return None
     try:
@@ -25,7 +25,7 @@ def _float_param(params: dict[str, str], name: str) -> float | None:
     return value
 
 
-def _ssl_kwargs(params: dict[str, str]) -> dict[str, Any]:
+def ssl_kwargs(params: dict[str, str]) -> dict[str, Any]:
     """TLS settings. Without ssl-mode: PREFERRED, as the mysql client (TLS when the server offers it, unverified)."""
     mode = params.get("ssl-mode", "").lower().replace("-", "_")
     ca, cert, key = params.get("ssl-ca"), params.get("ssl-cert"), params.get("ssl-key")
@@ -56,7 +56,7 @@ def _ssl_kwargs(params: dict[str, str]) -> dict[str, Any]:
     return {"ssl": context, "_require_tls": mode != "preferred"}
 
 
-def _open(kwargs: dict[str, Any], require_tls: bool) -> pymysql.connections.Connection:
+def open_connection(kwargs: dict[str, Any], require_tls: bool) -> pymysql.connections.Connection:
     """Connect. PyMySQL insists on TLS whenever it is given a context; PREFERRED must fall back to a plain
     connection when the server offers no TLS, so the requirement is set from the mode before connecting."""
     conn = pymysql.connections.Connection(**kwargs, defer_connect=True)
@@ -66,7 +66,7 @@ def _open(kwargs: dict[str, Any], require_tls: bool) -> pymysql.connections.Conn
     return conn
 
 
-def _set_keepalive(conn: pymysql.connections.Connection) -> None:
+def set_keepalive(conn: pymysql.connections.Connection) -> None:
     sock = getattr(conn, "_sock", None)
     if sock is None:
         return
