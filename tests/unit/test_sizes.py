@@ -14,7 +14,6 @@ KNOWN_OVERSIZED = {
     "premigrate/drivers/mysql.py: class MySQLDriver": 334,
     "premigrate/model/formats/sqitch.py: function parse_plan": 117,
     "premigrate/model/planner.py: function make_plan": 84,
-    "premigrate/model/sql.py: function split_statements": 81,
 }
 
 

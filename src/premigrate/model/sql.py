@@ -145,14 +145,7 @@ def split_statements(sql: str, dialect: str, *, first_line: int = 1) -> list[Sta
                 continue
         match = _WORD.match(sql, i) if ch.isalpha() or ch == "_" else None
         if match:
-            end = match.end()
-            if delimiter != ";":
-                # The mysql client looks for its delimiter at every position outside strings and comments, even
-                # inside a word: `END$$` and `xEND_OF_PROC` end their statements (checked against the mariadb
-                # client). A word stops where the delimiter begins, so the check above sees it on the next pass.
-                found = sql.find(delimiter, i + 1, end + len(delimiter) - 1)
-                if found >= 0:
-                    end = found
+            end = _word_end(sql, i, match.end(), delimiter)
             word = sql[i:end].upper()
             if is_pg:
                 if word == "ATOMIC" and prev_word == "BEGIN":
@@ -253,6 +246,18 @@ def _quoted_value(sql: str, i: int, close: str, *, backslash: bool) -> tuple[str
             out.append(c)
             j += 1
     return "".join(out), n
+
+
+def _word_end(sql: str, i: int, end: int, delimiter: str) -> int:
+    """Where the word at i ends: at `end`, or where a DELIMITER other than ; begins inside it."""
+    if delimiter != ";":
+        # The mysql client looks for its delimiter at every position outside strings and comments, even
+        # inside a word: `END$$` and `xEND_OF_PROC` end their statements (checked against the mariadb
+        # client). A word stops where the delimiter begins, so split_statements sees it on its next pass.
+        found = sql.find(delimiter, i + 1, end + len(delimiter) - 1)
+        if found >= 0:
+            return found
+    return end
 
 
 def _is_escape_string(sql: str, i: int) -> bool:
