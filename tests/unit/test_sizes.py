@@ -13,7 +13,6 @@ KNOWN_OVERSIZED = {
     "premigrate/commands/foreign_history.py: function match_foreign": 97,
     "premigrate/drivers/mysql.py: class MySQLDriver": 334,
     "premigrate/model/formats/sqitch.py: function parse_plan": 117,
-    "premigrate/model/planner.py: function make_plan": 84,
 }
 
 
