@@ -177,21 +177,7 @@ def match_foreign(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tabl
                                        "fix the schema and remove or repair its _sqlx_migrations row first")
             versions.add(parse_version(version, tool))
     elif tool == "atlas":
-        baseline: Version | None = None
-        for version, kind, applied, total, error in fetch(
-                f"SELECT version, type, applied, total, error FROM {table} ORDER BY version"):
-            if error or (applied or 0) < (total or 0):
-                raise ValidationFailed(f"baseline --from atlas: revision {version} is partially applied ({applied} of "
-                                       f"{total} statements{'; ' + str(error)[:200] if error else ''}); finish or "
-                                       "fix it with `atlas migrate apply` / `atlas migrate set` first")
-            parsed = parse_version(version, tool)
-            if int(kind or 0) & 1:  # RevisionTypeBaseline: everything up to it
-                baseline = max(parsed, baseline) if baseline else parsed
-            else:
-                versions.add(parsed)
-        if baseline is not None:
-            versions |= {m.version for m in files.versioned if m.version is not None and m.version <= baseline}
-            result.notes.append(f"atlas baseline at {baseline}: every file up to it is taken as applied")
+        versions |= _atlas_versions(fetch, table, files, result)
     elif tool == "prisma":
         for name, finished, rolled_back in fetch(
                 f"SELECT migration_name, finished_at, rolled_back_at FROM {table} ORDER BY started_at"):
@@ -237,21 +223,49 @@ def match_foreign(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tabl
             else:
                 unparsed.append(f"{author}:{change_id}:{filename}")
     elif tool == "sqitch":
-        projects = {str(r[0]) for r in fetch(f"SELECT DISTINCT project FROM {table}")}
-        if len(projects) > 1:
-            raise ValidationFailed(f"baseline --from sqitch: {table} holds several projects "
-                                   f"({', '.join(sorted(projects))}); adopt them from the project's own plan")
-        by_name = {m.description.lower(): m for m in files.versioned}
-        for (name,) in fetch(f"SELECT {_quote(dialect, 'change')} FROM {table} ORDER BY committed_at"):
-            migration = by_name.get(str(name).lower())
-            if migration is None:
-                result.not_in_folder.append(str(name))
-            elif migration not in result.matched:
-                result.matched.append(migration)
-        result.notes.append("sqitch changes are matched by name to the files' descriptions")
-        return result
+        return _match_sqitch(result, fetch, table, files, dialect)
     take_matched(result, versions, by_version)
     result.not_in_folder += unparsed
+    return result
+
+
+def _atlas_versions(fetch: Callable[[str], list[tuple[Any, ...]]], table: str, files: MigrationSet,
+                    result: Match) -> set[Version]:
+    """Atlas' applied revisions; a baseline revision stands for every file up to it."""
+    versions: set[Version] = set()
+    baseline: Version | None = None
+    for version, kind, applied, total, error in fetch(
+            f"SELECT version, type, applied, total, error FROM {table} ORDER BY version"):
+        if error or (applied or 0) < (total or 0):
+            raise ValidationFailed(f"baseline --from atlas: revision {version} is partially applied ({applied} of "
+                                   f"{total} statements{'; ' + str(error)[:200] if error else ''}); finish or "
+                                   "fix it with `atlas migrate apply` / `atlas migrate set` first")
+        parsed = parse_version(version, "atlas")
+        if int(kind or 0) & 1:  # RevisionTypeBaseline: everything up to it
+            baseline = max(parsed, baseline) if baseline else parsed
+        else:
+            versions.add(parsed)
+    if baseline is not None:
+        versions |= {m.version for m in files.versioned if m.version is not None and m.version <= baseline}
+        result.notes.append(f"atlas baseline at {baseline}: every file up to it is taken as applied")
+    return versions
+
+
+def _match_sqitch(result: Match, fetch: Callable[[str], list[tuple[Any, ...]]], table: str, files: MigrationSet,
+                  dialect: str | None) -> Match:
+    """sqitch's changes, matched by name to the files' descriptions (one project only)."""
+    projects = {str(r[0]) for r in fetch(f"SELECT DISTINCT project FROM {table}")}
+    if len(projects) > 1:
+        raise ValidationFailed(f"baseline --from sqitch: {table} holds several projects "
+                               f"({', '.join(sorted(projects))}); adopt them from the project's own plan")
+    by_name = {m.description.lower(): m for m in files.versioned}
+    for (name,) in fetch(f"SELECT {_quote(dialect, 'change')} FROM {table} ORDER BY committed_at"):
+        migration = by_name.get(str(name).lower())
+        if migration is None:
+            result.not_in_folder.append(str(name))
+        elif migration not in result.matched:
+            result.matched.append(migration)
+    result.notes.append("sqitch changes are matched by name to the files' descriptions")
     return result
 
 
