@@ -10,7 +10,6 @@ MODULE_LINES, CLASS_LINES, FUNCTION_LINES = 450, 300, 80
 # Over the limit today, each waiting to be split (a rewrite, not a move): the size it may not exceed meanwhile.
 # Remove an entry once its unit is within the limit; the test fails if an entry is stale or a unit grows.
 KNOWN_OVERSIZED = {
-    "premigrate/drivers/mysql.py: class MySQLDriver": 334,
     "premigrate/model/formats/sqitch.py: function parse_plan": 117,
 }
 

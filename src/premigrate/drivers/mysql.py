@@ -12,40 +12,21 @@ from datetime import datetime, timezone
 from typing import Any, ClassVar, cast
 
 import pymysql
-from pymysql.constants import CLIENT
 
 from premigrate.drivers.base import ConnectFailed, DriverSettings, SqlError, SqlHistoryMixin, shutdown_socket
 from premigrate.model.dsn import Dsn
-from premigrate.errors import ConnectionLost, UsageError
+from premigrate.errors import ConnectionLost
 from premigrate.drivers.mysql_connect import (  # noqa: F401 (ssl_kwargs: a name the module had)
-    float_param, open_connection, set_keepalive, ssl_kwargs,
+    connect_kwargs, float_param, map_connect_error, open_connection, set_keepalive, ssl_kwargs,
 )
 
 _COM_RESET_CONNECTION = 0x1F  # MySQL client/server protocol, COM_RESET_CONNECTION
 
-# errno -> (reason, transient) for connection attempts
-_CONNECT_ERRNOS = {
-    2002: ("refused", True),  # can't connect through socket
-    2003: ("refused", True),  # can't connect to server (refused, unreachable, DNS not yet resolvable, timeout)
-    2006: ("connection_reset", True),  # server has gone away
-    2013: ("connection_reset", True),  # lost connection during handshake
-    1040: ("too_many_connections", True),
-    1053: ("starting_up", True),  # server shutdown in progress
-    1045: ("auth", False),
-    1044: ("auth", False),  # access denied to the database
-    1698: ("auth", False),
-    1049: ("unknown_database", False),
-}
 _LOST_ERRNOS = {2006, 2013, 2014, 2055, 1053, 1927}  # 1927: connection killed (MariaDB)
 # 1205 lock wait timeout (metadata and row locks), 1213 deadlock: nothing took effect, a retry may succeed.
 _LOCK_CONTENTION = {1205, 1213}
 # lock_wait_timeout's own maximum (one year): "no limit".
 _NO_LOCK_LIMIT_S = 31536000
-_URL_PARAMS = {"ssl-mode", "ssl-ca", "ssl-cert", "ssl-key", "connect_timeout", "read_timeout", "write_timeout",
-               "charset"}
-# Bound on reads of premigrate's own quick queries (history, locks). Migration statements run without one:
-# a long ALTER is legitimate, and TCP keepalives notice a server that vanished.
-BOOKKEEPING_READ_TIMEOUT = 60.0
 
 
 def _quote_ident(name: str) -> str:
@@ -75,34 +56,8 @@ class MySQLDriver(SqlHistoryMixin):
     # -- connection ---------------------------------------------------------------------------------------------
 
     @classmethod
-    def connect_kwargs(cls, dsn: Dsn, settings: DriverSettings) -> dict[str, Any]:
-        params = dsn.params_dict
-        unknown = sorted(set(params) - _URL_PARAMS)
-        if unknown:
-            raise UsageError(
-                f"database URL: unknown MySQL parameter {unknown[0]!r}; supported: {', '.join(sorted(_URL_PARAMS))}"
-            )
-        kwargs: dict[str, Any] = {
-            "host": dsn.host or "localhost",
-            "port": dsn.port or 3306,
-            "user": dsn.user or "root",
-            "password": dsn.password or "",
-            "database": dsn.database,
-            "autocommit": True,
-            "charset": params.get("charset", "utf8mb4"),
-            "connect_timeout": float_param(params, "connect_timeout") or settings.connect_timeout or 10,
-            "read_timeout": float_param(params, "read_timeout") or BOOKKEEPING_READ_TIMEOUT,
-            "write_timeout": float_param(params, "write_timeout"),
-            "program_name": settings.application_name,
-            # Statements are split by premigrate: one per call, so an error names its statement.
-            "client_flag": CLIENT.FOUND_ROWS,
-        }
-        kwargs.update(ssl_kwargs(params))
-        return kwargs
-
-    @classmethod
     def connect(cls, dsn: Dsn, settings: DriverSettings) -> MySQLDriver:
-        kwargs = cls.connect_kwargs(dsn, settings)
+        kwargs = connect_kwargs(dsn, settings)
         require_tls = kwargs.pop("_require_tls", False)
         # The server's greeting is read under read_timeout: bound it by the connect timeout, or a server (or proxy)
         # that accepts and never answers would hold every attempt for a minute, past --wait-timeout.
@@ -110,7 +65,7 @@ class MySQLDriver(SqlHistoryMixin):
         try:
             conn = open_connection(handshake, require_tls)
         except pymysql.err.MySQLError as exc:
-            raise cls.map_connect_error(exc) from None
+            raise map_connect_error(exc) from None
         except (OSError, ssl.SSLError) as exc:
             raise ConnectFailed(f"cannot connect to MySQL: {exc}", transient=False, reason="tls") from None
         if require_tls and not isinstance(getattr(conn, "_sock", None), ssl.SSLSocket):
@@ -123,17 +78,6 @@ class MySQLDriver(SqlHistoryMixin):
         if settings.read_only:
             driver._exec("SET SESSION TRANSACTION READ ONLY")
         return driver
-
-    @staticmethod
-    def map_connect_error(exc: BaseException) -> ConnectFailed:
-        errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-        message = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
-        reason, transient = _CONNECT_ERRNOS.get(errno or 0, ("other", False))
-        if errno == 2003 and ("Name or service not known" in message or "name resolution" in message):
-            reason = "dns"
-        elif errno == 2003 and "timed out" in message:
-            reason = "timeout"
-        return ConnectFailed(f"({errno}) {message}" if errno else message, transient=transient, reason=reason)
 
     def _url_float(self, name: str) -> float | None:
         return float_param(self.dsn.params_dict, name)
@@ -148,7 +92,7 @@ class MySQLDriver(SqlHistoryMixin):
         if (dsn.host, dsn.port, dsn.user, dsn.password, dsn.params) != (
                 self.dsn.host, self.dsn.port, self.dsn.user, self.dsn.password, self.dsn.params):
             return None
-        kwargs = self.connect_kwargs(dsn, settings)
+        kwargs = connect_kwargs(dsn, settings)
         kwargs.pop("_require_tls", None)
         try:
             # COM_RESET_CONNECTION (MySQL 5.7.3, MariaDB 10.2.4): session variables, temporary tables, user

@@ -7,9 +7,30 @@ import ssl
 from typing import Any
 
 import pymysql
+from pymysql.constants import CLIENT
 
+from premigrate.drivers.base import ConnectFailed, DriverSettings
 from premigrate.errors import UsageError
+from premigrate.model.dsn import Dsn
 
+# errno -> (reason, transient) for connection attempts
+_CONNECT_ERRNOS = {
+    2002: ("refused", True),  # can't connect through socket
+    2003: ("refused", True),  # can't connect to server (refused, unreachable, DNS not yet resolvable, timeout)
+    2006: ("connection_reset", True),  # server has gone away
+    2013: ("connection_reset", True),  # lost connection during handshake
+    1040: ("too_many_connections", True),
+    1053: ("starting_up", True),  # server shutdown in progress
+    1045: ("auth", False),
+    1044: ("auth", False),  # access denied to the database
+    1698: ("auth", False),
+    1049: ("unknown_database", False),
+}
+_URL_PARAMS = {"ssl-mode", "ssl-ca", "ssl-cert", "ssl-key", "connect_timeout", "read_timeout", "write_timeout",
+               "charset"}
+# Bound on reads of premigrate's own quick queries (history, locks). Migration statements run without one:
+# a long ALTER is legitimate, and TCP keepalives notice a server that vanished.
+BOOKKEEPING_READ_TIMEOUT = 60.0
 _SSL_MODES = ("disabled", "preferred", "required", "verify_ca", "verify_identity")
 
 
@@ -77,3 +98,41 @@ def set_keepalive(conn: pymysql.connections.Connection) -> None:
                 sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
     except OSError:
         pass  # a Unix socket has no TCP options
+
+
+def connect_kwargs(dsn: Dsn, settings: DriverSettings) -> dict[str, Any]:
+    """PyMySQL's connect() arguments for a URL: its parameters checked, TLS from ssl-mode."""
+    params = dsn.params_dict
+    unknown = sorted(set(params) - _URL_PARAMS)
+    if unknown:
+        raise UsageError(
+            f"database URL: unknown MySQL parameter {unknown[0]!r}; supported: {', '.join(sorted(_URL_PARAMS))}"
+        )
+    kwargs: dict[str, Any] = {
+        "host": dsn.host or "localhost",
+        "port": dsn.port or 3306,
+        "user": dsn.user or "root",
+        "password": dsn.password or "",
+        "database": dsn.database,
+        "autocommit": True,
+        "charset": params.get("charset", "utf8mb4"),
+        "connect_timeout": float_param(params, "connect_timeout") or settings.connect_timeout or 10,
+        "read_timeout": float_param(params, "read_timeout") or BOOKKEEPING_READ_TIMEOUT,
+        "write_timeout": float_param(params, "write_timeout"),
+        "program_name": settings.application_name,
+        # Statements are split by premigrate: one per call, so an error names its statement.
+        "client_flag": CLIENT.FOUND_ROWS,
+    }
+    kwargs.update(ssl_kwargs(params))
+    return kwargs
+
+
+def map_connect_error(exc: BaseException) -> ConnectFailed:
+    errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+    message = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
+    reason, transient = _CONNECT_ERRNOS.get(errno or 0, ("other", False))
+    if errno == 2003 and ("Name or service not known" in message or "name resolution" in message):
+        reason = "dns"
+    elif errno == 2003 and "timed out" in message:
+        reason = "timeout"
+    return ConnectFailed(f"({errno}) {message}" if errno else message, transient=transient, reason=reason)
