@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-import premigrate.commands.serve as serve_module
+import premigrate.commands.serve.health as serve_module  # HealthState looks collect up there
 from premigrate.config import Config, load_config
 from premigrate.errors import UsageError
 from premigrate.engine.interrupts import SignalGuard

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from premigrate.cli import TERMINATION_MESSAGE_BYTES, _fit_termination_message
+from premigrate.cli import TERMINATION_MESSAGE_BYTES, fit_termination_message
 from premigrate.commands.fleet import target_config
 from premigrate.engine.fleet_sessions import FleetStop
 from premigrate.config import load_config
@@ -136,7 +136,7 @@ class TestTerminationMessage:
         for i in range(500):
             summary.add(TargetResult(f"schema=tenant_{i:04d}", 4 if i < 300 else 0, message="x" * 40))
         fleet = summary.as_dict()
-        text = _fit_termination_message({"command": "up", "exit_code": 4}, fleet)
+        text = fit_termination_message({"command": "up", "exit_code": 4}, fleet)
         shown = json.loads(text)["fleet"]
         assert len(text.encode()) < TERMINATION_MESSAGE_BYTES
         assert {"migration_failed": 300, "succeeded": 200} == shown["outcomes"]
@@ -148,5 +148,5 @@ class TestTerminationMessage:
         summary = FleetSummary(total=2)
         summary.add(TargetResult("schema=a", 3, message="unreachable"))
         fleet = summary.as_dict()
-        shown = json.loads(_fit_termination_message({"command": "up"}, fleet))["fleet"]
+        shown = json.loads(fit_termination_message({"command": "up"}, fleet))["fleet"]
         assert fleet == shown

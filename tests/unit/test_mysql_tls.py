@@ -4,21 +4,21 @@ import ssl
 
 import pytest
 
-from premigrate.drivers.mysql import _ssl_kwargs
+from premigrate.drivers.mysql import ssl_kwargs
 from premigrate.errors import UsageError
 
 
 class TestSslModes:
     def test_no_parameters_means_preferred(self) -> None:
         """Without TLS parameters: PREFERRED, as the mysql client, with a context that loads no CA store."""
-        kwargs = _ssl_kwargs({})
+        kwargs = ssl_kwargs({})
         context = kwargs["ssl"]
         assert (ssl.CERT_NONE, False, False) == (context.verify_mode, context.check_hostname, kwargs["_require_tls"])
         assert 0 == context.cert_store_stats()["x509_ca"]
 
     def test_disabled(self) -> None:
         """ssl-mode=DISABLED turns TLS off."""
-        assert {"ssl_disabled": True} == _ssl_kwargs({"ssl-mode": "DISABLED"})
+        assert {"ssl_disabled": True} == ssl_kwargs({"ssl-mode": "DISABLED"})
 
     @pytest.mark.parametrize(
         ("mode", "verify", "hostname", "required"),
@@ -31,13 +31,13 @@ class TestSslModes:
     )
     def test_modes(self, mode: str, verify: ssl.VerifyMode, hostname: bool, required: bool) -> None:
         """Each ssl-mode maps to the verification MySQL's own client performs for it."""
-        kwargs = _ssl_kwargs({"ssl-mode": mode})
+        kwargs = ssl_kwargs({"ssl-mode": mode})
         context = kwargs["ssl"]
         assert (verify, hostname, required) == (context.verify_mode, context.check_hostname, kwargs["_require_tls"])
 
     def test_ca_alone_means_verify_ca(self) -> None:
         """ssl-ca without ssl-mode verifies the server certificate against that CA."""
-        kwargs = _ssl_kwargs({"ssl-ca": "/etc/ssl/certs/ca-certificates.crt"})
+        kwargs = ssl_kwargs({"ssl-ca": "/etc/ssl/certs/ca-certificates.crt"})
         assert (ssl.CERT_REQUIRED, False) == (kwargs["ssl"].verify_mode, kwargs["ssl"].check_hostname)
 
     @pytest.mark.parametrize(
@@ -52,4 +52,4 @@ class TestSslModes:
     def test_refuses(self, params: dict[str, str], message: str) -> None:
         """Bad TLS settings are configuration errors (exit 2), not tracebacks."""
         with pytest.raises(UsageError, match=message):
-            _ssl_kwargs(params)
+            ssl_kwargs(params)

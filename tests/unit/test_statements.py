@@ -132,3 +132,21 @@ class TestLinearSplitting:
         statements = split_statements(text, "postgresql")
         assert 2000 == len(statements) and 2000 == statements[-1].line
         assert Scanned.scanned <= 2 * len(text), Scanned.scanned
+
+
+class TestTokens:
+    def test_mysql_tokens_resolve_quoting_and_read_executable_comments(self) -> None:
+        """MySQL: a "..." is a string, `...` a name, /*! ... */ is code and # a comment."""
+        from premigrate.model.sql import tokens
+
+        sql = "ALTER TABLE `my``t` /*!50100 ADD c int */ DEFAULT \"a\\\"b\" # gone\n"
+        assert [("word", "ALTER"), ("word", "TABLE"), ("name", "my`t"), ("word", "ADD"), ("word", "c"),
+                ("word", "int"), ("word", "DEFAULT"), ("string", 'a"b')] == \
+            [(t.kind, t.text) for t in tokens(sql, "mysql")]
+
+    def test_sqlite_tokens_read_brackets_and_double_quotes_as_names(self) -> None:
+        """SQLite: [...] and "..." are names, -- needs no space after it."""
+        from premigrate.model.sql import tokens
+
+        assert [("word", "DROP"), ("name", "a b"), ("punct", "."), ("name", 'c"d')] == \
+            [(t.kind, t.text) for t in tokens('DROP [a b]--x\n."c""d"', "sqlite")]

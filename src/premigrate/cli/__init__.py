@@ -15,14 +15,16 @@ from premigrate.errors import EXIT_CODES, Interrupted, PremigrateError, UsageErr
 from premigrate.engine.interrupts import SignalGuard
 from premigrate.eventlog import EventLog
 from premigrate.cli.help import EXAMPLES as EXAMPLES, _add_options, _command_epilog, usage
+from premigrate.cli.summary import (  # noqa: F401 (re-exported: names the package had)
+    READ_ONLY_COMMANDS, TERMINATION_MESSAGE_BYTES, finish_run, fit_termination_message, interruption_note,
+    summary_counts,
+)
 
 if TYPE_CHECKING:
     from premigrate.commands.common import CommandRun
     from premigrate.engine.tracing import Tracer
     from premigrate.engine.executor import RunStats
 
-# Commands that only read: at a terminal they log warnings and errors only, and their summary has no count.
-READ_ONLY_COMMANDS = ("status", "check", "plan", "wait", "lint", "new", "serve")
 
 COMMANDS = {
     "up": "wait for the database, take the runner lock, apply pending migrations, record them",
@@ -209,7 +211,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except UsageError as exc:
         fmt, level = _early_log_settings({}, env, stderr_is_tty)
         logging_setup.configure(log_format=fmt, level=level, secrets=_early_secrets({}, env), colours=colours)
-        return _finish(logging_setup.get_logger(), command, exc.exit_code, started, error=exc)
+        return finish_run(logging_setup.get_logger(), command, exc.exit_code, started, error=exc)
     except SystemExit as exc:  # --help, --version
         return int(exc.code or 0)
 
@@ -266,16 +268,16 @@ def _guarded_run(command: str, flags: dict[str, Any], env: Mapping[str, str], st
         except Interrupted as exc:
             log.warning("interrupted", signal=str(exc), exit_code=exc.exit_code,
                         note=interruption_note(command, stats))
-            return _finish(log, command, exc.exit_code, started, stats=stats, flags=flags, env=env,
+            return finish_run(log, command, exc.exit_code, started, stats=stats, flags=flags, env=env,
                            measured=measured, fleet=fleet)
         except PremigrateError as exc:
-            return _finish(log, command, exc.exit_code, started, error=exc, stats=stats, flags=flags, env=env,
+            return finish_run(log, command, exc.exit_code, started, error=exc, stats=stats, flags=flags, env=env,
                            measured=measured, fleet=fleet)
         except Exception as exc:  # noqa: BLE001 - a bug: report it as one structured event with its traceback
             log.error("internal_error", error=f"{type(exc).__name__}: {exc}", exc_info=True)
-            return _finish(log, command, 1, started, stats=stats, flags=flags, env=env, measured=measured,
+            return finish_run(log, command, 1, started, stats=stats, flags=flags, env=env, measured=measured,
                            fleet=fleet)
-    return _finish(log, command, code, started, stats=stats, flags=flags, env=env, measured=measured, fleet=fleet)
+    return finish_run(log, command, code, started, stats=stats, flags=flags, env=env, measured=measured, fleet=fleet)
 
 
 def _tracer(config: Config, env: Mapping[str, str], log: EventLog) -> Tracer:
@@ -289,35 +291,6 @@ def _tracer(config: Config, env: Mapping[str, str], log: EventLog) -> Tracer:
     if tracer.disabled_reason:
         log.warning("tracing_disabled", reason=tracer.disabled_reason, note="the run goes on untraced")
     return tracer
-
-
-# What a signal stopped, by command: the read-only commands never change anything.
-_STOPPED = {
-    "wait": "stopped waiting for the database; nothing was changed",
-    "serve": "the server stopped; nothing was changed",
-    "new": "stopped; no file was created",
-}
-
-
-def interruption_note(command: str, stats: RunStats | None) -> str:
-    """What the interrupted run had actually been doing, for the `interrupted` event."""
-    if command in _STOPPED:
-        return _STOPPED[command]
-    if command in READ_ONLY_COMMANDS:
-        return "stopped; this command is read-only: nothing was changed"
-    if stats is not None and stats.statements_began:
-        return ("the running statement was stopped, its transaction rolled back (or its row recorded) and the "
-                "runner lock released")
-    return "stopped before any migration statement ran; nothing was changed (a runner lock held was released)"
-
-
-def summary_counts(command: str, stats: RunStats | None) -> dict[str, int]:
-    """The summary's count: migrations applied (up, repair) or rolled back (down); none for the others."""
-    if command in ("up", "repair"):
-        return {"applied": stats.applied if stats is not None else 0}
-    if command == "down":
-        return {"rolled_back": stats.rolled_back if stats is not None else 0}
-    return {}
 
 
 # At a terminal these log only warnings and errors unless a level is asked for: their output is a table or a list.
@@ -435,79 +408,3 @@ def _lint(command_run: CommandRun) -> int:
     errors = sum(f.severity == "error" for f in findings)
     command_run.log.info("lint_done", dialect=dialect, findings=len(findings), errors=errors)
     return 5 if lint.has_errors(findings) else 0
-
-
-def _summary_targets(command: str, flags: Mapping[str, Any] | None, env: Mapping[str, str]) -> list[str]:
-    """Where `up` writes its one-line JSON summary: the termination message file and --summary-file."""
-    if command != "up" or flags is None:
-        return []
-    targets = []
-    for dest in ("termination_log", "summary_file"):
-        try:
-            path = resolve_option(OPTIONS_BY_DEST[dest], flags, env)
-        except UsageError:
-            continue
-        if not path:
-            continue
-        # The termination log is written only where Kubernetes (or the user) provides it; --summary-file always.
-        if dest == "summary_file" or os.access(path, os.W_OK):
-            targets.append(path)
-    return targets
-
-
-# Kubernetes keeps at most 4096 bytes of a termination message.
-TERMINATION_MESSAGE_BYTES = 4096
-
-
-def _summary_file(flags: Mapping[str, Any] | None, env: Mapping[str, str]) -> str | None:
-    try:
-        path = resolve_option(OPTIONS_BY_DEST["summary_file"], flags or {}, env)
-    except UsageError:
-        return None
-    return str(path) if path else None
-
-
-def _fit_termination_message(summary: dict[str, object], fleet: dict[str, object]) -> str:
-    """The summary, with the fleet's list of failed targets cut short when the whole would not fit (the counts
-    per outcome stay exact; the summary file and stdout keep the whole list)."""
-    import json
-
-    every = fleet.get("failed")
-    failed = list(every) if isinstance(every, list) else []
-    total = len(failed)
-    while True:
-        shown: dict[str, object] = {**fleet, "failed": failed}
-        if len(failed) < total:
-            shown["failed_not_shown"] = total - len(failed)
-        text = json.dumps({**summary, "fleet": shown})
-        if len(text.encode()) < TERMINATION_MESSAGE_BYTES or not failed:
-            return text
-        failed = failed[: len(failed) // 2]
-
-
-def _finish(log: EventLog, command: str, code: int, started: float, *, error: PremigrateError | None = None,
-            stats: RunStats | None = None, flags: Mapping[str, Any] | None = None,
-            env: Mapping[str, str] | None = None, measured: Mapping[str, object] | None = None,
-            fleet: dict[str, object] | None = None) -> int:
-    if error is not None:
-        log.error("error", error=error.message, error_type=type(error).__name__, exit_code=code, **error.fields)
-    duration_ms = round((time.monotonic() - started) * 1000)
-    for path in _summary_targets(command, flags, env or {}):
-        import json
-
-        summary: dict[str, object] = {
-            "command": command, "exit_code": code, **summary_counts(command, stats), "duration_ms": duration_ms,
-            "premigrate_version": __version__, "error": error.message if error else None, **(measured or {})}
-        if fleet is not None:
-            summary["fleet"] = fleet
-        text = json.dumps(summary)
-        if fleet is not None and path != _summary_file(flags, env or {}):
-            text = _fit_termination_message(summary, fleet)
-        try:
-            with open(path, "w", encoding="utf-8") as handle:
-                handle.write(text + "\n")
-        except OSError as exc:
-            log.warning("summary_write_failed", path=path, error=exc.strerror)
-    log.log(20 if code in (0, 7) else 40, "summary", command=command, **summary_counts(command, stats),
-            duration_ms=duration_ms, exit_code=code, **(measured or {}))
-    return code

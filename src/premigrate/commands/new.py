@@ -23,7 +23,8 @@ TEMPLATES = {
     "dbmate": "-- {title}\n-- migrate:up\n" + DRAFT + "\n\n-- migrate:down\n"
               "-- Undo the up part here; leave it empty if it cannot be undone safely.\n\n",
     "golang-migrate-up": "-- {title}\n-- Up migration; the matching .down.sql undoes it.\n" + DRAFT + "\n",
-    "golang-migrate-down": "-- {title}: undo\n-- Leave this file empty if the up migration cannot be undone safely.\n\n",
+    "golang-migrate-down": "-- {title}: undo\n"
+                           "-- Leave this file empty if the up migration cannot be undone safely.\n\n",
     "flyway": "-- {title}\n-- Flyway-style versioned migration: the whole file is the up migration.\n" + DRAFT + "\n",
     "goose": "-- {title}\n-- +goose Up\n" + DRAFT + "\n\n-- +goose Down\n\n",
     "sql-migrate": "-- {title}\n-- +migrate Up\n" + DRAFT + "\n\n-- +migrate Down\n\n",

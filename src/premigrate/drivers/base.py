@@ -161,6 +161,9 @@ class Driver(Protocol):
     # Set by the engine while a `table` runner lock is held: run in the same transaction as every history write,
     # just before its COMMIT (SqlHistoryMixin); raises LockLost when the lease is no longer this runner's.
     fence: Callable[[], None] | None
+    # Statements this session has sent to the database: migration statements (execute) and the driver's own SQL
+    # (history, locks, timeouts), one per round trip. Only counted, never reset; tests assert round trips with it.
+    statements_sent: int
 
     @classmethod
     def connect(cls, dsn: Dsn, settings: DriverSettings) -> Driver:
@@ -310,6 +313,7 @@ class SqlHistoryMixin:
     param: ClassVar[str] = "%s"
     _history_ref: str
     fence: Callable[[], None] | None = None
+    statements_sent: int = 0  # see Driver.statements_sent; each driver's statement helpers count
     _fenced_transaction_open: bool = False
 
     def _in_open_transaction(self) -> bool:  # pragma: no cover - provided by drivers

@@ -7,45 +7,28 @@ from __future__ import annotations
 
 import hashlib
 import math
-import socket
 import ssl
 from datetime import datetime, timezone
 from typing import Any, ClassVar, cast
 
 import pymysql
-from pymysql.constants import CLIENT, SERVER_STATUS
+from pymysql.constants import SERVER_STATUS
 
 from premigrate.drivers.base import ConnectFailed, DriverSettings, SqlError, SqlHistoryMixin, shutdown_socket
 from premigrate.model.dsn import Dsn
-from premigrate.errors import ConnectionLost, UsageError
+from premigrate.errors import ConnectionLost
+from premigrate.drivers.mysql_connect import (  # noqa: F401 (ssl_kwargs: a name the module had)
+    connect_kwargs, float_param, map_connect_error, open_connection, set_keepalive, ssl_kwargs,
+)
 
 _COM_RESET_CONNECTION = 0x1F  # MySQL client/server protocol, COM_RESET_CONNECTION
 
-# errno -> (reason, transient) for connection attempts
-_CONNECT_ERRNOS = {
-    2002: ("refused", True),  # can't connect through socket
-    2003: ("refused", True),  # can't connect to server (refused, unreachable, DNS not yet resolvable, timeout)
-    2006: ("connection_reset", True),  # server has gone away
-    2013: ("connection_reset", True),  # lost connection during handshake
-    1040: ("too_many_connections", True),
-    1053: ("starting_up", True),  # server shutdown in progress
-    1045: ("auth", False),
-    1044: ("auth", False),  # access denied to the database
-    1698: ("auth", False),
-    1049: ("unknown_database", False),
-}
 _COM_RESET_CONNECTION = 0x1F
 _LOST_ERRNOS = {2006, 2013, 2014, 2055, 1053, 1927}  # 1927: connection killed (MariaDB)
 # 1205 lock wait timeout (metadata and row locks), 1213 deadlock: nothing took effect, a retry may succeed.
 _LOCK_CONTENTION = {1205, 1213}
 # lock_wait_timeout's own maximum (one year): "no limit".
 _NO_LOCK_LIMIT_S = 31536000
-_SSL_MODES = ("disabled", "preferred", "required", "verify_ca", "verify_identity")
-_URL_PARAMS = {"ssl-mode", "ssl-ca", "ssl-cert", "ssl-key", "connect_timeout", "read_timeout", "write_timeout",
-               "charset"}
-# Bound on reads of premigrate's own quick queries (history, locks). Migration statements run without one:
-# a long ALTER is legitimate, and TCP keepalives notice a server that vanished.
-BOOKKEEPING_READ_TIMEOUT = 60.0
 
 
 def _quote_ident(name: str) -> str:
@@ -76,42 +59,16 @@ class MySQLDriver(SqlHistoryMixin):
     # -- connection ---------------------------------------------------------------------------------------------
 
     @classmethod
-    def connect_kwargs(cls, dsn: Dsn, settings: DriverSettings) -> dict[str, Any]:
-        params = dsn.params_dict
-        unknown = sorted(set(params) - _URL_PARAMS)
-        if unknown:
-            raise UsageError(
-                f"database URL: unknown MySQL parameter {unknown[0]!r}; supported: {', '.join(sorted(_URL_PARAMS))}"
-            )
-        kwargs: dict[str, Any] = {
-            "host": dsn.host or "localhost",
-            "port": dsn.port or 3306,
-            "user": dsn.user or "root",
-            "password": dsn.password or "",
-            "database": dsn.database,
-            "autocommit": True,
-            "charset": params.get("charset", "utf8mb4"),
-            "connect_timeout": _float_param(params, "connect_timeout") or settings.connect_timeout or 10,
-            "read_timeout": _float_param(params, "read_timeout") or BOOKKEEPING_READ_TIMEOUT,
-            "write_timeout": _float_param(params, "write_timeout"),
-            "program_name": settings.application_name,
-            # Statements are split by premigrate: one per call, so an error names its statement.
-            "client_flag": CLIENT.FOUND_ROWS,
-        }
-        kwargs.update(_ssl_kwargs(params))
-        return kwargs
-
-    @classmethod
     def connect(cls, dsn: Dsn, settings: DriverSettings) -> MySQLDriver:
-        kwargs = cls.connect_kwargs(dsn, settings)
+        kwargs = connect_kwargs(dsn, settings)
         require_tls = kwargs.pop("_require_tls", False)
         # The server's greeting is read under read_timeout: bound it by the connect timeout, or a server (or proxy)
         # that accepts and never answers would hold every attempt for a minute, past --wait-timeout.
         handshake = dict(kwargs, read_timeout=min(kwargs["read_timeout"], kwargs["connect_timeout"]))
         try:
-            conn = _open(handshake, require_tls)
+            conn = open_connection(handshake, require_tls)
         except pymysql.err.MySQLError as exc:
-            failure = cls.map_connect_error(exc)
+            failure = map_connect_error(exc)
             if failure.reason in ("other", "connection_reset"):
                 # A silent port may be a PostgreSQL server, which waits for the client to speak first.
                 from premigrate.drivers.probe import wrong_protocol_hint
@@ -126,26 +83,15 @@ class MySQLDriver(SqlHistoryMixin):
             conn.close()
             raise ConnectFailed("the server does not support TLS but ssl-mode requires it", transient=False,
                                 reason="tls")
-        _set_keepalive(conn)
+        set_keepalive(conn)
         conn._read_timeout = kwargs["read_timeout"]  # type: ignore[attr-defined]
         driver = cls(conn, dsn, settings, kwargs)
         if settings.read_only:
             driver._exec("SET SESSION TRANSACTION READ ONLY")
         return driver
 
-    @staticmethod
-    def map_connect_error(exc: BaseException) -> ConnectFailed:
-        errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-        message = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
-        reason, transient = _CONNECT_ERRNOS.get(errno or 0, ("other", False))
-        if errno == 2003 and ("Name or service not known" in message or "name resolution" in message):
-            reason = "dns"
-        elif errno == 2003 and "timed out" in message:
-            reason = "timeout"
-        return ConnectFailed(f"({errno}) {message}" if errno else message, transient=transient, reason=reason)
-
     def _url_float(self, name: str) -> float | None:
-        return _float_param(self.dsn.params_dict, name)
+        return float_param(self.dsn.params_dict, name)
 
     def close(self) -> None:
         try:
@@ -157,7 +103,7 @@ class MySQLDriver(SqlHistoryMixin):
         if (dsn.host, dsn.port, dsn.user, dsn.password, dsn.params) != (
                 self.dsn.host, self.dsn.port, self.dsn.user, self.dsn.password, self.dsn.params):
             return None
-        kwargs = self.connect_kwargs(dsn, settings)
+        kwargs = connect_kwargs(dsn, settings)
         kwargs.pop("_require_tls", None)
         try:
             # COM_RESET_CONNECTION (MySQL 5.7.3, MariaDB 10.2.4): session variables, temporary tables, user
@@ -225,7 +171,8 @@ class MySQLDriver(SqlHistoryMixin):
             if self.is_mariadb:
                 parts.append(f"max_statement_time = {max(0.0, statement_timeout):.3f}")
             else:
-                parts.append(f"max_execution_time = {0 if statement_timeout <= 0 else max(1, round(statement_timeout * 1000))}")
+                milliseconds = 0 if statement_timeout <= 0 else max(1, round(statement_timeout * 1000))
+                parts.append(f"max_execution_time = {milliseconds}")
         if parts:
             self._exec("SET SESSION " + ", ".join(parts))
 
@@ -260,6 +207,7 @@ class MySQLDriver(SqlHistoryMixin):
     # -- statements ---------------------------------------------------------------------------------------------
 
     def _exec(self, sql: str, params: tuple[Any, ...] | None = None) -> None:
+        self.statements_sent += 1
         try:
             with self.conn.cursor() as cur:
                 cur.execute(sql, params)
@@ -274,6 +222,7 @@ class MySQLDriver(SqlHistoryMixin):
             raise self.map_error(exc) from exc
 
     def _fetchall(self, sql: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
+        self.statements_sent += 1
         try:
             with self.conn.cursor() as cur:
                 cur.execute(sql, params)
@@ -285,6 +234,7 @@ class MySQLDriver(SqlHistoryMixin):
         # No read timeout while a migration statement runs (unless the URL sets read_timeout). PyMySQL applies
         # `_read_timeout` to the socket before every read, so switching it here takes effect for this statement.
         self.conn._read_timeout = self._statement_read_timeout  # type: ignore[attr-defined]
+        self.statements_sent += 1
         try:
             with self.conn.cursor() as cur:
                 # args=None: PyMySQL leaves % alone, so migration SQL needs no escaping.
@@ -335,7 +285,7 @@ class MySQLDriver(SqlHistoryMixin):
         try:
             if self.settings.password_source is not None:
                 kwargs["password"] = self.settings.password_source()
-            killer = _open(kwargs, require_tls=False)
+            killer = open_connection(kwargs, require_tls=False)
             try:
                 with killer.cursor() as cur:
                     cur.execute(f"KILL QUERY {int(self._thread_id)}")
@@ -430,68 +380,3 @@ class MySQLDriver(SqlHistoryMixin):
             return {"connection_id": holder}
         cid, user, host, seconds, command = detail[0]
         return {"connection_id": cid, "user": user, "host": host, "time_s": seconds, "command": command}
-
-
-def _float_param(params: dict[str, str], name: str) -> float | None:
-    if name not in params:
-        return None
-    try:
-        value = float(params[name])
-    except ValueError:
-        raise UsageError(f"database URL: {name}={params[name]!r} is not a number of seconds") from None
-    if value <= 0:
-        raise UsageError(f"database URL: {name} must be a positive number of seconds")
-    return value
-
-
-def _ssl_kwargs(params: dict[str, str]) -> dict[str, Any]:
-    """TLS settings. Without ssl-mode: PREFERRED, as the mysql client (TLS when the server offers it, unverified)."""
-    mode = params.get("ssl-mode", "").lower().replace("-", "_")
-    ca, cert, key = params.get("ssl-ca"), params.get("ssl-cert"), params.get("ssl-key")
-    if mode and mode not in _SSL_MODES:
-        raise UsageError(f"database URL: ssl-mode={params['ssl-mode']!r} is not one of {', '.join(m.upper() for m in _SSL_MODES)}")
-    if not mode:
-        mode = "verify_ca" if ca else ("required" if cert else "preferred")
-    if mode == "disabled":
-        return {"ssl_disabled": True}
-    try:
-        if mode in ("preferred", "required"):
-            # Nothing is verified in these modes, so the system's CA store is not loaded: loading it is a measurable share
-            # of every run (bench/bench.py; PyMySQL's own default context loads it).
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        else:
-            context = ssl.create_default_context(cafile=ca) if ca else ssl.create_default_context()
-            context.check_hostname = mode == "verify_identity"
-    except (OSError, ssl.SSLError) as exc:
-        raise UsageError(f"database URL: cannot load ssl-ca {ca!r}: {getattr(exc, 'strerror', None) or exc}") from None
-    if cert:
-        try:
-            context.load_cert_chain(cert, key)
-        except (OSError, ssl.SSLError) as exc:
-            raise UsageError(f"database URL: cannot load ssl-cert/ssl-key: {exc}") from None
-    return {"ssl": context, "_require_tls": mode != "preferred"}
-
-
-def _open(kwargs: dict[str, Any], require_tls: bool) -> pymysql.connections.Connection:
-    """Connect. PyMySQL insists on TLS whenever it is given a context; PREFERRED must fall back to a plain
-    connection when the server offers no TLS, so the requirement is set from the mode before connecting."""
-    conn = pymysql.connections.Connection(**kwargs, defer_connect=True)
-    if "ssl" in kwargs:
-        conn._ssl_required = require_tls  # type: ignore[attr-defined]
-    conn.connect()
-    return conn
-
-
-def _set_keepalive(conn: pymysql.connections.Connection) -> None:
-    sock = getattr(conn, "_sock", None)
-    if sock is None:
-        return
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        for option, value in (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3)):
-            if hasattr(socket, option):
-                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
-    except OSError:
-        pass  # a Unix socket has no TCP options

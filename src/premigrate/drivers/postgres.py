@@ -235,6 +235,7 @@ class PostgresDriver(SqlHistoryMixin):
     # -- statements ---------------------------------------------------------------------------------------------
 
     def _exec(self, query: Any, params: tuple[Any, ...] | None = None) -> None:
+        self.statements_sent += 1
         try:
             self.conn.execute(query, params)
         except psycopg.Error as exc:
@@ -247,6 +248,7 @@ class PostgresDriver(SqlHistoryMixin):
             raise self.map_error(exc) from exc
 
     def _fetchall(self, query: Any, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
+        self.statements_sent += 1
         try:
             return self.conn.execute(query, params).fetchall()
         except psycopg.Error as exc:
@@ -254,6 +256,7 @@ class PostgresDriver(SqlHistoryMixin):
 
     def execute(self, statement: str) -> int | None:
         # No parameters: psycopg sends the text as is, so % and {} in migration SQL need no escaping.
+        self.statements_sent += 1
         try:
             cursor = self.conn.execute(statement)
         except psycopg.Error as exc:

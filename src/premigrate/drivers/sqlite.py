@@ -83,6 +83,7 @@ class SQLiteDriver(SqlHistoryMixin):
     def set_timeouts(self, lock_timeout: float | None, statement_timeout: float | None, *, local: bool) -> None:
         # Connection settings, not transaction ones: reset_timeouts() undoes them.
         if lock_timeout is not None:
+            self.statements_sent += 1
             self.conn.execute(f"PRAGMA busy_timeout = {0 if lock_timeout <= 0 else max(1, round(lock_timeout * 1000))}")
         if statement_timeout is not None:
             self._statement_timeout = statement_timeout if statement_timeout > 0 else None
@@ -90,6 +91,7 @@ class SQLiteDriver(SqlHistoryMixin):
             self.conn.set_progress_handler(self._over_time if self._statement_timeout else None, 10000)
 
     def reset_timeouts(self) -> None:
+        self.statements_sent += 1
         self.conn.execute(f"PRAGMA busy_timeout = {round(BUSY_TIMEOUT_S * 1000)}")
         self._statement_timeout = None
         self.conn.set_progress_handler(None, 10000)
@@ -124,12 +126,14 @@ class SQLiteDriver(SqlHistoryMixin):
     # -- statements ---------------------------------------------------------------------------------------------
 
     def _exec(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        self.statements_sent += 1
         try:
             self.conn.execute(sql, params)
         except sqlite3.Error as exc:
             raise self.map_error(exc) from exc
 
     def _fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        self.statements_sent += 1
         try:
             return self.conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
@@ -138,6 +142,7 @@ class SQLiteDriver(SqlHistoryMixin):
     def execute(self, statement: str) -> int | None:
         if self._statement_timeout:
             self._deadline = time.monotonic() + self._statement_timeout
+        self.statements_sent += 1
         try:
             cursor = self.conn.execute(statement)
             cursor.fetchall()  # a statement that returns rows runs to completion only when they are read

@@ -187,7 +187,12 @@ def _postgres(fetch: Fetch, schema: str, history: str) -> Iterable[SchemaObject]
         condef = _definition(definition, schema)
         name = f"{table}: {condef}" if _pg_generated(constraint, table) else f"{table}.{constraint}"
         yield SchemaObject.of("constraint", name, {"type": kinds[contype], "definition": condef})
+    yield from _postgres_code(fetch, schema, history)
 
+
+def _postgres_code(fetch: Fetch, schema: str, history: str) -> Iterable[SchemaObject]:
+    """Views, functions, procedures, triggers, sequences and enums of a PostgreSQL schema: the rest of _postgres."""
+    p = (schema,)
     for view, kind, definition in fetch(
             "SELECT c.relname, c.relkind, pg_get_viewdef(c.oid, true) FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind IN ('v', 'm')", p):
@@ -315,7 +320,12 @@ def _mysql(fetch: Fetch, schema: str, history: str) -> Iterable[SchemaObject]:
                      or constraint in columns_of.get(table, set()))  # MariaDB names a column CHECK after it
         name = f"{table}: {definition}" if generated else f"{table}.{constraint}"
         yield SchemaObject.of("constraint", name, {"type": type_.lower(), "definition": definition})
+    yield from _mysql_code(fetch, schema, history)
 
+
+def _mysql_code(fetch: Fetch, schema: str, history: str) -> Iterable[SchemaObject]:
+    """Views, routines and triggers of a MySQL/MariaDB schema: the rest of _mysql."""
+    p = (schema,)
     for view, definition, check_option, updatable, security in fetch(
             "SELECT TABLE_NAME, VIEW_DEFINITION, CHECK_OPTION, IS_UPDATABLE, SECURITY_TYPE "
             "FROM information_schema.VIEWS WHERE TABLE_SCHEMA = %s", p):

@@ -189,6 +189,25 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
         else:
             _judge_existing(migration, row, policy, steps, problems, entries, several)
 
+    _judge_missing(history, known, policy, entries, problems, warnings)
+
+    if policy.target is not None:
+        steps = [s for s in steps if s.migration.version is None or s.migration.version <= policy.target]
+    for step in steps:
+        if step.migration.draft and step.migration.is_empty:
+            problems.append(Problem(
+                "unwritten", step.migration.id,
+                f"{step.migration.script} was created by `premigrate new` and holds no SQL yet: write its SQL, or "
+                "delete its '-- premigrate:draft' line to apply it empty on purpose",
+                step.migration.script,
+            ))
+    entries.sort(key=lambda e: sort_key(e.version, e.description))
+    return Plan(steps, problems, warnings, entries)
+
+
+def _judge_missing(history: Sequence[HistoryRow], known: set[str], policy: Policy, entries: list[Entry],
+                   problems: list[Problem], warnings: list[Problem]) -> None:
+    """Rows of the history whose file is not in the folder: an entry each, and a problem or a warning."""
     for row in history:
         if row.migration_id in known:
             continue
@@ -211,19 +230,6 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
             row.script,
         )
         (problems if policy.strict else warnings).append(missing)
-
-    if policy.target is not None:
-        steps = [s for s in steps if s.migration.version is None or s.migration.version <= policy.target]
-    for step in steps:
-        if step.migration.draft and step.migration.is_empty:
-            problems.append(Problem(
-                "unwritten", step.migration.id,
-                f"{step.migration.script} was created by `premigrate new` and holds no SQL yet: write its SQL, or "
-                "delete its '-- premigrate:draft' line to apply it empty on purpose",
-                step.migration.script,
-            ))
-    entries.sort(key=lambda e: sort_key(e.version, e.description))
-    return Plan(steps, problems, warnings, entries)
 
 
 def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps: list[Step],

@@ -19,7 +19,7 @@ import re
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, Literal, overload
 
 if TYPE_CHECKING:
     from premigrate.model.migrations import Migration
@@ -206,14 +206,7 @@ def split_statements(sql: str, dialect: str, *, first_line: int = 1) -> Statemen
                 continue
         match = _WORD.match(sql, i) if ch.isalpha() or ch == "_" else None
         if match:
-            end = match.end()
-            if delimiter != ";":
-                # The mysql client looks for its delimiter at every position outside strings and comments, even
-                # inside a word: `END$$` and `xEND_OF_PROC` end their statements (checked against the mariadb
-                # client). A word stops where the delimiter begins, so the check above sees it on the next pass.
-                found = sql.find(delimiter, i + 1, end + len(delimiter) - 1)
-                if found >= 0:
-                    end = found
+            end = _word_end(sql, i, match.end(), delimiter)
             word = sql[i:end].upper()
             if is_pg:
                 if word == "ATOMIC" and prev_word == "BEGIN":
@@ -228,6 +221,104 @@ def split_statements(sql: str, dialect: str, *, first_line: int = 1) -> Statemen
         i += 1
     flush(n)
     return statements
+
+
+TokenKind = Literal["word", "name", "string", "number", "punct"]
+
+
+@dataclass(frozen=True)
+class Token:
+    """One token of one statement, as lint reads it: comments are gone, quoting is resolved."""
+
+    kind: TokenKind  # word | name (quoted identifier) | string | number | punct
+    text: str  # a word as written; a quoted name or string without its quotes
+
+    @property
+    def word(self) -> str:
+        """The keyword this token could be: only unquoted words are keywords."""
+        return self.text.upper() if self.kind == "word" else ""
+
+
+def tokens(sql: str, dialect: str) -> Iterator[Token]:
+    """The tokens of one MySQL/MariaDB or SQLite statement (a text `split_migration` returned), for lint's rules.
+
+    Strings, comments and quoting follow the splitter's rules above, plus what only a reader of the statement needs:
+    MySQL's "..." is a string (unless ANSI_QUOTES), SQLite's [...] is a name, and MySQL's executable comments
+    /*! ... */ and /*M! ... */ are read as code, because the server runs them.
+    """
+    is_my = dialect == "mysql"
+    i, n = 0, len(sql)
+    executable_comments = 0
+    while i < n:
+        ch = sql[i]
+        if ch.isspace():
+            i += 1
+        elif sql.startswith("--", i) and (not is_my or i + 2 >= n or sql[i + 2].isspace()):
+            i = _skip_line(sql, i)
+        elif ch == "#" and is_my:
+            i = _skip_line(sql, i)
+        elif is_my and (sql.startswith("/*!", i) or sql.startswith("/*M!", i)):
+            i = sql.index("!", i) + 1
+            while i < n and sql[i].isdigit():
+                i += 1
+            executable_comments += 1
+        elif executable_comments and sql.startswith("*/", i):
+            executable_comments -= 1
+            i += 2
+        elif sql.startswith("/*", i):
+            i = _skip_block_comment(sql, i, nested=False)
+        elif ch in "'`\"" or (ch == "[" and not is_my):
+            close = "]" if ch == "[" else ch
+            text, i = _quoted_value(sql, i, close, backslash=is_my and ch in "'\"")
+            is_string = ch == "'" or (ch == '"' and is_my)
+            yield Token("string" if is_string else "name", text)
+        elif ch.isdigit():
+            j = i
+            while j < n and (sql[j].isalnum() or sql[j] in "._"):
+                j += 1
+            yield Token("number", sql[i:j])
+            i = j
+        elif ch.isalpha() or ch in "_$@":
+            j = i + 1
+            while j < n and (sql[j].isalnum() or sql[j] in "_$"):
+                j += 1
+            yield Token("word", sql[i:j])
+            i = j
+        else:
+            yield Token("punct", ch)
+            i += 1
+
+
+def _quoted_value(sql: str, i: int, close: str, *, backslash: bool) -> tuple[str, int]:
+    """The value of the quoted text opening at i (escapes resolved) and the offset after it; [...] has no escapes."""
+    out: list[str] = []
+    j, n = i + 1, len(sql)
+    while j < n:
+        c = sql[j]
+        if backslash and c == "\\" and j + 1 < n:
+            out.append(sql[j + 1])
+            j += 2
+        elif c == close and close != "]" and j + 1 < n and sql[j + 1] == close:
+            out.append(c)
+            j += 2
+        elif c == close:
+            return "".join(out), j + 1
+        else:
+            out.append(c)
+            j += 1
+    return "".join(out), n
+
+
+def _word_end(sql: str, i: int, end: int, delimiter: str) -> int:
+    """Where the word at i ends: at `end`, or where a DELIMITER other than ; begins inside it."""
+    if delimiter != ";":
+        # The mysql client looks for its delimiter at every position outside strings and comments, even
+        # inside a word: `END$$` and `xEND_OF_PROC` end their statements (checked against the mariadb
+        # client). A word stops where the delimiter begins, so split_statements sees it on its next pass.
+        found = sql.find(delimiter, i + 1, end + len(delimiter) - 1)
+        if found >= 0:
+            return found
+    return end
 
 
 def _is_escape_string(sql: str, i: int) -> bool:

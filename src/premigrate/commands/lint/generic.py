@@ -1,102 +1,21 @@
-"""MySQL/MariaDB and SQLite statements, read by a tokenizer and a reader of the few statement shapes the rules are
-about: which rules they trigger."""
+"""MySQL/MariaDB and SQLite statements, read through model/sql.py's tokens by a reader of the few statement shapes
+the rules are about: which rules they trigger."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
+from premigrate.model.sql import Token, tokens
 from premigrate.model.transactions import incompatible
 from premigrate.commands.lint.rules import Analyzer, Effects, Hit, Table, display
 
-# -- MySQL/MariaDB and SQLite: a tokenizer and the statement shapes the rules are about ----------------------------
-
-@dataclass(frozen=True)
-class _Token:
-    kind: str  # word | name (quoted identifier) | string | number | punct
-    text: str  # a word as written; a quoted name without its quotes
-
-    @property
-    def word(self) -> str:
-        """The keyword this token could be: only unquoted words are keywords."""
-        return self.text.upper() if self.kind == "word" else ""
-
-
-def _tokenize(sql: str, dialect: str) -> list[_Token]:
-    is_my = dialect == "mysql"
-    tokens: list[_Token] = []
-    i, n = 0, len(sql)
-    executable_comments = 0  # MySQL runs what is inside /*! ... */: read it as code
-    while i < n:
-        ch = sql[i]
-        if ch.isspace():
-            i += 1
-        elif sql.startswith("--", i) and (not is_my or i + 2 >= n or sql[i + 2].isspace()):
-            i = _line_end(sql, i)
-        elif ch == "#" and is_my:
-            i = _line_end(sql, i)
-        elif is_my and (sql.startswith("/*!", i) or sql.startswith("/*M!", i)):
-            i = sql.index("!", i) + 1
-            while i < n and sql[i].isdigit():
-                i += 1
-            executable_comments += 1
-        elif executable_comments and sql.startswith("*/", i):
-            executable_comments -= 1
-            i += 2
-        elif sql.startswith("/*", i):
-            end = sql.find("*/", i + 2)
-            i = n if end < 0 else end + 2
-        elif ch in "'`\"" or (ch == "[" and not is_my):
-            close = "]" if ch == "[" else ch
-            text, i = _quoted(sql, i, close, backslash=is_my and ch in "'\"")
-            is_string = ch == "'" or (ch == '"' and is_my)  # MySQL: "..." is a string unless ANSI_QUOTES
-            tokens.append(_Token("string" if is_string else "name", text))
-        elif ch.isdigit():
-            j = i
-            while j < n and (sql[j].isalnum() or sql[j] in "._"):
-                j += 1
-            tokens.append(_Token("number", sql[i:j]))
-            i = j
-        elif ch.isalpha() or ch in "_$@":
-            j = i + 1
-            while j < n and (sql[j].isalnum() or sql[j] in "_$"):
-                j += 1
-            tokens.append(_Token("word", sql[i:j]))
-            i = j
-        else:
-            tokens.append(_Token("punct", ch))
-            i += 1
-    return tokens
-
-
-def _line_end(sql: str, i: int) -> int:
-    end = sql.find("\n", i)
-    return len(sql) if end < 0 else end + 1
-
-
-def _quoted(sql: str, i: int, close: str, *, backslash: bool) -> tuple[str, int]:
-    out: list[str] = []
-    j, n = i + 1, len(sql)
-    while j < n:
-        c = sql[j]
-        if backslash and c == "\\" and j + 1 < n:
-            out.append(sql[j + 1])
-            j += 2
-        elif c == close and close != "]" and j + 1 < n and sql[j + 1] == close:
-            out.append(c)
-            j += 2
-        elif c == close:
-            return "".join(out), j + 1
-        else:
-            out.append(c)
-            j += 1
-    return "".join(out), n
+# -- MySQL/MariaDB and SQLite: the statement shapes the rules are about, over model/sql.py's tokens -----------------
 
 
 class _Reader:
     """A cursor over one statement's tokens."""
 
-    def __init__(self, tokens: Sequence[_Token], dialect: str) -> None:
+    def __init__(self, tokens: Sequence[Token], dialect: str) -> None:
         self.tokens = tokens
         self.dialect = dialect
         self.i = 0
@@ -133,9 +52,9 @@ class _Reader:
         return (parts[-2].lower() if len(parts) > 1 else None, parts[-1].lower())
 
 
-def _split_commas(tokens: Sequence[_Token]) -> list[list[_Token]]:
+def _split_commas(tokens: Sequence[Token]) -> list[list[Token]]:
     """Split at commas outside parentheses."""
-    parts: list[list[_Token]] = [[]]
+    parts: list[list[Token]] = [[]]
     depth = 0
     for token in tokens:
         if token.kind == "punct" and token.text in "()":
@@ -147,7 +66,7 @@ def _split_commas(tokens: Sequence[_Token]) -> list[list[_Token]]:
     return [p for p in parts if p]
 
 
-def _top_level_words(tokens: Sequence[_Token]) -> list[str]:
+def _top_level_words(tokens: Sequence[Token]) -> list[str]:
     words, depth = [], 0
     for token in tokens:
         if token.kind == "punct" and token.text in "()":
@@ -160,13 +79,13 @@ def _top_level_words(tokens: Sequence[_Token]) -> list[str]:
 def generic_analyzer(dialect: str) -> Analyzer:
     def analyze(text: str, transactional: bool) -> Effects:
         effects = Effects()
-        effects.hits = _generic_statement(text, _tokenize(text, dialect), dialect, transactional, effects)
+        effects.hits = _generic_statement(text, list(tokens(text, dialect)), dialect, transactional, effects)
         return effects
 
     return analyze
 
 
-def _generic_statement(text: str, tokens: list[_Token], dialect: str, transactional: bool,
+def _generic_statement(text: str, tokens: list[Token], dialect: str, transactional: bool,
                        effects: Effects) -> list[Hit]:
     reader = _Reader(tokens, dialect)
     first = reader.peek()
@@ -347,7 +266,7 @@ def _generic_add_column(column: _Reader, table: str, hit: Callable[[str, str], l
     return []
 
 
-def _generic_dml(reader: _Reader, tokens: Sequence[_Token]) -> list[Hit]:
+def _generic_dml(reader: _Reader, tokens: Sequence[Token]) -> list[Hit]:
     verb = reader.peek()
     reader.i += 1
     while reader.peek() in ("LOW_PRIORITY", "QUICK", "IGNORE"):

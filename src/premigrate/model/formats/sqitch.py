@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from premigrate.errors import MigrationFileError
+from premigrate.model.formats.sqitch_deployed import DeployedChange as DeployedChange
+from premigrate.model.formats.sqitch_deployed import DeployedMatch as DeployedMatch
+from premigrate.model.formats.sqitch_deployed import match_deployed as match_deployed
 
 SYNTAX_VERSION = "1.0.0"
 _PUNCT = r"""\-!"#$%&'()*+,./:;<=>?@\[\\\]^`{|}~"""
@@ -162,11 +165,8 @@ class _Pending:
     since_tag_pos: int = 0
 
 
-def parse_plan(text: str, file: str = "sqitch.plan") -> Plan:
-    """Plan.pm `_parse` and `check_changes`. Every syntax or dependency error names its line."""
-    lines = re.split(r"\r?\n", text.removeprefix("\ufeff"))
-    if lines and lines[-1] == "":
-        lines.pop()
+def _parse_pragmas(lines: list[str], file: str) -> tuple[dict[str, str], int]:
+    """The pragmas at the top of the plan, and the index of the line after them."""
     pragmas: dict[str, str] = {}
     n = 0
     # Pragmas: until the first blank line (a note-only line does not end them).
@@ -193,6 +193,51 @@ def parse_plan(text: str, file: str = "sqitch.plan") -> Plan:
             pragmas["project"] = value
         else:
             pragmas[name] = value if value is not None else "1"
+    return pragmas, n
+
+
+def _parse_dependencies(text: str | None, file: str, n: int) -> tuple[list[Dependency], list[Dependency]]:
+    """A plan line's [dependencies]: (requires, conflicts)."""
+    requires: list[Dependency] = []
+    conflicts: list[Dependency] = []
+    if text:
+        seen_deps: set[str] = set()
+        for text_dep in re.split(r"[ \t]+", str(text).strip()):
+            dep = parse_dependency(text_dep)
+            if dep is None:
+                raise _error(file, n, f'"{text_dep}" is not a valid dependency specification')
+            if text_dep in seen_deps:
+                raise _error(file, n, f'Duplicate dependency "{text_dep}"')
+            seen_deps.add(text_dep)
+            (conflicts if dep.conflicts else requires).append(dep)
+    return requires, conflicts
+
+
+def _checked_name(params: dict[str, str | None], line: str, kind: str, file: str, n: int) -> str:
+    """The name of a plan line, once its name, timestamp and planner are known to be valid."""
+    if not params.get("name") or (not params.get("yr") and _TS_RE.search(line)):
+        raise _error(file, n, 'Invalid name; names must not begin with punctuation, contain "@", ":", "#", '
+                              '"\\", "[", "]", or blanks, or end in punctuation or digits following punctuation')
+    if not params.get("yr") and not params.get("planner_name"):
+        raise _error(file, n, "Missing timestamp and planner name and email")
+    if not params.get("yr"):
+        raise _error(file, n, "Missing timestamp")
+    if not params.get("planner_name"):
+        raise _error(file, n, "Missing planner name and email")
+    name = str(params["name"])
+    if name in ("ROOT", "HEAD"):
+        raise _error(file, n, f'"{"@" if kind == "tag" else ""}{name}" is a reserved name')
+    if re.match(r"^[0-9a-f]{40}", name):
+        raise _error(file, n, f'"{name}" is invalid because it could be confused with a SHA1 ID')
+    return name
+
+
+def parse_plan(text: str, file: str = "sqitch.plan") -> Plan:
+    """Plan.pm `_parse` and `check_changes`. Every syntax or dependency error names its line."""
+    lines = re.split(r"\r?\n", text.removeprefix("\ufeff"))
+    if lines and lines[-1] == "":
+        lines.pop()
+    pragmas, n = _parse_pragmas(lines, file)
     if "project" not in pragmas:
         raise _error(file, 1, f"Missing %project pragma in {file}")
     project = pragmas["project"]
@@ -214,20 +259,7 @@ def parse_plan(text: str, file: str = "sqitch.plan") -> Plan:
         kind = "tag" if re.match(r"^[ \t]*[@]", line) else "change"
         m = _LINE.match(line)
         params: dict[str, str | None] = dict(m.groupdict()) if m else {}
-        if not params.get("name") or (not params.get("yr") and _TS_RE.search(line)):
-            raise _error(file, n, 'Invalid name; names must not begin with punctuation, contain "@", ":", "#", '
-                                  '"\\", "[", "]", or blanks, or end in punctuation or digits following punctuation')
-        if not params.get("yr") and not params.get("planner_name"):
-            raise _error(file, n, "Missing timestamp and planner name and email")
-        if not params.get("yr"):
-            raise _error(file, n, "Missing timestamp")
-        if not params.get("planner_name"):
-            raise _error(file, n, "Missing planner name and email")
-        name = str(params["name"])
-        if name in ("ROOT", "HEAD"):
-            raise _error(file, n, f'"{"@" if kind == "tag" else ""}{name}" is a reserved name')
-        if re.match(r"^[0-9a-f]{40}", name):
-            raise _error(file, n, f'"{name}" is invalid because it could be confused with a SHA1 ID')
+        name = _checked_name(params, line, kind, file, n)
         params["note"] = _unescape(note)
         if kind == "tag":
             if "/" in name:
@@ -250,18 +282,7 @@ def parse_plan(text: str, file: str = "sqitch.plan") -> Plan:
             continue
         if name in tag_changes:
             raise _error(file, n, f'Change "{name}" duplicates earlier declaration on line {tag_changes[name]}')
-        requires: list[Dependency] = []
-        conflicts: list[Dependency] = []
-        if params.get("dependencies"):
-            seen_deps: set[str] = set()
-            for text_dep in re.split(r"[ \t]+", str(params["dependencies"]).strip()):
-                dep = parse_dependency(text_dep)
-                if dep is None:
-                    raise _error(file, n, f'"{text_dep}" is not a valid dependency specification')
-                if text_dep in seen_deps:
-                    raise _error(file, n, f'Duplicate dependency "{text_dep}"')
-                seen_deps.add(text_dep)
-                (conflicts if dep.conflicts else requires).append(dep)
+        requires, conflicts = _parse_dependencies(params.get("dependencies"), file, n)
         change = _Pending(name, n, params, requires, conflicts)
         tag_changes[name] = n
         if name in by_name:
@@ -394,49 +415,3 @@ def load_project(root: Path, *, plan_file: str = "sqitch.plan", need_revert: boo
                                      "deploy_hash": hashes.get("deploy")}))
     plan.changes = changes
     return plan
-
-
-# -- sqitch.changes: what is deployed now -----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class DeployedChange:
-    """One sqitch.changes row (lib/App/Sqitch/Engine/pg.sql): the changes deployed now, newest last."""
-    change_id: str
-    name: str
-    project: str
-    script_hash: str | None = None
-
-
-@dataclass
-class DeployedMatch:
-    deployed: list[PlanChange] = field(default_factory=list)  # in the registry by change id
-    pending: list[PlanChange] = field(default_factory=list)
-    edited: list[tuple[PlanChange, DeployedChange]] = field(default_factory=list)  # same name, another change id
-    script_changed: list[PlanChange] = field(default_factory=list)  # deployed, but the deploy script's hash differs
-    only_in_registry: list[DeployedChange] = field(default_factory=list)
-
-
-def match_deployed(plan: Plan, rows: Iterable[DeployedChange]) -> DeployedMatch:
-    """Pure: sqitch identifies a deployed change by its change id (a SHA1 of its plan line, its parent and its
-    requirements), so a plan line that was edited after deploying no longer matches; such rows are reported with
-    the plan change of the same name. Rows of other projects are ignored."""
-    mine = [r for r in rows if r.project == plan.project]
-    by_id = {r.change_id: r for r in mine}
-    used: set[str] = set()
-    result = DeployedMatch()
-    for change in plan.changes:
-        row = by_id.get(change.id)
-        if row is not None:
-            used.add(row.change_id)
-            result.deployed.append(change)
-            if row.script_hash and change.deploy_hash and row.script_hash != change.deploy_hash:
-                result.script_changed.append(change)
-            continue
-        same_name = next((r for r in mine if r.name == change.name and r.change_id not in used), None)
-        if same_name is not None:
-            used.add(same_name.change_id)
-            result.edited.append((change, same_name))
-        else:
-            result.pending.append(change)
-    result.only_in_registry = [r for r in mine if r.change_id not in used]
-    return result
