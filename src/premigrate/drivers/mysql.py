@@ -14,7 +14,8 @@ from typing import Any, ClassVar, cast
 import pymysql
 from pymysql.constants import SERVER_STATUS
 
-from premigrate.drivers.base import ConnectFailed, DriverSettings, SqlError, SqlHistoryMixin, shutdown_socket
+from premigrate.drivers.base import ConnectFailed, DriverSettings, SqlError, shutdown_socket
+from premigrate.drivers.history import SqlHistoryMixin
 from premigrate.model.dsn import Dsn
 from premigrate.errors import ConnectionLost
 from premigrate.drivers.mysql_connect import (  # noqa: F401 (ssl_kwargs: a name the module had)

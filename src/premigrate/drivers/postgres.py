@@ -8,9 +8,8 @@ from typing import Any, ClassVar
 import psycopg
 from psycopg import errors as pg_errors, pq, sql as pg_sql
 
-from premigrate.drivers.base import (
-    ConnectFailed, DriverSettings, SqlError, SqlHistoryMixin, lock_key_int64, shutdown_socket,
-)
+from premigrate.drivers.base import ConnectFailed, DriverSettings, SqlError, lock_key_int64, shutdown_socket
+from premigrate.drivers.history import SqlHistoryMixin
 from premigrate.model.dsn import Dsn, split_hosts
 from premigrate.errors import ConnectionLost, UsageError
 

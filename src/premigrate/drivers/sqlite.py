@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from premigrate.drivers.base import ConnectFailed, DriverSettings, SqlError, SqlHistoryMixin
+from premigrate.drivers.base import ConnectFailed, DriverSettings, SqlError
+from premigrate.drivers.history import SqlHistoryMixin
 from premigrate.model.dsn import Dsn
 
 BUSY_TIMEOUT_S = 30.0
