@@ -5,7 +5,6 @@ DDL commits implicitly here, so transactional_ddl is False: the runner records p
 
 from __future__ import annotations
 
-import hashlib
 import math
 import ssl
 from datetime import datetime, timezone
@@ -16,15 +15,13 @@ from pymysql.constants import SERVER_STATUS
 
 from premigrate.drivers.base import ConnectFailed, DriverSettings, SqlError, shutdown_socket
 from premigrate.drivers.history import SqlHistoryMixin
+from premigrate.drivers.mysql_session import COM_RESET_CONNECTION, MySQLSessionMixin
 from premigrate.model.dsn import Dsn
 from premigrate.errors import ConnectionLost
 from premigrate.drivers.mysql_connect import (  # noqa: F401 (ssl_kwargs: a name the module had)
     connect_kwargs, float_param, map_connect_error, open_connection, set_keepalive, ssl_kwargs,
 )
 
-_COM_RESET_CONNECTION = 0x1F  # MySQL client/server protocol, COM_RESET_CONNECTION
-
-_COM_RESET_CONNECTION = 0x1F
 _LOST_ERRNOS = {2006, 2013, 2014, 2055, 1053, 1927}  # 1927: connection killed (MariaDB)
 # 1205 lock wait timeout (metadata and row locks), 1213 deadlock: nothing took effect, a retry may succeed.
 _LOCK_CONTENTION = {1205, 1213}
@@ -36,7 +33,7 @@ def _quote_ident(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-class MySQLDriver(SqlHistoryMixin):
+class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
     dialect: ClassVar[str] = "mysql"
     transactional_ddl: ClassVar[bool] = False
     local_timeouts: ClassVar[bool] = False
@@ -110,7 +107,7 @@ class MySQLDriver(SqlHistoryMixin):
             # COM_RESET_CONNECTION (MySQL 5.7.3, MariaDB 10.2.4): session variables, temporary tables, user
             # variables, GET_LOCK locks and an open transaction go, as if the session were new. PyMySQL has no
             # call for it: the command is sent as its client library sends it (one byte, an OK packet back).
-            self.conn._execute_command(_COM_RESET_CONNECTION, b"")  # type: ignore[attr-defined]
+            self.conn._execute_command(COM_RESET_CONNECTION, b"")  # type: ignore[attr-defined]
             self.conn._read_ok_packet()  # type: ignore[attr-defined]
             if dsn.database:
                 self.conn.select_db(dsn.database)
@@ -127,25 +124,6 @@ class MySQLDriver(SqlHistoryMixin):
 
     def prepare_session(self) -> None:
         pass
-
-    def database_changed(self) -> str | None:
-        expected = self.dsn.database
-        if not expected:
-            return None
-        current = self._fetchall("SELECT DATABASE()")[0][0]
-        return None if current == expected else str(current)
-
-    def restore_session(self) -> None:
-        """COM_RESET_CONNECTION (MySQL 5.7.3+, MariaDB 10.2.4+; PyMySQL has no call for it): session variables,
-        user variables, temporary tables, prepared statements and the transaction state go back to a fresh
-        session's, without a new login. The character set comes from the session variables it resets: set again."""
-        try:
-            self.conn._execute_command(_COM_RESET_CONNECTION, b"")  # type: ignore[attr-defined]
-            self.conn._read_ok_packet()  # type: ignore[attr-defined]
-            self.conn.set_character_set(self.conn.charset)
-        except (pymysql.err.MySQLError, OSError) as exc:
-            raise self.map_error(exc) from exc
-        self._exec("SET autocommit = 1")
 
     def ensure_schema(self) -> None:
         pass
@@ -348,36 +326,3 @@ class MySQLDriver(SqlHistoryMixin):
             "AND table_type = 'BASE TABLE' ORDER BY 1"
         )
         return [r[0] for r in rows]
-
-    # -- runner lock: GET_LOCK on a session of its own --------------------------------------------------------
-
-    def _lock_name(self, key: str) -> str:
-        # MySQL lock names are at most 64 characters; keep the database readable, make the rest a hash.
-        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-        return f"premigrate:{(self.dsn.database or '')[:35]}:{digest}"
-
-    def try_lock(self, key: str) -> bool:
-        return bool(self._fetchall("SELECT GET_LOCK(%s, 0)", (self._lock_name(key),))[0][0] == 1)
-
-    def unlock(self, key: str) -> None:
-        self._exec("SELECT RELEASE_LOCK(%s)", (self._lock_name(key),))
-
-    def _lock_condition(self, key: str, holder: int) -> tuple[str, tuple[Any, ...]]:
-        return "COALESCE(IS_USED_LOCK(%s) = %s, 0)", (self._lock_name(key), holder)
-
-    def lock_held(self, key: str) -> bool:
-        return bool(self._fetchall("SELECT COALESCE(IS_USED_LOCK(%s) = CONNECTION_ID(), 0)",
-                                   (self._lock_name(key),))[0][0])
-
-    def lock_holder(self, key: str) -> dict[str, Any] | None:
-        rows = self._fetchall("SELECT IS_USED_LOCK(%s)", (self._lock_name(key),))
-        holder = rows[0][0] if rows else None
-        if holder is None:
-            return None
-        detail = self._fetchall(
-            "SELECT id, user, host, time, command FROM information_schema.processlist WHERE id = %s", (holder,)
-        )
-        if not detail:
-            return {"connection_id": holder}
-        cid, user, host, seconds, command = detail[0]
-        return {"connection_id": cid, "user": user, "host": host, "time_s": seconds, "command": command}
