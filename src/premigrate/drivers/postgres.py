@@ -8,8 +8,9 @@ from typing import Any, ClassVar
 import psycopg
 from psycopg import errors as pg_errors, pq, sql as pg_sql
 
-from premigrate.drivers.base import ConnectFailed, DriverSettings, SqlError, lock_key_int64, shutdown_socket
+from premigrate.drivers.base import ConnectFailed, DriverSettings, SqlError, shutdown_socket
 from premigrate.drivers.history import SqlHistoryMixin
+from premigrate.drivers.postgres_session import PostgresSessionMixin
 from premigrate.model.dsn import Dsn, split_hosts
 from premigrate.errors import ConnectionLost, UsageError
 
@@ -59,7 +60,7 @@ def _with_protocol_hint(failure: ConnectFailed, dsn: Dsn) -> ConnectFailed:
     return failure if hint is None else ConnectFailed(hint, transient=False, reason="wrong_protocol")
 
 
-class PostgresDriver(SqlHistoryMixin):
+class PostgresDriver(PostgresSessionMixin, SqlHistoryMixin):
     dialect: ClassVar[str] = "postgresql"
     transactional_ddl: ClassVar[bool] = True
     local_timeouts: ClassVar[bool] = True
@@ -172,15 +173,6 @@ class PostgresDriver(SqlHistoryMixin):
     def prepare_session(self) -> None:
         if self.settings.search_path:
             self._exec(pg_sql.SQL("SET search_path TO {}").format(pg_sql.Identifier(self.settings.search_path)))
-
-    def restore_session(self) -> None:
-        # RESET ALL leaves the role and the session user alone (they are not reset by it): those first. Then
-        # every setting is back at its connect-time value, and the search_path of --schema is set again.
-        self._exec("RESET ROLE; SET SESSION AUTHORIZATION DEFAULT; RESET ALL")
-        self.prepare_session()
-
-    def own_identity_local(self) -> None:
-        self._exec("SET LOCAL SESSION AUTHORIZATION DEFAULT; SET LOCAL ROLE NONE")
 
     def limit_statement_time(self, seconds: float) -> None:
         self._exec(f"SET statement_timeout = {max(1, round(seconds * 1000))}")
@@ -352,41 +344,6 @@ class PostgresDriver(SqlHistoryMixin):
                 "SELECT tablename FROM pg_tables WHERE schemaname = ANY (current_schemas(false)) ORDER BY 1"
             )
         return [r[0] for r in rows]
-
-    # -- runner lock: a session advisory lock, polled, on an autocommit session of its own ------------------------
-
-    def try_lock(self, key: str) -> bool:
-        return bool(self._fetchall("SELECT pg_try_advisory_lock(%s)", (lock_key_int64(key),))[0][0])
-
-    def unlock(self, key: str) -> None:
-        self._exec("SELECT pg_advisory_unlock(%s)", (lock_key_int64(key),))
-
-    def _lock_condition(self, key: str, holder: int) -> tuple[str, tuple[Any, ...]]:
-        k = lock_key_int64(key) & 0xFFFFFFFFFFFFFFFF
-        return ("""EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = %s
-                   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                   AND classid = %s::int8::oid AND objid = %s::int8::oid AND objsubid = 1)""",
-                (holder, (k >> 32) & 0xFFFFFFFF, k & 0xFFFFFFFF))
-
-    def lock_held(self, key: str) -> bool:
-        condition, params = self._lock_condition(key, self.session_id() or 0)
-        return bool(self._fetchall(f"SELECT {condition}", params)[0][0])
-
-    def lock_holder(self, key: str) -> dict[str, Any] | None:
-        k = lock_key_int64(key) & 0xFFFFFFFFFFFFFFFF
-        rows = self._fetchall(
-            """SELECT a.pid, a.application_name, host(a.client_addr), a.usename,
-                      extract(epoch FROM now() - coalesce(a.backend_start, now()))::int
-               FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-               WHERE l.locktype = 'advisory' AND l.granted AND l.database = (
-                     SELECT oid FROM pg_database WHERE datname = current_database())
-                 AND l.classid = %s::int8::oid AND l.objid = %s::int8::oid AND l.objsubid = 1""",
-            ((k >> 32) & 0xFFFFFFFF, k & 0xFFFFFFFF),
-        )
-        if not rows:
-            return None
-        pid, app, addr, user, seconds = rows[0]
-        return {"pid": pid, "application_name": app, "client_addr": addr, "user": user, "connected_s": seconds}
 
 
 def _ms(seconds: float) -> int:
