@@ -23,6 +23,7 @@ from premigrate.config import Config
 from premigrate.drivers.base import Driver, HistoryRow, SqlError
 from premigrate.engine.progress import FIRST_AT_A_TERMINAL_S, INTERVAL_S, ProgressReport
 from premigrate.engine.attempts import EVENT_DOWN_FAILED, SessionTimeouts, StatementAttempts
+from premigrate.engine.own_writes import OwnWrites
 from premigrate.engine.interrupts import SignalGuard
 from premigrate.engine.lockwait import LockBusy, Timeouts, timeouts_for
 from premigrate.engine.sessions import HeldLock
@@ -60,7 +61,7 @@ class RunStats:
         return fields
 
 
-class Executor:
+class Executor(OwnWrites):
     """Applies steps on `driver`; the caller holds the runner lock (`lock`), whose session doubles as the spare."""
 
     def __init__(self, driver: Driver, shapes: StepShapes, config: Config, log: EventLog, *, applied_by: str,
@@ -93,54 +94,6 @@ class Executor:
             driver.guard_writes(lock.key, lock.session.session_id())
         if lock is not None:
             lock.protect(driver)  # table mode: every history write of the migration session is fenced
-
-    # -- premigrate's own writes --------------------------------------------------------------------------------
-
-    @contextmanager
-    def bookkeeping(self) -> Iterator[Driver]:
-        """The session for premigrate's own writes outside a migration's transaction."""
-        if self.lock is None or not self.own_session:
-            yield self.driver
-            return
-        with self.lock.using() as session:
-            yield session
-
-    def update_row(self, row: HistoryRow) -> None:
-        with self.bookkeeping() as book:
-            book.update_row(row)
-
-    def insert_row(self, row: HistoryRow) -> None:
-        self.check_lock()
-        with self.bookkeeping() as book:
-            book.insert_row(row)
-
-    def delete_row(self, migration_id: str) -> None:
-        self.check_lock()
-        with self.bookkeeping() as book:
-            book.delete_row(migration_id)
-
-    def check_lock(self) -> None:
-        """Before each migration and each history write that is not conditional on the lock: LockLost if lost."""
-        if self.lock is not None and (self.own_session or self.lock.table is not None):
-            self.lock.check()
-
-    def check_session(self, migration: Migration) -> None:
-        """Before a migration's final history write: refuse to record a migration that switched the current
-        database (MySQL `USE` hidden where the check before the run cannot see it)."""
-        current = self.driver.database_changed()
-        if current is not None:
-            raise self.attempts.switched(migration, current)
-
-    def own_write_in_transaction(self, migration: Migration) -> None:
-        """Before a history write inside a migration's transaction, on the migration's session."""
-        self.check_session(migration)
-        self.driver.own_identity_local()
-        self.check_lock()
-
-    def between_migrations(self) -> None:
-        """What a migration did to its session's state does not leak into the next one."""
-        self.driver.restore_session()
-        self.session_timeouts.forget()
 
     # -- the run around the steps -------------------------------------------------------------------------------
 

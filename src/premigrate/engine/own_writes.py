@@ -1,0 +1,74 @@
+"""The executor's own writes and checks around a migration: which session writes premigrate's history rows, the
+runner-lock and session checks before them, and the session restore between migrations.
+
+A mixin of its own so that Executor (engine/executor.py) fits in the size limits; Executor sets the attributes it
+reads in its __init__.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from premigrate.drivers.base import Driver, HistoryRow
+from premigrate.engine.attempts import SessionTimeouts, StatementAttempts
+from premigrate.engine.sessions import HeldLock
+from premigrate.model.migrations import Migration
+
+
+class OwnWrites:
+    """premigrate's own writes and the checks around them (see the module docstring)."""
+
+    driver: Driver
+    lock: HeldLock | None
+    own_session: bool
+    attempts: StatementAttempts
+    session_timeouts: SessionTimeouts
+
+    # -- premigrate's own writes --------------------------------------------------------------------------------
+
+    @contextmanager
+    def bookkeeping(self) -> Iterator[Driver]:
+        """The session for premigrate's own writes outside a migration's transaction."""
+        if self.lock is None or not self.own_session:
+            yield self.driver
+            return
+        with self.lock.using() as session:
+            yield session
+
+    def update_row(self, row: HistoryRow) -> None:
+        with self.bookkeeping() as book:
+            book.update_row(row)
+
+    def insert_row(self, row: HistoryRow) -> None:
+        self.check_lock()
+        with self.bookkeeping() as book:
+            book.insert_row(row)
+
+    def delete_row(self, migration_id: str) -> None:
+        self.check_lock()
+        with self.bookkeeping() as book:
+            book.delete_row(migration_id)
+
+    def check_lock(self) -> None:
+        """Before each migration and each history write that is not conditional on the lock: LockLost if lost."""
+        if self.lock is not None and (self.own_session or self.lock.table is not None):
+            self.lock.check()
+
+    def check_session(self, migration: Migration) -> None:
+        """Before a migration's final history write: refuse to record a migration that switched the current
+        database (MySQL `USE` hidden where the check before the run cannot see it)."""
+        current = self.driver.database_changed()
+        if current is not None:
+            raise self.attempts.switched(migration, current)
+
+    def own_write_in_transaction(self, migration: Migration) -> None:
+        """Before a history write inside a migration's transaction, on the migration's session."""
+        self.check_session(migration)
+        self.driver.own_identity_local()
+        self.check_lock()
+
+    def between_migrations(self) -> None:
+        """What a migration did to its session's state does not leak into the next one."""
+        self.driver.restore_session()
+        self.session_timeouts.forget()
