@@ -22,6 +22,7 @@ import pytest
 
 import premigrate.commands.serve.health as serve_module  # HealthState looks collect up there
 from premigrate.config import Config, load_config
+from premigrate.engine.sessions import Sessions
 from premigrate.errors import UsageError
 from premigrate.engine.interrupts import SignalGuard
 from premigrate.commands.serve import parse_listen, serve
@@ -564,12 +565,13 @@ class TestDeadlines:
         down = {"on": True}
         real = serve_module.collect
 
-        def collect(config: Config, *args: Any, **kwargs: Any) -> Any:
+        def collect(config: Config, sessions: Any, log: Any, *args: Any, **kwargs: Any) -> Any:
             if down["on"]:
+                # A reading of a database that is down: its configuration and the sessions it opens, both.
                 broken = load_config("serve", {"database_url": f"postgresql://u:{PASSWORD}@127.0.0.1:{free_port()}/x",
                                                "dir": str(applied)}, {})
-                return real(broken, *args, **kwargs)
-            return real(config, *args, **kwargs)
+                return real(broken, Sessions(broken, log), log, *args, **kwargs)
+            return real(config, sessions, log, *args, **kwargs)
 
         monkeypatch.setattr(serve_module, "collect", collect)
         with running(make_config(db.url, applied), cache_seconds=0, unhealthy_after=0.5) as served:

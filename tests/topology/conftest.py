@@ -95,6 +95,19 @@ def galera(topology_dir: Path) -> Iterator[GaleraCluster]:
         cluster.stop()
 
 
+@pytest.fixture
+def galera_own(topology_dir: Path) -> Iterator[GaleraCluster]:
+    """A three-node cluster of one test's own, for a test that kills a node: the shared `galera` must stay whole
+    for the tests after it."""
+    base = topology_dir / f"own_{uuid.uuid4().hex[:6]}"
+    base.mkdir()
+    cluster = _timed("galera (3 nodes, one test's own)", lambda: GaleraCluster.start(base))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 @pytest.fixture(scope="session")
 def pg_primary(topology_dir: Path) -> Iterator[PgServer]:
     """A private PostgreSQL primary (trust for postgres, scram-sha-256 for other roles)."""

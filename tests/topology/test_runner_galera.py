@@ -5,6 +5,7 @@ recovers."""
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -86,10 +87,18 @@ class TestRollingSchemaUpgrade:
 
 class TestNodeLost:
     def test_node_killed_mid_run_then_a_surviving_node_converges(
-            self, galera: GaleraCluster, galera_database: str, tmp_path: Path) -> None:
+            self, galera_own: GaleraCluster, tmp_path: Path) -> None:
         """The node a runner uses is killed mid-run: the run exits with a documented code (3 or 4: the history
         row records where it stopped); on a surviving node the next `up` (after `repair --resume` when the
         statement cut off is in doubt) applies exactly what is missing, each migration once."""
+        galera = galera_own  # a node is killed: not the cluster the other tests share
+        galera_database = f"pm_topo_{uuid.uuid4().hex[:12]}"
+        conn = galera.nodes[0].connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"CREATE DATABASE {galera_database}")
+        finally:
+            conn.close()
         for version in range(1, 31):
             counted_migration(tmp_path, version, "SELECT SLEEP(0.2);\n" if version == 12 else "", mysql=True)
         victim, survivor = galera.nodes[2], galera.nodes[0]

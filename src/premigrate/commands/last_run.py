@@ -40,14 +40,16 @@ def gauges(path: str | None) -> Iterator[Any]:
     summary, written = found
     yield GaugeMetricFamily("premigrate_last_run_timestamp_seconds",
                             "unix time the last up wrote its summary", value=written)
+    # (summary key, metric, help, divisor): a division, so 207 ms is 0.207 s exactly as the summary's reader computes
+    # it (207 * 0.001 is 0.20700000000000002).
     numbers = (("exit_code", "premigrate_last_run_exit_code", "exit code of the last up (0: success)", 1),
                ("applied", "premigrate_last_run_applied", "migrations the last up applied", 1),
-               ("duration_ms", "premigrate_last_run_duration_seconds", "how long the last up took", 0.001),
+               ("duration_ms", "premigrate_last_run_duration_seconds", "how long the last up took", 1000),
                ("rows_affected", "premigrate_last_run_rows_affected",
                 "rows affected by the last up's statements, as the drivers reported them", 1))
-    for key, name, help_text, scale in numbers:
+    for key, name, help_text, divisor in numbers:
         if isinstance(summary.get(key), int):
-            yield GaugeMetricFamily(name, help_text, value=summary[key] * scale)
+            yield GaugeMetricFamily(name, help_text, value=summary[key] / divisor)
     if isinstance(summary.get("exit_code"), int):
         yield GaugeMetricFamily("premigrate_last_run_success", "1 when the last up exited 0, else 0",
                                 value=1 if summary["exit_code"] == 0 else 0)
