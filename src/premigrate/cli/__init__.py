@@ -14,7 +14,7 @@ from premigrate.config import OFFLINE_COMMANDS, OPTIONS_BY_DEST, Config, load_co
 from premigrate.errors import EXIT_CODES, Interrupted, PremigrateError, UsageError
 from premigrate.engine.interrupts import SignalGuard
 from premigrate.eventlog import EventLog
-from premigrate.cli.help import EXAMPLES as EXAMPLES, _add_options, _command_epilog, usage
+from premigrate.cli.help import EXAMPLES as EXAMPLES, add_options, command_epilog, usage
 from premigrate.cli.summary import (  # noqa: F401 (re-exported: names the package had)
     READ_ONLY_COMMANDS, TERMINATION_MESSAGE_BYTES, finish_run, fit_termination_message, interruption_note,
     summary_counts,
@@ -110,18 +110,18 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"premigrate {__version__}")
     # Global flags are accepted before the command too (premigrate --dir x up), not only after it.
-    _add_options(parser, None)
+    add_options(parser, None)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
                                      parser_class=type(parser))
     for name, summary in COMMANDS.items():
         if only is not None and name != only:
             continue
-        sub = commands.add_parser(name, help=summary, description=summary, epilog=_command_epilog(name),
+        sub = commands.add_parser(name, help=summary, description=summary, epilog=command_epilog(name),
                                   formatter_class=formatter)
         if name == "new":
             sub.add_argument("new_description", metavar="DESCRIPTION",
                              help="what the migration does, e.g. 'add users email index'")
-        _add_options(sub, name)
+        add_options(sub, name)
     return parser
 
 

@@ -53,7 +53,7 @@ def _option_kwargs(option: Option) -> dict[str, Any]:
     return kwargs
 
 
-def _add_options(parser: argparse.ArgumentParser, command: str | None) -> None:
+def add_options(parser: argparse.ArgumentParser, command: str | None) -> None:
     """The options `parser` accepts. A command's help lists the ones it reads, grouped; shared options it does not
     read are still accepted (one set of flags for every command in a script) but not listed."""
     if command is None:
@@ -77,7 +77,7 @@ def _add_options(parser: argparse.ArgumentParser, command: str | None) -> None:
         groups[title].add_argument(option.flag, **kwargs)
 
 
-def _command_epilog(command: str) -> str:
+def command_epilog(command: str) -> str:
     lines = ["examples:"] + [f"  {example}" for example in EXAMPLES.get(command, ())]
     lines += ["", "exit codes, the environment and durations: premigrate --help"]
     return "\n".join(lines)
