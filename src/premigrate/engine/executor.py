@@ -23,6 +23,7 @@ from premigrate.config import Config
 from premigrate.drivers.base import Driver, HistoryRow, SqlError
 from premigrate.engine.progress import FIRST_AT_A_TERMINAL_S, INTERVAL_S, ProgressReport
 from premigrate.engine.attempts import EVENT_DOWN_FAILED, SessionTimeouts, StatementAttempts
+from premigrate.engine.change_verify import ChangeVerify
 from premigrate.engine.own_writes import OwnWrites
 from premigrate.engine.interrupts import SignalGuard
 from premigrate.engine.lockwait import LockBusy, Timeouts, timeouts_for
@@ -86,6 +87,7 @@ class Executor(OwnWrites):
                                           lock.watch if lock is not None else None, tracer, progress)
         self.session_timeouts = SessionTimeouts(driver)
         self.stepwise = StepwiseRun(self)
+        self.change_verify = ChangeVerify(self)  # sqitch verify scripts, after a change's deploy
         # The lock session does premigrate's own writes outside a migration's transaction (its state is never a
         # migration's); the writes that must commit with a migration's transaction run on the migration session,
         # conditional on the lock session still holding the lock.
@@ -174,6 +176,8 @@ class Executor(OwnWrites):
                 with self.migration_span(step.migration, "up") as span:
                     rows = self._apply_step(step, steps[index + 1] if index + 1 < len(steps) else None)
                     span.set("premigrate.rows_affected", rows)
+                    if self.change_verify.wanted(step.migration):
+                        self.change_verify.run(step.migration)
                 self.stats.applied += 1
 
     def migration_span(self, migration: Migration, direction: str) -> AbstractContextManager[Span]:
@@ -295,10 +299,10 @@ class Executor(OwnWrites):
                     self.between_migrations()
                 self.check_lock()
                 with self.migration_span(migration, "down"):
-                    self._roll_back_one(row, migration)
+                    self.roll_back_one(row, migration)
                 self.stats.rolled_back += 1
 
-    def _roll_back_one(self, row: HistoryRow, migration: Migration) -> None:
+    def roll_back_one(self, row: HistoryRow, migration: Migration) -> None:
         statements = self.shapes.down_statements(migration)
         fields = migration_fields(migration) | {"script": migration.down_script}
         transactional = self.shapes.down_in_transaction(migration)

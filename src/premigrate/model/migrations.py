@@ -83,6 +83,10 @@ class Migration:
     # checksum stays that of the file's text.
     envsub: tuple[bool, bool] | None = None
     environment: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
+    # sqitch's verify/<change>.sql (formats/sqitch.py): run after the up part; if it raises, the change is reverted
+    # with its down part and not recorded (engine/change_verify.py). Not part of the checksum, as in sqitch.
+    verify_sql: str | None = None
+    verify_script: str | None = None
 
     @property
     def id(self) -> str:
