@@ -25,6 +25,7 @@ from pathlib import Path
 from premigrate.errors import MigrationFileError
 from premigrate.model.formats.base import Entry
 from premigrate.model.formats.sqitch import Plan, PlanChange, load_project
+from premigrate.model.migrations import Migration, checksum
 
 # sqitch's engine names (App::Sqitch::Engine::<name>) for premigrate's dialects.
 ENGINES = {"pg": "postgresql", "mysql": "mysql", "sqlite": "sqlite"}
@@ -105,3 +106,21 @@ def load(root: Path, dialect: str | None) -> Plan:
     plan = load_project(root)
     check_dependencies(plan)
     return plan
+
+
+def migrations(root: Path, dialect: str | None) -> list[Migration]:
+    """One listed migration per plan change, in plan order: deploy/ is its up part, revert/ its down part, verify/
+    runs after the deploy (engine/change_verify.py)."""
+    plan = load(root, dialect)
+    return [migration(change) for change in plan.changes]
+
+
+def migration(change: PlanChange) -> Migration:
+    assert change.deploy_sql is not None  # load_project refuses a change without its deploy script
+    name = change.script_name
+    return Migration(
+        kind="listed", version=None, description=change.identity, script=f"deploy/{name}", up_sql=change.deploy_sql,
+        up_first_line=1, checksum=checksum(change.deploy_sql), down_sql=change.revert_sql,
+        down_script=f"revert/{name}" if change.revert_sql is not None else None, format="sqitch",
+        verify_sql=change.verify_sql, verify_script=f"verify/{name}" if change.verify_sql is not None else None,
+        key=change.id, position=change.order, source=change)
