@@ -60,7 +60,7 @@ _RULE_LIST = re.compile(r"[A-Za-z][A-Za-z0-9_-]*(?:\s*,\s*[A-Za-z][A-Za-z0-9_-]*
 
 @dataclass(frozen=True)
 class Migration:
-    kind: str  # versioned | repeatable
+    kind: str  # versioned | repeatable | listed (model/listed.py: a changelog entry, identified by `key`)
     version: Version | None
     description: str
     script: str  # file name of the up part
@@ -87,10 +87,21 @@ class Migration:
     # with its down part and not recorded (engine/change_verify.py). Not part of the checksum, as in sqitch.
     verify_sql: str | None = None
     verify_script: str | None = None
+    # A listed migration (kind "listed", model/listed.py): a change of a changelog (Liquibase changeset, sqitch
+    # change) that names itself and runs in the changelog's order, not by version.
+    key: str | None = None  # its identity, the history table's migration_id (listed.history_key: at most 191 chars)
+    position: int = 0  # its place in the changelog's listing order, from 1
+    rerun: str = "never"  # never | on_change (re-applied when its checksum changes) | always (every run)
+    skip_reason: str | None = None  # why this run does not apply it (dbms, context, label); None: it runs
+    valid_checksums: tuple[str, ...] = ()  # recorded checksums also accepted as unchanged ("ANY": every one)
+    # The format's own record of the change (e.g. liquibase.Changeset): its splitting, preconditions, failOnError.
+    source: object | None = field(default=None, repr=False, compare=False)
 
     @property
     def id(self) -> str:
-        """The history table's key: the version, or R:<description> for a repeatable."""
+        """The history table's key: the version, R:<description> for a repeatable, the key of a listed one."""
+        if self.key is not None:
+            return self.key
         return str(self.version) if self.version is not None else f"R:{self.description}"
 
     @property
@@ -106,10 +117,12 @@ class MigrationSet:
     notes: list[str] = field(default_factory=list)
     # Callback-shaped names (model/callbacks.py) left out of the migrations: the caller discovers and checks them.
     callback_files: list[str] = field(default_factory=list)
+    # Listed migrations (kind "listed"), in listing order; a folder of listed migrations holds nothing else.
+    listed: list[Migration] = field(default_factory=list)
 
     @property
     def all(self) -> list[Migration]:
-        return self.versioned + self.repeatable
+        return self.versioned + self.repeatable + self.listed
 
 
 def checksum(text: str) -> str:
