@@ -150,8 +150,8 @@ OPTIONS: tuple[Option, ...] = (
            metavar="URL", commands=("verify",)),
     Option("format", "--format", "PREMIGRATE_FORMAT",
            "whose rules the folder follows: auto (detect per folder or file), flyway, golang-migrate, dbmate, goose, "
-           "sql-migrate, sqlx, atlas, prisma, diesel, popx, drizzle, plain; new: the layout of the file it writes "
-           "(default: the folder's)",
+           "sql-migrate, sqlx, atlas, prisma, diesel, popx, drizzle, plain, sqitch; new: the layout of the file it "
+           "writes (default: the folder's)",
            kind="choice", default="auto", choices=FORMAT_NAMES, metavar="FORMAT"),
     Option("allow_empty", "--allow-empty", "PREMIGRATE_ALLOW_EMPTY",
            "accept a migrations folder with no migrations (refused by default: it is usually a volume mounted at the "

@@ -164,7 +164,8 @@ class TestRefused:
         (shop / "deploy/refunds.sql").write_text("SELECT 1;\n")
         result = up(db, shop)
         assert 5 == result.returncode, result.stderr[-2000:]
-        assert words in result.stderr
+        [error] = result.find("error")
+        assert words in error["error"]
         assert set() == db.tables() - {db.table}
         assert "Traceback" not in result.stderr
 
@@ -172,7 +173,8 @@ class TestRefused:
         (shop / "deploy/orders.sql").write_text("BEGIN;\n\\set ON_ERROR_STOP 1\nSELECT 1;\nCOMMIT;\n")
         result = up(db, shop)
         assert 5 == result.returncode
-        assert "deploy/orders.sql: line 2: psql meta-command '\\\\set'" in result.stderr
+        [error] = result.find("error")
+        assert error["error"].startswith("deploy/orders.sql: line 2: psql meta-command \\set: ")
         assert set() == db.tables() - {db.table}
 
 

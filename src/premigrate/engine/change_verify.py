@@ -38,7 +38,7 @@ class ChangeVerify:
         self.executor = executor
 
     def wanted(self, migration: Migration) -> bool:
-        return migration.verify_sql is not None and self.executor.config.apply.verify
+        return self.executor.config.apply.verify and migration.verify_sql is not None
 
     def run(self, migration: Migration) -> None:
         """Run the verify script; when it raises, revert the change and raise MigrationFailed (exit 4)."""

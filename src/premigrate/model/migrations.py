@@ -154,7 +154,9 @@ def load_migrations(directory: Path, *, format: str = "auto", dialect: str | Non
     if callback_files:
         entries = [e for e in entries if e.name not in set(callback_files)]
     notes: list[str] = []
-    result = _assemble(formats.read(entries, format, dialect, notes))
+    listed = formats.read_listed(directory, entries, format, dialect)
+    result = MigrationSet(listed=listed) if listed is not None else _assemble(formats.read(entries, format, dialect,
+                                                                                          notes))
     result.notes = notes
     result.callback_files = callback_files
     if not result.all and not allow_empty:

@@ -11,14 +11,20 @@ dialect-suffixed names as popx, a folder of sub-folders as Prisma (beside migrat
 up.sql), and a folder of files file by file (files.detect_file); whatever it cannot place with certainty is
 refused, naming it.
 Drizzle v1 folders (<timestamp>_<name>/migration.sql beside snapshot.json) are read as Drizzle (drizzle.read_v1).
+sqitch (sqitch_project.py): a folder with sqitch.plan, read into listed migrations in plan order (read_listed).
 """
 
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from premigrate.errors import MigrationFileError
 from premigrate.model.formats.base import Entry, FolderReader, Part, show
+
+if TYPE_CHECKING:
+    from premigrate.model.migrations import Migration
 
 # Every reader is imported only when a folder needs it: the no-op `up` of a folder of plain files pays for files.py.
 _READERS: dict[str, tuple[str, str]] = {
@@ -35,13 +41,25 @@ _READERS: dict[str, tuple[str, str]] = {
     "drizzle": ("drizzle", "READER"),
     "plain": ("files", "PLAIN"),
 }
-NAMES: tuple[str, ...] = ("auto", *_READERS)
+# Formats whose unit is a changelog entry, not a file: read into listed migrations (model/listed.py) by read_listed.
+LISTED: tuple[str, ...] = ("sqitch",)
+NAMES: tuple[str, ...] = ("auto", *_READERS, *LISTED)
 
 
 def reader(name: str) -> FolderReader:
     module, attribute = _READERS[name] if name != "auto" else ("files", "AUTO")
     found: FolderReader = getattr(importlib.import_module(f"premigrate.model.formats.{module}"), attribute)
     return found
+
+
+def read_listed(directory: Path, entries: list[Entry], fmt: str, dialect: str | None) -> list[Migration] | None:
+    """The listed migrations of a changelog folder (`--format sqitch`, or `auto` beside a sqitch.plan), or None for
+    a folder of files."""
+    if fmt != "sqitch" and not (fmt == "auto" and any(e.name == "sqitch.plan" and not e.is_dir for e in entries)):
+        return None  # a folder of files loads no changelog reader
+    from premigrate.model.formats import sqitch_project
+
+    return sqitch_project.migrations(directory, dialect)
 
 
 def read(entries: list[Entry], fmt: str, dialect: str | None, notes: list[str]) -> list[Part]:

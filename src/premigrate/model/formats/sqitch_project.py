@@ -23,7 +23,6 @@ import re
 from pathlib import Path
 
 from premigrate.errors import MigrationFileError
-from premigrate.model.formats.base import Entry
 from premigrate.model.formats.sqitch import Plan, PlanChange, load_project
 from premigrate.model.migrations import Migration, checksum
 
@@ -35,10 +34,6 @@ _LAYOUT = {"top_dir": ".", "plan_file": "sqitch.plan", "deploy_dir": "deploy", "
            "reworked_revert_dir": None, "reworked_verify_dir": None}
 _SECTION = re.compile(r'^\s*\[\s*(?P<name>[A-Za-z0-9.-]+)(?:\s+"(?P<sub>[^"]*)")?\s*\]')
 _SETTING = re.compile(r"^\s*(?P<key>[A-Za-z][A-Za-z0-9_-]*)\s*(?:=\s*(?P<value>.*?))?\s*$")
-
-
-def detect(entries: list[Entry]) -> bool:
-    return any(e.name == "sqitch.plan" and not e.is_dir for e in entries)
 
 
 def read_conf(root: Path, dialect: str | None) -> None:
