@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
+from premigrate.drivers.base import STATE_APPLIED, HistoryRow
 from premigrate.errors import MigrationFileError
 from premigrate.model.formats import sqitch, sqitch_project
+from premigrate.model.migrations import Migration, MigrationSet, checksum
+from premigrate.model.planner import Policy, plan_for
 
 pytestmark = pytest.mark.unit
 
@@ -68,3 +72,57 @@ class TestConf:
         root = self.write(tmp_path, "[core]\nengine = oracle\n")
         with pytest.raises(MigrationFileError, match="engine = oracle: premigrate runs sqitch projects for pg"):
             sqitch_project.read_conf(root, None)
+
+
+REWORKED = f"""%project=p
+
+users {WHO}
+@v1.0 {WHO}
+
+users [users@v1.0] {WHO} # later copy
+"""
+
+
+def folder(root: Path, plan_text: str, scripts: dict[str, str]) -> Path:
+    (root / "sqitch.plan").write_text(plan_text)
+    for name, text in scripts.items():
+        (root / name).parent.mkdir(exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+class TestMigrations:
+    def test_one_listed_migration_per_change_keyed_by_change_id(self, tmp_path: Path) -> None:
+        root = folder(tmp_path, REWORKED, {"deploy/users@v1.0.sql": "CREATE TABLE users (id INT);\n",
+                                           "revert/users@v1.0.sql": "DROP TABLE users;\n",
+                                           "deploy/users.sql": "ALTER TABLE users ADD COLUMN e INT;\n",
+                                           "verify/users.sql": "SELECT e FROM users;\n"})
+        first, second = sqitch_project.migrations(root, None)
+        changes = sqitch.load_project(root).changes
+        assert (first.kind, first.key, first.position, first.version) == ("listed", changes[0].id, 1, None)
+        assert (first.description, first.script, first.down_script, first.verify_script) == \
+            ("users@v1.0", "deploy/users@v1.0.sql", "revert/users@v1.0.sql", None)
+        assert (second.description, second.script, second.down_sql, second.verify_script) == \
+            ("users", "deploy/users.sql", None, "verify/users.sql")
+        assert second.key == changes[1].id != first.key
+        assert first.checksum == checksum("CREATE TABLE users (id INT);\n")
+
+    def test_edited_plan_line_of_a_deployed_change(self, tmp_path: Path) -> None:
+        root = folder(tmp_path, f"%project=p\n\na {WHO} # one\nb {WHO}\n", {"deploy/a.sql": "SELECT 1;\n",
+                                                                          "deploy/b.sql": "SELECT 2;\n"})
+        deployed = sqitch_project.migrations(root, None)
+        rows = [row(m) for m in deployed]
+        assert [] == sqitch_project.edited_plan_lines(deployed, rows)
+        (root / "sqitch.plan").write_text(f"%project=p\n\na {WHO} # one, reworded\nb {WHO}\n")
+        edited = sqitch_project.migrations(root, None)
+        # The note is part of a's id, and a's id is b's parent: both lines now give new ids.
+        assert [(m.description, r.migration_id) for m, r in sqitch_project.edited_plan_lines(edited, rows)] == \
+            [("a", deployed[0].id), ("b", deployed[1].id)]
+        plan = plan_for(MigrationSet(listed=edited), rows, Policy("sqlite"))
+        assert ["drift", "drift"] == [p.kind for p in plan.problems]
+        assert "the plan line of change 'a' was edited after it was deployed" in plan.problems[0].message
+
+
+def row(m: Migration) -> HistoryRow:
+    return HistoryRow(m.id, None, m.description, "listed", m.script, m.checksum, datetime.now(timezone.utc), 1, "t",
+                      STATE_APPLIED)

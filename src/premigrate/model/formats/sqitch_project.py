@@ -20,8 +20,10 @@ database's.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
+from premigrate.drivers.base import STATE_APPLIED, HistoryRow
 from premigrate.errors import MigrationFileError
 from premigrate.model.formats.sqitch import Plan, PlanChange, load_project
 from premigrate.model.migrations import Migration, checksum
@@ -119,3 +121,14 @@ def migration(change: PlanChange) -> Migration:
         down_script=f"revert/{name}" if change.revert_sql is not None else None, format="sqitch",
         verify_sql=change.verify_sql, verify_script=f"verify/{name}" if change.verify_sql is not None else None,
         key=change.id, position=change.order, source=change)
+
+
+def edited_plan_lines(listed: Sequence[Migration], rows: Sequence[HistoryRow]) -> list[tuple[Migration, HistoryRow]]:
+    """Recorded changes whose plan line was edited since: the row's id is no longer in the plan, and a change of the
+    same name (description) is not recorded. Its new id would make it pending, and deploying it again would fail
+    half-way or double its effect; sqitch refuses such a plan ("Cannot find change <id> (<name>) in sqitch.plan",
+    Engine.pm `_sync_plan`), so does premigrate."""
+    keys = {m.id for m in listed}
+    recorded = {r.migration_id for r in rows}
+    lost = {r.description: r for r in rows if r.migration_id not in keys and r.state == STATE_APPLIED}
+    return [(m, lost[m.description]) for m in listed if m.id not in recorded and m.description in lost]
