@@ -33,6 +33,8 @@ class FolderSettings:
 
     file_format: str = "auto"  # --format: whose rules the folder follows (model/formats/)
     allow_empty: bool = False  # --allow-empty: a folder with no migrations is not a mount at the wrong path
+    contexts: tuple[str, ...] = ()  # --contexts: the run's Liquibase contexts
+    labels: str | None = None  # --labels: the run's Liquibase label expression
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,9 @@ def sections_from(command: str, values: Mapping[str, Any], flags: Mapping[str, A
         "statements": StatementSettings(ddl_lock_timeout=value("ddl_lock_timeout"),
                                         statement_timeout=value("statement_timeout"),
                                         lock_retries=value("lock_retries"), placeholders=bool(value("placeholders"))),
-        "folder": FolderSettings(file_format=value("format") or "auto", allow_empty=bool(value("allow_empty"))),
+        "folder": FolderSettings(file_format=value("format") or "auto", allow_empty=bool(value("allow_empty")),
+                                 contexts=tuple(c.strip() for c in (value("contexts") or "").split(",") if c.strip()),
+                                 labels=value("labels") or None),
         "apply": ApplySettings(to=value("to") if command in ("up", "plan") else None, dry_run=bool(value("dry_run")),
                                single_transaction=bool(value("single_transaction")),
                                baseline_on_empty_history=value("baseline_on_empty_history"),

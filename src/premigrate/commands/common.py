@@ -99,11 +99,16 @@ def policy_for(config: Config) -> Policy:
 
 def load_files(config: Config, log: EventLog) -> MigrationSet:
     offline = config.command in ("new", "lint")  # no database to check a format's provider against
+    from premigrate.model.formats.liquibase.reader import dbms_name
+    from premigrate.model.listed import Filters
+
+    filters = Filters(dbms=None if offline else dbms_name(config.dsn.dialect, config.dsn.flavor),
+                      contexts=config.folder.contexts, labels=config.folder.labels)
     # `new --format` names the layout of the file to write; the folder itself is read as it is.
     files = load_migrations(config.migrations_dir,
                             format="auto" if config.command == "new" else config.folder.file_format,
                             dialect=None if offline else config.dsn.dialect,
-                            allow_empty=config.folder.allow_empty or config.command == "new")
+                            allow_empty=config.folder.allow_empty or config.command == "new", filters=filters)
     for note in files.notes:
         log.warning("migration_file_ignored", note=note)
     log.debug("migrations_loaded", count=len(files.all), dir=str(config.migrations_dir))

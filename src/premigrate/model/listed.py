@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from premigrate.drivers.base import STATE_APPLIED, HistoryRow
@@ -31,6 +32,16 @@ RERUN_VALUES = ("never", "on_change", "always")
 # so that it stays readable, unique, and the same on every run; the table is never widened.
 KEY_MAX = 191
 _HASH_CHARS = 16
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a run selects among a changelog's changes (a format may skip a change for them: skip_reason): the
+    database's name (the format's own: Liquibase's dbms short name), --contexts, --labels."""
+
+    dbms: str | None = None  # None: no database known (offline commands): nothing is skipped for the database
+    contexts: tuple[str, ...] = ()
+    labels: str | None = None
 
 
 def history_key(identity: str) -> str:
@@ -60,7 +71,7 @@ def plan_listed(listed: Sequence[Migration], rows: Mapping[str, HistoryRow], ste
         row = rows.get(migration.id)
         if migration.skip_reason is not None:
             state = SKIPPED if row is None else row.state
-            entries.append(entry_for(migration, state, row, detail=f"skipped: {migration.skip_reason}"))
+            entries.append(entry_for(migration, state, row, detail=migration.skip_reason))
             continue
         if row is None:
             entries.append(entry_for(migration, PENDING))

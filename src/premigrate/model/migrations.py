@@ -24,12 +24,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from premigrate.model.durations import parse_duration
 from premigrate.errors import MigrationFileError
 from premigrate.model.formats.base import MAX_FILE_BYTES, Part, scan, show
 from premigrate.model.versions import Version
+
+if TYPE_CHECKING:
+    from premigrate.model.listed import Filters
 
 __all__ = ["MAX_FILE_BYTES", "Migration", "MigrationSet", "checksum", "load_migrations", "parse_name"]
 CHECKSUM_ALGORITHM = "sha256"
@@ -141,9 +144,10 @@ def _strip_comments_and_space(sql: str) -> str:
 
 
 def load_migrations(directory: Path, *, format: str = "auto", dialect: str | None = None,
-                    allow_empty: bool = False) -> MigrationSet:
+                    allow_empty: bool = False, filters: Filters | None = None) -> MigrationSet:
     """Read and parse every migration in `directory` by `format`'s rules. A broken folder fails here, before any
-    connection; `dialect` (when known) lets a format check the database it was written for."""
+    connection; `dialect` (when known) lets a format check the database it was written for; `filters` say which
+    changes of a changelog this run selects (listed migrations: model/listed.py)."""
     from premigrate.model import formats
 
     entries = scan(directory)
@@ -154,7 +158,7 @@ def load_migrations(directory: Path, *, format: str = "auto", dialect: str | Non
     if callback_files:
         entries = [e for e in entries if e.name not in set(callback_files)]
     notes: list[str] = []
-    listed = formats.read_listed(directory, entries, format, dialect)
+    listed = formats.read_listed(directory, entries, format, dialect, filters)
     result = MigrationSet(listed=listed) if listed is not None else _assemble(formats.read(entries, format, dialect,
                                                                                           notes))
     result.notes = notes

@@ -122,6 +122,10 @@ def split_migration(migration: Migration, dialect: str, *, down: bool = False) -
         from premigrate.model.formats import drizzle
 
         pieces = drizzle.split_marked(text, first_line=first_line)
+    elif migration.format == "liquibase":
+        from premigrate.model.formats.liquibase import reader
+
+        return reader.statements(migration, dialect, down=down)
     elif migration.format == "sql-migrate":
         from premigrate.model.formats import sqlmigrate
 
