@@ -85,6 +85,7 @@ class TestApply:
         assert 0 == result.returncode, result.stderr[-3000:]
         assert {"customers", "orders"} <= db.tables()
         assert ["id", "name", "email"] == columns(db, "customers")
+        assert [] == result.find("lint_finding")  # the scripts' own BEGIN/COMMIT run as written
         history = db.history()
         assert sorted(change_ids(shop)) == [r["migration_id"] for r in history]
         assert ["customers@v1.0", "orders", "customers"] == [e["description"] for e in result.find("migration_applied")]
@@ -99,6 +100,14 @@ class TestApply:
         result = up(db, shop)
         assert 5 == result.returncode, result.stderr[-2000:]
         assert "deploy/orders.sql" in result.stderr and "was changed after it was applied" in result.stderr
+
+    def test_edited_plan_line_of_a_deployed_change(self, db: TestDatabase, shop: Path) -> None:
+        """A deployed change's plan line gives its id: editing it (here its note) is refused before anything runs."""
+        assert 0 == up(db, shop).returncode
+        (shop / "sqitch.plan").write_text(PLAN.replace("# Orders of a customer.", "# Orders."))
+        result = up(db, shop)
+        assert 5 == result.returncode, result.stderr[-2000:]
+        assert "the plan line of change 'orders' was edited after it was deployed" in result.find("error")[0]["error"]
 
     def test_rework_after_deploy_keeps_the_deployed_copy(self, db: TestDatabase, tmp_path: Path) -> None:
         """`sqitch rework`: the deployed copy's scripts are renamed name@tag.sql and the change is planned again.
