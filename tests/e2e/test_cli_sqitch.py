@@ -219,3 +219,28 @@ def test_sqitch_tutorial_matches_sqitch(real: RealProject, tmp_path: Path) -> No
     finally:
         ours.drop()
         theirs.drop()
+
+
+class TestBaselineFromSqitch:
+    @pytest.mark.parametrize("dialect", ["postgresql"])
+    def test_registry_matched_by_change_id(self, db: TestDatabase, shop: Path) -> None:
+        """A database sqitch deployed up to `orders`: `baseline --from sqitch` adopts the two changes by their ids
+        (sqitch.changes.change_id, Engine/pg.sql), and `up` then deploys only the reworked `customers`."""
+        ids = change_ids(shop)
+        for script in ("deploy/customers@v1.0.sql", "deploy/orders.sql"):
+            db.execute(SCRIPTS[script].replace("BEGIN;\n", "").replace("COMMIT;\n", ""))
+        db.execute("CREATE SCHEMA sqitch")
+        db.execute("CREATE TABLE sqitch.changes (change_id TEXT PRIMARY KEY, script_hash TEXT, change TEXT NOT NULL, "
+                   "project TEXT NOT NULL, note TEXT NOT NULL, committed_at TIMESTAMPTZ NOT NULL, committer_name TEXT "
+                   "NOT NULL, committer_email TEXT NOT NULL, planned_at TIMESTAMPTZ NOT NULL, planner_name TEXT NOT "
+                   "NULL, planner_email TEXT NOT NULL)")
+        for n, (change_id, name) in enumerate(zip(ids, ("customers", "orders"))):
+            db.execute(f"INSERT INTO sqitch.changes VALUES ('{change_id}', NULL, '{name}', 'shop', '', now() + "
+                       f"interval '{n} second', 'me', 'me@x', now(), 'me', 'me@x')")
+        result = cmd("baseline", db, shop, "--from", "sqitch")
+        assert 0 == result.returncode, result.stderr[-2000:]
+        assert sorted(ids[:2]) == [r["migration_id"] for r in db.history()]
+        applied = up(db, shop)
+        assert 0 == applied.returncode, applied.stderr[-2000:]
+        assert ["customers"] == [e["description"] for e in applied.find("migration_applied")]
+        assert ["id", "name", "email"] == columns(db, "customers")
