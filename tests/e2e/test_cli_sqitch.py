@@ -158,6 +158,41 @@ class TestVerify:
         assert {"customers", "orders"} <= db.tables()
 
 
+    def test_failing_verify_without_revert_script_is_recorded_failed(self, db: TestDatabase, shop: Path) -> None:
+        """Nothing can undo the deploy: the change stays recorded as failed, and the next run refuses (exit 5)."""
+        (shop / "verify/orders.sql").write_text("SELECT no_such_column FROM orders;\n")
+        (shop / "revert/orders.sql").unlink()
+        result = up(db, shop)
+        assert 4 == result.returncode, result.stderr[-3000:]
+        assert "its deploy is NOT undone: it is recorded as failed" in result.find("error")[0]["error"]
+        assert "orders" in db.tables()
+        states = {r["migration_id"]: r["state"] for r in db.history()}
+        assert "failed" == states[change_ids(shop)[1]]
+        assert 5 == up(db, shop).returncode
+
+    @pytest.mark.parametrize("revert", ["DROP TABLE no_such_table;\n", "BEGIN;\nDROP TABLE no_such_table;\nCOMMIT;\n"])
+    def test_failing_revert_after_failing_verify(self, db: TestDatabase, shop: Path, revert: str) -> None:
+        """The revert fails too: exit 4 saying so; the change is left unfinished, never recorded as applied."""
+        (shop / "verify/orders.sql").write_text("SELECT no_such_column FROM orders;\n")
+        (shop / "revert/orders.sql").write_text(revert)
+        result = up(db, shop)
+        assert 4 == result.returncode, result.stderr[-3000:]
+        assert "reverting it failed too" in result.find("error")[0]["error"]
+        states = {r["migration_id"]: r["state"] for r in db.history()}
+        assert states[change_ids(shop)[1]] in ("failed", "rolling_back")
+        assert 5 == up(db, shop).returncode
+
+    @pytest.mark.parametrize("dialect", ["postgresql"])
+    def test_single_transaction_needs_no_verify(self, db: TestDatabase, shop: Path) -> None:
+        for path in shop.glob("deploy/*.sql"):  # no own transactions: --single-transaction could take them
+            path.write_text(path.read_text().replace("BEGIN;\n", "").replace("COMMIT;\n", ""))
+        result = up(db, shop, "--single-transaction")
+        assert 2 == result.returncode, result.stderr[-2000:]
+        assert "pass --no-verify" in result.find("error")[0]["error"]
+        assert 0 == up(db, shop, "--single-transaction", "--no-verify").returncode
+        assert ["id", "name", "email"] == columns(db, "customers")
+
+
 class TestRefused:
     @pytest.mark.parametrize("plan_line, words", [
         (f"orders [nope] 2024-01-11T10:00:00Z {WHO}", 'line 6: Unknown change "nope" required by change "orders"'),
