@@ -24,6 +24,7 @@ from premigrate.drivers.base import Driver, HistoryRow, SqlError
 from premigrate.engine.progress import FIRST_AT_A_TERMINAL_S, INTERVAL_S, ProgressReport
 from premigrate.engine.attempts import EVENT_DOWN_FAILED, SessionTimeouts, StatementAttempts
 from premigrate.engine.change_verify import ChangeVerify
+from premigrate.engine.changesets import apply_changeset, refuse_in_single_transaction
 from premigrate.engine.own_writes import OwnWrites
 from premigrate.engine.interrupts import SignalGuard
 from premigrate.engine.lockwait import LockBusy, Timeouts, timeouts_for
@@ -173,19 +174,23 @@ class Executor(OwnWrites):
                     self.between_migrations()
                 self.check_lock()
                 self.attempts.progress.position = (index + 1, len(steps))
+                following = steps[index + 1] if index + 1 < len(steps) else None
                 with self.migration_span(step.migration, "up") as span:
-                    rows = self._apply_step(step, steps[index + 1] if index + 1 < len(steps) else None)
-                    span.set("premigrate.rows_affected", rows)
-                    if self.change_verify.wanted(step.migration):
+                    # A changeset with its format's run rules (preconditions, failOnError) may not run.
+                    rows = self.apply_step(step, following) if step.migration.source is None else \
+                        apply_changeset(self, step, following)
+                    span.set("premigrate.rows_affected", rows or 0)
+                    if rows is not None and self.change_verify.wanted(step.migration):
                         self.change_verify.run(step.migration)
-                self.stats.applied += 1
+                if rows is not None:
+                    self.stats.applied += 1
 
     def migration_span(self, migration: Migration, direction: str) -> AbstractContextManager[Span]:
         version = str(migration.version) if migration.version is not None else None
         return self.tracer.migration(migration.id, version=version, description=migration.description,
                                      direction=direction, kind=migration.kind)
 
-    def _apply_step(self, step: Step, following: Step | None) -> int:
+    def apply_step(self, step: Step, following: Step | None) -> int:
         """Apply one step; the rows it affected."""
         migration = step.migration
         statements = self.shapes.statements(migration)
@@ -256,6 +261,7 @@ class Executor(OwnWrites):
 
     def _apply_single_transaction(self, steps: Sequence[Step]) -> None:
         """--single-transaction: every pending migration and its history row in one transaction, all or nothing."""
+        refuse_in_single_transaction(list(steps))
         started = self.clock()
         rolled_back = "the whole --single-transaction run was rolled back"
         run_timeouts = timeouts_for(self.config.statements, ())

@@ -120,7 +120,7 @@ def migration(change: PlanChange) -> Migration:
         up_first_line=1, checksum=checksum(change.deploy_sql), down_sql=change.revert_sql,
         down_script=f"revert/{name}" if change.revert_sql is not None else None, format="sqitch",
         verify_sql=change.verify_sql, verify_script=f"verify/{name}" if change.verify_sql is not None else None,
-        key=change.id, position=change.order, source=change)
+        key=change.id, position=change.order)
 
 
 def edited_plan_lines(listed: Sequence[Migration], rows: Sequence[HistoryRow]) -> list[tuple[Migration, HistoryRow]]:
