@@ -54,6 +54,10 @@ def run(command: CommandRun) -> int:
             return EXIT_OK
         prepared = prepare(command.policy, plan_now.steps)
         refuse_unrunnable(command, prepared)
+        if any(s.migration.verify_sql is not None for s in prepared):
+            from premigrate.engine.change_verify import refuse_missing_checkit
+
+            refuse_missing_checkit(driver, [s.migration for s in prepared], config.apply.verify)
         lint_gate(command, plan_now.steps)
         if callbacks is not None:
             callbacks.prepare()  # unreadable scripts and unknown placeholders fail here, before any change

@@ -17,11 +17,13 @@ we just stop"), because each change is committed and recorded on its own, like e
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from premigrate.drivers.base import STATE_FAILED
-from premigrate.errors import MigrationFailed
+from premigrate.drivers.base import STATE_FAILED, Driver
+from premigrate.errors import MigrationFailed, ValidationFailed
 from premigrate.model.history import migration_fields
 
 if TYPE_CHECKING:
@@ -94,3 +96,33 @@ class ChangeVerify:
                                    "unfinished: see `premigrate repair`", **failure.fields)
         return MigrationFailed(f"{said}; the change was reverted with {migration.down_script} and is not recorded "
                                "as applied", **failure.fields)
+
+
+# sqitch's MySQL registry defines sqitch.checkit(doit, message), which raises `message` when `doit` is 0 or NULL
+# (sqitchers/sqitch lib/App/Sqitch/Engine/mysql.pm `_create_check_function`); sqitch's MySQL tutorial has verify
+# scripts call it. premigrate keeps no sqitch registry, so such a script would fail on the missing function and
+# revert a good change: refused before anything runs instead.
+_CHECKIT = re.compile(r"\bsqitch\s*\.\s*checkit\s*\(", re.IGNORECASE)
+CHECKIT_SQL = """CREATE FUNCTION sqitch.checkit(doit INTEGER, message VARCHAR(256)) RETURNS INTEGER DETERMINISTIC
+BEGIN
+    IF doit IS NULL OR doit = 0 THEN
+        SIGNAL SQLSTATE 'ERR0R' SET MESSAGE_TEXT = message;
+    END IF;
+    RETURN doit;
+END"""
+
+
+def refuse_missing_checkit(driver: Driver, migrations: Sequence[Migration], verify: bool) -> None:
+    """On MySQL/MariaDB, a verify script that calls sqitch.checkit() needs that function in the database `sqitch`."""
+    if not verify or driver.dialect != "mysql":
+        return
+    calling = next((m for m in migrations if m.verify_sql is not None and _CHECKIT.search(m.verify_sql)), None)
+    if calling is None:
+        return
+    if driver.fetch("SELECT 1 FROM information_schema.routines WHERE routine_schema = 'sqitch' AND "
+                    "routine_name = 'checkit'"):
+        return
+    raise ValidationFailed(
+        f"{calling.verify_script} calls sqitch.checkit(), the function sqitch's MySQL registry defines, and this "
+        "server has none (premigrate keeps no sqitch registry); create it as sqitch does (CREATE DATABASE IF NOT "
+        f"EXISTS sqitch; then {' '.join(CHECKIT_SQL.split())}), or pass --no-verify; nothing was changed")
