@@ -14,10 +14,13 @@ import re
 import sys
 import threading
 from collections.abc import Iterable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
 
 from premigrate.model.dsn import REDACTED
+
+if TYPE_CHECKING:
+    from premigrate.liveline import LiveLineStream
 
 
 def _load_structlog() -> None:
@@ -169,9 +172,20 @@ class _LibraryWarnings(logging.Handler):
             self.handleError(record)
 
 
+# The console log's stream when it can keep a live line (premigrate.liveline); None otherwise.
+_live: LiveLineStream | None = None
+
+
+def live_line() -> LiveLineStream | None:
+    """The stream a live line can be shown on: the console log at a terminal that understands it; else None."""
+    return _live
+
+
 def configure(*, log_format: str = "json", level: str = "info", secrets: Iterable[str] = (),
-              colours: bool = False) -> None:
-    global _active
+              colours: bool = False, terminal: bool = False) -> None:
+    """The log chain. `terminal`: stderr is a terminal that understands cursor movement (not TERM=dumb); with the
+    console format, log lines then go through a LiveLineStream a fleet shows its progress line on."""
+    global _active, _live
     _active = SecretScrubber(secrets)
     chain: list[Any] = [
         add_log_level,
@@ -179,16 +193,22 @@ def configure(*, log_format: str = "json", level: str = "info", secrets: Iterabl
         format_exc_info,
         _active,
     ]
+    stream: Any = sys.stderr
+    _live = None
     if log_format == "console":
         from premigrate.console import ConsoleLines
 
         chain.append(ConsoleLines(colours=colours, verbose=level == "debug"))
+        if terminal:
+            from premigrate.liveline import LiveLineStream
+
+            stream = _live = LiveLineStream(sys.stderr)
     else:
         chain.append(JSONRenderer(default=str))
     _configure_structlog(
         processors=chain,
         wrapper_class=make_filtering_bound_logger(_LEVELS.get(level, 20)),
-        logger_factory=PrintLoggerFactory(file=sys.stderr),
+        logger_factory=PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
     root = logging.getLogger()
