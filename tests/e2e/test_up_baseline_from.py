@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_baseline_tools import BOOL, V1, V2, V3, TestGoose, existing_schema, versioned
+from tests.e2e import test_baseline_tools as built  # the module, not its Test classes: pytest would run them here too
+from tests.e2e.test_baseline_tools import BOOL, V1, V2, V3, existing_schema, versioned
 from tests.support import CliResult, TestDatabase, run_cli
 
 TOOLS = ("golang-migrate", "goose", "flyway")
@@ -28,7 +29,7 @@ def tool_history(db: TestDatabase, tool: str, *, broken: bool = False, table: st
         db.execute(f"CREATE TABLE {name} (version BIGINT NOT NULL PRIMARY KEY, dirty BOOLEAN NOT NULL)")
         db.execute(f"INSERT INTO {name} VALUES ({V2}, {true if broken else false})")
     elif tool == "goose":
-        TestGoose().make(db)
+        built.TestGoose().make(db)
         if table:
             db.execute(f"ALTER TABLE goose_db_version RENAME TO {name}")
         db.execute(f"INSERT INTO {name} (version_id, is_applied) VALUES (0, {true}), ({V1}, {true}), ({V2}, {true})")
