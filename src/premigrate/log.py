@@ -160,6 +160,15 @@ def add_secret(secret: str) -> None:
     _active.add([secret])
 
 
+# Fields the library warnings logged by this thread carry: a fleet worker's `target`, as its own events do.
+_thread = threading.local()
+
+
+def bind_thread(**fields: object) -> None:
+    """Fields (a fleet worker's target) for every `library_warning` this thread logs; none: clears them."""
+    _thread.fields = fields
+
+
 class _LibraryWarnings(logging.Handler):
     """psycopg and PyMySQL report some conditions (a cancel that timed out, a connection closed after it) through the
     standard logging module; without a handler Python prints them to stderr as plain text, which would break the
@@ -167,7 +176,8 @@ class _LibraryWarnings(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            get_logger().warning("library_warning", logger=record.name, error=record.getMessage())
+            get_logger().warning("library_warning", logger=record.name, error=record.getMessage(),
+                                 **getattr(_thread, "fields", {}))
         except Exception:  # noqa: BLE001 - logging must never raise into the library that logged
             self.handleError(record)
 

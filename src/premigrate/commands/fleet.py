@@ -181,6 +181,9 @@ class Fleet:
         run.sessions = sessions
         started = time.monotonic()
         message: str | None = None
+        from premigrate import log as logging_setup
+
+        logging_setup.bind_thread(target=target.name)  # a driver library's warning in this thread names it too
         try:
             code = self.action(run)
         except Interrupted as exc:
@@ -195,6 +198,7 @@ class Fleet:
             # The statement the signal cancelled fails with the server's "canceled" error: it was the signal.
             signum = self.stop.signal_number()
             code, message = 128 + signum, f"stopped by {signal.Signals(signum).name}"
+        logging_setup.bind_thread()
         duration_ms = round((time.monotonic() - started) * 1000)
         log.info("target_done", outcome=outcome_name(code), exit_code=code, applied=run.stats.applied,
                  duration_ms=duration_ms)
