@@ -298,9 +298,11 @@ def test_mysql_verify_with_sqitch_checkit(db: TestDatabase, shop: Path) -> None:
 
 class TestBaselineFromSqitch:
     @pytest.mark.parametrize("dialect", ["postgresql"])
-    def test_registry_matched_by_change_id(self, db: TestDatabase, shop: Path) -> None:
-        """A database sqitch deployed up to `orders`: `baseline --from sqitch` adopts the two changes by their ids
-        (sqitch.changes.change_id, Engine/pg.sql), and `up` then deploys only the reworked `customers`."""
+    @pytest.mark.parametrize("how", ["baseline", "up --baseline-from"])
+    def test_registry_matched_by_change_id(self, db: TestDatabase, shop: Path, how: str) -> None:
+        """A database sqitch deployed up to `orders`: `baseline --from sqitch` (or `up --baseline-from sqitch`)
+        adopts the two changes by their ids (sqitch.changes.change_id, Engine/pg.sql), and `up` then deploys only
+        the reworked `customers`."""
         ids = change_ids(shop)
         for script in ("deploy/customers@v1.0.sql", "deploy/orders.sql"):
             db.execute(SCRIPTS[script].replace("BEGIN;\n", "").replace("COMMIT;\n", ""))
@@ -312,10 +314,14 @@ class TestBaselineFromSqitch:
         for n, (change_id, name) in enumerate(zip(ids, ("customers", "orders"))):
             db.execute(f"INSERT INTO sqitch.changes VALUES ('{change_id}', NULL, '{name}', 'shop', '', now() + "
                        f"interval '{n} second', 'me', 'me@x', now(), 'me', 'me@x')")
-        result = cmd("baseline", db, shop, "--from", "sqitch")
-        assert 0 == result.returncode, result.stderr[-2000:]
-        assert sorted(ids[:2]) == [r["migration_id"] for r in db.history()]
-        applied = up(db, shop)
+        if how == "baseline":
+            result = cmd("baseline", db, shop, "--from", "sqitch")
+            assert 0 == result.returncode, result.stderr[-2000:]
+            assert sorted(ids[:2]) == [r["migration_id"] for r in db.history()]
+            applied = up(db, shop)
+        else:
+            applied = up(db, shop, "--baseline-from", "sqitch")
         assert 0 == applied.returncode, applied.stderr[-2000:]
+        assert sorted(ids) == [r["migration_id"] for r in db.history()]
         assert ["customers"] == [e["description"] for e in applied.find("migration_applied")]
         assert ["id", "name", "email"] == columns(db, "customers")
