@@ -325,3 +325,22 @@ class TestBaselineFromSqitch:
         assert sorted(ids) == [r["migration_id"] for r in db.history()]
         assert ["customers"] == [e["description"] for e in applied.find("migration_applied")]
         assert ["id", "name", "email"] == columns(db, "customers")
+
+
+class TestFolder:
+    def test_loose_sql_files_beside_the_plan(self, db: TestDatabase, shop: Path) -> None:
+        """sqitch runs only the scripts its plan names: `auto` refuses a loose .sql file (it would never run),
+        `--format sqitch` ignores it as sqitch does."""
+        (shop / "001_extra.sql").write_text("CREATE TABLE extra (id INTEGER);\n")
+        refused = up(db, shop)
+        assert 5 == refused.returncode and "001_extra.sql: .sql files beside sqitch.plan" in \
+            refused.find("error")[0]["error"]
+        assert 0 == up(db, shop, "--format", "sqitch").returncode
+        assert "extra" not in db.tables()
+
+    @pytest.mark.parametrize("dialect", ["sqlite"])
+    def test_new_refuses_a_sqitch_project(self, db: TestDatabase, shop: Path) -> None:
+        result = cmd("new", db, shop, "add_things")
+        assert 2 == result.returncode
+        assert "is a sqitch changelog" in result.find("error")[0]["error"] and "sqitch add" in result.stderr
+        assert [] == list(shop.glob("*.sql"))

@@ -81,6 +81,12 @@ def next_version(files: MigrationSet, style: str, now: datetime) -> tuple[str, b
 
 def create(directory: Path, files: MigrationSet, description: str, style: str | None, now: datetime) -> list[Path]:
     desc = normalize_description(description)
+    if files.listed:
+        tool = files.listed[0].format
+        how = "`sqitch add NAME` (a plan line and its deploy/revert/verify scripts)" if tool == "sqitch" else \
+            "a new changeset in a changelog file"
+        raise UsageError(f"{str(directory)!r} is a {tool} changelog, which lists its own migrations: add one with "
+                         f"{how}; a file written by `new` would not be listed, so it would never run")
     if not style or style == "auto":
         style = detect_style(directory, files)
     version, _ = next_version(files, style, now)

@@ -62,6 +62,12 @@ def read_listed(directory: Path, entries: list[Entry], fmt: str, dialect: str | 
     if fmt == "sqitch" or (fmt == "auto" and any(e.name == "sqitch.plan" and not e.is_dir for e in entries)):
         from premigrate.model.formats import sqitch_project
 
+        loose = [e.name for e in entries if not e.is_dir and e.name.lower().endswith(".sql")]
+        if loose and fmt == "auto":
+            raise MigrationFileError(f"{', '.join(show(n) for n in loose)}: .sql files beside sqitch.plan, which "
+                                     "sqitch would ignore (it runs the scripts under deploy/ that the plan names); "
+                                     "move them out, or pass --format sqitch to ignore them as it does",
+                                     file=loose[0])
         return sqitch_project.migrations(directory, dialect)
     if fmt == "liquibase" or (fmt == "auto" and is_liquibase_folder(entries)):
         from premigrate.model.formats.liquibase import reader as liquibase
