@@ -52,7 +52,19 @@ class CommandRun:
         return files
 
     def plan(self, files: MigrationSet, history: Sequence[HistoryRow]) -> Plan:
+        if files.listed and self.sessions.mariadb is not None:
+            files = self._for_server(files, "mariadb" if self.sessions.mariadb else "mysql")
         return plan_for(files, history, self.policy)
+
+    def _for_server(self, files: MigrationSet, dbms: str) -> MigrationSet:
+        """The changesets' dbms skips judged for the server connected to: Liquibase tells MariaDB from MySQL by the
+        server (MariaDBDatabase.isCorrectDatabaseImplementation), whatever the URL's scheme."""
+        from premigrate.model.formats.liquibase.reader import refiltered
+        from premigrate.model.listed import Filters
+
+        filters = Filters(dbms=dbms, contexts=self.config.folder.contexts, labels=self.config.folder.labels)
+        return MigrationSet(listed=refiltered(files.listed, filters), notes=files.notes,
+                            callback_files=files.callback_files)
 
     def executor_timeouts(self, migration: Migration) -> Timeouts:
         """What the executor would run `migration` with: the run's options, overridden by the file's directives."""

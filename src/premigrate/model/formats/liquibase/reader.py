@@ -21,6 +21,7 @@ instead, and a note says so. runInTransaction:false runs it outside a transactio
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
@@ -85,6 +86,12 @@ def migration_of(changeset: Changeset, filters: Filters) -> Migration:
         position=changeset.order,
         rerun="always" if changeset.run_always else "on_change" if changeset.run_on_change else "never",
         skip_reason=skip_reason(changeset, filters), valid_checksums=changeset.valid_checksums, source=changeset)
+
+
+def refiltered(migrations: Sequence[Migration], filters: Filters) -> list[Migration]:
+    """The migrations with their skips judged again under `filters` (the server's own dbms name, once known)."""
+    return [replace(m, skip_reason=skip_reason(m.source, filters)) if isinstance(m.source, Changeset) else m
+            for m in migrations]
 
 
 def _description(changeset: Changeset) -> str:
