@@ -145,8 +145,8 @@ class TestDrift:
 
     def test_run_always_runs_every_time(self, db: TestDatabase, migrations_dir: Path) -> None:
         write(migrations_dir, "changelog.sql", BASE + "\n--changeset ann:3 runAlways:true\n"
-                                                      "UPDATE person SET name = 'again' WHERE id = 1;\n"
-                                                      "INSERT INTO city (id) SELECT COALESCE(MAX(id), 0) + 1 FROM city;\n")
+              "UPDATE person SET name = 'again' WHERE id = 1;\n"
+              "INSERT INTO city (id) SELECT COALESCE(MAX(id), 0) + 1 FROM city;\n")
         for _ in range(3):
             assert 0 == up(db, migrations_dir).returncode
         assert 3 == count(db, "city")
@@ -269,8 +269,8 @@ class TestFailuresAndRollback:
         assert "next_one" not in db.tables()
 
     def test_down_runs_the_rollback(self, db: TestDatabase, migrations_dir: Path) -> None:
-        write(migrations_dir, "changelog.sql", BASE + "\n--changeset c:3\nCREATE TABLE IF NOT EXISTS noop_rb (id INT);\n"
-                                                      "--rollback empty\n")
+        write(migrations_dir, "changelog.sql",
+              BASE + "\n--changeset c:3\nCREATE TABLE IF NOT EXISTS noop_rb (id INT);\n--rollback empty\n")
         assert 0 == up(db, migrations_dir).returncode
         result = cmd("down", db, migrations_dir, "--steps", "2", "--yes")
         assert 0 == result.returncode, result.stderr
