@@ -96,6 +96,10 @@ END;
 $$ LANGUAGE plpgsql;
 INSERT INTO counter VALUES (0);
 """)
+        strict = up(db, migrations_dir, "--liquibase-strict")  # Liquibase's split only: refused, nothing runs
+        assert 5 == strict.returncode, strict.stderr
+        assert "splitStatements:false" in strict.stderr and "changelog.sql::fn::ann" in strict.stderr
+        assert "counter" not in db.tables()
         result = up(db, migrations_dir)
         assert 0 == result.returncode, result.stderr
         assert [(0,)] == db.query("SELECT n FROM counter")

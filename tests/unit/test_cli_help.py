@@ -83,6 +83,7 @@ _READ_AS: dict[str, tuple[str, str]] = {
     "baseline_on_empty_history": ("ApplySettings", "baseline_on_empty_history"), "lint": ("ApplySettings", "lint"),
     "check_wait": ("CheckSettings", "wait"), "check_timeout": ("CheckSettings", "timeout"),
     "contexts": ("FolderSettings", "contexts"), "labels": ("FolderSettings", "labels"),
+    "liquibase_strict": ("FolderSettings", "liquibase_strict"),
     "baseline_version": ("BaselineSettings", "version"), "baseline_description": ("BaselineSettings", "description"),
     "baseline_from": ("BaselineSettings", "source"), "baseline_from_table": ("BaselineSettings", "from_table"),
     "baseline_map": ("BaselineSettings", "map_file"), "steps": ("DownSettings", "steps"),

@@ -62,7 +62,8 @@ class CommandRun:
         from premigrate.model.formats.liquibase.reader import refiltered
         from premigrate.model.listed import Filters
 
-        filters = Filters(dbms=dbms, contexts=self.config.folder.contexts, labels=self.config.folder.labels)
+        filters = Filters(dbms=dbms, contexts=self.config.folder.contexts, labels=self.config.folder.labels,
+                          strict=self.config.folder.liquibase_strict)
         return MigrationSet(listed=refiltered(files.listed, filters), notes=files.notes,
                             callback_files=files.callback_files)
 
@@ -115,7 +116,8 @@ def load_files(config: Config, log: EventLog) -> MigrationSet:
     from premigrate.model.listed import Filters
 
     filters = Filters(dbms=None if offline else dbms_name(config.dsn.dialect, config.dsn.flavor),
-                      contexts=config.folder.contexts, labels=config.folder.labels)
+                      contexts=config.folder.contexts, labels=config.folder.labels,
+                      strict=config.folder.liquibase_strict)
     # `new --format` names the layout of the file to write; the folder itself is read as it is.
     files = load_migrations(config.migrations_dir,
                             format="auto" if config.command == "new" else config.folder.file_format,
