@@ -4,6 +4,7 @@ onFail, failOnError:false, rollback as the down part, a master changelog."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -113,6 +114,27 @@ INSERT INTO counter VALUES (0);
         [started] = result.find("migration_started")
         assert started["transaction"].startswith("none")
         assert 1 == count(db, "nt")
+
+
+def docs_example(name: str) -> str:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "liquibase-sqitch.md").read_text()
+    match = re.search(rf"<!-- example: {name} -->\n```[a-z]*\n(.*?)```", page, re.DOTALL)
+    assert match, name
+    return match.group(1)
+
+
+def test_docs_example_runs(db: TestDatabase, migrations_dir: Path) -> None:
+    """docs/liquibase-sqitch.md's "liquibase-run" example: applied, the index only on PostgreSQL, runAlways again."""
+    write(migrations_dir, "changelog.sql", docs_example("liquibase-run"))
+    first = up(db, migrations_dir, "--contexts", "prod")
+    assert 0 == first.returncode, first.stderr
+    expected = ["changelog.sql::1::alice", *(["changelog.sql::pg-only::alice"] if db.dialect == "postgresql" else []),
+                "changelog.sql::grants::alice"]
+    assert sorted(expected) == ids(db)
+    again = up(db, migrations_dir, "--contexts", "prod")
+    assert ["changelog.sql::grants::alice"] == [e["migration_id"] for e in again.find("migration_applied")]
+    down = cmd("down", db, migrations_dir, "--steps", "1", "--yes")
+    assert 0 == down.returncode, down.stderr
 
 
 class TestDrift:
