@@ -313,3 +313,12 @@ class TestFailuresAndRollback:
         assert 5 == result.returncode
         assert "no down part" in result.stderr
         assert "kept" in db.tables()
+
+
+def test_verify_leaves_out_skipped_changesets(db: TestDatabase, migrations_dir: Path) -> None:
+    """verify rolls each changeset back and forward in a scratch database; one for another database is not there."""
+    other = "postgresql" if db.dialect != "postgresql" else "sqlite"
+    write(migrations_dir, "changelog.sql", BASE + f"\n--changeset c:other dbms:{other}\nSELECT 1;\n")
+    result = cmd("verify", db, migrations_dir)
+    assert 0 == result.returncode, result.stderr
+    assert "2 verified" in result.stdout and "c:other" not in result.stdout and "::other::" not in result.stdout
