@@ -85,3 +85,19 @@ def test_detection_and_refusals(tmp_path: Path) -> None:
     assert ["x/1.sql::1::a"] == [m.id for m in load_migrations(other).listed]
     plain = folder(tmp_path / "p", {"001_a.sql": "SELECT 1;\n"})
     assert not load_migrations(plain).listed
+
+
+def test_new_refuses_a_changelog(tmp_path: Path) -> None:
+    """`new` writes files; a changeset is written into a changelog file, so `new` refuses rather than break it."""
+    from datetime import datetime, timezone
+
+    from premigrate.commands.new import create
+    from premigrate.errors import UsageError
+
+    folder(tmp_path, {"changelog.sql": HEADER + "--changeset a:1\nSELECT 1;\n"})
+    files = load_migrations(tmp_path)
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for style in (None, "liquibase"):
+        with pytest.raises(UsageError, match="--changeset"):
+            create(tmp_path, files, "add x", style, now)
+    assert ["changelog.sql"] == [p.name for p in tmp_path.iterdir()]

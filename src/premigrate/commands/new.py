@@ -81,6 +81,10 @@ def next_version(files: MigrationSet, style: str, now: datetime) -> tuple[str, b
 
 def create(directory: Path, files: MigrationSet, description: str, style: str | None, now: datetime) -> list[Path]:
     desc = normalize_description(description)
+    if style == "liquibase" or (files.listed and (not style or style == "auto")):
+        # A changelog's changes are entries of its files, not files: a file written here would not be one.
+        raise UsageError("new writes migration files, and this is a changelog: add a '--changeset <author>:<id>' "
+                         "block (and its '--rollback') to a Liquibase formatted SQL file instead")
     if not style or style == "auto":
         style = detect_style(directory, files)
     version, _ = next_version(files, style, now)
