@@ -169,6 +169,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("labels", "--labels", "PREMIGRATE_LABELS",
            "Liquibase changelogs: a label expression (e.g. 'v1 and !beta'); a changeset whose labels it does not "
            "match is skipped", metavar="EXPRESSION"),
+    Option("liquibase_strict", "--liquibase-strict", "PREMIGRATE_LIQUIBASE_STRICT",
+           "Liquibase changelogs: split statements only as Liquibase does; refuse a changeset whose PostgreSQL "
+           "dollar-quoted body Liquibase's splitter would cut (instead of splitting it on the statements PostgreSQL "
+           "sees)", kind="bool", default=False),
     Option("allow_empty_down", "--allow-empty-down", "PREMIGRATE_ALLOW_EMPTY_DOWN",
            "down: run a migration whose down part exists but is empty as a no-op and record it as rolled back",
            kind="bool", default=False, commands=("down",)),
@@ -247,6 +251,7 @@ SHARED_USES: dict[str, tuple[str, ...]] = {
     # Which changesets of a changelog a run selects: every command that plans or checks the folder.
     "contexts": tuple(c for c in ALL_COMMANDS if c not in ("wait", "new")),
     "labels": tuple(c for c in ALL_COMMANDS if c not in ("wait", "new")),
+    "liquibase_strict": tuple(c for c in ALL_COMMANDS if c not in ("wait", "new")),
     "password_command": _ONLINE,
 }
 

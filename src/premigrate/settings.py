@@ -35,6 +35,7 @@ class FolderSettings:
     allow_empty: bool = False  # --allow-empty: a folder with no migrations is not a mount at the wrong path
     contexts: tuple[str, ...] = ()  # --contexts: the run's Liquibase contexts
     labels: str | None = None  # --labels: the run's Liquibase label expression
+    liquibase_strict: bool = False  # --liquibase-strict: Liquibase's statement splitting only (no dollar-quote fix)
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,7 @@ def sections_from(command: str, values: Mapping[str, Any], flags: Mapping[str, A
                                         lock_retries=value("lock_retries"), placeholders=bool(value("placeholders"))),
         "folder": FolderSettings(file_format=value("format") or "auto", allow_empty=bool(value("allow_empty")),
                                  contexts=tuple(c.strip() for c in (value("contexts") or "").split(",") if c.strip()),
-                                 labels=value("labels") or None),
+                                 labels=value("labels") or None, liquibase_strict=bool(value("liquibase_strict"))),
         "apply": ApplySettings(to=value("to") if command in ("up", "plan") else None, dry_run=bool(value("dry_run")),
                                single_transaction=bool(value("single_transaction")),
                                baseline_on_empty_history=value("baseline_on_empty_history"),

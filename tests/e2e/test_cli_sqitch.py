@@ -342,5 +342,5 @@ class TestFolder:
     def test_new_refuses_a_sqitch_project(self, db: TestDatabase, shop: Path) -> None:
         result = cmd("new", db, shop, "add_things")
         assert 2 == result.returncode
-        assert "is a sqitch changelog" in result.find("error")[0]["error"] and "sqitch add" in result.stderr
+        assert "is a sqitch project" in result.find("error")[0]["error"] and "sqitch add" in result.stderr
         assert [] == list(shop.glob("*.sql"))

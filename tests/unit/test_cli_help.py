@@ -84,6 +84,7 @@ _READ_AS: dict[str, tuple[str, str]] = {
     "no_verify": ("ApplySettings", "verify"),
     "check_wait": ("CheckSettings", "wait"), "check_timeout": ("CheckSettings", "timeout"),
     "contexts": ("FolderSettings", "contexts"), "labels": ("FolderSettings", "labels"),
+    "liquibase_strict": ("FolderSettings", "liquibase_strict"),
     "baseline_version": ("BaselineSettings", "version"), "baseline_description": ("BaselineSettings", "description"),
     "baseline_from": ("BaselineSettings", "source"), "up_baseline_from": ("BaselineSettings", "source"),
     "baseline_from_table": ("BaselineSettings", "from_table"),

@@ -52,7 +52,20 @@ class CommandRun:
         return files
 
     def plan(self, files: MigrationSet, history: Sequence[HistoryRow]) -> Plan:
+        if files.listed and self.sessions.mariadb is not None:
+            files = self._for_server(files, "mariadb" if self.sessions.mariadb else "mysql")
         return plan_for(files, history, self.policy)
+
+    def _for_server(self, files: MigrationSet, dbms: str) -> MigrationSet:
+        """The changesets' dbms skips judged for the server connected to: Liquibase tells MariaDB from MySQL by the
+        server (MariaDBDatabase.isCorrectDatabaseImplementation), whatever the URL's scheme."""
+        from premigrate.model.formats.liquibase.reader import refiltered
+        from premigrate.model.listed import Filters
+
+        filters = Filters(dbms=dbms, contexts=self.config.folder.contexts, labels=self.config.folder.labels,
+                          strict=self.config.folder.liquibase_strict)
+        return MigrationSet(listed=refiltered(files.listed, filters), notes=files.notes,
+                            callback_files=files.callback_files)
 
     def executor_timeouts(self, migration: Migration) -> Timeouts:
         """What the executor would run `migration` with: the run's options, overridden by the file's directives."""
@@ -103,7 +116,8 @@ def load_files(config: Config, log: EventLog) -> MigrationSet:
     from premigrate.model.listed import Filters
 
     filters = Filters(dbms=None if offline else dbms_name(config.dsn.dialect, config.dsn.flavor),
-                      contexts=config.folder.contexts, labels=config.folder.labels)
+                      contexts=config.folder.contexts, labels=config.folder.labels,
+                      strict=config.folder.liquibase_strict)
     # `new --format` names the layout of the file to write; the folder itself is read as it is.
     files = load_migrations(config.migrations_dir,
                             format="auto" if config.command == "new" else config.folder.file_format,

@@ -170,6 +170,8 @@ class StepwiseRun:
         start, so that it can be written together with this migration's final row."""
         if following is None or following.row is not None or following.reason == Reason.RESUME:
             return None
+        if getattr(following.migration.source, "preconditions", None) is not None:
+            return None  # its preconditions, judged just before it, may keep it from running or record it otherwise
         statements = self.executor.shapes.statements(following.migration)
         if not statements or self.executor.shapes.mode(following) != Mode.NONE:
             return None

@@ -42,6 +42,7 @@ class Filters:
     dbms: str | None = None  # None: no database known (offline commands): nothing is skipped for the database
     contexts: tuple[str, ...] = ()
     labels: str | None = None
+    strict: bool = False  # the format's own rules only, where premigrate would otherwise mend them (--liquibase-strict)
 
 
 def history_key(identity: str) -> str:

@@ -15,13 +15,15 @@ them (changelog.load_changelog). Each changeset becomes one migration:
 Statements are cut by Liquibase's own splitter (split.py) with the changeset's splitStatements, endDelimiter and
 stripComments, except where that splitter would cut a PostgreSQL dollar-quoted body in two (Liquibase sends the
 halves, which PostgreSQL rejects): that changeset is cut by premigrate's dollar-quote-aware splitter (model/sql.py)
-instead, and a note says so. runInTransaction:false runs it outside a transaction, statement by statement.
+instead; under --liquibase-strict (Filters.strict) it is refused, naming the fix Liquibase users apply.
+runInTransaction:false runs it outside a transaction, statement by statement.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from dataclasses import replace
+from collections.abc import Sequence
 from pathlib import Path
 
 from premigrate.errors import MigrationFileError
@@ -69,7 +71,25 @@ def read_folder(directory: Path, entries: Sequence[Entry], filters: Filters) -> 
 
     changesets = load_changelog(directory, master_changelog(entries),
                                 read=lambda path: read_text(path, str(path.relative_to(directory))))
-    return [migration_of(c, filters) for c in changesets]
+    migrations = [migration_of(c, filters) for c in changesets]
+    if filters.strict and filters.dbms == "postgresql":
+        _refuse_broken_dollar_quotes(migrations)
+    return migrations
+
+
+def _refuse_broken_dollar_quotes(migrations: Sequence[Migration]) -> None:
+    """--liquibase-strict: a changeset Liquibase's splitter would cut inside a dollar quote fails under Liquibase;
+    strict mode refuses it before anything runs instead of splitting it as PostgreSQL would."""
+    for migration in migrations:
+        changeset = migration.source
+        if migration.skip_reason is None and isinstance(changeset, Changeset) and \
+                changeset.broken_dollar_quote is not None:
+            raise MigrationFileError(
+                f"{changeset.file}: line {changeset.line}: changeset {migration.id}: Liquibase's splitter cuts its "
+                f"dollar-quoted body (statement {changeset.broken_dollar_quote + 1}), so PostgreSQL rejects the "
+                "halves, as it does under Liquibase; put splitStatements:false (or an endDelimiter) on its "
+                "--changeset line, or run without --liquibase-strict to have it split on the statements PostgreSQL "
+                "sees", file=changeset.file, line=changeset.line)
 
 
 def migration_of(changeset: Changeset, filters: Filters) -> Migration:
@@ -85,6 +105,12 @@ def migration_of(changeset: Changeset, filters: Filters) -> Migration:
         position=changeset.order,
         rerun="always" if changeset.run_always else "on_change" if changeset.run_on_change else "never",
         skip_reason=skip_reason(changeset, filters), valid_checksums=changeset.valid_checksums, source=changeset)
+
+
+def refiltered(migrations: Sequence[Migration], filters: Filters) -> list[Migration]:
+    """The migrations with their skips judged again under `filters` (the server's own dbms name, once known)."""
+    return [replace(m, skip_reason=skip_reason(m.source, filters)) if isinstance(m.source, Changeset) else m
+            for m in migrations]
 
 
 def _description(changeset: Changeset) -> str:
@@ -118,14 +144,6 @@ def statements(migration: Migration, dialect: str, *, down: bool = False) -> lis
     if changeset.broken_dollar_quote is not None and dialect == "postgresql":
         return list(own_split(migration.up_sql, dialect, first_line=migration.up_first_line))
     return [Statement(s, _line_of(changeset, s)) for s in changeset.statements]
-
-
-def needs_own_split(changesets: Collection[Migration], dialect: str | None) -> list[str]:
-    """Notes for the changesets premigrate cuts with its own splitter (see the module docstring)."""
-    return [f"{m.script}: changeset {m.id}: Liquibase's splitter would cut a dollar-quoted body in two; premigrate "
-            "splits it on the statements PostgreSQL sees (dollar quotes respected)"
-            for m in changesets if isinstance(m.source, Changeset) and m.source.broken_dollar_quote is not None
-            and dialect in (None, "postgresql")]
 
 
 def _line_of(changeset: Changeset, statement: str) -> int:
