@@ -224,3 +224,30 @@ class TestMatchDeployed:
         plan = sqitch.load_project(tmp_path)
         result = sqitch.match_deployed(plan, [sqitch.DeployedChange(plan.changes[0].id, "a", "p", "0" * 40)])
         assert [x.name for x in result.script_changed] == ["a"]
+
+
+class TestChangeIdEdges:
+    """The change id must be the one sqitch records, or `up --baseline-from sqitch` would not find a deployed change
+    (nor any change after it: each id carries its parent's) and would deploy it again."""
+
+    @staticmethod
+    def _id(info: str) -> str:
+        return hashlib.sha1(f"change {len(info.encode())}\0{info}".encode()).hexdigest()
+
+    def test_note_trimmed_as_sqitch_trims_it(self) -> None:
+        # Plan/Line.pm BUILDARGS: the note is trimmed (s/\A\s+//; s/\s+\z//) before it goes into the info.
+        plan = sqitch.parse_plan(f"%project=p\n\na {WHO} # why  \t\n")
+        info = "project p\nchange a\nplanner Barack Obama <potus@whitehouse.gov>\ndate 2012-07-16T17:25:07Z\n\nwhy"
+        assert (plan.changes[0].note, plan.changes[0].id) == ("why", self._id(info))
+
+    def test_note_of_blanks_is_no_note(self) -> None:
+        plan = sqitch.parse_plan(f"%project=p\n\na {WHO} #   \n")
+        info = "project p\nchange a\nplanner Barack Obama <potus@whitehouse.gov>\ndate 2012-07-16T17:25:07Z"
+        assert plan.changes[0].id == self._id(info)
+
+    def test_planner_name_kept_as_sqitch_reads_it(self) -> None:
+        # Plan.pm $planner_re: (?<planner_name>[^<]+)[[:blank:]]+<...>: greedy, so with two blanks before "<" the
+        # name keeps one; format_planner joins it and "<email>" with a blank (Plan/Change.pm), nothing trims it.
+        plan = sqitch.parse_plan("%project=p\n\na 2012-07-16T17:25:07Z Barack Obama  <potus@whitehouse.gov>\n")
+        info = "project p\nchange a\nplanner Barack Obama  <potus@whitehouse.gov>\ndate 2012-07-16T17:25:07Z"
+        assert plan.changes[0].id == self._id(info)

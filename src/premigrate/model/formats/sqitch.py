@@ -122,7 +122,8 @@ def _error(file: str, line: int, message: str) -> MigrationFileError:
 
 
 def _unescape(note: str | None) -> str:
-    return re.sub(r"\\[nr\\]", lambda m: _ESCAPES[m.group(0)], note or "")
+    # Plan/Line.pm BUILDARGS: trimmed first (s/\A\s+//; s/\s+\z//), then \n, \r and \\ unescaped.
+    return re.sub(r"\\[nr\\]", lambda m: _ESCAPES[m.group(0)], (note or "").strip())
 
 
 def parse_dependency(text: str) -> Dependency | None:
@@ -339,7 +340,8 @@ def _finish(plan: Plan, pending: list[_Pending]) -> list[PlanChange]:
     for order, change in enumerate(pending, 1):
         p = change.params
         timestamp = f"{p['yr']}-{p['mo']}-{p['dy']}T{p['hr']}:{p['mi']}:{p['sc']}Z"
-        planner_name = str(p["planner_name"]).strip()
+        # As Plan.pm's greedy $planner_re leaves it (a double blank before "<" keeps one): it is in the change id.
+        planner_name = str(p["planner_name"])
         planner = f"{planner_name} <{p['planner_email']}>"
         ident = change_id(plan.project, plan.uri, change.name, parent, planner, timestamp,
                           [d.as_string(plan.project) for d in change.requires],
