@@ -344,3 +344,35 @@ class TestFolder:
         assert 2 == result.returncode
         assert "is a sqitch project" in result.find("error")[0]["error"] and "sqitch add" in result.stderr
         assert [] == list(shop.glob("*.sql"))
+
+
+class TestBaselineFromSqitchEditedPlan:
+    @pytest.mark.parametrize("dialect", ["postgresql"])
+    @pytest.mark.parametrize("how", ["baseline", "up --baseline-from"])
+    def test_deployed_change_whose_plan_line_was_edited_is_refused(self, db: TestDatabase, shop: Path,
+                                                                   how: str) -> None:
+        """sqitch deployed `customers` and `orders`; the plan line of `orders` was edited since (its note), so its
+        change id is another. sqitch refuses such a plan ("Cannot find change ... in sqitch.plan", Engine.pm
+        _sync_plan): adopting `customers` only would leave `orders` pending and deploy it again on top of the
+        table sqitch made. Refused, nothing recorded."""
+        ids = change_ids(shop)
+        for script in ("deploy/customers@v1.0.sql", "deploy/orders.sql"):
+            db.execute(SCRIPTS[script].replace("BEGIN;\n", "").replace("COMMIT;\n", ""))
+        db.execute("CREATE SCHEMA sqitch")
+        db.execute("CREATE TABLE sqitch.changes (change_id TEXT PRIMARY KEY, script_hash TEXT, change TEXT NOT NULL, "
+                   "project TEXT NOT NULL, note TEXT NOT NULL, committed_at TIMESTAMPTZ NOT NULL, committer_name TEXT "
+                   "NOT NULL, committer_email TEXT NOT NULL, planned_at TIMESTAMPTZ NOT NULL, planner_name TEXT NOT "
+                   "NULL, planner_email TEXT NOT NULL)")
+        for n, (change_id, name) in enumerate(zip(ids, ("customers", "orders"))):
+            db.execute(f"INSERT INTO sqitch.changes VALUES ('{change_id}', NULL, '{name}', 'shop', '', now() + "
+                       f"interval '{n} second', 'me', 'me@x', now(), 'me', 'me@x')")
+        plan = shop / "sqitch.plan"
+        plan.write_text(plan.read_text().replace("# Orders of a customer.", "# Orders of a customer, edited."))
+        if how == "baseline":
+            result = cmd("baseline", db, shop, "--from", "sqitch")
+        else:
+            result = up(db, shop, "--baseline-from", "sqitch")
+        assert 5 == result.returncode, result.stderr[-2000:]
+        error = result.find("error")[0]["error"]
+        assert 'change "orders"' in error and "sqitch.plan" in error, error
+        assert db.table not in db.tables() and "orders" in db.tables()

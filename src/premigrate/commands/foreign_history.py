@@ -261,10 +261,14 @@ def _match_sqitch(result: Match, fetch: Callable[[str], list[tuple[Any, ...]]], 
     by_id = {m.id: m for m in files.listed if m.format == "sqitch"}
     if by_id:
         # The folder is the sqitch project itself: its changes carry the ids sqitch recorded (formats/sqitch.py).
-        for change_id, name in fetch(f"SELECT change_id, {_quote(dialect, 'change')} FROM {table} "
-                                     "ORDER BY committed_at"):
+        rows = fetch(f"SELECT change_id, {_quote(dialect, 'change')} FROM {table} ORDER BY committed_at")
+        unmatched = {m.description.split("@", 1)[0]: m for m in by_id.values()
+                     if m.id not in {str(r[0]) for r in rows}}
+        for change_id, name in rows:
             if str(change_id) in by_id:
                 result.matched.append(by_id[str(change_id)])
+            elif str(name) in unmatched:
+                _refuse_edited(str(name), str(change_id), unmatched[str(name)])
             else:
                 result.not_in_folder.append(f"{name} ({change_id})")
         result.notes.append("sqitch changes are matched by change id to the project's plan")
@@ -278,6 +282,17 @@ def _match_sqitch(result: Match, fetch: Callable[[str], list[tuple[Any, ...]]], 
             result.matched.append(migration)
     result.notes.append("sqitch changes are matched by name to the files' descriptions")
     return result
+
+
+def _refuse_edited(name: str, deployed_id: str, planned: Migration) -> None:
+    """A deployed change whose plan line was edited since: its id is another, so adopting the rest would leave it
+    pending and deploy it again over what sqitch deployed. sqitch refuses such a plan too ("Cannot find change
+    <id> (<name>) in sqitch.plan", lib/App/Sqitch/Engine.pm _sync_plan)."""
+    raise ValidationFailed(
+        f'baseline --from sqitch: change "{name}" is deployed as {deployed_id}, but its line in sqitch.plan now '
+        f"gives {planned.id}: the plan line (note, date, planner, requirements or a change before it) was edited "
+        "after sqitch deployed it, and it would be deployed again. Restore the line as it was deployed (sqitch "
+        "refuses this plan too), then run again")
 
 
 def _match_by_hash(result: Match, fetch: Callable[[str], list[tuple[Any, ...]]], table: str,
