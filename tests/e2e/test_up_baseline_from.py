@@ -154,3 +154,23 @@ def test_options_that_do_not_go_together(tmp_path: Path, migrations_dir: Path, a
     result = run_cli("up", "--dir", str(migrations_dir), *args, env={"DATABASE_URL": f"sqlite:///{database}"},
                      cwd=tmp_path)
     assert (2, False) == (result.returncode, database.exists()), result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "mysql"])
+@pytest.mark.parametrize("tool", ["goose", "flyway"])
+def test_concurrent_first_runs_adopt_once(db: TestDatabase, migrations_dir: Path, tool: str) -> None:
+    """Init containers of two (here three) replicas start at once, each with --baseline-from: one adopts and applies
+    V3; the others wait for the runner lock, find premigrate's rows and skip adoption. The tool's files are recorded
+    once, V3 applied once, every process exits 0."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    versioned(migrations_dir)
+    existing_schema(db)
+    tool_history(db, tool)
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda _: up(db, migrations_dir, "--baseline-from", tool), range(3)))
+    assert [0, 0, 0] == [r.returncode for r in results], [r.stderr[-2000:] for r in results]
+    assert [V1, V2, V3] == sorted(r["migration_id"] for r in db.history())
+    assert {V1: "baseline", V2: "baseline", V3: "versioned"} == kinds(db)
+    assert 1 == sum(len(r.find("baseline_done")) for r in results)
+    assert [V3] == [e["version"] for r in results for e in r.find("migration_applied")]
