@@ -174,3 +174,26 @@ def test_concurrent_first_runs_adopt_once(db: TestDatabase, migrations_dir: Path
     assert {V1: "baseline", V2: "baseline", V3: "versioned"} == kinds(db)
     assert 1 == sum(len(r.find("baseline_done")) for r in results)
     assert [V3] == [e["version"] for r in results for e in r.find("migration_applied")]
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"])
+def test_tool_history_ahead_of_the_folder(db: TestDatabase, migrations_dir: Path) -> None:
+    """goose applied V1, V2 and a V9 this folder does not have: as for premigrate's own history ahead of the folder,
+    a migration_missing warning (the adoption goes on), and --strict refuses before anything changes."""
+    versioned(migrations_dir)
+    existing_schema(db)
+    tool_history(db, "goose")
+    db.execute("INSERT INTO goose_db_version (version_id, is_applied) VALUES (20240101000009, TRUE)")
+    before = db.tables()
+
+    strict = up(db, migrations_dir, "--baseline-from", "goose", "--strict")
+
+    assert (5, before) == (strict.returncode, db.tables()), strict.stderr[-3000:]
+    assert "20240101000009" in strict.find("error")[0]["error"]
+
+    result = up(db, migrations_dir, "--baseline-from", "goose")
+
+    assert 0 == result.returncode, result.stderr[-3000:]
+    assert {V1: "baseline", V2: "baseline", V3: "versioned"} == kinds(db)
+    assert ["20240101000009"] == [w["migration_id"] for w in result.find("migration_missing")]
+    assert "warning" == result.find("migration_missing")[0]["level"]

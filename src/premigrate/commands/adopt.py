@@ -86,6 +86,11 @@ def record(command: CommandRun, driver: Driver, files: MigrationSet, result: Mat
 
     baseline.record(command, driver, result.matched, {})
     baseline.log_done(command, result, files)
+    for entry in result.not_in_folder:
+        # The tool's history is ahead of the folder: said as premigrate says it of its own history (planner.py).
+        command.log.warning("migration_missing", migration_id=entry, script=None,
+                            error=f"{entry} is in {result.tool}'s history but not in the folder (not recorded): the "
+                                  "database is ahead of these migration files")
     return driver.read_history()
 
 
@@ -104,8 +109,8 @@ def _match(command: CommandRun, driver: Driver, files: MigrationSet, mapping: di
 
     tables = driver.list_tables()
     try:
-        return baseline.match_tool(tool, driver.fetch, tables, files, mapping, dialect=driver.dialect,
-                                   from_table=config.baseline.from_table)
+        result = baseline.match_tool(tool, driver.fetch, tables, files, mapping, dialect=driver.dialect,
+                                     from_table=config.baseline.from_table)
     except ToolTableMissing as exc:
         ours = {config.history_table_name.lower(), lock_table_name(config.history_table_name).lower()}
         own = sorted(t for t in tables if t.lower() not in ours)
@@ -126,3 +131,10 @@ def _match(command: CommandRun, driver: Driver, files: MigrationSet, mapping: di
         raise type(exc)(exc.message.replace("baseline --from", FLAG, 1), **exc.fields) from None
     except UsageError as exc:
         raise UsageError(exc.message.replace("baseline --from", FLAG, 1), **exc.fields) from None
+    if result.not_in_folder and config.strict:
+        # --strict refuses a history ahead of the folder; the tool's history adopted is no exception.
+        shown = ", ".join(result.not_in_folder[:5]) + (", ..." if len(result.not_in_folder) > 5 else "")
+        raise ValidationFailed(f"{FLAG} {tool}: {len(result.not_in_folder)} migration(s) in {tool}'s history are not "
+                               f"in the folder ({shown}): the database is ahead of these migration files (--strict); "
+                               "add their files, or run without --strict to adopt the rest with a warning")
+    return result
