@@ -376,3 +376,20 @@ class TestBaselineFromSqitchEditedPlan:
         error = result.find("error")[0]["error"]
         assert 'change "orders"' in error and "sqitch.plan" in error, error
         assert db.table not in db.tables() and "orders" in db.tables()
+
+
+class TestVerifyLeavesATransactionOpen:
+    def test_what_it_wrote_is_discarded(self, db: TestDatabase, tmp_path: Path) -> None:
+        """verify/a.sql opens a transaction and writes, without ROLLBACK. sqitch runs it in a client session of its
+        own (psql, mysql, sqlite3) that ends right after, discarding the open transaction; premigrate does the same,
+        so the next change's commit does not keep the verify's row."""
+        root = project(tmp_path / "p", f"%project=p\n\na 2024-01-10T10:00:00Z {WHO}\nb 2024-01-11T10:00:00Z {WHO}\n",
+                       {"deploy/a.sql": "CREATE TABLE a_t (id INTEGER);\n",
+                        "verify/a.sql": "BEGIN;\nINSERT INTO a_t VALUES (1);\nSELECT id FROM a_t;\n",
+                        "deploy/b.sql": "CREATE TABLE b_t (id INTEGER);\n"})
+        (root / "sqitch.conf").write_text(f"[core]\n\tengine = {ENGINE[db.dialect]}\n")
+        result = up(db, root)
+        assert 0 == result.returncode, result.stderr[-2000:]
+        assert ["a"] == [e["description"] for e in result.find("change_verified")]
+        assert [(0,)] == [tuple(r) for r in db.query("SELECT COUNT(*) FROM a_t")]
+        assert {"a_t", "b_t"} <= db.tables()

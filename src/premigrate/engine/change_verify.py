@@ -66,6 +66,10 @@ class ChangeVerify:
             except BaseException:  # noqa: BLE001 - the verify's error is the one to report
                 pass
             raise self._revert(migration, exc) from exc
+        # sqitch runs the verify script in a client session of its own (psql, mysql, sqlite3), and a transaction it
+        # leaves open (BEGIN without ROLLBACK) is discarded when that session ends; here it would stay open on the
+        # migration session and the next change's COMMIT would keep what the verify script wrote.
+        executor.driver.rollback()
         executor.log.info("change_verified", **migration_fields(migration), verify_script=view.script,
                           statements=len(statements), duration_ms=executor.attempts.ms(started))
 
