@@ -251,3 +251,18 @@ class TestChangeIdEdges:
         plan = sqitch.parse_plan("%project=p\n\na 2012-07-16T17:25:07Z Barack Obama  <potus@whitehouse.gov>\n")
         info = "project p\nchange a\nplanner Barack Obama  <potus@whitehouse.gov>\ndate 2012-07-16T17:25:07Z"
         assert plan.changes[0].id == self._id(info)
+
+    @pytest.mark.parametrize(("written", "canonical"), [
+        ("https://github.com/sqitchers/sqitch/", "https://github.com/sqitchers/sqitch/"),
+        ("HTTPS://GitHub.COM", "https://github.com/"),
+        ("https://example.com:443/x", "https://example.com/x"),
+        ("http://example.com:8080", "http://example.com:8080/"),
+        ("https://example.com/a%7eb%2f", "https://example.com/a~b%2F"),
+        ("urn:uuid:ABC", "urn:uuid:ABC"),
+    ])
+    def test_uri_canonical_as_sqitch_writes_it(self, written: str, canonical: str) -> None:
+        # Change.pm info: 'uri ' . $self->uri->canonical (the URI module's canonical form).
+        plan = sqitch.parse_plan(f"%project=p\n%uri={written}\n\na {WHO}\n")
+        info = (f"project p\nuri {canonical}\nchange a\nplanner Barack Obama <potus@whitehouse.gov>\n"
+                "date 2012-07-16T17:25:07Z")
+        assert plan.changes[0].id == self._id(info)

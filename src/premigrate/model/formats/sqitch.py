@@ -134,12 +134,38 @@ def parse_dependency(text: str) -> Dependency | None:
                       tag=m.group("tag") or m.group("tag2"), id=m.group("id"))
 
 
+_DEFAULT_PORT = {"http": "80", "https": "443", "ftp": "21"}
+_URI = re.compile(r"\A(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):(?://(?P<user>[^/?#@]*@)?(?P<host>[^/?#:]*)"
+                  r"(?::(?P<port>\d*))?)?(?P<rest>.*)\Z", re.DOTALL)
+_UNRESERVED = re.compile(r"[A-Za-z0-9\-_.~]")
+
+
+def canonical_uri(uri: str) -> str:
+    """What Change.pm puts in the info: `uri->canonical` (the CPAN URI module: URI.pm lowercases the scheme, decodes
+    escaped unreserved characters and uppercases the other escapes' hex; URI/_server.pm lowercases the host and drops
+    an empty or default port; URI/http.pm makes an empty path "/"), for the server-based schemes it knows."""
+    uri = re.sub(r"%([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)) if _UNRESERVED.fullmatch(
+        chr(int(m.group(1), 16))) else "%" + m.group(1).upper(), uri)
+    m = _URI.match(uri)
+    if m is None:
+        return uri
+    scheme = m.group("scheme").lower()
+    if scheme not in _DEFAULT_PORT or m.group("host") is None:
+        return scheme + uri[len(scheme):]
+    port = m.group("port")
+    kept = f":{port}" if port and port != _DEFAULT_PORT[scheme] else ""
+    rest = m.group("rest")
+    if scheme in ("http", "https") and not rest:
+        rest = "/"  # URI/http.pm: an empty path (and no query) with an authority is "/"
+    return f"{scheme}://{m.group('user') or ''}{m.group('host').lower()}{kept}{rest}"
+
+
 def change_id(project: str, uri: str | None, name: str, parent: str | None, planner: str, timestamp: str,
               requires: list[str], conflicts: list[str], note: str) -> str:
     """Change.pm `info` and `id`: SHA1 of "change <length>\\0<info>"."""
     lines = [f"project {project}"]
     if uri:
-        lines.append(f"uri {uri}")
+        lines.append(f"uri {canonical_uri(uri)}")
     lines.append(f"change {name}")
     if parent:
         lines.append(f"parent {parent}")
