@@ -73,6 +73,21 @@ class TestConf:
         with pytest.raises(MigrationFileError, match="engine = oracle: premigrate runs sqitch projects for pg"):
             sqitch_project.read_conf(root, None)
 
+    @pytest.mark.parametrize("section", ['deploy "variables"', 'core "variables"', 'target "prod.variables"',
+                                         'engine "mysql.variables"', 'verify "variables"'])
+    def test_script_variables_refused(self, tmp_path: Path, section: str) -> None:
+        """sqitch sets them before each script (psql --set, MySQL SET @name); run without them, a MySQL script
+        reading @name would silently see NULL."""
+        root = self.write(tmp_path, f"[core]\n\tengine = mysql\n[{section}]\n\tenv = prod\n")
+        with pytest.raises(MigrationFileError, match="sqitch.conf: line 4: env: a script variable"):
+            sqitch_project.read_conf(root, "mysql")
+
+    def test_script_variables_ignored_where_sqitch_ignores_them(self, tmp_path: Path) -> None:
+        # Engine/sqlite.pm passes no variables to sqlite3.
+        root = self.write(tmp_path, '[core]\n\tengine = sqlite\n[deploy "variables"]\n\tenv = prod\n'
+                                    '[target "t"]\n\turi = db:sqlite:x.db\n')
+        sqitch_project.read_conf(root, "sqlite")
+
 
 REWORKED = f"""%project=p
 

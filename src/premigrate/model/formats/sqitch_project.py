@@ -48,14 +48,20 @@ def read_conf(root: Path, dialect: str | None) -> None:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise MigrationFileError(f"sqitch.conf: cannot read it ({exc})", file="sqitch.conf") from None
-    section = ""
+    section = sub = ""
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].split(";", 1)[0]
         head = _SECTION.match(line)
         if head:
-            section = head.group("name").lower()
+            section, sub = head.group("name").lower(), (head.group("sub") or "").lower()
             continue
         setting = _SETTING.match(line)
+        if setting and line.strip() and dialect != "sqlite" and _is_variables(section, sub):
+            raise MigrationFileError(
+                f"sqitch.conf: line {number}: {setting.group('key')}: a script variable ([{section} \"{sub}\"]), "
+                "which sqitch sets before each script (psql --set name=value for :name, MySQL SET @name = value); "
+                "premigrate does not, so a script reading it would run with the variable unset. Write the value into "
+                "the scripts and remove the setting", file="sqitch.conf", line=number)
         if not setting or not line.strip() or section not in ("core", "engine", "target"):
             continue
         key, value = setting.group("key").lower(), (setting.group("value") or "").strip().strip('"')
@@ -72,6 +78,15 @@ def read_conf(root: Path, dialect: str | None) -> None:
             if dialect is not None and wanted != dialect:
                 raise MigrationFileError(f"sqitch.conf: line {number}: engine = {value}: the project is written for "
                                          f"{wanted}, the database is {dialect}", file="sqitch.conf", line=number)
+
+
+def _is_variables(section: str, sub: str) -> bool:
+    """Where sqitch reads script variables (Command/deploy.pm _collect_vars: core.variables, deploy.variables,
+    target.<name>.variables with engine.<engine>.variables; revert and verify read theirs); Engine/pg.pm passes them
+    to psql with --set, Engine/mysql.pm _set_vars as `SET @"name" = 'value'`; Engine/sqlite.pm ignores them."""
+    if section in ("core", "deploy", "revert", "verify"):
+        return sub == "variables"
+    return section in ("target", "engine") and sub.endswith(".variables")
 
 
 def check_dependencies(plan: Plan, file: str = "sqitch.plan") -> None:
