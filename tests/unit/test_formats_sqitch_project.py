@@ -62,6 +62,11 @@ class TestConf:
         with pytest.raises(MigrationFileError, match="sqitch.conf: line 2: deploy_dir = db/deploy: premigrate reads"):
             sqitch_project.read_conf(root, None)
 
+    def test_settings_after_a_byte_order_mark_are_read(self, tmp_path: Path) -> None:
+        (tmp_path / "sqitch.conf").write_bytes("\ufeff[core]\n\tdeploy_dir = db/deploy\n".encode())
+        with pytest.raises(MigrationFileError, match="line 2: deploy_dir = db/deploy"):
+            sqitch_project.read_conf(tmp_path, None)
+
     def test_engine_of_another_database_refused(self, tmp_path: Path) -> None:
         root = self.write(tmp_path, "[core]\nengine = sqlite\n")
         with pytest.raises(MigrationFileError, match="written for sqlite, the database is mysql"):

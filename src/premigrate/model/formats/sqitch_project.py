@@ -45,7 +45,8 @@ def read_conf(root: Path, dialect: str | None) -> None:
     if not path.is_file():
         return
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: a BOM before "[core]" would otherwise hide that section, and its settings, from the checks.
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise MigrationFileError(f"sqitch.conf: cannot read it ({exc})", file="sqitch.conf") from None
     section = sub = ""
