@@ -322,3 +322,41 @@ def test_verify_leaves_out_skipped_changesets(db: TestDatabase, migrations_dir: 
     result = cmd("verify", db, migrations_dir)
     assert 0 == result.returncode, result.stderr
     assert "2 verified" in result.stdout and "c:other" not in result.stdout and "::other::" not in result.stdout
+
+
+class TestBaselineFromLiquibase:
+    """A database Liquibase migrated: `baseline --from liquibase` adopts the changesets DATABASECHANGELOG records,
+    by path, id and author and with Liquibase's checksum, and `up` goes on with the rest."""
+
+    def liquibase_ran(self, db: TestDatabase, migrations_dir: Path, sums: dict[str, str] | None = None) -> None:
+        from premigrate.model.formats.liquibase import parse_formatted_sql
+
+        stamp = "TIMESTAMP" if db.dialect == "postgresql" else "DATETIME"
+        db.execute(f"CREATE TABLE DATABASECHANGELOG (ID VARCHAR(255) NOT NULL, AUTHOR VARCHAR(255) NOT NULL, "
+                   f"FILENAME VARCHAR(255) NOT NULL, DATEEXECUTED {stamp} NOT NULL, ORDEREXECUTED INT NOT NULL, "
+                   "EXECTYPE VARCHAR(10) NOT NULL, MD5SUM VARCHAR(35), DESCRIPTION VARCHAR(255))")
+        for order, changeset in enumerate(parse_formatted_sql(BASE, "changelog.sql"), 1):
+            for statement in changeset.statements:
+                db.execute(statement)
+            md5 = (sums or {}).get(changeset.id, changeset.checksum)
+            db.execute("INSERT INTO DATABASECHANGELOG (ID, AUTHOR, FILENAME, DATEEXECUTED, ORDEREXECUTED, EXECTYPE, "
+                       f"MD5SUM, DESCRIPTION) VALUES ('{changeset.id}', '{changeset.author}', 'changelog.sql', "
+                       f"CURRENT_TIMESTAMP, {order}, 'EXECUTED', '{md5}', 'sql')")
+        write(migrations_dir, "changelog.sql", BASE + "\n--changeset ann:3\nCREATE TABLE later (id INT);\n")
+
+    def test_adopted_then_up_runs_the_rest(self, db: TestDatabase, migrations_dir: Path) -> None:
+        self.liquibase_ran(db, migrations_dir)
+        result = cmd("baseline", db, migrations_dir, "--from", "liquibase")
+        assert 0 == result.returncode, result.stderr
+        assert ["changelog.sql::1::ann", "changelog.sql::2::bob"] == ids(db)
+        applied = up(db, migrations_dir)
+        assert 0 == applied.returncode, applied.stderr
+        assert ["changelog.sql::3::ann"] == [e["migration_id"] for e in applied.find("migration_applied")]
+        assert "later" in db.tables() and 1 == count(db, "person")
+
+    def test_changed_since_liquibase_ran_it_is_refused(self, db: TestDatabase, migrations_dir: Path) -> None:
+        self.liquibase_ran(db, migrations_dir, sums={"1": "9:00000000000000000000000000000000"})
+        result = cmd("baseline", db, migrations_dir, "--from", "liquibase")
+        assert 5 == result.returncode
+        assert "changelog.sql::1::ann" in result.stderr and "changed since Liquibase ran" in result.stderr
+        assert db.table not in db.tables()
