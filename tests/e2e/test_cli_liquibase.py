@@ -354,6 +354,14 @@ class TestBaselineFromLiquibase:
         assert ["changelog.sql::3::ann"] == [e["migration_id"] for e in applied.find("migration_applied")]
         assert "later" in db.tables() and 1 == count(db, "person")
 
+    def test_up_baseline_from_in_one_deploy(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """`up --baseline-from liquibase`: adopted and the rest applied in one run."""
+        self.liquibase_ran(db, migrations_dir)
+        result = up(db, migrations_dir, "--baseline-from", "liquibase")
+        assert 0 == result.returncode, result.stderr
+        assert ["changelog.sql::3::ann"] == [e["migration_id"] for e in result.find("migration_applied")]
+        assert 3 == len(ids(db)) and 1 == count(db, "person")
+
     def test_changed_since_liquibase_ran_it_is_refused(self, db: TestDatabase, migrations_dir: Path) -> None:
         self.liquibase_ran(db, migrations_dir, sums={"1": "9:00000000000000000000000000000000"})
         result = cmd("baseline", db, migrations_dir, "--from", "liquibase")
