@@ -258,6 +258,23 @@ class TestPreconditions:
             assert 0 == up(db, migrations_dir).returncode
             assert "guarded" in db.tables()
 
+    def test_on_error_when_the_check_cannot_run(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """A check whose SQL fails is onError's case (here CONTINUE): skipped, and the session stays usable."""
+        write(migrations_dir, "changelog.sql", HEADER + """--changeset a:1
+--preconditions onFail:HALT onError:CONTINUE
+--precondition-sql-check expectedResult:0 SELECT COUNT(*) FROM no_such_table
+CREATE TABLE guarded (id INT);
+
+--changeset a:2
+CREATE TABLE after_it (id INT);
+""")
+        result = up(db, migrations_dir)
+        assert 0 == result.returncode, result.stderr
+        [failed] = result.find("precondition_failed")
+        assert "CONTINUE" == failed["outcome"]
+        assert ["changelog.sql::2::a"] == ids(db)
+        assert "after_it" in db.tables() and "guarded" not in db.tables()
+
     def test_passing_sql_check_and_view(self, db: TestDatabase, migrations_dir: Path) -> None:
         write(migrations_dir, "changelog.sql", HEADER + """--changeset a:1
 CREATE TABLE base (id INT);
