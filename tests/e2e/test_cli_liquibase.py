@@ -176,6 +176,8 @@ class TestDrift:
         for _ in range(3):
             assert 0 == up(db, migrations_dir).returncode
         assert 3 == count(db, "city")
+        # applied once, it is current: check (and check --wait, serve's readiness) do not wait for its next run
+        assert 0 == cmd("check", db, migrations_dir).returncode
 
 
 class TestFilters:
