@@ -112,6 +112,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("lint", "--lint", "PREMIGRATE_LINT",
            "lint pending files before applying: warn (log findings), error (refuse on error-level findings), off",
            kind="choice", default="warn", choices=("warn", "error", "off"), commands=("up",)),
+    Option("no_verify", "--no-verify", "PREMIGRATE_NO_VERIFY",
+           "sqitch projects: do not run a change's verify script after deploying it", kind="bool", default=False,
+           commands=("up",)),
     Option("callbacks", "--callbacks", "PREMIGRATE_CALLBACKS",
            "also read callback scripts (beforeMigrate.sql, afterMigrate.sql, ...) from this folder", metavar="DIR",
            commands=("up", "down")),
@@ -154,9 +157,8 @@ OPTIONS: tuple[Option, ...] = (
            metavar="URL", commands=("verify",)),
     Option("format", "--format", "PREMIGRATE_FORMAT",
            "whose rules the folder follows: auto (detect per folder or file), flyway, golang-migrate, dbmate, goose, "
-           "sql-migrate, sqlx, atlas, prisma, diesel, popx, drizzle, plain, liquibase; new: the layout of the file it "
-           "writes "
-           "(default: the folder's)",
+           "sql-migrate, sqlx, atlas, prisma, diesel, popx, drizzle, plain, liquibase, sqitch; new: the layout of the "
+           "file it writes (default: the folder's)",
            kind="choice", default="auto", choices=FORMAT_NAMES, metavar="FORMAT"),
     Option("allow_empty", "--allow-empty", "PREMIGRATE_ALLOW_EMPTY",
            "accept a migrations folder with no migrations (refused by default: it is usually a volume mounted at the "

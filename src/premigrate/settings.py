@@ -63,6 +63,7 @@ class ApplySettings:
     single_transaction: bool = False
     baseline_on_empty_history: Version | None = None
     lint: str = "off"  # warn | error | off
+    verify: bool = True  # sqitch: run each change's verify script after its deploy (--no-verify: off)
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ def sections_from(command: str, values: Mapping[str, Any], flags: Mapping[str, A
         "apply": ApplySettings(to=value("to") if command in ("up", "plan") else None, dry_run=bool(value("dry_run")),
                                single_transaction=bool(value("single_transaction")),
                                baseline_on_empty_history=value("baseline_on_empty_history"),
-                               lint=value("lint") or "off"),
+                               lint=value("lint") or "off", verify=not value("no_verify")),
         "down": DownSettings(steps=value("steps"), to=value("to") if command == "down" else None,
                              yes=bool(value("yes")), allow_empty_down=bool(value("allow_empty_down"))),
         "check": CheckSettings(wait=bool(value("check_wait")), timeout=value("check_timeout") or None),

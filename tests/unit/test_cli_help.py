@@ -81,6 +81,7 @@ _READ_AS: dict[str, tuple[str, str]] = {
     "to": ("ApplySettings", "to"), "dry_run": ("ApplySettings", "dry_run"),
     "single_transaction": ("ApplySettings", "single_transaction"),
     "baseline_on_empty_history": ("ApplySettings", "baseline_on_empty_history"), "lint": ("ApplySettings", "lint"),
+    "no_verify": ("ApplySettings", "verify"),
     "check_wait": ("CheckSettings", "wait"), "check_timeout": ("CheckSettings", "timeout"),
     "contexts": ("FolderSettings", "contexts"), "labels": ("FolderSettings", "labels"),
     "liquibase_strict": ("FolderSettings", "liquibase_strict"),

@@ -291,6 +291,17 @@ def _match_sqitch(result: Match, fetch: Callable[[str], list[tuple[Any, ...]]], 
     if len(projects) > 1:
         raise ValidationFailed(f"baseline --from sqitch: {table} holds several projects "
                                f"({', '.join(sorted(projects))}); adopt them from the project's own plan")
+    by_id = {m.id: m for m in files.listed if m.format == "sqitch"}
+    if by_id:
+        # The folder is the sqitch project itself: its changes carry the ids sqitch recorded (formats/sqitch.py).
+        for change_id, name in fetch(f"SELECT change_id, {_quote(dialect, 'change')} FROM {table} "
+                                     "ORDER BY committed_at"):
+            if str(change_id) in by_id:
+                result.matched.append(by_id[str(change_id)])
+            else:
+                result.not_in_folder.append(f"{name} ({change_id})")
+        result.notes.append("sqitch changes are matched by change id to the project's plan")
+        return result
     by_name = {m.description.lower(): m for m in files.versioned}
     for (name,) in fetch(f"SELECT {_quote(dialect, 'change')} FROM {table} ORDER BY committed_at"):
         migration = by_name.get(str(name).lower())

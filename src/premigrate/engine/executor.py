@@ -23,6 +23,7 @@ from premigrate.config import Config
 from premigrate.drivers.base import Driver, HistoryRow, SqlError
 from premigrate.engine.progress import FIRST_AT_A_TERMINAL_S, INTERVAL_S, ProgressReport
 from premigrate.engine.attempts import EVENT_DOWN_FAILED, SessionTimeouts, StatementAttempts
+from premigrate.engine.change_verify import ChangeVerify
 from premigrate.engine.changesets import apply_changeset, refuse_in_single_transaction
 from premigrate.engine.own_writes import OwnWrites
 from premigrate.engine.interrupts import SignalGuard
@@ -87,6 +88,7 @@ class Executor(OwnWrites):
                                           lock.watch if lock is not None else None, tracer, progress)
         self.session_timeouts = SessionTimeouts(driver)
         self.stepwise = StepwiseRun(self)
+        self.change_verify = ChangeVerify(self)  # sqitch verify scripts, after a change's deploy
         # The lock session does premigrate's own writes outside a migration's transaction (its state is never a
         # migration's); the writes that must commit with a migration's transaction run on the migration session,
         # conditional on the lock session still holding the lock.
@@ -178,6 +180,8 @@ class Executor(OwnWrites):
                     rows = self.apply_step(step, following) if step.migration.source is None else \
                         apply_changeset(self, step, following)
                     span.set("premigrate.rows_affected", rows or 0)
+                    if rows is not None and self.change_verify.wanted(step.migration):
+                        self.change_verify.run(step.migration)
                 if rows is not None:
                     self.stats.applied += 1
 
@@ -301,10 +305,10 @@ class Executor(OwnWrites):
                     self.between_migrations()
                 self.check_lock()
                 with self.migration_span(migration, "down"):
-                    self._roll_back_one(row, migration)
+                    self.roll_back_one(row, migration)
                 self.stats.rolled_back += 1
 
-    def _roll_back_one(self, row: HistoryRow, migration: Migration) -> None:
+    def roll_back_one(self, row: HistoryRow, migration: Migration) -> None:
         statements = self.shapes.down_statements(migration)
         fields = migration_fields(migration) | {"script": migration.down_script}
         transactional = self.shapes.down_in_transaction(migration)

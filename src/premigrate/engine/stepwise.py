@@ -133,7 +133,8 @@ class StepwiseRun:
         except MigrationFailed as exc:
             self._record(row.evolve(state=STATE_FAILED, error=str(exc)))
             raise
-        ahead = self._row_ahead(following)
+        # A change with a verify script to run is not final yet: the next one's row waits (engine/change_verify.py).
+        ahead = None if self.executor.change_verify.wanted(migration) else self._row_ahead(following)
         if ahead is None:
             self.executor.update_row(final)
             return

@@ -86,6 +86,10 @@ class Migration:
     # checksum stays that of the file's text.
     envsub: tuple[bool, bool] | None = None
     environment: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
+    # sqitch's verify/<change>.sql (formats/sqitch.py): run after the up part; if it raises, the change is reverted
+    # with its down part and not recorded (engine/change_verify.py). Not part of the checksum, as in sqitch.
+    verify_sql: str | None = None
+    verify_script: str | None = None
     # A listed migration (kind "listed", model/listed.py): a change of a changelog (Liquibase changeset, sqitch
     # change) that names itself and runs in the changelog's order, not by version.
     key: str | None = None  # its identity, the history table's migration_id (listed.history_key: at most 191 chars)

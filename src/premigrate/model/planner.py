@@ -207,6 +207,8 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
 
         plan_listed(files.listed, rows, steps, problems, listed, lambda migration, row: _judge_existing(
             migration, row, policy, steps, problems, listed, several))
+        if files.listed[0].format == "sqitch":
+            problems.extend(_sqitch_edited(files.listed, history))
     _judge_missing(history, known, policy, entries, problems, warnings)
 
     if policy.target is not None:
@@ -221,6 +223,17 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
             ))
     entries.sort(key=lambda e: sort_key(e.version, e.description))
     return Plan(steps, problems, warnings, listed + entries)  # listed ones in their listing order
+
+
+def _sqitch_edited(listed: Sequence[Migration], history: Sequence[HistoryRow]) -> list[Problem]:
+    """sqitch keys a change on an id made from its plan line: an edited line of a deployed change is refused."""
+    from premigrate.model.formats.sqitch_project import edited_plan_lines
+
+    return [Problem(ProblemKind.DRIFT, m.id,
+                    f"sqitch.plan: the plan line of change {m.description!r} was edited after it was deployed: sqitch "
+                    f"change id {row.migration_id} is recorded, the plan now gives {m.id}; restore the line as it "
+                    "was deployed (sqitch refuses this plan too: \"Cannot find change\")", "sqitch.plan")
+            for m, row in edited_plan_lines(listed, history)]
 
 
 def _judge_missing(history: Sequence[HistoryRow], known: set[str], policy: Policy, entries: list[Entry],

@@ -11,6 +11,7 @@ dialect-suffixed names as popx, a folder of sub-folders as Prisma (beside migrat
 up.sql), and a folder of files file by file (files.detect_file); whatever it cannot place with certainty is
 refused, naming it.
 Drizzle v1 folders (<timestamp>_<name>/migration.sql beside snapshot.json) are read as Drizzle (drizzle.read_v1).
+sqitch (sqitch_project.py): a folder with sqitch.plan, read into listed migrations in plan order (read_listed).
 liquibase (liquibase/reader.py): a changelog folder (a master changelog, or formatted SQL files), read into listed
 migrations in changelog order (read_listed).
 """
@@ -44,7 +45,7 @@ _READERS: dict[str, tuple[str, str]] = {
     "plain": ("files", "PLAIN"),
 }
 # Formats whose unit is a changelog entry, not a file: read into listed migrations (model/listed.py) by read_listed.
-LISTED: tuple[str, ...] = ("liquibase",)
+LISTED: tuple[str, ...] = ("liquibase", "sqitch")
 NAMES: tuple[str, ...] = ("auto", *_READERS, *LISTED)
 
 
@@ -56,8 +57,18 @@ def reader(name: str) -> FolderReader:
 
 def read_listed(directory: Path, entries: list[Entry], fmt: str, dialect: str | None,
                 filters: Filters | None = None) -> list[Migration] | None:
-    """The listed migrations of a changelog folder (`--format liquibase`, or `auto` for a folder Liquibase's
-    markers name), or None for a folder of files."""
+    """The listed migrations of a changelog folder (`--format liquibase` or `sqitch`; `auto`: a folder with
+    sqitch.plan, or one Liquibase's markers name), or None for a folder of files."""
+    if fmt == "sqitch" or (fmt == "auto" and any(e.name == "sqitch.plan" and not e.is_dir for e in entries)):
+        from premigrate.model.formats import sqitch_project
+
+        loose = [e.name for e in entries if not e.is_dir and e.name.lower().endswith(".sql")]
+        if loose and fmt == "auto":
+            raise MigrationFileError(f"{', '.join(show(n) for n in loose)}: .sql files beside sqitch.plan, which "
+                                     "sqitch would ignore (it runs the scripts under deploy/ that the plan names); "
+                                     "move them out, or pass --format sqitch to ignore them as it does",
+                                     file=loose[0])
+        return sqitch_project.migrations(directory, dialect)
     if fmt == "liquibase" or (fmt == "auto" and is_liquibase_folder(entries)):
         from premigrate.model.formats.liquibase import reader as liquibase
         from premigrate.model.listed import Filters
