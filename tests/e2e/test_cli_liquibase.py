@@ -176,6 +176,8 @@ class TestDrift:
         for _ in range(3):
             assert 0 == up(db, migrations_dir).returncode
         assert 3 == count(db, "city")
+        # applied once, it is current: check (and check --wait, serve's readiness) do not wait for its next run
+        assert 0 == cmd("check", db, migrations_dir).returncode
 
 
 class TestFilters:
@@ -258,6 +260,23 @@ class TestPreconditions:
             assert 0 == up(db, migrations_dir).returncode
             assert "guarded" in db.tables()
 
+    def test_on_error_when_the_check_cannot_run(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """A check whose SQL fails is onError's case (here CONTINUE): skipped, and the session stays usable."""
+        write(migrations_dir, "changelog.sql", HEADER + """--changeset a:1
+--preconditions onFail:HALT onError:CONTINUE
+--precondition-sql-check expectedResult:0 SELECT COUNT(*) FROM no_such_table
+CREATE TABLE guarded (id INT);
+
+--changeset a:2
+CREATE TABLE after_it (id INT);
+""")
+        result = up(db, migrations_dir)
+        assert 0 == result.returncode, result.stderr
+        [failed] = result.find("precondition_failed")
+        assert "CONTINUE" == failed["outcome"]
+        assert ["changelog.sql::2::a"] == ids(db)
+        assert "after_it" in db.tables() and "guarded" not in db.tables()
+
     def test_passing_sql_check_and_view(self, db: TestDatabase, migrations_dir: Path) -> None:
         write(migrations_dir, "changelog.sql", HEADER + """--changeset a:1
 CREATE TABLE base (id INT);
@@ -322,3 +341,49 @@ def test_verify_leaves_out_skipped_changesets(db: TestDatabase, migrations_dir: 
     result = cmd("verify", db, migrations_dir)
     assert 0 == result.returncode, result.stderr
     assert "2 verified" in result.stdout and "c:other" not in result.stdout and "::other::" not in result.stdout
+
+
+class TestBaselineFromLiquibase:
+    """A database Liquibase migrated: `baseline --from liquibase` adopts the changesets DATABASECHANGELOG records,
+    by path, id and author and with Liquibase's checksum, and `up` goes on with the rest."""
+
+    def liquibase_ran(self, db: TestDatabase, migrations_dir: Path, sums: dict[str, str] | None = None) -> None:
+        from premigrate.model.formats.liquibase import parse_formatted_sql
+
+        stamp = "TIMESTAMP" if db.dialect == "postgresql" else "DATETIME"
+        db.execute(f"CREATE TABLE DATABASECHANGELOG (ID VARCHAR(255) NOT NULL, AUTHOR VARCHAR(255) NOT NULL, "
+                   f"FILENAME VARCHAR(255) NOT NULL, DATEEXECUTED {stamp} NOT NULL, ORDEREXECUTED INT NOT NULL, "
+                   "EXECTYPE VARCHAR(10) NOT NULL, MD5SUM VARCHAR(35), DESCRIPTION VARCHAR(255))")
+        for order, changeset in enumerate(parse_formatted_sql(BASE, "changelog.sql"), 1):
+            for statement in changeset.statements:
+                db.execute(statement)
+            md5 = (sums or {}).get(changeset.id, changeset.checksum)
+            db.execute("INSERT INTO DATABASECHANGELOG (ID, AUTHOR, FILENAME, DATEEXECUTED, ORDEREXECUTED, EXECTYPE, "
+                       f"MD5SUM, DESCRIPTION) VALUES ('{changeset.id}', '{changeset.author}', 'changelog.sql', "
+                       f"CURRENT_TIMESTAMP, {order}, 'EXECUTED', '{md5}', 'sql')")
+        write(migrations_dir, "changelog.sql", BASE + "\n--changeset ann:3\nCREATE TABLE later (id INT);\n")
+
+    def test_adopted_then_up_runs_the_rest(self, db: TestDatabase, migrations_dir: Path) -> None:
+        self.liquibase_ran(db, migrations_dir)
+        result = cmd("baseline", db, migrations_dir, "--from", "liquibase")
+        assert 0 == result.returncode, result.stderr
+        assert ["changelog.sql::1::ann", "changelog.sql::2::bob"] == ids(db)
+        applied = up(db, migrations_dir)
+        assert 0 == applied.returncode, applied.stderr
+        assert ["changelog.sql::3::ann"] == [e["migration_id"] for e in applied.find("migration_applied")]
+        assert "later" in db.tables() and 1 == count(db, "person")
+
+    def test_up_baseline_from_in_one_deploy(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """`up --baseline-from liquibase`: adopted and the rest applied in one run."""
+        self.liquibase_ran(db, migrations_dir)
+        result = up(db, migrations_dir, "--baseline-from", "liquibase")
+        assert 0 == result.returncode, result.stderr
+        assert ["changelog.sql::3::ann"] == [e["migration_id"] for e in result.find("migration_applied")]
+        assert 3 == len(ids(db)) and 1 == count(db, "person")
+
+    def test_changed_since_liquibase_ran_it_is_refused(self, db: TestDatabase, migrations_dir: Path) -> None:
+        self.liquibase_ran(db, migrations_dir, sums={"1": "9:00000000000000000000000000000000"})
+        result = cmd("baseline", db, migrations_dir, "--from", "liquibase")
+        assert 5 == result.returncode
+        assert "changelog.sql::1::ann" in result.stderr and "changed since Liquibase ran" in result.stderr
+        assert db.table not in db.tables()

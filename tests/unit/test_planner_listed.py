@@ -91,6 +91,9 @@ def test_always_reapplied_every_run() -> None:
     plan = make_plan(MigrationSet(listed=[migration, B]), [row(migration), row(B)], POLICY)
     assert [(migration.id, Reason.ALWAYS)] == [(s.migration.id, s.reason) for s in plan.steps]
     assert plan.steps[0].row is not None
+    # once applied it is current: check, wait and status do not wait for it
+    assert [] == plan.outstanding and "applied" == plan.entries[0].state
+    assert [Reason.PENDING] == [s.reason for s in make_plan(MigrationSet(listed=[migration]), [], POLICY).outstanding]
     changed = make_plan(MigrationSet(listed=[migration]), [row(migration, checksum="sha256:old")], POLICY)
     assert [Reason.CHANGED] == [s.reason for s in changed.steps]
     assert not changed.problems

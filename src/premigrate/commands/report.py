@@ -124,7 +124,7 @@ def status_json(plan: Plan, *, database: str, table: str) -> str:
         "table": table,
         "migrations": migrations,
         "counts": counts,
-        "pending": [s.migration.id for s in plan.steps],
+        "pending": [s.migration.id for s in plan.outstanding],
         "problems": [{"kind": p.kind, "id": p.migration_id, "message": p.message} for p in plan.problems],
         "warnings": [{"kind": p.kind, "id": p.migration_id, "message": p.message} for p in plan.warnings],
     }

@@ -83,7 +83,7 @@ def plan_listed(listed: Sequence[Migration], rows: Mapping[str, HistoryRow], ste
             continue
         unchanged = checksum_accepted(migration, row.checksum)
         if unchanged and migration.rerun == "always":
-            entries.append(entry_for(migration, PENDING, row, detail="runs on every run"))
+            entries.append(entry_for(migration, APPLIED, row, detail="runs again on every up"))
             steps.append(Step(migration, Reason.ALWAYS, row))
         elif unchanged:
             entries.append(entry_for(migration, APPLIED, row))

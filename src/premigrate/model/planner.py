@@ -126,6 +126,13 @@ class Plan:
     entries: list[Entry] = field(default_factory=list)
 
     @property
+    def outstanding(self) -> list[Step]:
+        """The steps that leave the database behind the folder until they run: every step but a re-run of a listed
+        migration that runs on every run (Liquibase runAlways), which is current once applied. check, wait, status
+        and serve judge "current" by these; `up` still runs every step."""
+        return [s for s in self.steps if s.reason != Reason.ALWAYS]
+
+    @property
     def clean(self) -> bool:
         """Nothing to do and nothing wrong: `up` can exit 0 without taking the lock."""
         return not self.steps and not self.problems
