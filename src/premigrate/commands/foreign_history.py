@@ -295,8 +295,8 @@ def _match_sqitch(result: Match, fetch: Callable[[str], list[tuple[Any, ...]]], 
     if by_id:
         # The folder is the sqitch project itself: its changes carry the ids sqitch recorded (formats/sqitch.py).
         rows = fetch(f"SELECT change_id, {_quote(dialect, 'change')} FROM {table} ORDER BY committed_at")
-        unmatched = {m.description.split("@", 1)[0]: m for m in by_id.values()
-                     if m.id not in {str(r[0]) for r in rows}}
+        deployed = {str(r[0]) for r in rows}
+        unmatched = {m.description.split("@", 1)[0]: m for m in by_id.values() if m.id not in deployed}
         for change_id, name in rows:
             if str(change_id) in by_id:
                 result.matched.append(by_id[str(change_id)])
