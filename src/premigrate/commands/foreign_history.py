@@ -323,9 +323,9 @@ def _refuse_edited(name: str, deployed_id: str, planned: Migration) -> None:
     <id> (<name>) in sqitch.plan", lib/App/Sqitch/Engine.pm _sync_plan)."""
     raise ValidationFailed(
         f'baseline --from sqitch: change "{name}" is deployed as {deployed_id}, but its line in sqitch.plan now '
-        f"gives {planned.id}: the plan line (note, date, planner, requirements or a change before it) was edited "
-        "after sqitch deployed it, and it would be deployed again. Restore the line as it was deployed (sqitch "
-        "refuses this plan too), then run again")
+        f"gives {planned.id}: its plan line (note, date, planner, requirements), a change before it, or the plan's "
+        "%project or %uri was edited after sqitch deployed it, and it would be deployed again. Restore the plan as "
+        "it was deployed (sqitch refuses this plan too), then run again")
 
 
 def _match_by_hash(result: Match, fetch: Callable[[str], list[tuple[Any, ...]]], table: str,
