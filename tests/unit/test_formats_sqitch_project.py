@@ -36,6 +36,19 @@ class TestDependencies:
         with pytest.raises(MigrationFileError, match=r'line 4: change "b" .* "other:x" of project other'):
             sqitch_project.check_dependencies(plan(f"a {WHO}", f"b [{dep}] {WHO}"))
 
+    def test_requirement_by_change_id(self) -> None:
+        """Engine.pm check_deploy_dependencies: a required id must be deployed before the change; premigrate deploys
+        the plan in order, so it must be an earlier plan change's id (Plan.pm check_changes skips ids)."""
+        first = plan(f"a {WHO}").changes[0].id
+        sqitch_project.check_dependencies(plan(f"a {WHO}", f"b [{first}] {WHO}"))
+        with pytest.raises(MigrationFileError, match=r'line 4: change "b" requires change id 0{40}, which no change'):
+            sqitch_project.check_dependencies(plan(f"a {WHO}", f"b [{'0' * 40}] {WHO}"))
+
+    def test_conflict_with_an_earlier_change_by_id_is_refused(self) -> None:
+        first = plan(f"a {WHO}").changes[0].id
+        with pytest.raises(MigrationFileError, match=r'line 4: change "b" conflicts with .* deployed before it'):
+            sqitch_project.check_dependencies(plan(f"a {WHO}", f"b [!{first}] {WHO}"))
+
     def test_own_project_prefix_is_fine(self) -> None:
         sqitch_project.check_dependencies(plan(f"a {WHO}", f"b [p:a] {WHO}"))
 

@@ -95,6 +95,7 @@ def check_dependencies(plan: Plan, file: str = "sqitch.plan") -> None:
     because premigrate deploys the whole plan in order: conflicts with a change planned earlier, and dependencies on
     other projects, which premigrate's one history cannot answer."""
     earlier: dict[str, PlanChange] = {}
+    by_id: dict[str, PlanChange] = {}
     for change in plan.changes:
         for dep in (*change.requires, *change.conflicts):
             if dep.project is not None and dep.project != plan.project:
@@ -103,14 +104,23 @@ def check_dependencies(plan: Plan, file: str = "sqitch.plan") -> None:
                     f'{file}: line {change.line}: change "{change.name}" {how} "{dep.as_string(plan.project)}" of '
                     f"project {dep.project}: premigrate keeps one project's history per folder and cannot check "
                     "another's", file=file, line=change.line)
+        for dep in change.requires:
+            # A requirement by change id: sqitch looks for it among the changes deployed before it (the registry
+            # and this deploy's earlier changes) and refuses the deploy without it ("Missing required change").
+            if dep.id is not None and dep.id not in by_id:
+                raise MigrationFileError(
+                    f'{file}: line {change.line}: change "{change.name}" requires change id {dep.id}, which no change '
+                    "planned before it has; sqitch refuses to deploy it (\"Missing required change\"): require the "
+                    "change by name, or drop the requirement", file=file, line=change.line)
         for dep in change.conflicts:
-            hit = earlier.get(dep.change or "") if dep.change else None
+            hit = by_id.get(dep.id) if dep.id else earlier.get(dep.change or "") if dep.change else None
             if hit is not None:
                 raise MigrationFileError(
                     f'{file}: line {change.line}: change "{change.name}" conflicts with "{dep.key}", deployed '
                     f"before it (line {hit.line}); sqitch refuses to deploy it (\"Conflicts with previously deployed "
                     "change\"): revert that change in the plan, or drop the conflict", file=file, line=change.line)
         earlier[change.name] = change
+        by_id[change.id] = change
 
 
 def load(root: Path, dialect: str | None) -> Plan:
