@@ -259,6 +259,7 @@ class TestChangeIdEdges:
         ("http://example.com:8080", "http://example.com:8080/"),
         ("https://example.com/a%7eb%2f", "https://example.com/a~b%2F"),
         ("urn:uuid:ABC", "urn:uuid:ABC"),
+        ("https://[::1]:443", "https://[::1]/"),
     ])
     def test_uri_canonical_as_sqitch_writes_it(self, written: str, canonical: str) -> None:
         # Change.pm info: 'uri ' . $self->uri->canonical (the URI module's canonical form).

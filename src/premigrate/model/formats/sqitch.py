@@ -135,7 +135,7 @@ def parse_dependency(text: str) -> Dependency | None:
 
 
 _DEFAULT_PORT = {"http": "80", "https": "443", "ftp": "21"}
-_URI = re.compile(r"\A(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):(?://(?P<user>[^/?#@]*@)?(?P<host>[^/?#:]*)"
+_URI = re.compile(r"\A(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):(?://(?P<user>[^/?#@]*@)?(?P<host>\[[^\]]*\]|[^/?#:]*)"
                   r"(?::(?P<port>\d*))?)?(?P<rest>.*)\Z", re.DOTALL)
 _UNRESERVED = re.compile(r"[A-Za-z0-9\-_.~]")
 
