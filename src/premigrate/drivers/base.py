@@ -251,6 +251,11 @@ class Driver(Protocol):
         """Make every later update_row() conditional on session `holder` (a session_id()) still holding the runner
         lock `key`, in the same statement: a row is never written by a run that lost its lock (update_row then
         raises LockLost). None: no guard (SQLite: the lock is a file lock of this process, it cannot be lost)."""
+    def check_later(self, lost: Callable[[], Exception]) -> bool:
+        """Check the guard of guard_writes() (the runner lock still held by its session) on this session, sent
+        with the SQL this session sends next and before any statement of a migration: a failed check raises
+        `lost()` there and nothing sent after the check in the same message takes effect. False: this driver
+        does not defer (the caller checks on the lock session itself)."""
     def restore_session(self) -> None:
         """Undo what a migration may have changed in this session's state (role, search_path, timeouts, session
         variables), so that it does not leak into the next migration; the executor calls it between migrations."""

@@ -168,6 +168,9 @@ class SqlHistoryMixin:
         """SQL that is true while session `holder` holds the runner lock `key`, and its parameters."""
         raise NotImplementedError  # pragma: no cover - servers provide it; SQLite never guards
 
+    def check_later(self, lost: Callable[[], Exception]) -> bool:
+        return False
+
     def restore_session(self) -> None:
         pass
 

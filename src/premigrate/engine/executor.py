@@ -169,7 +169,7 @@ class Executor(OwnWrites):
             for index, step in enumerate(steps):
                 if index:
                     self.between_migrations()
-                self.check_lock()
+                self.check_lock(with_next_statement=True)
                 self.attempts.progress.position = (index + 1, len(steps))
                 with self.migration_span(step.migration, "up") as span:
                     rows = self._apply_step(step, steps[index + 1] if index + 1 < len(steps) else None)

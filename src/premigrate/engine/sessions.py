@@ -121,6 +121,11 @@ class HeldLock:
         if self.lost is not None:
             raise self.lost_error()
 
+    def lost_on_check(self) -> LockLost:
+        """A check of the lock from another session (Driver.check_later) found it not held."""
+        self.lost = "the lock session no longer holds the lock"
+        return self.lost_error()
+
     def lost_error(self) -> LockLost:
         return LockLost(f"the runner lock was lost mid-run: {self.lost}; another premigrate may have taken it and "
                         "be migrating now, so this run stopped before starting another statement. Keep database "
