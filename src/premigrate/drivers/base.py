@@ -251,6 +251,9 @@ class Driver(Protocol):
         """Make every later update_row() conditional on session `holder` (a session_id()) still holding the runner
         lock `key`, in the same statement: a row is never written by a run that lost its lock (update_row then
         raises LockLost). None: no guard (SQLite: the lock is a file lock of this process, it cannot be lost)."""
+    def finish_and_start(self, final: HistoryRow, ahead: HistoryRow) -> None:
+        """update_row(final) and insert_row(ahead) in one transaction, both or neither (a migration's last row and
+        the next one's "statement 1 started"), conditional on the runner lock like update_row."""
     def check_later(self, lost: Callable[[], Exception]) -> bool:
         """Check the guard of guard_writes() (the runner lock still held by its session) on this session, sent
         with the SQL this session sends next and before any statement of a migration: a failed check raises

@@ -249,6 +249,7 @@ class PostgresDriver(PostgresSessionMixin, SqlHistoryMixin):
     def _exec_count(self, query: Any, params: tuple[Any, ...] = ()) -> int:
         if self._held_back:
             self._send_held_back()
+        self.statements_sent += 1
         try:
             return self.conn.execute(query, params).rowcount
         except psycopg.Error as exc:

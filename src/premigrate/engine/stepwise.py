@@ -138,9 +138,8 @@ class StepwiseRun:
             self.executor.update_row(final)
             return
         # One commit instead of two: where every write is its own commit (MySQL), commits are what a run costs.
-        with self.executor.bookkeeping() as book, book.transaction():
-            book.update_row(final)
-            book.insert_row(ahead)
+        with self.executor.bookkeeping() as book:
+            book.finish_and_start(final, ahead)
         self.written_ahead = ahead
 
     def _record(self, row: HistoryRow) -> None:
