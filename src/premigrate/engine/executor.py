@@ -15,12 +15,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
 
 from premigrate.config import Config
 from premigrate.drivers.base import Driver, HistoryRow, SqlError
+from premigrate.engine.runstats import RunStats as RunStats  # the name's old home
 from premigrate.engine.progress import FIRST_AT_A_TERMINAL_S, INTERVAL_S, ProgressReport
 from premigrate.engine.attempts import EVENT_DOWN_FAILED, SessionTimeouts, StatementAttempts
 from premigrate.engine.own_writes import OwnWrites
@@ -41,24 +42,6 @@ if TYPE_CHECKING:
     from premigrate.engine.callbacks import CallbackRunner
 
 CANCEL_WAIT_S = 10.0  # how long a signal's cancel of the running statement may take before the clean-up goes on
-
-
-@dataclass
-class RunStats:
-    applied: int = 0  # migrations applied so far: the run summary's count, also after a failure
-    rolled_back: int = 0  # migrations rolled back so far (down)
-    statements_began: bool = False  # the executor started running statements: a signal stopped one of them
-    rows_affected: int = 0  # over the migrations applied
-    size_before: dict[str, object] | None = None  # database size before the first step (measurements.Size)
-    size_after: dict[str, object] | None = None
-
-    def summary_fields(self) -> dict[str, object]:
-        """What the run summary adds to its count: rows affected, and the sizes where a step ran."""
-        fields: dict[str, object] = {"rows_affected": self.rows_affected}
-        if self.size_before is not None:
-            fields["database_size_before"] = self.size_before
-            fields["database_size_after"] = self.size_after
-        return fields
 
 
 class Executor(OwnWrites):
