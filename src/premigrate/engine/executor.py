@@ -30,7 +30,7 @@ from premigrate.engine.lockwait import LockBusy, Timeouts, timeouts_for
 from premigrate.engine.sessions import HeldLock
 from premigrate.engine.stepwise import StepwiseRun
 from premigrate.engine.tracing import NOOP, Span, Tracer
-from premigrate.errors import LockLost, MigrationFailed, PremigrateError
+from premigrate.errors import ConnectionLost, LockLost, MigrationFailed, PremigrateError
 from premigrate.eventlog import EventLog
 from premigrate.model.history import digests, migration_fields, row_for
 from premigrate.model.migrations import Migration
@@ -150,14 +150,26 @@ class Executor(OwnWrites):
                 self._apply_single_transaction(steps)
                 return
             for index, step in enumerate(steps):
-                if index:
-                    self.between_migrations()
-                self.check_lock(with_next_statement=True)
+                self._before_step(index, step)
                 self.attempts.progress.position = (index + 1, len(steps))
                 with self.migration_span(step.migration, "up") as span:
                     rows = self._apply_step(step, steps[index + 1] if index + 1 < len(steps) else None)
                     span.set("premigrate.rows_affected", rows)
                 self.stats.applied += 1
+
+    def _before_step(self, index: int, step: Step) -> None:
+        """The session restore and the lock check before a step. A connection lost here after the step's first row
+        was written ahead (with the previous migration's final row) leaves a recorded state: reported as such."""
+        try:
+            if index:
+                self.between_migrations()
+            self.check_lock(with_next_statement=True)
+        except ConnectionLost as exc:
+            ahead = self.stepwise.written_ahead
+            if exc.recorded or ahead is None or ahead.migration_id != step.migration.id:
+                raise
+            raise ConnectionLost(f"{exc.message}; the history row of {step.migration.script} records where it "
+                                 "stopped", recorded=True) from exc
 
     def migration_span(self, migration: Migration, direction: str) -> AbstractContextManager[Span]:
         version = str(migration.version) if migration.version is not None else None

@@ -66,8 +66,8 @@ class StepwiseRun:
             else:
                 self.executor.insert_row(row)
             recorded = row
-        self.executor.session_timeouts.apply(timeouts)
         try:
+            self.executor.session_timeouts.apply(timeouts)  # the first SQL after the row: a loss here is recorded
             self._run_statements(migration, statements, row, recorded, started, timeouts, following)
         except ConnectionLost as exc:
             if exc.recorded:
