@@ -160,8 +160,9 @@ class Driver(Protocol):
     # just before its COMMIT (SqlHistoryMixin in drivers/history.py); raises LockLost when the lease is no longer
     # this runner's.
     fence: Callable[[], None] | None
-    # Statements this session has sent to the database: migration statements (execute) and the driver's own SQL
-    # (history, locks, timeouts), one per round trip. Only counted, never reset; tests assert round trips with it.
+    # Round trips this session has made: migration statements (execute) and the driver's own SQL (history, locks,
+    # timeouts), one per message whether it carries one statement or several (PostgreSQL sends what it held back
+    # in one message). Only counted, never reset; tests assert round trips with it.
     statements_sent: int
 
     @classmethod
