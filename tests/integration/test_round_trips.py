@@ -101,11 +101,46 @@ def test_postgresql_lost_lock_before_the_history_write_commits_nothing(pg_factor
     assert (8, ["1"], {"a"}) == (code, [r["migration_id"] for r in db.history()], db.tables() - {db.table})
 
 
-def test_mysql_migration_statement_by_statement_is_eight_round_trips(mysql_factory: Any, tmp_path: Path,
+def test_mysql_migration_statement_by_statement_is_seven_round_trips(mysql_factory: Any, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two statements, each recorded as it starts and ends: COM_RESET_CONNECTION, one SET (character set,
-    autocommit and the migration's timeouts), the lock check, statement 1, "1 done, 2 started", statement 2, the
+    """Two statements, each recorded as it starts and ends: COM_RESET_CONNECTION, one SET (the lock check,
+    character set, autocommit and the migration's timeouts), statement 1, "1 done, 2 started", statement 2, the
     current-database check, and the final row written together with the next migration's first row in one
-    statement. With SET NAMES, SET autocommit and the timeouts sent apart, and the final write as START TRANSACTION,
-    UPDATE, INSERT, COMMIT, it was thirteen."""
-    assert 8 == _per_migration(mysql_factory, tmp_path, monkeypatch)
+    statement. With SET NAMES, SET autocommit, the timeouts and the lock check sent apart, and the final write as
+    START TRANSACTION, UPDATE, INSERT, COMMIT, it was thirteen."""
+    assert 7 == _per_migration(mysql_factory, tmp_path, monkeypatch)
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "mysql"])
+def test_a_held_back_lock_check_fails_the_next_message(dialect: str, tmp_path: Path) -> None:
+    """Driver.check_later: while the lock session holds the lock, the check goes out with the next SQL and passes;
+    once that session is gone, the next SQL raises the caller's lost-lock error instead of running."""
+    from premigrate.drivers.base import DriverSettings
+    from premigrate.errors import LockLost
+    from premigrate.model.dsn import parse_url
+
+    db = TestDatabase.create(dialect, tmp_path)
+    opened: list[Any] = []
+    try:
+        def connect() -> Any:
+            opened.append(driver_class(dialect).connect(parse_url(db.url), DriverSettings(table="premigrate_history")))
+            return opened[-1]
+
+        holder, runner = connect(), connect()
+        assert holder.try_lock("k")
+        runner.guard_writes("k", holder.session_id())
+        assert runner.check_later(lambda: LockLost("lost"))
+        runner.set_timeouts(5, None, local=False)  # sent with the check: the lock is held
+        holder.close()
+        assert runner.check_later(lambda: LockLost("lost"))
+        with pytest.raises(LockLost):
+            for _ in range(50):  # the server drops a closed session's locks as soon as it notices the close
+                runner.set_timeouts(5, None, local=False)
+                assert runner.check_later(lambda: LockLost("lost"))
+                import time
+                time.sleep(0.1)
+        assert [(1,)] == runner.fetch("SELECT 1")  # the session is usable after the failed check
+    finally:
+        for driver in opened:
+            driver.close()
+        db.drop()

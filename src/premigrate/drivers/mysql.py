@@ -154,8 +154,7 @@ class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
                 milliseconds = 0 if statement_timeout <= 0 else max(1, round(statement_timeout * 1000))
                 parts.append(f"max_execution_time = {milliseconds}")
         if parts:
-            held, self._held_set = self._held_set, []  # the session restore's assignments go in the same SET
-            self._exec("SET " + ", ".join([*held, "SESSION " + ", ".join(parts)]))
+            self._send_set(["SESSION " + ", ".join(parts)])  # with what the session restore held back
 
     def reset_timeouts(self) -> None:
         timer = "max_statement_time" if self.is_mariadb else "max_execution_time"

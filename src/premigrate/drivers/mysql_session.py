@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import pymysql
 
-from premigrate.drivers.base import HISTORY_COLUMNS, HistoryRow
+from premigrate.drivers.base import HISTORY_COLUMNS, HistoryRow, SqlError
 from premigrate.errors import LockLost
 from premigrate.model.dsn import Dsn
 
 COM_RESET_CONNECTION = 0x1F  # MySQL client/server protocol, COM_RESET_CONNECTION
+_LOCK_NOT_HELD = "premigrate: the runner lock is not held"
 
 
 class MySQLSessionMixin:
@@ -27,6 +28,7 @@ class MySQLSessionMixin:
     dsn: Dsn
 
     _held_set: list[str]
+    _lost: Callable[[], Exception] | None = None  # the error of a held-back lock check that fails
     statements_sent: int
     fence: Callable[[], None] | None
     _write_guard: tuple[str, tuple[Any, ...]] | None
@@ -60,8 +62,8 @@ class MySQLSessionMixin:
         except (pymysql.err.MySQLError, OSError) as exc:
             raise self.map_error(exc) from exc
         collation = getattr(self.conn, "collation", None)
-        self._held_set = [f"NAMES {self.conn.charset}" + (f" COLLATE {collation}" if collation else ""),
-                          "autocommit = 1"]
+        self._held_set += [f"NAMES {self.conn.charset}" + (f" COLLATE {collation}" if collation else ""),
+                           "autocommit = 1"]
 
     def finish_and_start(self, final: HistoryRow, ahead: HistoryRow) -> None:
         """One statement, one round trip and one commit, where START TRANSACTION, UPDATE, INSERT and COMMIT took
@@ -97,8 +99,32 @@ class MySQLSessionMixin:
             self._exec("ROLLBACK")
 
     def _send_held_set(self) -> None:
-        held, self._held_set = self._held_set, []
-        self._exec("SET " + ", ".join(held))
+        self._send_set([])
+
+    def _send_set(self, assignments: list[str]) -> None:
+        """One SET: what was held back (a lock check first), then `assignments`. A failed lock check fails the
+        whole statement (MariaDB and MySQL apply a SET's assignments all or none) and raises the lost-lock error."""
+        held, lost, self._held_set, self._lost = self._held_set, self._lost, [], None
+        try:
+            self._exec("SET " + ", ".join(held + assignments))
+        except SqlError as exc:
+            if lost is not None and exc.code == "1231" and _LOCK_NOT_HELD in exc.message:
+                raise lost() from None
+            raise
+
+    def check_later(self, lost: Callable[[], Exception]) -> bool:
+        """The runner-lock check as the first assignment of the next SET this session sends (the one of the
+        migration's session timeouts, or one of its own before any other statement): sql_mode set to itself while
+        the lock session holds the lock, else to a value the server refuses (errno 1231, naming that value), which
+        fails the SET before any statement of the migration runs."""
+        guard = self._write_guard
+        if guard is None:
+            return False
+        condition, params = guard
+        literal = condition.replace("%s", "{}").format(*(self.conn.escape(p) for p in params))
+        self._held_set.insert(0, f"SESSION sql_mode = IF({literal}, @@session.sql_mode, '{_LOCK_NOT_HELD}')")
+        self._lost = lost
+        return True
 
     # -- runner lock: GET_LOCK on a session of its own --------------------------------------------------------
 
