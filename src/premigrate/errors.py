@@ -10,6 +10,7 @@
     │   └── CallbackFailed          4  a callback script failed
     ├── ValidationFailed            5  bad migration files, drift, out-of-order, failed or in-doubt earlier run
     │   ├── MigrationFileError      5  one file cannot be parsed
+    │   ├── ToolTableMissing        5  baseline --from: the other tool's history table is not there
     │   └── TopologyRefused         5  statement pooling, Galera RSU: migrations cannot be applied safely there
     ├── LockTimeout                 6  the runner lock was not acquired within --lock-timeout
     ├── LockLost                    8  the runner lock was lost mid-run (its session ended, its lease was taken over)
@@ -72,6 +73,11 @@ class ValidationFailed(PremigrateError):
 
 class MigrationFileError(ValidationFailed):
     pass
+
+
+class ToolTableMissing(ValidationFailed):
+    """baseline --from TOOL: no such table. `up --baseline-from` tells a fresh database (migrate it) from a database
+    whose tool table is elsewhere (refused)."""
 
 
 class LockTimeout(PremigrateError):

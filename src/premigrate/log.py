@@ -15,10 +15,13 @@ import sys
 import threading
 import types
 from collections.abc import Iterable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
 
 from premigrate.model.dsn import REDACTED
+
+if TYPE_CHECKING:
+    from premigrate.liveline import LiveLineStream
 
 
 def _load_structlog() -> None:
@@ -183,6 +186,15 @@ def add_secret(secret: str) -> None:
     _active.add([secret])
 
 
+# Fields the library warnings logged by this thread carry: a fleet worker's `target`, as its own events do.
+_thread = threading.local()
+
+
+def bind_thread(**fields: object) -> None:
+    """Fields (a fleet worker's target) for every `library_warning` this thread logs; none: clears them."""
+    _thread.fields = fields
+
+
 class _LibraryWarnings(logging.Handler):
     """psycopg and PyMySQL report some conditions (a cancel that timed out, a connection closed after it) through the
     standard logging module; without a handler Python prints them to stderr as plain text, which would break the
@@ -190,14 +202,26 @@ class _LibraryWarnings(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            get_logger().warning("library_warning", logger=record.name, error=record.getMessage())
+            get_logger().warning("library_warning", logger=record.name, error=record.getMessage(),
+                                 **getattr(_thread, "fields", {}))
         except Exception:  # noqa: BLE001 - logging must never raise into the library that logged
             self.handleError(record)
 
 
+# The console log's stream when it can keep a live line (premigrate.liveline); None otherwise.
+_live: LiveLineStream | None = None
+
+
+def live_line() -> LiveLineStream | None:
+    """The stream a live line can be shown on: the console log at a terminal that understands it; else None."""
+    return _live
+
+
 def configure(*, log_format: str = "json", level: str = "info", secrets: Iterable[str] = (),
-              colours: bool = False) -> None:
-    global _active
+              colours: bool = False, terminal: bool = False) -> None:
+    """The log chain. `terminal`: stderr is a terminal that understands cursor movement (not TERM=dumb); with the
+    console format, log lines then go through a LiveLineStream a fleet shows its progress line on."""
+    global _active, _live
     _active = SecretScrubber(secrets)
     chain: list[Any] = [
         add_log_level,
@@ -205,16 +229,22 @@ def configure(*, log_format: str = "json", level: str = "info", secrets: Iterabl
         format_exc_info,
         _active,
     ]
+    stream: Any = sys.stderr
+    _live = None
     if log_format == "console":
         from premigrate.console import ConsoleLines
 
         chain.append(ConsoleLines(colours=colours, verbose=level == "debug"))
+        if terminal:
+            from premigrate.liveline import LiveLineStream
+
+            stream = _live = LiveLineStream(sys.stderr)
     else:
         chain.append(JSONRenderer(default=str))
     _configure_structlog(
         processors=chain,
         wrapper_class=make_filtering_bound_logger(_LEVELS.get(level, 20)),
-        logger_factory=PrintLoggerFactory(file=sys.stderr),
+        logger_factory=PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
     root = logging.getLogger()

@@ -28,6 +28,9 @@ class Option:
 
 
 FLEET_COMMANDS = ("up", "status", "check")
+# The tools whose history `baseline --from` and `up --baseline-from` read (commands/baseline.py, foreign_history.py).
+BASELINE_TOOLS = ("golang-migrate", "flyway", "dbmate", "laravel", "alembic", "goose", "sqlx", "atlas", "prisma",
+                  "diesel", "drizzle", "popx", "sql-migrate", "liquibase", "sqitch")
 # Commands that take the runner lock.
 _LOCKING = ("up", "down", "repair", "baseline")
 
@@ -101,6 +104,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("baseline_on_empty_history", "--baseline-on-empty-history", "PREMIGRATE_BASELINE_ON_EMPTY_HISTORY",
            "on a first run against a schema that already has tables, record migrations up to VERSION as applied "
            "without running them", kind="version", metavar="VERSION", commands=("up",)),
+    # The same variable as baseline's --from: the tool to adopt, whichever of the two commands reads it.
+    Option("up_baseline_from", "--baseline-from", "PREMIGRATE_BASELINE_FROM",
+           "on the first run (premigrate's history empty), adopt this tool's history as `baseline --from TOOL` does, "
+           "then apply the rest; a no-op once premigrate's history has rows", kind="choice", choices=BASELINE_TOOLS,
+           metavar="TOOL", commands=("up",)),
     Option("lint", "--lint", "PREMIGRATE_LINT",
            "lint pending files before applying: warn (log findings), error (refuse on error-level findings), off",
            kind="choice", default="warn", choices=("warn", "error", "off"), commands=("up",)),
@@ -129,14 +137,13 @@ OPTIONS: tuple[Option, ...] = (
            "baseline: description recorded for the baseline version's row", metavar="TEXT", commands=("baseline",)),
     Option("baseline_from", "--from", "PREMIGRATE_BASELINE_FROM",
            "baseline: read another tool's history table in the same database", kind="choice",
-           choices=("golang-migrate", "flyway", "dbmate", "laravel", "alembic", "goose", "sqlx", "atlas", "prisma",
-                    "diesel", "drizzle", "popx", "sql-migrate", "liquibase", "sqitch"), commands=("baseline",)),
+           choices=BASELINE_TOOLS, commands=("baseline",)),
     Option("baseline_from_table", "--from-table", "PREMIGRATE_BASELINE_FROM_TABLE",
-           "baseline --from: the tool's history table when it was configured to use another one ([schema.]name)",
-           metavar="[SCHEMA.]TABLE", commands=("baseline",)),
+           "baseline --from, up --baseline-from: the tool's history table when it was configured to use another one "
+           "([schema.]name)", metavar="[SCHEMA.]TABLE", commands=("baseline", "up")),
     Option("baseline_map", "--map", "PREMIGRATE_BASELINE_MAP",
-           "baseline --from alembic: file mapping alembic revision ids to versions (JSON object, or 'rev version' "
-           "lines)", metavar="FILE", commands=("baseline",)),
+           "baseline --from alembic, up --baseline-from alembic: file mapping alembic revision ids to versions (JSON "
+           "object, or 'rev version' lines)", metavar="FILE", commands=("baseline", "up")),
     Option("steps", "--steps", "PREMIGRATE_DOWN_STEPS", "down: roll back this many of the newest migrations",
            kind="int", metavar="N", commands=("down",)),
     Option("yes", "--yes", "PREMIGRATE_YES", "down: do not ask for confirmation (required without a terminal); "

@@ -102,3 +102,26 @@ def test_idle_session_timeout_on_the_lock_session_is_exit_8(fault_db_factory, tm
     assert 8 == result.returncode, result.stderr
     assert "idle-session timeout" in single_error(result)
     assert "b" not in fdb.db.tables()
+
+
+def test_keepalive_keeps_the_lock_session_past_an_idle_timeout(fault_db_factory, tmp_path: Path) -> None:
+    """idle_session_timeout longer than the keepalive (15 s) but shorter than a migration: the keepalive query keeps
+    the idle lock session alive, the same session holds the lock from start to end, and the run succeeds. Without
+    the keepalive PostgreSQL ends the lock session at 18 s and the run stops with exit 8."""
+    scenario = "lock session keepalive: idle_session_timeout 18s"
+    fdb = fault_db_factory("postgresql")
+    fdb.db.admin(f"ALTER DATABASE {fdb.db.name} SET idle_session_timeout = '18s'")
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    write(folder, "001_slow.sql", "SELECT pg_sleep(24);\nCREATE TABLE a (id int);\n")
+    run = LiveCli("up", "--dir", str(folder), env=fdb.env(), cwd=tmp_path)
+    run.wait_for_event("migration_started", where=lambda e: e.get("version") == "1")
+    first = lock_session(fdb)
+    time.sleep(21)  # past the idle timeout: without a keepalive the lock session is gone by now
+    later = lock_session(fdb)
+
+    result = LEDGER.record(scenario, run.finish(LIVENESS_S))
+
+    assert 0 == result.returncode, result.stderr
+    assert 1 == len(first) and first == later, (first, later)
+    assert "a" in fdb.db.tables()

@@ -83,7 +83,8 @@ _READ_AS: dict[str, tuple[str, str]] = {
     "baseline_on_empty_history": ("ApplySettings", "baseline_on_empty_history"), "lint": ("ApplySettings", "lint"),
     "check_wait": ("CheckSettings", "wait"), "check_timeout": ("CheckSettings", "timeout"),
     "baseline_version": ("BaselineSettings", "version"), "baseline_description": ("BaselineSettings", "description"),
-    "baseline_from": ("BaselineSettings", "source"), "baseline_from_table": ("BaselineSettings", "from_table"),
+    "baseline_from": ("BaselineSettings", "source"), "up_baseline_from": ("BaselineSettings", "source"),
+    "baseline_from_table": ("BaselineSettings", "from_table"),
     "baseline_map": ("BaselineSettings", "map_file"), "steps": ("DownSettings", "steps"),
     "yes": ("DownSettings", "yes"), "format": ("NewSettings", "file_format"), "dialect": ("LintSettings", "dialect"),
     "repair_resume": ("RepairSettings", "resume"), "repair_retry_current": ("RepairSettings", "retry_current"),
@@ -113,7 +114,7 @@ _ONE = [["up", "--to", "1"]]
 _BROKEN = [["up"]]  # 1 and 2 applied, the third file's failed statement recorded
 _RUNS: dict[str, list[tuple[list[list[str]], list[str]]]] = {
     "up": [(_FRESH, ["up", "--to", "2"]), (_FRESH, ["up", "--callbacks-always", "--to", "1", *_LEASE]),
-           (_FRESH, ["up", *_FLEET])],
+           (_FRESH, ["up", *_FLEET]), (_FRESH, ["up", "--baseline-from", "flyway", "--from-table", "fly"])],
     "status": [(_ONE, ["status"]), (_ONE, ["status", *_FLEET])],
     "check": [(_ONE, ["check"]), (_ONE, ["check", "--wait", "--timeout", "1s"]), (_ONE, ["check", *_FLEET])],
     "wait": [(_ONE, ["wait"])],

@@ -49,3 +49,15 @@ def test_grace_timer_ends_with_the_guard() -> None:
     proc = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=30)
 
     assert (0, "still running") == (proc.returncode, proc.stdout.strip()), proc.stderr
+
+
+def test_exit_hooks_run_before_an_immediate_exit() -> None:
+    """The exit hooks (a fleet's live line erased) run before the grace period's exit and a second signal's."""
+    hooked = PROGRAM.replace("with SignalGuard(on_give_up=give_up, grace_s=0.3):",
+                             "guard = SignalGuard(on_give_up=give_up, grace_s=0.3)\n"
+                             "guard.exit_hooks.append(lambda: print('hook ran', flush=True))\n"
+                             "with guard:")
+    second = hooked.replace("time.sleep(60)", "os.kill(os.getpid(), signal.SIGINT); time.sleep(60)")
+    for program, code in ((hooked, 143), (second, 130)):
+        proc = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=30)
+        assert (code, True) == (proc.returncode, "hook ran" in proc.stdout), proc.stderr

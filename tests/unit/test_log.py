@@ -114,3 +114,17 @@ class TestJsonLines:
         record = json.loads(lines[0])
         assert ("database_ready", "info", "password ***") == (record["event"], record["level"], record["note"])
         assert record["timestamp"].endswith("Z")
+
+
+def test_library_warning_names_the_threads_target(capsys: pytest.CaptureFixture[str]) -> None:
+    """A driver library's warning logged by a fleet worker carries the worker's target; once cleared, none."""
+    import logging
+
+    log.configure(log_format="json")
+    log.bind_thread(target="schema=t_001")
+    logging.getLogger("psycopg").warning("connection closed")
+    log.bind_thread()
+    logging.getLogger("psycopg").warning("again")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [("library_warning", "schema=t_001"), ("library_warning", None)] == [
+        (e["event"], e.get("target")) for e in lines]

@@ -100,3 +100,12 @@ class TestNew:
         for name, content in existing.items():
             (tmp_path / name).write_text(content)
         assert style == scaffold.detect_style(tmp_path, load_migrations(tmp_path))
+
+
+def test_baseline_tool_choices_are_the_tools_read() -> None:
+    """baseline --from and up --baseline-from offer exactly the tools whose history baseline reads."""
+    from premigrate.commands.baseline import TOOLS
+    from premigrate.options import BASELINE_TOOLS, OPTIONS_BY_DEST
+
+    assert sorted(TOOLS) == sorted(BASELINE_TOOLS)
+    assert OPTIONS_BY_DEST["baseline_from"].choices == OPTIONS_BY_DEST["up_baseline_from"].choices == BASELINE_TOOLS

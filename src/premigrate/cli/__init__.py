@@ -196,7 +196,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     argv = sys.argv[1:] if argv is None else list(argv)
     stderr_is_tty = sys.stderr.isatty()
     # https://no-color.org: any non-empty NO_COLOR turns colour off; output that is not a terminal never has it.
-    colours = stderr_is_tty and not env.get("NO_COLOR")
+    # TERM=dumb: a terminal that understands no escape sequence, so neither colours nor a live line (liveline.py).
+    terminal = stderr_is_tty and env.get("TERM") != "dumb"
+    display = {"colours": terminal and not env.get("NO_COLOR"), "terminal": terminal}
     from premigrate import log as logging_setup
 
     command = "?"
@@ -210,24 +212,24 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         command = flags.pop("command")
     except UsageError as exc:
         fmt, level = _early_log_settings({}, env, stderr_is_tty)
-        logging_setup.configure(log_format=fmt, level=level, secrets=_early_secrets({}, env), colours=colours)
+        logging_setup.configure(log_format=fmt, level=level, secrets=_early_secrets({}, env), **display)
         return finish_run(logging_setup.get_logger(), command, exc.exit_code, started, error=exc)
     except SystemExit as exc:  # --help, --version
         return int(exc.code or 0)
 
     fmt, level = _early_log_settings(flags, env, stderr_is_tty)
-    logging_setup.configure(log_format=fmt, level=level, secrets=_early_secrets(flags, env), colours=colours)
+    logging_setup.configure(log_format=fmt, level=level, secrets=_early_secrets(flags, env), **display)
     log = logging_setup.get_logger()
     tracers: list[Tracer] = []
     try:
-        return _guarded_run(command, flags, env, started, log, stderr_is_tty, colours, tracers)
+        return _guarded_run(command, flags, env, started, log, stderr_is_tty, display, tracers)
     finally:
         for tracer in tracers:  # after the summary: a bounded flush, whatever the collector does
             tracer.shutdown()
 
 
 def _guarded_run(command: str, flags: dict[str, Any], env: Mapping[str, str], started: float, log: EventLog,
-                 stderr_is_tty: bool, colours: bool, tracers: list[Tracer]) -> int:
+                 stderr_is_tty: bool, display: dict[str, bool], tracers: list[Tracer]) -> int:
     """The command under the signal guard and its trace span; the summary line at the end, whatever happens."""
     from premigrate import log as logging_setup
 
@@ -244,7 +246,7 @@ def _guarded_run(command: str, flags: dict[str, Any], env: Mapping[str, str], st
     with SignalGuard(on_give_up=give_up) as guard:
         try:
             config = load_config(command, flags, env, stderr_is_tty=stderr_is_tty, stdin_is_tty=sys.stdin.isatty())
-            logging_setup.configure(log_format=config.log_format, secrets=config.secrets, colours=colours,
+            logging_setup.configure(log_format=config.log_format, secrets=config.secrets, **display,
                                     level=_level(config, flags, env, stderr_is_tty))
             log = logging_setup.get_logger()
             if config.default_sqlite and command not in OFFLINE_COMMANDS and not config.fleet.active:

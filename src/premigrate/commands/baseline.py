@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from premigrate.errors import MigrationFileError, UsageError, ValidationFailed
+from premigrate.errors import MigrationFileError, ToolTableMissing, UsageError, ValidationFailed
 from premigrate.model.migrations import Migration, MigrationSet, parse_name
 from premigrate.model.history import digests, row_for
 from premigrate.model.versions import Version
@@ -34,7 +34,7 @@ from premigrate.commands.foreign_history import (  # noqa: F401 (FOREIGN and For
 
 if TYPE_CHECKING:
     from premigrate.commands.common import CommandRun
-    from premigrate.drivers.base import Driver
+    from premigrate.drivers.base import Driver, HistoryRow
 
 TOOL_TABLES = {
     "golang-migrate": "schema_migrations",
@@ -70,8 +70,9 @@ def match_tool(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tables:
                              "a plain table name")
         table = from_table
     if table not in tables:
-        raise ValidationFailed(f"baseline --from {tool}: no {table} table in this database; is this the database "
-                               f"{tool} migrated (and, on PostgreSQL, is its schema on the search_path)?")
+        raise ToolTableMissing(f"baseline --from {tool}: no {table} table in this database; is this the database "
+                               f"{tool} migrated (and, on PostgreSQL, is its schema on the search_path)?",
+                               table=table)
     result = Match(tool)
     by_version = {m.version: m for m in files.versioned}
     if tool == "golang-migrate":
@@ -201,7 +202,7 @@ def run(command: CommandRun) -> int:
     """`premigrate baseline`: record existing migrations as applied, on a database premigrate never migrated."""
     from premigrate.commands import report
 
-    config, log = command.config, command.log
+    config = command.config
     files = command.load()
     version = config.baseline.version
     tool = config.baseline.source
@@ -232,20 +233,34 @@ def run(command: CommandRun) -> int:
         driver.ensure_history_table()
         record(command, driver, result.matched, {k: v for k, v in described.items() if v})
     report.write_stdout(report.baseline_text(result, files))
-    log.info("baseline_done", source=result.tool, recorded=len(result.matched),
-             not_in_folder=result.not_in_folder, pending=result.pending(files))
+    log_done(command, result, files)
     return 0
+
+
+def rows(command: CommandRun, migrations: list[Migration], description_for: dict[str, str]) -> list[HistoryRow]:
+    """The rows that record migrations already in the schema as applied (kind `baseline` for versioned files)."""
+    result = []
+    for migration in migrations:
+        statements = command.shapes.statements(migration)
+        result.append(row_for(
+            migration, statements, command.sessions.host,
+            kind="baseline" if migration.kind == "versioned" else migration.kind,
+            description=description_for.get(migration.id, migration.description),
+            statements_done=len(statements), statement_started=len(statements),
+            statement_hashes=digests(statements)))
+    return result
 
 
 def record(command: CommandRun, driver: Driver, migrations: list[Migration], description_for: dict[str, str]) -> None:
     """Rows for migrations that are already in the schema, written in one transaction."""
     with driver.transaction():
-        for migration in migrations:
-            statements = command.shapes.statements(migration)
-            driver.insert_row(row_for(
-                migration, statements, command.sessions.host,
-                kind="baseline" if migration.kind == "versioned" else migration.kind,
-                description=description_for.get(migration.id, migration.description),
-                statements_done=len(statements), statement_started=len(statements),
-                statement_hashes=digests(statements)))
+        for row in rows(command, migrations, description_for):
+            driver.insert_row(row)
     command.log.info("baseline_recorded", count=len(migrations), versions=[m.id for m in migrations])
+
+
+def log_done(command: CommandRun, result: Match, files: MigrationSet) -> None:
+    """What was adopted: in the tool's history and the folder (recorded), only in the history, only in the folder."""
+    command.log.info("baseline_done", source=result.tool, recorded=len(result.matched),
+                     matched=[m.id for m in result.matched], not_in_folder=result.not_in_folder,
+                     pending=result.pending(files), notes=result.notes)

@@ -28,7 +28,8 @@ from premigrate.engine.fleet_sessions import FleetStop, TargetSessions, WorkerSe
 from premigrate.errors import Interrupted, PremigrateError, UsageError
 from premigrate.eventlog import EventLog
 from premigrate.model.fleet import (
-    FleetSummary, Target, TargetKind, TargetResult, outcome_name, parse_targets, progress, select, targets_from_rows,
+    FleetSummary, Progress, Target, TargetKind, TargetResult, outcome_name, parse_targets, progress, select,
+    targets_from_rows,
 )
 from premigrate.model.migrations import MigrationSet
 from premigrate.settings import default_concurrency
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from premigrate.log import SecretScrubber
 
 PROGRESS_EVERY_S = 5.0
+LIVE_EVERY_S = 0.25  # the live line at a terminal: redrawn at most four times a second
 
 
 class TargetRun(CommandRun):
@@ -179,6 +181,9 @@ class Fleet:
         run.sessions = sessions
         started = time.monotonic()
         message: str | None = None
+        from premigrate import log as logging_setup
+
+        logging_setup.bind_thread(target=target.name)  # a driver library's warning in this thread names it too
         try:
             code = self.action(run)
         except Interrupted as exc:
@@ -193,6 +198,7 @@ class Fleet:
             # The statement the signal cancelled fails with the server's "canceled" error: it was the signal.
             signum = self.stop.signal_number()
             code, message = 128 + signum, f"stopped by {signal.Signals(signum).name}"
+        logging_setup.bind_thread()
         duration_ms = round((time.monotonic() - started) * 1000)
         log.info("target_done", outcome=outcome_name(code), exit_code=code, applied=run.stats.applied,
                  duration_ms=duration_ms)
@@ -204,36 +210,57 @@ class Fleet:
         The main thread waits on an Event, never in Thread.join(): a signal's exception raised inside join()
         marks the joined thread as finished while it still runs (the bpo-45274 clean-up in CPython's
         Thread._wait_for_tstate_lock releases the lock the running thread holds), and its target
-        would go unrecorded.
+        would go unrecorded. At a terminal it also keeps the live progress line (liveline.py) up to date.
         """
+        from premigrate import log as logging_setup
+
         log = self.command.log
         started = time.monotonic()
         count = min(concurrency, len(self.targets))
         self._running = count
         if count == 0:
             self._all_done.set()
+        live = logging_setup.live_line()
         guard = self.command.guard
         if guard is not None:
             guard.add_cancel_hook(self.stop.arriving)  # first: before any statement is cancelled
+            if live is not None:
+                guard.exit_hooks.append(live.clear)
         for n in range(count):
             threading.Thread(target=self._work, name=f"premigrate-fleet-{n}", daemon=True).start()
+        reported = started
         try:
-            while not self._all_done.wait(timeout=PROGRESS_EVERY_S):
-                self._report(log, started)
+            while not self._all_done.wait(timeout=LIVE_EVERY_S if live is not None else PROGRESS_EVERY_S):
+                if live is not None:
+                    live.show(self._figures(started).line())
+                if time.monotonic() - reported >= PROGRESS_EVERY_S - LIVE_EVERY_S / 2:
+                    self._report(log, started)
+                    reported = time.monotonic()
         except Interrupted as exc:
             self.stop.signum = exc.signum
             log.warning("fleet_stopping", signal=str(exc), running=self._running,
                         note="every running target stops at its statement: rolled back or recorded")
-            self._all_done.wait()
+            while not self._all_done.wait(timeout=LIVE_EVERY_S if live is not None else None):
+                if live is not None:
+                    live.show(self._figures(started).line(stopping=True))
             raise
         finally:
             if guard is not None:
                 guard.remove_cancel_hook(self.stop.arriving)
+            if live is not None:
+                # The final figures, then the line erased: the log's fleet_progress and fleet_done say the rest.
+                live.show(self._figures(started).line(stopping=self.stop.stopping))
+                live.clear()
+                if guard is not None and live.clear in guard.exit_hooks:
+                    guard.exit_hooks.remove(live.clear)
             self._report(log, started)
 
-    def _report(self, log: EventLog, started: float) -> None:
+    def _figures(self, started: float) -> Progress:
         with self._lock:
-            figures = progress(self.summary, time.monotonic() - started)
+            return progress(self.summary, time.monotonic() - started)
+
+    def _report(self, log: EventLog, started: float) -> None:
+        figures = self._figures(started)
         log.info("fleet_progress", done=figures.done, failed=figures.failed, remaining=figures.remaining,
                  rate_per_s=figures.rate_per_s, eta_s=figures.eta_s)
 
@@ -247,8 +274,8 @@ def run(command: CommandRun, action: TargetAction) -> int:
 
     extra_secrets = [s for _, c in targets for s in c.secrets if s not in config.secrets]
     secrets = config.secrets + tuple(extra_secrets)
-    if extra_secrets:
-        logging_setup.configure(log_format=config.log_format, level=config.log_level, secrets=secrets)
+    for secret in extra_secrets:  # widens the configured scrubber: the log's format, level and stream stay
+        logging_setup.add_secret(secret)
     concurrency = config.fleet.concurrency or default_concurrency()
     log.info("fleet_started", targets=len(targets), shard=str(config.fleet.shard) if config.fleet.shard else None,
              concurrency=concurrency, fail_fast=config.fleet.fail_fast)

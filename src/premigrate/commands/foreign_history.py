@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from premigrate.errors import UsageError, ValidationFailed
+from premigrate.errors import ToolTableMissing, UsageError, ValidationFailed
 from premigrate.model.migrations import Migration, MigrationSet
 from premigrate.model.versions import Version
 
@@ -145,9 +145,9 @@ def _locate(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tables: li
         if rows:  # quoted as the catalogue spells them
             return f"{_quote(dialect, str(rows[0][0]))}.{_quote(dialect, str(rows[0][1]))}"
     where = " or ".join(f"{s}.{t}" if s else t for s, t in candidates)
-    raise ValidationFailed(f"baseline --from {tool}: no {where} table in this database; is this the database {tool} "
+    raise ToolTableMissing(f"baseline --from {tool}: no {where} table in this database; is this the database {tool} "
                            "migrated (on PostgreSQL, is its schema on the search_path)? Name the table with "
-                           "--from-table [schema.]name if it was configured differently")
+                           "--from-table [schema.]name if it was configured differently", table=where)
 
 
 def _version_of(text: Any, tool: str) -> Version | None:

@@ -30,7 +30,13 @@ def show(command: CommandRun, files: MigrationSet) -> int:
         # `up` would create this file and apply everything; the plan says so without creating it.
         return _print(command, command.plan(files, []))
     with command.sessions.session(read_only=True) as driver:
-        return _print(command, command.plan(files, driver.read_history()))
+        history = driver.read_history()
+        if command.config.command == "up" and command.config.baseline.source is not None:
+            from premigrate.commands import adopt
+
+            # up --dry-run --baseline-from: planned as if the tool's history were adopted (the rows are not written).
+            history, _ = adopt.preview(command, driver, files, history, adopt.check_options(command))
+        return _print(command, command.plan(files, history))
 
 
 def _print(command: CommandRun, plan: Plan) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from premigrate.commands import adopt
 from premigrate.commands.common import (
     EXIT_OK, CommandRun, refuse_problems, require_target, warn_missing,
 )
@@ -34,17 +35,27 @@ def run(command: CommandRun) -> int:
 
         baseline.require_version_in_folder(files, config.apply.baseline_on_empty_history,
                                            "--baseline-on-empty-history")
+    adopting = config.baseline.source is not None
+    mapping = adopt.check_options(command)
     if config.apply.dry_run:
         from premigrate.commands import plan
 
         return plan.show(command, files)
     with command.sessions.session(read_only=False) as driver:
-        plan_now = command.plan(files, driver.read_history())
+        history = driver.read_history()
+        if adopting:
+            # Planned as if adopted (lint, refusals and the quick exit see the files that will run); a refusal of
+            # the tool's history comes here, before the runner lock.
+            history, preview = adopt.preview(command, driver, files, history, mapping)
+            adopting = preview is not None
+        plan_now = command.plan(files, history)
         callbacks = command.callbacks
         # --callbacks-always: beforeMigrate/afterMigrate on every run, which then takes the lock even with nothing
         # to apply. Otherwise a run with nothing to do stays lock-free and runs no callback.
         always = bool(config.callbacks.always and callbacks and callbacks.has("beforeMigrate", "afterMigrate"))
-        if plan_now.clean and not always:
+        if plan_now.clean and not always and not adopting:
+            if config.baseline.source is not None:
+                adopt.skipped(command, len(history))
             warn_missing(log, plan_now)
             log.info("nothing_to_do", applied=len([e for e in plan_now.entries if e.state == "applied"]))
             return EXIT_OK
@@ -54,13 +65,17 @@ def run(command: CommandRun) -> int:
         if callbacks is not None:
             callbacks.prepare()  # unreadable scripts and unknown placeholders fail here, before any change
         with command.sessions.runner_lock(probe=driver) as lock:
+            # Matched before anything is created: a refusal leaves the database as it was.
+            adoption = adopt.adopt(command, driver, files, mapping) if config.baseline.source else None
             driver.ensure_schema()
             if driver.ensure_history_table():
                 log.info("history_table_created", table=config.table)
             # Re-read under the lock: the usual case for replica two is "nothing left to do".
             history = driver.read_history()
             baseline_version = config.apply.baseline_on_empty_history
-            if not history and baseline_version is not None:
+            if adoption is not None and not history:
+                history = adopt.record(command, driver, files, adoption)
+            elif not history and baseline_version is not None:
                 history = _baseline_on_empty(command, driver, files, baseline_version)
             plan_now = command.plan(files, history)
             warn_missing(log, plan_now)

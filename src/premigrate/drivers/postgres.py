@@ -277,7 +277,13 @@ class PostgresDriver(PostgresSessionMixin, SqlHistoryMixin):
         return cursor.rowcount if cursor.rowcount >= 0 else None  # -1: no count (DDL, SET)
 
     def map_error(self, exc: psycopg.Error) -> Exception:
-        if self.conn.closed or self.conn.broken or isinstance(exc, (pg_errors.AdminShutdown,)):
+        # Every error the server sends carries a SQLSTATE. An OperationalError without one comes from the client
+        # side: libpq, or psycopg's own wait loop, which raises "connection socket closed" when select() flags the
+        # socket (psycopg/waiting.py) while libpq has not yet marked the connection bad, so `closed` and `broken`
+        # are still False. Such a statement never got an answer: it is a lost connection (exit 3, nothing
+        # committed), not a failed migration (exit 4, which promises a recorded row on MySQL).
+        client_side = isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None
+        if self.conn.closed or self.conn.broken or client_side or isinstance(exc, (pg_errors.AdminShutdown,)):
             return ConnectionLost(f"lost the connection to PostgreSQL: {_first_line(exc)}")
         diag = exc.diag
         position = int(diag.statement_position) if diag.statement_position else None

@@ -30,6 +30,7 @@ class SignalGuard:
         self._on_give_up = on_give_up
         self._grace_s = grace_s
         self._hooks: list[Callable[[], None]] = []
+        self.exit_hooks: list[Callable[[], None]] = []  # before an immediate exit: leave the terminal tidy
         self._previous: dict[int, object] = {}
         self._previous_fd: int | None = None
         self._pipe: tuple[int, int] | None = None
@@ -45,6 +46,7 @@ class SignalGuard:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.received is not None:
+            self._before_exit()
             os._exit(128 + signum)  # second signal: the operator insists
         self.received = signum
         self._grace_timer = threading.Timer(self._grace_s, self._give_up, args=(signum,))
@@ -57,12 +59,20 @@ class SignalGuard:
             if self._on_give_up is not None:
                 self._on_give_up(signum, self._grace_s)
         finally:
+            self._before_exit()
             for stream in (sys.stdout, sys.stderr):
                 try:
                     stream.flush()
                 except Exception:  # noqa: BLE001 - exiting regardless
                     pass
             os._exit(128 + signum)
+
+    def _before_exit(self) -> None:
+        for hook in list(self.exit_hooks):
+            try:
+                hook()
+            except Exception:  # noqa: BLE001 - exiting regardless
+                pass
 
     def _watch(self, read_fd: int) -> None:
         while True:

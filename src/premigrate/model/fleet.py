@@ -230,6 +230,20 @@ class Progress:
     rate_per_s: float
     eta_s: float | None
 
+    def line(self, *, stopping: bool = False) -> str:
+        """The live line at a terminal: the `fleet_progress` figures in words."""
+        rate = f"{self.rate_per_s:.2f}/s"
+        tail = "stopping: waiting for the running targets" if stopping else f"ETA {_clock(self.eta_s)}"
+        return (f"fleet: {self.done} done, {self.failed} failed, {self.remaining} remaining, {rate}, {tail}")
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
 
 def progress(summary: FleetSummary, elapsed_s: float) -> Progress:
     """The `fleet_progress` event's figures: targets finished, failed, left, the rate so far and the time to go."""
