@@ -77,7 +77,7 @@ def test_postgresql_migration_in_a_transaction_is_four_round_trips(pg_factory: A
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """Two statements in a transaction: [session restore; lock check; BEGIN; SET LOCAL timeouts], the two
     statements, [identity reset; lock check; history INSERT; COMMIT]. Sent one by one, with the lock checked on the
-    lock session, it was eleven."""
+    lock session, it was ten."""
     assert 4 == _per_migration(pg_factory, tmp_path, monkeypatch)
 
 
