@@ -48,6 +48,7 @@ class PostgresSessionMixin:
     _write_guard: tuple[str, tuple[Any, ...]] | None
     _fenced_transaction_open: bool
     _client: psycopg.ClientCursor[Any] | None = None
+    _check_sql: tuple[tuple[str, tuple[Any, ...]], str] | None = None  # the guard, and its check as SQL text
 
     if TYPE_CHECKING:  # provided by PostgresDriver and SqlHistoryMixin
         def _exec(self, query: Any, params: tuple[Any, ...] | None = None) -> None: ...
@@ -136,10 +137,13 @@ class PostgresSessionMixin:
     def check_later(self, lost: Callable[[], Exception]) -> bool:
         if self._write_guard is None:
             return False
-        condition, params = self._write_guard
-        literal = pg_sql.SQL(condition.replace("%s", "{}")).format(*(pg_sql.Literal(p) for p in params))
-        self._hold_back(pg_sql.SQL("SELECT (CASE WHEN {} THEN '1' ELSE {} END)::int").format(
-            literal, pg_sql.Literal(_LOCK_NOT_HELD)))
+        if self._check_sql is None or self._check_sql[0] != self._write_guard:  # rendered once per guard
+            condition, params = self._write_guard
+            literal = pg_sql.SQL(condition.replace("%s", "{}")).format(*(pg_sql.Literal(p) for p in params))
+            check = pg_sql.SQL("SELECT (CASE WHEN {} THEN '1' ELSE {} END)::int").format(
+                literal, pg_sql.Literal(_LOCK_NOT_HELD))
+            self._check_sql = (self._write_guard, check.as_string(self.conn))
+        self._held_back.append(self._check_sql[1])
         self._lost = lost
         return True
 
