@@ -112,6 +112,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("lint", "--lint", "PREMIGRATE_LINT",
            "lint pending files before applying: warn (log findings), error (refuse on error-level findings), off",
            kind="choice", default="warn", choices=("warn", "error", "off"), commands=("up",)),
+    Option("no_verify", "--no-verify", "PREMIGRATE_NO_VERIFY",
+           "sqitch projects: do not run a change's verify script after deploying it", kind="bool", default=False,
+           commands=("up",)),
     Option("callbacks", "--callbacks", "PREMIGRATE_CALLBACKS",
            "also read callback scripts (beforeMigrate.sql, afterMigrate.sql, ...) from this folder", metavar="DIR",
            commands=("up", "down")),
@@ -154,12 +157,22 @@ OPTIONS: tuple[Option, ...] = (
            metavar="URL", commands=("verify",)),
     Option("format", "--format", "PREMIGRATE_FORMAT",
            "whose rules the folder follows: auto (detect per folder or file), flyway, golang-migrate, dbmate, goose, "
-           "sql-migrate, sqlx, atlas, prisma, diesel, popx, drizzle, plain; new: the layout of the file it writes "
-           "(default: the folder's)",
+           "sql-migrate, sqlx, atlas, prisma, diesel, popx, drizzle, plain, liquibase, sqitch; new: the layout of the "
+           "file it writes (default: the folder's)",
            kind="choice", default="auto", choices=FORMAT_NAMES, metavar="FORMAT"),
     Option("allow_empty", "--allow-empty", "PREMIGRATE_ALLOW_EMPTY",
            "accept a migrations folder with no migrations (refused by default: it is usually a volume mounted at the "
            "wrong path)", kind="bool", default=False),
+    Option("contexts", "--contexts", "PREMIGRATE_CONTEXTS",
+           "Liquibase changelogs: the run's contexts (comma-separated); a changeset whose context filter they do not "
+           "match is skipped", metavar="LIST"),
+    Option("labels", "--labels", "PREMIGRATE_LABELS",
+           "Liquibase changelogs: a label expression (e.g. 'v1 and !beta'); a changeset whose labels it does not "
+           "match is skipped", metavar="EXPRESSION"),
+    Option("liquibase_strict", "--liquibase-strict", "PREMIGRATE_LIQUIBASE_STRICT",
+           "Liquibase changelogs: split statements only as Liquibase does; refuse a changeset whose PostgreSQL "
+           "dollar-quoted body Liquibase's splitter would cut (instead of splitting it on the statements PostgreSQL "
+           "sees)", kind="bool", default=False),
     Option("allow_empty_down", "--allow-empty-down", "PREMIGRATE_ALLOW_EMPTY_DOWN",
            "down: run a migration whose down part exists but is empty as a no-op and record it as rolled back",
            kind="bool", default=False, commands=("down",)),
@@ -235,6 +248,10 @@ SHARED_USES: dict[str, tuple[str, ...]] = {
     # The folder's format: every command that reads the folder (new: the layout of the file it writes).
     "format": tuple(c for c in ALL_COMMANDS if c != "wait"),
     "allow_empty": tuple(c for c in ALL_COMMANDS if c not in ("wait", "new")),
+    # Which changesets of a changelog a run selects: every command that plans or checks the folder.
+    "contexts": tuple(c for c in ALL_COMMANDS if c not in ("wait", "new")),
+    "labels": tuple(c for c in ALL_COMMANDS if c not in ("wait", "new")),
+    "liquibase_strict": tuple(c for c in ALL_COMMANDS if c not in ("wait", "new")),
     "password_command": _ONLINE,
 }
 

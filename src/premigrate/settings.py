@@ -33,6 +33,9 @@ class FolderSettings:
 
     file_format: str = "auto"  # --format: whose rules the folder follows (model/formats/)
     allow_empty: bool = False  # --allow-empty: a folder with no migrations is not a mount at the wrong path
+    contexts: tuple[str, ...] = ()  # --contexts: the run's Liquibase contexts
+    labels: str | None = None  # --labels: the run's Liquibase label expression
+    liquibase_strict: bool = False  # --liquibase-strict: Liquibase's statement splitting only (no dollar-quote fix)
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class ApplySettings:
     single_transaction: bool = False
     baseline_on_empty_history: Version | None = None
     lint: str = "off"  # warn | error | off
+    verify: bool = True  # sqitch: run each change's verify script after its deploy (--no-verify: off)
 
 
 @dataclass(frozen=True)
@@ -163,11 +167,13 @@ def sections_from(command: str, values: Mapping[str, Any], flags: Mapping[str, A
         "statements": StatementSettings(ddl_lock_timeout=value("ddl_lock_timeout"),
                                         statement_timeout=value("statement_timeout"),
                                         lock_retries=value("lock_retries"), placeholders=bool(value("placeholders"))),
-        "folder": FolderSettings(file_format=value("format") or "auto", allow_empty=bool(value("allow_empty"))),
+        "folder": FolderSettings(file_format=value("format") or "auto", allow_empty=bool(value("allow_empty")),
+                                 contexts=tuple(c.strip() for c in (value("contexts") or "").split(",") if c.strip()),
+                                 labels=value("labels") or None, liquibase_strict=bool(value("liquibase_strict"))),
         "apply": ApplySettings(to=value("to") if command in ("up", "plan") else None, dry_run=bool(value("dry_run")),
                                single_transaction=bool(value("single_transaction")),
                                baseline_on_empty_history=value("baseline_on_empty_history"),
-                               lint=value("lint") or "off"),
+                               lint=value("lint") or "off", verify=not value("no_verify")),
         "down": DownSettings(steps=value("steps"), to=value("to") if command == "down" else None,
                              yes=bool(value("yes")), allow_empty_down=bool(value("allow_empty_down"))),
         "check": CheckSettings(wait=bool(value("check_wait")), timeout=value("check_timeout") or None),

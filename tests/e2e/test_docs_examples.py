@@ -49,7 +49,7 @@ RUN = ("up-console", "up-summary-file", "status", "status-json", "check", "wait"
        "down-refused", "new", "lint", "repair-report", "repair-actions", "log-lines", "summary-line")
 # Examples that are not commands: another test file parses them with the reader they describe.
 RUN_ELSEWHERE = {"liquibase": "tests/unit/test_docs_formats.py", "liquibase-master": "tests/unit/test_docs_formats.py",
-                 "sqitch": "tests/unit/test_docs_formats.py"}
+                 "sqitch": "tests/unit/test_docs_formats.py", "liquibase-run": "tests/e2e/test_cli_liquibase.py"}
 
 
 def steps(name: str) -> list[tuple[str, str]]:

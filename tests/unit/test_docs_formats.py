@@ -51,3 +51,20 @@ class TestSqitchExample:
         assert [(c.name, c.tags) for c in plan.changes] == [("appschema", ()), ("users", ("v1.0",)), ("users", ())]
         assert sqitch.script_name(plan.changes[1], lambda _: False) == "users@v1.0.sql"
         assert plan.changes[2].requires[0].key == "users@v1.0"
+
+
+class TestLiquibaseRunExample:
+    def test_run_example(self, tmp_path: Path) -> None:
+        """The `up` example's changesets: keys, the dbms skip, runAlways with its context and precondition."""
+        from premigrate.model.listed import Filters
+        from premigrate.model.migrations import load_migrations
+
+        (tmp_path / "changelog.sql").write_text(example("liquibase-run"))
+        files = load_migrations(tmp_path, filters=Filters(dbms="sqlite", contexts=("prod",)))
+        assert ["changelog.sql::1::alice", "changelog.sql::pg-only::alice", "changelog.sql::grants::alice"] == [
+            m.id for m in files.listed]
+        assert [None, "dbms:postgresql (this database is sqlite)", None] == [m.skip_reason for m in files.listed]
+        grants = files.listed[2]
+        assert grants.rerun == "always" and grants.down_sql == ""
+        staging = load_migrations(tmp_path, filters=Filters(dbms="postgresql", contexts=("staging",))).listed
+        assert [None, None] == [m.skip_reason for m in staging[:2]] and staging[2].skip_reason is not None

@@ -368,7 +368,8 @@ class TestRefusals:
     @pytest.mark.parametrize(
         ("name", "content", "tool"),
         [
-            pytest.param("001_a.sql", "--liquibase formatted sql\n--changeset a:1\nSELECT 1;\n", "Liquibase",
+            # a formatted SQL changelog among plain files (a folder whose first file is one is read as Liquibase's)
+            pytest.param("002_a.sql", "--liquibase formatted sql\n--changeset a:1\nSELECT 1;\n", "Liquibase",
                          id="liquibase"),
             pytest.param("0000_a.sql", "CREATE TABLE a (id int);\n--> statement-breakpoint\nSELECT 1;\n", "Drizzle",
                          id="drizzle"),
@@ -377,6 +378,7 @@ class TestRefusals:
     )
     def test_other_tools_markers(self, tmp_path: Path, name: str, content: str, tool: str) -> None:
         """A file carrying markers of a tool premigrate does not follow is refused, naming file and marker."""
+        write(tmp_path, "001_plain.sql", "SELECT 1;\n")
         write(tmp_path, name, content)
         with pytest.raises(MigrationFileError, match=f"{name}: carries {tool}"):
             load_migrations(tmp_path)

@@ -165,7 +165,7 @@ class TestProject:
         (tmp_path / "sqitch.plan").write_text(f"%project=p\n\nt {WHO}\n")
         (tmp_path / "deploy").mkdir()
         (tmp_path / "deploy" / "t.sql").write_text("BEGIN;\n\\set ON_ERROR_STOP 1\nCOMMIT;\n")
-        with pytest.raises(MigrationFileError, match=r"deploy/t.sql: line 2: psql meta-command '\\\\set'"):
+        with pytest.raises(MigrationFileError, match=r"deploy/t.sql: line 2: psql meta-command \\set: premigrate sends"):
             sqitch.load_project(tmp_path)
 
 

@@ -191,6 +191,8 @@ class TestPostgresStatements:
         pytest.param("REINDEX DATABASE d", {("transaction-incompatible", 1)}, id="reindex-database"),
         pytest.param("REINDEX (CONCURRENTLY false) TABLE t", set(), id="reindex-concurrently-false"),
         pytest.param("BEGIN", {("transaction-incompatible", 1)}, id="begin"),
+        # A file that opens and ends its own transaction (a sqitch script) runs as written.
+        pytest.param("BEGIN;\nCREATE TABLE t (a int);\nCOMMIT", set(), id="own-transaction-block"),
         pytest.param("ALTER TABLE p DETACH PARTITION c CONCURRENTLY", {("transaction-incompatible", 1)},
                      id="detach-concurrently"),
         pytest.param("CREATE TABLESPACE ts LOCATION '/x'", {("transaction-incompatible", 1)}, id="tablespace"),
@@ -330,6 +332,7 @@ class TestSqliteStatements:
         pytest.param("PRAGMA journal_mode = WAL", {("transaction-incompatible", 1)}, id="pragma-journal-mode"),
         pytest.param("PRAGMA foreign_keys", set(), id="pragma-read"),
         pytest.param("COMMIT", {("transaction-incompatible", 1)}, id="commit"),
+        pytest.param("BEGIN;\nCREATE TABLE t (a TEXT);\nCOMMIT", set(), id="own-transaction-block"),
         pytest.param("SAVEPOINT sp;\nROLLBACK TO sp;\nRELEASE sp", set(), id="savepoints"),
         pytest.param("CREATE INDEX i ON t (a)", set(), id="index"),
         pytest.param("CREATE TRIGGER tr AFTER INSERT ON t BEGIN DELETE FROM u; END", set(), id="trigger-body"),

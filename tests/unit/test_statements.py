@@ -91,6 +91,16 @@ class TestMySQL:
         assert ["CREATE PROCEDURE p() BEGIN SELECT 1; END", f"SELECT 'a{delimiter}b' AS x", "SELECT 3"] == texts(
             sql, "mysql")
 
+    def test_several_statements_before_one_delimiter(self) -> None:
+        """The mysql client sends the text up to the delimiter as one query and the server runs each statement in it
+        (a real project's `DROP PROCEDURE IF EXISTS p; CREATE ... END;$$`): split there, but never inside the
+        program's BEGIN ... END, whose IF, CASE and loops close with END IF, END CASE, ..."""
+        body = ("CREATE DEFINER=`root`@`localhost` PROCEDURE p()\nBEGIN\n  IF 1 THEN SELECT 1; END IF;\n"
+                "  CASE WHEN 1 THEN SELECT 2; END CASE;\n  lbl: LOOP LEAVE lbl; END LOOP lbl;\n"
+                "  SELECT CASE WHEN 1 THEN 2 END, IF(1, 2, 3);\nEND")
+        sql = f"DELIMITER $$\n\nDROP PROCEDURE IF EXISTS `p`;\n{body};$$\n\nDELIMITER ;\nSELECT 3;"
+        assert ["DROP PROCEDURE IF EXISTS `p`", body, "SELECT 3"] == texts(sql, "mysql")
+
     def test_delimiter_is_case_sensitive_and_found_inside_words(self) -> None:
         """The client matches its delimiter exactly, anywhere outside strings and comments: xEND_OF_PROC ends a
         statement, end_of_proc does not."""

@@ -60,7 +60,20 @@ class CommandRun:
         return files
 
     def plan(self, files: MigrationSet, history: Sequence[HistoryRow]) -> Plan:
+        if files.listed and self.sessions.mariadb is not None:
+            files = self._for_server(files, "mariadb" if self.sessions.mariadb else "mysql")
         return plan_for(files, history, self.policy)
+
+    def _for_server(self, files: MigrationSet, dbms: str) -> MigrationSet:
+        """The changesets' dbms skips judged for the server connected to: Liquibase tells MariaDB from MySQL by the
+        server (MariaDBDatabase.isCorrectDatabaseImplementation), whatever the URL's scheme."""
+        from premigrate.model.formats.liquibase.reader import refiltered
+        from premigrate.model.listed import Filters
+
+        filters = Filters(dbms=dbms, contexts=self.config.folder.contexts, labels=self.config.folder.labels,
+                          strict=self.config.folder.liquibase_strict)
+        return MigrationSet(listed=refiltered(files.listed, filters), notes=files.notes,
+                            callback_files=files.callback_files)
 
     def executor_timeouts(self, migration: Migration) -> Timeouts:
         """What the executor would run `migration` with: the run's options, overridden by the file's directives."""
@@ -111,11 +124,17 @@ def policy_for(config: Config) -> Policy:
 
 def load_files(config: Config, log: EventLog) -> MigrationSet:
     offline = config.command in ("new", "lint")  # no database to check a format's provider against
+    from premigrate.model.formats.liquibase.reader import dbms_name
+    from premigrate.model.listed import Filters
+
+    filters = Filters(dbms=None if offline else dbms_name(config.dsn.dialect, config.dsn.flavor),
+                      contexts=config.folder.contexts, labels=config.folder.labels,
+                      strict=config.folder.liquibase_strict)
     # `new --format` names the layout of the file to write; the folder itself is read as it is.
     files = load_migrations(config.migrations_dir,
                             format="auto" if config.command == "new" else config.folder.file_format,
                             dialect=None if offline else config.dsn.dialect,
-                            allow_empty=config.folder.allow_empty or config.command == "new")
+                            allow_empty=config.folder.allow_empty or config.command == "new", filters=filters)
     for note in files.notes:
         log.warning("migration_file_ignored", note=note)
     log.debug("migrations_loaded", count=len(files.all), dir=str(config.migrations_dir))

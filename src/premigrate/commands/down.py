@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from premigrate.commands.common import EXIT_OK, CommandRun, refuse_problems
 from premigrate.drivers.base import STATE_APPLIED, HistoryRow
 from premigrate.errors import UsageError, ValidationFailed
+from premigrate.model.listed import checksum_accepted
 from premigrate.model.migrations import Migration, MigrationSet
 from premigrate.model.modes import down_blocked_statement
 from premigrate.model.planner import Plan
@@ -36,7 +37,7 @@ def run(command: CommandRun, confirm: Callable[[str], bool] | None = None) -> in
         if not targets:
             log.info("nothing_to_do", note="no applied migration to roll back")
             return EXIT_OK
-        _reversible(command, targets, {m.id: m for m in files.versioned})
+        _reversible(command, targets, {m.id: m for m in files.all})
         ids = ", ".join(r.migration_id for r in targets)
         if not confirm(f"Roll back {len(targets)} migration(s), newest first: {ids}? [y/N] "):
             raise UsageError("down cancelled: nothing was rolled back")
@@ -47,7 +48,7 @@ def run(command: CommandRun, confirm: Callable[[str], bool] | None = None) -> in
         if not targets:
             log.info("nothing_to_do", note="no applied migration to roll back")
             return EXIT_OK
-        reversible = _reversible(command, targets, {m.id: m for m in files.versioned})
+        reversible = _reversible(command, targets, {m.id: m for m in files.all})
         if confirmed is not None and confirmed != [r.migration_id for r in targets]:
             raise ValidationFailed(
                 f"down refused, nothing was rolled back: the history changed while the question was asked (now "
@@ -68,10 +69,24 @@ def _targets(command: CommandRun, files: MigrationSet, history: Sequence[History
              target: Version | None) -> list[HistoryRow]:
     """The applied rows to roll back, newest first; refused while an earlier run is unfinished."""
     _refuse_unfinished(command, files, history)
+    if files.listed:
+        return _listed_targets(files, history, steps, target)
     applied = sorted((r for r in history if r.version is not None and r.state == STATE_APPLIED),
                      key=lambda r: Version.parse(r.version or "0"), reverse=True)
     return [r for r in applied if Version.parse(r.version or "0") > target] if target is not None \
         else applied[:steps]
+
+
+def _listed_targets(files: MigrationSet, history: Sequence[HistoryRow], steps: int | None,
+                    target: Version | None) -> list[HistoryRow]:
+    """A changelog's applied changes, last executed first (Liquibase's rollback-count order: ORDEREXECUTED,
+    which a rerun moves to the end); changes applied in one instant by their listing order."""
+    if target is not None:
+        raise UsageError(f"--to {target}: the changes of a changelog have no versions; roll back with --steps N")
+    position = {m.id: m.position for m in files.listed}
+    applied = sorted((r for r in history if r.state == STATE_APPLIED),
+                     key=lambda r: (r.applied_at, position.get(r.migration_id, 0)), reverse=True)
+    return applied[:steps]
 
 
 def _refuse_unfinished(command: CommandRun, files: MigrationSet, history: Sequence[HistoryRow]) -> None:
@@ -97,7 +112,7 @@ def _reversible(command: CommandRun, targets: Sequence[HistoryRow], by_id: dict[
         if migration is None:
             reasons.append(f"{row.script} (version {row.migration_id}) is not in the folder")
             continue
-        if row.checksum != migration.checksum:
+        if not checksum_accepted(migration, row.checksum):
             reasons.append(f"{migration.script} (version {migration.id}) changed since it was applied")
             continue
         if migration.down_sql is None:
@@ -105,7 +120,7 @@ def _reversible(command: CommandRun, targets: Sequence[HistoryRow], by_id: dict[
             continue
         migration = command.policy.resolve(migration)
         allow_empty = command.config.down.allow_empty_down
-        if not command.shapes.down_statements(migration) and not allow_empty:
+        if not command.shapes.down_statements(migration) and not allow_empty and not _declared_empty(migration):
             reasons.append(f"{migration.down_script} (version {migration.id}) has an empty down part; if undoing "
                            "nothing is right for it (its up part is safe to run again), pass --allow-empty-down "
                            "(PREMIGRATE_ALLOW_EMPTY_DOWN=1) to record it as rolled back without running anything")
@@ -120,3 +135,8 @@ def _reversible(command: CommandRun, targets: Sequence[HistoryRow], by_id: dict[
             command.log.error("rollback_refused", error=reason)
         raise ValidationFailed(f"down refused, nothing was rolled back: {'; '.join(reasons)}")
     return migrations
+
+
+def _declared_empty(migration: Migration) -> bool:
+    """A Liquibase changeset whose rollback says `--rollback empty` (or `not required`): nothing to undo, on purpose."""
+    return migration.format == "liquibase" and getattr(migration.source, "rollback", None) == ()

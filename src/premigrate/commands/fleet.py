@@ -321,11 +321,11 @@ def run_command(command: CommandRun) -> int:
 
     def status_of(target_run: CommandRun) -> int:
         plan = status.current_plan(target_run)
-        state = "problem" if plan.problems else "pending" if plan.steps else "current"
+        state = "problem" if plan.problems else "pending" if plan.outstanding else "current"
         details[cast(TargetRun, target_run).target] = {
             "state": state,
             "applied": sum(1 for e in plan.entries if e.state == "applied"),
-            "pending": len(plan.steps),
+            "pending": len(plan.outstanding),
             "problems": [p.message for p in plan.problems],
         }
         return EXIT_OK

@@ -208,6 +208,8 @@ def match_foreign(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tabl
     elif tool == "drizzle":
         _match_by_hash(result, fetch, table, files)
         return result
+    elif tool == "liquibase" and files.listed:
+        return _match_changesets(result, fetch, table, files)
     elif tool == "liquibase":
         for change_id, author, filename, exectype in fetch(
                 f"SELECT id, author, filename, exectype FROM {table} ORDER BY orderexecuted"):
@@ -226,6 +228,37 @@ def match_foreign(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tabl
         return _match_sqitch(result, fetch, table, files, dialect)
     take_matched(result, versions, by_version)
     result.not_in_folder += unparsed
+    return result
+
+
+def _match_changesets(result: Match, fetch: Callable[[str], list[tuple[Any, ...]]], table: str,
+                      files: MigrationSet) -> Match:
+    """A Liquibase changelog read as changesets (formats/liquibase/reader.py) against DATABASECHANGELOG, by path,
+    author and id, the way Liquibase's update sees them (liquibase.match_history): what ran is adopted, a changeset
+    edited since it ran (no runOnChange, no --validCheckSum covering it) is refused, a runOnChange one edited since
+    is left pending so that the next `up` runs it, as Liquibase's next update would."""
+    from premigrate.model.formats.liquibase import Changeset, RanChangeset, match_history
+
+    rows = [RanChangeset(str(i), str(a), str(f), str(e or ""), None if m is None else str(m), int(o or 0))
+            for i, a, f, e, m, o in fetch(f"SELECT id, author, filename, exectype, md5sum, orderexecuted FROM {table}")]
+    found = match_history([m.source for m in files.listed if isinstance(m.source, Changeset)], rows)
+    if found.failed:
+        row = found.failed[0]
+        raise ValidationFailed(f"baseline --from liquibase: changeset {row.filename}::{row.id}::{row.author} is "
+                               "recorded as FAILED; fix it with Liquibase first")
+    if found.changed:
+        names = ", ".join(f"{c.path}::{c.id}::{c.author} (ran as {stored}, now {c.checksum})"
+                          for c, stored in found.changed)
+        raise ValidationFailed(f"baseline --from liquibase: changed since Liquibase ran them: {names}; restore them "
+                               "as they ran (Liquibase itself refuses this changelog), or list the recorded sum in a "
+                               "--validCheckSum line")
+    ran = {id(c) for c in found.ran} | {id(c) for c in found.rerun if c.run_always} | \
+        {id(c) for c, _ in found.unverifiable}
+    result.matched = [m for m in files.listed if id(m.source) in ran]
+    result.not_in_folder += [f"{r.filename}::{r.id}::{r.author}" for r in found.only_in_history]
+    if found.unverifiable:
+        result.notes.append(f"{len(found.unverifiable)} changeset(s) recorded with a checksum of another Liquibase "
+                            "version: adopted without comparing their text")
     return result
 
 
@@ -258,6 +291,17 @@ def _match_sqitch(result: Match, fetch: Callable[[str], list[tuple[Any, ...]]], 
     if len(projects) > 1:
         raise ValidationFailed(f"baseline --from sqitch: {table} holds several projects "
                                f"({', '.join(sorted(projects))}); adopt them from the project's own plan")
+    by_id = {m.id: m for m in files.listed if m.format == "sqitch"}
+    if by_id:
+        # The folder is the sqitch project itself: its changes carry the ids sqitch recorded (formats/sqitch.py).
+        for change_id, name in fetch(f"SELECT change_id, {_quote(dialect, 'change')} FROM {table} "
+                                     "ORDER BY committed_at"):
+            if str(change_id) in by_id:
+                result.matched.append(by_id[str(change_id)])
+            else:
+                result.not_in_folder.append(f"{name} ({change_id})")
+        result.notes.append("sqitch changes are matched by change id to the project's plan")
+        return result
     by_name = {m.description.lower(): m for m in files.versioned}
     for (name,) in fetch(f"SELECT {_quote(dialect, 'change')} FROM {table} ORDER BY committed_at"):
         migration = by_name.get(str(name).lower())

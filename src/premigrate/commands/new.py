@@ -81,6 +81,16 @@ def next_version(files: MigrationSet, style: str, now: datetime) -> tuple[str, b
 
 def create(directory: Path, files: MigrationSet, description: str, style: str | None, now: datetime) -> list[Path]:
     desc = normalize_description(description)
+    if style == "liquibase" or (files.listed and (not style or style == "auto")
+                                and files.listed[0].format == "liquibase"):
+        # A changelog's changes are entries of its files, not files: a file written here would not be one.
+        raise UsageError("new writes migration files, and this is a changelog: add a '--changeset <author>:<id>' "
+                         "block (and its '--rollback') to a Liquibase formatted SQL file instead")
+    if files.listed:
+        # A sqitch plan lists its changes: a file written here would never run.
+        raise UsageError(f"{str(directory)!r} is a sqitch project, whose plan lists its changes: add one with `sqitch "
+                         "add NAME` (a plan line and its deploy/revert/verify scripts); a file written by `new` would "
+                         "not be in the plan, so it would never run")
     if not style or style == "auto":
         style = detect_style(directory, files)
     version, _ = next_version(files, style, now)

@@ -124,7 +124,7 @@ def status_json(plan: Plan, *, database: str, table: str) -> str:
         "table": table,
         "migrations": migrations,
         "counts": counts,
-        "pending": [s.migration.id for s in plan.steps],
+        "pending": [s.migration.id for s in plan.outstanding],
         "problems": [{"kind": p.kind, "id": p.migration_id, "message": p.message} for p in plan.problems],
         "warnings": [{"kind": p.kind, "id": p.migration_id, "message": p.message} for p in plan.warnings],
     }
@@ -132,11 +132,12 @@ def status_json(plan: Plan, *, database: str, table: str) -> str:
 
 
 def status_table(plan: Plan) -> str:
-    header = ("VERSION", "DESCRIPTION", "KIND", "FORMAT", "STATE", "APPLIED AT (UTC)", "DURATION")
+    listed = bool(plan.entries) and all(e.kind == "listed" for e in plan.entries)
+    header = ("ID" if listed else "VERSION", "DESCRIPTION", "KIND", "FORMAT", "STATE", "APPLIED AT (UTC)", "DURATION")
     rows = [header]
     for e in plan.entries:
         rows.append((
-            e.version or "R",
+            e.version or (show(e.migration_id) if e.kind == "listed" else "R"),  # a listed one's key
             show(e.description),  # a name from the history table may hold anything: never a raw newline here
             e.kind,
             e.format or "-",

@@ -46,8 +46,8 @@ def judge(log: EventLog, plan: Plan) -> int:
         for problem in plan.problems:
             log.error("check_failed", kind=problem.kind, migration_id=problem.migration_id, error=problem.message)
         raise ValidationFailed(problem_summary(plan))
-    if plan.steps:
-        log.warning("pending", pending=len(plan.steps), versions=[s.migration.id for s in plan.steps])
+    if plan.outstanding:
+        log.warning("pending", pending=len(plan.outstanding), versions=[s.migration.id for s in plan.outstanding])
         return EXIT_PENDING
     log.info("up_to_date")
     return EXIT_OK
@@ -70,15 +70,16 @@ def wait_until_current(log: EventLog, read: Callable[[], Plan], timeout: float |
             if deadline is not None and clock() >= deadline:
                 raise
             plan = None
-        if plan is not None and not plan.problems and not plan.steps:
+        if plan is not None and not plan.problems and not plan.outstanding:
             return judge(log, plan)
         if plan is not None and deadline is not None and clock() >= deadline:
             log.warning("check_wait_timed_out", timeout_s=timeout)
             return judge(log, plan)
         reading = ("unreachable",) if plan is None else tuple(
-            [f"pending {s.migration.id}" for s in plan.steps] + [f"{p.kind} {p.migration_id}" for p in plan.problems])
+            [f"pending {s.migration.id}" for s in plan.outstanding]
+            + [f"{p.kind} {p.migration_id}" for p in plan.problems])
         if reading != last:
-            log.info("check_waiting", pending=0 if plan is None else len(plan.steps),
+            log.info("check_waiting", pending=0 if plan is None else len(plan.outstanding),
                      problems=0 if plan is None else len(plan.problems), reachable=plan is not None,
                      timeout_s=timeout)
             last = reading

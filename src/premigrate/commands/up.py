@@ -14,7 +14,7 @@ from premigrate.commands.common import (
 )
 from premigrate.drivers.base import Driver, HistoryRow
 from premigrate.engine.sessions import HeldLock
-from premigrate.errors import MigrationFailed, ValidationFailed
+from premigrate.errors import MigrationFailed, UsageError, ValidationFailed
 from premigrate.model.migrations import MigrationSet
 from premigrate.model.planner import Policy, Reason, Step
 from premigrate.model.versions import Version
@@ -61,6 +61,10 @@ def run(command: CommandRun) -> int:
             return EXIT_OK
         prepared = prepare(command.policy, plan_now.steps)
         refuse_unrunnable(command, prepared)
+        if any(s.migration.verify_sql is not None for s in prepared):
+            from premigrate.engine.change_verify import refuse_missing_checkit
+
+            refuse_missing_checkit(driver, [s.migration for s in prepared], config.apply.verify)
         lint_gate(command, plan_now.steps)
         if callbacks is not None:
             callbacks.prepare()  # unreadable scripts and unknown placeholders fail here, before any change
@@ -149,6 +153,11 @@ def refuse_unrunnable(command: CommandRun, steps: list[Step]) -> None:
     single = bool(command.config.apply.single_transaction)
     if single:
         refuse_single_transaction_steps(shapes, steps)
+        verified = [s.migration for s in steps if s.migration.verify_sql is not None]
+        if verified and command.config.apply.verify:
+            raise UsageError(f"--single-transaction cannot run {verified[0].verify_script} after its change: a verify "
+                             "script that fails reverts its change alone; pass --no-verify, or leave out "
+                             "--single-transaction")
     refuse_transaction_incompatible(shapes, steps, single_transaction=single)
     refuse_database_switch(shapes, steps)
 

@@ -94,7 +94,8 @@ def run(command: CommandRun) -> int:
     config, log = command.config, command.log
     files = command.load()
     # Placeholders resolved (an unknown one is exit 2) and down parts read before anything is created.
-    migrations = {m.id: command.policy.resolve(m) for m in files.all}
+    # A changeset this run's filters leave out (model/listed.py: skip_reason) is no more verified than applied.
+    migrations = {m.id: command.policy.resolve(m) for m in files.all if m.skip_reason is None}
     given = config.verify.scratch
     if given is None:
         steps = _steps(command, migrations)

@@ -24,6 +24,8 @@ from premigrate.drivers.base import Driver, HistoryRow, SqlError
 from premigrate.engine.runstats import RunStats as RunStats  # the name's old home
 from premigrate.engine.progress import FIRST_AT_A_TERMINAL_S, INTERVAL_S, ProgressReport
 from premigrate.engine.attempts import EVENT_DOWN_FAILED, SessionTimeouts, StatementAttempts
+from premigrate.engine.change_verify import ChangeVerify
+from premigrate.engine.changesets import apply_changeset, refuse_in_single_transaction
 from premigrate.engine.own_writes import OwnWrites
 from premigrate.engine.interrupts import SignalGuard
 from premigrate.engine.lockwait import LockBusy, Timeouts, timeouts_for
@@ -69,6 +71,7 @@ class Executor(OwnWrites):
                                           lock.watch if lock is not None else None, tracer, progress)
         self.session_timeouts = SessionTimeouts(driver)
         self.stepwise = StepwiseRun(self)
+        self.change_verify = ChangeVerify(self)  # sqitch verify scripts, after a change's deploy
         # The lock session does premigrate's own writes outside a migration's transaction (its state is never a
         # migration's); the writes that must commit with a migration's transaction run on the migration session,
         # conditional on the lock session still holding the lock.
@@ -152,10 +155,16 @@ class Executor(OwnWrites):
             for index, step in enumerate(steps):
                 self._before_step(index, step)
                 self.attempts.progress.position = (index + 1, len(steps))
+                following = steps[index + 1] if index + 1 < len(steps) else None
                 with self.migration_span(step.migration, "up") as span:
-                    rows = self._apply_step(step, steps[index + 1] if index + 1 < len(steps) else None)
-                    span.set("premigrate.rows_affected", rows)
-                self.stats.applied += 1
+                    # A changeset with its format's run rules (preconditions, failOnError) may not run.
+                    rows = self.apply_step(step, following) if step.migration.source is None else \
+                        apply_changeset(self, step, following)
+                    span.set("premigrate.rows_affected", rows or 0)
+                    if rows is not None and self.change_verify.wanted(step.migration):
+                        self.change_verify.run(step.migration)
+                if rows is not None:
+                    self.stats.applied += 1
 
     def _before_step(self, index: int, step: Step) -> None:
         """The session restore and the lock check before a step. A connection lost here after the step's first row
@@ -176,7 +185,7 @@ class Executor(OwnWrites):
         return self.tracer.migration(migration.id, version=version, description=migration.description,
                                      direction=direction, kind=migration.kind)
 
-    def _apply_step(self, step: Step, following: Step | None) -> int:
+    def apply_step(self, step: Step, following: Step | None) -> int:
         """Apply one step; the rows it affected."""
         migration = step.migration
         statements = self.shapes.statements(migration)
@@ -247,6 +256,7 @@ class Executor(OwnWrites):
 
     def _apply_single_transaction(self, steps: Sequence[Step]) -> None:
         """--single-transaction: every pending migration and its history row in one transaction, all or nothing."""
+        refuse_in_single_transaction(list(steps))
         started = self.clock()
         rolled_back = "the whole --single-transaction run was rolled back"
         run_timeouts = timeouts_for(self.config.statements, ())
@@ -290,10 +300,10 @@ class Executor(OwnWrites):
                     self.between_migrations()
                 self.check_lock()
                 with self.migration_span(migration, "down"):
-                    self._roll_back_one(row, migration)
+                    self.roll_back_one(row, migration)
                 self.stats.rolled_back += 1
 
-    def _roll_back_one(self, row: HistoryRow, migration: Migration) -> None:
+    def roll_back_one(self, row: HistoryRow, migration: Migration) -> None:
         statements = self.shapes.down_statements(migration)
         fields = migration_fields(migration) | {"script": migration.down_script}
         transactional = self.shapes.down_in_transaction(migration)

@@ -174,6 +174,9 @@ class Sessions:
         self.capabilities = Capabilities.of(driver_class(config.dsn.dialect))
         command = config.connection.password_command
         self.password_command = PasswordCommand.parse(command) if command else None
+        # MySQL family: whether the server is MariaDB, once a session has connected (formats that tell MariaDB from
+        # MySQL, as Liquibase's dbms does, read it); None before.
+        self.mariadb: bool | None = None
 
     def dsn(self) -> Dsn:
         """The URL for one new connection: with a fresh password from --password-command, when there is one."""
@@ -218,6 +221,8 @@ class Sessions:
 
         with self.tracer.wait():
             driver = wait_for_database(open_driver, self.config.dsn, self.config.wait_timeout, self.log)
+        if self.config.dsn.dialect == "mysql":  # the client library holds it: no query
+            self.mariadb = "mariadb" in driver.server_version().lower()
         try:
             driver.prepare_session()
         except BaseException:

@@ -133,7 +133,8 @@ class StepwiseRun:
         except MigrationFailed as exc:
             self._record(row.evolve(state=STATE_FAILED, error=str(exc)))
             raise
-        ahead = self._row_ahead(following)
+        # A change with a verify script to run is not final yet: the next one's row waits (engine/change_verify.py).
+        ahead = None if self.executor.change_verify.wanted(migration) else self._row_ahead(following)
         if ahead is None:
             self.executor.update_row(final)
             return
@@ -168,6 +169,8 @@ class StepwiseRun:
         start, so that it can be written together with this migration's final row."""
         if following is None or following.row is not None or following.reason == Reason.RESUME:
             return None
+        if getattr(following.migration.source, "preconditions", None) is not None:
+            return None  # its preconditions, judged just before it, may keep it from running or record it otherwise
         statements = self.executor.shapes.statements(following.migration)
         if not statements or self.executor.shapes.mode(following) != Mode.NONE:
             return None

@@ -46,6 +46,8 @@ class Dsn:
     password: str | None = field(default=None, repr=False)
     database: str | None = None  # for SQLite: the file path
     params: tuple[tuple[str, str], ...] = ()
+    # "mariadb" for a mariadb:// URL: formats that tell MariaDB from MySQL (Liquibase's dbms) read it; else None.
+    flavor: str | None = field(default=None, compare=False)
 
     def __repr__(self) -> str:
         return f"Dsn({self.redacted()!r})"
@@ -63,7 +65,7 @@ class Dsn:
         return values
 
     def with_password(self, password: str | None) -> Dsn:
-        return Dsn(self.dialect, self.host, self.port, self.user, password, self.database, self.params)
+        return Dsn(self.dialect, self.host, self.port, self.user, password, self.database, self.params, self.flavor)
 
     def redacted(self) -> str:
         if self.dialect == "sqlite":
@@ -155,6 +157,7 @@ def parse_url(url: str, *, source: str = "DATABASE_URL") -> Dsn:
         password=unquote(parts.password) if parts.password is not None else None,
         database=database,
         params=params,
+        flavor="mariadb" if match.group(1).lower().split("+", 1)[0] == "mariadb" else None,
     )
 
 

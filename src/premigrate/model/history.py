@@ -15,8 +15,11 @@ from premigrate.model.sql import Statement
 
 def migration_fields(migration: Migration) -> dict[str, Any]:
     """The fields that name a migration in every log event about it."""
-    return {"version": str(migration.version) if migration.version is not None else None,
-            "description": migration.description, "script": migration.script}
+    fields = {"version": str(migration.version) if migration.version is not None else None,
+              "description": migration.description, "script": migration.script}
+    if migration.key is not None:  # a listed migration (a changeset): the file holds many, the key names it
+        fields["migration_id"] = migration.key
+    return fields
 
 
 def row_for(migration: Migration, statements: Sequence[Statement], applied_by: str, **changes: Any) -> HistoryRow:

@@ -24,12 +24,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from premigrate.model.durations import parse_duration
 from premigrate.errors import MigrationFileError
 from premigrate.model.formats.base import MAX_FILE_BYTES, Part, scan, show
 from premigrate.model.versions import Version
+
+if TYPE_CHECKING:
+    from premigrate.model.listed import Filters
 
 __all__ = ["MAX_FILE_BYTES", "Migration", "MigrationSet", "checksum", "load_migrations", "parse_name"]
 CHECKSUM_ALGORITHM = "sha256"
@@ -60,7 +63,7 @@ _RULE_LIST = re.compile(r"[A-Za-z][A-Za-z0-9_-]*(?:\s*,\s*[A-Za-z][A-Za-z0-9_-]*
 
 @dataclass(frozen=True)
 class Migration:
-    kind: str  # versioned | repeatable
+    kind: str  # versioned | repeatable | listed (model/listed.py: a changelog entry, identified by `key`)
     version: Version | None
     description: str
     script: str  # file name of the up part
@@ -83,10 +86,25 @@ class Migration:
     # checksum stays that of the file's text.
     envsub: tuple[bool, bool] | None = None
     environment: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
+    # sqitch's verify/<change>.sql (formats/sqitch.py): run after the up part; if it raises, the change is reverted
+    # with its down part and not recorded (engine/change_verify.py). Not part of the checksum, as in sqitch.
+    verify_sql: str | None = None
+    verify_script: str | None = None
+    # A listed migration (kind "listed", model/listed.py): a change of a changelog (Liquibase changeset, sqitch
+    # change) that names itself and runs in the changelog's order, not by version.
+    key: str | None = None  # its identity, the history table's migration_id (listed.history_key: at most 191 chars)
+    position: int = 0  # its place in the changelog's listing order, from 1
+    rerun: str = "never"  # never | on_change (re-applied when its checksum changes) | always (every run)
+    skip_reason: str | None = None  # why this run does not apply it (dbms, context, label); None: it runs
+    valid_checksums: tuple[str, ...] = ()  # recorded checksums also accepted as unchanged ("ANY": every one)
+    # The format's own record of the change (e.g. liquibase.Changeset): its splitting, preconditions, failOnError.
+    source: object | None = field(default=None, repr=False, compare=False)
 
     @property
     def id(self) -> str:
-        """The history table's key: the version, or R:<description> for a repeatable."""
+        """The history table's key: the version, R:<description> for a repeatable, the key of a listed one."""
+        if self.key is not None:
+            return self.key
         return str(self.version) if self.version is not None else f"R:{self.description}"
 
     @property
@@ -102,10 +120,12 @@ class MigrationSet:
     notes: list[str] = field(default_factory=list)
     # Callback-shaped names (model/callbacks.py) left out of the migrations: the caller discovers and checks them.
     callback_files: list[str] = field(default_factory=list)
+    # Listed migrations (kind "listed"), in listing order; a folder of listed migrations holds nothing else.
+    listed: list[Migration] = field(default_factory=list)
 
     @property
     def all(self) -> list[Migration]:
-        return self.versioned + self.repeatable
+        return self.versioned + self.repeatable + self.listed
 
 
 def checksum(text: str) -> str:
@@ -124,9 +144,10 @@ def _strip_comments_and_space(sql: str) -> str:
 
 
 def load_migrations(directory: Path, *, format: str = "auto", dialect: str | None = None,
-                    allow_empty: bool = False) -> MigrationSet:
+                    allow_empty: bool = False, filters: Filters | None = None) -> MigrationSet:
     """Read and parse every migration in `directory` by `format`'s rules. A broken folder fails here, before any
-    connection; `dialect` (when known) lets a format check the database it was written for."""
+    connection; `dialect` (when known) lets a format check the database it was written for; `filters` say which
+    changes of a changelog this run selects (listed migrations: model/listed.py)."""
     from premigrate.model import formats
 
     entries = scan(directory)
@@ -137,7 +158,9 @@ def load_migrations(directory: Path, *, format: str = "auto", dialect: str | Non
     if callback_files:
         entries = [e for e in entries if e.name not in set(callback_files)]
     notes: list[str] = []
-    result = _assemble(formats.read(entries, format, dialect, notes))
+    listed = formats.read_listed(directory, entries, format, dialect, filters)
+    result = MigrationSet(listed=listed) if listed is not None else _assemble(formats.read(entries, format, dialect,
+                                                                                          notes))
     result.notes = notes
     result.callback_files = callback_files
     if not result.all and not allow_empty:

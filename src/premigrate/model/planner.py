@@ -26,11 +26,12 @@ class EntryState(StrEnum):
     IN_PROGRESS = "in_progress"
     OUT_OF_ORDER = "out-of-order"
     ROLLING_BACK = "rolling_back"
+    SKIPPED = "skipped"  # a listed migration this run leaves out (model/listed.py: skip_reason)
 
 
-APPLIED, PENDING, CHANGED, MISSING, FAILED, IN_PROGRESS, OUT_OF_ORDER, ROLLING_BACK = (
+APPLIED, PENDING, CHANGED, MISSING, FAILED, IN_PROGRESS, OUT_OF_ORDER, ROLLING_BACK, SKIPPED = (
     EntryState.APPLIED, EntryState.PENDING, EntryState.CHANGED, EntryState.MISSING, EntryState.FAILED,
-    EntryState.IN_PROGRESS, EntryState.OUT_OF_ORDER, EntryState.ROLLING_BACK,
+    EntryState.IN_PROGRESS, EntryState.OUT_OF_ORDER, EntryState.ROLLING_BACK, EntryState.SKIPPED,
 )
 
 
@@ -83,6 +84,7 @@ class Reason(StrEnum):
     NEW = "new"  # a repeatable never applied
     CHANGED = "changed"  # a repeatable changed since it was applied
     RESUME = "resume"  # an interrupted stepwise run, continued where it stopped
+    ALWAYS = "always"  # a listed migration that runs on every run (rerun "always")
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,13 @@ class Plan:
     entries: list[Entry] = field(default_factory=list)
 
     @property
+    def outstanding(self) -> list[Step]:
+        """The steps that leave the database behind the folder until they run: every step but a re-run of a listed
+        migration that runs on every run (Liquibase runAlways), which is current once applied. check, wait, status
+        and serve judge "current" by these; `up` still runs every step."""
+        return [s for s in self.steps if s.reason != Reason.ALWAYS]
+
+    @property
     def clean(self) -> bool:
         """Nothing to do and nothing wrong: `up` can exit 0 without taking the lock."""
         return not self.steps and not self.problems
@@ -136,7 +145,8 @@ def plan_for(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy)
     if unfinished:
         files = MigrationSet(
             versioned=[policy.resolve(m) if m.id in unfinished else m for m in files.versioned],
-            repeatable=[policy.resolve(m) if m.id in unfinished else m for m in files.repeatable])
+            repeatable=[policy.resolve(m) if m.id in unfinished else m for m in files.repeatable],
+            listed=[policy.resolve(m) if m.id in unfinished else m for m in files.listed])
     return make_plan(files, history, policy)
 
 
@@ -157,7 +167,8 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
         if row is None:
             assert migration.version is not None
             if newest_applied is not None and migration.version < newest_applied:
-                entries.append(_entry(migration, OUT_OF_ORDER, detail=f"older than applied version {newest_applied}"))
+                entries.append(entry_for(migration, OUT_OF_ORDER,
+                                         detail=f"older than applied version {newest_applied}"))
                 if policy.allow_out_of_order:
                     steps.append(Step(migration, Reason.OUT_OF_ORDER))
                 else:
@@ -169,7 +180,7 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
                         migration.script,
                     ))
             else:
-                entries.append(_entry(migration, PENDING))
+                entries.append(entry_for(migration, PENDING))
                 steps.append(Step(migration, Reason.PENDING))
             continue
         _judge_existing(migration, row, policy, steps, problems, entries, several)
@@ -178,17 +189,26 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
         row = rows.get(migration.id)
         if policy.target is not None:
             # Staged rollouts stop at a version: repeatables run only in a full run.
-            entries.append(_entry(migration, APPLIED if row and row.checksum == migration.checksum else PENDING, row))
+            entries.append(entry_for(migration, APPLIED if row and row.checksum == migration.checksum else PENDING,
+                                     row))
             continue
         if row is None:
-            entries.append(_entry(migration, PENDING))
+            entries.append(entry_for(migration, PENDING))
             steps.append(Step(migration, Reason.NEW))
         elif row.state == STATE_APPLIED and row.checksum != migration.checksum:
-            entries.append(_entry(migration, PENDING, row, detail="changed since it was last applied"))
+            entries.append(entry_for(migration, PENDING, row, detail="changed since it was last applied"))
             steps.append(Step(migration, Reason.CHANGED, row))
         else:
             _judge_existing(migration, row, policy, steps, problems, entries, several)
 
+    listed: list[Entry] = []
+    if files.listed:
+        from premigrate.model.listed import plan_listed
+
+        plan_listed(files.listed, rows, steps, problems, listed, lambda migration, row: _judge_existing(
+            migration, row, policy, steps, problems, listed, several))
+        if files.listed[0].format == "sqitch":
+            problems.extend(_sqitch_edited(files.listed, history))
     _judge_missing(history, known, policy, entries, problems, warnings)
 
     if policy.target is not None:
@@ -202,7 +222,18 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
                 step.migration.script,
             ))
     entries.sort(key=lambda e: sort_key(e.version, e.description))
-    return Plan(steps, problems, warnings, entries)
+    return Plan(steps, problems, warnings, listed + entries)  # listed ones in their listing order
+
+
+def _sqitch_edited(listed: Sequence[Migration], history: Sequence[HistoryRow]) -> list[Problem]:
+    """sqitch keys a change on an id made from its plan line: an edited line of a deployed change is refused."""
+    from premigrate.model.formats.sqitch_project import edited_plan_lines
+
+    return [Problem(ProblemKind.DRIFT, m.id,
+                    f"sqitch.plan: the plan line of change {m.description!r} was edited after it was deployed: sqitch "
+                    f"change id {row.migration_id} is recorded, the plan now gives {m.id}; restore the line as it "
+                    "was deployed (sqitch refuses this plan too: \"Cannot find change\")", "sqitch.plan")
+            for m, row in edited_plan_lines(listed, history)]
 
 
 def _judge_missing(history: Sequence[HistoryRow], known: set[str], policy: Policy, entries: list[Entry],
@@ -235,9 +266,11 @@ def _judge_missing(history: Sequence[HistoryRow], known: set[str], policy: Polic
 def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps: list[Step],
                     problems: list[Problem], entries: list[Entry], several: bool) -> None:
     where = f"{migration.script} (version {migration.id})" if migration.version else migration.script
+    if migration.key is not None:
+        where = f"{migration.script} ({migration.key})"
     if row.state == STATE_APPLIED:
         if row.checksum != migration.checksum:
-            entries.append(_entry(migration, CHANGED, row, detail="file changed since it was applied"))
+            entries.append(entry_for(migration, CHANGED, row, detail="file changed since it was applied"))
             problems.append(Problem(
                 ProblemKind.DRIFT, migration.id,
                 f"{where} was changed after it was applied: recorded {row.checksum}, file now {migration.checksum}; "
@@ -245,10 +278,10 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
                 migration.script,
             ))
         else:
-            entries.append(_entry(migration, APPLIED, row))
+            entries.append(entry_for(migration, APPLIED, row))
         return
     if row.state == STATE_FAILED:
-        entries.append(_entry(migration, FAILED, row, detail=row.error))
+        entries.append(entry_for(migration, FAILED, row, detail=row.error))
         problems.append(Problem(
             ProblemKind.FAILED, migration.id,
             f"{where} failed at statement {row.statement_started} of {row.statements_total} in an earlier run "
@@ -259,7 +292,7 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
         ))
         return
     if row.state == STATE_ROLLING_BACK:
-        entries.append(_entry(migration, ROLLING_BACK, row, detail=row.error))
+        entries.append(entry_for(migration, ROLLING_BACK, row, detail=row.error))
         problems.append(Problem(
             ProblemKind.ROLLBACK_INCOMPLETE, migration.id,
             f"{where}: an earlier `down` stopped at statement {row.statement_started} of {row.statements_total} of "
@@ -271,7 +304,7 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
         ))
         return
     if row.state == STATE_IN_PROGRESS and row.in_doubt:
-        entries.append(_entry(migration, IN_PROGRESS, row, detail=f"statement {row.statement_started} in doubt"))
+        entries.append(entry_for(migration, IN_PROGRESS, row, detail=f"statement {row.statement_started} in doubt"))
         k = row.statement_started
         problems.append(Problem(
             ProblemKind.IN_DOUBT, migration.id,
@@ -291,7 +324,7 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
         statements = split_migration(migration, policy.dialect)
         changed = first_changed_statement(statements, row)
         if changed is not None:
-            entries.append(_entry(migration, IN_PROGRESS, row, detail="interrupted; file changed since"))
+            entries.append(entry_for(migration, IN_PROGRESS, row, detail="interrupted; file changed since"))
             problems.append(Problem(
                 ProblemKind.RESUME_MISMATCH, migration.id,
                 f"{where} was interrupted after statement {done}, but {changed_statement_text(changed, row)}, "
@@ -301,10 +334,10 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
                 migration.script,
             ))
             return
-        entries.append(_entry(migration, IN_PROGRESS, row, detail=f"interrupted after statement {done}; resumable"))
+        entries.append(entry_for(migration, IN_PROGRESS, row, detail=f"interrupted after statement {done}; resumable"))
         steps.append(Step(migration, Reason.RESUME, row))
         return
-    entries.append(_entry(migration, row.state, row))
+    entries.append(entry_for(migration, row.state, row))
     problems.append(Problem(ProblemKind.FAILED, migration.id,
                             f"{where} has unknown state {row.state!r} in the history table",
                             migration.script))
@@ -353,7 +386,7 @@ def _error_suffix(row: HistoryRow) -> str:
     return f" ({row.error})" if row.error else ""
 
 
-def _entry(migration: Migration, state: str, row: HistoryRow | None = None, detail: str | None = None) -> Entry:
+def entry_for(migration: Migration, state: str, row: HistoryRow | None = None, detail: str | None = None) -> Entry:
     return Entry(
         migration.id,
         str(migration.version) if migration.version is not None else None,

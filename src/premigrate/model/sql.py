@@ -122,6 +122,10 @@ def split_migration(migration: Migration, dialect: str, *, down: bool = False) -
         from premigrate.model.formats import drizzle
 
         pieces = drizzle.split_marked(text, first_line=first_line)
+    elif migration.format == "liquibase":
+        from premigrate.model.formats.liquibase import reader
+
+        return reader.statements(migration, dialect, down=down)
     elif migration.format == "sql-migrate":
         from premigrate.model.formats import sqlmigrate
 
@@ -174,13 +178,18 @@ def split_statements(sql: str, dialect: str, *, first_line: int = 1) -> Statemen
                 delimiter = match.group(1)
                 i = start = match.end()
                 continue
-        if sql.startswith(delimiter, i) and (delimiter != ";" or atomic_depth == 0):
+        at_end = sql.startswith(delimiter, i) and (delimiter != ";" or atomic_depth == 0)
+        # After DELIMITER, the mysql client sends the text up to the delimiter as one query, and the server runs
+        # each `;`-separated statement in it (multi-statements): `DROP PROCEDURE p; CREATE PROCEDURE p() BEGIN
+        # ...; END$$` is two statements, the `;` inside the BEGIN ... END body is not a break.
+        if at_end or (is_my and ch == ";" and delimiter != ";" and atomic_depth == 0):
             if dialect == "sqlite" and not _sqlite_complete(sql[start : i + 1]):
                 i += 1  # inside a trigger body: SQLite's tokenizer says the statement is not over
                 continue
             flush(i)
-            i = start = i + len(delimiter)
+            i = start = i + (len(delimiter) if at_end else 1)
             prev_word = ""
+            atomic_depth = 0 if at_end else atomic_depth
             continue
         if ch == "'" or (ch == '"') or (ch == "`" and is_my):
             backslash = is_my or (is_pg and ch == "'" and _is_escape_string(sql, i))
@@ -204,19 +213,39 @@ def split_statements(sql: str, dialect: str, *, first_line: int = 1) -> Statemen
         if match:
             end = _word_end(sql, i, match.end(), delimiter)
             word = sql[i:end].upper()
-            if is_pg:
-                if word == "ATOMIC" and prev_word == "BEGIN":
-                    atomic_depth += 1
-                elif atomic_depth and word == "CASE":
-                    atomic_depth += 1
-                elif atomic_depth and word == "END":
-                    atomic_depth -= 1
+            if is_pg or (is_my and delimiter != ";"):
+                atomic_depth = _block_depth(sql, i, end, prev_word, atomic_depth, is_pg)
             prev_word = word
             i = end
             continue
         i += 1
     flush(n)
     return statements
+
+
+_END_BEFORE = re.compile(r"\bEND\s+\Z", re.IGNORECASE)
+_NEXT_WORD = re.compile(r"\s+([A-Za-z]+)")
+
+
+def _block_depth(sql: str, i: int, end: int, prev_word: str, depth: int, is_pg: bool) -> int:
+    """How deep the scan is, after the word sql[i:end], in a body whose `;` does not end the statement. PostgreSQL:
+    BEGIN ATOMIC ... END (CASE ... END inside it). MySQL, between DELIMITER lines: a stored program's BEGIN ... END
+    and CASE ... END [CASE]; END IF / LOOP / WHILE / REPEAT close blocks that never counted."""
+    word = sql[i:end].upper()
+    if is_pg:
+        if word == "ATOMIC" and prev_word == "BEGIN":
+            return depth + 1
+        if depth and word == "CASE":
+            return depth + 1
+        return depth - 1 if depth and word == "END" else depth
+    if word == "BEGIN" or (word == "CASE" and not _END_BEFORE.search(sql, max(0, i - 16), i)):
+        return depth + 1
+    if word == "END":
+        following = _NEXT_WORD.match(sql, end)
+        if following and following.group(1).upper() in ("IF", "LOOP", "WHILE", "REPEAT"):
+            return depth
+        return max(depth - 1, 0)
+    return depth
 
 
 TokenKind = Literal["word", "name", "string", "number", "punct"]

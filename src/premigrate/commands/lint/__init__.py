@@ -39,7 +39,7 @@ from premigrate.commands.lint.rules import (
 )
 from premigrate.errors import UsageError, ValidationFailed
 from premigrate.model.migrations import Migration
-from premigrate.model.sql import SplitError, split_migration
+from premigrate.model.sql import SplitError, Statement, split_migration
 
 __all__ = ["RULES", "Finding", "LintUnavailable", "exit_code", "has_errors", "lint_migrations", "render_json",
            "render_text"]
@@ -110,6 +110,15 @@ _PLACEHOLDER_MARK = "premigrate_placeholder_"
 _MARKED = re.compile(_PLACEHOLDER_MARK + r"([A-Za-z0-9_]+)", re.I)
 
 
+def _self_managed(statements: Sequence[Statement]) -> bool:
+    from premigrate.model import transactions
+
+    try:
+        return bool(transactions.blocks(statements))
+    except transactions.TransactionSyntaxError:
+        return False  # unbalanced: the file runs in premigrate's transaction, where its BEGIN/COMMIT are findings
+
+
 def _lint_file(migration: Migration, dialect: str, analyzer: Analyzer) -> list[Finding]:
     first = migration.up_first_line
     try:
@@ -117,8 +126,11 @@ def _lint_file(migration: Migration, dialect: str, analyzer: Analyzer) -> list[F
     except SplitError as exc:
         return [_finding("parse-error", migration.script, exc.line, "", f"cannot split the file: {exc}")]
     lines = migration.up_sql.split("\n")
-    # MySQL runs no file in a transaction (its DDL commits implicitly), so nothing there is transaction-incompatible.
-    state = FileState(transactional=not migration.no_transaction and dialect != "mysql")
+    # MySQL runs no file in a transaction (its DDL commits implicitly), so nothing there is transaction-incompatible;
+    # nor is anything in a file that opens and ends its own transactions (a sqitch script's BEGIN; ... COMMIT;),
+    # which premigrate runs as written (model/modes.py, Mode.SELF_MANAGED).
+    state = FileState(transactional=not migration.no_transaction and dialect != "mysql"
+                      and not _self_managed(statements))
     findings: list[Finding] = []
     previous_end = first - 1
     for statement in statements:

@@ -69,7 +69,7 @@ class Snapshot:
 
     @property
     def pending(self) -> list[str]:
-        return [s.migration.id for s in self.plan.steps] if self.plan is not None else []
+        return [s.migration.id for s in self.plan.outstanding] if self.plan is not None else []
 
     @property
     def problems(self) -> list[str]:

@@ -11,14 +11,23 @@ dialect-suffixed names as popx, a folder of sub-folders as Prisma (beside migrat
 up.sql), and a folder of files file by file (files.detect_file); whatever it cannot place with certainty is
 refused, naming it.
 Drizzle v1 folders (<timestamp>_<name>/migration.sql beside snapshot.json) are read as Drizzle (drizzle.read_v1).
+sqitch (sqitch_project.py): a folder with sqitch.plan, read into listed migrations in plan order (read_listed).
+liquibase (liquibase/reader.py): a changelog folder (a master changelog, or formatted SQL files), read into listed
+migrations in changelog order (read_listed).
 """
 
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from premigrate.errors import MigrationFileError
 from premigrate.model.formats.base import Entry, FolderReader, Part, show
+
+if TYPE_CHECKING:
+    from premigrate.model.listed import Filters
+    from premigrate.model.migrations import Migration
 
 # Every reader is imported only when a folder needs it: the no-op `up` of a folder of plain files pays for files.py.
 _READERS: dict[str, tuple[str, str]] = {
@@ -35,13 +44,61 @@ _READERS: dict[str, tuple[str, str]] = {
     "drizzle": ("drizzle", "READER"),
     "plain": ("files", "PLAIN"),
 }
-NAMES: tuple[str, ...] = ("auto", *_READERS)
+# Formats whose unit is a changelog entry, not a file: read into listed migrations (model/listed.py) by read_listed.
+LISTED: tuple[str, ...] = ("liquibase", "sqitch")
+NAMES: tuple[str, ...] = ("auto", *_READERS, *LISTED)
 
 
 def reader(name: str) -> FolderReader:
     module, attribute = _READERS[name] if name != "auto" else ("files", "AUTO")
     found: FolderReader = getattr(importlib.import_module(f"premigrate.model.formats.{module}"), attribute)
     return found
+
+
+def read_listed(directory: Path, entries: list[Entry], fmt: str, dialect: str | None,
+                filters: Filters | None = None) -> list[Migration] | None:
+    """The listed migrations of a changelog folder (`--format liquibase` or `sqitch`; `auto`: a folder with
+    sqitch.plan, or one Liquibase's markers name), or None for a folder of files."""
+    if fmt == "sqitch" or (fmt == "auto" and any(e.name == "sqitch.plan" and not e.is_dir for e in entries)):
+        from premigrate.model.formats import sqitch_project
+
+        loose = [e.name for e in entries if not e.is_dir and e.name.lower().endswith(".sql")]
+        if loose and fmt == "auto":
+            raise MigrationFileError(f"{', '.join(show(n) for n in loose)}: .sql files beside sqitch.plan, which "
+                                     "sqitch would ignore (it runs the scripts under deploy/ that the plan names); "
+                                     "move them out, or pass --format sqitch to ignore them as it does",
+                                     file=loose[0])
+        return sqitch_project.migrations(directory, dialect)
+    if fmt == "liquibase" or (fmt == "auto" and is_liquibase_folder(entries)):
+        from premigrate.model.formats.liquibase import reader as liquibase
+        from premigrate.model.listed import Filters
+
+        return liquibase.read_folder(directory, entries, filters or Filters())
+    return None
+
+
+def is_liquibase_folder(entries: list[Entry]) -> bool:
+    """`auto`: a folder with a master changelog, or whose first .sql file (by name) is a formatted SQL changelog.
+    Only that one file's head is read: a later formatted file among plain ones is refused by the file reader, which
+    names it. The Liquibase parsers load only for a folder that is Liquibase's."""
+    from premigrate.model.formats.markers import LIQUIBASE_HEADER, LIQUIBASE_MASTER_MARK, LIQUIBASE_MASTER_SUFFIXES
+
+    masters = [e for e in entries if not e.is_dir and e.name.lower().endswith(LIQUIBASE_MASTER_SUFFIXES)]
+    if any(LIQUIBASE_MASTER_MARK in _head(e, 65536) for e in masters):
+        return True
+    first = next((e for e in entries if not e.is_dir and e.name.lower().endswith(".sql")), None)
+    if first is None:
+        return False
+    head = next((line for line in _head(first, 4096).splitlines() if line.strip()), "")
+    return LIQUIBASE_HEADER.match(head) is not None
+
+
+def _head(entry: Entry, size: int) -> str:
+    try:
+        with entry.path.open("rb") as handle:
+            return handle.read(size).decode("utf-8", errors="replace").removeprefix("\ufeff")
+    except OSError:
+        return ""
 
 
 def read(entries: list[Entry], fmt: str, dialect: str | None, notes: list[str]) -> list[Part]:

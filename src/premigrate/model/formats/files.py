@@ -82,8 +82,10 @@ class FileFormat:
             text = read_text(entry.path, name)
             tool = unsupported_marker(text)
             if tool is not None:
+                hint = ("; a Liquibase changelog folder holds formatted SQL changelogs only (or a master changelog): "
+                        "move the other files out, or pass --format liquibase" if tool.startswith("Liquibase") else "")
                 raise MigrationFileError(f"{name}: carries {tool} markers, whose rules premigrate does not apply; "
-                                         "it is not run as plain SQL", file=name)
+                                         f"it is not run as plain SQL{hint}", file=name)
             fmt = self.name if self.name != "auto" else detect_file(name, text)
             others = [f for f, marker in MARKERS.items() if f != fmt and HINTS[f] in text and marker.search(text)]
             if others:

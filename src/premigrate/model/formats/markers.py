@@ -12,3 +12,9 @@ GOOSE_MARKER = re.compile(r"^\s*--[^\n]*\+goose", re.MULTILINE)
 GOOSE_NAME = re.compile(r"(?P<version>\d+)_(?P<description>.*)\.sql\Z", re.DOTALL)
 # sql-migrate (rubenv/sql-migrate sqlparse): `-- +migrate Up` / `Down` at the start of a line.
 SQL_MIGRATE_MARKER = re.compile(r"^-- \+migrate (?:Up|Down)\b", re.MULTILINE)
+
+# Liquibase (FormattedSqlChangeLogParser.supports): the first non-blank line matches `--liquibase formatted ...`;
+# a master changelog is an XML or YAML file holding `databaseChangeLog`.
+LIQUIBASE_HEADER = re.compile(r"\s*--\s*liquibase\s*formatted", re.IGNORECASE | re.ASCII)
+LIQUIBASE_MASTER_SUFFIXES = (".xml", ".yaml", ".yml")
+LIQUIBASE_MASTER_MARK = "databaseChangeLog"

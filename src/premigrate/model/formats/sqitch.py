@@ -404,9 +404,10 @@ def load_project(root: Path, *, plan_file: str = "sqitch.plan", need_revert: boo
             meta = PSQL_META.search(body)
             if meta:
                 line = body.count("\n", 0, meta.start()) + 1
-                raise MigrationFileError(f"{kind}/{name}: line {line}: psql meta-command "
-                                         f"{body[meta.start():].split()[0]!r}: premigrate runs SQL without psql; "
-                                         "write it in SQL", file=f"{kind}/{name}", line=line)
+                command = body[meta.start():].split()[0]
+                raise MigrationFileError(f"{kind}/{name}: line {line}: psql meta-command {command}: premigrate sends "
+                                         "the script's SQL to the database itself, without psql; write it in SQL "
+                                         "(or drop the line)", file=f"{kind}/{name}", line=line)
             scripts[kind] = body
             if kind == "deploy":
                 hashes[kind] = hashlib.sha1(raw).hexdigest()  # Change.pm _deploy_hash: SHA1 of the raw file
