@@ -156,6 +156,11 @@ class FakeDriver:
         self.rows[row.migration_id] = row
         self.writes.append(("update", row))
 
+    def finish_and_start(self, final: HistoryRow, ahead: HistoryRow) -> None:
+        with self.transaction():
+            self.update_row(final)
+            self.insert_row(ahead)
+
     def delete_row(self, migration_id: str) -> None:
         self._check()
         del self.rows[migration_id]

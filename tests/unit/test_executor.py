@@ -234,6 +234,21 @@ class TestWriteAhead:
         assert {"1": "applied", "2": "applied"} == {k: r.state for k, r in h.driver.rows.items()}
 
 
+    def test_connection_lost_after_the_write_ahead_is_a_recorded_state(self, harness: Any) -> None:
+        """The connection breaks between the two migrations, after the second's first row was written: the error
+        says a row records where it stopped (exit 4), not that nothing was recorded (exit 3)."""
+        h = harness(False)
+
+        def gone() -> None:
+            raise ConnectionLost("lost the connection to MySQL: reset")
+
+        h.driver.restore_session = gone
+        with pytest.raises(ConnectionLost) as caught:
+            h.apply(migration("1", no_transaction=True), migration("2", "CREATE TABLE x (id int);\n",
+                                                                   no_transaction=True))
+        assert (True, 4, "in_progress") == (caught.value.recorded, caught.value.exit_code, h.driver.rows["2"].state)
+
+
 class TestSingleTransaction:
     def test_a_failure_rolls_back_every_migration(self, harness: Any) -> None:
         """Two migrations in one transaction: the second fails, neither stays, no row at all."""

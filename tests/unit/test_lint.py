@@ -211,6 +211,24 @@ class TestPostgresStatements:
         """Each statement shape triggers exactly the rules listed, at its line."""
         assert expected == rules_at(lint_sql(tmp_path, sql))
 
+    @pytest.mark.parametrize("sql, expected", [
+        pytest.param("CREATE TABLE t (a int);\nCREATE INDEX t_a ON t (a);", set(), id="new-table"),
+        pytest.param("CREATE TABLE app.t (a int);\nCREATE INDEX ON other.t (a);",
+                     {("create-index-not-concurrently", 2)}, id="other-schema"),
+        pytest.param("CREATE INDEX CONCURRENTLY i ON t (a);", {("transaction-incompatible", 1)}, id="concurrently"),
+    ])
+    def test_create_table_and_index_never_build_pglast_nodes(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               sql: str, expected: set[tuple[str, int]]) -> None:
+        """The common migration (CREATE TABLE, CREATE INDEX) is read from the parser's JSON tree, without pglast's
+        Python nodes, which cost `up --lint=warn` about 0.3 ms per migration; the findings are the same."""
+        import pglast
+
+        def refuse(text: str) -> None:
+            raise AssertionError(f"pglast.parse_sql called for {text!r}")
+
+        monkeypatch.setattr(pglast, "parse_sql", refuse)
+        assert expected == rules_at(lint_sql(tmp_path, sql))
+
     def test_one_finding_names_every_subject(self, tmp_path: Path) -> None:
         """Two dropped columns in one statement make one finding that names both."""
         [only] = lint_sql(tmp_path, "ALTER TABLE t DROP COLUMN a, DROP COLUMN b")

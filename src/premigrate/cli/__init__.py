@@ -23,7 +23,7 @@ from premigrate.cli.summary import (  # noqa: F401 (re-exported: names the packa
 if TYPE_CHECKING:
     from premigrate.commands.common import CommandRun
     from premigrate.engine.tracing import Tracer
-    from premigrate.engine.executor import RunStats
+    from premigrate.engine.runstats import RunStats
 
 
 COMMANDS = {

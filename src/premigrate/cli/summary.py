@@ -13,7 +13,7 @@ from premigrate.errors import PremigrateError, UsageError
 from premigrate.eventlog import EventLog
 
 if TYPE_CHECKING:
-    from premigrate.engine.executor import RunStats
+    from premigrate.engine.runstats import RunStats
 
 
 # Commands that only read: at a terminal they log warnings and errors only, and their summary has no count.

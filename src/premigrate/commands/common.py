@@ -5,24 +5,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from typing import TYPE_CHECKING
 
 from premigrate.config import Config
 from premigrate.drivers.base import Driver, HistoryRow
-from premigrate.engine.executor import Executor, RunStats
+from premigrate.engine.runstats import RunStats
 from premigrate.engine.interrupts import SignalGuard
 from premigrate.engine.sessions import HeldLock, Sessions
 from premigrate.engine.tracing import NOOP, Tracer
 from premigrate.errors import MigrationFileError, UsageError, ValidationFailed
 from premigrate.eventlog import EventLog
-from premigrate.engine.lockwait import Timeouts, timeouts_for
 from premigrate.model.migrations import Migration, MigrationSet, load_migrations
-from premigrate.model.modes import StepShapes
 from premigrate.model.planner import Plan, Policy, plan_for
 
 if TYPE_CHECKING:
     from premigrate.engine.callbacks import CallbackRunner
+    from premigrate.engine.executor import Executor
+    from premigrate.engine.lockwait import Timeouts
+    from premigrate.model.modes import StepShapes
 
 EXIT_OK = 0
 EXIT_PENDING = 7
@@ -42,7 +44,13 @@ class CommandRun:
     def __post_init__(self) -> None:
         self.sessions = Sessions(self.config, self.log, self.guard, self.tracer)
         self.policy = policy_for(self.config)
-        self.shapes = StepShapes(self.config.dsn.dialect, self.sessions.capabilities.transactional_ddl)
+
+    @cached_property
+    def shapes(self) -> StepShapes:
+        """How each step is wrapped: built on first use, so that a run with nothing to do never loads it."""
+        from premigrate.model.modes import StepShapes
+
+        return StepShapes(self.config.dsn.dialect, self.sessions.capabilities.transactional_ddl)
 
     callbacks: CallbackRunner | None = field(default=None, init=False)
 
@@ -69,9 +77,13 @@ class CommandRun:
 
     def executor_timeouts(self, migration: Migration) -> Timeouts:
         """What the executor would run `migration` with: the run's options, overridden by the file's directives."""
+        from premigrate.engine.lockwait import timeouts_for
+
         return timeouts_for(self.config.statements, migration.settings)
 
     def executor(self, driver: Driver, lock: HeldLock, *, callbacks: CallbackRunner | None = None) -> Executor:
+        from premigrate.engine.executor import Executor  # only once there is work: a no-op run never loads it
+
         return Executor(driver, self.shapes, self.config, self.log, applied_by=self.sessions.host, lock=lock,
                         guard=self.guard, stats=self.stats, callbacks=callbacks, tracer=self.tracer)
 

@@ -16,10 +16,6 @@ from premigrate.drivers.base import Driver, HistoryRow
 from premigrate.engine.sessions import HeldLock
 from premigrate.errors import MigrationFailed, UsageError, ValidationFailed
 from premigrate.model.migrations import MigrationSet
-from premigrate.model.modes import (
-    StepShapes, refuse_database_switch, refuse_single_transaction_steps, refuse_single_transaction_unsupported,
-    refuse_transaction_incompatible,
-)
 from premigrate.model.planner import Policy, Reason, Step
 from premigrate.model.versions import Version
 
@@ -140,11 +136,18 @@ def prepare(policy: Policy, steps: list[Step]) -> list[Step]:
 
 def refuse_unsupported_single_transaction(command: CommandRun) -> None:
     if command.config.apply.single_transaction:
+        from premigrate.model.modes import refuse_single_transaction_unsupported
+
         refuse_single_transaction_unsupported(command.sessions.capabilities.transactional_ddl,
                                               command.config.dsn.dialect)
 
 
 def refuse_unrunnable(command: CommandRun, steps: list[Step]) -> None:
+    # Imported only now, as the executor is: a run with nothing to do never loads how files are wrapped.
+    from premigrate.model.modes import (
+        StepShapes, refuse_database_switch, refuse_single_transaction_steps, refuse_transaction_incompatible,
+    )
+
     """What cannot run as the run would wrap it: refused before anything changes."""
     shapes: StepShapes = command.shapes
     single = bool(command.config.apply.single_transaction)

@@ -160,8 +160,9 @@ class Driver(Protocol):
     # just before its COMMIT (SqlHistoryMixin in drivers/history.py); raises LockLost when the lease is no longer
     # this runner's.
     fence: Callable[[], None] | None
-    # Statements this session has sent to the database: migration statements (execute) and the driver's own SQL
-    # (history, locks, timeouts), one per round trip. Only counted, never reset; tests assert round trips with it.
+    # Round trips this session has made: migration statements (execute) and the driver's own SQL (history, locks,
+    # timeouts), one per message whether it carries one statement or several (PostgreSQL sends what it held back
+    # in one message). Only counted, never reset; tests assert round trips with it.
     statements_sent: int
 
     @classmethod
@@ -251,6 +252,14 @@ class Driver(Protocol):
         """Make every later update_row() conditional on session `holder` (a session_id()) still holding the runner
         lock `key`, in the same statement: a row is never written by a run that lost its lock (update_row then
         raises LockLost). None: no guard (SQLite: the lock is a file lock of this process, it cannot be lost)."""
+    def finish_and_start(self, final: HistoryRow, ahead: HistoryRow) -> None:
+        """update_row(final) and insert_row(ahead) in one transaction, both or neither (a migration's last row and
+        the next one's "statement 1 started"), conditional on the runner lock like update_row."""
+    def check_later(self, lost: Callable[[], Exception]) -> bool:
+        """Check the guard of guard_writes() (the runner lock still held by its session) on this session, sent
+        with the SQL this session sends next and before any statement of a migration: a failed check raises
+        `lost()` there and nothing sent after the check in the same message takes effect. False: this driver
+        does not defer (the caller checks on the lock session itself)."""
     def restore_session(self) -> None:
         """Undo what a migration may have changed in this session's state (role, search_path, timeouts, session
         variables), so that it does not leak into the next migration; the executor calls it between migrations."""

@@ -168,6 +168,14 @@ class SqlHistoryMixin:
         """SQL that is true while session `holder` holds the runner lock `key`, and its parameters."""
         raise NotImplementedError  # pragma: no cover - servers provide it; SQLite never guards
 
+    def finish_and_start(self, final: HistoryRow, ahead: HistoryRow) -> None:
+        with self.transaction():
+            self.update_row(final)
+            self.insert_row(ahead)
+
+    def check_later(self, lost: Callable[[], Exception]) -> bool:
+        return False
+
     def restore_session(self) -> None:
         pass
 

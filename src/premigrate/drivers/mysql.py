@@ -53,6 +53,7 @@ class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
         # Qualified with the URL's database: a migration's `USE other_db` must not move premigrate's bookkeeping.
         self._history_ref = (_quote_ident(dsn.database) + "." if dsn.database else "") + _quote_ident(settings.table)
         self._statement_read_timeout = self._url_float("read_timeout")
+        self._held_set: list[str] = []  # assignments of the session restore, sent with the next SET (see there)
 
     # -- connection ---------------------------------------------------------------------------------------------
 
@@ -153,7 +154,7 @@ class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
                 milliseconds = 0 if statement_timeout <= 0 else max(1, round(statement_timeout * 1000))
                 parts.append(f"max_execution_time = {milliseconds}")
         if parts:
-            self._exec("SET SESSION " + ", ".join(parts))
+            self._send_set(["SESSION " + ", ".join(parts)])  # with what the session restore held back
 
     def reset_timeouts(self) -> None:
         timer = "max_statement_time" if self.is_mariadb else "max_execution_time"
@@ -186,6 +187,8 @@ class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
     # -- statements ---------------------------------------------------------------------------------------------
 
     def _exec(self, sql: str, params: tuple[Any, ...] | None = None) -> None:
+        if self._held_set:
+            self._send_held_set()
         self.statements_sent += 1
         try:
             with self.conn.cursor() as cur:
@@ -194,6 +197,9 @@ class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
             raise self.map_error(exc) from exc
 
     def _exec_count(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        if self._held_set:
+            self._send_held_set()
+        self.statements_sent += 1
         try:
             with self.conn.cursor() as cur:
                 return int(cur.execute(sql, params))  # rows matched (CLIENT.FOUND_ROWS), not only rows changed
@@ -201,6 +207,8 @@ class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
             raise self.map_error(exc) from exc
 
     def _fetchall(self, sql: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
+        if self._held_set:
+            self._send_held_set()
         self.statements_sent += 1
         try:
             with self.conn.cursor() as cur:
@@ -212,6 +220,8 @@ class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
     def execute(self, statement: str) -> int | None:
         # No read timeout while a migration statement runs (unless the URL sets read_timeout). PyMySQL applies
         # `_read_timeout` to the socket before every read, so switching it here takes effect for this statement.
+        if self._held_set:
+            self._send_held_set()
         self.conn._read_timeout = self._statement_read_timeout  # type: ignore[attr-defined]
         self.statements_sent += 1
         try:
@@ -239,17 +249,6 @@ class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
 
     def _in_open_transaction(self) -> bool:
         return bool(self.conn.server_status & SERVER_STATUS.SERVER_STATUS_IN_TRANS)  # type: ignore[attr-defined]
-
-    def begin(self) -> None:
-        self._exec("START TRANSACTION")
-
-    def commit(self) -> None:
-        self._exec("COMMIT")
-
-    def rollback(self) -> None:
-        if self.conn.open:
-            self._exec("ROLLBACK")
-
 
     def abort(self) -> None:
         sock = getattr(self.conn, "_sock", None)  # PyMySQL's socket; None once closed

@@ -8,13 +8,17 @@ driver's connection, URL and statement helpers.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pymysql
 
+from premigrate.drivers.base import HISTORY_COLUMNS, HistoryRow, SqlError
+from premigrate.errors import LockLost
 from premigrate.model.dsn import Dsn
 
 COM_RESET_CONNECTION = 0x1F  # MySQL client/server protocol, COM_RESET_CONNECTION
+_LOCK_NOT_HELD = "premigrate: the runner lock is not held"
 
 
 class MySQLSessionMixin:
@@ -23,7 +27,17 @@ class MySQLSessionMixin:
     conn: pymysql.connections.Connection
     dsn: Dsn
 
-    if TYPE_CHECKING:  # provided by MySQLDriver
+    _held_set: list[str]
+    _lost: Callable[[], Exception] | None = None  # the error of a held-back lock check that fails
+    statements_sent: int
+    fence: Callable[[], None] | None
+    _write_guard: tuple[str, tuple[Any, ...]] | None
+
+    if TYPE_CHECKING:  # provided by MySQLDriver and SqlHistoryMixin
+        @property
+        def history_ref(self) -> str: ...
+        def _row_params(self, row: HistoryRow) -> tuple[Any, ...]: ...
+        def _exec_count(self, sql: str, params: tuple[Any, ...] = ()) -> int: ...
         def _exec(self, sql: str, params: tuple[Any, ...] | None = None) -> None: ...
         def _fetchall(self, sql: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]: ...
         def map_error(self, exc: BaseException) -> Exception: ...
@@ -38,14 +52,79 @@ class MySQLSessionMixin:
     def restore_session(self) -> None:
         """COM_RESET_CONNECTION (MySQL 5.7.3+, MariaDB 10.2.4+; PyMySQL has no call for it): session variables,
         user variables, temporary tables, prepared statements and the transaction state go back to a fresh
-        session's, without a new login. The character set comes from the session variables it resets: set again."""
+        session's, without a new login. The character set comes from the session variables it resets: set again,
+        with autocommit, in the SET of the next migration's session timeouts (one round trip for all of them), or
+        on its own before any other statement (_send_held_set)."""
+        self.statements_sent += 1
         try:
             self.conn._execute_command(COM_RESET_CONNECTION, b"")  # type: ignore[attr-defined]
             self.conn._read_ok_packet()  # type: ignore[attr-defined]
-            self.conn.set_character_set(self.conn.charset)
         except (pymysql.err.MySQLError, OSError) as exc:
             raise self.map_error(exc) from exc
-        self._exec("SET autocommit = 1")
+        collation = getattr(self.conn, "collation", None)
+        self._held_set += [f"NAMES {self.conn.charset}" + (f" COLLATE {collation}" if collation else ""),
+                           "autocommit = 1"]
+
+    def finish_and_start(self, final: HistoryRow, ahead: HistoryRow) -> None:
+        """One statement, one round trip and one commit, where START TRANSACTION, UPDATE, INSERT and COMMIT took
+        four round trips: an INSERT of both rows that updates the existing one (ON DUPLICATE KEY UPDATE; the
+        primary key is migration_id), its rows selected only while the runner lock is held. A single statement is
+        atomic in InnoDB, so both rows are written or neither. Fenced writes (table lock mode) take the
+        transaction of the shared path, which ends with the fence."""
+        if self.fence is not None:
+            super().finish_and_start(final, ahead)  # type: ignore[misc]
+            return
+        names = ", ".join(HISTORY_COLUMNS)
+        first = ", ".join(f"%s AS {name}" for name in HISTORY_COLUMNS)
+        second = ", ".join(["%s"] * len(HISTORY_COLUMNS))
+        guard = self._write_guard
+        condition, guard_params = guard if guard is not None else ("1 = 1", ())
+        updates = ", ".join(f"{name} = VALUES({name})" for name in HISTORY_COLUMNS[1:])
+        written = self._exec_count(
+            f"INSERT INTO {self.history_ref} ({names}) SELECT * FROM (SELECT {first} UNION ALL SELECT {second}) "
+            f"AS premigrate_rows WHERE {condition} ON DUPLICATE KEY UPDATE {updates}",
+            self._row_params(final) + self._row_params(ahead) + guard_params)
+        if written == 0 and guard is not None and not self._fetchall(f"SELECT {condition}", guard_params)[0][0]:
+            raise LockLost(f"the runner lock is no longer held (its session ended); the history row of "
+                           f"{final.script} was not updated")
+
+    def begin(self) -> None:
+        self._exec("START TRANSACTION")
+
+    def commit(self) -> None:
+        self._exec("COMMIT")
+
+    def rollback(self) -> None:
+        if self.conn.open:
+            self._exec("ROLLBACK")
+
+    def _send_held_set(self) -> None:
+        self._send_set([])
+
+    def _send_set(self, assignments: list[str]) -> None:
+        """One SET: what was held back (a lock check first), then `assignments`. A failed lock check fails the
+        whole statement (MariaDB and MySQL apply a SET's assignments all or none) and raises the lost-lock error."""
+        held, lost, self._held_set, self._lost = self._held_set, self._lost, [], None
+        try:
+            self._exec("SET " + ", ".join(held + assignments))
+        except SqlError as exc:
+            if lost is not None and exc.code == "1231" and _LOCK_NOT_HELD in exc.message:
+                raise lost() from None
+            raise
+
+    def check_later(self, lost: Callable[[], Exception]) -> bool:
+        """The runner-lock check as the first assignment of the next SET this session sends (the one of the
+        migration's session timeouts, or one of its own before any other statement): sql_mode set to itself while
+        the lock session holds the lock, else to a value the server refuses (errno 1231, naming that value), which
+        fails the SET before any statement of the migration runs."""
+        guard = self._write_guard
+        if guard is None:
+            return False
+        condition, params = guard
+        literal = condition.replace("%s", "{}").format(*(self.conn.escape(p) for p in params))
+        self._held_set.insert(0, f"SESSION sql_mode = IF({literal}, @@session.sql_mode, '{_LOCK_NOT_HELD}')")
+        self._lost = lost
+        return True
 
     # -- runner lock: GET_LOCK on a session of its own --------------------------------------------------------
 

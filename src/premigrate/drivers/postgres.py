@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import psycopg
@@ -72,6 +73,9 @@ class PostgresDriver(PostgresSessionMixin, SqlHistoryMixin):
 
     def __init__(self, conn: psycopg.Connection[Any], dsn: Dsn, settings: DriverSettings) -> None:
         self.conn = conn
+        self._held_back: list[str] = []  # see PostgresSessionMixin._hold_back
+        self._begin_held_at: int | None = None
+        self._lost: Callable[[], Exception] | None = None
         self._backend_pid: int | None = None
         self.dsn = dsn
         self.settings = settings
@@ -172,7 +176,10 @@ class PostgresDriver(PostgresSessionMixin, SqlHistoryMixin):
 
     def prepare_session(self) -> None:
         if self.settings.search_path:
-            self._exec(pg_sql.SQL("SET search_path TO {}").format(pg_sql.Identifier(self.settings.search_path)))
+            self._exec(self._search_path_sql())
+
+    def _search_path_sql(self) -> pg_sql.Composed:
+        return pg_sql.SQL("SET search_path TO {}").format(pg_sql.Identifier(self.settings.search_path or ""))
 
     def limit_statement_time(self, seconds: float) -> None:
         self._exec(f"SET statement_timeout = {max(1, round(seconds * 1000))}")
@@ -182,7 +189,9 @@ class PostgresDriver(PostgresSessionMixin, SqlHistoryMixin):
         parts = [f"{scope} {name} = {_ms(value)}"
                  for name, value in (("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout))
                  if value is not None]
-        if parts:
+        if parts and local:
+            self._hold_back("; ".join(parts))  # with BEGIN, in the transaction's first message
+        elif parts:
             self._exec("; ".join(parts))
 
     def reset_timeouts(self) -> None:
@@ -226,6 +235,11 @@ class PostgresDriver(PostgresSessionMixin, SqlHistoryMixin):
     # -- statements ---------------------------------------------------------------------------------------------
 
     def _exec(self, query: Any, params: tuple[Any, ...] | None = None) -> None:
+        if self._held_back:
+            if params is None:  # premigrate's own SQL without parameters: at the end of the same message
+                self._send_held_back(query if isinstance(query, str) else query.as_string(self.conn))
+                return
+            self._send_held_back()
         self.statements_sent += 1
         try:
             self.conn.execute(query, params)
@@ -233,12 +247,17 @@ class PostgresDriver(PostgresSessionMixin, SqlHistoryMixin):
             raise self.map_error(exc) from exc
 
     def _exec_count(self, query: Any, params: tuple[Any, ...] = ()) -> int:
+        if self._held_back:
+            self._send_held_back()
+        self.statements_sent += 1
         try:
             return self.conn.execute(query, params).rowcount
         except psycopg.Error as exc:
             raise self.map_error(exc) from exc
 
     def _fetchall(self, query: Any, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
+        if self._held_back:
+            self._send_held_back()
         self.statements_sent += 1
         try:
             return self.conn.execute(query, params).fetchall()
@@ -246,7 +265,10 @@ class PostgresDriver(PostgresSessionMixin, SqlHistoryMixin):
             raise self.map_error(exc) from exc
 
     def execute(self, statement: str) -> int | None:
-        # No parameters: psycopg sends the text as is, so % and {} in migration SQL need no escaping.
+        # No parameters: psycopg sends the text as is, so % and {} in migration SQL need no escaping. Alone in its
+        # message (what was held back goes first): the server's error position is then the statement's own.
+        if self._held_back:
+            self._send_held_back()
         self.statements_sent += 1
         try:
             cursor = self.conn.execute(statement)
@@ -269,24 +291,7 @@ class PostgresDriver(PostgresSessionMixin, SqlHistoryMixin):
                         lock_contention=exc.sqlstate in _LOCK_CONTENTION)
 
     def _in_open_transaction(self) -> bool:
-        return self.conn.info.transaction_status != pq.TransactionStatus.IDLE
-
-    def begin(self) -> None:
-        if self.settings.search_path:
-            # Also transaction-local, in the same round trip: behind a transaction pooler the session's SET of
-            # prepare_session() stays on a backend this transaction may not get.
-            self._exec(pg_sql.SQL("BEGIN; SET LOCAL search_path TO {}").format(
-                pg_sql.Identifier(self.settings.search_path)))
-            return
-        self._exec("BEGIN")
-
-    def commit(self) -> None:
-        self._exec("COMMIT")
-
-    def rollback(self) -> None:
-        if not self.conn.closed and not self.conn.broken:
-            self._exec("ROLLBACK")
-
+        return self._begin_held_at is not None or self.conn.info.transaction_status != pq.TransactionStatus.IDLE
 
     def interrupt(self) -> None:
         """Cancel the running statement on the server. Safe to call from another thread."""
@@ -307,7 +312,7 @@ class PostgresDriver(PostgresSessionMixin, SqlHistoryMixin):
     def _may_probe_history(self) -> bool:
         # A failed statement inside an open transaction aborts it (25P02 for everything after): probe only
         # between transactions, where it costs nothing.
-        return self.conn.info.transaction_status == pq.TransactionStatus.IDLE
+        return not self._in_open_transaction()
 
     def _history_missing(self, exc: SqlError) -> bool:
         return exc.code == "42P01"  # undefined_table (also when the history table's schema does not exist)

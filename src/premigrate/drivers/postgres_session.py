@@ -1,5 +1,18 @@
-"""PostgresDriver's session restore between migrations (restore_session, own_identity_local) and its runner lock:
-a session advisory lock, with the condition that guards history writes.
+"""PostgresDriver's session restore between migrations (restore_session, own_identity_local), its runner lock (a
+session advisory lock, with the condition that guards history writes), and the SQL it holds back to send with the
+next message.
+
+Held back (_hold_back): what needs no answer before the next statement: the session restore between migrations,
+BEGIN and its SET LOCAL timeouts, the runner-lock check before a migration (check_later), the identity reset and
+lock check before the history write, and that write itself inside a transaction of ours. It all goes out, in order,
+in one simple-query message with the next SQL the driver sends: premigrate's own parameterless SQL (COMMIT) at the
+end of that message, anything else (a migration statement, a query with parameters) alone right after it. A
+migration of two statements in a transaction is four round trips: [restore; lock check; BEGIN; SET LOCAL],
+statement, statement, [identity; lock check; history INSERT; COMMIT]. A failing statement of a simple-query
+message skips the rest of it (PostgreSQL docs, protocol-flow.html, "Multiple Statements in a Simple Query"), so a
+failed lock check starts no statement and commits nothing. The same section: a BEGIN in the message turns what
+came before it into part of that transaction, so the session restore rolls back with a failed migration; it is
+then held back again (rollback()).
 
 A mixin of its own so that PostgresDriver (drivers/postgres.py) fits in the size limits; it holds SQL only, and
 reads the driver's settings and statement helpers.
@@ -7,16 +20,40 @@ reads the driver's settings and statement helpers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from premigrate.drivers.base import lock_key_int64
+import psycopg
+from psycopg import pq, sql as pg_sql
+
+from premigrate.drivers.base import DriverSettings, SqlError, lock_key_int64
+
+# The lock check as a statement that fails unless the lock is held: an invalid integer literal carrying this text.
+# The condition is not a constant (a pg_locks subquery), so the planner cannot fold the cast ahead of it.
+_LOCK_NOT_HELD = "premigrate: the runner lock is not held"
 
 
 class PostgresSessionMixin:
     """The session and runner-lock methods of PostgresDriver (see the module docstring)."""
 
-    if TYPE_CHECKING:  # provided by PostgresDriver
+    conn: psycopg.Connection[Any]
+    settings: DriverSettings
+    statements_sent: int
+    fence: Callable[[], None] | None
+    _held_back: list[str]
+    _begin_held_at: int | None  # where BEGIN is in _held_back, until it is sent
+    _lost: Callable[[], Exception] | None  # the error of a held-back lock check that fails
+    _restore_at: int | None = None  # where the session restore is in _held_back
+    _restore_in_transaction = False  # the restore went out in the open transaction: undone if it rolls back
+    _write_guard: tuple[str, tuple[Any, ...]] | None
+    _fenced_transaction_open: bool
+    _client: psycopg.ClientCursor[Any] | None = None
+    _check_sql: tuple[tuple[str, tuple[Any, ...]], str] | None = None  # the guard, and its check as SQL text
+
+    if TYPE_CHECKING:  # provided by PostgresDriver and SqlHistoryMixin
         def _exec(self, query: Any, params: tuple[Any, ...] | None = None) -> None: ...
+        def map_error(self, exc: psycopg.Error) -> Exception: ...
+        def _search_path_sql(self) -> pg_sql.Composed: ...
         def _fetchall(self, query: Any, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]: ...
         def prepare_session(self) -> None: ...
         def session_id(self) -> int | None: ...
@@ -24,11 +61,102 @@ class PostgresSessionMixin:
     def restore_session(self) -> None:
         # RESET ALL leaves the role and the session user alone (they are not reset by it): those first. Then
         # every setting is back at its connect-time value, and the search_path of --schema is set again.
-        self._exec("RESET ROLE; SET SESSION AUTHORIZATION DEFAULT; RESET ALL")
-        self.prepare_session()
+        self._restore_at = len(self._held_back)
+        self._hold_back("RESET ROLE; SET SESSION AUTHORIZATION DEFAULT; RESET ALL")
+        if self.settings.search_path:
+            self._hold_back(self._search_path_sql())
 
     def own_identity_local(self) -> None:
-        self._exec("SET LOCAL SESSION AUTHORIZATION DEFAULT; SET LOCAL ROLE NONE")
+        self._hold_back("SET LOCAL SESSION AUTHORIZATION DEFAULT; SET LOCAL ROLE NONE")
+
+    # -- SQL held back for the next message (see the module docstring) ------------------------------------------
+
+    def begin(self) -> None:
+        # Held back: BEGIN goes out with what the transaction sends first (drivers/postgres_session.py); sent now
+        # when a fence runs in the transaction, which uses the connection directly.
+        self._begin_held_at = len(self._held_back)
+        self._hold_back("BEGIN")
+        if self.settings.search_path:
+            # Also transaction-local: behind a transaction pooler the session's SET of prepare_session() stays on a
+            # backend this transaction may not get.
+            self._hold_back(pg_sql.SQL("SET LOCAL search_path TO {}").format(
+                pg_sql.Identifier(self.settings.search_path)))
+        if self.fence is not None:
+            self._send_held_back()
+
+    def commit(self) -> None:
+        self._exec("COMMIT")
+        self._after_commit()
+
+    def rollback(self) -> None:
+        if not self._drop_transaction_held_back():
+            return  # BEGIN was never sent: nothing to roll back (what came before it goes with the next message)
+        if self.conn.closed or self.conn.broken:
+            return
+        if self.conn.info.transaction_status != pq.TransactionStatus.IDLE:  # a failed message may have ended it
+            self._exec("ROLLBACK")
+        self._after_rollback()
+
+    def _hold_back(self, query: str | pg_sql.Composable) -> None:
+        self._held_back.append(query if isinstance(query, str) else query.as_string(self.conn))
+
+    def _send_held_back(self, then: str | None = None) -> None:
+        """Send what was held back, with `then` (parameterless SQL of premigrate's own) at the end, in one message."""
+        parts, lost = self._held_back + ([then] if then is not None else []), self._lost
+        if self._restore_at is not None and self._begin_held_at is not None:
+            self._restore_in_transaction = self._restore_at < self._begin_held_at
+        self._held_back, self._begin_held_at, self._lost, self._restore_at = [], None, None, None
+        self.statements_sent += 1
+        try:
+            self.conn.execute("; ".join(parts))
+        except psycopg.Error as exc:
+            if lost is not None and exc.sqlstate == "22P02" and _LOCK_NOT_HELD in str(exc):
+                raise lost() from None
+            error = self.map_error(exc)
+            if isinstance(error, SqlError):
+                error.position = None  # a position in this message, not in any statement of a migration
+            raise error from exc
+
+    def _drop_transaction_held_back(self) -> bool:
+        """Before a rollback: forget what the transaction held back. False when its BEGIN was never sent."""
+        if self._begin_held_at is None:
+            self._held_back, self._lost, self._restore_at = [], None, None
+            return True
+        self._held_back, self._begin_held_at, self._lost = self._held_back[:self._begin_held_at], None, None
+        return False
+
+    def _after_rollback(self) -> None:
+        """The session restore that went out inside the rolled-back transaction was undone with it: again."""
+        if self._restore_in_transaction:
+            self._restore_in_transaction = False
+            self.restore_session()
+
+    def _after_commit(self) -> None:
+        self._restore_in_transaction = False
+
+    def check_later(self, lost: Callable[[], Exception]) -> bool:
+        if self._write_guard is None:
+            return False
+        if self._check_sql is None or self._check_sql[0] != self._write_guard:  # rendered once per guard
+            condition, params = self._write_guard
+            literal = pg_sql.SQL(condition.replace("%s", "{}")).format(*(pg_sql.Literal(p) for p in params))
+            check = pg_sql.SQL("SELECT (CASE WHEN {} THEN '1' ELSE {} END)::int").format(
+                literal, pg_sql.Literal(_LOCK_NOT_HELD))
+            self._check_sql = (self._write_guard, check.as_string(self.conn))
+        self._held_back.append(self._check_sql[1])
+        self._lost = lost
+        return True
+
+    def _write_history(self, sql: str, params: tuple[Any, ...]) -> None:
+        """Inside a transaction of ours and unfenced, a history write needs no answer before the COMMIT: held back
+        (bound on the client) and sent with it; its failure fails the COMMIT's message, and the transaction rolls
+        back."""
+        if self._fenced_transaction_open and self.fence is None:
+            if self._client is None:
+                self._client = psycopg.ClientCursor(self.conn)
+            self._held_back.append(self._client.mogrify(sql, params))
+            return
+        super()._write_history(sql, params)  # type: ignore[misc]
 
     # -- runner lock: a session advisory lock, polled, on an autocommit session of its own ------------------------
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
 
 from premigrate.config import Config
 from premigrate.drivers.base import Driver, HistoryRow, SqlError
+from premigrate.engine.runstats import RunStats as RunStats  # the name's old home
 from premigrate.engine.progress import FIRST_AT_A_TERMINAL_S, INTERVAL_S, ProgressReport
 from premigrate.engine.attempts import EVENT_DOWN_FAILED, SessionTimeouts, StatementAttempts
 from premigrate.engine.change_verify import ChangeVerify
@@ -31,7 +32,7 @@ from premigrate.engine.lockwait import LockBusy, Timeouts, timeouts_for
 from premigrate.engine.sessions import HeldLock
 from premigrate.engine.stepwise import StepwiseRun
 from premigrate.engine.tracing import NOOP, Span, Tracer
-from premigrate.errors import LockLost, MigrationFailed, PremigrateError
+from premigrate.errors import ConnectionLost, LockLost, MigrationFailed, PremigrateError
 from premigrate.eventlog import EventLog
 from premigrate.model.history import digests, migration_fields, row_for
 from premigrate.model.migrations import Migration
@@ -43,24 +44,6 @@ if TYPE_CHECKING:
     from premigrate.engine.callbacks import CallbackRunner
 
 CANCEL_WAIT_S = 10.0  # how long a signal's cancel of the running statement may take before the clean-up goes on
-
-
-@dataclass
-class RunStats:
-    applied: int = 0  # migrations applied so far: the run summary's count, also after a failure
-    rolled_back: int = 0  # migrations rolled back so far (down)
-    statements_began: bool = False  # the executor started running statements: a signal stopped one of them
-    rows_affected: int = 0  # over the migrations applied
-    size_before: dict[str, object] | None = None  # database size before the first step (measurements.Size)
-    size_after: dict[str, object] | None = None
-
-    def summary_fields(self) -> dict[str, object]:
-        """What the run summary adds to its count: rows affected, and the sizes where a step ran."""
-        fields: dict[str, object] = {"rows_affected": self.rows_affected}
-        if self.size_before is not None:
-            fields["database_size_before"] = self.size_before
-            fields["database_size_after"] = self.size_after
-        return fields
 
 
 class Executor(OwnWrites):
@@ -170,9 +153,7 @@ class Executor(OwnWrites):
                 self._apply_single_transaction(steps)
                 return
             for index, step in enumerate(steps):
-                if index:
-                    self.between_migrations()
-                self.check_lock()
+                self._before_step(index, step)
                 self.attempts.progress.position = (index + 1, len(steps))
                 following = steps[index + 1] if index + 1 < len(steps) else None
                 with self.migration_span(step.migration, "up") as span:
@@ -184,6 +165,20 @@ class Executor(OwnWrites):
                         self.change_verify.run(step.migration)
                 if rows is not None:
                     self.stats.applied += 1
+
+    def _before_step(self, index: int, step: Step) -> None:
+        """The session restore and the lock check before a step. A connection lost here after the step's first row
+        was written ahead (with the previous migration's final row) leaves a recorded state: reported as such."""
+        try:
+            if index:
+                self.between_migrations()
+            self.check_lock(with_next_statement=True)
+        except ConnectionLost as exc:
+            ahead = self.stepwise.written_ahead
+            if exc.recorded or ahead is None or ahead.migration_id != step.migration.id:
+                raise
+            raise ConnectionLost(f"{exc.message}; the history row of {step.migration.script} records where it "
+                                 "stopped", recorded=True) from exc
 
     def migration_span(self, migration: Migration, direction: str) -> AbstractContextManager[Span]:
         version = str(migration.version) if migration.version is not None else None

@@ -50,10 +50,18 @@ class OwnWrites:
         with self.bookkeeping() as book:
             book.delete_row(migration_id)
 
-    def check_lock(self) -> None:
-        """Before each migration and each history write that is not conditional on the lock: LockLost if lost."""
-        if self.lock is not None and (self.own_session or self.lock.table is not None):
-            self.lock.check()
+    def check_lock(self, *, with_next_statement: bool = False) -> None:
+        """Before each migration and each history write that is not conditional on the lock: LockLost if lost.
+
+        with_next_statement: where the migration session can (Driver.check_later), the check goes out with the
+        next SQL that session sends, before any statement of the migration and on the same session that would
+        run it; the lock session is not asked."""
+        if self.lock is None or not (self.own_session or self.lock.table is not None):
+            return
+        if (with_next_statement and self.own_session and self.lock.lost is None
+                and self.driver.check_later(self.lock.lost_on_check)):
+            return
+        self.lock.check()
 
     def check_session(self, migration: Migration) -> None:
         """Before a migration's final history write: refuse to record a migration that switched the current
@@ -66,7 +74,7 @@ class OwnWrites:
         """Before a history write inside a migration's transaction, on the migration's session."""
         self.check_session(migration)
         self.driver.own_identity_local()
-        self.check_lock()
+        self.check_lock(with_next_statement=True)
 
     def between_migrations(self) -> None:
         """What a migration did to its session's state does not leak into the next one."""

@@ -19,7 +19,6 @@ from premigrate.drivers import driver_class
 from premigrate.drivers.base import Capabilities, ConnectFailed, Driver, DriverSettings, lock_key_text
 from premigrate.engine.credentials import PasswordCommand
 from premigrate.engine.interrupts import SignalGuard
-from premigrate.engine.lockwait import LOOKUP_WAIT_S, BlockerWatch
 from premigrate.engine.topology import read_only_reason
 from premigrate.engine.tracing import NOOP, Tracer
 from premigrate.engine.waiting import wait_for_database
@@ -29,7 +28,11 @@ from premigrate.model.dsn import Dsn
 from premigrate.model.durations import format_duration
 
 if TYPE_CHECKING:
+    from premigrate.engine.lockwait import BlockerWatch
     from premigrate.engine.tablelock import TableLock
+
+# engine/lockwait.LOOKUP_WAIT_S: lockwait is loaded only once a lock is held (a no-op `up` takes none).
+LOOKUP_WAIT_S = 3.0
 
 LOCK_SESSION_CONNECT_TIMEOUT_S = 10.0
 # Well inside the idle timeouts met in practice (proxies and reapers: 60 s and up; PgBouncer's server_idle_timeout:
@@ -61,6 +64,8 @@ class HeldLock:
     _thread: threading.Thread | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
+        from premigrate.engine.lockwait import BlockerWatch
+
         self.watch = BlockerWatch(self.session)
         if self.keepalive_s:
             self._thread = threading.Thread(target=self._keepalive, name="premigrate-lock-keepalive", daemon=True)
@@ -120,6 +125,11 @@ class HeldLock:
                     self.lost = "the lock session no longer holds the lock"
         if self.lost is not None:
             raise self.lost_error()
+
+    def lost_on_check(self) -> LockLost:
+        """A check of the lock from another session (Driver.check_later) found it not held."""
+        self.lost = "the lock session no longer holds the lock"
+        return self.lost_error()
 
     def lost_error(self) -> LockLost:
         return LockLost(f"the runner lock was lost mid-run: {self.lost}; another premigrate may have taken it and "

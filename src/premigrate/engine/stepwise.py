@@ -66,8 +66,8 @@ class StepwiseRun:
             else:
                 self.executor.insert_row(row)
             recorded = row
-        self.executor.session_timeouts.apply(timeouts)
         try:
+            self.executor.session_timeouts.apply(timeouts)  # the first SQL after the row: a loss here is recorded
             self._run_statements(migration, statements, row, recorded, started, timeouts, following)
         except ConnectionLost as exc:
             if exc.recorded:
@@ -139,9 +139,8 @@ class StepwiseRun:
             self.executor.update_row(final)
             return
         # One commit instead of two: where every write is its own commit (MySQL), commits are what a run costs.
-        with self.executor.bookkeeping() as book, book.transaction():
-            book.update_row(final)
-            book.insert_row(ahead)
+        with self.executor.bookkeeping() as book:
+            book.finish_and_start(final, ahead)
         self.written_ahead = ahead
 
     def _record(self, row: HistoryRow) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ def postgres_analyzer() -> Analyzer:
     try:
         # Imported here, not at the top: importing premigrate.commands.lint (and a no-op `up`) stays cheap.
         import pglast
-        from pglast.parser import ParseError
+        from pglast.parser import ParseError, parse_sql_json
     except ImportError:
         raise LintUnavailable("linting PostgreSQL needs the pglast package: pip install pglast") from None
 
@@ -24,6 +25,11 @@ def postgres_analyzer() -> Analyzer:
 
     def analyze(text: str, transactional: bool) -> Effects:
         try:
+            # First the parser's JSON tree, about 25 times cheaper than pglast's Python nodes: enough for the
+            # shapes of nearly every migration (CREATE TABLE, CREATE INDEX), which then never pay for the nodes.
+            quick = _quick_effects(json.loads(parse_sql_json(text)), text, transactional)
+            if quick is not None:
+                return quick
             raw_statements = pglast.parse_sql(text)
         except ParseError as exc:
             offset = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
@@ -210,12 +216,45 @@ def _pg_drop(stmt: Any) -> list[Hit]:
 
 
 def _pg_index(stmt: Any) -> list[Hit]:
-    if stmt.concurrent:
+    return _index_hits(bool(stmt.concurrent), stmt.idxname, _pg_table(stmt.relation))
+
+
+def _index_hits(concurrent: bool, name: str | None, table: Table) -> list[Hit]:
+    if concurrent:
         return []
-    table = _pg_table(stmt.relation)
-    label = f"index {stmt.idxname}" if stmt.idxname else "an index"
+    label = f"index {name}" if name else "an index"
     return [Hit("create-index-not-concurrently", f"builds {label} on {display(table)} without CONCURRENTLY",
                  (table,))]
+
+
+# The statement kinds read from the JSON tree; a text holding any other kind takes the full path (pglast's nodes).
+_QUICK_KINDS = frozenset({"CreateStmt", "IndexStmt"})
+
+
+def _quick_effects(tree: dict[str, Any], text: str, transactional: bool) -> Effects | None:
+    """The effects of `text` from libpg_query's JSON parse tree, when it holds only CREATE TABLE and CREATE INDEX
+    statements: what _pg_hits and _pg_created find for those two kinds (neither has a WITH clause or DML inside),
+    read from the same tree without building pglast's Python nodes. None: another kind is present."""
+    raws = tree.get("stmts") or []
+    if not all(len(raw["stmt"]) == 1 and next(iter(raw["stmt"])) in _QUICK_KINDS for raw in raws):
+        return None
+    effects = Effects()
+    encoded = text.encode()
+    for raw in raws:
+        ((kind, node),) = raw["stmt"].items()
+        relation = node["relation"]
+        table: Table = (relation.get("schemaname") or None, relation["relname"])
+        if transactional:
+            start = raw.get("stmt_location", 0)
+            end = start + raw["stmt_len"] if raw.get("stmt_len") else len(encoded)
+            entry = incompatible(encoded[start:end].decode(errors="replace"), "postgresql")
+            if entry is not None:
+                effects.hits.append(Hit("transaction-incompatible", f"{entry.what} {entry.effect}"))
+        if kind == "CreateStmt":
+            effects.created.append(table)
+        else:
+            effects.hits.extend(_index_hits(bool(node.get("concurrent")), node.get("idxname"), table))
+    return effects
 
 
 def _pg_truncate(stmt: Any) -> list[Hit]:
