@@ -117,14 +117,14 @@ INSERT INTO counter VALUES (0);
 
 
 def docs_example(name: str) -> str:
-    page = (Path(__file__).resolve().parents[2] / "docs" / "liquibase-sqitch.md").read_text()
+    page = (Path(__file__).resolve().parents[2] / "docs" / "liquibase.md").read_text()
     match = re.search(rf"<!-- example: {name} -->\n```[a-z]*\n(.*?)```", page, re.DOTALL)
     assert match, name
     return match.group(1)
 
 
 def test_docs_example_runs(db: TestDatabase, migrations_dir: Path) -> None:
-    """docs/liquibase-sqitch.md's "liquibase-run" example: applied, the index only on PostgreSQL, runAlways again."""
+    """docs/liquibase.md's "liquibase-run" example: applied, the index only on PostgreSQL, runAlways again."""
     write(migrations_dir, "changelog.sql", docs_example("liquibase-run"))
     first = up(db, migrations_dir, "--contexts", "prod")
     assert 0 == first.returncode, first.stderr

@@ -1,4 +1,4 @@
-"""The examples in docs/liquibase-sqitch.md are read by the readers and mean what the page says."""
+"""The examples in docs/liquibase.md and docs/sqitch.md are read by the readers and mean what the page says."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from premigrate.model.formats import liquibase, sqitch
 
 pytestmark = pytest.mark.unit
 
-PAGE = (Path(__file__).resolve().parents[2] / "docs" / "liquibase-sqitch.md").read_text(encoding="utf-8")
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+PAGE = "\n".join((DOCS / name).read_text(encoding="utf-8") for name in ("liquibase.md", "sqitch.md"))
 
 
 def example(name: str) -> str:
     m = re.search(rf"<!-- example: {re.escape(name)} -->\n```[a-z]*\n(.*?)```", PAGE, re.DOTALL)
-    assert m, f"no example {name!r} in docs/liquibase-sqitch.md"
+    assert m, f"no example {name!r} in docs/liquibase.md or docs/sqitch.md"
     return m.group(1)
 
 
