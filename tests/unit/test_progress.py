@@ -59,3 +59,65 @@ def _statement() -> Any:
     from premigrate.model.sql import Statement
 
     return Statement("UPDATE big SET x = 1;", 1)
+
+
+class CountingCondition(threading.Condition):
+    """A condition that counts how often a waiter is woken."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.notified = 0
+
+    def notify(self, n: int = 1) -> None:
+        self.notified += 1
+        super().notify(n)
+
+
+class TestThreadWakeups:
+    """A statement that starts or ends does not wake the reporter thread unless it is due before the thread's own
+    wake: two thread switches per statement were most of a short migration's overhead beside the database."""
+
+    def test_quick_statements_do_not_wake_the_progress_thread(self, tmp_path: Path) -> None:
+        report = ProgressReport(Recorder(), interval_s=3600, first_after_s=3600)
+        report._changed = CountingCondition()  # noqa: SLF001 - the wakeups are what is measured
+        m = migration(tmp_path)
+        for _ in range(100):
+            with report.running(m, 1, 1, _statement()):
+                pass
+        assert 0 == report._changed.notified  # noqa: SLF001
+
+    def test_a_statement_due_sooner_than_the_threads_wake_still_wakes_it(self, tmp_path: Path) -> None:
+        """The idle thread sleeps IDLE_EXIT_S; a statement due sooner is reported on time, not at that wake."""
+        log = Recorder()
+        report = ProgressReport(log, interval_s=0.01, first_after_s=0.01)
+        report._changed = CountingCondition()  # noqa: SLF001
+        m = migration(tmp_path)
+        with report.running(m, 1, 1, _statement()):
+            pass
+        threading.Event().wait(0.2)  # the thread is now idle, asleep for IDLE_EXIT_S
+        with report.running(m, 1, 1, _statement()):
+            assert log.seen.wait(LIVENESS_S)
+        assert report._changed.notified >= 1  # noqa: SLF001
+
+    def test_quick_statements_do_not_wake_the_blocker_watch(self) -> None:
+        from premigrate.engine.lockwait import BlockerWatch
+
+        class Session:
+            def session_id(self) -> int:
+                return 42
+
+            def blockers(self, session: int) -> list[dict[str, Any]]:
+                return [{"pid": 7}]
+
+        watch = BlockerWatch(Session())  # type: ignore[arg-type]
+        watch._cond = CountingCondition()  # noqa: SLF001
+        for _ in range(100):
+            with watch.watching(Session(), 10.0) as found:  # type: ignore[arg-type]
+                pass
+        assert 0 == watch._cond.notified  # noqa: SLF001
+        assert [] == found  # a statement that ended at once is never looked up
+        with watch.watching(Session(), 0.2) as found:  # due sooner than the thread's wake: it is woken
+            threading.Event().wait(1.0)
+        assert [{"pid": 7}] == found
+        assert 1 == watch._cond.notified  # noqa: SLF001
+        watch.close()

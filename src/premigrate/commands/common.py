@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from premigrate.config import Config
 from premigrate.drivers.base import Driver, HistoryRow
@@ -21,6 +21,7 @@ from premigrate.model.migrations import Migration, MigrationSet, load_migrations
 from premigrate.model.planner import Plan, Policy, plan_for
 
 if TYPE_CHECKING:
+    from premigrate.commands.lint.rules import Finding
     from premigrate.engine.callbacks import CallbackRunner
     from premigrate.engine.executor import Executor
     from premigrate.engine.lockwait import Timeouts
@@ -53,6 +54,16 @@ class CommandRun:
         return StepShapes(self.config.dsn.dialect, self.sessions.capabilities.transactional_ddl)
 
     callbacks: CallbackRunner | None = field(default=None, init=False)
+    # The database size before and after `up` feeds the run summary. A fleet target has no summary of its own (its
+    # `target_done` event carries its outcome and count), and on PostgreSQL the size walks every file of the
+    # database -- a schema fleet's shared database is the largest there is -- so a fleet target does not measure it.
+    measures_size: ClassVar[bool] = True
+
+    def lint(self, migrations: Sequence[Migration]) -> list[Finding]:
+        """Lint's findings for these files, split as the run splits them (one split per file and run)."""
+        from premigrate.commands import lint
+
+        return lint.lint_migrations(migrations, self.config.dsn.dialect, split=self.shapes.known_statements)
 
     def load(self) -> MigrationSet:
         files = load_files(self.config, self.log)

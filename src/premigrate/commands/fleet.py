@@ -18,8 +18,9 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
 
 from premigrate.commands.common import EXIT_OK, CommandRun
@@ -31,14 +32,34 @@ from premigrate.model.fleet import (
     FleetSummary, Progress, Target, TargetKind, TargetResult, outcome_name, parse_targets, progress, select,
     targets_from_rows,
 )
-from premigrate.model.migrations import MigrationSet
+from premigrate.model.migrations import Migration, MigrationSet
 from premigrate.settings import default_concurrency
 
 if TYPE_CHECKING:
+    from premigrate.commands.lint.rules import Finding
+    from premigrate.model.modes import StepShapes
     from premigrate.log import SecretScrubber
 
 PROGRESS_EVERY_S = 5.0
 LIVE_EVERY_S = 0.25  # the live line at a terminal: redrawn at most four times a second
+
+
+class SharedWork:
+    """What every target of a fleet would otherwise work out again from the same folder: how each file splits (per
+    dialect and transactional-DDL capability) and lint's findings for a set of pending files. Computed once, by
+    whichever worker asks first; the others wait for it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.linting = threading.Lock()
+        self.shapes: dict[tuple[str, bool], StepShapes] = {}
+        self.findings: dict[tuple[str, tuple[Migration, ...]], list[Finding]] = {}
+
+    def shapes_for(self, dialect: str, transactional_ddl: bool) -> StepShapes:
+        from premigrate.model.modes import StepShapes
+
+        with self._lock:
+            return self.shapes.setdefault((dialect, transactional_ddl), StepShapes(dialect, transactional_ddl))
 
 
 class TargetRun(CommandRun):
@@ -46,9 +67,29 @@ class TargetRun(CommandRun):
 
     files: MigrationSet | None = None
     target: str = ""
+    shared: SharedWork | None = None
+    measures_size = False  # see CommandRun.measures_size
 
     def load(self) -> MigrationSet:
         return self.files if self.files is not None else super().load()
+
+    @cached_property
+    def shapes(self) -> StepShapes:
+        if self.shared is None:
+            from premigrate.model.modes import StepShapes
+
+            return StepShapes(self.config.dsn.dialect, self.sessions.capabilities.transactional_ddl)
+        return self.shared.shapes_for(self.config.dsn.dialect, self.sessions.capabilities.transactional_ddl)
+
+    def lint(self, migrations: Sequence[Migration]) -> list[Finding]:
+        if self.shared is None:
+            return super().lint(migrations)
+        key = (self.config.dsn.dialect, tuple(migrations))
+        with self.shared.linting:
+            found = self.shared.findings.get(key)
+            if found is None:
+                found = self.shared.findings[key] = super().lint(migrations)
+        return list(found)
 
 
 # -- targets -----------------------------------------------------------------------------------------------------------
@@ -147,6 +188,7 @@ class Fleet:
         self._lock = threading.Lock()
         self._running = 0  # workers not yet finished
         self._all_done = threading.Event()
+        self.shared = SharedWork()
 
     def _take(self) -> tuple[Target, Config] | None:
         with self._lock:
@@ -175,6 +217,7 @@ class Fleet:
         run = TargetRun(config, log, self.command.guard)
         run.files = self.files
         run.target = target.name
+        run.shared = self.shared
         sessions = TargetSessions(config, log, self.command.guard)
         sessions.stop = self.stop
         sessions.pool = pool

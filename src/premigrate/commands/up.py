@@ -100,7 +100,8 @@ def migrate(command: CommandRun, driver: Driver, lock: HeldLock, steps: list[Ste
     afterMigrateError."""
     callbacks = command.callbacks
     executor = command.executor(driver, lock, callbacks=callbacks)
-    if steps:
+    measured = bool(steps) and command.measures_size
+    if measured:
         command.stats.size_before = measure_size(command, driver)
     try:
         if callbacks is not None:
@@ -113,7 +114,7 @@ def migrate(command: CommandRun, driver: Driver, lock: HeldLock, steps: list[Ste
         if callbacks is not None:
             callbacks.run_after_error(driver, "afterMigrateError")
         raise
-    if steps:
+    if measured:
         command.stats.size_after = measure_size(command, driver)
 
 
@@ -179,7 +180,7 @@ def lint_gate(command: CommandRun, steps: list[Step]) -> None:
     from premigrate.commands import lint  # imported only now: a no-op run pays nothing for the SQL parsers
 
     try:
-        findings = lint.lint_migrations([s.migration for s in steps], command.config.dsn.dialect)
+        findings = command.lint([s.migration for s in steps])
     except lint.LintUnavailable as exc:
         if mode == "error":
             raise

@@ -10,6 +10,7 @@ executor wraps it in. Pure: the same answers for `plan`, the checks before a run
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from enum import StrEnum
 
@@ -45,25 +46,31 @@ class StepShapes:
         self.dialect = dialect
         self.transactional_ddl = transactional_ddl
         self._splits: dict[tuple[Migration, bool], Sequence[Statement]] = {}
+        self._splitting = threading.Lock()
 
     def statements(self, migration: Migration) -> Sequence[Statement]:
         """The up part's statements; a part that cannot be split is bad input (exit 5)."""
         return self._split(migration, down=False)
+
+    def known_statements(self, migration: Migration) -> Sequence[Statement] | None:
+        """The up part's statements if this run has split the file already, else None (nothing is split here)."""
+        return self._splits.get((migration, False))
 
     def down_statements(self, migration: Migration) -> Sequence[Statement]:
         return self._split(migration, down=True)
 
     def _split(self, migration: Migration, *, down: bool) -> Sequence[Statement]:
         key = (migration, down)
-        if key not in self._splits:
-            try:
-                self._splits[key] = split_migration(migration, self.dialect, down=down)
-            except SplitError as exc:
-                if down:
-                    raise ValidationFailed(f"{migration.down_script}: line {exc.line}: {exc}") from None
-                raise ValidationFailed(f"{migration.script}: line {exc.line}: {exc}",
-                                       script=migration.script) from None
-        return self._splits[key]
+        with self._splitting:  # a fleet's workers share one StepShapes: each file is split once
+            if key not in self._splits:
+                try:
+                    self._splits[key] = split_migration(migration, self.dialect, down=down)
+                except SplitError as exc:
+                    if down:
+                        raise ValidationFailed(f"{migration.down_script}: line {exc.line}: {exc}") from None
+                    raise ValidationFailed(f"{migration.script}: line {exc.line}: {exc}",
+                                           script=migration.script) from None
+            return self._splits[key]
 
     def blocks(self, migration: Migration, statements: Sequence[Statement], script: str | None = None) -> list[Block]:
         """The transactions the file opens and ends itself; unbalanced ones are a file error."""

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 
 from premigrate.commands.lint.rules import (
@@ -45,8 +45,12 @@ __all__ = ["RULES", "Finding", "LintUnavailable", "exit_code", "has_errors", "li
            "render_text"]
 
 
-def lint_migrations(files: Iterable[Migration], dialect: str) -> list[Finding]:
-    """Findings for the up part of every file, in the order given, each file's in line order."""
+def lint_migrations(files: Iterable[Migration], dialect: str,
+                    split: Callable[[Migration], Sequence[Statement] | None] | None = None) -> list[Finding]:
+    """Findings for the up part of every file, in the order given, each file's in line order.
+
+    `split` hands over a file's statements where the caller has split it already (a run splits every pending file
+    before lint sees it), or None to split it here."""
     if dialect not in DIALECTS:
         raise UsageError(f"lint: unknown dialect {dialect!r}; use one of {', '.join(DIALECTS)}")
     if dialect == "postgresql":
@@ -59,7 +63,7 @@ def lint_migrations(files: Iterable[Migration], dialect: str) -> list[Finding]:
         analyzer = generic_analyzer(dialect)
     findings: list[Finding] = []
     for migration in files:
-        findings.extend(_lint_file(migration, dialect, analyzer))
+        findings.extend(_lint_file(migration, dialect, analyzer, split))
     return findings
 
 
@@ -119,10 +123,12 @@ def _self_managed(statements: Sequence[Statement]) -> bool:
         return False  # unbalanced: the file runs in premigrate's transaction, where its BEGIN/COMMIT are findings
 
 
-def _lint_file(migration: Migration, dialect: str, analyzer: Analyzer) -> list[Finding]:
+def _lint_file(migration: Migration, dialect: str, analyzer: Analyzer,
+               split: Callable[[Migration], Sequence[Statement] | None] | None = None) -> list[Finding]:
     first = migration.up_first_line
+    known = split(migration) if split is not None else None
     try:
-        statements = split_migration(migration, dialect)
+        statements = known if known is not None else split_migration(migration, dialect)
     except SplitError as exc:
         return [_finding("parse-error", migration.script, exc.line, "", f"cannot split the file: {exc}")]
     lines = migration.up_sql.split("\n")
