@@ -135,7 +135,7 @@ def policy_for(config: Config) -> Policy:
 
 def load_files(config: Config, log: EventLog) -> MigrationSet:
     offline = config.command in ("new", "lint")  # no database to check a format's provider against
-    from premigrate.model.formats.liquibase.reader import dbms_name
+    from premigrate.model.formats.markers import liquibase_dbms_name as dbms_name
     from premigrate.model.listed import Filters
 
     filters = Filters(dbms=None if offline else dbms_name(config.dsn.dialect, config.dsn.flavor),

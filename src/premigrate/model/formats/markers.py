@@ -18,3 +18,14 @@ SQL_MIGRATE_MARKER = re.compile(r"^-- \+migrate (?:Up|Down)\b", re.MULTILINE)
 LIQUIBASE_HEADER = re.compile(r"\s*--\s*liquibase\s*formatted", re.IGNORECASE | re.ASCII)
 LIQUIBASE_MASTER_SUFFIXES = (".xml", ".yaml", ".yml")
 LIQUIBASE_MASTER_MARK = "databaseChangeLog"
+
+# Liquibase's short database names (DatabaseList.definitionMatches): MariaDB is not `mysql` to Liquibase.
+LIQUIBASE_DBMS_NAMES = {"postgresql": "postgresql", "mysql": "mysql", "sqlite": "sqlite"}
+
+
+def liquibase_dbms_name(dialect: str | None, flavor: str | None) -> str | None:
+    """Liquibase's short name: mariadb:// is `mariadb` (Liquibase tells MariaDB from MySQL), mysql:// `mysql`.
+    Here, not in the Liquibase reader, so that every run can name its database without loading the parsers."""
+    if dialect is None:
+        return None
+    return "mariadb" if dialect == "mysql" and flavor == "mariadb" else LIQUIBASE_DBMS_NAMES.get(dialect, dialect)

@@ -30,20 +30,15 @@ from premigrate.errors import MigrationFileError
 from premigrate.model.formats.base import Entry, show
 from premigrate.model.formats.liquibase.changelog import MASTER_SUFFIXES, load_changelog
 from premigrate.model.formats.liquibase.values import Changeset
+from premigrate.model.formats.markers import LIQUIBASE_DBMS_NAMES, liquibase_dbms_name
 from premigrate.model.listed import Filters, history_key
 from premigrate.model.migrations import Migration
 from premigrate.model.sql import Statement, split_statements as own_split
 
 _MASTER_MARK = re.compile(r"databaseChangeLog")
 # Liquibase's DatabaseList short names of the databases premigrate runs on.
-DBMS_NAMES = {"postgresql": "postgresql", "mysql": "mysql", "sqlite": "sqlite"}
-
-
-def dbms_name(dialect: str | None, flavor: str | None) -> str | None:
-    """Liquibase's short name: mariadb:// is `mariadb` (Liquibase tells MariaDB from MySQL), mysql:// `mysql`."""
-    if dialect is None:
-        return None
-    return "mariadb" if dialect == "mysql" and flavor == "mariadb" else DBMS_NAMES.get(dialect, dialect)
+DBMS_NAMES = LIQUIBASE_DBMS_NAMES
+dbms_name = liquibase_dbms_name
 
 
 def master_changelog(entries: Sequence[Entry]) -> str | None:
