@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -160,3 +161,30 @@ def test_lock_session_waits_as_long_as_a_blocker_lookup() -> None:
     from premigrate.engine import lockwait, sessions
 
     assert lockwait.LOOKUP_WAIT_S == sessions.LOOKUP_WAIT_S
+
+
+_NO_OP_RUN = """
+import json, sys
+from premigrate.cli import main
+code = main(["up", "--dir", sys.argv[1], "--log-format", "json"], {"DATABASE_URL": sys.argv[2]})
+print(json.dumps([code, sorted(sys.modules)]))
+"""
+
+
+def test_a_real_no_op_run_loads_no_format_parser(tmp_path: Any) -> None:
+    """A whole no-op `up` of a folder of plain files (not only the modules the path names): no format's parser, no
+    lint, no executor. The Liquibase reader used to load on every run for one name it held."""
+    folder = tmp_path / "m"
+    folder.mkdir()
+    for i in (1, 2):
+        (folder / f"00{i}_t{i}.sql").write_text(f"CREATE TABLE t{i} (id INTEGER);\n")
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    runs = [subprocess.run([sys.executable, "-c", _NO_OP_RUN, str(folder), url], capture_output=True, text=True,
+                           timeout=60) for _ in range(2)]
+    assert [0, 0] == [r.returncode for r in runs], runs[-1].stderr
+    code, loaded = json.loads(runs[1].stdout)  # the second run has nothing to do
+    assert 0 == code
+    heavy = [m for m in loaded if m.startswith(("premigrate.model.formats.liquibase", "premigrate.model.formats.sqitch",
+                                                "premigrate.model.formats.goose", "premigrate.model.formats.atlas",
+                                                "premigrate.commands.lint", "premigrate.engine.executor"))]
+    assert [] == heavy
