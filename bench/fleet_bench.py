@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 FLEET_MIGRATIONS = 20
 FLEET_TARGETS = {"postgresql": 1000, "mysql": 200}
 CONCURRENCY = (1, 4, 8)
-# What the project asks of the fleet mode: at least this many times the loop of single-target premigrate runs.
+# What the project asks of the fleet mode on 1,000 PostgreSQL schemas: at least this many times the loop of
+# single-target premigrate runs (MariaDB's figure is reported beside it, with no target of its own).
 FLEET_SPEEDUP_MIN = 5.0
 
 
@@ -175,9 +176,14 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         best = min(fleet, key=lambda r: r["wall_s"])
         speedup = loop["wall_s"] / best["wall_s"]
+        measured = f"{speedup:.1f}× ({best['tool']}: {best['wall_s']:.1f} s vs {loop['wall_s']:.1f} s)"
+        if db != "postgresql":  # the target is set on the 1,000 schemas; the MariaDB figure is reported beside it
+            out.append({"target": f"fleet ({best['targets']} targets × {FLEET_MIGRATIONS}) against the loop of "
+                                  "premigrate runs (reported)", "db": db, "value": speedup, "measured": measured,
+                        "result": "n/a"})
+            continue
         out.append({"target": f"fleet ({best['targets']} targets × {FLEET_MIGRATIONS}) ≥ {FLEET_SPEEDUP_MIN:.0f}× "
-                              "the loop of premigrate runs", "db": db, "value": speedup,
-                    "measured": f"{speedup:.1f}× ({best['tool']}: {best['wall_s']:.1f} s vs {loop['wall_s']:.1f} s)",
+                              "the loop of premigrate runs", "db": db, "value": speedup, "measured": measured,
                     "result": "pass" if speedup >= FLEET_SPEEDUP_MIN else "MISS"})
     return out
 
