@@ -296,6 +296,23 @@ def test_mysql_verify_with_sqitch_checkit(db: TestDatabase, shop: Path) -> None:
             db.admin("DROP DATABASE IF EXISTS sqitch")
 
 
+
+def deployed_by_sqitch(db: TestDatabase, shop: Path) -> list[str]:
+    """The database as sqitch leaves it after deploying `customers` and `orders`: their tables, and their rows in
+    sqitch.changes (the columns of Engine/pg.sql). Returns the plan's change ids."""
+    ids = change_ids(shop)
+    for script in ("deploy/customers@v1.0.sql", "deploy/orders.sql"):
+        db.execute(SCRIPTS[script].replace("BEGIN;\n", "").replace("COMMIT;\n", ""))
+    db.execute("CREATE SCHEMA sqitch")
+    db.execute("CREATE TABLE sqitch.changes (change_id TEXT PRIMARY KEY, script_hash TEXT, change TEXT NOT NULL, "
+               "project TEXT NOT NULL, note TEXT NOT NULL, committed_at TIMESTAMPTZ NOT NULL, committer_name TEXT "
+               "NOT NULL, committer_email TEXT NOT NULL, planned_at TIMESTAMPTZ NOT NULL, planner_name TEXT NOT "
+               "NULL, planner_email TEXT NOT NULL)")
+    for n, (change_id, name) in enumerate(zip(ids, ("customers", "orders"))):
+        db.execute(f"INSERT INTO sqitch.changes VALUES ('{change_id}', NULL, '{name}', 'shop', '', now() + "
+                   f"interval '{n} second', 'me', 'me@x', now(), 'me', 'me@x')")
+    return ids
+
 class TestBaselineFromSqitch:
     @pytest.mark.parametrize("dialect", ["postgresql"])
     @pytest.mark.parametrize("how", ["baseline", "up --baseline-from"])
@@ -303,17 +320,7 @@ class TestBaselineFromSqitch:
         """A database sqitch deployed up to `orders`: `baseline --from sqitch` (or `up --baseline-from sqitch`)
         adopts the two changes by their ids (sqitch.changes.change_id, Engine/pg.sql), and `up` then deploys only
         the reworked `customers`."""
-        ids = change_ids(shop)
-        for script in ("deploy/customers@v1.0.sql", "deploy/orders.sql"):
-            db.execute(SCRIPTS[script].replace("BEGIN;\n", "").replace("COMMIT;\n", ""))
-        db.execute("CREATE SCHEMA sqitch")
-        db.execute("CREATE TABLE sqitch.changes (change_id TEXT PRIMARY KEY, script_hash TEXT, change TEXT NOT NULL, "
-                   "project TEXT NOT NULL, note TEXT NOT NULL, committed_at TIMESTAMPTZ NOT NULL, committer_name TEXT "
-                   "NOT NULL, committer_email TEXT NOT NULL, planned_at TIMESTAMPTZ NOT NULL, planner_name TEXT NOT "
-                   "NULL, planner_email TEXT NOT NULL)")
-        for n, (change_id, name) in enumerate(zip(ids, ("customers", "orders"))):
-            db.execute(f"INSERT INTO sqitch.changes VALUES ('{change_id}', NULL, '{name}', 'shop', '', now() + "
-                       f"interval '{n} second', 'me', 'me@x', now(), 'me', 'me@x')")
+        ids = deployed_by_sqitch(db, shop)
         if how == "baseline":
             result = cmd("baseline", db, shop, "--from", "sqitch")
             assert 0 == result.returncode, result.stderr[-2000:]
@@ -355,17 +362,7 @@ class TestBaselineFromSqitchEditedPlan:
         change id is another. sqitch refuses such a plan ("Cannot find change ... in sqitch.plan", Engine.pm
         _sync_plan): adopting `customers` only would leave `orders` pending and deploy it again on top of the
         table sqitch made. Refused, nothing recorded."""
-        ids = change_ids(shop)
-        for script in ("deploy/customers@v1.0.sql", "deploy/orders.sql"):
-            db.execute(SCRIPTS[script].replace("BEGIN;\n", "").replace("COMMIT;\n", ""))
-        db.execute("CREATE SCHEMA sqitch")
-        db.execute("CREATE TABLE sqitch.changes (change_id TEXT PRIMARY KEY, script_hash TEXT, change TEXT NOT NULL, "
-                   "project TEXT NOT NULL, note TEXT NOT NULL, committed_at TIMESTAMPTZ NOT NULL, committer_name TEXT "
-                   "NOT NULL, committer_email TEXT NOT NULL, planned_at TIMESTAMPTZ NOT NULL, planner_name TEXT NOT "
-                   "NULL, planner_email TEXT NOT NULL)")
-        for n, (change_id, name) in enumerate(zip(ids, ("customers", "orders"))):
-            db.execute(f"INSERT INTO sqitch.changes VALUES ('{change_id}', NULL, '{name}', 'shop', '', now() + "
-                       f"interval '{n} second', 'me', 'me@x', now(), 'me', 'me@x')")
+        ids = deployed_by_sqitch(db, shop)
         plan = shop / "sqitch.plan"
         plan.write_text(plan.read_text().replace("# Orders of a customer.", "# Orders of a customer, edited."))
         if how == "baseline":
