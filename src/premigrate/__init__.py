@@ -1,3 +1,8 @@
 """premigrate: apply pending SQL migrations before the application starts."""
 
+from premigrate import dataclass_cache as _dataclass_cache
+
 __version__ = "0.1.0"
+
+# Before any of premigrate's dataclasses is defined: their generated methods are compiled once, not at every start.
+_dataclass_cache.install()

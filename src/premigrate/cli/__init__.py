@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from premigrate import __version__
+from premigrate import __version__, dataclass_cache
 from premigrate.config import OFFLINE_COMMANDS, OPTIONS_BY_DEST, Config, load_config, resolve_option
 from premigrate.errors import EXIT_CODES, Interrupted, PremigrateError, UsageError
 from premigrate.engine.interrupts import SignalGuard
@@ -182,6 +182,9 @@ def run() -> NoReturn:
     flushed first.
     """
     code = main()
+    cache = dataclass_cache.installed()
+    if cache is not None:
+        cache.save()  # the dataclass methods this run compiled (premigrate/dataclass_cache.py)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
