@@ -32,7 +32,8 @@ def test_a_second_process_reuses_what_the_first_compiled(tmp_path: Path, monkeyp
     first = DataclassCache(path)
     _define(first, monkeypatch)
     compiled = first.compiled
-    assert compiled >= 5 and first.reused == 0  # __init__, __repr__, __eq__, __hash__, __setattr__, ...
+    # One source per generated method up to Python 3.12 (__init__, __repr__, __eq__, ...), one per class after.
+    assert compiled >= 1 and first.reused == 0
     assert first.save(force=True) and path.exists()
 
     second = DataclassCache(path)
@@ -67,7 +68,7 @@ def test_a_bad_file_is_ignored(content: bytes | None, tmp_path: Path, monkeypatc
     path.write_bytes(content if content is not None else marshal.dumps({"def f(): pass": 42, 3: b"x"}))
     cache = DataclassCache(path)
     assert cache.code == {}
-    assert _define(cache, monkeypatch)(3).x == 3 and cache.compiled >= 5
+    assert _define(cache, monkeypatch)(3).x == 3 and cache.compiled >= 1
 
 
 def test_a_stale_entry_that_is_not_code_is_compiled_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -127,5 +128,5 @@ def test_a_warm_cache_compiles_nothing_on_a_no_op_up(tmp_path: Path) -> None:
         runs.append(json.loads(out))
     first, second = runs
     assert (first["code"], second["code"]) == (0, 0)
-    assert first["compiled"] >= 100  # every dataclass the CLI and the up path define
-    assert second["compiled"] == 0 and second["reused"] >= 100
+    assert first["compiled"] >= 40  # every dataclass the CLI and the up path define (one source each at least)
+    assert second["compiled"] == 0 and second["reused"] >= 40
