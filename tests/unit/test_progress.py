@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,9 @@ class TestThreadWakeups:
                 pass
         assert 0 == watch._cond.notified  # noqa: SLF001
         assert [] == found  # a statement that ended at once is never looked up
+        asleep = time.monotonic() + LIVENESS_S  # the thread (started by the first statement) has gone to sleep
+        while watch._wakes_at == 0.0 and time.monotonic() < asleep:  # noqa: SLF001
+            threading.Event().wait(0.01)
         with watch.watching(Session(), 0.2) as found:  # due sooner than the thread's wake: it is woken
             threading.Event().wait(1.0)
         assert [{"pid": 7}] == found

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from premigrate.commands.common import CommandRun
     from premigrate.commands.foreign_history import Match
     from premigrate.drivers.base import Driver, HistoryRow
+    from premigrate.engine.sessions import HeldLock
     from premigrate.model.migrations import MigrationSet
     from premigrate.model.versions import Version
 
@@ -80,11 +81,12 @@ def adopt(command: CommandRun, driver: Driver, files: MigrationSet,
     return _match(command, driver, files, mapping, log_skip=True)
 
 
-def record(command: CommandRun, driver: Driver, files: MigrationSet, result: Match) -> list[HistoryRow]:
+def record(command: CommandRun, driver: Driver, lock: HeldLock, files: MigrationSet,
+           result: Match) -> list[HistoryRow]:
     """Under the runner lock, the history table created: the adopted rows in one transaction; the new history."""
     from premigrate.commands import baseline
 
-    baseline.record(command, driver, result.matched, {})
+    baseline.record(command, driver, lock, result.matched, {})
     baseline.log_done(command, result, files)
     for entry in result.not_in_folder:
         # The tool's history is ahead of the folder: said as premigrate says it of its own history (planner.py).

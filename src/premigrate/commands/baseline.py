@@ -35,6 +35,7 @@ from premigrate.commands.foreign_history import (  # noqa: F401 (FOREIGN and For
 if TYPE_CHECKING:
     from premigrate.commands.common import CommandRun
     from premigrate.drivers.base import Driver, HistoryRow
+    from premigrate.engine.sessions import HeldLock
 
 TOOL_TABLES = {
     "golang-migrate": "schema_migrations",
@@ -214,7 +215,7 @@ def run(command: CommandRun) -> int:
         raise UsageError("--map is only for baseline --from alembic")
     # Read before connecting: a bad map changes nothing.
     mapping = read_map(config.baseline.map_file) if config.baseline.map_file else None
-    with command.sessions.locked_session() as (driver, _lock):
+    with command.sessions.locked_session() as (driver, lock):
         history = driver.read_history()
         if history:
             raise ValidationFailed(
@@ -231,7 +232,7 @@ def run(command: CommandRun) -> int:
             described = {}
         driver.ensure_schema()
         driver.ensure_history_table()
-        record(command, driver, result.matched, {k: v for k, v in described.items() if v})
+        record(command, driver, lock, result.matched, {k: v for k, v in described.items() if v})
     report.write_stdout(report.baseline_text(result, files))
     log_done(command, result, files)
     return 0
@@ -251,9 +252,11 @@ def rows(command: CommandRun, migrations: list[Migration], description_for: dict
     return result
 
 
-def record(command: CommandRun, driver: Driver, migrations: list[Migration], description_for: dict[str, str]) -> None:
-    """Rows for migrations that are already in the schema, written in one transaction."""
+def record(command: CommandRun, driver: Driver, lock: HeldLock, migrations: list[Migration],
+           description_for: dict[str, str]) -> None:
+    """Rows for migrations that are already in the schema, written in one transaction, under the runner lock."""
     with driver.transaction():
+        lock.check_with(driver)  # inserts are not conditional on the lock: checked with the first of them
         for row in rows(command, migrations, description_for):
             driver.insert_row(row)
     command.log.info("baseline_recorded", count=len(migrations), versions=[m.id for m in migrations])

@@ -78,9 +78,9 @@ def run(command: CommandRun) -> int:
             history = driver.read_history()
             baseline_version = config.apply.baseline_on_empty_history
             if adoption is not None and not history:
-                history = adopt.record(command, driver, files, adoption)
+                history = adopt.record(command, driver, lock, files, adoption)
             elif not history and baseline_version is not None:
-                history = _baseline_on_empty(command, driver, files, baseline_version)
+                history = _baseline_on_empty(command, driver, lock, files, baseline_version)
             plan_now = command.plan(files, history)
             warn_missing(log, plan_now)
             refuse_problems(log, plan_now)
@@ -197,7 +197,7 @@ def lint_gate(command: CommandRun, steps: list[Step]) -> None:
             "'-- premigrate:allow RULE', or run with --lint=warn")
 
 
-def _baseline_on_empty(command: CommandRun, driver: Driver, files: MigrationSet,
+def _baseline_on_empty(command: CommandRun, driver: Driver, lock: HeldLock, files: MigrationSet,
                        version: Version) -> list[HistoryRow]:
     from premigrate.commands import baseline
 
@@ -207,5 +207,5 @@ def _baseline_on_empty(command: CommandRun, driver: Driver, files: MigrationSet,
         log.info("baseline_skipped", reason="the schema has no tables of its own: migrating normally")
         return []
     log.info("baseline_on_empty_history", version=str(version), existing_tables=len(tables))
-    baseline.record(command, driver, baseline.up_to(files, version), {})
+    baseline.record(command, driver, lock, baseline.up_to(files, version), {})
     return driver.read_history()

@@ -76,10 +76,8 @@ class Executor(OwnWrites):
         # migration's); the writes that must commit with a migration's transaction run on the migration session,
         # conditional on the lock session still holding the lock.
         self.own_session = lock is not None and lock.keepalive_s is not None
-        if lock is not None and self.own_session:
-            driver.guard_writes(lock.key, lock.session.session_id())
         if lock is not None:
-            lock.protect(driver)  # table mode: every history write of the migration session is fenced
+            lock.protect(driver)  # its history writes conditional on the lock (advisory) or fenced (table mode)
 
     # -- the run around the steps -------------------------------------------------------------------------------
 

@@ -155,8 +155,11 @@ class BlockerWatch:
         while True:
             with self._cond:
                 while not self._closed and (self._job is None or time.monotonic() < self._job[1]):
-                    pause = self._idle_s if self._job is None else self._job[1] - time.monotonic()
-                    self._wakes_at = math.inf if pause is None else time.monotonic() + pause
+                    # One clock reading: a wake computed from two could land after a statement's due time (when
+                    # the thread is preempted in between) and cost that statement a needless notify.
+                    now = time.monotonic()
+                    pause = self._idle_s if self._job is None else self._job[1] - now
+                    self._wakes_at = math.inf if pause is None else now + pause
                     self._cond.wait(pause)
                     self._wakes_at = 0.0
                 if self._closed:

@@ -51,17 +51,11 @@ class OwnWrites:
             book.delete_row(migration_id)
 
     def check_lock(self, *, with_next_statement: bool = False) -> None:
-        """Before each migration and each history write that is not conditional on the lock: LockLost if lost.
-
-        with_next_statement: where the migration session can (Driver.check_later), the check goes out with the
-        next SQL that session sends, before any statement of the migration and on the same session that would
-        run it; the lock session is not asked."""
-        if self.lock is None or not (self.own_session or self.lock.table is not None):
-            return
-        if (with_next_statement and self.own_session and self.lock.lost is None
-                and self.driver.check_later(self.lock.lost_on_check)):
-            return
-        self.lock.check()
+        """Before each migration and each history write that is not conditional on the lock: LockLost if lost
+        (HeldLock.check_with). with_next_statement: the check goes out with the migration session's next SQL,
+        before any statement of the migration and on the session that would run it."""
+        if self.lock is not None:
+            self.lock.check_with(self.driver if with_next_statement else None)
 
     def check_session(self, migration: Migration) -> None:
         """Before a migration's final history write: refuse to record a migration that switched the current

@@ -72,7 +72,7 @@ class ProgressReport:
                 current = self._current
                 if current is None:
                     # Idle for IDLE_EXIT_S: the run is over (or between migrations); the next statement starts anew.
-                    self._sleep(IDLE_EXIT_S)
+                    self._sleep_until(self.clock() + IDLE_EXIT_S)
                     if self._current is None:
                         self._thread = None
                         return
@@ -80,18 +80,19 @@ class ProgressReport:
                 fields, started = current
                 due = started + self.first_after_s
                 while self._current is current:
-                    left = due - self.clock()
-                    if left > 0:
-                        self._sleep(left)
+                    if due > self.clock():
+                        self._sleep_until(due)
                         continue
                     self.log.info("migration_progress", **fields, elapsed_s=round(self.clock() - started))
                     due += self.interval_s
 
 
-    def _sleep(self, seconds: float) -> None:
-        """Wait (the condition's lock held on entry and exit) until `seconds` pass or a statement is due sooner."""
-        self._wakes_at = self.clock() + seconds
-        self._changed.wait(seconds)
+    def _sleep_until(self, when: float) -> None:
+        """Wait (the condition's lock held on entry and exit) until `when` (clock time) or a statement is due
+        sooner. `when` is the recorded wake itself, not recomputed from a later clock reading, which a preempted
+        thread could push past a statement's due time (a needless notify)."""
+        self._wakes_at = when
+        self._changed.wait(max(0.0, when - self.clock()))
         self._wakes_at = 0.0  # awake: a statement that starts now is seen without a notify
 
 

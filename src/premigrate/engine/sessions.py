@@ -77,11 +77,27 @@ class HeldLock:
         return not self.watch.stuck
 
     def protect(self, driver: Driver) -> None:
-        """Fence every history write of `driver` with the lease while it is held (table mode; else nothing)."""
+        """Tie `driver`'s history writes to the lock. Table mode: every write is fenced with the lease while it is
+        held. Advisory mode: every history update is conditional on the lock session still holding the lock, and
+        check_with() can send its check with the driver's next SQL (Driver.guard_writes, Driver.check_later)."""
         if self.table is not None and driver not in self.protected:
             driver.guard_writes(self.key, None)  # no session to condition on; pins the history table's schema
             driver.fence = self.table.fence_for(driver)
             self.protected.append(driver)
+        elif self.table is None and self.keepalive_s is not None:
+            driver.guard_writes(self.key, self.session.session_id())
+
+    def check_with(self, driver: Driver | None = None) -> None:
+        """Before a history write that is not conditional on the lock (an insert, a delete, a migration's first
+        statement): LockLost if the lock is lost. With `driver` (protected), the check goes out with the next SQL
+        that driver sends, on the session that would write, so nothing it sends after a failed check takes effect;
+        else the lock session is asked. Nothing to check where the lock has no session to lose (SQLite)."""
+        if self.table is None and self.keepalive_s is None:
+            return
+        if (driver is not None and self.table is None and self.lost is None
+                and driver.check_later(self.lost_on_check)):
+            return
+        self.check()
 
     def lease_lost(self) -> bool:
         """After a failure: whether the lease is gone (then the failure is reported as the lost lock)."""

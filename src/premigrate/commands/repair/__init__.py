@@ -249,7 +249,7 @@ def _mark_applied(command: CommandRun, files: MigrationSet) -> int:
     config = command.config
     given = str(config.repair.mark_applied)
     by_id = {m.id: m for m in files.all}
-    with command.sessions.locked_session() as (driver, _lock):
+    with command.sessions.locked_session() as (driver, lock):
         row = _unfinished_row(driver.read_history(), files, given, "--mark-applied")
         migration = by_id.get(row.migration_id)
         if migration is None:
@@ -266,6 +266,7 @@ def _mark_applied(command: CommandRun, files: MigrationSet) -> int:
             premigrate_version=__version__,
             # An interrupted `down` settled this way: the migration stays applied since it first was.
             **({} if row.state == STATE_ROLLING_BACK else {"applied_at": now, "applied_by": command.sessions.host}))
+        lock.check_with(driver)
         driver.update_row(marked)
         command.log.info("repair_marked_applied", **_fields(row), previous_state=row.state, status=_status(row),
                         statements=n, checksum=migration.checksum,
@@ -280,8 +281,9 @@ def _mark_applied(command: CommandRun, files: MigrationSet) -> int:
 def _forget(command: CommandRun, files: MigrationSet) -> int:
     config = command.config
     given = str(config.repair.forget)
-    with command.sessions.locked_session() as (driver, _lock):
+    with command.sessions.locked_session() as (driver, lock):
         row = _unfinished_row(driver.read_history(), files, given, "--forget")
+        lock.check_with(driver)
         driver.delete_row(row.migration_id)
         command.log.info("repair_forgotten", **_fields(row), previous_state=row.state, status=_status(row),
                         statements_done=row.statements_done, statements_total=row.statements_total)
@@ -299,7 +301,7 @@ def _forget(command: CommandRun, files: MigrationSet) -> int:
 def _realign(command: CommandRun, files: MigrationSet) -> int:
     config = command.config
     wanted = config.repair.version
-    with command.sessions.locked_session() as (driver, _lock):
+    with command.sessions.locked_session() as (driver, lock):
         history = driver.read_history()
         changes = survey(files, history, config.dsn.dialect, command.policy.resolve).checksum_changes
         if wanted is not None:
@@ -323,6 +325,7 @@ def _realign(command: CommandRun, files: MigrationSet) -> int:
                     f"what the new text does, name it: `premigrate repair --realign-checksums --version "
                     f"{first.row.migration_id}`")
         with driver.transaction():
+            lock.check_with(driver)
             for change in changes:
                 n = len(change.statements)
                 driver.update_row(change.row.evolve(
