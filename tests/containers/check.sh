@@ -629,8 +629,15 @@ st = os.stat("/migrations")
 assert st.st_uid == 0 and not st.st_mode & 0o022, "/migrations must be root-owned and not writable by others"
 lic = [f for f in md.distribution("premigrate").files or [] if f.name.startswith("LICENSE")]
 assert lic and "Apache License" in lic[0].read_text(), "the package carries no LICENSE"
-print("   ok: no pip/compilers/build leftovers; bytecode shipped for premigrate and the stdlib;",
-      "/migrations empty; LICENSE in", lic[0])
+# The compiled dataclass methods ship too (src/premigrate/dataclass_cache.py): the read-only image could never
+# write them, and would compile them at every start.
+import premigrate.dataclass_cache as dc
+cache = dc.installed()
+assert cache is not None and cache.path.is_file(), "no dataclass cache shipped beside the bytecode"
+import premigrate.cli, premigrate.commands.common, premigrate.commands.up, premigrate.drivers.postgres
+assert cache.compiled == 0 and cache.reused > 0, f"the shipped dataclass cache lacks {cache.compiled} source(s)"
+print("   ok: no pip/compilers/build leftovers; bytecode and compiled dataclass methods shipped for premigrate and",
+      "the stdlib; /migrations empty; LICENSE in", lic[0])
 '
   local want got
   want=$(cd migrations && ls | sort | tr '\n' ' ')
