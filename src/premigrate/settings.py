@@ -156,6 +156,16 @@ class VerifySettings:
     yes: bool = False
 
 
+def _exclusive(values: Mapping[str, Any], flags: Mapping[str, Any], dest: str, other: str) -> Any:
+    """The value of `dest`, one of two options that exclude each other, unless only the environment gave it and the
+    other is on the command line: the flag wins (PREMIGRATE_BASELINE_FROM, set for `up --baseline-from` in the same
+    environment, does not turn `baseline --version 5` into a conflict). Both given the same way: both kept, and the
+    command refuses the pair."""
+    if flags.get(dest) is None and flags.get(other) is not None:
+        return None
+    return values.get(dest)
+
+
 def sections_from(command: str, values: Mapping[str, Any], flags: Mapping[str, Any]) -> dict[str, Any]:
     """The typed sections, from the resolved values of the command's options (absent: the section's default)."""
     value = values.get
@@ -181,8 +191,10 @@ def sections_from(command: str, values: Mapping[str, Any], flags: Mapping[str, A
                                  skip_current=bool(value("repair_skip_current")), version=value("repair_version"),
                                  mark_applied=value("repair_mark_applied"), forget=value("repair_forget"),
                                  realign_checksums=bool(value("repair_realign_checksums"))),
-        "baseline": BaselineSettings(version=value("baseline_version"), description=value("baseline_description"),
-                                     source=value("baseline_from") or value("up_baseline_from"),
+        "baseline": BaselineSettings(version=_exclusive(values, flags, "baseline_version", "baseline_from"),
+                                     description=value("baseline_description"),
+                                     source=_exclusive(values, flags, "baseline_from", "baseline_version")
+                                     or value("up_baseline_from"),
                                      map_file=value("baseline_map"),
                                      from_table=value("baseline_from_table")),
         "serve": ServeSettings(listen=value("listen") or ServeSettings.listen,

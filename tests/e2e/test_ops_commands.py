@@ -203,6 +203,22 @@ class TestBaseline:
         assert 0 == up(db, migrations_dir, "--to", "1").returncode
         assert 5 == cli(db, "baseline", migrations_dir, "--version", "2").returncode
 
+    def test_version_and_from_together_are_refused(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """--version and --from on one command line: exit 2, nothing recorded."""
+        write(migrations_dir, MIGRATIONS)
+        result = cli(db, "baseline", migrations_dir, "--version", "1", "--from", "flyway")
+        assert 2 == result.returncode
+        assert "exactly one of --version VERSION or --from TOOL" in result.stderr
+        assert [] == db.history()
+
+    def test_version_flag_beats_the_from_variable(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """PREMIGRATE_BASELINE_FROM (up --baseline-from's variable too) in the environment does not turn
+        `baseline --version 1` into a conflict: the flag on the command line wins."""
+        write(migrations_dir, MIGRATIONS)
+        result = cli(db, "baseline", migrations_dir, "--version", "1", env={"PREMIGRATE_BASELINE_FROM": "flyway"})
+        assert 0 == result.returncode, result.stderr
+        assert ["1"] == [r["migration_id"] for r in db.history()]
+
     def test_version_must_be_in_folder(self, db: TestDatabase, migrations_dir: Path) -> None:
         """A baseline version with no file is exit 2."""
         write(migrations_dir, MIGRATIONS)

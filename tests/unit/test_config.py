@@ -201,3 +201,24 @@ class TestTopologyOptions:
         """An unknown mode or a lease that is not a positive duration: exit 2, naming the option."""
         with pytest.raises(UsageError, match=message):
             load_config("up", {}, env)
+
+
+class TestBaselineChoice:
+    """baseline's --version and --from exclude each other; PREMIGRATE_BASELINE_FROM is also `up --baseline-from`'s
+    variable, so an init container's environment often carries it when someone runs `baseline --version` there."""
+
+    def test_a_flag_beats_the_other_options_variable(self) -> None:
+        by_version = load_config("baseline", {"baseline_version": "1"}, {"PREMIGRATE_BASELINE_FROM": "flyway"})
+        by_tool = load_config("baseline", {"baseline_from": "flyway"}, {"PREMIGRATE_BASELINE_VERSION": "3"})
+        assert ("1", None) == (str(by_version.baseline.version), by_version.baseline.source)
+        assert (None, "flyway") == (by_tool.baseline.version, by_tool.baseline.source)
+
+    @pytest.mark.parametrize(("flags", "env"), [
+        ({}, {"PREMIGRATE_BASELINE_VERSION": "3", "PREMIGRATE_BASELINE_FROM": "flyway"}),
+        ({"baseline_version": "3", "baseline_from": "flyway"}, {}),
+    ])
+    def test_both_given_alike_are_both_kept(self, flags: dict[str, str], env: dict[str, str]) -> None:
+        """Both from the command line or both from the environment: nothing says which one is meant, and the
+        command refuses the pair (tests/e2e/test_ops_commands.py)."""
+        config = load_config("baseline", flags, env)
+        assert ("3", "flyway") == (str(config.baseline.version), config.baseline.source)
