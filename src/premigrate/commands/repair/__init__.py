@@ -249,7 +249,7 @@ def _mark_applied(command: CommandRun, files: MigrationSet) -> int:
     config = command.config
     given = str(config.repair.mark_applied)
     by_id = {m.id: m for m in files.all}
-    with command.sessions.locked_session() as (driver, lock):
+    with command.sessions.locked_session() as (driver, _lock):
         row = _unfinished_row(driver.read_history(), files, given, "--mark-applied")
         migration = by_id.get(row.migration_id)
         if migration is None:
@@ -266,8 +266,7 @@ def _mark_applied(command: CommandRun, files: MigrationSet) -> int:
             premigrate_version=__version__,
             # An interrupted `down` settled this way: the migration stays applied since it first was.
             **({} if row.state == STATE_ROLLING_BACK else {"applied_at": now, "applied_by": command.sessions.host}))
-        lock.check_with(driver)
-        driver.update_row(marked)
+        driver.update_row(marked)  # conditional on the lock (advisory) or fenced (table mode): HeldLock.protect
         command.log.info("repair_marked_applied", **_fields(row), previous_state=row.state, status=_status(row),
                         statements=n, checksum=migration.checksum,
                         checksum_before=row.checksum if row.checksum != migration.checksum else None)
@@ -301,7 +300,7 @@ def _forget(command: CommandRun, files: MigrationSet) -> int:
 def _realign(command: CommandRun, files: MigrationSet) -> int:
     config = command.config
     wanted = config.repair.version
-    with command.sessions.locked_session() as (driver, lock):
+    with command.sessions.locked_session() as (driver, _lock):
         history = driver.read_history()
         changes = survey(files, history, config.dsn.dialect, command.policy.resolve).checksum_changes
         if wanted is not None:
@@ -324,8 +323,7 @@ def _realign(command: CommandRun, files: MigrationSet) -> int:
                     + "; restore the file and put the change in a new migration, or, if the database already has "
                     f"what the new text does, name it: `premigrate repair --realign-checksums --version "
                     f"{first.row.migration_id}`")
-        with driver.transaction():
-            lock.check_with(driver)
+        with driver.transaction():  # each update conditional on the lock or fenced (HeldLock.protect)
             for change in changes:
                 n = len(change.statements)
                 driver.update_row(change.row.evolve(
