@@ -37,6 +37,11 @@ def limited(*args: str, env: dict[str, str]) -> CliResult:
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (LIMIT_BYTES, LIMIT_BYTES))
 
+    # RLIMIT_AS counts address space, a container's memory limit counts pages in use. glibc reserves 64 MiB of
+    # address space for each thread's malloc arena (three here: the runner, the signal watcher, the progress
+    # reporter), used or not; with them the limit measured when the threads first allocated, not what the run uses,
+    # and failed at random. One arena makes the address space track the memory in use.
+    env = {**env, "MALLOC_ARENA_MAX": "1"}
     proc = subprocess.run([sys.executable, "-m", "premigrate", *args], env=cli_env(env), capture_output=True,
                           text=True, timeout=900, preexec_fn=limit)
     return CliResult(proc.returncode, proc.stdout, proc.stderr)

@@ -105,7 +105,8 @@ class TestFailover:
                 code = runner.finish()
             finally:
                 runner.kill()
-            assert code in (3, 4), runner.output()[-3000:]
+            # 8: the lock's session was found gone first (docs/topologies.md)
+            assert code in (3, 4, 8), runner.output()[-3000:]
             standby.promote()
             history = standby.query("SELECT version, state FROM premigrate_history", database=database)
             applied = {str(v) for v, s in history if s == "applied"}

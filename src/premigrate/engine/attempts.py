@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from premigrate.engine.measurements import rows_affected
+from premigrate.engine.measurements import StatementRows, rows_affected
 from premigrate.engine.tracing import NOOP, Tracer
 from premigrate.drivers.base import Driver, SqlError
 from premigrate.engine.progress import ProgressReport
@@ -66,14 +66,13 @@ class StatementAttempts:
         self.clock = clock
         self.timeouts_of = timeouts_of
         self.watch = watch if watch is not None else BlockerWatch(None)
-        # Rows affected by statement index (1-based) of the migration running now (the executor clears it per
-        # migration); a retried statement's count replaces the earlier attempt's.
-        self.rows: dict[int, int | None] = {}
+        # Rows affected by statement index of the migration running now (the executor clears it per migration).
+        self.rows = StatementRows()
         self.progress = progress if progress is not None else ProgressReport(log)
 
     def row_counts(self, total: int) -> tuple[int, list[int | None]]:
         """Rows affected by a migration of `total` statements: the sum of the known counts, and per statement."""
-        per_statement = [self.rows.get(index) for index in range(1, total + 1)]
+        per_statement = self.rows.first(total)
         return sum(c for c in per_statement if c is not None), per_statement
 
     def ms(self, started: float) -> int:

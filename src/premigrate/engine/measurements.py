@@ -156,3 +156,29 @@ class RowCounts:
 
     def as_dict(self) -> dict[str, Any]:
         return {"rows_affected": self.total, "rows_affected_per_statement": list(self.per_statement)}
+
+
+class StatementRows:
+    """Rows affected by statement index (1-based) of the migration running now; a retried statement's count replaces
+    the earlier attempt's. A list, not a dict keyed by index: for a 60 MiB file of 640,000 short statements the dict
+    and its integer keys grew by 70 MB while the file ran and took the run past the shipped 256 MiB memory limit."""
+
+    __slots__ = ("_counts",)
+
+    def __init__(self) -> None:
+        self._counts: list[int | None] = []
+
+    def __setitem__(self, index: int, count: int | None) -> None:
+        missing = index - len(self._counts)
+        if missing > 0:
+            self._counts.extend([None] * missing)
+        self._counts[index - 1] = count
+
+    def first(self, total: int) -> list[int | None]:
+        """The counts of statements 1..total, None where a statement has none (or did not run)."""
+        counts = self._counts[:total]
+        counts.extend([None] * (total - len(counts)))
+        return counts
+
+    def clear(self) -> None:
+        self._counts.clear()

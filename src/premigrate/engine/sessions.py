@@ -149,10 +149,11 @@ class HeldLock:
 
     def lost_error(self) -> LockLost:
         return LockLost(f"the runner lock was lost mid-run: {self.lost}; another premigrate may have taken it and "
-                        "be migrating now, so this run stopped before starting another statement. Keep database "
-                        "idle timeouts for premigrate's sessions above a minute (the lock session sends a keepalive "
-                        f"every {format_duration(self.keepalive_s or KEEPALIVE_S)}); `premigrate status` shows "
-                        "where the history stands once no run holds the lock", reason=self.lost)
+                        "be migrating now, so this run stopped before starting another statement. A lock session "
+                        "ends with an idle timeout, a reaper or a proxy (keep their timeouts above a minute: the "
+                        f"lock session sends a keepalive every {format_duration(self.keepalive_s or KEEPALIVE_S)}), "
+                        "or with the server (a restart, a failover); `premigrate status` shows where the history "
+                        "stands once no run holds the lock", reason=self.lost)
 
     def _keepalive(self) -> None:
         assert self.keepalive_s is not None
