@@ -68,6 +68,45 @@ class TestMysqlUse:
         assert "c" not in db.tables()
 
 
+    @pytest.mark.parametrize("switch", ["prepared", "call"])
+    def test_a_switch_without_the_word_use_is_caught_after_it_runs(self, db: TestDatabase, migrations_dir: Path,
+                                                                   other_db: str, switch: str) -> None:
+        """USE built from a string and run as a prepared statement, or by a procedure (on MariaDB its USE
+        outlives the CALL): caught right after that statement, before the next one, and never recorded as
+        applied."""
+        build = f"CONCAT('US', 'E {other_db}')"
+        if switch == "prepared":
+            write(migrations_dir, "001_a.sql", f"CREATE TABLE a (id int);\nSET @q = {build};\nPREPARE s FROM @q;\n"
+                                               "EXECUTE s;\nCREATE TABLE b (id int);\n")
+        else:
+            write(migrations_dir, "001_a.sql", f"CREATE TABLE a (id int);\nDELIMITER //\nCREATE PROCEDURE "
+                                               f"switcher() BEGIN EXECUTE IMMEDIATE {build}; END//\nDELIMITER ;\n"
+                                               "CALL switcher();\nCREATE TABLE b (id int);\n")
+
+        result = up(db, migrations_dir)
+
+        assert result.returncode not in (0, 1), result.stderr
+        assert "switched the current database" in result.find("error")[0]["error"]
+        assert "b" not in db.tables()
+        assert [] == db.query(f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{other_db}'")
+        assert ["failed"] == [r["state"] for r in db.history()]
+
+    def test_session_state_does_not_reach_the_next_migration(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """A user variable and a session variable set by 002 are gone when 003 runs (the session is restored
+        after a migration that may have changed it; plain DDL, as in 001, leaves nothing to restore)."""
+        write(migrations_dir, "001_a.sql", "CREATE TABLE a (id int);\nCREATE INDEX a_id ON a (id);\n")
+        write(migrations_dir, "002_b.sql", "SET @leftover = 5;\nSET SESSION sql_mode = 'ANSI_QUOTES';\n"
+                                           "CREATE TABLE b (id int);\n")
+        write(migrations_dir, "003_c.sql", "CREATE TABLE c AS SELECT @leftover AS v, @@session.sql_mode AS mode;\n")
+
+        result = up(db, migrations_dir)
+
+        assert 0 == result.returncode, result.stderr
+        [(leftover, mode)] = db.query("SELECT v, mode FROM c")
+        assert leftover is None and "ANSI_QUOTES" not in mode
+        assert ["applied"] * 3 == [r["state"] for r in db.history()]
+
+
 @pytest.mark.parametrize("dialect", [pytest.param("postgresql", id="postgresql")])
 class TestPostgresSessionState:
     def test_search_path_does_not_leak_into_the_next_migration(self, db: TestDatabase,

@@ -529,3 +529,29 @@ class TestSessionState:
         else:
             driver.restore_session()
         assert None is driver.database_changed()
+
+
+@pytest.mark.parametrize("dialect", ["mysql"])
+class TestMysqlSessionRoundTrips:
+    """MySQL: the session restore and the current-database check cost a round trip only after a statement that
+    may have changed what they look at (model/sql.may_change_session, may_switch_database)."""
+
+    def test_plain_ddl_needs_no_restore_and_anything_else_does(self, db: TestDatabase, driver: Driver) -> None:
+        driver.execute("CREATE TABLE a (id int)")
+        driver.execute("CREATE INDEX a_id ON a (id)")
+        sent = driver.statements_sent
+        assert False is driver.restore_session()
+        assert sent == driver.statements_sent
+        driver.execute("SET @leftover = 1")
+        assert True is driver.restore_session()
+        assert [(None,)] == [tuple(r) for r in driver.fetch("SELECT @leftover")]
+        assert False is driver.restore_session()  # restored: clean again
+
+    def test_a_hidden_switch_is_seen_and_plain_statements_are_not_asked_about(self, db: TestDatabase,
+                                                                            driver: Driver) -> None:
+        driver.execute("CREATE TABLE a (id int)")
+        sent = driver.statements_sent
+        assert None is driver.database_changed()
+        assert sent == driver.statements_sent
+        driver.execute("EXECUTE IMMEDIATE CONCAT('US', 'E mysql')")
+        assert "mysql" == driver.database_changed()

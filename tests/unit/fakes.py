@@ -121,8 +121,9 @@ class FakeDriver:
     def interrupt(self) -> None:
         pass
 
-    def restore_session(self) -> None:
+    def restore_session(self) -> bool:
         self.writes.append(("restore", ""))
+        return True
 
     def database_changed(self) -> str | None:
         return self.switched_to

@@ -237,3 +237,79 @@ class TestHeldLockKeepalive:
         with pytest.raises(LockLost):
             held.check()
         held.close()
+
+
+class TestHeldLockVouch:
+    """A write the lock session just answered stands in for the check before the next migration: no query of its
+    own, unless the migration session sent anything since, a second went by, or the lock is known lost."""
+
+    class Migrating:
+        statements_sent = 0
+
+        def check_later(self, lost: object) -> bool:
+            return False  # the lock session is asked (LockSession.asked counts it)
+
+    def held(self) -> tuple[TestHeldLockKeepalive.LockSession, object]:
+        from premigrate.engine.sessions import HeldLock
+
+        session = TestHeldLockKeepalive.LockSession()
+        return session, HeldLock(session, "k", 3600)  # type: ignore[arg-type]
+
+    def test_a_vouched_lock_is_not_asked_again(self) -> None:
+        session, held = self.held()
+        driver = self.Migrating()
+        try:
+            held.vouch(driver)  # type: ignore[attr-defined]
+            held.check_with(driver)  # type: ignore[attr-defined]
+            assert 0 == session.asked
+            held.check_with(driver)  # type: ignore[attr-defined]  # a vouch is used once
+            assert 1 == session.asked
+        finally:
+            held.close()  # type: ignore[attr-defined]
+
+    def test_the_migration_session_sent_something_since(self) -> None:
+        from premigrate.errors import LockLost
+
+        session, held = self.held()
+        driver = self.Migrating()
+        try:
+            held.vouch(driver)  # type: ignore[attr-defined]
+            driver.statements_sent += 1
+            session.held = False
+            with pytest.raises(LockLost):
+                held.check_with(driver)  # type: ignore[attr-defined]
+            assert 1 == session.asked
+        finally:
+            held.close()  # type: ignore[attr-defined]
+
+    def test_a_vouch_expires(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import time
+
+        import premigrate.engine.sessions as sessions
+
+        session, held = self.held()
+        driver = self.Migrating()
+        try:
+            held.vouch(driver)  # type: ignore[attr-defined]
+            later = time.monotonic() + sessions.VOUCH_S + 0.1
+            monkeypatch.setattr(sessions.time, "monotonic", lambda: later)
+            held.check_with(driver)  # type: ignore[attr-defined]
+            assert 1 == session.asked
+        finally:
+            held.close()  # type: ignore[attr-defined]
+
+    def test_another_session_or_a_known_loss_is_checked(self) -> None:
+        from premigrate.errors import LockLost
+
+        session, held = self.held()
+        driver, other = self.Migrating(), self.Migrating()
+        try:
+            held.vouch(driver)  # type: ignore[attr-defined]
+            held.check_with(other)  # type: ignore[attr-defined]
+            assert 1 == session.asked
+            held.vouch(driver)  # type: ignore[attr-defined]
+            held.lost = "the lock session ended"  # type: ignore[attr-defined]  # the keepalive found it gone
+            with pytest.raises(LockLost):
+                held.check_with(driver)  # type: ignore[attr-defined]
+        finally:
+            held.close()  # type: ignore[attr-defined]

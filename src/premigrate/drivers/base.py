@@ -260,9 +260,11 @@ class Driver(Protocol):
         with the SQL this session sends next and before any statement of a migration: a failed check raises
         `lost()` there and nothing sent after the check in the same message takes effect. False: this driver
         does not defer (the caller checks on the lock session itself)."""
-    def restore_session(self) -> None:
+    def restore_session(self) -> bool:
         """Undo what a migration may have changed in this session's state (role, search_path, timeouts, session
-        variables), so that it does not leak into the next migration; the executor calls it between migrations."""
+        variables), so that it does not leak into the next migration; the executor calls it between migrations.
+        True when the session's settings were reset (the timeouts premigrate set are gone with them); False when
+        there was nothing to undo and nothing was sent."""
     def database_changed(self) -> str | None:
         """The current database when a migration switched it (MySQL `USE`), else None (no query where a
         statement cannot switch it)."""

@@ -176,8 +176,8 @@ class SqlHistoryMixin:
     def check_later(self, lost: Callable[[], Exception]) -> bool:
         return False
 
-    def restore_session(self) -> None:
-        pass
+    def restore_session(self) -> bool:
+        return False
 
     def database_changed(self) -> str | None:
         return None

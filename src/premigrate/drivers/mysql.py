@@ -17,6 +17,7 @@ from premigrate.drivers.base import ConnectFailed, DriverSettings, SqlError, shu
 from premigrate.drivers.history import SqlHistoryMixin
 from premigrate.drivers.mysql_session import COM_RESET_CONNECTION, MySQLSessionMixin
 from premigrate.model.dsn import Dsn
+from premigrate.model.session_effects import may_change_session, may_switch_database
 from premigrate.errors import ConnectionLost
 from premigrate.drivers.mysql_connect import (  # noqa: F401 (ssl_kwargs: a name the module had)
     connect_kwargs, float_param, map_connect_error, open_connection, set_keepalive, ssl_kwargs,
@@ -224,6 +225,10 @@ class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
             self._send_held_set()
         self.conn._read_timeout = self._statement_read_timeout  # type: ignore[attr-defined]
         self.statements_sent += 1
+        if may_switch_database(statement, "mysql"):
+            self._database_unsure = True
+        if not self._session_touched and may_change_session(statement):
+            self._session_touched = True
         try:
             with self.conn.cursor() as cur:
                 # args=None: PyMySQL leaves % alone, so migration SQL needs no escaping.

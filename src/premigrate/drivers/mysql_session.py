@@ -32,6 +32,8 @@ class MySQLSessionMixin:
     statements_sent: int
     fence: Callable[[], None] | None
     _write_guard: tuple[str, tuple[Any, ...]] | None
+    _database_unsure: bool = False  # a statement since the last check may have switched the current database
+    _session_touched: bool = False  # a statement since the last restore may have changed the session's state
 
     if TYPE_CHECKING:  # provided by MySQLDriver and SqlHistoryMixin
         @property
@@ -43,18 +45,29 @@ class MySQLSessionMixin:
         def map_error(self, exc: BaseException) -> Exception: ...
 
     def database_changed(self) -> str | None:
+        """The current database when a statement switched it; asked of the server only after a statement that
+        may have (execute() marks them: model/transactions.may_switch_database), so that the check before each
+        history write costs a round trip only where it can find something."""
         expected = self.dsn.database
-        if not expected:
+        if not expected or not self._database_unsure:
             return None
         current = self._fetchall("SELECT DATABASE()")[0][0]
-        return None if current == expected else str(current)
+        if current == expected:
+            self._database_unsure = False
+            return None
+        return str(current)
 
-    def restore_session(self) -> None:
+    def restore_session(self) -> bool:
         """COM_RESET_CONNECTION (MySQL 5.7.3+, MariaDB 10.2.4+; PyMySQL has no call for it): session variables,
         user variables, temporary tables, prepared statements and the transaction state go back to a fresh
         session's, without a new login. The character set comes from the session variables it resets: set again,
         with autocommit, in the SET of the next migration's session timeouts (one round trip for all of them), or
-        on its own before any other statement (_send_held_set)."""
+        on its own before any other statement (_send_held_set). Nothing to undo, and no round trip, when every
+        statement since the last restore left the session as it was (execute() tells; the timeouts premigrate sets
+        are tracked by engine/attempts.SessionTimeouts, which keeps them in force when nothing was reset)."""
+        if not self._session_touched:
+            return False
+        self._session_touched = False
         self.statements_sent += 1
         try:
             self.conn._execute_command(COM_RESET_CONNECTION, b"")  # type: ignore[attr-defined]
@@ -64,6 +77,7 @@ class MySQLSessionMixin:
         collation = getattr(self.conn, "collation", None)
         self._held_set += [f"NAMES {self.conn.charset}" + (f" COLLATE {collation}" if collation else ""),
                            "autocommit = 1"]
+        return True
 
     def finish_and_start(self, final: HistoryRow, ahead: HistoryRow) -> None:
         """One statement, one round trip and one commit, where START TRANSACTION, UPDATE, INSERT and COMMIT took

@@ -58,13 +58,14 @@ class PostgresSessionMixin:
         def prepare_session(self) -> None: ...
         def session_id(self) -> int | None: ...
 
-    def restore_session(self) -> None:
+    def restore_session(self) -> bool:
         # RESET ALL leaves the role and the session user alone (they are not reset by it): those first. Then
         # every setting is back at its connect-time value, and the search_path of --schema is set again.
         self._restore_at = len(self._held_back)
         self._hold_back("RESET ROLE; SET SESSION AUTHORIZATION DEFAULT; RESET ALL")
         if self.settings.search_path:
             self._hold_back(self._search_path_sql())
+        return True
 
     def own_identity_local(self) -> None:
         self._hold_back("SET LOCAL SESSION AUTHORIZATION DEFAULT; SET LOCAL ROLE NONE")

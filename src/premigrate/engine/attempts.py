@@ -15,9 +15,9 @@ from premigrate.engine.lockwait import BlockerWatch, LockBusy, Timeouts, describ
 from premigrate.errors import ConnectionLost, MigrationFailed
 from premigrate.eventlog import EventLog
 from premigrate.model.durations import format_duration
-from premigrate.model import transactions
 from premigrate.model.history import migration_fields
 from premigrate.model.migrations import Migration
+from premigrate.model.session_effects import may_switch_database
 from premigrate.model.sql import Statement
 
 T = TypeVar("T")
@@ -91,7 +91,7 @@ class StatementAttempts:
                 reported = self.driver.execute(statement.text)
                 self.rows[index] = count = rows_affected(statement.text, reported)
                 span.set("premigrate.rows_affected", count)
-            if transactions.may_switch_database(statement, self.driver.dialect):
+            if may_switch_database(statement.text, self.driver.dialect):
                 current = self.driver.database_changed()
                 if current is not None:
                     raise self.switched(migration, current, index, statement.line)

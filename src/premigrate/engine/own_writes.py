@@ -35,6 +35,7 @@ class OwnWrites:
             return
         with self.lock.using() as session:
             yield session
+        self.lock.vouch(self.driver)  # the write went through on the lock session: the lock was held
 
     def update_row(self, row: HistoryRow) -> None:
         with self.bookkeeping() as book:
@@ -72,5 +73,5 @@ class OwnWrites:
 
     def between_migrations(self) -> None:
         """What a migration did to its session's state does not leak into the next one."""
-        self.driver.restore_session()
-        self.session_timeouts.forget()
+        if self.driver.restore_session():
+            self.session_timeouts.forget()

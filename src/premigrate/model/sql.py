@@ -433,3 +433,4 @@ def _sqlite_complete(text: str) -> bool:
     import sqlite3
 
     return sqlite3.complete_statement(text)
+

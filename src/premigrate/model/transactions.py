@@ -171,15 +171,8 @@ def concurrent_index_name(statement: Statement) -> str | None:
 # MySQL/MariaDB `USE db` switches the session's current database: every later unqualified name of the migration
 # (and of the migrations after it) would land in another database. Leading comments are skipped as the server does.
 _LEADING_USE = re.compile(r"(?:\s+|--[^\n]*(?:\n|\Z)|#[^\n]*(?:\n|\Z)|/\*(?!!).*?\*/)*USE\b", re.I | re.S)
-_USE_WORD = re.compile(r"\bUSE\b", re.I)
 
 
 def switches_database(statement: Statement, dialect: str) -> bool:
     """Whether the statement is a MySQL `USE`: refused before anything runs."""
     return dialect == "mysql" and _LEADING_USE.match(statement.text) is not None
-
-
-def may_switch_database(statement: Statement, dialect: str) -> bool:
-    """Whether the statement holds the word USE anywhere (a compound statement, a multi-statement body): the runner
-    asks the server for the current database after it runs. A cheap filter, so that other statements cost nothing."""
-    return dialect == "mysql" and _USE_WORD.search(statement.text) is not None
