@@ -131,3 +131,23 @@ class TestRecordedOnMariaDb:
         assert 5 == check.returncode, check.stderr
         assert 0 == status.returncode, status.stderr
         assert {"1": "applied", "2": "failed"} == {m["id"]: m["state"] for m in json.loads(status.stdout)["migrations"]}
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"])
+@pytest.mark.parametrize("error", ["syntax", "runtime"])
+def test_an_error_in_the_first_statement_names_its_own_line(db: TestDatabase, migrations_dir: Path,
+                                                            error: str) -> None:
+    """PostgreSQL sends a migration's first statement in the message that opens its transaction (after the
+    session restore, the lock check and BEGIN): the line reported is still the one in the file where the error is
+    (the server's position, counted past premigrate's own SQL), and nothing of the migration stays."""
+    bad = "oops oops" if error == "syntax" else "x integer DEFAULT no_such_function()"
+    write(migrations_dir, "001_t1.sql", GOOD)
+    write(migrations_dir, "002_t2.sql", f"-- two lines of comment\n--\nCREATE TABLE t2 (\n  ok integer,\n  {bad}\n);\n"
+                                        "CREATE TABLE t3 (id integer);\n")
+
+    result = up(db, migrations_dir)
+
+    assert 4 == result.returncode, result.stderr
+    [event] = result.find("migration_failed")
+    assert (1, 5) == (event["statement"], event["line"]), event
+    assert {"t1"} == db.tables() - {db.table}

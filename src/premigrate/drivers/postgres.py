@@ -265,9 +265,14 @@ class PostgresDriver(PostgresSessionMixin, SqlHistoryMixin):
             raise self.map_error(exc) from exc
 
     def execute(self, statement: str) -> int | None:
-        # No parameters: psycopg sends the text as is, so % and {} in migration SQL need no escaping. Alone in its
-        # message (what was held back goes first): the server's error position is then the statement's own.
+        # No parameters: psycopg sends the text as is (the simple query protocol), so % and {} in migration SQL
+        # need no escaping. What was held back goes first: in the same message when it opens our transaction (the
+        # statement then runs in that transaction block anyway, and the message saves a round trip per
+        # migration); else alone, since a multi-statement message is a transaction block of its own, where
+        # CREATE INDEX CONCURRENTLY, VACUUM and the like cannot run.
         if self._held_back:
+            if self._begin_held_at is not None:
+                return self._send_held_back(statement=statement)
             self._send_held_back()
         self.statements_sent += 1
         try:

@@ -101,22 +101,33 @@ class PostgresSessionMixin:
     def _hold_back(self, query: str | pg_sql.Composable) -> None:
         self._held_back.append(query if isinstance(query, str) else query.as_string(self.conn))
 
-    def _send_held_back(self, then: str | None = None) -> None:
-        """Send what was held back, with `then` (parameterless SQL of premigrate's own) at the end, in one message."""
-        parts, lost = self._held_back + ([then] if then is not None else []), self._lost
+    def _send_held_back(self, then: str | None = None, *, statement: str | None = None) -> int | None:
+        """Send what was held back, with `then` (parameterless SQL of premigrate's own) or a migration's
+        `statement` at the end, in one message. With `statement`: its row count, and the server's error position
+        made the statement's own (None when the error is in what went before it)."""
+        prefix = "; ".join(self._held_back + ([then] if then is not None else []))
+        if statement is not None:
+            prefix += ";\n"
+        lost = self._lost
         if self._restore_at is not None and self._begin_held_at is not None:
             self._restore_in_transaction = self._restore_at < self._begin_held_at
         self._held_back, self._begin_held_at, self._lost, self._restore_at = [], None, None, None
         self.statements_sent += 1
         try:
-            self.conn.execute("; ".join(parts))
+            cursor = self.conn.execute(prefix + statement if statement is not None else prefix)
+            while cursor.nextset():  # the statement's result is the last one
+                pass
         except psycopg.Error as exc:
             if lost is not None and exc.sqlstate == "22P02" and _LOCK_NOT_HELD in str(exc):
                 raise lost() from None
             error = self.map_error(exc)
             if isinstance(error, SqlError):
-                error.position = None  # a position in this message, not in any statement of a migration
+                # 1-based, in this message: past the prefix it points into the statement; else into premigrate's
+                # own SQL, which is no position in any migration.
+                inside = statement is not None and error.position is not None and error.position > len(prefix)
+                error.position = error.position - len(prefix) if inside and error.position is not None else None
             raise error from exc
+        return cursor.rowcount if cursor.rowcount >= 0 else None
 
     def _drop_transaction_held_back(self) -> bool:
         """Before a rollback: forget what the transaction held back. False when its BEGIN was never sent."""
