@@ -534,7 +534,7 @@ class TestSessionState:
 @pytest.mark.parametrize("dialect", ["mysql"])
 class TestMysqlSessionRoundTrips:
     """MySQL: the session restore and the current-database check cost a round trip only after a statement that
-    may have changed what they look at (model/sql.may_change_session, may_switch_database)."""
+    may have changed what they look at (model/session_effects.may_change_session, may_switch_database)."""
 
     def test_plain_ddl_needs_no_restore_and_anything_else_does(self, db: TestDatabase, driver: Driver) -> None:
         driver.execute("CREATE TABLE a (id int)")

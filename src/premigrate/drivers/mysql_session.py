@@ -46,7 +46,7 @@ class MySQLSessionMixin:
 
     def database_changed(self) -> str | None:
         """The current database when a statement switched it; asked of the server only after a statement that
-        may have (execute() marks them: model/transactions.may_switch_database), so that the check before each
+        may have (execute() marks them: model/session_effects.may_switch_database), so that the check before each
         history write costs a round trip only where it can find something."""
         expected = self.dsn.database
         if not expected or not self._database_unsure:
