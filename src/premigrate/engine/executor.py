@@ -249,8 +249,11 @@ class Executor(OwnWrites):
                 raise
 
         migration = step.migration
-
         self.attempts.with_retries(attempt, timeouts.retries, started, recorded=False, rolled_back=rolled_back)
+        if self.lock is not None:
+            # The lock was checked with the history write (own_write_in_transaction), in the message that committed:
+            # the commit is the check's answer, and the next migration's check would repeat it a moment later.
+            self.lock.vouch(self.driver)
 
     def _apply_single_transaction(self, steps: Sequence[Step]) -> None:
         """--single-transaction: every pending migration and its history row in one transaction, all or nothing."""

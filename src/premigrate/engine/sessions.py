@@ -112,12 +112,13 @@ class HeldLock:
         self.check()
 
     def vouch(self, driver: Driver) -> None:
-        """The lock session has just answered a write of premigrate's own: it is alive, so the lock is held (a
-        PostgreSQL session advisory lock and a MySQL GET_LOCK end only with a release of that session or with the
-        session itself). The check before `driver`'s next statement can then be skipped, as long as `driver` sends
-        nothing else first and no more than VOUCH_S has passed (a process paused past an idle timeout must find
-        its lock gone): the check would have found what this write found, a moment later (advisory mode only; a
-        lease has a heartbeat of its own)."""
+        """The lock is known held right now: the lock session has just answered a write of premigrate's own (it is
+        alive, so the lock is held: a PostgreSQL session advisory lock and a MySQL GET_LOCK end only with a release
+        of that session or with the session itself), or `driver` has just committed a transaction whose history
+        write was checked against the lock in the same message. The check before `driver`'s next statement can
+        then be skipped, as long as `driver` sends nothing else first and no more than VOUCH_S has passed (a
+        process paused past an idle timeout must find its lock gone): the check would have found what this one
+        found, a moment later (advisory mode only; a lease has a heartbeat of its own)."""
         if self.table is None and self.keepalive_s is not None and self.lost is None:
             self._vouched = (driver, driver.statements_sent, time.monotonic())
 
