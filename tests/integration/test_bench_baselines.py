@@ -1,0 +1,50 @@
+"""bench/bench.py's MariaDB baseline with the record per statement does what it stands for: each migration's tables,
+a history row per migration finished at the end, and on the wire the commits premigrate's statement-level record
+costs (four per two-statement migration: the merged row write, statement 1, "1 done, 2 started", statement 2)."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from urllib.parse import urlsplit
+
+from tests.support import TestDatabase
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench.py"
+
+
+def _bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("premigrate_bench", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_recorded_client_baseline_applies_and_records_every_migration(tmp_path: Path) -> None:
+    bench = _bench()
+    n = 4
+    script = bench.write_recorded_sql(tmp_path / "recorded.sql", n)
+    text = script.read_text()
+    # Per migration: the merged INSERT, two DDL statements, one UPDATE between them; one UPDATE at the end.
+    assert (n, n, n, n, 1) == (text.count("INSERT INTO bench_history"), text.count("CREATE TABLE bench_t"),
+                               text.count("CREATE INDEX"), text.count("UPDATE bench_history SET done = 1"),
+                               text.count("UPDATE bench_history SET done = 2"))
+    db = TestDatabase.create("mysql", tmp_path)
+    try:
+        url = urlsplit(db.url)
+        with script.open("rb") as sql:
+            subprocess.run(["mariadb", "--no-defaults", "--protocol=TCP", "-h", url.hostname or "127.0.0.1",
+                            "-P", str(url.port or 3306), "-u", url.username or "root", db.name],
+                           stdin=sql, check=True, capture_output=True, timeout=120,
+                           env={"PATH": "/usr/bin:/bin", **({"MYSQL_PWD": url.password} if url.password else {})})
+        assert {f"bench_t{i:04d}" for i in range(1, n + 1)} | {"bench_history"} == db.tables()
+        assert [(i, 2, 2) for i in range(1, n + 1)] == [
+            tuple(int(v) for v in row) for row in db.query("SELECT version, done, started FROM bench_history "
+                                                           "ORDER BY version")]
+    finally:
+        db.drop()
