@@ -45,6 +45,7 @@ DISCRETE_VARS = ("DB_DIALECT", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_P
 
 @dataclass(frozen=True)
 class Config:
+    """Everything a command run was configured with, read once from flags, environment and files."""
     command: str
     dsn: Dsn
     dsn_source: str

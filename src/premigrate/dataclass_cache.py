@@ -106,6 +106,9 @@ def install(path: Path | None = None) -> DataclassCache:
     """Route dataclasses' exec() through the cache at `path` (default: premigrate's __pycache__). Idempotent."""
     global _installed
     if _installed is None or (path is not None and path != _installed.path):
+        from premigrate.stand_ins import import_without
+
+        import_without("dataclasses", "inspect")  # read only for a class without a docstring (stand_ins.py)
         import dataclasses
 
         _installed = DataclassCache(path or default_path())

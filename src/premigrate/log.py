@@ -13,12 +13,12 @@ import logging  # already loaded by structlog.processors: no start-up cost
 import re
 import sys
 import threading
-import types
 from collections.abc import Iterable, MutableMapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
 
 from premigrate.model.dsn import REDACTED
+from premigrate.stand_ins import import_without
 
 if TYPE_CHECKING:
     from premigrate.liveline import LiveLineStream
@@ -53,32 +53,9 @@ def _load_structlog() -> None:
             sys.modules["structlog"] = package
 
 
-class _AsyncioOnFirstUse(types.ModuleType):
-    """Stands in for asyncio in structlog._native, which imports it at its top for async logging methods premigrate
-    never calls: loading asyncio (with ssl, subprocess, concurrent.futures and some 25 submodules of its own) was
-    the largest part of a no-op run's start-up after the interpreter. The first name read through it loads the
-    real asyncio."""
-
-    def __getattr__(self, name: str) -> Any:
-        import importlib
-
-        return getattr(importlib.import_module("asyncio"), name)
-
-
-def _native_without_asyncio() -> None:
-    """Import structlog._native with the stand-in as its asyncio. Only the stand-in's own sys.modules entry is
-    removed again, so every other `import asyncio` in the process gets the real module."""
-    if "asyncio" in sys.modules or "structlog._native" in sys.modules:
-        return
-    sys.modules["asyncio"] = _AsyncioOnFirstUse("asyncio")
-    try:
-        import structlog._native  # noqa: F401 - binds the stand-in
-    finally:
-        del sys.modules["asyncio"]
-
-
 _load_structlog()
-_native_without_asyncio()
+# structlog._native imports asyncio for async logging methods premigrate never calls (premigrate/stand_ins.py).
+import_without("structlog._native", "asyncio")
 # Always `from structlog.<submodule> import name`: `from structlog import <submodule>` would ask the package for
 # the attribute first and so run its whole __init__. structlog.configure and friends live in the private modules
 # below; tests/unit/test_log.py and tests/unit/test_imports.py fail if a structlog release moves them.

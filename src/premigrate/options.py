@@ -16,6 +16,7 @@ DEFAULT_TABLE = "premigrate_history"
 
 @dataclass(frozen=True)
 class Option:
+    """One option: its flag, its environment variable, its help and how its value is read."""
     dest: str
     flag: str
     env: str

@@ -68,6 +68,7 @@ class ApplySettings:
 
 @dataclass(frozen=True)
 class DownSettings:
+    """`down` options."""
     steps: int | None = None
     to: Version | None = None
     yes: bool = False
@@ -76,12 +77,14 @@ class DownSettings:
 
 @dataclass(frozen=True)
 class CheckSettings:
+    """`check` options."""
     wait: bool = False  # --wait: poll until the database is current
     timeout: float | None = None  # --timeout in seconds; None: no limit
 
 
 @dataclass(frozen=True)
 class RepairSettings:
+    """`repair` options."""
     resume: bool = False
     retry_current: bool = False
     skip_current: bool = False
@@ -93,6 +96,7 @@ class RepairSettings:
 
 @dataclass(frozen=True)
 class BaselineSettings:
+    """`baseline` options."""
     version: Version | None = None
     description: str | None = None
     source: str | None = None  # --from TOOL
@@ -102,6 +106,7 @@ class BaselineSettings:
 
 @dataclass(frozen=True)
 class ServeSettings:
+    """`serve` options."""
     listen: str = "0.0.0.0:8080"
     expect_tables: tuple[str, ...] = ()
     health_cache: float = 0.0
@@ -111,11 +116,13 @@ class ServeSettings:
 
 @dataclass(frozen=True)
 class LintSettings:
+    """`lint` options."""
     dialect: str | None = None
 
 
 @dataclass(frozen=True)
 class NewSettings:
+    """`new` options."""
     description: str = ""
     file_format: str | None = None
 
@@ -152,6 +159,7 @@ class CallbackSettings:
 
 @dataclass(frozen=True)
 class VerifySettings:
+    """`verify` options."""
     scratch: Dsn | None = None  # --scratch-url: the database verify works in (None: a scratch database it creates)
     yes: bool = False
 

@@ -42,10 +42,12 @@ _OTHER_DRIVERS = {
     "mysql": ["psycopg", "premigrate.drivers.postgres", "premigrate.drivers.sqlite", "sqlite3"],
     "sqlite": ["psycopg", "pymysql", "premigrate.drivers.postgres", "premigrate.drivers.mysql"],
 }
-# asyncio: structlog imports it for async methods premigrate never calls (log.py keeps it out); psycopg loads it
-# itself, so only the other drivers' runs are without it.
+# asyncio: structlog imports it for async methods premigrate never calls; inspect: dataclasses imports it to write
+# docstrings for classes without one (premigrate/stand_ins.py keeps both out); subprocess and shlex: only a
+# --password-command runs a program. psycopg loads all of them itself (through asyncio), so only the other
+# drivers' runs are without them.
 for _dialect in ("mysql", "sqlite"):
-    _OTHER_DRIVERS[_dialect].append("asyncio")
+    _OTHER_DRIVERS[_dialect] += ["asyncio", "inspect", "subprocess", "shlex"]
 
 
 def _loaded(dialect: str) -> tuple[set[str], str]:
@@ -188,3 +190,16 @@ def test_a_real_no_op_run_loads_no_format_parser(tmp_path: Any) -> None:
                                                 "premigrate.model.formats.goose", "premigrate.model.formats.atlas",
                                                 "premigrate.commands.lint", "premigrate.engine.executor"))]
     assert [] == heavy
+
+
+def test_a_stood_in_module_loads_on_first_use() -> None:
+    """inspect, stood in for while dataclasses was imported, is loaded the moment dataclasses needs it (a class
+    without a docstring gets one from its signature) and is the real module for everyone else."""
+    code = ("import sys, premigrate, dataclasses\nbefore = 'inspect' in sys.modules\n"
+            "@dataclasses.dataclass\nclass Point:\n    x: int\n    y: int = 0\n"
+            "import inspect\n"
+            "print(before, Point.__doc__, inspect.signature(Point) == inspect.signature(Point),"
+            " type(sys.modules['inspect']).__name__)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (0, "False Point(x: int, y: int = 0) True module") == (result.returncode, result.stdout.strip()), \
+        result.stderr

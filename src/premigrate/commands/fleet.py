@@ -174,6 +174,7 @@ TargetAction = Callable[[CommandRun], int]
 
 @dataclass
 class Fleet:
+    """One fleet run: the command, what it does to each target, the folder, the targets and their summary."""
     command: CommandRun
     action: TargetAction
     files: MigrationSet

@@ -82,6 +82,7 @@ IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*\Z")
 
 @dataclass
 class Match:
+    """Another tool's history read against the folder: what matched, what is only in that history."""
     tool: str
     matched: list[Migration] = field(default_factory=list)
     not_in_folder: list[str] = field(default_factory=list)  # in the tool's history, no file here

@@ -47,6 +47,7 @@ HISTORY_COLUMNS = (
 
 @dataclass(frozen=True)
 class HistoryRow:
+    """One row of the history table: a migration applied, or where a run of it stands."""
     migration_id: str
     version: str | None
     description: str
@@ -84,6 +85,7 @@ class HistoryRow:
 
 @dataclass(frozen=True)
 class DriverSettings:
+    """What a driver needs to know besides the URL: the history table, the schema, timeouts."""
     table: str  # unqualified history table name
     schema: str | None = None  # schema of the history table (PostgreSQL)
     search_path: str | None = None  # --schema (PostgreSQL)

@@ -26,6 +26,7 @@ from premigrate.model.sql import SplitError, Statement, split_statements
 
 @dataclass(frozen=True)
 class Prepared:
+    """A callback file with its statements split."""
     callback: Callback
     statements: tuple[Statement, ...]
 

@@ -14,14 +14,16 @@ only the program (its arguments may hold a secret too) and how it failed.
 from __future__ import annotations
 
 import os
-import shlex
 import signal
-import subprocess
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from premigrate import log
 from premigrate.errors import PasswordCommandFailed, UsageError
+
+if TYPE_CHECKING:
+    import subprocess
 
 DEFAULT_TIMEOUT_S = 30.0
 # After the kill on a timeout, how long to wait for the process to be reaped and its pipes to close.
@@ -30,6 +32,7 @@ _REAP_S = 5.0
 
 @dataclass(frozen=True)
 class PasswordCommand:
+    """The --password-command to run for each new connection."""
     argv: tuple[str, ...]
     timeout_s: float = DEFAULT_TIMEOUT_S
 
@@ -37,6 +40,8 @@ class PasswordCommand:
     def parse(cls, text: str, *, timeout_s: float = DEFAULT_TIMEOUT_S, source: str = "--password-command"
               ) -> PasswordCommand:
         """Split the option's value into argv (shell quoting rules, no shell). Bad values are usage errors."""
+        import shlex  # here, like subprocess below: only runs with a password command load them
+
         try:
             argv = tuple(shlex.split(text))
         except ValueError as exc:
@@ -55,6 +60,8 @@ class PasswordCommand:
 
     def __call__(self) -> str:
         """Run the command once and return the password it printed (registered with the log scrubber first)."""
+        import subprocess
+
         try:
             process = subprocess.Popen(
                 self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -103,6 +110,8 @@ class PasswordCommand:
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    import subprocess
+
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):

@@ -40,6 +40,7 @@ _FIRST_WORD = re.compile(r"(?:\s|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*([A-Za-z]+)", re.D
 
 @dataclass(frozen=True)
 class Size:
+    """The database's size, or why it was not measured."""
     bytes: int | None
     skipped: str | None = None  # why there is no figure
 

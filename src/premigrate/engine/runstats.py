@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 @dataclass
 class RunStats:
+    """What a run did so far, for its summary (also after a failure)."""
     applied: int = 0  # migrations applied so far: the run summary's count, also after a failure
     rolled_back: int = 0  # migrations rolled back so far (down)
     statements_began: bool = False  # the executor started running statements: a signal stopped one of them

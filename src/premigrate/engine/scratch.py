@@ -40,6 +40,7 @@ CONNECT_TIMEOUT_S = 10
 
 @dataclass(frozen=True)
 class Scratch:
+    """A scratch database, schema or file that verify creates, works in and drops."""
     dsn: Dsn  # where to connect for the scratch database
     name: str  # database, schema or file name
     kind: str  # database | schema | file

@@ -79,12 +79,14 @@ class VerifyTarget(Protocol):
 
 @dataclass(frozen=True)
 class Step:
+    """A migration verify runs up, down and up again."""
     migration_id: str
     has_down: bool
 
 
 @dataclass(frozen=True)
 class MigrationResult:
+    """What verify found for one migration."""
     migration_id: str
     status: str
     differences: tuple[Difference, ...] = ()
@@ -111,6 +113,7 @@ class MigrationResult:
 
 @dataclass(frozen=True)
 class VerifyReport:
+    """verify's results for every migration, and the first failed apply."""
     results: tuple[MigrationResult, ...] = ()
     apply_failed: str | None = None  # migration id whose first up failed
     apply_error: str | None = None

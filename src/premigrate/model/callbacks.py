@@ -60,6 +60,7 @@ _PREFIXES = sorted(set(EVENTS) | FLYWAY_ONLY_EVENTS, key=len, reverse=True)
 
 @dataclass(frozen=True)
 class Callback:
+    """A callback file: the event it runs at, and its path."""
     event: str
     description: str  # "" when the file has no __description
     path: Path

@@ -39,6 +39,7 @@ def normalize_dialect(name: str, *, source: str) -> str:
 
 @dataclass(frozen=True)
 class Dsn:
+    """A parsed database URL (the password never shows in its repr)."""
     dialect: str  # postgresql | mysql | sqlite
     host: str | None = None
     port: int | None = None

@@ -31,6 +31,7 @@ class TargetKind(StrEnum):
 
 @dataclass(frozen=True)
 class Target:
+    """One target of a fleet: a database URL, or a schema or database on the configured server."""
     kind: TargetKind
     value: str = field(repr=False)  # the URL (may hold a password) or the schema/database name
     name: str  # what logs and summaries show: never a password
@@ -99,6 +100,7 @@ def _shown(text: str) -> str:
 
 @dataclass(frozen=True)
 class Shard:
+    """This run's slice of a fleet: index of count."""
     index: int  # 0-based, as Kubernetes' JOB_COMPLETION_INDEX
     count: int
 
@@ -181,6 +183,7 @@ def outcome_name(code: int) -> str:
 
 @dataclass(frozen=True)
 class TargetResult:
+    """How one fleet target ended."""
     target: str
     exit_code: int
     applied: int = 0
@@ -190,6 +193,7 @@ class TargetResult:
 
 @dataclass
 class FleetSummary:
+    """The fleet's results so far, per target and in total."""
     total: int
     results: list[TargetResult] = field(default_factory=list)
 
@@ -224,6 +228,7 @@ class FleetSummary:
 
 @dataclass(frozen=True)
 class Progress:
+    """A fleet_progress event's figures."""
     done: int
     failed: int
     remaining: int

@@ -63,6 +63,7 @@ _RULE_LIST = re.compile(r"[A-Za-z][A-Za-z0-9_-]*(?:\s*,\s*[A-Za-z][A-Za-z0-9_-]*
 
 @dataclass(frozen=True)
 class Migration:
+    """One migration of the folder: its identity, its up part and, where there is one, its down part."""
     kind: str  # versioned | repeatable | listed (model/listed.py: a changelog entry, identified by `key`)
     version: Version | None
     description: str
@@ -114,6 +115,7 @@ class Migration:
 
 @dataclass
 class MigrationSet:
+    """The folder's migrations, versioned and repeatable, and what reading it noted."""
     versioned: list[Migration] = field(default_factory=list)
     repeatable: list[Migration] = field(default_factory=list)
     # What the format's own tool would ignore and premigrate therefore ignored (logged as warnings by the runner).

@@ -52,6 +52,7 @@ class ProblemKind(StrEnum):
 
 @dataclass(frozen=True)
 class Policy:
+    """The run's rules for planning: order, strictness, target version, placeholders."""
     dialect: str
     allow_out_of_order: bool = False
     strict: bool = False
@@ -89,6 +90,7 @@ class Reason(StrEnum):
 
 @dataclass(frozen=True)
 class Step:
+    """A migration to apply, why, and its existing history row if any."""
     migration: Migration
     reason: Reason
     row: HistoryRow | None = None  # the existing row: a repeatable to re-apply, or an interrupted run to resume
@@ -96,6 +98,7 @@ class Step:
 
 @dataclass(frozen=True)
 class Problem:
+    """Something that refuses the run (or only warns), about one migration."""
     kind: str  # a ProblemKind (a row in an unknown state not in the folder: that state)
     migration_id: str
     message: str
@@ -120,6 +123,7 @@ class Entry:
 
 @dataclass(frozen=True)
 class Plan:
+    """The steps to run and the problems that refuse them; entries for status."""
     steps: list[Step] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)  # any of these refuses the run (exit 5)
     warnings: list[Problem] = field(default_factory=list)

@@ -21,6 +21,7 @@ _RENDER_LIMIT = 160
 
 @dataclass(frozen=True, order=True)
 class SchemaObject:
+    """One object of a schema snapshot (table, column, index, ...) and its attributes."""
     kind: str
     name: str
     attributes: tuple[tuple[str, str | None], ...] = ()
@@ -42,6 +43,7 @@ class SchemaObject:
 
 @dataclass(frozen=True)
 class Schema:
+    """A schema snapshot: its objects, sorted."""
     objects: tuple[SchemaObject, ...] = ()
 
     @classmethod
@@ -75,6 +77,7 @@ def _short(value: str | None) -> str:
 
 @dataclass(frozen=True)
 class Difference:
+    """One difference between two schema snapshots."""
     kind: str
     name: str
     change: str  # added | removed | changed

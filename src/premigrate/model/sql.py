@@ -33,6 +33,7 @@ _DELIMITER_LINE = re.compile(r"[ \t]*DELIMITER[ \t]+(\S+)[ \t]*(?:\r?\n|\Z)", re
 
 @dataclass(frozen=True)
 class Statement:
+    """One statement of a migration, and the line it starts on."""
     text: str
     line: int  # 1-based line of the statement's first token, counted in the text given to split_statements
 

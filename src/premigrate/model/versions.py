@@ -13,6 +13,7 @@ _VERSION_TEXT = re.compile(r"\d+(?:[._]\d+)*\Z")
 
 @dataclass(frozen=True, order=True)
 class Version:
+    """A migration version: numbers compared part by part, and how the file spelled it."""
     parts: tuple[int, ...]
     # How the file spelled it ("001", "2026_01_13_155307"); not part of identity or order.
     text: str = field(default="", compare=False)

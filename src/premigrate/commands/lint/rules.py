@@ -20,6 +20,7 @@ class LintUnavailable(UsageError):
 
 @dataclass(frozen=True)
 class Rule:
+    """A lint rule: its severity, what goes wrong, the safe alternative, the dialects it applies to."""
     id: str
     severity: str
     title: str
@@ -123,6 +124,7 @@ RULES: dict[str, Rule] = {rule.id: rule for rule in (
 
 @dataclass(frozen=True)
 class Finding:
+    """One rule's finding on one statement."""
     rule: str
     severity: str  # error | warning
     script: str
@@ -148,6 +150,7 @@ class Hit:
 
 @dataclass
 class FileState:
+    """What lint knows while it reads one file: whether it runs in a transaction, the tables it created."""
     transactional: bool
     created: list[Table] = field(default_factory=list)
 

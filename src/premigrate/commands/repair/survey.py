@@ -19,6 +19,7 @@ from premigrate.model.versions import Version
 
 @dataclass(frozen=True)
 class Command:
+    """A command that would repair something, and when to run it."""
     command: str
     when: str
 
@@ -79,6 +80,7 @@ class ChecksumChange:
 
 @dataclass(frozen=True)
 class Survey:
+    """What `repair` found to do: unfinished migrations and changed checksums."""
     unfinished: list[Unfinished]
     checksum_changes: list[ChecksumChange]
 

@@ -32,6 +32,7 @@ class Entry:
 
 @dataclass
 class Part:
+    """One migration part read from a file of some tool's format: up, down or repeatable."""
     version: Version | None
     description: str
     direction: str  # up | down | repeatable

@@ -62,6 +62,7 @@ class Section:
 
 @dataclass
 class GooseFile:
+    """A goose SQL file's sections and annotations."""
     up: Section
     down: Section | None
     no_transaction: bool

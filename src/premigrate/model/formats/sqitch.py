@@ -54,6 +54,7 @@ PSQL_META = re.compile(r"^[ \t]*\\[A-Za-z!?]", re.MULTILINE)
 
 @dataclass(frozen=True)
 class Dependency:
+    """A sqitch requires or conflicts entry."""
     conflicts: bool
     project: str | None
     change: str | None
@@ -77,6 +78,7 @@ class Dependency:
 
 @dataclass(frozen=True)
 class PlanChange:
+    """One change of a sqitch plan."""
     name: str
     line: int
     order: int  # position in the plan, from 1
@@ -109,6 +111,7 @@ class PlanChange:
 
 @dataclass
 class Plan:
+    """A sqitch plan file: the project, its pragmas, changes and tags."""
     project: str
     uri: str | None
     pragmas: dict[str, str]
@@ -182,6 +185,7 @@ def change_id(project: str, uri: str | None, name: str, parent: str | None, plan
 
 @dataclass
 class _Pending:
+    """A plan line read, before its change id can be computed."""
     name: str
     line: int
     params: dict[str, str | None]

@@ -23,6 +23,7 @@ class DeployedChange:
 
 @dataclass
 class DeployedMatch:
+    """A sqitch registry read against the plan."""
     deployed: list[PlanChange] = field(default_factory=list)  # in the registry by change id
     pending: list[PlanChange] = field(default_factory=list)
     edited: list[tuple[PlanChange, DeployedChange]] = field(default_factory=list)  # same name, another change id

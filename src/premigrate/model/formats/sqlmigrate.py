@@ -34,6 +34,7 @@ class SqlMigrateError(SplitError):
 
 @dataclass
 class Parsed:
+    """A sql-migrate file's up and down statements and their options."""
     up: list[tuple[Statement, bool]] = field(default_factory=list)
     down: list[tuple[Statement, bool]] = field(default_factory=list)
     up_no_transaction: bool = False

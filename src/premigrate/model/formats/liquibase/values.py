@@ -39,6 +39,7 @@ class Preconditions:
 
 @dataclass(frozen=True)
 class Changeset:
+    """One changeset of a Liquibase formatted SQL changelog."""
     author: str
     id: str
     path: str  # logical path: DATABASECHANGELOG.FILENAME (logicalFilePath, else the changelog's path)
