@@ -90,9 +90,10 @@ def mysql_factory(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 def test_postgresql_migration_in_a_transaction_is_three_round_trips(pg_factory: Any, tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two statements in a transaction: [session restore; lock check; BEGIN; SET LOCAL timeouts; statement 1],
-    statement 2, [identity reset; lock check; history INSERT; COMMIT]. With the first statement in a message of
-    its own it was four; sent one by one, with the lock checked on the lock session, ten."""
+    """Two statements in a transaction: [session restore; BEGIN; SET LOCAL timeouts; statement 1], statement 2,
+    [identity reset; lock check; history INSERT; COMMIT] (the first migration's first message also carries a lock
+    check; later ones rely on the previous COMMIT's). With the first statement in a message of its own it was four;
+    sent one by one, with the lock checked on the lock session, ten."""
     assert 3 == _per_migration(pg_factory, tmp_path, monkeypatch)
 
 

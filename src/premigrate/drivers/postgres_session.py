@@ -6,13 +6,15 @@ Held back (_hold_back): what needs no answer before the next statement: the sess
 BEGIN and its SET LOCAL timeouts, the runner-lock check before a migration (check_later), the identity reset and
 lock check before the history write, and that write itself inside a transaction of ours. It all goes out, in order,
 in one simple-query message with the next SQL the driver sends: premigrate's own parameterless SQL (COMMIT) at the
-end of that message, anything else (a migration statement, a query with parameters) alone right after it. A
-migration of two statements in a transaction is four round trips: [restore; lock check; BEGIN; SET LOCAL],
-statement, statement, [identity; lock check; history INSERT; COMMIT]. A failing statement of a simple-query
+end of that message, a migration's first statement after it when the message opens the migration's transaction,
+anything else (a query with parameters, a statement outside our transaction) alone right after it. A migration of
+two statements in a transaction is three round trips: [restore; BEGIN; SET LOCAL; statement 1], statement 2,
+[identity; lock check; history INSERT; COMMIT]. (The lock check before the migration is left out after a migration
+whose COMMIT carried one a moment before: engine/sessions.HeldLock.vouch.) A failing statement of a simple-query
 message skips the rest of it (PostgreSQL docs, protocol-flow.html, "Multiple Statements in a Simple Query"), so a
-failed lock check starts no statement and commits nothing. The same section: a BEGIN in the message turns what
-came before it into part of that transaction, so the session restore rolls back with a failed migration; it is
-then held back again (rollback()).
+failed lock check starts no statement and commits nothing. The same section: a BEGIN in the message turns what came
+before it into part of that transaction, so the session restore rolls back with a failed migration; it is then held
+back again (rollback()).
 
 A mixin of its own so that PostgresDriver (drivers/postgres.py) fits in the size limits; it holds SQL only, and
 reads the driver's settings and statement helpers.
