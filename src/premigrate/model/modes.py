@@ -47,6 +47,9 @@ class StepShapes:
         self.transactional_ddl = transactional_ddl
         self._splits: dict[tuple[Migration, bool], Sequence[Statement]] = {}
         self._splitting = threading.Lock()
+        # The blocks of each statement list asked about, by identity (the lists are the splits above, kept for the
+        # run): the mode, the run and the next migration's first row each ask, four times a migration on MySQL.
+        self._blocks: dict[int, tuple[Sequence[Statement], list[Block]]] = {}
 
     def statements(self, migration: Migration) -> Sequence[Statement]:
         """The up part's statements; a part that cannot be split is bad input (exit 5)."""
@@ -74,11 +77,16 @@ class StepShapes:
 
     def blocks(self, migration: Migration, statements: Sequence[Statement], script: str | None = None) -> list[Block]:
         """The transactions the file opens and ends itself; unbalanced ones are a file error."""
+        known = self._blocks.get(id(statements))
+        if known is not None and known[0] is statements:
+            return known[1]
         try:
-            return transactions.blocks(statements)
+            found = transactions.blocks(statements)
         except transactions.TransactionSyntaxError as exc:
             raise MigrationFileError(f"{script or migration.script}: line {exc.line}: {exc}",
                                      file=script or migration.script) from None
+        self._blocks[id(statements)] = (statements, found)
+        return found
 
     def mode(self, step: Step) -> Mode:
         statements = self.statements(step.migration)
