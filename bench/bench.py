@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import hashlib
 import json
 import os
 import platform
@@ -951,19 +952,36 @@ def machine_description() -> dict[str, Any]:
             "python": platform.python_version()}
 
 
-def tool_versions(servers: list[Server]) -> dict[str, str]:
+def _first_line(argv: list[str]) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout.strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def premigrate_source() -> tuple[str, str]:
+    """The commit of the checkout the benchmark runs (bench/.venv installs it editable, so what it runs is the
+    files as they are at each moment), and a hash of its uncommitted changes to src/ ("" when there are none)."""
+    commit = _first_line(["git", "-C", str(HERE.parent), "rev-parse", "--short", "HEAD"])
+    diff = subprocess.run(["git", "-C", str(HERE.parent), "diff", "HEAD", "--", "src"], capture_output=True).stdout
+    return commit, hashlib.sha256(diff).hexdigest()[:12] if diff else ""
+
+
+def describe_source(at_start: tuple[str, str]) -> str:
+    """The source the run measured; a run whose source changed while it ran says so, since it measured a mix."""
+    commit, changes = at_start
+    text = f"commit {commit}{' with changes in src/' if changes else ''}"
+    now = premigrate_source()
+    if now != at_start:
+        text += f"; the source changed during the run (now commit {now[0]}{' with changes' if now[1] else ''})"
+    return text
+
+
+def tool_versions(servers: list[Server], source: tuple[str, str]) -> dict[str, str]:
     from importlib.metadata import version
 
-    def out(argv: list[str]) -> str:
-        try:
-            return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout.strip().splitlines()[0]
-        except (OSError, IndexError, subprocess.SubprocessError):
-            return "unknown"
-
-    commit = out(["git", "-C", str(HERE.parent), "rev-parse", "--short", "HEAD"])
-    changed = subprocess.run(["git", "-C", str(HERE.parent), "diff", "--quiet", "HEAD", "--", "src"],
-                             capture_output=True).returncode != 0
-    versions = {"premigrate": f"{version('premigrate')} (commit {commit}{' with changes in src/' if changed else ''})",
+    out = _first_line
+    versions = {"premigrate": f"{version('premigrate')} ({describe_source(source)})",
                 "alembic": version("alembic"),
                 "sqlalchemy": version("sqlalchemy"), "psycopg": version("psycopg"), "pymysql": version("pymysql"),
                 "dbmate": out([str(VENV_BIN / "dbmate"), "--version"])}
@@ -1042,6 +1060,7 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     try:
         check_servers(servers)
+        source = premigrate_source()
         work.mkdir(parents=True)
         bench = Bench(args, servers, work)
         bench.say(f"benchmark in {work} on " + ", ".join(s.where() for s in servers)
@@ -1064,7 +1083,7 @@ def main(argv: list[str]) -> int:
     summary = summarize(bench.runs, bench.rss)
     result = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": machine_description(),
               "mode": args.mode, "repeats": args.repeats, "duration_s": round(time.monotonic() - started, 1),
-              "versions": tool_versions(servers), "summary": summary,
+              "versions": tool_versions(servers, source), "summary": summary,
               "targets": targets(summary, bench.round_trips) + fleet_bench.targets(bench.fleet),
               "round_trips": bench.round_trips, "fleet": bench.fleet, "runs": bench.runs,
               "rss_runs": bench.rss,

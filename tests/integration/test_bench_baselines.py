@@ -1,6 +1,7 @@
-"""bench/bench.py's MariaDB baseline with the record per statement does what it stands for: each migration's tables,
-a history row per migration finished at the end, and on the wire the commits premigrate's statement-level record
-costs (four per two-statement migration: the merged row write, statement 1, "1 done, 2 started", statement 2)."""
+"""bench/bench.py: the MariaDB baseline with the record per statement does what it stands for: each migration's
+tables, a history row per migration finished at the end, and on the wire the commits premigrate's statement-level
+record costs (four per two-statement migration: the merged row write, statement 1, "1 done, 2 started", statement
+2)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 from urllib.parse import urlsplit
+
+import pytest
 
 from tests.support import TestDatabase
 
@@ -48,3 +51,17 @@ def test_the_recorded_client_baseline_applies_and_records_every_migration(tmp_pa
                                                            "ORDER BY version")]
     finally:
         db.drop()
+
+
+def test_a_run_says_when_the_source_changed_while_it_ran(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bench/.venv runs the checkout's files as they are at each moment: a run during which they changed measured a
+    mix, and its header says so."""
+    bench = _bench()
+    commit, _ = bench.premigrate_source()  # this checkout's own
+    assert commit != "unknown" and len(commit) >= 7
+    monkeypatch.setattr(bench, "premigrate_source", lambda: ("abc1234", ""))
+    assert "commit abc1234" == bench.describe_source(("abc1234", ""))
+    assert ("commit abc1234 with changes in src/; the source changed during the run (now commit abc1234)"
+            == bench.describe_source(("abc1234", "0f0f")))
+    assert ("commit 9999999; the source changed during the run (now commit abc1234)"
+            == bench.describe_source(("9999999", "")))
