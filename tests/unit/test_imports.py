@@ -44,10 +44,10 @@ _OTHER_DRIVERS = {
 }
 # asyncio: structlog imports it for async methods premigrate never calls; inspect: dataclasses imports it to write
 # docstrings for classes without one (premigrate/stand_ins.py keeps both out); subprocess and shlex: only a
-# --password-command runs a program. psycopg loads all of them itself (through asyncio), so only the other
-# drivers' runs are without them.
+# --password-command runs a program; random: only a retried connection attempt draws its jitter. psycopg loads all
+# of them itself (through asyncio), so only the other drivers' runs are without them.
 for _dialect in ("mysql", "sqlite"):
-    _OTHER_DRIVERS[_dialect] += ["asyncio", "inspect", "subprocess", "shlex"]
+    _OTHER_DRIVERS[_dialect] += ["asyncio", "inspect", "subprocess", "shlex", "random"]
 
 
 def _loaded(dialect: str) -> tuple[set[str], str]:

@@ -8,7 +8,6 @@ so that many replicas do not hammer a busy server.
 
 from __future__ import annotations
 
-import random
 import socket
 import time
 from collections.abc import Callable
@@ -27,14 +26,19 @@ MAX_CONNECT_TIMEOUT_S = 10.0
 _FINAL_REASONS = {"auth": "authentication failed", "unknown_database": "the database does not exist"}
 
 
-def retry_delay(reason: str, attempt: int, rng: Callable[[], float] = random.random) -> float:
-    """Seconds to wait before the next attempt, given why the last one failed."""
+def retry_delay(reason: str, attempt: int, rng: Callable[[], float] | None = None) -> float:
+    """Seconds to wait before the next attempt, given why the last one failed. `rng`: random.random, imported
+    only here (a database that answers the first probe never needs it)."""
     if reason == "refused":
         return PROBE_INTERVAL_S
     if reason == "timeout":
         return 0.0  # the attempt itself already waited
     base = 0.1 if reason in ("dns", "connection_reset", "other") else 0.2
     ceiling: float = min(BACKOFF_CAP_S, base * 2 ** min(attempt - 1, 10))
+    if rng is None:
+        import random
+
+        rng = random.random
     return ceiling / 2 + rng() * ceiling / 2  # "equal jitter": never zero, never in lock-step with other replicas
 
 
