@@ -34,11 +34,13 @@ def _other_history(db: TestDatabase, other: str) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("dialect", [pytest.param("mysql", id="mysql")])
 class TestMysqlUse:
+    @pytest.mark.parametrize("use", ["USE {}", "/*M!100000 USE {} */"], ids=["plain", "executable-comment"])
     def test_use_is_refused_before_anything_runs(self, db: TestDatabase, migrations_dir: Path,
-                                                 other_db: str) -> None:
-        """A migration that starts with `USE other_db` is refused (exit 5) and nothing changes, in either database."""
+                                                 other_db: str, use: str) -> None:
+        """A migration that starts with `USE other_db` is refused (exit 5) and nothing changes, in either database;
+        also when the USE is in a MariaDB executable comment, which the server runs."""
         write(migrations_dir, "001_a.sql", "CREATE TABLE a (id int);\n")
-        write(migrations_dir, "002_b.sql", f"-- switch\nUSE {other_db};\nCREATE TABLE b (id int);\n")
+        write(migrations_dir, "002_b.sql", f"-- switch\n{use.format(other_db)};\nCREATE TABLE b (id int);\n")
 
         result = up(db, migrations_dir)
 

@@ -85,3 +85,29 @@ class TestMysqlDelimiters:
         assert 0 == result.returncode, result.stderr
         assert ["applied"] == [r["state"] for r in db.history()]
         assert [1, 2, 3] == sorted(r[0] for r in db.query("SELECT a FROM t"))
+
+
+# Executable comments alone on a line, as mariadb-dump writes them: MySQL's /*! ... */ and MariaDB's /*M! ... */.
+EXECUTABLE_COMMENTS = ("/*!40101 SET NAMES utf8mb4 */;\n/*M!100616 SET NOTE_VERBOSITY=0 */;\n/* plain */;\n"
+                       "-- then\n/*M!100000 CREATE TABLE m (id int) */;\nCREATE TABLE a (id int);\n")
+
+
+class TestMysqlExecutableComments:
+    @pytest.mark.parametrize("dialect", ["mysql"])
+    def test_statements_match_the_client(self, db: TestDatabase) -> None:
+        """A statement that is only an executable comment is sent, as the mariadb client sends it; a plain
+        comment is not."""
+        expected = _client_statements(db, EXECUTABLE_COMMENTS)
+
+        assert expected == [s.text for s in split_statements(EXECUTABLE_COMMENTS, "mysql")]
+
+    @pytest.mark.parametrize("dialect", ["mysql"])
+    def test_up_runs_what_the_server_runs(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """MariaDB runs the text of /*M! ... */: the table it creates is there after `up`, as after the client."""
+        write(migrations_dir, "001_dump.sql", EXECUTABLE_COMMENTS)
+
+        result = up(db, migrations_dir)
+
+        assert 0 == result.returncode, result.stderr
+        assert {"m", "a"} <= set(db.tables())
+        assert ["applied"] == [r["state"] for r in db.history()]

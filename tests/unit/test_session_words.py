@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 
 from premigrate.model.session_effects import may_change_session, may_switch_database
+from premigrate.model.sql import Statement
+from premigrate.model.transactions import switches_database
 
 
 @pytest.mark.parametrize("text", [
@@ -45,3 +47,24 @@ def test_plain_ddl_leaves_the_session_alone(text: str) -> None:
 ])
 def test_anything_else_may_change_the_session(text: str) -> None:
     assert may_change_session(text)
+
+
+@pytest.mark.parametrize("text", [
+    "USE other", "use other", "-- first\nUSE other", "# first\n/* then */ USE other",
+    "/*!USE other*/", "/*!50001 USE other */", "/*M!100000 USE other */", "/* plain */ /*M!USE other*/",
+])
+def test_a_leading_use_is_refused_before_the_run(text: str) -> None:
+    """What the server runs as USE, leading comments skipped as it skips them: executable comments are code."""
+    assert switches_database(Statement(text, 1), "mysql")
+    assert not switches_database(Statement(text, 1), "postgresql")
+
+
+@pytest.mark.parametrize("text", [
+    "CREATE TABLE users (id int)", "/* USE other */ CREATE TABLE a (id int)", "-- USE other\nCREATE TABLE a (id int)",
+    "/*!40101 SET NAMES utf8 */", "/*M!100000 SET @x = 1 */", "INSERT INTO a VALUES ('USE other')",
+    "BEGIN NOT ATOMIC USE other; END", "USER_DEFINED()",
+])
+def test_statements_that_are_no_leading_use(text: str) -> None:
+    """A USE in a plain comment or later in the statement is not a leading one (the check after each statement,
+    may_switch_database, is what sees those)."""
+    assert not switches_database(Statement(text, 1), "mysql")

@@ -117,6 +117,15 @@ class TestMySQL:
         assert ["SELECT 1--1", "SELECT 2 -- x;"] == texts("# c;\nSELECT 1--1;\nSELECT 2 -- x;\n", "mysql")
 
 
+    def test_executable_comments_are_statements(self) -> None:
+        """A statement that is only an executable comment is code, as the server reads it: MySQL's /*! ... */ and
+        MariaDB's /*M! ... */ (which MariaDB runs; mariadb-dump writes such lines). A plain comment is dropped."""
+        sql = ("/*!40101 SET NAMES utf8 */;\n/*M!100616 SET NOTE_VERBOSITY=0 */;\n/* plain */;\n"
+               "-- lead\n/*M!100000 SET @x = 1 */;\nCREATE TABLE a (id int);")
+        assert ["/*!40101 SET NAMES utf8 */", "/*M!100616 SET NOTE_VERBOSITY=0 */", "/*M!100000 SET @x = 1 */",
+                "CREATE TABLE a (id int)"] == texts(sql, "mysql")
+
+
 class TestSQLite:
     def test_trigger_body(self) -> None:
         """A trigger's BEGIN ... END body is one statement (SQLite's own tokenizer decides)."""

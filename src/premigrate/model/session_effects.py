@@ -8,6 +8,10 @@ from __future__ import annotations
 import re
 
 
+# What the server skips before a MySQL/MariaDB statement's first word: whitespace and comments. Not the executable
+# comments /*! ... */ and MariaDB's /*M! ... */: the server runs their text, so they are the statement's code.
+MYSQL_LEADING_COMMENTS = r"(?:\s+|--[^\n]*(?:\n|\Z)|#[^\n]*(?:\n|\Z)|/\*(?!M?!).*?\*/)*"
+
 # MySQL/MariaDB: what can switch the session's current database where the check before the run (a leading USE,
 # model/transactions.switches_database) cannot see it: USE inside a compound statement or a string, dynamic
 # SQL (MariaDB's EXECUTE IMMEDIATE, and EXECUTE of a prepared statement, run USE built from any string), and CALL
@@ -26,9 +30,7 @@ def may_switch_database(text: str, dialect: str) -> bool:
 # touches no variable. Anything else (DML: a trigger may SET a variable; CREATE TABLE ... SELECT and views: a
 # stored function may; temporary tables; executable comments) may change the session, and the next migration gets
 # a restored one (drivers/mysql_session.restore_session). A filter that errs towards "may change".
-_SESSION_NEUTRAL_FIRST = re.compile(
-    r"(?:\s+|--[^\n]*(?:\n|\Z)|#[^\n]*(?:\n|\Z)|/\*(?!M?!).*?\*/)*(?:CREATE|ALTER|DROP|RENAME|TRUNCATE)\b",
-    re.I | re.S)
+_SESSION_NEUTRAL_FIRST = re.compile(MYSQL_LEADING_COMMENTS + r"(?:CREATE|ALTER|DROP|RENAME|TRUNCATE)\b", re.I | re.S)
 _SESSION_WORDS = re.compile(r"\b(?:SELECT|TEMPORARY)\b|@|/\*M?!", re.I)
 
 

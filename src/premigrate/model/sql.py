@@ -406,7 +406,9 @@ def _skip_block_comment(sql: str, i: int, *, nested: bool) -> int:
 
 
 def _leading_noise(chunk: str, dialect: str) -> int:
-    """Offset of the first character that is neither white space nor a comment."""
+    """Offset of the first character that is neither white space nor a comment. MySQL's executable comments
+    /*! ... */ and MariaDB's /*M! ... */ are code, as they are to the server (MariaDB runs /*M!100000 SET ... */ and
+    mariadb-dump writes such lines): a chunk of them alone is a statement, never dropped as a comment."""
     i = 0
     n = len(chunk)
     while i < n:
@@ -414,7 +416,8 @@ def _leading_noise(chunk: str, dialect: str) -> int:
             i += 1
         elif chunk.startswith("--", i) or (dialect == "mysql" and chunk[i] == "#"):
             i = _skip_line(chunk, i)
-        elif chunk.startswith("/*", i) and not chunk.startswith("/*!", i):
+        elif chunk.startswith("/*", i) and not chunk.startswith("/*!", i) and not (
+                dialect == "mysql" and chunk.startswith("/*M!", i)):
             i = _skip_block_comment(chunk, i, nested=dialect == "postgresql")
         else:
             return i

@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from premigrate.model.session_effects import MYSQL_LEADING_COMMENTS
 from premigrate.model.sql import Statement
 
 BEGIN, COMMIT, ROLLBACK = "begin", "commit", "rollback"
@@ -169,8 +170,9 @@ def concurrent_index_name(statement: Statement) -> str | None:
 
 
 # MySQL/MariaDB `USE db` switches the session's current database: every later unqualified name of the migration
-# (and of the migrations after it) would land in another database. Leading comments are skipped as the server does.
-_LEADING_USE = re.compile(r"(?:\s+|--[^\n]*(?:\n|\Z)|#[^\n]*(?:\n|\Z)|/\*(?!!).*?\*/)*USE\b", re.I | re.S)
+# (and of the migrations after it) would land in another database. Leading comments are skipped as the server does;
+# a USE inside an executable comment (/*!USE db*/, /*M!100000 USE db */) is one the server runs.
+_LEADING_USE = re.compile(MYSQL_LEADING_COMMENTS + r"(?:/\*M?!\d*\s*)?USE\b", re.I | re.S)
 
 
 def switches_database(statement: Statement, dialect: str) -> bool:
