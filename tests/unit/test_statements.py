@@ -116,7 +116,6 @@ class TestMySQL:
         """# starts a comment; -- does only before white space (1--1 is arithmetic)."""
         assert ["SELECT 1--1", "SELECT 2 -- x;"] == texts("# c;\nSELECT 1--1;\nSELECT 2 -- x;\n", "mysql")
 
-
     def test_executable_comments_are_statements(self) -> None:
         """A statement that is only an executable comment is code, as the server reads it: MySQL's /*! ... */ and
         MariaDB's /*M! ... */ (which MariaDB runs; mariadb-dump writes such lines). A plain comment is dropped."""
