@@ -111,6 +111,9 @@ class SqlError(PremigrateError):
         self.lock_contention = lock_contention
         self.code_field = code_field  # how the log names the code: sqlstate | errno | code
         self.position = position  # 1-based character offset in the statement, when the server gives one
+        # Which statement of a migration sent in one message with others failed (1-based; drivers/postgres_session
+        # commit_together), None when it was premigrate's own SQL or the statement was sent alone.
+        self.statement: int | None = None
 
 
 class ConnectFailed(PremigrateError):
@@ -302,3 +305,25 @@ def lock_key_text(database: str, table: str) -> str:
 def lock_key_int64(text: str) -> int:
     """A stable signed 64-bit key (PostgreSQL advisory locks take a bigint)."""
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
+
+
+class SendsTogether(Driver, Protocol):
+    """A driver that can send a migration's statements, the runner-lock check, the history row and COMMIT to the
+    server in one message (PostgreSQL: drivers/postgres_session.py; used by engine/together.py)."""
+
+    def can_send_together(self) -> bool:
+        """Whether this session's history writes can go in the same message (not while a table lock fences them)."""
+        ...
+
+    def hold_statement(self, text: str) -> None:
+        """Hold back a statement of the open transaction, to go out with commit_together."""
+        ...
+
+    def insert_row_timed(self, row: HistoryRow) -> None:
+        """insert_row, with the row's execution_ms measured by the server from the message's arrival."""
+        ...
+
+    def commit_together(self) -> list[int | None]:
+        """Send what is held back and COMMIT in one message; the held-back statements' row counts. A failure names
+        the failed statement in SqlError.statement (None: premigrate's own SQL)."""
+        ...

@@ -12,6 +12,7 @@ from psycopg import errors as pg_errors, pq, sql as pg_sql
 from premigrate.drivers.base import ConnectFailed, DriverSettings, SqlError, shutdown_socket
 from premigrate.drivers.history import SqlHistoryMixin
 from premigrate.drivers.postgres_session import PostgresSessionMixin
+from premigrate.drivers.postgres_together import PostgresTogetherMixin
 from premigrate.model.dsn import Dsn, split_hosts
 from premigrate.errors import ConnectionLost, UsageError
 
@@ -61,7 +62,7 @@ def _with_protocol_hint(failure: ConnectFailed, dsn: Dsn) -> ConnectFailed:
     return failure if hint is None else ConnectFailed(hint, transient=False, reason="wrong_protocol")
 
 
-class PostgresDriver(PostgresSessionMixin, SqlHistoryMixin):
+class PostgresDriver(PostgresSessionMixin, PostgresTogetherMixin, SqlHistoryMixin):
     dialect: ClassVar[str] = "postgresql"
     transactional_ddl: ClassVar[bool] = True
     local_timeouts: ClassVar[bool] = True
@@ -190,7 +191,8 @@ class PostgresDriver(PostgresSessionMixin, SqlHistoryMixin):
                  for name, value in (("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout))
                  if value is not None]
         if parts and local:
-            self._hold_back("; ".join(parts))  # with BEGIN, in the transaction's first message
+            for part in parts:  # with BEGIN, in the transaction's first message
+                self._hold_back(part)
         elif parts:
             self._exec("; ".join(parts))
 

@@ -8,13 +8,14 @@ lock check before the history write, and that write itself inside a transaction 
 in one simple-query message with the next SQL the driver sends: premigrate's own parameterless SQL (COMMIT) at the
 end of that message, a migration's first statement after it when the message opens the migration's transaction,
 anything else (a query with parameters, a statement outside our transaction) alone right after it. A migration of
-two statements in a transaction is three round trips: [restore; BEGIN; SET LOCAL; statement 1], statement 2,
-[identity; lock check; history INSERT; COMMIT]. (The lock check before the migration is left out after a migration
-whose COMMIT carried one a moment before: engine/sessions.HeldLock.vouch.) A failing statement of a simple-query
-message skips the rest of it (PostgreSQL docs, protocol-flow.html, "Multiple Statements in a Simple Query"), so a
-failed lock check starts no statement and commits nothing. The same section: a BEGIN in the message turns what came
-before it into part of that transaction, so the session restore rolls back with a failed migration; it is then held
-back again (rollback()).
+two statements in a transaction run statement by statement is three round trips: [restore; BEGIN; SET LOCAL;
+statement 1], statement 2, [identity; lock check; history INSERT; COMMIT]; sent in one message, with its statements
+held back too, it is one (drivers/postgres_together.py). Each held-back item is one statement. (The lock check
+before the migration is left out after a migration whose COMMIT carried one a moment before:
+engine/sessions.HeldLock.vouch.) A failing statement of a simple-query message skips the rest of it (PostgreSQL
+docs, protocol-flow.html, "Multiple Statements in a Simple Query"), so a failed lock check starts no statement and
+commits nothing. The same section: a BEGIN in the message turns what came before it into part of that transaction,
+so the session restore rolls back with a failed migration; it is then held back again (rollback()).
 
 A mixin of its own so that PostgresDriver (drivers/postgres.py) fits in the size limits; it holds SQL only, and
 reads the driver's settings and statement helpers.
@@ -32,7 +33,7 @@ from premigrate.drivers.base import DriverSettings, SqlError, lock_key_int64
 
 # The lock check as a statement that fails unless the lock is held: an invalid integer literal carrying this text.
 # The condition is not a constant (a pg_locks subquery), so the planner cannot fold the cast ahead of it.
-_LOCK_NOT_HELD = "premigrate: the runner lock is not held"
+LOCK_NOT_HELD = "premigrate: the runner lock is not held"
 
 
 class PostgresSessionMixin:
@@ -50,6 +51,8 @@ class PostgresSessionMixin:
     _write_guard: tuple[str, tuple[Any, ...]] | None
     _fenced_transaction_open: bool
     _client: psycopg.ClientCursor[Any] | None = None
+    _together: list[int] | None = None  # where held-back migration statements are (drivers/postgres_together.py)
+    _committed_together = False  # commit_together sent the COMMIT: the transaction's own commit() has nothing to do
     _check_sql: tuple[tuple[str, tuple[Any, ...]], str] | None = None  # the guard, and its check as SQL text
 
     if TYPE_CHECKING:  # provided by PostgresDriver and SqlHistoryMixin
@@ -64,13 +67,15 @@ class PostgresSessionMixin:
         # RESET ALL leaves the role and the session user alone (they are not reset by it): those first. Then
         # every setting is back at its connect-time value, and the search_path of --schema is set again.
         self._restore_at = len(self._held_back)
-        self._hold_back("RESET ROLE; SET SESSION AUTHORIZATION DEFAULT; RESET ALL")
+        for statement in ("RESET ROLE", "SET SESSION AUTHORIZATION DEFAULT", "RESET ALL"):
+            self._hold_back(statement)
         if self.settings.search_path:
             self._hold_back(self._search_path_sql())
         return True
 
     def own_identity_local(self) -> None:
-        self._hold_back("SET LOCAL SESSION AUTHORIZATION DEFAULT; SET LOCAL ROLE NONE")
+        self._hold_back("SET LOCAL SESSION AUTHORIZATION DEFAULT")
+        self._hold_back("SET LOCAL ROLE NONE")
 
     # -- SQL held back for the next message (see the module docstring) ------------------------------------------
 
@@ -88,7 +93,10 @@ class PostgresSessionMixin:
             self._send_held_back()
 
     def commit(self) -> None:
-        self._exec("COMMIT")
+        if self._committed_together:
+            self._committed_together = False
+        else:
+            self._exec("COMMIT")
         self._after_commit()
 
     def rollback(self) -> None:
@@ -107,6 +115,8 @@ class PostgresSessionMixin:
         """Send what was held back, with `then` (parameterless SQL of premigrate's own) or a migration's
         `statement` at the end, in one message. With `statement`: its row count, and the server's error position
         made the statement's own (None when the error is in what went before it)."""
+        if self._together:
+            raise RuntimeError("internal: held-back migration statements would go out without commit_together")
         prefix = "; ".join(self._held_back + ([then] if then is not None else []))
         if statement is not None:
             prefix += ";\n"
@@ -120,7 +130,7 @@ class PostgresSessionMixin:
             while cursor.nextset():  # the statement's result is the last one
                 pass
         except psycopg.Error as exc:
-            if lost is not None and exc.sqlstate == "22P02" and _LOCK_NOT_HELD in str(exc):
+            if lost is not None and exc.sqlstate == "22P02" and LOCK_NOT_HELD in str(exc):
                 raise lost() from None
             error = self.map_error(exc)
             if isinstance(error, SqlError):
@@ -133,6 +143,7 @@ class PostgresSessionMixin:
 
     def _drop_transaction_held_back(self) -> bool:
         """Before a rollback: forget what the transaction held back. False when its BEGIN was never sent."""
+        self._together = None
         if self._begin_held_at is None:
             self._held_back, self._lost, self._restore_at = [], None, None
             return True
@@ -155,7 +166,7 @@ class PostgresSessionMixin:
             condition, params = self._write_guard
             literal = pg_sql.SQL(condition.replace("%s", "{}")).format(*(pg_sql.Literal(p) for p in params))
             check = pg_sql.SQL("SELECT (CASE WHEN {} THEN '1' ELSE {} END)::int").format(
-                literal, pg_sql.Literal(_LOCK_NOT_HELD))
+                literal, pg_sql.Literal(LOCK_NOT_HELD))
             self._check_sql = (self._write_guard, check.as_string(self.conn))
         self._held_back.append(self._check_sql[1])
         self._lost = lost

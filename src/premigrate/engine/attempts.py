@@ -110,6 +110,37 @@ class StatementAttempts:
                 recorded=recorded,
             ) from exc
 
+    def execute_together(self, migration: Migration, statements: Sequence[Statement], started: float,
+                         hold: Callable[[], None], send: Callable[[], list[int | None]], *, rolled_back: str,
+                         lock_timeout: float | None) -> None:
+        """Run all of a migration's statements in one message (engine/together.py): `hold` holds them back with
+        what goes after them, `send` sends it all and returns the statements' row counts. A failed statement is
+        reported as execute() reports it (the driver names it: SqlError.statement); a failure of premigrate's own
+        SQL in the message is raised as it is, as it would be from its own message."""
+        try:
+            with self.watch.watching(self.driver, lock_timeout) as blockers, \
+                    self.progress.running(migration, 1, len(statements), statements[0], last=len(statements)):
+                hold()
+                counts = send()
+        except SqlError as exc:
+            if exc.statement is None:
+                raise
+            if exc.lock_contention:
+                raise LockBusy(exc, exc.statement, blockers, migration, statements) from exc
+            raise self.failure(exc, migration, statements, exc.statement, started, recorded=False,
+                               rolled_back=rolled_back) from exc
+        except ConnectionLost as exc:
+            self.log.error(EVENT_UP_FAILED, **migration_fields(migration), duration_ms=self.ms(started),
+                           statements=len(statements), error=exc.message,
+                           outcome="its history row says whether it committed")
+            raise ConnectionLost(
+                f"{migration.script}: {exc.message} while its statements, history row and COMMIT were running (sent "
+                "in one message): it committed whole or not at all, and its history row says which",
+                recorded=False,
+            ) from exc
+        for index, (statement, reported) in enumerate(zip(statements, counts), 1):
+            self.rows[index] = rows_affected(statement.text, reported)
+
     def switched(self, migration: Migration, current: str, index: int | None = None,
                  line: int | None = None) -> MigrationFailed:
         """A migration switched the session's current database: it ends the run, before another statement."""

@@ -31,6 +31,7 @@ from premigrate.engine.interrupts import SignalGuard
 from premigrate.engine.lockwait import LockBusy, Timeouts, timeouts_for
 from premigrate.engine.sessions import HeldLock
 from premigrate.engine.stepwise import StepwiseRun
+from premigrate.engine.together import OneMessage
 from premigrate.engine.tracing import NOOP, Span, Tracer
 from premigrate.errors import ConnectionLost, LockLost, MigrationFailed, PremigrateError
 from premigrate.eventlog import EventLog
@@ -72,6 +73,7 @@ class Executor(OwnWrites):
         self.session_timeouts = SessionTimeouts(driver)
         self.stepwise = StepwiseRun(self)
         self.change_verify = ChangeVerify(self)  # sqitch verify scripts, after a change's deploy
+        self.one_message = OneMessage(self)  # a migration's statements, record and COMMIT in one message
         # The lock session does premigrate's own writes outside a migration's transaction (its state is never a
         # migration's); the writes that must commit with a migration's transaction run on the migration session,
         # conditional on the lock session still holding the lock.
@@ -237,11 +239,19 @@ class Executor(OwnWrites):
         """Statements and history row commit together: a crash leaves the old state or the new one.
         A lock timeout or deadlock rolls the whole migration back and runs it again."""
         rolled_back = "the migration was rolled back"
+        # The first attempt in one message where it can (engine/together.py); a retry statement by statement.
+        one_message = self.one_message.applies(step, statements)
+        attempted = False
 
         def attempt() -> None:
+            nonlocal attempted
+            first, attempted = not attempted, True
             try:
                 with self.transaction(timeouts):
-                    self._run_and_record(step, statements, started, rolled_back, timeouts)
+                    if one_message and first:
+                        self.one_message.run_and_record(step, statements, started, rolled_back, timeouts)
+                    else:
+                        self._run_and_record(step, statements, started, rolled_back, timeouts)
             except SqlError as exc:
                 # A conflict at COMMIT (Galera certification, errno 1213) or on the history row: retried whole.
                 if exc.lock_contention and statements:

@@ -47,9 +47,14 @@ class ProgressReport:
         self._wakes_at = 0.0  # when the thread wakes by itself (clock time); 0 while it is awake
 
     @contextmanager
-    def running(self, migration: Migration, index: int, statements: int, statement: Statement) -> Iterator[None]:
+    def running(self, migration: Migration, index: int, statements: int, statement: Statement, *,
+                last: int | None = None) -> Iterator[None]:
+        """Statement `index` of `statements` runs; with `last`, statements `index` to `last` were sent in one
+        message (engine/together.py), and which of them runs is not known here: the report names the range."""
         fields: dict[str, Any] = dict(migration_fields(migration), statement=index, statements=statements,
                                       line=statement.line, sql=_abbreviate(statement.text))
+        if last is not None:
+            fields.update(last_statement=last, sent_together=True)
         if self.position is not None:
             fields.update(migration=self.position[0], migrations=self.position[1])
         with self._changed:
