@@ -197,3 +197,13 @@ def test_a_large_migration_runs_statement_by_statement(db: TestDatabase, tmp_pat
     assert (0, 1) == (code, len(sent_together))
     assert [(MAX_STATEMENTS - 1,), (MAX_STATEMENTS,)] == [
         db.query("SELECT count(*) FROM a")[0], db.query("SELECT count(*) FROM b")[0]]
+
+
+def test_the_table_lock_keeps_a_migration_statement_by_statement(db: TestDatabase, tmp_path: Path,
+                                                                 capfd: pytest.CaptureFixture[str],
+                                                                 sent_together: list[int]) -> None:
+    """Under the table runner lock each history write is fenced by a query of its own in the transaction: such a
+    run sends nothing together, and applies as before."""
+    folder = _folder(tmp_path, {"001_a.sql": "CREATE TABLE a (id int);\nCREATE TABLE b (id int);\n"})
+    code, _ = _up(db, folder, capfd, "--lock-mode", "table")
+    assert (0, {"a", "b"}, 0) == (code, db.tables() - {db.table, f"{db.table}_lock"}, len(sent_together))

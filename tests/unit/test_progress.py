@@ -45,6 +45,17 @@ class TestProgressReport:
         threading.Event().wait(0.1)
         assert count == len(log.events)  # nothing after the statement ended
 
+    def test_statements_sent_together_are_reported_as_a_range(self, tmp_path: Path) -> None:
+        """A migration sent in one message (engine/together.py): the report names statements 1 to n, and says they
+        were sent together, since which of them runs is not known on the client."""
+        log = Recorder()
+        report = ProgressReport(log, interval_s=0.01, first_after_s=0.01)
+        with report.running(migration(tmp_path), 1, 4, _statement(), last=4):
+            assert log.seen.wait(LIVENESS_S)
+        _, fields = log.events[0]
+        assert (1, 4, 4, True) == (fields["statement"], fields["statements"], fields["last_statement"],
+                                   fields["sent_together"])
+
     def test_quick_statement_is_not_reported(self, tmp_path: Path) -> None:
         """A statement that ends before first_after_s leaves no event."""
         log = Recorder()
