@@ -111,7 +111,7 @@ class SqlError(PremigrateError):
         self.lock_contention = lock_contention
         self.code_field = code_field  # how the log names the code: sqlstate | errno | code
         self.position = position  # 1-based character offset in the statement, when the server gives one
-        # Which statement of a migration sent in one message with others failed (1-based; drivers/postgres_session
+        # Which statement of a migration sent in one message with others failed (1-based; drivers/postgres_together
         # commit_together), None when it was premigrate's own SQL or the statement was sent alone.
         self.statement: int | None = None
 
@@ -309,7 +309,7 @@ def lock_key_int64(text: str) -> int:
 
 class SendsTogether(Driver, Protocol):
     """A driver that can send a migration's statements, the runner-lock check, the history row and COMMIT to the
-    server in one message (PostgreSQL: drivers/postgres_session.py; used by engine/together.py)."""
+    server in one message (PostgreSQL: drivers/postgres_together.py; used by engine/together.py)."""
 
     def can_send_together(self) -> bool:
         """Whether this session's history writes can go in the same message (not while a table lock fences them)."""

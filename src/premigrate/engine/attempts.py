@@ -117,11 +117,19 @@ class StatementAttempts:
         what goes after them, `send` sends it all and returns the statements' row counts. A failed statement is
         reported as execute() reports it (the driver names it: SqlError.statement); a failure of premigrate's own
         SQL in the message is raised as it is, as it would be from its own message."""
+        # The watch asks the session's id first (one query, the first time): before anything is held back.
+        with self.watch.watching(self.driver, lock_timeout) as blockers, \
+                self.progress.running(migration, 1, len(statements), statements[0], last=len(statements)):
+            hold()  # sends nothing: a failure here is premigrate's own, raised as it is
+            counts = self._send_together(migration, statements, started, send, blockers, rolled_back)
+        for index, (statement, reported) in enumerate(zip(statements, counts), 1):
+            self.rows[index] = rows_affected(statement.text, reported)
+
+    def _send_together(self, migration: Migration, statements: Sequence[Statement], started: float,
+                       send: Callable[[], list[int | None]], blockers: list[dict[str, Any]],
+                       rolled_back: str) -> list[int | None]:
         try:
-            with self.watch.watching(self.driver, lock_timeout) as blockers, \
-                    self.progress.running(migration, 1, len(statements), statements[0], last=len(statements)):
-                hold()
-                counts = send()
+            return send()
         except SqlError as exc:
             if exc.statement is None:
                 raise
@@ -138,8 +146,6 @@ class StatementAttempts:
                 "in one message): it committed whole or not at all, and its history row says which",
                 recorded=False,
             ) from exc
-        for index, (statement, reported) in enumerate(zip(statements, counts), 1):
-            self.rows[index] = rows_affected(statement.text, reported)
 
     def switched(self, migration: Migration, current: str, index: int | None = None,
                  line: int | None = None) -> MigrationFailed:
