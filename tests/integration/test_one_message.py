@@ -83,34 +83,25 @@ def test_a_failed_statement_is_named_by_the_results_before_it(db: TestDatabase, 
     assert 2 == len(sent_together)
 
 
+@pytest.mark.parametrize(("text", "statement", "line", "sqlstate"), [
+    # An unknown column, found before the statement runs, with a position in the whole message: statement 2, and
+    # the line of the file the column is on (line 4; the statement starts on line 2).
+    pytest.param("CREATE TABLE a (id int);\nSELECT id\n  FROM a\n  WHERE nope = 1;\n", 2, 4, "42703",
+                 id="analysis"),
+    # The server parses the whole message first: a syntax error in statement 3 fails the message with no result
+    # before it, and only its position names statement 3 and its line.
+    pytest.param("CREATE TABLE a (id int);\nINSERT INTO a VALUES (1);\nINSERT INTO a\nVALUES (2,;\n", 3, 4, "42601",
+                 id="syntax"),
+])
 def test_an_error_with_a_position_is_placed_in_its_statement(db: TestDatabase, tmp_path: Path,
                                                              capfd: pytest.CaptureFixture[str],
-                                                             sent_together: list[int]) -> None:
-    """An unknown column is found before the statement runs, with a position in the whole message: the error names
-    statement 2 and the line of the file the column is on (line 4: the statement starts on line 2)."""
-    folder = _folder(tmp_path, {
-        "001_a.sql": "CREATE TABLE a (id int);\nSELECT id\n  FROM a\n  WHERE nope = 1;\n",
-    })
-    code, events = _up(db, folder, capfd)
+                                                             sent_together: list[int], text: str, statement: int,
+                                                             line: int, sqlstate: str) -> None:
+    """An error the server places in the message is placed in its statement, with that statement's line."""
+    code, events = _up(db, _folder(tmp_path, {"001_a.sql": text}), capfd)
     failed = _event(events, "migration_failed")
-    assert (4, 2, 4, "42703") == (code, failed["statement"], failed["line"], failed["sqlstate"])
-    assert set() == db.tables() - {db.table}
-    assert 1 == len(sent_together)
-
-
-def test_a_syntax_error_fails_before_any_statement_runs(db: TestDatabase, tmp_path: Path,
-                                                        capfd: pytest.CaptureFixture[str],
-                                                        sent_together: list[int]) -> None:
-    """The server parses the whole message first: a syntax error in statement 3 fails the message with no result
-    before it, and its position names statement 3 and its line."""
-    folder = _folder(tmp_path, {
-        "001_a.sql": "CREATE TABLE a (id int);\nINSERT INTO a VALUES (1);\nINSERT INTO a\nVALUES (2,;\n",
-    })
-    code, events = _up(db, folder, capfd)
-    failed = _event(events, "migration_failed")
-    assert (4, 3, 4, "42601") == (code, failed["statement"], failed["line"], failed["sqlstate"])
-    assert set() == db.tables() - {db.table}
-    assert 1 == len(sent_together)
+    assert (4, statement, line, sqlstate) == (code, failed["statement"], failed["line"], failed["sqlstate"])
+    assert (set(), 1) == (db.tables() - {db.table}, len(sent_together))
 
 
 def test_rows_per_statement_and_the_server_measured_time(db: TestDatabase, tmp_path: Path,
