@@ -111,3 +111,81 @@ class TestMysqlExecutableComments:
         assert 0 == result.returncode, result.stderr
         assert {"m", "a"} <= set(db.tables())
         assert ["applied"] == [r["state"] for r in db.history()]
+
+
+# A schema with what a dump's statements carry: a function body with `;` and a backslash in a string, a view, an
+# index, a comment; one row, for the dump with data.
+SOURCE_SCHEMA = (
+    "CREATE TABLE customer (id int PRIMARY KEY, name text NOT NULL DEFAULT E'a\\\\b');\n"
+    "CREATE INDEX customer_name ON customer (name);\n"
+    "CREATE VIEW customer_names AS SELECT name FROM customer;\n"
+    "CREATE FUNCTION customer_count() RETURNS bigint LANGUAGE plpgsql AS $$ BEGIN RETURN (SELECT count(*) FROM "
+    "customer); END; $$;\n"
+    "COMMENT ON TABLE customer IS 'who buys; and why';\n"
+    "INSERT INTO customer VALUES (1, 'O''Brien');\n"
+)
+
+
+def _pg_dump(tmp_path: Path, *args: str) -> str:
+    """What this machine's pg_dump writes for SOURCE_SCHEMA (run against a database of its own)."""
+    source = TestDatabase.create("postgresql", tmp_path / "source")
+    try:
+        source.execute(SOURCE_SCHEMA)
+        return subprocess.run(["pg_dump", "--no-owner", "--no-privileges", *args, "-d", source.url],
+                              capture_output=True, text=True, check=True).stdout
+    finally:
+        source.drop()
+
+
+class TestPsqlOnlyText:
+    """A migration made by pg_dump: its \\restrict guard lines are no SQL and ask nothing of premigrate; its COPY ...
+    FROM stdin rows, and every other psql meta-command, need psql: refused before anything runs (exit 5)."""
+
+    @pytest.mark.parametrize("dialect", ["postgresql"])
+    def test_a_pg_dump_schema_dump_applies(self, db: TestDatabase, migrations_dir: Path, tmp_path: Path) -> None:
+        """pg_dump --schema-only output (this pg_dump writes \\restrict and \\unrestrict) as the baseline migration:
+        applied, exit 0, the objects there; the plan shows no guard line."""
+        dump = _pg_dump(tmp_path, "--schema-only")
+        assert re.search(r"^\\restrict \w+$", dump, re.MULTILINE), "this pg_dump predates its \\restrict lines"
+        write(migrations_dir, "001_baseline.sql", dump)
+
+        plan = cmd("plan", db, migrations_dir)
+        result = up(db, migrations_dir)
+
+        assert 7 == plan.returncode, plan.stderr
+        assert "restrict" not in plan.stdout
+        assert 0 == result.returncode, result.stderr[-2000:]
+        assert {"customer", "premigrate_history"} == db.tables()
+        assert [(0,)] == db.query("SELECT customer_count()")
+
+    @pytest.mark.parametrize("dialect", ["postgresql"])
+    def test_a_pg_dump_data_dump_is_refused_before_anything_runs(self, db: TestDatabase, migrations_dir: Path,
+                                                                   tmp_path: Path) -> None:
+        """A dump with data carries its rows after COPY ... FROM stdin: `up` refuses with the COPY's file and line,
+        exit 5, and applies nothing, not even the migration before it."""
+        dump = _pg_dump(tmp_path)
+        copy_line = next(n for n, text in enumerate(dump.splitlines(), 1) if text.startswith("COPY "))
+        write(migrations_dir, "001_first.sql", "CREATE TABLE first (id int);\n")
+        write(migrations_dir, "002_dump.sql", dump)
+
+        result = up(db, migrations_dir)
+
+        assert 5 == result.returncode, result.stderr[-2000:]
+        error = result.find("error")[0]["error"]
+        assert error.startswith(f"002_dump.sql: line {copy_line}: COPY ... FROM STDIN reads its rows from the client")
+        assert "Traceback" not in result.stderr
+        assert set() == db.tables()
+
+    @pytest.mark.parametrize("dialect", ["postgresql"])
+    @pytest.mark.parametrize("meta", ["\\set ON_ERROR_STOP on", "\\connect other", "\\i more.sql"])
+    def test_a_meta_command_is_refused_before_anything_runs(self, db: TestDatabase, migrations_dir: Path,
+                                                             meta: str) -> None:
+        write(migrations_dir, "001_first.sql", "CREATE TABLE first (id int);\n")
+        write(migrations_dir, "002_meta.sql", f"CREATE TABLE second (id int);\n-- then\n{meta}\nSELECT 1;\n")
+
+        result = up(db, migrations_dir)
+
+        assert 5 == result.returncode, result.stderr[-2000:]
+        error = result.find("error")[0]["error"]
+        assert error.startswith(f"002_meta.sql: line 3: psql meta-command {meta.split()[0]}: ")
+        assert set() == db.tables()

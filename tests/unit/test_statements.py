@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from premigrate.model.sql import SplitError, split_statements
@@ -72,6 +74,58 @@ class TestPostgres:
         with pytest.raises(SplitError) as info:
             split_statements("SELECT 1;\nSELECT $x$ abc", "postgresql")
         assert 2 == info.value.line
+
+
+class TestPsqlOnlyText:
+    """What only psql understands in a file: pg_dump's \\restrict guard lines are read as comments, any other
+    meta-command and COPY ... FROM stdin / TO STDOUT are refused with their line (model/client_commands.py)."""
+
+    def test_pg_dump_restrict_lines_are_comments(self) -> None:
+        """The lines pg_dump 17.6 (16.10, 15.14, ...) writes around a plain dump leave the statements and their lines
+        as they are."""
+        dump = ("--\n-- PostgreSQL database dump\n--\n\n\\restrict KM4DCsAPBKSngNoCh2l\n\n-- Dumped from 17.6\n"
+                "SET statement_timeout = 0;\nCREATE TABLE a (id int);\n\n--\n\n\\unrestrict KM4DCsAPBKSngNoCh2l\n\n")
+
+        assert [("SET statement_timeout = 0", 8), ("CREATE TABLE a (id int)", 9)] == [
+            (s.text, s.line) for s in split_statements(dump, "postgresql")]
+
+    @pytest.mark.parametrize(("sql", "line", "command"), [
+        ("SELECT 1;\n\\set ON_ERROR_STOP on\nSELECT 2;", 2, "\\set"),
+        ("SELECT 1;\n-- next\n\\connect other\n", 3, "\\connect"),
+        ("\\i other.sql\n", 1, "\\i"),
+        ("SELECT 1 \\gset\n", 1, "\\gset"),
+        ("SELECT 1\n\\restrict abc\n;", 2, "\\restrict"),  # inside a statement psql would still run it
+    ])
+    def test_meta_commands_are_refused_with_their_line(self, sql: str, line: int, command: str) -> None:
+        with pytest.raises(SplitError, match=rf"^psql meta-command {re.escape(command)}: ") as info:
+            split_statements(sql, "postgresql")
+        assert line == info.value.line
+
+    def test_backslashes_in_strings_and_comments_are_text(self) -> None:
+        sql = "SELECT E'a\\\\b', 'c\\', $$ \\x $$, $t$ \\y $t$; /* \\z */ -- \\w\nSELECT 2"
+        assert 2 == len(split_statements(sql, "postgresql"))
+
+    @pytest.mark.parametrize(("sql", "line", "clause"), [
+        ("CREATE TABLE t (id int);\nCOPY public.t (id, name) FROM stdin;\n1\talice\n2\tO'Brien;\n\\.\n", 2,
+         "FROM STDIN"),
+        ("CREATE TABLE t (id int);\n-- no terminator\ncopy t from STDIN\n1\n\\.\n", 3, "FROM STDIN"),
+        ("SELECT 1;\nCOPY (SELECT 1) TO\n  STDOUT WITH (FORMAT csv);", 2, "TO STDOUT"),
+    ])
+    def test_copy_with_the_client_is_refused_at_its_line(self, sql: str, line: int, clause: str) -> None:
+        with pytest.raises(SplitError, match=rf"^COPY \.\.\. {clause} ") as info:
+            split_statements(sql, "postgresql")
+        assert line == info.value.line
+
+    def test_copy_with_the_server_runs(self) -> None:
+        """COPY from or to a server file or program stays a statement, whatever its strings and its query say."""
+        sql = ("COPY t FROM '/srv/from stdin.csv'; COPY (SELECT * FROM stdin) TO '/x';\n"
+               "COPY (SELECT 'a) FROM STDIN') TO PROGRAM 'gzip > /y'")
+        assert 3 == len(split_statements(sql, "postgresql"))
+
+    @pytest.mark.parametrize("dialect", ["mysql", "sqlite"])
+    def test_other_dialects_keep_their_own_rules(self, dialect: str) -> None:
+        """The psql rules are PostgreSQL's: elsewhere the text goes to the server as before."""
+        assert ["\\restrict abc\nSELECT 1"] == texts("\\restrict abc\nSELECT 1;", dialect)
 
 
 class TestMySQL:
@@ -155,7 +209,7 @@ class TestLinearSplitting:
 class TestTokens:
     def test_mysql_tokens_resolve_quoting_and_read_executable_comments(self) -> None:
         """MySQL: a "..." is a string, `...` a name, /*! ... */ is code and # a comment."""
-        from premigrate.model.sql import tokens
+        from premigrate.model.tokens import tokens
 
         sql = "ALTER TABLE `my``t` /*!50100 ADD c int */ DEFAULT \"a\\\"b\" # gone\n"
         assert [("word", "ALTER"), ("word", "TABLE"), ("name", "my`t"), ("word", "ADD"), ("word", "c"),
@@ -164,7 +218,7 @@ class TestTokens:
 
     def test_sqlite_tokens_read_brackets_and_double_quotes_as_names(self) -> None:
         """SQLite: [...] and "..." are names, -- needs no space after it."""
-        from premigrate.model.sql import tokens
+        from premigrate.model.tokens import tokens
 
         assert [("word", "DROP"), ("name", "a b"), ("punct", "."), ("name", 'c"d')] == \
             [(t.kind, t.text) for t in tokens('DROP [a b]--x\n."c""d"', "sqlite")]

@@ -19,7 +19,7 @@ import re
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, overload
+from typing import TYPE_CHECKING, overload
 
 if TYPE_CHECKING:
     from premigrate.model.migrations import Migration
@@ -161,7 +161,7 @@ def split_statements(sql: str, dialect: str, *, first_line: int = 1) -> Statemen
 
     def flush(end: int) -> None:
         chunk = sql[start:end]
-        body_offset = _leading_noise(chunk, dialect)
+        body_offset = leading_noise(chunk, dialect)
         body = chunk[body_offset:]
         text = body.strip()
         if text:
@@ -169,6 +169,8 @@ def split_statements(sql: str, dialect: str, *, first_line: int = 1) -> Statemen
             counted[1] += sql.count("\n", counted[0], at)
             counted[0] = at
             first = at + len(body) - len(body.lstrip())
+            if is_pg and text[:4].upper() == "COPY":
+                _refuse_client_copy(text, counted[1])
             statements._add(first, first + len(text), counted[1])
 
     while i < n:
@@ -180,9 +182,8 @@ def split_statements(sql: str, dialect: str, *, first_line: int = 1) -> Statemen
                 i = start = match.end()
                 continue
         at_end = sql.startswith(delimiter, i) and (delimiter != ";" or atomic_depth == 0)
-        # After DELIMITER, the mysql client sends the text up to the delimiter as one query, and the server runs
-        # each `;`-separated statement in it (multi-statements): `DROP PROCEDURE p; CREATE PROCEDURE p() BEGIN
-        # ...; END$$` is two statements, the `;` inside the BEGIN ... END body is not a break.
+        # After DELIMITER the mysql client sends the text up to it as one query, whose `;`-separated statements the
+        # server runs (multi-statements): `DROP PROCEDURE p; CREATE PROCEDURE p() BEGIN ...; END$$` is two statements.
         if at_end or (is_my and ch == ";" and delimiter != ";" and atomic_depth == 0):
             if dialect == "sqlite" and not _sqlite_complete(sql[start : i + 1]):
                 i += 1  # inside a trigger body: SQLite's tokenizer says the statement is not over
@@ -196,20 +197,21 @@ def split_statements(sql: str, dialect: str, *, first_line: int = 1) -> Statemen
             backslash = is_my or (is_pg and ch == "'" and _is_escape_string(sql, i))
             i = _skip_quoted(sql, i, ch, backslash=backslash)
             continue
-        if ch == "-" and sql.startswith("--", i) and (not is_my or i + 2 >= n or sql[i + 2] in " \t\r\n"):
-            i = _skip_line(sql, i)
-            continue
-        if ch == "#" and is_my:
-            i = _skip_line(sql, i)
+        if (ch == "-" and sql.startswith("--", i) and (not is_my or i + 2 >= n or sql[i + 2] in " \t\r\n")) or (
+                ch == "#" and is_my):
+            i = skip_line(sql, i)
             continue
         if ch == "/" and sql.startswith("/*", i):
-            i = _skip_block_comment(sql, i, nested=is_pg)
+            i = skip_block_comment(sql, i, nested=is_pg)
             continue
         if ch == "$" and is_pg:
             quoted_end = _dollar_quoted_end(sql, i, first_line)
             if quoted_end is not None:
                 i = quoted_end
                 continue
+        if ch == "\\" and is_pg:
+            i = _after_psql_command(sql, start, i, first_line)
+            continue
         match = _WORD.match(sql, i) if ch.isalpha() or ch == "_" else None
         if match:
             end = _word_end(sql, i, match.end(), delimiter)
@@ -249,92 +251,6 @@ def _block_depth(sql: str, i: int, end: int, prev_word: str, depth: int, is_pg: 
     return depth
 
 
-TokenKind = Literal["word", "name", "string", "number", "punct"]
-
-
-@dataclass(frozen=True)
-class Token:
-    """One token of one statement, as lint reads it: comments are gone, quoting is resolved."""
-
-    kind: TokenKind  # word | name (quoted identifier) | string | number | punct
-    text: str  # a word as written; a quoted name or string without its quotes
-
-    @property
-    def word(self) -> str:
-        """The keyword this token could be: only unquoted words are keywords."""
-        return self.text.upper() if self.kind == "word" else ""
-
-
-def tokens(sql: str, dialect: str) -> Iterator[Token]:
-    """The tokens of one MySQL/MariaDB or SQLite statement (a text `split_migration` returned), for lint's rules.
-
-    Strings, comments and quoting follow the splitter's rules above, plus what only a reader of the statement needs:
-    MySQL's "..." is a string (unless ANSI_QUOTES), SQLite's [...] is a name, and MySQL's executable comments
-    /*! ... */ and /*M! ... */ are read as code, because the server runs them.
-    """
-    is_my = dialect == "mysql"
-    i, n = 0, len(sql)
-    executable_comments = 0
-    while i < n:
-        ch = sql[i]
-        if ch.isspace():
-            i += 1
-        elif sql.startswith("--", i) and (not is_my or i + 2 >= n or sql[i + 2].isspace()):
-            i = _skip_line(sql, i)
-        elif ch == "#" and is_my:
-            i = _skip_line(sql, i)
-        elif is_my and (sql.startswith("/*!", i) or sql.startswith("/*M!", i)):
-            i = sql.index("!", i) + 1
-            while i < n and sql[i].isdigit():
-                i += 1
-            executable_comments += 1
-        elif executable_comments and sql.startswith("*/", i):
-            executable_comments -= 1
-            i += 2
-        elif sql.startswith("/*", i):
-            i = _skip_block_comment(sql, i, nested=False)
-        elif ch in "'`\"" or (ch == "[" and not is_my):
-            close = "]" if ch == "[" else ch
-            text, i = _quoted_value(sql, i, close, backslash=is_my and ch in "'\"")
-            is_string = ch == "'" or (ch == '"' and is_my)
-            yield Token("string" if is_string else "name", text)
-        elif ch.isdigit():
-            j = i
-            while j < n and (sql[j].isalnum() or sql[j] in "._"):
-                j += 1
-            yield Token("number", sql[i:j])
-            i = j
-        elif ch.isalpha() or ch in "_$@":
-            j = i + 1
-            while j < n and (sql[j].isalnum() or sql[j] in "_$"):
-                j += 1
-            yield Token("word", sql[i:j])
-            i = j
-        else:
-            yield Token("punct", ch)
-            i += 1
-
-
-def _quoted_value(sql: str, i: int, close: str, *, backslash: bool) -> tuple[str, int]:
-    """The value of the quoted text opening at i (escapes resolved) and the offset after it; [...] has no escapes."""
-    out: list[str] = []
-    j, n = i + 1, len(sql)
-    while j < n:
-        c = sql[j]
-        if backslash and c == "\\" and j + 1 < n:
-            out.append(sql[j + 1])
-            j += 2
-        elif c == close and close != "]" and j + 1 < n and sql[j + 1] == close:
-            out.append(c)
-            j += 2
-        elif c == close:
-            return "".join(out), j + 1
-        else:
-            out.append(c)
-            j += 1
-    return "".join(out), n
-
-
 def _word_end(sql: str, i: int, end: int, delimiter: str) -> int:
     """Where the word at i ends: at `end`, or where a DELIMITER other than ; begins inside it."""
     if delimiter != ";":
@@ -369,7 +285,7 @@ def _skip_quoted(sql: str, i: int, quote: str, *, backslash: bool) -> int:
     return n
 
 
-def _skip_line(sql: str, i: int) -> int:
+def skip_line(sql: str, i: int) -> int:
     end = sql.find("\n", i)
     return len(sql) if end < 0 else end + 1
 
@@ -387,7 +303,27 @@ def _dollar_quoted_end(sql: str, i: int, first_line: int) -> int | None:
     return None
 
 
-def _skip_block_comment(sql: str, i: int, *, nested: bool) -> int:
+# What only psql understands (model/client_commands.py) is rare in a file: its rules load when a file has some.
+def _after_psql_command(sql: str, start: int, i: int, first_line: int) -> int:
+    from premigrate.model.client_commands import after_psql_command
+
+    return after_psql_command(sql, start, i, first_line)
+
+
+def _refuse_client_copy(text: str, line: int) -> None:
+    from premigrate.model.client_commands import refuse_client_copy
+
+    refuse_client_copy(text, line)
+
+
+def _restrict_line_end(text: str, i: int) -> int | None:
+    from premigrate.model.client_commands import RESTRICT
+
+    restrict = RESTRICT.match(text, i)
+    return restrict.end() if restrict else None
+
+
+def skip_block_comment(sql: str, i: int, *, nested: bool) -> int:
     depth = 0
     j = i
     n = len(sql)
@@ -405,7 +341,7 @@ def _skip_block_comment(sql: str, i: int, *, nested: bool) -> int:
     return n
 
 
-def _leading_noise(chunk: str, dialect: str) -> int:
+def leading_noise(chunk: str, dialect: str) -> int:
     """Offset of the first character that is neither white space nor a comment. MySQL's executable comments
     /*! ... */ and MariaDB's /*M! ... */ are code, as they are to the server (MariaDB runs /*M!100000 SET ... */ and
     mariadb-dump writes such lines): a chunk of them alone is a statement, never dropped as a comment."""
@@ -415,10 +351,12 @@ def _leading_noise(chunk: str, dialect: str) -> int:
         if chunk[i].isspace():
             i += 1
         elif chunk.startswith("--", i) or (dialect == "mysql" and chunk[i] == "#"):
-            i = _skip_line(chunk, i)
+            i = skip_line(chunk, i)
+        elif dialect == "postgresql" and chunk[i] == "\\" and (restrict_end := _restrict_line_end(chunk, i)):
+            i = restrict_end
         elif chunk.startswith("/*", i) and not chunk.startswith("/*!", i) and not (
                 dialect == "mysql" and chunk.startswith("/*M!", i)):
-            i = _skip_block_comment(chunk, i, nested=dialect == "postgresql")
+            i = skip_block_comment(chunk, i, nested=dialect == "postgresql")
         else:
             return i
     return n
@@ -429,7 +367,7 @@ def _at_statement_start(sql: str, start: int, i: int, dialect: str) -> bool:
     line_start = sql.rfind("\n", 0, i) + 1
     if sql[line_start:i].strip(" \t"):
         return False
-    return start + _leading_noise(sql[start:i], dialect) >= i
+    return start + leading_noise(sql[start:i], dialect) >= i
 
 
 def _sqlite_complete(text: str) -> bool:

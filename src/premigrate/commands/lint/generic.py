@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from premigrate.model.sql import Token, tokens
+from premigrate.model.tokens import Token, tokens
 from premigrate.model.transactions import incompatible
 from premigrate.commands.lint.rules import Analyzer, Effects, Hit, Table, display
 
