@@ -9,6 +9,7 @@ does: `sqitch deploy` runs each deploy script with the engine's client (Engine/p
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -126,6 +127,23 @@ class TestApply:
         assert 0 == result.returncode, result.stderr[-2000:]
         assert ["customers"] == [e["description"] for e in result.find("migration_applied")]
         assert ["id", "name", "email"] == columns(db, "customers")
+
+    @pytest.mark.parametrize("dialect", ["postgresql"])
+    def test_pg_dump_guard_lines_deploy_as_with_psql(self, db: TestDatabase, shop: Path) -> None:
+        """A deploy script pasted from pg_dump keeps its \\restrict and \\unrestrict lines, which sqitch's psql runs:
+        premigrate deploys it (exit 0, the table there), as psql itself does with the same file."""
+        script = "\\restrict Ab12\n-- Deploy orders\nBEGIN;\nCREATE TABLE orders (id INTEGER PRIMARY KEY, " \
+                 "customer_id INTEGER);\nCOMMIT;\n\\unrestrict Ab12\n"
+        (shop / "deploy/orders.sql").write_text(script)
+        psql = subprocess.run(["psql", "-X", "-v", "ON_ERROR_STOP=1", "-d", db.url, "-c", "CREATE SCHEMA psql_check",
+                               "-c", "SET search_path = psql_check", "-f", str(shop / "deploy/orders.sql")],
+                              capture_output=True, text=True, check=False)
+        assert 0 == psql.returncode, psql.stderr
+
+        result = up(db, shop)
+
+        assert 0 == result.returncode, result.stderr[-2000:]
+        assert [(True,)] == db.query("SELECT to_regclass('public.orders') IS NOT NULL")
 
 
 class TestDown:

@@ -168,6 +168,21 @@ class TestProject:
         with pytest.raises(MigrationFileError, match=r"deploy/t.sql: line 2: psql meta-command \\set: premigrate sends"):
             sqitch.load_project(tmp_path)
 
+    def test_pg_dump_guard_lines_pass_on_postgresql_only(self, tmp_path: Path) -> None:
+        """A deploy script pasted from pg_dump keeps its \\restrict and \\unrestrict lines: sqitch's psql runs them,
+        premigrate's splitter reads them as comments on PostgreSQL; elsewhere they stay refused meta-commands."""
+        (tmp_path / "sqitch.plan").write_text(f"%project=p\n\nt {WHO}\n")
+        (tmp_path / "deploy").mkdir()
+        script = "\\restrict AbC123\nCREATE TABLE t (id int);\n\\unrestrict AbC123\n"
+        (tmp_path / "deploy" / "t.sql").write_text(script)
+
+        plan = sqitch.load_project(tmp_path, dialect="postgresql")
+
+        assert script == plan.changes[0].deploy_sql
+        for dialect in ("sqlite", "mysql", None):
+            with pytest.raises(MigrationFileError, match=r"deploy/t.sql: line 1: psql meta-command \\restrict: "):
+                sqitch.load_project(tmp_path, dialect=dialect)
+
 
 # from sqitch: t/plan.t @bad_names, the tag-only bad names and the valid change and tag names
 BAD_NAMES = ["^foo", "foo^", "foo^6", "foo^666", "%hi", "hi!", "foo@bar", "foo:bar", "foo\\bar", "+foo", "-foo",

@@ -401,9 +401,12 @@ def script_name(change: PlanChange, exists: Callable[[str], bool]) -> str:
     return str(first)
 
 
-def load_project(root: Path, *, plan_file: str = "sqitch.plan", need_revert: bool = False) -> Plan:
+def load_project(root: Path, *, plan_file: str = "sqitch.plan", need_revert: bool = False,
+                 dialect: str | None = None) -> Plan:
     """The plan with each change's scripts read from deploy/, revert/ and verify/ (the layout `sqitch init`
-    makes). A missing deploy script is an error naming the plan line; psql meta-commands are refused."""
+    makes). A missing deploy script is an error naming the plan line; psql meta-commands are refused, except, on
+    PostgreSQL, the \\restrict and \\unrestrict lines of a pg_dump file: sqitch's psql runs them, and they ask
+    nothing of premigrate, whose splitter reads them as comments (model/client_commands.py)."""
     path = root / plan_file
     try:
         text = path.read_text(encoding="utf-8")
@@ -433,7 +436,7 @@ def load_project(root: Path, *, plan_file: str = "sqitch.plan", need_revert: boo
                 body = raw.decode("utf-8").removeprefix("\ufeff").replace("\r\n", "\n")
             except (OSError, UnicodeDecodeError) as exc:
                 raise MigrationFileError(f"{kind}/{name}: cannot read it ({exc})", file=f"{kind}/{name}") from None
-            meta = PSQL_META.search(body)
+            meta = next((m for m in PSQL_META.finditer(body) if not _pg_dump_guard(body, m, dialect)), None)
             if meta:
                 line = body.count("\n", 0, meta.start()) + 1
                 command = body[meta.start():].split()[0]
@@ -448,3 +451,12 @@ def load_project(root: Path, *, plan_file: str = "sqitch.plan", need_revert: boo
                                      "deploy_hash": hashes.get("deploy")}))
     plan.changes = changes
     return plan
+
+
+def _pg_dump_guard(body: str, meta: re.Match[str], dialect: str | None) -> bool:
+    """Whether the meta-command `meta` found is a \\restrict or \\unrestrict line pg_dump writes, on PostgreSQL."""
+    if dialect != "postgresql":
+        return False
+    from premigrate.model.client_commands import RESTRICT
+
+    return RESTRICT.match(body, body.index("\\", meta.start())) is not None

@@ -126,7 +126,7 @@ def check_dependencies(plan: Plan, file: str = "sqitch.plan") -> None:
 def load(root: Path, dialect: str | None) -> Plan:
     """The project's plan with its scripts, checked."""
     read_conf(root, dialect)
-    plan = load_project(root)
+    plan = load_project(root, dialect=dialect)
     check_dependencies(plan)
     return plan
 
