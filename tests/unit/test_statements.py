@@ -78,7 +78,8 @@ class TestPostgres:
 
 class TestPsqlOnlyText:
     """What only psql understands in a file: pg_dump's \\restrict guard lines are read as comments, any other
-    meta-command and COPY ... FROM stdin / TO STDOUT are refused with their line (model/client_commands.py)."""
+    meta-command and COPY ... TO STDOUT are refused with their line, COPY ... FROM stdin takes the rows after it
+    (model/client_commands.py)."""
 
     def test_pg_dump_restrict_lines_are_comments(self) -> None:
         """The lines pg_dump 17.6 (16.10, 15.14, ...) writes around a plain dump leave the statements and their lines
@@ -105,14 +106,31 @@ class TestPsqlOnlyText:
         sql = "SELECT E'a\\\\b', 'c\\', $$ \\x $$, $t$ \\y $t$; /* \\z */ -- \\w\nSELECT 2"
         assert 2 == len(split_statements(sql, "postgresql"))
 
-    @pytest.mark.parametrize(("sql", "line", "clause"), [
-        ("CREATE TABLE t (id int);\nCOPY public.t (id, name) FROM stdin;\n1\talice\n2\tO'Brien;\n\\.\n", 2,
-         "FROM STDIN"),
-        ("CREATE TABLE t (id int);\n-- no terminator\ncopy t from STDIN\n1\n\\.\n", 3, "FROM STDIN"),
-        ("SELECT 1;\nCOPY (SELECT 1) TO\n  STDOUT WITH (FORMAT csv);", 2, "TO STDOUT"),
+    def test_copy_from_stdin_takes_the_rows_after_it(self) -> None:
+        """The rows run from the line after the COPY's `;` to a line `\\.`, whatever they hold (quotes, `;`,
+        backslashes); the next statement's line is its line in the file; the rows count in the statement's digest."""
+        sql = ("CREATE TABLE t (id int);\nCOPY public.t (id, name) FROM stdin;  -- the rows\n1\talice\n"
+               "2\tO'Brien; \\N $$\n\\.\n\nCREATE INDEX i ON t (id);\nCOPY t FROM STDIN WITH (FORMAT csv);\n\\.\n")
+
+        statements = split_statements(sql, "postgresql")
+
+        assert [("CREATE TABLE t (id int)", 1, None),
+                ("COPY public.t (id, name) FROM stdin", 2, "1\talice\n2\tO'Brien; \\N $$\n"),
+                ("CREATE INDEX i ON t (id)", 7, None), ("COPY t FROM STDIN WITH (FORMAT csv)", 8, "")] == [
+            (s.text, s.line, s.rows) for s in statements]
+        other_rows = split_statements(sql.replace("alice", "bob"), "postgresql")[1]
+        assert other_rows.text == statements[1].text and other_rows.digest != statements[1].digest
+
+    @pytest.mark.parametrize(("sql", "line", "words"), [
+        ("CREATE TABLE t (id int);\nCOPY t FROM stdin;\n1\n2\n", 2, "its rows are not ended by a line `\\.`"),
+        ("SELECT 1;\n-- no terminator\ncopy t from STDIN\n1\n\\.\n", 3, "end the statement with `;`"),
+        ("COPY t FROM stdin; SELECT 1;\n1\n\\.\n", 1, "end the statement with `;` and start the rows on the next"),
+        ("COPY t FROM stdin", 1, "end the statement with `;`"),
+        ("SELECT 1;\nCOPY (SELECT 1) TO\n  STDOUT WITH (FORMAT csv);", 2, "COPY ... TO STDOUT sends its rows to the"),
     ])
-    def test_copy_with_the_client_is_refused_at_its_line(self, sql: str, line: int, clause: str) -> None:
-        with pytest.raises(SplitError, match=rf"^COPY \.\.\. {clause} ") as info:
+    def test_copy_with_the_client_that_cannot_run_is_refused_at_its_line(self, sql: str, line: int,
+                                                                         words: str) -> None:
+        with pytest.raises(SplitError, match=re.escape(words)) as info:
             split_statements(sql, "postgresql")
         assert line == info.value.line
 

@@ -66,6 +66,10 @@ def plan_text(views: Sequence[StepView], plan: Plan, *, secrets: Sequence[str] =
             lines.append(f"   -- line {statement.line}")
             lines.extend("   " + line for line in _scrub(statement.text, secrets).splitlines())
             lines.append("   ;")
+            if statement.rows is not None:  # COPY ... FROM STDIN: its rows follow it in the file
+                rows = statement.rows.count("\n")
+                lines.append(f"   -- and its data: the {rows} line{'' if rows == 1 else 's'} after it in the file, "
+                             "up to the line \\.")
         lines.append("")
     for problem in plan.problems:
         lines.append(f"REFUSED: {problem.message}")

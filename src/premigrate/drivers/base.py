@@ -19,10 +19,13 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
 from premigrate.model.dsn import Dsn
 from premigrate.errors import PremigrateError
+
+if TYPE_CHECKING:
+    from premigrate.model.sql import Statement
 
 class State(StrEnum):
     """A history row's state, as stored in its `state` column."""
@@ -327,3 +330,21 @@ class SendsTogether(Driver, Protocol):
         """Send what is held back and COMMIT in one message; the held-back statements' row counts. A failure names
         the failed statement in SqlError.statement (None: premigrate's own SQL)."""
         ...
+
+
+class CopiesRows(Driver, Protocol):
+    """A driver that runs COPY ... FROM STDIN with the rows a file gives it (PostgreSQL: drivers/postgres.py)."""
+
+    def copy_rows(self, command: str, rows: str) -> int | None:
+        """Run the COPY `command`, sending `rows` (psql's text, one row per line) as its data; the rows copied."""
+        ...
+
+
+def execute_statement(driver: Driver, statement: Statement) -> int | None:
+    """A migration's statement through its driver: as written (Driver.execute), or, for COPY ... FROM STDIN, with the
+    rows that follow it in the file (model/client_commands.py; only PostgreSQL's splitter finds such rows)."""
+    if statement.rows is None:
+        return driver.execute(statement.text)
+    if getattr(driver, "copy_rows", None) is None:
+        raise PremigrateError(f"COPY ... FROM STDIN with rows needs PostgreSQL, not {driver.dialect}")
+    return cast(CopiesRows, driver).copy_rows(statement.text, statement.rows)

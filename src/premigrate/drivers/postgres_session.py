@@ -141,6 +141,20 @@ class PostgresSessionMixin:
             raise error from exc
         return cursor.rowcount if cursor.rowcount >= 0 else None
 
+    def copy_rows(self, command: str, rows: str) -> int | None:
+        """COPY ... FROM STDIN, with `rows` (the lines a file gives after it) as its data (drivers/base.CopiesRows).
+        COPY goes to the server alone: what was held back goes first, in a message of its own."""
+        if self._held_back:
+            self._send_held_back()
+        self.statements_sent += 1
+        try:
+            with self.conn.cursor() as cursor:
+                with cursor.copy(command) as copy:
+                    copy.write(rows)
+                return cursor.rowcount if cursor.rowcount >= 0 else None
+        except psycopg.Error as exc:
+            raise self.map_error(exc) from exc
+
     def _drop_transaction_held_back(self) -> bool:
         """Before a rollback: forget what the transaction held back. False when its BEGIN was never sent."""
         self._together = None

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from premigrate.engine.measurements import StatementRows, rows_affected
 from premigrate.engine.tracing import NOOP, Tracer
-from premigrate.drivers.base import Driver, SqlError
+from premigrate.drivers.base import Driver, SqlError, execute_statement
 from premigrate.engine.progress import ProgressReport
 from premigrate.engine.lockwait import BlockerWatch, LockBusy, Timeouts, describe_blockers, with_lock_retries
 from premigrate.errors import ConnectionLost, MigrationFailed
@@ -88,7 +88,7 @@ class StatementAttempts:
             with self.tracer.statement(statement.text, index=index) as span, \
                     self.watch.watching(self.driver, lock_timeout) as blockers, \
                     self.progress.running(migration, index, len(statements), statement):
-                reported = self.driver.execute(statement.text)
+                reported = execute_statement(self.driver, statement)
                 self.rows[index] = count = rows_affected(statement.text, reported)
                 span.set("premigrate.rows_affected", count)
             if may_switch_database(statement.text, self.driver.dialect):

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 
-from premigrate.drivers.base import Driver, SqlError
+from premigrate.drivers.base import Driver, SqlError, execute_statement
 from premigrate.errors import CallbackFailed, MigrationFileError, PremigrateError, UsageError
 from premigrate.eventlog import EventLog
 from premigrate.model.callbacks import Callback, Callbacks
@@ -97,7 +97,7 @@ class CallbackRunner:
             with driver.transaction() if own_transaction else nullcontext():
                 for statement in item.statements:
                     index += 1
-                    driver.execute(statement.text)
+                    execute_statement(driver, statement)
         except SqlError as exc:
             line = item.statements[index - 1].line if index else None
             message = (f"callback {callback.name} ({event}) failed at statement {index} of {len(item.statements)} "

@@ -54,7 +54,8 @@ class OneMessage:
         executor = self.executor
         return (self.driver is not None and 0 < len(statements) <= MAX_STATEMENTS and step.row is None
                 and executor.callbacks is None and executor.tracer is NOOP and self.driver.can_send_together()
-                and sum(len(s.text) for s in statements) <= MAX_CHARS)
+                and sum(len(s.text) for s in statements) <= MAX_CHARS
+                and all(s.rows is None for s in statements))  # COPY's rows go as its data, in a message of their own
 
     def run_and_record(self, step: Step, statements: Sequence[Statement], started: float, rolled_back: str,
                        timeouts: Timeouts) -> None:

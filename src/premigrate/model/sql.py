@@ -36,11 +36,15 @@ class Statement:
     """One statement of a migration, and the line it starts on."""
     text: str
     line: int  # 1-based line of the statement's first token, counted in the text given to split_statements
+    # PostgreSQL's COPY ... FROM STDIN: the rows that follow it in the file, up to the line `\.` (psql's format),
+    # which the driver sends as the COPY's data (model/client_commands.py). None for every other statement.
+    rows: str | None = None
 
     @property
     def digest(self) -> str:
         """Short hash recorded per statement done, so a resume can prove the done part did not change."""
-        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+        text = self.text if self.rows is None else f"{self.text}\n{self.rows}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class Statements(Sequence[Statement]):
@@ -48,18 +52,27 @@ class Statements(Sequence[Statement]):
     a 64 MiB file of short statements took five times its size as Statement objects and stayed under the memory
     limit of the shipped manifests (256 MiB) only this way. Each access builds the Statement (a slice of the text)."""
 
-    __slots__ = ("_ends", "_lines", "_source", "_starts")
+    __slots__ = ("_ends", "_lines", "_rows", "_source", "_starts")
 
     def __init__(self, source: str) -> None:
         self._source = source
         self._starts = array("q")
         self._ends = array("q")
         self._lines = array("q")
+        self._rows: dict[int, tuple[int, int]] | None = None  # index -> where a COPY's rows are in the text
 
-    def _add(self, start: int, end: int, line: int) -> None:
+    def _add(self, start: int, end: int, line: int, rows: tuple[int, int] | None = None) -> None:
+        if rows is not None:
+            self._rows = self._rows or {}
+            self._rows[len(self._starts)] = rows
         self._starts.append(start)
         self._ends.append(end)
         self._lines.append(line)
+
+    def _statement(self, index: int) -> Statement:
+        rows = self._rows.get(index) if self._rows else None
+        return Statement(self._source[self._starts[index]:self._ends[index]], self._lines[index],
+                         self._source[rows[0]:rows[1]] if rows else None)
 
     def __len__(self) -> int:
         return len(self._starts)
@@ -75,9 +88,12 @@ class Statements(Sequence[Statement]):
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError("statement index out of range")
-        return Statement(self._source[self._starts[index]:self._ends[index]], self._lines[index])
+        return self._statement(index)
 
     def __iter__(self) -> Iterator[Statement]:
+        if self._rows:
+            yield from (self._statement(index) for index in range(len(self)))
+            return
         source = self._source
         for start, end, line in zip(self._starts, self._ends, self._lines):
             yield Statement(source[start:end], line)
@@ -149,17 +165,15 @@ def split_statements(sql: str, dialect: str, *, first_line: int = 1) -> Statemen
     is_pg, is_my = dialect == "postgresql", dialect == "mysql"
     statements = Statements(sql)
     delimiter = ";"
-    n = len(sql)
-    i = 0
-    start = 0  # start of the current statement's text
-    atomic_depth = 0
-    prev_word = ""
+    n, i = len(sql), 0
+    start, atomic_depth, prev_word = 0, 0, ""  # start: where the current statement's text starts
 
     # Lines are counted from the previous statement on, not from the top: counting from 0 made a file of n
     # statements cost O(n^2) (minutes for 100,000 statements).
     counted = [0, first_line]  # offset counted up to, line number there
 
-    def flush(end: int) -> None:
+    def flush(end: int) -> int | None:
+        """Add the statement that ends at `end`; where the scan goes on when it is not at `end` (a COPY's rows)."""
         chunk = sql[start:end]
         body_offset = leading_noise(chunk, dialect)
         body = chunk[body_offset:]
@@ -169,9 +183,10 @@ def split_statements(sql: str, dialect: str, *, first_line: int = 1) -> Statemen
             counted[1] += sql.count("\n", counted[0], at)
             counted[0] = at
             first = at + len(body) - len(body.lstrip())
-            if is_pg and text[:4].upper() == "COPY":
-                _refuse_client_copy(text, counted[1])
-            statements._add(first, first + len(text), counted[1])
+            rows = _client_copy_rows(sql, end, text, counted[1]) if is_pg and text[:4].upper() == "COPY" else None
+            statements._add(first, first + len(text), counted[1], rows and rows[:2])
+            return rows[2] if rows else None
+        return None
 
     while i < n:
         ch = sql[i]
@@ -188,14 +203,12 @@ def split_statements(sql: str, dialect: str, *, first_line: int = 1) -> Statemen
             if dialect == "sqlite" and not _sqlite_complete(sql[start : i + 1]):
                 i += 1  # inside a trigger body: SQLite's tokenizer says the statement is not over
                 continue
-            flush(i)
-            i = start = i + (len(delimiter) if at_end else 1)
+            i = start = flush(i) or i + (len(delimiter) if at_end else 1)
             prev_word = ""
             atomic_depth = 0 if at_end else atomic_depth
             continue
         if ch == "'" or (ch == '"') or (ch == "`" and is_my):
-            backslash = is_my or (is_pg and ch == "'" and _is_escape_string(sql, i))
-            i = _skip_quoted(sql, i, ch, backslash=backslash)
+            i = _skip_quoted(sql, i, ch, backslash=is_my or (is_pg and ch == "'" and _is_escape_string(sql, i)))
             continue
         if (ch == "-" and sql.startswith("--", i) and (not is_my or i + 2 >= n or sql[i + 2] in " \t\r\n")) or (
                 ch == "#" and is_my):
@@ -310,10 +323,10 @@ def _after_psql_command(sql: str, start: int, i: int, first_line: int) -> int:
     return after_psql_command(sql, start, i, first_line)
 
 
-def _refuse_client_copy(text: str, line: int) -> None:
-    from premigrate.model.client_commands import refuse_client_copy
+def _client_copy_rows(sql: str, end: int, text: str, line: int) -> tuple[int, int, int] | None:
+    from premigrate.model.client_commands import client_copy_rows
 
-    refuse_client_copy(text, line)
+    return client_copy_rows(sql, end, text, line)
 
 
 def _restrict_line_end(text: str, i: int) -> int | None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from premigrate.errors import MigrationFileError
+from premigrate.model.client_commands import meta_command_line
 from premigrate.model.formats.sqitch_deployed import DeployedChange as DeployedChange
 from premigrate.model.formats.sqitch_deployed import DeployedMatch as DeployedMatch
 from premigrate.model.formats.sqitch_deployed import match_deployed as match_deployed
@@ -49,7 +50,6 @@ _DEPEND = re.compile(rf"""\A(?P<conflicts>!?)(?:(?P<project>{NAME_RE})[:])?
       |(?P<change>{NAME_RE})(?:[@](?P<tag>{NAME_RE}))?
       |(?:[@](?P<tag2>{NAME_RE}))?)\Z""", re.VERBOSE)
 _ESCAPES = {"\\n": "\n", "\\r": "\r", "\\\\": "\\"}
-PSQL_META = re.compile(r"^[ \t]*\\[A-Za-z!?]", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -404,9 +404,7 @@ def script_name(change: PlanChange, exists: Callable[[str], bool]) -> str:
 def load_project(root: Path, *, plan_file: str = "sqitch.plan", need_revert: bool = False,
                  dialect: str | None = None) -> Plan:
     """The plan with each change's scripts read from deploy/, revert/ and verify/ (the layout `sqitch init`
-    makes). A missing deploy script is an error naming the plan line; psql meta-commands are refused, except, on
-    PostgreSQL, the \\restrict and \\unrestrict lines of a pg_dump file: sqitch's psql runs them, and they ask
-    nothing of premigrate, whose splitter reads them as comments (model/client_commands.py)."""
+    makes). A missing deploy script is an error naming the plan line; psql meta-commands are refused."""
     path = root / plan_file
     try:
         text = path.read_text(encoding="utf-8")
@@ -436,13 +434,11 @@ def load_project(root: Path, *, plan_file: str = "sqitch.plan", need_revert: boo
                 body = raw.decode("utf-8").removeprefix("\ufeff").replace("\r\n", "\n")
             except (OSError, UnicodeDecodeError) as exc:
                 raise MigrationFileError(f"{kind}/{name}: cannot read it ({exc})", file=f"{kind}/{name}") from None
-            meta = next((m for m in PSQL_META.finditer(body) if not _pg_dump_guard(body, m, dialect)), None)
+            meta = meta_command_line(body, dialect)
             if meta:
-                line = body.count("\n", 0, meta.start()) + 1
-                command = body[meta.start():].split()[0]
-                raise MigrationFileError(f"{kind}/{name}: line {line}: psql meta-command {command}: premigrate sends "
-                                         "the script's SQL to the database itself, without psql; write it in SQL "
-                                         "(or drop the line)", file=f"{kind}/{name}", line=line)
+                raise MigrationFileError(f"{kind}/{name}: line {meta[0]}: psql meta-command {meta[1]}: premigrate "
+                                         "sends the script's SQL to the database itself, without psql; write it in "
+                                         "SQL (or drop the line)", file=f"{kind}/{name}", line=meta[0])
             scripts[kind] = body
             if kind == "deploy":
                 hashes[kind] = hashlib.sha1(raw).hexdigest()  # Change.pm _deploy_hash: SHA1 of the raw file
@@ -451,12 +447,3 @@ def load_project(root: Path, *, plan_file: str = "sqitch.plan", need_revert: boo
                                      "deploy_hash": hashes.get("deploy")}))
     plan.changes = changes
     return plan
-
-
-def _pg_dump_guard(body: str, meta: re.Match[str], dialect: str | None) -> bool:
-    """Whether the meta-command `meta` found is a \\restrict or \\unrestrict line pg_dump writes, on PostgreSQL."""
-    if dialect != "postgresql":
-        return False
-    from premigrate.model.client_commands import RESTRICT
-
-    return RESTRICT.match(body, body.index("\\", meta.start())) is not None
