@@ -194,6 +194,7 @@ class TestPsqlOnlyText:
         assert 4 == result.returncode, result.stderr[-2000:]
         error = result.find("error")[0]
         assert error["error"].startswith("002_rows.sql: statement 2 of 2 (line 3) failed: [22P02] "), error["error"]
+        assert "(row 2 of the COPY's data)" in error["error"]
         assert {"first", db.table} == db.tables()
         assert ["applied"] == [r["state"] for r in db.history()]
 

@@ -23,6 +23,7 @@ reads the driver's settings and statement helpers.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ from premigrate.drivers.base import DriverSettings, SqlError, lock_key_int64
 # The lock check as a statement that fails unless the lock is held: an invalid integer literal carrying this text.
 # The condition is not a constant (a pg_locks subquery), so the planner cannot fold the cast ahead of it.
 LOCK_NOT_HELD = "premigrate: the runner lock is not held"
+_COPY_ROW = re.compile(r"^COPY [^,]+, line (\d+)")
 
 
 class PostgresSessionMixin:
@@ -153,7 +155,12 @@ class PostgresSessionMixin:
                     copy.write(rows)
                 return cursor.rowcount if cursor.rowcount >= 0 else None
         except psycopg.Error as exc:
-            raise self.map_error(exc) from exc
+            error = self.map_error(exc)
+            # The server names the row it refused in its error context: "COPY t, line 2, column id: ...".
+            row = _COPY_ROW.search(exc.diag.context or "")
+            if isinstance(error, SqlError) and row:
+                error.message += f" (row {row.group(1)} of the COPY's data)"
+            raise error from exc
 
     def _drop_transaction_held_back(self) -> bool:
         """Before a rollback: forget what the transaction held back. False when its BEGIN was never sent."""
