@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 _VERSION_TEXT = re.compile(r"\d+(?:[._]\d+)*\Z")
 
@@ -29,6 +30,11 @@ class Version:
         return cls(tuple(parts), text)
 
     def __str__(self) -> str:
+        return self._dotted
+
+    @cached_property
+    def _dotted(self) -> str:
+        # Computed once: a run formats each version many times (every log event and history row of its migration).
         return ".".join(str(p) for p in self.parts) if self.parts else "0"
 
 
