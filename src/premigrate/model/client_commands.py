@@ -18,8 +18,6 @@ from premigrate.model.sql import SplitError, leading_noise
 # between statements they ask nothing of it and are read as comments; any other meta-command is refused.
 RESTRICT = re.compile(r"\\(?:un)?restrict[ \t]+[A-Za-z0-9]+[ \t]*(?:\r?\n|\Z)")
 _META_COMMAND = re.compile(r"\\[^\s\\]*")
-
-
 _META_LINE = re.compile(r"^[ \t]*\\[A-Za-z!?]", re.MULTILINE)
 
 
