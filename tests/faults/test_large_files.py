@@ -66,3 +66,36 @@ def test_file_at_the_size_limit_fits_in_256_mib(dialect: str, statement_bytes: i
     finally:
         fdb.close()
         fdb.db.drop()
+
+
+def write_big_copy(folder: Path) -> int:
+    """001 creates a table; 002 loads about 60 MiB of rows with one COPY ... FROM stdin, as pg_dump writes them."""
+    folder.mkdir()
+    (folder / "001_table.sql").write_text("CREATE TABLE big (id INTEGER PRIMARY KEY, note TEXT);\n")
+    count = 0
+    size = 0
+    with (folder / "002_rows.sql").open("w") as out:
+        out.write("COPY public.big (id, note) FROM stdin;\n")
+        while size < FILE_BYTES:
+            line = f"{count}\trow {count} {'x' * 100}\n"
+            out.write(line)
+            size += len(line)
+            count += 1
+        out.write("\\.\n")
+    return count
+
+
+def test_copy_rows_at_the_size_limit_fit_in_256_mib(tmp_path: Path) -> None:
+    """60 MiB of COPY rows in one file: loaded under the same 256 MiB limit, every row in place."""
+    fdb = make_database("postgresql", tmp_path)
+    try:
+        folder = tmp_path / "migrations"
+        count = write_big_copy(folder)
+        result = LEDGER.record("60 MiB of COPY rows under 256 MiB: postgresql",
+                               limited("up", "--dir", str(folder), env=fdb.env()))
+
+        assert 0 == result.returncode, result.stderr[-3000:]
+        assert [(count,)] == [tuple(r) for r in fdb.q("SELECT count(*) FROM big")]
+    finally:
+        fdb.close()
+        fdb.db.drop()
