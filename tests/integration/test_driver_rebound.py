@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
 
 from premigrate.drivers import driver_class
-from premigrate.drivers.base import Driver, DriverSettings
+from premigrate.drivers.base import Driver, DriverSettings, SqlError
 from premigrate.model.dsn import parse_url
 from tests.support import TestDatabase
 
@@ -16,11 +15,8 @@ SETTINGS = DriverSettings(table="premigrate_history")
 KEY = "fleet-rebound-test"
 
 
-@pytest.fixture
-def server_db(db: TestDatabase) -> Iterator[TestDatabase]:
-    if db.dialect == "sqlite":
-        pytest.skip("SQLite targets are files: a worker opens each one (rebound is None, tested below)")
-    yield db
+# The servers' sessions move between targets; SQLite targets are files, each opened anew (test_sqlite_never_rebinds).
+SERVERS = pytest.mark.parametrize("dialect", ["postgresql", "mysql"])
 
 
 def connect(db: TestDatabase, **settings: object) -> Driver:
@@ -34,9 +30,9 @@ def scalar(driver: Driver, sql: str) -> object:
 
 
 class TestRebound:
-    def test_state_of_the_previous_target_is_gone(self, server_db: TestDatabase) -> None:
+    @SERVERS
+    def test_state_of_the_previous_target_is_gone(self, db: TestDatabase) -> None:
         """Session variables, temporary tables and the runner lock of the previous target do not survive."""
-        db = server_db
         first = connect(db)
         other = connect(db)
         try:
@@ -58,17 +54,18 @@ class TestRebound:
             assert before != scalar(second, variable)
             assert 0 == scalar(second, temp_count)
             if db.dialect == "mysql":
-                with pytest.raises(Exception):
+                with pytest.raises(SqlError) as gone:
                     second.execute("SELECT * FROM leftover")
+                assert "1146" == str(gone.value.code)  # ER_NO_SUCH_TABLE
             assert other.try_lock(KEY), "the previous target's runner lock survived the rebind"
             other.unlock(KEY)
         finally:
             first.close()
             other.close()
 
-    def test_moves_to_the_next_schema_or_database(self, server_db: TestDatabase) -> None:
+    @SERVERS
+    def test_moves_to_the_next_schema_or_database(self, db: TestDatabase) -> None:
         """PostgreSQL: the next schema's search path; MariaDB: the next database, on the same connection."""
-        db = server_db
         driver = connect(db, search_path="tenant_a") if db.dialect == "postgresql" else connect(db)
         try:
             if db.dialect == "postgresql":
@@ -88,30 +85,29 @@ class TestRebound:
         finally:
             driver.close()
 
-    def test_refuses_another_server_or_user(self, server_db: TestDatabase) -> None:
+    @SERVERS
+    def test_refuses_another_server_or_user(self, db: TestDatabase) -> None:
         """A session never serves a target on another port or as another user: None, and the caller reconnects."""
-        url = parse_url(server_db.url)
-        driver = connect(server_db)
+        url = parse_url(db.url)
+        driver = connect(db)
         try:
             assert driver.rebound(replace(url, port=1), SETTINGS) is None
             assert driver.rebound(replace(url, user="someone_else"), SETTINGS) is None
         finally:
             driver.close()
 
-    def test_postgresql_refuses_another_database(self, server_db: TestDatabase) -> None:
+    @pytest.mark.parametrize("dialect", ["postgresql"])  # MariaDB switches databases on one connection (above)
+    def test_postgresql_refuses_another_database(self, db: TestDatabase) -> None:
         """A PostgreSQL session cannot change its database: None."""
-        if server_db.dialect != "postgresql":
-            pytest.skip("MariaDB switches databases on one connection (tested above)")
-        driver = connect(server_db)
+        driver = connect(db)
         try:
-            assert driver.rebound(replace(parse_url(server_db.url), database="postgres"), SETTINGS) is None
+            assert driver.rebound(replace(parse_url(db.url), database="postgres"), SETTINGS) is None
         finally:
             driver.close()
 
+    @pytest.mark.parametrize("dialect", ["sqlite"])
     def test_sqlite_never_rebinds(self, db: TestDatabase) -> None:
         """SQLite: every target is a file of its own, opened anew."""
-        if db.dialect != "sqlite":
-            pytest.skip("servers are tested above")
         driver = connect(db)
         try:
             assert driver.rebound(parse_url(db.url), SETTINGS) is None
