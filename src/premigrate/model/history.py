@@ -24,14 +24,21 @@ def migration_fields(migration: Migration) -> dict[str, Any]:
 
 def row_for(migration: Migration, statements: Sequence[Statement], applied_by: str, **changes: Any) -> HistoryRow:
     """The migration's history row: applied, with nothing recorded per statement, then `changes` on top."""
-    fields: dict[str, Any] = {
-        "migration_id": migration.id, "version": str(migration.version) if migration.version is not None else None,
-        "description": migration.description, "kind": migration.kind, "script": migration.script,
-        "checksum": migration.checksum, "applied_at": datetime.now(timezone.utc), "execution_ms": 0,
-        "applied_by": applied_by, "state": STATE_APPLIED, "statements_total": len(statements),
-        "premigrate_version": __version__,
-    }
-    return HistoryRow(**(fields | changes))  # one row built, not a row and then its evolved copy
+    row = HistoryRow(
+        migration_id=migration.id,
+        version=str(migration.version) if migration.version is not None else None,
+        description=migration.description,
+        kind=migration.kind,
+        script=migration.script,
+        checksum=migration.checksum,
+        applied_at=datetime.now(timezone.utc),
+        execution_ms=0,
+        applied_by=applied_by,
+        state=STATE_APPLIED,
+        statements_total=len(statements),
+        premigrate_version=__version__,
+    )
+    return row.evolve(**changes)
 
 
 def digests(statements: Sequence[Statement]) -> tuple[str, ...]:
