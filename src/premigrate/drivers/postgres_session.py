@@ -31,12 +31,12 @@ import psycopg
 from psycopg import pq, sql as pg_sql
 
 from premigrate.drivers.base import DriverSettings, SqlError, lock_key_int64
+from premigrate.model.sql import ROWS_CHUNK
 
 # The lock check as a statement that fails unless the lock is held: an invalid integer literal carrying this text.
 # The condition is not a constant (a pg_locks subquery), so the planner cannot fold the cast ahead of it.
 LOCK_NOT_HELD = "premigrate: the runner lock is not held"
 _COPY_ROW = re.compile(r"^COPY [^,]+, line (\d+)")
-COPY_CHUNK = 1 << 20
 
 
 class PostgresSessionMixin:
@@ -153,10 +153,8 @@ class PostgresSessionMixin:
         try:
             with self.conn.cursor() as cursor:
                 with cursor.copy(command) as copy:
-                    # A MiB at a time: the rows of a dump can be most of a 64 MiB file, and encoding them whole
-                    # would hold a second copy of them (tests/faults/test_large_files.py).
-                    for at in range(0, len(rows), COPY_CHUNK):
-                        copy.write(rows[at:at + COPY_CHUNK])
+                    for at in range(0, len(rows), ROWS_CHUNK):  # encoded a chunk at a time (model/sql.py)
+                        copy.write(rows[at:at + ROWS_CHUNK])
                 return cursor.rowcount if cursor.rowcount >= 0 else None
         except psycopg.Error as exc:
             error = self.map_error(exc)

@@ -52,10 +52,15 @@ class OneMessage:
     def applies(self, step: Step, statements: Sequence[Statement]) -> bool:
         """Whether `step` (in a transaction of its own) can go in one message on its first attempt."""
         executor = self.executor
-        return (self.driver is not None and 0 < len(statements) <= MAX_STATEMENTS and step.row is None
-                and executor.callbacks is None and executor.tracer is NOOP and self.driver.can_send_together()
-                and sum(len(s.text) for s in statements) <= MAX_CHARS
-                and all(s.rows is None for s in statements))  # COPY's rows go as its data, in a message of their own
+        if not (self.driver is not None and 0 < len(statements) <= MAX_STATEMENTS and step.row is None
+                and executor.callbacks is None and executor.tracer is NOOP and self.driver.can_send_together()):
+            return False
+        size = 0
+        for statement in statements:  # one pass: each Statement of a file is built anew on access
+            if statement.rows is not None:  # COPY's rows go as its data, in a message of their own
+                return False
+            size += len(statement.text)
+        return size <= MAX_CHARS
 
     def run_and_record(self, step: Step, statements: Sequence[Statement], started: float, rolled_back: str,
                        timeouts: Timeouts) -> None:

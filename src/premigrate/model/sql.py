@@ -29,6 +29,9 @@ _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
 # non-ASCII letters in unquoted identifiers (`CREATE TABLE café (größe int)`).
 _WORD = re.compile(r"[^\W\d][\w$]*")
 _DELIMITER_LINE = re.compile(r"[ \t]*DELIMITER[ \t]+(\S+)[ \t]*(?:\r?\n|\Z)", re.IGNORECASE)
+# A COPY's rows are encoded a MiB at a time, to hash them and to send them (drivers/postgres_session.py): encoded whole,
+# the rows of a dump near the 64 MiB file limit were a second copy beyond the manifests' 256 MiB.
+ROWS_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -44,10 +47,10 @@ class Statement:
     def digest(self) -> str:
         """Short hash recorded per statement done, so a resume can prove the done part did not change."""
         digest = hashlib.sha256(self.text.encode())
-        if self.rows is not None:  # a COPY's rows, hashed a MiB at a time: they can be most of a 64 MiB file
+        if self.rows is not None:  # a COPY's rows, hashed a chunk at a time: they can be most of a 64 MiB file
             digest.update(b"\n")
-            for at in range(0, len(self.rows), 1 << 20):
-                digest.update(self.rows[at:at + (1 << 20)].encode())
+            for at in range(0, len(self.rows), ROWS_CHUNK):
+                digest.update(self.rows[at:at + ROWS_CHUNK].encode())
         return digest.hexdigest()[:16]
 
 
