@@ -127,6 +127,7 @@ class TestPsqlOnlyText:
         ("COPY t FROM stdin; SELECT 1;\n1\n\\.\n", 1, "end the statement with `;` and start the rows on the next"),
         ("COPY t FROM stdin", 1, "end the statement with `;`"),
         ("SELECT 1;\nCOPY (SELECT 1) TO\n  STDOUT WITH (FORMAT csv);", 2, "COPY ... TO STDOUT sends its rows to the"),
+        ("SELECT 1;\nCOPY t TO STDOUT\n\\g out.txt\n", 2, "COPY ... TO STDOUT sends its rows to the"),
     ])
     def test_copy_with_the_client_that_cannot_run_is_refused_at_its_line(self, sql: str, line: int,
                                                                          words: str) -> None:

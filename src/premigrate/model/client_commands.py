@@ -40,9 +40,10 @@ def after_psql_command(sql: str, start: int, i: int, first_line: int) -> int:
     restrict = RESTRICT.match(sql, i)
     if restrict and body >= i:
         return restrict.end()
-    if sql[body:body + 4].upper() == "COPY" and _client_clause(sql[body:i]):  # rows after a COPY with no `;`
-        raise SplitError("COPY ... FROM STDIN takes its rows from the lines after it: end the statement with `;` and "
-                         "start the rows on the next line", first_line + sql.count("\n", 0, body))
+    clause = _client_clause(sql[body:i]) if sql[body:body + 4].upper() == "COPY" else None
+    if clause is not None:  # rows after a COPY with no `;`
+        raise SplitError(_TO_STDOUT if clause.startswith("TO") else _NO_SEMICOLON,
+                         first_line + sql.count("\n", 0, body))
     line = first_line + sql.count("\n", 0, i)
     command = _META_COMMAND.match(sql, i)
     raise SplitError(f"psql meta-command {command.group(0) if command else chr(92)}: premigrate sends the file's SQL "
@@ -50,6 +51,10 @@ def after_psql_command(sql: str, start: int, i: int, first_line: int) -> int:
                      "the line", line)
 
 
+_TO_STDOUT = ("COPY ... TO STDOUT sends its rows to the client, where nothing reads them in a migration; remove it, "
+              "or COPY to a file on the database server")
+_NO_SEMICOLON = ("COPY ... FROM STDIN takes its rows from the lines after it: end the statement with `;` and start the "
+                 "rows on the next line")
 _QUOTED_TEXT = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
 _CLIENT_COPY = re.compile(r"\b(FROM\s+STDIN|TO\s+STDOUT)\b", re.IGNORECASE)
 
@@ -64,13 +69,11 @@ def client_copy_rows(sql: str, end: int, text: str, line: int) -> tuple[int, int
     if clause is None:
         return None
     if clause.startswith("TO"):
-        raise SplitError("COPY ... TO STDOUT sends its rows to the client, where nothing reads them in a migration; "
-                         "remove it, or COPY to a file on the database server", line)
+        raise SplitError(_TO_STDOUT, line)
     newline = sql.find("\n", end)
     rest = sql[end + 1:newline if newline >= 0 else len(sql)]
     if end >= len(sql) or newline < 0 or not (rest.strip() == "" or rest.strip().startswith("--")):
-        raise SplitError("COPY ... FROM STDIN takes its rows from the lines after it: end the statement with `;` "
-                         "and start the rows on the next line", line)
+        raise SplitError(_NO_SEMICOLON, line)
     rows_start = at = newline + 1
     while at < len(sql):
         line_end = sql.find("\n", at)
