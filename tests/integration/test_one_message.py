@@ -2,7 +2,7 @@
 lock check, its history row and COMMIT go to the server together, and what the run reports is what statement by
 statement reported: the failed statement and its line, the rows per statement, how long it ran, what committed.
 
-Each test also checks that the migration did go in one message (commit_together was called), so that it tests that
+Each test also checks that the migration did go in one batch (send_together was called), so that it tests that
 path and not the statement-by-statement one.
 """
 
@@ -31,15 +31,15 @@ def db(tmp_path: Path) -> Iterator[TestDatabase]:
 
 @pytest.fixture
 def sent_together(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many messages went out through commit_together."""
+    """The batches that went out through send_together: for each, how many were in flight when it was sent."""
     calls: list[int] = []
-    original = PostgresDriver.commit_together
+    original = PostgresDriver.send_together
 
-    def counting(self: PostgresDriver) -> list[int | None]:
-        calls.append(1)
-        return original(self)
+    def counting(self: PostgresDriver) -> None:
+        calls.append(self.in_flight)
+        original(self)
 
-    monkeypatch.setattr(PostgresDriver, "commit_together", counting)
+    monkeypatch.setattr(PostgresDriver, "send_together", counting)
     return calls
 
 
@@ -88,8 +88,8 @@ def test_a_failed_statement_is_named_by_the_results_before_it(db: TestDatabase, 
     # the line of the file the column is on (line 4; the statement starts on line 2).
     pytest.param("CREATE TABLE a (id int);\nSELECT id\n  FROM a\n  WHERE nope = 1;\n", 2, 4, "42703",
                  id="analysis"),
-    # The server parses the whole message first: a syntax error in statement 3 fails the message with no result
-    # before it, and only its position names statement 3 and its line.
+    # A syntax error in statement 3, after statements 1 and 2 ran: the result that failed is statement 3's, its
+    # position inside it names the line, and statements 1 and 2 roll back with it.
     pytest.param("CREATE TABLE a (id int);\nINSERT INTO a VALUES (1);\nINSERT INTO a\nVALUES (2,;\n", 3, 4, "42601",
                  id="syntax"),
 ])
@@ -198,3 +198,137 @@ def test_the_table_lock_keeps_a_migration_statement_by_statement(db: TestDatabas
     folder = _folder(tmp_path, {"001_a.sql": "CREATE TABLE a (id int);\nCREATE TABLE b (id int);\n"})
     code, _ = _up(db, folder, capfd, "--lock-mode", "table")
     assert (0, {"a", "b"}, 0) == (code, db.tables() - {db.table, f"{db.table}_lock"}, len(sent_together))
+
+
+# -- the next migration sent ahead of the answer (drivers/postgres_together.py) ----------------------------------
+
+def _started_and_applied(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(e["event"], e["version"]) for e in events if e["event"] in ("migration_started", "migration_applied")]
+
+
+def test_the_next_migration_goes_out_before_the_answer(db: TestDatabase, tmp_path: Path,
+                                                       capfd: pytest.CaptureFixture[str],
+                                                       sent_together: list[int]) -> None:
+    """Migrations 2 and 3 are each sent while the one before them is in flight; the log still tells them one
+    after the other, and each history row has its own server-taken time, in order."""
+    folder = _folder(tmp_path, {f"00{i}_t{i}.sql": f"CREATE TABLE t{i} (id int);\n" for i in (1, 2, 3)})
+    code, events = _up(db, folder, capfd)
+    assert (0, [0, 1, 1]) == (code, sent_together)
+    assert [("migration_started", "1"), ("migration_applied", "1"), ("migration_started", "2"),
+            ("migration_applied", "2"), ("migration_started", "3"), ("migration_applied", "3")] == \
+        _started_and_applied(events)
+    rows = db.query(f"SELECT migration_id, applied_at FROM {db.table} ORDER BY applied_at")
+    assert ["1", "2", "3"] == [r[0] for r in rows]
+
+
+def test_a_failed_statement_stops_the_migration_sent_behind_it(db: TestDatabase, tmp_path: Path,
+                                                                capfd: pytest.CaptureFixture[str],
+                                                                sent_together: list[int]) -> None:
+    """Migration 3 is in flight when migration 2's statement 2 fails: the failure names that statement, and
+    nothing of migration 3 ran (no table, no row, no migration_started)."""
+    folder = _folder(tmp_path, {
+        "001_a.sql": "CREATE TABLE a (id int);\n",
+        "002_b.sql": "CREATE TABLE b (id int);\nINSERT INTO a VALUES ('not a number');\n",
+        "003_c.sql": "CREATE TABLE c (id int);\n",
+    })
+    code, events = _up(db, folder, capfd)
+    failed = _event(events, "migration_failed")
+    assert (4, "2", 2, 2, "22P02") == (code, failed["version"], failed["statement"], failed["line"],
+                                        failed["sqlstate"])
+    assert [1, 1] == sent_together[1:]  # 2 and 3 each went out behind another
+    assert (["1"], {"a"}) == ([r["migration_id"] for r in db.history()], db.tables() - {db.table})
+    assert ("migration_started", "3") not in _started_and_applied(events)
+
+
+def test_a_failed_commit_stops_the_migration_sent_behind_it(db: TestDatabase, tmp_path: Path,
+                                                             capfd: pytest.CaptureFixture[str],
+                                                             sent_together: list[int]) -> None:
+    """Migration 2 fails at its COMMIT (a deferred foreign key): that ends its transaction, so the session is
+    idle again when migration 3's batch, already sent, comes up. Its guard finds no row of migration 2, and
+    migration 3 does not run: its table is not there and it has no row."""
+    folder = _folder(tmp_path, {
+        "001_p.sql": "CREATE TABLE p (id int PRIMARY KEY);\n",
+        "002_child.sql": "CREATE TABLE child (p int REFERENCES p DEFERRABLE INITIALLY DEFERRED);\n"
+                         "INSERT INTO child VALUES (42);\n",
+        "003_c.sql": "CREATE TABLE c (id int);\n",
+    })
+    code, events = _up(db, folder, capfd)
+    assert 3 == len(sent_together)  # migration 3 was sent
+    assert 4 == code
+    assert "child_p_fkey" in json.dumps(events)  # the COMMIT failed: premigrate's own SQL, reported as it is
+    assert (["1"], {"p"}) == ([r["migration_id"] for r in db.history()], db.tables() - {db.table})
+    assert ("migration_started", "3") not in _started_and_applied(events)
+
+
+def test_a_lock_timeout_with_the_next_migration_in_flight(db: TestDatabase, tmp_path: Path,
+                                                          capfd: pytest.CaptureFixture[str],
+                                                          sent_together: list[int]) -> None:
+    """Migration 1 meets a lock timeout while migration 2 is in flight behind it: migration 2 does not run then;
+    migration 1 is retried statement by statement, and migration 2 is sent again after it: each applied once."""
+    db.execute("CREATE TABLE t (id int)")
+    holder = db.connect()
+    holder.autocommit = False
+    holder.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+    release = threading.Timer(1.5, holder.rollback)
+    release.start()
+    try:
+        folder = _folder(tmp_path, {"001_a.sql": "CREATE TABLE a (id int);\nALTER TABLE t ADD COLUMN c int;\n",
+                                    "002_b.sql": "CREATE TABLE b (id int);\nINSERT INTO b VALUES (1);\n"})
+        code, events = _up(db, folder, capfd, "--ddl-lock-timeout", "300ms", "--lock-retries", "20")
+    finally:
+        release.join()
+        holder.close()
+    assert (0, "1", 2) == (code, _event(events, "lock_retry")["version"], _event(events, "lock_retry")["statement"])
+    assert [0, 1, 0] == sent_together  # 1, then 2 ahead of its answer; 2 again after 1's retry
+    assert ["1", "2"] == [r["migration_id"] for r in db.history()]
+    assert [(1,)] == db.query("SELECT count(*) FROM b")
+
+
+def test_a_statement_the_server_reads_as_two_runs_statement_by_statement(db: TestDatabase, tmp_path: Path,
+                                                                         capfd: pytest.CaptureFixture[str],
+                                                                         sent_together: list[int],
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch item may hold one command only. Should the splitter ever read two commands as one statement, the
+    server refuses that item before it runs; the migration then runs again statement by statement (each a
+    message of its own, which may hold two) and applies once."""
+    import premigrate.model.modes as modes
+    from premigrate.model.sql import Statement
+
+    def whole_file(migration: Any, dialect: str, *, down: bool = False) -> list[Statement]:
+        return [Statement(text=migration.up_sql.strip().rstrip(";"), line=1)]
+
+    monkeypatch.setattr(modes, "split_migration", whole_file)
+    folder = _folder(tmp_path, {"001_a.sql": "CREATE TABLE a (id int); INSERT INTO a VALUES (1); "
+                                             "CREATE TABLE b (id int);\n"})
+    code, events = _up(db, folder, capfd)
+    assert (0, 1) == (code, len(sent_together))
+    assert ({"a", "b"}, [(1,)]) == (db.tables() - {db.table}, db.query("SELECT count(*) FROM a"))
+    assert ["1"] == [r["migration_id"] for r in db.history()]
+    assert [] == [e for e in events if e["event"] == "migration_failed"]
+
+
+def test_a_migration_sent_ahead_that_committed_is_reported_when_the_run_stops(
+        db: TestDatabase, tmp_path: Path, capfd: pytest.CaptureFixture[str], sent_together: list[int],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run stops (here: a lost connection, simulated as the run turns to migration 2) while migration 2's
+    batch is in flight: its answer is read, and as it committed, it is logged applied and counted, with a note."""
+    from premigrate.engine.executor import Executor
+    from premigrate.errors import ConnectionLost
+
+    original = Executor.apply_step
+    calls: list[str] = []
+
+    def stop_at_the_second(self: Executor, step: Any, following: Any) -> int:
+        calls.append(step.migration.id)
+        if len(calls) == 2:
+            raise ConnectionLost("simulated: lost the connection as migration 2 comes up")
+        return original(self, step, following)
+
+    monkeypatch.setattr(Executor, "apply_step", stop_at_the_second)
+    folder = _folder(tmp_path, {f"00{i}_t{i}.sql": f"CREATE TABLE t{i} (id int);\n" for i in (1, 2, 3)})
+    code, events = _up(db, folder, capfd)
+    assert (3, [0, 1]) == (code, sent_together)
+    applied = [e for e in events if e["event"] == "migration_applied"]
+    assert [("1", None), ("2", "committed before the run stopped")] == [(e["version"], e.get("note")) for e in applied]
+    assert 2 == _event(events, "summary")["applied"]
+    assert (["1", "2"], {"t1", "t2"}) == ([r["migration_id"] for r in db.history()], db.tables() - {db.table})

@@ -115,8 +115,11 @@ class SqlError(PremigrateError):
         self.code_field = code_field  # how the log names the code: sqlstate | errno | code
         self.position = position  # 1-based character offset in the statement, when the server gives one
         # Which statement of a migration sent in one message with others failed (1-based; drivers/postgres_together
-        # commit_together), None when it was premigrate's own SQL or the statement was sent alone.
+        # send_together), None when it was premigrate's own SQL or the statement was sent alone.
         self.statement: int | None = None
+        # That statement holds two commands for the server, sent where one is allowed (a batch's item): it runs
+        # again statement by statement, as a message of its own can hold two (engine/together.py).
+        self.two_commands = False
 
 
 class ConnectFailed(PremigrateError):
@@ -319,16 +322,38 @@ class SendsTogether(Driver, Protocol):
         ...
 
     def hold_statement(self, text: str) -> None:
-        """Hold back a statement of the open transaction, to go out with commit_together."""
+        """Hold back a statement of the open transaction, to go out with send_together."""
         ...
 
     def insert_row_timed(self, row: HistoryRow) -> None:
-        """insert_row, with the row's execution_ms measured by the server from the message's arrival."""
+        """insert_row, with the row's applied_at and execution_ms taken by the server when the write runs."""
         ...
 
-    def commit_together(self) -> list[int | None]:
-        """Send what is held back and COMMIT in one message; the held-back statements' row counts. A failure names
-        the failed statement in SqlError.statement (None: premigrate's own SQL)."""
+    def begin_together(self) -> None:
+        """BEGIN a transaction that send_together ends, outside the transaction() block."""
+        ...
+
+    def guard_committed(self, migration_id: str) -> None:
+        """Hold back, first, a check that fails unless `migration_id`'s history row is there (a batch sent ahead)."""
+        ...
+
+    def send_together(self) -> None:
+        """Send what is held back and COMMIT as one batch, without waiting for its results."""
+        ...
+
+    def finish_together(self) -> list[int | None]:
+        """Wait for the oldest batch in flight; the held-back statements' row counts. A failure ends the transaction
+        and names the failed statement in SqlError.statement (None: premigrate's own SQL)."""
+        ...
+
+    def settle_together(self, timeout_s: float | None = None) -> list[bool]:
+        """Read every batch in flight to its end (a session silent for `timeout_s` is cut off); for each, whether it
+        committed."""
+        ...
+
+    @property
+    def in_flight(self) -> int:
+        """Batches sent whose results are not read yet."""
         ...
 
 

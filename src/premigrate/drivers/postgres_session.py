@@ -9,7 +9,7 @@ in one simple-query message with the next SQL the driver sends: premigrate's own
 end of that message, a migration's first statement after it when the message opens the migration's transaction,
 anything else (a query with parameters, a statement outside our transaction) alone right after it. A migration of
 two statements in a transaction run statement by statement is three round trips: [restore; BEGIN; SET LOCAL;
-statement 1], statement 2, [identity; lock check; history INSERT; COMMIT]; sent in one message, with its statements
+statement 1], statement 2, [identity; lock check; history INSERT; COMMIT]; sent in one batch, with its statements
 held back too, it is one (drivers/postgres_together.py). Each held-back item is one statement. (The lock check
 before the migration is left out after a migration whose COMMIT carried one a moment before:
 engine/sessions.HeldLock.vouch.) A failing statement of a simple-query message skips the rest of it (PostgreSQL
@@ -55,7 +55,6 @@ class PostgresSessionMixin:
     _fenced_transaction_open: bool
     _client: psycopg.ClientCursor[Any] | None = None
     _together: list[int] | None = None  # where held-back migration statements are (drivers/postgres_together.py)
-    _committed_together = False  # commit_together sent the COMMIT: the transaction's own commit() has nothing to do
     _check_sql: tuple[tuple[str, tuple[Any, ...]], str] | None = None  # the guard, and its check as SQL text
 
     if TYPE_CHECKING:  # provided by PostgresDriver and SqlHistoryMixin
@@ -96,10 +95,7 @@ class PostgresSessionMixin:
             self._send_held_back()
 
     def commit(self) -> None:
-        if self._committed_together:
-            self._committed_together = False
-        else:
-            self._exec("COMMIT")
+        self._exec("COMMIT")
         self._after_commit()
 
     def rollback(self) -> None:
@@ -119,7 +115,7 @@ class PostgresSessionMixin:
         `statement` at the end, in one message. With `statement`: its row count, and the server's error position
         made the statement's own (None when the error is in what went before it)."""
         if self._together:
-            raise RuntimeError("internal: held-back migration statements would go out without commit_together")
+            raise RuntimeError("internal: held-back migration statements would go out without send_together")
         prefix = "; ".join(self._held_back + ([then] if then is not None else []))
         if statement is not None:
             prefix += ";\n"

@@ -112,26 +112,28 @@ class StatementAttempts:
 
     def execute_together(self, migration: Migration, statements: Sequence[Statement], started: float,
                          hold: Callable[[], None], send: Callable[[], list[int | None]], *, rolled_back: str,
-                         lock_timeout: float | None) -> None:
-        """Run all of a migration's statements in one message (engine/together.py): `hold` holds them back with
-        what goes after them, `send` sends it all and returns the statements' row counts. A failed statement is
-        reported as execute() reports it (the driver names it: SqlError.statement); a failure of premigrate's own
-        SQL in the message is raised as it is, as it would be from its own message."""
+                         lock_timeout: float | None, behind: Callable[[], bool] = lambda: False) -> None:
+        """Run all of a migration's statements in one batch (engine/together.py): `hold` holds them back with
+        what goes after them (and sends them), `send` waits for the answer and returns the statements' row
+        counts. A failed statement is reported as execute() reports it (the driver names it: SqlError.statement);
+        a failure of premigrate's own SQL in the batch is raised as it is, as it would be from its own message.
+        `behind`: whether the next migration's batch was sent ahead of this one's answer (a lost connection leaves
+        both in doubt)."""
         # The watch asks the session's id first (one query, the first time): before anything is held back.
         with self.watch.watching(self.driver, lock_timeout) as blockers, \
                 self.progress.running(migration, 1, len(statements), statements[0], last=len(statements)):
-            hold()  # sends nothing: a failure here is premigrate's own, raised as it is
-            counts = self._send_together(migration, statements, started, send, blockers, rolled_back)
+            hold()  # a failure here is premigrate's own or the connection's, raised as it is
+            counts = self._send_together(migration, statements, started, send, blockers, rolled_back, behind)
         for index, (statement, reported) in enumerate(zip(statements, counts), 1):
             self.rows[index] = rows_affected(statement.text, reported)
 
     def _send_together(self, migration: Migration, statements: Sequence[Statement], started: float,
                        send: Callable[[], list[int | None]], blockers: list[dict[str, Any]],
-                       rolled_back: str) -> list[int | None]:
+                       rolled_back: str, behind: Callable[[], bool]) -> list[int | None]:
         try:
             return send()
         except SqlError as exc:
-            if exc.statement is None:
+            if exc.statement is None or exc.two_commands:
                 raise
             if exc.lock_contention:
                 raise LockBusy(exc, exc.statement, blockers, migration, statements) from exc
@@ -141,9 +143,11 @@ class StatementAttempts:
             self.log.error(EVENT_UP_FAILED, **migration_fields(migration), duration_ms=self.ms(started),
                            statements=len(statements), error=exc.message,
                            outcome="its history row says whether it committed")
+            also = (" (so did the next migration's, sent ahead of this one's answer: it ran only if this one "
+                    "committed)") if behind() else ""
             raise ConnectionLost(
                 f"{migration.script}: {exc.message} while its statements, history row and COMMIT were running (sent "
-                "in one message): it committed whole or not at all, and its history row says which",
+                f"in one batch): it committed whole or not at all, and its history row says which{also}",
                 recorded=False,
             ) from exc
 

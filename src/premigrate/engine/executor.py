@@ -152,25 +152,31 @@ class Executor(OwnWrites):
             if self.config.apply.single_transaction:
                 self._apply_single_transaction(steps)
                 return
-            for index, step in enumerate(steps):
-                self._before_step(index, step)
-                self.attempts.progress.position = (index + 1, len(steps))
-                following = steps[index + 1] if index + 1 < len(steps) else None
-                with self.migration_span(step.migration, "up") as span:
-                    # A changeset with its format's run rules (preconditions, failOnError) may not run.
-                    rows = self.apply_step(step, following) if step.migration.source is None else \
-                        apply_changeset(self, step, following)
-                    span.set("premigrate.rows_affected", rows or 0)
-                    if rows is not None and self.change_verify.wanted(step.migration):
-                        self.change_verify.run(step.migration)
-                if rows is not None:
-                    self.stats.applied += 1
+            try:
+                for index, step in enumerate(steps):
+                    if self.one_message.ahead is not step:  # a step sent ahead had this done when it was sent
+                        self.before_step(step, first=not index)
+                    self.attempts.progress.position = (index + 1, len(steps))
+                    following = steps[index + 1] if index + 1 < len(steps) else None
+                    with self.migration_span(step.migration, "up") as span:
+                        # A changeset with its format's run rules (preconditions, failOnError) may not run.
+                        rows = self.apply_step(step, following) if step.migration.source is None else \
+                            apply_changeset(self, step, following)
+                        span.set("premigrate.rows_affected", rows or 0)
+                        if rows is not None and self.change_verify.wanted(step.migration):
+                            self.change_verify.run(step.migration)
+                    if rows is not None:
+                        self.stats.applied += 1
+            except BaseException as exc:
+                # Batches sent ahead: what committed is reported; on a lost connection there is nothing to cancel.
+                self.one_message.settle(cancel=not isinstance(exc, ConnectionLost))
+                raise
 
-    def _before_step(self, index: int, step: Step) -> None:
+    def before_step(self, step: Step, *, first: bool = False) -> None:
         """The session restore and the lock check before a step. A connection lost here after the step's first row
         was written ahead (with the previous migration's final row) leaves a recorded state: reported as such."""
         try:
-            if index:
+            if not first:
                 self.between_migrations()
             self.check_lock(with_next_statement=True)
         except ConnectionLost as exc:
@@ -200,7 +206,7 @@ class Executor(OwnWrites):
         self.attempts.rows.clear()
         try:
             if mode == Mode.TRANSACTION:
-                self._apply_in_transaction(step, statements, started, timeouts)
+                self._apply_in_transaction(step, statements, started, timeouts, following)
             else:
                 # No transaction to share: each callback script runs on its own, before and after the migration.
                 self._callback("beforeEachMigrate", migration)
@@ -235,33 +241,39 @@ class Executor(OwnWrites):
             self.driver.insert_row(row)
 
     def _apply_in_transaction(self, step: Step, statements: Sequence[Statement], started: float,
-                              timeouts: Timeouts) -> None:
+                              timeouts: Timeouts, following: Step | None) -> None:
         """Statements and history row commit together: a crash leaves the old state or the new one.
         A lock timeout or deadlock rolls the whole migration back and runs it again."""
         rolled_back = "the migration was rolled back"
-        # The first attempt in one message where it can (engine/together.py); a retry statement by statement.
-        one_message = self.one_message.applies(step, statements)
+        # The first attempt in one batch where it can (engine/together.py): sent ahead already, or now; a retry
+        # statement by statement.
+        together = self.one_message.ahead is step or self.one_message.applies(step, statements)
         attempted = False
 
         def attempt() -> None:
             nonlocal attempted
             first, attempted = not attempted, True
             try:
+                if together and first:
+                    try:
+                        self.one_message.land(step, statements, started, rolled_back, timeouts, following)
+                        return
+                    except SqlError as exc:
+                        if not exc.two_commands:
+                            raise
+                        # An item the server reads as two commands, refused in a batch before it ran (the rest
+                        # rolled back): the migration runs again statement by statement, each in a message.
                 with self.transaction(timeouts):
-                    if one_message and first:
-                        self.one_message.run_and_record(step, statements, started, rolled_back, timeouts)
-                    else:
-                        self._run_and_record(step, statements, started, rolled_back, timeouts)
+                    self._run_and_record(step, statements, started, rolled_back, timeouts)
             except SqlError as exc:
                 # A conflict at COMMIT (Galera certification, errno 1213) or on the history row: retried whole.
                 if exc.lock_contention and statements:
-                    raise LockBusy(exc, len(statements), [], migration, statements) from exc
+                    raise LockBusy(exc, len(statements), [], step.migration, statements) from exc
                 raise
 
-        migration = step.migration
         self.attempts.with_retries(attempt, timeouts.retries, started, recorded=False, rolled_back=rolled_back)
         if self.lock is not None:
-            # The lock was checked with the history write (own_write_in_transaction), in the message that committed:
+            # The lock was checked with the history write (own_write_in_transaction), in the batch that committed:
             # the commit is the check's answer, and the next migration's check would repeat it a moment later.
             self.lock.vouch(self.driver)
 
