@@ -9,10 +9,10 @@ BEGIN makes what came before it part of the transaction, as in a multi-statement
 comes back on its own: a failed result is its statement's, and its error position is inside that statement.
 
 Two segments in flight: while the server runs migration N, the client builds and sends N+1, so the client's work
-overlaps the server's instead of adding to it. N+1's segment begins with a guard that fails unless N's history row
-is there (guard_committed): if N did not commit (a failed statement, a failed COMMIT, a lost lock), N+1's segment
-is skipped whole, whether the session was left in a failed transaction or not. A failure of N drains the segments
-behind it before it is raised, and nothing of them ran.
+overlaps the server's instead of adding to it. N+1's segment holds, before its BEGIN, a guard that fails unless N's
+history row is there (guard_committed): if N did not commit (a failed statement, a failed COMMIT, a lost lock),
+N+1's segment is skipped whole, whether the session was left in a failed transaction or not. A failure of N drains
+the segments behind it before it is raised, and nothing of them ran.
 
 A mixin of its own so that PostgresDriver (drivers/postgres.py) fits in the size limits; it reads the held-back
 SQL of PostgresSessionMixin (drivers/postgres_session.py).
@@ -113,17 +113,21 @@ class PostgresTogetherMixin:
         self._fenced_transaction_open = True
 
     def guard_committed(self, migration_id: str) -> None:
-        """Hold back, first in the next segment, a check that fails unless `migration_id`'s history row is there:
-        the segment is sent before the one that writes the row has answered (see the module docstring)."""
+        """Hold back, just before the next segment's BEGIN, a check that fails unless `migration_id`'s history row is
+        there: the segment is sent before the one that writes the row has answered (see the module docstring).
+        After the session restore, so that it runs as the user premigrate connected as, whatever role the
+        migration before it set; the restore before it only resets session settings, and a failed check rolls
+        them back with it (what precedes BEGIN in the segment is part of its implicit transaction)."""
         literal = pg_sql.Literal(migration_id).as_string(self.conn)
-        self._held_back.insert(0, f"SELECT (CASE WHEN EXISTS (SELECT 1 FROM {self.history_ref} WHERE migration_id = "
-                                  f"{literal}) THEN '1' ELSE '{PREVIOUS_NOT_COMMITTED}' END)::int")
-        for name in ("_begin_held_at", "_restore_at"):
-            at = getattr(self, name)
-            if at is not None:
-                setattr(self, name, at + 1)
+        at = self._begin_held_at if self._begin_held_at is not None else 0
+        self._held_back.insert(at, f"SELECT (CASE WHEN EXISTS (SELECT 1 FROM {self.history_ref} WHERE migration_id = "
+                                   f"{literal}) THEN '1' ELSE '{PREVIOUS_NOT_COMMITTED}' END)::int")
+        if self._begin_held_at is not None:
+            self._begin_held_at += 1
+        if self._restore_at is not None and self._restore_at >= at:
+            self._restore_at += 1
         if self._together is not None:
-            self._together = [i + 1 for i in self._together]
+            self._together = [i + 1 if i >= at else i for i in self._together]
 
     @property
     def in_flight(self) -> int:

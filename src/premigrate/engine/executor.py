@@ -172,20 +172,6 @@ class Executor(OwnWrites):
                 self.one_message.settle(cancel=not isinstance(exc, ConnectionLost))
                 raise
 
-    def before_step(self, step: Step, *, first: bool = False) -> None:
-        """The session restore and the lock check before a step. A connection lost here after the step's first row
-        was written ahead (with the previous migration's final row) leaves a recorded state: reported as such."""
-        try:
-            if not first:
-                self.between_migrations()
-            self.check_lock(with_next_statement=True)
-        except ConnectionLost as exc:
-            ahead = self.stepwise.written_ahead
-            if exc.recorded or ahead is None or ahead.migration_id != step.migration.id:
-                raise
-            raise ConnectionLost(f"{exc.message}; the history row of {step.migration.script} records where it "
-                                 "stopped", recorded=True) from exc
-
     def migration_span(self, migration: Migration, direction: str) -> AbstractContextManager[Span]:
         version = str(migration.version) if migration.version is not None else None
         return self.tracer.migration(migration.id, version=version, description=migration.description,

@@ -10,10 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from typing import TYPE_CHECKING
+
 from premigrate.drivers.base import Driver, HistoryRow
 from premigrate.engine.attempts import SessionTimeouts, StatementAttempts
 from premigrate.engine.sessions import HeldLock
+from premigrate.errors import ConnectionLost
 from premigrate.model.migrations import Migration
+from premigrate.model.planner import Step
+
+if TYPE_CHECKING:
+    from premigrate.engine.stepwise import StepwiseRun
 
 
 class OwnWrites:
@@ -24,6 +31,7 @@ class OwnWrites:
     own_session: bool
     attempts: StatementAttempts
     session_timeouts: SessionTimeouts
+    stepwise: StepwiseRun
 
     # -- premigrate's own writes --------------------------------------------------------------------------------
 
@@ -75,3 +83,17 @@ class OwnWrites:
         """What a migration did to its session's state does not leak into the next one."""
         if self.driver.restore_session():
             self.session_timeouts.forget()
+
+    def before_step(self, step: Step, *, first: bool = False) -> None:
+        """The session restore and the lock check before a step. A connection lost here after the step's first row
+        was written ahead (with the previous migration's final row) leaves a recorded state: reported as such."""
+        try:
+            if not first:
+                self.between_migrations()
+            self.check_lock(with_next_statement=True)
+        except ConnectionLost as exc:
+            ahead = self.stepwise.written_ahead
+            if exc.recorded or ahead is None or ahead.migration_id != step.migration.id:
+                raise
+            raise ConnectionLost(f"{exc.message}; the history row of {step.migration.script} records where it "
+                                 "stopped", recorded=True) from exc
