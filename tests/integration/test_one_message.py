@@ -12,6 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,22 @@ def _event(events: list[dict[str, Any]], name: str) -> dict[str, Any]:
     found = [e for e in events if e["event"] == name]
     assert found, f"no {name} event in {[e['event'] for e in events]}"
     return found[-1]
+
+@contextmanager
+def _table_t_locked_for_a_while(db: TestDatabase) -> Iterator[None]:
+    """Table t, created, and held in ACCESS EXCLUSIVE mode by another session for 1.5 s."""
+    db.execute("CREATE TABLE t (id int)")
+    holder = db.connect()
+    holder.autocommit = False
+    holder.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+    release = threading.Timer(1.5, holder.rollback)
+    release.start()
+    try:
+        yield
+    finally:
+        release.join()
+        holder.close()
+
 
 
 def test_a_failed_statement_is_named_by_the_results_before_it(db: TestDatabase, tmp_path: Path,
@@ -142,19 +159,10 @@ def test_a_lock_timeout_names_the_blocked_statement_and_the_retry_applies(db: Te
     """Statement 2 waits for a lock another session holds: the lock timeout fails the message, the retry event
     names statement 2 (by the results before the error), and the retry, statement by statement once the lock is
     free, applies the migration once."""
-    db.execute("CREATE TABLE t (id int)")
-    holder = db.connect()
-    holder.autocommit = False
-    holder.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
-    release = threading.Timer(1.5, holder.rollback)
-    release.start()
-    try:
+    with _table_t_locked_for_a_while(db):
         folder = _folder(tmp_path, {"001_a.sql": "CREATE TABLE a (id int);\nALTER TABLE t ADD COLUMN c int;\n"})
         started = time.monotonic()
         code, events = _up(db, folder, capfd, "--ddl-lock-timeout", "300ms", "--lock-retries", "20")
-    finally:
-        release.join()
-        holder.close()
     retry = _event(events, "lock_retry")
     assert (0, 2, "55P03") == (code, retry["statement"], retry["sqlstate"])
     assert time.monotonic() - started >= 1.0  # it did wait for the holder
@@ -265,19 +273,10 @@ def test_a_lock_timeout_with_the_next_migration_in_flight(db: TestDatabase, tmp_
                                                           sent_together: list[int]) -> None:
     """Migration 1 meets a lock timeout while migration 2 is in flight behind it: migration 2 does not run then;
     migration 1 is retried statement by statement, and migration 2 is sent again after it: each applied once."""
-    db.execute("CREATE TABLE t (id int)")
-    holder = db.connect()
-    holder.autocommit = False
-    holder.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
-    release = threading.Timer(1.5, holder.rollback)
-    release.start()
-    try:
+    with _table_t_locked_for_a_while(db):
         folder = _folder(tmp_path, {"001_a.sql": "CREATE TABLE a (id int);\nALTER TABLE t ADD COLUMN c int;\n",
                                     "002_b.sql": "CREATE TABLE b (id int);\nINSERT INTO b VALUES (1);\n"})
         code, events = _up(db, folder, capfd, "--ddl-lock-timeout", "300ms", "--lock-retries", "20")
-    finally:
-        release.join()
-        holder.close()
     assert (0, "1", 2) == (code, _event(events, "lock_retry")["version"], _event(events, "lock_retry")["statement"])
     assert [0, 1, 0] == sent_together  # 1, then 2 ahead of its answer; 2 again after 1's retry
     assert ["1", "2"] == [r["migration_id"] for r in db.history()]
