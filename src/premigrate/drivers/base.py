@@ -120,6 +120,9 @@ class SqlError(PremigrateError):
         # That statement holds two commands for the server, sent where one is allowed (a batch's item): it runs
         # again statement by statement, as a message of its own can hold two (engine/together.py).
         self.two_commands = False
+        # The COMMIT of a migration's transaction failed (a deferred constraint, a serialization failure): every
+        # statement ran, and the transaction was rolled back. The executor names the migration (exit 4).
+        self.at_commit = False
 
 
 class ConnectFailed(PremigrateError):

@@ -206,7 +206,11 @@ class SqlHistoryMixin:
             yield
             if self.fence is not None:
                 self.fence()
-            self.commit()
+            try:
+                self.commit()
+            except SqlError as exc:
+                exc.at_commit = True
+                raise
         except BaseException:
             try:
                 self.rollback()

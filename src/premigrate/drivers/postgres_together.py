@@ -223,6 +223,7 @@ class PostgresTogetherMixin:
                 error.two_commands = _TWO_COMMANDS in str(exc)
             else:
                 error.statement, error.position = None, None
+                error.at_commit = failed == len(flight.items) - 1  # COMMIT is the segment's last item
             error.message = _without_excerpt(str(exc))
         return error
 

@@ -187,6 +187,21 @@ class StatementAttempts:
             line=line, error_summary=error_summary, **{exc.code_field: exc.code},
         )
 
+    def commit_failure(self, exc: SqlError, migration: Migration | None, ran: int, started: float,
+                       rolled_back: str) -> MigrationFailed:
+        """Log a COMMIT that failed (a deferred constraint, a serialization failure) and build the error that ends
+        the run (exit 4): the statements all ran, none of them is to blame alone. `migration`: the one whose
+        transaction it was; None for the transaction of a --single-transaction run, of `ran` migrations."""
+        if migration is None:
+            what = f"the COMMIT of the --single-transaction run failed after its {ran} migration(s) ran"
+        else:
+            what = f"{migration.script}: its COMMIT failed after its {ran} statement(s) ran"
+            self.log.error(EVENT_UP_FAILED, **migration_fields(migration), duration_ms=self.ms(started),
+                           at="COMMIT", statements=ran, **{exc.code_field: exc.code}, error=exc.message,
+                           outcome="rolled back")
+        return MigrationFailed(f"{what}: [{exc.code}] {exc.message}" + (f"; {rolled_back}" if rolled_back else ""),
+                               error_summary=f"COMMIT: [{exc.code}] {exc.message}", **{exc.code_field: exc.code})
+
     def with_retries(self, attempt: Callable[[], T], retries: int, started: float, *, recorded: bool,
                      rolled_back: str, event: str = EVENT_UP_FAILED, **extra: Any) -> T:
         """Run `attempt` again after a lock timeout or deadlock, up to `retries` times; when they run out, fail

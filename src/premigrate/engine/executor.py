@@ -255,6 +255,9 @@ class Executor(OwnWrites):
                 # A conflict at COMMIT (Galera certification, errno 1213) or on the history row: retried whole.
                 if exc.lock_contention and statements:
                     raise LockBusy(exc, len(statements), [], step.migration, statements) from exc
+                if exc.at_commit:
+                    raise self.attempts.commit_failure(exc, step.migration, len(statements), started,
+                                                       rolled_back) from exc
                 raise
 
         self.attempts.with_retries(attempt, timeouts.retries, started, recorded=False, rolled_back=rolled_back)
@@ -290,8 +293,13 @@ class Executor(OwnWrites):
                     done.append((step, self.attempts.ms(step_started), counts))
 
         # The whole run is retried, with the run's retry count.
-        self.attempts.with_retries(attempt, run_timeouts.retries, started, recorded=False, rolled_back=rolled_back,
-                                   transaction="single")
+        try:
+            self.attempts.with_retries(attempt, run_timeouts.retries, started, recorded=False,
+                                       rolled_back=rolled_back, transaction="single")
+        except SqlError as exc:
+            if not exc.at_commit:
+                raise
+            raise self.attempts.commit_failure(exc, None, len(done), started, rolled_back) from exc
         for step, duration, (rows, per_statement) in done:
             self.log.info("migration_applied", **migration_fields(step.migration), duration_ms=duration,
                           transaction="single", rows_affected=rows, rows_affected_per_statement=per_statement)
