@@ -274,6 +274,31 @@ with conn.cursor() as cur:
 conn.close()
 '''
 
+# The record-per-statement client again, in Python: PyMySQL, the history writes on one session and the migration
+# statements on another (as premigrate splits them: its lock session and its migration session), nothing else. What
+# any Python runner that keeps this record pays per migration: the interpreter, PyMySQL's work per round trip, and
+# four round trips where the client above sends one stream.
+PY_RECORDED = '''\
+import os
+import sys
+
+import pymysql
+
+
+def connect():
+    return pymysql.connect(host=os.environ["BENCH_FLOOR_HOST"], port=int(os.environ["BENCH_FLOOR_PORT"]),
+                           user=os.environ["BENCH_FLOOR_USER"], password=os.environ.get("BENCH_FLOOR_PASSWORD", ""),
+                           database=os.environ["BENCH_FLOOR_DB"], autocommit=True)
+
+
+history, migration = connect().cursor(), connect().cursor()
+with open(sys.argv[1], encoding="utf-8") as sql:
+    for line in sql:  # write_recorded_sql writes one statement per line
+        statement = line.strip()
+        if statement:
+            own = "bench_history" in statement
+            (history if own else migration).execute(statement.rstrip(";"))
+'''
 
 # -- running a tool ---------------------------------------------------------------------------------------------
 
@@ -616,19 +641,30 @@ class Tools:
         if s.dialect == "postgresql":
             return Tool("python floor", [sys.executable, str(self.work / "floor_pg.py")],
                         {"BENCH_FLOOR_URL": s.url("postgresql", database)})
-        env = {"BENCH_FLOOR_HOST": s.host, "BENCH_FLOOR_PORT": str(s.port), "BENCH_FLOOR_USER": s.user,
+        return Tool("python floor", [sys.executable, str(self.work / "floor_my.py")], self._floor_env(database))
+
+    def python_recorded(self, database: str, n: int, port: int | None = None) -> Tool:
+        """MariaDB: PY_RECORDED running the statements of write_recorded_sql."""
+        return Tool(PY_RECORDED_TOOL, [sys.executable, str(self.work / "recorded_my.py"),
+                                       str(self.folders[f"recorded-mysql-{n}"])], self._floor_env(database, port))
+
+    def _floor_env(self, database: str, port: int | None = None) -> dict[str, str]:
+        s = self.server
+        env = {"BENCH_FLOOR_HOST": s.host, "BENCH_FLOOR_PORT": str(port or s.port), "BENCH_FLOOR_USER": s.user,
                "BENCH_FLOOR_DB": database}
         if s.password:
             env["BENCH_FLOOR_PASSWORD"] = s.password
-        return Tool("python floor", [sys.executable, str(self.work / "floor_my.py")], env)
+        return env
 
 
 CLIENTS = {"postgresql": "psql", "mysql": "mariadb"}
 RECORDED = "mariadb, recorded"  # the MariaDB client with premigrate's statement-level record (write_recorded_sql)
+PY_RECORDED_TOOL = "python, recorded"  # the same statements from Python (PY_RECORDED)
 GNU_TIME = "/usr/bin/time"
 RSS_ROUNDS = 2
 HISTORY_TABLES = {"premigrate": "premigrate_history", "dbmate": "schema_migrations", "alembic": "alembic_version",
-                  "psql": "bench_history", "mariadb": "bench_history", RECORDED: "bench_history"}
+                  "psql": "bench_history", "mariadb": "bench_history", RECORDED: "bench_history",
+                  PY_RECORDED_TOOL: "bench_history"}
 
 
 # -- workloads --------------------------------------------------------------------------------------------------
@@ -673,13 +709,15 @@ class Bench:
             fleet_bench.prepare(self)
         (self.work / "floor_pg.py").write_text(FLOOR_PG)
         (self.work / "floor_my.py").write_text(FLOOR_MY)
+        (self.work / "recorded_my.py").write_text(PY_RECORDED)
 
     def apply_tools(self, tools: Tools, server: Server, n: int) -> list[tuple[str, Any]]:
         return [("premigrate", lambda db: tools.premigrate_up(db, n)),
                 ("dbmate", lambda db: tools.dbmate_up(db, n)),
                 ("alembic", lambda db: tools.alembic_up(db, n)),
                 (CLIENTS[server.dialect], lambda db: tools.client(db, n))] + (
-               [(RECORDED, lambda db: tools.client(db, n, recorded=True))] if server.dialect == "mysql" else [])
+               [(RECORDED, lambda db: tools.client(db, n, recorded=True)),
+                (PY_RECORDED_TOOL, lambda db: tools.python_recorded(db, n))] if server.dialect == "mysql" else [])
 
     def apply(self, server: Server, n: int, reps: int, warmup: bool, rss_rounds: int = 0) -> None:
         workload = f"apply-{n}"
@@ -738,7 +776,8 @@ class Bench:
         for name, make in (("premigrate", lambda db, p: tools.premigrate_up(db, 100, port=p)),
                            ("dbmate", lambda db, p: tools.dbmate_up(db, 100, port=p)),
                            ("mariadb", lambda db, p: tools.client(db, 100, port=p)),
-                           (RECORDED, lambda db, p: tools.client(db, 100, port=p, recorded=True))):
+                           (RECORDED, lambda db, p: tools.client(db, 100, port=p, recorded=True)),
+                           (PY_RECORDED_TOOL, lambda db, p: tools.python_recorded(db, 100, port=p))):
             counter = MySQLCommandCounter(HISTORY_TABLES[name])
             db = self.dbs.create(server)
             try:
@@ -801,6 +840,7 @@ BASELINES = {"apply-100": ("psql", "mariadb"), "apply-1000": ("psql", "mariadb")
 PEERS = ("premigrate", "dbmate", "alembic")
 TOOL_TITLES = {"psql": "psql (baseline)", "mariadb": "mariadb (baseline)",
                RECORDED: "mariadb with the record per statement",
+               PY_RECORDED_TOOL: "Python (PyMySQL) with the record per statement",
                "python floor": {"postgresql": "Python floor: psycopg", "mysql": "Python floor: PyMySQL"}}
 
 
@@ -816,7 +856,8 @@ def summarize(runs: list[dict[str, Any]], rss: list[dict[str, Any]]) -> list[dic
                      "median_s": statistics.median(walls), "min_s": min(walls), "max_s": max(walls),
                      "rss_max_mb": max(peaks) if peaks else None})
     order = {w: i for i, w in enumerate(WORKLOADS)}
-    tool_order = {t: i for i, t in enumerate(PEERS + ("psql", "mariadb", RECORDED, "python floor"))}
+    tool_order = {t: i for i, t in enumerate(PEERS + ("psql", "mariadb", RECORDED, PY_RECORDED_TOOL,
+                                                      "python floor"))}
     rows.sort(key=lambda x: (order[x["workload"]], x["db"] != "postgresql", tool_order.get(x["tool"], 99)))
     index = {(x["workload"], x["db"], x["tool"]): x for x in rows}
     for x in rows:
@@ -860,6 +901,13 @@ def targets(rows: list[dict[str, Any]], round_trips: dict[str, Any]) -> list[dic
             ratio = pm["median_s"] / recorded["median_s"]
             add("apply 1,000 against the client with the same record per statement (reported)", db, ratio,
                 f"{ratio:.2f}× ({pm['median_s']:.2f} s vs {recorded['median_s']:.2f} s)", None)
+        in_python, peer_dbmate = (index.get(("apply-1000", db, t)) for t in (PY_RECORDED_TOOL, "dbmate"))
+        if pm and in_python and peer_dbmate:
+            ratio = pm["median_s"] / in_python["median_s"]
+            floor = in_python["median_s"] / peer_dbmate["median_s"]
+            add("apply 1,000 against Python with the same record per statement (reported; that client is "
+                f"{floor:.2f}× dbmate)", db, ratio,
+                f"{ratio:.2f}× ({pm['median_s']:.2f} s vs {in_python['median_s']:.2f} s)", None)
         dbmate = index.get(("apply-1000", db, "dbmate"))
         if db == "postgresql" and pm and dbmate:
             add("apply 1,000 faster than dbmate", db, pm["median_s"] / dbmate["median_s"],

@@ -28,7 +28,10 @@ def _bench() -> ModuleType:
     return module
 
 
-def test_the_recorded_client_baseline_applies_and_records_every_migration(tmp_path: Path) -> None:
+@pytest.mark.parametrize("client", ["mariadb", "python"])
+def test_the_recorded_client_baseline_applies_and_records_every_migration(tmp_path: Path, client: str) -> None:
+    """The same statements, from the mariadb client or from Python (bench.PY_RECORDED: PyMySQL, the history writes
+    on one session and the migration statements on another)."""
     bench = _bench()
     n = 4
     script = bench.write_recorded_sql(tmp_path / "recorded.sql", n)
@@ -40,11 +43,20 @@ def test_the_recorded_client_baseline_applies_and_records_every_migration(tmp_pa
     db = TestDatabase.create("mysql", tmp_path)
     try:
         url = urlsplit(db.url)
-        with script.open("rb") as sql:
-            subprocess.run(["mariadb", "--no-defaults", "--protocol=TCP", "-h", url.hostname or "127.0.0.1",
-                            "-P", str(url.port or 3306), "-u", url.username or "root", db.name],
-                           stdin=sql, check=True, capture_output=True, timeout=120,
-                           env={"PATH": "/usr/bin:/bin", **({"MYSQL_PWD": url.password} if url.password else {})})
+        if client == "python":
+            runner = tmp_path / "recorded_my.py"
+            runner.write_text(bench.PY_RECORDED)
+            env = {"BENCH_FLOOR_HOST": url.hostname or "127.0.0.1", "BENCH_FLOOR_PORT": str(url.port or 3306),
+                   "BENCH_FLOOR_USER": url.username or "root", "BENCH_FLOOR_PASSWORD": url.password or "",
+                   "BENCH_FLOOR_DB": db.name}
+            subprocess.run([sys.executable, str(runner), str(script)], check=True, capture_output=True, timeout=120,
+                           env=env)
+        else:
+            with script.open("rb") as sql:
+                subprocess.run(["mariadb", "--no-defaults", "--protocol=TCP", "-h", url.hostname or "127.0.0.1",
+                                "-P", str(url.port or 3306), "-u", url.username or "root", db.name],
+                               stdin=sql, check=True, capture_output=True, timeout=120,
+                               env={"PATH": "/usr/bin:/bin", **({"MYSQL_PWD": url.password} if url.password else {})})
         assert {f"bench_t{i:04d}" for i in range(1, n + 1)} | {"bench_history"} == db.tables()
         assert [(i, 2, 2) for i in range(1, n + 1)] == [
             tuple(int(v) for v in row) for row in db.query("SELECT version, done, started FROM bench_history "

@@ -27,6 +27,9 @@ def utc(value: datetime) -> datetime:
 FENCED_WRITE_ATTEMPTS = 5
 
 
+_APPLIED_AT, _ERROR = HISTORY_COLUMNS.index("applied_at"), HISTORY_COLUMNS.index("error")
+
+
 class SqlHistoryMixin:
     """History-table SQL shared by the drivers; each sets `param` and provides _exec/_fetchall and `_history_ref`.
 
@@ -125,12 +128,12 @@ class SqlHistoryMixin:
 
     def _row_params(self, row: HistoryRow) -> tuple[Any, ...]:
         values = list(row.values())
-        values[HISTORY_COLUMNS.index("applied_at")] = self._from_datetime(row.applied_at)
+        values[_APPLIED_AT] = self._from_datetime(row.applied_at)
         # The error column holds what the server said, and servers echo statements (a MySQL syntax error quotes
         # `IDENTIFIED BY '<placeholder value>'`): it is scrubbed like a log line before it is stored. The other text
         # columns are identities compared on every run (ids, versions, file names, checksums) and come from the
         # folder, not from the database or the environment; scrubbing them would corrupt the history.
-        values[HISTORY_COLUMNS.index("error")] = log.scrub(row.error)
+        values[_ERROR] = log.scrub(row.error)
         return tuple(values)
 
     def insert_row(self, row: HistoryRow) -> None:
@@ -140,18 +143,26 @@ class SqlHistoryMixin:
             self._row_params(row),
         )
 
+    _update_sql_built: tuple[str, str] | None = None  # (history_ref, the UPDATE for it)
+
+    def _update_sql(self) -> str:
+        """UPDATE of every column but the key, by key: built once per table name (a run writes it per statement
+        on MySQL); the caller appends the lock condition where writes are guarded."""
+        ref = self.history_ref
+        built = self._update_sql_built
+        if built is None or built[0] != ref:
+            assignments = ", ".join(f"{c} = {self.param}" for c in HISTORY_COLUMNS[1:])
+            built = self._update_sql_built = (ref, f"UPDATE {ref} SET {assignments} WHERE migration_id = {self.param}")
+        return built[1]
+
     def update_row(self, row: HistoryRow) -> None:
-        assignments = ", ".join(f"{c} = {self.param}" for c in HISTORY_COLUMNS[1:])
         params = self._row_params(row)
-        where = f"migration_id = {self.param}"
         guard = self._write_guard
         if guard is None:
-            self._write_history(f"UPDATE {self.history_ref} SET {assignments} WHERE {where}",
-                                params[1:] + params[:1])
+            self._write_history(self._update_sql(), params[1:] + params[:1])
             return
         condition, guard_params = guard
-        matched = self._exec_count(f"UPDATE {self.history_ref} SET {assignments} WHERE {where} AND {condition}",
-                                   params[1:] + params[:1] + guard_params)
+        matched = self._exec_count(f"{self._update_sql()} AND {condition}", params[1:] + params[:1] + guard_params)
         if matched == 0 and not self._fetchall(f"SELECT {condition}", guard_params)[0][0]:
             raise LockLost(f"the runner lock is no longer held (its session ended); the history row of "
                            f"{row.script} was not updated")

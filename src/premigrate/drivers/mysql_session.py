@@ -18,6 +18,12 @@ from premigrate.errors import LockLost
 from premigrate.model.dsn import Dsn
 
 COM_RESET_CONNECTION = 0x1F  # MySQL client/server protocol, COM_RESET_CONNECTION
+# finish_and_start's statement, but for the table and the lock condition: built once, not per migration.
+_TWO_ROWS = (
+    f"INSERT INTO {{table}} ({', '.join(HISTORY_COLUMNS)}) "
+    f"SELECT * FROM (SELECT {', '.join(f'%s AS {name}' for name in HISTORY_COLUMNS)} "
+    f"UNION ALL SELECT {', '.join(['%s'] * len(HISTORY_COLUMNS))}) AS premigrate_rows WHERE {{condition}} "
+    f"ON DUPLICATE KEY UPDATE {', '.join(f'{name} = VALUES({name})' for name in HISTORY_COLUMNS[1:])}")
 _LOCK_NOT_HELD = "premigrate: the runner lock is not held"
 
 
@@ -88,16 +94,10 @@ class MySQLSessionMixin:
         if self.fence is not None:
             super().finish_and_start(final, ahead)  # type: ignore[misc]
             return
-        names = ", ".join(HISTORY_COLUMNS)
-        first = ", ".join(f"%s AS {name}" for name in HISTORY_COLUMNS)
-        second = ", ".join(["%s"] * len(HISTORY_COLUMNS))
         guard = self._write_guard
         condition, guard_params = guard if guard is not None else ("1 = 1", ())
-        updates = ", ".join(f"{name} = VALUES({name})" for name in HISTORY_COLUMNS[1:])
-        written = self._exec_count(
-            f"INSERT INTO {self.history_ref} ({names}) SELECT * FROM (SELECT {first} UNION ALL SELECT {second}) "
-            f"AS premigrate_rows WHERE {condition} ON DUPLICATE KEY UPDATE {updates}",
-            self._row_params(final) + self._row_params(ahead) + guard_params)
+        written = self._exec_count(_TWO_ROWS.format(table=self.history_ref, condition=condition),
+                                   self._row_params(final) + self._row_params(ahead) + guard_params)
         if written == 0 and guard is not None and not self._fetchall(f"SELECT {condition}", guard_params)[0][0]:
             raise LockLost(f"the runner lock is no longer held (its session ended); the history row of "
                            f"{final.script} was not updated")

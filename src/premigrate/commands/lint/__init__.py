@@ -143,14 +143,13 @@ def _lint_file(migration: Migration, dialect: str, analyzer: Analyzer,
         end = statement.line + statement.text.count("\n")
         allowed = _allowed(lines[previous_end + 1 - first: end + 1 - first])
         previous_end = end
-        shown = _one_line(statement.text)
         parse_text = _PLACEHOLDER.sub(_PLACEHOLDER_MARK + r"\1", statement.text)
         try:
             effects = analyzer(parse_text, state.transactional)
         except Unparsable as exc:
             if "parse-error" not in allowed:
                 line = statement.line + parse_text.count("\n", 0, exc.offset)
-                findings.append(_finding("parse-error", migration.script, line, shown, str(exc)))
+                findings.append(_finding("parse-error", migration.script, line, _one_line(statement.text), str(exc)))
             continue
         subjects: dict[str, list[str]] = {}
         for hit in effects.hits:
@@ -161,7 +160,7 @@ def _lint_file(migration: Migration, dialect: str, analyzer: Analyzer,
                 subjects[hit.rule].append(subject)
         for rule_id in RULES:  # one finding per rule, in table order, so output is stable
             if rule_id in subjects:
-                findings.append(_finding(rule_id, migration.script, statement.line, shown,
+                findings.append(_finding(rule_id, migration.script, statement.line, _one_line(statement.text),
                                          "; ".join(subjects[rule_id])))
         # Recorded after the statement's own hits: a statement never exempts itself.
         state.created.extend(effects.created)
