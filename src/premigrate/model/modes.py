@@ -45,9 +45,7 @@ class StepShapes:
     def __init__(self, dialect: str, transactional_ddl: bool) -> None:
         self.dialect = dialect
         self.transactional_ddl = transactional_ddl
-        # Keyed by the migration's identity, and holding it (so that its id is not reused): hashing a Migration
-        # hashes every field of it, and the run asks several times per migration.
-        self._splits: dict[tuple[int, bool], tuple[Migration, Sequence[Statement]]] = {}
+        self._splits: dict[tuple[Migration, bool], Sequence[Statement]] = {}
         self._splitting = threading.Lock()
         # The blocks of each statement list asked about, by identity (the lists are the splits above, kept for the
         # run): the mode, the run and the next migration's first row each ask, four times a migration on MySQL.
@@ -59,28 +57,23 @@ class StepShapes:
 
     def known_statements(self, migration: Migration) -> Sequence[Statement] | None:
         """The up part's statements if this run has split the file already, else None (nothing is split here)."""
-        known = self._splits.get((id(migration), False))
-        return known[1] if known is not None and known[0] is migration else None
+        return self._splits.get((migration, False))
 
     def down_statements(self, migration: Migration) -> Sequence[Statement]:
         return self._split(migration, down=True)
 
     def _split(self, migration: Migration, *, down: bool) -> Sequence[Statement]:
-        key = (id(migration), down)
-        known = self._splits.get(key)  # a dict read is atomic: the lock is for the first split only
-        if known is not None and known[0] is migration:
-            return known[1]
+        key = (migration, down)
         with self._splitting:  # a fleet's workers share one StepShapes: each file is split once
-            known = self._splits.get(key)
-            if known is None or known[0] is not migration:
+            if key not in self._splits:
                 try:
-                    known = self._splits[key] = (migration, split_migration(migration, self.dialect, down=down))
+                    self._splits[key] = split_migration(migration, self.dialect, down=down)
                 except SplitError as exc:
                     if down:
                         raise ValidationFailed(f"{migration.down_script}: line {exc.line}: {exc}") from None
                     raise ValidationFailed(f"{migration.script}: line {exc.line}: {exc}",
                                            script=migration.script) from None
-            return known[1]
+            return self._splits[key]
 
     def blocks(self, migration: Migration, statements: Sequence[Statement], script: str | None = None) -> list[Block]:
         """The transactions the file opens and ends itself; unbalanced ones are a file error."""
