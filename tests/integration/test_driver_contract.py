@@ -24,6 +24,7 @@ SLEEP = {
     "sqlite": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
 }
 SETTINGS = DriverSettings(table="premigrate_history")
+SERVERS = ["postgresql", "mysql"]
 
 
 def open_driver(db: TestDatabase, **settings: object) -> Driver:
@@ -257,6 +258,53 @@ class TestLock:
         finally:
             holder.close()
             writer.close()
+
+    @pytest.mark.parametrize("dialect", SERVERS)  # SQLite never guards: its lock cannot be lost
+    def test_guarded_finish_and_start_writes_both_rows_or_refuses(self, db: TestDatabase) -> None:
+        """finish_and_start from another session than the holder's: both rows while the lock is held; LockLost and
+        neither row once it is gone."""
+        from premigrate.errors import LockLost
+
+        holder, writer = open_driver(db), open_driver(db)
+        try:
+            writer.ensure_history_table()
+            writer.insert_row(row("1", state="in_progress", statements_done=1))
+            assert holder.try_lock("k")
+            writer.guard_writes("k", holder.session_id())
+            writer.finish_and_start(row("1"), row("2", state="in_progress", statements_done=0))
+            assert [("1", "applied"), ("2", "in_progress")] == [
+                (r.migration_id, r.state) for r in writer.read_history()]
+            holder.unlock("k")
+            with pytest.raises(LockLost):
+                writer.finish_and_start(row("2"), row("3", state="in_progress", statements_done=0))
+            assert [("1", "applied"), ("2", "in_progress")] == [
+                (r.migration_id, r.state) for r in writer.read_history()]
+        finally:
+            holder.close()
+            writer.close()
+
+    @pytest.mark.parametrize("dialect", SERVERS)  # SQLite never guards: its lock cannot be lost
+    def test_the_holders_own_writes_are_plain(self, db: TestDatabase) -> None:
+        """The lock's session writes its progress rows without the lock condition (its lock ends only with it):
+        both rows are written, and on MariaDB/MySQL without the derived table the condition needs (no temporary
+        table for the two rows)."""
+        holder = open_driver(db)
+        try:
+            holder.ensure_history_table()
+            holder.insert_row(row("1", state="in_progress", statements_done=1))
+            assert holder.try_lock("k")
+            holder.guard_writes("k", holder.session_id())
+            temporary_tables = "SHOW SESSION STATUS LIKE 'Created_tmp_tables'"
+            before = holder._fetchall(temporary_tables) if db.dialect == "mysql" else []  # type: ignore[attr-defined]
+            holder.finish_and_start(row("1"), row("2", state="in_progress", statements_done=0))
+            holder.update_row(row("2", state="in_progress", statements_done=1))
+            if db.dialect == "mysql":
+                after = holder._fetchall(temporary_tables)  # type: ignore[attr-defined]
+                assert int(after[0][1]) - int(before[0][1]) == 0
+            assert [("1", "applied", 2), ("2", "in_progress", 1)] == [
+                (r.migration_id, r.state, r.statements_done) for r in holder.read_history()]
+        finally:
+            holder.close()
 
     def test_holder_reported(self, db: TestDatabase) -> None:
         """lock_holder tells who holds the lock."""

@@ -265,7 +265,8 @@ class Driver(Protocol):
     def guard_writes(self, key: str, holder: int | None) -> None:
         """Make every later update_row() conditional on session `holder` (a session_id()) still holding the runner
         lock `key`, in the same statement: a row is never written by a run that lost its lock (update_row then
-        raises LockLost). None: no guard (SQLite: the lock is a file lock of this process, it cannot be lost)."""
+        raises LockLost). None: no guard (SQLite: the lock is a file lock of this process, it cannot be lost); nor
+        when `holder` is this session (its lock ends only with this session or its own release)."""
     def finish_and_start(self, final: HistoryRow, ahead: HistoryRow) -> None:
         """update_row(final) and insert_row(ahead) in one transaction, both or neither (a migration's last row and
         the next one's "statement 1 started"), conditional on the runner lock like update_row."""

@@ -18,12 +18,17 @@ from premigrate.errors import LockLost
 from premigrate.model.dsn import Dsn
 
 COM_RESET_CONNECTION = 0x1F  # MySQL client/server protocol, COM_RESET_CONNECTION
-# finish_and_start's statement, but for the table and the lock condition: built once, not per migration.
-_TWO_ROWS = (
+# finish_and_start's statements, but for the table and the lock condition: built once, not per migration. Where the
+# writes are conditional on the lock, the rows are selected only while it is held; else (the lock's own session
+# writes, history.guard_writes) they are plain VALUES, which spares the server a derived table per migration.
+_ON_DUPLICATE = f"ON DUPLICATE KEY UPDATE {', '.join(f'{name} = VALUES({name})' for name in HISTORY_COLUMNS[1:])}"
+_TWO_ROWS_IF = (
     f"INSERT INTO {{table}} ({', '.join(HISTORY_COLUMNS)}) "
     f"SELECT * FROM (SELECT {', '.join(f'%s AS {name}' for name in HISTORY_COLUMNS)} "
     f"UNION ALL SELECT {', '.join(['%s'] * len(HISTORY_COLUMNS))}) AS premigrate_rows WHERE {{condition}} "
-    f"ON DUPLICATE KEY UPDATE {', '.join(f'{name} = VALUES({name})' for name in HISTORY_COLUMNS[1:])}")
+    f"{_ON_DUPLICATE}")
+_ROW = f"({', '.join(['%s'] * len(HISTORY_COLUMNS))})"
+_TWO_ROWS = f"INSERT INTO {{table}} ({', '.join(HISTORY_COLUMNS)}) VALUES {_ROW}, {_ROW} {_ON_DUPLICATE}"
 _LOCK_NOT_HELD = "premigrate: the runner lock is not held"
 
 
@@ -88,17 +93,22 @@ class MySQLSessionMixin:
     def finish_and_start(self, final: HistoryRow, ahead: HistoryRow) -> None:
         """One statement, one round trip and one commit, where START TRANSACTION, UPDATE, INSERT and COMMIT took
         four round trips: an INSERT of both rows that updates the existing one (ON DUPLICATE KEY UPDATE; the
-        primary key is migration_id), its rows selected only while the runner lock is held. A single statement is
-        atomic in InnoDB, so both rows are written or neither. Fenced writes (table lock mode) take the
+        primary key is migration_id), its rows selected only while the runner lock is held where the writes are
+        guarded (history.guard_writes). A single statement is atomic in InnoDB, so both rows are written or
+        neither. Fenced writes (table lock mode) take the
         transaction of the shared path, which ends with the fence."""
         if self.fence is not None:
             super().finish_and_start(final, ahead)  # type: ignore[misc]
             return
         guard = self._write_guard
-        condition, guard_params = guard if guard is not None else ("1 = 1", ())
-        written = self._exec_count(_TWO_ROWS.format(table=self.history_ref, condition=condition),
-                                   self._row_params(final) + self._row_params(ahead) + guard_params)
-        if written == 0 and guard is not None and not self._fetchall(f"SELECT {condition}", guard_params)[0][0]:
+        params = self._row_params(final) + self._row_params(ahead)
+        if guard is None:
+            self._exec(_TWO_ROWS.format(table=self.history_ref), params)
+            return
+        condition, guard_params = guard
+        written = self._exec_count(_TWO_ROWS_IF.format(table=self.history_ref, condition=condition),
+                                   params + guard_params)
+        if written == 0 and not self._fetchall(f"SELECT {condition}", guard_params)[0][0]:
             raise LockLost(f"the runner lock is no longer held (its session ended); the history row of "
                            f"{final.script} was not updated")
 
