@@ -295,11 +295,11 @@ class TestLock:
             assert holder.try_lock("k")
             holder.guard_writes("k", holder.session_id())
             temporary_tables = "SHOW SESSION STATUS LIKE 'Created_tmp_tables'"
-            before = holder._fetchall(temporary_tables) if db.dialect == "mysql" else []  # type: ignore[attr-defined]
+            before = holder.fetch(temporary_tables) if db.dialect == "mysql" else []
             holder.finish_and_start(row("1"), row("2", state="in_progress", statements_done=0))
             holder.update_row(row("2", state="in_progress", statements_done=1))
             if db.dialect == "mysql":
-                after = holder._fetchall(temporary_tables)  # type: ignore[attr-defined]
+                after = holder.fetch(temporary_tables)
                 assert int(after[0][1]) - int(before[0][1]) == 0
             assert [("1", "applied", 2), ("2", "in_progress", 1)] == [
                 (r.migration_id, r.state, r.statements_done) for r in holder.read_history()]
