@@ -180,8 +180,7 @@ class SqlHistoryMixin:
         # or with the session itself (the reasoning of engine/sessions.HeldLock.vouch), so a write that reaches
         # the server on it is made under the lock, and one on a session that ended fails anyway. The condition
         # would cost the server work on every progress row (MariaDB: a derived table per migration) for nothing.
-        own = holder is not None and holder == self.session_id()
-        self._write_guard = None if holder is None or own else self._lock_condition(key, holder)
+        self._write_guard = None if holder is None or holder == self.session_id() else self._lock_condition(key, holder)
 
     def _lock_condition(self, key: str, holder: int) -> tuple[str, tuple[Any, ...]]:
         """SQL that is true while session `holder` holds the runner lock `key`, and its parameters."""

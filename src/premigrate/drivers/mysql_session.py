@@ -95,8 +95,8 @@ class MySQLSessionMixin:
         four round trips: an INSERT of both rows that updates the existing one (ON DUPLICATE KEY UPDATE; the
         primary key is migration_id), its rows selected only while the runner lock is held where the writes are
         guarded (history.guard_writes). A single statement is atomic in InnoDB, so both rows are written or
-        neither. Fenced writes (table lock mode) take the
-        transaction of the shared path, which ends with the fence."""
+        neither. Fenced writes (table lock mode) take the transaction of the shared path, which ends with the
+        fence."""
         if self.fence is not None:
             super().finish_and_start(final, ahead)  # type: ignore[misc]
             return
