@@ -306,6 +306,28 @@ class TestLock:
         finally:
             holder.close()
 
+    @pytest.mark.parametrize("dialect", ["postgresql"])
+    def test_lock_condition_reads_no_catalog(self, db: TestDatabase) -> None:
+        """The lock condition every migration's history write carries names its database by oid: the server plans
+        no pg_database lookup for it. It is true while the holder holds the lock, false for another session's pid
+        and once the lock is released."""
+        holder, writer = open_driver(db), open_driver(db)
+        try:
+            assert holder.try_lock("k")
+            pid = holder.session_id()
+            assert pid is not None and writer.session_id() != pid
+            condition, params = writer._lock_condition("k", pid)  # type: ignore[attr-defined]
+            plan = "\n".join(str(r[0]) for r in writer.fetch(f"EXPLAIN SELECT {condition}", params))
+            assert "pg_locks" not in plan and "pg_lock_status" in plan and "pg_database" not in plan, plan
+            assert writer.fetch(f"SELECT {condition}", params) == [(True,)]
+            other, other_params = writer._lock_condition("k", writer.session_id() or 0)  # type: ignore[attr-defined]
+            assert writer.fetch(f"SELECT {other}", other_params) == [(False,)]
+            holder.unlock("k")
+            assert writer.fetch(f"SELECT {condition}", params) == [(False,)]
+        finally:
+            holder.close()
+            writer.close()
+
     def test_holder_reported(self, db: TestDatabase) -> None:
         """lock_holder tells who holds the lock."""
         first, second = open_driver(db), open_driver(db)

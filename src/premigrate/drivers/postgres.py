@@ -78,6 +78,7 @@ class PostgresDriver(PostgresSessionMixin, PostgresTogetherMixin, SqlHistoryMixi
         self._begin_held_at: int | None = None
         self._lost: Callable[[], Exception] | None = None
         self._backend_pid: int | None = None
+        self.database_oid: int | None = None  # read with the pid (session_id)
         self.dsn = dsn
         self.settings = settings
         # The history table lives in --history-schema, else in the first schema of the session's search_path as
@@ -204,8 +205,11 @@ class PostgresDriver(PostgresSessionMixin, PostgresTogetherMixin, SqlHistoryMixi
         # for cancel requests) is the pooler's own, which no pg_locks or pg_stat_activity row carries. (Behind a
         # transaction pooler the backend changes between transactions; the runner uses the table lock there, and
         # blocker lookups are best effort.)
+        # Its database's oid comes with it, for the lock condition (drivers/postgres_session._lock_condition).
         if self._backend_pid is None:
-            self._backend_pid = int(self._fetchall("SELECT pg_backend_pid()")[0][0])
+            pid, database_oid = self._fetchall(
+                "SELECT pg_backend_pid(), (SELECT oid FROM pg_database WHERE datname = current_database())")[0]
+            self._backend_pid, self.database_oid = int(pid), int(database_oid)
         return self._backend_pid
 
     def blockers(self, session_id: int) -> list[dict[str, Any]]:

@@ -44,6 +44,7 @@ class PostgresSessionMixin:
 
     conn: psycopg.Connection[Any]
     settings: DriverSettings
+    database_oid: int | None  # this session's database, read with its pid (PostgresDriver.session_id)
     statements_sent: int
     fence: Callable[[], None] | None
     _held_back: list[str]
@@ -211,11 +212,14 @@ class PostgresSessionMixin:
         self._exec("SELECT pg_advisory_unlock(%s)", (lock_key_int64(key),))
 
     def _lock_condition(self, key: str, holder: int) -> tuple[str, tuple[Any, ...]]:
+        """The lock is held by the session `holder`. The database is this session's, as an oid read once
+        (session_id): the condition rides with every migration's history write, and looking the oid up in
+        pg_database each time was a third of its planning and running on the server."""
         k = lock_key_int64(key) & 0xFFFFFFFFFFFFFFFF
+        self.session_id()
         return ("""EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = %s
-                   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                   AND classid = %s::int8::oid AND objid = %s::int8::oid AND objsubid = 1)""",
-                (holder, (k >> 32) & 0xFFFFFFFF, k & 0xFFFFFFFF))
+                   AND database = %s::oid AND classid = %s::int8::oid AND objid = %s::int8::oid AND objsubid = 1)""",
+                (holder, self.database_oid, (k >> 32) & 0xFFFFFFFF, k & 0xFFFFFFFF))
 
     def lock_held(self, key: str) -> bool:
         condition, params = self._lock_condition(key, self.session_id() or 0)
