@@ -114,10 +114,13 @@ class Interrupted(KeyboardInterrupt):
     one, so the statement stops instead of running on after we exit.
     """
 
-    def __init__(self, signum: int) -> None:
+    def __init__(self, signum: int, *, before_statement: bool = False) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
         self.exit_code = 128 + signum
+        # A fleet's worker stops at its next statement (engine/fleet_sessions.py): the statement was not sent, so
+        # the record says the migration stopped before it, not that it may have taken effect.
+        self.before_statement = before_statement
 
 
 EXIT_CODES: list[tuple[str, str]] = [

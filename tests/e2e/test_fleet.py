@@ -226,6 +226,9 @@ class TestFleetWithBrokenTargets:
         assert {"targets": total, "current": total - 3, "pending": 0, "problem": 1, "error": 1, "exit_code": 3,
                 failed_state: 1 + (failed_state == "problem")} == report["total"]
         states = {r["target"]: r["state"] for r in report["targets"]}
+        # The drifted target's migration 1 is applied (its file changed since): counted, with 002 still pending.
+        drift_row = next(r for r in report["targets"] if r["target"] == target_name(lines[drifted]))
+        assert (1, 1) == (drift_row["applied"], drift_row["pending"]), drift_row
         assert (failed_state, "problem", "error") == (states[target_name(lines[failing])],
                                                       states[target_name(lines[drifted])],
                                                       states[target_name(unreachable)])
@@ -328,10 +331,19 @@ class TestFleetPolicies:
             if target_name(line) not in interrupted:
                 continue
             assert ["1"] == fleet.applied(i)
-            rows = fleet.query(i, "SELECT version, state FROM premigrate_history WHERE version = '2'")
-            # Rolled back (PostgreSQL, SQLite: no row, no table) or recorded as unfinished (MariaDB).
-            assert rows == [] or rows[0][1] in ("failed", "in_progress"), rows
+            rows = fleet.query(i, "SELECT state, statements_done, statement_started, error FROM premigrate_history "
+                                  "WHERE version = '2'")
+            if fleet.dialect == "mysql":
+                # Recorded as a single run records it: statement 2 (the one cancelled) in doubt, not "failed".
+                assert [("in_progress", 1, 2)] == [r[:3] for r in rows], rows
+                assert "interrupted by SIGTERM during statement 2" in rows[0][3]
+            else:
+                assert [] == rows  # rolled back with its transaction
+        assert [] == result.find("migration_failed")
         assert Counter(e["event"] for e in result.events)["interrupted"] == 1
+        assert "nothing was changed" not in result.find("interrupted")[0]["note"]
+        # Migration 1 inserted one row in each of the four targets: the run's summary adds them up.
+        assert 4 == result.find("summary")[0]["rows_affected"]
 
 
 class TestFleetInput:
@@ -375,6 +387,29 @@ class TestFleetInput:
 
 
 class TestFleetStopsWaiting:
+    def test_sigterm_while_a_target_waits_for_an_unreachable_server(self, folder: Path, tmp_path: Path) -> None:
+        """A target retrying a port that refuses stops at SIGTERM like the others: 143 at once, with the fleet's
+        summary, not the give-up path after the grace period."""
+        listed = targets_file(tmp_path / "t.txt", ["postgresql://postgres@127.0.0.1:1/nowhere",
+                                                   f"sqlite:///{tmp_path / 'ok.db'}"])
+        summary_file = tmp_path / "summary.json"
+        live = LiveCli("up", "--dir", str(folder), "--targets", str(listed), "--concurrency", "2", "--wait-timeout",
+                       "10m", "--summary-file", str(summary_file), cwd=tmp_path)
+        try:
+            live.wait_for_event("wait_retrying")
+            signalled = time.monotonic()
+            live.proc.send_signal(signal.SIGTERM)
+            result = live.finish(timeout=LIVENESS_S)
+        finally:
+            live.kill()
+        assert 143 == result.returncode, result.stderr[-3000:]
+        assert time.monotonic() - signalled < 10, "the waiting target held the exit"
+        assert [] == result.find("cleanup_timed_out")
+        summary = summary_of(result)
+        assert 2 == summary["targets"] and 143 == summary["exit_code"]
+        assert "postgresql://postgres@127.0.0.1:1/nowhere" in {f["target"] for f in summary["failed"]}
+        assert summary == json.loads(summary_file.read_text())["fleet"]
+
     def test_sigterm_while_a_target_waits_for_its_lock(self, migrations_dir: Path, tmp_path: Path) -> None:
         """A target waiting for a runner lock another runner holds stops waiting at SIGTERM: 143 within the grace
         period, not the give-up path."""

@@ -191,6 +191,17 @@ class TestInDoubt:
         assert ("in_progress", 1, 2, True) == (row.state, row.statements_done, row.statement_started, row.in_doubt)
         assert "interrupted by SIGTERM during statement 2" in (row.error or "")
 
+    def test_a_stop_before_a_statement_leaves_nothing_in_doubt(self, harness: Any) -> None:
+        """A fleet's worker stops before sending statement 2 (Interrupted before_statement): the row says 1 done and
+        none running, which the next run resumes from on its own; statement 2 did not run."""
+        h = harness(False)
+        h.driver.fail["CREATE TABLE b (id int)"] = [Interrupted(15, before_statement=True)]
+        with pytest.raises(Interrupted):
+            h.apply(migration("1", no_transaction=True))
+        row = h.driver.rows["1"]
+        assert ("in_progress", 1, 1, False) == (row.state, row.statements_done, row.statement_started, row.in_doubt)
+        assert "interrupted by SIGTERM before statement 2 was sent" in (row.error or "")
+
     def test_progress_is_written_before_each_statement(self, harness: Any) -> None:
         """Every statement is preceded by a write that marks it started (so a kill leaves it in doubt)."""
         h = harness(False)

@@ -45,7 +45,7 @@ class TestParseTargets:
         pytest.param("table=x", id="unknown-key"),
         pytest.param("schema=", id="empty-name"),
         pytest.param('schema=a"b', id="quote"),
-        pytest.param("schema=" + "x" * 64, id="too-long"),
+        pytest.param("schema=" + "x" * 65, id="too-long"),
     ])
     def test_refuses_a_line_that_is_not_a_target(self, line: str) -> None:
         """A line premigrate cannot read is a usage error naming the list and the line, never skipped."""
@@ -67,6 +67,21 @@ class TestParseTargets:
         """`--targets-query` rows name schemas (or databases); NULLs are skipped."""
         targets = targets_from_rows([("t1",), (None,), ("t2",)], kind=TargetKind.SCHEMA, source="--targets-query")
         assert ["schema=t1", "schema=t2"] == [t.name for t in targets]
+
+    def test_query_names_taken_as_they_are(self) -> None:
+        """A binary column's value is its UTF-8 text, not b'...'; a name is not trimmed, and `#` starts no comment;
+        64 characters (MySQL's limit) is a name."""
+        long = "d" * 64
+        rows = [(b"shop_1",), (bytearray(b"shop_2"),), (" spaced",), ("#hash",), (long,)]
+        targets = targets_from_rows(rows, kind=TargetKind.DATABASE, source="--targets-query")
+        assert ["shop_1", "shop_2", " spaced", "#hash", long] == [t.value for t in targets]
+
+    def test_query_refuses_what_is_not_a_name(self) -> None:
+        """A row that repeats another, or bytes that are not UTF-8, is a usage error naming the row."""
+        with pytest.raises(UsageError, match="row 2: target 'schema=t1' is already on row 1"):
+            targets_from_rows([("t1",), ("t1",)], kind=TargetKind.SCHEMA, source="--targets-query")
+        with pytest.raises(UsageError, match="row 1: the name is not UTF-8"):
+            targets_from_rows([(b"\xff",)], kind=TargetKind.SCHEMA, source="--targets-query")
 
 
 class TestShards:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import signal
+from pathlib import Path
 
 import pytest
 
 from premigrate.cli import TERMINATION_MESSAGE_BYTES, fit_termination_message
-from premigrate.commands.fleet import target_config
+from premigrate.commands.fleet import refuse_duplicates, target_config
 from premigrate.engine.fleet_sessions import FleetStop
 from premigrate.config import load_config
 from premigrate.engine.interrupts import SignalGuard
@@ -102,6 +103,46 @@ class TestTargetConfig:
         config = target_config(load_config("up", {}, {"DATABASE_URL": PG}), one("postgresql://app@db:5432/other"))
         assert ("other", "s3cret") == (config.dsn.database, config.dsn.password)
 
+    @pytest.mark.parametrize(("configured", "line"), [
+        ("mysql://root:s3cret@db:3306/mysql", "mysql://root@db/shop"),
+        ("mysql://root:s3cret@db/mysql", "mysql://root@db:3306/shop"),
+        ("postgresql://app:s3cret@db/app", "postgresql://app@db:5432/other"),
+    ])
+    def test_default_port_is_the_same_server(self, configured: str, line: str) -> None:
+        """A port left out is the default port: the same server, so the configured password serves the line."""
+        config = target_config(load_config("up", {}, {"DATABASE_URL": configured}), one(line))
+        assert "s3cret" == config.dsn.password
+
+    @pytest.mark.parametrize(("url", "line", "error"), [
+        (MY, "mysql://root@db:3306/x?sslmode=require", "unknown MySQL parameter 'sslmode'"),
+        (MY, "mysql://root@db/x?ssl-mode=bogus", "ssl-mode='bogus'"),
+        (MY, "mysql://root@db/x?connect_timeout=abc", "connect_timeout='abc'"),
+        (MY, "mysql://root@db/x?charset=nosuch", "charset='nosuch'"),
+        (PG, "postgresql://app@db/x?no_such_option=1", "no_such_option"),
+    ])
+    def test_bad_url_parameters_refused_before_running(self, url: str, line: str, error: str) -> None:
+        """A URL line's parameters are checked with the list, before any target runs (exit 2)."""
+        with pytest.raises(UsageError, match=error):
+            target_config(load_config("up", {}, {"DATABASE_URL": url}), one(line))
+
+    def test_long_postgresql_names_refused(self) -> None:
+        """64 characters is a MySQL/MariaDB name; PostgreSQL would cut it to 63 bytes and use another schema."""
+        name = "t" * 64
+        assert name == target_config(load_config("up", {}, {"DATABASE_URL": MY}), one(f"database={name}")).dsn.database
+        with pytest.raises(UsageError, match="63 bytes"):
+            target_config(load_config("up", {}, {"DATABASE_URL": PG}), one(f"schema={name}"))
+
+    def test_one_target_written_two_ways_refused(self) -> None:
+        """database=X beside a URL of the same database (its port left out) is one target listed twice."""
+        base = load_config("up", {}, {"DATABASE_URL": MY})
+        targets = [(t, target_config(base, t)) for t in
+                   parse_targets("database=shop\nmysql://root@db/shop\n", source="test")]
+        with pytest.raises(UsageError, match="database=shop again"):
+            refuse_duplicates(targets)
+        distinct = [(t, target_config(base, t)) for t in
+                    parse_targets("database=shop\nmysql://root@db/shop2\nmysql://root@other/shop\n", source="test")]
+        refuse_duplicates(distinct)
+
     def test_url_elsewhere_does_not_inherit_the_password(self) -> None:
         """The configured password is never sent to another server."""
         config = target_config(load_config("up", {}, {"DATABASE_URL": PG}), one("postgresql://app@elsewhere/app"))
@@ -117,6 +158,49 @@ class TestFleetStop:
     def test_no_stop_before_a_signal(self) -> None:
         """Without a signal, check() lets the worker go on."""
         FleetStop().check()
+
+    def test_a_stopped_worker_sends_no_statement(self, tmp_path: Path) -> None:
+        """After the signal a target's session refuses its next statement before sending it (Interrupted, marked
+        before_statement); until then statements run and their row counts come through."""
+        from premigrate.drivers.base import DriverSettings
+        from premigrate.drivers.sqlite import SQLiteDriver
+        from premigrate.engine.fleet_sessions import StoppableDriver, WorkerSessions
+        from premigrate.model.dsn import parse_url
+
+        driver = SQLiteDriver.connect(parse_url(f"sqlite:///{tmp_path / 'a.db'}", source="test"), DriverSettings(table="premigrate_history"))
+        stop = FleetStop()
+        session = StoppableDriver(driver, stop, WorkerSessions())
+        try:
+            session.execute("CREATE TABLE t (id INTEGER)")
+            assert 1 == session.execute("INSERT INTO t VALUES (1)")
+            stop.signum = signal.SIGTERM
+            with pytest.raises(Interrupted) as raised:
+                session.execute("INSERT INTO t VALUES (2)")
+            assert (True, 143) == (raised.value.before_statement, raised.value.exit_code)
+            assert [(1,)] == driver.fetch("SELECT id FROM t")
+        finally:
+            driver.close()
+
+    def test_a_statement_the_signal_cancelled_is_the_signal(self) -> None:
+        """The signal's cancel makes the running statement fail on the server: the worker raises Interrupted (the
+        statement may have taken effect), not the server's error, as a single run does."""
+        from premigrate.drivers.base import SqlError
+        from premigrate.engine.fleet_sessions import StoppableDriver, WorkerSessions
+
+        stop = FleetStop()
+
+        class Cancelled:
+            def execute(self, statement: str) -> int | None:
+                stop.arriving()
+                stop.signum = signal.SIGTERM
+                raise SqlError("Query execution was interrupted", code="1317")
+
+        with pytest.raises(Interrupted) as raised:
+            StoppableDriver(Cancelled(), stop, WorkerSessions()).execute("UPDATE t SET v = v + 1")  # type: ignore[arg-type]
+        assert (False, 143) == (raised.value.before_statement, raised.value.exit_code)
+        with pytest.raises(SqlError):  # without a signal, a failure is the statement's own
+            StoppableDriver(type("Failing", (), {"execute": lambda self, s: (_ for _ in ()).throw(SqlError("x"))})(),
+                            FleetStop(), WorkerSessions()).execute("SELECT 1")  # type: ignore[arg-type]
 
     def test_signal_stops_with_its_number(self) -> None:
         """Once the signal arrived (hook) and its handler ran, workers raise Interrupted with its exit code."""

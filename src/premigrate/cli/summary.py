@@ -97,6 +97,13 @@ def fit_termination_message(summary: dict[str, object], fleet: dict[str, object]
         failed = failed[: len(failed) // 2]
 
 
+def _fleet_error(fleet: Mapping[str, object]) -> str:
+    failed = fleet.get("failed")
+    count = len(failed) if isinstance(failed, list) else 0
+    return (f"{count} of {fleet.get('targets')} targets did not finish; fleet.failed lists each with its exit code "
+            "and error")
+
+
 def finish_run(log: EventLog, command: str, code: int, started: float, *, error: PremigrateError | None = None,
             stats: RunStats | None = None, flags: Mapping[str, Any] | None = None,
             env: Mapping[str, str] | None = None, measured: Mapping[str, object] | None = None,
@@ -112,6 +119,8 @@ def finish_run(log: EventLog, command: str, code: int, started: float, *, error:
             "premigrate_version": __version__, "error": error.message if error else None, **(measured or {})}
         if fleet is not None:
             summary["fleet"] = fleet
+            if error is None and code not in (0, 7):  # the targets' own errors are in fleet.failed
+                summary["error"] = _fleet_error(fleet)
         text = json.dumps(summary)
         if fleet is not None and path != _summary_file(flags, env or {}):
             text = fit_termination_message(summary, fleet)

@@ -14,6 +14,7 @@ each statement, so none starts a new one.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from premigrate.commands.common import EXIT_OK, CommandRun
 from premigrate.config import Config
+from premigrate.drivers import driver_class
 from premigrate.engine.fleet_sessions import FleetStop, TargetSessions, WorkerSessions
 from premigrate.errors import Interrupted, PremigrateError, UsageError
 from premigrate.eventlog import EventLog
@@ -32,6 +34,7 @@ from premigrate.model.fleet import (
     FleetSummary, Progress, Target, TargetKind, TargetResult, outcome_name, parse_targets, progress, select,
     targets_from_rows,
 )
+from premigrate.model.dsn import DEFAULT_PORTS, Dsn
 from premigrate.model.migrations import Migration, MigrationSet
 from premigrate.settings import default_concurrency
 
@@ -135,6 +138,9 @@ def _query_targets(command: CommandRun, sql: str) -> list[Target]:
 def target_config(base: Config, target: Target) -> Config:
     """The configuration that points the command at one target. Refuses what cannot mean anything there."""
     dialect = base.dsn.dialect
+    if dialect == "postgresql" and target.kind is not TargetKind.URL and len(target.value.encode()) > 63:
+        raise UsageError(f"target {target.name}: PostgreSQL names are at most 63 bytes (longer ones are cut "
+                         "short by the server, which would migrate another schema or database)")
     if target.kind is TargetKind.SCHEMA:
         if dialect != "postgresql":
             raise UsageError(f"target {target.name}: schema= targets need PostgreSQL (the configured database is "
@@ -158,13 +164,36 @@ def target_config(base: Config, target: Target) -> Config:
     if "." in base.table and dsn.dialect != "postgresql":
         raise UsageError(f"target on line {target.line}: --table {base.table} names a schema, which only "
                          "PostgreSQL has")
+    driver_class(dsn.dialect).check_url(dsn)  # a bad parameter is the list's error, found before any target runs
     configured = base.dsn
-    if (dsn.password is None and configured.password is not None and dsn.dialect == configured.dialect
-            and (dsn.host, dsn.port, dsn.user) == (configured.host, configured.port, configured.user)):
+    if dsn.password is None and configured.password is not None and _login(dsn) == _login(configured):
         # The configured server's password (DB_PASSWORD_FILE, DATABASE_URL_FILE, ...) serves a URL line on the same
         # server as the same user: the list need not hold it in clear.
         dsn = dsn.with_password(configured.password)
     return replace(base, dsn=dsn, secrets=base.secrets + tuple(dsn.secrets()))
+
+
+def _login(dsn: Dsn) -> tuple[object, ...]:
+    """Who connects where, as the server sees it: a port left out is the dialect's default."""
+    return dsn.dialect, dsn.host, dsn.port or DEFAULT_PORTS.get(dsn.dialect), dsn.user
+
+
+def _place(config: Config) -> tuple[object, ...]:
+    """Where a target's history lives, however its line was written: a file, or a server's database and schema."""
+    dsn = config.dsn
+    if dsn.dialect == "sqlite":
+        return dsn.dialect, os.path.abspath(dsn.database or "")
+    return _login(dsn)[:3] + (dsn.database, config.schema)
+
+
+def refuse_duplicates(targets: Sequence[tuple[Target, Config]]) -> None:
+    """One target written twice (database=X beside a URL of the same database) would run twice: refused."""
+    seen: dict[tuple[object, ...], Target] = {}
+    for target, config in targets:
+        first = seen.setdefault(_place(config), target)
+        if first is not target:
+            raise UsageError(f"target {target.name} is {first.name} again, written another way; list each target "
+                             "once")
 
 
 # -- running -----------------------------------------------------------------------------------------------------------
@@ -246,7 +275,8 @@ class Fleet:
         duration_ms = round((time.monotonic() - started) * 1000)
         log.info("target_done", outcome=outcome_name(code), exit_code=code, applied=run.stats.applied,
                  duration_ms=duration_ms)
-        return TargetResult(target.name, code, run.stats.applied, message, duration_ms)
+        return TargetResult(target.name, code, run.stats.applied, message, duration_ms,
+                            rows_affected=run.stats.rows_affected, statements_began=run.stats.statements_began)
 
     def run(self, concurrency: int) -> None:
         """Run the workers; the main thread reports progress and takes the signals.
@@ -314,12 +344,17 @@ def run(command: CommandRun, action: TargetAction) -> int:
     config, log = command.config, command.log
     files = command.load()
     targets = [(t, target_config(config, t)) for t in read_targets(command)]
+    refuse_duplicates(targets)
     from premigrate import log as logging_setup
 
     extra_secrets = [s for _, c in targets for s in c.secrets if s not in config.secrets]
     secrets = config.secrets + tuple(extra_secrets)
     for secret in extra_secrets:  # widens the configured scrubber: the log's format, level and stream stay
         logging_setup.add_secret(secret)
+    if not targets:  # an empty ConfigMap or query, or more shards than targets: said, not silently done
+        log.warning("fleet_empty", shard=str(config.fleet.shard) if config.fleet.shard else None,
+                    note="the list of targets is empty" + (" for this shard" if config.fleet.shard else "")
+                    + ": nothing to do")
     concurrency = config.fleet.concurrency or default_concurrency()
     log.info("fleet_started", targets=len(targets), shard=str(config.fleet.shard) if config.fleet.shard else None,
              concurrency=concurrency, fail_fast=config.fleet.fail_fast)
@@ -335,6 +370,8 @@ def _conclude(command: CommandRun, fleet: Fleet, scrubber: SecretScrubber) -> No
     # The summary leaves through stdout and files, past the log's scrubber: a driver's error may echo a password.
     summary: dict[str, object] = scrubber.scrub(fleet.summary.as_dict())
     command.stats.applied = sum(r.applied for r in fleet.summary.results)
+    command.stats.rows_affected = sum(r.rows_affected for r in fleet.summary.results)
+    command.stats.statements_began = any(r.statements_began for r in fleet.summary.results)
     command.fleet_summary = summary
     command.log.info("fleet_done", **{k: v for k, v in summary.items() if k != "failed"},
                      failed_targets=[f["target"] for f in cast(list[dict[str, object]], summary["failed"])])
@@ -368,7 +405,8 @@ def run_command(command: CommandRun) -> int:
         state = "problem" if plan.problems else "pending" if plan.outstanding else "current"
         details[cast(TargetRun, target_run).target] = {
             "state": state,
-            "applied": sum(1 for e in plan.entries if e.state == "applied"),
+            # Recorded as applied, the file changed since (drift) or gone from the folder included.
+            "applied": sum(1 for e in plan.entries if e.state in ("applied", "changed", "missing")),
             "pending": len(plan.outstanding),
             "problems": [p.message for p in plan.problems],
         }

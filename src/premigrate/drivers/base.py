@@ -185,6 +185,10 @@ class Driver(Protocol):
         whether the failure is transient (refused, starting up) or final (bad password, unknown database), or
         UsageError for a URL parameter the driver does not know. The session is in autocommit mode."""
     @classmethod
+    def check_url(cls, dsn: Dsn) -> None:
+        """Raise UsageError for a URL parameter connect() would refuse, without connecting or loading anything
+        (a fleet checks every target's URL before any target runs)."""
+    @classmethod
     def database_missing(cls, dsn: Dsn) -> bool:
         """Whether the database does not exist yet and `up` would create it (a SQLite file); servers: False.
         Asked by `plan`, which must not create it."""

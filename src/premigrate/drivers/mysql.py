@@ -20,7 +20,7 @@ from premigrate.model.dsn import Dsn
 from premigrate.model.session_effects import may_change_session, may_switch_database
 from premigrate.errors import ConnectionLost
 from premigrate.drivers.mysql_connect import (  # noqa: F401 (ssl_kwargs: a name the module had)
-    connect_kwargs, float_param, map_connect_error, open_connection, set_keepalive, ssl_kwargs,
+    check_params, connect_kwargs, float_param, map_connect_error, open_connection, set_keepalive, ssl_kwargs,
 )
 
 _LOST_ERRNOS = {2006, 2013, 2014, 2055, 1053, 1927}  # 1927: connection killed (MariaDB)
@@ -57,6 +57,10 @@ class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
         self._held_set: list[str] = []  # assignments of the session restore, sent with the next SET (see there)
 
     # -- connection ---------------------------------------------------------------------------------------------
+
+    @classmethod
+    def check_url(cls, dsn: Dsn) -> None:
+        check_params(dsn.params_dict)
 
     @classmethod
     def connect(cls, dsn: Dsn, settings: DriverSettings) -> MySQLDriver:

@@ -100,14 +100,27 @@ def set_keepalive(conn: pymysql.connections.Connection) -> None:
         pass  # a Unix socket has no TCP options
 
 
-def connect_kwargs(dsn: Dsn, settings: DriverSettings) -> dict[str, Any]:
-    """PyMySQL's connect() arguments for a URL: its parameters checked, TLS from ssl-mode."""
-    params = dsn.params_dict
+def check_params(params: dict[str, str]) -> None:
+    """The URL's parameters: known names, and values connect_kwargs can use (the ssl-* files are read there)."""
     unknown = sorted(set(params) - _URL_PARAMS)
     if unknown:
         raise UsageError(
             f"database URL: unknown MySQL parameter {unknown[0]!r}; supported: {', '.join(sorted(_URL_PARAMS))}"
         )
+    for name in ("connect_timeout", "read_timeout", "write_timeout"):
+        float_param(params, name)
+    mode = params.get("ssl-mode", "").lower().replace("-", "_")
+    if mode and mode not in _SSL_MODES:
+        raise UsageError(f"database URL: ssl-mode={params['ssl-mode']!r} is not one of "
+                         f"{', '.join(m.upper() for m in _SSL_MODES)}")
+    if "charset" in params:
+        _charset(params["charset"])
+
+
+def connect_kwargs(dsn: Dsn, settings: DriverSettings) -> dict[str, Any]:
+    """PyMySQL's connect() arguments for a URL: its parameters checked, TLS from ssl-mode."""
+    params = dsn.params_dict
+    check_params(params)
     kwargs: dict[str, Any] = {
         "host": dsn.host or "localhost",
         "port": dsn.port or 3306,
@@ -115,7 +128,7 @@ def connect_kwargs(dsn: Dsn, settings: DriverSettings) -> dict[str, Any]:
         "password": dsn.password or "",
         "database": dsn.database,
         "autocommit": True,
-        "charset": params.get("charset", "utf8mb4"),
+        "charset": _charset(params.get("charset", "utf8mb4")),
         "connect_timeout": float_param(params, "connect_timeout") or settings.connect_timeout or 10,
         "read_timeout": float_param(params, "read_timeout") or BOOKKEEPING_READ_TIMEOUT,
         "write_timeout": float_param(params, "write_timeout"),
@@ -125,6 +138,17 @@ def connect_kwargs(dsn: Dsn, settings: DriverSettings) -> dict[str, Any]:
     }
     kwargs.update(ssl_kwargs(params))
     return kwargs
+
+
+def _charset(name: str) -> str:
+    """A charset PyMySQL knows (its table of the server's character sets); it fails with an AttributeError on any
+    other, before a byte is sent."""
+    from pymysql.charset import charset_by_name
+
+    if charset_by_name(name) is None:
+        raise UsageError(f"database URL: charset={name!r} is not a MySQL/MariaDB character set; use a server "
+                         "character set name such as utf8mb4 (the default)")
+    return name
 
 
 def map_connect_error(exc: BaseException) -> ConnectFailed:

@@ -62,6 +62,33 @@ def _with_protocol_hint(failure: ConnectFailed, dsn: Dsn) -> ConnectFailed:
     return failure if hint is None else ConnectFailed(hint, transient=False, reason="wrong_protocol")
 
 
+def conninfo_params(dsn: Dsn, settings: DriverSettings) -> dict[str, Any]:
+    """libpq's connection parameters for a URL: its hosts, premigrate's keepalives and application name, then the
+    URL's own parameters, which win."""
+    params: dict[str, Any] = {}
+    if dsn.host:
+        params["host"] = dsn.host
+    if dsn.port:
+        params["port"] = dsn.port
+    hosts = split_hosts(dsn.host or "", dsn.port or 5432)
+    if hosts is not None:  # several hosts: libpq tries them in order (target_session_attrs picks the primary)
+        params["host"], params["port"] = hosts
+    if dsn.user:
+        params["user"] = dsn.user
+    if dsn.password is not None:
+        params["password"] = dsn.password
+    if dsn.database:
+        params["dbname"] = dsn.database
+    params.update(_DEFAULT_KEEPALIVES)
+    params["application_name"] = settings.application_name
+    if settings.connect_timeout:
+        # libpq takes whole seconds and treats 1 as 2; never 0, which would mean "wait forever".
+        params["connect_timeout"] = str(max(2, int(settings.connect_timeout + 0.999)))
+    # Query parameters from the URL (sslmode, sslrootcert, connect_timeout, ...) win over our defaults.
+    params.update(dsn.params_dict)
+    return params
+
+
 class PostgresDriver(PostgresSessionMixin, PostgresTogetherMixin, SqlHistoryMixin):
     dialect: ClassVar[str] = "postgresql"
     transactional_ddl: ClassVar[bool] = True
@@ -99,30 +126,15 @@ class PostgresDriver(PostgresSessionMixin, PostgresTogetherMixin, SqlHistoryMixi
 
     # -- connection ---------------------------------------------------------------------------------------------
 
+    conninfo_params = staticmethod(conninfo_params)  # libpq's parameters for a URL (above the class)
+
     @classmethod
-    def conninfo_params(cls, dsn: Dsn, settings: DriverSettings) -> dict[str, Any]:
-        params: dict[str, Any] = {}
-        if dsn.host:
-            params["host"] = dsn.host
-        if dsn.port:
-            params["port"] = dsn.port
-        hosts = split_hosts(dsn.host or "", dsn.port or 5432)
-        if hosts is not None:  # several hosts: libpq tries them in order (target_session_attrs picks the primary)
-            params["host"], params["port"] = hosts
-        if dsn.user:
-            params["user"] = dsn.user
-        if dsn.password is not None:
-            params["password"] = dsn.password
-        if dsn.database:
-            params["dbname"] = dsn.database
-        params.update(_DEFAULT_KEEPALIVES)
-        params["application_name"] = settings.application_name
-        if settings.connect_timeout:
-            # libpq takes whole seconds and treats 1 as 2; never 0, which would mean "wait forever".
-            params["connect_timeout"] = str(max(2, int(settings.connect_timeout + 0.999)))
-        # Query parameters from the URL (sslmode, sslrootcert, connect_timeout, ...) win over our defaults.
-        params.update(dsn.params_dict)
-        return params
+    def check_url(cls, dsn: Dsn) -> None:
+        # libpq's own parser (PQconninfoParse) knows every keyword; a value it cannot read fails at connect.
+        try:
+            psycopg.conninfo.make_conninfo("", **dsn.params_dict)
+        except psycopg.ProgrammingError as exc:
+            raise UsageError(f"database URL: {_first_line(exc)}") from None
 
     @classmethod
     def connect(cls, dsn: Dsn, settings: DriverSettings) -> PostgresDriver:

@@ -75,6 +75,10 @@ class SQLiteDriver(SqlHistoryMixin):
         return cls(conn, dsn, settings)
 
     @classmethod
+    def check_url(cls, dsn: Dsn) -> None:
+        pass  # a path: what is wrong with it (a missing folder) is the target's own failure, at connect
+
+    @classmethod
     def database_missing(cls, dsn: Dsn) -> bool:
         return not Path(dsn.database or "").exists()
 

@@ -13,15 +13,17 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from premigrate.drivers import driver_class
-from premigrate.drivers.base import Driver, DriverSettings
+from premigrate.drivers.base import Driver, DriverSettings, SqlError
 from premigrate.engine.interrupts import SignalGuard
 from premigrate.engine.sessions import Sessions
 from premigrate.engine.waiting import wait_for_database
-from premigrate.errors import Interrupted
+from premigrate.errors import ConnectionLost, Interrupted
 from premigrate.model.dsn import Dsn
 
 
 # -- stopping ----------------------------------------------------------------------------------------------------------
+
+_STOP_POLL_S = 0.05  # how often a target waiting between connection attempts looks at the fleet's stop
 
 @dataclass
 class FleetStop:
@@ -53,11 +55,22 @@ class FleetStop:
     def stopping(self) -> bool:
         return self.signalled or self.signum is not None
 
-    def check(self) -> None:
+    def check(self, *, before_statement: bool = False) -> None:
         """Raise Interrupted in the calling worker once a signal arrived: the executor answers it as it answers a
-        signal in a single run."""
+        signal in a single run. `before_statement`: the check stands before a statement that is then not sent."""
         if self.stopping:
-            raise Interrupted(self.signal_number())
+            raise Interrupted(self.signal_number(), before_statement=before_statement)
+
+    def sleep(self, seconds: float) -> None:
+        """time.sleep for a target waiting for its server between attempts: it ends, with Interrupted, as soon as
+        the fleet stops (an unreachable target must not hold the fleet's exit for the signal's grace period)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            self.check()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, _STOP_POLL_S))
 
 
 class WorkerSessions:
@@ -110,9 +123,28 @@ class StoppableDriver:
         self._stop.check()
         self._driver.begin()
 
-    def execute(self, statement: str) -> None:
-        self._stop.check()
-        self._driver.execute(statement)
+    def execute(self, statement: str) -> int | None:
+        self._stop.check(before_statement=True)
+        try:
+            return self._driver.execute(statement)
+        except (SqlError, ConnectionLost) as exc:
+            self._raise_if_signalled(exc)
+            raise
+
+    def finish_together(self) -> list[int | None]:
+        try:
+            return cast(Any, self._driver).finish_together()  # type: ignore[no-any-return]
+        except (SqlError, ConnectionLost) as exc:
+            self._raise_if_signalled(exc)
+            raise
+
+    def _raise_if_signalled(self, exc: BaseException) -> None:
+        """A statement that failed once the fleet is stopping was stopped by the signal's cancel hook (PostgreSQL:
+        "canceling statement due to user request", MySQL: "Query execution was interrupted"): that is the signal,
+        recorded as a single run records it (rolled back, or in doubt where it ran outside a transaction), not a
+        failure of the migration to fix."""
+        if self._stop.stopping:
+            raise Interrupted(self._stop.signal_number()) from exc
 
     def try_lock(self, key: str) -> bool:
         self._stop.check()  # a target polling for its runner lock (another runner has it) stops polling too
@@ -142,7 +174,8 @@ class TargetSessions(Sessions):
                 stop.check()  # a target still waiting for its server must not hold the fleet's exit
                 return cls.connect(self.config.dsn, replace(settings, connect_timeout=connect_timeout))
 
-            driver = wait_for_database(open_driver, self.config.dsn, self.config.wait_timeout, self.log)
+            driver = wait_for_database(open_driver, self.config.dsn, self.config.wait_timeout, self.log,
+                                       sleep=stop.sleep)
         try:
             driver.prepare_session()
         except BaseException:

@@ -160,6 +160,13 @@ class StepwiseRun:
                                                     error=exc.fields.get("error_summary") or str(exc)))
             raise
         except Interrupted as exc:
+            if exc.before_statement:
+                # A fleet's worker stopped before sending it (engine/fleet_sessions.py): nothing is in doubt, and
+                # the row goes back to "statement index-1 done", which the next run resumes from on its own.
+                self._record(row.evolve(
+                    statement_started=row.statements_done,
+                    error=f"interrupted by {exc} before statement {index} was sent; the next run resumes at it"))
+                raise
             self._record(row.evolve(
                 error=f"interrupted by {exc} during statement {index}; it may or may not have taken effect"))
             raise

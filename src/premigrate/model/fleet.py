@@ -35,7 +35,7 @@ class Target:
     kind: TargetKind
     value: str = field(repr=False)  # the URL (may hold a password) or the schema/database name
     name: str  # what logs and summaries show: never a password
-    line: int = 0  # where the list said it (1-based; 0 for a target read from a query)
+    line: int = 0  # where the list said it: its line, or the query's row (1-based)
 
     @property
     def dsn(self) -> Dsn | None:
@@ -45,9 +45,10 @@ class Target:
         return parse_url(self.value, source=f"target on line {self.line}")
 
 
-# Names a schema/database target may have: what can be written as a quoted identifier on every server, without
-# control characters (a newline would break log lines and status tables) and without the quote characters.
-_NAME = re.compile(r"[^\x00-\x1f\x7f\"`]{1,63}\Z")
+# Names a schema/database target may have: what can be written as a quoted identifier, without control characters
+# (a newline would break log lines and status tables) and without the quote characters. Up to 64 characters, MySQL's
+# and MariaDB's limit; PostgreSQL's (63 bytes) is checked against the configured server (commands/fleet.py).
+_NAME = re.compile(r"[^\x00-\x1f\x7f\"`]{1,64}\Z")
 _ASSIGNMENT = re.compile(r"(?P<key>[A-Za-z_]+)\s*=\s*(?P<value>.*)\Z")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -60,19 +61,35 @@ def parse_targets(text: str, *, source: str) -> list[Target]:
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        target = _parse_line(line, number, source)
-        if target.name in seen:
-            raise UsageError(f"{source} line {number}: target {target.name!r} is already on line {seen[target.name]}; "
-                             f"list each target once")
-        seen[target.name] = number
-        targets.append(target)
+        _add(targets, seen, _parse_line(line, number, source), f"{source} line {number}", "line")
     return targets
 
 
 def targets_from_rows(rows: Iterable[Sequence[object]], *, kind: TargetKind, source: str) -> list[Target]:
-    """Targets from a query's rows (`--targets-query`): the first column of each row names a schema or database."""
-    text = "\n".join(f"{kind.value}={row[0]}" for row in rows if row and row[0] is not None)
-    return parse_targets(text, source=source)
+    """Targets from a query's rows (`--targets-query`): the first column of each row names a schema or database,
+    taken as it is (a name is not a line of a list: no trimming, no comments); a binary column is read as UTF-8."""
+    targets: list[Target] = []
+    seen: dict[str, int] = {}
+    for number, row in enumerate(rows, start=1):
+        if not row or row[0] is None:
+            continue
+        value = row[0]
+        where = f"{source} row {number}"
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            try:
+                value = bytes(value).decode("utf-8")
+            except UnicodeDecodeError:
+                raise UsageError(f"{where}: the name is not UTF-8 text; select it as text") from None
+        _add(targets, seen, _named(kind, str(value), where, number), where, "row")
+    return targets
+
+
+def _add(targets: list[Target], seen: dict[str, int], target: Target, where: str, unit: str) -> None:
+    if target.name in seen:
+        raise UsageError(f"{where}: target {target.name!r} is already on {unit} {seen[target.name]}; list each "
+                         "target once")
+    seen[target.name] = target.line
+    targets.append(target)
 
 
 def _parse_line(line: str, number: int, source: str) -> Target:
@@ -83,10 +100,12 @@ def _parse_line(line: str, number: int, source: str) -> Target:
     assignment = _ASSIGNMENT.match(line)
     if not assignment or assignment["key"].lower() not in (TargetKind.SCHEMA.value, TargetKind.DATABASE.value):
         raise UsageError(f"{where}: expected a database URL, schema=NAME or database=NAME, got {_shown(line)}")
-    kind = TargetKind(assignment["key"].lower())
-    name = assignment["value"].strip()
+    return _named(TargetKind(assignment["key"].lower()), assignment["value"].strip(), where, number)
+
+
+def _named(kind: TargetKind, name: str, where: str, number: int) -> Target:
     if not _NAME.match(name):
-        raise UsageError(f"{where}: {kind.value} name {_shown(name)} must be 1-63 characters, without control "
+        raise UsageError(f"{where}: {kind.value} name {_shown(name)} must be 1-64 characters, without control "
                          f"characters or quotes")
     return Target(kind, name, f"{kind.value}={name}", number)
 
@@ -189,6 +208,8 @@ class TargetResult:
     applied: int = 0
     message: str | None = None  # the error's one line, already scrubbed by the log's scrubber
     duration_ms: int = 0
+    rows_affected: int = 0  # over the migrations it applied (the run summary's rows_affected, summed)
+    statements_began: bool = False  # it started running migration statements (what a signal's note tells)
 
 
 @dataclass
