@@ -48,6 +48,10 @@ REAL_PROJECTS: tuple[RealProject, ...] = (
     # Atlas writes this folder in goose's format (atlas.sum beside goose files): auto checks the sum, reads goose.
     RealProject("ItsNotGoodName/smtpbridge", "8b42df202df0b892bb68e9e5213a7c22bd525fbc", "migrations/sql", "goose",
                 "sqlite"),
+    # Atlas writes this folder in golang-migrate's format: atlas.sum hashes the up files only, and 70 files carry
+    # Atlas lint directives (`-- atlas:nolint`), comments to golang-migrate.
+    RealProject("openmeterio/openmeter", "7e57a394a0283fb210a644685ad1d257f6d5c85c", "tools/migrate/migrations",
+                "golang-migrate", "postgresql"),
     RealProject("umami-software/umami", "c0ea3aefbee7a3429ee2f824b06dc4a9dbe0b7e1", "prisma/migrations", "prisma",
                 "postgresql"),
     RealProject("rust-lang/crates.io", "57fa000662f511321daa61e6769f190ea0e80771", "migrations", "diesel",
@@ -123,6 +127,11 @@ def reference_steps(project: RealProject, folder: Path) -> list[tuple[str, bool]
     if project.format == "goose":
         files = sorted(folder.glob("*.sql"), key=lambda p: int(p.name.split("_")[0]))
         return [goose_up_text(p.read_text()) for p in files]
+    if project.format == "golang-migrate":
+        # Each up file as one string, as golang-migrate's drivers send it; some open and commit transactions
+        # themselves, so none is wrapped in another.
+        files = sorted(folder.glob("*.up.sql"), key=lambda p: int(p.name.split("_")[0]))
+        return [(p.read_text(), False) for p in files]
     if project.format == "prisma":
         return [((d / "migration.sql").read_text(), False) for d in sorted(p for p in folder.iterdir() if p.is_dir())]
     if project.format == "diesel":

@@ -430,12 +430,13 @@ class TestDraft:
 class TestAtlas:
     """ariga/atlas sql/migrate dir.go: atlas.sum verified before anything runs; file directives."""
 
-    def folder(self, tmp_path: Path, files: dict[str, str]) -> Path:
-        from premigrate.model.formats.atlas import hash_file, total_sum
+    def folder(self, tmp_path: Path, files: dict[str, str], dir_format: str = "atlas") -> Path:
+        """The files, with the atlas.sum Atlas writes for them in `dir_format` (`atlas migrate --dir-format`)."""
+        from premigrate.model.formats.atlas import hash_file, hashed_files, total_sum
 
         for name, text in files.items():
             write(tmp_path, name, text)
-        entries = hash_file([(n, (tmp_path / n).read_bytes()) for n in sorted(files)])
+        entries = hash_file(hashed_files(dir_format, [(n, (tmp_path / n).read_bytes()) for n in files]))
         write(tmp_path, "atlas.sum", f"h1:{total_sum(entries)}\n" + "".join(f"{n} h1:{h}\n" for n, h in entries))
         return tmp_path
 
@@ -759,11 +760,60 @@ class TestAtlasDirFormats:
             load_migrations(folder)
 
     def test_golang_migrate_files_with_atlas_sum(self, tmp_path: Path) -> None:
-        folder = TestAtlas().folder(tmp_path, {"1_a.up.sql": "SELECT 1;\n", "1_a.down.sql": "SELECT 2;\n"})
+        """Atlas hashes only the up files of a golang-migrate folder (GolangMigrateDir.Files: `*.up.sql`): a down file
+        is not in atlas.sum, and changing it is no mismatch; changing an up file is."""
+        folder = TestAtlas().folder(tmp_path, {"1_a.up.sql": "SELECT 1;\n", "1_a.down.sql": "SELECT 2;\n",
+                                               "2_b.up.sql": "SELECT 3;\n", "2_b.down.sql": "SELECT 4;\n"},
+                                    "golang-migrate")
+        assert ["1_a.up.sql", "2_b.up.sql"] == [line.split(" ")[0] for line in
+                                                (folder / "atlas.sum").read_text().splitlines()[1:]]
         files = load_migrations(folder)
-        assert [("golang-migrate", "SELECT 2;\n")] == [(m.format, m.down_sql) for m in files.versioned]
+        assert [("golang-migrate", "SELECT 2;\n"), ("golang-migrate", "SELECT 4;\n")] == [
+            (m.format, m.down_sql) for m in files.versioned]
+        write(folder, "2_b.down.sql", "SELECT 5;\n")
+        assert 2 == len(load_migrations(folder).versioned)
+        write(folder, "2_b.up.sql", "SELECT 6;\n")
+        with pytest.raises(MigrationFileError, match="2_b.up.sql: its hash differs from atlas.sum"):
+            load_migrations(folder)
         with pytest.raises(MigrationFileError, match="--format golang-migrate"):
             load_migrations(folder, format="atlas")
+
+    @pytest.mark.parametrize(("names", "hashed"), [
+        # ariga/atlas sql/sqltool/tool_test.go, TestChecksum "flyway" (its folder's top level): a baseline hides
+        # the versions up to its own, U undo files are not hashed, repeatable files come last.
+        pytest.param(["U1__initial.sql", "V1__initial.sql", "R__views.sql", "B2__baseline.sql",
+                      "V2__second_migration.sql", "V3__third_migration.sql"],
+                     ["B2__baseline.sql", "V3__third_migration.sql", "R__views.sql"], id="baseline-undo-repeatable"),
+        # TestChecksum "flyway with semver versioning": versions compare as numbers, `_` and `.` alike.
+        pytest.param(["V1__.sql", "V1_1_0__.sql", "V1.1.1__.sql", "V2__.sql", "V2.1.0__.sql", "V3__.sql",
+                      "V11__.sql", "V11.11.11__.sql"],
+                     ["V1__.sql", "V1_1_0__.sql", "V1.1.1__.sql", "V2__.sql", "V2.1.0__.sql", "V3__.sql", "V11__.sql",
+                      "V11.11.11__.sql"], id="semver"),
+    ])
+    def test_flyway_files_atlas_hashes(self, names: list[str], hashed: list[str]) -> None:
+        """The files Atlas hashes into atlas.sum for its Flyway directory format, in its order."""
+        from premigrate.model.formats.atlas import hashed_files
+
+        assert hashed == [n for n, _ in hashed_files("flyway", [(n, b"SELECT 1;\n") for n in names])]
+
+    def test_flyway_files_with_atlas_sum(self, tmp_path: Path) -> None:
+        """auto accepts the atlas.sum Atlas writes for Flyway files (V10 after V2, the U file left out)."""
+        folder = TestAtlas().folder(tmp_path, {"V1__a.sql": "CREATE TABLE a (id int);\n",
+                                               "V2__b.sql": "CREATE TABLE b (id int);\n", "U2__b.sql": "DROP TABLE b;\n",
+                                               "V10__c.sql": "CREATE TABLE c (id int);\n"}, "flyway")
+        assert ["V1__a.sql", "V2__b.sql", "V10__c.sql"] == [line.split(" ")[0] for line in
+                                                          (folder / "atlas.sum").read_text().splitlines()[1:]]
+        assert ["1", "2", "10"] == [str(m.version) for m in load_migrations(folder).versioned]
+
+    def test_lint_directives_are_comments_to_other_tools(self, tmp_path: Path) -> None:
+        """`-- atlas:nolint` (Atlas's lint) in a golang-migrate file changes nothing about how it runs: read as SQL.
+        A directive that changes how Atlas runs a file is still refused outside an Atlas folder."""
+        write(tmp_path, "1_a.up.sql", "-- atlas:nolint DS103\nALTER TABLE a DROP COLUMN b;\n")
+        write(tmp_path, "1_a.down.sql", "-- atlas:nolint\nALTER TABLE a ADD COLUMN b int;\n")
+        assert ["golang-migrate"] == [m.format for m in load_migrations(tmp_path).versioned]
+        write(tmp_path, "1_a.up.sql", "-- atlas:txmode none\nALTER TABLE a DROP COLUMN b;\n")
+        with pytest.raises(MigrationFileError, match="Atlas"):
+            load_migrations(tmp_path)
 
 
 class TestDetectionCost:

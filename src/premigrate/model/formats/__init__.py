@@ -114,11 +114,12 @@ def read(entries: list[Entry], fmt: str, dialect: str | None, notes: list[str]) 
         from premigrate.model.formats import atlas
 
         raw = [(e.name, e.path.read_bytes()) for e in entries if not e.is_dir and e.name.endswith(".sql")]
-        if atlas.other_dir_format(raw) is None:
+        other = atlas.other_dir_format(raw)
+        if other is None:
             return reader("atlas").read(entries, dialect, notes)
-        # `atlas migrate --dir-format goose|golang-migrate|flyway|dbmate`: the sum is checked, the files are read
-        # by their own tool's rules.
-        atlas.READER.verify(entries, sorted(raw, key=lambda item: item[0].encode()))
+        # `atlas migrate --dir-format goose|golang-migrate|flyway|dbmate`: the sum is checked over the files Atlas
+        # hashes in that format, then the files are read by their own tool's rules.
+        atlas.READER.verify(entries, atlas.hashed_files(other[1], raw))
         return reader("auto").read(entries, dialect, notes)
     if any(e.is_dir and e.name == "meta" for e in entries) and reader("drizzle").detect(entries):
         v1 = [e for e in entries if e.is_dir and e.name != "meta" and (e.path / "snapshot.json").is_file()]

@@ -113,12 +113,12 @@ class AtlasReader:
             if entry.is_dir:
                 notes.append(f"{entry.name}/: a sub-folder; ignored, as Atlas reads only the folder's own files")
         raw = [(e.name, e.path.read_bytes()) for e in files]
-        self.verify(entries, raw)
-        other = other_dir_format(raw)
+        other = other_dir_format(raw)  # first: its atlas.sum covers other files (hashed_files)
         if other is not None:
             raise MigrationFileError(f"{other[0]}: written in Atlas's {other[1]} directory format (atlas.sum beside "
                                      f"{other[1]} files); pass --format {other[1]}, or leave --format auto",
                                      file=other[0])
+        self.verify(entries, raw)
         parts: list[Part] = []
         from premigrate.model.migrations import directives_into
 
@@ -185,6 +185,53 @@ class AtlasReader:
         missing = [name for name, _ in listed if name not in computed_map]
         raise MigrationFileError(f"{', '.join(missing) or SUM_FILE}: listed in {SUM_FILE} but not in the folder "
                                  "(checksum mismatch)", file=SUM_FILE)
+
+
+def hashed_files(fmt: str, raw: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """The files Atlas hashes into atlas.sum for a folder in its `fmt` directory format, in its order (ariga/atlas
+    sql/sqltool/tool.go at the commit above; each Dir's Checksum() hashes what its Files() returns):
+    - golang-migrate (GolangMigrateDir.Files): the `*.up.sql` files only, by name; the down files are not hashed.
+    - flyway (FlywayDir.Files, flywayFiles.add/names): files named `.sql` of at least four characters starting with
+      V, B or R (U undo files are not hashed); the latest baseline first, then the versioned files by
+      flywayVersionCompare (dot- or underscore-separated numbers), then the repeatable ones.
+    - goose, dbmate (LocalDir.Files): every `*.sql` file, by name.
+    Atlas sorts with Go's sort.Slice, which keeps the name order of equal keys for up to 12 files: this keeps it
+    always (a stable sort)."""
+    by_name = sorted(raw, key=lambda item: item[0].encode())
+    if fmt == "golang-migrate":
+        return [item for item in by_name if item[0].endswith(".up.sql")]
+    if fmt != "flyway":
+        return by_name
+    baseline: tuple[str, bytes] | None = None
+    versioned: list[tuple[str, bytes]] = []
+    repeatable: list[tuple[str, bytes]] = []
+    for item in by_name:
+        name = item[0]
+        if not name.endswith(".sql") or len(name) < 4 or name[0] not in "VBR":
+            continue
+        if name[0] == "B":
+            if baseline is not None and _flyway_version(name) < _flyway_version(baseline[0]):
+                continue
+            baseline = item
+            # As in flywayFiles.add: a file name against a version, as strings ("V..." is always the greater).
+            versioned = [v for v in versioned if v[0] > _flyway_version(name)]
+        elif name[0] == "V":
+            if baseline is None or _flyway_version(baseline[0]) < _flyway_version(name):
+                versioned.append(item)
+        else:
+            repeatable.append(item)
+    versioned.sort(key=lambda item: _flyway_order(_flyway_version(item[0])))
+    return ([baseline] if baseline is not None else []) + versioned + repeatable
+
+
+def _flyway_version(name: str) -> str:
+    """flywayVersion: the text between the prefix letter and `__` (none for a repeatable file)."""
+    return "" if name[0] == "R" else name.removesuffix(".sql").split("__", 1)[0][1:]
+
+
+def _flyway_order(version: str) -> list[int]:
+    """flywayVersionCompare's key: the version's `.`/`_`-separated parts as numbers (0 for what is not one)."""
+    return [int(part) if part.isdigit() else 0 for part in version.replace("_", ".").split(".")]
 
 
 def other_dir_format(raw: list[tuple[str, bytes]]) -> tuple[str, str] | None:

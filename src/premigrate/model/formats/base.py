@@ -144,8 +144,10 @@ UNSUPPORTED_MARKERS: tuple[tuple[str, str | None, re.Pattern[str]], ...] = (
     ("Liquibase ('--liquibase formatted sql')", None,
      re.compile(r"\s*--\s*liquibase\s+formatted\s+sql", re.IGNORECASE)),
     ("Drizzle ('--> statement-breakpoint')", "statement-breakpoint", re.compile(r"-->\s*statement-breakpoint")),
+    # Only the directives that change how Atlas runs a file: `atlas:nolint` (lint) and `atlas:sum` (the hash) are
+    # comments to every runner, Atlas's own included (Atlas writes them into files of its other directory formats).
     ("Atlas ('-- atlas:' directive)", "atlas:",
-     re.compile(r"^--\s*atlas:(?:sum|txmode|delimiter|nolint|txtar)\b", re.MULTILINE)),
+     re.compile(r"^--\s*atlas:(?:txmode|delimiter|txtar)\b", re.MULTILINE)),
 )
 
 
