@@ -386,6 +386,23 @@ class TestFleetInput:
             assert "pw-in-the-list-42" not in text
 
 
+class TestFleetCheckWait:
+    def test_one_deadline_for_the_whole_fleet(self, folder: Path, tmp_path: Path) -> None:
+        """check --wait --timeout T over four pending targets, one at a time: the targets share T (the first waits
+        it out, the others are read once), rather than each waiting T in turn."""
+        fleet = FleetOf("pg-schemas", tmp_path)
+        try:
+            lines = fleet.make(4)
+            result = run_fleet(fleet, "check", folder, targets_file(tmp_path / "t.txt", lines), "--wait",
+                               "--timeout", "2s", "--concurrency", "1")
+            assert 7 == result.returncode, result.stderr[-2000:]
+            given = [e["timeout_s"] for e in result.find("check_wait_timed_out")]
+            assert 4 == len(given) and given[0] > 1.5, given
+            assert sum(given) < 3.0, given  # each waiting its own 2 s would be 8
+        finally:
+            fleet.drop()
+
+
 class TestFleetStopsWaiting:
     def test_sigterm_while_a_target_waits_for_an_unreachable_server(self, folder: Path, tmp_path: Path) -> None:
         """A target retrying a port that refuses stops at SIGTERM like the others: 143 at once, with the fleet's

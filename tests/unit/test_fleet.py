@@ -76,6 +76,20 @@ class TestParseTargets:
         targets = targets_from_rows(rows, kind=TargetKind.DATABASE, source="--targets-query")
         assert ["shop_1", "shop_2", " spaced", "#hash", long] == [t.value for t in targets]
 
+    @pytest.mark.parametrize(("line", "error"), [
+        pytest.param("schema=pct%x", "holds a '%'", id="percent"),
+        pytest.param("database=shop%%", "holds a '%'", id="percents"),
+        pytest.param("schema=t1   # tenant one", "looks like a comment", id="trailing-comment"),
+    ])
+    def test_refuses_names_premigrate_cannot_take(self, line: str, error: str) -> None:
+        """A '%' (premigrate's SQL carries the schema beside %s placeholders) and a comment at the end of a line
+        are refused with the list, not met half-way through the run."""
+        with pytest.raises(UsageError, match=error):
+            parse_targets(line, source="t.txt")
+        name = line.split("=", 1)[1]
+        with pytest.raises(UsageError, match=error):
+            targets_from_rows([(name,)], kind=TargetKind.SCHEMA, source="--targets-query")
+
     def test_query_refuses_what_is_not_a_name(self) -> None:
         """A row that repeats another, or bytes that are not UTF-8, is a usage error naming the row."""
         with pytest.raises(UsageError, match="row 2: target 'schema=t1' is already on row 1"):
@@ -113,7 +127,7 @@ class TestShards:
         """`--shard I/N` counts I from 0, like JOB_COMPLETION_INDEX."""
         assert expected == parse_shard(text, source="--shard")
 
-    @pytest.mark.parametrize("text", ["4/4", "1/0", "a/b", "1", "-1/3"])
+    @pytest.mark.parametrize("text", ["4/4", "1/0", "a/b", "1", "-1/3", "0/10001", "0/99999999999999999999"])
     def test_refuses_a_shard_that_does_not_exist(self, text: str) -> None:
         """A shard outside 0..N-1 is a usage error, not an empty slice that would exit 0 having done nothing."""
         with pytest.raises(UsageError, match="--shard"):
@@ -140,11 +154,21 @@ class TestOutcomes:
         pytest.param([6, 3], 3, id="unavailable-over-lock"),
         pytest.param([4, 1], 1, id="bug-first"),
         pytest.param([1, 143], 143, id="signal-first"),
+        pytest.param([4, 8, 5], 8, id="lost-lock-over-failure"),
+        pytest.param([8, 1], 1, id="bug-over-lost-lock"),
         pytest.param([], 0, id="empty"),
     ])
     def test_the_fleet_exits_with_the_most_severe_code(self, codes: list[int], expected: int) -> None:
         """One failed target makes the fleet fail, with the worst of the codes."""
         assert expected == most_severe(codes)
+
+    def test_every_exit_code_has_an_outcome_name(self) -> None:
+        """Each documented exit code (premigrate --help's table) has a name in the summary's outcomes."""
+        from premigrate.errors import EXIT_CODES
+
+        codes = [int(code) for code, _ in EXIT_CODES if code.isdigit()]
+        assert all(not outcome_name(code).startswith("exit_") for code in codes), [outcome_name(c) for c in codes]
+        assert "lock_lost" == outcome_name(8) and "interrupted" == outcome_name(143)
 
     def test_summary_counts_and_lists_every_failed_target(self) -> None:
         """The summary counts each outcome and lists each failed target with its code and message."""

@@ -164,7 +164,10 @@ def target_config(base: Config, target: Target) -> Config:
     if "." in base.table and dsn.dialect != "postgresql":
         raise UsageError(f"target on line {target.line}: --table {base.table} names a schema, which only "
                          "PostgreSQL has")
-    driver_class(dsn.dialect).check_url(dsn)  # a bad parameter is the list's error, found before any target runs
+    try:  # a bad parameter is the list's error, found before any target runs
+        driver_class(dsn.dialect).check_url(dsn)
+    except UsageError as exc:
+        raise UsageError(f"target on line {target.line} ({target.name}): {exc.message}") from None
     configured = base.dsn
     if dsn.password is None and configured.password is not None and _login(dsn) == _login(configured):
         # The configured server's password (DB_PASSWORD_FILE, DATABASE_URL_FILE, ...) serves a URL line on the same
@@ -397,7 +400,7 @@ def run_command(command: CommandRun) -> int:
     from premigrate.commands import status
 
     if name == "check":
-        return run(command, status.check)
+        return run(command, _check_action(command))
     details: dict[str, dict[str, object]] = {}
 
     def status_of(target_run: CommandRun) -> int:
@@ -415,6 +418,24 @@ def run_command(command: CommandRun) -> int:
     code = run(command, status_of)
     _print_status(command, details)
     return code
+
+
+def _check_action(command: CommandRun) -> TargetAction:
+    """`check` on each target; with --wait and --timeout, one deadline for the whole fleet: a target checked after
+    it is read once, as a plain `check` would, instead of each target waiting its own --timeout in turn."""
+    from premigrate.commands import status
+
+    check = command.config.check
+    if not check.wait or check.timeout is None:
+        return status.check
+    deadline = time.monotonic() + check.timeout
+
+    def until_deadline(target_run: CommandRun) -> int:
+        left = max(0.0, deadline - time.monotonic())
+        target_run.config = replace(target_run.config, check=replace(target_run.config.check, timeout=left))
+        return status.check(target_run)
+
+    return until_deadline
 
 
 def _print_status(command: CommandRun, details: dict[str, dict[str, object]]) -> None:

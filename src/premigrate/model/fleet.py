@@ -49,6 +49,7 @@ class Target:
 # (a newline would break log lines and status tables) and without the quote characters. Up to 64 characters, MySQL's
 # and MariaDB's limit; PostgreSQL's (63 bytes) is checked against the configured server (commands/fleet.py).
 _NAME = re.compile(r"[^\x00-\x1f\x7f\"`]{1,64}\Z")
+_TRAILING_COMMENT = re.compile(r"\s#")
 _ASSIGNMENT = re.compile(r"(?P<key>[A-Za-z_]+)\s*=\s*(?P<value>.*)\Z")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -107,6 +108,13 @@ def _named(kind: TargetKind, name: str, where: str, number: int) -> Target:
     if not _NAME.match(name):
         raise UsageError(f"{where}: {kind.value} name {_shown(name)} must be 1-64 characters, without control "
                          f"characters or quotes")
+    if "%" in name:
+        # premigrate's SQL carries the schema in its text beside %s placeholders; --schema refuses it too.
+        raise UsageError(f"{where}: {kind.value} name {_shown(name)} holds a '%', which premigrate does not take in "
+                         "schema or database names")
+    if _TRAILING_COMMENT.search(name):
+        raise UsageError(f"{where}: {kind.value} name {_shown(name)} ends in what looks like a comment; a comment "
+                         "takes a line of its own, starting with #")
     return Target(kind, name, f"{kind.value}={name}", number)
 
 
@@ -130,12 +138,20 @@ class Shard:
         return shard_of(target.name, self.count) == self.index
 
 
+# Rendezvous hashing weighs every shard for each target: N hashes per target. 10,000 pods of one Job is beyond any
+# fleet's size, and keeps a typo (an extra digit or ten) from spinning a pod silently.
+MAX_SHARDS = 10_000
+
+
 def parse_shard(text: str, *, source: str) -> Shard:
     match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
     if not match:
         raise UsageError(f"{source}: expected I/N (shard I of N, I counted from 0 like JOB_COMPLETION_INDEX), "
                          f"got {text!r}")
     index, count = int(match[1]), int(match[2])
+    if count > MAX_SHARDS:
+        raise UsageError(f"{source}: {count} shards is more than {MAX_SHARDS}; each target is placed by weighing "
+                         "every shard, so give the Job's completions (at most that many pods)")
     if count < 1 or index >= count:
         raise UsageError(f"{source}: shard {index}/{count} does not exist; use 0/{max(count, 1)} to "
                          f"{max(count, 1) - 1}/{max(count, 1)}")
@@ -179,7 +195,9 @@ def select(targets: Sequence[Target], shard: Shard | None) -> list[Target]:
 # now needs attention); files refused (drift, a failed or in-doubt earlier run); a bad setting; a server that never
 # answered; a lock held by another runner; work pending (check); success. A signal outranks them all: the run was
 # stopped, so the fleet is not where the folder says.
-SEVERITY = (1, 4, 5, 2, 3, 6, 7, 0)
+# A lost runner lock (8) right after a bug: the target stopped mid-run because something ended its lock's session
+# or took its lease, which the operator must look into before anything else.
+SEVERITY = (1, 8, 4, 5, 2, 3, 6, 7, 0)
 
 
 def severity_rank(code: int) -> int:
@@ -193,7 +211,7 @@ def most_severe(codes: Iterable[int]) -> int:
 
 
 OUTCOMES = {0: "succeeded", 1: "internal_error", 2: "usage_error", 3: "unavailable", 4: "migration_failed",
-            5: "refused", 6: "lock_timeout", 7: "pending"}
+            5: "refused", 6: "lock_timeout", 7: "pending", 8: "lock_lost"}
 
 
 def outcome_name(code: int) -> str:
