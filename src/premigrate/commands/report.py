@@ -21,6 +21,11 @@ def write_stdout(text: str) -> None:
         sys.stdout.flush()
     except BrokenPipeError:  # `premigrate plan | head` is fine
         pass
+    except OSError as exc:  # a full disk, a closed descriptor: the output is lost, and the run must say so
+        from premigrate.errors import UsageError
+
+        raise UsageError(f"cannot write the output to standard output: {exc.strerror or exc}; point it at a file "
+                         "or pipe that can take it") from None
 
 
 def _scrub(text: str, secrets: Sequence[str]) -> str:
