@@ -178,7 +178,8 @@ OPTIONS: tuple[Option, ...] = (
            "down: run a migration whose down part exists but is empty as a no-op and record it as rolled back",
            kind="bool", default=False, commands=("down",)),
     Option("dialect", "--dialect", "PREMIGRATE_LINT_DIALECT",
-           "lint: SQL dialect (default: the configured database's, else postgresql)", kind="choice",
+           "lint: SQL dialect (default: the configured database's, else the folder's own (Drizzle, Prisma), else "
+           "postgresql)", kind="choice",
            choices=("postgresql", "mysql", "sqlite"), commands=("lint",)),
     Option("listen", "--listen", "PREMIGRATE_LISTEN", "serve: address to listen on", default="0.0.0.0:8080",
            metavar="HOST:PORT", commands=("serve",)),

@@ -487,6 +487,28 @@ class TestLintCommand:
         document = json.loads(result.stdout)
         assert ({"error": 1, "warning": 0}, "drop-column") == (document["counts"], document["findings"][0]["rule"])
 
+    @pytest.mark.parametrize(("layout", "dialect"), [
+        pytest.param({"meta/_journal.json": '{"version": "7", "dialect": "sqlite", "entries": [{"idx": 0, '
+                                            '"version": "6", "when": 1700000000000, "tag": "0000_init", '
+                                            '"breakpoints": true}]}',
+                      "0000_init.sql": "CREATE TABLE `a` (`id` integer);\n--> statement-breakpoint\n"
+                                       "DROP TABLE `b`;\n"}, "sqlite", id="drizzle-journal"),
+        pytest.param({"migration_lock.toml": 'provider = "mysql"\n',
+                      "20240101000000_init/migration.sql": "CREATE TABLE `a` (`id` INT);\nDROP TABLE `b`;\n"},
+                     "mysql", id="prisma-lock"),
+    ])
+    def test_without_a_database_the_folder_names_its_dialect(self, migrations_dir: Path,
+                                                             layout: dict[str, str], dialect: str) -> None:
+        """With no database, lint reads the SQL for the database the folder declares (a Drizzle journal's dialect,
+        a Prisma lock's provider), as `up` would run it: backquoted names parse, and the DROP TABLE is found."""
+        for name, text in layout.items():
+            (migrations_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            (migrations_dir / name).write_text(text)
+        result = run_cli("lint", "--dir", str(migrations_dir), "--json")
+        assert 5 == result.returncode, result.stdout + result.stderr[-2000:]
+        assert dialect == result.find("lint_done")[0]["dialect"]
+        assert ["drop-table"] == [f["rule"] for f in json.loads(result.stdout)["findings"]]
+
     @pytest.mark.parametrize("dialect", ["postgresql", "mysql", "sqlite"])
     def test_clean_exits_zero(self, migrations_dir: Path, dialect: str) -> None:
         """A clean folder exits 0 for each dialect."""

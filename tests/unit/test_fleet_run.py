@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from premigrate.cli import TERMINATION_MESSAGE_BYTES, fit_termination_message
-from premigrate.commands.fleet import refuse_duplicates, target_config
+from premigrate.commands.fleet_targets import refuse_duplicates, target_config
 from premigrate.engine.fleet_sessions import FleetStop
 from premigrate.config import load_config
 from premigrate.engine.interrupts import SignalGuard

@@ -21,6 +21,8 @@ from premigrate.cli.summary import (  # noqa: F401 (re-exported: names the packa
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from premigrate.commands.common import CommandRun
     from premigrate.engine.tracing import Tracer
     from premigrate.engine.runstats import RunStats
@@ -402,12 +404,21 @@ def _new(command_run: CommandRun) -> int:
     return 0
 
 
+def _declared_dialect(folder: Path) -> str | None:
+    """With no database configured, the database the folder says its SQL is for (a Drizzle journal's dialect, a
+    Prisma lock file's provider): `lint` then reads the SQL as `up` would run it."""
+    from premigrate.model.formats import drizzle, prisma
+
+    return drizzle.declared_dialect(folder) or prisma.declared_dialect(folder)
+
+
 def _lint(command_run: CommandRun) -> int:
     from premigrate.commands import lint
     from premigrate.commands.report import write_stdout
 
     config = command_run.config
-    dialect = config.lint.dialect or ("postgresql" if config.default_sqlite else config.dsn.dialect)
+    dialect = config.lint.dialect or (_declared_dialect(config.migrations_dir) or "postgresql"
+                                      if config.default_sqlite else config.dsn.dialect)
     findings = lint.lint_migrations(command_run.load().all, dialect)
     write_stdout(lint.render_json(findings) if config.json_output else lint.render_text(findings))
     errors = sum(f.severity == "error" for f in findings)

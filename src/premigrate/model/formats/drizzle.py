@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 from premigrate.errors import MigrationFileError
 from premigrate.model.formats.base import Entry, Part, read_text, show
@@ -103,6 +104,15 @@ class DrizzleReader:
 
 V1_NAME = re.compile(r"(?P<version>\d{14})_(?P<description>.+)\Z", re.DOTALL)
 V1_FILE = "migration.sql"
+
+
+def declared_dialect(folder: Path) -> str | None:
+    """The database a Drizzle 0.x folder's journal says its SQL was generated for; None without one."""
+    try:
+        journal = json.loads((folder / JOURNAL).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return _DIALECTS.get(str(journal.get("dialect", ""))) if isinstance(journal, dict) else None
 
 
 def is_v1_folder(entry: Entry) -> bool:

@@ -10,6 +10,7 @@ first `_` of the folder name (Prisma writes UTC timestamps there); folders run i
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from premigrate.errors import MigrationFileError
 from premigrate.model.formats.base import Entry, Part, read_text, show
@@ -21,6 +22,15 @@ _FOLDER = re.compile(r"(?P<version>\d+)_(?P<description>.+)\Z", re.DOTALL)
 _PROVIDER = re.compile(r'^\s*provider\s*=\s*"(?P<provider>[^"]*)"', re.MULTILINE)
 # Prisma provider -> premigrate dialect
 _PROVIDERS = {"postgresql": "postgresql", "postgres": "postgresql", "mysql": "mysql", "sqlite": "sqlite"}
+
+
+def declared_dialect(folder: Path) -> str | None:
+    """The database a Prisma folder's migration_lock.toml names (its provider); None without one."""
+    try:
+        match = _PROVIDER.search((folder / LOCK).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return None
+    return _PROVIDERS.get(match.group("provider")) if match else None
 
 
 def is_migration_folder(entry: Entry) -> bool:
