@@ -254,7 +254,10 @@ class FleetSummary:
         return dict(sorted(counted.items()))
 
     def as_dict(self) -> dict[str, object]:
-        failed = sorted((r for r in self.results if r.exit_code not in (0, 7)), key=lambda r: r.target)
+        # The most severe first (then by name): where the list is cut short (the termination message), the targets
+        # that set the exit code stay in it.
+        failed = sorted((r for r in self.results if r.exit_code not in (0, 7)),
+                        key=lambda r: (severity_rank(r.exit_code), r.target))
         return {
             "targets": self.total,
             "outcomes": self.counts(),
