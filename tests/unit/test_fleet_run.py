@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from premigrate.cli import TERMINATION_MESSAGE_BYTES, fit_termination_message
-from premigrate.commands.fleet_targets import refuse_duplicates, target_config
+from premigrate.commands.fleet_targets import check_targets, refuse_duplicates, target_config
 from premigrate.engine.fleet_sessions import FleetStop
 from premigrate.config import load_config
 from premigrate.engine.interrupts import SignalGuard
@@ -131,6 +131,16 @@ class TestTargetConfig:
         assert name == target_config(load_config("up", {}, {"DATABASE_URL": MY}), one(f"database={name}")).dsn.database
         with pytest.raises(UsageError, match="63 bytes"):
             target_config(load_config("up", {}, {"DATABASE_URL": PG}), one(f"schema={name}"))
+
+    def test_configured_url_checked_once_for_its_targets(self) -> None:
+        """database= targets connect with the configured URL: a parameter it cannot take is refused before any
+        target runs, not met by each target in turn."""
+        base = load_config("up", {}, {"DATABASE_URL": MY + "?sslmode=require"})
+        targets = [(t, target_config(base, t)) for t in parse_targets("database=a\ndatabase=b\n", source="test")]
+        with pytest.raises(UsageError, match="unknown MySQL parameter 'sslmode'"):
+            check_targets(base, targets)
+        check_targets(load_config("up", {}, {"DATABASE_URL": MY}), [
+            (t, target_config(base, t)) for t in parse_targets("database=a\n", source="test")])
 
     def test_one_target_written_two_ways_refused(self) -> None:
         """database=X beside a URL of the same database (its port left out) is one target listed twice."""

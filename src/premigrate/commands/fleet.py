@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from premigrate.commands.common import EXIT_OK, CommandRun
 from premigrate.config import Config
-from premigrate.commands.fleet_targets import read_targets, refuse_duplicates, target_config
+from premigrate.commands.fleet_targets import check_targets, read_targets, target_config
 from premigrate.engine.fleet_sessions import FleetStop, TargetSessions, WorkerSessions
 from premigrate.errors import Interrupted, PremigrateError, UsageError
 from premigrate.eventlog import EventLog
@@ -239,7 +239,7 @@ def run(command: CommandRun, action: TargetAction) -> int:
     config, log = command.config, command.log
     files = command.load()
     targets = [(t, target_config(config, t)) for t in read_targets(command)]
-    refuse_duplicates(targets)
+    check_targets(config, targets)
     from premigrate import log as logging_setup
 
     extra_secrets = [s for _, c in targets for s in c.secrets if s not in config.secrets]

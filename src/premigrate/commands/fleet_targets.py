@@ -108,6 +108,14 @@ def _place(config: Config) -> tuple[object, ...]:
     return _login(dsn)[:3] + (dsn.database, config.schema)
 
 
+def check_targets(base: Config, targets: Sequence[tuple[Target, Config]]) -> None:
+    """What can be known wrong before any target runs, beyond each line: the configured URL's parameters, which every
+    schema= and database= target connects with (a bad one would fail each of them in turn), and duplicates."""
+    if any(target.kind is not TargetKind.URL for target, _ in targets):
+        driver_class(base.dsn.dialect).check_url(base.dsn)
+    refuse_duplicates(targets)
+
+
 def refuse_duplicates(targets: Sequence[tuple[Target, Config]]) -> None:
     """One target written twice (database=X beside a URL of the same database) would run twice: refused."""
     seen: dict[tuple[object, ...], Target] = {}
