@@ -67,3 +67,28 @@ class TestConcurrentRunners:
         assert list(range(1, MIGRATIONS + 1)) == versions
         # At least two runners saw pending work and went for the lock: the race was really exercised.
         assert 2 <= sum(1 for r in stampede if r.find("lock_acquired")), "\n".join(r.stderr for r in stampede)
+
+
+class TestMixedLockModes:
+    @pytest.mark.parametrize(("first", "second"), [("advisory", "table"), ("table", "advisory")])
+    def test_runners_with_different_modes_exclude_each_other(self, db: TestDatabase, migrations_dir: Path,
+                                                             first: str, second: str) -> None:
+        """A runner in one --lock-mode holds the lock while its migration runs: a runner in the other mode waits for
+        it (here: times out, exit 6) instead of applying the same migration beside it (which fails, exit 4, on the
+        table the first one created). On SQLite the second may instead wait on the database's own write lock until
+        the first commits, then find nothing to do (exit 0)."""
+        from tests.e2e.helpers import LiveCli
+
+        write(migrations_dir, "001_slow.sql", f"CREATE TABLE once (id INTEGER);\n{sleep_sql(db.dialect, 4.0)}\n")
+        holder = LiveCli("up", "--dir", str(migrations_dir), "--lock-mode", first, env=db_env(db),
+                         cwd=migrations_dir.parent)
+        try:
+            holder.wait_for_event("migration_started")
+            other = popen_cli("up", "--dir", str(migrations_dir), "--lock-mode", second, "--lock-timeout", "1s",
+                              env=db_env(db), cwd=migrations_dir.parent)
+            stdout, stderr = other.communicate(timeout=120)
+            assert other.returncode in ((6,) if db.dialect != "sqlite" else (0, 6)), stderr[-2000:]
+            assert 0 == holder.finish(timeout=120).returncode
+        finally:
+            holder.kill()
+        assert [("1", "applied")] == db.query("SELECT version, state FROM premigrate_history")

@@ -86,6 +86,23 @@ class TestRightPasswordNeverShown:
         assert "t1" in db.tables()
         assert_no_secret(result, mariadb_user.password)
 
+    def test_summary_files_never_show_it(self, db: TestDatabase, mariadb_user: MariaDbUser, migrations_dir: Path,
+                                         tmp_path: Path) -> None:
+        """A failing statement whose error quotes the password: the summary file and the termination message (read
+        past the log, by `kubectl describe pod`) carry the error scrubbed, like every log line."""
+        write(migrations_dir, "001_t1.sql", f"CREATE TABLE t1 (id INT);\nSELEC '{mariadb_user.password}';\n")
+        summary, termination = tmp_path / "summary.json", tmp_path / "termination-log"
+        termination.write_text("")
+        result = run_cli("up", "--dir", str(migrations_dir), "--summary-file", str(summary), "--termination-log",
+                         str(termination), env={"DATABASE_URL": mariadb_user.url(mariadb_user.password)},
+                         cwd=migrations_dir.parent)
+        assert 4 == result.returncode, result.stderr[-2000:]
+        assert "SELEC" in summary.read_text() and "SELEC" in termination.read_text()  # the error is there
+        for text in (summary.read_text(), termination.read_text()):
+            for form in _forms(mariadb_user.password):
+                assert form not in text, f"password form {form!r} leaked into a summary file"
+        assert_no_secret(result, mariadb_user.password)
+
     def test_status_json_does_not_show_password(self, db: TestDatabase, mariadb_user: MariaDbUser,
                                                 migrations_dir: Path) -> None:
         """`status --json`, which prints the database on stdout, shows it without the password."""

@@ -121,9 +121,14 @@ def finish_run(log: EventLog, command: str, code: int, started: float, *, error:
             summary["fleet"] = fleet
             if error is None and code not in (0, 7):  # the targets' own errors are in fleet.failed
                 summary["error"] = _fleet_error(fleet)
+        # These files are read past the log (kubectl describe shows the termination message): scrubbed like it, as
+        # a server's error may quote the SQL that carried a password or a placeholder's secret.
+        from premigrate.log import scrub
+
+        summary = scrub(summary)
         text = json.dumps(summary)
         if fleet is not None and path != _summary_file(flags, env or {}):
-            text = fit_termination_message(summary, fleet)
+            text = fit_termination_message(summary, scrub(fleet))
         try:
             with open(path, "w", encoding="utf-8") as handle:
                 handle.write(text + "\n")

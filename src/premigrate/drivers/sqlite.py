@@ -261,6 +261,19 @@ class SQLiteDriver(SqlHistoryMixin):
         self._locked = True
         return True
 
+    def _lock_free(self, key: str) -> bool:
+        try:
+            probe = os.open(self.lock_path(key), os.O_RDONLY)
+        except OSError:
+            return True  # no lock file: nobody has ever taken the lock
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(probe)  # closing the descriptor releases a lock taken on it
+        return True
+
     def unlock(self, key: str) -> None:
         if self._lock_file is not None:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
@@ -271,6 +284,10 @@ class SQLiteDriver(SqlHistoryMixin):
         return bool(getattr(self, "_locked", False))
 
     def lock_holder(self, key: str) -> dict[str, Any] | None:
+        # The file keeps its last holder's note after the lock is released: a lock taken here at once (on a
+        # descriptor of its own, so this process's own lock counts too) means nobody holds it.
+        if not getattr(self, "_locked", False) and self._lock_free(key):
+            return None
         try:
             data = json.loads(self.lock_path(key).read_text() or "null")
         except (OSError, ValueError):

@@ -101,6 +101,7 @@ class _Dialect:
     table_suffix = ""
     duplicate_key: tuple[object, ...] = ()
     contention: tuple[object, ...] = ()
+    missing_table: tuple[object, ...] = ()
 
     def quote(self, name: str) -> str:
         return '"' + name.replace('"', '""') + '"'
@@ -124,6 +125,7 @@ class _Postgres(_Dialect):
     # unique_violation; lock_not_available (lock_timeout), deadlock_detected, serialization_failure
     duplicate_key = ("23505",)
     contention = ("55P03", "40P01", "40001")
+    missing_table = ("42P01", "3F000")  # undefined_table, invalid_schema_name
 
     def later_param(self, seconds: float) -> object:
         return float(seconds)
@@ -142,6 +144,7 @@ class _MySQL(_Dialect):
     duplicate_key = (1062,)
     # 1205 lock wait timeout; 1213 deadlock, which is also how Galera reports a certification conflict
     contention = (1205, 1213)
+    missing_table = (1146,)  # ER_NO_SUCH_TABLE
 
     def quote(self, name: str) -> str:
         return "`" + name.replace("`", "``") + "`"
@@ -163,6 +166,7 @@ class _SQLite(_Dialect):
     column_types: ClassVar[dict[str, str]] = {"time": "TEXT", "pid": "INTEGER", "version": "INTEGER"}
     duplicate_key = ("duplicate",)
     contention = ("busy",)
+    missing_table = ("no_table",)
 
     def later_param(self, seconds: float) -> object:
         return f"+{seconds:.3f} seconds"
@@ -172,6 +176,8 @@ class _SQLite(_Dialect):
             return "duplicate"
         if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
             return "busy"
+        if isinstance(exc, sqlite3.OperationalError) and "no such table" in str(exc):
+            return "no_table"
         return None
 
     def to_datetime(self, value: Any) -> datetime:
@@ -332,6 +338,10 @@ class Lease:
         holder, host, pid, acquired_at, expires_at, version, expires_in = rows[0]
         return LeaseState(str(holder), str(host), int(pid), self._sql.to_datetime(acquired_at),
                           self._sql.to_datetime(expires_at), int(version), float(expires_in))
+
+    def table_missing(self, exc: BaseException) -> bool:
+        """Whether `exc` says the lock table (or its schema) does not exist."""
+        return self._is(exc, self._sql.missing_table)
 
     def holder_fields(self, conn: Any) -> dict[str, Any] | None:
         """Who holds the lease now (for `lock_waiting` lines and LockTimeout), or None when it is free."""

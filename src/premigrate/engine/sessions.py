@@ -300,7 +300,8 @@ class Sessions:
                 if mode == "table":
                     held = self._take_lease(lock_session, key)
                 else:
-                    locking.acquire(lock_session, key, cfg.lock_timeout, self.log)
+                    exclusive = tablelock.SessionLockBesideLease(tablelock.lease_for(cfg), lock_session)
+                    locking.acquire(exclusive, key, cfg.lock_timeout, self.log)
                     holder = lock_session.session_id()
                     lock_session.guard_writes(key, holder)
                     held = HeldLock(lock_session, key, KEEPALIVE_S if holder is not None else None)

@@ -84,10 +84,18 @@ class LeaseOnSession:
         mapped(self.session, self.lease.ensure_table, self.conn)
 
     def try_lock(self, key: str) -> bool:
-        return mapped(self.session, self.lease.try_acquire, self.conn)
+        """The lease, unless a runner in advisory mode holds the session lock (a read of the server's lock table,
+        which a pooler does not hide): each mode checks the other's lock after taking its own, so two runners with
+        different --lock-mode never both go on (see SessionLockBesideLease)."""
+        if not mapped(self.session, self.lease.try_acquire, self.conn):
+            return False
+        if self.session.lock_holder(key) is not None:
+            self.unlock(key)
+            return False
+        return True
 
     def lock_holder(self, key: str) -> dict[str, Any] | None:
-        return mapped(self.session, self.lease.holder_fields, self.conn)
+        return mapped(self.session, self.lease.holder_fields, self.conn) or self.session.lock_holder(key)
 
     def unlock(self, key: str) -> None:
         mapped(self.session, self.lease.release, self.conn)
@@ -96,6 +104,41 @@ class LeaseOnSession:
         """Whether the lease is still ours and unexpired (read on this autocommit session)."""
         state = mapped(self.session, self.lease.current, self.conn)
         return state is not None and state.holder == self.lease.holder.id and not state.expired
+
+
+class SessionLockBesideLease:
+    """--lock-mode advisory, in the shape engine/locking.acquire polls: the session lock, given back at once while a
+    runner in table mode holds an unexpired lease on the same history table. With LeaseOnSession.try_lock's check
+    of the session lock, whichever takes its lock second sees the other's and lets go, so runners started with
+    different modes (a Job behind a pooler in table mode, an operator's `up` on the primary in advisory mode) still
+    exclude each other."""
+
+    def __init__(self, lease: Lease, session: Driver) -> None:
+        self.lease = lease
+        self.session = session
+        self.conn = connection_of(session)
+
+    def try_lock(self, key: str) -> bool:
+        if not self.session.try_lock(key):
+            return False
+        if mapped(self.session, self._lease_holder) is not None:
+            self.session.unlock(key)
+            return False
+        return True
+
+    def lock_holder(self, key: str) -> dict[str, Any] | None:
+        return self.session.lock_holder(key) or mapped(self.session, self._lease_holder)
+
+    def _lease_holder(self) -> dict[str, Any] | None:
+        """Who holds an unexpired lease now: None when no lock table exists yet (no runner ever took a lease here)
+        or the lease expired."""
+        try:
+            state = self.lease.current(self.conn)
+        except Exception as exc:
+            if self.lease.table_missing(exc):
+                return None
+            raise
+        return None if state is None or state.expired else state.fields()
 
 
 def ensure_schema(session: Driver) -> None:
