@@ -133,12 +133,12 @@ def resolve_option(option: Option, flags: Mapping[str, Any], env: Mapping[str, s
             raise UsageError(f"{source or option.flag}: {exc}") from None
     if option.kind == "int":
         text = str(raw).strip()
-        if not text.isdigit() or int(text) < 1:
+        if not _digits(text) or int(text) < 1:
             raise UsageError(f"{source or option.flag}={raw!r} is not a whole number of at least 1")
         return int(text)
     if option.kind == "count":
         text = str(raw).strip()
-        if not text.isdigit():
+        if not _digits(text):
             raise UsageError(f"{source or option.flag}={raw!r} is not a whole number (0 or more)")
         return int(text)
     if option.kind == "version":
@@ -276,6 +276,12 @@ def _resolve_dsn(
         return dsn, source, False
     if discrete:
         return _dsn_from_discrete(discrete, password), "DB_* variables", False
+    if password is not None:
+        # A password with nothing to use it on: the URL or the DB_* variables went missing (a secret mounted, the
+        # ConfigMap not), and the SQLite fallback would migrate a throwaway file and report success.
+        given = "DB_PASSWORD_FILE" if env.get("DB_PASSWORD_FILE") else "DB_PASSWORD"
+        raise UsageError(f"{given} is set but no database is: set DATABASE_URL (or DB_DIALECT, DB_HOST, DB_NAME, "
+                         "...) for the database it is the password of")
     if require:
         raise UsageError(
             "no database configured: set DATABASE_URL (or DATABASE_URL_FILE, or DB_DIALECT/DB_HOST/DB_NAME/...); "
@@ -308,8 +314,13 @@ def _resolve_password(env: Mapping[str, str], read_file: Callable[[str], str]) -
     return env.get("DB_PASSWORD") or None
 
 
+def _digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes "²", which int() then refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def _port(value: str) -> int:
-    if not value.isdigit() or not 0 < int(value) < 65536:
+    if not _digits(value) or not 0 < int(value) < 65536:
         raise UsageError(f"DB_PORT={value!r} is not a port number between 1 and 65535")
     return int(value)
 

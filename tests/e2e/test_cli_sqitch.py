@@ -370,6 +370,17 @@ class TestFolder:
         assert "is a sqitch project" in result.find("error")[0]["error"] and "sqitch add" in result.stderr
         assert [] == list(shop.glob("*.sql"))
 
+    @pytest.mark.parametrize("dialect", ["sqlite"])
+    def test_new_format_sqitch_elsewhere_is_refused(self, db: TestDatabase, tmp_path: Path) -> None:
+        """`new --format sqitch` in a folder that is not a project yet: a usage error pointing at `sqitch add`, not
+        an internal error."""
+        folder = tmp_path / "plain"
+        folder.mkdir()
+        result = cmd("new", db, folder, "add_things", "--format", "sqitch")
+        assert 2 == result.returncode, result.stderr[-2000:]
+        assert "new does not write sqitch changes" in result.find("error")[0]["error"]
+        assert [] == list(folder.iterdir())
+
 
 class TestBaselineFromSqitchEditedPlan:
     @pytest.mark.parametrize("dialect", ["postgresql"])

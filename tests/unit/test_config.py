@@ -106,6 +106,10 @@ class TestDatabaseSelection:
             pytest.param({"DB_PASSWORD": "a", "DB_PASSWORD_FILE": "/p", "DB_DIALECT": "mysql", "DB_NAME": "x"},
                          "both set", id="password-twice"),
             pytest.param({"DATABASE_URL_FILE": "/missing"}, "cannot read", id="missing-secret-file"),
+            # A password alone: its database went missing; the SQLite fallback would migrate a throwaway file.
+            pytest.param({"DB_PASSWORD": "s3cret"}, "DB_PASSWORD is set but no database is", id="password-alone"),
+            pytest.param({"DB_DIALECT": "mysql", "DB_NAME": "x", "DB_PORT": "\u00b2"}, "DB_PORT",
+                         id="superscript-port"),
             pytest.param({"DB_DIALECT": "postgresql", "DB_HOST": "app:P@db", "DB_NAME": "x"}, "DB_HOST must be",
                          id="db-host-with-userinfo"),
             pytest.param({"DB_DIALECT": "mysql", "DB_HOST": "db#2", "DB_NAME": "x"}, "DB_HOST must be",
@@ -121,6 +125,17 @@ class TestDatabaseSelection:
         """Incomplete or contradictory settings are configuration errors."""
         with pytest.raises(UsageError, match=message):
             load_config("up", {}, env, read_file=files({}))
+
+    def test_a_password_file_alone_is_refused(self) -> None:
+        """DB_PASSWORD_FILE with no database to use it on is refused, not the SQLite fallback."""
+        with pytest.raises(UsageError, match="DB_PASSWORD_FILE is set but no database is"):
+            load_config("up", {}, {"DB_PASSWORD_FILE": "/p"}, read_file=files({"/p": "pw"}))
+
+    @pytest.mark.parametrize("flag", ["lock_retries", "concurrency"])
+    def test_digits_are_ascii_digits(self, flag: str) -> None:
+        """'²' is a digit to str.isdigit() and not a number to int(): a usage error, not a traceback."""
+        with pytest.raises(UsageError, match="is not a whole number"):
+            load_config("up", {flag: "\u00b2", "targets": "t.txt"}, {})
 
 
 class TestOptions:

@@ -86,6 +86,9 @@ def create(directory: Path, files: MigrationSet, description: str, style: str | 
         # A changelog's changes are entries of its files, not files: a file written here would not be one.
         raise UsageError("new writes migration files, and this is a changelog: add a '--changeset <author>:<id>' "
                          "block (and its '--rollback') to a Liquibase formatted SQL file instead")
+    if style == "sqitch" and not files.listed:
+        raise UsageError("new does not write sqitch changes: a sqitch project's plan lists them; add one with `sqitch "
+                         "add NAME` (a plan line and its deploy/revert/verify scripts)")
     if files.listed:
         # A sqitch plan lists its changes: a file written here would never run.
         raise UsageError(f"{str(directory)!r} is a sqitch project, whose plan lists its changes: add one with `sqitch "

@@ -302,7 +302,7 @@ def _directives(name: str, text: str) -> dict[str, Any]:
             except ValueError as exc:
                 raise MigrationFileError(f"{name}: '-- premigrate:{directive}': {exc}", file=name) from None
         elif takes == "count":
-            if not arg.isdigit():
+            if not (arg.isascii() and arg.isdigit()):
                 raise MigrationFileError(f"{name}: '-- premigrate:{directive}' needs a whole number (0 or more), "
                                          f"e.g. '-- premigrate:{directive} 3' (got {arg!r})", file=name)
             value = int(arg)
