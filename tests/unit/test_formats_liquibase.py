@@ -366,6 +366,33 @@ class TestMasterChangelog:
         assert [(c.id, c.path) for c in changesets] == [("1", "db/first.sql"), ("2", "db/more/a.sql"),
                                                         ("3", "db/more/b.sql")]
 
+    @pytest.mark.parametrize("relative", ["true", "false"])
+    def test_a_leading_slash_stays_inside_the_folder(self, tmp_path: Path, relative: str) -> None:
+        """Liquibase joins a relative path to the changelog's folder as a string ("<folder>/" + "/x", then "//"
+        collapses: AbstractResource.resolveSiblingPath) and strips a leading '/' from one that is not: either way
+        `/changesets/...` is read inside the folder (LucaVas/recruiter's master changelog)."""
+        prefix = "" if relative == "true" else "db/"
+        self.write(tmp_path, {
+            "db/master.xml": f'<databaseChangeLog>\n  <include file="/{prefix}first.sql" '
+                             f'relativeToChangelogFile="{relative}"/>\n  <includeAll path="/{prefix}changesets/" '
+                             f'relativeToChangelogFile="{relative}"/>\n</databaseChangeLog>\n',
+            "db/first.sql": "--liquibase formatted sql\n--changeset a:1\nselect 1\n",
+            "db/changesets/a.sql": "--liquibase formatted sql\n--changeset a:2\nselect 2\n",
+        })
+        changesets = lb.load_changelog(tmp_path, "db/master.xml")
+        assert [(c.id, c.path) for c in changesets] == [("1", "db/first.sql"), ("2", "db/changesets/a.sql")]
+
+    @pytest.mark.parametrize("entry", ['<include file="../outside.sql" relativeToChangelogFile="true"/>',
+                                       '<include file="../outside.sql"/>',
+                                       '<includeAll path="../" relativeToChangelogFile="true"/>'])
+    def test_a_path_outside_the_folder_is_refused(self, tmp_path: Path, entry: str) -> None:
+        """Reaching out of the changelog folder is a changelog error naming the line, not a traceback."""
+        (tmp_path / "outside.sql").write_text("--liquibase formatted sql\n--changeset a:9\nselect 9\n")
+        root = tmp_path / "changelog"
+        self.write(root, {"master.xml": f"<databaseChangeLog>\n  {entry}\n</databaseChangeLog>\n"})
+        with pytest.raises(MigrationFileError, match="line 2: .*points outside the changelog folder"):
+            lb.load_changelog(root, "master.xml")
+
     def test_yaml_master(self, tmp_path: Path) -> None:
         self.write(tmp_path, {
             "master.yaml": "databaseChangeLog:\n  - include:\n      file: one.sql\n",

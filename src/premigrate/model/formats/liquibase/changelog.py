@@ -52,7 +52,9 @@ class _Loader:
             raise file_error(source, line, f"{relative}: cannot read it ({exc})") from None
 
     def include(self, relative: str, source: str, line: int) -> None:
-        relative = normalize_path(relative)
+        # A leading '/' names the search root, not the file system's (Liquibase's AbstractResource strips it).
+        relative = normalize_path(relative).lstrip("/")
+        self._inside(self.root / relative, relative, source, line)
         if relative in self.seen:
             return  # Liquibase includes a changelog once
         self.seen.add(relative)
@@ -79,13 +81,20 @@ class _Loader:
             identities[key] = changeset
         self.changesets += found
 
+    def _inside(self, path: Path, named: str, source: str, line: int) -> Path:
+        """`path` relative to the changelog folder; a file or folder outside it is refused."""
+        try:
+            return path.resolve().relative_to(self.root.resolve())
+        except ValueError:
+            raise file_error(source, line, f"{named!r} points outside the changelog folder") from None
+
     def include_all(self, path: str, base: Path, *, relative: bool, source: str, line: int,
                     options: Mapping[str, Any]) -> None:
-        folder = (base / path) if relative else (self.root / path)
-        try:
-            folder_rel = folder.resolve().relative_to(self.root.resolve())
-        except ValueError:
-            raise file_error(source, line, f"includeAll {path!r} points outside the changelog folder") from None
+        # Liquibase joins the paths as strings (AbstractResource.resolveSiblingPath: "<folder>/" + path) and then
+        # collapses "//", and strips a leading '/' from a path that is not relative: either way a leading '/' stays
+        # inside the changelog's folder (relative) or the search root.
+        folder = (base if relative else self.root) / path.lstrip("/")
+        folder_rel = self._inside(folder, f"includeAll {path}", source, line)
         if not folder.is_dir():
             if options.get("errorIfMissingOrEmpty", True):
                 raise file_error(source, line, f"includeAll {path!r}: no such folder")
@@ -131,8 +140,9 @@ class _Loader:
                 if not target:
                     raise file_error(relative, line, "include without a file attribute")
                 target = str(target)
-                if is_relative:
-                    target = str(PurePosixPath(*(base / target).resolve().relative_to(self.root.resolve()).parts))
+                if is_relative:  # as includeAll: string-joined to the changelog's folder
+                    inside = self._inside(base / target.lstrip("/"), f"include {target}", relative, line)
+                    target = str(PurePosixPath(*inside.parts))
                 self.include(target, relative, line)
             else:
                 path = attrs.get("path")
