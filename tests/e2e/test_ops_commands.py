@@ -90,6 +90,17 @@ class TestPlan:
         expected_mode = "none (statement by statement" if db.dialect == "mysql" else "per-migration"
         assert expected_mode in result.stdout
 
+    def test_plan_text_does_not_call_a_blocked_database_up_to_date(self, db: TestDatabase,
+                                                                    migrations_dir: Path) -> None:
+        """Drift blocks the run (exit 5): the text says nothing can be applied, not that the database is up to
+        date."""
+        write(migrations_dir, {"001_a.sql": "CREATE TABLE a (id INTEGER);\n"})
+        assert 0 == up(db, migrations_dir).returncode
+        write(migrations_dir, {"001_a.sql": "CREATE TABLE a (id INTEGER, v INTEGER);\n"})
+        result = cli(db, "plan", migrations_dir)
+        assert 5 == result.returncode, result.stderr[-2000:]
+        assert "up to date" not in result.stdout and "until the problems below are resolved" in result.stdout
+
 
 class TestTo:
     def test_up_to_stops_after_version(self, db: TestDatabase, migrations_dir: Path) -> None:

@@ -49,7 +49,9 @@ def _limit(seconds: float | None) -> str:
 
 
 def plan_text(views: Sequence[StepView], plan: Plan, *, secrets: Sequence[str] = ()) -> str:
-    if not views:
+    if not views and plan.problems:  # a failed or unfinished row, drift: nothing runs, and it is not up to date
+        lines = ["Nothing can be applied until the problems below are resolved."]
+    elif not views:
         lines = ["Nothing to apply: the database is up to date with the folder."]
     else:
         lines = [f"{len(views)} migration{'s' if len(views) != 1 else ''} to apply, in this order:", ""]
