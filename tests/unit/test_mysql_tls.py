@@ -53,3 +53,39 @@ class TestSslModes:
         """Bad TLS settings are configuration errors (exit 2), not tracebacks."""
         with pytest.raises(UsageError, match=message):
             ssl_kwargs(params)
+
+
+class TestGreetingWindow:
+    """A MySQL client waits for the server's greeting; a PostgreSQL server waits for the client: a mysql:// URL at
+    PostgreSQL's port is told within the short greeting window, not after the whole connect timeout."""
+
+    def attempt(self, monkeypatch: pytest.MonkeyPatch, hint: str | None) -> tuple[list[float], object]:
+        import pymysql
+
+        from premigrate.drivers import mysql as mysql_driver
+        from premigrate.drivers import probe
+        from premigrate.drivers.base import ConnectFailed, DriverSettings
+        from premigrate.model.dsn import parse_url
+
+        windows: list[float] = []
+
+        def silent(kwargs: dict[str, object], require_tls: bool) -> object:
+            windows.append(float(kwargs["read_timeout"]))  # type: ignore[arg-type]
+            raise pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query (timed out)")
+
+        monkeypatch.setattr(mysql_driver, "open_connection", silent)
+        monkeypatch.setattr(probe, "wrong_protocol_hint", lambda dsn: hint)
+        with pytest.raises(ConnectFailed) as failed:
+            mysql_driver.MySQLDriver.connect(parse_url("mysql://u@127.0.0.1:5432/db", source="test"),
+                                             DriverSettings(table="t", connect_timeout=30.0))
+        return windows, failed.value
+
+    def test_a_postgresql_port_is_told_within_the_window(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        windows, failure = self.attempt(monkeypatch, "127.0.0.1:5432 answered like PostgreSQL")
+        assert [2.0] == windows
+        assert "wrong_protocol" == getattr(failure, "reason", None)
+
+    def test_a_slow_greeting_is_then_waited_for_in_full(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        windows, failure = self.attempt(monkeypatch, None)
+        assert [2.0, 30.0] == windows
+        assert (True, "connection_reset") == (getattr(failure, "transient", None), getattr(failure, "reason", None))

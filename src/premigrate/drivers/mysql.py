@@ -34,6 +34,18 @@ def _quote_ident(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+GREETING_WINDOW_S = 2.0
+
+
+def _refuse_wrong_protocol(dsn: Dsn) -> None:
+    """ConnectFailed (final) when the URL's port answers like PostgreSQL."""
+    from premigrate.drivers.probe import wrong_protocol_hint
+
+    hint = wrong_protocol_hint(dsn)
+    if hint is not None:
+        raise ConnectFailed(hint, transient=False, reason="wrong_protocol") from None
+
+
 class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
     dialect: ClassVar[str] = "mysql"
     transactional_ddl: ClassVar[bool] = False
@@ -70,16 +82,21 @@ class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
         # that accepts and never answers would hold every attempt for a minute, past --wait-timeout.
         handshake = dict(kwargs, read_timeout=min(kwargs["read_timeout"], kwargs["connect_timeout"]))
         try:
-            conn = open_connection(handshake, require_tls)
+            # First within a short window: a server greets at once, and a silent port may be a PostgreSQL server,
+            # which waits for the client to speak first (the probe below tells, in a fraction of a second, instead
+            # of the whole connect timeout). A greeting slower than that is waited for in full after the probe.
+            quick = dict(handshake, read_timeout=min(handshake["read_timeout"], GREETING_WINDOW_S))
+            try:
+                conn = open_connection(quick, require_tls)
+            except pymysql.err.OperationalError as exc:
+                if quick["read_timeout"] >= handshake["read_timeout"] or "timed out" not in str(exc):
+                    raise
+                _refuse_wrong_protocol(dsn)
+                conn = open_connection(handshake, require_tls)
         except pymysql.err.MySQLError as exc:
             failure = map_connect_error(exc)
             if failure.reason in ("other", "connection_reset"):
-                # A silent port may be a PostgreSQL server, which waits for the client to speak first.
-                from premigrate.drivers.probe import wrong_protocol_hint
-
-                hint = wrong_protocol_hint(dsn)
-                if hint is not None:
-                    raise ConnectFailed(hint, transient=False, reason="wrong_protocol") from None
+                _refuse_wrong_protocol(dsn)
             raise failure from None
         except (OSError, ssl.SSLError) as exc:
             raise ConnectFailed(f"cannot connect to MySQL: {exc}", transient=False, reason="tls") from None
