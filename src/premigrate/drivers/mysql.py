@@ -46,6 +46,20 @@ def _refuse_wrong_protocol(dsn: Dsn) -> None:
         raise ConnectFailed(hint, transient=False, reason="wrong_protocol") from None
 
 
+def _open(dsn: Dsn, handshake: dict[str, Any], require_tls: bool) -> pymysql.connections.Connection:
+    """First within a short window: a server greets at once, and a silent port may be a PostgreSQL server, which
+    waits for the client to speak first (the probe tells, in a fraction of a second, instead of the whole connect
+    timeout). A greeting slower than that is waited for in full after the probe."""
+    quick = dict(handshake, read_timeout=min(handshake["read_timeout"], GREETING_WINDOW_S))
+    try:
+        return open_connection(quick, require_tls)
+    except pymysql.err.OperationalError as exc:
+        if quick["read_timeout"] >= handshake["read_timeout"] or "timed out" not in str(exc):
+            raise
+    _refuse_wrong_protocol(dsn)
+    return open_connection(handshake, require_tls)
+
+
 class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
     dialect: ClassVar[str] = "mysql"
     transactional_ddl: ClassVar[bool] = False
@@ -82,17 +96,7 @@ class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
         # that accepts and never answers would hold every attempt for a minute, past --wait-timeout.
         handshake = dict(kwargs, read_timeout=min(kwargs["read_timeout"], kwargs["connect_timeout"]))
         try:
-            # First within a short window: a server greets at once, and a silent port may be a PostgreSQL server,
-            # which waits for the client to speak first (the probe below tells, in a fraction of a second, instead
-            # of the whole connect timeout). A greeting slower than that is waited for in full after the probe.
-            quick = dict(handshake, read_timeout=min(handshake["read_timeout"], GREETING_WINDOW_S))
-            try:
-                conn = open_connection(quick, require_tls)
-            except pymysql.err.OperationalError as exc:
-                if quick["read_timeout"] >= handshake["read_timeout"] or "timed out" not in str(exc):
-                    raise
-                _refuse_wrong_protocol(dsn)
-                conn = open_connection(handshake, require_tls)
+            conn = _open(dsn, handshake, require_tls)
         except pymysql.err.MySQLError as exc:
             failure = map_connect_error(exc)
             if failure.reason in ("other", "connection_reset"):
