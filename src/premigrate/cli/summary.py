@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from premigrate import __version__
 from premigrate.config import OPTIONS_BY_DEST, resolve_option
@@ -128,7 +128,7 @@ def finish_run(log: EventLog, command: str, code: int, started: float, *, error:
         summary = scrub(summary)
         text = json.dumps(summary)
         if fleet is not None and path != _summary_file(flags, env or {}):
-            text = fit_termination_message(summary, scrub(fleet))
+            text = fit_termination_message(summary, cast(dict[str, object], summary["fleet"]))  # scrubbed above
         try:
             with open(path, "w", encoding="utf-8") as handle:
                 handle.write(text + "\n")

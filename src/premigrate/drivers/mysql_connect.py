@@ -48,11 +48,8 @@ def float_param(params: dict[str, str], name: str) -> float | None:
 
 def ssl_kwargs(params: dict[str, str]) -> dict[str, Any]:
     """TLS settings. Without ssl-mode: PREFERRED, as the mysql client (TLS when the server offers it, unverified)."""
-    mode = params.get("ssl-mode", "").lower().replace("-", "_")
+    mode = _ssl_mode(params)
     ca, cert, key = params.get("ssl-ca"), params.get("ssl-cert"), params.get("ssl-key")
-    if mode and mode not in _SSL_MODES:
-        raise UsageError(f"database URL: ssl-mode={params['ssl-mode']!r} is not one of "
-                         f"{', '.join(m.upper() for m in _SSL_MODES)}")
     if not mode:
         mode = "verify_ca" if ca else ("required" if cert else "preferred")
     if mode == "disabled":
@@ -109,12 +106,18 @@ def check_params(params: dict[str, str]) -> None:
         )
     for name in ("connect_timeout", "read_timeout", "write_timeout"):
         float_param(params, name)
+    _ssl_mode(params)
+    if "charset" in params:
+        _charset(params["charset"])
+
+
+def _ssl_mode(params: dict[str, str]) -> str:
+    """ssl-mode, lower case with underscores ('' when not given); one of _SSL_MODES or a UsageError."""
     mode = params.get("ssl-mode", "").lower().replace("-", "_")
     if mode and mode not in _SSL_MODES:
         raise UsageError(f"database URL: ssl-mode={params['ssl-mode']!r} is not one of "
                          f"{', '.join(m.upper() for m in _SSL_MODES)}")
-    if "charset" in params:
-        _charset(params["charset"])
+    return mode
 
 
 def connect_kwargs(dsn: Dsn, settings: DriverSettings) -> dict[str, Any]:
@@ -128,7 +131,7 @@ def connect_kwargs(dsn: Dsn, settings: DriverSettings) -> dict[str, Any]:
         "password": dsn.password or "",
         "database": dsn.database,
         "autocommit": True,
-        "charset": _charset(params.get("charset", "utf8mb4")),
+        "charset": params.get("charset", "utf8mb4"),  # checked by check_params
         "connect_timeout": float_param(params, "connect_timeout") or settings.connect_timeout or 10,
         "read_timeout": float_param(params, "read_timeout") or BOOKKEEPING_READ_TIMEOUT,
         "write_timeout": float_param(params, "write_timeout"),

@@ -133,12 +133,11 @@ class SessionLockBesideLease:
         """Who holds an unexpired lease now: None when no lock table exists yet (no runner ever took a lease here)
         or the lease expired."""
         try:
-            state = self.lease.current(self.conn)
+            return self.lease.holder_fields(self.conn)
         except Exception as exc:
             if self.lease.table_missing(exc):
                 return None
             raise
-        return None if state is None or state.expired else state.fields()
 
 
 def ensure_schema(session: Driver) -> None:
