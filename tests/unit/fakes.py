@@ -87,6 +87,9 @@ class FakeDriver:
 
     def execute(self, statement: str) -> None:
         self._check()
+        queued = self.fail.get(statement)
+        if queued:
+            raise queued.pop(0)
         upper = statement.strip().upper()
         if upper in ("BEGIN", "START TRANSACTION"):
             self.begin()
@@ -97,9 +100,6 @@ class FakeDriver:
         if upper == "ROLLBACK":
             self.rollback()
             return
-        queued = self.fail.get(statement)
-        if queued:
-            raise queued.pop(0)
         self.effects.append(statement)
 
     def set_timeouts(self, lock_timeout: float | None, statement_timeout: float | None, *, local: bool) -> None:

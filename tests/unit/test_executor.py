@@ -202,6 +202,29 @@ class TestInDoubt:
         assert ("in_progress", 1, 1, False) == (row.state, row.statements_done, row.statement_started, row.in_doubt)
         assert "interrupted by SIGTERM before statement 2 was sent" in (row.error or "")
 
+    def test_a_stop_before_a_block_leaves_nothing_in_doubt(self, harness: Any) -> None:
+        """Where DDL commits implicitly, a block the file opens itself is marked started before it runs; a stop
+        before its first statement is sent puts the row back to "statement 1 done, none running" instead of leaving
+        the block in doubt, and the next run resumes at it on its own."""
+        h = harness(False)
+        sql = "CREATE TABLE a (id int);\nBEGIN;\nCREATE TABLE b (id int);\nCOMMIT;\n"
+        h.driver.fail["BEGIN"] = [Interrupted(15, before_statement=True)]
+        with pytest.raises(Interrupted):
+            h.apply(migration("1", sql))
+        row = h.driver.rows["1"]
+        assert ("in_progress", 1, 1, False) == (row.state, row.statements_done, row.statement_started, row.in_doubt)
+        assert "before statement 2 was sent" in (row.error or "")
+
+    def test_a_stop_inside_a_block_leaves_it_in_doubt(self, harness: Any) -> None:
+        """Past the block's first statement, DDL in it may have committed: the row stays in doubt."""
+        h = harness(False)
+        sql = "CREATE TABLE a (id int);\nBEGIN;\nCREATE TABLE b (id int);\nCOMMIT;\n"
+        h.driver.fail["CREATE TABLE b (id int)"] = [Interrupted(15, before_statement=True)]
+        with pytest.raises(Interrupted):
+            h.apply(migration("1", sql))
+        row = h.driver.rows["1"]
+        assert ("in_progress", 1, 2, True) == (row.state, row.statements_done, row.statement_started, row.in_doubt)
+
     def test_progress_is_written_before_each_statement(self, harness: Any) -> None:
         """Every statement is preceded by a write that marks it started (so a kill leaves it in doubt)."""
         h = harness(False)

@@ -197,9 +197,12 @@ class StepwiseRun:
         after = row.evolve(statements_done=block.last, statement_started=block.last,
                            statement_hashes=self.prefix.progress(block.last))
 
+        sent = [0]  # statements of the block that reached the server (or were about to), over every attempt
+
         def attempt() -> None:
             try:
                 for index in range(block.first, block.last):
+                    sent[0] += 1
                     self.attempts.execute(migration, statements, index, started, recorded=True,
                                           lock_timeout=timeouts.lock)
                 if block.ends_with == transactions.COMMIT:
@@ -225,8 +228,17 @@ class StepwiseRun:
                 error=f"{exc.fields.get('error_summary') or exc} (in the transaction block of statements "
                       f"{block.first}-{block.last}, rolled back){note}"))
             raise
-        # Interrupted or a lost connection: the row already says what is true (the block committed with its mark,
-        # or it did not), so it is left alone.
+        except Interrupted as exc:
+            if exc.before_statement and sent[0] == 1 and not transactional_ddl:
+                # A fleet's worker stopped before the block's first statement was sent: nothing of it ran, and the
+                # row goes back to "statement first-1 done", which the next run resumes from on its own.
+                self._record(before.evolve(
+                    statement_started=row.statements_done,
+                    error=f"interrupted by {exc} before statement {block.first} was sent; the next run resumes "
+                          f"at it"))
+            raise
+        # Otherwise (interrupted, a lost connection) the row already says what is true: the block committed with
+        # its mark or it did not (PostgreSQL, SQLite), or it is in doubt from its first statement on (MySQL).
         return after
 
     def _execute_with_index_cleanup(self, migration: Migration, statements: Sequence[Statement], index: int,
