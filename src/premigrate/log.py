@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
 
 from premigrate.model.dsn import REDACTED
+from premigrate.model.sql_secrets import redact_credentials
 from premigrate.stand_ins import import_without
 
 if TYPE_CHECKING:
@@ -109,7 +110,8 @@ class SecretScrubber:
     STRUCTURAL_FIELDS.
 
     Drivers can echo connection details and statements in their messages; this is the last line of defence, so a
-    password never reaches a log line, a stored history row or a report whatever a library puts in an error.
+    password never reaches a log line, a stored history row or a report whatever a library puts in an error. The
+    passwords a migration's SQL sets are masked too, by their place in the statement (model/sql_secrets.py).
     """
 
     def __init__(self, secrets: Iterable[str]) -> None:
@@ -134,10 +136,11 @@ class SecretScrubber:
         self._patterns, self.secrets, self._regex = patterns, ordered, regex
 
     def scrub(self, value: Any) -> Any:
-        if self._regex is None:
-            return value
         if isinstance(value, str):
-            return self._regex.sub(REDACTED, value)
+            # Credentials a statement spells out (model/sql_secrets.py) first: the known secrets' rules could
+            # otherwise break the grammar that finds them.
+            value = redact_credentials(value)
+            return value if self._regex is None else self._regex.sub(REDACTED, value)
         if isinstance(value, dict):
             return {k: v if k in STRUCTURAL_FIELDS else self.scrub(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):

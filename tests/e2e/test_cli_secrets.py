@@ -171,3 +171,28 @@ class TestUnknownDatabase:
         [error] = result.find("error")
         assert missing in error["error"]
         assert "Traceback" not in result.stderr
+
+
+class TestPasswordsWrittenInMigrations:
+    """A password a migration sets in clear is premigrate's to keep out of sight too: the failing statement's text
+    and the server's error quoting it reach the log, the summary file and the termination message masked."""
+
+    STATEMENTS = {
+        "postgresql": "ALTER ROLE premigrate_no_such_role PASSWORD '{secret}'",
+        "mysql": "ALTER USER 'premigrate_no_such_user'@'%' IDENTIFIED BY '{secret}'",
+        "sqlite": "CREATE USER app IDENTIFIED BY '{secret}'",
+    }
+
+    def test_a_failing_statement_never_shows_it(self, db: TestDatabase, migrations_dir: Path,
+                                                tmp_path: Path) -> None:
+        secret = f"Wr1tten{secrets.token_hex(8)}"
+        statement = self.STATEMENTS[db.dialect].format(secret=secret)
+        write(migrations_dir, "001_user.sql", f"CREATE TABLE t1 (id INT);\n{statement};\n")
+        summary, termination = tmp_path / "summary.json", tmp_path / "termination-log"
+        termination.write_text("")
+        result = run_cli("up", "--dir", str(migrations_dir), "--summary-file", str(summary), "--termination-log",
+                         str(termination), env={"DATABASE_URL": db.url}, cwd=migrations_dir.parent)
+        assert 4 == result.returncode, result.stderr[-2000:]
+        assert "migration_failed" in result.stderr and "***" in result.stderr  # the statement is shown, masked
+        for text in (output_of(result), summary.read_text(), termination.read_text()):
+            assert secret not in text

@@ -1,0 +1,77 @@
+"""Credentials written literally in SQL: masked wherever a statement's text, or a server's error quoting it, reaches a
+log line, a stored row or a report.
+
+A migration may set a password in clear (`ALTER ROLE app PASSWORD '...'`, `CREATE USER ... IDENTIFIED BY '...'`);
+premigrate never knows that value as a secret (it is not one of its own credentials or placeholders), so the
+scrubber in log.py cannot find it by value. It is found by its place in the grammar instead:
+
+- PostgreSQL: `[ENCRYPTED] PASSWORD 'x'` in CREATE/ALTER ROLE and USER, `password 'x'` in the OPTIONS of a user
+  mapping or a server (postgres_fdw, dblink_fdw);
+- MySQL / MariaDB: `IDENTIFIED BY 'x'`, `IDENTIFIED WITH plugin BY|AS 'x'`, `IDENTIFIED VIA plugin USING 'x'`,
+  `SET PASSWORD ... = 'x'`, `PASSWORD('x')`, `OLD_PASSWORD('x')`, `MASTER_PASSWORD = 'x'` (CHANGE MASTER TO, also
+  `PRIMARY_PASSWORD`, `SOURCE_PASSWORD`);
+- inside any literal: a libpq conninfo `password=x` (dblink_connect, CREATE SUBSCRIPTION ... CONNECTION) and the
+  password of a URL `scheme://user:x@host` (FEDERATED's CONNECTION, connection strings).
+
+The literal's quotes stay, its contents become *** (dsn.REDACTED). A statement cut short in a log line may end inside
+the literal: the rest of the text is masked then.
+"""
+
+from __future__ import annotations
+
+import re
+
+from premigrate.model.dsn import REDACTED
+
+# A quoted literal, possibly cut short: '...' with '' or a backslash escaping a quote (MySQL, E''), "..." (MySQL
+# without ANSI_QUOTES), or PostgreSQL's $tag$...$tag$.
+_LITERAL = r"""(?:'(?:[^'\\]|''|\\.)*(?:'|\Z)|"(?:[^"\\]|""|\\.)*(?:"|\Z)|\$(?P<tag>\w*)\$.*?(?:\$(?P=tag)\$|\Z))"""
+
+_BY_GRAMMAR = re.compile(
+    r"(?P<lead>"
+    # PASSWORD 'x', PASSWORD = 'x', PASSWORD('x'), MASTER_PASSWORD='x', password 'x' (OPTIONS); E'x', N'x', _utf8'x'
+    r"(?:\b|_)PASSWORD\s*(?:=\s*|\(\s*)?(?:[EN]|_\w+\s*)?"
+    r"|\bIDENTIFIED\s+(?:(?:WITH|VIA)\s+[\w'\"`]+\s+)?(?:BY|AS|USING)\s+(?:(?:PASSWORD|OLD_PASSWORD)\s*\(\s*)?"
+    r")(?!'')(?P<literal>" + _LITERAL + ")",  # '' is no secret, and may be a conninfo's quote (below)
+    re.IGNORECASE | re.DOTALL,
+)
+# Inside a literal or a message: a conninfo's password=x ('...' quoted or up to the next space or quote) and a URL's
+# user:x@ part.
+# The quoted form also as it reads inside an SQL literal, its quotes doubled: 'host=db password=''x'''.
+_CONNINFO = re.compile(r"(?P<lead>\bpassword\s*=\s*)"
+                       r"(?P<value>''(?:[^']|'(?!'))*(?:''|\Z)|'(?:[^'\\]|\\.)*(?:'|\Z)|[^\s'\"]+)", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(?P<lead>\b[a-z][a-z0-9+.-]*://[^\s/:@'\"]*:)(?P<value>[^\s/@'\"]+)(?=@)",
+                           re.IGNORECASE)
+# One cheap test before the three above: most text (every event of a run without such SQL) has none of these.
+_MAYBE = re.compile(r"password|identified|://", re.IGNORECASE)
+
+
+def _mask_literal(match: re.Match[str]) -> str:
+    literal = match.group("literal")
+    if literal[1:-1] in ("?", REDACTED):  # masked already (a trace's query text masks every literal with '?')
+        return match.group(0)
+    if literal.startswith("$"):
+        tag = f"${match.group('tag') or ''}$"
+        return match.group("lead") + tag + REDACTED + (tag if literal.endswith(tag) and len(literal) > len(tag) else "")
+    quote = literal[0]
+    closed = len(literal) > 1 and literal.endswith(quote)
+    return match.group("lead") + quote + REDACTED + (quote if closed else "")
+
+
+def _mask_value(match: re.Match[str]) -> str:
+    value = match.group("value")
+    if value.startswith("''"):
+        return match.group("lead") + "''" + REDACTED + ("''" if len(value) > 3 and value.endswith("''") else "")
+    if value.startswith("'"):
+        return match.group("lead") + "'" + REDACTED + ("'" if len(value) > 1 and value.endswith("'") else "")
+    return match.group("lead") + REDACTED
+
+
+def redact_credentials(text: str) -> str:
+    """`text` with the credentials SQL spells out literally replaced by ***; unchanged when it has none."""
+    if not _MAYBE.search(text):
+        return text
+    # A conninfo first: inside an SQL literal its quoted password reads password=''x''.
+    text = _CONNINFO.sub(_mask_value, text)
+    text = _BY_GRAMMAR.sub(_mask_literal, text)
+    return _URL_PASSWORD.sub(_mask_value, text)
