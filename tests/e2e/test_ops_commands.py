@@ -101,6 +101,20 @@ class TestPlan:
         assert 5 == result.returncode, result.stderr[-2000:]
         assert "up to date" not in result.stdout and "until the problems below are resolved" in result.stdout
 
+    def test_plan_text_does_not_promise_pending_migrations_a_refusal_blocks(self, db: TestDatabase,
+                                                                            migrations_dir: Path) -> None:
+        """A pending file that `up` refuses (out of order) blocks the others too: the text lists what would run
+        after the fix, under a first line saying nothing can be applied yet."""
+        write(migrations_dir, {"002_b.sql": "CREATE TABLE b (id INTEGER);\n"})
+        assert 0 == up(db, migrations_dir).returncode
+        write(migrations_dir, {"001_a.sql": "CREATE TABLE a (id INTEGER);\n",
+                               "003_c.sql": "CREATE TABLE c (id INTEGER);\n"})
+        result = cli(db, "plan", migrations_dir)
+        assert 5 == result.returncode, result.stderr[-2000:]
+        first = result.stdout.splitlines()[0]
+        assert first.startswith("Nothing can be applied until the problems below are resolved"), result.stdout
+        assert "REFUSED:" in result.stdout
+
 
 class TestTo:
     def test_up_to_stops_after_version(self, db: TestDatabase, migrations_dir: Path) -> None:
@@ -368,6 +382,23 @@ class TestDown:
         assert 0 == up(db, migrations_dir).returncode
         assert 0 == cli(db, "down", migrations_dir, "--to", "1", "--yes").returncode
         assert {"users"} == own_tables(db)
+
+    def test_down_to_unknown_version_is_usage_error(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """down --to a version that is not in the folder is exit 2, as for up --to, and rolls back nothing."""
+        write(migrations_dir, {k: v for k, v in MIGRATIONS.items() if not k.startswith("004")})
+        assert 0 == up(db, migrations_dir).returncode
+        before = (schema_dump(db), db.history())
+        result = cli(db, "down", migrations_dir, "--to", "99", "--yes")
+        assert 2 == result.returncode, result.stderr
+        assert "--to 99: no migration with that version in" in result.find("error")[0]["error"]
+        assert before == (schema_dump(db), db.history())
+
+    def test_down_to_0_rolls_back_everything(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """down --to 0, the point before every migration, rolls back all of them."""
+        write(migrations_dir, {k: v for k, v in MIGRATIONS.items() if not k.startswith("004")})
+        assert 0 == up(db, migrations_dir).returncode
+        assert 0 == cli(db, "down", migrations_dir, "--to", "0", "--yes").returncode
+        assert (set(), []) == (own_tables(db), db.history())
 
     def test_refuses_irreversible_and_touches_nothing(self, db: TestDatabase, migrations_dir: Path) -> None:
         """A migration without a down part is refused (exit 5) before anything is rolled back."""

@@ -53,6 +53,9 @@ def plan_text(views: Sequence[StepView], plan: Plan, *, secrets: Sequence[str] =
         lines = ["Nothing can be applied until the problems below are resolved."]
     elif not views:
         lines = ["Nothing to apply: the database is up to date with the folder."]
+    elif plan.problems:  # `up` refuses before applying any of them: the list is what would follow the fix
+        lines = ["Nothing can be applied until the problems below are resolved. Then "
+                 f"{len(views)} migration{'s' if len(views) != 1 else ''} would be applied, in this order:", ""]
     else:
         lines = [f"{len(views)} migration{'s' if len(views) != 1 else ''} to apply, in this order:", ""]
     for view in views:
