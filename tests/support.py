@@ -228,3 +228,19 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
 def popen_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "premigrate", *args], env=cli_env(env), cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def write_atlas_sum(folder: Path, names: list[str]) -> None:
+    """atlas.sum as Atlas writes it (ariga/atlas sql/migrate/dir.go NewHashFile, HashFile.Sum, MarshalText) over the
+    files `names` (paths from `folder`, `/` between the parts) in the order given: written from Atlas's code, not
+    by premigrate's own hashing, so that a test of premigrate's check compares it with Atlas."""
+    import base64
+    import hashlib
+
+    running, lines = hashlib.sha256(), []
+    for name in names:
+        running.update(name.encode())
+        running.update((folder / name).read_bytes())
+        lines.append((name, base64.b64encode(running.copy().digest()).decode()))
+    total = base64.b64encode(hashlib.sha256("".join(n + h for n, h in lines).encode()).digest()).decode()
+    (folder / "atlas.sum").write_text(f"h1:{total}\n" + "".join(f"{n} h1:{h}\n" for n, h in lines), encoding="utf-8")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from tests.e2e.helpers import cmd, up
-from tests.support import TestDatabase, run_cli
+from tests.support import TestDatabase, run_cli, write_atlas_sum
 
 PROVIDERS = {"postgresql": "postgresql", "mysql": "mysql", "sqlite": "sqlite"}
 
@@ -282,6 +282,25 @@ class TestAtlas:
         result = up(db, migrations_dir)
         assert 5 == result.returncode and "20240103000000_c.sql: not in atlas.sum" in result.stderr
         assert "a" in db.tables()
+
+    def test_flyway_sub_folders(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """Atlas's flyway format (`atlas migrate --dir-format flyway`) with sub-folders: atlas.sum, written as Atlas
+        writes it, names the sub-folders' files by their paths; up applies every file by version, a second up
+        applies nothing, check exits 0; an edited file in a sub-folder is exit 5 naming its path."""
+        write_all(migrations_dir, {"V1__a.sql": "CREATE TABLE a (id INTEGER);\n",
+                                   "v2/V2__b.sql": "ALTER TABLE a ADD COLUMN b INTEGER;\n",
+                                   "v2/U2__b.sql": "ALTER TABLE a DROP COLUMN b;\n",
+                                   "v2/V2_1__c.sql": "ALTER TABLE a ADD COLUMN c INTEGER;\n"})
+        write_atlas_sum(migrations_dir, ["V1__a.sql", "v2/V2__b.sql", "v2/V2_1__c.sql"])
+        first = up(db, migrations_dir)
+        assert 0 == first.returncode, first.stderr
+        assert ["id", "b", "c"] == [c.lower() for c in columns(db, "a")]
+        again = up(db, migrations_dir)
+        assert 0 == again.returncode and "migration_applied" not in again.stderr, again.stderr
+        assert 0 == cmd("check", db, migrations_dir).returncode
+        write_all(migrations_dir, {"v2/V2_1__c.sql": "ALTER TABLE a ADD COLUMN d INTEGER;\n"})
+        result = up(db, migrations_dir)
+        assert 5 == result.returncode and "v2/V2_1__c.sql: its hash differs from atlas.sum" in result.stderr
 
 
 class TestDrizzle:

@@ -13,6 +13,7 @@ from premigrate.errors import MigrationFileError
 from premigrate.model.formats import goose, sqlmigrate
 from premigrate.model.migrations import load_migrations
 from premigrate.model.sql import SplitError, split_migration
+from tests.support import write_atlas_sum
 
 MIRRORS = Path("/work/.mirror")
 
@@ -236,6 +237,21 @@ class TestFlyway:
         write(tmp_path, "V366_remove_spaces.sql", "SELECT 2;")
         with pytest.raises(MigrationFileError, match="V366_remove_spaces.sql"):
             load_migrations(tmp_path)
+
+    def test_sub_folders_read(self, tmp_path: Path) -> None:
+        """Flyway reads every non-hidden sub-folder of its location (FileSystemScanner): so does --format flyway, a
+        file named by its path; a name Flyway would not match there is ignored with a note, a hidden folder is
+        skipped, and a link to a folder is refused (Atlas's walk would not follow it, Flyway's does)."""
+        write(tmp_path, "V1__a.sql", "SELECT 1;")
+        write(tmp_path, "release/2/V2__b.sql", "SELECT 2;")
+        write(tmp_path, "release/2/README.sql", "SELECT 3;")
+        write(tmp_path, ".hidden/V3__c.sql", "SELECT 4;")
+        files = load_migrations(tmp_path, format="flyway")
+        assert [("1", "V1__a.sql"), ("2", "release/2/V2__b.sql")] == [(m.id, m.script) for m in files.versioned]
+        assert ["release/2/README.sql"] == [n.split(":")[0] for n in files.notes]
+        (tmp_path / "linked").symlink_to(tmp_path / "release")
+        with pytest.raises(MigrationFileError, match="^linked/: a link to a folder"):
+            load_migrations(tmp_path, format="flyway")
 
 
 class TestPrisma:
@@ -784,6 +800,15 @@ class TestAtlasDirFormats:
         pytest.param(["U1__initial.sql", "V1__initial.sql", "R__views.sql", "B2__baseline.sql",
                       "V2__second_migration.sql", "V3__third_migration.sql"],
                      ["B2__baseline.sql", "V3__third_migration.sql", "R__views.sql"], id="baseline-undo-repeatable"),
+        # TestChecksum "flyway non-local directory": FlywayDir walks the sub-folder v3/, whose file is named by its
+        # path and sorted by its own version.
+        pytest.param(["U1__initial.sql", "V1__initial.sql", "R__views.sql", "B2__baseline.sql",
+                      "V2__second_migration.sql", "V3__third_migration.sql", "v3/V3_1__fourth_migration.sql"],
+                     ["B2__baseline.sql", "V3__third_migration.sql", "v3/V3_1__fourth_migration.sql", "R__views.sql"],
+                     id="sub-folder"),
+        # fs.WalkDir's order, not the paths' byte order: the folder R__v (before R__v.sql by name) is walked first,
+        # so its repeatable file comes first ('.' sorts before '/').
+        pytest.param(["R__v.sql", "R__v/R__w.sql"], ["R__v/R__w.sql", "R__v.sql"], id="walk-order"),
         # TestChecksum "flyway with semver versioning": versions compare as numbers, `_` and `.` alike.
         pytest.param(["V1__.sql", "V1_1_0__.sql", "V1.1.1__.sql", "V2__.sql", "V2.1.0__.sql", "V3__.sql",
                       "V11__.sql", "V11.11.11__.sql"],
@@ -804,6 +829,71 @@ class TestAtlasDirFormats:
         assert ["V1__a.sql", "V2__b.sql", "V10__c.sql"] == [line.split(" ")[0] for line in
                                                           (folder / "atlas.sum").read_text().splitlines()[1:]]
         assert ["1", "2", "10"] == [str(m.version) for m in load_migrations(folder).versioned]
+
+    def test_atlas_own_flyway_fixture_with_sub_folder(self, tmp_path: Path) -> None:
+        """Atlas's own Flyway fixture (ariga/atlas sql/sqltool/testdata/flyway, with its sub-folder v3/), hashed in
+        the order Atlas's TestChecksum expects: the sum checks out, then its baseline file (B2__, which premigrate
+        does not run) is refused by name, not as a checksum mismatch or a sub-folder."""
+        for name, text in git_files("ariga/atlas", "sql/sqltool/testdata/flyway/").items():
+            write(tmp_path, name, text)
+        write_atlas_sum(tmp_path, ["B2__baseline.sql", "V3__third_migration.sql", "v3/V3_1__fourth_migration.sql",
+                                  "R__views.sql"])
+        with pytest.raises(MigrationFileError, match="^B2__baseline.sql: the name matches no migration pattern"):
+            load_migrations(tmp_path)
+
+    def test_flyway_sub_folders_with_atlas_sum(self, tmp_path: Path) -> None:
+        """Atlas's flyway format walks sub-folders: their files are checked against atlas.sum by their paths, then
+        run as Flyway runs them (by version, wherever they are), recorded by their paths; an undo file is not
+        hashed, an edited versioned one is refused by its path."""
+        write(tmp_path, "V1__a.sql", "CREATE TABLE a (id int);\n")
+        write(tmp_path, "R__views.sql", "CREATE VIEW v AS SELECT 1;\n")
+        write(tmp_path, "2.0/V2__b.sql", "CREATE TABLE b (id int);\n")
+        write(tmp_path, "2.0/U2__b.sql", "DROP TABLE b;\n")
+        write(tmp_path, "later/V10__c.sql", "CREATE TABLE c (id int);\n")
+        write(tmp_path, "later/notes.txt", "not SQL")
+        write_atlas_sum(tmp_path, ["V1__a.sql", "2.0/V2__b.sql", "later/V10__c.sql", "R__views.sql"])
+        files = load_migrations(tmp_path)
+        assert [("1", "V1__a.sql", None), ("2", "2.0/V2__b.sql", "2.0/U2__b.sql"),
+                ("10", "later/V10__c.sql", None)] == [(m.id, m.script, m.down_script) for m in files.versioned]
+        assert [("R:views", "flyway")] == [(m.id, m.format) for m in files.repeatable]
+        write(tmp_path, "2.0/U2__b.sql", "DROP TABLE IF EXISTS b;\n")
+        assert 3 == len(load_migrations(tmp_path).versioned)
+        write(tmp_path, "2.0/V2__b.sql", "CREATE TABLE b (id bigint);\n")
+        with pytest.raises(MigrationFileError, match="^2.0/V2__b.sql: its hash differs from atlas.sum"):
+            load_migrations(tmp_path)
+
+    def test_flyway_files_only_in_sub_folders(self, tmp_path: Path) -> None:
+        """With no file beside atlas.sum, the sub-folders' Flyway files tell the format."""
+        write(tmp_path, "r1/V1__a.sql", "CREATE TABLE a (id int);\n")
+        write(tmp_path, "r2/V2__b.sql", "CREATE TABLE b (id int);\n")
+        write_atlas_sum(tmp_path, ["r1/V1__a.sql", "r2/V2__b.sql"])
+        assert ["r1/V1__a.sql", "r2/V2__b.sql"] == [m.script for m in load_migrations(tmp_path).versioned]
+
+    @pytest.mark.parametrize(("files", "message"), [
+        pytest.param({"1_a.sql": "SELECT 1;\n", "old/2_b.sql": "SELECT 2;\n"},
+                     "^old/: a sub-folder beside atlas.sum; the files beside it are in Atlas's own directory format, "
+                     "which reads only the folder's own files, so Atlas would ignore it: .* --format atlas",
+                     id="atlas-own-format"),
+        pytest.param({"old/2_b.sql": "SELECT 2;\n"},
+                     "^old/: .*no migration file is beside it and the sub-folders hold no Flyway migration",
+                     id="nothing-to-tell"),
+        pytest.param({"1_a.sql": "-- +goose Up\nSELECT 1;\n", "old/V2__b.sql": "SELECT 2;\n"},
+                     r"^old/: a sub-folder beside atlas.sum and goose files \(1_a.sql\); Atlas's goose directory "
+                     "format reads only the folder's own files .* --format goose", id="goose"),
+        pytest.param({"V1__a.sql": "SELECT 1;\n", "sub/2_b.sql": "SELECT 2;\n"},
+                     "^sub/2_b.sql: in a sub-folder of a Flyway folder .* not a Flyway migration name",
+                     id="not-a-flyway-name"),
+        pytest.param({"V1__a.sql": "SELECT 1;\n", "sub/afterMigrate.sql": "SELECT 2;\n"},
+                     "^sub/afterMigrate.sql: a Flyway callback name in a sub-folder", id="callback"),
+    ])
+    def test_sub_folders_refused_with_atlas_sum(self, tmp_path: Path, files: dict[str, str], message: str) -> None:
+        """A sub-folder Atlas would ignore (every directory format but flyway's reads the folder's own files only),
+        or a file in a Flyway sub-folder that is no Flyway migration, is refused, saying which."""
+        for name, text in files.items():
+            write(tmp_path, name, text)
+        write_atlas_sum(tmp_path, [n for n in files if "/" not in n])
+        with pytest.raises(MigrationFileError, match=message):
+            load_migrations(tmp_path)
 
     def test_lint_directives_are_comments_to_other_tools(self, tmp_path: Path) -> None:
         """`-- atlas:nolint` (Atlas's lint) in a golang-migrate file changes nothing about how it runs: read as SQL.

@@ -106,21 +106,7 @@ def read(entries: list[Entry], fmt: str, dialect: str | None, notes: list[str]) 
     if fmt != "auto":
         return reader(fmt).read(entries, dialect, notes)
     if any(e.name == "atlas.sum" and not e.is_dir for e in entries):
-        folders = [e for e in entries if e.is_dir]
-        if folders:
-            raise MigrationFileError(f"{show(folders[0].name)}/: a sub-folder in an Atlas migration folder, which "
-                                     "Atlas would ignore; move it out, or pass --format atlas to ignore it as Atlas "
-                                     "does", file=folders[0].name)
-        from premigrate.model.formats import atlas
-
-        raw = [(e.name, e.path.read_bytes()) for e in entries if not e.is_dir and e.name.endswith(".sql")]
-        other = atlas.other_dir_format(raw)
-        if other is None:
-            return reader("atlas").read(entries, dialect, notes)
-        # `atlas migrate --dir-format goose|golang-migrate|flyway|dbmate`: the sum is checked over the files Atlas
-        # hashes in that format, then the files are read by their own tool's rules.
-        atlas.READER.verify(entries, atlas.hashed_files(other[1], raw))
-        return reader("auto").read(entries, dialect, notes)
+        return _read_atlas_sum_folder(entries, dialect, notes)
     if any(e.is_dir and e.name == "meta" for e in entries) and reader("drizzle").detect(entries):
         v1 = [e for e in entries if e.is_dir and e.name != "meta" and (e.path / "snapshot.json").is_file()]
         if v1:
@@ -142,6 +128,41 @@ def read(entries: list[Entry], fmt: str, dialect: str | None, notes: list[str]) 
         return drizzle.read_v1(entries, dialect, notes, strict=True)
     return reader(detect(entries)).read(entries, dialect, notes) if _has_folders(entries) else \
         reader("auto").read(entries, dialect, notes)
+
+
+def _read_atlas_sum_folder(entries: list[Entry], dialect: str | None, notes: list[str]) -> list[Part]:
+    """`auto` for a folder with atlas.sum: Atlas's own format, or the files of one of its other directory formats
+    (`atlas migrate --dir-format goose|golang-migrate|flyway|dbmate`), whose sum is checked over the files Atlas
+    hashes in that format before they are read by their own tool's rules. Of these formats only Flyway's reads
+    sub-folders (ariga/atlas sql/sqltool/tool.go FlywayDir.Files walks them; LocalDir.Files, which the others use,
+    reads the folder's own files): with no `.sql` file beside atlas.sum, the sub-folders' files tell the format."""
+    from premigrate.model.formats import atlas
+    from premigrate.model.formats.base import walk
+
+    folders = [e for e in entries if e.is_dir]
+    files = [e for e in entries if not e.is_dir and e.name.endswith(".sql")]
+    raw = [(e.name, e.path.read_bytes()) for e in files or walk(folders)]
+    other = atlas.other_dir_format(raw)
+    if folders and (other is None or other[1] != "flyway"):
+        sub = show(folders[0].name)
+        if other is None:
+            why = ("the files beside it are in Atlas's own directory format, which reads only the folder's own files"
+                   if files else "no migration file is beside it and the sub-folders hold no Flyway migration (only "
+                   "Atlas's flyway format reads sub-folders)")
+            raise MigrationFileError(f"{sub}/: a sub-folder beside atlas.sum; {why}, so Atlas would ignore it: move "
+                                     "it out, or pass --format atlas to ignore it as Atlas does", file=folders[0].name)
+        raise MigrationFileError(f"{sub}/: a sub-folder beside atlas.sum and {other[1]} files ({show(other[0])}); "
+                                 f"Atlas's {other[1]} directory format reads only the folder's own files (only its "
+                                 "flyway format reads sub-folders), so Atlas would ignore it: move it out, or pass "
+                                 f"--format {other[1]} to read the folder by {other[1]}'s rules alone",
+                                 file=folders[0].name)
+    if other is None:
+        return reader("atlas").read(entries, dialect, notes)
+    if folders:  # Flyway: the sub-folders' files too, named by their path, as Atlas hashes them and Flyway runs them
+        entries = [e for e in entries if not e.is_dir] + walk(folders)
+        raw = [(e.name, e.path.read_bytes()) for e in entries if e.name.endswith(".sql")]
+    atlas.READER.verify(entries, atlas.hashed_files(other[1], raw))
+    return reader("auto").read(entries, dialect, notes)
 
 
 def drizzle_unlisted(entries: list[Entry]) -> list[str]:

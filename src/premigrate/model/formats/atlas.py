@@ -191,13 +191,17 @@ def hashed_files(fmt: str, raw: list[tuple[str, bytes]]) -> list[tuple[str, byte
     """The files Atlas hashes into atlas.sum for a folder in its `fmt` directory format, in its order (ariga/atlas
     sql/sqltool/tool.go at the commit above; each Dir's Checksum() hashes what its Files() returns):
     - golang-migrate (GolangMigrateDir.Files): the `*.up.sql` files only, by name; the down files are not hashed.
-    - flyway (FlywayDir.Files, flywayFiles.add/names): files named `.sql` of at least four characters starting with
-      V, B or R (U undo files are not hashed); the latest baseline first, then the versioned files by
-      flywayVersionCompare (dot- or underscore-separated numbers), then the repeatable ones.
+    - flyway (FlywayDir.Files, flywayFiles.add/names): the only format that reads sub-folders: fs.WalkDir walks every
+      non-hidden one, and a file's name in atlas.sum is its path from the folder (`v3/V3_1__x.sql`); files whose own
+      name ends in `.sql`, is at least four characters long and starts with V, B or R (U undo files are not hashed),
+      taken in the walk's order: the latest baseline first, then the versioned files by flywayVersionCompare (dot- or
+      underscore-separated numbers), then the repeatable ones.
     - goose, dbmate (LocalDir.Files): every `*.sql` file, by name.
-    Atlas sorts with Go's sort.Slice, which keeps the name order of equal keys for up to 12 files: this keeps it
-    always (a stable sort)."""
-    by_name = sorted(raw, key=lambda item: item[0].encode())
+    `raw` holds (name, bytes), a sub-folder's files named by their path. Atlas sorts with Go's sort.Slice, which keeps
+    the walk order of equal keys for up to 12 files: this keeps it always (a stable sort)."""
+    # The walk visits each folder's entries by name, a sub-folder's files where its name falls: the order of the
+    # paths' parts, compared part by part.
+    by_name = sorted(raw, key=lambda item: [part.encode() for part in item[0].split("/")])
     if fmt == "golang-migrate":
         return [item for item in by_name if item[0].endswith(".up.sql")]
     if fmt != "flyway":
@@ -206,17 +210,17 @@ def hashed_files(fmt: str, raw: list[tuple[str, bytes]]) -> list[tuple[str, byte
     versioned: list[tuple[str, bytes]] = []
     repeatable: list[tuple[str, bytes]] = []
     for item in by_name:
-        name = item[0]
-        if not name.endswith(".sql") or len(name) < 4 or name[0] not in "VBR":
+        base = item[0].rsplit("/", 1)[-1]
+        if not base.endswith(".sql") or len(base) < 4 or base[0] not in "VBR":
             continue
-        if name[0] == "B":
-            if baseline is not None and _flyway_version(name) < _flyway_version(baseline[0]):
+        if base[0] == "B":
+            if baseline is not None and _flyway_version(item[0]) < _flyway_version(baseline[0]):
                 continue
             baseline = item
-            # As in flywayFiles.add: a file name against a version, as strings ("V..." is always the greater).
-            versioned = [v for v in versioned if v[0] > _flyway_version(name)]
-        elif name[0] == "V":
-            if baseline is None or _flyway_version(baseline[0]) < _flyway_version(name):
+            # As in flywayFiles.add: a file's path against a version, as strings ("V..." is always the greater).
+            versioned = [v for v in versioned if v[0] > _flyway_version(item[0])]
+        elif base[0] == "V":
+            if baseline is None or _flyway_version(baseline[0]) < _flyway_version(item[0]):
                 versioned.append(item)
         else:
             repeatable.append(item)
@@ -224,8 +228,9 @@ def hashed_files(fmt: str, raw: list[tuple[str, bytes]]) -> list[tuple[str, byte
     return ([baseline] if baseline is not None else []) + versioned + repeatable
 
 
-def _flyway_version(name: str) -> str:
-    """flywayVersion: the text between the prefix letter and `__` (none for a repeatable file)."""
+def _flyway_version(path: str) -> str:
+    """flywayVersion: the text of the file's own name between the prefix letter and `__` (none for a repeatable)."""
+    name = path.rsplit("/", 1)[-1]
     return "" if name[0] == "R" else name.removesuffix(".sql").split("__", 1)[0][1:]
 
 
@@ -246,7 +251,7 @@ def other_dir_format(raw: list[tuple[str, bytes]]) -> tuple[str, str] | None:
                 return name, fmt
         if name.endswith((".up.sql", ".down.sql")):
             return name, "golang-migrate"
-        if re.match(r"[VUR]\d*_", name):
+        if re.match(r"[VUR]\d*_", name.rsplit("/", 1)[-1]):
             return name, "flyway"
     return None
 

@@ -65,9 +65,10 @@ def describe_os_error(exc: OSError) -> str:
     return exc.strerror.lower() if exc.strerror else type(exc).__name__
 
 
-def scan(directory: Path) -> list[Entry]:
+def scan(directory: Path, prefix: str = "") -> list[Entry]:
     """The folder's entries, sorted by name. Hidden names are skipped; a name with control characters, an unreadable
-    entry, or a `*.sql` entry that is not a regular file is refused here, before anything connects."""
+    entry, or a `*.sql` entry that is not a regular file is refused here, before anything connects. `prefix` (a
+    sub-folder's path, `sub/`) is put before the names in messages."""
     from premigrate.errors import UsageError
 
     try:
@@ -83,31 +84,52 @@ def scan(directory: Path) -> list[Entry]:
     problems: list[str] = []
     for item in raw:
         name = item.name
+        label = prefix + name
         if name.startswith("."):
             continue
         if _CONTROL.search(name):
-            problems.append(f"'{show(name)}': the name holds a control character (newline, tab, ...); rename it")
+            problems.append(f"'{show(label)}': the name holds a control character (newline, tab, ...); rename it")
             continue
         path = directory / name
         try:
             st = os.stat(path)  # follows symlinks: a link to a file is that file
         except OSError as exc:
-            problems.append(f"{name}: cannot read it ({describe_os_error(exc)})")
+            problems.append(f"{label}: cannot read it ({describe_os_error(exc)})")
             continue
         is_sql = name.lower().endswith(".sql")
         if stat.S_ISDIR(st.st_mode):
             if is_sql:
-                problems.append(f"{name}: is a folder (or a link to one), not a migration file; a migration is a "
+                problems.append(f"{label}: is a folder (or a link to one), not a migration file; a migration is a "
                                 "regular file: move the folder out or rename it")
                 continue
             entries.append(Entry(name, path, True))
         elif stat.S_ISREG(st.st_mode):
             entries.append(Entry(name, path, False))
         elif is_sql:
-            problems.append(f"{name}: not a regular file (a FIFO, socket or device); a migration is a regular file")
+            problems.append(f"{label}: not a regular file (a FIFO, socket or device); a migration is a regular file")
     if problems:
         raise MigrationFileError("migrations folder refused: " + "; ".join(problems), file=problems[0].split(":")[0])
     return entries
+
+
+def walk(entries: list[Entry], prefix: str = "") -> list[Entry]:
+    """The files of `entries` and of every sub-folder below them, named by their path from the folder (`sub/V2__x.sql`,
+    `/` between the parts), in Go's fs.WalkDir order: each folder's entries by name, a sub-folder's files where the
+    sub-folder's name falls (the order Atlas's FlywayDir walks in). Hidden names are skipped, as Atlas and Flyway skip
+    hidden folders; each sub-folder is scanned with scan's refusals. A link to a folder is refused: Go's walk does not
+    follow it and Flyway's scanner does, and a link back up would never end."""
+    files: list[Entry] = []
+    for entry in entries:
+        name = f"{prefix}{entry.name}"
+        if not entry.is_dir:
+            files.append(Entry(name, entry.path, False))
+        elif entry.path.is_symlink():
+            raise MigrationFileError(f"{show(name)}/: a link to a folder; Atlas's walk of a Flyway folder does not "
+                                     "follow it and Flyway does, so premigrate refuses it: move the folder in its "
+                                     "place", file=name)
+        else:
+            files.extend(walk(scan(entry.path, f"{show(name)}/"), f"{name}/"))
+    return files
 
 
 def read_text(path: Path, name: str) -> str:

@@ -2,7 +2,8 @@
 
 - flyway: `V<ver>__<desc>.sql`, `U<ver>__<desc>.sql` (undo), `R__<desc>.sql` (repeatable). With `--format flyway`
   any other `*.sql` name is ignored, as Flyway ignores it, and named in a warning (flyway/flyway
-  ResourceNameValidator: a non-matching name is skipped unless validateMigrationNaming is on).
+  ResourceNameValidator: a non-matching name is skipped unless validateMigrationNaming is on). Its non-hidden
+  sub-folders are read too, as Flyway's FileSystemScanner reads them: a file is named by its path (`v3/V3_1__x.sql`).
 - golang-migrate: `<version>_<desc>.up.sql` / `.down.sql` (golang-migrate source/parse.go: Regex
   `^([0-9]+)_(.*)\\.(down|up)\\.(.*)$`); with `--format golang-migrate` other names are ignored, as the file source
   skips what it cannot parse.
@@ -31,6 +32,7 @@ from premigrate.model.formats.base import (
     read_text,
     show,
     unsupported_marker,
+    walk,
 )
 from premigrate.model.formats.markers import GOOSE_MARKER, GOOSE_NAME, SQL_MIGRATE_MARKER
 from premigrate.model.versions import Version
@@ -60,6 +62,10 @@ class FileFormat:
 
     def read(self, entries: list[Entry], dialect: str | None, notes: list[str]) -> list[Part]:
         parts: list[Part] = []
+        if self.name == "flyway":
+            # Flyway reads every non-hidden sub-folder of its location (flyway/flyway flyway-core FileSystemScanner
+            # .findResourceNamesFromFileSystem), a migration's name being its file's own name.
+            entries = walk(entries)
         for entry in entries:
             if entry.is_dir:
                 if self.name == "auto":
@@ -67,12 +73,15 @@ class FileFormat:
                 notes.append(f"{entry.name}/: a folder, ignored as {self.name} ignores it")
                 continue
             name = entry.name
-            if _GOOSE_GO.match(name) and self.name in ("auto", "goose"):
+            base = name.rsplit("/", 1)[-1]  # a sub-folder's file (Flyway's walk) is named by its path
+            if _GOOSE_GO.match(base) and self.name in ("auto", "goose"):
                 raise MigrationFileError(f"{name}: a goose Go migration; premigrate runs SQL migrations only, so this "
                                          "folder cannot be applied here", file=name)
-            if not name.lower().endswith(".sql"):
+            if not base.lower().endswith(".sql"):
                 continue
-            if self.name != "auto" and not self._name_matches(name):
+            if base != name:
+                _check_nested(name, base, self.name)
+            if self.name != "auto" and not self._name_matches(base):
                 if self.name in ("goose", "dbmate", "sql-migrate", "plain"):
                     raise MigrationFileError(f"{name}: not a {self.name} migration name "
                                              f"({_EXAMPLES[self.name]})", file=name)
@@ -86,7 +95,7 @@ class FileFormat:
                         "move the other files out, or pass --format liquibase" if tool.startswith("Liquibase") else "")
                 raise MigrationFileError(f"{name}: carries {tool} markers, whose rules premigrate does not apply; "
                                          f"it is not run as plain SQL{hint}", file=name)
-            fmt = self.name if self.name != "auto" else detect_file(name, text)
+            fmt = self.name if self.name != "auto" else detect_file(base, text)
             others = [f for f, marker in MARKERS.items() if f != fmt and HINTS[f] in text and marker.search(text)]
             if others:
                 raise MigrationFileError(f"{name}: read as {fmt} but it carries {others[0]} markers; "
@@ -124,6 +133,26 @@ _EXAMPLES = {
     "sql-migrate": "1_create_users.sql",
     "plain": "001_create_users.sql",
 }
+
+
+def _check_nested(name: str, base: str, fmt: str) -> None:
+    """A file in a sub-folder, read because Flyway reads sub-folders (`--format flyway`, or `auto` beside the atlas.sum
+    of Atlas's flyway format): refused when Flyway would run it as a callback (it finds callbacks in sub-folders too:
+    SqlScriptCallbackFactory takes every resource of the location), or, with `auto`, when it is no Flyway
+    migration (Flyway would ignore it and Atlas does not hash it)."""
+    from premigrate.model import callbacks
+    from premigrate.model.migrations import PATTERNS
+
+    if callbacks.parse_name(base) is not None:
+        raise MigrationFileError(f"{name}: a Flyway callback name in a sub-folder (Flyway takes callbacks from "
+                                 "sub-folders too); premigrate runs the callbacks beside the migrations only: move it "
+                                 "up there", file=name)
+    if fmt == "auto" and next((p for p, rx in PATTERNS if rx.match(base)), None) not in (
+            "flyway", "flyway-undo", "flyway-repeatable"):
+        raise MigrationFileError(f"{name}: in a sub-folder of a Flyway folder (read because Flyway reads sub-folders) "
+                                 f"but not a Flyway migration name ({_EXAMPLES['flyway']}); Flyway would ignore it "
+                                 "and Atlas does not hash it: move it out, or pass --format flyway to ignore it as "
+                                 "Flyway does", file=name)
 
 
 def _subfolder_message(entry: Entry) -> str:
@@ -188,7 +217,8 @@ def read_file(fmt: str, name: str, text: str) -> Part:
         part.no_transaction = text.startswith(_SQLX_NO_TX)
         directives_into(part)
         return part
-    _, version, description, direction = parse_name(name)
+    # A sub-folder's file (Flyway) is named by its own name and recorded by its path, as Flyway records it.
+    _, version, description, direction = parse_name(name.rsplit("/", 1)[-1])
     part = Part(version, description, direction, name, text, format=fmt)
     if fmt == "dbmate":
         if not _DBMATE.search(text):
