@@ -66,6 +66,8 @@ class Config:
     # The process environment as cli/ read it: goose's `-- +goose ENVSUB ON` sections substitute from it.
     environment: dict[str, str] = field(default_factory=dict, repr=False)
     stdin_is_tty: bool = False
+    # Where each option that was given came from, its flag or its environment variable (see named()).
+    sources: dict[str, str] = field(default_factory=dict, repr=False)
     # Command-specific sections: a command's own options are set, the others keep their defaults.
     locking: LockSettings = field(default_factory=LockSettings)
     connection: ConnectionSettings = field(default_factory=ConnectionSettings)
@@ -82,6 +84,16 @@ class Config:
     fleet: FleetSettings = field(default_factory=FleetSettings)
     verify: VerifySettings = field(default_factory=VerifySettings)
     callbacks: CallbackSettings = field(default_factory=CallbackSettings)
+
+    def named(self, dest: str) -> str:
+        """How a message names an option: by what set it, so that a value from the environment is not blamed on a
+        flag nobody passed."""
+        return _named(self.sources, dest)
+
+    def option_text(self, dest: str, value: object) -> str:
+        """An option with its value as it was given: `--to 7`, or `PREMIGRATE_TO=7`."""
+        name = self.named(dest)
+        return f"{name} {value}" if name.startswith("--") else f"{name}={value}"
 
     @property
     def history_schema(self) -> str | None:
@@ -104,6 +116,10 @@ class Config:
         }
 
 
+def _named(sources: Mapping[str, str], dest: str) -> str:
+    return sources.get(dest) or OPTIONS_BY_DEST[dest].flag
+
+
 def _parse_bool(value: str, name: str) -> bool:
     lowered = value.strip().lower()
     if lowered in _TRUE:
@@ -113,15 +129,19 @@ def _parse_bool(value: str, name: str) -> bool:
     raise UsageError(f"{name}={value!r} is not a boolean; use 1/0, true/false, yes/no or on/off")
 
 
+def option_source(option: Option, flags: Mapping[str, Any], env: Mapping[str, str]) -> str | None:
+    """Where the option's value comes from: its flag, its environment variable, or None (its default). An absent
+    boolean flag parses as False, which must leave the choice to the environment."""
+    given = flags.get(option.dest)
+    if given is not None and not (given is False and option.kind == "bool"):
+        return option.flag
+    return option.env if option.env in env else None
+
+
 def resolve_option(option: Option, flags: Mapping[str, Any], env: Mapping[str, str]) -> Any:
     """The option's value from its flag, else its environment variable, else its default, validated."""
-    raw = flags.get(option.dest)
-    source: str | None = option.flag
-    if raw is None or (raw is False and option.kind == "bool"):
-        if option.env in env:
-            raw, source = env[option.env], option.env
-        else:
-            raw, source = option.default, None
+    source = option_source(option, flags, env)
+    raw = flags[option.dest] if source == option.flag else env[option.env] if source else option.default
     if raw is None:
         return None
     if option.kind == "bool":
@@ -202,29 +222,36 @@ def load_config(
     stdin_is_tty: bool = False,
     read_file: Callable[[str], str] = _read_text,
 ) -> Config:
-    values = {o.dest: resolve_option(o, flags, env) for o in OPTIONS if not o.commands or command in o.commands}
+    read = [o for o in OPTIONS if not o.commands or command in o.commands]
+    values = {o.dest: resolve_option(o, flags, env) for o in read}
+    sources = {o.dest: source for o in read if (source := option_source(o, flags, env)) is not None}
+
+    def named(dest: str) -> str:
+        return _named(sources, dest)
+
     if (values.get("targets") or values.get("targets_query")) and values.get("shard") is None:
         from premigrate.model.fleet import shard_from_environment
 
         values["shard"] = shard_from_environment(env)
     if values.get("targets") and values.get("targets_query"):
-        raise UsageError("--targets and --targets-query are both set; give the fleet's targets one way")
+        raise UsageError(f"{named('targets')} and {named('targets_query')} are both set; give the fleet's targets "
+                         "one way")
     require = bool(values["require_database"]) and command not in OFFLINE_COMMANDS
     dsn, dsn_source, default_sqlite = _resolve_dsn(flags, env, read_file, require=require)
-    table_source = "--table" if flags.get("table") is not None or "PREMIGRATE_TABLE" not in env else "PREMIGRATE_TABLE"
-    table = validate_identifier(values["table"], table_source, allow_qualified=dsn.dialect == "postgresql")
+    table = validate_identifier(values["table"], named("table"), allow_qualified=dsn.dialect == "postgresql")
     schema = values.get("schema")
     if schema is not None:
         if dsn.dialect != "postgresql":
-            raise UsageError(
-                f"--schema applies to PostgreSQL only; on {dsn.dialect} the database named in the URL is the schema"
-            )
-        schema = validate_identifier(schema, "--schema", allow_qualified=False)
+            raise UsageError(f"{named('schema')} applies to PostgreSQL only; on {dsn.dialect} the database named in "
+                             "the URL is the schema")
+        schema = validate_identifier(schema, named("schema"), allow_qualified=False)
     if "lock_lease" in values and not values["lock_lease"]:  # "0" parses as "no limit"
-        raise UsageError("--lock-lease must be more than 0 (e.g. 30s): a lease of no time could never be held")
+        raise UsageError(f"{named('lock_lease')} must be more than 0 (e.g. 30s): a lease of no time could never be "
+                         "held")
     directory = str(values["dir"]).strip()
     if not directory:
-        raise UsageError("--dir is empty; name the folder that holds the migration files")
+        raise UsageError(f"{named('dir')} is empty; name the folder that holds the migration files")
+    _check_dependent(command, values, sources)
     placeholder_values = {k[len(PLACEHOLDER_PREFIX):]: v for k, v in env.items() if k.startswith(PLACEHOLDER_PREFIX)}
     # Placeholder values that look like credentials are scrubbed from logs like the database password; so are the
     # environment's, which goose ENVSUB sections may substitute into a statement (same rule: the name says secret).
@@ -254,8 +281,21 @@ def load_config(
         placeholder_values=placeholder_values,
         environment=dict(env),
         stdin_is_tty=stdin_is_tty,
+        sources=sources,
         **sections,
     )
+
+
+def _check_dependent(command: str, values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
+    """Values that mean nothing as given are refused rather than ignored: whoever set them expects an effect."""
+    password_command = values.get("password_command")
+    if password_command is not None and not str(password_command).strip():
+        raise UsageError(f"{_named(sources, 'password_command')} is empty; set it to the command that prints the "
+                         "password (e.g. 'aws rds generate-db-auth-token --hostname H --port 5432 --username U'), or "
+                         "unset it")
+    if command == "check" and "check_timeout" in sources and not values["check_wait"]:
+        raise UsageError(f"{_named(sources, 'check_timeout')} needs --wait: a plain check reads the history once and "
+                         "does not wait; add --wait (PREMIGRATE_CHECK_WAIT=1) or drop the timeout")
 
 
 def _resolve_dsn(

@@ -177,6 +177,7 @@ def _exclusive(values: Mapping[str, Any], flags: Mapping[str, Any], dest: str, o
 def sections_from(command: str, values: Mapping[str, Any], flags: Mapping[str, Any]) -> dict[str, Any]:
     """The typed sections, from the resolved values of the command's options (absent: the section's default)."""
     value = values.get
+    scratch_source = "--scratch-url" if flags.get("scratch_url") is not None else "PREMIGRATE_SCRATCH_URL"
     return {
         "locking": LockSettings(mode=value("lock_mode") or "auto",
                                 lease=float(value("lock_lease") or LockSettings.lease),
@@ -210,7 +211,7 @@ def sections_from(command: str, values: Mapping[str, Any], flags: Mapping[str, A
                                unhealthy_after=value("unhealthy_after") or 0.0,
                                summary_file=value("summary_file") if command == "serve" else None),
         "lint": LintSettings(dialect=value("dialect")),
-        "verify": VerifySettings(scratch=parse_url(str(value("scratch_url")), source="--scratch-url")
+        "verify": VerifySettings(scratch=parse_url(str(value("scratch_url")), source=scratch_source)
                                  if value("scratch_url") else None, yes=bool(value("yes"))),
         "callbacks": CallbackSettings(dir=Path(str(value("callbacks"))) if value("callbacks") else None,
                                       always=bool(value("callbacks_always"))),

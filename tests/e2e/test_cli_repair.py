@@ -241,6 +241,23 @@ class TestInDoubt:
         assert {"s1", "s2", "s3"} <= db.tables()
         assert [2] == [e["from_statement"] for e in result.find("repair_resumed")]
 
+    def test_retry_current_is_refused_for_a_failed_row(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """A failed statement is not in doubt: --retry-current exits 2 saying --resume retries it by itself, and
+        changes nothing; --resume alone then retries it."""
+        write(migrations_dir, "001_three.sql", THREE)
+        assert 4 == up(db, migrations_dir).returncode
+        history = db.history()
+
+        refused = repair(db, migrations_dir, "--resume", "--retry-current")
+
+        assert 2 == refused.returncode, refused.stderr
+        [error] = refused.find("error")
+        assert "failed at statement 2, which --resume runs again by itself" in error["error"]
+        assert "only for a statement in doubt" in error["error"]
+        assert history == db.history()
+        write(migrations_dir, "001_three.sql", THREE_FIXED)
+        assert 0 == repair(db, migrations_dir, "--resume").returncode
+
     def test_skip_current_counts_it_as_done(self, db: TestDatabase, migrations_dir: Path, in_doubt: None) -> None:
         """It did take effect: --skip-current runs only statement 3 (running 2 again would fail: s2 exists)."""
         db.execute("CREATE TABLE s2 (id INTEGER PRIMARY KEY)")

@@ -453,12 +453,14 @@ def settle(scenario: str, fdb: FaultDatabase, spec: Spec, row: dict[str, Any], r
         took_effect = False
     message = single_error(refusal)
     assert str(version) in message and f"statement {k}" in message, message
-    flag = "--skip-current" if took_effect else "--retry-current"
-    assert f"premigrate repair --resume {flag}" in message or "premigrate repair --resume" in message, message
-    result = premigrate(scenario, "repair", "--resume", flag, "--dir", str(migrations_dir),
+    # --resume retries a failed statement by itself; --retry-current is for a statement in doubt only (exit 2 else).
+    flag = "--skip-current" if took_effect else "" if row["state"] == "failed" else "--retry-current"
+    action = f"repair --resume {flag}".strip()
+    assert "premigrate repair --resume" in message, message
+    result = premigrate(scenario, *action.split(), "--dir", str(migrations_dir),
                         env=fdb.env(), cwd=migrations_dir.parent)
     assert 0 == result.returncode, result.stderr
-    return f"repair --resume {flag}"
+    return action
 
 
 def converge(scenario: str, fdb: FaultDatabase, spec: Spec, migrations_dir: Path, *args: str,

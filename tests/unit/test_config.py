@@ -209,13 +209,92 @@ class TestTopologyOptions:
 
     @pytest.mark.parametrize(("env", "message"), [
         ({"PREMIGRATE_LOCK_MODE": "session"}, "PREMIGRATE_LOCK_MODE"),
-        ({"PREMIGRATE_LOCK_LEASE": "0"}, "--lock-lease must be more than 0"),
+        ({"PREMIGRATE_LOCK_LEASE": "0"}, "PREMIGRATE_LOCK_LEASE must be more than 0"),
         ({"PREMIGRATE_LOCK_LEASE": "soon"}, "PREMIGRATE_LOCK_LEASE"),
     ])
     def test_bad_values_are_usage_errors(self, env: dict[str, str], message: str) -> None:
         """An unknown mode or a lease that is not a positive duration: exit 2, naming the option."""
         with pytest.raises(UsageError, match=message):
             load_config("up", {}, env)
+
+    @pytest.mark.parametrize(("flags", "env", "named"), [
+        pytest.param({"password_command": ""}, {}, "--password-command", id="flag-empty"),
+        pytest.param({"password_command": "  "}, {}, "--password-command", id="flag-spaces"),
+        pytest.param({}, {"PREMIGRATE_PASSWORD_COMMAND": ""}, "PREMIGRATE_PASSWORD_COMMAND", id="env-empty"),
+        pytest.param({}, {"PREMIGRATE_PASSWORD_COMMAND": " \t"}, "PREMIGRATE_PASSWORD_COMMAND", id="env-spaces"),
+    ])
+    def test_an_empty_password_command_is_refused(self, flags: dict[str, str], env: dict[str, str],
+                                                  named: str) -> None:
+        """A password command given but empty is a configuration error naming where it was given, not no command."""
+        with pytest.raises(UsageError, match=f"^{named} is empty; set it to the command that prints the password"):
+            load_config("up", flags, {"DATABASE_URL": "postgresql://u@h/d", **env})
+
+
+class TestCheckTimeout:
+    @pytest.mark.parametrize(("flags", "env", "named"), [
+        pytest.param({"check_timeout": "3s"}, {}, "--timeout", id="flag"),
+        pytest.param({}, {"PREMIGRATE_CHECK_TIMEOUT": "3s"}, "PREMIGRATE_CHECK_TIMEOUT", id="env"),
+    ])
+    def test_needs_wait(self, flags: dict[str, str], env: dict[str, str], named: str) -> None:
+        """check --timeout without --wait would be ignored: refused instead, naming where the timeout came from."""
+        with pytest.raises(UsageError, match=f"^{named} needs --wait"):
+            load_config("check", flags, env)
+
+    @pytest.mark.parametrize(("flags", "env"), [
+        pytest.param({"check_wait": True, "check_timeout": "3s"}, {}, id="flags"),
+        pytest.param({}, {"PREMIGRATE_CHECK_WAIT": "1", "PREMIGRATE_CHECK_TIMEOUT": "3s"}, id="env"),
+        pytest.param({"check_wait": True}, {"PREMIGRATE_CHECK_TIMEOUT": "3s"}, id="mixed"),
+    ])
+    def test_with_wait(self, flags: dict[str, object], env: dict[str, str]) -> None:
+        """With --wait the timeout applies."""
+        assert 3.0 == load_config("check", flags, env).check.timeout
+
+    def test_plain_check(self) -> None:
+        """A plain check, no timeout given: accepted (the default timeout is nobody's choice)."""
+        assert not load_config("check", {}, {}).check.wait
+
+
+class TestMessagesNameTheSource:
+    """An error about a value set in the environment names the variable, not a flag nobody passed."""
+
+    @pytest.mark.parametrize(("command", "env", "message"), [
+        pytest.param("up", {"PREMIGRATE_DIR": " "}, "PREMIGRATE_DIR is empty", id="dir"),
+        pytest.param("up", {"PREMIGRATE_SCHEMA": "app"}, "PREMIGRATE_SCHEMA applies to PostgreSQL only",
+                     id="schema-on-sqlite"),
+        pytest.param("up", {"DATABASE_URL": "postgresql://u@h/d", "PREMIGRATE_SCHEMA": "a-b"},
+                     "PREMIGRATE_SCHEMA 'a-b' is not a valid", id="schema-name"),
+        pytest.param("status", {"PREMIGRATE_TARGETS": "t.txt", "PREMIGRATE_TARGETS_QUERY": "SELECT 1"},
+                     "PREMIGRATE_TARGETS and PREMIGRATE_TARGETS_QUERY are both set", id="targets"),
+        pytest.param("verify", {"PREMIGRATE_SCRATCH_URL": "oracle://x"}, "PREMIGRATE_SCRATCH_URL: unknown",
+                     id="scratch-url"),
+    ])
+    def test_environment(self, command: str, env: dict[str, str], message: str) -> None:
+        with pytest.raises(UsageError, match=f"^{message}"):
+            load_config(command, {}, env)
+
+    @pytest.mark.parametrize(("command", "flags", "env", "message"), [
+        pytest.param("up", {"dir": " "}, {"PREMIGRATE_DIR": "m"}, "--dir is empty", id="dir"),
+        pytest.param("up", {"lock_lease": "0"}, {"PREMIGRATE_LOCK_LEASE": "5s"}, "--lock-lease must be more than 0",
+                     id="lease"),
+        pytest.param("up", {"schema": "app"}, {"PREMIGRATE_SCHEMA": "x"}, "--schema applies to PostgreSQL only",
+                     id="schema-on-sqlite"),
+        pytest.param("status", {"targets": "t.txt", "targets_query": "SELECT 1"},
+                     {"PREMIGRATE_TARGETS": "u.txt", "PREMIGRATE_TARGETS_QUERY": "SELECT 2"},
+                     "--targets and --targets-query are both set", id="targets"),
+        pytest.param("verify", {"scratch_url": "oracle://x"}, {"PREMIGRATE_SCRATCH_URL": "sqlite:///s.db"},
+                     "--scratch-url: unknown", id="scratch-url"),
+    ])
+    def test_flag_wins_and_is_named(self, command: str, flags: dict[str, str], env: dict[str, str],
+                                    message: str) -> None:
+        """Given on the command line (the environment setting it too), the flag is named."""
+        with pytest.raises(UsageError, match=f"^{message}"):
+            load_config(command, flags, env)
+
+    def test_option_text(self) -> None:
+        """Messages built later (a command's own checks) spell the option as it was given."""
+        from_flag = load_config("up", {"to": "7"}, {})
+        from_env = load_config("up", {}, {"PREMIGRATE_TO": "7"})
+        assert ("--to 7", "PREMIGRATE_TO=7") == (from_flag.option_text("to", 7), from_env.option_text("to", 7))
 
 
 class TestBaselineChoice:

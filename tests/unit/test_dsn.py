@@ -59,6 +59,16 @@ class TestParse:
             parse_url(url)
         assert "secret" not in str(info.value)
 
+    @pytest.mark.parametrize("url", ["postgresql://u:secret@[::1/d", "mysql://u:secret@[::1",
+                                     "postgresql://[fe80::1:5432/d"])
+    def test_unclosed_ipv6_bracket(self, url: str) -> None:
+        """An IPv6 host whose '[' is not closed is named as such, not as a bad port or an unencoded password."""
+        with pytest.raises(UsageError) as info:
+            parse_url(url, source="--database-url")
+        message = str(info.value)
+        assert message.startswith("--database-url: the host's '[' is not closed; write an IPv6 address in brackets")
+        assert "port" not in message and "secret" not in message
+
 
 class TestUnencodedPasswordCharacters:
     """A raw '#', '@', '/' or '?' in a password must not silently change what the URL means."""

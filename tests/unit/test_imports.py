@@ -159,6 +159,60 @@ class TestOneCommandParser:
         assert "COMMAND" in got.out or "premigrate " in got.out
 
 
+class TestArgvMistakes:
+    """Command lines argparse would answer with a message that does not say what is wrong."""
+
+    @pytest.mark.parametrize(("argv", "message"), [
+        pytest.param(["--dry-run", "up"], "--dry-run must come after the command: premigrate up --dry-run ...",
+                     id="switch"),
+        pytest.param(["--to", "3", "up"], "--to must come after the command: premigrate up --to ...", id="value"),
+        pytest.param(["--dir", "m", "--steps=2", "down"],
+                     "--steps must come after the command: premigrate down --steps ...", id="flag=value"),
+    ])
+    def test_a_commands_flag_before_the_command(self, argv: list[str], message: str) -> None:
+        """A flag the named command accepts, given before the command: the message says where it goes."""
+        from premigrate import cli
+        from premigrate.errors import UsageError
+
+        with pytest.raises(UsageError) as refused:
+            cli._parse_args(argv)
+        assert message == refused.value.message
+
+    @pytest.mark.parametrize("argv", [
+        pytest.param(["--bogus", "up"], id="unknown-flag"),
+        pytest.param(["--timeout", "3s", "status"], id="flag-of-another-command"),
+    ])
+    def test_other_mistakes_keep_argparses_message(self, argv: list[str]) -> None:
+        """A flag no command has, or one the named command does not accept: the message is argparse's, as before."""
+        from premigrate import cli
+        from premigrate.errors import UsageError
+
+        with pytest.raises(UsageError) as refused:
+            cli._parse_args(argv)
+        assert "must come after" not in refused.value.message and "see premigrate --help" in refused.value.message
+
+    def test_global_flags_before_the_command_still_work(self) -> None:
+        """premigrate --dir m up: every command's options are accepted before it, as always."""
+        from premigrate import cli
+
+        assert "m" == cli._parse_args(["--dir", "m", "up"])["dir"]
+
+    @pytest.mark.parametrize("argv", [
+        pytest.param(["up", "--shard", "-1/3"], id="separate"),
+        pytest.param(["up", "--shard=-1/3"], id="attached"),
+    ])
+    def test_a_value_starting_with_a_dash_reaches_its_check(self, argv: list[str]) -> None:
+        """--shard -1/3 is not taken for an option: the shard check says what a shard must be."""
+        from premigrate import cli
+        from premigrate.config import load_config
+        from premigrate.errors import UsageError
+
+        flags = cli._parse_args([*argv, "--targets", "t.txt"])
+        assert "-1/3" == flags["shard"]
+        with pytest.raises(UsageError, match=r"--shard: expected I/N, whole numbers with 0 <= I < N .*'-1/3'"):
+            load_config(flags.pop("command"), flags, {})
+
+
 def test_lock_session_waits_as_long_as_a_blocker_lookup() -> None:
     """engine/sessions.py keeps its own copy of lockwait's LOOKUP_WAIT_S, so that a no-op run need not load
     lockwait: the two stay one value."""

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from premigrate import __version__, dataclass_cache
-from premigrate.config import OFFLINE_COMMANDS, OPTIONS_BY_DEST, Config, load_config, resolve_option
+from premigrate.config import OFFLINE_COMMANDS, OPTIONS, OPTIONS_BY_DEST, Config, load_config, resolve_option
 from premigrate.errors import EXIT_CODES, Interrupted, PremigrateError, UsageError
 from premigrate.engine.interrupts import SignalGuard
 from premigrate.eventlog import EventLog
@@ -132,6 +132,7 @@ def _parse_args(argv: list[str]) -> dict[str, Any]:
     # `--dir up status`): try a parser that knows only it. Whenever that parser would print or fail, the full
     # parser parses again, so help, --version and every error message come out exactly as they always have. When it
     # succeeds, the full parser would have taken the same path: same global options, same subparser.
+    argv = _attach_dash_values(argv)
     command = next((word for word in argv if word in COMMANDS), None)
     if command is not None:
         try:
@@ -141,7 +142,29 @@ def _parse_args(argv: list[str]) -> dict[str, Any]:
         else:
             if flags.get("command") == command:
                 return flags
-    return vars(build_parser().parse_args(argv))
+    try:
+        return vars(build_parser().parse_args(argv))
+    except UsageError:  # `premigrate --dry-run up`: a flag only the command accepts, given before it
+        own = {o.flag for o in OPTIONS if command in o.commands}
+        misplaced = [w.split("=", 1)[0] for w in argv[:argv.index(command)] if w.split("=", 1)[0] in own] \
+            if command is not None else []
+        if not misplaced:
+            raise
+        raise UsageError(f"{misplaced[0]} must come after the command: premigrate {command} {misplaced[0]} ...") \
+            from None
+
+
+def _attach_dash_values(argv: list[str]) -> list[str]:
+    """`--shard -1/3` as `--shard=-1/3`: argparse takes a value starting with '-' for an option (unless it is a plain
+    negative number) and only says one is missing; attached, it reaches the option's own check of the value."""
+    takes_value = {o.flag for o in OPTIONS if o.kind != "bool"}
+    words: list[str] = []
+    for word in argv:
+        if words and words[-1] in takes_value and word[:1] == "-" and word[1:2].isdigit():
+            words[-1] = f"{words[-1]}={word}"
+        else:
+            words.append(word)
+    return words
 
 
 def _early_log_settings(flags: Mapping[str, Any], env: Mapping[str, str], stderr_is_tty: bool) -> tuple[str, str]:

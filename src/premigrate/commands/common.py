@@ -110,7 +110,8 @@ def load_callbacks(command: CommandRun, files: MigrationSet) -> CallbackRunner |
     from premigrate.model.callbacks import EVENTS, discover, merge
 
     if extra is not None and not extra.is_dir():
-        raise UsageError(f"--callbacks {str(extra)!r} is not a folder; create it or point --callbacks at it")
+        raise UsageError(f"{config.option_text('callbacks', repr(str(extra)))} is not a folder; create it or point "
+                         f"{config.named('callbacks')} at it")
     found = merge(discover(config.migrations_dir), discover(extra) if extra is not None else None)
     problems = [why for _, why in found.invalid] + [
         f"{path.name}: a Flyway callback for an event premigrate does not run; remove it or rename it to one of "
@@ -153,10 +154,15 @@ def load_files(config: Config, log: EventLog) -> MigrationSet:
 
 
 def require_target(config: Config, files: MigrationSet) -> None:
-    """--to must name a version in the folder: a typo must not silently migrate everything."""
-    target = config.apply.to
-    if target is not None and target not in {m.version for m in files.versioned}:
-        raise UsageError(f"--to {target}: no migration with that version in {str(config.migrations_dir)!r}")
+    """--to must name a version in the folder: a typo must not silently migrate everything, nor make `down` roll
+    back nothing (or everything after it). `down --to 0` names the point before every migration: all of them."""
+    down = config.command == "down"
+    target = config.down.to if down else config.apply.to
+    if target is None or (down and not target.parts):
+        return
+    if target not in {m.version for m in files.versioned}:
+        raise UsageError(f"{config.option_text('to', target)}: no migration with that version in "
+                         f"{str(config.migrations_dir)!r}")
 
 
 def warn_missing(log: EventLog, plan: Plan) -> None:

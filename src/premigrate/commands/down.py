@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from premigrate.commands.common import EXIT_OK, CommandRun, refuse_problems
+from premigrate.commands.common import EXIT_OK, CommandRun, refuse_problems, require_target
 from premigrate.drivers.base import STATE_APPLIED, HistoryRow
 from premigrate.errors import UsageError, ValidationFailed
 from premigrate.model.listed import checksum_accepted
@@ -24,6 +24,8 @@ def run(command: CommandRun, confirm: Callable[[str], bool] | None = None) -> in
     steps, target = config.down.steps, config.down.to
     if (steps is None) == (target is None):
         raise UsageError("down needs exactly one of --steps N or --to VERSION")
+    if not files.listed:  # a changelog's changes have no versions at all: _listed_targets says so
+        require_target(config, files)
     if not config.down.yes and (not config.stdin_is_tty or confirm is None):
         raise UsageError("down rolls back applied migrations: pass --yes to confirm (required when stdin is not "
                          "a terminal)")

@@ -127,6 +127,11 @@ def parse_url(url: str, *, source: str = "DATABASE_URL") -> Dsn:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
+        # urlsplit raises the same ValueError for an unclosed '[' as for a bad port, and the fixes differ.
+        host = re.split(r"[/?]", url.split("://", 1)[-1], maxsplit=1)[0].rpartition("@")[2]
+        if "[" in host and "]" not in host:
+            raise UsageError(f"{source}: the host's '[' is not closed; write an IPv6 address in brackets, e.g. "
+                             f"{dialect}://user@[::1]/dbname") from None
         raise UsageError(f"{source}: the port is not a number between 1 and 65535; {ENCODE_HINT}") from None
     if parts.netloc.count("@") > 1:
         raise UsageError(f"{source}: the URL has more than one '@' before the host; {ENCODE_HINT}")

@@ -146,8 +146,8 @@ MAX_SHARDS = 10_000
 def parse_shard(text: str, *, source: str) -> Shard:
     match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
     if not match:
-        raise UsageError(f"{source}: expected I/N (shard I of N, I counted from 0 like JOB_COMPLETION_INDEX), "
-                         f"got {text!r}")
+        raise UsageError(f"{source}: expected I/N, whole numbers with 0 <= I < N (shard I of N, I counted from 0 "
+                         f"like JOB_COMPLETION_INDEX), got {text!r}")
     index, count = int(match[1]), int(match[2])
     if count > MAX_SHARDS:
         raise UsageError(f"{source}: {count} shards is more than {MAX_SHARDS}; each target is placed by weighing "

@@ -216,6 +216,11 @@ def _decide(row: HistoryRow, total: int, config: Config) -> tuple[int, int | Non
                              f"{row.statements_done + 1}: no statement is in doubt; drop "
                              f"--{'retry' if retry else 'skip'}-current")
         return row.statements_done, None, None
+    if retry and row.state == STATE_FAILED:
+        # The database said the statement failed, so nobody has to say whether it took effect: accepting the flag
+        # would suggest it changes something.
+        raise UsageError(f"{_where(row)} failed at statement {k}, which --resume runs again by itself: "
+                         "--retry-current is only for a statement in doubt (a run stopped while it ran); drop it")
     if k > total:
         raise ValidationFailed(f"repair --resume refused: {_where(row)} stopped at statement {k}, but the file now "
                                f"has {total}; restore the file as it was")
