@@ -260,6 +260,7 @@ def split_sections(part: Part) -> None:
             f"{part.script}: SQL before the '-- migrate:up' line (line {line}) would never run; move it into a section",
             file=part.script,
         )
+    refuse_directive_above(part.script, before, "-- migrate:up", "-- migrate:down")
     options = up.group("options").split()
     for option in options:
         if option.lower() == "transaction:false":
@@ -274,6 +275,19 @@ def split_sections(part: Part) -> None:
         part.down_text = part.text[down_start:]
         part.down_first_line = part.text.count("\n", 0, down_start) + 1
     part.text = part.text[up_start:up_end]
+
+
+def refuse_directive_above(script: str, header: str, up_marker: str, down_marker: str) -> None:
+    """A `-- premigrate:` directive in the lines above a file's up section (`header`): refused. Each section's
+    directives are its own (the down part runs with its own transaction mode), so one above both belongs to neither,
+    and ignoring it would run the file otherwise than its author wrote (placeholders left as `${NAME}`)."""
+    found = _DIRECTIVE.search(header)
+    if found is not None:
+        line = header.count("\n", 0, found.start()) + 1
+        raise MigrationFileError(
+            f"{script}: line {line}: '{found.group(0).strip()}' is above the '{up_marker}' line, where it applies to "
+            f"no section; move it below '{up_marker}' (and repeat it below '{down_marker}' if the down part needs it "
+            "too)", file=script)
 
 
 def _directives(name: str, text: str) -> dict[str, Any]:

@@ -235,7 +235,7 @@ def read_file(fmt: str, name: str, text: str) -> Part:
 
 def _goose(name: str, text: str) -> Part:
     from premigrate.model.formats import goose
-    from premigrate.model.migrations import directives_into
+    from premigrate.model.migrations import directives_into, refuse_directive_above
 
     match = goose.NAME.match(name)
     if match is None:
@@ -248,6 +248,8 @@ def _goose(name: str, text: str) -> Part:
         parsed = goose.parse(text)
     except goose.GooseError as exc:
         raise MigrationFileError(f"{name}: line {exc.line}: {exc}", file=name, line=exc.line) from None
+    refuse_directive_above(name, "\n".join(text.split("\n")[:parsed.up.first_line - 2]), "-- +goose Up",
+                           "-- +goose Down")
     part = Part(version, match.group("description"), "up", name, parsed.up.text, format="goose",
                 first_line=parsed.up.first_line, no_transaction=parsed.no_transaction)
     if parsed.down is not None:
