@@ -167,8 +167,8 @@ class VerifySettings:
 def _exclusive(values: Mapping[str, Any], flags: Mapping[str, Any], dest: str, other: str) -> Any:
     """The value of `dest`, one of two options that exclude each other, unless only the environment gave it and the
     other is on the command line: the flag wins (PREMIGRATE_BASELINE_FROM, set for `up --baseline-from` in the same
-    environment, does not turn `baseline --version 5` into a conflict). Both given the same way: both kept, and the
-    command refuses the pair."""
+    environment, does not turn `baseline --version 5` into a conflict; nor PREMIGRATE_TO, set for a staged `up --to`,
+    `down --steps 1`). Both given the same way: both kept, and the command refuses the pair."""
     if flags.get(dest) is None and flags.get(other) is not None:
         return None
     return values.get(dest)
@@ -193,7 +193,8 @@ def sections_from(command: str, values: Mapping[str, Any], flags: Mapping[str, A
                                single_transaction=bool(value("single_transaction")),
                                baseline_on_empty_history=value("baseline_on_empty_history"),
                                lint=value("lint") or "off", verify=not value("no_verify")),
-        "down": DownSettings(steps=value("steps"), to=value("to") if command == "down" else None,
+        "down": DownSettings(steps=_exclusive(values, flags, "steps", "to"),
+                             to=_exclusive(values, flags, "to", "steps") if command == "down" else None,
                              yes=bool(value("yes")), allow_empty_down=bool(value("allow_empty_down"))),
         "check": CheckSettings(wait=bool(value("check_wait")), timeout=value("check_timeout") or None),
         "repair": RepairSettings(resume=bool(value("repair_resume")), retry_current=bool(value("repair_retry_current")),
@@ -206,7 +207,8 @@ def sections_from(command: str, values: Mapping[str, Any], flags: Mapping[str, A
                                      or value("up_baseline_from"),
                                      map_file=value("baseline_map"),
                                      from_table=value("baseline_from_table")),
-        "serve": ServeSettings(listen=value("listen") or ServeSettings.listen,
+        # An empty --listen is refused by serve (exit 2), not replaced by the default: only an absent one is.
+        "serve": ServeSettings(listen=str(ServeSettings.listen if value("listen") is None else value("listen")),
                                expect_tables=value("expect_tables") or (), health_cache=value("health_cache") or 0.0,
                                unhealthy_after=value("unhealthy_after") or 0.0,
                                summary_file=value("summary_file") if command == "serve" else None),

@@ -193,6 +193,20 @@ class TestDiesel:
         db.execute(f"INSERT INTO __diesel_schema_migrations (version) VALUES ('{V1}'), ('{V2}')")
         adopted(db, migrations_dir, "diesel", [V1, V2])
 
+    def test_suffixed_folders(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """diesel 2.2's folders (`...-000001-0000_b`, crates.io has 24) are recorded by diesel as the folder name
+        before `_` without `-` (diesel_migrations version_from_string): those rows adopt those folders."""
+        for name, table in (("2024-01-01-000001_a", "a_t"), ("2024-01-01-000001-0000_b", "b_t"),
+                            ("2024-01-01-000002-0000_c", "c_t")):
+            (migrations_dir / name).mkdir()
+            (migrations_dir / name / "up.sql").write_text(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY);\n")
+        existing_schema(db)
+        db.execute("CREATE TABLE __diesel_schema_migrations (version VARCHAR(50) PRIMARY KEY NOT NULL, "
+                   "run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)")
+        db.execute("INSERT INTO __diesel_schema_migrations (version) VALUES ('20240101000001'), "
+                   "('202401010000010000')")
+        adopted(db, migrations_dir, "diesel", ["20240101000001", "20240101000001.1"])
+
 
 class TestDrizzle:
     # drizzle-team/drizzle-orm drizzle-orm/src/{pg,mysql,sqlite}-core/dialect.ts migrate(): the schema "drizzle" on

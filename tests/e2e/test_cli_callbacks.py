@@ -79,6 +79,23 @@ class TestCallbackOrder:
         assert 0 == result.returncode, result.stderr
         assert ["afterMigrate.sql", "afterMigrate__extra.sql"] == [e["script"] for e in result.find("callback_started")]
 
+    def test_callbacks_folder_refuses_other_sql_files(self, db: TestDatabase, migrations_dir: Path,
+                                                      tmp_path: Path) -> None:
+        """A misspelt callback in --callbacks DIR (wrong case, snake case) is refused by name, exit 5, as it is in
+        the migrations folder: nothing runs, nothing is skipped in silence."""
+        two_migrations(migrations_dir)
+        extra = tmp_path / "callbacks"
+        extra.mkdir()
+        for name in ("AfterMigrate.sql", "aftermigrate__b.sql", "after_migrate__c.sql"):
+            write(extra, name, log_sql("never"))
+        result = up(db, migrations_dir, "--callbacks", str(extra))
+        assert 5 == result.returncode, result.stderr
+        refused = [e["error"] for e in result.find("callback_refused")]
+        assert ["AfterMigrate.sql", "after_migrate__c.sql", "aftermigrate__b.sql"] == sorted(
+            r.split(" ")[0] for r in refused)
+        assert any("did you mean afterMigrate.sql?" in r for r in refused), refused
+        assert set() == db.tables()
+
     def test_down_runs_before_and_after_down(self, db: TestDatabase, migrations_dir: Path) -> None:
         """down runs beforeDown, the down parts, then afterDown; up's callbacks do not run."""
         two_migrations(migrations_dir)
@@ -106,6 +123,22 @@ class TestCallbackFailures:
         assert ["beforeMigrate.sql", "afterMigrateError.sql"] == sequence(result)
         assert [] == [r for r in db.history() if r["state"] == "applied"]
         assert ["error"] == logged(db)
+
+    def test_failing_after_migrate_says_how_to_finish(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """A failing afterMigrate: exit 4 after the migrations were recorded; the next plain `up` has nothing to do
+        (as documented), so the message names the way to run it: fix it, then `up --callbacks-always`."""
+        two_migrations(migrations_dir)
+        write(migrations_dir, "afterMigrate.sql", "INSERT INTO no_such_table VALUES (1);\n")
+        result = up(db, migrations_dir)
+        assert 4 == result.returncode, result.stderr
+        assert "fix the callback, then run `premigrate up --callbacks-always`" in result.find("error")[0]["error"]
+        assert ["1", "2"] == [r["migration_id"] for r in db.history() if r["state"] == "applied"]
+        quiet = up(db, migrations_dir)
+        assert (0, []) == (quiet.returncode, sequence(quiet))
+        write(migrations_dir, "afterMigrate.sql", log_sql("after"))
+        finished = up(db, migrations_dir, "--callbacks-always")
+        assert 0 == finished.returncode, finished.stderr
+        assert ["after"] == logged(db)
 
     def test_failing_migration_runs_error_callbacks(self, db: TestDatabase, migrations_dir: Path) -> None:
         """A failing migration: afterEachMigrateError after its rollback, then afterMigrateError; no afterMigrate."""

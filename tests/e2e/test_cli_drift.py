@@ -62,6 +62,18 @@ class TestEditedFileIsDrift:
 
         assert 5 == result.returncode, result.stderr
 
+    def test_check_names_its_own_events(self, applied: TestDatabase, migrations_dir: Path) -> None:
+        """With two problems, `check`'s error points at the check_failed events it logged, one per problem."""
+        write(migrations_dir, "001_users.sql", EDITED)
+        write(migrations_dir, "002_orders.sql", SECOND.replace("orders", "orders2"))
+
+        result = cmd("check", applied, migrations_dir)
+
+        assert 5 == result.returncode, result.stderr
+        assert result.find("error")[0]["error"].endswith("(and 1 more problem: see the check_failed events)")
+        assert (["001_users.sql", "002_orders.sql"], []) == (
+            [e["script"] for e in result.find("check_failed")], result.find("validation_failed"))
+
     def test_status_shows_changed(self, applied: TestDatabase, migrations_dir: Path) -> None:
         """`status --json` marks the edited file as changed."""
         write(migrations_dir, "001_users.sql", EDITED)

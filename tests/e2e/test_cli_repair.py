@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +14,7 @@ import pytest
 from premigrate.drivers import driver_class
 from premigrate.drivers.base import DriverSettings, lock_key_text
 from premigrate.model.dsn import parse_url
-from tests.e2e.helpers import cmd, file_checksum, up, write
+from tests.e2e.helpers import LIVENESS_S, LiveCli, cmd, db_env, endless_sql, file_checksum, up, write
 from tests.support import CliResult, TestDatabase
 
 BASE = "CREATE TABLE base (id INTEGER PRIMARY KEY);\n"
@@ -417,6 +419,23 @@ class TestRefusals:
         assert history == db.history()
 
 
+@pytest.mark.parametrize("dialect", [pytest.param("sqlite", id="sqlite")])
+class TestMissingSqliteFile:
+    @pytest.mark.parametrize("args", [("--realign-checksums",), ("--forget", "1")], ids=["realign", "forget"])
+    def test_action_is_refused_and_creates_nothing(self, db: TestDatabase, migrations_dir: Path,
+                                                   args: tuple[str, ...]) -> None:
+        """An action on a SQLite file that does not exist is exit 3, as for status; neither the file nor its lock is
+        created (a mistyped path must not pass for a database with nothing to repair)."""
+        write(migrations_dir, "001_a.sql", "CREATE TABLE a (id INTEGER);\n")
+        assert db.path is not None and not db.path.exists()
+
+        result = repair(db, migrations_dir, *args)
+
+        assert 3 == result.returncode, result.stderr
+        assert f"SQLite database file {str(db.path)!r} does not exist" in result.find("error")[0]["error"]
+        assert [] == [p.name for p in db.path.parent.iterdir() if p.name.startswith(db.path.name)]
+
+
 # -- a no-transaction file on PostgreSQL ----------------------------------------------------------------------------
 
 CONCURRENT = """-- premigrate:no-transaction
@@ -442,3 +461,205 @@ class TestPostgresNoTransaction:
         valid = db.query("SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
                          "WHERE c.relname IN ('nt_a_idx', 'nt_b_idx') ORDER BY 1")
         assert [("nt_a_idx", True), ("nt_b_idx", True)] == [tuple(r) for r in valid]
+
+
+# -- rows this premigrate cannot read (a state or kind a newer premigrate may write) ----------------------------------
+
+KEPT = """-- migrate:up
+CREATE TABLE k1 (id INTEGER PRIMARY KEY);
+CREATE TABLE k2 (id INTEGER PRIMARY KEY);
+-- migrate:down
+DROP TABLE k2;
+DROP TABLE k1;
+"""
+
+
+@pytest.fixture
+def applied_kept(db: TestDatabase, migrations_dir: Path) -> None:
+    write(migrations_dir, "001_k.sql", KEPT)
+    assert 0 == up(db, migrations_dir).returncode
+
+
+class TestUnknownRows:
+    def test_unknown_state_needs_repair_and_forget_drops_it(self, db: TestDatabase, migrations_dir: Path,
+                                                            applied_kept: None) -> None:
+        """A state this premigrate does not know: the report exits 5 naming it and the premigrate that wrote it;
+        --mark-applied and --resume refuse; --forget drops the row, and `up` then applies the file as pending."""
+        db.execute(f"UPDATE {db.table} SET state = 'reverted', premigrate_version = '9.1.0' WHERE migration_id = '1'")
+
+        text = repair(db, migrations_dir)
+        as_json = repair(db, migrations_dir, "--json")
+
+        assert (5, 5) == (text.returncode, as_json.returncode), text.stderr
+        assert "state: 'reverted', which this premigrate" in text.stdout
+        assert "premigrate 9.1.0 wrote it" in text.stdout and "resumes it by itself" not in text.stdout
+        document = json.loads(as_json.stdout)
+        [item] = document["unfinished"]
+        assert (True, "state 'reverted'", "9.1.0", ["premigrate repair --forget 1"]) == (
+            document["needs_repair"], item["unknown"], item["premigrate_version"],
+            [c["command"] for c in item["commands"]])
+        for args in (("--mark-applied", "1"), ("--resume",)):
+            refused = repair(db, migrations_dir, *args)
+            assert 5 == refused.returncode, refused.stderr
+            assert "state 'reverted'" in refused.find("error")[0]["error"]
+        assert 5 == up(db, migrations_dir).returncode
+
+        forgot = repair(db, migrations_dir, "--forget", "1")
+
+        assert 0 == forgot.returncode, forgot.stderr
+        assert {} == rows(db)
+        assert ["reverted"] == [e["previous_state"] for e in forgot.find("repair_forgotten")]
+        db.execute("DROP TABLE k2")
+        db.execute("DROP TABLE k1")
+        assert 0 == up(db, migrations_dir).returncode
+        assert "applied" == rows(db)["1"]["state"]
+
+    def test_unknown_kind_is_refused_by_check_down_and_repair(self, db: TestDatabase, migrations_dir: Path,
+                                                              applied_kept: None) -> None:
+        """An applied row of a kind this premigrate does not know: check and down refuse (nothing rolled back),
+        status shows the row's kind, repair needs it settled; --forget drops it."""
+        db.execute(f"UPDATE {db.table} SET kind = 'undo' WHERE migration_id = '1'")
+        history = db.history()
+
+        check = cmd("check", db, migrations_dir)
+        down = cmd("down", db, migrations_dir, "--steps", "1", "--yes")
+        status = cmd("status", db, migrations_dir, "--json")
+        report = repair(db, migrations_dir)
+
+        assert (5, 5, 5) == (check.returncode, down.returncode, report.returncode), down.stderr
+        for result in (check, down):
+            assert "has kind 'undo' in the history table" in result.find("error")[0]["error"]
+        assert {"k1", "k2"} <= db.tables() and history == db.history()
+        assert ["undo"] == [m["kind"] for m in json.loads(status.stdout)["migrations"] if m["id"] == "1"]
+        assert "applied, of kind 'undo', which this premigrate" in report.stdout
+        assert 0 == repair(db, migrations_dir, "--forget", "1").returncode
+        assert {} == rows(db)
+
+
+# -- a `down` stopped part-way through a statement-by-statement down part -------------------------------------------
+
+STOPPING_DOWN = """-- migrate:up
+CREATE TABLE k1 (id INTEGER PRIMARY KEY);
+CREATE TABLE k2 (id INTEGER PRIMARY KEY);
+-- migrate:down
+-- premigrate:no-transaction
+DROP TABLE k2;
+{second}
+DROP TABLE k1;
+"""
+
+
+def _end_server_statement(db: TestDatabase) -> None:
+    """Stop the endless statement the killed process left running on the server (SQLite: it died with it)."""
+    if db.dialect == "postgresql":
+        db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                 "AND query LIKE '%%pg_sleep%%' AND pid <> pg_backend_pid()", (db.name,))
+    elif db.dialect == "mysql":
+        for (thread,) in db.query("SELECT id FROM information_schema.processlist WHERE db = %s "
+                                  "AND info LIKE 'SELECT SLEEP%%'", (db.name,)):
+            db.execute(f"KILL {int(thread)}")
+
+
+class TestDownStopped:
+    @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["sigkill", "sigterm"])
+    def test_stopped_in_a_statement_is_in_doubt(self, db: TestDatabase, migrations_dir: Path, signum: int) -> None:
+        """`down` stopped while statement 2 of its down part ran: repair (text and JSON) says statement 2 may or may
+        not have taken effect, as for `up`, and what to do by hand for --forget and --mark-applied."""
+        write(migrations_dir, "001_k.sql", STOPPING_DOWN.format(second=endless_sql(db.dialect)))
+        assert 0 == up(db, migrations_dir).returncode
+        live = LiveCli("down", "--dir", str(migrations_dir), "--steps", "1", "--yes", env=db_env(db),
+                       cwd=migrations_dir.parent)
+        try:
+            deadline = time.monotonic() + LIVENESS_S
+            while progress(rows(db)["1"])[:3] != ("rolling_back", 1, 2) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.3)  # into statement 2 itself, past the write that marked it started
+            assert live.proc.poll() is None, "down ended before it could be stopped"
+            live.proc.send_signal(signum)
+            live.finish()
+        finally:
+            live.kill()
+            _end_server_statement(db)
+        assert ("rolling_back", 1, 2, 3) == progress(rows(db)["1"])
+
+        text = repair(db, migrations_dir)
+        as_json = repair(db, migrations_dir, "--json")
+
+        assert (5, 5) == (text.returncode, as_json.returncode), text.stderr
+        assert "`down` interrupted during statement 2 of 3 of its down part" in text.stdout
+        assert ("its down part: statement 1 took effect; statement 2 may or may not have taken effect; statement 3 "
+                "has not run") in text.stdout
+        [item] = json.loads(as_json.stdout)["unfinished"]
+        assert (True, 2, 1) == (item["in_doubt"], item["statement"], item["statements_done"])
+        forget, mark = item["commands"]
+        assert ("premigrate repair --forget 1", "premigrate repair --mark-applied 1") == (forget["command"],
+                                                                                       mark["command"])
+        assert "statement 2 if it did not take effect, and statement 3" in forget["when"]
+        assert "statement 1, and statement 2 if it took effect" in mark["when"]
+
+    def test_failed_statement_says_what_the_row_is(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """A down statement that fails leaves a rolling_back row: the error says so (not "recorded as failed"),
+        --resume refuses without claiming there is nothing unfinished, and repair reports the statement as failed."""
+        write(migrations_dir, "001_k.sql", STOPPING_DOWN.format(second="DROP TABLE k1_misspelt;"))
+        assert 0 == up(db, migrations_dir).returncode
+
+        down = cmd("down", db, migrations_dir, "--steps", "1", "--yes")
+
+        assert 4 == down.returncode, down.stderr
+        error = down.find("error")[0]["error"]
+        assert "recorded as failed" not in error and "stays rolling_back" in error
+        assert "`premigrate repair`" in error
+        assert ("rolling_back", 1, 2, 3) == progress(rows(db)["1"])
+        resume = repair(db, migrations_dir, "--resume")
+        assert 5 == resume.returncode, resume.stderr
+        refusal = resume.find("error")[0]["error"]
+        assert "cannot be resumed" in refusal and "no failed or interrupted migration" not in refusal
+        report = repair(db, migrations_dir, "--json")
+        [item] = json.loads(report.stdout)["unfinished"]
+        assert (False, "its down part: statement 1 took effect; statement 2 failed; statement 3 has not run") == (
+            item["in_doubt"], item["took_effect"])
+
+
+# -- a run in progress ----------------------------------------------------------------------------------------------
+
+class TestRunInProgress:
+    def test_report_names_the_run_that_holds_the_lock(self, db: TestDatabase, migrations_dir: Path,
+                                                      in_doubt: None) -> None:
+        """While a runner holds the lock, the report says first that a run is in progress, with its holder, and
+        that the row may be its own; without a holder it says nothing of the kind. Nothing is written."""
+        history = db.history()
+        with runner_lock_held(db):
+            text = repair(db, migrations_dir)
+            as_json = repair(db, migrations_dir, "--json")
+        alone = repair(db, migrations_dir, "--json")
+
+        assert (5, 5, 5) == (text.returncode, as_json.returncode, alone.returncode), text.stderr
+        assert text.stdout.startswith("A premigrate run is in progress: it holds the runner lock (held by ")
+        assert "may be that run's own: wait for it to end" in text.stdout
+        assert "in_progress, running or interrupted during statement 2 of 3" in text.stdout
+        assert json.loads(as_json.stdout)["run_in_progress"]
+        assert None is json.loads(alone.stdout)["run_in_progress"]
+        assert [] == text.find("lock_acquired") + text.find("lock_waiting")
+        assert history == db.history()
+
+
+class TestNamingRefusals:
+    @pytest.mark.parametrize(("args", "code", "words"), [
+        pytest.param(("--forget", "abc"), 2, "--forget abc: 'abc' is not a version", id="forget-not-a-version"),
+        pytest.param(("--realign-checksums", "--version", "2"), 5, "it is pending, not applied, so it has no recorded "
+                     "checksum to realign", id="realign-pending"),
+    ])
+    def test_refused(self, db: TestDatabase, migrations_dir: Path, args: tuple[str, ...], code: int,
+                     words: str) -> None:
+        """A V that is not a version says so; realigning a pending file says it has no checksum yet."""
+        write(migrations_dir, "001_a.sql", "CREATE TABLE a (id INTEGER);\n")
+        assert 0 == up(db, migrations_dir).returncode
+        write(migrations_dir, "002_b.sql", "CREATE TABLE b (id INTEGER);\n")
+        history = db.history()
+
+        result = repair(db, migrations_dir, *args)
+
+        assert code == result.returncode, result.stderr
+        [error] = result.find("error")
+        assert words in error["error"] and "unfinished" not in error["error"]
+        assert history == db.history()

@@ -18,7 +18,7 @@ from premigrate.commands.common import CommandRun
 from premigrate.config import load_config
 from premigrate.engine.executor import RunStats
 from premigrate.errors import LockTimeout
-from premigrate.log import get_logger
+from premigrate.log import configure, get_logger
 from tests.e2e.helpers import LIVENESS_S, LiveCli
 from tests.support import TestDatabase, cli_env, popen_cli, run_cli, server_url
 
@@ -37,6 +37,8 @@ def folder(tmp_path: Path, files: dict[str, str] = FILES) -> Path:
 
 
 def command_run(command: str, db: TestDatabase, directory: Path, **flags: object) -> CommandRun:
+    # In this process the log chain may still write to a stream an earlier test captured and closed.
+    configure(log_format="json")
     config = load_config(command, {"dir": str(directory), **flags}, {"DATABASE_URL": db.url}, stdin_is_tty=True)
     return CommandRun(config, get_logger())
 
@@ -115,6 +117,17 @@ class TestSummaryAndStatus:
         table = run_cli("status", "--dir", str(directory), env=env).stdout
         kinds = {m["id"]: m["kind"] for m in document["migrations"]}
         assert ({"1": "baseline", "2": "versioned"}, 1) == (kinds, table.count(" baseline "))
+
+    def test_status_shows_the_baseline_description(self, db: TestDatabase, tmp_path: Path) -> None:
+        """The description given to baseline is what status shows for that row, not the file's."""
+        directory = folder(tmp_path)
+        env = {"DATABASE_URL": db.url}
+        assert 0 == run_cli("baseline", "--dir", str(directory), "--version", "2", "--description", "from prod dump",
+                            env=env).returncode
+        document = json.loads(run_cli("status", "--dir", str(directory), "--json", env=env).stdout)
+        table = run_cli("status", "--dir", str(directory), env=env).stdout
+        assert {"1": "users", "2": "from prod dump"} == {m["id"]: m["description"] for m in document["migrations"]}
+        assert "from prod dump" in table
 
 
 class TestInterruptionNotes:

@@ -79,6 +79,12 @@ class TestVerifyCommand:
         assert 4 == result.returncode, result.stderr
         assert "2" == json.loads(result.stdout)["apply_failed"]
         assert ["2"] == [e["migration_id"] for e in result.find("verify_apply_failed")]
+        # MySQL records the failed migration (no transactional DDL): its row is in the scratch database, so the
+        # message must not send the operator to repair the configured one.
+        apply_error = json.loads(result.stdout)["apply_error"]
+        assert "premigrate repair" not in apply_error, apply_error
+        if db.dialect == "mysql":
+            assert "fix the file and run verify again" in apply_error, apply_error
         assert not scratch_exists(db, scratch_name(result))
 
     def test_refuses_beside_a_migrated_database(self, db: TestDatabase, migrations_dir: Path) -> None:
@@ -102,6 +108,23 @@ class TestVerifyCommand:
         assert 0 == result.returncode, result.stderr
         assert ["verify_emptying_scratch"] == [e for e in result.event_names() if e == "verify_emptying_scratch"]
 
+    def test_scratch_url_of_another_database_type_is_refused(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """--scratch-url of another type than the configured database proves nothing about it: exit 2 naming both,
+        nothing created; with no database configured (the SQLite default) any type of scratch database is used."""
+        write_folder(migrations_dir, db.dialect, broken=False)
+        other = ("postgresql://postgres@127.0.0.1:1/nowhere" if db.dialect == "sqlite"
+                 else f"sqlite:///{migrations_dir.parent / 'scratch.db'}")
+        refused = verify(db, migrations_dir, "--scratch-url", other)
+        assert 2 == refused.returncode, refused.stderr
+        error = refused.find("error")[0]["error"]
+        assert f"is a {'postgresql' if db.dialect == 'sqlite' else 'sqlite'} database" in error, error
+        assert f"is {db.dialect}" in error, error
+        assert [] == refused.find("verify_started")
+        assert not (migrations_dir.parent / "scratch.db").exists()
+        unconfigured = run_cli("verify", "--dir", str(migrations_dir), "--scratch-url", db.url,
+                               cwd=migrations_dir.parent)
+        assert 0 == unconfigured.returncode, unconfigured.stderr
+
     def test_sigterm_drops_the_scratch_database(self, db: TestDatabase, migrations_dir: Path) -> None:
         """SIGTERM while a migration runs on the scratch database: exit 143 and the scratch database is gone."""
         write(migrations_dir, "001_a.sql", "-- migrate:up\nCREATE TABLE a (id INTEGER);\n-- migrate:down\nDROP TABLE a;\n")
@@ -117,6 +140,10 @@ class TestVerifyCommand:
             live.kill()
         assert 143 == result.returncode, result.stderr
         assert not scratch_exists(db, started["scratch"])
+        # Statements ran (in the scratch database): the note says where, not "nothing was changed".
+        note = result.find("interrupted")[0]["note"]
+        assert "which was dropped; the configured database was not touched" in note, note
+        assert "nothing was changed" not in note, note
 
     def test_placeholders(self, db: TestDatabase, migrations_dir: Path) -> None:
         """--placeholders fills ${NAME} in as `up` would; an unknown one is exit 2 before any scratch database."""

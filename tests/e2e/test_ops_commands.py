@@ -407,8 +407,12 @@ class TestDown:
         before = (schema_dump(db), db.history())
         result = cli(db, "down", migrations_dir, "--steps", "2", "--yes")
         assert 5 == result.returncode
-        assert "004_tags.sql (version 4) has no down part" in result.find("error")[0]["error"]
+        assert ("004_tags.sql (version 4) has no down part: write a .down.sql file beside it (or `-- migrate:up` and "
+                "`-- migrate:down` sections in it) to roll it back") in result.find("error")[0]["error"]
         assert before == (schema_dump(db), db.history())
+        write(migrations_dir, {"004_tags.down.sql": "DROP TABLE tags;\n"})  # the way out the refusal names
+        assert 0 == cli(db, "down", migrations_dir, "--steps", "2", "--yes").returncode
+        assert {"users", "orders"} == own_tables(db)
 
     def test_refuses_drifted(self, db: TestDatabase, migrations_dir: Path) -> None:
         """A migration whose file changed since it was applied is not reversible."""
@@ -418,8 +422,69 @@ class TestDown:
                                                       "-- migrate:down\nDROP TABLE notes;\n")
         result = cli(db, "down", migrations_dir, "--steps", "1", "--yes")
         assert 5 == result.returncode
-        assert "changed since it was applied" in result.find("error")[0]["error"]
+        error = result.find("error")[0]["error"]
+        assert "changed since it was applied: restore the file as it was applied (from version control)" in error
+        assert "after a comments-only edit, record its new checksum with `premigrate repair --realign-checksums`" \
+            in error
         assert "notes" in own_tables(db)
+
+    def test_refuses_a_file_not_in_the_folder(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """A migration whose file is gone is refused (exit 5), saying to restore it or to point --dir elsewhere."""
+        write(migrations_dir, {k: v for k, v in MIGRATIONS.items() if not k.startswith("004")})
+        assert 0 == up(db, migrations_dir).returncode
+        (migrations_dir / "003_notes.sql").unlink()
+        before = (schema_dump(db), db.history())
+        result = cli(db, "down", migrations_dir, "--steps", "1", "--yes")
+        assert 5 == result.returncode, result.stderr
+        assert (f"003_notes.sql (version 3) is not in the folder {str(migrations_dir)!r} (its down part is in that "
+                "file): restore it from version control, or point --dir at the folder that has it"
+                ) in result.find("error")[0]["error"]
+        assert before == (schema_dump(db), db.history())
+
+    def test_missing_history_table_is_refused(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """A --table that names no history table is exit 5 naming it (a typo must not pass for a rollback), and
+        nothing is created."""
+        write(migrations_dir, {k: v for k, v in MIGRATIONS.items() if not k.startswith("004")})
+        assert 0 == up(db, migrations_dir).returncode
+        before = (db.tables(), db.history())
+        result = cli(db, "down", migrations_dir, "--steps", "1", "--yes", "--table", "premigrate_histroy")
+        assert 5 == result.returncode, result.stderr
+        [error] = result.find("error")
+        assert error["error"].startswith("down refused: there is no history table premigrate_histroy in ")
+        assert "--table" in error["error"] and "\n" not in error["error"]
+        assert ([], before) == (result.find("nothing_to_do"), (db.tables(), db.history()))
+
+    def test_empty_history_is_nothing_to_do(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """An existing history with nothing applied: --steps N finds nothing to roll back, exit 0."""
+        write(migrations_dir, {k: v for k, v in MIGRATIONS.items() if not k.startswith("004")})
+        assert 0 == up(db, migrations_dir).returncode
+        assert 0 == cli(db, "down", migrations_dir, "--to", "0", "--yes").returncode
+        result = cli(db, "down", migrations_dir, "--steps", "1", "--yes")
+        assert (0, 1) == (result.returncode, len(result.find("nothing_to_do"))), result.stderr
+
+    def test_missing_sqlite_file_is_refused_and_not_created(self, migrations_dir: Path, tmp_path: Path) -> None:
+        """A SQLite path that names no file is exit 3, as for status, and neither the file nor its lock is created."""
+        write(migrations_dir, MIGRATIONS)
+        typo = tmp_path / "typo.db"
+        result = run_cli("down", "--dir", str(migrations_dir), "--steps", "1", "--yes", "--database-url",
+                         f"sqlite:///{typo}")
+        assert 3 == result.returncode, result.stderr
+        assert f"SQLite database file {str(typo)!r} does not exist" in result.find("error")[0]["error"]
+        assert [] == sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("typo"))
+
+    def test_steps_flag_wins_over_the_to_variable(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """--steps on the command line beats PREMIGRATE_TO (set for a staged `up --to`), and --to beats
+        PREMIGRATE_DOWN_STEPS; both variables at once are exit 2 naming them."""
+        write(migrations_dir, {k: v for k, v in MIGRATIONS.items() if not k.startswith("004")})
+        assert 0 == up(db, migrations_dir).returncode
+        result = cli(db, "down", migrations_dir, "--steps", "1", "--yes", env={"PREMIGRATE_TO": "1"})
+        assert (0, ["1", "2"]) == (result.returncode, [r["migration_id"] for r in db.history()]), result.stderr
+        result = cli(db, "down", migrations_dir, "--to", "1", "--yes", env={"PREMIGRATE_DOWN_STEPS": "2"})
+        assert (0, ["1"]) == (result.returncode, [r["migration_id"] for r in db.history()]), result.stderr
+        result = cli(db, "down", migrations_dir, "--yes", env={"PREMIGRATE_DOWN_STEPS": "1", "PREMIGRATE_TO": "0"})
+        assert 2 == result.returncode, result.stderr
+        assert "PREMIGRATE_DOWN_STEPS=1 and PREMIGRATE_TO=0 are both given" in result.find("error")[0]["error"]
+        assert ["1"] == [r["migration_id"] for r in db.history()]
 
     def test_needs_yes_without_terminal(self, db: TestDatabase, migrations_dir: Path) -> None:
         """Without a terminal, down refuses to run without --yes (exit 2)."""

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.e2e.helpers import up
-from tests.support import TestDatabase
+from tests.support import TestDatabase, run_cli
 
 MIRRORS = Path("/work/.mirror")
 
@@ -41,6 +41,7 @@ class RealProject:
 
 
 DRIZZLE_V1_COMMIT = "2ead15b9fede05eb30814a2e797afdf6123eac73"
+VAULTWARDEN_COMMIT = "46d71107f5094460dd5ecbe1dbac6e6c71e5189a"
 # The projects these tests run, by repository, commit and folder.
 REAL_PROJECTS: tuple[RealProject, ...] = (
     RealProject("Permify/permify", "e00d0522e2e5d9ccadac42625a3d40a9ba905360", "internal/storage/postgres/migrations",
@@ -56,6 +57,9 @@ REAL_PROJECTS: tuple[RealProject, ...] = (
                 "postgresql"),
     RealProject("rust-lang/crates.io", "57fa000662f511321daa61e6769f190ea0e80771", "migrations", "diesel",
                 "postgresql", auto=False),
+    # 2024-03-13_170000_sso_userscascade has the version 20240313, which diesel runs in text order: after
+    # 20240306170000 and before 20240605131359.
+    RealProject("dani-garcia/vaultwarden", VAULTWARDEN_COMMIT, "migrations/sqlite", "diesel", "sqlite"),
     RealProject("atuinsh/atuin", "824c8716d82bed774ee6a83c683087ae77715814",
                 "crates/atuin-server-postgres/migrations", "sqlx", "postgresql"),
     RealProject("atuinsh/atuin", "824c8716d82bed774ee6a83c683087ae77715814", "crates/atuin-client/migrations", "sqlx",
@@ -286,3 +290,69 @@ def test_drizzle_v1_same_timestamp_is_refused(tmp_path: Path) -> None:
         assert set() == db.tables()
     finally:
         db.drop()
+
+
+# Five of crates.io's folders: one without diesel 2.2's `-0000` suffix, four with it (the last one left pending).
+CRATES_IO_SUBSET = ("2026-01-20-162913_oauth_github_table", "2026-05-27-120000-0000_semver_ord_v2_not_null",
+                    "2026-05-27-130000-0000_drop_semver_ord", "2026-06-10-120000-0000_create_reserved_usernames",
+                    "2026-07-24-154000-0000_drop_cache_tags_backfills")
+
+
+def test_crates_io_diesel_history_is_adopted(tmp_path: Path) -> None:
+    """A database diesel migrated from crates.io's folders: `__diesel_schema_migrations` holds what diesel writes
+    for each folder (the name before `_` without `-`, so `2026-05-27-120000-0000_x` is 202605271200000000). `up
+    --baseline-from diesel` records those four folders without running them (running one would fail: the tables
+    they alter are not there), applies only the fifth, and `check` then exits 0."""
+    project = next(p for p in REAL_PROJECTS if p.repo == "rust-lang/crates.io")
+    folder = extract(project, tmp_path / "src")
+    for path in folder.iterdir():
+        if path.name not in CRATES_IO_SUBSET:
+            subprocess.run(["rm", "-r", str(path)], check=True)
+    db = TestDatabase.create("postgresql", tmp_path)
+    try:
+        db.execute("CREATE TABLE __diesel_schema_migrations (version VARCHAR(50) PRIMARY KEY NOT NULL, "
+                   "run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)")
+        recorded = [name.split("_")[0].replace("-", "") for name in CRATES_IO_SUBSET[:4]]
+        db.execute("INSERT INTO __diesel_schema_migrations (version) VALUES "
+                   + ", ".join(f"('{v}')" for v in recorded))
+        result = up(db, folder, "--format", "diesel", "--baseline-from", "diesel")
+        assert 0 == result.returncode, result.stderr[-3000:]
+        assert [] == result.find("baseline_done")[0]["not_in_folder"]
+        history = db.history()
+        assert ["baseline"] * 4 + ["versioned"] == [r["kind"] for r in history]
+        assert "drop_cache_tags_backfills/up.sql" in history[-1]["script"]
+        check = run_cli("check", "--dir", str(folder), "--format", "diesel", env={"DATABASE_URL": db.url})
+        assert 0 == check.returncode, check.stderr[-2000:]
+    finally:
+        db.drop()
+
+
+def test_vaultwarden_runs_in_diesels_order(tmp_path: Path) -> None:
+    """vaultwarden's SQLite folder, whose `2024-03-13_170000_sso_userscascade` (version 20240313) diesel runs after
+    20240306170000 and before 20240605131359 (MigrationVersion is a string, pending_migrations sorts by it): `up`
+    applies every folder in that order, a second `up` and `check` find nothing to do. `down --steps 2` from
+    20240605131359 takes it and then 20240313, as diesel's revert_last_migration would, and refuses: 20240313's
+    down.sql is a zero-byte file, which diesel refuses to run too (EmptyMigration)."""
+    project = next(p for p in REAL_PROJECTS if p.repo == "dani-garcia/vaultwarden")
+    folder = extract(project, tmp_path / "src")
+    names = sorted(d.name for d in folder.iterdir() if (d / "up.sql").is_file())
+    diesel_order = sorted(names, key=lambda n: n.split("_")[0].replace("-", ""))
+    duo = diesel_order.index("2024-06-05-131359_add_2fa_duo_store")
+    assert "2024-03-13_170000_sso_userscascade" == diesel_order[duo - 1]
+    db = TestDatabase.create("sqlite", tmp_path)
+    env = {"DATABASE_URL": db.url}
+    result = up(db, folder, "--lint", "off", "--to", "20240605131359")
+    assert 0 == result.returncode, result.stderr[-3000:]
+    assert diesel_order[:duo + 1] == [e["script"].split("/")[0] for e in result.find("migration_applied")]
+    down = run_cli("down", "--dir", str(folder), "--steps", "2", "--yes", env=env)
+    assert 5 == down.returncode
+    assert "2024-03-13_170000_sso_userscascade/down.sql (version 20240313) has an empty down part" in down.stderr
+    down = run_cli("down", "--dir", str(folder), "--steps", "1", "--yes", env=env)
+    assert ["20240605131359"] == [e["version"] for e in down.find("rolled_back")], down.stderr
+    result = up(db, folder, "--lint", "off")
+    assert 0 == result.returncode, result.stderr[-3000:]
+    assert diesel_order[duo:] == [e["script"].split("/")[0] for e in result.find("migration_applied")]
+    assert len(names) == len(db.history())
+    again = up(db, folder)
+    assert 0 == again.returncode and '"nothing_to_do"' in again.stderr, again.stderr[-2000:]
+    assert 0 == run_cli("check", "--dir", str(folder), env=env).returncode

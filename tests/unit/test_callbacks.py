@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from premigrate.model.callbacks import EVENTS, discover, parse_name
+from premigrate.model.callbacks import EVENTS, discover, merge, parse_name
 
 
 def _folder(tmp_path: Path, *names: str) -> Path:
@@ -95,3 +95,34 @@ class TestDiscover:
         """Asking for an event premigrate does not fire is a programming error."""
         with pytest.raises(ValueError):
             discover(tmp_path).for_event("beforeValidate")
+
+
+class TestCallbacksFolder:
+    @pytest.mark.parametrize(("filename", "meant"), [
+        pytest.param("AfterMigrate.sql", "afterMigrate.sql", id="case"),
+        pytest.param("aftermigrate.sql", "afterMigrate.sql", id="lower"),
+        pytest.param("after_migrate.sql", "afterMigrate.sql", id="snake"),
+        pytest.param("after_migrate__grants.SQL", "afterMigrate__grants.sql", id="snake-description"),
+        pytest.param("grants.sql", None, id="unrelated"),
+    ])
+    def test_other_sql_in_a_callbacks_folder_is_refused(self, tmp_path: Path, filename: str,
+                                                        meant: str | None) -> None:
+        """A --callbacks folder holds nothing but callbacks: a *.sql file there that is no callback name would run
+        nowhere, so it is refused by name, with the expected spelling, never skipped in silence."""
+        migrations, extra = tmp_path / "migrations", tmp_path / "callbacks"
+        migrations.mkdir()
+        extra.mkdir()
+        _folder(migrations, "001_a.sql", "AfterMigrate.sql")  # the loader judges these, not the callbacks
+        _folder(extra, filename, "afterMigrate__ok.sql", "README.md", ".hidden.sql")
+        merged = merge(discover(migrations), discover(extra))
+        assert [filename] == [path.name for path, _ in merged.invalid]
+        why = merged.invalid[0][1]
+        assert why.startswith(f"{filename} in the callbacks folder") and "case included" in why, why
+        assert (f"did you mean {meant}?" in why) if meant else ("did you mean" not in why), why
+        assert ["afterMigrate__ok.sql"] == [c.name for c in merged.for_event("afterMigrate")]
+
+    def test_callbacks_folder_that_is_the_migrations_folder(self, tmp_path: Path) -> None:
+        """--callbacks naming the migrations folder itself: each script once, and its migrations are not refused."""
+        folder = _folder(tmp_path, "001_a.sql", "afterMigrate.sql")
+        merged = merge(discover(folder), discover(folder))
+        assert ([], ["afterMigrate.sql"]) == (list(merged.invalid), [c.name for c in merged.for_event("afterMigrate")])

@@ -326,13 +326,17 @@ class TestDown:
         m = migration("1", down="DROP TABLE c;\nDROP TABLE b;\n", down_no_transaction=True)
         h.driver.rows["1"] = self.applied_row(m)
         h.driver.fail["DROP TABLE b"] = [syntax_error()]
-        with pytest.raises(MigrationFailed):
+        with pytest.raises(MigrationFailed) as failed:
             h.executor.roll_back([(h.driver.rows["1"], m)])
         row = h.driver.rows["1"]
         assert ("rolling_back", 1, 2, 2) == (row.state, row.statements_done, row.statement_started,
                                              row.statements_total)
         assert "statement 2 (line 2)" in (row.error or "")
-        assert "rollback_failed" == h.log.find("rollback_failed")[0]["event"]
+        [event] = h.log.find("rollback_failed")
+        assert "recorded as rolling_back" == event["outcome"]
+        # The row is not failed, and --resume does not apply to it: the message says what the row is.
+        assert "recorded as failed" not in str(failed.value)
+        assert "stays rolling_back and records which statements of the down part ran" in str(failed.value)
 
     def test_transactional_down_failure_changes_nothing(self, harness: Any) -> None:
         """A down part in a transaction: a failure keeps the row applied and undoes nothing."""

@@ -324,11 +324,34 @@ class TestDiesel:
         assert ["a", "b", "c"] == [m.description for m in files.versioned]
         assert ["20260527120000", "20260527120000.1", "20260527130000"] == [m.id for m in files.versioned]
 
-    def test_text_order_unlike_number_order_refused(self, tmp_path: Path) -> None:
-        """diesel runs 10_x before 2_x (text order); premigrate cannot, so it refuses rather than reorder."""
+    def test_text_order(self, tmp_path: Path) -> None:
+        """diesel runs its folders in the text order of their versions (MigrationVersion is a string): 10_x before
+        2_x, and vaultwarden's 2024-03-13_170000_x (20240313) between 20240306170000 and 20240605131359."""
         write(tmp_path, "2_a/up.sql", "SELECT 1;\n")
         write(tmp_path, "10_b/up.sql", "SELECT 2;\n")
-        with pytest.raises(MigrationFileError, match="orders these versions as text"):
+        assert ["10", "2"] == [m.id for m in load_migrations(tmp_path, format="diesel").versioned]
+        for name in ("2_a", "10_b"):
+            for part in (tmp_path / name).iterdir():
+                part.unlink()
+            (tmp_path / name).rmdir()
+        write(tmp_path, "2024-06-05-131359_c/up.sql", "SELECT 3;\n")
+        write(tmp_path, "2024-03-13_170000_b/up.sql", "SELECT 2;\n")
+        write(tmp_path, "2024-03-06-170000_a/up.sql", "SELECT 1;\n")
+        files = load_migrations(tmp_path, format="diesel")
+        assert ["20240306170000", "20240313", "20240605131359"] == [m.id for m in files.versioned]
+
+    def test_non_ascii_digits_refused(self, tmp_path: Path) -> None:
+        """`²` is a digit to str.isdigit() but no version: refused, naming the folder."""
+        write(tmp_path, "\u00b2_x/up.sql", "SELECT 1;\n")
+        with pytest.raises(MigrationFileError, match="is not a number"):
+            load_migrations(tmp_path, format="diesel")
+
+    def test_same_version_refused(self, tmp_path: Path) -> None:
+        """Two folders with one version: diesel keys migrations by version and would run only one of them."""
+        write(tmp_path, "2025-01-09-172300_a/up.sql", "SELECT 1;\n")
+        write(tmp_path, "2025-01-09-172300_b/up.sql", "SELECT 2;\n")
+        with pytest.raises(MigrationFileError, match="have the same version 20250109172300: diesel would run only "
+                                                     "one of them"):
             load_migrations(tmp_path, format="diesel")
 
     def test_empty_up_refused(self, tmp_path: Path) -> None:

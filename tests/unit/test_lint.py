@@ -67,6 +67,20 @@ class TestRuleTable:
             "parse-error": "warning",
         } == {rule.id: rule.severity for rule in RULES.values()}
 
+    def test_documented_rules_match_the_code(self) -> None:
+        """docs/commands/lint.md's rules table lists exactly the rules the code defines, with their severity and
+        dialects, in the same order (the order findings come in)."""
+        docs = (Path(__file__).resolve().parents[2] / "docs" / "commands" / "lint.md").read_text(encoding="utf-8")
+        table = docs.split("## Rules", 1)[1].split("\n\n", 2)[1]
+        names = {"all": ("postgresql", "mysql", "sqlite"), "PostgreSQL": ("postgresql",), "MySQL": ("mysql",),
+                 "SQLite": ("sqlite",)}
+        documented = []
+        for row in table.splitlines()[2:]:
+            rule, severity, dialects = (cell.strip() for cell in row.strip("|").split("|")[:3])
+            documented.append((rule.strip("`"), severity,
+                               tuple(d for name in dialects.split(", ") for d in names[name])))
+        assert [(rule.id, rule.severity, rule.dialects) for rule in RULES.values()] == documented
+
     @pytest.mark.parametrize("rule_id", sorted(RULES))
     def test_every_rule_says_why_and_what_instead(self, rule_id: str) -> None:
         """Each rule has a kebab-case id, a title, why it is unsafe, a safe alternative and known dialects."""
@@ -161,6 +175,27 @@ class TestMysqlFixtures:
     def test_clean_set_has_no_findings(self) -> None:
         """Safe MySQL migrations (online DDL, joins as filters, procedures, scratch tables) yield nothing."""
         assert "no findings\n" == render_text(lint_dir(FIXTURES / "mysql" / "clean", "mysql"))
+
+
+class TestDefaultNull:
+    @pytest.mark.parametrize("dialect", ["postgresql", "mysql", "sqlite"])
+    @pytest.mark.parametrize(("sql", "flagged"), [
+        pytest.param("ALTER TABLE t ADD COLUMN a int NOT NULL DEFAULT NULL", True, id="default-null"),
+        pytest.param("ALTER TABLE t ADD COLUMN a int DEFAULT NULL NOT NULL", True, id="default-null-first"),
+        pytest.param("ALTER TABLE t ADD COLUMN a int NOT NULL DEFAULT (NULL)", True, id="default-null-parens"),
+        pytest.param("ALTER TABLE t ADD COLUMN a int NOT NULL DEFAULT 0", False, id="default-zero"),
+        pytest.param("ALTER TABLE t ADD COLUMN a varchar(9) NOT NULL DEFAULT 'NULL'", False, id="default-string"),
+        pytest.param("ALTER TABLE t ADD COLUMN a int DEFAULT NULL", False, id="nullable"),
+    ])
+    def test_default_null_is_no_default(self, tmp_path: Path, dialect: str, sql: str, flagged: bool) -> None:
+        """DEFAULT NULL gives existing rows no value: NOT NULL with it fails on a non-empty table exactly as NOT NULL
+        with no default does, on every dialect."""
+        expected = {("add-not-null-column-without-default", 1)} if flagged else set()
+        assert expected == rules_at(lint_sql(tmp_path, sql, dialect))
+
+    def test_postgres_cast_null(self, tmp_path: Path) -> None:
+        assert {("add-not-null-column-without-default", 1)} == rules_at(
+            lint_sql(tmp_path, "ALTER TABLE t ADD COLUMN a int NOT NULL DEFAULT NULL::int", "postgresql"))
 
 
 class TestPostgresStatements:

@@ -3,9 +3,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
 
 from premigrate.drivers.base import HistoryRow
-from premigrate.model.planner import Policy, make_plan
+from premigrate.model.planner import Policy, make_plan, resumable_rows
 from premigrate.model.migrations import MigrationSet, load_migrations
 from premigrate.model.sql import split_statements
 
@@ -137,6 +138,13 @@ class TestValidation:
         assert "stopped while statement 2 of 3 was running, or may still be running it" in message
         assert "premigrate@pod-7" in message
 
+    def test_in_doubt_first_statement_does_not_say_none_took_effect(self, tmp_path: Path) -> None:
+        """Statement 1 in doubt: the refusal says nothing ran before it, not that no statement took effect."""
+        files = folder(tmp_path, THREE)
+        row = applied(files, "3", state="in_progress", statements_done=0, statement_started=1, statements_total=3)
+        message = make_plan(files, [applied(files, "1"), applied(files, "2"), row], Policy("mysql")).problems[0].message
+        assert "no statement ran before it" in message and "no statement took effect" not in message
+
     def test_several_unfinished_rows_name_the_version(self, tmp_path: Path) -> None:
         """With two unfinished rows, --resume must say which: the hint carries --version."""
         files = folder(tmp_path, THREE)
@@ -162,6 +170,48 @@ class TestValidation:
         ghost = applied(files, "3", state="failed").evolve(migration_id="9", version="9", script="009_x.sql")
         [problem] = make_plan(files, [ghost], Policy("postgresql", allow_out_of_order=True)).problems
         assert "`premigrate repair --forget 9`" in problem.message
+
+
+class TestUnknownRows:
+    @pytest.mark.parametrize(("changes", "words"), [
+        pytest.param({"state": "reverted"}, "has state 'reverted' in the history table", id="state"),
+        pytest.param({"kind": "undo"}, "has kind 'undo' in the history table", id="kind-applied"),
+        pytest.param({"kind": "undo", "state": "in_progress", "statements_done": 1, "statement_started": 1,
+                      "statements_total": 3}, "has kind 'undo'", id="kind-in-progress"),
+    ])
+    def test_refused_naming_the_value_and_the_way_out(self, tmp_path: Path, changes: dict[str, object],
+                                                      words: str) -> None:
+        """A state or kind this premigrate does not know is refused (never applied, resumed or taken as applied),
+        naming the premigrate that wrote it and `repair --forget`."""
+        files = folder(tmp_path, THREE)
+        row = applied(files, "3", premigrate_version="9.1.0", **changes)
+        plan = make_plan(files, [applied(files, "1"), applied(files, "2"), row], POLICY)
+        [problem] = plan.problems
+        assert ("unknown_row", []) == (problem.kind, plan.steps)
+        assert words in problem.message and "premigrate 9.1.0" in problem.message
+        assert "`premigrate repair --forget 3`" in problem.message
+        assert [] == resumable_rows([row])
+
+    def test_status_shows_the_rows_own_kind(self, tmp_path: Path) -> None:
+        """status shows the unknown kind the row holds, not the file's."""
+        files = folder(tmp_path, THREE)
+        plan = make_plan(files, [applied(files, "1", kind="undo")], POLICY)
+        assert ["undo"] == [e.kind for e in plan.entries if e.migration_id == "1"]
+
+    def test_unknown_repeatable_row_is_not_reapplied(self, tmp_path: Path) -> None:
+        """A changed repeatable whose row has an unknown kind is refused rather than applied again."""
+        files = folder(tmp_path, {"R__v.sql": "CREATE VIEW v AS SELECT 1;"})
+        row = applied(files, "R:v", kind="undo", checksum="sha256:old")
+        plan = make_plan(files, [row], POLICY)
+        assert (["unknown_row"], []) == ([p.kind for p in plan.problems], plan.steps)
+
+    def test_unknown_row_without_its_file_is_a_problem(self, tmp_path: Path) -> None:
+        """An applied row of an unknown kind whose file is gone is refused, not merely warned about as missing."""
+        files = folder(tmp_path, THREE)
+        ghost = applied(files, "3", kind="undo").evolve(migration_id="9", version="9", script="009_x.sql")
+        plan = make_plan(files, [ghost], Policy("postgresql", allow_out_of_order=True))
+        assert ["unknown_row"] == [p.kind for p in plan.problems]
+        assert "009_x.sql (version 9, not in the folder) has kind 'undo'" in plan.problems[0].message
 
 
 class TestResume:

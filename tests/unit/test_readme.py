@@ -76,6 +76,17 @@ class TestReference:
         """Each log event the code emits at info level or above has a row in docs/log-events.md."""
         assert f"| `{event}` |" in LOG_EVENTS
 
+    def test_documents_every_problem_kind(self) -> None:
+        """validation_failed's `kind` list is every ProblemKind and every kind the planner writes as a literal (a
+        draft's `unwritten`), no more."""
+        from premigrate.model.planner import ProblemKind
+
+        [row] = [line for line in LOG_EVENTS.splitlines() if line.startswith("| `validation_failed` |")]
+        documented = set(re.findall(r"`([a-z_]+)`", row.split("`kind`", 1)[1].split("`migration_id`", 1)[0]))
+        emitted = {k.value for k in ProblemKind} | set(re.findall(r'Problem\(\s*"([a-z_]+)"', SOURCE))
+        assert {"unwritten", "drift"} <= emitted
+        assert emitted == documented
+
 
 class TestLinks:
     def test_pages_have_links(self) -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -9,6 +11,7 @@ from premigrate.config import load_config
 from premigrate.drivers.base import HistoryRow
 from premigrate.errors import UsageError
 from premigrate.commands.repair import _action, _same_id, survey, survey_text
+from premigrate.commands.repair.survey import survey_json
 from premigrate.model.migrations import MigrationSet, load_migrations
 from premigrate.model.sql import split_statements
 
@@ -108,6 +111,68 @@ class TestSurvey:
         assert [("1", None), ("2", 3)] == [(c.row.migration_id, c.changed) for c in changes]
         text = survey_text(survey(edited, history, "mysql"))
         assert "statements unchanged" in text and "statement 3 (line 3) differs" in text
+
+    def test_in_doubt_first_statement_does_not_say_none_took_effect(self, tmp_path: Path) -> None:
+        """Stopped during statement 1: the outcome does not say "no statement took effect" before saying that
+        statement 1 may have."""
+        files = folder(tmp_path)
+        [item] = survey(files, [row(files, "1"), row(files, "2", "in_progress", done=0, statement_started=1)],
+                        "mysql").unfinished
+        assert "statement 1 may or may not have taken effect; statements 2-5 have not run" == item.outcome()
+
+    def test_down_stopped_during_a_statement_is_in_doubt(self, tmp_path: Path) -> None:
+        """A rolling_back row stopped in statement 2 without an error (killed, interrupted): in doubt, worded as for
+        `up`, with what to do by hand for each way out."""
+        files = folder(tmp_path)
+        stopped = row(files, "2", "rolling_back", done=1, statement_started=2, statements_total=3)
+        result = survey(files, [row(files, "1"), stopped], "mysql")
+        [item] = result.unfinished
+        assert (True, 2) == (item.in_doubt, item.current)
+        assert ("its down part: statement 1 took effect; statement 2 may or may not have taken effect; statement 3 "
+                "has not run") == item.outcome()
+        assert ["premigrate repair --forget 2", "premigrate repair --mark-applied 2"] == commands(item)
+        assert "statement 2 if it did not take effect, and statement 3" in item.commands[0].when
+        assert "statement 1, and statement 2 if it took effect" in item.commands[1].when
+        assert "`down` interrupted during statement 2 of 3 of its down part" in survey_text(result)
+        assert [True] == [u["in_doubt"] for u in json.loads(survey_json(result, database="d", table="t"))["unfinished"]]
+
+    def test_down_failed_at_a_statement_is_not_in_doubt(self, tmp_path: Path) -> None:
+        """A rolling_back row that recorded its statement's error: that statement failed."""
+        files = folder(tmp_path)
+        failed = row(files, "2", "rolling_back", done=1, statement_started=2, statements_total=2, error="[1051] x")
+        [item] = survey(files, [row(files, "1"), failed], "mysql").unfinished
+        assert (False, "its down part: statement 1 took effect; statement 2 failed") == (item.in_doubt, item.outcome())
+
+    @pytest.mark.parametrize(("changes", "unknown"), [
+        pytest.param({"state": "reverted"}, "state 'reverted'", id="state"),
+        pytest.param({"kind": "undo"}, "kind 'undo'", id="kind"),
+    ])
+    def test_unknown_row_needs_repair_and_can_only_be_forgotten(self, tmp_path: Path, changes: dict[str, str],
+                                                                 unknown: str) -> None:
+        """A state or kind this premigrate does not know: needs repair, names the premigrate that wrote it, and
+        offers --forget alone (never "up resumes it by itself")."""
+        files = folder(tmp_path)
+        written = row(files, "2", premigrate_version="9.1.0", **changes)
+        result = survey(files, [row(files, "1"), written], "mysql")
+        [item] = result.unfinished
+        assert (True, unknown, ["premigrate repair --forget 2"]) == (result.needs_repair, item.unknown, commands(item))
+        text = survey_text(result)
+        assert "which this premigrate (" in text and "premigrate 9.1.0 wrote it" in text
+        assert "resumes it by itself" not in text
+        [document] = json.loads(survey_json(result, database="d", table="t"))["unfinished"]
+        assert (unknown, "9.1.0", False) == (document["unknown"], document["premigrate_version"], document["in_doubt"])
+
+    def test_run_in_progress_is_said_first(self, tmp_path: Path) -> None:
+        """With a runner lock holder, the report starts with the run in progress and its holder, and does not call
+        the row interrupted."""
+        files = folder(tmp_path)
+        doubt = row(files, "2", "in_progress", done=1, statement_started=2)
+        result = replace(survey(files, [row(files, "1"), doubt], "mysql"), run_in_progress={"pid": 7, "host": "h"})
+        text = survey_text(result)
+        assert text.startswith("A premigrate run is in progress: it holds the runner lock (held by pid=7, host=h)")
+        assert "in_progress, running or interrupted during statement 2 of 5" in text
+        assert "ways out, once no run holds the runner lock:" in text
+        assert {"pid": 7, "host": "h"} == json.loads(survey_json(result, database="d", table="t"))["run_in_progress"]
 
     def test_clean_history_needs_nothing(self, tmp_path: Path) -> None:
         """Everything applied as in the folder: nothing to repair."""

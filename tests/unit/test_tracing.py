@@ -95,6 +95,37 @@ class TestQueryText:
         """String literals are masked and known secrets scrubbed."""
         assert expected == sanitise_query(sql, ["hunter2"])
 
+    @pytest.mark.parametrize(("sql", "dialect", "expected"), [
+        pytest.param('CREATE USER u IDENTIFIED BY "pw"', "mysql", "CREATE USER u IDENTIFIED BY '?'",
+                     id="mysql-double-quoted"),
+        pytest.param('CREATE USER u IDENTIFIED BY "pw"', "mariadb", "CREATE USER u IDENTIFIED BY '?'",
+                     id="mariadb-double-quoted"),
+        pytest.param('CREATE USER u IDENTIFIED BY "pw"', None, "CREATE USER u IDENTIFIED BY '?'",
+                     id="unknown-dialect-masks-as-mysql"),
+        pytest.param('SELECT "a--b" FROM "t" WHERE c = \'x\'', "postgresql", 'SELECT "a--b" FROM "t" WHERE c = \'?\'',
+                     id="postgres-identifiers-kept"),
+        pytest.param('CREATE USER u IDENTIFIED BY "pw"', "postgresql", 'CREATE USER u IDENTIFIED BY "***"',
+                     id="credential-by-grammar"),
+        pytest.param("ALTER ROLE a PASSWORD $p$hunter3$p$", "postgresql", "ALTER ROLE a PASSWORD $p$***$p$",
+                     id="dollar-quoted-password"),
+        pytest.param("SELECT 1 /* password hunter3 */ FROM t -- token hunter4\nWHERE a = 1", "postgresql",
+                     "SELECT 1   FROM t  \nWHERE a = 1", id="comments-removed"),
+        pytest.param("/* a /* nested */ hunter3 */ SELECT 1", "postgresql", "SELECT 1", id="nested-comment"),
+        pytest.param("SELECT a # 'hunter3' FROM t", "postgresql", "SELECT a # '?' FROM t", id="postgres-hash"),
+        pytest.param("SELECT a FROM t # hunter3", "mysql", "SELECT a FROM t", id="mysql-hash-comment"),
+        pytest.param("/*!50100 CREATE USER u IDENTIFIED BY 'hunter3' */", "mysql",
+                     "/*!50100 CREATE USER u IDENTIFIED BY '?' */", id="mysql-executable-comment"),
+        pytest.param("SELECT '-- not a comment', 'a /* b'", "postgresql", "SELECT '?', '?'", id="markers-in-literals"),
+        pytest.param("DO $$ BEGIN PERFORM 'hunter3'; -- x\nEND $$", "postgresql", "DO $$ BEGIN PERFORM '?';  \nEND $$",
+                     id="dollar-body-masked"),
+        pytest.param("SELECT a$b$ FROM t WHERE x = $1", "postgresql", "SELECT a$b$ FROM t WHERE x = $1",
+                     id="dollar-in-name"),
+    ])
+    def test_literals_comments_credentials(self, sql: str, dialect: str | None, expected: str) -> None:
+        """No literal, comment or credential reaches db.query.text: "..." is a literal on MySQL/MariaDB (masked
+        when the database is unknown too), comments are removed, credentials in any quoting are masked."""
+        assert expected == sanitise_query(sql, dialect=dialect)
+
     def test_truncated(self) -> None:
         """Long statements are cut to the limit, marked with an ellipsis."""
         text = sanitise_query("SELECT " + "x, " * 2000, limit=100)

@@ -285,3 +285,26 @@ class TestReportText:
         """A folder that does not apply is one line naming the migration and the error."""
         db = FakeDatabase({"1": (drop("table", "nope"), None)})
         assert ["the folder does not apply: 1: table nope does not exist"] == verify(db.steps(), db).lines()
+
+
+class TestMessagesInScratch:
+    @pytest.mark.parametrize("advice", [
+        "recorded as failed: fix the cause, then run `premigrate repair` to see the ways to finish it",
+        "its history row stays rolling_back and records which statements of the down part ran: run "
+        "`premigrate repair` to see the ways out",
+    ])
+    def test_repair_advice_is_replaced(self, advice: str) -> None:
+        """The executor's advice to repair a history row is about verify's scratch database, never the configured
+        one: verify says to fix the file and run verify again instead."""
+        from premigrate.commands.verify import in_scratch
+
+        message = in_scratch(f"3_a.sql: statement 4 of 4 (line 4) failed: [1060] Duplicate column name 'zz'; {advice}")
+        assert "premigrate repair" not in message and "rolling_back" not in message, message
+        assert message.startswith("3_a.sql: statement 4 of 4 (line 4) failed: [1060] Duplicate column name 'zz'; ")
+        assert message.endswith("there is nothing to repair; fix the file and run verify again"), message
+
+    def test_other_messages_unchanged(self) -> None:
+        from premigrate.commands.verify import in_scratch
+
+        assert "1_a.sql: statement 1 of 1 (line 1) failed: boom; rolled back" == in_scratch(
+            "1_a.sql: statement 1 of 1 (line 1) failed: boom; rolled back")

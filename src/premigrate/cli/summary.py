@@ -30,6 +30,8 @@ _STOPPED = {
 
 def interruption_note(command: str, stats: RunStats | None) -> str:
     """What the interrupted run had actually been doing, for the `interrupted` event."""
+    if stats is not None and stats.stopped_note:
+        return stats.stopped_note
     if command in _STOPPED:
         return _STOPPED[command]
     if command in READ_ONLY_COMMANDS:

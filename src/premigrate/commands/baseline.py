@@ -50,7 +50,11 @@ TOOLS = tuple(TOOL_TABLES) + tuple(FOREIGN)
 
 
 def up_to(files: MigrationSet, version: Version) -> list[Migration]:
-    return [m for m in files.versioned if m.version is not None and m.version <= version]
+    """Every migration up to `version` in the folder's order (a diesel folder's is its versions' text order)."""
+    from premigrate.model.ordering import Ordering, key
+
+    cut = Ordering(files).of_version(version)
+    return [m for m in files.versioned if m.version is not None and key(m) <= cut]
 
 
 def require_version_in_folder(files: MigrationSet, version: Version, flag: str) -> None:
@@ -116,7 +120,9 @@ def match_tool(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tables:
         if unmapped:
             raise ValidationFailed(f"baseline --from alembic: revision {unmapped[0]} is not in the --map file; add "
                                    "it with the version of the matching migration file")
-        head = max(mapping[h] for h in heads)
+        from premigrate.model.ordering import Ordering
+
+        head = max((mapping[h] for h in heads), key=Ordering(files).of_version)
         result.matched = up_to(files, head)
         if head not in by_version:
             result.not_in_folder.append(str(head))
@@ -153,7 +159,7 @@ def _match_flyway(result: Match, fetch: Callable[[str], list[tuple[Any, ...]]], 
         elif kind != "DELETE":
             versions.add(parsed)
     if baseline is not None:
-        versions |= {m.version for m in files.versioned if m.version is not None and m.version <= baseline}
+        versions |= {m.version for m in up_to(files, baseline) if m.version is not None}
         result.notes.append(f"flyway baseline at {baseline}: every file up to it is taken as applied")
     take_matched(result, versions, by_version)
     for migration in files.repeatable:

@@ -15,7 +15,7 @@ from premigrate.engine.runstats import RunStats
 from premigrate.engine.interrupts import SignalGuard
 from premigrate.engine.sessions import HeldLock, Sessions
 from premigrate.engine.tracing import NOOP, Tracer
-from premigrate.errors import MigrationFileError, UsageError, ValidationFailed
+from premigrate.errors import DatabaseUnavailable, MigrationFileError, UsageError, ValidationFailed
 from premigrate.eventlog import EventLog
 from premigrate.model.migrations import Migration, MigrationSet, load_migrations
 from premigrate.model.planner import Plan, Policy, plan_for
@@ -171,11 +171,27 @@ def warn_missing(log: EventLog, plan: Plan) -> None:
                     error=warning.message)
 
 
-def problem_summary(plan: Plan) -> str:
+def problem_summary(plan: Plan, event: str = "validation_failed") -> str:
+    """The first problem, and how many more there are: `event` names the events that list each one (the command's
+    own: `check` logs check_failed)."""
     first = plan.problems[0].message
     more = len(plan.problems) - 1
-    return first + (f" (and {more} more problem{'s' if more > 1 else ''}: see the validation_failed events)"
-                    if more else "")
+    return first + (f" (and {more} more problem{'s' if more > 1 else ''}: see the {event} events)" if more else "")
+
+
+def refuse_missing_database(command: CommandRun) -> None:
+    """A SQLite file that does not exist is refused (exit 3, as `status` refuses it) by a command that acts on an
+    existing history: its write session would create the file, and a mistyped path would pass for a database with
+    nothing to do."""
+    config = command.config
+    if not command.sessions.database_missing():
+        return
+    fix = ("no database is configured: set DATABASE_URL or --database-url" if config.default_sqlite
+           else f"check the path in {config.dsn_source}")
+    raise DatabaseUnavailable(
+        f"the database does not exist for {config.dsn.redacted()}: SQLite database file "
+        f"{config.dsn.database or ''!r} does not exist (`{config.command}` never creates it); {fix}",
+        reason="unknown_database")
 
 
 def refuse_problems(log: EventLog, plan: Plan) -> None:

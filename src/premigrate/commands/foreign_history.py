@@ -192,7 +192,10 @@ def match_foreign(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tabl
                 unparsed.append(str(name))
             else:
                 versions.add(found)
-    elif tool in ("diesel", "popx"):
+    elif tool == "diesel":
+        _match_diesel(result, fetch, table, files)
+        return result
+    elif tool == "popx":
         for (version,) in fetch(f"SELECT version FROM {table}"):
             found = _version_of(str(version).replace("-", ""), tool)
             if found is None:
@@ -230,6 +233,34 @@ def match_foreign(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tabl
     take_matched(result, versions, by_version)
     result.not_in_folder += unparsed
     return result
+
+
+def _match_diesel(result: Match, fetch: Callable[[str], list[tuple[Any, ...]]], table: str,
+                  files: MigrationSet) -> None:
+    """diesel's rows against the folder. diesel writes a migration's version string (migrations_internals
+    version_from_string: the folder name before the first `_`, `-` removed, so `2026-05-27-120000-0000_x` is
+    `202605271200000000`) and takes a folder as applied when a row holds that very string (diesel_migrations
+    migration_harness.rs pending_migrations: a HashMap keyed by MigrationVersion, a string; diesel-rs/diesel
+    04cc1b0bc6578021db542464e6cd1a21e0d39235). Diesel folders are matched so, by their folder name, not by
+    premigrate's number for them (a suffixed version is 20260527120000.1 there). Files in another layout (a diesel
+    folder rewritten as `<version>_<name>.sql`) keep the match by the leading number."""
+    from premigrate.model.formats.diesel import NAME, folder_version
+
+    folders = {folder_version(m.script): m for m in files.versioned if m.format == NAME}
+    by_version = {m.version: m for m in files.versioned if m.format != NAME}
+    taken: set[str] = set()
+    for (version,) in fetch(f"SELECT version FROM {table}"):
+        text = str(version)
+        if text in folders:
+            taken.add(folders[text].id)
+            continue
+        found = _version_of(text.replace("-", ""), "diesel") if by_version else None
+        if found in by_version:
+            taken.add(by_version[found].id)
+        else:
+            result.not_in_folder.append(text)
+    result.matched = [m for m in files.versioned if m.id in taken]  # in the folder's order
+    result.not_in_folder.sort()
 
 
 def _match_changesets(result: Match, fetch: Callable[[str], list[tuple[Any, ...]]], table: str,
@@ -280,7 +311,9 @@ def _atlas_versions(fetch: Callable[[str], list[tuple[Any, ...]]], table: str, f
         else:
             versions.add(parsed)
     if baseline is not None:
-        versions |= {m.version for m in files.versioned if m.version is not None and m.version <= baseline}
+        from premigrate.commands.baseline import up_to
+
+        versions |= {m.version for m in up_to(files, baseline) if m.version is not None}
         result.notes.append(f"atlas baseline at {baseline}: every file up to it is taken as applied")
     return versions
 

@@ -113,6 +113,13 @@ def create(directory: Path, files: MigrationSet, description: str, style: str | 
     elif style == "prisma":
         names = {f"{version}_{desc}/migration.sql": TEMPLATES["prisma"]}
     elif style == "diesel":
+        # diesel runs a folder in its versions' text order (model/ordering.py): a version such as `9` sorts after
+        # every timestamp, so the new folder would run before it, not last.
+        later = [m.script.split("/", 1)[0] for m in files.versioned if m.order is not None and m.order >= version]
+        if later:
+            raise UsageError(f"new: {later[0]}/ sorts after {version} in diesel's order (the text order of the "
+                             "versions), so a new migration would run before it, not last; rename that folder to a "
+                             "timestamp version, or name the new folder yourself")
         stamp = f"{version[:4]}-{version[4:6]}-{version[6:8]}-{version[8:]}"
         names = {f"{stamp}_{desc}/up.sql": TEMPLATES["diesel-up"], f"{stamp}_{desc}/down.sql": TEMPLATES["diesel-down"]}
     else:

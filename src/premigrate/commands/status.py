@@ -44,8 +44,9 @@ def judge(log: EventLog, plan: Plan) -> int:
     warn_missing(log, plan)
     if plan.problems:
         for problem in plan.problems:
-            log.error("check_failed", kind=problem.kind, migration_id=problem.migration_id, error=problem.message)
-        raise ValidationFailed(problem_summary(plan))
+            log.error("check_failed", kind=problem.kind, migration_id=problem.migration_id, script=problem.script,
+                      error=problem.message)
+        raise ValidationFailed(problem_summary(plan, "check_failed"))
     if plan.outstanding:
         log.warning("pending", pending=len(plan.outstanding), versions=[s.migration.id for s in plan.outstanding])
         return EXIT_PENDING

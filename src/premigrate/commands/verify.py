@@ -23,13 +23,30 @@ from premigrate.engine.executor import Executor, RunStats
 from premigrate.engine.schema_snapshot import snapshot
 from premigrate.engine.scratch import Scratch, recreate, scratch_database
 from premigrate.engine.verify import EXIT_APPLY_FAILED, FAILURES, MigrationResult, Step, VerifyReport, verify
-from premigrate.errors import UsageError
+from premigrate.errors import PremigrateError, UsageError
 from premigrate.log import SecretScrubber
 from premigrate.model.dsn import Dsn
 from premigrate.model.migrations import Migration
 from premigrate.model.planner import Reason
 from premigrate.model.planner import Step as PlanStep
 from premigrate.model.schema_diff import Schema
+
+
+class StepFailed(Exception):
+    """An up or down that failed in the scratch database, its message rephrased for verify (in_scratch)."""
+
+
+_SCRATCH_ONLY = ("verify's history rows are in its scratch database, not in the configured one: there is nothing "
+                 "to repair; fix the file and run verify again")
+
+
+def in_scratch(message: str) -> str:
+    """The executor's error without its advice to run `premigrate repair`: that advice is about a history row, and
+    verify's history rows live in its scratch database (dropped, or emptied by the next verify), never in the
+    configured database an operator would repair."""
+    clauses = message.split("; ")
+    kept = [clause for clause in clauses if "premigrate repair" not in clause]
+    return message if len(kept) == len(clauses) else "; ".join([*kept, _SCRATCH_ONLY])
 
 
 class ExecutorTarget:
@@ -67,13 +84,19 @@ class ExecutorTarget:
     def up(self, migration_id: str) -> None:
         migration = self.migrations[migration_id]
         reason = Reason.PENDING if migration.kind == "versioned" else Reason.NEW
-        self._executor().apply([PlanStep(migration, reason)])
+        try:
+            self._executor().apply([PlanStep(migration, reason)])
+        except PremigrateError as exc:
+            raise StepFailed(in_scratch(exc.message)) from exc
 
     def down(self, migration_id: str) -> None:
         row = next((r for r in self._session().read_history() if r.migration_id == migration_id), None)
         if row is None:
             raise RuntimeError(f"{migration_id} is not recorded as applied")
-        self._executor().roll_back([(row, self.migrations[migration_id])])
+        try:
+            self._executor().roll_back([(row, self.migrations[migration_id])])
+        except PremigrateError as exc:
+            raise StepFailed(in_scratch(exc.message)) from exc
 
     def snapshot(self) -> Schema:
         return snapshot(self._session(), self.scratch.dsn.dialect, self.scratch.schema,
@@ -101,10 +124,17 @@ def run(command: CommandRun) -> int:
         steps = _steps(command, migrations)
         _refuse_migrated(command)
         with scratch_database(config.dsn) as scratch:
+            # A signal from here on stops a statement in the scratch database, which the `with` drops on the way out.
+            command.stats.stopped_note = (f"stopped; verify worked in its scratch database {scratch.name}, which was "
+                                          "dropped; the configured database was not touched")
             return _verify_in(command, scratch, migrations, steps)
+    _refuse_other_dialect(given, config)
     scratch = _given_scratch(given, config)
     scratch_run = CommandRun(_config_for(config, scratch), log, command.guard, command.stats)
     steps = _steps(scratch_run, migrations)  # split as the scratch database's dialect splits them
+    command.stats.stopped_note = (f"stopped; verify worked in the {config.named('scratch_url')} database "
+                                  f"{scratch.dsn.redacted()}, "
+                                  "which is left as the signal found it (a later verify empties it only with --yes)")
     _prepare_given(scratch_run, scratch)
     return _verify_in(command, scratch, migrations, steps)
 
@@ -165,6 +195,18 @@ def _refuse_migrated(command: CommandRun) -> None:
             "creates its scratch database beside the configured one and never does so next to a migrated "
             "database; point DATABASE_URL at a CI or development server, or name a scratch database with "
             "--scratch-url")
+
+
+def _refuse_other_dialect(scratch: Dsn, config: Config) -> None:
+    """A scratch database of another type proves nothing about the configured one: a folder that fails on
+    PostgreSQL may well verify on SQLite. With no database configured (the SQLite default) any type is accepted."""
+    if config.default_sqlite or scratch.dialect == config.dsn.dialect:
+        return
+    raise UsageError(
+        f"verify refused: {config.named('scratch_url')} is a {scratch.dialect} database "
+        f"({scratch.redacted()}) but the configured database ({config.dsn_source} {config.dsn.redacted()}) is "
+        f"{config.dsn.dialect}: a folder verified on one database type proves nothing on another; name a scratch "
+        f"database of the configured type")
 
 
 def _given_scratch(dsn: Dsn, config: Config) -> Scratch:

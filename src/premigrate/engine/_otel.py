@@ -132,8 +132,10 @@ class OtelTracer(Tracer):
 
     def statement(self, sql: str, *, index: int | None = None) -> AbstractContextManager[Span]:
         operation = operation_name(sql)
+        dialect = self._database.dialect if self._database else None  # "..." is a literal on MySQL
         attributes = {**self._db_attributes(True), "db.operation.name": operation,
-                      "db.query.text": sanitise_query(sql, self._secrets), "premigrate.statement.index": index}
+                      "db.query.text": sanitise_query(sql, self._secrets, dialect=dialect),
+                      "premigrate.statement.index": index}
         namespace = self._database.namespace if self._database else None
         target = " ".join(x for x in (operation, namespace) if x) or self._system() or "statement"
         return self._span(target, attributes, kind=SpanKind.CLIENT)

@@ -12,6 +12,7 @@ from premigrate.engine.tracing import NOOP, Tracer
 from premigrate.drivers.base import Driver, SqlError, execute_statement
 from premigrate.engine.progress import ProgressReport
 from premigrate.engine.lockwait import BlockerWatch, LockBusy, Timeouts, describe_blockers, with_lock_retries
+from premigrate.engine.runstats import RunStats
 from premigrate.errors import ConnectionLost, MigrationFailed
 from premigrate.eventlog import EventLog
 from premigrate.model.durations import format_duration
@@ -77,6 +78,17 @@ class StatementAttempts:
 
     def ms(self, started: float) -> int:
         return round((self.clock() - started) * 1000)
+
+    def report_applied(self, migration: Migration, statements: int, started: float, stats: RunStats) -> int:
+        """The migration_applied event of a migration of `statements` statements, counted in the run's figures
+        (from here on, whatever follows: a failing afterEachMigrate or verify script does not undo the record);
+        the rows it affected."""
+        rows, per_statement = self.row_counts(statements)
+        stats.applied += 1
+        stats.rows_affected += rows
+        self.log.info("migration_applied", **migration_fields(migration), duration_ms=self.ms(started),
+                      statements=statements, rows_affected=rows, rows_affected_per_statement=per_statement)
+        return rows
 
     def execute(self, migration: Migration, statements: Sequence[Statement], index: int, started: float, *,
                 recorded: bool, rolled_back: str = "the migration was rolled back",
@@ -172,18 +184,25 @@ class StatementAttempts:
             line += statement.text[: exc.position - 1].count("\n")
         error_summary = f"statement {index} (line {line}): [{exc.code}] {exc.message}"
         extra = {"blockers": blockers} if blockers is not None else {}
+        # A down part run statement by statement has no failed state: its row stays rolling_back, recording which
+        # statements of the down part ran, and is settled with --forget or --mark-applied, never resumed.
+        down = event == EVENT_DOWN_FAILED
         self.log.error(
             event, **migration_fields(migration), duration_ms=self.ms(started), statement=index,
             statements=len(statements), line=line, **{exc.code_field: exc.code}, error=exc.message,
-            sql=abbreviate(statement.text), outcome="recorded as failed" if recorded else "rolled back", **extra,
+            sql=abbreviate(statement.text),
+            outcome=("recorded as rolling_back" if down else "recorded as failed") if recorded else "rolled back",
+            **extra,
         )
         return MigrationFailed(
             f"{migration.script}: statement {index} of {len(statements)} (line {line}) failed: "
             f"[{exc.code}] {exc.message}"
             + (f"; {gave_up}" if gave_up else "")
             + (f"; {rolled_back}" if not recorded and rolled_back else "")
-            + ("; recorded as failed: fix the cause, then run `premigrate repair` to see the ways to finish it"
-               if recorded else ""),
+            + ("" if not recorded else
+               "; its history row stays rolling_back and records which statements of the down part ran: run "
+               "`premigrate repair` to see the ways out" if down else
+               "; recorded as failed: fix the cause, then run `premigrate repair` to see the ways to finish it"),
             line=line, error_summary=error_summary, **{exc.code_field: exc.code},
         )
 

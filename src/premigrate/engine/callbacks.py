@@ -24,6 +24,15 @@ from premigrate.model.callbacks import Callback, Callbacks
 from premigrate.model.sql import SplitError, Statement, split_statements
 
 
+# afterMigrate runs only after an `up` that applied something, and its failure comes after the migrations were
+# recorded: the next plain `up` has nothing to do and never runs it. The message says how to finish the job.
+_AFTER_FAILED = {
+    "afterMigrate": ("; the run's migrations are applied and recorded, and an `up` with nothing to apply does not "
+                     "run afterMigrate: fix the callback, then run `premigrate up --callbacks-always` to run it "
+                     "(beforeMigrate scripts run again too)"),
+}
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A callback file with its statements split."""
@@ -103,7 +112,8 @@ class CallbackRunner:
             message = (f"callback {callback.name} ({event}) failed at statement {index} of {len(item.statements)} "
                        f"(line {line}): {exc.message}")
             self.log.error("callback_failed", **fields, statement=index, line=line, error=exc.message)
-            raise CallbackFailed(message, script=callback.name, callback=event) from exc
+            raise CallbackFailed(message + _AFTER_FAILED.get(event, ""), script=callback.name,
+                                 callback=event) from exc
         self.log.info("callback_finished", **fields, duration_ms=round((time.monotonic() - started) * 1000))
 
 

@@ -165,11 +165,10 @@ class Executor(OwnWrites):
                         span.set("premigrate.rows_affected", rows or 0)
                         if rows is not None and self.change_verify.wanted(step.migration):
                             self.change_verify.run(step.migration)
-                    if rows is not None:
-                        self.stats.applied += 1
             except BaseException as exc:
                 # Batches sent ahead: what committed is reported; on a lost connection there is nothing to cancel.
                 self.one_message.settle(cancel=not isinstance(exc, ConnectionLost))
+                self.stepwise.withdraw_row_ahead(exc)
                 raise
 
     def migration_span(self, migration: Migration, direction: str) -> AbstractContextManager[Span]:
@@ -197,16 +196,16 @@ class Executor(OwnWrites):
                 # No transaction to share: each callback script runs on its own, before and after the migration.
                 self._callback("beforeEachMigrate", migration)
                 self.stepwise.apply(step, statements, started, timeouts, following)
-                self._callback("afterEachMigrate", migration)
+                try:
+                    self._callback("afterEachMigrate", migration)
+                except BaseException:  # recorded applied before its callback ran: the run's figures say so
+                    self.attempts.report_applied(migration, len(statements), started, self.stats)
+                    raise
         except MigrationFailed:
             if self.callbacks is not None:  # after the rollback (or the failed row), on the same session
                 self.callbacks.run_after_error(self.driver, "afterEachMigrateError", migration.id)
             raise
-        rows, per_statement = self.attempts.row_counts(len(statements))
-        self.stats.rows_affected += rows
-        self.log.info("migration_applied", **fields, duration_ms=self.attempts.ms(started),
-                      statements=len(statements), rows_affected=rows, rows_affected_per_statement=per_statement)
-        return rows
+        return self.attempts.report_applied(migration, len(statements), started, self.stats)
 
     def _run_and_record(self, step: Step, statements: Sequence[Statement], started: float, rolled_back: str,
                         timeouts: Timeouts) -> None:

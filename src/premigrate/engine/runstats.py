@@ -18,6 +18,9 @@ class RunStats:
     rows_affected: int = 0  # over the migrations applied
     size_before: dict[str, object] | None = None  # database size before the first step (measurements.Size)
     size_after: dict[str, object] | None = None
+    # What a signal stops, where the command knows better than the generic note (verify: its scratch database,
+    # whose statements are not this run's statements on the configured database).
+    stopped_note: str | None = None
 
     def summary_fields(self) -> dict[str, object]:
         """What the run summary adds to its count: rows affected, and the sizes where a step ran."""

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from premigrate.config import Config
 from premigrate.drivers import driver_class
@@ -288,7 +288,7 @@ class Sessions:
         """Hold the runner lock on a session of its own for the duration of the block. `probe`, an idle session to
         the same database, makes the pooler test of --lock-mode auto certain (engine/topology.py)."""
         cfg = self.config
-        key = lock_key_text(cfg.dsn.database or "", f"{cfg.history_schema or ''}.{cfg.history_table_name}")
+        key = self.lock_key()
         lock_session = self.connect_once(read_only=False, connect_timeout=LOCK_SESSION_CONNECT_TIMEOUT_S)
         held: HeldLock | None = None
         try:
@@ -311,6 +311,18 @@ class Sessions:
             yield held
         finally:
             self._release(lock_session, key, held)
+
+    def lock_key(self) -> str:
+        """The runner lock's key: one per database and history table."""
+        cfg = self.config
+        return lock_key_text(cfg.dsn.database or "", f"{cfg.history_schema or ''}.{cfg.history_table_name}")
+
+    def lock_holder(self, driver: Driver) -> dict[str, Any] | None:
+        """Who holds the runner lock now, looked at on `driver` without taking it: the session lock or an unexpired
+        lease (either --lock-mode), with what the driver tells of its holder; None when nobody holds it."""
+        from premigrate.engine import tablelock
+
+        return tablelock.SessionLockBesideLease(tablelock.lease_for(self.config), driver).lock_holder(self.lock_key())
 
     def _take_lease(self, lock_session: Driver, key: str) -> HeldLock:
         """--lock-mode table: the lease row, then its heartbeat on a session of its own (the lock session stays

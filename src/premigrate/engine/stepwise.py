@@ -19,7 +19,7 @@ from premigrate.drivers.base import (
 )
 from premigrate.engine.attempts import EVENT_DOWN_FAILED
 from premigrate.engine.lockwait import LockBusy, Timeouts
-from premigrate.errors import ConnectionLost, Interrupted, MigrationFailed
+from premigrate.errors import ConnectionLost, Interrupted, LockLost, MigrationFailed
 from premigrate.model import transactions
 from premigrate.model.history import PrefixHasher, migration_fields
 from premigrate.model.migrations import Migration
@@ -74,6 +74,23 @@ class StepwiseRun:
                 raise
             raise ConnectionLost(f"{exc.message}; the history row of {migration.script} records where it stopped",
                                  recorded=True) from exc
+
+    def withdraw_row_ahead(self, exc: BaseException) -> None:
+        """The next migration's first row ("statement 1 started"), written with the previous one's final row, when
+        the run ends before that migration starts (a failing afterEachMigrate, a signal, a lock check): removed, so
+        the next run finds the migration pending instead of a statement in doubt that never ran. The row was
+        inserted fresh, so removing it restores exactly what was there. Not on a lost connection or a lost lock:
+        no write can be made then, or none may (another runner may own the history now); the row stays, and reads
+        as in doubt, which is safe."""
+        ahead = self.written_ahead
+        if ahead is None or isinstance(exc, (ConnectionLost, LockLost)):
+            return
+        self.written_ahead = None
+        try:
+            self.executor.delete_row(ahead.migration_id)
+        except BaseException as failed:  # noqa: BLE001 - the run's own error is the one to report
+            self.executor.log.warning("history_update_failed", migration_id=ahead.migration_id, error=str(failed),
+                                      note="its row says statement 1 started, although it never ran")
 
     def roll_back(self, row: HistoryRow, down_view: Migration, statements: Sequence[Statement],
                   started: float, timeouts: Timeouts) -> None:

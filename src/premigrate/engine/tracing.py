@@ -16,8 +16,9 @@ Span tree of one run:
                                              db.response.status_code and error.type on failure
 
 db.query.text is the statement with its string literals replaced by '?' (the conventions ask for sanitised text:
-a migration may set a password), then with every known secret scrubbed by log.py's SecretScrubber, then cut to
-QUERY_TEXT_LIMIT characters.
+a migration may set a password; on MySQL/MariaDB "..." is a string literal too) and its comments removed, then with
+credentials written in the SQL (model/sql_secrets.py) and every known secret scrubbed by log.py's SecretScrubber,
+then cut to QUERY_TEXT_LIMIT characters.
 
 The SDK reads its standard settings itself: OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES (service.name defaults
 to "premigrate" when neither names one), OTEL_EXPORTER_OTLP_[TRACES_]HEADERS, _CERTIFICATE, _COMPRESSION,
@@ -52,9 +53,23 @@ PROTOCOL_VARS = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTO
 # OpenTelemetry's db.system.name values for the databases premigrate speaks to.
 DB_SYSTEMS = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mariadb", "sqlite": "sqlite"}
 
-# A prefix (E'', N'', _utf8'') stays; the literal itself is masked. A backslash escapes the next character (E''
-# strings, MySQL): where it does not, the literal may be masked past its end, never less.
-_STRING_LITERAL = re.compile(r"'(?:[^'\\]|''|\\.)*'", re.DOTALL)
+# What db.query.text masks, read in one pass so that a quote inside a comment, or a comment marker inside a literal,
+# is never mistaken for the other: '...' literals (a prefix E'', N'', _utf8'' stays; a backslash escapes the next
+# character, as in E'' strings and MySQL: where it does not, the literal may be masked past its end, never less);
+# "..." (MySQL's string literal without ANSI_QUOTES, elsewhere an identifier, copied); `...` (MySQL identifiers,
+# copied); -- and /* */ comments (and MySQL's #), removed: a comment can hold a password as easily as a literal;
+# MySQL's /*! ... */ and /*M! ... */ run as SQL, so their text stays, masked like the rest; PostgreSQL's
+# $tag$...$tag$ bodies are SQL too (functions, DO blocks), masked like the rest.
+_TOKEN = re.compile(r"""'(?:[^'\\]|''|\\.)*(?:'|\Z)"""
+                    r"""|"(?:[^"\\]|""|\\.)*(?:"|\Z)"""
+                    r"|`(?:[^`]|``)*(?:`|\Z)"
+                    r"|--[^\n]*|\#[^\n]*"
+                    r"|/\*(?:M?!\d*)?"
+                    # not inside a name: PostgreSQL identifiers may hold $ (a$b$), and $1 is a parameter
+                    r"|(?<![\w$])\$(?P<tag>[A-Za-z_][A-Za-z0-9_]*)?\$", re.DOTALL)
+# Databases on which "..." is a string literal (and # starts a comment); unknown (None) is masked as MySQL: masking
+# an identifier in a trace is harmless, a leaked password is not.
+_MYSQL_LIKE = {"mysql", "mariadb", None}
 _FIRST_WORD = re.compile(r"(?:\s|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*([A-Za-z]+)", re.DOTALL)
 
 
@@ -72,9 +87,15 @@ def _exporters(env: Mapping[str, str]) -> list[str]:
     return [e.strip().lower() for e in env.get("OTEL_TRACES_EXPORTER", "").split(",") if e.strip()]
 
 
-def sanitise_query(sql: str, secrets: Iterable[str] = (), limit: int = QUERY_TEXT_LIMIT) -> str:
-    """The statement for db.query.text: literals masked, known secrets scrubbed, cut to `limit` characters."""
-    text = _STRING_LITERAL.sub("'?'", sql).strip()
+def sanitise_query(sql: str, secrets: Iterable[str] = (), limit: int = QUERY_TEXT_LIMIT,
+                   dialect: str | None = None) -> str:
+    """The statement for db.query.text: literals masked, comments removed, credentials written in the SQL
+    (model/sql_secrets.py) and known secrets scrubbed, cut to `limit` characters. `dialect` (postgresql, mysql,
+    mariadb, sqlite; None when unknown) says whether "..." is a string literal."""
+    from premigrate.model.sql_secrets import redact_credentials
+
+    text, _ = _mask(sql, 0, dialect, None)
+    text = redact_credentials(text.strip())
     secrets = [s for s in secrets if s]
     if secrets:
         from premigrate.log import (
@@ -83,6 +104,64 @@ def sanitise_query(sql: str, secrets: Iterable[str] = (), limit: int = QUERY_TEX
 
         text = SecretScrubber(secrets).scrub(text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _mask(sql: str, start: int, dialect: str | None, until: str | None) -> tuple[str, int]:
+    """`sql` from `start` masked (see _TOKEN), up to `until` (the end of a /*! comment or of a dollar-quoted body,
+    not included) or the end; returns the text and where it stopped."""
+    mysql = dialect in _MYSQL_LIKE
+    out: list[str] = []
+    i = start
+    end = sql.find(until, i) if until else -1
+    while i < len(sql):
+        if until is not None and 0 <= end < i:  # a token ran past it (a quote left open inside): look again
+            end = sql.find(until, i)
+        match = _TOKEN.search(sql, i)
+        if until is not None and (end < 0 or match is None or match.start() >= end):
+            out.append(sql[i:end if end >= 0 else len(sql)])
+            return "".join(out), end if end >= 0 else len(sql)
+        if match is None:
+            out.append(sql[i:])
+            break
+        out.append(sql[i:match.start()])
+        token = match.group(0)
+        i = match.end()
+        if token.startswith("'") or (token.startswith('"') and mysql):
+            out.append("'?'")
+        elif token.startswith('"') or (token.startswith("`") and dialect != "postgresql"):
+            out.append(token)  # an identifier
+        elif token.startswith(("#", "`")) and not mysql:  # PostgreSQL's # operator; a stray backtick
+            out.append(token[0])
+            i = match.start() + 1
+        elif token.startswith(("--", "#")):
+            out.append(" ")
+        elif token.startswith("/*"):
+            if len(token) > 2 and mysql:  # /*!50100 ... */: executable, masked like the statement around it
+                body, i = _mask(sql, i, dialect, "*/")
+                out.append(token + body + "*/")
+            else:
+                out.append(" ")
+            i = _comment_end(sql, i) if not (len(token) > 2 and mysql) else i + 2
+        else:  # $tag$ ... $tag$: the body is SQL (a function, a DO block)
+            body, i = _mask(sql, i, dialect, token)
+            out.append(token + body + token)
+            i += len(token)
+    return "".join(out), min(i, len(sql))
+
+
+def _comment_end(sql: str, i: int) -> int:
+    """Where a /* comment that opened before `i` ends; PostgreSQL nests them, so nesting is followed (on MySQL,
+    which does not, that can only remove more)."""
+    depth = 1
+    while depth and i < len(sql):
+        close, open_ = sql.find("*/", i), sql.find("/*", i)
+        if close < 0:
+            return len(sql)
+        if 0 <= open_ < close:
+            depth, i = depth + 1, open_ + 2
+        else:
+            depth, i = depth - 1, close + 2
+    return i
 
 
 def operation_name(sql: str) -> str | None:

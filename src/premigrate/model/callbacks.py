@@ -84,6 +84,10 @@ class Callbacks:
     by_event: dict[str, tuple[Callback, ...]] = field(default_factory=dict)
     unsupported: tuple[Path, ...] = ()  # Flyway callbacks for events premigrate never fires
     invalid: tuple[tuple[Path, str], ...] = ()  # (file, why) for names that start like a callback but are not one
+    # Other *.sql files: in the migrations folder they are migrations (the loader judges them); in a --callbacks
+    # folder, which holds nothing but callbacks, merge() refuses them.
+    others: tuple[Path, ...] = ()
+    folder: Path | None = None  # where they were found
 
     def for_event(self, event: str) -> tuple[Callback, ...]:
         if event not in EVENTS:
@@ -125,6 +129,7 @@ def discover(folder: Path) -> Callbacks:
     found: dict[str, list[Callback]] = {}
     unsupported: list[Path] = []
     invalid: list[tuple[Path, str]] = []
+    others: list[Path] = []
     seen: dict[str, Path] = {}
     try:
         entries = sorted(os.listdir(folder))
@@ -133,7 +138,11 @@ def discover(folder: Path) -> Callbacks:
     for filename in entries:
         path = folder / filename
         parsed = parse_name(filename)
-        if parsed is None or not path.is_file():
+        if not path.is_file():
+            continue
+        if parsed is None:
+            if filename.upper().endswith(SUFFIX.upper()) and not filename.startswith("."):
+                others.append(path)
             continue
         if isinstance(parsed, str):
             invalid.append((path, parsed))
@@ -151,15 +160,39 @@ def discover(folder: Path) -> Callbacks:
             continue
         found.setdefault(event, []).append(Callback(event, description, path))
     by_event = {event: tuple(sorted(group, key=Callback.sort_key)) for event, group in found.items()}
-    return Callbacks(by_event=by_event, unsupported=tuple(unsupported), invalid=tuple(invalid))
+    return Callbacks(by_event=by_event, unsupported=tuple(unsupported), invalid=tuple(invalid),
+                     others=tuple(others), folder=folder)
+
+
+def not_a_callback(path: Path) -> str:
+    """Why a *.sql file in a --callbacks folder is refused: nothing there is a migration, so a file that is not a
+    callback name would run nowhere, and a misspelt callback (AfterMigrate.sql, after_migrate.sql) must not be
+    skipped in silence."""
+    stem = path.name[: -len(SUFFIX)]
+    head, sep, tail = stem.partition(SEPARATOR)
+    folded = {event.lower(): event for event in EVENTS}
+    meant = folded.get(head.replace("_", "").replace("-", "").lower())
+    hint = f" (did you mean {meant}{sep}{tail}{SUFFIX}?)" if meant else ""
+    return (f"{path.name} in the callbacks folder {path.parent}: not a callback name{hint}; a callback is named "
+            f"<event>{SUFFIX} or <event>{SEPARATOR}<description>{SUFFIX}, the event spelt exactly, case included, "
+            f"as one of {', '.join(EVENTS)}; rename the file or move it out of the folder")
+
+
+def _same_folder(a: Path | None, b: Path | None) -> bool:
+    try:
+        return a is not None and b is not None and os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def merge(first: Callbacks, second: Callbacks | None) -> Callbacks:
-    """The callbacks of two folders (the migrations folder and --callbacks DIR), each event's scripts in run order."""
-    if second is None:
-        return first
+    """The callbacks of two folders (the migrations folder and --callbacks DIR), each event's scripts in run order.
+    The second folder holds callbacks only: its other *.sql files are refused (not_a_callback)."""
+    if second is None or _same_folder(first.folder, second.folder):
+        return first  # --callbacks naming the migrations folder itself: its scripts once, its migrations left alone
     events = set(first.by_event) | set(second.by_event)
     by_event = {event: tuple(sorted(first.by_event.get(event, ()) + second.by_event.get(event, ()),
                                     key=Callback.sort_key)) for event in events}
     return Callbacks(by_event=by_event, unsupported=first.unsupported + second.unsupported,
-                     invalid=first.invalid + second.invalid)
+                     invalid=first.invalid + second.invalid + tuple((p, not_a_callback(p)) for p in second.others),
+                     others=first.others, folder=first.folder)

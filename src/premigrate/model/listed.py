@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from premigrate.drivers.base import STATE_APPLIED, HistoryRow
 from premigrate.model.migrations import Migration
+from premigrate.model.unknown_rows import unknown_value
 
 if TYPE_CHECKING:
     from premigrate.model.planner import Entry, Problem, Step
@@ -64,7 +65,7 @@ def plan_listed(listed: Sequence[Migration], rows: Mapping[str, HistoryRow], ste
                 problems: list[Problem], entries: list[Entry],
                 judge_existing: Callable[[Migration, HistoryRow], None]) -> None:
     """Steps, problems and entries for the listed migrations, in listing order. `judge_existing` is the planner's
-    judgement of a row that is not applied (failed, interrupted, rolling back)."""
+    judgement of a row that is not applied (failed, interrupted, rolling back) or that it cannot read."""
     from premigrate.model.planner import (APPLIED, CHANGED, PENDING, SKIPPED, Problem, ProblemKind, Reason, Step,
                                           entry_for)
 
@@ -78,7 +79,7 @@ def plan_listed(listed: Sequence[Migration], rows: Mapping[str, HistoryRow], ste
             entries.append(entry_for(migration, PENDING))
             steps.append(Step(migration, Reason.PENDING))
             continue
-        if row.state != STATE_APPLIED:
+        if row.state != STATE_APPLIED or unknown_value(row) is not None:
             judge_existing(migration, row)
             continue
         unchanged = checksum_accepted(migration, row.checksum)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from premigrate.model.durations import parse_duration
 from premigrate.errors import MigrationFileError
 from premigrate.model.formats.base import MAX_FILE_BYTES, Part, scan, show
+from premigrate.model.ordering import key_of
 from premigrate.model.versions import Version
 
 if TYPE_CHECKING:
@@ -100,6 +101,8 @@ class Migration:
     valid_checksums: tuple[str, ...] = ()  # recorded checksums also accepted as unchanged ("ANY": every one)
     # The format's own record of the change (e.g. liquibase.Changeset): its splitting, preconditions, failOnError.
     source: object | None = field(default=None, repr=False, compare=False)
+    # diesel's version string, compared as text to order the folder (model/ordering.py); None: ordered by version.
+    order: str | None = None
 
     @property
     def id(self) -> str:
@@ -361,7 +364,7 @@ def _assemble(parts: list[Part]) -> MigrationSet:
                 file=down_part.script,
             )
     result = MigrationSet()
-    for version in sorted(ups):
+    for version in sorted(ups, key=lambda v: key_of(v, ups[v].order)):
         up = ups[version]
         down = downs.get(version)
         result.versioned.append(
@@ -383,6 +386,7 @@ def _assemble(parts: list[Part]) -> MigrationSet:
                 format=up.format,
                 draft=up.draft,
                 envsub=up.envsub,
+                order=up.order,
             )
         )
     for key in sorted(repeatables):

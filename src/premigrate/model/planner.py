@@ -12,8 +12,10 @@ from enum import StrEnum
 from premigrate.drivers.base import STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK, HistoryRow
 from premigrate.model.migrations import Migration, MigrationSet
 from premigrate.model.history import PrefixHasher, recorded_prefix
+from premigrate.model.ordering import Ordering, key
 from premigrate.model.sql import Statement, split_migration
-from premigrate.model.versions import Version, is_version, sort_key
+from premigrate.model.unknown_rows import KNOWN_KINDS, unknown_message, unknown_value
+from premigrate.model.versions import Version, is_version
 
 class EntryState(StrEnum):
     """A migration's state as `status` prints it."""
@@ -48,6 +50,7 @@ class ProblemKind(StrEnum):
     ROLLBACK_INCOMPLETE = "rollback_incomplete"
     ROLLING_BACK = "rolling_back"
     MISSING = "missing"
+    UNKNOWN_ROW = "unknown_row"  # a state or kind this premigrate does not know (model/unknown_rows.py)
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ class Step:
 @dataclass(frozen=True)
 class Problem:
     """Something that refuses the run (or only warns), about one migration."""
-    kind: str  # a ProblemKind (a row in an unknown state not in the folder: that state)
+    kind: str  # a ProblemKind
     migration_id: str
     message: str
     script: str | None = None
@@ -158,8 +161,10 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
     """The plan of files as given (no placeholders resolved): use plan_for."""
     rows = {row.migration_id: row for row in history}
     known = {m.id for m in files.all}
-    applied_versions = [Version.parse(r.version) for r in history if r.version and is_version(r.version)]
-    newest_applied = max(applied_versions, default=None)
+    order = Ordering(files)  # a diesel folder's order is its versions' text order
+    newest_row = max((r for r in history if r.version and is_version(r.version)), key=order.of_row, default=None)
+    newest_key = order.of_row(newest_row) if newest_row is not None else None
+    newest_applied = Version.parse(newest_row.version or "") if newest_row is not None else None
     steps: list[Step] = []
     problems: list[Problem] = []
     warnings: list[Problem] = []
@@ -170,7 +175,7 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
         row = rows.get(migration.id)
         if row is None:
             assert migration.version is not None
-            if newest_applied is not None and migration.version < newest_applied:
+            if newest_key is not None and key(migration) < newest_key:
                 entries.append(entry_for(migration, OUT_OF_ORDER,
                                          detail=f"older than applied version {newest_applied}"))
                 if policy.allow_out_of_order:
@@ -199,7 +204,7 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
         if row is None:
             entries.append(entry_for(migration, PENDING))
             steps.append(Step(migration, Reason.NEW))
-        elif row.state == STATE_APPLIED and row.checksum != migration.checksum:
+        elif row.state == STATE_APPLIED and unknown_value(row) is None and row.checksum != migration.checksum:
             entries.append(entry_for(migration, PENDING, row, detail="changed since it was last applied"))
             steps.append(Step(migration, Reason.CHANGED, row))
         else:
@@ -216,7 +221,8 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
     _judge_missing(history, known, policy, entries, problems, warnings)
 
     if policy.target is not None:
-        steps = [s for s in steps if s.migration.version is None or s.migration.version <= policy.target]
+        cut = order.of_version(policy.target)
+        steps = [s for s in steps if s.migration.version is None or key(s.migration) <= cut]
     for step in steps:
         if step.migration.draft and step.migration.is_empty:
             problems.append(Problem(
@@ -225,7 +231,7 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
                 "delete its '-- premigrate:draft' line to apply it empty on purpose",
                 step.migration.script,
             ))
-    entries.sort(key=lambda e: sort_key(e.version, e.description))
+    entries.sort(key=lambda e: order.listing(e.version, e.migration_id, e.script, e.description))
     return Plan(steps, problems, warnings, listed + entries)  # listed ones in their listing order
 
 
@@ -249,6 +255,11 @@ def _judge_missing(history: Sequence[HistoryRow], known: set[str], policy: Polic
         entries.append(Entry(row.migration_id, row.version, row.description, row.kind, row.script,
                              MISSING if row.state == STATE_APPLIED else row.state, row.applied_at, row.execution_ms,
                              detail="in the history but not in the folder"))
+        if unknown_value(row) is not None:
+            where = f"version {row.migration_id}, not in the folder" if row.version else "not in the folder"
+            problems.append(Problem(ProblemKind.UNKNOWN_ROW, row.migration_id,
+                                    unknown_message(row, f"{row.script} ({where})"), row.script))
+            continue
         if row.state != STATE_APPLIED:
             problems.append(Problem(
                 row.state, row.migration_id,
@@ -272,6 +283,9 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
     where = f"{migration.script} (version {migration.id})" if migration.version else migration.script
     if migration.key is not None:
         where = f"{migration.script} ({migration.key})"
+    if unknown_value(row) is not None:
+        _refuse_unknown(migration, row, where, problems, entries)
+        return
     if row.state == STATE_APPLIED:
         if row.checksum != migration.checksum:
             entries.append(entry_for(migration, CHANGED, row, detail="file changed since it was applied"))
@@ -315,7 +329,7 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
             f"{where}: a run (on {row.applied_by or 'an unknown host'}) stopped while statement {k} of "
             f"{row.statements_total} was running, or may still be running it (a run that lost its runner lock "
             f"finishes the statement it is in), so nobody knows whether it took effect{_error_suffix(row)}; "
-            f"{took_effect(row.statements_done)}. To tell, look for a premigrate session still active on the "
+            f"{_ran_before(row)}. To tell, look for a premigrate session still active on the "
             f"database (application name premigrate@{row.applied_by or '<host>'}) and wait for it to end. Then check "
             f"the database, and run `{repair_command('--resume --retry-current', row, several)}` if statement {k} "
             f"did not take effect, or `{repair_command('--resume --skip-current', row, several)}` if it did; or "
@@ -341,15 +355,20 @@ def _judge_existing(migration: Migration, row: HistoryRow, policy: Policy, steps
         entries.append(entry_for(migration, IN_PROGRESS, row, detail=f"interrupted after statement {done}; resumable"))
         steps.append(Step(migration, Reason.RESUME, row))
         return
-    entries.append(entry_for(migration, row.state, row))
-    problems.append(Problem(ProblemKind.FAILED, migration.id,
-                            f"{where} has unknown state {row.state!r} in the history table",
-                            migration.script))
+    # A State this function does not handle yet: refused like a state written by a newer premigrate.
+    _refuse_unknown(migration, row, where, problems, entries)
+
+
+def _refuse_unknown(migration: Migration, row: HistoryRow, where: str, problems: list[Problem],
+                    entries: list[Entry]) -> None:
+    entries.append(entry_for(migration, row.state, row, detail=f"unknown {unknown_value(row) or row.state}"))
+    problems.append(Problem(ProblemKind.UNKNOWN_ROW, migration.id, unknown_message(row, where), migration.script))
 
 
 def resumable_rows(history: Sequence[HistoryRow]) -> list[HistoryRow]:
-    """Rows `repair --resume` can continue: a failed or interrupted `up` (not an interrupted `down`)."""
-    return [r for r in history if r.state in (STATE_FAILED, STATE_IN_PROGRESS)]
+    """Rows `repair --resume` can continue: a failed or interrupted `up` (not an interrupted `down`, nor a row of
+    a kind this premigrate does not know)."""
+    return [r for r in history if r.state in (STATE_FAILED, STATE_IN_PROGRESS) and unknown_value(r) is None]
 
 
 def first_changed_statement(statements: Sequence[Statement], row: HistoryRow) -> int | None:
@@ -386,6 +405,12 @@ def _settle_hint(row: HistoryRow) -> str:
             "what took effect (`premigrate repair` shows the details)")
 
 
+def _ran_before(row: HistoryRow) -> str:
+    """What took effect before the statement in doubt. Not "no statement took effect" when none ran before it: that
+    would read as if it said the statement in doubt did not either."""
+    return took_effect(row.statements_done) if row.statements_done else "no statement ran before it"
+
+
 def _error_suffix(row: HistoryRow) -> str:
     return f" ({row.error})" if row.error else ""
 
@@ -394,9 +419,11 @@ def entry_for(migration: Migration, state: str, row: HistoryRow | None = None, d
     return Entry(
         migration.id,
         str(migration.version) if migration.version is not None else None,
-        migration.description,
-        # A row recorded by `baseline` was never run: status says so rather than the file's kind.
-        row.kind if row is not None and row.kind == "baseline" else migration.kind,
+        # `baseline --description` is what the operator wrote for the row it recorded: status shows it, not the file's.
+        row.description if row is not None and row.kind == "baseline" and row.description else migration.description,
+        # A row recorded by `baseline` was never run, and a kind this premigrate does not know is the row's own:
+        # status says so rather than the file's kind.
+        row.kind if row is not None and (row.kind == "baseline" or row.kind not in KNOWN_KINDS) else migration.kind,
         migration.script,
         state,
         row.applied_at if row else None,

@@ -259,11 +259,25 @@ def _generic_add_column(column: _Reader, table: str, hit: Callable[[str, str], l
         return []
     words = _top_level_words(column.tokens[column.i:])
     not_null = any(a == "NOT" and b == "NULL" for a, b in zip(words, words[1:])) or "PRIMARY" in words
-    # DEFAULT, AUTO_INCREMENT and generated columns (AS (...) / GENERATED ALWAYS) give existing rows a value.
-    gets_values = bool({"DEFAULT", "AUTO_INCREMENT", "AUTOINCREMENT", "AS", "GENERATED"} & set(words))
+    # DEFAULT, AUTO_INCREMENT and generated columns (AS (...) / GENERATED ALWAYS) give existing rows a value;
+    # DEFAULT NULL gives them none, so it fails on a non-empty table exactly as no default does.
+    gets_values = bool({"AUTO_INCREMENT", "AUTOINCREMENT", "AS", "GENERATED"} & set(words)) or (
+        "DEFAULT" in words and not _default_is_null(column.tokens[column.i:]))
     if not_null and not gets_values:
         return hit("add-not-null-column-without-default", f"adds NOT NULL column {table}.{name[1]} without a default")
     return []
+
+
+def _default_is_null(tokens: Sequence[Token]) -> bool:
+    """Whether the column's top-level DEFAULT is NULL (also written DEFAULT (NULL))."""
+    depth = 0
+    for j, token in enumerate(tokens):
+        if token.kind == "punct" and token.text in "()":
+            depth += 1 if token.text == "(" else -1
+        elif depth == 0 and token.word == "DEFAULT":
+            following = [t for t in tokens[j + 1:] if not (t.kind == "punct" and t.text == "(")]
+            return bool(following) and following[0].word == "NULL"
+    return False
 
 
 def _generic_dml(reader: _Reader, tokens: Sequence[Token]) -> list[Hit]:

@@ -165,7 +165,10 @@ def _pg_add_column(column: Any, table: str, hit: Callable[[str, str], None]) -> 
     kinds = {_enum(c.contype) for c in column.constraints or ()}
     type_name = column.typeName.names[-1].sval if column.typeName else ""
     not_null = bool({"CONSTR_NOTNULL", "CONSTR_PRIMARY"} & kinds) or column.is_not_null
-    gets_values = bool({"CONSTR_DEFAULT", "CONSTR_IDENTITY", "CONSTR_GENERATED"} & kinds) or type_name in _SERIAL_TYPES
+    # DEFAULT NULL (or NULL::type) gives existing rows no value: it fails on a non-empty table as no default does.
+    defaults = [c for c in column.constraints or () if _enum(c.contype) == "CONSTR_DEFAULT"]
+    gets_values = (bool({"CONSTR_IDENTITY", "CONSTR_GENERATED"} & kinds) or type_name in _SERIAL_TYPES
+                   or any(not _is_null(c.raw_expr) for c in defaults))
     if not_null and not gets_values:
         hit("add-not-null-column-without-default", f"adds NOT NULL column {column_name} without a default")
     # Column constraints cannot say NOT VALID, so each is checked against every row under lock.
@@ -175,6 +178,13 @@ def _pg_add_column(column: Any, table: str, hit: Callable[[str, str], None]) -> 
         hit("add-check-without-not-valid", f"adds column {column_name} with a CHECK")
     if {"CONSTR_UNIQUE", "CONSTR_PRIMARY"} & kinds:
         hit("create-index-not-concurrently", f"adds column {column_name} with a unique index built under lock")
+
+
+def _is_null(expr: Any) -> bool:
+    """A NULL constant, possibly cast (NULL::int)."""
+    while _kind(expr) == "TypeCast":
+        expr = expr.arg
+    return _kind(expr) == "A_Const" and bool(getattr(expr, "isnull", False))
 
 
 def _pg_add_constraint(constraint: Any, table: str, hit: Callable[[str, str], None]) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from premigrate import __version__
 from premigrate.commands import report
-from premigrate.commands.common import CommandRun
+from premigrate.commands.common import CommandRun, refuse_missing_database
 from premigrate.commands.repair.survey import (
     ChecksumChange, row_order, split, survey, survey_json, survey_text,
 )
@@ -37,10 +37,8 @@ from premigrate.model.migrations import MigrationSet
 from premigrate.model.planner import (
     Reason, Step, changed_statement_text, first_changed_statement, resumable_rows, took_effect,
 )
-from premigrate.model.versions import Version
-
-UNFINISHED_STATES = (STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK)
-
+from premigrate.model.unknown_rows import unknown_message, unknown_value
+from premigrate.model.versions import Version, is_version
 
 # -- the command ------------------------------------------------------------------------------------------------------
 
@@ -50,6 +48,7 @@ def run(command: CommandRun) -> int:
     files = command.load()
     if action is None:
         return _report(command, files)
+    refuse_missing_database(command)  # each action's write session would create a missing SQLite file
     if action == "resume":
         return _resume(command, files)
     if action == "mark_applied":
@@ -89,13 +88,18 @@ def _flag(action: str) -> str:
 def _report(command: CommandRun, files: MigrationSet) -> int:
     config = command.config
     with command.sessions.session(read_only=True) as driver:
+        # The runner lock is looked at, never taken (the report does not wait), before and after the history is
+        # read: a run that ends or starts meanwhile is still named, so that its own row is not presented as one a
+        # stopped run left behind.
+        holder = command.sessions.lock_holder(driver)
         history = driver.read_history()
-    result = survey(files, history, config.dsn.dialect, command.policy.resolve)
+        holder = holder or command.sessions.lock_holder(driver)
+    result = replace(survey(files, history, config.dsn.dialect, command.policy.resolve), run_in_progress=holder)
     report.write_stdout(survey_json(result, database=config.dsn.redacted(), table=config.table) if config.json_output
                         else survey_text(result))
     command.log.info("repair_report", unfinished=[u.row.migration_id for u in result.unfinished],
                     checksum_changes=[c.row.migration_id for c in result.checksum_changes],
-                    needs_repair=result.needs_repair)
+                    needs_repair=result.needs_repair, run_in_progress=holder)
     return 5 if result.needs_repair else 0
 
 
@@ -110,15 +114,21 @@ def _same_id(given: str, row_or_id: HistoryRow | str) -> bool:
         return False
 
 
-def _find(history: Sequence[HistoryRow], files: MigrationSet, given: str, flag: str) -> HistoryRow:
-    """The row `given` names; exit 2 when it names nothing at all, 5 when it names a migration without a row."""
+def _find(history: Sequence[HistoryRow], files: MigrationSet, given: str, flag: str,
+          pending: str = "it is pending, not unfinished") -> HistoryRow:
+    """The row `given` names; exit 2 when it names nothing at all, 5 when it names a migration without a row
+    (`pending` says why that row is not one the action works on)."""
     for row in history:
         if _same_id(given, row):
             return row
     for migration in files.all:
         if _same_id(given, migration.id):
-            raise ValidationFailed(f"{flag} {given}: {migration.script} has no row in the history table: it is "
-                                   "pending, not unfinished; `premigrate up` applies it")
+            raise ValidationFailed(f"{flag} {given}: {migration.script} has no row in the history table: {pending}; "
+                                   "`premigrate up` applies it")
+    if not is_version(given.strip()):
+        raise UsageError(f"{flag} {given}: {given!r} is not a version (digits, optionally dotted: 3, 20260113155307, "
+                         "1.2), nor the id of a migration in the history table or in the folder (a repeatable's is "
+                         "R:<description>)")
     raise UsageError(f"{flag} {given}: no migration {given} in the history table or in the folder")
 
 
@@ -181,28 +191,30 @@ def _resume_target(history: Sequence[HistoryRow], files: MigrationSet, wanted: s
     candidates = resumable_rows(history)
     if wanted is not None:
         row = _find(history, files, wanted, "--version")
-        if row.state == STATE_ROLLING_BACK:
-            raise ValidationFailed(
-                f"repair --resume: {_where(row)} is an interrupted `down`, which cannot be resumed; settle it with "
-                f"`premigrate repair --forget {row.migration_id}` if the rollback is complete or `premigrate repair "
-                f"--mark-applied {row.migration_id}` if the migration's changes are in place")
         if row not in candidates:
-            raise ValidationFailed(f"repair --resume --version {wanted}: {_where(row)} is {row.state}: there is "
-                                   "nothing to resume")
+            raise ValidationFailed(f"repair --resume --version {wanted}: {_not_resumable(row)}")
         return row
     if not candidates:
-        rolling = [r for r in history if r.state == STATE_ROLLING_BACK]
-        hint = (f"; {_where(rolling[0])} is an interrupted `down`, which cannot be resumed: settle it with "
-                f"`premigrate repair --forget {rolling[0].migration_id}` or `premigrate repair --mark-applied "
-                f"{rolling[0].migration_id}`"
-                if rolling else "")
-        raise ValidationFailed(f"repair --resume: nothing to resume: no failed or interrupted migration in the "
-                               f"history{hint}")
+        stuck = [r for r in sorted(history, key=row_order) if r.state != STATE_APPLIED or unknown_value(r) is not None]
+        raise ValidationFailed("repair --resume: nothing to resume: " + (
+            _not_resumable(stuck[0]) if stuck else "no failed or interrupted migration in the history"))
     if len(candidates) > 1:
         ids = ", ".join(r.migration_id for r in sorted(candidates, key=row_order))
         raise UsageError(f"repair --resume: {len(candidates)} unfinished migrations ({ids}); name the one to "
                          "resume with --version V")
     return candidates[0]
+
+
+def _not_resumable(row: HistoryRow) -> str:
+    """Why --resume does not continue this row, and what settles it instead."""
+    if unknown_value(row) is not None:
+        return unknown_message(row, _where(row))
+    if row.state == STATE_ROLLING_BACK:
+        return (f"{_where(row)} is a `down` that stopped part-way (rolling_back), which cannot be resumed: settle it "
+                f"with `premigrate repair --forget {row.migration_id}` if the rollback is complete or `premigrate "
+                f"repair --mark-applied {row.migration_id}` if the migration's changes are in place (`premigrate "
+                "repair` shows which statements of its down part ran)")
+    return f"{_where(row)} is {row.state}: there is nothing to resume"
 
 
 def _decide(row: HistoryRow, total: int, config: Config) -> tuple[int, int | None, str | None]:
@@ -239,14 +251,16 @@ def _fields(row: HistoryRow) -> dict[str, Any]:
 
 def _unfinished_row(history: Sequence[HistoryRow], files: MigrationSet, given: str, flag: str) -> HistoryRow:
     row = _find(history, files, given, flag)
+    if unknown_value(row) is not None:
+        if flag == "--forget":  # dropping a row needs no understanding of it: the operator answers for it
+            return row
+        raise ValidationFailed(f"{flag} {given}: {unknown_message(row, _where(row))}")
     if row.state == STATE_APPLIED:
         if flag == "--forget":
             raise ValidationFailed(
                 f"--forget {given}: {_where(row)} is applied; --forget only drops an unfinished row. Rolling back an "
                 "applied migration is `premigrate down`'s job")
         raise ValidationFailed(f"--mark-applied {given}: {_where(row)} is applied already: nothing to mark")
-    if row.state not in UNFINISHED_STATES:
-        raise ValidationFailed(f"{flag} {given}: {_where(row)} has unknown state {row.state!r}")
     return row
 
 
@@ -291,7 +305,11 @@ def _forget(command: CommandRun, files: MigrationSet) -> int:
         driver.delete_row(row.migration_id)
         command.log.info("repair_forgotten", **_fields(row), previous_state=row.state, status=_status(row),
                         statements_done=row.statements_done, statements_total=row.statements_total)
-    if row.state == STATE_ROLLING_BACK:
+    unknown = unknown_value(row)
+    if unknown is not None:
+        text = (f"forgot {_where(row)} (it had {unknown}, unknown to this premigrate): the next `premigrate up` "
+                "treats the file as pending")
+    elif row.state == STATE_ROLLING_BACK:
         text = (f"forgot {_where(row)} ({_status(row)}): it is no longer recorded as applied; the next "
                 "`premigrate up` applies it again")
     else:
@@ -352,7 +370,10 @@ def _realign_target(history: Sequence[HistoryRow], files: MigrationSet, changes:
     for change in changes:
         if _same_id(wanted, change.row):
             return change
-    row = _find(history, files, wanted, "--version")
+    row = _find(history, files, wanted, "--version",
+                "it is pending, not applied, so it has no recorded checksum to realign")
+    if unknown_value(row) is not None:
+        raise ValidationFailed(f"--version {wanted}: {unknown_message(row, _where(row))}")
     if row.kind == "repeatable":
         raise ValidationFailed(f"--version {wanted}: {row.script} is repeatable: a changed repeatable is not drift, "
                                "`premigrate up` applies it again")

@@ -7,13 +7,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from premigrate import __version__
 from premigrate.drivers.base import STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK, HistoryRow
 from premigrate.errors import ValidationFailed
 from premigrate.model.migrations import Migration, MigrationSet
 from premigrate.model.history import PrefixHasher, recorded_prefix
+from premigrate.model.ordering import Ordering
 from premigrate.model.planner import first_changed_statement, repair_command, resumable_rows, took_effect
 from premigrate.model.sql import SplitError, Statement, split_migration, split_statements
+from premigrate.model.unknown_rows import KNOWN_STATES, unknown_value, written_by
 from premigrate.model.versions import Version
 
 
@@ -34,6 +38,7 @@ class Unfinished:
     changed: int | None  # first statement that ran and has changed in the file since
     needs_repair: bool  # False only for an interrupted run that `up` resumes by itself
     commands: list[Command] = field(default_factory=list)
+    unknown: str | None = None  # what of the row this premigrate does not know ("state 'reverted'")
 
     @property
     def current(self) -> int | None:
@@ -41,19 +46,30 @@ class Unfinished:
         row = self.row
         return row.statement_started if row.statement_started > row.statements_done else None
 
+    @property
+    def in_doubt(self) -> bool:
+        """Nobody knows whether the current statement took effect: the run stopped while it ran. A `down` has no
+        state of its own for a failed statement (its row stays rolling_back), but records the statement's error, as
+        a failed `up` does; a rolling_back row stopped in a statement without one was killed, interrupted or cut
+        off, exactly like an in_progress row."""
+        if self.unknown is not None or self.current is None:
+            return False
+        return self.row.state == STATE_IN_PROGRESS or (self.row.state == STATE_ROLLING_BACK and not self.row.error)
+
     def outcome(self) -> str:
         row, k, n = self.row, self.current, self.row.statements_total
-        if row.state == STATE_ROLLING_BACK:
-            return (f"{took_effect(row.statements_done)} of its down part"
-                    + (f"; it stopped at statement {k} of {n}" if k else ""))
-        text = took_effect(row.statements_done)
+        if self.unknown is not None:
+            return f"unknown: this premigrate cannot tell what a row of {self.unknown} records"
+        # Before a statement in doubt at statement 1 nothing ran: "no statement took effect" would read as if it
+        # said that statement 1 did not.
+        text = took_effect(row.statements_done) if row.statements_done or not self.in_doubt else ""
         if k is not None:
-            text += f"; statement {k} failed" if row.state == STATE_FAILED else \
-                f"; statement {k} may or may not have taken effect"
+            now = f"statement {k} may or may not have taken effect" if self.in_doubt else f"statement {k} failed"
+            text = f"{text}; {now}" if text else now
         rest = (k or row.statements_done) + 1
         if rest <= n:
             text += f"; {span(rest, n)} {'has' if rest == n else 'have'} not run"
-        return text
+        return f"its down part: {text}" if row.state == STATE_ROLLING_BACK else text
 
 
 @dataclass(frozen=True)
@@ -83,6 +99,9 @@ class Survey:
     """What `repair` found to do: unfinished migrations and changed checksums."""
     unfinished: list[Unfinished]
     checksum_changes: list[ChecksumChange]
+    # Who holds the runner lock now (as the driver's lock_holder names it), looked at without taking it: a run in
+    # progress, whose own row may be among the unfinished ones. None: nobody holds it.
+    run_in_progress: dict[str, Any] | None = None
 
     @property
     def needs_repair(self) -> bool:
@@ -105,9 +124,11 @@ def survey(files: MigrationSet, history: Sequence[HistoryRow], dialect: str,
     several = len(resumable_rows(history)) > 1
     unfinished = []
     changes = []
-    for row in sorted(history, key=row_order):
+    order = Ordering(files)  # a diesel folder lists its rows in its versions' text order
+    for row in sorted(history, key=lambda r: order.listing(r.version, r.migration_id, r.script, r.migration_id)
+                      if order.text else row_order(r)):
         migration = by_id.get(row.migration_id)
-        if row.state == STATE_APPLIED:
+        if row.state == STATE_APPLIED and unknown_value(row) is None:
             if migration is not None and row.kind != "repeatable" and row.checksum != migration.checksum:
                 resolved = resolve(migration)
                 statements = split(resolved, dialect)
@@ -143,17 +164,18 @@ def _first_difference(statements: Sequence[Statement], row: HistoryRow) -> int |
 def _unfinished(row: HistoryRow, migration: Migration | None, dialect: str, several: bool) -> Unfinished:
     vid = row.migration_id
     mark = Command(f"premigrate repair --mark-applied {vid}", "you finished the migration by hand")
+    unknown = unknown_value(row)
+    if unknown is not None:  # only dropping the row needs no understanding of what it says
+        return Unfinished(row, migration, None, None, True, [Command(
+            f"premigrate repair --forget {vid}", "drops the row, you answering for what it records (look at the "
+            "database first)" + ("; the next `up` treats the file as pending" if migration is not None else ""))],
+            unknown)
     if migration is None:
         return Unfinished(row, None, None, None, True, [Command(
             f"premigrate repair --forget {vid}", "drop the row (restore the file for the other ways out)")])
     if row.state == STATE_ROLLING_BACK:
         line = _line(migration.down_sql, migration.down_first_line, dialect, row.statement_started)
-        return Unfinished(row, migration, line, None, True, [
-            Command(f"premigrate repair --forget {vid}",
-                    "the rollback is complete (finish its remaining statements by hand first)"),
-            Command(f"premigrate repair --mark-applied {vid}",
-                    "the migration's changes are in place (redo by hand what the down part undid)"),
-        ])
+        return Unfinished(row, migration, line, None, True, _down_ways(row))
     statements = split(migration, dialect)
     k = row.statement_started if row.statement_started > row.statements_done else None
     line = statements[k - 1].line if k and k <= len(statements) else None
@@ -190,6 +212,28 @@ def _unfinished(row: HistoryRow, migration: Migration | None, dialect: str, seve
     ])
 
 
+def _down_ways(row: HistoryRow) -> list[Command]:
+    """The ways out of a `down` that stopped, each with what to do by hand first, statement by statement of the
+    down part: a statement in doubt is on both sides, each with its condition."""
+    vid, done, n = row.migration_id, row.statements_done, row.statements_total
+    k = row.statement_started if row.statement_started > done else None
+    in_doubt = k is not None and not row.error
+    left = [span((k or done) + 1, n)] if (k or done) < n else []
+    if k is None:
+        to_run, to_undo = left, [span(1, done)] if done else []
+    elif in_doubt:
+        to_run = [f"statement {k} if it did not take effect"] + left
+        to_undo = ([span(1, done)] if done else []) + [f"statement {k} if it took effect"]
+    else:  # statement k failed
+        to_run, to_undo = [f"statement {k} or its fix"] + left, [span(1, done)] if done else []
+    forget = (f"first run by hand the rest of the down part ({', and '.join(to_run)})" if to_run
+              else "no statement of the down part is left to run")
+    mark = (f"first undo by hand what the down part did ({', and '.join(to_undo)})" if to_undo
+            else "no statement of the down part took effect")
+    return [Command(f"premigrate repair --forget {vid}", f"the rollback is complete: {forget}"),
+            Command(f"premigrate repair --mark-applied {vid}", f"the migration's changes are in place: {mark}")]
+
+
 def _line(sql: str | None, first_line: int, dialect: str, index: int) -> int | None:
     if not sql or index < 1:
         return None
@@ -208,9 +252,13 @@ def span(first: int, last: int) -> str:
 
 def survey_text(result: Survey) -> str:
     lines: list[str] = []
+    if result.run_in_progress is not None:
+        lines += [f"A premigrate run is in progress: it holds the runner lock ({_holder_text(result.run_in_progress)})"
+                  ". An unfinished row below may be that run's own: wait for it to end, then run `premigrate repair` "
+                  "again (an action waits for the lock meanwhile, up to --lock-timeout).", ""]
     if not result.unfinished and not result.checksum_changes:
-        return ("Nothing to repair: no failed or interrupted migration, and no applied file changed since it was "
-                "applied.\n")
+        return "\n".join(lines + ["Nothing to repair: no failed or interrupted migration, and no applied file changed "
+                                  "since it was applied."]) + "\n"
     if result.unfinished:
         n = len(result.unfinished)
         lines += [f"{n} unfinished migration{'s' if n != 1 else ''}:", ""]
@@ -219,14 +267,13 @@ def survey_text(result: Survey) -> str:
         lines.append(f"== {row.migration_id}  {row.description}  ({row.script})")
         where = f"statement {item.current} of {row.statements_total}" if item.current else \
             f"after statement {row.statements_done} of {row.statements_total}"
-        state = {str(STATE_FAILED): f"failed at {where}",
-                 str(STATE_IN_PROGRESS): f"in_progress, interrupted {'during ' if item.current else ''}{where}",
-                 str(STATE_ROLLING_BACK): f"rolling_back, `down` stopped at {where} of its down part"}.get(row.state,
-                                                                                                     row.state)
+        state = _state_text(item, where, running=result.run_in_progress is not None)
         lines.append(f"   state: {state}" + (f" (line {item.line})" if item.line else ""))
         if row.error:
             lines.append(f"   error: {row.error}")
         lines.append(f"   outcome: {item.outcome()}")
+        if item.unknown is not None:
+            lines.append(f"   {written_by(row)}")
         if item.migration is None:
             lines.append("   the file is not in the migrations folder")
         if item.changed is not None:
@@ -234,7 +281,7 @@ def survey_text(result: Survey) -> str:
                          "be resumed (restore the file as it was to resume)")
         if not item.needs_repair:
             lines.append("   `premigrate up` resumes it by itself: nothing is in doubt")
-        lines.append("   ways out:")
+        lines.append("   ways out, once no run holds the runner lock:" if result.run_in_progress else "   ways out:")
         lines += _command_lines(item.commands)
         lines.append("")
     if result.checksum_changes:
@@ -250,6 +297,27 @@ def survey_text(result: Survey) -> str:
         lines += _command_lines(_realign_commands(change))
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _state_text(item: Unfinished, where: str, *, running: bool) -> str:
+    """The row's state and where it stopped; `running`: a run holds the runner lock, and may be at it now."""
+    row = item.row
+    if item.unknown is not None:
+        what = f"{row.state!r}" if row.state not in KNOWN_STATES else f"{row.state}, of kind {row.kind!r}"
+        return f"{what}, which this premigrate ({__version__}) does not know"
+    if row.state == STATE_FAILED:
+        return f"failed at {where}"
+    stopped = "running or interrupted" if running else "interrupted"
+    if row.state == STATE_IN_PROGRESS:
+        return f"in_progress, {stopped} {'during ' if item.current else ''}{where}"
+    if item.current is not None:
+        stopped = f"{stopped} during" if item.in_doubt else "failed at"
+    return f"rolling_back, `down` {stopped} {where} of its down part"
+
+
+def _holder_text(holder: dict[str, Any]) -> str:
+    """The lock holder's details, as lock_waiting and LockTimeout give them (engine/locking.py)."""
+    return "held by " + ", ".join(f"{k}={v}" for k, v in holder.items() if v is not None)
 
 
 def _realign_commands(change: ChecksumChange) -> list[Command]:
@@ -272,6 +340,7 @@ def survey_json(result: Survey, *, database: str, table: str) -> str:
         "database": database,
         "table": table,
         "needs_repair": result.needs_repair,
+        "run_in_progress": result.run_in_progress,
         "unfinished": [
             {
                 "id": u.row.migration_id,
@@ -283,12 +352,14 @@ def survey_json(result: Survey, *, database: str, table: str) -> str:
                 "line": u.line,
                 "statements_done": u.row.statements_done,
                 "statements_total": u.row.statements_total,
-                "in_doubt": u.row.in_doubt,
+                "in_doubt": u.in_doubt,
                 "error": u.row.error,
                 "took_effect": u.outcome(),
                 "file_in_folder": u.migration is not None,
                 "changed_statement": u.changed,
                 "needs_repair": u.needs_repair,
+                "unknown": u.unknown,
+                "premigrate_version": u.row.premigrate_version or None,
                 "commands": [{"command": c.command, "when": c.when} for c in u.commands],
             }
             for u in result.unfinished
@@ -307,4 +378,5 @@ def survey_json(result: Survey, *, database: str, table: str) -> str:
             for c in result.checksum_changes
         ],
     }
-    return json.dumps(document, indent=2)
+    # default=str: the lock holder's details are whatever values its driver read, not always JSON types.
+    return json.dumps(document, indent=2, default=str)

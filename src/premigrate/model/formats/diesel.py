@@ -5,12 +5,14 @@ Follows diesel-rs/diesel diesel_migrations (commit 04cc1b0bc6578021db542464e6cd1
   the folders are ignored), empty folders are skipped; every other folder must hold an `up.sql`
   (valid_sql_migration_directory), else UnknownMigrationFormat.
 - version_from_string: the folder name before the first `_`, with every `-` removed (`2017-11-22-210044_x` is
-  20171122210044). Diesel orders migrations by that version as a string. diesel 2.2+ writes a 4-digit suffix
-  (`2026-05-27-120000-0000_x`: 202605271200000000) that sorts, as text, after the suffix-less 20260527120000 of the
-  same second and before the next second. premigrate's versions compare as numbers, so such a version becomes
-  the version 20260527120000.<suffix + 1> (here 20260527120000.1): the same order as diesel's. A folder whose text
-  order still differs from the number order (versions shorter than 14 digits of different lengths: diesel runs
-  `10_x` before `2_x`) is refused.
+  20171122210044); that string is what diesel records, and migrations run in its text order (MigrationVersion
+  derives Ord on the string; migration_harness pending_migrations sorts by it). Each migration carries it as its
+  order (model/ordering.py): vaultwarden's `2024-03-13_170000_x` (20240313) runs after 20240306170000, and `10_x`
+  before `2_x`, as diesel runs them. premigrate's version (the history's id) stays a number: diesel 2.2+'s 4-digit
+  suffix (`2026-05-27-120000-0000_x`: 202605271200000000) becomes 20260527120000.<suffix + 1> (here
+  20260527120000.1), distinct from the suffix-less 20260527120000 of the same second.
+- Two folders with one version: diesel keys its migrations by version (pending_migrations collects them into a
+  HashMap), so it would run only one of them, whichever the directory listing gives last; refused.
 - metadata.toml: `run_in_transaction` (TomlMetadata: default true without the file; `#[serde(default)]` makes it
   false when the file exists without the key, as in diesel).
 - run_sql_from_file: an empty (zero-byte) up.sql or down.sql is an error (EmptyMigration); a missing down.sql can
@@ -52,12 +54,14 @@ class DieselReader:
             if not (entry.path / "up.sql").is_file():
                 raise MigrationFileError(f"{show(entry.name)}/: not a diesel migration (no up.sql); diesel refuses "
                                          "the folder (UnknownMigrationFormat)", file=entry.name)
-            raw_version = entry.name.split("_", 1)[0].replace("-", "")
-            if not raw_version.isdigit():
+            raw_version = version_from_string(entry.name)
+            if not (raw_version.isascii() and raw_version.isdigit()):  # str.isdigit() also takes `²`
                 raise MigrationFileError(f"{entry.name}/: the version {raw_version!r} (before the first '_') is not "
                                          "a number; premigrate needs numeric versions", file=entry.name)
             if raw_version in versions:
-                raise MigrationFileError(f"{entry.name}/ and {versions[raw_version]}/ have the same version",
+                raise MigrationFileError(f"{entry.name}/ and {versions[raw_version]}/ have the same version "
+                                         f"{raw_version}: diesel would run only one of them (it keys migrations by "
+                                         "version), whichever the directory listing gives last; rename one",
                                          file=entry.name)
             versions[raw_version] = entry.name
             description = entry.name.split("_", 1)[1] if "_" in entry.name else ""
@@ -69,18 +73,12 @@ class DieselReader:
                 match = _TX.search(read_text(metadata, f"{entry.name}/metadata.toml"))
                 run_in_transaction = bool(match and match.group("value") == "true")
             part = Part(version_of(raw_version), description, "up", up_script, up, format=NAME,
-                        no_transaction=not run_in_transaction)
+                        no_transaction=not run_in_transaction, order=raw_version)
             parts.append(part)
             if (entry.path / "down.sql").is_file():
                 down = _read_nonempty(entry, "down.sql", allow_empty=True)
                 parts.append(Part(part.version, description, "down", f"{entry.name}/down.sql", down, format=NAME,
-                                  no_transaction=not run_in_transaction))
-        by_string = [versions[v] for v in sorted(versions)]
-        by_number = [versions[v] for v in sorted(versions, key=version_of)]
-        if by_string != by_number:
-            raise MigrationFileError("diesel orders these versions as text and premigrate as numbers, and the two "
-                                     f"orders differ ({', '.join(by_string)}); pad the versions to one length",
-                                     file=by_string[0])
+                                  no_transaction=not run_in_transaction, order=raw_version))
         from premigrate.model.migrations import directives_into
 
         for part in parts:
@@ -88,9 +86,21 @@ class DieselReader:
         return parts
 
 
+def version_from_string(name: str) -> str:
+    """diesel's version of a migration folder name: what diesel writes into __diesel_schema_migrations.version and
+    compares, as a string, with that table's rows (migrations_internals::version_from_string: the name before the
+    first `_`, every `-` removed; migration_harness pending_migrations: a row is applied when its string equals it)."""
+    return name.split("_", 1)[0].replace("-", "")
+
+
+def folder_version(script: str) -> str:
+    """diesel's version of the migration whose up part is `script` (`<folder>/up.sql`)."""
+    return version_from_string(script.split("/", 1)[0])
+
+
 def version_of(raw: str) -> Version:
     """premigrate's version for a diesel version (digits): up to 14 digits as one number, a longer one as the first
-    14 digits, then the rest plus one (so that 202605271200000000 follows 20260527120000, as in diesel's text order)."""
+    14 digits, then the rest plus one (so that 202605271200000000 is not 20260527120000)."""
     if len(raw) <= 14:
         return Version.parse(raw)
     head = Version.parse(raw[:14]).parts or (0,)
