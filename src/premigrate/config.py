@@ -150,6 +150,9 @@ def resolve_option(option: Option, flags: Mapping[str, Any], env: Mapping[str, s
         try:
             return parse_duration(str(raw))
         except ValueError as exc:
+            if option.zero:  # the shared message says "0 for no limit", which is not what this option's 0 means
+                raise UsageError(f"{source or option.flag}: {str(raw)!r} is not a duration: use e.g. 500ms, 30s, 5m, "
+                                 f"1h, a number of seconds, or 0 for {option.zero}") from None
             raise UsageError(f"{source or option.flag}: {exc}") from None
     if option.kind == "int":
         text = str(raw).strip()

@@ -26,6 +26,7 @@ class Option:
     choices: tuple[str, ...] = ()
     metavar: str | None = None
     commands: tuple[str, ...] = ()  # empty: every command
+    zero: str | None = None  # a duration whose 0 is not "no limit": what its 0 means (for its error message)
 
 
 FLEET_COMMANDS = ("up", "status", "check")
@@ -188,10 +189,11 @@ OPTIONS: tuple[Option, ...] = (
            metavar="TABLE", commands=("serve",)),
     Option("health_cache", "--health-cache", "PREMIGRATE_HEALTH_CACHE",
            "serve: how long a database health reading is reused", kind="duration", default="2s",
-           metavar="DURATION", commands=("serve",)),
+           metavar="DURATION", commands=("serve",), zero="no cache (read the database on every request)"),
     Option("unhealthy_after", "--unhealthy-after", "PREMIGRATE_UNHEALTHY_AFTER",
            "serve: /healthz answers 503 once database health readings have been failing for this long (0: never)",
-           kind="duration", default="5m", metavar="DURATION", commands=("serve",)),
+           kind="duration", default="5m", metavar="DURATION", commands=("serve",),
+           zero="never (/healthz does not look at the database readings)"),
     Option("targets", "--targets", "PREMIGRATE_TARGETS",
            "run over a fleet: a file listing one target per line (a database URL, schema=NAME or database=NAME on "
            "the configured server); - reads standard input", metavar="FILE", commands=FLEET_COMMANDS),

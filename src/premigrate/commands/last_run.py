@@ -20,14 +20,29 @@ def read_summary(path: str | None) -> tuple[dict[str, Any], float] | None:
         written = os.stat(path).st_mtime
     except (OSError, ValueError):
         return None
-    if not isinstance(summary, dict) or summary.get("command") != "up":
+    if not isinstance(summary, dict) or summary.get("command") != "up" or not _is_summary(summary):
         return None
     return summary, written
 
 
+def _count(value: Any) -> bool:
+    """A whole number >= 0 (a JSON true is a Python int: not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_summary(summary: dict[str, Any]) -> bool:
+    """The figures up writes, of the types it writes them: a file that has them otherwise (a hand-edited or foreign
+    file) is not up's summary, and exports nothing rather than a negative count or half of its gauges."""
+    required = ("exit_code", "applied", "duration_ms")
+    if not all(_count(summary.get(key)) for key in required) or summary["exit_code"] > 255:
+        return False
+    # The sizes are not checked here: one not measured is {"bytes": null, ...}, and its delta is just left out.
+    return "rows_affected" not in summary or _count(summary["rows_affected"])
+
+
 def _bytes(value: Any) -> int | None:
     figure = value.get("bytes") if isinstance(value, dict) else None
-    return figure if isinstance(figure, int) else None
+    return figure if _count(figure) else None
 
 
 def gauges(path: str | None) -> Iterator[Any]:

@@ -38,6 +38,8 @@ from premigrate.commands.serve.health import HealthState
 from premigrate.commands.serve.http import HealthServer
 
 DEFAULT_LISTEN = "0.0.0.0:8080"
+# On SIGTERM: how long answers to requests in flight may take to be written out (a slow client) before exiting.
+STOP_GRACE_S = 5.0
 
 
 # -- the listen address ---------------------------------------------------------------------------------------------
@@ -90,6 +92,13 @@ def serve(
     tables = tuple(dict.fromkeys(t.strip() for t in expect_tables))
     if any(not t for t in tables):
         raise UsageError("--expect-table is empty; name a table, e.g. --expect-table users")
+    for table in tables:
+        # Only the tables of the URL's database (PostgreSQL: the search path or --schema) are listed: a qualified
+        # name would read "missing" forever, so it is refused rather than accepted.
+        if "." in table:
+            raise UsageError(f"--expect-table {table!r}: name the table alone, without a schema or database "
+                             f"(e.g. --expect-table {table.rsplit('.', 1)[1] or 'users'}); it is looked up in the "
+                             "URL's database (PostgreSQL: the search path, or --schema)")
     state = HealthState(config, log, expect_tables=tables, cache_seconds=cache_seconds,
                         unhealthy_after=unhealthy_after or 0.0, refresh_deadline=refresh_deadline)
     try:
@@ -114,8 +123,14 @@ def serve(
     except KeyboardInterrupt as exc:  # premigrate.errors.Interrupted (SIGTERM/SIGINT) or a plain Ctrl-C
         reason = f"signal {exc}" if str(exc) else "interrupted"
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stopping = True  # answers from now on close their connection
+        server.shutdown()  # no new connection is accepted ...
+        server.server_close()  # ... and the listening socket is closed
         thread.join(5.0)
-        log.info("serve_stopped", reason=reason, refreshes=state.refresh_count)
+        # Requests in flight are answered before the process exits (their threads are daemons): a reading still
+        # in progress is cut short and they answer 503 saying so; the wait covers writing the answers out.
+        state.stop()
+        unanswered = server.wait_idle(STOP_GRACE_S)
+        log.info("serve_stopped", reason=reason, refreshes=state.refresh_count,
+                 **({"unanswered": unanswered} if unanswered else {}))
     return 0

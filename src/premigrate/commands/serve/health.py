@@ -19,6 +19,8 @@ from premigrate.commands.serve.snapshot import (
     DEFAULT_UNHEALTHY_AFTER_S, DEGRADED, HEALTHY, REFRESH_DEADLINE_S, UNHEALTHY, Snapshot, collect,
 )
 
+_STOPPING = "serve is stopping: the database reading in progress was cut short"
+
 
 # -- the shared state: cache, documents, metrics --------------------------------------------------------------------
 
@@ -53,6 +55,7 @@ class HealthState:
     _refresh: _Refresh | None = field(default=None, repr=False)
     _failing_since: float | None = field(default=None, repr=False)
     _failure: str = field(default="", repr=False)
+    _stopping: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         self._sessions = Sessions(self.config, self.log)
@@ -63,6 +66,8 @@ class HealthState:
         with self._lock:
             if self._snapshot is not None and self.clock() - self._taken < self.cache_seconds:
                 return self._snapshot
+            if self._stopping:
+                return self._store(self._stalled("serve is stopping: no new database reading is started", 0.0))
             refresh = self._refresh
             if refresh is None:
                 refresh = self._refresh = _Refresh(started=time.monotonic())
@@ -78,14 +83,29 @@ class HealthState:
             if refresh.result is not None:
                 return refresh.result
             if not refresh.abandoned:
-                refresh.abandoned = True
-                if refresh.driver is not None:
-                    refresh.driver.abort()
-                self._store(self._stalled(
-                    f"the database did not answer within {self.refresh_deadline:g} s; the refresh was abandoned",
-                    time.monotonic() - refresh.started))
+                self._abandon(refresh, f"the database did not answer within {self.refresh_deadline:g} s; the "
+                                       "refresh was abandoned")
             assert self._snapshot is not None
             return self._snapshot
+
+    def stop(self) -> None:
+        """Serve is stopping: the refresh in flight is cut, so that the requests waiting for it answer now (503,
+        saying why) instead of being dropped when the process exits; no refresh starts after this."""
+        with self._lock:
+            self._stopping = True
+            refresh = self._refresh
+            if refresh is None or refresh.result is not None:
+                return
+            if not refresh.abandoned:
+                self._abandon(refresh, _STOPPING)
+        refresh.done.set()  # wakes its waiters; the refresh's own late answer is dropped (it is abandoned)
+
+    def _abandon(self, refresh: _Refresh, reason: str) -> None:
+        """Give up on `refresh` (called with the lock held): cut its session, store `reason` as the reading."""
+        refresh.abandoned = True
+        if refresh.driver is not None:
+            refresh.driver.abort()
+        self._store(self._stalled(reason, time.monotonic() - refresh.started))
 
     def _run(self, refresh: _Refresh) -> None:
         snap: Snapshot | None = None
@@ -172,6 +192,8 @@ class HealthState:
     def migration_error(self, snap: Snapshot) -> str | None:
         if snap.folder_error:
             return f"migrations folder: {snap.folder_error}"
+        if self.run_in_progress(snap):
+            return self.in_progress_reason(snap)
         problems = snap.problems
         if problems:
             more = len(problems) - 1
@@ -180,6 +202,19 @@ class HealthState:
             # A resumable in_progress row is not a plan problem (up would resume it), but the schema is half-changed.
             return f"a migration run is in progress or was interrupted: {', '.join(snap.failed)}"
         return None
+
+    @staticmethod
+    def run_in_progress(snap: Snapshot) -> bool:
+        """A live run holds the runner lock and has left unfinished rows or problems behind: what is unfinished is
+        its work in progress, not the trace of a stopped run (no repair advice)."""
+        return snap.run_in_progress is not None and bool(snap.failed or snap.problems)
+
+    @staticmethod
+    def in_progress_reason(snap: Snapshot) -> str:
+        holder = ", ".join(f"{k} {v}" for k, v in (snap.run_in_progress or {}).items() if v not in (None, ""))
+        running = f": {', '.join(snap.failed)}" if snap.failed else ""
+        return (f"a migration run is in progress{running} (the runner lock is held"
+                f"{': ' + holder if holder else ''}); wait for it to end")
 
     def judge(self, snap: Snapshot) -> tuple[str, str]:
         if not snap.connected:
@@ -234,6 +269,8 @@ class HealthState:
             reason = f"database unreachable: {snap.db_error}"
         elif snap.folder_error:
             reason = f"migrations folder: {snap.folder_error}"
+        elif self.run_in_progress(snap):
+            reason = self.in_progress_reason(snap)
         elif snap.problems:
             reason = self.migration_error(snap) or "migration problems"
         elif snap.pending:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 from premigrate.config import Config
 from premigrate.drivers.base import STATE_APPLIED, Driver, HistoryRow
@@ -14,7 +15,8 @@ from premigrate.commands.common import load_files, policy_for
 from premigrate.engine.sessions import Sessions
 from premigrate.model.planner import Plan, plan_for
 from premigrate.model.migrations import MigrationSet
-from premigrate.model.versions import Version, is_version, sort_key
+from premigrate.model.ordering import Ordering
+from premigrate.model.versions import Version, is_version
 from premigrate.eventlog import EventLog
 
 
@@ -41,12 +43,16 @@ class Snapshot:
     history: tuple[HistoryRow, ...] = ()
     tables: tuple[str, ...] = ()
     plan: Plan | None = None  # None when the folder or the database could not be read
+    # Who holds the runner lock (a live run), as Sessions.lock_holder tells it; None when nobody does.
+    run_in_progress: dict[str, Any] | None = None
+    # The folder's order (a diesel folder's is its versions' text order); by version when the folder was not read.
+    order: Ordering = field(default_factory=lambda: Ordering(MigrationSet()), compare=False, repr=False)
 
     # -- derived ------------------------------------------------------------------------------------------------
 
     @property
     def applied_rows(self) -> list[HistoryRow]:
-        return sorted((r for r in self.history if r.state == STATE_APPLIED), key=_row_order)
+        return sorted((r for r in self.history if r.state == STATE_APPLIED), key=self._listing)
 
     @property
     def applied(self) -> list[str]:
@@ -54,8 +60,9 @@ class Snapshot:
 
     @property
     def latest(self) -> str | None:
-        versions = [Version.parse(r.version) for r in self.applied_rows if r.version and is_version(r.version)]
-        return str(max(versions)) if versions else None
+        newest = max((r for r in self.applied_rows if r.version and is_version(r.version)), key=self.order.of_row,
+                     default=None)
+        return str(Version.parse(newest.version or "")) if newest is not None else None
 
     @property
     def last_applied_at(self) -> datetime | None:
@@ -65,7 +72,7 @@ class Snapshot:
     def failed(self) -> list[str]:
         # failed, in_progress, and any other state that is not "applied" (e.g. a `down` that stopped: rolling_back)
         rows = (r for r in self.history if r.state != STATE_APPLIED)
-        return [r.migration_id for r in sorted(rows, key=_row_order)]
+        return [r.migration_id for r in sorted(rows, key=self._listing)]
 
     @property
     def pending(self) -> list[str]:
@@ -82,10 +89,8 @@ class Snapshot:
             return name in self.tables or name.lower() in self.tables
         return name.lower() in {t.lower() for t in self.tables}
 
-
-
-def _row_order(row: HistoryRow) -> tuple[int, Version, str]:
-    return sort_key(row.version or None, row.migration_id)
+    def _listing(self, row: HistoryRow) -> tuple[int, Version, str]:
+        return self.order.listing(row.version or None, row.migration_id, row.script, row.migration_id)
 
 
 def collect(config: Config, sessions: Sessions, log: EventLog,
@@ -101,6 +106,7 @@ def collect(config: Config, sessions: Sessions, log: EventLog,
         folder_error = exc.message
     history: list[HistoryRow] = []
     tables: list[str] = []
+    holder: dict[str, Any] | None = None
     db_error: str | None = None
     started = time.monotonic()
     try:
@@ -110,8 +116,13 @@ def collect(config: Config, sessions: Sessions, log: EventLog,
         try:
             driver.limit_statement_time(STATEMENT_TIMEOUT_MS / 1000)
             driver.prepare_session()
+            # The runner lock is looked at, never taken, before and after the history is read (as `repair` does):
+            # a run that starts or ends meanwhile is still seen, so that its unfinished row is reported as a run
+            # in progress, not as one a stopped run left behind.
+            holder = sessions.lock_holder(driver)
             # Asked first, so that polling an unmigrated database does not fill the server's log with errors.
             history = driver.read_history() if driver.history_exists() else []
+            holder = holder or sessions.lock_holder(driver)
             tables = driver.list_tables()
         finally:
             driver.close()
@@ -138,4 +149,6 @@ def collect(config: Config, sessions: Sessions, log: EventLog,
         history=tuple(history) if connected else (),
         tables=tuple(tables) if connected else (),
         plan=plan,
+        run_in_progress=holder if connected else None,
+        order=Ordering(files) if files is not None else Ordering(MigrationSet()),
     )
