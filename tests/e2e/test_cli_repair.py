@@ -402,6 +402,9 @@ class TestRefusals:
         pytest.param(("--resume", "--forget", "1"), 2, "one thing at a time", id="two-actions"),
         pytest.param(("--skip-current",), 2, "goes with --resume", id="skip-without-resume"),
         pytest.param(("--resume", "--retry-current", "--skip-current"), 2, "contradict", id="retry-and-skip"),
+        pytest.param(("--forget", "abc"), 2, "--forget abc: 'abc' is not a version", id="forget-not-a-version"),
+        pytest.param(("--realign-checksums", "--version", "2"), 5, "it is pending, not applied, so it has no recorded "
+                     "checksum to realign", id="realign-pending"),
     ])
     def test_refused(self, db: TestDatabase, migrations_dir: Path, args: tuple[str, ...], code: int,
                      words: str) -> None:
@@ -640,26 +643,4 @@ class TestRunInProgress:
         assert json.loads(as_json.stdout)["run_in_progress"]
         assert None is json.loads(alone.stdout)["run_in_progress"]
         assert [] == text.find("lock_acquired") + text.find("lock_waiting")
-        assert history == db.history()
-
-
-class TestNamingRefusals:
-    @pytest.mark.parametrize(("args", "code", "words"), [
-        pytest.param(("--forget", "abc"), 2, "--forget abc: 'abc' is not a version", id="forget-not-a-version"),
-        pytest.param(("--realign-checksums", "--version", "2"), 5, "it is pending, not applied, so it has no recorded "
-                     "checksum to realign", id="realign-pending"),
-    ])
-    def test_refused(self, db: TestDatabase, migrations_dir: Path, args: tuple[str, ...], code: int,
-                     words: str) -> None:
-        """A V that is not a version says so; realigning a pending file says it has no checksum yet."""
-        write(migrations_dir, "001_a.sql", "CREATE TABLE a (id INTEGER);\n")
-        assert 0 == up(db, migrations_dir).returncode
-        write(migrations_dir, "002_b.sql", "CREATE TABLE b (id INTEGER);\n")
-        history = db.history()
-
-        result = repair(db, migrations_dir, *args)
-
-        assert code == result.returncode, result.stderr
-        [error] = result.find("error")
-        assert words in error["error"] and "unfinished" not in error["error"]
         assert history == db.history()
