@@ -564,6 +564,29 @@ class TestAtlas:
         assert ["20260102030405_next.sql"] == [p.name for p in created]
         assert ["atlas", "atlas"] == [m.format for m in load_migrations(folder).versioned]
 
+    @pytest.mark.parametrize(("files", "summed", "made"), [
+        pytest.param({"V1__a.sql": "SELECT 1;\n", "v2/V2__b.sql": "SELECT 2;\n", "U1__a.sql": "SELECT 0;\n"},
+                     ["V1__a.sql", "v2/V2__b.sql"], "V3__next.sql", id="flyway"),
+        pytest.param({"1_a.up.sql": "SELECT 1;\n", "1_a.down.sql": "SELECT 0;\n"}, ["1_a.up.sql"],
+                     "2_next.up.sql", id="golang-migrate"),
+    ])
+    def test_new_rehashes_other_dir_formats(self, tmp_path: Path, files: dict[str, str], summed: list[str],
+                                            made: str) -> None:
+        """`new` in a folder of one of Atlas's other directory formats rehashes atlas.sum over what Atlas hashes in
+        that format, so the folder still loads (its sum checked) with the new file in it."""
+        from datetime import datetime
+
+        from premigrate.commands import new
+
+        for name, text in files.items():
+            (tmp_path / name).parent.mkdir(exist_ok=True)
+            (tmp_path / name).write_text(text)
+        write_atlas_sum(tmp_path, summed)
+        created = new.create(tmp_path, load_migrations(tmp_path), "next", None, datetime(2026, 1, 2, 3, 4, 5))
+        assert made == created[0].name
+        assert made in (tmp_path / "atlas.sum").read_text()
+        assert made in [m.script for m in load_migrations(tmp_path).versioned]
+
 
 class TestPopx:
     """ory/x popx: one folder for all databases; the dialect's own file wins over the dialect-less one."""

@@ -140,6 +140,8 @@ def create(directory: Path, files: MigrationSet, description: str, style: str | 
         created.append(path)
     if style == "atlas":
         _rehash_atlas(directory)
+    elif style in ATLAS_DIR_FORMATS and (directory / "atlas.sum").is_file():
+        _rehash_atlas(directory, style)  # `atlas migrate new --dir-format <style>` rehashes these too
     if style == "drizzle":
         _add_to_journal(directory, created[0].stem, now)
     return created
@@ -162,12 +164,24 @@ def _add_to_journal(directory: Path, tag: str, now: datetime) -> None:
     path.write_text(json.dumps(journal, indent=2) + "\n", encoding="utf-8")
 
 
-def _rehash_atlas(directory: Path) -> None:
-    """atlas.sum names every file: a file added without rehashing is refused, so `new` rehashes, as
-    `atlas migrate new` does."""
-    from premigrate.model.formats.atlas import SUM_FILE, hash_file, total_sum
+# The other tools' formats Atlas keeps an atlas.sum for (`atlas migrate --dir-format`).
+ATLAS_DIR_FORMATS = ("flyway", "golang-migrate", "goose", "dbmate")
 
-    files = sorted((p for p in directory.glob("*.sql") if p.is_file()), key=lambda p: p.name.encode())
-    entries = hash_file([(p.name, p.read_bytes()) for p in files])
+
+def _rehash_atlas(directory: Path, fmt: str | None = None) -> None:
+    """atlas.sum names every file: a file added without rehashing is refused, so `new` rehashes, as
+    `atlas migrate new` does. `fmt`: one of Atlas's other directory formats, whose sum covers the files Atlas hashes
+    in that format, in its order (model/formats/atlas.py hashed_files; Flyway's sub-folders included)."""
+    from premigrate.model.formats.atlas import SUM_FILE, hash_file, hashed_files, total_sum
+    from premigrate.model.formats.base import scan, walk
+
+    if fmt is None:
+        files = sorted((p for p in directory.glob("*.sql") if p.is_file()), key=lambda p: p.name.encode())
+        raw = [(p.name, p.read_bytes()) for p in files]
+    else:
+        found = scan(directory)
+        found = walk(found) if fmt == "flyway" else [e for e in found if not e.is_dir]
+        raw = hashed_files(fmt, [(e.name, e.path.read_bytes()) for e in found if e.name.endswith(".sql")])
+    entries = hash_file(raw)
     text = f"h1:{total_sum(entries)}\n" + "".join(f"{name} h1:{value}\n" for name, value in entries)
     (directory / SUM_FILE).write_text(text, encoding="utf-8")
