@@ -439,6 +439,24 @@ class TestMissingSqliteFile:
         assert [] == [p.name for p in db.path.parent.iterdir() if p.name.startswith(db.path.name)]
 
 
+class TestMissingHistoryTable:
+    @pytest.mark.parametrize("args", [("--realign-checksums",), ("--forget", "1"), ("--resume",)],
+                             ids=["realign", "forget", "resume"])
+    def test_action_is_refused(self, db: TestDatabase, migrations_dir: Path, args: tuple[str, ...]) -> None:
+        """An action where the history table does not exist (a mistyped --table): exit 5 naming the table, as down
+        refuses it, not "nothing to realign" with exit 0; nothing is created."""
+        write(migrations_dir, "001_a.sql", "CREATE TABLE a (id INTEGER);\n")
+        assert 0 == up(db, migrations_dir).returncode
+        tables = db.tables()
+
+        result = repair(db, migrations_dir, *args, "--table", "premigrate_histroy")
+
+        assert 5 == result.returncode, result.stderr
+        [error] = result.find("error")
+        assert "there is no history table premigrate_histroy" in error["error"] and "\n" not in error["error"]
+        assert tables == db.tables()
+
+
 # -- a no-transaction file on PostgreSQL ----------------------------------------------------------------------------
 
 CONCURRENT = """-- premigrate:no-transaction

@@ -194,6 +194,28 @@ def refuse_missing_database(command: CommandRun) -> None:
         reason="unknown_database")
 
 
+def missing_history(command: CommandRun, refused: str, driver: Driver | None = None) -> ValidationFailed | None:
+    """The refusal of a command that acts on what premigrate applied, when the history table does not exist (None
+    when it does): far more often a mistyped setting than a database where nothing was ever applied. `driver`: a
+    session to look on, else a read-only one of its own."""
+    if driver is None:
+        with command.sessions.session(read_only=True) as own:
+            exists = own.history_exists()
+    else:
+        exists = driver.history_exists()
+    if exists:
+        return None
+    config = command.config
+    schema = config.history_schema
+    table = f"{schema}.{config.history_table_name}" if schema else config.table
+    names = ["DATABASE_URL" if config.default_sqlite else config.dsn_source, config.named("table")] + (
+        [config.named("schema")] if config.dsn.dialect == "postgresql" else [])
+    settings = f"{', '.join(names[:-1])} and {names[-1]}"
+    return ValidationFailed(
+        f"{refused}: there is no history table {table} in {config.dsn.redacted()}, so there is nothing premigrate "
+        f"applied there; check that {settings} name the database and history table that `premigrate up` migrated")
+
+
 def refuse_problems(log: EventLog, plan: Plan) -> None:
     if not plan.problems:
         return

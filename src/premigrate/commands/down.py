@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from premigrate.commands.common import EXIT_OK, CommandRun, refuse_missing_database, refuse_problems, require_target
+from premigrate.commands.common import (
+    EXIT_OK, CommandRun, missing_history, refuse_missing_database, refuse_problems, require_target,
+)
 from premigrate.drivers.base import STATE_APPLIED, Driver, HistoryRow
 from premigrate.errors import UsageError, ValidationFailed
 from premigrate.model.listed import checksum_accepted
@@ -96,17 +98,9 @@ def _history(command: CommandRun, driver: Driver) -> list[HistoryRow]:
     """The history to roll back from. No history table at all means premigrate never migrated this database with
     this table and schema: far more often a mistyped setting than a wish to roll back nothing, so it is refused
     where an existing history with nothing applied is nothing to do."""
-    if not driver.history_exists():
-        config = command.config
-        schema = config.history_schema
-        table = f"{schema}.{config.history_table_name}" if schema else config.table
-        names = ["DATABASE_URL" if config.default_sqlite else config.dsn_source, config.named("table")] + (
-            [config.named("schema")] if config.dsn.dialect == "postgresql" else [])
-        settings = f"{', '.join(names[:-1])} and {names[-1]}"
-        raise ValidationFailed(
-            f"down refused: there is no history table {table} in {config.dsn.redacted()}, so there is nothing "
-            f"premigrate applied there to roll back; check that {settings} name the database and history table that "
-            "`premigrate up` migrated")
+    refusal = missing_history(command, "down refused", driver)
+    if refusal is not None:
+        raise refusal
     return driver.read_history()
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from premigrate import __version__
 from premigrate.commands import report
-from premigrate.commands.common import CommandRun, refuse_missing_database
+from premigrate.commands.common import CommandRun, missing_history, refuse_missing_database
 from premigrate.commands.repair.survey import (
     ChecksumChange, row_order, split, survey, survey_json, survey_text,
 )
@@ -49,6 +49,9 @@ def run(command: CommandRun) -> int:
     if action is None:
         return _report(command, files)
     refuse_missing_database(command)  # each action's write session would create a missing SQLite file
+    refusal = missing_history(command, f"repair {_flag(action)} refused")
+    if refusal is not None:
+        raise refusal
     if action == "resume":
         return _resume(command, files)
     if action == "mark_applied":
