@@ -419,7 +419,17 @@ class TestMetrics:
         last = values.pop("premigrate_last_applied_timestamp_seconds")
         assert abs(newest.timestamp() - last) < 1.0
         assert {"premigrate_database_up": 1.0, "premigrate_migrations_applied": 2.0,
-                "premigrate_migrations_pending": 1.0, "premigrate_migrations_failed": 0.0} == values
+                "premigrate_migrations_pending": 1.0, "premigrate_migrations_failed": 0.0,
+                "premigrate_problems": 0.0} == values
+
+    def test_drift_is_a_problem(self, db: TestDatabase, applied: Path) -> None:
+        """An applied file edited since: nothing pending or failed, but premigrate_problems says `up` refuses."""
+        script = sorted(applied.glob("*.sql"))[0]
+        script.write_text(script.read_text() + "-- edited\nSELECT 1;\n")
+        with running(make_config(db.url, applied)) as served:
+            values = metrics(served)
+        assert (0.0, 0.0, 1.0) == (values["premigrate_migrations_pending"], values["premigrate_migrations_failed"],
+                                   values["premigrate_problems"])
 
     def test_empty_database(self, db: TestDatabase, migrations_dir: Path) -> None:
         """Nothing applied yet: applied 0, last applied timestamp 0, every file pending."""

@@ -39,6 +39,11 @@ class MetricsCollector:
         if snap.plan is not None:
             yield GaugeMetricFamily("premigrate_migrations_pending",
                                     "migrations in the folder that `up` would apply now", value=len(snap.pending))
+            # Drift, an out-of-order file, an unfinished or unknown row: what makes `up` and `check` refuse. Without
+            # it a /metrics-only alert saw an edited applied file as healthy (pending 0, failed 0).
+            yield GaugeMetricFamily("premigrate_problems",
+                                    "problems that make `up` and `check` refuse (drift, out of order, unfinished or "
+                                    "unknown rows)", value=len(snap.plan.problems))
         yield GaugeMetricFamily("premigrate_migrations_failed",
                                 "history rows not applied: failed, in_progress (or a stopped down: rolling_back)",
                                 value=len(snap.failed))
