@@ -200,3 +200,101 @@ class TestBadMigrationFiles:
 
         assert_one_line_error(result, 5, culprit)
         assert [] == result.find("wait_retrying")
+
+
+# A server that is never reached: these refusals come before any connection (the password command runs first).
+_PG = "postgresql://app@127.0.0.1:1/app"
+# Each case: the command, the environment (given the folder) and the message's start as the variable names it; the
+# flag's spelling must not appear. Messages built by the commands, after the Config was read, so no unit test of
+# load_config can see them.
+ENV_NAMED_CASES = [
+    pytest.param("up", lambda d: {"PREMIGRATE_PASSWORD_COMMAND": "tool 'unclosed"},
+                 "PREMIGRATE_PASSWORD_COMMAND: cannot split", "--password-command", 2, id="password-command-split"),
+    pytest.param("status", lambda d: {"DATABASE_URL": _PG, "PREMIGRATE_WAIT_TIMEOUT": "0",
+                                      "PREMIGRATE_PASSWORD_COMMAND": str(d / "no-such-tool")},
+                 "PREMIGRATE_PASSWORD_COMMAND ", "--password-command", 3, id="password-command-fails"),
+    pytest.param("serve", lambda d: {"PREMIGRATE_LISTEN": "nope"}, "PREMIGRATE_LISTEN 'nope' is not a valid",
+                 "--listen", 2, id="listen"),
+    pytest.param("serve", lambda d: {"PREMIGRATE_EXPECT_TABLES": "public.users"},
+                 "PREMIGRATE_EXPECT_TABLES 'public.users': name the table alone", "--expect-table", 2,
+                 id="expect-table"),
+    pytest.param("baseline", lambda d: {"PREMIGRATE_BASELINE_FROM": "alembic",
+                                        "PREMIGRATE_BASELINE_MAP": str(d / "no-map.txt")},
+                 "PREMIGRATE_BASELINE_MAP: cannot read", "--map", 2, id="map"),
+    pytest.param("baseline", lambda d: {"PREMIGRATE_BASELINE_FROM": "flyway", "PREMIGRATE_BASELINE_MAP": "m.txt"},
+                 "PREMIGRATE_BASELINE_MAP is only for", "--map", 2, id="map-not-alembic"),
+    pytest.param("baseline", lambda d: {"PREMIGRATE_BASELINE_FROM": "flyway",
+                                        "PREMIGRATE_BASELINE_FROM_TABLE": "a.b"},
+                 "PREMIGRATE_BASELINE_FROM_TABLE 'a.b': flyway keeps", "--from-table", 2, id="from-table"),
+    pytest.param("baseline", lambda d: {"PREMIGRATE_BASELINE_FROM": "goose",
+                                        "PREMIGRATE_BASELINE_FROM_TABLE": "a-b"},
+                 "PREMIGRATE_BASELINE_FROM_TABLE 'a-b': expected", "--from-table", 2, id="from-table-foreign"),
+    pytest.param("baseline", lambda d: {"PREMIGRATE_BASELINE_VERSION": "1", "PREMIGRATE_BASELINE_FROM": "flyway"},
+                 "baseline needs exactly one of --version VERSION or --from TOOL, but PREMIGRATE_BASELINE_VERSION=1 "
+                 "and PREMIGRATE_BASELINE_FROM=flyway", "--version 1", 2, id="version-and-from"),
+    pytest.param("baseline", lambda d: {"PREMIGRATE_BASELINE_VERSION": "9"},
+                 "PREMIGRATE_BASELINE_VERSION=9: no migration", "--version 9", 2, id="baseline-version"),
+    pytest.param("up", lambda d: {"PREMIGRATE_BASELINE_ON_EMPTY_HISTORY": "9"},
+                 "PREMIGRATE_BASELINE_ON_EMPTY_HISTORY=9: no migration", "--baseline-on-empty-history", 2,
+                 id="baseline-on-empty-history"),
+    pytest.param("up", lambda d: {"PREMIGRATE_BASELINE_MAP": "m.txt"}, "up PREMIGRATE_BASELINE_MAP: it tells",
+                 "--map", 2, id="up-map"),
+    pytest.param("status", lambda d: {"DATABASE_URL": _PG, "PREMIGRATE_SCHEMA": "app",
+                                      "PREMIGRATE_TARGETS": str(write(d.parent, "t.txt", "schema=t1\n"))},
+                 "target schema=t1: PREMIGRATE_SCHEMA=app is set too", "--schema", 2, id="fleet-schema"),
+    pytest.param("status", lambda d: {"DATABASE_URL": _PG, "PREMIGRATE_TABLE": "audit.history",
+                                      "PREMIGRATE_TARGETS": str(write(d.parent, "t.txt", "sqlite:///x.db\n"))},
+                 "target on line 1: PREMIGRATE_TABLE=audit.history names a schema", "--table", 2, id="fleet-table"),
+    pytest.param("status", lambda d: {"PREMIGRATE_TARGETS": str(d / "no-list.txt")},
+                 "PREMIGRATE_TARGETS=", "--targets", 2, id="fleet-targets"),
+    pytest.param("up", lambda d: {"PREMIGRATE_TARGETS": str(write(d.parent, "t.txt", "sqlite:///x.db\n")),
+                                  "PREMIGRATE_DRY_RUN": "1"},
+                 "PREMIGRATE_DRY_RUN does not take a fleet", "--dry-run", 2, id="fleet-dry-run"),
+    pytest.param("verify", lambda d: {"DATABASE_URL": "mysql://app@127.0.0.1:1/app",
+                                      "PREMIGRATE_SCRATCH_URL": "mysql://app@127.0.0.1:1"},
+                 "PREMIGRATE_SCRATCH_URL names no database", "--scratch-url", 2, id="scratch-url"),
+    pytest.param("up", lambda d: {"PREMIGRATE_DIR": str(d / "001_t1.sql")}, "PREMIGRATE_DIR '", "--dir", 2,
+                 id="dir-is-a-file"),
+    pytest.param("up", lambda d: {"PREMIGRATE_DIR": str(d / "missing")}, "migrations folder", "--dir", 2,
+                 id="dir-missing"),
+    pytest.param("repair", lambda d: {"PREMIGRATE_REPAIR_RETRY_CURRENT": "1"},
+                 "PREMIGRATE_REPAIR_RETRY_CURRENT goes with --resume", "--retry-current", 2, id="repair"),
+]
+
+
+def _error(result: CliResult, code: int) -> str:
+    """The one single-line `error` event of a run that exited `code` (some of these refusals come after a session
+    was opened, so other events may precede it)."""
+    assert code == result.returncode, result.stderr
+    [error] = result.find("error")
+    assert "\n" not in error["error"] and "Traceback" not in output_of(result)
+    return str(error["error"])
+
+
+class TestEnvironmentNamedNotFlag:
+    """A value set in the environment (a Kubernetes manifest's PREMIGRATE_X, no flag passed) is refused naming the
+    variable: a message about a flag nobody passed sends the user looking in the wrong place."""
+
+    @pytest.mark.parametrize(("command", "env", "starts", "flag", "code"), ENV_NAMED_CASES)
+    def test_message_names_the_variable(self, tmp_path: Path, migrations_dir: Path, command: str,
+                                        env: Callable[[Path], dict[str, str]], starts: str, flag: str,
+                                        code: int) -> None:
+        write(migrations_dir, "001_t1.sql", GOOD)
+        given = {"PREMIGRATE_DIR": str(migrations_dir), **env(migrations_dir)}
+
+        result = run_cli(command, env=given, cwd=tmp_path)
+
+        message = _error(result, code)
+        assert message.startswith(starts) or f": {starts}" in message, message
+        assert flag not in message.replace("--version VERSION or --from TOOL", ""), message
+
+    def test_down_changelog_to(self, tmp_path: Path, migrations_dir: Path) -> None:
+        """PREMIGRATE_TO on a changelog (whose changes have no versions) is refused as PREMIGRATE_TO=1."""
+        write(migrations_dir, "changelog.sql", "--liquibase formatted sql\n\n--changeset a:1\nCREATE TABLE t1 "
+                                               "(id INT);\n--rollback DROP TABLE t1;\n")
+        env = {"PREMIGRATE_DIR": str(migrations_dir)}
+        assert 0 == run_cli("up", env=env, cwd=tmp_path).returncode
+        result = run_cli("down", env={**env, "PREMIGRATE_TO": "1", "PREMIGRATE_YES": "1"}, cwd=tmp_path)
+
+        message = _error(result, 2)
+        assert message.startswith("PREMIGRATE_TO=1: the changes of a changelog have no versions"), message

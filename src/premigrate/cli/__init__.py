@@ -417,8 +417,8 @@ def _new(command_run: CommandRun) -> int:
 
     config = command_run.config
     if not config.migrations_dir.is_dir():
-        raise UsageError(f"migrations folder {str(config.migrations_dir)!r} does not exist; create it or point --dir "
-                         "at it")
+        raise UsageError(f"migrations folder {str(config.migrations_dir)!r} does not exist; create it or point "
+                         f"{config.named('dir')} at it")
     created = scaffold.create(config.migrations_dir, command_run.load(), config.new.description or "",
                               config.new.file_format, datetime.now(timezone.utc))
     for path in created:

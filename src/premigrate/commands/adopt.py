@@ -37,16 +37,19 @@ def check_options(command: CommandRun) -> dict[str, Version] | None:
     config = command.config
     tool = config.baseline.source
     if tool is None:
-        for given, flag in ((config.baseline.from_table, "--from-table"), (config.baseline.map_file, "--map")):
-            if given:
-                raise UsageError(f"up {flag}: it tells --baseline-from where the tool's history is; give "
+        for given, dest in ((config.baseline.from_table, "baseline_from_table"), (config.baseline.map_file,
+                                                                                  "baseline_map")):
+            if given:  # named by what set it: a manifest's variable is not blamed on a flag nobody passed
+                raise UsageError(f"up {config.named(dest)}: it tells --baseline-from where the tool's history is; give "
                                  "--baseline-from TOOL too (PREMIGRATE_BASELINE_FROM), or drop it")
         return None
-    if config.apply.baseline_on_empty_history is not None:
-        raise UsageError("up: give one of --baseline-from TOOL (adopt the tool's history) and "
-                         "--baseline-on-empty-history VERSION (take every file up to VERSION), not both")
+    on_empty = config.apply.baseline_on_empty_history
+    if on_empty is not None:
+        raise UsageError(f"up: give one of {config.option_text('up_baseline_from', tool)} (adopt the tool's history) "
+                         f"and {config.option_text('baseline_on_empty_history', on_empty)} (take every file up to "
+                         "that version), not both")
     if config.baseline.map_file and tool != "alembic":
-        raise UsageError("--map is only for --baseline-from alembic")
+        raise UsageError(f"{config.named('baseline_map')} is only for --baseline-from alembic")
     if tool == "alembic" and not config.baseline.map_file:
         raise UsageError("up --baseline-from alembic needs --map FILE: alembic revisions carry no order, so the file "
                          "maps each revision id to a version")
@@ -54,7 +57,7 @@ def check_options(command: CommandRun) -> dict[str, Version] | None:
         return None
     from premigrate.commands import baseline
 
-    return baseline.read_map(config.baseline.map_file)
+    return baseline.read_map(config.baseline.map_file, config.named("baseline_map"))
 
 
 def preview(command: CommandRun, driver: Driver, files: MigrationSet, history: Sequence[HistoryRow],
@@ -112,7 +115,7 @@ def _match(command: CommandRun, driver: Driver, files: MigrationSet, mapping: di
     tables = driver.list_tables()
     try:
         result = baseline.match_tool(tool, driver.fetch, tables, files, mapping, dialect=driver.dialect,
-                                     from_table=config.baseline.from_table)
+                                     from_table=config.baseline.from_table, names=config.named)
     except ToolTableMissing as exc:
         ours = {config.history_table_name.lower(), lock_table_name(config.history_table_name).lower()}
         own = sorted(t for t in tables if t.lower() not in ours)

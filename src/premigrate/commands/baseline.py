@@ -28,6 +28,7 @@ from premigrate.errors import MigrationFileError, ToolTableMissing, UsageError, 
 from premigrate.model.migrations import Migration, MigrationSet, parse_name
 from premigrate.model.history import digests, row_for
 from premigrate.model.versions import Version
+from premigrate.options import OPTIONS_BY_DEST
 from premigrate.commands.foreign_history import (  # noqa: F401 (FOREIGN and Foreign: the names baseline had)
     IDENTIFIER, FOREIGN, Foreign, Match, parse_version, take_matched, match_foreign,
 )
@@ -57,22 +58,31 @@ def up_to(files: MigrationSet, version: Version) -> list[Migration]:
     return [m for m in files.versioned if m.version is not None and key(m) <= cut]
 
 
-def require_version_in_folder(files: MigrationSet, version: Version, flag: str) -> None:
+def flag_of(dest: str) -> str:
+    """An option's flag: how messages name it when no Config says what set it (match_tool's callers pass named)."""
+    return OPTIONS_BY_DEST[dest].flag
+
+
+def require_version_in_folder(files: MigrationSet, version: Version, option: str) -> None:
+    """`option`: the option with its value as it was given (Config.option_text: `--version 5`, or
+    `PREMIGRATE_BASELINE_VERSION=5`)."""
     if version not in {m.version for m in files.versioned}:
-        raise UsageError(f"{flag} {version}: no migration with that version in the folder; name one of its files' "
+        raise UsageError(f"{option}: no migration with that version in the folder; name one of its files' "
                          "versions")
 
 
 def match_tool(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tables: list[str], files: MigrationSet,
                mapping: dict[str, Version] | None, *, dialect: str | None = None,
-               from_table: str | None = None) -> Match:
+               from_table: str | None = None, names: Callable[[str], str] = flag_of) -> Match:
+    """`names`: how messages name an option by its dest (Config.named: its environment variable when that set it)."""
     if tool in FOREIGN:
-        return match_foreign(tool, fetch, tables, files, dialect=dialect, from_table=from_table)
+        return match_foreign(tool, fetch, tables, files, dialect=dialect, from_table=from_table,
+                             from_table_name=names("baseline_from_table"))
     table = TOOL_TABLES[tool]
     if from_table:
         if "." in from_table or not IDENTIFIER.match(from_table):
-            raise UsageError(f"--from-table {from_table!r}: {tool} keeps its table in the connection's schema; give "
-                             "a plain table name")
+            raise UsageError(f"{names('baseline_from_table')} {from_table!r}: {tool} keeps its table in the "
+                             "connection's schema; give a plain table name")
         table = from_table
     if table not in tables:
         raise ToolTableMissing(f"baseline --from {tool}: no {table} table in this database; is this the database "
@@ -118,8 +128,9 @@ def match_tool(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tables:
             raise ValidationFailed("baseline --from alembic: alembic_version is empty: nothing to adopt")
         unmapped = [h for h in heads if h not in mapping]
         if unmapped:
-            raise ValidationFailed(f"baseline --from alembic: revision {unmapped[0]} is not in the --map file; add "
-                                   "it with the version of the matching migration file")
+            raise ValidationFailed(f"baseline --from alembic: revision {unmapped[0]} is not in the "
+                                   f"{names('baseline_map')} file; add it with the version of the matching migration "
+                                   "file")
         from premigrate.model.ordering import Ordering
 
         head = max((mapping[h] for h in heads), key=Ordering(files).of_version)
@@ -171,19 +182,20 @@ def _match_flyway(result: Match, fetch: Callable[[str], list[tuple[Any, ...]]], 
         result.notes.append("repeatables are matched by description and recorded with their current checksum")
 
 
-def read_map(path: str) -> dict[str, Version]:
-    """Revision -> version, from a JSON object or from lines of `revision version` (# comments allowed)."""
+def read_map(path: str, name: str = "--map") -> dict[str, Version]:
+    """Revision -> version, from a JSON object or from lines of `revision version` (# comments allowed). `name`: how
+    errors name the option (Config.named: PREMIGRATE_BASELINE_MAP when the environment set it)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise UsageError(f"--map: cannot read {path!r}: {exc.strerror}") from None
+        raise UsageError(f"{name}: cannot read {path!r}: {exc.strerror}") from None
     pairs: list[tuple[str, str]] = []
     stripped = text.strip()
     if stripped.startswith("{"):
         try:
             data = json.loads(stripped)
         except ValueError as exc:
-            raise UsageError(f"--map {path!r}: not valid JSON: {exc}") from None
+            raise UsageError(f"{name} {path!r}: not valid JSON: {exc}") from None
         pairs = [(str(k), str(v)) for k, v in data.items()]
     else:
         for number, line in enumerate(text.splitlines(), 1):
@@ -192,14 +204,14 @@ def read_map(path: str) -> dict[str, Version]:
                 continue
             parts = re.split(r"\s*[=:\s]\s*", line, maxsplit=1)
             if len(parts) != 2:
-                raise UsageError(f"--map {path!r}: line {number}: expected 'revision version'")
+                raise UsageError(f"{name} {path!r}: line {number}: expected 'revision version'")
             pairs.append((parts[0], parts[1]))
     mapping = {}
     for revision, version in pairs:
         try:
             mapping[revision] = Version.parse(version.strip())
         except ValueError:
-            raise UsageError(f"--map {path!r}: {version!r} (for revision {revision}) is not a version") from None
+            raise UsageError(f"{name} {path!r}: {version!r} (for revision {revision}) is not a version") from None
     return mapping
 
 
@@ -213,14 +225,20 @@ def run(command: CommandRun) -> int:
     files = command.load()
     version = config.baseline.version
     tool = config.baseline.source
-    if (version is None) == (tool is None):
+    if version is not None and tool is not None:
+        # Both were given the same way (a flag beats the other option's variable: settings._exclusive), so both are
+        # named by what set them, as down names --steps and --to.
+        raise UsageError(f"baseline needs exactly one of --version VERSION or --from TOOL, but "
+                         f"{config.option_text('baseline_version', version)} and "
+                         f"{config.option_text('baseline_from', tool)} are both given; keep only one of them")
+    if version is None and tool is None:
         raise UsageError("baseline needs exactly one of --version VERSION or --from TOOL")
     if version is not None:
-        require_version_in_folder(files, version, "--version")
+        require_version_in_folder(files, version, config.option_text("baseline_version", version))
     elif config.baseline.map_file and tool != "alembic":
-        raise UsageError("--map is only for baseline --from alembic")
+        raise UsageError(f"{config.named('baseline_map')} is only for baseline --from alembic")
     # Read before connecting: a bad map changes nothing.
-    mapping = read_map(config.baseline.map_file) if config.baseline.map_file else None
+    mapping = read_map(config.baseline.map_file, config.named("baseline_map")) if config.baseline.map_file else None
     with command.sessions.locked_session() as (driver, lock):
         history = driver.read_history()
         if history:
@@ -234,7 +252,7 @@ def run(command: CommandRun) -> int:
         else:
             assert tool is not None  # exactly one of --version and --from, checked above
             result = match_tool(tool, driver.fetch, driver.list_tables(), files, mapping,
-                                dialect=driver.dialect, from_table=config.baseline.from_table)
+                                dialect=driver.dialect, from_table=config.baseline.from_table, names=config.named)
             described = {}
         driver.ensure_schema()
         driver.ensure_history_table()

@@ -146,7 +146,8 @@ def load_files(config: Config, log: EventLog) -> MigrationSet:
     files = load_migrations(config.migrations_dir,
                             format="auto" if config.command == "new" else config.folder.file_format,
                             dialect=None if offline else config.dsn.dialect,
-                            allow_empty=config.folder.allow_empty or config.command == "new", filters=filters)
+                            allow_empty=config.folder.allow_empty or config.command == "new", filters=filters,
+                            option=config.named("dir"))
     for note in files.notes:
         log.warning("migration_file_ignored", note=note)
     log.debug("migrations_loaded", count=len(files.all), dir=str(config.migrations_dir))

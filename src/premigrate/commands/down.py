@@ -109,7 +109,7 @@ def _targets(command: CommandRun, files: MigrationSet, history: Sequence[History
     """The applied rows to roll back, newest first; refused while an earlier run is unfinished."""
     _refuse_unfinished(command, files, history)
     if files.listed:
-        return _listed_targets(files, history, steps, target)
+        return _listed_targets(files, history, steps, target, command.config.option_text("to", target))
     from premigrate.model.ordering import Ordering
 
     order = Ordering(files)  # newest by the folder's order: a diesel folder's is its versions' text order
@@ -120,11 +120,12 @@ def _targets(command: CommandRun, files: MigrationSet, history: Sequence[History
 
 
 def _listed_targets(files: MigrationSet, history: Sequence[HistoryRow], steps: int | None,
-                    target: Version | None) -> list[HistoryRow]:
+                    target: Version | None, target_text: str) -> list[HistoryRow]:
     """A changelog's applied changes, last executed first (Liquibase's rollback-count order: ORDEREXECUTED,
-    which a rerun moves to the end); changes applied in one instant by their listing order."""
+    which a rerun moves to the end); changes applied in one instant by their listing order. `target_text`: the --to
+    option as it was given (Config.option_text), for its refusal."""
     if target is not None:
-        raise UsageError(f"--to {target}: the changes of a changelog have no versions; roll back with --steps N")
+        raise UsageError(f"{target_text}: the changes of a changelog have no versions; roll back with --steps N")
     position = {m.id: m.position for m in files.listed}
     applied = sorted((r for r in history if r.state == STATE_APPLIED),
                      key=lambda r: (r.applied_at, position.get(r.migration_id, 0)), reverse=True)

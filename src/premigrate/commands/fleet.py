@@ -286,8 +286,8 @@ def run_command(command: CommandRun) -> int:
         from premigrate.commands import up
 
         if command.config.apply.dry_run:
-            raise UsageError("--dry-run does not take a fleet; run `premigrate plan` on one target, or `premigrate "
-                             "check --targets ...` to see which targets have work")
+            raise UsageError(f"{command.config.named('dry_run')} does not take a fleet; run `premigrate plan` on one "
+                             "target, or `premigrate check --targets ...` to see which targets have work")
         return run(command, up.run)
     from premigrate.commands import status
 

@@ -18,9 +18,11 @@ from premigrate.model.fleet import Target, TargetKind, parse_targets, select, ta
 
 def read_targets(command: CommandRun) -> list[Target]:
     """The fleet's targets: the list file (or stdin), or the query's rows; then this shard's slice."""
-    fleet = command.config.fleet
+    config = command.config
+    fleet = config.fleet
     if fleet.targets is not None:
-        source = "standard input" if fleet.targets == "-" else f"--targets {fleet.targets}"
+        # Named as given (--targets FILE or PREMIGRATE_TARGETS=FILE): not blamed on a flag nobody passed.
+        source = "standard input" if fleet.targets == "-" else config.option_text("targets", fleet.targets)
         try:
             if fleet.targets == "-":
                 text = sys.stdin.read()
@@ -39,9 +41,11 @@ def read_targets(command: CommandRun) -> list[Target]:
 
 
 def _query_targets(command: CommandRun, sql: str) -> list[Target]:
-    dialect = command.config.dsn.dialect
+    config = command.config
+    dialect = config.dsn.dialect
+    name = config.named("targets_query")
     if dialect == "sqlite":
-        raise UsageError("--targets-query: SQLite has no schemas or databases to list; give SQLite files with "
+        raise UsageError(f"{name}: SQLite has no schemas or databases to list; give SQLite files with "
                          "--targets, one sqlite:/// URL per line")
     kind = TargetKind.SCHEMA if dialect == "postgresql" else TargetKind.DATABASE
     with command.sessions.session(read_only=True) as driver:
@@ -50,8 +54,8 @@ def _query_targets(command: CommandRun, sql: str) -> list[Target]:
             # the literal `%` of a LIKE pattern.
             rows = driver.fetch(sql.replace("%", "%%"), ())
         except PremigrateError as exc:
-            raise UsageError(f"--targets-query failed on {command.config.dsn.redacted()}: {exc.message}") from None
-    return targets_from_rows(rows, kind=kind, source="--targets-query")
+            raise UsageError(f"{name} failed on {config.dsn.redacted()}: {exc.message}") from None
+    return targets_from_rows(rows, kind=kind, source=name)
 
 
 def target_config(base: Config, target: Target) -> Config:
@@ -65,11 +69,13 @@ def target_config(base: Config, target: Target) -> Config:
             raise UsageError(f"target {target.name}: schema= targets need PostgreSQL (the configured database is "
                              f"{dialect}); on MySQL/MariaDB use database=NAME")
         if base.schema is not None:
-            raise UsageError(f"target {target.name}: --schema {base.schema} is set too; a schema= target names its "
-                             "own schema: drop --schema (PREMIGRATE_SCHEMA)")
+            # Named as given: a manifest's PREMIGRATE_SCHEMA is not blamed on a --schema nobody passed.
+            raise UsageError(f"target {target.name}: {base.option_text('schema', base.schema)} is set too; a schema= "
+                             f"target names its own schema: drop {base.named('schema')}")
         if "." in base.table:
-            raise UsageError(f"target {target.name}: --table {base.table} names a schema of its own, so every "
-                             "schema target would share one history table; give --table without a schema")
+            raise UsageError(f"target {target.name}: {base.option_text('table', base.table)} names a schema of its "
+                             "own, so every schema target would share one history table; give "
+                             f"{base.named('table')} without a schema")
         return replace(base, schema=target.value)
     if target.kind is TargetKind.DATABASE:
         if dialect == "sqlite":
@@ -78,11 +84,11 @@ def target_config(base: Config, target: Target) -> Config:
     dsn = target.dsn
     assert dsn is not None
     if base.schema is not None and dsn.dialect != "postgresql":
-        raise UsageError(f"target on line {target.line}: --schema applies to PostgreSQL only and this target is "
-                         f"{dsn.dialect}")
+        raise UsageError(f"target on line {target.line}: {base.named('schema')} applies to PostgreSQL only and "
+                         f"this target is {dsn.dialect}")
     if "." in base.table and dsn.dialect != "postgresql":
-        raise UsageError(f"target on line {target.line}: --table {base.table} names a schema, which only "
-                         "PostgreSQL has")
+        raise UsageError(f"target on line {target.line}: {base.option_text('table', base.table)} names a schema, "
+                         "which only PostgreSQL has")
     try:  # a bad parameter is the list's error, found before any target runs
         driver_class(dsn.dialect).check_url(dsn)
     except UsageError as exc:

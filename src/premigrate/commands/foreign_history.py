@@ -108,13 +108,14 @@ def take_matched(result: Match, versions: set[Version], by_version: dict[Version
 
 # -- the tools whose tables FOREIGN describes ------------------------------------------------------------------------
 
-def _split_table(tool: str, from_table: str | None, dialect: str | None) -> tuple[str | None, str]:
+def _split_table(tool: str, from_table: str | None, dialect: str | None, from_table_name: str = "--from-table"
+                 ) -> tuple[str | None, str]:
     spec = FOREIGN[tool]
     if not from_table:
         return (spec.schema if dialect in spec.schema_on else None), spec.table
     parts = from_table.split(".")
     if len(parts) > 2 or not all(IDENTIFIER.match(p) for p in parts):
-        raise UsageError(f"--from-table {from_table!r}: expected [schema.]table, letters, digits and _ only")
+        raise UsageError(f"{from_table_name} {from_table!r}: expected [schema.]table, letters, digits and _ only")
     return (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
 
 
@@ -123,9 +124,9 @@ def _quote(dialect: str | None, name: str) -> str:
 
 
 def _locate(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tables: list[str], dialect: str | None,
-            from_table: str | None) -> str:
+            from_table: str | None, from_table_name: str = "--from-table") -> str:
     """The tool's table as a qualified, quoted name for a SELECT, or a refusal saying where it was looked for."""
-    schema, table = _split_table(tool, from_table, dialect)
+    schema, table = _split_table(tool, from_table, dialect, from_table_name)
     if dialect == "sqlite":
         if tool == "sqitch" and not from_table:
             raise ValidationFailed("baseline --from sqitch: on SQLite sqitch keeps its registry in a separate "
@@ -158,8 +159,10 @@ def _version_of(text: Any, tool: str) -> Version | None:
 
 
 def match_foreign(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tables: list[str], files: MigrationSet,
-                  *, dialect: str | None = None, from_table: str | None = None) -> Match:
-    table = _locate(tool, fetch, tables, dialect, from_table)
+                  *, dialect: str | None = None, from_table: str | None = None,
+                  from_table_name: str = "--from-table") -> Match:
+    """`from_table_name`: how errors name --from-table (Config.named: its environment variable when that set it)."""
+    table = _locate(tool, fetch, tables, dialect, from_table, from_table_name)
     result = Match(tool)
     by_version = {m.version: m for m in files.versioned}
     versions: set[Version] = set()

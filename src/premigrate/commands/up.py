@@ -33,8 +33,8 @@ def run(command: CommandRun) -> int:
     if config.apply.baseline_on_empty_history is not None:
         from premigrate.commands import baseline
 
-        baseline.require_version_in_folder(files, config.apply.baseline_on_empty_history,
-                                           "--baseline-on-empty-history")
+        version = config.apply.baseline_on_empty_history
+        baseline.require_version_in_folder(files, version, config.option_text("baseline_on_empty_history", version))
     adopting = config.baseline.source is not None
     mapping = adopt.check_options(command)
     if config.apply.dry_run:

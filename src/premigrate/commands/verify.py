@@ -215,7 +215,8 @@ def _given_scratch(dsn: Dsn, config: Config) -> Scratch:
         return Scratch(dsn, Path(dsn.database or "").name, "file", dsn)
     if dsn.dialect == "mysql":
         if not dsn.database:
-            raise UsageError("--scratch-url names no database; add it to the URL (mysql://user@host/scratch)")
+            raise UsageError(f"{config.named('scratch_url')} names no database; add it to the URL "
+                             "(mysql://user@host/scratch)")
         return Scratch(dsn, dsn.database, "database", dsn)
     # PostgreSQL: the schema migrations run in (--schema, else public) is what verify empties.
     schema = config.schema or "public"
@@ -236,8 +237,9 @@ def _prepare_given(scratch_run: CommandRun, scratch: Scratch) -> None:
     what = f"premigrate history ({len(history)} rows)" if history else f"{len(tables)} tables"
     if not scratch_run.config.verify.yes:
         raise UsageError(
-            f"verify refused: the --scratch-url database {scratch.dsn.redacted()} holds {what}; verify empties the "
-            f"database it works in ({'schema ' + scratch.name if scratch.kind == 'schema' else scratch.name}): "
+            f"verify refused: the {scratch_run.config.named('scratch_url')} database {scratch.dsn.redacted()} holds "
+            f"{what}; verify empties the database it works in "
+            f"({'schema ' + scratch.name if scratch.kind == 'schema' else scratch.name}): "
             "pass --yes to let it, or name an empty database")
     scratch_run.log.warning("verify_emptying_scratch", scratch=scratch.dsn.redacted(), holds=what)
     recreate(scratch)

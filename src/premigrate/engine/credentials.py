@@ -35,6 +35,9 @@ class PasswordCommand:
     """The --password-command to run for each new connection."""
     argv: tuple[str, ...]
     timeout_s: float = DEFAULT_TIMEOUT_S
+    # How failures name the option: its flag or the environment variable it came from (Config.named), so that a
+    # command set in a manifest's PREMIGRATE_PASSWORD_COMMAND is not blamed on a flag nobody passed.
+    source: str = "--password-command"
 
     @classmethod
     def parse(cls, text: str, *, timeout_s: float = DEFAULT_TIMEOUT_S, source: str = "--password-command"
@@ -51,7 +54,7 @@ class PasswordCommand:
                              " 'aws rds generate-db-auth-token --hostname H --port 5432 --username U'")
         if not timeout_s > 0:
             raise UsageError(f"{source}: the timeout must be more than 0 seconds")
-        return cls(argv, float(timeout_s))
+        return cls(argv, float(timeout_s), source)
 
     @property
     def program(self) -> str:
@@ -105,7 +108,7 @@ class PasswordCommand:
         return text
 
     def _failed(self, what: str) -> PasswordCommandFailed:
-        return PasswordCommandFailed(f"--password-command {self.program!r} {what}", program=self.program,
+        return PasswordCommandFailed(f"{self.source} {self.program!r} {what}", program=self.program,
                                      reason="password_command")
 
 

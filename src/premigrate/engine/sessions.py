@@ -213,7 +213,8 @@ class Sessions:
         self.host = socket.gethostname()
         self.capabilities = Capabilities.of(driver_class(config.dsn.dialect))
         command = config.connection.password_command
-        self.password_command = PasswordCommand.parse(command) if command else None
+        self.password_command = (PasswordCommand.parse(command, source=config.named("password_command"))
+                                 if command else None)
         # MySQL family: whether the server is MariaDB, once a session has connected (formats that tell MariaDB from
         # MySQL, as Liquibase's dbms does, read it); None before.
         self.mariadb: bool | None = None

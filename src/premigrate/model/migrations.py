@@ -158,13 +158,14 @@ def _strip_comments_and_space(sql: str) -> str:
 
 
 def load_migrations(directory: Path, *, format: str = "auto", dialect: str | None = None,
-                    allow_empty: bool = False, filters: Filters | None = None) -> MigrationSet:
+                    allow_empty: bool = False, filters: Filters | None = None, option: str = "--dir") -> MigrationSet:
     """Read and parse every migration in `directory` by `format`'s rules. A broken folder fails here, before any
     connection; `dialect` (when known) lets a format check the database it was written for; `filters` say which
-    changes of a changelog this run selects (listed migrations: model/listed.py)."""
+    changes of a changelog this run selects (listed migrations: model/listed.py); `option` is how messages name the
+    option that gave the folder (--dir, or PREMIGRATE_DIR when the environment set it)."""
     from premigrate.model import formats
 
-    entries = scan(directory)
+    entries = scan(directory, option=option)
     # Callback-shaped names (beforeMigrate.sql, afterMigrate__grants.sql, ...) are not migrations: set aside for
     # commands/common.load_callbacks, which checks and runs them.
     callback_files = [e.name for e in entries if not e.is_dir and e.name[:1] in _CALLBACK_INITIALS

@@ -69,18 +69,21 @@ def _action(config: Config) -> str | None:
         ("forget", config.repair.forget is not None),
         ("realign_checksums", config.repair.realign_checksums),
     ) if given]
+    # Each option is named by what set it: a PREMIGRATE_REPAIR_* variable is not blamed on a flag nobody passed.
+    named = config.named
     if len(chosen) > 1:
-        raise UsageError(f"repair does one thing at a time: choose one of {', '.join('--' + _flag(c) for c in chosen)}")
+        raise UsageError(f"repair does one thing at a time: choose one of "
+                         f"{', '.join(named('repair_' + c) for c in chosen)}")
     action = chosen[0] if chosen else None
     retry, skip = config.repair.retry_current, config.repair.skip_current
     if (retry or skip) and action != "resume":
-        raise UsageError(f"--{'retry' if retry else 'skip'}-current goes with --resume")
+        raise UsageError(f"{named('repair_retry_current' if retry else 'repair_skip_current')} goes with --resume")
     if retry and skip:
-        raise UsageError("--retry-current and --skip-current contradict each other: choose the one that says "
-                         "whether the statement took effect")
+        raise UsageError(f"{named('repair_retry_current')} and {named('repair_skip_current')} contradict each other: "
+                         "choose the one that says whether the statement took effect")
     if config.repair.version is not None and action not in ("resume", "realign_checksums"):
-        raise UsageError("--version goes with --resume or --realign-checksums (--mark-applied and --forget name "
-                         "their version themselves)")
+        raise UsageError(f"{named('repair_version')} goes with --resume or --realign-checksums (--mark-applied and "
+                         "--forget name their version themselves)")
     return action
 
 

@@ -44,8 +44,9 @@ STOP_GRACE_S = 5.0
 
 # -- the listen address ---------------------------------------------------------------------------------------------
 
-def parse_listen(value: str) -> tuple[str, int]:
-    """`host:port`, `:port` (all interfaces), `[v6addr]:port` or a bare `port` -> (host, port)."""
+def parse_listen(value: str, name: str = "--listen") -> tuple[str, int]:
+    """`host:port`, `:port` (all interfaces), `[v6addr]:port` or a bare `port` -> (host, port). `name`: how errors
+    name the option (Config.named: PREMIGRATE_LISTEN when the environment set it)."""
     text = value.strip()
     hint = "use HOST:PORT, e.g. 0.0.0.0:8080, :8080 (all interfaces), 127.0.0.1:9090 or [::]:8080"
     if text.isdigit():
@@ -53,16 +54,16 @@ def parse_listen(value: str) -> tuple[str, int]:
     elif text.startswith("["):
         end = text.find("]")
         if end < 0 or text[end + 1:end + 2] != ":":
-            raise UsageError(f"--listen {value!r} is not a valid address; {hint}")
+            raise UsageError(f"{name} {value!r} is not a valid address; {hint}")
         host, port_text = text[1:end], text[end + 2:]
         if not host:
-            raise UsageError(f"--listen {value!r} has an empty IPv6 address; {hint}")
+            raise UsageError(f"{name} {value!r} has an empty IPv6 address; {hint}")
     else:
         host, sep, port_text = text.rpartition(":")
         if not sep or ":" in host:
-            raise UsageError(f"--listen {value!r} is not a valid address; {hint}")
+            raise UsageError(f"{name} {value!r} is not a valid address; {hint}")
     if not port_text.isdigit() or int(port_text) > 65535:
-        raise UsageError(f"--listen {value!r}: the port is not a number between 0 and 65535; {hint}")
+        raise UsageError(f"{name} {value!r}: the port is not a number between 0 and 65535; {hint}")
     return host or "0.0.0.0", int(port_text)
 
 
@@ -85,26 +86,31 @@ def serve(
     A bad --listen, a negative cache time or an address that cannot be bound is a UsageError (exit 2), raised before
     anything is served. `ready_event` is set once the socket listens.
     """
-    host, port = parse_listen(listen)
+    # Each option is named as it was given: a value from the environment is not blamed on a flag nobody passed.
+    host, port = parse_listen(listen, config.named("listen"))
     cache_seconds = cache_seconds or 0.0  # None (a duration of 0): no caching, every request reads the database
     if cache_seconds < 0:
-        raise UsageError(f"--health-cache {cache_seconds} is negative; use 0 to read the database on every request")
+        raise UsageError(f"{config.option_text('health_cache', cache_seconds)} is negative; use 0 to read the "
+                         "database on every request")
     tables = tuple(dict.fromkeys(t.strip() for t in expect_tables))
     if any(not t for t in tables):
-        raise UsageError("--expect-table is empty; name a table, e.g. --expect-table users")
+        raise UsageError(f"{config.named('expect_tables')} is empty; name a table, e.g. "
+                         f"{config.option_text('expect_tables', 'users')}")
     for table in tables:
         # Only the tables of the URL's database (PostgreSQL: the search path or --schema) are listed: a qualified
         # name would read "missing" forever, so it is refused rather than accepted.
         if "." in table:
-            raise UsageError(f"--expect-table {table!r}: name the table alone, without a schema or database "
-                             f"(e.g. --expect-table {table.rsplit('.', 1)[1] or 'users'}); it is looked up in the "
-                             "URL's database (PostgreSQL: the search path, or --schema)")
+            raise UsageError(f"{config.named('expect_tables')} {table!r}: name the table alone, without a schema or "
+                             f"database (e.g. {config.option_text('expect_tables', table.rsplit('.', 1)[1] or 'users')}"
+                             f"); it is looked up in the URL's database (PostgreSQL: the search path, or "
+                             f"{config.named('schema')})")
     state = HealthState(config, log, expect_tables=tables, cache_seconds=cache_seconds,
                         unhealthy_after=unhealthy_after or 0.0, refresh_deadline=refresh_deadline)
     try:
         server = HealthServer((host, port), state, log)
     except OSError as exc:
-        raise UsageError(f"--listen {listen!r}: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise UsageError(f"{config.named('listen')} {listen!r}: cannot listen on {host}:{port}: "
+                         f"{exc.strerror or exc}") from None
     stop = stop_event or threading.Event()
     bound_host, bound_port = server.server_address[:2]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5},

@@ -66,19 +66,20 @@ def describe_os_error(exc: OSError) -> str:
     return exc.strerror.lower() if exc.strerror else type(exc).__name__
 
 
-def scan(directory: Path, prefix: str = "") -> list[Entry]:
+def scan(directory: Path, prefix: str = "", *, option: str = "--dir") -> list[Entry]:
     """The folder's entries, sorted by name. Hidden names are skipped; a name with control characters, an unreadable
     entry, or a `*.sql` entry that is not a regular file is refused here, before anything connects. `prefix` (a
-    sub-folder's path, `sub/`) is put before the names in messages."""
+    sub-folder's path, `sub/`) is put before the names in messages. `option`: how messages name the option that
+    gave the folder (Config.named: PREMIGRATE_DIR when the environment set it; the model knows no Config)."""
     from premigrate.errors import UsageError
 
     try:
         raw = sorted(os.scandir(directory), key=lambda e: e.name)
     except FileNotFoundError:
-        raise UsageError(f"migrations folder {show(str(directory))!r} does not exist; create it or point --dir "
+        raise UsageError(f"migrations folder {show(str(directory))!r} does not exist; create it or point {option} "
                          "at it") from None
     except NotADirectoryError:
-        raise UsageError(f"--dir {show(str(directory))!r} is a file, not a folder") from None
+        raise UsageError(f"{option} {show(str(directory))!r} is a file, not a folder") from None
     except PermissionError:
         raise UsageError(f"migrations folder {show(str(directory))!r} is not readable (permission denied)") from None
     entries: list[Entry] = []
