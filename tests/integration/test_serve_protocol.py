@@ -211,11 +211,12 @@ class TestStartRefusals:
 
     def test_empty_listen_is_exit_2(self, tmp_path: Path, migrations_dir: Path) -> None:
         """`--listen ""` is a bad value (exit 2 before serving), not the default address."""
-        for args, env in ((("--listen", ""), {}), ((), {"PREMIGRATE_LISTEN": ""})):
+        cases = ((("--listen", ""), {}, "--listen"), ((), {"PREMIGRATE_LISTEN": ""}, "PREMIGRATE_LISTEN"))
+        for args, env, named in cases:  # the message names the setting the value came from
             result = run_cli("serve", *args, "--dir", str(migrations_dir),
                              env={"DATABASE_URL": f"sqlite:///{tmp_path}/x.db", **env}, timeout=30)
             assert 2 == result.returncode, result.stderr
-            assert "--listen ''" in result.stderr and "serve_listening" not in result.stderr
+            assert f"{named} ''" in result.stderr and "serve_listening" not in result.stderr
 
     @pytest.mark.parametrize(("flag", "meaning"), [("--health-cache", "or 0 for no cache"),
                                                    ("--unhealthy-after", "or 0 for never")])
