@@ -396,6 +396,20 @@ class TestReady:
             status, body = served.get_json("/health/ready")
             assert (200, "ready") == (status, body["status"])
 
+    def test_not_ready_while_after_migrate_is_owed(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """A failed afterMigrate leaves a debt (model/owed.py) that `check` counts (7): not ready until `up` pays it."""
+        (migrations_dir / "001_create_users.sql").write_text(USERS)
+        (migrations_dir / "afterMigrate.sql").write_text("INSERT INTO no_such_table VALUES (1);\n")
+        assert 4 == up(db, migrations_dir)
+        with running(make_config(db.url, migrations_dir), cache_seconds=0) as served:
+            status, body = served.get_json("/health/ready")
+            assert (503, "not_ready") == (status, body["status"])
+            assert "afterMigrate failed in the run of" in body["reason"]
+            (migrations_dir / "afterMigrate.sql").write_text("SELECT 1;\n")
+            assert 0 == up(db, migrations_dir)
+            status, body = served.get_json("/health/ready")
+            assert (200, "ready") == (status, body["status"])
+
     def test_missing_expected_table_does_not_fail_readiness(self, db: TestDatabase, applied: Path) -> None:
         """Readiness follows `check` only: a missing --expect-table degrades /health/database but stays ready."""
         with running(make_config(db.url, applied), expect_tables=["payments"]) as served:

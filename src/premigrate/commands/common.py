@@ -4,7 +4,7 @@ plan, and the refusals every command words the same way."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from typing import TYPE_CHECKING, ClassVar
@@ -70,10 +70,13 @@ class CommandRun:
         self.callbacks = load_callbacks(self, files)
         return files
 
-    def plan(self, files: MigrationSet, history: Sequence[HistoryRow]) -> Plan:
+    def plan(self, files: MigrationSet, history: Sequence[HistoryRow], owed: tuple[HistoryRow, ...] = ()) -> Plan:
+        """The plan of `files` against `history`; `owed`: the callbacks the history says a run still owes
+        (Driver.owed_callbacks, read with it)."""
         if files.listed and self.sessions.mariadb is not None:
             files = self._for_server(files, "mariadb" if self.sessions.mariadb else "mysql")
-        return plan_for(files, history, self.policy)
+        plan = plan_for(files, history, self.policy)
+        return replace(plan, owed=owed) if owed else plan
 
     def _for_server(self, files: MigrationSet, dbms: str) -> MigrationSet:
         """The changesets' dbms skips judged for the server connected to: Liquibase tells MariaDB from MySQL by the

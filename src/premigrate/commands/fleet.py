@@ -297,13 +297,14 @@ def run_command(command: CommandRun) -> int:
 
     def status_of(target_run: CommandRun) -> int:
         plan = status.current_plan(target_run)
-        state = "problem" if plan.problems else "pending" if plan.outstanding else "current"
+        state = "problem" if plan.problems else "pending" if plan.outstanding or plan.owed else "current"
         details[cast(TargetRun, target_run).target] = {
             "state": state,
             # Recorded as applied, the file changed since (drift) or gone from the folder included.
             "applied": sum(1 for e in plan.entries if e.state in ("applied", "changed", "missing")),
             "pending": len(plan.outstanding),
             "problems": [p.message for p in plan.problems],
+            **status.owed_fields(plan),
         }
         return EXIT_OK
 

@@ -30,13 +30,13 @@ def show(command: CommandRun, files: MigrationSet) -> int:
         # `up` would create this file and apply everything; the plan says so without creating it.
         return _print(command, command.plan(files, []))
     with command.sessions.session(read_only=True) as driver:
-        history = driver.read_history()
+        history, owed = driver.read_history(), driver.owed_callbacks
         if command.config.command == "up" and command.config.baseline.source is not None:
             from premigrate.commands import adopt
 
             # up --dry-run --baseline-from: planned as if the tool's history were adopted (the rows are not written).
             history, _ = adopt.preview(command, driver, files, history, adopt.check_options(command))
-        return _print(command, command.plan(files, history))
+        return _print(command, command.plan(files, history, owed))
 
 
 def _print(command: CommandRun, plan: Plan) -> int:
@@ -52,7 +52,7 @@ def _print(command: CommandRun, plan: Plan) -> int:
     report.write_stdout(text)
     refuse_problems(log, plan)
     log.info("plan", pending=len(steps), versions=[s.migration.id for s in steps], dry_run=True)
-    return EXIT_PENDING if steps else EXIT_OK
+    return EXIT_PENDING if steps or plan.owed else EXIT_OK
 
 
 def _step_view(command: CommandRun, step: Step) -> report.StepView:

@@ -51,6 +51,8 @@ def _limit(seconds: float | None) -> str:
 def plan_text(views: Sequence[StepView], plan: Plan, *, secrets: Sequence[str] = ()) -> str:
     if not views and plan.problems:  # a failed or unfinished row, drift: nothing runs, and it is not up to date
         lines = ["Nothing can be applied until the problems below are resolved."]
+    elif not views and plan.owed:
+        lines = ["No migration to apply; `up` runs the afterMigrate callback that a run still owes."]
     elif not views:
         lines = ["Nothing to apply: the database is up to date with the folder."]
     elif plan.problems:  # `up` refuses before applying any of them: the list is what would follow the fix
@@ -85,7 +87,20 @@ def plan_text(views: Sequence[StepView], plan: Plan, *, secrets: Sequence[str] =
         lines.append(f"REFUSED: {problem.message}")
     for warning in plan.warnings:
         lines.append(f"warning: {warning.message}")
+    lines.extend(_owed_lines(plan))
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _owed_lines(plan: Plan) -> list[str]:
+    """The callbacks a run still owes (model/owed.py), one line each."""
+    from premigrate.model.owed import describe
+
+    return [f"owed: {show(describe(row))}; the next `up` runs it" for row in plan.owed]
+
+
+def _owed_json(plan: Plan) -> list[dict[str, Any]]:
+    return [{"callback": row.description, "since": row.applied_at.isoformat(), "error": row.error}
+            for row in plan.owed]
 
 
 def plan_json(views: Sequence[StepView], plan: Plan, *, database: str, secrets: Sequence[str] = ()) -> str:
@@ -110,6 +125,7 @@ def plan_json(views: Sequence[StepView], plan: Plan, *, database: str, secrets: 
         "count": len(views),
         "problems": [{"kind": p.kind, "id": p.migration_id, "message": p.message} for p in plan.problems],
         "warnings": [{"kind": p.kind, "id": p.migration_id, "message": p.message} for p in plan.warnings],
+        "callbacks_owed": _owed_json(plan),
     }
     return json.dumps(document, indent=2)
 
@@ -141,6 +157,7 @@ def status_json(plan: Plan, *, database: str, table: str) -> str:
         "pending": [s.migration.id for s in plan.outstanding],
         "problems": [{"kind": p.kind, "id": p.migration_id, "message": p.message} for p in plan.problems],
         "warnings": [{"kind": p.kind, "id": p.migration_id, "message": p.message} for p in plan.warnings],
+        "callbacks_owed": _owed_json(plan),
     }
     return json.dumps(document, indent=2)
 
@@ -168,6 +185,7 @@ def status_table(plan: Plan) -> str:
         counts[e.state] = counts.get(e.state, 0) + 1
     lines.append("")
     lines.append(", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "nothing")
+    lines.extend(_owed_lines(plan))
     return "\n".join(lines)
 
 

@@ -1,5 +1,5 @@
-"""`premigrate status` (every migration with its state) and `premigrate check` (exit 0 up to date, 7 pending, 5 on
-drift or an unfinished run). Read-only, no lock."""
+"""`premigrate status` (every migration with its state) and `premigrate check` (exit 0 up to date, 7 pending or an
+afterMigrate still owed, 5 on drift or an unfinished run). Read-only, no lock."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ def current_plan(command: CommandRun) -> Plan:
     files = command.load()
     with command.sessions.session(read_only=True) as driver:
         history = driver.read_history()
-    return command.plan(files, history)
+        owed = driver.owed_callbacks
+    return command.plan(files, history, owed)
 
 
 def run(command: CommandRun) -> int:
@@ -47,11 +48,22 @@ def judge(log: EventLog, plan: Plan) -> int:
             log.error("check_failed", kind=problem.kind, migration_id=problem.migration_id, script=problem.script,
                       error=problem.message)
         raise ValidationFailed(problem_summary(plan, "check_failed"))
-    if plan.outstanding:
-        log.warning("pending", pending=len(plan.outstanding), versions=[s.migration.id for s in plan.outstanding])
+    if plan.outstanding or plan.owed:
+        log.warning("pending", pending=len(plan.outstanding), versions=[s.migration.id for s in plan.outstanding],
+                    **owed_fields(plan))
         return EXIT_PENDING
     log.info("up_to_date")
     return EXIT_OK
+
+
+def owed_fields(plan: Plan) -> dict[str, object]:
+    """The callbacks a run still owes, for a log event (none: no field)."""
+    if not plan.owed:
+        return {}
+    from premigrate.model.owed import describe
+
+    return {"callbacks_owed": [describe(row) for row in plan.owed],
+            "fix": "run `premigrate up`: it runs the owed afterMigrate"}
 
 
 def wait_until_current(log: EventLog, read: Callable[[], Plan], timeout: float | None, *,
@@ -71,14 +83,14 @@ def wait_until_current(log: EventLog, read: Callable[[], Plan], timeout: float |
             if deadline is not None and clock() >= deadline:
                 raise
             plan = None
-        if plan is not None and not plan.problems and not plan.outstanding:
+        if plan is not None and not plan.problems and not plan.outstanding and not plan.owed:
             return judge(log, plan)
         if plan is not None and deadline is not None and clock() >= deadline:
             log.warning("check_wait_timed_out", timeout_s=timeout)
             return judge(log, plan)
         reading = ("unreachable",) if plan is None else tuple(
             [f"pending {s.migration.id}" for s in plan.outstanding]
-            + [f"{p.kind} {p.migration_id}" for p in plan.problems])
+            + [f"{p.kind} {p.migration_id}" for p in plan.problems] + [f"owed {r.description}" for r in plan.owed])
         if reading != last:
             log.info("check_waiting", pending=0 if plan is None else len(plan.outstanding),
                      problems=0 if plan is None else len(plan.problems), reachable=plan is not None,

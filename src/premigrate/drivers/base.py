@@ -178,6 +178,9 @@ class Driver(Protocol):
     # timeouts), one per message whether it carries one statement or several (PostgreSQL sends what it held back
     # in one message). Only counted, never reset; tests assert round trips with it.
     statements_sent: int
+    # The rows of callbacks a run still owes (model/owed.py), as the last read_history found them: that method
+    # returns migration rows only.
+    owed_callbacks: tuple[HistoryRow, ...]
 
     @classmethod
     def connect(cls, dsn: Dsn, settings: DriverSettings) -> Driver:
@@ -223,8 +226,8 @@ class Driver(Protocol):
     def ensure_history_table(self) -> bool:
         """Create the history table if it does not exist; True when it was created. Called under the runner lock."""
     def read_history(self) -> list[HistoryRow]:
-        """Every history row; [] when the table does not exist (creating nothing). Safe inside an open transaction:
-        a missing table does not abort it."""
+        """Every migration's history row; [] when the table does not exist (creating nothing). Safe inside an open
+        transaction: a missing table does not abort it. The rows of owed callbacks go to owed_callbacks."""
     def begin(self) -> None:
         """Open a transaction (SQLite: BEGIN IMMEDIATE, taking the write lock up front). Use transaction()."""
     def commit(self) -> None: ...

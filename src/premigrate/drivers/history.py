@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from premigrate import log
 from premigrate.drivers.base import HISTORY_COLUMNS, HistoryRow, SqlError
 from premigrate.errors import LockLost
+from premigrate.model import owed
 from premigrate.model.dsn import Dsn
 
 
@@ -98,17 +99,27 @@ class SqlHistoryMixin:
         select = f"SELECT {', '.join(HISTORY_COLUMNS)} FROM {self.history_ref}"
         if not self._may_probe_history():
             if not self.history_exists():  # type: ignore[attr-defined]
+                self.owed_callbacks = ()
                 return []
-            return [self._row(r) for r in self._fetchall(select)]
+            return self._migration_rows([self._row(r) for r in self._fetchall(select)])
         # One round trip where a no-op `up` (every pod start) used two: select, and take "no such table" for an
         # empty history rather than asking first whether the table exists.
         try:
             rows = self._fetchall(select)
         except SqlError as exc:
             if self._history_missing(exc):
+                self.owed_callbacks = ()
                 return []
             raise
-        return [self._row(r) for r in rows]
+        return self._migration_rows([self._row(r) for r in rows])
+
+    owed_callbacks: tuple[HistoryRow, ...] = ()  # set by read_history (model/owed.py)
+
+    def _migration_rows(self, rows: list[HistoryRow]) -> list[HistoryRow]:
+        """The migration rows; the rows of owed callbacks go to `owed_callbacks` (model/owed.py), which every
+        other reader of the history would take for a migration's row."""
+        migrations, self.owed_callbacks = owed.split(rows)
+        return migrations
 
     def _may_probe_history(self) -> bool:
         """Whether read_history may simply try its SELECT: only where a failing statement leaves the session as it

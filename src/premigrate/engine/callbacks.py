@@ -24,12 +24,11 @@ from premigrate.model.callbacks import Callback, Callbacks
 from premigrate.model.sql import SplitError, Statement, split_statements
 
 
-# afterMigrate runs only after an `up` that applied something, and its failure comes after the migrations were
-# recorded: the next plain `up` has nothing to do and never runs it. The message says how to finish the job.
+# afterMigrate's failure comes after the run's migrations were recorded: the history records the callback as owed
+# (model/owed.py), and the next `up` runs it even with nothing to apply. The message says so.
 _AFTER_FAILED = {
-    "afterMigrate": ("; the run's migrations are applied and recorded, and an `up` with nothing to apply does not "
-                     "run afterMigrate: fix the callback, then run `premigrate up --callbacks-always` to run it "
-                     "(beforeMigrate scripts run again too)"),
+    "afterMigrate": ("; the run's migrations are applied and recorded, and afterMigrate is recorded as owed: fix "
+                     "the callback, then run `premigrate up` again, which runs it (`check` says 7 until then)"),
 }
 
 

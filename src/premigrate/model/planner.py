@@ -131,6 +131,7 @@ class Plan:
     problems: list[Problem] = field(default_factory=list)  # any of these refuses the run (exit 5)
     warnings: list[Problem] = field(default_factory=list)
     entries: list[Entry] = field(default_factory=list)
+    owed: tuple[HistoryRow, ...] = ()  # callbacks a run still owes (model/owed.py): `up` runs them
 
     @property
     def outstanding(self) -> list[Step]:
@@ -142,7 +143,7 @@ class Plan:
     @property
     def clean(self) -> bool:
         """Nothing to do and nothing wrong: `up` can exit 0 without taking the lock."""
-        return not self.steps and not self.problems
+        return not self.steps and not self.problems and not self.owed
 
 
 def plan_for(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy) -> Plan:

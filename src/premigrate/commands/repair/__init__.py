@@ -33,6 +33,7 @@ from premigrate.commands.repair.survey import (
 from premigrate.config import Config
 from premigrate.drivers.base import STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK, HistoryRow
 from premigrate.errors import UsageError, ValidationFailed
+from premigrate.model import owed
 from premigrate.model.migrations import MigrationSet
 from premigrate.model.planner import (
     Reason, Step, changed_statement_text, first_changed_statement, resumable_rows, took_effect,
@@ -306,13 +307,17 @@ def _forget(command: CommandRun, files: MigrationSet) -> int:
     config = command.config
     given = str(config.repair.forget)
     with command.sessions.locked_session() as (driver, lock):
-        row = _unfinished_row(driver.read_history(), files, given, "--forget")
+        history = driver.read_history()
+        # An owed afterMigrate (model/owed.py) is forgotten by its id like a row: the operator ran it by hand.
+        row = _unfinished_row(history + list(driver.owed_callbacks), files, given, "--forget")
         lock.check_with(driver)
         driver.delete_row(row.migration_id)
         command.log.info("repair_forgotten", **_fields(row), previous_state=row.state, status=_status(row),
                         statements_done=row.statements_done, statements_total=row.statements_total)
     unknown = unknown_value(row)
-    if unknown is not None:
+    if row.kind == owed.KIND:
+        text = f"forgot the owed {row.description}: the next `premigrate up` does not run it"
+    elif unknown is not None:
         text = (f"forgot {_where(row)} (it had {unknown}, unknown to this premigrate): the next `premigrate up` "
                 "treats the file as pending")
     elif row.state == STATE_ROLLING_BACK:

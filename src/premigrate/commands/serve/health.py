@@ -276,6 +276,10 @@ class HealthState:
         elif snap.pending:
             reason = f"{len(snap.pending)} migration{'s' if len(snap.pending) > 1 else ''} pending: " \
                      f"{', '.join(snap.pending)}"
+        elif snap.plan is not None and snap.plan.owed:
+            from premigrate.model.owed import describe
+
+            reason = "; ".join(describe(row) for row in snap.plan.owed) + "; the next `up` runs it"
         if reason is None:
             return 200, {"status": "ready", "timestamp": _iso(snap.taken_at)}
         return 503, self.scrub({"status": "not_ready", "reason": reason, "timestamp": _iso(snap.taken_at)})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -105,6 +105,7 @@ def collect(config: Config, sessions: Sessions, log: EventLog,
     except PremigrateError as exc:
         folder_error = exc.message
     history: list[HistoryRow] = []
+    owed: tuple[HistoryRow, ...] = ()
     tables: list[str] = []
     holder: dict[str, Any] | None = None
     db_error: str | None = None
@@ -122,6 +123,7 @@ def collect(config: Config, sessions: Sessions, log: EventLog,
             holder = sessions.lock_holder(driver)
             # Asked first, so that polling an unmigrated database does not fill the server's log with errors.
             history = driver.read_history() if driver.history_exists() else []
+            owed = driver.owed_callbacks
             holder = holder or sessions.lock_holder(driver)
             tables = driver.list_tables()
         finally:
@@ -137,7 +139,7 @@ def collect(config: Config, sessions: Sessions, log: EventLog,
     if connected and files is not None:
         try:
             # The plan `check` and `up` make: an interrupted file is judged with its placeholders resolved.
-            plan = plan_for(files, history, policy_for(config))
+            plan = replace(plan_for(files, history, policy_for(config)), owed=owed)
         except PremigrateError as exc:  # e.g. a statement that cannot be split while judging a resumable row
             folder_error = exc.message
     return Snapshot(

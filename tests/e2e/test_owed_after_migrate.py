@@ -1,0 +1,109 @@
+"""An afterMigrate that fails, or is stopped, after its run's migrations were recorded is recorded as owed
+(model/owed.py): the next plain `up` runs it instead of exiting 0 with nothing to do, and `check`, `status`, `plan`
+and serve's /ready say so until it has run. PostgreSQL, MariaDB and SQLite."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+from tests.e2e.helpers import LiveCli, cmd, db_env, sleep_sql, up, write
+from tests.support import TestDatabase
+
+OWED = "premigrate:afterMigrate"
+LOG = "CREATE TABLE IF NOT EXISTS cb_log (e VARCHAR(100));\nINSERT INTO cb_log VALUES ('after');\n"
+
+
+def one_migration(migrations_dir: Path) -> None:
+    write(migrations_dir, "001_a.sql", "CREATE TABLE a (id INTEGER);\n")
+
+
+def owed_rows(db: TestDatabase) -> list[tuple[str, str]]:
+    return [(r["kind"], r["state"]) for r in db.history() if r["migration_id"] == OWED]
+
+
+def ran(db: TestDatabase) -> int:
+    return len(db.query("SELECT e FROM cb_log")) if "cb_log" in db.tables() else 0
+
+
+def test_a_failed_after_migrate_is_run_by_the_next_plain_up(db: TestDatabase, migrations_dir: Path) -> None:
+    one_migration(migrations_dir)
+    write(migrations_dir, "afterMigrate.sql", "INSERT INTO no_such_table VALUES (1);\n")
+    failed = up(db, migrations_dir)
+    assert 4 == failed.returncode, failed.stderr[-2000:]
+    assert "recorded as owed" in failed.find("error")[0]["error"]
+    assert [("callback", "failed")] == owed_rows(db)
+    assert ["1"] == [r["migration_id"] for r in db.history() if r["kind"] != "callback"]
+
+    check = cmd("check", db, migrations_dir)
+    assert 7 == check.returncode, check.stderr[-2000:]
+    assert "afterMigrate failed" in check.find("pending")[0]["callbacks_owed"][0]
+    status = cmd("status", db, migrations_dir, "--json")
+    assert 0 == status.returncode, status.stderr[-2000:]
+    document = json.loads(status.stdout)
+    assert ["afterMigrate"] == [o["callback"] for o in document["callbacks_owed"]]
+    assert ["1"] == [m["id"] for m in document["migrations"]]  # the debt is not a migration
+    plan = cmd("plan", db, migrations_dir)
+    assert 7 == plan.returncode, plan.stderr[-2000:]
+    assert "owed: afterMigrate failed" in plan.stdout
+
+    still_broken = up(db, migrations_dir)  # nothing to apply, but the debt is not paid: not a silent exit 0
+    assert 4 == still_broken.returncode, still_broken.stderr[-2000:]
+    assert [("callback", "failed")] == owed_rows(db)
+
+    write(migrations_dir, "afterMigrate.sql", LOG)
+    fixed = up(db, migrations_dir)
+    assert 0 == fixed.returncode, fixed.stderr[-2000:]
+    assert fixed.find("callback_owed")
+    assert 1 == ran(db)
+    assert [] == owed_rows(db)
+    assert 0 == cmd("check", db, migrations_dir).returncode
+    quiet = up(db, migrations_dir)  # paid: the next run is a no-op again and runs no callback
+    assert (0, 1) == (quiet.returncode, ran(db))
+    assert quiet.find("nothing_to_do")
+
+
+def test_a_debt_whose_script_is_gone_is_dropped(db: TestDatabase, migrations_dir: Path) -> None:
+    one_migration(migrations_dir)
+    write(migrations_dir, "afterMigrate.sql", "INSERT INTO no_such_table VALUES (1);\n")
+    assert 4 == up(db, migrations_dir).returncode
+    (migrations_dir / "afterMigrate.sql").unlink()
+    result = up(db, migrations_dir)
+    assert 0 == result.returncode, result.stderr[-2000:]
+    assert result.find("callback_owed_dropped")
+    assert [] == owed_rows(db)
+    assert 0 == cmd("check", db, migrations_dir).returncode
+
+
+def test_a_stop_inside_after_migrate_leaves_it_owed(db: TestDatabase, migrations_dir: Path) -> None:
+    one_migration(migrations_dir)
+    write(migrations_dir, "afterMigrate.sql", sleep_sql(db.dialect, 30) + "\n")
+    live = LiveCli("up", "--dir", str(migrations_dir), env=db_env(db), cwd=migrations_dir.parent)
+    try:
+        live.wait_for_event("callback_started", where=lambda e: e.get("callback") == "afterMigrate")
+        live.proc.send_signal(signal.SIGTERM)
+        stopped = live.finish()
+    finally:
+        live.kill()
+    assert 143 == stopped.returncode, stopped.stderr[-2000:]
+    assert [("callback", "in_progress")] == owed_rows(db)
+    assert 7 == cmd("check", db, migrations_dir).returncode
+    write(migrations_dir, "afterMigrate.sql", LOG)
+    again = up(db, migrations_dir)
+    assert 0 == again.returncode, again.stderr[-2000:]
+    assert (1, []) == (ran(db), owed_rows(db))
+
+
+def test_repair_forget_drops_the_debt(db: TestDatabase, migrations_dir: Path) -> None:
+    """The operator ran the callback's work by hand: `repair --forget premigrate:afterMigrate` drops the debt, and the
+    next `up` runs nothing."""
+    one_migration(migrations_dir)
+    write(migrations_dir, "afterMigrate.sql", "INSERT INTO no_such_table VALUES (1);\n")
+    assert 4 == up(db, migrations_dir).returncode
+    forgot = cmd("repair", db, migrations_dir, "--forget", OWED)
+    assert 0 == forgot.returncode, forgot.stderr[-2000:]
+    assert "forgot the owed afterMigrate" in forgot.stdout
+    assert [] == owed_rows(db)
+    quiet = up(db, migrations_dir)
+    assert (0, []) == (quiet.returncode, quiet.find("callback_started"))
