@@ -149,6 +149,31 @@ class TestPostgresSessionState:
             db.execute(f"DROP OWNED BY {role}")
             db.admin(f"DROP ROLE IF EXISTS {role}")
 
+    def test_a_role_set_at_connect_time_comes_back_after_set_role(self, db: TestDatabase,
+                                                                   migrations_dir: Path) -> None:
+        """With a role set for the database (ALTER DATABASE ... SET role), a migration's SET ROLE is undone back to
+        that role, not to the login user: the next migration's table is the connect-time role's."""
+        connect_role, other = (f"pm_role_{uuid.uuid4().hex[:8]}" for _ in range(2))
+        for role in (connect_role, other):
+            db.admin(f"CREATE ROLE {role}")
+            db.execute(f"GRANT CREATE, USAGE ON SCHEMA public TO {role}")
+        try:
+            db.admin(f"ALTER DATABASE {db.name} SET role = '{connect_role}'")
+            write(migrations_dir, "001_a.sql", f"SET ROLE {other};\nCREATE TABLE a (id int);\n")
+            write(migrations_dir, "002_b.sql", "CREATE TABLE b (id int);\n")
+
+            result = up(db, migrations_dir)
+
+            assert 0 == result.returncode, result.stderr
+            owners = dict(db.query("SELECT tablename, tableowner FROM pg_tables WHERE tablename IN ('a', 'b')"))
+            assert {"a": other, "b": connect_role} == owners
+            assert ["applied"] * 2 == [r["state"] for r in db.history()]
+        finally:
+            db.admin(f"ALTER DATABASE {db.name} RESET role")
+            for role in (connect_role, other):
+                db.execute(f"DROP OWNED BY {role}")
+                db.admin(f"DROP ROLE IF EXISTS {role}")
+
     def test_a_statement_timeout_does_not_leak(self, db: TestDatabase, migrations_dir: Path) -> None:
         """001's SET statement_timeout does not cut 002's slow statement short."""
         write(migrations_dir, "001_a.sql", "SET statement_timeout = '50ms';\nCREATE TABLE a (id int);\n")

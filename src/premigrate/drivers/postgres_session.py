@@ -67,10 +67,14 @@ class PostgresSessionMixin:
         def session_id(self) -> int | None: ...
 
     def restore_session(self) -> bool:
-        # RESET ALL leaves the role and the session user alone (they are not reset by it): those first. Then
-        # every setting is back at its connect-time value, and the search_path of --schema is set again.
+        # RESET ALL leaves the role and the session user alone (they are not reset by it): those first. SET SESSION
+        # AUTHORIZATION DEFAULT resets both the session user and the current role (sql-set-session-authorization.html:
+        # it "resets the session and current user identifiers"; a role set at connect time, by ALTER ROLE/DATABASE
+        # ... SET role, comes back); it is how DISCARD ALL resets them (sql-discard.html), with no RESET ROLE: one
+        # pipeline item fewer per migration. Then every setting is back at its connect-time value, and the
+        # search_path of --schema is set again.
         self._restore_at = len(self._held_back)
-        for statement in ("RESET ROLE", "SET SESSION AUTHORIZATION DEFAULT", "RESET ALL"):
+        for statement in ("SET SESSION AUTHORIZATION DEFAULT", "RESET ALL"):
             self._hold_back(statement)
         if self.settings.search_path:
             self._hold_back(self._search_path_sql())
