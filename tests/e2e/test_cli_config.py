@@ -207,7 +207,18 @@ _PG = "postgresql://app@127.0.0.1:1/app"
 # Each case: the command, the environment (given the folder) and the message's start as the variable names it; the
 # flag's spelling must not appear. Messages built by the commands, after the Config was read, so no unit test of
 # load_config can see them.
+def _no_transaction_file(d: Path) -> dict[str, str]:
+    write(d, "002_nt.sql", "-- premigrate:no-transaction\nCREATE TABLE nt (id INT);\n")
+    return {"PREMIGRATE_SINGLE_TRANSACTION": "1"}
+
+
 ENV_NAMED_CASES = [
+    pytest.param("up", lambda d: {"DATABASE_URL": "mysql://app@127.0.0.1:1/app",
+                                  "PREMIGRATE_SINGLE_TRANSACTION": "1"},
+                 "PREMIGRATE_SINGLE_TRANSACTION needs transactional DDL", "--single-transaction", 2,
+                 id="single-transaction-mysql"),
+    pytest.param("up", _no_transaction_file, "PREMIGRATE_SINGLE_TRANSACTION cannot include 002_nt.sql",
+                 "--single-transaction", 2, id="single-transaction-stepwise"),
     pytest.param("up", lambda d: {"PREMIGRATE_PASSWORD_COMMAND": "tool 'unclosed"},
                  "PREMIGRATE_PASSWORD_COMMAND: cannot split", "--password-command", 2, id="password-command-split"),
     pytest.param("status", lambda d: {"DATABASE_URL": _PG, "PREMIGRATE_WAIT_TIMEOUT": "0",

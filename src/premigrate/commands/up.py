@@ -172,25 +172,25 @@ def refuse_unsupported_single_transaction(command: CommandRun) -> None:
         from premigrate.model.modes import refuse_single_transaction_unsupported
 
         refuse_single_transaction_unsupported(command.sessions.capabilities.transactional_ddl,
-                                              command.config.dsn.dialect)
+                                              command.config.dsn.dialect, command.config.named("single_transaction"))
 
 
 def refuse_unrunnable(command: CommandRun, steps: list[Step]) -> None:
+    """What cannot run as the run would wrap it: refused before anything changes."""
     # Imported only now, as the executor is: a run with nothing to do never loads how files are wrapped.
     from premigrate.model.modes import (
         StepShapes, refuse_database_switch, refuse_single_transaction_steps, refuse_transaction_incompatible,
     )
 
-    """What cannot run as the run would wrap it: refused before anything changes."""
     shapes: StepShapes = command.shapes
     single = bool(command.config.apply.single_transaction)
     if single:
-        refuse_single_transaction_steps(shapes, steps)
+        named = command.config.named("single_transaction")
+        refuse_single_transaction_steps(shapes, steps, named)
         verified = [s.migration for s in steps if s.migration.verify_sql is not None]
         if verified and command.config.apply.verify:
-            raise UsageError(f"--single-transaction cannot run {verified[0].verify_script} after its change: a verify "
-                             "script that fails reverts its change alone; pass --no-verify, or leave out "
-                             "--single-transaction")
+            raise UsageError(f"{named} cannot run {verified[0].verify_script} after its change: a verify "
+                             f"script that fails reverts its change alone; pass --no-verify, or leave out {named}")
     refuse_transaction_incompatible(shapes, steps, single_transaction=single)
     refuse_database_switch(shapes, steps)
 

@@ -52,7 +52,7 @@ def apply_changeset(executor: Executor, step: Step, following: Step | None) -> i
         return None
 
 
-def refuse_in_single_transaction(steps: list[Step]) -> None:
+def refuse_in_single_transaction(steps: list[Step], named: str = "--single-transaction") -> None:
     """--single-transaction runs every step in one transaction: a changeset's precondition verdict or an ignored
     failure cannot be honoured inside it (a failed statement aborts a PostgreSQL transaction)."""
     from premigrate.engine.preconditions import has_preconditions
@@ -62,4 +62,4 @@ def refuse_in_single_transaction(steps: list[Step]) -> None:
         migration = step.migration
         if has_preconditions(migration) or getattr(migration.source, "fail_on_error", None) is False:
             raise UsageError(f"{migration.script}: changeset {migration.id} has preconditions or failOnError:false, "
-                             "which --single-transaction cannot honour; run without --single-transaction")
+                             f"which {named} cannot honour; run without {named}")

@@ -267,7 +267,7 @@ class Executor(OwnWrites):
 
     def _apply_single_transaction(self, steps: Sequence[Step]) -> None:
         """--single-transaction: every pending migration and its history row in one transaction, all or nothing."""
-        refuse_in_single_transaction(list(steps))
+        refuse_in_single_transaction(list(steps), self.config.named("single_transaction"))
         started = self.clock()
         rolled_back = "the whole --single-transaction run was rolled back"
         run_timeouts = timeouts_for(self.config.statements, ())

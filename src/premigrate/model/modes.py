@@ -126,18 +126,21 @@ def refuse_transaction_incompatible(shapes: StepShapes, steps: Sequence[Step], *
                     file=step.migration.script)
 
 
-def refuse_single_transaction_unsupported(transactional_ddl: bool, dialect: str) -> None:
-    """A flag the database cannot honour is refused whatever the history holds, even with nothing pending."""
+def refuse_single_transaction_unsupported(transactional_ddl: bool, dialect: str,
+                                          named: str = "--single-transaction") -> None:
+    """A flag the database cannot honour is refused whatever the history holds, even with nothing pending. `named`:
+    what set it (the flag, or PREMIGRATE_SINGLE_TRANSACTION: Config.named)."""
     if not transactional_ddl:
-        raise UsageError(f"--single-transaction needs transactional DDL (PostgreSQL or SQLite); "
+        raise UsageError(f"{named} needs transactional DDL (PostgreSQL or SQLite); "
                          f"{dialect} commits DDL statement by statement")
 
 
-def refuse_single_transaction_steps(shapes: StepShapes, steps: Sequence[Step]) -> None:
-    refuse_single_transaction_unsupported(shapes.transactional_ddl, shapes.dialect)
+def refuse_single_transaction_steps(shapes: StepShapes, steps: Sequence[Step],
+                                    named: str = "--single-transaction") -> None:
+    refuse_single_transaction_unsupported(shapes.transactional_ddl, shapes.dialect, named)
     stepwise = [s.migration.script for s in steps if shapes.stepwise(s)]
     if stepwise:
-        raise UsageError(f"--single-transaction cannot include {', '.join(stepwise)}: it must run outside a "
+        raise UsageError(f"{named} cannot include {', '.join(stepwise)}: it must run outside a "
                          "transaction; apply it in a run of its own")
 
 
