@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from premigrate.config import Config
 from premigrate.drivers import driver_class
-from premigrate.drivers.base import Capabilities, ConnectFailed, Driver, DriverSettings, lock_key_text
+from premigrate.drivers.base import Capabilities, ConnectFailed, Driver, DriverSettings, HistoryRow, lock_key_text
 from premigrate.engine.credentials import PasswordCommand
 from premigrate.engine.interrupts import SignalGuard
 from premigrate.engine.topology import read_only_reason
@@ -324,6 +324,16 @@ class Sessions:
         from premigrate.engine import tablelock
 
         return tablelock.SessionLockBesideLease(tablelock.lease_for(self.config), driver).lock_holder(self.lock_key())
+
+    def history_and_holder(self, driver: Driver, *, ask_first: bool = False,
+                           ) -> tuple[list[HistoryRow], dict[str, Any] | None]:
+        """The history, and who holds the runner lock (looked at, never taken): before and after the read, so that
+        a run that starts or ends meanwhile is still named, and its own unfinished row is not taken for one that a
+        stopped run left behind (repair's report, serve). `ask_first`: ask whether the history table exists before
+        reading it, so that polling an unmigrated database does not fill the server's log with errors."""
+        holder = self.lock_holder(driver)
+        history = driver.read_history() if not ask_first or driver.history_exists() else []
+        return history, holder or self.lock_holder(driver)
 
     def _take_lease(self, lock_session: Driver, key: str) -> HeldLock:
         """--lock-mode table: the lease row, then its heartbeat on a session of its own (the lock session stays

@@ -95,12 +95,7 @@ def _flag(action: str) -> str:
 def _report(command: CommandRun, files: MigrationSet) -> int:
     config = command.config
     with command.sessions.session(read_only=True) as driver:
-        # The runner lock is looked at, never taken (the report does not wait), before and after the history is
-        # read: a run that ends or starts meanwhile is still named, so that its own row is not presented as one a
-        # stopped run left behind.
-        holder = command.sessions.lock_holder(driver)
-        history = driver.read_history()
-        holder = holder or command.sessions.lock_holder(driver)
+        history, holder = command.sessions.history_and_holder(driver)  # the report does not wait for the lock
     result = replace(survey(files, history, config.dsn.dialect, command.policy.resolve), run_in_progress=holder)
     report.write_stdout(survey_json(result, database=config.dsn.redacted(), table=config.table) if config.json_output
                         else survey_text(result))

@@ -117,14 +117,8 @@ def collect(config: Config, sessions: Sessions, log: EventLog,
         try:
             driver.limit_statement_time(STATEMENT_TIMEOUT_MS / 1000)
             driver.prepare_session()
-            # The runner lock is looked at, never taken, before and after the history is read (as `repair` does):
-            # a run that starts or ends meanwhile is still seen, so that its unfinished row is reported as a run
-            # in progress, not as one a stopped run left behind.
-            holder = sessions.lock_holder(driver)
-            # Asked first, so that polling an unmigrated database does not fill the server's log with errors.
-            history = driver.read_history() if driver.history_exists() else []
+            history, holder = sessions.history_and_holder(driver, ask_first=True)
             owed = driver.owed_callbacks
-            holder = holder or sessions.lock_holder(driver)
             tables = driver.list_tables()
         finally:
             driver.close()
