@@ -296,6 +296,12 @@ def _check_dependent(command: str, values: Mapping[str, Any], sources: Mapping[s
         raise UsageError(f"{_named(sources, 'password_command')} is empty; set it to the command that prints the "
                          "password (e.g. 'aws rds generate-db-auth-token --hostname H --port 5432 --username U'), or "
                          "unset it")
+    if not (values.get("targets") or values.get("targets_query")):
+        for dest in ("shard", "concurrency", "fail_fast"):
+            if dest in sources and values.get(dest) not in (None, False):  # PREMIGRATE_FAIL_FAST=0 asks nothing
+                raise UsageError(f"{_named(sources, dest)} applies to a fleet only, and no targets are given: add "
+                                 "--targets FILE or --targets-query SQL (PREMIGRATE_TARGETS, PREMIGRATE_TARGETS_QUERY),"
+                                 " or drop it")
     if command == "check" and "check_timeout" in sources and not values["check_wait"]:
         raise UsageError(f"{_named(sources, 'check_timeout')} needs --wait: a plain check reads the history once and "
                          "does not wait; add --wait (PREMIGRATE_CHECK_WAIT=1) or drop the timeout")

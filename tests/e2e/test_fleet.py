@@ -356,6 +356,29 @@ class TestFleetInput:
         assert "line 4" in result.find("error")[0]["error"]
         assert not good.exists()
 
+    def test_one_target_written_two_ways_is_refused(self, folder: Path, tmp_path: Path) -> None:
+        """A SQLite file beside a symbolic link to it, and (PostgreSQL) a URL beside schema=public of the same
+        database: each is one target, which would run twice under two runner locks at once."""
+        real = tmp_path / "real.db"
+        (tmp_path / "alias.db").symlink_to(real)
+        listed = targets_file(tmp_path / "t.txt", [f"sqlite:///{real}", f"sqlite:///{tmp_path / 'alias.db'}"])
+        result = run_cli("up", "--dir", str(folder), "--targets", str(listed), cwd=tmp_path)
+        assert 2 == result.returncode, result.stderr[-2000:]
+        assert "written another way" in result.find("error")[0]["error"]
+        assert not real.exists()
+        url = with_database(server_url("postgresql"), "pm_no_such_db")
+        listed = targets_file(tmp_path / "p.txt", ["schema=public", url])
+        result = run_cli("up", "--dir", str(folder), "--targets", str(listed), env={"DATABASE_URL": url},
+                         cwd=tmp_path)
+        assert 2 == result.returncode, result.stderr[-2000:]
+        assert "written another way" in result.find("error")[0]["error"]
+
+    def test_fleet_settings_without_a_fleet_are_refused(self, folder: Path, tmp_path: Path) -> None:
+        for args in (["--shard", "0/2"], ["--concurrency", "3"], ["--fail-fast"]):
+            result = run_cli("check", "--dir", str(folder), *args, cwd=tmp_path)
+            assert 2 == result.returncode, (args, result.stderr[-2000:])
+            assert "applies to a fleet only" in result.find("error")[0]["error"]
+
     def test_targets_from_stdin_and_query(self, folder: Path, tmp_path: Path) -> None:
         """`--targets -` reads the list from standard input; --targets-query reads schema names from the database."""
         fleet = FleetOf("pg-schemas", tmp_path)
@@ -452,3 +475,28 @@ class TestFleetStopsWaiting:
                 if proc is not None:
                     proc.kill()
             fleet.drop()
+
+
+class TestFleetCallbacks:
+    def test_after_migrate_runs_per_target_and_an_owed_one_is_paid(self, fleet: FleetOf, folder: Path,
+                                                                  tmp_path: Path) -> None:
+        """Each target runs the folder's afterMigrate after its migrations; a target whose afterMigrate failed owes
+        it (model/owed.py): `check --targets` says 7, and the next fleet run pays the debt there and only there."""
+        lines = fleet.make(4)
+        for i in (0, 2):
+            fleet.query(i, "CREATE TABLE cb (id INTEGER)")
+        write(folder, "afterMigrate.sql", "INSERT INTO cb VALUES (1);\n")
+        targets = targets_file(tmp_path / "t.txt", lines)
+        first = run_fleet(fleet, "up", folder, targets, "--concurrency", "2")
+        assert 4 == first.returncode, first.stderr[-3000:]
+        assert {"succeeded": 2, "migration_failed": 2} == summary_of(first)["outcomes"]
+        assert [["1", "2"]] * 4 == [fleet.applied(i) for i in range(4)]
+        assert 7 == run_fleet(fleet, "check", folder, targets).returncode
+        for i in (1, 3):
+            fleet.query(i, "CREATE TABLE cb (id INTEGER)")
+        second = run_fleet(fleet, "up", folder, targets, "--concurrency", "2")
+        assert 0 == second.returncode, second.stderr[-3000:]
+        assert sorted(target_name(lines[i]) for i in (1, 3)) == sorted(
+            e["target"] for e in second.find("callback_owed"))
+        assert [[(1,)]] * 4 == [fleet.query(i, "SELECT id FROM cb") for i in range(4)]
+        assert 0 == run_fleet(fleet, "check", folder, targets).returncode

@@ -64,9 +64,20 @@ class TestParseTargets:
             parse_targets("schema=a\nschema=b\nschema=a\n", source="t")
 
     def test_rows_of_a_query_become_targets(self) -> None:
-        """`--targets-query` rows name schemas (or databases); NULLs are skipped."""
-        targets = targets_from_rows([("t1",), (None,), ("t2",)], kind=TargetKind.SCHEMA, source="--targets-query")
+        """`--targets-query` rows name schemas (or databases)."""
+        targets = targets_from_rows([("t1",), ("t2",)], kind=TargetKind.SCHEMA, source="--targets-query")
         assert ["schema=t1", "schema=t2"] == [t.name for t in targets]
+
+    @pytest.mark.parametrize(("value", "error"), [
+        pytest.param(None, "row 2: the name is NULL", id="null"),
+        pytest.param(42, "row 2: the name is a int, not text", id="number"),
+        pytest.param(["t9"], "row 2: the name is a list, not text", id="array"),
+    ])
+    def test_a_name_that_is_not_text_is_refused(self, value: object, error: str) -> None:
+        """A NULL would leave a tenant unmigrated without a word; a number, a date or an array would name a schema
+        after its Python text."""
+        with pytest.raises(UsageError, match=error):
+            targets_from_rows([("t1",), (value,)], kind=TargetKind.SCHEMA, source="--targets-query")
 
     def test_query_names_taken_as_they_are(self) -> None:
         """A binary column's value is its UTF-8 text, not b'...'; a name is not trimmed, and `#` starts no comment;
@@ -143,6 +154,21 @@ class TestShards:
         """Without PREMIGRATE_SHARDS every pod would take every target: refused with the fix."""
         with pytest.raises(UsageError, match="PREMIGRATE_SHARDS"):
             shard_from_environment({"JOB_COMPLETION_INDEX": "0"})
+
+    def test_a_shard_count_without_an_indexed_job_is_refused(self) -> None:
+        """PREMIGRATE_SHARDS without JOB_COMPLETION_INDEX: a Job that is not Indexed, whose every pod would take
+        every target."""
+        with pytest.raises(UsageError, match="completionMode: Indexed"):
+            shard_from_environment({"PREMIGRATE_SHARDS": "4"})
+
+    def test_the_summary_error_counts_the_targets_not_started(self) -> None:
+        """After --fail-fast or a signal, the targets never started did not finish either."""
+        from premigrate.cli.summary import _fleet_error
+
+        fleet = {"targets": 4, "outcomes": {"migration_failed": 1, "not_started": 3},
+                 "failed": [{"target": "schema=a", "exit_code": 4}]}
+        assert _fleet_error(fleet).startswith("4 of 4 targets did not finish")
+        assert "3 were not started" in _fleet_error(fleet)
 
 
 class TestOutcomes:

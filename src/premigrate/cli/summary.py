@@ -102,8 +102,11 @@ def fit_termination_message(summary: dict[str, object], fleet: dict[str, object]
 def _fleet_error(fleet: Mapping[str, object]) -> str:
     failed = fleet.get("failed")
     count = len(failed) if isinstance(failed, list) else 0
-    return (f"{count} of {fleet.get('targets')} targets did not finish; fleet.failed lists each with its exit code "
-            "and error")
+    outcomes = fleet.get("outcomes")
+    not_started = outcomes.get("not_started", 0) if isinstance(outcomes, Mapping) else 0
+    text = f"{count + not_started} of {fleet.get('targets')} targets did not finish; fleet.failed lists each that ran"
+    text += " with its exit code and error"
+    return text + (f", and {not_started} were not started (the next run takes them)" if not_started else "")
 
 
 def finish_run(log: EventLog, command: str, code: int, started: float, *, error: PremigrateError | None = None,

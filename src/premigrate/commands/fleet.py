@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
 
-from premigrate.commands.common import EXIT_OK, CommandRun
+from premigrate.commands.common import EXIT_OK, CommandRun, load_callbacks
 from premigrate.config import Config
 from premigrate.commands.fleet_targets import check_targets, read_targets, target_config
 from premigrate.engine.fleet_sessions import FleetStop, TargetSessions, WorkerSessions
@@ -70,7 +70,12 @@ class TargetRun(CommandRun):
     measures_size = False  # see CommandRun.measures_size
 
     def load(self) -> MigrationSet:
-        return self.files if self.files is not None else super().load()
+        if self.files is None:
+            return super().load()
+        # The folder is read once for the fleet; the callbacks runner is each target's own, as its log is (the
+        # scripts are read and checked again per target: a folder without callbacks costs nothing).
+        self.callbacks = load_callbacks(self, self.files)
+        return self.files
 
     @cached_property
     def shapes(self) -> StepShapes:

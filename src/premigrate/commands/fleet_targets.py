@@ -110,8 +110,12 @@ def _place(config: Config) -> tuple[object, ...]:
     """Where a target's history lives, however its line was written: a file, or a server's database and schema."""
     dsn = config.dsn
     if dsn.dialect == "sqlite":
-        return dsn.dialect, os.path.abspath(dsn.database or "")
-    return _login(dsn)[:3] + (dsn.database, config.schema)
+        # The file itself: a symbolic link to it is the same target (and the same lock file).
+        return dsn.dialect, os.path.realpath(dsn.database or "")
+    # A PostgreSQL target without a schema keeps its history where the search_path puts it: `public` for every
+    # role without a schema of its own name, so a URL line beside schema=public is the same target, taken twice.
+    schema = config.schema or ("public" if dsn.dialect == "postgresql" and "." not in config.table else None)
+    return _login(dsn)[:3] + (dsn.database, schema)
 
 
 def check_targets(base: Config, targets: Sequence[tuple[Target, Config]]) -> None:

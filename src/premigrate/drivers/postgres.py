@@ -89,6 +89,30 @@ def conninfo_params(dsn: Dsn, settings: DriverSettings) -> dict[str, Any]:
     return params
 
 
+_NAME_BYTES = 63  # NAMEDATALEN - 1
+# The values libpq accepts for the parameters it checks only at connect (fe-connect.c: "invalid sslmode value",
+# "invalid target_session_attrs value", ...; parse_int_param for the integers).
+_PARAM_CHOICES = {
+    "sslmode": ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"),
+    "gssencmode": ("disable", "prefer", "require"),
+    "channel_binding": ("disable", "prefer", "require"),
+    "target_session_attrs": ("any", "read-write", "read-only", "primary", "standby", "prefer-standby"),
+    "load_balance_hosts": ("disable", "random"),
+}
+_INTEGER_PARAMS = ("connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
+                   "tcp_user_timeout")
+
+
+def _param_problem(name: str, value: str) -> str | None:
+    """What libpq would refuse in a parameter's value when it connects, or None."""
+    choices = _PARAM_CHOICES.get(name)
+    if choices is not None and value not in choices:
+        return f"not one of {', '.join(choices)}"
+    if name in _INTEGER_PARAMS and not value.strip().lstrip("+-").isdigit():
+        return "not a whole number"
+    return None
+
+
 class PostgresDriver(PostgresSessionMixin, PostgresTogetherMixin, SqlHistoryMixin):
     dialect: ClassVar[str] = "postgresql"
     transactional_ddl: ClassVar[bool] = True
@@ -130,14 +154,25 @@ class PostgresDriver(PostgresSessionMixin, PostgresTogetherMixin, SqlHistoryMixi
 
     @classmethod
     def check_url(cls, dsn: Dsn) -> None:
-        # libpq's own parser (PQconninfoParse) knows every keyword; a value it cannot read fails at connect.
+        # libpq's own parser (PQconninfoParse) knows every keyword; the values it reads only when it connects are
+        # checked here, so that a typo is exit 2 at once rather than a connection failure waited on until
+        # --wait-timeout (and retried by a Job as if the server were down).
         try:
             psycopg.conninfo.make_conninfo("", **dsn.params_dict)
         except psycopg.ProgrammingError as exc:
             raise UsageError(f"database URL: {_first_line(exc)}") from None
+        for name, value in dsn.params_dict.items():
+            problem = _param_problem(name, value)
+            if problem is not None:
+                raise UsageError(f"database URL: {name}={value!r}: {problem}")
+        if dsn.database is not None and len(dsn.database.encode()) > _NAME_BYTES:
+            raise UsageError(f"database URL: the database name is {len(dsn.database.encode())} bytes; PostgreSQL "
+                             f"names are at most {_NAME_BYTES} (the server cuts a longer one short and would connect "
+                             "to another database)")
 
     @classmethod
     def connect(cls, dsn: Dsn, settings: DriverSettings) -> PostgresDriver:
+        cls.check_url(dsn)
         params = cls.conninfo_params(dsn, settings)
         try:
             # prepare_threshold=None: no server-side prepared statements, which break behind PgBouncer.

@@ -68,20 +68,26 @@ def parse_targets(text: str, *, source: str) -> list[Target]:
 
 def targets_from_rows(rows: Iterable[Sequence[object]], *, kind: TargetKind, source: str) -> list[Target]:
     """Targets from a query's rows (`--targets-query`): the first column of each row names a schema or database,
-    taken as it is (a name is not a line of a list: no trimming, no comments); a binary column is read as UTF-8."""
+    taken as it is (a name is not a line of a list: no trimming, no comments); a binary column is read as UTF-8.
+    Anything else is refused rather than turned into a name: a NULL (a tenant nobody would migrate, silently), a
+    number, a date or an array (whose Python text would name a schema nobody meant)."""
     targets: list[Target] = []
     seen: dict[str, int] = {}
     for number, row in enumerate(rows, start=1):
-        if not row or row[0] is None:
-            continue
-        value = row[0]
         where = f"{source} row {number}"
+        value = row[0] if row else None
+        if value is None:
+            raise UsageError(f"{where}: the name is NULL; leave such rows out in the query (WHERE ... IS NOT NULL) "
+                             "if they are not targets")
         if isinstance(value, (bytes, bytearray, memoryview)):
             try:
                 value = bytes(value).decode("utf-8")
             except UnicodeDecodeError:
                 raise UsageError(f"{where}: the name is not UTF-8 text; select it as text") from None
-        _add(targets, seen, _named(kind, str(value), where, number), where, "row")
+        if not isinstance(value, str):
+            raise UsageError(f"{where}: the name is a {type(value).__name__}, not text; select it as text (CAST "
+                             "... AS text on PostgreSQL, CAST ... AS CHAR on MySQL) if it is meant as a name")
+        _add(targets, seen, _named(kind, value, where, number), where, "row")
     return targets
 
 
@@ -107,7 +113,7 @@ def _parse_line(line: str, number: int, source: str) -> Target:
 def _named(kind: TargetKind, name: str, where: str, number: int) -> Target:
     if not _NAME.match(name):
         raise UsageError(f"{where}: {kind.value} name {_shown(name)} must be 1-64 characters, without control "
-                         f"characters or quotes")
+                         "characters, double quotes or backticks")
     if "%" in name:
         # premigrate's SQL carries the schema in its text beside %s placeholders; --schema refuses it too.
         raise UsageError(f"{where}: {kind.value} name {_shown(name)} holds a '%', which premigrate does not take in "
@@ -164,6 +170,11 @@ def shard_from_environment(env: Mapping[str, str]) -> Shard | None:
         return parse_shard(env["PREMIGRATE_SHARD"], source="PREMIGRATE_SHARD")
     index = env.get("JOB_COMPLETION_INDEX")
     if index is None:
+        if env.get("PREMIGRATE_SHARDS"):
+            # A Job whose completionMode is not Indexed: every pod would run the whole list.
+            raise UsageError("PREMIGRATE_SHARDS is set but JOB_COMPLETION_INDEX is not: run the Job with "
+                             "completionMode: Indexed (Kubernetes sets JOB_COMPLETION_INDEX in each pod), or give "
+                             "--shard I/N")
         return None
     shards = env.get("PREMIGRATE_SHARDS")
     if not shards:
