@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import signal
+
+import pytest
 from pathlib import Path
 
 from tests.e2e.helpers import LiveCli, cmd, db_env, sleep_sql, up, write
@@ -34,11 +36,14 @@ def test_a_failed_after_migrate_is_run_by_the_next_plain_up(db: TestDatabase, mi
     assert 4 == failed.returncode, failed.stderr[-2000:]
     assert "recorded as owed" in failed.find("error")[0]["error"]
     assert [("callback", "failed")] == owed_rows(db)
+    stored = [r["error"] for r in db.history() if r["migration_id"] == OWED][0]
+    assert "no_such_table" in stored and "recorded as owed" not in stored  # what failed, not the advice
     assert ["1"] == [r["migration_id"] for r in db.history() if r["kind"] != "callback"]
 
     check = cmd("check", db, migrations_dir)
     assert 7 == check.returncode, check.stderr[-2000:]
-    assert "afterMigrate failed" in check.find("pending")[0]["callbacks_owed"][0]
+    assert "afterMigrate failed" in check.find("callback_owed")[0]["error"]
+    assert not check.find("pending")  # no migration is pending: the event says what is
     status = cmd("status", db, migrations_dir, "--json")
     assert 0 == status.returncode, status.stderr[-2000:]
     document = json.loads(status.stdout)
@@ -64,16 +69,48 @@ def test_a_failed_after_migrate_is_run_by_the_next_plain_up(db: TestDatabase, mi
     assert quiet.find("nothing_to_do")
 
 
-def test_a_debt_whose_script_is_gone_is_dropped(db: TestDatabase, migrations_dir: Path) -> None:
+def test_a_debt_without_its_script_is_refused_not_dropped(db: TestDatabase, migrations_dir: Path) -> None:
+    """A run given no afterMigrate script (the wrong --callbacks folder, or none) cannot pay the debt: exit 5,
+    naming the way out, and the debt stays."""
     one_migration(migrations_dir)
     write(migrations_dir, "afterMigrate.sql", "INSERT INTO no_such_table VALUES (1);\n")
     assert 4 == up(db, migrations_dir).returncode
     (migrations_dir / "afterMigrate.sql").unlink()
     result = up(db, migrations_dir)
-    assert 0 == result.returncode, result.stderr[-2000:]
-    assert result.find("callback_owed_dropped")
-    assert [] == owed_rows(db)
-    assert 0 == cmd("check", db, migrations_dir).returncode
+    assert 5 == result.returncode, result.stderr[-2000:]
+    assert f"repair --forget {OWED}" in result.find("error")[0]["error"]
+    assert [("callback", "failed")] == owed_rows(db)
+    assert 7 == cmd("check", db, migrations_dir).returncode
+
+
+def test_a_run_stopped_between_migrations_owes_after_migrate(db: TestDatabase, migrations_dir: Path) -> None:
+    """The debt is written before the run's first change: a failing afterEachMigrate after a migration recorded on
+    its own (no transaction) leaves the run owing afterMigrate, which the next plain `up` runs."""
+    write(migrations_dir, "001_a.sql", "-- premigrate:no-transaction\nCREATE TABLE a (id INTEGER);\n")
+    write(migrations_dir, "afterEachMigrate.sql", "SELECT * FROM no_such_table;\n")
+    write(migrations_dir, "afterMigrate.sql", LOG)
+    failed = up(db, migrations_dir)
+    assert 4 == failed.returncode, failed.stderr[-2000:]
+    assert ["1"] == [r["migration_id"] for r in db.history() if r["kind"] != "callback"]
+    assert [("callback", "in_progress")] == owed_rows(db)
+    (migrations_dir / "afterEachMigrate.sql").unlink()
+    again = up(db, migrations_dir)
+    assert 0 == again.returncode, again.stderr[-2000:]
+    assert (1, []) == (ran(db), owed_rows(db))
+
+
+def test_a_callback_row_of_a_newer_premigrate_is_refused(db: TestDatabase, migrations_dir: Path) -> None:
+    """Only premigrate:afterMigrate is a debt this premigrate can pay; another row of kind `callback` is one it does
+    not know, refused as such (exit 5) rather than taken for the afterMigrate debt."""
+    one_migration(migrations_dir)
+    assert 0 == up(db, migrations_dir).returncode
+    db.execute(f"INSERT INTO {db.table} SELECT 'premigrate:afterDown', version, description, kind, script, checksum, "
+               "applied_at, execution_ms, applied_by, state, statements_done, statements_total, statement_started, "
+               f"statement_hashes, error, '99.0' FROM {db.table} WHERE migration_id = '1'")
+    db.execute(f"UPDATE {db.table} SET kind = 'callback' WHERE migration_id = 'premigrate:afterDown'")
+    result = up(db, migrations_dir)
+    assert 5 == result.returncode, result.stderr[-2000:]
+    assert "kind 'callback'" in result.find("error")[0]["error"]
 
 
 def test_a_stop_inside_after_migrate_leaves_it_owed(db: TestDatabase, migrations_dir: Path) -> None:
@@ -107,3 +144,16 @@ def test_repair_forget_drops_the_debt(db: TestDatabase, migrations_dir: Path) ->
     assert [] == owed_rows(db)
     quiet = up(db, migrations_dir)
     assert (0, []) == (quiet.returncode, quiet.find("callback_started"))
+
+
+@pytest.mark.parametrize("dialect", [pytest.param("mysql", id="mysql")])
+def test_a_callback_that_leaves_a_transaction_open_is_refused(db: TestDatabase, migrations_dir: Path) -> None:
+    """MySQL runs a callback statement by statement on the migration session: a transaction it opens and never ends
+    would be rolled back when the session closes, after the run reported the callback done. Refused before any
+    change."""
+    one_migration(migrations_dir)
+    write(migrations_dir, "afterMigrate.sql", "START TRANSACTION;\nCREATE TABLE IF NOT EXISTS cb_log (e INT);\n")
+    result = up(db, migrations_dir)
+    assert 5 == result.returncode, result.stderr[-2000:]
+    assert "opens a transaction that the file never commits" in result.find("error")[0]["error"]
+    assert [] == db.history()

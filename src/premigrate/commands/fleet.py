@@ -295,6 +295,7 @@ def run_command(command: CommandRun) -> int:
                              "target, or `premigrate check --targets ...` to see which targets have work")
         return run(command, up.run)
     from premigrate.commands import status
+    from premigrate.commands.report import owed_json
 
     if name == "check":
         return run(command, _check_action(command))
@@ -309,7 +310,7 @@ def run_command(command: CommandRun) -> int:
             "applied": sum(1 for e in plan.entries if e.state in ("applied", "changed", "missing")),
             "pending": len(plan.outstanding),
             "problems": [p.message for p in plan.problems],
-            **status.owed_fields(plan),
+            **({"callbacks_owed": owed_json(plan)} if plan.owed else {}),
         }
         return EXIT_OK
 
@@ -358,7 +359,8 @@ def _print_status(command: CommandRun, details: dict[str, dict[str, object]]) ->
     width = max([len(r["target"]) for r in rows if isinstance(r["target"], str)] + [6])
     lines = [f"{'TARGET':<{width}}  {'STATE':<8}  APPLIED  PENDING"]
     for row in rows:
+        note = row.get("error") or ("afterMigrate owed" if row.get("callbacks_owed") else "")
         lines.append(f"{row['target']!s:<{width}}  {row['state']!s:<8}  {row.get('applied', '-')!s:>7}  "
-                     f"{row.get('pending', '-')!s:>7}" + (f"  {row['error']}" if row.get("error") else ""))
+                     f"{row.get('pending', '-')!s:>7}" + (f"  {note}" if note else ""))
     lines.append(", ".join(f"{k}: {v}" for k, v in total.items()))
     write_stdout("\n".join(lines))

@@ -98,7 +98,8 @@ def _owed_lines(plan: Plan) -> list[str]:
     return [f"owed: {show(describe(row))}; the next `up` runs it" for row in plan.owed]
 
 
-def _owed_json(plan: Plan) -> list[dict[str, Any]]:
+def owed_json(plan: Plan) -> list[dict[str, Any]]:
+    """The callbacks a run still owes, as status, plan and a fleet's status show them in JSON."""
     return [{"callback": row.description, "since": row.applied_at.isoformat(), "error": row.error}
             for row in plan.owed]
 
@@ -125,7 +126,7 @@ def plan_json(views: Sequence[StepView], plan: Plan, *, database: str, secrets: 
         "count": len(views),
         "problems": [{"kind": p.kind, "id": p.migration_id, "message": p.message} for p in plan.problems],
         "warnings": [{"kind": p.kind, "id": p.migration_id, "message": p.message} for p in plan.warnings],
-        "callbacks_owed": _owed_json(plan),
+        "callbacks_owed": owed_json(plan),
     }
     return json.dumps(document, indent=2)
 
@@ -157,7 +158,7 @@ def status_json(plan: Plan, *, database: str, table: str) -> str:
         "pending": [s.migration.id for s in plan.outstanding],
         "problems": [{"kind": p.kind, "id": p.migration_id, "message": p.message} for p in plan.problems],
         "warnings": [{"kind": p.kind, "id": p.migration_id, "message": p.message} for p in plan.warnings],
-        "callbacks_owed": _owed_json(plan),
+        "callbacks_owed": owed_json(plan),
     }
     return json.dumps(document, indent=2)
 

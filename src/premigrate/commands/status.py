@@ -48,22 +48,18 @@ def judge(log: EventLog, plan: Plan) -> int:
             log.error("check_failed", kind=problem.kind, migration_id=problem.migration_id, script=problem.script,
                       error=problem.message)
         raise ValidationFailed(problem_summary(plan, "check_failed"))
+    if plan.owed:
+        from premigrate.model.owed import describe
+
+        for row in plan.owed:
+            log.warning("callback_owed", callback=row.description, error=describe(row),
+                        fix="run `premigrate up` with the afterMigrate script: it runs it")
+    if plan.outstanding:
+        log.warning("pending", pending=len(plan.outstanding), versions=[s.migration.id for s in plan.outstanding])
     if plan.outstanding or plan.owed:
-        log.warning("pending", pending=len(plan.outstanding), versions=[s.migration.id for s in plan.outstanding],
-                    **owed_fields(plan))
         return EXIT_PENDING
     log.info("up_to_date")
     return EXIT_OK
-
-
-def owed_fields(plan: Plan) -> dict[str, object]:
-    """The callbacks a run still owes, for a log event (none: no field)."""
-    if not plan.owed:
-        return {}
-    from premigrate.model.owed import describe
-
-    return {"callbacks_owed": [describe(row) for row in plan.owed],
-            "fix": "run `premigrate up`: it runs the owed afterMigrate"}
 
 
 def wait_until_current(log: EventLog, read: Callable[[], Plan], timeout: float | None, *,

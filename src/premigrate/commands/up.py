@@ -7,21 +7,17 @@ usual case (nothing to do) costs one read. Bad input fails before any change, th
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from premigrate.commands import adopt
 from premigrate.commands.common import (
     EXIT_OK, CommandRun, refuse_problems, require_target, warn_missing,
 )
-from premigrate.drivers.base import STATE_FAILED, Driver, HistoryRow
+from premigrate.drivers.base import Driver, HistoryRow
 from premigrate.engine.sessions import HeldLock
-from premigrate.errors import CallbackFailed, MigrationFailed, UsageError, ValidationFailed
+from premigrate.errors import MigrationFailed, UsageError, ValidationFailed
 from premigrate.model.migrations import MigrationSet
 from premigrate.model.planner import Policy, Reason, Step
 from premigrate.model.versions import Version
-
-if TYPE_CHECKING:
-    from premigrate.engine.executor import Executor
 
 
 # Lint parses every statement and keeps the file's lines: for a file near the 64 MiB limit that is several times its
@@ -103,51 +99,28 @@ def migrate(command: CommandRun, driver: Driver, lock: HeldLock, steps: list[Ste
             owed: tuple[HistoryRow, ...] = (), always: bool = True) -> None:
     """Under the lock: beforeMigrate, the steps (with their per-migration callbacks), afterMigrate; on a failure,
     afterMigrateError. With nothing to apply and not `always`, only the afterMigrate a run still owes."""
+    from premigrate.engine.after_migrate import AfterMigrateDebt
+
     callbacks = command.callbacks
     executor = command.executor(driver, lock, callbacks=callbacks)
+    debt = AfterMigrateDebt(command, executor, driver, owed)
+    debt.refuse_unpayable()
     measured = bool(steps) and command.measures_size
     if measured:
         command.stats.size_before = measure_size(command, driver)
     try:
+        debt.record()
         if callbacks is not None and (steps or always):
             callbacks.run(driver, "beforeMigrate")
         if steps:
             executor.apply(steps)
-        after_migrate(command, executor, driver, owed)
+        debt.pay()
     except MigrationFailed:
         if callbacks is not None:
             callbacks.run_after_error(driver, "afterMigrateError")
         raise
     if measured:
         command.stats.size_after = measure_size(command, driver)
-
-
-def after_migrate(command: CommandRun, executor: Executor, driver: Driver, owed: tuple[HistoryRow, ...]) -> None:
-    """afterMigrate, recorded as owed while it runs (model/owed.py): a failure or a stop inside it leaves the row,
-    and the next `up` runs it even with nothing to apply."""
-    from premigrate.model import owed as owed_callbacks
-
-    log, callbacks = command.log, command.callbacks
-    for row in owed:
-        log.warning("callback_owed", callback=row.description, error=owed_callbacks.describe(row))
-    scripts = [c.name for c in callbacks.callbacks.for_event("afterMigrate")] if callbacks is not None else []
-    if callbacks is None or not scripts:
-        for row in owed:
-            executor.delete_row(row.migration_id)
-            log.warning("callback_owed_dropped", callback=row.description,
-                        note="no afterMigrate script is in the folder now: the debt is dropped")
-        return
-    row = owed_callbacks.owed_row(scripts, executor.applied_by)
-    if any(r.migration_id == row.migration_id for r in owed):
-        executor.update_row(row)
-    else:
-        executor.insert_row(row)
-    try:
-        callbacks.run(driver, "afterMigrate")
-    except CallbackFailed as exc:
-        executor.record_quietly(row.evolve(state=STATE_FAILED, error=exc.message))
-        raise
-    executor.delete_row(row.migration_id)
 
 
 def measure_size(command: CommandRun, driver: Driver) -> dict[str, object]:

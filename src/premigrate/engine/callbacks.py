@@ -13,7 +13,7 @@ half-done there. A failing script raises CallbackFailed (exit 4) naming the scri
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -22,14 +22,6 @@ from premigrate.errors import CallbackFailed, MigrationFileError, PremigrateErro
 from premigrate.eventlog import EventLog
 from premigrate.model.callbacks import Callback, Callbacks
 from premigrate.model.sql import SplitError, Statement, split_statements
-
-
-# afterMigrate's failure comes after the run's migrations were recorded: the history records the callback as owed
-# (model/owed.py), and the next `up` runs it even with nothing to apply. The message says so.
-_AFTER_FAILED = {
-    "afterMigrate": ("; the run's migrations are applied and recorded, and afterMigrate is recorded as owed: fix "
-                     "the callback, then run `premigrate up` again, which runs it (`check` says 7 until then)"),
-}
 
 
 @dataclass(frozen=True)
@@ -71,6 +63,8 @@ class CallbackRunner:
                     except SplitError as exc:
                         raise MigrationFileError(f"callback {callback.name}: line {exc.line}: {exc}",
                                                  file=callback.name) from None
+                    if not self.transactional_ddl:
+                        _refuse_unended_transaction(callback, statements)
                     items.append(Prepared(callback, tuple(statements)))
                 prepared[event] = tuple(items)
             self._prepared = prepared
@@ -111,9 +105,20 @@ class CallbackRunner:
             message = (f"callback {callback.name} ({event}) failed at statement {index} of {len(item.statements)} "
                        f"(line {line}): {exc.message}")
             self.log.error("callback_failed", **fields, statement=index, line=line, error=exc.message)
-            raise CallbackFailed(message + _AFTER_FAILED.get(event, ""), script=callback.name,
-                                 callback=event) from exc
+            raise CallbackFailed(message, script=callback.name, callback=event) from exc
         self.log.info("callback_finished", **fields, duration_ms=round((time.monotonic() - started) * 1000))
+
+
+def _refuse_unended_transaction(callback: Callback, statements: Sequence[Statement]) -> None:
+    """Where a callback runs statement by statement on the migration session (MySQL), a transaction it opens and
+    never ends would be rolled back when the session closes, after the run reported the callback done."""
+    from premigrate.model import transactions
+
+    try:
+        transactions.blocks(statements)
+    except transactions.TransactionSyntaxError as exc:
+        raise MigrationFileError(f"callback {callback.name}: line {exc.line}: {exc}; end each transaction it opens "
+                                 "(COMMIT or ROLLBACK) in the script", file=callback.name) from None
 
 
 def runner_for(callbacks: Callbacks | None, dialect: str, placeholder_values: Mapping[str, str], log: EventLog,

@@ -4,11 +4,13 @@ recorded. Pure.
 afterMigrate runs only after an `up` that applied something. Its failure comes after the migrations committed, so
 the next `up` found nothing pending and never ran it: an initContainer that Kubernetes restarts after the failure
 exited 0 the second time, and the app started without the grants or refreshed views the callback was there for.
-The debt is therefore recorded: a row in the history table (kind `callback`), written just before afterMigrate
-runs and deleted once every afterMigrate script succeeded. While it is there, `up` is not a no-op (it runs
-afterMigrate under the lock), `check` says 7 (pending), and `status` and `plan` name it. A run killed inside
-afterMigrate leaves the row, so the callback runs at least once after every run that applied something; a script
-cut short after its own commit runs again, as Flyway runs afterMigrate on every migrate.
+The debt is therefore recorded: a row in the history table (kind `callback`), written before the run's first
+change (engine/after_migrate.py) and deleted once every afterMigrate script succeeded. While it is there, `up` is
+not a no-op (it runs afterMigrate under the lock), `check` says 7 (pending), and `status` and `plan` name it. A run
+killed anywhere after its first change leaves the row, so the callback runs at least once after every run that
+changed something; a script cut short after its own commit runs again, as Flyway runs afterMigrate on every
+migrate. A debt with no afterMigrate script to pay it is refused (exit 5), never dropped: `repair --forget` drops
+it on the operator's word.
 
 The row is split off when the history is read (drivers/history.py), so that the rest of premigrate, which judges
 migration rows, never sees it. A premigrate that predates it refuses the row as of an unknown kind
@@ -31,10 +33,12 @@ AFTER_MIGRATE = "premigrate:afterMigrate"
 
 
 def split(rows: Sequence[HistoryRow]) -> tuple[list[HistoryRow], tuple[HistoryRow, ...]]:
-    """The migration rows, and the owed callbacks' rows."""
-    if not any(row.kind == KIND for row in rows):
+    """The migration rows, and the owed callbacks' rows. Only the row this premigrate writes is a debt: another row
+    of kind `callback` (a newer premigrate's) stays with the migration rows, which refuse it as unknown."""
+    owed = tuple(r for r in rows if r.kind == KIND and r.migration_id == AFTER_MIGRATE)
+    if not owed:
         return list(rows), ()
-    return [r for r in rows if r.kind != KIND], tuple(r for r in rows if r.kind == KIND)
+    return [r for r in rows if r not in owed], owed
 
 
 def owed_row(scripts: Sequence[str], applied_by: str) -> HistoryRow:
@@ -46,8 +50,9 @@ def owed_row(scripts: Sequence[str], applied_by: str) -> HistoryRow:
 
 
 def describe(row: HistoryRow) -> str:
-    """One line on why the callback is owed."""
+    """One line on why the callback is owed. A row without an error may belong to a run still going (it is written
+    before the run's first change) or to one that was stopped: the reader cannot tell which, so neither is said."""
     since = row.applied_at.strftime("%Y-%m-%d %H:%M:%S UTC")
     if row.error:
         return f"afterMigrate failed in the run of {since} ({row.error})"
-    return f"afterMigrate did not finish in the run of {since} (the run was stopped inside it)"
+    return f"afterMigrate has not finished since the run of {since} (that run is still going, or was stopped)"
