@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
 
 from premigrate.model.dsn import REDACTED
-from premigrate.model.sql_secrets import redact_credentials
+from premigrate.model.sql_secrets import credentials_in, redact_credentials
 from premigrate.stand_ins import import_without
 
 if TYPE_CHECKING:
@@ -164,6 +164,14 @@ def scrub(value: Any) -> Any:
 def add_secret(secret: str) -> None:
     """Scrub `secret` from every later log line and stored text, as if it had been known at configure()."""
     _active.add([secret])
+
+
+def learn_credentials(statement: str) -> None:
+    """The credentials a failed statement spells out (model/sql_secrets.credentials_in), scrubbed by value from
+    every later log line, stored error and report: the server's error may quote one without its keyword."""
+    values = credentials_in(statement)
+    if values:
+        _active.add(values)
 
 
 # Fields the library warnings logged by this thread carry: a fleet worker's `target`, as its own events do.

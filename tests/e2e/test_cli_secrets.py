@@ -196,3 +196,32 @@ class TestPasswordsWrittenInMigrations:
         assert "migration_failed" in result.stderr and "***" in result.stderr  # the statement is shown, masked
         for text in (output_of(result), summary.read_text(), termination.read_text()):
             assert secret not in text
+
+    TYPOS = {  # the server quotes the value back without PASSWORD / IDENTIFIED BY beside it
+        "postgresql": 'CREATE ROLE premigrate_no_such_role LOGIN PASSWORD "{secret}"',
+        "mysql": "CREATE USER 'premigrate_no_such_user'@'%' IDENTIFIED BY {secret}",
+        "sqlite": "CREATE USER app IDENTIFIED BY {secret}",
+    }
+
+    def test_a_password_the_server_quotes_back_alone_is_masked(self, db: TestDatabase, migrations_dir: Path,
+                                                              tmp_path: Path) -> None:
+        """A typo (double quotes on PostgreSQL, no quotes on MySQL) makes the server's error quote the value without
+        its keyword: the failing statement's credentials are scrubbed by value from then on, in the log, the
+        summary file and the history row's error."""
+        secret = f"Typ0{secrets.token_hex(8)}"
+        write(migrations_dir, "001_user.sql", self.TYPOS[db.dialect].format(secret=secret) + ";\n")
+        summary = tmp_path / "summary.json"
+        result = run_cli("up", "--dir", str(migrations_dir), "--summary-file", str(summary),
+                         env={"DATABASE_URL": db.url}, cwd=migrations_dir.parent)
+        assert 4 == result.returncode, result.stderr[-2000:]
+        assert secret not in output_of(result) and secret not in summary.read_text()
+        assert all(secret not in str(row["error"]) for row in db.history())
+
+    def test_lint_output_masks_them(self, tmp_path: Path, migrations_dir: Path) -> None:
+        """lint's report goes to CI logs without the log's scrubber: the statement it quotes is masked there too."""
+        secret = f"L1nt{secrets.token_hex(8)}"
+        write(migrations_dir, "001_role.sql", f"CREATE ROLE app LOGIN PASSWORD '{secret}' BOGUS;\n")
+        for args in ((), ("--json",)):
+            result = run_cli("lint", "--dir", str(migrations_dir), "--dialect", "postgresql", *args, cwd=tmp_path)
+            assert "CREATE ROLE app LOGIN PASSWORD" in result.stdout, result.stdout
+            assert secret not in output_of(result)

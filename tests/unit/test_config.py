@@ -31,6 +31,14 @@ class TestDurations:
         with pytest.raises(ValueError, match="500ms"):
             parse_duration(text)
 
+    @pytest.mark.parametrize("text", ["597h", "1000h", "2147484", "99999999999999999999"])
+    def test_rejects_more_than_postgresql_takes(self, text: str) -> None:
+        """A timeout PostgreSQL cannot hold (2147483647 ms) failed at the server after the run had begun, and a huge
+        one overflowed a thread's wait (a traceback): refused with the limit."""
+        with pytest.raises(ValueError, match="at most 596h"):
+            parse_duration(text)
+        assert 2147483.0 == parse_duration("2147483")
+
 
 class TestDatabaseSelection:
     def test_default_is_sqlite(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from premigrate.log import SecretScrubber
-from premigrate.model.sql_secrets import redact_credentials
+from premigrate.model.sql_secrets import credentials_in, mask_statement, redact_credentials
 
 S = "Hunter2Secret"
 
@@ -77,3 +77,33 @@ def test_the_scrubber_masks_them_without_any_known_secret() -> None:
     scrubbed = SecretScrubber(()).scrub(event)
     assert S not in repr(scrubbed)
     assert "migration_failed" == scrubbed["event"]
+
+
+@pytest.mark.parametrize(("statement", "values"), [
+    pytest.param("ALTER ROLE app PASSWORD 'Sup3r'", ["Sup3r"], id="literal"),
+    pytest.param('CREATE ROLE app LOGIN PASSWORD "Sup3rS3cretZ"', ["Sup3rS3cretZ"], id="double-quoted"),
+    pytest.param("CREATE USER 'x'@'%' IDENTIFIED BY Sup3rS3cretZ", ["Sup3rS3cretZ"], id="bare-mysql"),
+    pytest.param("CREATE ROLE app PASSWORD Sup3r", ["Sup3r"], id="bare-postgresql"),
+    pytest.param("ALTER ROLE app PASSWORD NULL", [], id="null-is-no-secret"),
+    pytest.param("CREATE USER x IDENTIFIED BY PASSWORD '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19'",
+                 ["*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19"], id="hash"),
+    pytest.param("SELECT dblink_connect('host=db password=hunter22')", ["hunter22"], id="conninfo"),
+    pytest.param("CREATE TABLE t (id INT)", [], id="none"),
+])
+def test_credentials_in_a_statement(statement: str, values: list[str]) -> None:
+    """The values a failing statement's credentials have: scrubbed by value from then on, so that a server error
+    quoting one without its keyword (PostgreSQL's `near ""x""`, MySQL's `near 'x'`) is masked too."""
+    assert values == credentials_in(statement)
+
+
+def test_a_learnt_credential_is_masked_in_the_error_that_quotes_it() -> None:
+    scrubber = SecretScrubber([])
+    scrubber.add(credentials_in('CREATE ROLE app LOGIN PASSWORD "Sup3rS3cretZ"'))
+    assert 'syntax error at or near ""***""' == scrubber.scrub('syntax error at or near ""Sup3rS3cretZ""')
+
+
+def test_mask_statement_for_reports_outside_the_log() -> None:
+    """lint's output: the statement and the parser's message about it."""
+    sql = "CREATE ROLE app PASSWORD Sup3r BOGUS"
+    assert "CREATE ROLE app PASSWORD *** BOGUS" == mask_statement(sql)
+    assert 'syntax error at or near "***"' == mask_statement('syntax error at or near "Sup3r"', sql)

@@ -15,6 +15,7 @@ from premigrate.engine.lockwait import BlockerWatch, LockBusy, Timeouts, describ
 from premigrate.engine.runstats import RunStats
 from premigrate.errors import ConnectionLost, MigrationFailed
 from premigrate.eventlog import EventLog
+from premigrate.log import learn_credentials
 from premigrate.model.durations import format_duration
 from premigrate.model.history import migration_fields
 from premigrate.model.migrations import Migration
@@ -179,6 +180,7 @@ class StatementAttempts:
                 blockers: list[dict[str, Any]] | None = None, gave_up: str = "") -> MigrationFailed:
         """Log the failed statement and build the error that ends the run (exit 4)."""
         statement = statements[index - 1]
+        learn_credentials(statement.text)
         line = statement.line
         if exc.position:
             line += statement.text[: exc.position - 1].count("\n")

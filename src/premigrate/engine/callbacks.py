@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from premigrate.drivers.base import Driver, SqlError, execute_statement
 from premigrate.errors import CallbackFailed, MigrationFileError, PremigrateError, UsageError
 from premigrate.eventlog import EventLog
+from premigrate.log import learn_credentials
 from premigrate.model.callbacks import Callback, Callbacks
 from premigrate.model.sql import SplitError, Statement, split_statements
 
@@ -101,6 +102,8 @@ class CallbackRunner:
                     index += 1
                     execute_statement(driver, statement)
         except SqlError as exc:
+            if index:
+                learn_credentials(item.statements[index - 1].text)  # before the error is logged (log.py)
             line = item.statements[index - 1].line if index else None
             message = (f"callback {callback.name} ({event}) failed at statement {index} of {len(item.statements)} "
                        f"(line {line}): {exc.message}")

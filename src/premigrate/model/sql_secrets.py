@@ -75,3 +75,43 @@ def redact_credentials(text: str) -> str:
     text = _CONNINFO.sub(_mask_value, text)
     text = _BY_GRAMMAR.sub(_mask_literal, text)
     return _URL_PASSWORD.sub(_mask_value, text)
+
+
+# The value after PASSWORD / IDENTIFIED BY written without quotes: a typo the server rejects, quoting the value
+# back in its error without the keyword beside it. Only read from a statement that failed (credentials_in), never
+# from other text: "password authentication failed" is no credential.
+_BARE = re.compile(r"(?:\bPASSWORD\s*=?\s*|\bIDENTIFIED\s+(?:(?:WITH|VIA)\s+[\w`]+\s+)?(?:BY|AS|USING)\s+)"
+                   r"(?P<value>[^\s'\"`;,()]+)", re.IGNORECASE)
+_NOT_VALUES = frozenset({"NULL", "DEFAULT", "PASSWORD", "OLD_PASSWORD", "RANDOM", "EXPIRE", "VALID", "LOCK"})
+
+
+def credentials_in(statement: str) -> list[str]:
+    """The credentials a statement spells out, as values: the contents of the literals redact_credentials masks, and
+    a value written without quotes after PASSWORD or IDENTIFIED BY. When a statement fails, the run scrubs these by
+    value from then on (log.add_secret), so that a server error quoting one without its keyword is masked too:
+    PostgreSQL's `syntax error at or near ""x""` for a double-quoted password, MySQL's `near 'x'`."""
+    if not _MAYBE.search(statement):
+        return []
+    found: list[str] = []
+    for match in _BY_GRAMMAR.finditer(statement):
+        literal = match.group("literal")
+        if literal.startswith("$"):
+            tag = f"${match.group('tag') or ''}$"
+            found.append(literal[len(tag):-len(tag)] if literal.endswith(tag) and len(literal) > len(tag) else "")
+        else:
+            found.append(literal[1:-1] if len(literal) > 1 and literal.endswith(literal[0]) else literal[1:])
+    for pattern in (_CONNINFO, _URL_PASSWORD):
+        found += [m.group("value").strip("'") for m in pattern.finditer(statement)]
+    found += [m.group("value") for m in _BARE.finditer(statement) if m.group("value").upper() not in _NOT_VALUES]
+    return [value for value in dict.fromkeys(found) if value and value not in ("?", REDACTED)]
+
+
+def mask_statement(text: str, statement: str | None = None) -> str:
+    """`text` (a statement, or a message about `statement`) with the credentials of `statement` (default: `text`)
+    masked: by their place (redact_credentials), then by value wherever they occur as a word of their own, for the
+    reports that do not pass through the log's scrubber (lint's output)."""
+    values = credentials_in(text if statement is None else statement)
+    text = redact_credentials(text)
+    for value in values:
+        text = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", REDACTED, text)
+    return text

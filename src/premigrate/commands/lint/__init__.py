@@ -40,6 +40,7 @@ from premigrate.commands.lint.rules import (
 from premigrate.errors import UsageError, ValidationFailed
 from premigrate.model.migrations import Migration
 from premigrate.model.sql import SplitError, Statement, split_migration
+from premigrate.model.sql_secrets import mask_statement
 
 __all__ = ["RULES", "Finding", "LintUnavailable", "exit_code", "has_errors", "lint_migrations", "render_json",
            "render_text"]
@@ -149,7 +150,8 @@ def _lint_file(migration: Migration, dialect: str, analyzer: Analyzer,
         except Unparsable as exc:
             if "parse-error" not in allowed:
                 line = statement.line + parse_text.count("\n", 0, exc.offset)
-                findings.append(_finding("parse-error", migration.script, line, _one_line(statement.text), str(exc)))
+                findings.append(_finding("parse-error", migration.script, line, _one_line(statement.text), str(exc),
+                                         sql=statement.text))
             continue
         subjects: dict[str, list[str]] = {}
         for hit in effects.hits:
@@ -161,15 +163,19 @@ def _lint_file(migration: Migration, dialect: str, analyzer: Analyzer,
         for rule_id in RULES:  # one finding per rule, in table order, so output is stable
             if rule_id in subjects:
                 findings.append(_finding(rule_id, migration.script, statement.line, _one_line(statement.text),
-                                         "; ".join(subjects[rule_id])))
+                                         "; ".join(subjects[rule_id]), sql=statement.text))
         # Recorded after the statement's own hits: a statement never exempts itself.
         state.created.extend(effects.created)
         state.created.extend([new for old, new in effects.renamed if state.is_new(old)])
     return findings
 
 
-def _finding(rule_id: str, script: str, line: int, statement: str, subject: str) -> Finding:
+def _finding(rule_id: str, script: str, line: int, statement: str, subject: str, *, sql: str = "") -> Finding:
+    """A finding on `sql`, whose credentials (a password a migration sets) are masked in the statement and in the
+    parser's message quoting it: lint's output goes to CI logs without passing through the log's scrubber."""
     rule = RULES[rule_id]
+    if sql:
+        statement, subject = mask_statement(statement, sql), mask_statement(subject, sql)
     return Finding(rule.id, rule.severity, script, line, statement, f"{subject}: {rule.why}", rule.fix)
 
 
