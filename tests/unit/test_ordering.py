@@ -94,3 +94,25 @@ class TestCommands:
         (tmp_path / "9_x" / "up.sql").write_text("SELECT 1;\n")
         with pytest.raises(UsageError, match="9_x/ sorts after 2026"):
             create(tmp_path, load_migrations(tmp_path, format="diesel"), "next", "diesel", WHEN)
+
+
+class TestDbmate:
+    """amacneil/dbmate pkg/dbmate/db.go FindMigrations sorts by file name; Rollback reverts the last applied one in
+    that order. A dbmate folder is ordered by its names the way a diesel folder is by its version strings."""
+
+    @pytest.fixture
+    def files(self, tmp_path: Path) -> MigrationSet:
+        for name in ("9_insert.sql", "10_create.sql", "1_b.sql"):
+            (tmp_path / name).write_text("-- migrate:up\nSELECT 1;\n-- migrate:down\nSELECT 2;\n")
+        return load_migrations(tmp_path, format="dbmate")
+
+    def test_down_reverts_the_last_by_name(self, files: MigrationSet) -> None:
+        history = [applied(files, v) for v in ("1", "9", "10")]
+        assert ["9", "1", "10"] == [r.migration_id for r in _targets(None, files, history, 3, None)]  # type: ignore[arg-type]
+
+    def test_row_whose_file_is_gone_sorts_by_its_name(self, files: MigrationSet) -> None:
+        """A row of a deleted `2_gone.sql` ('2' after '1_b.sql', before '9_insert.sql'), not by its version."""
+        gone = applied(files, "9").evolve(migration_id="2", version="2", script="2_gone.sql")
+        order = Ordering(files)
+        assert order.of_row(applied(files, "1")) < order.of_row(gone) < order.of_row(applied(files, "9"))
+        assert order.of_row(applied(files, "10")) < order.of_row(applied(files, "1"))

@@ -40,9 +40,11 @@ CHECKSUM_ALGORITHM = "sha256"
 
 _V = r"\d+(?:\.\d+)*"
 PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    ("flyway", re.compile(r"V(?P<version>\d+(?:[._]\d+)*)__(?P<description>.+)\.sql\Z", re.I | re.S)),
-    ("flyway-undo", re.compile(r"U(?P<version>\d+(?:[._]\d+)*)__(?P<description>.+)\.sql\Z", re.I | re.S)),
-    ("flyway-repeatable", re.compile(r"R__(?P<description>.+)\.sql\Z", re.I | re.S)),
+    # Flyway matches its V/U/R prefixes case-sensitively and the suffix without regard to case (flyway-core
+    # ResourceNameParser.findPrefix: `startsWith(prefix)`): `v2__b.sql` is no Flyway migration, `V3__c.SQL` is one.
+    ("flyway", re.compile(r"V(?P<version>\d+(?:[._]\d+)*)__(?P<description>.+)\.(?i:sql)\Z", re.S)),
+    ("flyway-undo", re.compile(r"U(?P<version>\d+(?:[._]\d+)*)__(?P<description>.+)\.(?i:sql)\Z", re.S)),
+    ("flyway-repeatable", re.compile(r"R__(?P<description>.+)\.(?i:sql)\Z", re.S)),
     ("laravel", re.compile(
         r"(?P<y>\d{4})_(?P<mo>\d{2})_(?P<d>\d{2})_(?P<t>\d{6})_(?P<description>.+?)(?:\.(?P<direction>up|down))?\.sql\Z",
         re.I | re.S)),
@@ -101,7 +103,8 @@ class Migration:
     valid_checksums: tuple[str, ...] = ()  # recorded checksums also accepted as unchanged ("ANY": every one)
     # The format's own record of the change (e.g. liquibase.Changeset): its splitting, preconditions, failOnError.
     source: object | None = field(default=None, repr=False, compare=False)
-    # diesel's version string, compared as text to order the folder (model/ordering.py); None: ordered by version.
+    # diesel's version string, or a dbmate file's name, compared as text to order the folder (model/ordering.py);
+    # None: ordered by version.
     order: str | None = None
 
     @property
@@ -267,9 +270,10 @@ def split_sections(part: Part) -> None:
     refuse_directive_above(part.script, before, "-- migrate:up", "-- migrate:down")
     options = up.group("options").split()
     for option in options:
-        if option.lower() == "transaction:false":
+        # Spelt exactly, as dbmate matches it (formats/dbmate.py): `transaction:FALSE` is refused, not guessed at.
+        if option == "transaction:false":
             part.no_transaction = True
-        elif option.lower() != "transaction:true":
+        elif option != "transaction:true":
             raise MigrationFileError(f"{part.script}: unknown '-- migrate:up' option {option!r}", file=part.script)
     up_start = up.end() + 1
     up_end = down.start() if down else len(part.text)

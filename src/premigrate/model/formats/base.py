@@ -48,7 +48,7 @@ class Part:
     down_first_line: int = 1
     down_no_transaction: bool = False
     envsub: tuple[bool, bool] | None = None  # goose ENVSUB ON: (on where the up part starts, where the down starts)
-    order: str | None = None  # diesel's version string, which orders its migrations as text (model/ordering.py)
+    order: str | None = None  # diesel's version string, dbmate's file name: the folder's text order (model/ordering.py)
 
 
 class FolderReader(Protocol):

@@ -7,17 +7,23 @@
 - golang-migrate: `<version>_<desc>.up.sql` / `.down.sql` (golang-migrate source/parse.go: Regex
   `^([0-9]+)_(.*)\\.(down|up)\\.(.*)$`); with `--format golang-migrate` other names are ignored, as the file source
   skips what it cannot parse.
-- dbmate: `<version>_<desc>.sql` with `-- migrate:up [transaction:false]` and an optional `-- migrate:down`
-  (amacneil/dbmate pkg/dbmate/migration.go parseMigrationContents); a file without `-- migrate:up` is an error, as
-  in dbmate.
-- goose, sql-migrate: see goose.py and sqlmigrate.py.
+- dbmate: see dbmate.py (both sections required, section lines at the start of a line, options spelt exactly, the
+  folder in its file names' text order).
+- goose, sql-migrate: see goose.py and sqlmigrate.py. goose reads only names ending in `.sql` in lower case
+  (migrate.go collectMigrationsFS: `fs.Glob(fsys, "*.sql")` is case-sensitive): `--format goose` ignores the others.
 - sqlx: `<i64>_<desc>.sql`, `.up.sql`/`.down.sql`; `-- no-transaction` as the file's first bytes runs it outside a
   transaction (launchbadge/sqlx sqlx-core/src/migrate/source.rs resolve_blocking_with_config). With
-  `--format sqlx` other names are ignored, as sqlx ignores them.
+  `--format sqlx` a name without `_` or not ending in `.sql` is ignored, as sqlx ignores it; one whose part before
+  the first `_` is not an integer is refused, as sqlx fails on it ("expected integer version prefix"). sqlx tests
+  `-- no-transaction` on the text as read, byte-order mark included: a BOM before the marker is refused.
 - plain: premigrate's own `<version>[_<desc>].sql` (and Laravel's `YYYY_MM_DD_HHMMSS_<desc>.sql`): the whole file
-  is the up part; `-- premigrate:` directives.
+  is the up part; `-- premigrate:` directives; `-- migrate:up` / `-- migrate:down` sections.
 - auto: each file by its markers first (goose, sql-migrate, dbmate sections, sqlx's `-- no-transaction`), then by
-  its name (Flyway, golang-migrate pair, plain); every `*.sql` name must be one of these.
+  its name (Flyway, golang-migrate pair, plain); every `*.sql` name must be one of these. A file with dbmate
+  sections is dbmate's when it has a `-- migrate:down` line (dbmate requires one); with `-- migrate:up` alone it is
+  premigrate's own plain file with an up section. A comment line that is nearly another tool's annotation
+  (`-- +migrate up`, `-- goose Up`, `-- migrate:UP`: markers.NEAR_MISS) in a file not read as that tool's is
+  refused: that tool would not run the file as plain SQL, down statements included, as premigrate would.
 """
 
 from __future__ import annotations
@@ -34,10 +40,11 @@ from premigrate.model.formats.base import (
     unsupported_marker,
     walk,
 )
-from premigrate.model.formats.markers import GOOSE_MARKER, GOOSE_NAME, SQL_MIGRATE_MARKER
+from premigrate.model.formats.markers import GOOSE_MARKER, GOOSE_NAME, NEAR_MISS, SQL_MIGRATE_MARKER
 from premigrate.model.versions import Version
 
 _DBMATE = re.compile(r"^[ \t]*--[ \t]*migrate:(?:up|down)\b", re.MULTILINE)
+_DBMATE_DOWN = re.compile(r"^[ \t]*--[ \t]*migrate:down\b", re.MULTILINE)
 _SQLX_NO_TX = "-- no-transaction"
 _SQLX_NAME = re.compile(r"(?P<version>[+-]?\d+)_(?P<description>.*?)(?:\.(?P<direction>up|down))?\.sql\Z", re.DOTALL)
 _GOOSE_GO = re.compile(r"\d+_.*\.go\Z", re.DOTALL)
@@ -79,12 +86,20 @@ class FileFormat:
                                          "folder cannot be applied here", file=name)
             if not base.lower().endswith(".sql"):
                 continue
+            if self.name == "goose" and not base.endswith(".sql"):
+                notes.append(f"{name}: goose reads only names ending in '.sql' in lower case; ignored, as goose "
+                             "ignores it")
+                continue
             if base != name:
                 _check_nested(name, base, self.name)
             if self.name != "auto" and not self._name_matches(base):
                 if self.name in ("goose", "dbmate", "sql-migrate", "plain"):
                     raise MigrationFileError(f"{name}: not a {self.name} migration name "
                                              f"({_EXAMPLES[self.name]})", file=name)
+                if self.name == "sqlx" and "_" in base and base.split("_", 1)[1].endswith(".sql"):
+                    raise MigrationFileError(f"{name}: sqlx fails on this name (\"expected integer version prefix\"): "
+                                             "a .sql name with '_' must start with its integer version "
+                                             f"({_EXAMPLES['sqlx']}); rename it or move it out", file=name)
                 notes.append(f"{name}: the name is not a {self.name} migration name ({_EXAMPLES[self.name]}); "
                              f"ignored, as {self.name} ignores it")
                 continue
@@ -96,17 +111,29 @@ class FileFormat:
                 raise MigrationFileError(f"{name}: carries {tool} markers, whose rules premigrate does not apply; "
                                          f"it is not run as plain SQL{hint}", file=name)
             fmt = self.name if self.name != "auto" else detect_file(base, text)
-            others = [f for f, marker in MARKERS.items() if f != fmt and HINTS[f] in text and marker.search(text)]
+            # `auto` reads a lone `-- migrate:up` section as premigrate's own plain file's (detect_file).
+            own = (fmt, "dbmate") if self.name == "auto" and fmt == "plain" else (fmt,)
+            others = [f for f, marker in MARKERS.items() if f not in own and HINTS[f] in text and marker.search(text)]
             if others:
                 raise MigrationFileError(f"{name}: read as {fmt} but it carries {others[0]} markers; "
                                          f"pass --format {others[0]} if that is the tool it was written for",
                                          file=name)
+            if self.name == "auto":
+                _refuse_near_miss(name, text, fmt)
+            if fmt == "sqlx" and text.startswith(_SQLX_NO_TX) and _starts_with_bom(entry):
+                raise MigrationFileError(f"{name}: a byte-order mark comes before '-- no-transaction'; sqlx tests the "
+                                         "file's first bytes, so it does not see the marker behind the mark and would "
+                                         "run the file in a transaction: remove the byte-order mark", file=name)
             part = read_file(fmt, name, text)
             if self.name == "flyway":
                 # Flyway replaces ${name} placeholders in every file by default (placeholderReplacement=true) and
                 # fails on one without a value: with --format flyway premigrate does the same.
                 part.placeholders = True
             parts.append(part)
+        if self.name in ("dbmate", "auto") and parts and all(p.format == "dbmate" for p in parts):
+            from premigrate.model.formats import dbmate
+
+            dbmate.order(parts)  # a folder dbmate could run: in its file names' text order, as dbmate runs it
         return _sql_migrate_ties(parts)
 
     def _name_matches(self, name: str) -> bool:
@@ -155,6 +182,37 @@ def _check_nested(name: str, base: str, fmt: str) -> None:
                                  "Flyway does", file=name)
 
 
+_NEAR_MISS_RULES = {
+    "sql_migrate": "sql-migrate reads only '-- +migrate Up' and '-- +migrate Down', spelt exactly so at the start of "
+                   "a line",
+    "goose": "goose reads only lines holding '+goose' as annotations ('-- +goose Up', '-- +goose Down')",
+    "dbmate": "dbmate reads only '-- migrate:up' and '-- migrate:down', in lower case at the start of a line",
+}
+
+
+def _refuse_near_miss(name: str, text: str, fmt: str) -> None:
+    """`auto`: a comment line that is nearly another tool's annotation, in a file not read as that tool's. Its tool
+    would not run the file as plain SQL (sql-migrate: "no Up/Down annotations found"; goose: "must start with
+    '-- +goose Up'"; dbmate: ErrParseMissingUp), and premigrate must not either: its down statements would run."""
+    for match in NEAR_MISS.finditer(text):
+        tool = match.lastgroup or ""
+        if tool.replace("_", "-") == fmt or _DBMATE.match(match.group(0)):
+            continue  # its own tool's line, read by that tool's rules; or premigrate's own `-- migrate:up`
+        line = text.count("\n", 0, match.start()) + 1
+        raise MigrationFileError(f"{name}: line {line}: {match.group(0).strip()!r} looks like an annotation, but "
+                                 f"{_NEAR_MISS_RULES[tool]}, so the file would run as plain SQL, any down "
+                                 "statements included: correct the line, or reword the comment", file=name, line=line)
+
+
+def _starts_with_bom(entry: Entry) -> bool:
+    """Whether the file's first bytes are a UTF-8 byte-order mark (read_text drops it; sqlx keeps it)."""
+    try:
+        with entry.path.open("rb") as handle:
+            return handle.read(3) == b"\xef\xbb\xbf"
+    except OSError:
+        return False  # read a moment ago: a file gone since fails where it is run
+
+
 def _subfolder_message(entry: Entry) -> str:
     return (f"{entry.name}/: a sub-folder that is not a migration of a known layout (Prisma "
             "<timestamp>_<name>/migration.sql beside migration_lock.toml, Diesel <version>_<name>/up.sql); move it "
@@ -188,7 +246,9 @@ def detect_file(name: str, text: str) -> str:
     if pattern in ("flyway", "flyway-undo", "flyway-repeatable"):
         return "flyway"
     if pattern in ("plain", "laravel") and "migrate:" in text and _DBMATE.search(text):
-        return "dbmate"
+        # dbmate requires a down block (migration.go ErrParseMissingDown): without one the file is no dbmate file,
+        # and premigrate's own plain files have taken a lone `-- migrate:up` section from the start.
+        return "dbmate" if _DBMATE_DOWN.search(text) else "plain"
     if text.startswith(_SQLX_NO_TX) and _SQLX_NAME.match(name):
         return "sqlx"
     if pattern == "pair":
@@ -221,10 +281,9 @@ def read_file(fmt: str, name: str, text: str) -> Part:
     _, version, description, direction = parse_name(name.rsplit("/", 1)[-1])
     part = Part(version, description, direction, name, text, format=fmt)
     if fmt == "dbmate":
-        if not _DBMATE.search(text):
-            raise MigrationFileError(f"{name}: no '-- migrate:up' line; dbmate requires one in every migration",
-                                     file=name)
-        split_sections(part)
+        from premigrate.model.formats import dbmate
+
+        dbmate.split(part)
     elif fmt == "plain" and direction == "up":
         split_sections(part)  # premigrate's own files take dbmate sections too, as before
         if part.down_text is not None:

@@ -12,6 +12,13 @@ GOOSE_MARKER = re.compile(r"^\s*--[^\n]*\+goose", re.MULTILINE)
 GOOSE_NAME = re.compile(r"(?P<version>\d+)_(?P<description>.*)\.sql\Z", re.DOTALL)
 # sql-migrate (rubenv/sql-migrate sqlparse): `-- +migrate Up` / `Down` at the start of a line.
 SQL_MIGRATE_MARKER = re.compile(r"^-- \+migrate (?:Up|Down)\b", re.MULTILINE)
+# A comment line that, ignoring case and spacing, is one of these tools' up/down lines (with at most their
+# transaction option): `-- +migrate up`, `-- goose Up`, `-- migrate:UP`. In a file not read as that tool's it is
+# refused (files._refuse_near_miss): the tool would not run such a file as plain SQL.
+NEAR_MISS = re.compile(
+    r"^[ \t]*--+[ \t]*(?:(?P<sql_migrate>\+[ \t]*migrate[ \t]*:?[ \t]*(?:up|down))"
+    r"|(?P<goose>\+?[ \t]*goose[ \t]*:?[ \t]*(?:up|down))|(?P<dbmate>migrate[ \t]*:[ \t]*(?:up|down)))"
+    r"(?:[ \t]+(?:no)?transaction(?::[a-z]+)?)?[ \t]*$", re.MULTILINE | re.IGNORECASE)
 
 # Liquibase (FormattedSqlChangeLogParser.supports): the first non-blank line matches `--liquibase formatted ...`;
 # a master changelog is an XML or YAML file holding `databaseChangeLog`.
