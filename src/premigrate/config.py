@@ -5,6 +5,7 @@ Precedence: flag > environment > default. Nothing here reads os.environ: the CLI
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -188,6 +189,14 @@ def resolve_option(option: Option, flags: Mapping[str, Any], env: Mapping[str, s
 def read_secret_file(var: str, path: str, read: Callable[[str], str]) -> str:
     try:
         content = read(path)
+    except IsADirectoryError:
+        # The classic mistake: the Secret volume's mount path, where the file is one of its keys inside it.
+        raise UsageError(f"{var}: {path!r} is a folder; name the file inside it that holds the value (a Kubernetes "
+                         "Secret volume holds one file per key: <mountPath>/<key>), or mount the key with subPath") \
+            from None
+    except PermissionError:
+        raise UsageError(f"{var}: {path!r} cannot be read by this user (uid {_uid()}); make it readable to it (a "
+                         "Kubernetes Secret volume's defaultMode, or the pod's fsGroup)") from None
     except OSError as exc:
         raise UsageError(f"{var}: cannot read {path!r}: {exc.strerror or exc}; mount the secret there or unset "
                          f"{var}") from None
@@ -195,6 +204,14 @@ def read_secret_file(var: str, path: str, read: Callable[[str], str]) -> str:
         raise UsageError(f"{var}: {path!r} is not UTF-8 text") from None
     # Secrets written with `echo` end in a newline; exactly one is dropped, as Docker and Kubernetes users expect.
     return content[:-1] if content.endswith("\n") else content
+
+
+MIN_LEASE_S = 1.0
+
+
+def _uid() -> str:
+    getuid = getattr(os, "getuid", None)
+    return str(getuid()) if getuid is not None else "?"
 
 
 def _read_text(path: str) -> str:
@@ -241,6 +258,12 @@ def load_config(
                          "one way")
     require = bool(values["require_database"]) and command not in OFFLINE_COMMANDS
     dsn, dsn_source, default_sqlite = _resolve_dsn(flags, env, read_file, require=require)
+    if (dsn.dialect == "mysql" and not dsn.database and command not in (*OFFLINE_COMMANDS, "wait", "completion")
+            and not (values.get("targets") or values.get("targets_query"))):
+        # The server would answer "No database selected" to the first history query: exit 4, as if a migration
+        # had failed. (A fleet's database= targets name theirs; `wait` needs none.)
+        raise UsageError(f"{dsn_source} names no database; MySQL keeps the history table in one: add it to the URL "
+                         "(mysql://user@host/NAME)")
     table = validate_identifier(values["table"], named("table"), allow_qualified=dsn.dialect == "postgresql")
     schema = values.get("schema")
     if schema is not None:
@@ -248,9 +271,11 @@ def load_config(
             raise UsageError(f"{named('schema')} applies to PostgreSQL only; on {dsn.dialect} the database named in "
                              "the URL is the schema")
         schema = validate_identifier(schema, named("schema"), allow_qualified=False)
-    if "lock_lease" in values and not values["lock_lease"]:  # "0" parses as "no limit"
-        raise UsageError(f"{named('lock_lease')} must be more than 0 (e.g. 30s): a lease of no time could never be "
-                         "held")
+    if "lock_lease" in values and (not values["lock_lease"] or values["lock_lease"] < MIN_LEASE_S):
+        # "0" parses as "no limit". The heartbeat renews three times per lease over the network: a lease shorter
+        # than a second would expire between two renewals of a healthy run and read as a lost lock (exit 8).
+        raise UsageError(f"{named('lock_lease')} must be at least {MIN_LEASE_S:g}s (e.g. 30s): a shorter lease "
+                         "expires between the heartbeat's renewals, and the run would stop as if it had lost the lock")
     directory = str(values["dir"]).strip()
     if not directory:
         raise UsageError(f"{named('dir')} is empty; name the folder that holds the migration files")

@@ -47,7 +47,7 @@ IN_DOUBT = Plan(problems=[Problem("in_doubt", "2", "002 is in progress")])
 def readings(*plans: Plan | Exception):
     queue = list(plans)
 
-    def read() -> Plan:
+    def read(left: float | None = None) -> Plan:
         item = queue.pop(0) if len(queue) > 1 else queue[0]
         if isinstance(item, Exception):
             raise item
@@ -56,6 +56,21 @@ def readings(*plans: Plan | Exception):
 
 
 class TestCheckWait:
+    def test_each_reading_waits_no_longer_than_the_time_left(self) -> None:
+        """The database is waited for within --timeout: each reading is told the time left (it took --wait-timeout,
+        60 s, when --timeout was 2 s)."""
+        clock = FakeClock()
+        given: list[float | None] = []
+
+        def read(left: float | None) -> Plan:
+            given.append(left)
+            clock.now += 1.5
+            raise DatabaseUnavailable("not yet")
+
+        with pytest.raises(DatabaseUnavailable):
+            wait_until_current(RecordingLog(), read, 5.0, clock=clock, sleep=clock.sleep)
+        assert [5.0, 1.5] == given[:2] and all(left is not None and left >= 0 for left in given)
+
     def test_pending_then_current(self) -> None:
         """Pending on the first two readings, current on the third: exit 0 after two polls."""
         log, clock = RecordingLog(), FakeClock()

@@ -217,7 +217,8 @@ class TestTopologyOptions:
 
     @pytest.mark.parametrize(("env", "message"), [
         ({"PREMIGRATE_LOCK_MODE": "session"}, "PREMIGRATE_LOCK_MODE"),
-        ({"PREMIGRATE_LOCK_LEASE": "0"}, "PREMIGRATE_LOCK_LEASE must be more than 0"),
+        ({"PREMIGRATE_LOCK_LEASE": "0"}, "PREMIGRATE_LOCK_LEASE must be at least 1s"),
+        ({"PREMIGRATE_LOCK_LEASE": "1ms"}, "PREMIGRATE_LOCK_LEASE must be at least 1s"),
         ({"PREMIGRATE_LOCK_LEASE": "soon"}, "PREMIGRATE_LOCK_LEASE"),
     ])
     def test_bad_values_are_usage_errors(self, env: dict[str, str], message: str) -> None:
@@ -282,7 +283,7 @@ class TestMessagesNameTheSource:
 
     @pytest.mark.parametrize(("command", "flags", "env", "message"), [
         pytest.param("up", {"dir": " "}, {"PREMIGRATE_DIR": "m"}, "--dir is empty", id="dir"),
-        pytest.param("up", {"lock_lease": "0"}, {"PREMIGRATE_LOCK_LEASE": "5s"}, "--lock-lease must be more than 0",
+        pytest.param("up", {"lock_lease": "0"}, {"PREMIGRATE_LOCK_LEASE": "5s"}, "--lock-lease must be at least 1s",
                      id="lease"),
         pytest.param("up", {"schema": "app"}, {"PREMIGRATE_SCHEMA": "x"}, "--schema applies to PostgreSQL only",
                      id="schema-on-sqlite"),
@@ -324,3 +325,20 @@ class TestBaselineChoice:
         command refuses the pair (tests/e2e/test_ops_commands.py)."""
         config = load_config("baseline", flags, env)
         assert ("3", "flyway") == (str(config.baseline.version), config.baseline.source)
+
+
+class TestSecretFiles:
+    @pytest.mark.parametrize(("error", "message"), [
+        pytest.param(IsADirectoryError(21, "Is a directory"), "is a folder; name the file inside it", id="folder"),
+        pytest.param(PermissionError(13, "Permission denied"), "cannot be read by this user", id="unreadable"),
+    ])
+    def test_the_advice_fits_the_mistake(self, error: OSError, message: str) -> None:
+        """A Secret volume's mount path instead of its key's file, or a mode the user cannot read: each says its own
+        fix, not 'mount the secret there'."""
+        def read(path: str) -> str:
+            raise error
+
+        from premigrate.config import read_secret_file
+
+        with pytest.raises(UsageError, match=message):
+            read_secret_file("DATABASE_URL_FILE", "/run/secrets/db", read)

@@ -15,9 +15,10 @@ from premigrate.model.planner import Plan
 POLL_S = 2.0  # check --wait: how often the history is read again
 
 
-def current_plan(command: CommandRun) -> Plan:
+def current_plan(command: CommandRun, wait_limit: float | None = None) -> Plan:
+    """The plan against the history as it is now; `wait_limit`: wait for the database no longer than that."""
     files = command.load()
-    with command.sessions.session(read_only=True) as driver:
+    with command.sessions.session(read_only=True, wait_limit=wait_limit) as driver:
         history = driver.read_history()
         owed = driver.owed_callbacks
     return command.plan(files, history, owed)
@@ -36,7 +37,8 @@ def run(command: CommandRun) -> int:
 
 def check(command: CommandRun) -> int:
     if command.config.check.wait:
-        return wait_until_current(command.log, lambda: current_plan(command), command.config.check.timeout)
+        return wait_until_current(command.log, lambda left: current_plan(command, wait_limit=left),
+                                  command.config.check.timeout)
     return judge(command.log, current_plan(command))
 
 
@@ -62,7 +64,7 @@ def judge(log: EventLog, plan: Plan) -> int:
     return EXIT_OK
 
 
-def wait_until_current(log: EventLog, read: Callable[[], Plan], timeout: float | None, *,
+def wait_until_current(log: EventLog, read: Callable[[float | None], Plan], timeout: float | None, *,
                        clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> int:
     """check --wait: read the history (read-only, no lock) every POLL_S until nothing is pending, then exit 0.
 
@@ -74,7 +76,8 @@ def wait_until_current(log: EventLog, read: Callable[[], Plan], timeout: float |
     last: tuple[str, ...] | None = None
     while True:
         try:
-            plan: Plan | None = read()
+            # The time left: a database that does not answer is waited for within --timeout, not --wait-timeout.
+            plan: Plan | None = read(None if deadline is None else max(0.0, deadline - clock()))
         except DatabaseUnavailable:
             if deadline is not None and clock() >= deadline:
                 raise

@@ -12,7 +12,7 @@ from premigrate.commands import adopt
 from premigrate.commands.common import (
     EXIT_OK, CommandRun, refuse_problems, require_target, warn_missing,
 )
-from premigrate.drivers.base import Driver, HistoryRow
+from premigrate.drivers.base import Driver, HistoryRow, SqlError
 from premigrate.engine.sessions import HeldLock
 from premigrate.errors import MigrationFailed, UsageError, ValidationFailed
 from premigrate.model.migrations import MigrationSet
@@ -71,19 +71,20 @@ def run(command: CommandRun) -> int:
         with command.sessions.runner_lock(probe=driver) as lock:
             # Matched before anything is created: a refusal leaves the database as it was.
             adoption = adopt.adopt(command, driver, files, mapping) if config.baseline.source else None
-            driver.ensure_schema()
-            if driver.ensure_history_table():
-                log.info("history_table_created", table=config.table)
-            # Re-read under the lock: the usual case for replica two is "nothing left to do".
+            # Re-read under the lock: the usual case for replica two is "nothing left to do". ([] while the
+            # history table does not exist: it is created only once the run is not refused, below.)
             history = driver.read_history()
             baseline_version = config.apply.baseline_on_empty_history
-            if adoption is not None and not history:
+            if not history and adoption is not None:
+                ensure_history_table(command, driver)
                 history = adopt.record(command, driver, lock, files, adoption)
             elif not history and baseline_version is not None:
+                ensure_history_table(command, driver)
                 history = _baseline_on_empty(command, driver, lock, files, baseline_version)
             plan_now = command.plan(files, history, driver.owed_callbacks)
             warn_missing(log, plan_now)
             refuse_problems(log, plan_now)
+            ensure_history_table(command, driver)
             if not plan_now.steps:
                 log.info("nothing_to_do")
                 if not always and not plan_now.owed:
@@ -93,6 +94,25 @@ def run(command: CommandRun) -> int:
                 log.info("plan", pending=len(steps), versions=[s.migration.id for s in steps])
             migrate(command, driver, lock, steps, owed=plan_now.owed, always=always)
     return EXIT_OK
+
+
+def ensure_history_table(command: CommandRun, driver: Driver) -> None:
+    """The history table (and the schemas it and --schema name), created if missing: under the runner lock, and only
+    for a run that was not refused, so that bad input leaves the database as it was."""
+    try:
+        driver.ensure_schema()
+        created = driver.ensure_history_table()
+    except SqlError as exc:
+        if not exc.lacks_privilege:
+            raise
+        config = command.config
+        raise UsageError(f"the database user {config.dsn.user or '(default)'} may not create premigrate's history "
+                         f"table {config.table!r} ({exc.message.split(' LINE ', 1)[0]}): grant it CREATE where the "
+                         "table goes (PostgreSQL: "
+                         "GRANT CREATE ON SCHEMA <schema> TO <user>; MySQL: GRANT CREATE ON <database>.* TO <user>), "
+                         "create the table ahead as its owner, or run premigrate as that owner") from exc
+    if created:
+        command.log.info("history_table_created", table=command.config.table)
 
 
 def migrate(command: CommandRun, driver: Driver, lock: HeldLock, steps: list[Step], *,

@@ -101,6 +101,9 @@ class DriverSettings:
     password_source: Callable[[], str] | None = field(default=None, repr=False)
 
 
+_NO_PRIVILEGE = frozenset({"42501", "25006", "1142", "1143", "1044", "1227", "1290", "1036"})
+
+
 class SqlError(PremigrateError):
     """A statement failed on the server. `code` is the SQLSTATE (PostgreSQL), errno (MySQL) or error name (SQLite)."""
 
@@ -123,6 +126,13 @@ class SqlError(PremigrateError):
         # The COMMIT of a migration's transaction failed (a deferred constraint, a serialization failure): every
         # statement ran, and the transaction was rolled back. The executor names the migration (exit 4).
         self.at_commit = False
+
+    @property
+    def lacks_privilege(self) -> bool:
+        """The user may not do this, or the database takes no writes: a grant (or another user) is the fix, not the
+        SQL. PostgreSQL insufficient_privilege and read_only_sql_transaction; MySQL's access-denied errors and
+        --read-only; SQLite's read-only file."""
+        return self.code in _NO_PRIVILEGE or (self.code or "").startswith(("SQLITE_READONLY", "SQLITE_PERM"))
 
 
 class ConnectFailed(PremigrateError):

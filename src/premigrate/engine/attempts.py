@@ -201,6 +201,8 @@ class StatementAttempts:
             f"[{exc.code}] {exc.message}"
             + (f"; {gave_up}" if gave_up else "")
             + (f"; {rolled_back}" if not recorded and rolled_back else "")
+            + ("; the database user lacks a privilege this statement needs (or the database takes no writes): grant "
+               "it, or run premigrate as a user that has it" if exc.lacks_privilege else "")
             + ("" if not recorded else
                "; its history row stays rolling_back and records which statements of the down part ran: run "
                "`premigrate repair` to see the ways out" if down else

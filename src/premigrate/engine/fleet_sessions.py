@@ -15,7 +15,7 @@ from typing import Any, cast
 from premigrate.drivers import driver_class
 from premigrate.drivers.base import Driver, DriverSettings, SqlError
 from premigrate.engine.interrupts import SignalGuard
-from premigrate.engine.sessions import Sessions
+from premigrate.engine.sessions import Sessions, wait_budget
 from premigrate.engine.waiting import wait_for_database
 from premigrate.errors import ConnectionLost, Interrupted
 from premigrate.model.dsn import Dsn
@@ -164,7 +164,7 @@ class TargetSessions(Sessions):
     stop: FleetStop
     pool: WorkerSessions
 
-    def connect(self, *, read_only: bool) -> Driver:
+    def connect(self, *, read_only: bool, wait_limit: float | None = None) -> Driver:
         cls = driver_class(self.config.dsn.dialect)
         stop = self.stop
         settings = self.settings(read_only=read_only, connect_timeout=None)
@@ -174,8 +174,8 @@ class TargetSessions(Sessions):
                 stop.check()  # a target still waiting for its server must not hold the fleet's exit
                 return cls.connect(self.config.dsn, replace(settings, connect_timeout=connect_timeout))
 
-            driver = wait_for_database(open_driver, self.config.dsn, self.config.wait_timeout, self.log,
-                                       sleep=stop.sleep)
+            driver = wait_for_database(open_driver, self.config.dsn, wait_budget(self.config.wait_timeout, wait_limit),
+                                       self.log, sleep=stop.sleep)
         try:
             driver.prepare_session()
         except BaseException:

@@ -201,6 +201,13 @@ class HeldLock:
         self.watch.close()
 
 
+def wait_budget(wait_timeout: float | None, limit: float | None) -> float | None:
+    """How long to wait for the database: --wait-timeout (None: no limit), or `limit` when that is shorter."""
+    if limit is None:
+        return wait_timeout
+    return limit if wait_timeout is None else min(wait_timeout, limit)
+
+
 class Sessions:
     """Opens the sessions of one command run to the configured database."""
 
@@ -241,8 +248,9 @@ class Sessions:
         """Whether the database does not exist yet (a SQLite file `up` would create); servers: False."""
         return driver_class(self.config.dsn.dialect).database_missing(self.config.dsn)
 
-    def connect(self, *, read_only: bool) -> Driver:
-        """A prepared session, after waiting for the database up to --wait-timeout."""
+    def connect(self, *, read_only: bool, wait_limit: float | None = None) -> Driver:
+        """A prepared session, after waiting for the database up to --wait-timeout, or `wait_limit` seconds when
+        that is shorter (check --wait: what is left of its --timeout)."""
         cls = driver_class(self.config.dsn.dialect)
 
         def open_driver(connect_timeout: float | None) -> Driver:
@@ -261,7 +269,8 @@ class Sessions:
             return driver
 
         with self.tracer.wait():
-            driver = wait_for_database(open_driver, self.config.dsn, self.config.wait_timeout, self.log)
+            driver = wait_for_database(open_driver, self.config.dsn, wait_budget(self.config.wait_timeout, wait_limit),
+                                       self.log)
         if self.config.dsn.dialect == "mysql":  # the client library holds it: no query
             self.mariadb = "mariadb" in driver.server_version().lower()
         try:
@@ -277,8 +286,8 @@ class Sessions:
         return cls.connect(self.dsn(), self.settings(read_only=read_only, connect_timeout=connect_timeout))
 
     @contextmanager
-    def session(self, *, read_only: bool) -> Iterator[Driver]:
-        driver = self.connect(read_only=read_only)
+    def session(self, *, read_only: bool, wait_limit: float | None = None) -> Iterator[Driver]:
+        driver = self.connect(read_only=read_only, wait_limit=wait_limit)
         try:
             yield driver
         finally:
