@@ -157,3 +157,15 @@ def test_a_callback_that_leaves_a_transaction_open_is_refused(db: TestDatabase, 
     assert 5 == result.returncode, result.stderr[-2000:]
     assert "opens a transaction that the file never commits" in result.find("error")[0]["error"]
     assert [] == db.history()
+
+
+def test_repair_report_names_the_debt(db: TestDatabase, migrations_dir: Path) -> None:
+    """`repair` (the report) said "Nothing to repair" while check said 7: it names the debt and both ways out."""
+    one_migration(migrations_dir)
+    write(migrations_dir, "afterMigrate.sql", "INSERT INTO no_such_table VALUES (1);\n")
+    assert 4 == up(db, migrations_dir).returncode
+    text = cmd("repair", db, migrations_dir)
+    assert 0 == text.returncode, text.stderr[-2000:]
+    assert "Owed: afterMigrate failed" in text.stdout and f"repair --forget {OWED}" in text.stdout
+    document = json.loads(cmd("repair", db, migrations_dir, "--json").stdout)
+    assert ["afterMigrate"] == [o["callback"] for o in document["callbacks_owed"]]

@@ -405,10 +405,13 @@ class TestReady:
             status, body = served.get_json("/health/ready")
             assert (503, "not_ready") == (status, body["status"])
             assert "afterMigrate failed in the run of" in body["reason"]
+            assert 1 == metrics(served)["premigrate_callbacks_owed"]
+            assert "afterMigrate failed" in served.get_json("/health/database")[1]["migrations"]["warning"]
             (migrations_dir / "afterMigrate.sql").write_text("SELECT 1;\n")
             assert 0 == up(db, migrations_dir)
             status, body = served.get_json("/health/ready")
             assert (200, "ready") == (status, body["status"])
+            assert 0 == metrics(served)["premigrate_callbacks_owed"]
 
     def test_missing_expected_table_does_not_fail_readiness(self, db: TestDatabase, applied: Path) -> None:
         """Readiness follows `check` only: a missing --expect-table degrades /health/database but stays ready."""
@@ -434,7 +437,7 @@ class TestMetrics:
         assert abs(newest.timestamp() - last) < 1.0
         assert {"premigrate_database_up": 1.0, "premigrate_migrations_applied": 2.0,
                 "premigrate_migrations_pending": 1.0, "premigrate_migrations_failed": 0.0,
-                "premigrate_problems": 0.0} == values
+                "premigrate_problems": 0.0, "premigrate_callbacks_owed": 0.0} == values
 
     def test_drift_is_a_problem(self, db: TestDatabase, applied: Path) -> None:
         """An applied file edited since: nothing pending or failed, but premigrate_problems says `up` refuses."""

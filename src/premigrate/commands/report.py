@@ -98,10 +98,11 @@ def _owed_lines(plan: Plan) -> list[str]:
     return [f"owed: {show(describe(row))}; the next `up` runs it" for row in plan.owed]
 
 
-def owed_json(plan: Plan) -> list[dict[str, Any]]:
+def owed_json(plan: Plan) -> list[dict[str, object]]:
     """The callbacks a run still owes, as status, plan and a fleet's status show them in JSON."""
-    return [{"callback": row.description, "since": row.applied_at.isoformat(), "error": row.error}
-            for row in plan.owed]
+    from premigrate.model.owed import as_json
+
+    return as_json(plan.owed)
 
 
 def plan_json(views: Sequence[StepView], plan: Plan, *, database: str, secrets: Sequence[str] = ()) -> str:

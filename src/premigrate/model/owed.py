@@ -49,6 +49,11 @@ def owed_row(scripts: Sequence[str], applied_by: str) -> HistoryRow:
                       premigrate_version=__version__)
 
 
+def as_json(rows: Sequence[HistoryRow]) -> list[dict[str, object]]:
+    """The owed callbacks as status, plan, repair and a fleet's status show them in JSON."""
+    return [{"callback": row.description, "since": row.applied_at.isoformat(), "error": row.error} for row in rows]
+
+
 def describe(row: HistoryRow) -> str:
     """One line on why the callback is owed. A row without an error may belong to a run still going (it is written
     before the run's first change) or to one that was stopped: the reader cannot tell which, so neither is said."""

@@ -96,7 +96,9 @@ def _report(command: CommandRun, files: MigrationSet) -> int:
     config = command.config
     with command.sessions.session(read_only=True) as driver:
         history, holder = command.sessions.history_and_holder(driver)  # the report does not wait for the lock
-    result = replace(survey(files, history, config.dsn.dialect, command.policy.resolve), run_in_progress=holder)
+        owed = driver.owed_callbacks
+    result = replace(survey(files, history, config.dsn.dialect, command.policy.resolve), run_in_progress=holder,
+                     owed=owed)
     report.write_stdout(survey_json(result, database=config.dsn.redacted(), table=config.table) if config.json_output
                         else survey_text(result))
     command.log.info("repair_report", unfinished=[u.row.migration_id for u in result.unfinished],

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from premigrate import __version__
+from premigrate.model.owed import as_json as owed_json
 from premigrate.drivers.base import STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK, HistoryRow
 from premigrate.errors import ValidationFailed
 from premigrate.model.migrations import Migration, MigrationSet
@@ -102,6 +103,7 @@ class Survey:
     # Who holds the runner lock now (as the driver's lock_holder names it), looked at without taking it: a run in
     # progress, whose own row may be among the unfinished ones. None: nobody holds it.
     run_in_progress: dict[str, Any] | None = None
+    owed: tuple[HistoryRow, ...] = ()  # an afterMigrate a run did not finish (model/owed.py): `up` runs it
 
     @property
     def needs_repair(self) -> bool:
@@ -256,6 +258,11 @@ def survey_text(result: Survey) -> str:
         lines += [f"A premigrate run is in progress: it holds the runner lock ({_holder_text(result.run_in_progress)})"
                   ". An unfinished row below may be that run's own: wait for it to end, then run `premigrate repair` "
                   "again (an action waits for the lock meanwhile, up to --lock-timeout).", ""]
+    for row in result.owed:
+        from premigrate.model.owed import AFTER_MIGRATE, describe
+
+        lines += [f"Owed: {describe(row)}. `premigrate up` runs it; if its work was done by hand, drop it with "
+                  f"`premigrate repair --forget {AFTER_MIGRATE}`.", ""]
     if not result.unfinished and not result.checksum_changes:
         return "\n".join(lines + ["Nothing to repair: no failed or interrupted migration, and no applied file changed "
                                   "since it was applied."]) + "\n"
@@ -341,6 +348,7 @@ def survey_json(result: Survey, *, database: str, table: str) -> str:
         "table": table,
         "needs_repair": result.needs_repair,
         "run_in_progress": result.run_in_progress,
+        "callbacks_owed": owed_json(result.owed),
         "unfinished": [
             {
                 "id": u.row.migration_id,

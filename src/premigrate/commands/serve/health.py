@@ -184,6 +184,10 @@ class HealthState:
         pending = snap.pending
         if pending:
             notes.append(f"{len(pending)} migration{'s' if len(pending) > 1 else ''} pending: {', '.join(pending)}")
+        if snap.plan is not None and snap.plan.owed:
+            from premigrate.model.owed import describe
+
+            notes.extend(describe(row) for row in snap.plan.owed)
         missing = self.missing_tables(snap) if snap.connected else []
         if missing:
             notes.append(f"expected table{'s' if len(missing) > 1 else ''} missing: {', '.join(missing)}")

@@ -44,6 +44,11 @@ class MetricsCollector:
             yield GaugeMetricFamily("premigrate_problems",
                                     "problems that make `up` and `check` refuse (drift, out of order, unfinished or "
                                     "unknown rows)", value=len(snap.plan.problems))
+            # An afterMigrate a run did not finish (model/owed.py): `check` says 7 and /health/ready 503 until `up`
+            # has run it.
+            yield GaugeMetricFamily("premigrate_callbacks_owed",
+                                    "afterMigrate callbacks a run did not finish, which the next `up` runs",
+                                    value=len(snap.plan.owed))
         yield GaugeMetricFamily("premigrate_migrations_failed",
                                 "history rows not applied: failed, in_progress (or a stopped down: rolling_back)",
                                 value=len(snap.failed))
