@@ -402,7 +402,7 @@ def _port(value: str) -> int:
 def _dsn_from_discrete(values: Mapping[str, str], password: str | None) -> Dsn:
     if "DB_DIALECT" not in values:
         raise UsageError(f"{', '.join(values)} set without DB_DIALECT; set DB_DIALECT=postgresql, mysql or sqlite")
-    dialect = normalize_dialect(values["DB_DIALECT"], source="DB_DIALECT")
+    dialect = normalize_dialect(values["DB_DIALECT"], source="DB_DIALECT", scheme=False)
     if dialect == "sqlite":
         if not values.get("DB_NAME"):
             raise UsageError("DB_DIALECT=sqlite needs DB_NAME, the path of the database file")
@@ -437,7 +437,7 @@ def _check_agreement(dsn: Dsn, discrete: Mapping[str, str], source: str) -> None
     }
     for name, value in discrete.items():
         if name == "DB_DIALECT":
-            given: object = normalize_dialect(value, source=name)
+            given: object = normalize_dialect(value, source=name, scheme=False)
         elif name == "DB_PORT":
             given = _port(value)
         else:

@@ -130,9 +130,10 @@ EXIT_CODES: list[tuple[str, str]] = [
     ("3", "database unavailable: not ready before --wait-timeout, authentication failed, unknown database"),
     ("4", "a migration failed (PostgreSQL/SQLite: rolled back; MySQL and no-transaction files: recorded as failed)"),
     ("5", "validation failed or refused: bad migration files, checksum drift, out-of-order, a failed or in-doubt"
-          " earlier run"),
+          " earlier run; `repair` found something to repair"),
     ("6", "the runner lock was not acquired within --lock-timeout"),
-    ("7", "work is pending: `check` found migrations not yet applied"),
+    ("7", "work is pending: `check`, `plan` or `up --dry-run` found migrations not yet applied, or an afterMigrate"
+          " still owed"),
     ("8", "the runner lock was lost mid-run (its session ended, or its lease was taken over after a pause): stopped"
           " before the next statement, nothing committed after the loss; the history row records where"),
     ("130/143", "interrupted by SIGINT / SIGTERM, after rolling back (or recording) and releasing the lock"),

@@ -107,7 +107,8 @@ class TestDatabaseSelection:
         ("env", "message"),
         [
             pytest.param({"DB_HOST": "db"}, "without DB_DIALECT", id="no-dialect"),
-            pytest.param({"DB_DIALECT": "oracle", "DB_NAME": "x"}, "unknown database type", id="bad-dialect"),
+            pytest.param({"DB_DIALECT": "oracle", "DB_NAME": "x"},
+                         "unknown database type 'oracle'; use postgresql, mysql, mariadb or sqlite", id="bad-dialect"),
             pytest.param({"DB_DIALECT": "pg", "DB_NAME": "x"}, "unknown database type", id="unknown-alias"),
             pytest.param({"DB_DIALECT": "mysql", "DB_NAME": "x", "DB_PORT": "99999"}, "DB_PORT", id="bad-port"),
             pytest.param({"DB_DIALECT": "mysql", "DB_HOST": "x"}, "needs DB_NAME", id="no-name"),

@@ -43,8 +43,8 @@ def normalize_description(text: str) -> str:
     normalized = re.sub(r"[\s\-]+", "_", text.strip()).lower()
     if not normalized or not _DESCRIPTION.match(normalized) or len(normalized) > 200:
         raise UsageError(
-            f"description {text!r} would not make a valid migration name: use letters, digits, spaces, - and _ "
-            "(at most 200), starting with a letter or digit")
+            f"description {text!r} would not make a valid migration name: use ASCII letters (a-z), digits, spaces, - "
+            "and _ (at most 200), starting with a letter or digit")
     return normalized
 
 

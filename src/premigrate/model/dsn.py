@@ -26,15 +26,16 @@ ENCODE_HINT = ("percent-encode any of : / ? # @ in the user name or password "
                "(: is %3A, / is %2F, ? is %3F, # is %23, @ is %40)")
 
 
-def normalize_dialect(name: str, *, source: str) -> str:
+def normalize_dialect(name: str, *, source: str, scheme: bool = True) -> str:
+    """The dialect a URL's scheme (`scheme`) or a setting's value names."""
     # `postgresql+psycopg://` (SQLAlchemy style) is common in existing environments: the driver part is ignored.
     base = name.lower().split("+", 1)[0]
     try:
         return DIALECT_ALIASES[base]
     except KeyError:
-        raise UsageError(
-            f"{source}: unknown database type {name!r}; use postgresql://, postgres://, mysql://, mariadb:// or sqlite:///"
-        ) from None
+        known = "postgresql://, postgres://, mysql://, mariadb:// or sqlite:///" if scheme else \
+            "postgresql, mysql, mariadb or sqlite"
+        raise UsageError(f"{source}: unknown database type {name!r}; use {known}") from None
 
 
 @dataclass(frozen=True)
