@@ -82,9 +82,13 @@ ANYWHERE_LENGTH = 12
 
 def _forms(secret: str) -> set[str]:
     """The ways a secret shows up in messages: as is, URL-encoded (URLs, conninfo), quoted in an SQL literal the way
-    PostgreSQL ('') and MySQL or libpq (backslash) escape it, and escaped inside a JSON or Python string."""
+    PostgreSQL ('') and MySQL or libpq (backslash) escape it, escaped inside a JSON or Python string, and case-folded
+    (a placeholder's value written where the server reads an identifier: PostgreSQL folds it to lower case in its
+    error)."""
     forms = {
         secret,
+        secret.lower(),
+        secret.upper(),
         quote(secret, safe=""),
         quote(secret),
         quote_plus(secret, safe=""),

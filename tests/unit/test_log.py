@@ -17,6 +17,13 @@ class TestScrubber:
         assert {"error": "auth failed for ***", "url": "mysql://u:***@h/x", "nested": {"list": ["x *** y"]}} == \
             scrub(None, "info", event)
 
+    def test_case_folded_forms(self) -> None:
+        """A placeholder's value written where PostgreSQL reads an identifier comes back folded to lower case in its
+        error: masked too."""
+        scrub = log.SecretScrubber(["SeCrEt-Value-42"])
+        event = {"error": 'role "secret-value-42" does not exist; SECRET-VALUE-42'}
+        assert {"error": 'role "***" does not exist; ***'} == scrub(None, "info", event)
+
     def test_no_secrets_is_identity(self) -> None:
         """Without secrets the event passes unchanged."""
         event = {"event": "x", "n": 1}
