@@ -177,3 +177,13 @@ class TestCallbackFailures:
         refused = " ".join(e["error"] for e in result.find("callback_refused"))
         assert "beforeValidate.sql" in refused and "afterMigrateGrants.sql" in refused
         assert set() == db.tables()
+
+
+def test_callbacks_beside_a_liquibase_changelog(db: TestDatabase, migrations_dir: Path) -> None:
+    """A changelog folder read as includeAll would read it: the callback scripts premigrate sets aside are not taken
+    for changelogs (they were refused as 'not a Liquibase formatted SQL changelog')."""
+    write(migrations_dir, "changelog.sql", "--liquibase formatted sql\n\n--changeset a:1\nCREATE TABLE t1 (id INT);\n")
+    write(migrations_dir, "afterMigrate.sql", log_sql("after"))
+    result = up(db, migrations_dir)
+    assert 0 == result.returncode, result.stderr[-2000:]
+    assert ["after"] == logged(db)

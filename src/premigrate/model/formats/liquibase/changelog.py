@@ -20,11 +20,14 @@ MASTER_SUFFIXES = (".xml", ".yaml", ".yml")
 
 def load_changelog(root: Path, changelog: str | None = None, *,
                    parameters: Mapping[str, str] | None = None,
-                   read: Callable[[Path], str] | None = None) -> list[Changeset]:
+                   read: Callable[[Path], str] | None = None,
+                   set_aside: frozenset[str] = frozenset()) -> list[Changeset]:
     """Every changeset, in changelog order. `changelog` (relative to `root`) is a master changelog (XML or YAML) or
-    one formatted SQL file; without it the folder is read as `<includeAll path="."/>` would read it."""
+    one formatted SQL file; without it the folder is read as `<includeAll path="."/>` would read it. `set_aside`:
+    files of the folder that are premigrate's callback scripts (model/callbacks.py), never changelogs."""
     reader = read or (lambda p: p.read_text(encoding="utf-8"))
     loader = _Loader(root, reader, parameters)
+    loader.set_aside = set_aside
     if changelog is None:
         loader.include_all(".", root, relative=False, source="(folder)", line=0, options={})
     elif changelog.lower().endswith(MASTER_SUFFIXES):
@@ -41,6 +44,7 @@ class _Loader:
         self.parameters = dict(parameters or {})
         self.changesets: list[Changeset] = []
         self.seen: set[str] = set()
+        self.set_aside: frozenset[str] = frozenset()
 
     def _text(self, relative: str, source: str, line: int) -> str:
         path = self.root / relative
@@ -112,7 +116,7 @@ class _Loader:
                     continue
                 rel = PurePosixPath(*Path(directory, name).resolve().relative_to(self.root.resolve()).parts)
                 text_name = str(rel)
-                if ends_with and not text_name.lower().endswith(ends_with.lower()):
+                if (ends_with and not text_name.lower().endswith(ends_with.lower())) or text_name in self.set_aside:
                     continue
                 if text_name.lower().endswith((".sql",) + MASTER_SUFFIXES):
                     found.append(text_name)

@@ -64,8 +64,12 @@ def read_folder(directory: Path, entries: Sequence[Entry], filters: Filters) -> 
     """Every changeset of the folder's changelog as a listed migration, in changelog order."""
     from premigrate.model.formats.base import read_text
 
+    # The folder's files that are not among `entries` were set aside as callback scripts (load_migrations).
+    listed = {e.name for e in entries}
+    set_aside = frozenset(p.name for p in directory.iterdir() if p.is_file() and p.name not in listed)
     changesets = load_changelog(directory, master_changelog(entries),
-                                read=lambda path: read_text(path, str(path.relative_to(directory))))
+                                read=lambda path: read_text(path, str(path.relative_to(directory))),
+                                set_aside=set_aside)
     migrations = [migration_of(c, filters) for c in changesets]
     if filters.strict and filters.dbms == "postgresql":
         _refuse_broken_dollar_quotes(migrations)
