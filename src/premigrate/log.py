@@ -74,6 +74,10 @@ _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 STRUCTURAL_FIELDS = frozenset({
     "event", "level", "timestamp", "logger", "command", "dialect", "state", "kind", "migration_id", "version",
     "status", "code_field", "sqlstate", "errno", "exit_code", "database_source", "signal", "method",
+    # Migration ids (the folder's, as migration_id), and the database URL as Dsn.redacted() gives it (no password
+    # in it): scrubbing a short password out of them garbled them (`127.0.0.***`, versions ["***", "2"]) and the
+    # gaps showed what the password was.
+    "versions", "database",
 })
 # A secret this long is replaced wherever it occurs, even inside a longer word; a shorter one (a common word, a few
 # letters) only where it stands alone, since `e` or `app` inside `error` or `applied` is almost always a coincidence.

@@ -24,6 +24,13 @@ class TestScrubber:
         event = {"error": 'role "secret-value-42" does not exist; SECRET-VALUE-42'}
         assert {"error": 'role "***" does not exist; ***'} == scrub(None, "info", event)
 
+    def test_a_short_password_leaves_the_url_and_the_versions_readable(self) -> None:
+        """A one-character password garbled the redacted URL and the version list, and the gaps gave it away."""
+        scrub = log.SecretScrubber(["1"])
+        event = {"database": "mysql://app:***@127.0.0.1/shop", "versions": ["1", "2"], "error": "bad value 1"}
+        assert {"database": "mysql://app:***@127.0.0.1/shop", "versions": ["1", "2"], "error": "bad value ***"} == \
+            scrub(None, "info", event)
+
     def test_no_secrets_is_identity(self) -> None:
         """Without secrets the event passes unchanged."""
         event = {"event": "x", "n": 1}
