@@ -258,10 +258,11 @@ def load_config(
                          "one way")
     require = bool(values["require_database"]) and command not in OFFLINE_COMMANDS
     dsn, dsn_source, default_sqlite = _resolve_dsn(flags, env, read_file, require=require)
-    if (dsn.dialect == "mysql" and not dsn.database and command not in (*OFFLINE_COMMANDS, "wait", "completion")
+    no_database_ok = (*OFFLINE_COMMANDS, "wait", "completion", "verify")
+    if (dsn.dialect == "mysql" and not dsn.database and command not in no_database_ok
             and not (values.get("targets") or values.get("targets_query"))):
         # The server would answer "No database selected" to the first history query: exit 4, as if a migration
-        # had failed. (A fleet's database= targets name theirs; `wait` needs none.)
+        # had failed. (A fleet's database= targets name theirs; `wait` needs none; `verify` works in a scratch one.)
         raise UsageError(f"{dsn_source} names no database; MySQL keeps the history table in one: add it to the URL "
                          "(mysql://user@host/NAME)")
     table = validate_identifier(values["table"], named("table"), allow_qualified=dsn.dialect == "postgresql")

@@ -100,7 +100,7 @@ class ConsoleLines:
                  self._paint(_BOLD, f"{name:<{EVENT_WIDTH}}")]
         line = " ".join(parts) + " " + " ".join(fields)
         if messages:
-            line = line.rstrip() + ("  " if fields else "") + " — ".join(messages)
+            line = line.rstrip() + "  " + " — ".join(messages)  # rstrip took the event name's padding too
         if event.get("exception"):
             line += "\n" + str(event["exception"])
         return line.rstrip()

@@ -128,3 +128,20 @@ def test_goose_uppercase_suffix_ignored(db: TestDatabase, migrations_dir: Path) 
     assert 0 == result.returncode, result.stderr
     assert "migration_file_ignored" in result.stderr and "00002_b.SQL" in result.stderr
     assert {"ga"} == user_tables(db)
+
+
+def test_dbmate_text_order_refusal_gives_a_fix_that_exists(db: TestDatabase, migrations_dir: Path) -> None:
+    """1, 2, 9, 10 applied; a new 11_x.sql sorts before 9 in dbmate's text order. 'Renumber it after 9' cannot be
+    done in that order: the refusal says to name it to sort last, or to pass --allow-out-of-order (as dbmate applies
+    it)."""
+    for number in (1, 2, 9, 10):
+        (migrations_dir / f"{number}_t{number}.sql").write_text(
+            f"-- migrate:up\nCREATE TABLE t{number} (id int);\n-- migrate:down\nDROP TABLE t{number};\n")
+    assert 0 == up(db, migrations_dir).returncode
+    (migrations_dir / "11_t11.sql").write_text("-- migrate:up\nCREATE TABLE t11 (id int);\n-- migrate:down\n"
+                                               "DROP TABLE t11;\n")
+    refused = up(db, migrations_dir)
+    assert 5 == refused.returncode, refused.stderr
+    error = refused.find("error")[0]["error"]
+    assert "renumber it after" not in error and "name it to sort last" in error, error
+    assert 0 == up(db, migrations_dir, "--allow-out-of-order").returncode

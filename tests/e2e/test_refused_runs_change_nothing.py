@@ -3,6 +3,7 @@ waits for an unreachable database within its own --timeout, not --wait-timeout."
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -78,3 +79,29 @@ def test_a_user_who_may_not_create_the_history_table_is_told_the_grant(db: TestD
     finally:
         for statement in drop:
             (db.execute if statement.startswith("DROP OWNED") else db.admin)(statement)
+
+
+def test_baseline_refusals_change_nothing(tmp_path: Path, migrations_dir: Path) -> None:
+    """A table of another tool's shape is exit 5 saying so (it was exit 4, the server's 'no such column', as if a
+    migration had failed), and nothing is recorded."""
+    write(migrations_dir, "001_a.sql", "CREATE TABLE a (id INTEGER);\n")
+    dbmate_shaped = tmp_path / "tool.db"
+    with sqlite3.connect(dbmate_shaped) as conn:
+        conn.execute("CREATE TABLE schema_migrations (version VARCHAR(128) PRIMARY KEY)")
+        conn.execute("INSERT INTO schema_migrations VALUES ('1')")
+    result = run_cli("baseline", "--from", "golang-migrate", "--dir", str(migrations_dir),
+                     env={"DATABASE_URL": f"sqlite:///{dbmate_shaped}"}, cwd=tmp_path)
+    assert 5 == result.returncode, result.stderr[-2000:]
+    assert "does not read as golang-migrate's" in result.find("error")[0]["error"]
+    with sqlite3.connect(dbmate_shaped) as conn:
+        assert [("schema_migrations",)] == conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+
+
+def test_repair_report_refuses_a_missing_history_table(tmp_path: Path, migrations_dir: Path) -> None:
+    """`repair` said 'Nothing to repair' (exit 0) for a mistyped --table; the actions refuse it with exit 5."""
+    write(migrations_dir, "001_a.sql", "CREATE TABLE a (id INTEGER);\n")
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}"}
+    assert 0 == run_cli("up", "--dir", str(migrations_dir), env=env, cwd=tmp_path).returncode
+    result = run_cli("repair", "--dir", str(migrations_dir), "--table", "premigrate_histroy", env=env, cwd=tmp_path)
+    assert 5 == result.returncode, result.stderr[-2000:]
+    assert "no history table premigrate_histroy" in result.find("error")[0]["error"]

@@ -343,3 +343,14 @@ class TestSecretFiles:
 
         with pytest.raises(UsageError, match=message):
             read_secret_file("DATABASE_URL_FILE", "/run/secrets/db", read)
+
+
+class TestMysqlWithoutDatabase:
+    def test_refused_where_the_history_lives_there(self) -> None:
+        with pytest.raises(UsageError, match="names no database"):
+            load_config("status", {"database_url": "mysql://root@127.0.0.1"}, {})
+
+    @pytest.mark.parametrize("command", ["wait", "verify", "lint", "new"])
+    def test_accepted_where_none_is_needed(self, command: str) -> None:
+        """wait needs none, verify works in a scratch database, lint and new never connect."""
+        assert "mysql" == load_config(command, {"database_url": "mysql://root@127.0.0.1"}, {}).dsn.dialect

@@ -30,6 +30,13 @@ class TestConsoleLines:
         """An error: its exit code, then the message."""
         assert "16:35:04 error error                  exit_code=3  cannot connect: refused" == render(ERROR)
 
+    def test_a_message_without_fields_keeps_its_gap(self) -> None:
+        """An event whose only text is its message ran the two together ('nothing_to_dono applied migration')."""
+        event = {"event": "nothing_to_do", "level": "info", "timestamp": STAMP, "note": "no applied migration"}
+        line = render(event)
+        assert line.startswith("16:35:04 info  nothing_to_do") and line.endswith("  no applied migration"), line
+        assert "nothing_to_dono" not in line
+
     def test_config_loaded_is_short(self) -> None:
         """config_loaded names the command, the (redacted) database and the folder, and fits 100 columns."""
         line = render(LOADED)

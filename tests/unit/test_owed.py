@@ -31,7 +31,7 @@ def test_describe_says_whether_it_failed_or_has_not_finished() -> None:
     """A row without an error is a run still going or one that was stopped: the text claims neither."""
     debt = owed.owed_row(["afterMigrate.sql"], "host").evolve(
         applied_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
-    assert ("afterMigrate has not finished since the run of 2026-01-02 03:04:05 UTC (that run is still going, or was "
-            "stopped)") == owed.describe(debt)
+    assert ("afterMigrate has not run since the run of 2026-01-02 03:04:05 UTC (that run is still going, or it "
+            "stopped or failed before afterMigrate)") == owed.describe(debt)
     assert "afterMigrate failed in the run of 2026-01-02 03:04:05 UTC (boom)" == owed.describe(
         debt.evolve(error="boom"))

@@ -89,6 +89,8 @@ def test_the_scrubber_masks_them_without_any_known_secret() -> None:
                  ["*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19"], id="hash"),
     pytest.param("SELECT dblink_connect('host=db password=hunter22')", ["hunter22"], id="conninfo"),
     pytest.param("CREATE TABLE t (id INT)", [], id="none"),
+    pytest.param("SET PASSWORD FOR bob = Hunter2Secret", ["Hunter2Secret"], id="set-password-for"),
+    pytest.param("ALTER TABLE users ADD COLUMN password integer DEFAULT 'abc'", [], id="a-column-named-password"),
 ])
 def test_credentials_in_a_statement(statement: str, values: list[str]) -> None:
     """The values a failing statement's credentials have: scrubbed by value from then on, so that a server error
@@ -100,6 +102,12 @@ def test_a_learnt_credential_is_masked_in_the_error_that_quotes_it() -> None:
     scrubber = SecretScrubber([])
     scrubber.add(credentials_in('CREATE ROLE app LOGIN PASSWORD "Sup3rS3cretZ"'))
     assert 'syntax error at or near ""***""' == scrubber.scrub('syntax error at or near ""Sup3rS3cretZ""')
+
+
+def test_a_column_named_password_is_no_credential() -> None:
+    """lint masked the type after a column named password ('ADD COLUMN password *** NOT NULL')."""
+    sql = "ALTER TABLE users ADD COLUMN password integer NOT NULL"
+    assert sql == mask_statement(sql)
 
 
 def test_mask_statement_for_reports_outside_the_log() -> None:

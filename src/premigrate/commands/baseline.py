@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from premigrate.drivers.base import SqlError
 from premigrate.errors import MigrationFileError, ToolTableMissing, UsageError, ValidationFailed
 from premigrate.model.migrations import Migration, MigrationSet, parse_name
 from premigrate.model.history import digests, row_for
@@ -74,7 +75,23 @@ def require_version_in_folder(files: MigrationSet, version: Version, option: str
 def match_tool(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tables: list[str], files: MigrationSet,
                mapping: dict[str, Version] | None, *, dialect: str | None = None,
                from_table: str | None = None, names: Callable[[str], str] = flag_of) -> Match:
-    """`names`: how messages name an option by its dest (Config.named: its environment variable when that set it)."""
+    """The folder's migrations that `tool`'s history table records as applied. `names`: how messages name an option
+    by its dest (Config.named: its environment variable when that set it). A table whose columns are not the
+    tool's (another tool's table of the same name: dbmate's and golang-migrate's are both schema_migrations) is
+    refused, exit 5, rather than reported as a failed statement (exit 4)."""
+    try:
+        return _match_tool(tool, fetch, tables, files, mapping, dialect=dialect, from_table=from_table, names=names)
+    except SqlError as exc:
+        raise ValidationFailed(
+            f"baseline --from {tool}: the history table there does not read as {tool}'s "
+            f"({exc.message.splitlines()[0] if exc.message else exc.code}); nothing was recorded. Is this the database "
+            f"{tool} migrated, with {tool}'s own table (another tool may use the same table name: pass that tool to "
+            f"--from, or point {names('baseline_from_table')} at {tool}'s table)?") from exc
+
+
+def _match_tool(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tables: list[str], files: MigrationSet,
+                mapping: dict[str, Version] | None, *, dialect: str | None, from_table: str | None,
+                names: Callable[[str], str]) -> Match:
     if tool in FOREIGN:
         return match_foreign(tool, fetch, tables, files, dialect=dialect, from_table=from_table,
                              from_table_name=names("baseline_from_table"))

@@ -108,8 +108,9 @@ def ensure_history_table(command: CommandRun, driver: Driver) -> None:
         config = command.config
         raise UsageError(f"the database user {config.dsn.user or '(default)'} may not create premigrate's history "
                          f"table {config.table!r} ({exc.message.split(' LINE ', 1)[0]}): grant it CREATE where the "
-                         "table goes (PostgreSQL: "
-                         "GRANT CREATE ON SCHEMA <schema> TO <user>; MySQL: GRANT CREATE ON <database>.* TO <user>), "
+                         "table goes (PostgreSQL: GRANT CREATE ON SCHEMA <schema> TO <user>, or ON DATABASE <database> "
+                         "when --schema names a schema that does not exist yet; MySQL: GRANT CREATE ON <database>.* TO "
+                         "<user>), "
                          "create the table ahead as its owner, or run premigrate as that owner") from exc
     if created:
         command.log.info("history_table_created", table=command.config.table)

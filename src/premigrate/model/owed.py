@@ -56,8 +56,10 @@ def as_json(rows: Sequence[HistoryRow]) -> list[dict[str, object]]:
 
 def describe(row: HistoryRow) -> str:
     """One line on why the callback is owed. A row without an error may belong to a run still going (it is written
-    before the run's first change) or to one that was stopped: the reader cannot tell which, so neither is said."""
+    before the run's first change), to one that was stopped, or to one whose migration failed (and was rolled back,
+    on PostgreSQL and SQLite): the reader cannot tell which, so none is claimed."""
     since = row.applied_at.strftime("%Y-%m-%d %H:%M:%S UTC")
     if row.error:
         return f"afterMigrate failed in the run of {since} ({row.error})"
-    return f"afterMigrate has not finished since the run of {since} (that run is still going, or was stopped)"
+    return (f"afterMigrate has not run since the run of {since} (that run is still going, or it stopped or failed "
+            "before afterMigrate)")

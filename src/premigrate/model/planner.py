@@ -185,8 +185,9 @@ def make_plan(files: MigrationSet, history: Sequence[HistoryRow], policy: Policy
                     problems.append(Problem(
                         ProblemKind.OUT_OF_ORDER, migration.id,
                         f"{migration.script} (version {migration.version}) is pending but older than the newest "
-                        f"applied version {newest_applied}; renumber it after {newest_applied}, or pass "
-                        "--allow-out-of-order to apply it anyway",
+                        f"applied version {newest_applied}" + (f"; renumber it after {newest_applied}" if not order.text
+                        else " in this folder's order (file names as text, as dbmate and diesel run them): name it "
+                        "to sort last, e.g. with a timestamp") + ", or pass --allow-out-of-order to apply it anyway",
                         migration.script,
                     ))
             else:

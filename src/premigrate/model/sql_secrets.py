@@ -80,9 +80,14 @@ def redact_credentials(text: str) -> str:
 # The value after PASSWORD / IDENTIFIED BY written without quotes: a typo the server rejects, quoting the value
 # back in its error without the keyword beside it. Only read from a statement that failed (credentials_in), never
 # from other text: "password authentication failed" is no credential.
-_BARE = re.compile(r"(?:\bPASSWORD\s*=?\s*|\bIDENTIFIED\s+(?:(?:WITH|VIA)\s+[\w`]+\s+)?(?:BY|AS|USING)\s+)"
-                   r"(?P<value>[^\s'\"`;,()]+)", re.IGNORECASE)
-_NOT_VALUES = frozenset({"NULL", "DEFAULT", "PASSWORD", "OLD_PASSWORD", "RANDOM", "EXPIRE", "VALID", "LOCK"})
+_BARE = re.compile(r"(?:\bPASSWORD\s*=\s*|\bPASSWORD\s+FOR\s+[^=;]+=\s*|\bPASSWORD\s+(?!FOR\b)"
+                   r"|\bIDENTIFIED\s+(?:(?:WITH|VIA)\s+[\w`]+\s+)?(?:BY|AS|USING)\s+)(?P<value>[^\s'\"`;,()=]+)",
+                   re.IGNORECASE)
+_NOT_VALUES = frozenset({"NULL", "DEFAULT", "PASSWORD", "OLD_PASSWORD", "RANDOM", "EXPIRE", "VALID", "LOCK", "FOR"})
+# Where PASSWORD and IDENTIFIED BY name a credential: statements about roles and users. Elsewhere `password` is
+# mostly a column (`ADD COLUMN password integer`), and the word after it no secret.
+_CREDENTIAL_STATEMENT = re.compile(r"\s*(?:(?:CREATE|ALTER)\s+(?:ROLE|USER|GROUP)\b|SET\s+PASSWORD\b|GRANT\b)",
+                                   re.IGNORECASE)
 
 
 def credentials_in(statement: str) -> list[str]:
@@ -102,7 +107,8 @@ def credentials_in(statement: str) -> list[str]:
             found.append(literal[1:-1] if len(literal) > 1 and literal.endswith(literal[0]) else literal[1:])
     for pattern in (_CONNINFO, _URL_PASSWORD):
         found += [m.group("value").strip("'") for m in pattern.finditer(statement)]
-    found += [m.group("value") for m in _BARE.finditer(statement) if m.group("value").upper() not in _NOT_VALUES]
+    if _CREDENTIAL_STATEMENT.match(statement):
+        found += [m.group("value") for m in _BARE.finditer(statement) if m.group("value").upper() not in _NOT_VALUES]
     return [value for value in dict.fromkeys(found) if value and value not in ("?", REDACTED)]
 
 

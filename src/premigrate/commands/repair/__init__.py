@@ -94,7 +94,13 @@ def _flag(action: str) -> str:
 
 def _report(command: CommandRun, files: MigrationSet) -> int:
     config = command.config
+    refuse_missing_database(command)
     with command.sessions.session(read_only=True) as driver:
+        # No history table: a mistyped --table, schema or database far more often than a database never migrated;
+        # "nothing to repair" would pass it (the actions refuse it the same way).
+        refusal = missing_history(command, "repair", driver)
+        if refusal is not None:
+            raise refusal
         history, holder = command.sessions.history_and_holder(driver)  # the report does not wait for the lock
         owed = driver.owed_callbacks
     result = replace(survey(files, history, config.dsn.dialect, command.policy.resolve), run_in_progress=holder,

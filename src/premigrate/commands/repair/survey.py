@@ -264,8 +264,9 @@ def survey_text(result: Survey) -> str:
         lines += [f"Owed: {describe(row)}. `premigrate up` runs it; if its work was done by hand, drop it with "
                   f"`premigrate repair --forget {AFTER_MIGRATE}`.", ""]
     if not result.unfinished and not result.checksum_changes:
-        return "\n".join(lines + ["Nothing to repair: no failed or interrupted migration, and no applied file changed "
-                                  "since it was applied."]) + "\n"
+        what = "Nothing for repair to do" if result.owed else "Nothing to repair"  # the owed callback is up's to run
+        return "\n".join(lines + [f"{what}: no failed or interrupted migration, and no applied file changed since it "
+                                  "was applied."]) + "\n"
     if result.unfinished:
         n = len(result.unfinished)
         lines += [f"{n} unfinished migration{'s' if n != 1 else ''}:", ""]
