@@ -174,6 +174,13 @@ def add_secret(secret: str) -> None:
     _active.add([secret])
 
 
+def mask_statement(text: str, statement: str | None = None) -> str:
+    """`text` (a statement, or a message about `statement`) with the credentials of `statement` (default: `text`)
+    masked by the scrubber's own rules (by their place, then by value), for a report that does not pass through the
+    log (lint's output)."""
+    return str(SecretScrubber(credentials_in(text if statement is None else statement)).scrub(text))
+
+
 def learn_credentials(statement: str) -> None:
     """The credentials a failed statement spells out (model/sql_secrets.credentials_in), scrubbed by value from
     every later log line, stored error and report: the server's error may quote one without its keyword."""

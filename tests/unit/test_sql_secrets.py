@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from premigrate.log import SecretScrubber
-from premigrate.model.sql_secrets import credentials_in, mask_statement, redact_credentials
+from premigrate.log import SecretScrubber, mask_statement
+from premigrate.model.sql_secrets import credentials_in, redact_credentials
 
 S = "Hunter2Secret"
 

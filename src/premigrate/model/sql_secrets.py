@@ -93,7 +93,7 @@ _CREDENTIAL_STATEMENT = re.compile(r"\s*(?:(?:CREATE|ALTER)\s+(?:ROLE|USER|GROUP
 def credentials_in(statement: str) -> list[str]:
     """The credentials a statement spells out, as values: the contents of the literals redact_credentials masks, and
     a value written without quotes after PASSWORD or IDENTIFIED BY. When a statement fails, the run scrubs these by
-    value from then on (log.add_secret), so that a server error quoting one without its keyword is masked too:
+    value from then on (log.learn_credentials), so that a server error quoting one without its keyword is masked too:
     PostgreSQL's `syntax error at or near ""x""` for a double-quoted password, MySQL's `near 'x'`."""
     if not _MAYBE.search(statement):
         return []
@@ -111,13 +111,3 @@ def credentials_in(statement: str) -> list[str]:
         found += [m.group("value") for m in _BARE.finditer(statement) if m.group("value").upper() not in _NOT_VALUES]
     return [value for value in dict.fromkeys(found) if value and value not in ("?", REDACTED)]
 
-
-def mask_statement(text: str, statement: str | None = None) -> str:
-    """`text` (a statement, or a message about `statement`) with the credentials of `statement` (default: `text`)
-    masked: by their place (redact_credentials), then by value wherever they occur as a word of their own, for the
-    reports that do not pass through the log's scrubber (lint's output)."""
-    values = credentials_in(text if statement is None else statement)
-    text = redact_credentials(text)
-    for value in values:
-        text = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", REDACTED, text)
-    return text

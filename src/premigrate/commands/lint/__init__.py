@@ -40,7 +40,7 @@ from premigrate.commands.lint.rules import (
 from premigrate.errors import UsageError, ValidationFailed
 from premigrate.model.migrations import Migration
 from premigrate.model.sql import SplitError, Statement, split_migration
-from premigrate.model.sql_secrets import mask_statement
+from premigrate.log import mask_statement
 
 __all__ = ["RULES", "Finding", "LintUnavailable", "exit_code", "has_errors", "lint_migrations", "render_json",
            "render_text"]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from premigrate import __version__
-from premigrate.model.owed import as_json as owed_json
+from premigrate.model.owed import AFTER_MIGRATE, as_json as owed_json, describe as describe_owed
 from premigrate.drivers.base import STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK, HistoryRow
 from premigrate.errors import ValidationFailed
 from premigrate.model.migrations import Migration, MigrationSet
@@ -259,9 +259,7 @@ def survey_text(result: Survey) -> str:
                   ". An unfinished row below may be that run's own: wait for it to end, then run `premigrate repair` "
                   "again (an action waits for the lock meanwhile, up to --lock-timeout).", ""]
     for row in result.owed:
-        from premigrate.model.owed import AFTER_MIGRATE, describe
-
-        lines += [f"Owed: {describe(row)}. `premigrate up` runs it; if its work was done by hand, drop it with "
+        lines += [f"Owed: {describe_owed(row)}. `premigrate up` runs it; if its work was done by hand, drop it with "
                   f"`premigrate repair --forget {AFTER_MIGRATE}`.", ""]
     if not result.unfinished and not result.checksum_changes:
         what = "Nothing for repair to do" if result.owed else "Nothing to repair"  # the owed callback is up's to run
