@@ -9,7 +9,6 @@ console.py); the rest of the package loads the moment anything asks for it.
 from __future__ import annotations
 
 import json
-import logging  # already loaded by structlog.processors: no start-up cost
 import re
 import sys
 import threading
@@ -19,9 +18,11 @@ from urllib.parse import quote, quote_plus
 
 from premigrate.model.dsn import REDACTED
 from premigrate.model.sql_secrets import credentials_in, redact_credentials
-from premigrate.stand_ins import import_without
+from premigrate.stand_ins import after_import, import_without
 
 if TYPE_CHECKING:
+    import logging
+
     from premigrate.liveline import LiveLineStream
 
 
@@ -57,6 +58,10 @@ def _load_structlog() -> None:
 _load_structlog()
 # structlog._native imports asyncio for async logging methods premigrate never calls (premigrate/stand_ins.py).
 import_without("structlog._native", "asyncio")
+# structlog.processors imports logging (with string) and only names it in annotations and in a processor premigrate
+# does not use: a run whose libraries never import logging (PyMySQL, sqlite3) goes without. Its traceback import
+# brings linecache, which imports tokenize, and textwrap: both read only while formatting a traceback.
+import_without("structlog.processors", "logging", "tokenize", "textwrap")
 # Always `from structlog.<submodule> import name`: `from structlog import <submodule>` would ask the package for
 # the attribute first and so run its whole __init__. structlog.configure and friends live in the private modules
 # below; tests/unit/test_log.py and tests/unit/test_imports.py fail if a structlog release moves them.
@@ -198,17 +203,32 @@ def bind_thread(**fields: object) -> None:
     _thread.fields = fields
 
 
-class _LibraryWarnings(logging.Handler):
-    """psycopg and PyMySQL report some conditions (a cancel that timed out, a connection closed after it) through the
-    standard logging module; without a handler Python prints them to stderr as plain text, which would break the
-    one-JSON-object-per-line contract. They become `library_warning` events, scrubbed like every other line."""
+# The root logger's handler that turns library warnings into events (_install_bridge).
+_bridge: logging.Handler | None = None
 
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            get_logger().warning("library_warning", logger=record.name, error=record.getMessage(),
-                                 **getattr(_thread, "fields", {}))
-        except Exception:  # noqa: BLE001 - logging must never raise into the library that logged
-            self.handleError(record)
+
+def _install_bridge() -> None:
+    """psycopg, tenacity and OpenTelemetry report some conditions (a cancel that timed out, a connection closed after
+    it, a retry) through the standard logging module; without a handler Python prints them to stderr as plain text,
+    which would break the one-JSON-object-per-line contract. They become `library_warning` events, scrubbed like
+    every other line.
+
+    Installed by configure() when logging is loaded, else the moment something imports it (stand_ins.after_import),
+    so that a run whose libraries never use logging does not load it."""
+    import logging
+
+    global _bridge
+    if _bridge is None:
+        class LibraryWarnings(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                try:
+                    get_logger().warning("library_warning", logger=record.name, error=record.getMessage(),
+                                         **getattr(_thread, "fields", {}))
+                except Exception:  # noqa: BLE001 - logging must never raise into the library that logged
+                    self.handleError(record)
+
+        _bridge = LibraryWarnings(logging.WARNING)
+    logging.getLogger().addHandler(_bridge)  # once: a handler the root logger has already is not added again
 
 
 # The console log's stream when it can keep a live line (premigrate.liveline); None otherwise.
@@ -250,11 +270,7 @@ def configure(*, log_format: str = "json", level: str = "info", secrets: Iterabl
         logger_factory=PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if isinstance(h, _LibraryWarnings)]:
-        root.removeHandler(handler)
-    bridge = _LibraryWarnings(logging.WARNING)
-    root.addHandler(bridge)
+    after_import("logging", _install_bridge)
 
 
 def get_logger() -> Any:

@@ -10,6 +10,10 @@ floor). Two such imports are the largest ones left that premigrate does not need
 
 Only the stand-in's own sys.modules entry is removed again after the import, so every other `import inspect` or
 `import asyncio` in the process gets the real module, and the importing module's reference forwards to it.
+
+after_import is the other half for a module that must be set up whenever something loads it: log.py keeps `logging`
+out of a run that has no library using it (structlog's processors only name it, PyMySQL never imports it), and
+still installs its bridge the moment psycopg, tenacity or OpenTelemetry imports logging, before any of them can log.
 """
 
 from __future__ import annotations
@@ -17,7 +21,12 @@ from __future__ import annotations
 import importlib
 import sys
 import types
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from importlib.abc import Loader
+    from importlib.machinery import ModuleSpec
 
 
 class ModuleOnFirstUse(types.ModuleType):
@@ -43,3 +52,56 @@ def import_without(module: str, *stand_ins: str) -> None:
         for name in missing:
             if isinstance(sys.modules.get(name), ModuleOnFirstUse):
                 del sys.modules[name]
+
+
+def after_import(module: str, callback: Callable[[], None]) -> None:
+    """Call `callback` now if the top-level `module` is loaded, else right after its code has run when something
+    imports it: before that import statement returns, so before the importer can use the module. Once."""
+    if module in sys.modules:
+        callback()
+    elif not any(isinstance(f, _AfterImport) and (f.module, f.callback) == (module, callback) for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterImport(module, callback))
+
+
+class _AfterImport:
+    """The sys.meta_path finder of after_import: for its module, the spec the other finders give, with a loader
+    that calls back once the module's code has run; it leaves sys.meta_path at its first use."""
+
+    def __init__(self, module: str, callback: Callable[[], None]) -> None:
+        self.module, self.callback = module, callback
+
+    def find_spec(self, name: str, path: Sequence[str] | None, target: types.ModuleType | None = None,
+                  ) -> ModuleSpec | None:
+        if name != self.module:
+            return None
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+        for finder in list(sys.meta_path):
+            find = getattr(finder, "find_spec", None)
+            spec: ModuleSpec | None = find(name, path, target) if find is not None else None
+            if spec is not None:
+                if hasattr(spec.loader, "exec_module"):  # every loader of importlib's has it
+                    spec.loader = cast("Loader", _ThenCall(spec, self.callback))  # a Loader by its methods
+                return spec
+        return None
+
+
+class _ThenCall:
+    """A module's own loader, then a callback. The module and its spec get their own loader back before its code
+    runs, so nothing of this is left on them."""
+
+    def __init__(self, spec: ModuleSpec, callback: Callable[[], None]) -> None:
+        self._spec, self._callback = spec, callback
+        self._loader: Any = spec.loader
+
+    def create_module(self, spec: ModuleSpec) -> types.ModuleType | None:
+        created: types.ModuleType | None = self._loader.create_module(spec)
+        return created
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        self._spec.loader = module.__loader__ = self._loader
+        self._loader.exec_module(module)
+        self._callback()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)

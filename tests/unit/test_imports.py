@@ -46,10 +46,13 @@ _OTHER_DRIVERS = {
 }
 # asyncio: structlog imports it for async methods premigrate never calls; inspect: dataclasses imports it to write
 # docstrings for classes without one (premigrate/stand_ins.py keeps both out); subprocess and shlex: only a
-# --password-command runs a program; random: only a retried connection attempt draws its jitter. psycopg loads all
+# --password-command runs a program; random: only a retried connection attempt draws its jitter; logging (with
+# string): structlog only names it and PyMySQL never imports it, so premigrate/log.py installs its bridge when a
+# library does (stand_ins.after_import); tokenize and textwrap: read only to format a traceback. psycopg loads all
 # of them itself (through asyncio), so only the other drivers' runs are without them.
 for _dialect in ("mysql", "sqlite"):
-    _OTHER_DRIVERS[_dialect] += ["asyncio", "inspect", "subprocess", "shlex", "random"]
+    _OTHER_DRIVERS[_dialect] += ["asyncio", "inspect", "subprocess", "shlex", "random", "logging", "string", "tokenize",
+                                 "textwrap"]
 
 
 def _loaded(dialect: str) -> tuple[set[str], str]:
@@ -246,6 +249,7 @@ def test_a_real_no_op_run_loads_no_format_parser(tmp_path: Any) -> None:
                                                 "premigrate.model.formats.goose", "premigrate.model.formats.atlas",
                                                 "premigrate.commands.lint", "premigrate.engine.executor"))]
     assert [] == heavy
+    assert [] == [m for m in ("logging", "tokenize", "textwrap") if m in loaded]  # no library here uses logging
 
 
 def test_a_stood_in_module_loads_on_first_use() -> None:
@@ -259,3 +263,20 @@ def test_a_stood_in_module_loads_on_first_use() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert (0, "False Point(x: int, y: int = 0) True module") == (result.returncode, result.stdout.strip()), \
         result.stderr
+
+
+def test_after_import_calls_back_once_the_module_has_run() -> None:
+    """stand_ins.after_import: a module not loaded yet calls back when something imports it, after its code ran and
+    before the import statement returns, once; it keeps its own loader, and the hook leaves sys.meta_path. A module
+    loaded already calls back at once."""
+    code = ("import sys\nfrom premigrate.stand_ins import after_import\ncalls = []\n"
+            "def seen(): calls.append(sys.modules['colorsys'].rgb_to_hsv(1, 0, 0))\n"
+            "after_import('colorsys', seen)\nafter_import('colorsys', seen)\nbefore = list(calls)\n"
+            "import colorsys\nfrom colorsys import hls_to_rgb\nimport colorsys\n"
+            "after_import('sys', lambda: calls.append('sys'))\n"
+            "print(before, calls, type(colorsys.__loader__).__name__, type(colorsys.__spec__.loader).__name__,"
+            " [type(f).__name__ for f in sys.meta_path if type(f).__module__.startswith('premigrate')])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert 0 == result.returncode, result.stderr
+    assert result.stdout.strip() in [f"[] [(0.0, 1.0, 1), 'sys'] {loader} {loader} []"
+                                     for loader in ("SourceFileLoader", "SourcelessFileLoader")]

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -142,3 +145,41 @@ def test_library_warning_names_the_threads_target(capsys: pytest.CaptureFixture[
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert [("library_warning", "schema=t_001"), ("library_warning", None)] == [
         (e["event"], e.get("target")) for e in lines]
+
+
+# A library that imports logging and warns at once, in its own import (as psycopg, tenacity or OpenTelemetry may):
+# run in a fresh interpreter, where nothing has loaded logging yet (premigrate/log.py no longer does).
+_LIBRARY = "import logging\nlogging.getLogger('lib').warning('pool %s closed', 'p1')\n"
+_LIBRARY_RUN = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from premigrate import log
+log.configure(log_format="json")
+log.configure(log_format="json", secrets=["p1"])  # configured again, as the CLI does once the config is read
+assert "logging" not in sys.modules, "loaded before any library asked for it"
+{load}
+import logging
+logging.getLogger("other").warning("later")
+print([type(h).__name__ for h in logging.getLogger().handlers], type(logging.__loader__).__name__)
+"""
+
+
+@pytest.mark.parametrize("load", [
+    pytest.param("import lib_that_logs", id="library-imports-logging"),
+    pytest.param("import logging.handlers\nimport lib_that_logs", id="submodule-first"),
+    pytest.param("import structlog.processors\nstructlog.processors.logging.getLogger('lib').warning('pool p1 closed')",
+                 id="through-structlogs-reference"),
+])
+def test_a_library_loading_logging_after_configure_logs_json(tmp_path: Path, load: str) -> None:
+    """logging is loaded only when a library imports it; its warnings, from the first one on (logged during that
+    library's own import), are library_warning JSON lines, scrubbed, never Python's plain-text fallback."""
+    (tmp_path / "lib_that_logs.py").write_text(_LIBRARY)
+    result = subprocess.run([sys.executable, "-c", _LIBRARY_RUN.format(load=load), str(tmp_path)],
+                            capture_output=True, text=True, timeout=60)
+    assert 0 == result.returncode, result.stderr
+    assert all(line.startswith("{") for line in result.stderr.splitlines()), result.stderr  # no plain text
+    events = [json.loads(line) for line in result.stderr.splitlines()]
+    assert [("library_warning", "lib", "pool *** closed"), ("library_warning", "other", "later")] == [
+        (e["event"], e["logger"], e["error"]) for e in events]
+    # One bridge; logging keeps its own loader (premigrate/stand_ins.after_import leaves nothing on it).
+    assert result.stdout.strip() in ("['LibraryWarnings'] SourceFileLoader", "['LibraryWarnings'] SourcelessFileLoader")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import textwrap
 from collections.abc import Mapping
 from typing import Any
 
@@ -85,6 +84,8 @@ def command_epilog(command: str) -> str:
 
 def usage(commands: Mapping[str, str]) -> str:
     """What a bare `premigrate` prints: the commands, and where to read more."""
+    import textwrap  # here, not at the top: only help text needs it, and every run imports this module
+
     width = max(len(name) for name in commands)
     lines = ["usage: premigrate COMMAND [OPTIONS]", "", "commands:"]
     for name, summary in commands.items():

@@ -44,6 +44,8 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from premigrate.lazy_re import LazyPattern
+
 QUERY_TEXT_LIMIT = 2048
 EXPORT_TIMEOUT_S = 2.0
 FLUSH_BOUND_S = 3.0
@@ -60,17 +62,17 @@ DB_SYSTEMS = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mariadb"
 # copied); -- and /* */ comments (and MySQL's #), removed: a comment can hold a password as easily as a literal;
 # MySQL's /*! ... */ and /*M! ... */ run as SQL, so their text stays, masked like the rest; PostgreSQL's
 # $tag$...$tag$ bodies are SQL too (functions, DO blocks), masked like the rest.
-_TOKEN = re.compile(r"""'(?:[^'\\]|''|\\.)*(?:'|\Z)"""
-                    r"""|"(?:[^"\\]|""|\\.)*(?:"|\Z)"""
-                    r"|`(?:[^`]|``)*(?:`|\Z)"
-                    r"|--[^\n]*|\#[^\n]*"
-                    r"|/\*(?:M?!\d*)?"
-                    # not inside a name: PostgreSQL identifiers may hold $ (a$b$), and $1 is a parameter
-                    r"|(?<![\w$])\$(?P<tag>[A-Za-z_][A-Za-z0-9_]*)?\$", re.DOTALL)
+_TOKEN = LazyPattern(r"""'(?:[^'\\]|''|\\.)*(?:'|\Z)"""
+                     r"""|"(?:[^"\\]|""|\\.)*(?:"|\Z)"""
+                     r"|`(?:[^`]|``)*(?:`|\Z)"
+                     r"|--[^\n]*|\#[^\n]*"
+                     r"|/\*(?:M?!\d*)?"
+                     # not inside a name: PostgreSQL identifiers may hold $ (a$b$), and $1 is a parameter
+                     r"|(?<![\w$])\$(?P<tag>[A-Za-z_][A-Za-z0-9_]*)?\$", re.DOTALL)
 # Databases on which "..." is a string literal (and # starts a comment); unknown (None) is masked as MySQL: masking
 # an identifier in a trace is harmless, a leaked password is not.
 _MYSQL_LIKE = {"mysql", "mariadb", None}
-_FIRST_WORD = re.compile(r"(?:\s|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*([A-Za-z]+)", re.DOTALL)
+_FIRST_WORD = LazyPattern(r"(?:\s|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*([A-Za-z]+)", re.DOTALL)
 
 
 def enabled_by(env: Mapping[str, str]) -> bool:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from premigrate.errors import UsageError
+from premigrate.lazy_re import LazyPattern
 
 DIALECT_ALIASES = {
     "postgresql": "postgresql",
@@ -168,14 +169,14 @@ def parse_url(url: str, *, source: str = "DATABASE_URL") -> Dsn:
     )
 
 
-_NETLOC = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?)(?P<hosts>[^/?#@]*)(?P<tail>.*)\Z", re.S)
-_HOST_PORT = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[^:\[\]]+)(?::\d{1,5})?\Z")
+_NETLOC = LazyPattern(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?)(?P<hosts>[^/?#@]*)(?P<tail>.*)\Z", re.S)
+_HOST_PORT = LazyPattern(r"(?:\[[0-9A-Fa-f:.]+\]|[^:\[\]]+)(?::\d{1,5})?\Z")
 
 
 def _split_host_list(url: str, dialect: str, source: str) -> tuple[str, str | None]:
     """libpq multi-host URLs (postgresql://h1:5432,h2:5432/db?target_session_attrs=read-write): the host list is
     kept as written ("h1:5432,h2:5432", see split_hosts) and the URL parsed with one placeholder host in its place."""
-    match = _NETLOC.match(url)
+    match = _NETLOC.match(url) if "," in url else None  # no comma, no host list: the common URL skips the regex
     if match is None or "," not in match["hosts"]:
         return url, None
     if dialect != "postgresql":

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from premigrate.model.durations import parse_duration
 from premigrate.errors import MigrationFileError
+from premigrate.lazy_re import LazyPattern
 from premigrate.model.formats.base import MAX_FILE_BYTES, Part, scan, show
 from premigrate.model.ordering import key_of
 from premigrate.model.versions import Version
@@ -39,20 +40,21 @@ __all__ = ["MAX_FILE_BYTES", "Migration", "MigrationSet", "checksum", "load_migr
 CHECKSUM_ALGORITHM = "sha256"
 
 _V = r"\d+(?:\.\d+)*"
-PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+PATTERNS: list[tuple[str, LazyPattern]] = [
     # Flyway matches its V/U/R prefixes case-sensitively and the suffix without regard to case (flyway-core
     # ResourceNameParser.findPrefix: `startsWith(prefix)`): `v2__b.sql` is no Flyway migration, `V3__c.SQL` is one.
-    ("flyway", re.compile(r"V(?P<version>\d+(?:[._]\d+)*)__(?P<description>.+)\.(?i:sql)\Z", re.S)),
-    ("flyway-undo", re.compile(r"U(?P<version>\d+(?:[._]\d+)*)__(?P<description>.+)\.(?i:sql)\Z", re.S)),
-    ("flyway-repeatable", re.compile(r"R__(?P<description>.+)\.(?i:sql)\Z", re.S)),
-    ("laravel", re.compile(
+    ("flyway", LazyPattern(r"V(?P<version>\d+(?:[._]\d+)*)__(?P<description>.+)\.(?i:sql)\Z", re.S)),
+    ("flyway-undo", LazyPattern(r"U(?P<version>\d+(?:[._]\d+)*)__(?P<description>.+)\.(?i:sql)\Z", re.S)),
+    ("flyway-repeatable", LazyPattern(r"R__(?P<description>.+)\.(?i:sql)\Z", re.S)),
+    ("laravel", LazyPattern(
         r"(?P<y>\d{4})_(?P<mo>\d{2})_(?P<d>\d{2})_(?P<t>\d{6})_(?P<description>.+?)(?:\.(?P<direction>up|down))?\.sql\Z",
         re.I | re.S)),
-    ("pair", re.compile(rf"(?P<version>{_V})_(?P<description>.+)\.(?P<direction>up|down)\.sql\Z", re.I | re.S)),
-    ("plain", re.compile(rf"(?P<version>{_V})(?:_(?P<description>.+))?\.sql\Z", re.I | re.S)),
+    ("pair", LazyPattern(rf"(?P<version>{_V})_(?P<description>.+)\.(?P<direction>up|down)\.sql\Z", re.I | re.S)),
+    ("plain", LazyPattern(rf"(?P<version>{_V})(?:_(?P<description>.+))?\.sql\Z", re.I | re.S)),
 ]
-_SECTION = re.compile(r"^[ \t]*--[ \t]*migrate:(?P<part>up|down)\b(?P<options>[^\n]*)$", re.M)
-_DIRECTIVE = re.compile(r"^[ \t]*--[ \t]*premigrate:(?P<name>[A-Za-z0-9_-]*)(?P<arg>[^\n]*)$", re.M)
+_SECTION = LazyPattern(r"^[ \t]*--[ \t]*migrate:(?P<part>up|down)\b(?P<options>[^\n]*)$", re.M)
+_DIRECTIVE = LazyPattern(r"^[ \t]*--[ \t]*premigrate:(?P<name>[A-Za-z0-9_-]*)(?P<arg>[^\n]*)$", re.M)
+_DIRECTIVE_MARK = "premigrate:"  # in every directive: a file without it (most) skips the regex
 # name -> the argument it takes: None (none), "rules" (lint rule ids), "duration" or "count"
 KNOWN_DIRECTIVES: dict[str, str | None] = {
     "no-transaction": None, "draft": None, "placeholders": None, "allow": "rules",
@@ -61,7 +63,7 @@ KNOWN_DIRECTIVES: dict[str, str | None] = {
 # Directives that override a run option for one file: directive -> Config option name.
 SETTING_DIRECTIVES = {"ddl-lock-timeout": "ddl_lock_timeout", "statement-timeout": "statement_timeout",
                       "lock-retries": "lock_retries"}
-_RULE_LIST = re.compile(r"[A-Za-z][A-Za-z0-9_-]*(?:\s*,\s*[A-Za-z][A-Za-z0-9_-]*)*\Z")
+_RULE_LIST = LazyPattern(r"[A-Za-z][A-Za-z0-9_-]*(?:\s*,\s*[A-Za-z][A-Za-z0-9_-]*)*\Z")
 
 
 @dataclass(frozen=True)
@@ -289,7 +291,7 @@ def refuse_directive_above(script: str, header: str, up_marker: str, down_marker
     """A `-- premigrate:` directive in the lines above a file's up section (`header`): refused. Each section's
     directives are its own (the down part runs with its own transaction mode), so one above both belongs to neither,
     and ignoring it would run the file otherwise than its author wrote (placeholders left as `${NAME}`)."""
-    found = _DIRECTIVE.search(header)
+    found = _DIRECTIVE.search(header) if _DIRECTIVE_MARK in header else None
     if found is not None:
         line = header.count("\n", 0, found.start()) + 1
         raise MigrationFileError(
@@ -302,7 +304,7 @@ def _directives(name: str, text: str) -> dict[str, Any]:
     """The file's directives and their arguments. An unknown or malformed one is an error: a typo must not change
     how a file runs."""
     found: dict[str, Any] = {}
-    for match in _DIRECTIVE.finditer(text):
+    for match in _DIRECTIVE.finditer(text) if _DIRECTIVE_MARK in text else ():
         directive = match.group("name").lower()
         arg = match.group("arg").strip()
         if directive not in KNOWN_DIRECTIVES:

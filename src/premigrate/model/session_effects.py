@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from premigrate.lazy_re import LazyPattern
+
 
 # What the server skips before a MySQL/MariaDB statement's first word: whitespace and comments. Not the executable
 # comments /*! ... */ and MariaDB's /*M! ... */: the server runs their text, so they are the statement's code.
@@ -16,7 +18,7 @@ MYSQL_LEADING_COMMENTS = r"(?:\s+|--[^\n]*(?:\n|\Z)|#[^\n]*(?:\n|\Z)|/\*(?!M?!).
 # model/transactions.switches_database) cannot see it: USE inside a compound statement or a string, dynamic
 # SQL (MariaDB's EXECUTE IMMEDIATE, and EXECUTE of a prepared statement, run USE built from any string), and CALL
 # (on MariaDB a procedure's dynamic USE outlives the call).
-_SWITCH_WORD = re.compile(r"\b(?:USE|EXECUTE|CALL)\b", re.I)
+_SWITCH_WORD = LazyPattern(r"\b(?:USE|EXECUTE|CALL)\b", re.I)
 
 
 def may_switch_database(text: str, dialect: str) -> bool:
@@ -30,8 +32,8 @@ def may_switch_database(text: str, dialect: str) -> bool:
 # touches no variable. Anything else (DML: a trigger may SET a variable; CREATE TABLE ... SELECT and views: a
 # stored function may; temporary tables; executable comments) may change the session, and the next migration gets
 # a restored one (drivers/mysql_session.restore_session). A filter that errs towards "may change".
-_SESSION_NEUTRAL_FIRST = re.compile(MYSQL_LEADING_COMMENTS + r"(?:CREATE|ALTER|DROP|RENAME|TRUNCATE)\b", re.I | re.S)
-_SESSION_WORDS = re.compile(r"\b(?:SELECT|TEMPORARY)\b|@|/\*M?!", re.I)
+_SESSION_NEUTRAL_FIRST = LazyPattern(MYSQL_LEADING_COMMENTS + r"(?:CREATE|ALTER|DROP|RENAME|TRUNCATE)\b", re.I | re.S)
+_SESSION_WORDS = LazyPattern(r"\b(?:SELECT|TEMPORARY)\b|@|/\*M?!", re.I)
 
 
 def may_change_session(text: str) -> bool:

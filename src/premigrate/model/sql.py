@@ -21,14 +21,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, overload
 
+from premigrate.lazy_re import LazyPattern
+
 if TYPE_CHECKING:
     from premigrate.model.migrations import Migration
 
-_DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
+_DOLLAR_TAG = LazyPattern(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
 # An unquoted identifier or keyword. Letters are Unicode letters: PostgreSQL, MySQL/MariaDB and SQLite all accept
 # non-ASCII letters in unquoted identifiers (`CREATE TABLE café (größe int)`).
-_WORD = re.compile(r"[^\W\d][\w$]*")
-_DELIMITER_LINE = re.compile(r"[ \t]*DELIMITER[ \t]+(\S+)[ \t]*(?:\r?\n|\Z)", re.IGNORECASE)
+_WORD = LazyPattern(r"[^\W\d][\w$]*")
+_DELIMITER_LINE = LazyPattern(r"[ \t]*DELIMITER[ \t]+(\S+)[ \t]*(?:\r?\n|\Z)", re.IGNORECASE)
 # A COPY's rows are encoded a MiB at a time, to hash them and to send them (drivers/postgres_session.py): encoded whole,
 # the rows of a dump near the 64 MiB file limit were a second copy beyond the manifests' 256 MiB.
 ROWS_CHUNK = 1 << 20
@@ -178,6 +180,7 @@ def split_statements(sql: str, dialect: str, *, first_line: int = 1) -> Statemen
     # Lines are counted from the previous statement on, not from the top: counting from 0 made a file of n
     # statements cost O(n^2) (minutes for 100,000 statements).
     counted = [0, first_line]  # offset counted up to, line number there
+    match_word = _WORD.compiled().match  # called once per word: the compiled pattern's own method, from a local
 
     def flush(end: int) -> int | None:
         """Add the statement that ends at `end`; where the scan goes on when it is not at `end` (a COPY's rows)."""
@@ -232,7 +235,7 @@ def split_statements(sql: str, dialect: str, *, first_line: int = 1) -> Statemen
         if ch == "\\" and is_pg:
             i = _after_psql_command(sql, start, i, first_line)
             continue
-        match = _WORD.match(sql, i) if ch.isalpha() or ch == "_" else None
+        match = match_word(sql, i) if ch.isalpha() or ch == "_" else None
         if match:
             end = _word_end(sql, i, match.end(), delimiter)
             word = sql[i:end].upper()
@@ -246,8 +249,8 @@ def split_statements(sql: str, dialect: str, *, first_line: int = 1) -> Statemen
     return statements
 
 
-_END_BEFORE = re.compile(r"\bEND\s+\Z", re.IGNORECASE)
-_NEXT_WORD = re.compile(r"\s+([A-Za-z]+)")
+_END_BEFORE = LazyPattern(r"\bEND\s+\Z", re.IGNORECASE)
+_NEXT_WORD = LazyPattern(r"\s+([A-Za-z]+)")
 
 
 def _block_depth(sql: str, i: int, end: int, prev_word: str, depth: int, is_pg: bool) -> int:

@@ -22,12 +22,13 @@ from __future__ import annotations
 import re
 
 from premigrate.model.dsn import REDACTED
+from premigrate.lazy_re import LazyPattern
 
 # A quoted literal, possibly cut short: '...' with '' or a backslash escaping a quote (MySQL, E''), "..." (MySQL
 # without ANSI_QUOTES), or PostgreSQL's $tag$...$tag$.
 _LITERAL = r"""(?:'(?:[^'\\]|''|\\.)*(?:'|\Z)|"(?:[^"\\]|""|\\.)*(?:"|\Z)|\$(?P<tag>\w*)\$.*?(?:\$(?P=tag)\$|\Z))"""
 
-_BY_GRAMMAR = re.compile(
+_BY_GRAMMAR = LazyPattern(
     r"(?P<lead>"
     # PASSWORD 'x', PASSWORD = 'x', PASSWORD('x'), MASTER_PASSWORD='x', password 'x' (OPTIONS); E'x', N'x', _utf8'x'
     r"(?:\b|_)PASSWORD\s*(?:=\s*|\(\s*)?(?:[EN]|_\w+\s*)?"
@@ -38,10 +39,10 @@ _BY_GRAMMAR = re.compile(
 # Inside a literal or a message: a conninfo's password=x ('...' quoted or up to the next space or quote) and a URL's
 # user:x@ part.
 # The quoted form also as it reads inside an SQL literal, its quotes doubled: 'host=db password=''x'''.
-_CONNINFO = re.compile(r"(?P<lead>\bpassword\s*=\s*)"
-                       r"(?P<value>''(?:[^']|'(?!'))*(?:''|\Z)|'(?:[^'\\]|\\.)*(?:'|\Z)|[^\s'\"]+)", re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(?P<lead>\b[a-z][a-z0-9+.-]*://[^\s/:@'\"]*:)(?P<value>[^\s/@'\"]+)(?=@)",
-                           re.IGNORECASE)
+_CONNINFO = LazyPattern(r"(?P<lead>\bpassword\s*=\s*)"
+                        r"(?P<value>''(?:[^']|'(?!'))*(?:''|\Z)|'(?:[^'\\]|\\.)*(?:'|\Z)|[^\s'\"]+)", re.IGNORECASE)
+_URL_PASSWORD = LazyPattern(r"(?P<lead>\b[a-z][a-z0-9+.-]*://[^\s/:@'\"]*:)(?P<value>[^\s/@'\"]+)(?=@)",
+                            re.IGNORECASE)
 # One cheap test before the three above: most text (every event of a run without such SQL) has none of these.
 _MAYBE = re.compile(r"password|identified|://", re.IGNORECASE)
 
@@ -80,14 +81,14 @@ def redact_credentials(text: str) -> str:
 # The value after PASSWORD / IDENTIFIED BY written without quotes: a typo the server rejects, quoting the value
 # back in its error without the keyword beside it. Only read from a statement that failed (credentials_in), never
 # from other text: "password authentication failed" is no credential.
-_BARE = re.compile(r"(?:\bPASSWORD\s*=\s*|\bPASSWORD\s+FOR\s+[^=;]+=\s*|\bPASSWORD\s+(?!FOR\b)"
-                   r"|\bIDENTIFIED\s+(?:(?:WITH|VIA)\s+[\w`]+\s+)?(?:BY|AS|USING)\s+)(?P<value>[^\s'\"`;,()=]+)",
-                   re.IGNORECASE)
+_BARE = LazyPattern(r"(?:\bPASSWORD\s*=\s*|\bPASSWORD\s+FOR\s+[^=;]+=\s*|\bPASSWORD\s+(?!FOR\b)"
+                    r"|\bIDENTIFIED\s+(?:(?:WITH|VIA)\s+[\w`]+\s+)?(?:BY|AS|USING)\s+)(?P<value>[^\s'\"`;,()=]+)",
+                    re.IGNORECASE)
 _NOT_VALUES = frozenset({"NULL", "DEFAULT", "PASSWORD", "OLD_PASSWORD", "RANDOM", "EXPIRE", "VALID", "LOCK", "FOR"})
 # Where PASSWORD and IDENTIFIED BY name a credential: statements about roles and users. Elsewhere `password` is
 # mostly a column (`ADD COLUMN password integer`), and the word after it no secret.
-_CREDENTIAL_STATEMENT = re.compile(r"\s*(?:(?:CREATE|ALTER)\s+(?:ROLE|USER|GROUP)\b|SET\s+PASSWORD\b|GRANT\b)",
-                                   re.IGNORECASE)
+_CREDENTIAL_STATEMENT = LazyPattern(r"\s*(?:(?:CREATE|ALTER)\s+(?:ROLE|USER|GROUP)\b|SET\s+PASSWORD\b|GRANT\b)",
+                                    re.IGNORECASE)
 
 
 def credentials_in(statement: str) -> list[str]:

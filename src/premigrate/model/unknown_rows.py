@@ -7,17 +7,16 @@ no understanding of it, only the operator's word.
 
 from __future__ import annotations
 
-import re
-
 from premigrate import __version__
 from premigrate.drivers.base import HistoryRow, State
+from premigrate.lazy_re import LazyPattern
 
 KNOWN_STATES = frozenset(str(state) for state in State)
 # The kinds premigrate writes: a file's own kind (versioned, repeatable, or listed for a changelog's change), and
 # `baseline` for a versioned file that `baseline` recorded without running it (commands/baseline.py rows).
 KNOWN_KINDS = frozenset({"versioned", "repeatable", "listed", "baseline"})
 
-_RELEASE = re.compile(r"\d+(?:\.\d+)*")
+_RELEASE = LazyPattern(r"\d+(?:\.\d+)*")
 
 
 def unknown_value(row: HistoryRow) -> str | None:

@@ -90,7 +90,7 @@ def is_liquibase_folder(entries: list[Entry]) -> bool:
     if first is None:
         return False
     head = next((line for line in _head(first, 4096).splitlines() if line.strip()), "")
-    return LIQUIBASE_HEADER.match(head) is not None
+    return "--" in head and LIQUIBASE_HEADER.match(head) is not None  # the common file has no header: no regex
 
 
 def _head(entry: Entry, size: int) -> str:

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from premigrate.errors import MigrationFileError
 from premigrate.model.versions import Version
+from premigrate.lazy_re import LazyPattern
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -162,16 +163,16 @@ def read_text(path: Path, name: str) -> str:
 
 
 # Markers of tools whose rules premigrate does not apply: a file carrying one is refused, never run as plain SQL.
-# Each with a literal its pattern cannot match without (None: the pattern is anchored at the start of the text), so
-# that the common file, which holds none, costs a substring test instead of a regex scan.
-UNSUPPORTED_MARKERS: tuple[tuple[str, str | None, re.Pattern[str]], ...] = (
-    ("Liquibase ('--liquibase formatted sql')", None,
-     re.compile(r"\s*--\s*liquibase\s+formatted\s+sql", re.IGNORECASE)),
-    ("Drizzle ('--> statement-breakpoint')", "statement-breakpoint", re.compile(r"-->\s*statement-breakpoint")),
+# Each with a literal its pattern cannot match without, so that the common file, which holds none, costs a substring
+# test instead of a regex scan (and a no-op run never compiles them: premigrate/lazy_re.py).
+UNSUPPORTED_MARKERS: tuple[tuple[str, str, LazyPattern], ...] = (
+    ("Liquibase ('--liquibase formatted sql')", "--",
+     LazyPattern(r"\A\s*--\s*liquibase\s+formatted\s+sql", re.IGNORECASE)),
+    ("Drizzle ('--> statement-breakpoint')", "statement-breakpoint", LazyPattern(r"-->\s*statement-breakpoint")),
     # Only the directives that change how Atlas runs a file: `atlas:nolint` (lint) and `atlas:sum` (the hash) are
     # comments to every runner, Atlas's own included (Atlas writes them into files of its other directory formats).
     ("Atlas ('-- atlas:' directive)", "atlas:",
-     re.compile(r"^--\s*atlas:(?:txmode|delimiter|txtar)\b", re.MULTILINE)),
+     LazyPattern(r"^--\s*atlas:(?:txmode|delimiter|txtar)\b", re.MULTILINE)),
 )
 
 
@@ -180,6 +181,6 @@ def unsupported_marker(text: str, *, but: str | None = None) -> str | None:
     for tool, hint, pattern in UNSUPPORTED_MARKERS:
         if but is not None and tool.lower().startswith(but):
             continue
-        if pattern.match(text) if hint is None else hint in text and pattern.search(text):
+        if hint in text and pattern.search(text):
             return tool
     return None

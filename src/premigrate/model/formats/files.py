@@ -42,14 +42,15 @@ from premigrate.model.formats.base import (
 )
 from premigrate.model.formats.markers import GOOSE_MARKER, GOOSE_NAME, NEAR_MISS, SQL_MIGRATE_MARKER
 from premigrate.model.versions import Version
+from premigrate.lazy_re import LazyPattern
 
-_DBMATE = re.compile(r"^[ \t]*--[ \t]*migrate:(?:up|down)\b", re.MULTILINE)
-_DBMATE_DOWN = re.compile(r"^[ \t]*--[ \t]*migrate:down\b", re.MULTILINE)
+_DBMATE = LazyPattern(r"^[ \t]*--[ \t]*migrate:(?:up|down)\b", re.MULTILINE)
+_DBMATE_DOWN = LazyPattern(r"^[ \t]*--[ \t]*migrate:down\b", re.MULTILINE)
 _SQLX_NO_TX = "-- no-transaction"
-_SQLX_NAME = re.compile(r"(?P<version>[+-]?\d+)_(?P<description>.*?)(?:\.(?P<direction>up|down))?\.sql\Z", re.DOTALL)
+_SQLX_NAME = LazyPattern(r"(?P<version>[+-]?\d+)_(?P<description>.*?)(?:\.(?P<direction>up|down))?\.sql\Z", re.DOTALL)
 _GOOSE_GO = re.compile(r"\d+_.*\.go\Z", re.DOTALL)
 # Another registered format's markers, by format: a file carrying them under a different explicit format is refused.
-MARKERS: dict[str, re.Pattern[str]] = {
+MARKERS: dict[str, LazyPattern] = {
     "goose": GOOSE_MARKER,
     "sql-migrate": SQL_MIGRATE_MARKER,
     "dbmate": _DBMATE,
@@ -194,7 +195,7 @@ def _refuse_near_miss(name: str, text: str, fmt: str) -> None:
     """`auto`: a comment line that is nearly another tool's annotation, in a file not read as that tool's. Its tool
     would not run the file as plain SQL (sql-migrate: "no Up/Down annotations found"; goose: "must start with
     '-- +goose Up'"; dbmate: ErrParseMissingUp), and premigrate must not either: its down statements would run."""
-    for match in NEAR_MISS.finditer(text):
+    for match in NEAR_MISS.finditer(text) if "--" in text else ():  # every such line is a `--` comment
         tool = match.lastgroup or ""
         if tool.replace("_", "-") == fmt or _DBMATE.match(match.group(0)):
             continue  # its own tool's line, read by that tool's rules; or premigrate's own `-- migrate:up`
