@@ -28,9 +28,15 @@ import contextlib
 import marshal
 import os
 import sys
-from pathlib import Path
 from types import CodeType
 from typing import Any
+
+from premigrate.stand_ins import import_without
+
+# pathlib imports urllib.parse, which imports ipaddress for one check of a bracketed (IPv6) host: stood in until a URL
+# has one (premigrate/stand_ins.py), it costs a no-op run nothing.
+import_without("urllib.parse", "ipaddress")
+from pathlib import Path  # noqa: E402
 
 _builtin_exec = builtins.exec
 

@@ -48,11 +48,12 @@ _OTHER_DRIVERS = {
 # docstrings for classes without one (premigrate/stand_ins.py keeps both out); subprocess and shlex: only a
 # --password-command runs a program; random: only a retried connection attempt draws its jitter; logging (with
 # string): structlog only names it and PyMySQL never imports it, so premigrate/log.py installs its bridge when a
-# library does (stand_ins.after_import); tokenize and textwrap: read only to format a traceback. psycopg loads all
-# of them itself (through asyncio), so only the other drivers' runs are without them.
+# library does (stand_ins.after_import); tokenize and textwrap: read only to format a traceback; ipaddress: read by
+# urllib.parse only for a bracketed host (dataclass_cache.py). psycopg loads all of them itself (through asyncio), so
+# only the other drivers' runs are without them.
 for _dialect in ("mysql", "sqlite"):
     _OTHER_DRIVERS[_dialect] += ["asyncio", "inspect", "subprocess", "shlex", "random", "logging", "string", "tokenize",
-                                 "textwrap"]
+                                 "textwrap", "ipaddress"]
 
 
 def _loaded(dialect: str) -> tuple[set[str], str]:
