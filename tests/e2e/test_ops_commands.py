@@ -570,6 +570,18 @@ class TestLintInUp:
         assert [("drop-column", "002_drop.sql", 1)] == [
             (e["rule"], e["script"], e["line"]) for e in result.find("lint_finding")]
 
+    def test_warn_logs_a_files_findings_just_before_it_runs(self, db: TestDatabase, migrations_dir: Path) -> None:
+        """--lint=warn does not hold up the run: the files are linted while it applies (commands/lint/ahead.py), and
+        a file's findings are logged once the run is under way, before that file starts. (On PostgreSQL the next
+        file is sent while the previous one's result is on its way, so only that order is fixed.)"""
+        write(migrations_dir, UNSAFE)
+        result = up(db, migrations_dir)
+        assert 0 == result.returncode, result.stderr
+        seen = [(e["event"], e.get("script")) for e in result.events]
+        at = seen.index(("lint_finding", "002_drop.sql"))
+        assert seen.index(("lock_acquired", None)) < seen.index(("migration_started", "001_users.sql")) < at
+        assert at < seen.index(("migration_started", "002_drop.sql"))
+
     def test_error_refuses_before_any_change(self, db: TestDatabase, migrations_dir: Path) -> None:
         """--lint=error refuses an error-level finding with exit 5 before anything is created."""
         write(migrations_dir, UNSAFE)

@@ -58,6 +58,9 @@ class CommandRun:
     # `target_done` event carries its outcome and count), and on PostgreSQL the size walks every file of the
     # database -- a schema fleet's shared database is the largest there is -- so a fleet target does not measure it.
     measures_size: ClassVar[bool] = True
+    # `up --lint=warn` lints on a thread of its own while the run applies (commands/lint/ahead.py). A fleet target
+    # does not: the fleet lints each folder once for all its targets (fleet.py), so a target's lint is a lookup.
+    lints_ahead: ClassVar[bool] = True
 
     def lint(self, migrations: Sequence[Migration]) -> list[Finding]:
         """Lint's findings for these files, split as the run splits them (one split per file and run)."""

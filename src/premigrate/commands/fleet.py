@@ -68,6 +68,7 @@ class TargetRun(CommandRun):
     target: str = ""
     shared: SharedWork | None = None
     measures_size = False  # see CommandRun.measures_size
+    lints_ahead = False  # see CommandRun.lints_ahead
 
     def load(self) -> MigrationSet:
         if self.files is None:

@@ -7,6 +7,7 @@ usual case (nothing to do) costs one read. Bad input fails before any change, th
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from premigrate.commands import adopt
 from premigrate.commands.common import (
@@ -18,6 +19,9 @@ from premigrate.errors import MigrationFailed, UsageError, ValidationFailed
 from premigrate.model.migrations import MigrationSet
 from premigrate.model.planner import Policy, Reason, Step
 from premigrate.model.versions import Version
+
+if TYPE_CHECKING:
+    from premigrate.commands.lint.ahead import LintAhead
 
 
 # Lint parses every statement and keeps the file's lines: for a file near the 64 MiB limit that is several times its
@@ -65,34 +69,38 @@ def run(command: CommandRun) -> int:
             from premigrate.engine.change_verify import refuse_missing_checkit
 
             refuse_missing_checkit(driver, [s.migration for s in prepared], config.apply.verify)
-        lint_gate(command, plan_now.steps)
         if callbacks is not None:
             callbacks.prepare()  # unreadable scripts and unknown placeholders fail here, before any change
-        with command.sessions.runner_lock(probe=driver) as lock:
-            # Matched before anything is created: a refusal leaves the database as it was.
-            adoption = adopt.adopt(command, driver, files, mapping) if config.baseline.source else None
-            # Re-read under the lock: the usual case for replica two is "nothing left to do". ([] while the
-            # history table does not exist: it is created only once the run is not refused, below.)
-            history = driver.read_history()
-            baseline_version = config.apply.baseline_on_empty_history
-            if not history and adoption is not None:
+        lint = lint_gate(command, plan_now.steps)
+        try:
+            with command.sessions.runner_lock(probe=driver) as lock:
+                # Matched before anything is created: a refusal leaves the database as it was.
+                adoption = adopt.adopt(command, driver, files, mapping) if config.baseline.source else None
+                # Re-read under the lock: the usual case for replica two is "nothing left to do". ([] while the
+                # history table does not exist: it is created only once the run is not refused, below.)
+                history = driver.read_history()
+                baseline_version = config.apply.baseline_on_empty_history
+                if not history and adoption is not None:
+                    ensure_history_table(command, driver)
+                    history = adopt.record(command, driver, lock, files, adoption)
+                elif not history and baseline_version is not None:
+                    ensure_history_table(command, driver)
+                    history = _baseline_on_empty(command, driver, lock, files, baseline_version)
+                plan_now = command.plan(files, history, driver.owed_callbacks)
+                warn_missing(log, plan_now)
+                refuse_problems(log, plan_now)
                 ensure_history_table(command, driver)
-                history = adopt.record(command, driver, lock, files, adoption)
-            elif not history and baseline_version is not None:
-                ensure_history_table(command, driver)
-                history = _baseline_on_empty(command, driver, lock, files, baseline_version)
-            plan_now = command.plan(files, history, driver.owed_callbacks)
-            warn_missing(log, plan_now)
-            refuse_problems(log, plan_now)
-            ensure_history_table(command, driver)
-            if not plan_now.steps:
-                log.info("nothing_to_do")
-                if not always and not plan_now.owed:
-                    return EXIT_OK
-            steps = prepare(command.policy, plan_now.steps)
-            if steps:
-                log.info("plan", pending=len(steps), versions=[s.migration.id for s in steps])
-            migrate(command, driver, lock, steps, owed=plan_now.owed, always=always)
+                if not plan_now.steps:
+                    log.info("nothing_to_do")
+                    if not always and not plan_now.owed:
+                        return EXIT_OK
+                steps = prepare(command.policy, plan_now.steps)
+                if steps:
+                    log.info("plan", pending=len(steps), versions=[s.migration.id for s in steps])
+                migrate(command, driver, lock, steps, owed=plan_now.owed, always=always, lint=lint)
+        finally:
+            if lint is not None:
+                lint.stop()  # a run that ends early (nothing left under the lock, a failure) lints no further
     return EXIT_OK
 
 
@@ -117,13 +125,16 @@ def ensure_history_table(command: CommandRun, driver: Driver) -> None:
 
 
 def migrate(command: CommandRun, driver: Driver, lock: HeldLock, steps: list[Step], *,
-            owed: tuple[HistoryRow, ...] = (), always: bool = True) -> None:
+            owed: tuple[HistoryRow, ...] = (), always: bool = True, lint: LintAhead | None = None) -> None:
     """Under the lock: beforeMigrate, the steps (with their per-migration callbacks), afterMigrate; on a failure,
-    afterMigrateError. With nothing to apply and not `always`, only the afterMigrate a run still owes."""
+    afterMigrateError. With nothing to apply and not `always`, only the afterMigrate a run still owes. `lint`: the
+    findings of --lint=warn, each file's logged just before it runs."""
     from premigrate.engine.after_migrate import AfterMigrateDebt
 
     callbacks = command.callbacks
     executor = command.executor(driver, lock, callbacks=callbacks)
+    if lint is not None:
+        executor.announce = lint.report
     debt = AfterMigrateDebt(command, executor, driver, owed)
     debt.refuse_unpayable()
     measured = bool(steps) and command.measures_size
@@ -189,12 +200,13 @@ def refuse_unrunnable(command: CommandRun, steps: list[Step]) -> None:
     refuse_database_switch(shapes, steps)
 
 
-def lint_gate(command: CommandRun, steps: list[Step]) -> None:
-    """--lint warn|error: the pending files through lint before anything runs."""
+def lint_gate(command: CommandRun, steps: list[Step]) -> LintAhead | None:
+    """--lint error: the pending files through lint before anything runs. --lint warn: linted on a thread of their
+    own (commands/lint/ahead.py), each file's findings logged before it runs; the LintAhead is returned."""
     log = command.log
     mode = command.config.apply.lint or "off"
     if mode == "off" or not steps:
-        return
+        return None
     for step in steps:
         if len(step.migration.up_sql) > LINT_MAX_CHARS:
             log.warning("lint_skipped", script=step.migration.script, characters=len(step.migration.up_sql),
@@ -202,16 +214,20 @@ def lint_gate(command: CommandRun, steps: list[Step]) -> None:
                              "stays within its memory limit; lint it apart with `premigrate lint`")
     steps = [s for s in steps if len(s.migration.up_sql) <= LINT_MAX_CHARS]
     if not steps:
-        return
+        return None
     from premigrate.commands import lint  # imported only now: a no-op run pays nothing for the SQL parsers
 
+    if mode == "warn" and command.lints_ahead and not command.config.apply.single_transaction:
+        from premigrate.commands.lint.ahead import LintAhead
+
+        return LintAhead([s.migration for s in steps], command.lint, log)
     try:
         findings = command.lint([s.migration for s in steps])
     except lint.LintUnavailable as exc:
         if mode == "error":
             raise
         log.warning("lint_unavailable", error=str(exc), note="applying without linting (--lint=warn)")
-        return
+        return None
     for finding in findings:
         report = log.error if mode == "error" and finding.severity == "error" else log.warning
         report("lint_finding", rule=finding.rule, severity=finding.severity, script=finding.script,
@@ -221,6 +237,7 @@ def lint_gate(command: CommandRun, steps: list[Step]) -> None:
             f"lint found {sum(f.severity == 'error' for f in findings)} error-level problem(s) in the pending "
             "migrations (see the lint_finding events); fix them, silence one on purpose with "
             "'-- premigrate:allow RULE', or run with --lint=warn")
+    return None
 
 
 def _baseline_on_empty(command: CommandRun, driver: Driver, lock: HeldLock, files: MigrationSet,

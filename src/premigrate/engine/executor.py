@@ -65,6 +65,7 @@ class Executor(OwnWrites):
         self.callbacks = callbacks  # beforeEachMigrate, afterEachMigrate, afterEachMigrateError (up only)
         self.stats = stats if stats is not None else RunStats()
         self.tracer = tracer
+        self.announce: Callable[[str], None] | None = None  # see OwnWrites.before_step
         # A person reading console output hears of a long statement sooner than a log pipeline does.
         progress = ProgressReport(log, first_after_s=FIRST_AT_A_TERMINAL_S if config.log_format == "console"
                                   else INTERVAL_S)

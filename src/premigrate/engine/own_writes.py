@@ -7,7 +7,7 @@ reads in its __init__.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from typing import TYPE_CHECKING
@@ -32,6 +32,8 @@ class OwnWrites:
     attempts: StatementAttempts
     session_timeouts: SessionTimeouts
     stepwise: StepwiseRun
+    # What is said of a step just before it starts: up's lint findings under --lint=warn (commands/lint/ahead.py).
+    announce: Callable[[str], None] | None
 
     # -- premigrate's own writes --------------------------------------------------------------------------------
 
@@ -87,6 +89,8 @@ class OwnWrites:
     def before_step(self, step: Step, *, first: bool = False) -> None:
         """The session restore and the lock check before a step. A connection lost here after the step's first row
         was written ahead (with the previous migration's final row) leaves a recorded state: reported as such."""
+        if self.announce is not None:
+            self.announce(step.migration.id)
         try:
             if not first:
                 self.between_migrations()
