@@ -40,6 +40,14 @@ class TestBareCommand:
                                  not line.startswith("   ")}
         assert '"event"' not in err and max(len(line) for line in err.splitlines()) <= 100
 
+    def test_help_names_every_command_and_completion(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """`premigrate --help` lists the commands and says how to get a shell completion script (a command that is
+        not among argparse's subcommands, so its listing would miss it)."""
+        assert 0 == main(["--help"], env={})
+        out = capsys.readouterr().out
+        assert set(COMMANDS) <= set(out.split())
+        assert "premigrate completion bash|zsh|fish" in out
+
 
 class TestCommandHelp:
     @pytest.mark.parametrize("command", sorted(COMMANDS))

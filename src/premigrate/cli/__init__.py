@@ -83,6 +83,7 @@ def _epilog() -> str:
         "                              the database as separate variables instead of a URL",
         "  PG* variables of libpq (PGHOST, PGSSLMODE, ...) still apply underneath for PostgreSQL",
         "durations: 500ms, 30s, 5m, 1h; a bare number is seconds; 0 means no limit",
+        "completion: `premigrate completion bash|zsh|fish` prints a shell completion script",
     ]
     return "\n".join(lines)
 
