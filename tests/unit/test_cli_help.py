@@ -49,6 +49,21 @@ class TestBareCommand:
         assert "premigrate completion bash|zsh|fish" in out
 
 
+class TestRefusedCommandLine:
+    @pytest.mark.parametrize(("argv", "named"), [
+        (["up", "--bogus"], "up"),
+        (["status", "--dir"], "status"),
+        (["--dir", "up", "status", "--bogus"], "?"),  # the folder may be called "up": not a guess
+        (["--bogus"], "?"),
+    ])
+    def test_the_summary_names_the_command_when_the_line_names_one(self, argv: list[str], named: str,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+        """A command line argparse refuses (exit 2) still says which command it was for, when that is certain."""
+        assert 2 == main(argv, env={})
+        summary = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+        assert ("summary", named, 2) == (summary["event"], summary["command"], summary["exit_code"])
+
+
 class TestCommandHelp:
     @pytest.mark.parametrize("command", sorted(COMMANDS))
     def test_golden(self, command: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -103,13 +103,13 @@ class TestOneCommandParser:
     ])
     def test_same_flags_as_the_full_parser(self, argv: list[str]) -> None:
         """Whatever parser answers, the flags are those the full parser yields."""
-        from premigrate import cli
+        from premigrate.cli import parser as cli
 
-        assert vars(cli.build_parser().parse_args(argv)) == cli._parse_args(argv)
+        assert vars(cli.build_parser().parse_args(argv)) == cli.parse_args(argv)
 
     def test_up_builds_only_its_own_parser(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """A valid `up` never builds the parser of all commands."""
-        from premigrate import cli
+        from premigrate.cli import parser as cli
 
         built: list[str | None] = []
         real = cli.build_parser
@@ -119,7 +119,7 @@ class TestOneCommandParser:
             return real(only)
 
         monkeypatch.setattr(cli, "build_parser", recording)
-        cli._parse_args(["up", "--dir", "m"])
+        cli.parse_args(["up", "--dir", "m"])
         assert ["up"] == built
 
     @pytest.mark.parametrize("argv", [
@@ -133,13 +133,13 @@ class TestOneCommandParser:
     ])
     def test_errors_name_every_command_as_before(self, argv: list[str]) -> None:
         """A parse error carries the full parser's message, not the one-command parser's."""
-        from premigrate import cli
+        from premigrate.cli import parser as cli
         from premigrate.errors import UsageError
 
         with pytest.raises(UsageError) as expected:
             cli.build_parser().parse_args(argv)
         with pytest.raises(UsageError) as got:
-            cli._parse_args(argv)
+            cli.parse_args(argv)
         assert expected.value.message == got.value.message
 
     @pytest.mark.parametrize("argv", [
@@ -151,13 +151,13 @@ class TestOneCommandParser:
     def test_help_and_version_come_from_the_full_parser(self, argv: list[str],
                                                           capsys: pytest.CaptureFixture[str]) -> None:
         """Help and --version print what the full parser prints, once."""
-        from premigrate import cli
+        from premigrate.cli import parser as cli
 
         with pytest.raises(SystemExit):
             cli.build_parser().parse_args(argv)
         expected = capsys.readouterr()
         with pytest.raises(SystemExit):
-            cli._parse_args(argv)
+            cli.parse_args(argv)
         got = capsys.readouterr()
         assert (expected.out, expected.err) == (got.out, got.err)
         assert "COMMAND" in got.out or "premigrate " in got.out
@@ -175,11 +175,11 @@ class TestArgvMistakes:
     ])
     def test_a_commands_flag_before_the_command(self, argv: list[str], message: str) -> None:
         """A flag the named command accepts, given before the command: the message says where it goes."""
-        from premigrate import cli
+        from premigrate.cli import parser as cli
         from premigrate.errors import UsageError
 
         with pytest.raises(UsageError) as refused:
-            cli._parse_args(argv)
+            cli.parse_args(argv)
         assert message == refused.value.message
 
     @pytest.mark.parametrize("argv", [
@@ -188,18 +188,18 @@ class TestArgvMistakes:
     ])
     def test_other_mistakes_keep_argparses_message(self, argv: list[str]) -> None:
         """A flag no command has, or one the named command does not accept: the message is argparse's, as before."""
-        from premigrate import cli
+        from premigrate.cli import parser as cli
         from premigrate.errors import UsageError
 
         with pytest.raises(UsageError) as refused:
-            cli._parse_args(argv)
+            cli.parse_args(argv)
         assert "must come after" not in refused.value.message and "see premigrate --help" in refused.value.message
 
     def test_global_flags_before_the_command_still_work(self) -> None:
         """premigrate --dir m up: every command's options are accepted before it, as always."""
-        from premigrate import cli
+        from premigrate.cli import parser as cli
 
-        assert "m" == cli._parse_args(["--dir", "m", "up"])["dir"]
+        assert "m" == cli.parse_args(["--dir", "m", "up"])["dir"]
 
     @pytest.mark.parametrize("argv", [
         pytest.param(["up", "--shard", "-1/3"], id="separate"),
@@ -207,11 +207,11 @@ class TestArgvMistakes:
     ])
     def test_a_value_starting_with_a_dash_reaches_its_check(self, argv: list[str]) -> None:
         """--shard -1/3 is not taken for an option: the shard check says what a shard must be."""
-        from premigrate import cli
+        from premigrate.cli import parser as cli
         from premigrate.config import load_config
         from premigrate.errors import UsageError
 
-        flags = cli._parse_args([*argv, "--targets", "t.txt"])
+        flags = cli.parse_args([*argv, "--targets", "t.txt"])
         assert "-1/3" == flags["shard"]
         with pytest.raises(UsageError, match=r"--shard: expected I/N, whole numbers with 0 <= I < N .*'-1/3'"):
             load_config(flags.pop("command"), flags, {})
