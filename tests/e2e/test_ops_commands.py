@@ -606,6 +606,20 @@ class TestLintCommand:
         document = json.loads(result.stdout)
         assert ({"error": 1, "warning": 0}, "drop-column") == (document["counts"], document["findings"][0]["rule"])
 
+    @pytest.mark.parametrize(("args", "env", "dialect"), [
+        pytest.param([], {}, "postgresql", id="no-database"),
+        pytest.param(["--dialect", "mysql"], {}, "mysql", id="flag"),
+        pytest.param([], {"DATABASE_URL": "mysql://u@127.0.0.1:1/x"}, "mysql", id="configured-database"),
+    ])
+    def test_config_loaded_names_the_dialect_lint_reads(self, migrations_dir: Path, args: list[str],
+                                                        env: dict[str, str], dialect: str) -> None:
+        """config_loaded never names a dialect lint does not use (it said sqlite, the fallback database's, while
+        lint read PostgreSQL); with no database and no --dialect it names none, and lint_done says which."""
+        write(migrations_dir, UNSAFE)
+        result = run_cli("lint", "--dir", str(migrations_dir), "--log-level", "info", *args, env=env)
+        (loaded,), (done,) = result.find("config_loaded"), result.find("lint_done")
+        assert (loaded.get("dialect", dialect), dialect) == (dialect, done["dialect"])
+
     @pytest.mark.parametrize(("layout", "dialect"), [
         pytest.param({"meta/_journal.json": '{"version": "7", "dialect": "sqlite", "entries": [{"idx": 0, '
                                             '"version": "6", "when": 1700000000000, "tag": "0000_init", '

@@ -214,8 +214,10 @@ def _loaded_fields(config: Config) -> dict[str, object]:
     if config.command in OFFLINE_COMMANDS:
         for key in ("database", "database_source", "wait_timeout_s", "lock_timeout_s", "table", "schema"):
             fields.pop(key, None)
-        if config.command == "new":
-            fields.pop("dialect", None)
+        if config.command == "new" or (config.command == "lint" and config.default_sqlite):
+            fields.pop("dialect", None)  # new takes none; lint's comes from the folder then (lint_done names it)
+        if config.command == "lint" and config.lint.dialect:
+            fields["dialect"] = config.lint.dialect
     elif config.command == "wait":
         fields.pop("dir", None)  # wait never reads the folder
     return fields
