@@ -68,6 +68,15 @@ class TestDatabaseSelection:
                                         "DB_PASSWORD_FILE": "/p"}, read_file=files({"/p": "se cret\n\n"}))
         assert "se cret\n" == config.dsn.password
 
+    @pytest.mark.parametrize(("content", "password"), [
+        ("se cret\r\n", "se cret"), ("se cret\r\n\r\n", "se cret\r\n"), ("se cret\r", "se cret\r")])
+    def test_password_file_loses_one_windows_line_ending(self, content: str, password: str) -> None:
+        """A file saved on Windows ends its line with \\r\\n: that is the one line ending dropped (a kept \\r made
+        every login fail); a lone \\r is not a line ending and stays."""
+        config = load_config("up", {}, {"DB_DIALECT": "postgres", "DB_HOST": "db", "DB_NAME": "app",
+                                        "DB_PASSWORD_FILE": "/p"}, read_file=files({"/p": content}))
+        assert password == config.dsn.password
+
     def test_url_and_url_file_conflict(self) -> None:
         """DATABASE_URL and DATABASE_URL_FILE together are refused, naming both."""
         with pytest.raises(UsageError, match="DATABASE_URL and DATABASE_URL_FILE"):

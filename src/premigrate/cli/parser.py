@@ -62,7 +62,7 @@ def _epilog() -> str:
     lines += [
         "",
         "environment: every flag has the variable shown in its help; flags win over the environment.",
-        "  DATABASE_URL_FILE           file holding the URL (Docker/Kubernetes secrets); one trailing newline dropped",
+        "  DATABASE_URL_FILE           file holding the URL (Docker/Kubernetes secrets); one line ending dropped",
         "  DB_DIALECT, DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD, DB_PASSWORD_FILE",
         "                              the database as separate variables instead of a URL",
         "  PG* variables of libpq (PGHOST, PGSSLMODE, ...) still apply underneath for PostgreSQL",
