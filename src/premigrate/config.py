@@ -204,10 +204,7 @@ def read_secret_file(var: str, path: str, read: Callable[[str], str]) -> str:
         raise UsageError(f"{var}: {path!r} is not UTF-8 text") from None
     # Secrets written with `echo` end in a newline; exactly one line ending is dropped, as Docker and Kubernetes users
     # expect, and a file saved on Windows ends its line with \r\n: kept, the \r made a password that never matched.
-    for ending in ("\r\n", "\n"):
-        if content.endswith(ending):
-            return content[:-len(ending)]
-    return content
+    return content.removesuffix("\r\n") if content.endswith("\r\n") else content.removesuffix("\n")
 
 
 MIN_LEASE_S = 1.0

@@ -65,7 +65,8 @@ def after_import(module: str, callback: Callable[[], None]) -> None:
 
 class _AfterImport:
     """The sys.meta_path finder of after_import: for its module, the spec the other finders give, with a loader
-    that calls back once the module's code has run; it leaves sys.meta_path at its first use."""
+    that calls back once the module's code has run. It leaves sys.meta_path when that happens, not before: a spec
+    asked for without a load (importlib.util.find_spec, pkgutil) must not use it up."""
 
     def __init__(self, module: str, callback: Callable[[], None]) -> None:
         self.module, self.callback = module, callback
@@ -74,24 +75,27 @@ class _AfterImport:
                   ) -> ModuleSpec | None:
         if name != self.module:
             return None
-        if self in sys.meta_path:
-            sys.meta_path.remove(self)
         for finder in list(sys.meta_path):
-            find = getattr(finder, "find_spec", None)
+            find = getattr(finder, "find_spec", None) if finder is not self else None
             spec: ModuleSpec | None = find(name, path, target) if find is not None else None
             if spec is not None:
                 if hasattr(spec.loader, "exec_module"):  # every loader of importlib's has it
-                    spec.loader = cast("Loader", _ThenCall(spec, self.callback))  # a Loader by its methods
+                    spec.loader = cast("Loader", _ThenCall(spec, self))  # a Loader by its methods
                 return spec
         return None
 
+    def loaded(self) -> None:
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+        self.callback()
+
 
 class _ThenCall:
-    """A module's own loader, then a callback. The module and its spec get their own loader back before its code
-    runs, so nothing of this is left on them."""
+    """A module's own loader, then the hook's callback. The module and its spec get their own loader back before its
+    code runs, so nothing of this is left on them."""
 
-    def __init__(self, spec: ModuleSpec, callback: Callable[[], None]) -> None:
-        self._spec, self._callback = spec, callback
+    def __init__(self, spec: ModuleSpec, hook: _AfterImport) -> None:
+        self._spec, self._hook = spec, hook
         self._loader: Any = spec.loader
 
     def create_module(self, spec: ModuleSpec) -> types.ModuleType | None:
@@ -101,7 +105,7 @@ class _ThenCall:
     def exec_module(self, module: types.ModuleType) -> None:
         self._spec.loader = module.__loader__ = self._loader
         self._loader.exec_module(module)
-        self._callback()
+        self._hook.loaded()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loader, name)

@@ -53,7 +53,8 @@ class TestRefusedCommandLine:
     @pytest.mark.parametrize(("argv", "named"), [
         (["up", "--bogus"], "up"),
         (["status", "--dir"], "status"),
-        (["--dir", "up", "status", "--bogus"], "?"),  # the folder may be called "up": not a guess
+        (["--dir", "up", "status", "--bogus"], "status"),  # "up" is the folder: argparse takes status
+        (["upp", "--dir", "status"], "?"),  # a mistyped command, not status
         (["--bogus"], "?"),
     ])
     def test_the_summary_names_the_command_when_the_line_names_one(self, argv: list[str], named: str,

@@ -89,14 +89,16 @@ def test_lint_unavailable_is_told_once_and_the_run_goes_on() -> None:
     assert [("lint_unavailable", "pglast is not installed")] == [(e, f["error"]) for e, f in log.events]
 
 
-def test_a_bug_in_lint_is_raised_in_the_run_after_the_findings_before_it() -> None:
+def test_a_bug_in_lint_is_told_once_and_never_raised_into_the_run() -> None:
+    """Under warn lint is advisory: a lint that fails (a bug) is logged with its traceback, the findings before it
+    still come, and the run goes on; nothing is raised into the executor, which may have a migration in flight."""
     linter, log = Linter(fail_at="3", error=RuntimeError("a bug")), Log()
-    ahead = LintAhead(files("1", "2", "3"), linter, log)  # type: ignore[arg-type]
-    ahead.report("1")
-    ahead.report("2")
-    with pytest.raises(RuntimeError, match="a bug"):
-        ahead.report("3")
-    assert ["2.sql"] == [f["script"] for _, f in log.events]
+    ahead = LintAhead(files("1", "2", "3", "4"), linter, log)  # type: ignore[arg-type]
+    for migration_id in ("1", "2", "3", "4"):
+        ahead.report(migration_id)
+    assert [("lint_finding", "2.sql"), ("lint_unavailable", "lint failed: RuntimeError: a bug")] == [
+        (e, f.get("script") or f.get("error")) for e, f in log.events]
+    assert log.events[1][1]["exc_info"][1] is linter.error
 
 
 def test_a_stopped_run_lints_no_further_file() -> None:
@@ -108,3 +110,31 @@ def test_a_stopped_run_lints_no_further_file() -> None:
     ahead._thread.join(5)
     assert not ahead._thread.is_alive()
     assert len(linter.linted) <= 1  # the file it was on when stopped, at most
+
+
+def test_up_goes_on_when_lint_fails_under_warn(tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """A real `up --lint=warn` whose lint fails on the third file applies every file and exits 0: the failure is a
+    lint_unavailable warning, not an internal error halfway through the run."""
+    import json
+
+    from premigrate.cli import main
+    from premigrate.commands import lint
+
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    for i in range(1, 6):
+        (folder / f"{i:03d}_t{i}.sql").write_text(f"CREATE TABLE t{i} (id INTEGER);\n")
+    real = lint.lint_migrations
+
+    def failing(files: Any, *args: Any, **kwargs: Any) -> list[Finding]:
+        if any(m.script == "003_t3.sql" for m in files):
+            raise RuntimeError("a bug")
+        return real(files, *args, **kwargs)
+
+    monkeypatch.setattr(lint, "lint_migrations", failing)
+    code = main(["up", "--log-format", "json", "--lint", "warn", "--dir", str(folder)],
+                {"DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}"})
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert (0, 5) == (code, events[-1]["applied"])
+    assert ["lint failed: RuntimeError: a bug"] == [e["error"] for e in events if e["event"] == "lint_unavailable"]

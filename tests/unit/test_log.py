@@ -169,6 +169,9 @@ print([type(h).__name__ for h in logging.getLogger().handlers], type(logging.__l
     pytest.param("import logging.handlers\nimport lib_that_logs", id="submodule-first"),
     pytest.param("import structlog.processors\nstructlog.processors.logging.getLogger('lib').warning('pool p1 closed')",
                  id="through-structlogs-reference"),
+    # A spec looked up without loading the module must not use up the hook.
+    pytest.param("import importlib.util, pkgutil\nimportlib.util.find_spec('logging')\npkgutil.find_loader('logging')\n"
+                 "import lib_that_logs", id="spec-looked-up-first"),
 ])
 def test_a_library_loading_logging_after_configure_logs_json(tmp_path: Path, load: str) -> None:
     """logging is loaded only when a library imports it; its warnings, from the first one on (logged during that

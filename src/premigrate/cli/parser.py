@@ -141,7 +141,17 @@ def _attach_dash_values(argv: list[str]) -> list[str]:
 
 
 def named_command(argv: list[str]) -> str:
-    """The command a command line names, for the summary of one argparse refused: the one word of it that is a
-    command; "?" when none is, or more than one (`--dir up status`: the folder may be called "up")."""
-    named = {word for word in argv if word in COMMANDS}
-    return named.pop() if len(named) == 1 else "?"
+    """The command a command line names, for the summary of one argparse refused: its first word that is neither an
+    option nor an option's value, where argparse looks for the command; "?" when that word is not a command
+    (`upp --dir status`: a mistyped command, not status)."""
+    takes_value = {o.flag for o in OPTIONS if o.kind != "bool"}
+    words = iter(argv)
+    for word in words:
+        if word == "--":
+            break
+        if word.startswith("-"):
+            if word in takes_value:  # --dir up: "up" is the folder
+                next(words, None)
+            continue
+        return word if word in COMMANDS else "?"
+    return "?"

@@ -11,6 +11,10 @@ them if the thread has not got there yet.
 The thread only computes. Logging stays on the run's thread, so events keep their order and their fields. Between
 two files the thread sleeps a moment, unless the run is waiting for it, so that a run coming back from the database
 takes the interpreter's lock at once instead of waiting out a switch interval (5 ms) behind the parser.
+
+Under warn, lint is advisory: whatever stops the thread (pglast not installed, or a bug in lint) is logged once as
+`lint_unavailable`, with the error, and the run goes on unlinted. Nothing is raised into the executor, which may
+have the next migration in flight when it asks (engine/together.py sends one ahead).
 """
 
 from __future__ import annotations
@@ -35,8 +39,8 @@ class LintAhead:
         self._log = log
         self._pending = {m.id for m in migrations}  # given and not reported yet
         self._findings: dict[str, list[Finding]] = {}
-        self._failed: BaseException | None = None  # what stopped the thread: LintUnavailable, or a bug
-        self._unavailable_told = False
+        self._failed: Exception | None = None  # what stopped the thread: LintUnavailable, or a bug
+        self._failure_told = False
         self._done = threading.Condition()
         self._waited_on = False
         self._stopped = False
@@ -52,7 +56,7 @@ class LintAhead:
                     return
                 try:
                     found = self._lint([migration])
-                except BaseException as exc:  # noqa: BLE001 - handed to the run's thread, which raises it there
+                except Exception as exc:  # noqa: BLE001 - told by the run's thread (_tell_failure)
                     self._failed = exc
                     return
                 with self._done:
@@ -79,22 +83,25 @@ class LintAhead:
             self._waited_on = False
             findings = self._findings.pop(migration_id, None)
         if findings is None:
-            self._raise_or_tell()
+            self._tell_failure()
             return
         for finding in findings:
             self._log.warning("lint_finding", rule=finding.rule, severity=finding.severity, script=finding.script,
                               line=finding.line, error=finding.message, fix=finding.fix)
 
-    def _raise_or_tell(self) -> None:
-        """What stopped the thread: pglast missing is told once and the run goes on unlinted; anything else is a bug,
-        raised in the run as it would have been raised by linting there."""
+    def _tell_failure(self) -> None:
+        """What stopped the thread, told once: the run goes on unlinted."""
         failed = self._failed
+        if failed is None or self._failure_told:
+            return
+        self._failure_told = True
         if isinstance(failed, LintUnavailable):
-            if not self._unavailable_told:
-                self._unavailable_told = True
-                self._log.warning("lint_unavailable", error=str(failed), note="applying without linting (--lint=warn)")
-        elif failed is not None:
-            raise failed
+            self._log.warning("lint_unavailable", error=str(failed), note="applying without linting (--lint=warn)")
+        else:  # a bug in lint: its traceback, for a report
+            self._log.warning("lint_unavailable", error=f"lint failed: {type(failed).__name__}: {failed}",
+                              note="applying the rest without linting (--lint=warn); this is a bug in premigrate's "
+                                   "lint: please report it with this event",
+                              exc_info=(type(failed), failed, failed.__traceback__))
 
     def stop(self) -> None:
         """The run is over: the thread lints no further file (the one it is on, it finishes)."""
