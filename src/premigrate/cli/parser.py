@@ -127,13 +127,16 @@ def parse_args(argv: list[str]) -> dict[str, Any]:
             from None
 
 
+# The flags that take a value (the next word, unless attached with `=`).
+_TAKES_VALUE = frozenset(o.flag for o in OPTIONS if o.kind != "bool")
+
+
 def _attach_dash_values(argv: list[str]) -> list[str]:
     """`--shard -1/3` as `--shard=-1/3`: argparse takes a value starting with '-' for an option (unless it is a plain
     negative number) and only says one is missing; attached, it reaches the option's own check of the value."""
-    takes_value = {o.flag for o in OPTIONS if o.kind != "bool"}
     words: list[str] = []
     for word in argv:
-        if words and words[-1] in takes_value and word[:1] == "-" and word[1:2].isdigit():
+        if words and words[-1] in _TAKES_VALUE and word[:1] == "-" and word[1:2].isdigit():
             words[-1] = f"{words[-1]}={word}"
         else:
             words.append(word)
@@ -144,13 +147,12 @@ def named_command(argv: list[str]) -> str:
     """The command a command line names, for the summary of one argparse refused: its first word that is neither an
     option nor an option's value, where argparse looks for the command; "?" when that word is not a command
     (`upp --dir status`: a mistyped command, not status)."""
-    takes_value = {o.flag for o in OPTIONS if o.kind != "bool"}
     words = iter(argv)
     for word in words:
         if word == "--":
             break
         if word.startswith("-"):
-            if word in takes_value:  # --dir up: "up" is the folder
+            if word in _TAKES_VALUE:  # --dir up: "up" is the folder
                 next(words, None)
             continue
         return word if word in COMMANDS else "?"

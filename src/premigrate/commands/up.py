@@ -217,21 +217,19 @@ def lint_gate(command: CommandRun, steps: list[Step]) -> LintAhead | None:
         return None
     from premigrate.commands import lint  # imported only now: a no-op run pays nothing for the SQL parsers
 
-    if mode == "warn" and command.lints_ahead and not command.config.apply.single_transaction:
-        from premigrate.commands.lint.ahead import LintAhead
+    from premigrate.commands.lint.ahead import UNLINTED, LintAhead, log_finding
 
+    if mode == "warn" and command.lints_ahead and not command.config.apply.single_transaction:
         return LintAhead([s.migration for s in steps], command.lint, log)
     try:
         findings = command.lint([s.migration for s in steps])
     except lint.LintUnavailable as exc:
         if mode == "error":
             raise
-        log.warning("lint_unavailable", error=str(exc), note="applying without linting (--lint=warn)")
+        log.warning("lint_unavailable", error=str(exc), note=UNLINTED)
         return None
     for finding in findings:
-        report = log.error if mode == "error" and finding.severity == "error" else log.warning
-        report("lint_finding", rule=finding.rule, severity=finding.severity, script=finding.script,
-               line=finding.line, error=finding.message, fix=finding.fix)
+        log_finding(log.error if mode == "error" and finding.severity == "error" else log.warning, finding)
     if mode == "error" and lint.has_errors(findings):
         raise ValidationFailed(
             f"lint found {sum(f.severity == 'error' for f in findings)} error-level problem(s) in the pending "

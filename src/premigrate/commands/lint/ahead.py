@@ -30,6 +30,15 @@ from premigrate.model.migrations import Migration
 YIELD_S = 0.0002  # the pause between two files while nobody waits for the thread: long enough to hand over the GIL
 
 
+UNLINTED = "applying without linting (--lint=warn)"  # lint_unavailable's note, here and in up.lint_gate
+
+
+def log_finding(report: Callable[..., None], finding: Finding) -> None:
+    """One `lint_finding` event (log.warning, or log.error for --lint=error), as up logs every finding."""
+    report("lint_finding", rule=finding.rule, severity=finding.severity, script=finding.script, line=finding.line,
+           error=finding.message, fix=finding.fix)
+
+
 class LintAhead:
     """Lints `migrations` in order on a daemon thread; report(id) logs one file's findings, in the run's thread."""
 
@@ -86,8 +95,7 @@ class LintAhead:
             self._tell_failure()
             return
         for finding in findings:
-            self._log.warning("lint_finding", rule=finding.rule, severity=finding.severity, script=finding.script,
-                              line=finding.line, error=finding.message, fix=finding.fix)
+            log_finding(self._log.warning, finding)
 
     def _tell_failure(self) -> None:
         """What stopped the thread, told once: the run goes on unlinted."""
@@ -96,7 +104,7 @@ class LintAhead:
             return
         self._failure_told = True
         if isinstance(failed, LintUnavailable):
-            self._log.warning("lint_unavailable", error=str(failed), note="applying without linting (--lint=warn)")
+            self._log.warning("lint_unavailable", error=str(failed), note=UNLINTED)
         else:  # a bug in lint: its traceback, for a report
             self._log.warning("lint_unavailable", error=f"lint failed: {type(failed).__name__}: {failed}",
                               note="applying the rest without linting (--lint=warn); this is a bug in premigrate's "
