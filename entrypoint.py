@@ -5,7 +5,10 @@ Run in exec form so that PID 1 is this Python process and SIGTERM reaches
 premigrate's own handler (which cancels the running statement, rolls back and
 releases the runner lock before exiting 143).
 """
-from premigrate.cli import run
+# Says to the package that it is the program, before its first import: premigrate/collector.py.
+PREMIGRATE_COMMAND = True
+
+from premigrate.cli import run  # noqa: E402
 
 if __name__ == "__main__":
     run()

@@ -1,6 +1,10 @@
 """premigrate: apply pending SQL migrations before the application starts."""
 
-from premigrate import dataclass_cache as _dataclass_cache
+from premigrate import collector as _collector
+
+_collector.pause_for_start_up()  # only when premigrate is the program, until its command is loaded (collector.py)
+
+from premigrate import dataclass_cache as _dataclass_cache  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from premigrate import __version__, dataclass_cache
+from premigrate import __version__, collector, dataclass_cache
 from premigrate.config import OFFLINE_COMMANDS, OPTIONS_BY_DEST, Config, load_config, resolve_option
 from premigrate.errors import Interrupted, PremigrateError, UsageError
 from premigrate.engine.interrupts import SignalGuard
@@ -232,56 +232,62 @@ def _confirm(question: str) -> bool:
 
 
 def _dispatch(command_run: CommandRun) -> int:
-    """The command's module, imported only when that command runs."""
+    """Load the command's module (imported only when that command runs), end the start-up, run the command."""
+    command_function = _command_function(command_run)
+    collector.resume()  # start-up is over: from here on the run makes garbage worth collecting (collector.py)
+    return command_function()
+
+
+def _command_function(command_run: CommandRun) -> Callable[[], int]:
     config = command_run.config
     command = config.command
     if config.fleet.active:
         from premigrate.commands import fleet
 
-        return fleet.run_command(command_run)
+        return lambda: fleet.run_command(command_run)
     if command == "up":
         from premigrate.commands import up
 
-        return up.run(command_run)
+        return lambda: up.run(command_run)
     if command == "plan":
         from premigrate.commands import plan
 
-        return plan.run(command_run)
+        return lambda: plan.run(command_run)
     if command in ("status", "check"):
         from premigrate.commands import status
 
-        return status.run(command_run) if command == "status" else status.check(command_run)
+        return lambda: status.run(command_run) if command == "status" else status.check(command_run)
     if command == "wait":
         from premigrate.commands import wait
 
-        return wait.run(command_run)
+        return lambda: wait.run(command_run)
     if command == "baseline":
         from premigrate.commands import baseline
 
-        return baseline.run(command_run)
+        return lambda: baseline.run(command_run)
     if command == "down":
         from premigrate.commands import down
 
-        return down.run(command_run, confirm=_confirm if config.stdin_is_tty else None)
+        return lambda: down.run(command_run, confirm=_confirm if config.stdin_is_tty else None)
     if command == "new":
-        return _new(command_run)
+        return lambda: _new(command_run)
     if command == "repair":
         from premigrate.commands import repair
 
-        return repair.run(command_run)
+        return lambda: repair.run(command_run)
     if command == "lint":
-        return _lint(command_run)
+        return lambda: _lint(command_run)
     if command == "verify":
         from premigrate.commands import verify
 
-        return verify.run(command_run)
+        return lambda: verify.run(command_run)
     if command == "serve":
         from premigrate.commands.serve import serve
 
-        return int(serve(config, command_run.log, listen=config.serve.listen,
-                         expect_tables=config.serve.expect_tables or (),
-                         cache_seconds=config.serve.health_cache or 0.0,
-                         unhealthy_after=config.serve.unhealthy_after))
+        return lambda: int(serve(config, command_run.log, listen=config.serve.listen,
+                                 expect_tables=config.serve.expect_tables or (),
+                                 cache_seconds=config.serve.health_cache or 0.0,
+                                 unhealthy_after=config.serve.unhealthy_after))
     raise UsageError(f"unknown command {command!r}")
 
 
