@@ -19,7 +19,7 @@ import json, sys
 from premigrate import cli, log
 from premigrate.drivers import driver_class
 import premigrate.commands.up
-cli.build_parser().parse_args(["up"])
+cli.parse_args(["up"])
 log.configure(log_format="json", level="info", secrets=["s3cret"])
 log.get_logger().info("probe", note="s3cret")
 driver_class(sys.argv[1])
@@ -27,7 +27,7 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 # Needed only by other commands, by a retry, or by another database.
-_NEVER = ["pglast", "prometheus_client", "tenacity", "premigrate.commands.lint", "premigrate.commands.serve", "premigrate.commands.new",
+_NEVER = ["argparse", "gettext", "premigrate.cli.argparser", "pglast", "prometheus_client", "tenacity", "premigrate.commands.lint", "premigrate.commands.serve", "premigrate.commands.new",
           "premigrate.commands.baseline", "premigrate.commands.report", "premigrate.engine.locking", "premigrate.model.placeholders",
           "structlog.stdlib", "structlog.threadlocal", "structlog.twisted", "http.server", "uuid",
           "premigrate.model.fleet", "premigrate.commands.fleet", "premigrate.engine.fleet_sessions", "opentelemetry",
@@ -107,8 +107,13 @@ class TestOneCommandParser:
 
         assert vars(cli.build_parser().parse_args(argv)) == cli.parse_args(argv)
 
-    def test_up_builds_only_its_own_parser(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """A valid `up` never builds the parser of all commands."""
+    @pytest.mark.parametrize(("argv", "parsers"), [
+        pytest.param(["up", "--dir", "m"], [], id="plain-none"),
+        pytest.param(["--dir", "m", "up"], ["up"], id="global-option-first-only-up"),
+    ])
+    def test_up_builds_only_its_own_parser(self, monkeypatch: pytest.MonkeyPatch, argv: list[str],
+                                           parsers: list[str]) -> None:
+        """A valid `up` never builds the parser of all commands; a plain one builds none (cli/parser.py)."""
         from premigrate.cli import parser as cli
 
         built: list[str | None] = []
@@ -119,8 +124,8 @@ class TestOneCommandParser:
             return real(only)
 
         monkeypatch.setattr(cli, "build_parser", recording)
-        cli.parse_args(["up", "--dir", "m"])
-        assert ["up"] == built
+        cli.parse_args(argv)
+        assert parsers == built
 
     @pytest.mark.parametrize("argv", [
         pytest.param(["up", "--bogus"], id="unknown-option"),

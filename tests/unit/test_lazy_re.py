@@ -59,7 +59,7 @@ from premigrate import cli, log
 from premigrate.drivers import driver_class
 from premigrate.lazy_re import LazyPattern
 import premigrate.commands.up
-cli.build_parser().parse_args(["up"])
+cli.parse_args(["up"])
 log.configure(log_format="json", level="info", secrets=["s3cret"])
 log.get_logger().info("probe", note="s3cret")
 driver_class("mysql")

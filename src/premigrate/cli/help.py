@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from premigrate.config import OPTIONS, Option, options_for
+
+if TYPE_CHECKING:
+    import argparse
 
 
 # Help groups, by option: the command's own options come first under "COMMAND options".
@@ -39,6 +41,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
 
 
 def _option_kwargs(option: Option) -> dict[str, Any]:
+    import argparse  # here, not at the top: a plain command line is parsed without argparse (cli/parser.py)
+
     help_text = f"{option.help} [env {option.env}"
     help_text += f"; default {option.default}]" if option.default not in (None, False) else "]"
     kwargs: dict[str, Any] = {"dest": option.dest, "help": help_text, "default": argparse.SUPPRESS}
@@ -55,6 +59,8 @@ def _option_kwargs(option: Option) -> dict[str, Any]:
 def add_options(parser: argparse.ArgumentParser, command: str | None) -> None:
     """The options `parser` accepts. A command's help lists the ones it reads, grouped; shared options it does not
     read are still accepted (one set of flags for every command in a script) but not listed."""
+    import argparse  # only a parser being built reads it (cli/parser.py parses a plain command line without it)
+
     if command is None:
         for option in OPTIONS:
             if not option.commands:

@@ -1,16 +1,17 @@
-"""The command line's parser: the commands, their options (cli/help.py adds them), and the shortcut of parsing with
-a parser that knows only the command named (building all twelve subparsers costs more than a no-op `up` spends on
-its database)."""
+"""The command line's parser: the commands, and two shortcuts before the full argparse parser (cli/argparser.py): a
+plain command line, a pod's, is read without argparse (importing it and building a parser is about 5 ms of a no-op
+`up`); any other first meets a parser that knows only the command named (building all twelve subparsers costs more
+than a no-op `up` spends on its database)."""
 
 from __future__ import annotations
 
-import argparse
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
-from premigrate import __version__
-from premigrate.config import OPTIONS
-from premigrate.errors import EXIT_CODES, UsageError
-from premigrate.cli.help import add_options, command_epilog
+from premigrate.config import OPTIONS, Option
+from premigrate.errors import UsageError
+
+if TYPE_CHECKING:
+    import argparse
 
 COMMANDS = {
     "up": "wait for the database, take the runner lock, apply pending migrations, record them",
@@ -30,87 +31,32 @@ COMMANDS = {
 }
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message}; see premigrate --help")
-
-
-class _NeedFullParser(Exception):
-    """The one-command parser met help, a version request or an error: the full parser must answer instead."""
-
-
-class _OneCommandParser(_Parser):
-    """Knows a single command, so it must never speak: its help or errors would list too few commands."""
-
-    def error(self, message: str) -> NoReturn:
-        raise _NeedFullParser
-
-    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        raise _NeedFullParser
-
-    def _print_message(self, message: str, file: Any = None) -> None:
-        raise _NeedFullParser
-
-    def _get_formatter(self) -> argparse.HelpFormatter:
-        # Nothing is ever formatted for display here: add_argument only checks its metavar with a formatter. A fixed
-        # width spares a terminal-size query per option and the import of shutil (with bz2 and lzma).
-        return argparse.RawDescriptionHelpFormatter(prog=self.prog, width=100)
-
-
-def _epilog() -> str:
-    lines = ["exit codes:"] + [f"  {code:<8} {meaning}" for code, meaning in EXIT_CODES]
-    lines += [
-        "",
-        "environment: every flag has the variable shown in its help; flags win over the environment.",
-        "  DATABASE_URL_FILE           file holding the URL (Docker/Kubernetes secrets); one line ending dropped",
-        "  DB_DIALECT, DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD, DB_PASSWORD_FILE",
-        "                              the database as separate variables instead of a URL",
-        "  PG* variables of libpq (PGHOST, PGSSLMODE, ...) still apply underneath for PostgreSQL",
-        "durations: 500ms, 30s, 5m, 1h; a bare number is seconds; 0 means no limit",
-        "completion: `premigrate completion bash|zsh|fish` prints a shell completion script",
-    ]
-    return "\n".join(lines)
-
-
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The command line parser; with `only`, one that knows that command alone and raises _NeedFullParser instead
-    of printing anything (building all twelve subparsers costs more than a no-op `up` spends on its database)."""
-    formatter = argparse.RawDescriptionHelpFormatter
-    parser = (_Parser if only is None else _OneCommandParser)(
-        prog="premigrate",
-        description="Apply pending SQL migrations before the application starts: wait for the database, take a "
-                    "runner lock, apply each pending migration in order, record it, exit non-zero on failure.",
-        epilog=_epilog(),
-        formatter_class=formatter,
-    )
-    parser.add_argument("--version", action="version", version=f"premigrate {__version__}")
-    # Global flags are accepted before the command too (premigrate --dir x up), not only after it.
-    add_options(parser, None)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
-                                     parser_class=type(parser))
-    for name, summary in COMMANDS.items():
-        if only is not None and name != only:
-            continue
-        sub = commands.add_parser(name, help=summary, description=summary, epilog=command_epilog(name),
-                                  formatter_class=formatter)
-        if name == "new":
-            sub.add_argument("new_description", metavar="DESCRIPTION",
-                             help="what the migration does, e.g. 'add users email index'")
-        add_options(sub, name)
-    return parser
+    """The argparse parser of the command line (cli/argparser.py); with `only`, one that knows that command alone."""
+    from premigrate.cli import argparser
+
+    return argparser.build_parser(only)
 
 
 def parse_args(argv: list[str]) -> dict[str, Any]:
-    # The first word naming a command is usually the command (it may also be an option's value, as in
-    # `--dir up status`): try a parser that knows only it. Whenever that parser would print or fail, the full
-    # parser parses again, so help, --version and every error message come out exactly as they always have. When it
-    # succeeds, the full parser would have taken the same path: same global options, same subparser.
+    """The flags of a command line, with "command": what the full argparse parser yields, whichever parser answers.
+
+    A plain command line (a pod's) needs no argparse at all (parse_plain). Otherwise the first word naming a command
+    is usually the command (it may also be an option's value, as in `--dir up status`): a parser that knows only it
+    is tried. Whenever that parser would print or fail, the full parser parses again, so help, --version and every
+    error message come out exactly as they always have. When it succeeds, the full parser would have taken the same
+    path: same global options, same subparser."""
+    plain = parse_plain(argv)
+    if plain is not None:
+        return plain
+    from premigrate.cli.argparser import NeedFullParser
+
     argv = _attach_dash_values(argv)
     command = next((word for word in argv if word in COMMANDS), None)
     if command is not None:
         try:
             flags = vars(build_parser(only=command).parse_args(argv))
-        except _NeedFullParser:
+        except NeedFullParser:
             pass
         else:
             if flags.get("command") == command:
@@ -125,6 +71,49 @@ def parse_args(argv: list[str]) -> dict[str, Any]:
             raise
         raise UsageError(f"{misplaced[0]} must come after the command: premigrate {command} {misplaced[0]} ...") \
             from None
+
+
+def parse_plain(argv: list[str]) -> dict[str, Any] | None:
+    """The flags of a command line in the plain shape, as argparse would yield them; None for any other shape.
+
+    Plain: the command first (not `new`, which takes a positional), then only options that command accepts, each
+    spelled in full: `--flag value` (a value not starting with '-'), `--flag=value`, or a switch alone. argparse
+    takes exactly these words so: an exact flag wins over abbreviations; a value not starting with '-' is never
+    read as an option; a repeated option keeps its last value, a list option appends, a switch is True; an absent
+    option is absent (every option's argparse default is SUPPRESS: cli/help.py). Anything else (help, --version,
+    abbreviations, a global option before the command, `--`, a value starting with '-', a mistake) goes to argparse,
+    which answers as it always has; TestPlainCommandLines holds the two to the same result."""
+    if not argv or argv[0] not in COMMANDS or argv[0] == "new":
+        return None
+    command = argv[0]
+    accepted = _accepted(command)
+    flags: dict[str, Any] = {"command": command}
+    words = iter(argv[1:])
+    for word in words:
+        flag, attached, value = word.partition("=")
+        option = accepted.get(flag)
+        if option is None:
+            return None
+        if option.kind == "bool":
+            if attached:
+                return None  # argparse: "ignored explicit argument"
+            flags[option.dest] = True
+            continue
+        if not attached:
+            following = next(words, None)
+            if following is None or following.startswith("-"):
+                return None
+            value = following
+        if option.kind == "list":
+            flags.setdefault(option.dest, []).append(value)
+        else:
+            flags[option.dest] = value
+    return flags
+
+
+def _accepted(command: str) -> dict[str, Option]:
+    """The options a command's parser accepts, by flag: its own and every command's (cli/help.py add_options)."""
+    return {o.flag: o for o in OPTIONS if not o.commands or command in o.commands}
 
 
 # The flags that take a value (the next word, unless attached with `=`).
