@@ -27,7 +27,9 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 # Needed only by other commands, by a retry, or by another database.
-_NEVER = ["argparse", "gettext", "premigrate.cli.argparser", "pglast", "prometheus_client", "tenacity", "premigrate.commands.lint", "premigrate.commands.serve", "premigrate.commands.new",
+# argparse (with gettext): a plain command line is parsed without it (cli/parser.py parse_plain).
+_NEVER = ["argparse", "gettext", "premigrate.cli.argparser",
+          "pglast", "prometheus_client", "tenacity", "premigrate.commands.lint", "premigrate.commands.serve", "premigrate.commands.new",
           "premigrate.commands.baseline", "premigrate.commands.report", "premigrate.engine.locking", "premigrate.model.placeholders",
           "structlog.stdlib", "structlog.threadlocal", "structlog.twisted", "http.server", "uuid",
           "premigrate.model.fleet", "premigrate.commands.fleet", "premigrate.engine.fleet_sessions", "opentelemetry",
