@@ -179,10 +179,12 @@ class TestLoad:
         """An unreadable file is an error naming it (root reads everything, so the denial is simulated here)."""
         write(tmp_path, "001_a.sql", "x")
 
-        def deny(self: Path) -> bytes:
+        def deny(*args: object, **kwargs: object) -> object:
             raise PermissionError(13, "Permission denied")
 
-        monkeypatch.setattr(Path, "read_bytes", deny)
+        from premigrate.model.formats import base
+
+        monkeypatch.setattr(base, "open", deny, raising=False)
         with pytest.raises(MigrationFileError, match="001_a.sql: cannot read it \\(permission denied\\)"):
             load_migrations(tmp_path)
 

@@ -95,18 +95,21 @@ def scan(directory: Path, prefix: str = "", *, option: str = "--dir") -> list[En
             continue
         path = directory / name
         try:
-            st = os.stat(path)  # follows symlinks: a link to a file is that file
+            # The entry's own type where the folder listing gave it (no call per file); followed through a link,
+            # as os.stat follows it: a link to a file is that file.
+            is_dir = item.is_dir()
+            mode = stat.S_IFDIR if is_dir else stat.S_IFREG if item.is_file() else os.stat(path).st_mode
         except OSError as exc:
             problems.append(f"{label}: cannot read it ({describe_os_error(exc)})")
             continue
         is_sql = name.lower().endswith(".sql")
-        if stat.S_ISDIR(st.st_mode):
+        if stat.S_ISDIR(mode):
             if is_sql:
                 problems.append(f"{label}: is a folder (or a link to one), not a migration file; a migration is a "
                                 "regular file: move the folder out or rename it")
                 continue
             entries.append(Entry(name, path, True))
-        elif stat.S_ISREG(st.st_mode):
+        elif stat.S_ISREG(mode):
             entries.append(Entry(name, path, False))
         elif is_sql:
             problems.append(f"{label}: not a regular file (a FIFO, socket or device); a migration is a regular file")
@@ -138,12 +141,15 @@ def walk(entries: list[Entry], prefix: str = "") -> list[Entry]:
 def read_text(path: Path, name: str) -> str:
     """A migration file's text: UTF-8, no NUL byte, at most 64 MiB, BOM dropped, CRLF read as LF."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise MigrationFileError(
-                f"{name}: {size} bytes is over the {MAX_FILE_BYTES // (1024 * 1024)} MiB limit for a migration file",
-                file=name)
-        data = path.read_bytes()
+        # One open and the size of what was opened (a folder of 1,000 files is read on every start): no second
+        # lookup of the path, and a file over the limit is refused before it is read.
+        with open(path, "rb", buffering=0) as file:
+            size = os.fstat(file.fileno()).st_size
+            if size > MAX_FILE_BYTES:
+                raise MigrationFileError(
+                    f"{name}: {size} bytes is over the {MAX_FILE_BYTES // (1024 * 1024)} MiB limit for a migration "
+                    "file", file=name)
+            data = file.readall()  # a file that grew past the limit since is refused below
     except OSError as exc:
         raise MigrationFileError(f"{name}: cannot read it ({describe_os_error(exc)})", file=name) from None
     if len(data) > MAX_FILE_BYTES:
