@@ -632,14 +632,16 @@ st = os.stat("/migrations")
 assert st.st_uid == 0 and not st.st_mode & 0o022, "/migrations must be root-owned and not writable by others"
 lic = [f for f in md.distribution("premigrate").files or [] if f.name.startswith("LICENSE")]
 assert lic and "Apache License" in lic[0].read_text(), "the package carries no LICENSE"
-# The compiled dataclass methods ship too (src/premigrate/dataclass_cache.py): the read-only image could never
+# The compiled dataclass methods and patterns ship too (src/premigrate/kept.py): the read-only image could never
 # write them, and would compile them at every start.
-import premigrate.dataclass_cache as dc
-cache = dc.installed()
+import premigrate.dataclass_cache as dc, premigrate.regex_cache as rc
+cache, patterns = dc.installed(), rc.installed()
 assert cache is not None and cache.path.is_file(), "no dataclass cache shipped beside the bytecode"
+assert patterns is not None and patterns.path.is_file(), "no pattern cache shipped beside the bytecode"
 import premigrate.cli, premigrate.commands.common, premigrate.commands.up, premigrate.drivers.postgres
 assert cache.compiled == 0 and cache.reused > 0, f"the shipped dataclass cache lacks {cache.compiled} source(s)"
-print("   ok: no pip/compilers/build leftovers; bytecode and compiled dataclass methods shipped for premigrate and",
+assert patterns.added == 0 and patterns.reused > 0, f"the shipped pattern cache lacks {patterns.added} pattern(s)"
+print("   ok: no pip/compilers/build leftovers; bytecode, compiled dataclass methods and patterns shipped for premigrate and",
       "the stdlib; /migrations empty; LICENSE in", lic[0])
 '
   local want got

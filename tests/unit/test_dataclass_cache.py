@@ -67,7 +67,7 @@ def test_a_bad_file_is_ignored(content: bytes | None, tmp_path: Path, monkeypatc
     # None: a well-formed file of the wrong shape (values that are not marshalled code).
     path.write_bytes(content if content is not None else marshal.dumps({"def f(): pass": 42, 3: b"x"}))
     cache = DataclassCache(path)
-    assert cache.code == {}
+    assert cache.entries == {}
     assert _define(cache, monkeypatch)(3).x == 3 and cache.compiled >= 1
 
 
@@ -77,7 +77,7 @@ def test_a_stale_entry_that_is_not_code_is_compiled_again(tmp_path: Path, monkey
     warm = DataclassCache(tmp_path / "c")
     _define(warm, monkeypatch)
     compiled = warm.compiled
-    warm.code = {source: marshal.dumps("not code") for source in warm.code}
+    warm.entries = {source: marshal.dumps("not code") for source in warm.entries}
     warm.save(force=True)
     cache = DataclassCache(tmp_path / "c")
     assert _define(cache, monkeypatch)(4).x == 4

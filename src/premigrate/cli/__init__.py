@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from premigrate import __version__, collector, dataclass_cache
+from premigrate import __version__, collector, kept
 from premigrate.config import OFFLINE_COMMANDS, OPTIONS_BY_DEST, Config, load_config, resolve_option
 from premigrate.errors import Interrupted, PremigrateError, UsageError
 from premigrate.engine.interrupts import SignalGuard
@@ -80,9 +80,7 @@ def run() -> NoReturn:
     flushed first.
     """
     code = main()
-    cache = dataclass_cache.installed()
-    if cache is not None:
-        cache.save()  # the dataclass methods this run compiled (premigrate/dataclass_cache.py)
+    kept.save()  # the dataclass methods and patterns this run compiled (premigrate/kept.py)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -103,12 +103,15 @@ def _refuse_ssl_flag(params: tuple[tuple[str, str], ...], dialect: str, source: 
             raise UsageError(f"{source}: ?{name}= is not a {dialect} URL parameter; {_SSL_MODE_HINT[dialect]}")
 
 
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")  # every run reads one URL: compiled with the module (kept.py)
+
+
 def parse_url(url: str, *, source: str = "DATABASE_URL") -> Dsn:
     """Parse a database URL. Errors name the source and never echo the URL (it may hold a password)."""
     url = url.strip()
     if not url:
         raise UsageError(f"{source} is empty; set it to e.g. postgresql://user@host:5432/dbname")
-    match = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):", url)
+    match = _SCHEME.match(url)
     if not match:
         raise UsageError(f"{source} is not a URL: it must start with a scheme such as postgresql://, mysql:// or sqlite:///")
     if match.group(1).lower() == "jdbc":

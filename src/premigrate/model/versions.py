@@ -24,7 +24,7 @@ class Version:
         """Parse `1`, `001`, `1.10`, or Flyway's `1_1` (underscores separate parts as dots do)."""
         if not _VERSION_TEXT.match(text):
             raise ValueError(f"not a version: {text!r}")
-        parts = [int(p) for p in re.split(r"[._]", text)]
+        parts = [int(p) for p in text.replace("_", ".").split(".")]
         while parts and parts[-1] == 0:
             parts.pop()
         return cls(tuple(parts), text)
