@@ -8,14 +8,13 @@ and a bad or unwritable file costs speed, never a run. And on a real no-op `up`,
 from __future__ import annotations
 
 import dataclasses
-import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.unit.warm_runs import apply_then_no_op
 from premigrate.dataclass_cache import DataclassCache
 
 
@@ -101,32 +100,10 @@ def test_an_unwritable_path_costs_speed_not_the_run(tmp_path: Path, monkeypatch:
     assert cache.save(force=True) is False
 
 
-_RUN = """
-import contextlib, io, json, sys
-from pathlib import Path
-import premigrate.dataclass_cache as dc
-cache = dc.install(Path(sys.argv[1]))
-from premigrate.cli import main
-with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-    code = main(["up", "--dir", sys.argv[2]], {"DATABASE_URL": "sqlite:///" + sys.argv[3]})
-compiled = cache.compiled
-cache.save(force=True)
-print(json.dumps({"code": code, "compiled": compiled, "reused": cache.reused}))
-"""
-
-
 def test_a_warm_cache_compiles_nothing_on_a_no_op_up(tmp_path: Path) -> None:
     """Two real runs in fresh interpreters: the first compiles the methods of every dataclass it loads, the second
     (a no-op, on the same folder and database) compiles none and reuses them all."""
-    folder = tmp_path / "m"
-    folder.mkdir()
-    (folder / "001_a.sql").write_text("CREATE TABLE a (id INTEGER);\n")
-    runs = []
-    for _ in range(2):
-        out = subprocess.run([sys.executable, "-c", _RUN, str(tmp_path / "cache"), str(folder),
-                              str(tmp_path / "db.sqlite")], capture_output=True, text=True, check=True).stdout
-        runs.append(json.loads(out))
-    first, second = runs
+    first, second = apply_then_no_op("premigrate.dataclass_cache", tmp_path)
     assert (first["code"], second["code"]) == (0, 0)
-    assert first["compiled"] >= 40  # every dataclass the CLI and the up path define (one source each at least)
-    assert second["compiled"] == 0 and second["reused"] >= 40
+    assert first["added"] >= 40  # every dataclass the CLI and the up path define (one source each at least)
+    assert second["added"] == 0 and second["reused"] >= 40

@@ -8,16 +8,14 @@ no-op `up`, a warm cache compiles nothing.
 
 from __future__ import annotations
 
-import json
 import marshal
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.unit.warm_runs import apply_then_no_op
 from premigrate import regex_cache
 from premigrate.regex_cache import RegexCache
 
@@ -102,31 +100,10 @@ def test_a_bad_entry_is_compiled_again(entry: bytes, tmp_path: Path) -> None:
     assert (0, 1) == (cache.reused, cache.added)
 
 
-_RUN = """
-import contextlib, io, json, sys
-import premigrate.regex_cache as rc
-cache = rc.install(sys.argv[1])
-from premigrate.cli import main
-with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-    code = main(["up", "--dir", sys.argv[2]], {"DATABASE_URL": "sqlite:///" + sys.argv[3]})
-added = cache.added
-cache.save(force=True)
-print(json.dumps({"code": code, "added": added, "reused": cache.reused}))
-"""
-
-
 def test_a_warm_cache_compiles_nothing_on_a_no_op_up(tmp_path: Path) -> None:
     """Two real runs in fresh interpreters: the first (which applies) compiles the patterns of what it imports after
     the cache is in place, the second (a no-op, on the same folder and database) compiles none."""
-    folder = tmp_path / "m"
-    folder.mkdir()
-    (folder / "001_a.sql").write_text("CREATE TABLE a (id INTEGER);\n")
-    runs = []
-    for _ in range(2):
-        out = subprocess.run([sys.executable, "-c", _RUN, str(tmp_path / "cache"), str(folder),
-                              str(tmp_path / "db.sqlite")], capture_output=True, text=True, check=True).stdout
-        runs.append(json.loads(out))
-    first, second = runs
+    first, second = apply_then_no_op("premigrate.regex_cache", tmp_path)
     assert (first["code"], second["code"]) == (0, 0)
     assert first["added"] >= 5
     assert second["added"] == 0 and second["reused"] >= 5  # fewer than the first: a no-op runs less
