@@ -78,14 +78,16 @@ class KeptFile:
         Atomic: a concurrent reader sees the old file or the new one. False when nothing was written."""
         if not force and (not self.added or sys.dont_write_bytecode):
             return False
-        temporary = f"{self.file}.{os.getpid()}.tmp"
+        # A name no other writer uses, even one with the same process id (PID 1 of two containers sharing a folder).
+        temporary = f"{self.file}.{os.getpid()}.{os.urandom(6).hex()}.tmp"
         try:
             with contextlib.suppress(FileExistsError):
                 os.mkdir(os.path.dirname(self.file))
-            with open(temporary, "wb") as stream:
-                stream.write(marshal.dumps(self.entries))
+            data = marshal.dumps(self.entries)
+            with open(temporary, "xb") as stream:
+                stream.write(data)
             os.replace(temporary, self.file)
-        except OSError:  # a read-only package folder: the run is right, only not faster next time
+        except (OSError, ValueError):  # a read-only package folder, or a value marshal refuses: only not faster
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
             return False
@@ -93,12 +95,14 @@ class KeptFile:
         return True
 
 
-def install() -> None:
+def install(*, patterns: bool) -> None:
     """Both caches, before any of premigrate's dataclasses is defined and before a driver is imported; the pattern
-    cache first, before pathlib and the urllib.parse it imports."""
-    from premigrate import regex_cache
+    cache (only for the `premigrate` command: `patterns`, see regex_cache.py) first, before pathlib and the
+    urllib.parse it imports."""
+    if patterns:
+        from premigrate import regex_cache
 
-    regex_cache.install()
+        regex_cache.install()
     from premigrate.stand_ins import import_without
 
     # pathlib imports urllib.parse, which imports ipaddress for one check of a bracketed (IPv6) host: stood in until a
@@ -129,8 +133,8 @@ def fill() -> int:
     from premigrate import dataclass_cache, regex_cache
     from premigrate.lazy_re import LazyPattern
 
-    install()
-    classes, patterns = dataclass_cache.installed(), regex_cache.installed()
+    install(patterns=False)
+    classes, patterns = dataclass_cache.installed(), regex_cache.install(recording=True)
     assert classes is not None and patterns is not None
     for module in pkgutil.walk_packages(premigrate.__path__, "premigrate."):
         if module.name.endswith(("__main__", "._otel")):  # runs the CLI / needs the optional OpenTelemetry extra

@@ -78,6 +78,7 @@ class TestPlainCommandLines:
         pytest.param(["status", "--listen", "x"], id="option-of-another-command"),
         pytest.param(["upp"], id="unknown-command"),
         pytest.param(["up", "--bogus"], id="unknown-option"),
+        pytest.param(["status", "--database-url=--"], id="attached-double-dash"),  # argparse drops the '--'
     ])
     def test_other_shapes_go_to_argparse(self, argv: list[str]) -> None:
         """parse_plain declines; parse_args then answers with argparse's flags, message or help as before."""

@@ -104,6 +104,8 @@ def parse_plain(argv: list[str]) -> dict[str, Any] | None:
             if following is None or following.startswith("-"):
                 return None
             value = following
+        elif value == "--":
+            return None  # argparse drops a '--' even from `--flag=--` (and then has no value)
         if option.kind == "list":
             flags.setdefault(option.dest, []).append(value)
         else:
