@@ -101,6 +101,15 @@ class TestPlainCommandLines:
             got = exc.message
         assert expected == got
 
+    @pytest.mark.parametrize("argv", [
+        pytest.param(["status", "--database-url=--"], id="value"),
+        pytest.param(["serve", "--expect-table=--"], id="list"),
+    ])
+    def test_flag_equals_double_dash_is_a_usage_error(self, argv: list[str]) -> None:
+        """argparse leaves such a flag without a value (an empty list): refused here, not a crash later."""
+        with pytest.raises(UsageError, match=rf"^{argv[1][:-3]} has no value .*see premigrate --help$"):
+            cli.parse_args(argv)
+
     def test_a_plain_up_never_imports_argparse(self) -> None:
         code = ("import sys\nfrom premigrate.cli import parse_args\nparse_args(['up', '--dir', 'm', '--dry-run'])\n"
                 "print(sorted(m for m in ('argparse', 'gettext', 'premigrate.cli.argparser') if m in sys.modules))")

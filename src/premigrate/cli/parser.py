@@ -60,9 +60,9 @@ def parse_args(argv: list[str]) -> dict[str, Any]:
             pass
         else:
             if flags.get("command") == command:
-                return flags
+                return _with_values(flags)
     try:
-        return vars(build_parser().parse_args(argv))
+        return _with_values(vars(build_parser().parse_args(argv)))
     except UsageError:  # `premigrate --dry-run up`: a flag only the command accepts, given before it
         own = {o.flag for o in OPTIONS if command in o.commands}
         misplaced = [w.split("=", 1)[0] for w in argv[:argv.index(command)] if w.split("=", 1)[0] in own] \
@@ -71,6 +71,17 @@ def parse_args(argv: list[str]) -> dict[str, Any]:
             raise
         raise UsageError(f"{misplaced[0]} must come after the command: premigrate {command} {misplaced[0]} ...") \
             from None
+
+
+def _with_values(flags: dict[str, Any]) -> dict[str, Any]:
+    """argparse drops a '--' even from `--flag=--`, and then yields an empty list for the flag: a usage error here,
+    not a crash of the configuration that expects text."""
+    for option in OPTIONS:
+        value = flags.get(option.dest)
+        if isinstance(value, list) and (option.kind != "list" or any(isinstance(v, list) for v in value)):
+            raise UsageError(f"{option.flag} has no value ({option.flag}=-- gives none: argparse drops the '--'); "
+                             "see premigrate --help")
+    return flags
 
 
 def parse_plain(argv: list[str]) -> dict[str, Any] | None:
