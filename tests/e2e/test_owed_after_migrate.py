@@ -10,7 +10,7 @@ import signal
 import pytest
 from pathlib import Path
 
-from tests.e2e.helpers import LiveCli, cmd, db_env, sleep_sql, up, write
+from tests.e2e.helpers import LiveCli, cmd, db_env, endless_sql, up, write
 from tests.support import TestDatabase
 
 OWED = "premigrate:afterMigrate"
@@ -115,7 +115,9 @@ def test_a_callback_row_of_a_newer_premigrate_is_refused(db: TestDatabase, migra
 
 def test_a_stop_inside_after_migrate_leaves_it_owed(db: TestDatabase, migrations_dir: Path) -> None:
     one_migration(migrations_dir)
-    write(migrations_dir, "afterMigrate.sql", sleep_sql(db.dialect, 30) + "\n")
+    # A statement that never ends: only the signal stops it (SQLite's through the cancel hook, which afterMigrate
+    # lacked, so that the run waited for its statement to finish).
+    write(migrations_dir, "afterMigrate.sql", endless_sql(db.dialect) + "\n")
     live = LiveCli("up", "--dir", str(migrations_dir), env=db_env(db), cwd=migrations_dir.parent)
     try:
         live.wait_for_event("callback_started", where=lambda e: e.get("callback") == "afterMigrate")

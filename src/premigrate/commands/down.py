@@ -72,11 +72,13 @@ def run(command: CommandRun, confirm: Callable[[str], bool] | None = None) -> in
         if callbacks is not None:
             callbacks.prepare()
         log.info("rollback_plan", count=len(targets), versions=[r.migration_id for r in targets])
-        if callbacks is not None:
-            callbacks.run(driver, "beforeDown")
-        command.executor(driver, lock).roll_back(list(zip(targets, reversible)))
-        if callbacks is not None:
-            callbacks.run(driver, "afterDown")
+        executor = command.executor(driver, lock)
+        with executor.running():  # a signal stops the callbacks' statements too (SQLite's cancel is a hook)
+            if callbacks is not None:
+                callbacks.run(driver, "beforeDown")
+            executor.roll_back(list(zip(targets, reversible)))
+            if callbacks is not None:
+                callbacks.run(driver, "afterDown")
     return EXIT_OK
 
 

@@ -142,11 +142,13 @@ def migrate(command: CommandRun, driver: Driver, lock: HeldLock, steps: list[Ste
         command.stats.size_before = measure_size(command, driver)
     try:
         debt.record()
-        if callbacks is not None and (steps or always):
-            callbacks.run(driver, "beforeMigrate")
-        if steps:
-            executor.apply(steps)
-        debt.pay()
+        # The callbacks' statements are stopped by a signal as the migrations' are (SQLite's cancel is a hook).
+        with executor.running():
+            if callbacks is not None and (steps or always):
+                callbacks.run(driver, "beforeMigrate")
+            if steps:
+                executor.apply(steps)
+            debt.pay()
     except MigrationFailed:
         if callbacks is not None:
             callbacks.run_after_error(driver, "afterMigrateError")
