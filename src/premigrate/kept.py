@@ -5,10 +5,12 @@ Python keeps a module's bytecode in __pycache__, but not what a module compiles 
 and psycopg's included). A no-op `up` runs on every pod start, and bench/ measures it against the driver's own floor.
 
 Each cache is one marshal file, {key: marshalled value}, named with the interpreter's cache tag (marshal's format is
-the interpreter's own). A value stays marshalled until a run asks for it. The file is written only where Python
-would write bytecode (not under PYTHONDONTWRITEBYTECODE or on a read-only package folder, the container image's
-case), atomically, with what the run added; the image and bench/run fill both ahead with `fill()`, as they compile the
-bytecode ahead. A file that cannot be read or has the wrong shape is ignored: it costs speed, never a run.
+the interpreter's own). A value stays marshalled until a run asks for it. The image and bench/run fill both ahead
+with `fill()`, as they compile the bytecode ahead. Besides, a run adds the dataclass methods it compiled where
+Python would write bytecode (not under PYTHONDONTWRITEBYTECODE or on a read-only package folder, the container
+image's case); the pattern file is written by fill() alone (a run's own patterns may hold its secrets:
+regex_cache.py). Writes are atomic. A file that cannot be read or has the wrong shape is ignored: it costs speed,
+never a run.
 """
 
 from __future__ import annotations
