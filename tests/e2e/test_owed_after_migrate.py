@@ -134,6 +134,21 @@ def test_a_stop_inside_after_migrate_leaves_it_owed(db: TestDatabase, migrations
     assert (1, []) == (ran(db), owed_rows(db))
 
 
+def test_a_stop_inside_after_migrate_error_stops_its_statement(db: TestDatabase, migrations_dir: Path) -> None:
+    """afterMigrateError runs after a failed migration: a signal stops its statement too (SQLite: the cancel hook)."""
+    one_migration(migrations_dir)
+    write(migrations_dir, "002_bad.sql", "INSERT INTO no_such_table VALUES (1);\n")
+    write(migrations_dir, "afterMigrateError.sql", endless_sql(db.dialect) + "\n")
+    live = LiveCli("up", "--dir", str(migrations_dir), env=db_env(db), cwd=migrations_dir.parent)
+    try:
+        live.wait_for_event("callback_started", where=lambda e: e.get("callback") == "afterMigrateError")
+        live.proc.send_signal(signal.SIGTERM)
+        stopped = live.finish()
+    finally:
+        live.kill()
+    assert 143 == stopped.returncode, stopped.stderr[-2000:]
+
+
 def test_repair_forget_drops_the_debt(db: TestDatabase, migrations_dir: Path) -> None:
     """The operator ran the callback's work by hand: `repair --forget premigrate:afterMigrate` drops the debt, and the
     next `up` runs nothing."""

@@ -142,7 +142,8 @@ def migrate(command: CommandRun, driver: Driver, lock: HeldLock, steps: list[Ste
         command.stats.size_before = measure_size(command, driver)
     try:
         debt.record()
-        # The callbacks' statements are stopped by a signal as the migrations' are (SQLite's cancel is a hook).
+        # The callbacks' statements (afterMigrateError's below too) are stopped by a signal as the migrations' are
+        # (SQLite's cancel is a hook that only running() registers).
         with executor.running():
             if callbacks is not None and (steps or always):
                 callbacks.run(driver, "beforeMigrate")
@@ -151,7 +152,8 @@ def migrate(command: CommandRun, driver: Driver, lock: HeldLock, steps: list[Ste
             debt.pay()
     except MigrationFailed:
         if callbacks is not None:
-            callbacks.run_after_error(driver, "afterMigrateError")
+            with executor.running():
+                callbacks.run_after_error(driver, "afterMigrateError")
         raise
     if measured:
         command.stats.size_after = measure_size(command, driver)

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from types import FrameType, TracebackType
 
@@ -22,6 +23,7 @@ from premigrate.errors import Interrupted
 HANDLED = (signal.SIGTERM, signal.SIGINT)
 # Below Kubernetes' default 30 s grace period, so the exit code (and the log line saying why) is ours, not SIGKILL's.
 GRACE_S = 20.0
+RECANCEL_S = 0.05  # how often a cancel is repeated while the signal's handler has not run yet
 
 
 class SignalGuard:
@@ -83,12 +85,23 @@ class SignalGuard:
             if not data:
                 return
             if any(b in (int(s) for s in HANDLED) for b in data):
-                for hook in list(self._hooks):
-                    try:
-                        hook()
-                    except Exception:  # noqa: BLE001 - a failing hook must not kill the watcher
-                        pass
+                self._call_hooks()
                 self._hooks_done.set()
+                # A cancel that reaches the statement before it has begun is lost (SQLite clears its interrupt flag
+                # when a statement starts), and then the main thread stays inside the statement, where the Python
+                # handler cannot run: cancel again until the handler has run. Never after: the clean-up's own
+                # statements (rollback, the history row) must not be cancelled.
+                while self.received is None and self._pipe is not None:
+                    time.sleep(RECANCEL_S)
+                    if self.received is None:
+                        self._call_hooks()
+
+    def _call_hooks(self) -> None:
+        for hook in list(self._hooks):
+            try:
+                hook()
+            except Exception:  # noqa: BLE001 - a failing hook must not kill the watcher
+                pass
 
     def wait_for_cancel(self, timeout: float) -> None:
         """After a signal, give the cancel hooks time to finish: the process must not exit (and release the runner
