@@ -11,7 +11,7 @@ import pytest
 from pathlib import Path
 
 from tests.e2e.helpers import LiveCli, cmd, db_env, endless_sql, up, write
-from tests.support import TestDatabase
+from tests.support import CliResult, TestDatabase
 
 OWED = "premigrate:afterMigrate"
 LOG = "CREATE TABLE IF NOT EXISTS cb_log (e VARCHAR(100));\nINSERT INTO cb_log VALUES ('after');\n"
@@ -113,18 +113,22 @@ def test_a_callback_row_of_a_newer_premigrate_is_refused(db: TestDatabase, migra
     assert "kind 'callback'" in result.find("error")[0]["error"]
 
 
-def test_a_stop_inside_after_migrate_leaves_it_owed(db: TestDatabase, migrations_dir: Path) -> None:
-    one_migration(migrations_dir)
-    # A statement that never ends: only the signal stops it (SQLite's through the cancel hook, which afterMigrate
-    # lacked, so that the run waited for its statement to finish).
-    write(migrations_dir, "afterMigrate.sql", endless_sql(db.dialect) + "\n")
+def stopped_inside(callback: str, db: TestDatabase, migrations_dir: Path) -> CliResult:
+    """`up`, sent SIGTERM while `callback` runs a statement that never ends: only the signal stops it (SQLite's
+    through the cancel hook, which the callbacks around the migrations once lacked, so that the run waited)."""
+    write(migrations_dir, f"{callback}.sql", endless_sql(db.dialect) + "\n")
     live = LiveCli("up", "--dir", str(migrations_dir), env=db_env(db), cwd=migrations_dir.parent)
     try:
-        live.wait_for_event("callback_started", where=lambda e: e.get("callback") == "afterMigrate")
+        live.wait_for_event("callback_started", where=lambda e: e.get("callback") == callback)
         live.proc.send_signal(signal.SIGTERM)
-        stopped = live.finish()
+        return live.finish()
     finally:
         live.kill()
+
+
+def test_a_stop_inside_after_migrate_leaves_it_owed(db: TestDatabase, migrations_dir: Path) -> None:
+    one_migration(migrations_dir)
+    stopped = stopped_inside("afterMigrate", db, migrations_dir)
     assert 143 == stopped.returncode, stopped.stderr[-2000:]
     assert [("callback", "in_progress")] == owed_rows(db)
     assert 7 == cmd("check", db, migrations_dir).returncode
@@ -135,17 +139,10 @@ def test_a_stop_inside_after_migrate_leaves_it_owed(db: TestDatabase, migrations
 
 
 def test_a_stop_inside_after_migrate_error_stops_its_statement(db: TestDatabase, migrations_dir: Path) -> None:
-    """afterMigrateError runs after a failed migration: a signal stops its statement too (SQLite: the cancel hook)."""
+    """afterMigrateError runs after a failed migration: a signal stops its statement too."""
     one_migration(migrations_dir)
     write(migrations_dir, "002_bad.sql", "INSERT INTO no_such_table VALUES (1);\n")
-    write(migrations_dir, "afterMigrateError.sql", endless_sql(db.dialect) + "\n")
-    live = LiveCli("up", "--dir", str(migrations_dir), env=db_env(db), cwd=migrations_dir.parent)
-    try:
-        live.wait_for_event("callback_started", where=lambda e: e.get("callback") == "afterMigrateError")
-        live.proc.send_signal(signal.SIGTERM)
-        stopped = live.finish()
-    finally:
-        live.kill()
+    stopped = stopped_inside("afterMigrateError", db, migrations_dir)
     assert 143 == stopped.returncode, stopped.stderr[-2000:]
 
 
