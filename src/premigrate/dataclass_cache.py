@@ -64,7 +64,8 @@ def install(path: str | os.PathLike[str] | None = None) -> DataclassCache:
     if _installed is None or (path is not None and os.fspath(path) != _installed.file):
         from premigrate.stand_ins import import_without
 
-        import_without("dataclasses", "inspect")  # read only for a class without a docstring (stand_ins.py)
+        # inspect: read only for a class without a docstring; copy: only by asdict() and astuple() (stand_ins.py).
+        import_without("dataclasses", "inspect", "copy")
         import dataclasses
 
         _installed = DataclassCache(path or default_path("dataclasses"))

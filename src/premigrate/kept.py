@@ -110,6 +110,10 @@ def install(*, patterns: bool) -> None:
     # pathlib imports urllib.parse, which imports ipaddress for one check of a bracketed (IPv6) host: stood in until a
     # URL has one (premigrate/stand_ins.py), it costs a no-op run nothing.
     import_without("urllib.parse", "ipaddress")
+    # pathlib imports ntpath for its Windows paths (whose import probes for five Windows-only modules along the
+    # whole sys.path) and fnmatch for glob() and match(): a no-op run uses neither; `new` and the scratch
+    # database's clean-up glob, and load fnmatch then.
+    import_without("pathlib", "ntpath", "fnmatch")
     from premigrate import dataclass_cache
 
     dataclass_cache.install()

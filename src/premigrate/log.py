@@ -1,9 +1,16 @@
-"""Logging: the only structlog.configure call. Events go to stderr; stdout is left to command output.
+"""Logging: premigrate's own structlog logger. Events go to stderr; stdout is left to command output.
+
+The logger is built from structlog's parts (a filtering bound logger, its processors, its JSON renderer) and written
+by a small line writer (_Lines); structlog's global configuration (structlog.configure, structlog.get_logger) is
+neither read nor changed, so a program that imports premigrate keeps its own structlog set-up, and premigrate's
+lines keep theirs.
 
 Start-up cost matters here: `up` runs on every pod start, and `import structlog` whole is a large share of a
 no-op run (bench/bench.py measures it), most of it for parts premigrate never uses. Only the submodules behind
-configure, the processors and the JSON renderer are loaded (see _load_structlog; the console renderer is our own,
-console.py); the rest of the package loads the moment anything asks for it.
+the bound logger, the processors and the JSON renderer are loaded (see _load_structlog; the console renderer is our
+own, console.py); the rest of the package loads the moment anything asks for it. structlog's configuration module
+alone would bring its console renderer, its print logger and, for one exception class, pickle: about 3 ms of every
+run on the machines bench/ measures.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ def _load_structlog() -> None:
     (`structlog.stdlib`, `structlog.testing.capture_logs`, ...) runs the real __init__, so every other user of
     structlog in the process sees the usual package.
     """
-    if "structlog._config" not in sys.modules and "structlog" not in sys.modules:
+    if "structlog" not in sys.modules:
         import importlib.util
 
         spec = importlib.util.find_spec("structlog")
@@ -63,11 +70,9 @@ import_without("structlog._native", "asyncio")
 # brings linecache, which imports tokenize, and textwrap: both read only while formatting a traceback.
 import_without("structlog.processors", "logging", "tokenize", "textwrap")
 # Always `from structlog.<submodule> import name`: `from structlog import <submodule>` would ask the package for
-# the attribute first and so run its whole __init__. structlog.configure and friends live in the private modules
-# below; tests/unit/test_log.py and tests/unit/test_imports.py fail if a structlog release moves them.
-from structlog._config import configure as _configure_structlog, get_logger as _get_structlog_logger  # noqa: E402
+# the attribute first and so run its whole __init__. make_filtering_bound_logger lives in the private module below;
+# tests/unit/test_log.py and tests/unit/test_imports.py fail if a structlog release moves it.
 from structlog._native import make_filtering_bound_logger  # noqa: E402
-from structlog._output import PrintLoggerFactory  # noqa: E402
 from structlog.processors import JSONRenderer, TimeStamper, add_log_level, format_exc_info  # noqa: E402
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
@@ -244,7 +249,7 @@ def configure(*, log_format: str = "json", level: str = "info", secrets: Iterabl
               colours: bool = False, terminal: bool = False) -> None:
     """The log chain. `terminal`: stderr is a terminal that understands cursor movement (not TERM=dumb); with the
     console format, log lines then go through a LiveLineStream a fleet shows its progress line on."""
-    global _active, _live
+    global _active, _live, _logger
     _active = SecretScrubber(secrets)
     chain: list[Any] = [
         add_log_level,
@@ -264,14 +269,49 @@ def configure(*, log_format: str = "json", level: str = "info", secrets: Iterabl
             stream = _live = LiveLineStream(sys.stderr)
     else:
         chain.append(JSONRenderer(default=str))
-    _configure_structlog(
-        processors=chain,
-        wrapper_class=make_filtering_bound_logger(_LEVELS.get(level, 20)),
-        logger_factory=PrintLoggerFactory(file=stream),
-        cache_logger_on_first_use=False,
-    )
+    # A structlog.BoundLoggerBase subclass, built as BoundLoggerBase(logger, processors, context); typed by structlog
+    # as the FilteringBoundLogger protocol, which has no constructor.
+    bound_logger: Any = make_filtering_bound_logger(_LEVELS.get(level, 20))
+    _logger = bound_logger(_Lines(stream), chain, {})
     after_import("logging", _install_bridge)
 
 
+# One lock for every line writer: fleet workers log from several threads, and a line is written whole.
+_write_lock = threading.Lock()
+
+
+class _Lines:
+    """The logger structlog's bound logger hands each rendered event to: one line on `stream`, flushed at once
+    (a log line must be out before a kill can take it). The method names are those a bound logger calls."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def msg(self, message: str) -> None:
+        with _write_lock:
+            self._stream.write(message + "\n")
+            self._stream.flush()
+
+    debug = info = warning = warn = error = err = critical = fatal = failure = exception = log = msg
+
+
+# The logger of the latest configure(); None before the first.
+_logger: Any = None
+
+
+class _Latest:
+    """What get_logger() returns: each call goes to the logger of the latest configure(), so a logger taken before
+    the configuration was read (the CLI reconfigures once it knows the run's secrets, level and format) logs with
+    the current chain. bind() returns a logger fixed to the chain of that moment."""
+
+    def __getattr__(self, name: str) -> Any:
+        if _logger is None:
+            configure()
+        return getattr(_logger, name)
+
+
+_latest = _Latest()
+
+
 def get_logger() -> Any:
-    return _get_structlog_logger()
+    return _latest

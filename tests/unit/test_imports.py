@@ -40,7 +40,11 @@ _NEVER = ["argparse", "gettext", "premigrate.cli.argparser",
           "premigrate.engine.progress", "premigrate.model.modes", "premigrate.model.transactions",
           "premigrate.engine._otel",
           # Only for a file that holds what only psql understands, and for lint.
-          "premigrate.model.client_commands", "premigrate.model.tokens"]
+          "premigrate.model.client_commands", "premigrate.model.tokens",
+          # structlog's global configuration, its console renderer and print logger: premigrate builds its own
+          # logger (log.py), so neither they nor the pickle they import for one exception class are loaded. copy:
+          # dataclasses reads it only in asdict() and astuple(); ntpath: pathlib's Windows paths (stand_ins.py).
+          "structlog._config", "structlog._output", "structlog.dev", "pickle", "copy", "ntpath"]
 _OTHER_DRIVERS = {
     "postgresql": ["pymysql", "premigrate.drivers.mysql", "premigrate.drivers.sqlite", "sqlite3"],
     "mysql": ["psycopg", "premigrate.drivers.postgres", "premigrate.drivers.sqlite", "sqlite3"],
@@ -51,11 +55,11 @@ _OTHER_DRIVERS = {
 # --password-command runs a program; random: only a retried connection attempt draws its jitter; logging (with
 # string): structlog only names it and PyMySQL never imports it, so premigrate/log.py installs its bridge when a
 # library does (stand_ins.after_import); tokenize and textwrap: read only to format a traceback; ipaddress: read by
-# urllib.parse only for a bracketed host (dataclass_cache.py). psycopg loads all of them itself (through asyncio), so
-# only the other drivers' runs are without them.
+# urllib.parse only for a bracketed host (dataclass_cache.py); fnmatch: pathlib's glob() and match() (kept.py). psycopg
+# loads all of them itself (through asyncio), so only the other drivers' runs are without them.
 for _dialect in ("mysql", "sqlite"):
     _OTHER_DRIVERS[_dialect] += ["asyncio", "inspect", "subprocess", "shlex", "random", "logging", "string", "tokenize",
-                                 "textwrap", "ipaddress"]
+                                 "textwrap", "ipaddress", "fnmatch"]
 
 
 def _loaded(dialect: str) -> tuple[set[str], str]:
@@ -78,16 +82,29 @@ class TestNoOpImports:
         record = json.loads(stderr.strip().splitlines()[-1])
         assert ("probe", "info", "***") == (record["event"], record["level"], record["note"])
         assert record["timestamp"].endswith("Z")
-        assert "structlog._config" in loaded
+        assert "structlog._native" in loaded
 
     def test_rest_of_structlog_loads_on_first_use(self) -> None:
-        """Anything else asked of the `structlog` package (testing helpers, stdlib integration) still works."""
+        """Anything else asked of the `structlog` package (testing helpers, stdlib integration) still works, for the
+        program's own loggers: premigrate's lines go to stderr, not through structlog's global configuration."""
         code = ("from premigrate import log\nimport structlog, asyncio\n"
-                "from structlog.testing import capture_logs\n"
-                "with capture_logs() as logs:\n    log.get_logger().info('x')\n"
-                "print(structlog.stdlib.BoundLogger.__name__, logs[0]['event'], asyncio.run(asyncio.sleep(0, 'ok')))")
+                "from structlog.testing import capture_logs\nlog.configure(log_format='json')\n"
+                "with capture_logs() as logs:\n    structlog.get_logger().info('x')\n"
+                "    log.get_logger().info('premigrate_event')\n"
+                "print(structlog.stdlib.BoundLogger.__name__, [e['event'] for e in logs], "
+                "asyncio.run(asyncio.sleep(0, 'ok')))")
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-        assert (0, "BoundLogger x ok") == (result.returncode, result.stdout.strip()), result.stderr
+        assert (0, "BoundLogger ['x'] ok") == (result.returncode, result.stdout.strip()), result.stderr
+        assert "premigrate_event" == json.loads(result.stderr.strip().splitlines()[-1])["event"]
+
+    def test_a_programs_structlog_configuration_is_left_alone(self) -> None:
+        """A program that configured structlog and then runs premigrate (cli.main) keeps its configuration."""
+        code = ("import structlog\nstructlog.configure(processors=[lambda l, m, e: 'host:' + e['event']])\n"
+                "from premigrate import log\nlog.configure(log_format='json', secrets=['pw'])\n"
+                "structlog.get_logger().info('mine')\nlog.get_logger().info('theirs')")
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert (0, "host:mine") == (result.returncode, result.stdout.strip()), result.stderr
+        assert "theirs" == json.loads(result.stderr.strip().splitlines()[-1])["event"]
 
 
 class TestOneCommandParser:

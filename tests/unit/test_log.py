@@ -132,6 +132,20 @@ class TestJsonLines:
         assert ("database_ready", "info", "password ***") == (record["event"], record["level"], record["note"])
         assert record["timestamp"].endswith("Z")
 
+    def test_a_logger_taken_early_follows_the_latest_configure(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """The CLI takes its logger before the configuration is read and configures again after: the early logger
+        then writes with the new secrets, level and format, as the summary line of a failed run does."""
+        log.configure(log_format="json", level="warning", secrets=[])
+        early = log.get_logger()
+        log.configure(log_format="json", level="debug", secrets=["hunter2"])
+        early.debug("config_loaded", note="password hunter2")
+        lines = capsys.readouterr().err.splitlines()
+        assert ["password ***"] == [json.loads(line)["note"] for line in lines]
+        log.configure(log_format="console", level="info", secrets=["hunter2"])
+        early.info("database_ready", note="password hunter2")
+        line = capsys.readouterr().err.strip()
+        assert "database_ready" in line and "***" in line and "hunter2" not in line and not line.startswith("{")
+
 
 def test_library_warning_names_the_threads_target(capsys: pytest.CaptureFixture[str]) -> None:
     """A driver library's warning logged by a fleet worker carries the worker's target; once cleared, none."""
