@@ -1,16 +1,19 @@
 """Logging: premigrate's own structlog logger. Events go to stderr; stdout is left to command output.
 
-The logger is built from structlog's parts (a filtering bound logger, its processors, its JSON renderer) and written
-by a small line writer (_Lines); structlog's global configuration (structlog.configure, structlog.get_logger) is
-neither read nor changed, so a program that imports premigrate keeps its own structlog set-up, and premigrate's
-lines keep theirs.
+The logger is structlog's filtering bound logger (levels, bind(), the processor chain) over a small line writer
+(_Lines). The processors are premigrate's: the secret scrubber, the console renderer (console.py), and the three
+that structlog's processors module would give (the level, the UTC timestamp and the JSON renderer), which are a
+line each here, written as structlog writes them. An event's exception is formatted by structlog's own
+format_exc_info, loaded when an event first carries one. structlog's global configuration (structlog.configure,
+structlog.get_logger) is neither read nor changed, so a program that imports premigrate keeps its own structlog
+set-up, and premigrate's lines keep theirs.
 
-Start-up cost matters here: `up` runs on every pod start, and `import structlog` whole is a large share of a
-no-op run (bench/bench.py measures it), most of it for parts premigrate never uses. Only the submodules behind
-the bound logger, the processors and the JSON renderer are loaded (see _load_structlog; the console renderer is our
-own, console.py); the rest of the package loads the moment anything asks for it. structlog's configuration module
-alone would bring its console renderer, its print logger and, for one exception class, pickle: about 3 ms of every
-run on the machines bench/ measures.
+Why not structlog.configure and structlog.processors: start-up. `up` runs on every pod start, and bench/bench.py
+measures a no-op run against the driver's own floor. structlog's configuration module brings its console renderer,
+its print logger and, for one exception class, pickle; its processors module (about 1,000 lines) brings its
+traceback and call-site machinery. Together about 6 ms of a 90 ms run on the machines bench/ measures. Only the
+submodules behind the bound logger are loaded (see _load_structlog); the rest of the package loads the moment
+anything asks for it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import re
 import sys
 import threading
 from collections.abc import Iterable, MutableMapping
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
 
@@ -65,15 +69,38 @@ def _load_structlog() -> None:
 _load_structlog()
 # structlog._native imports asyncio for async logging methods premigrate never calls (premigrate/stand_ins.py).
 import_without("structlog._native", "asyncio")
-# structlog.processors imports logging (with string) and only names it in annotations and in a processor premigrate
-# does not use: a run whose libraries never import logging (PyMySQL, sqlite3) goes without. Its traceback import
-# brings linecache, which imports tokenize, and textwrap: both read only while formatting a traceback.
-import_without("structlog.processors", "logging", "tokenize", "textwrap")
 # Always `from structlog.<submodule> import name`: `from structlog import <submodule>` would ask the package for
-# the attribute first and so run its whole __init__. make_filtering_bound_logger lives in the private module below;
-# tests/unit/test_log.py and tests/unit/test_imports.py fail if a structlog release moves it.
+# the attribute first and so run its whole __init__. make_filtering_bound_logger and add_log_level live in the
+# private modules below; tests/unit/test_log.py and tests/unit/test_imports.py fail if a structlog release moves them.
+from structlog._log_levels import add_log_level  # noqa: E402
 from structlog._native import make_filtering_bound_logger  # noqa: E402
-from structlog.processors import JSONRenderer, TimeStamper, add_log_level, format_exc_info  # noqa: E402
+
+
+def _timestamp(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """The time of the event, in UTC, ISO 8601 with a Z: what structlog's TimeStamper(fmt="iso", utc=True) writes
+    (structlog/processors.py, _make_stamper's stamper_iso_utc)."""
+    event["timestamp"] = datetime.now(tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    return event
+
+
+def _exception(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """An event's `exc_info` as its `exception` text, by structlog's format_exc_info; the processors module is
+    imported with the first event that has one (an internal error), not by every run."""
+    if "exc_info" not in event:
+        return event
+    # structlog.processors imports logging (with string) and only names it in annotations and in a processor
+    # premigrate does not use: a run whose libraries never import logging (PyMySQL, sqlite3) goes without.
+    import_without("structlog.processors", "logging")
+    from structlog.processors import format_exc_info
+
+    return format_exc_info(logger, method, event)
+
+
+def _json(logger: Any, method: str, event: MutableMapping[str, Any]) -> str:
+    """The event as one JSON object: structlog's JSONRenderer(default=str) (structlog/processors.py), whose
+    default-serializer argument turns any value JSON has no form for into its str()."""
+    return json.dumps(event, default=str)
+
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
@@ -253,8 +280,8 @@ def configure(*, log_format: str = "json", level: str = "info", secrets: Iterabl
     _active = SecretScrubber(secrets)
     chain: list[Any] = [
         add_log_level,
-        TimeStamper(fmt="iso", utc=True, key="timestamp"),
-        format_exc_info,
+        _timestamp,
+        _exception,
         _active,
     ]
     stream: Any = sys.stderr
@@ -268,7 +295,7 @@ def configure(*, log_format: str = "json", level: str = "info", secrets: Iterabl
 
             stream = _live = LiveLineStream(sys.stderr)
     else:
-        chain.append(JSONRenderer(default=str))
+        chain.append(_json)
     # A structlog.BoundLoggerBase subclass, built as BoundLoggerBase(logger, processors, context); typed by structlog
     # as the FilteringBoundLogger protocol, which has no constructor.
     bound_logger: Any = make_filtering_bound_logger(_LEVELS.get(level, 20))

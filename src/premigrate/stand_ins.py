@@ -9,7 +9,8 @@ floor). Two such imports are the largest ones left that premigrate does not need
   dis and tokenize).
 Smaller ones, each a share of a millisecond: copy (with weakref), which dataclasses reads only in asdict() and
 astuple(); ntpath, which pathlib keeps for its Windows paths and whose import probes sys.path for five Windows-only
-modules; fnmatch, read by pathlib's glob() and match(); ipaddress, read by urllib.parse for a bracketed host.
+modules; fnmatch, read by pathlib's glob() and match(); ipaddress, read by urllib.parse for a bracketed host;
+tokenize and textwrap, which traceback (PyMySQL imports it) reads only while formatting a traceback.
 
 Only the stand-in's own sys.modules entry is removed again after the import, so every other `import inspect` or
 `import asyncio` in the process gets the real module, and the importing module's reference forwards to it.

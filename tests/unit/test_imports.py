@@ -41,10 +41,12 @@ _NEVER = ["argparse", "gettext", "premigrate.cli.argparser",
           "premigrate.engine._otel",
           # Only for a file that holds what only psql understands, and for lint.
           "premigrate.model.client_commands", "premigrate.model.tokens",
-          # structlog's global configuration, its console renderer and print logger: premigrate builds its own
-          # logger (log.py), so neither they nor the pickle they import for one exception class are loaded. copy:
+          # structlog's global configuration, its console renderer, print logger and processors: premigrate builds its
+          # own logger (log.py), so neither they nor the pickle they import for one exception class are loaded (the
+          # processors module only with the first event that carries an exception). copy:
           # dataclasses reads it only in asdict() and astuple(); ntpath: pathlib's Windows paths (stand_ins.py).
-          "structlog._config", "structlog._output", "structlog.dev", "pickle", "copy", "ntpath"]
+          "structlog._config", "structlog._output", "structlog.dev", "structlog.processors", "structlog.tracebacks",
+          "pickle", "copy", "ntpath"]
 _OTHER_DRIVERS = {
     "postgresql": ["pymysql", "premigrate.drivers.mysql", "premigrate.drivers.sqlite", "sqlite3"],
     "mysql": ["psycopg", "premigrate.drivers.postgres", "premigrate.drivers.sqlite", "sqlite3"],

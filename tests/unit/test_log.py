@@ -132,6 +132,38 @@ class TestJsonLines:
         assert ("database_ready", "info", "password ***") == (record["event"], record["level"], record["note"])
         assert record["timestamp"].endswith("Z")
 
+    def test_rendered_as_structlogs_processors_render(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """Level, timestamp and JSON are written as structlog's add_log_level, TimeStamper(fmt="iso", utc=True) and
+        JSONRenderer(default=str) write them (log.py keeps its own one-line versions of the last two)."""
+        import datetime as dt
+        import decimal
+        from pathlib import Path
+
+        from structlog.processors import JSONRenderer, TimeStamper
+
+        log.configure(log_format="json", level="info")
+        fields = {"path": Path("/m/1.sql"), "n": decimal.Decimal("1.50"), "raw": b"x", "nested": {"t": (1, "a")}}
+        log.get_logger().warning("probe", **fields)
+        line = capsys.readouterr().err.strip()
+        record = json.loads(line)
+        stamped = TimeStamper(fmt="iso", utc=True, key="timestamp")(None, "warning", {})["timestamp"]
+        assert len(stamped) == len(record["timestamp"]) and record["timestamp"].endswith("Z")
+        assert abs(dt.datetime.fromisoformat(record["timestamp"]) - dt.datetime.fromisoformat(stamped)).total_seconds() < 60
+        expected = {**fields, "event": "probe", "level": "warning", "timestamp": record["timestamp"]}
+        assert JSONRenderer(default=str)(None, "warning", expected) == line
+
+    def test_an_exception_is_formatted_and_scrubbed(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """exc_info=True (an internal error) becomes the traceback text under `exception`, secrets scrubbed."""
+        log.configure(log_format="json", level="info", secrets=["hunter2"])
+        try:
+            raise RuntimeError("connect failed for hunter2")
+        except RuntimeError:
+            log.get_logger().error("internal_error", exc_info=True)
+        record = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+        assert "exc_info" not in record
+        assert record["exception"].startswith("Traceback (most recent call last):")
+        assert "RuntimeError: connect failed for ***" in record["exception"] and "hunter2" not in record["exception"]
+
     def test_a_logger_taken_early_follows_the_latest_configure(self, capsys: pytest.CaptureFixture[str]) -> None:
         """The CLI takes its logger before the configuration is read and configures again after: the early logger
         then writes with the new secrets, level and format, as the summary line of a failed run does."""
