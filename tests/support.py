@@ -154,6 +154,12 @@ class TestDatabase:
         finally:
             conn.close()
 
+    def ensure_exists(self) -> None:
+        """SQLite: the empty database file, as CREATE DATABASE leaves an empty database on a server (baseline, down and
+        repair refuse a file that does not exist; `up` creates it)."""
+        if self.dialect == "sqlite" and self.path is not None:
+            self.path.touch()
+
     def tables(self) -> set[str]:
         if self.dialect == "sqlite":
             if not self.path or not self.path.exists():

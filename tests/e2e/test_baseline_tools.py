@@ -53,6 +53,7 @@ def adopted(db: TestDatabase, directory: Path, tool: str, expected: list[str], *
 
 
 def refused(db: TestDatabase, directory: Path, tool: str, words: str, *args: str) -> None:
+    db.ensure_exists()
     result = baseline(db, directory, tool, *args)
     assert 5 == result.returncode, result.stderr
     assert words in result.find("error")[0]["error"]

@@ -112,6 +112,7 @@ class TestSummaryAndStatus:
         """Rows recorded by baseline show as baseline in status, not as the file's kind."""
         directory = folder(tmp_path)
         env = {"DATABASE_URL": db.url}
+        db.ensure_exists()
         assert 0 == run_cli("baseline", "--dir", str(directory), "--version", "1", env=env).returncode
         document = json.loads(run_cli("status", "--dir", str(directory), "--json", env=env).stdout)
         table = run_cli("status", "--dir", str(directory), env=env).stdout
@@ -122,6 +123,7 @@ class TestSummaryAndStatus:
         """The description given to baseline is what status shows for that row, not the file's."""
         directory = folder(tmp_path)
         env = {"DATABASE_URL": db.url}
+        db.ensure_exists()
         assert 0 == run_cli("baseline", "--dir", str(directory), "--version", "2", "--description", "from prod dump",
                             env=env).returncode
         document = json.loads(run_cli("status", "--dir", str(directory), "--json", env=env).stdout)

@@ -240,6 +240,7 @@ class TestBaseline:
         """PREMIGRATE_BASELINE_FROM (up --baseline-from's variable too) in the environment does not turn
         `baseline --version 1` into a conflict: the flag on the command line wins."""
         write(migrations_dir, MIGRATIONS)
+        db.ensure_exists()
         result = cli(db, "baseline", migrations_dir, "--version", "1", env={"PREMIGRATE_BASELINE_FROM": "flyway"})
         assert 0 == result.returncode, result.stderr
         assert ["1"] == [r["migration_id"] for r in db.history()]
@@ -264,6 +265,17 @@ class TestBaseline:
         assert 0 == up(db, migrations_dir, "--baseline-on-empty-history", "2").returncode
         assert {"versioned"} == {r["kind"] for r in db.history()}
         assert {"users", "orders", "notes", "tags"} == own_tables(db)
+
+    def test_missing_sqlite_file_is_refused_and_not_created(self, migrations_dir: Path, tmp_path: Path) -> None:
+        """baseline on a SQLite path that names no file: exit 3 and nothing created, as for down and repair. Created,
+        it would be an empty database whose history says migration 1 ran, and `up` would then skip it."""
+        write(migrations_dir, MIGRATIONS)
+        typo = tmp_path / "typo.db"
+        result = run_cli("baseline", "--dir", str(migrations_dir), "--version", "1", "--database-url",
+                         f"sqlite:///{typo}")
+        assert 3 == result.returncode, result.stderr
+        assert "(`baseline` never creates it)" in result.find("error")[0]["error"]
+        assert [] == sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("typo"))
 
 
 BOOL = {"postgresql": ("true", "false"), "mysql": ("1", "0"), "sqlite": ("1", "0")}
@@ -347,6 +359,7 @@ class TestBaselineFrom:
     def test_missing_tool_table(self, db: TestDatabase, migrations_dir: Path) -> None:
         """A tool whose table is not there is refused with exit 5, naming the table, and nothing is created."""
         write(migrations_dir, MIGRATIONS)
+        db.ensure_exists()
         result = cli(db, "baseline", migrations_dir, "--from", "flyway")
         assert (5, set()) == (result.returncode, db.tables())
         assert "flyway_schema_history" in result.find("error")[0]["error"]

@@ -137,6 +137,7 @@ _FLEET = ["--targets", "TARGETS", "--concurrency", "1", "--fail-fast", "--shard"
 # Runs that together take each command down the paths where its options are read, on a SQLite database (fresh,
 # or after `up` of the first file) and a folder of two files, the third failing.
 _FRESH: list[list[str]] = []
+_EMPTY = [["(the empty database file)"]]  # baseline refuses a SQLite file that does not exist
 _ONE = [["up", "--to", "1"]]
 _BROKEN = [["up"]]  # 1 and 2 applied, the third file's failed statement recorded
 _RUNS: dict[str, list[tuple[list[list[str]], list[str]]]] = {
@@ -146,8 +147,8 @@ _RUNS: dict[str, list[tuple[list[list[str]], list[str]]]] = {
     "check": [(_ONE, ["check"]), (_ONE, ["check", "--wait", "--timeout", "1s"]), (_ONE, ["check", *_FLEET])],
     "wait": [(_ONE, ["wait"])],
     "plan": [(_ONE, ["plan", "--to", "2"])],
-    "baseline": [(_FRESH, ["baseline", "--from", "flyway", "--from-table", "fly"]),
-                 (_FRESH, ["baseline", "--version", "1", "--description", "base", *_LEASE])],
+    "baseline": [(_EMPTY, ["baseline", "--from", "flyway", "--from-table", "fly"]),
+                 (_EMPTY, ["baseline", "--version", "1", "--description", "base", *_LEASE])],
     "down": [(_ONE, ["down", "--to", "0", "--yes"]), (_ONE, ["down", "--steps", "1", "--yes", *_LEASE])],
     "new": [(_FRESH, ["new", "add things"])],
     "lint": [(_FRESH, ["lint"])],
@@ -214,9 +215,13 @@ def _setup(tmp_path: Path) -> dict[str, str]:
 
 def _run_quietly(setup: list[list[str]], argv: list[str], env: dict[str, str], reads: Reads | None) -> None:
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
-        Path(env["DATABASE_URL"][len("sqlite:///"):]).unlink(missing_ok=True)
+        database = Path(env["DATABASE_URL"][len("sqlite:///"):])
+        database.unlink(missing_ok=True)
         for step in setup:
-            main(step, env=env)
+            if step == _EMPTY[0]:
+                database.touch()
+            else:
+                main(step, env=env)
         if reads is not None:
             reads.active = True
         try:

@@ -31,7 +31,7 @@ from premigrate.model.history import digests, row_for
 from premigrate.model.versions import Version
 from premigrate.options import OPTIONS_BY_DEST
 from premigrate.commands.foreign_history import (  # noqa: F401 (FOREIGN and Foreign: the names baseline had)
-    IDENTIFIER, FOREIGN, Foreign, Match, parse_version, take_matched, match_foreign,
+    IDENTIFIER, FOREIGN, Foreign, Match, parse_version, take_matched, match_foreign, split_table,
 )
 
 if TYPE_CHECKING:
@@ -89,18 +89,25 @@ def match_tool(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tables:
             f"--from, or point {names('baseline_from_table')} at {tool}'s table)?") from exc
 
 
+def check_from_table(tool: str, from_table: str | None, dialect: str | None, names: Callable[[str], str]) -> None:
+    """A --from-table that cannot name a table of `tool` is a usage error (exit 2), found before connecting."""
+    if not from_table:
+        return
+    if tool in FOREIGN:
+        split_table(tool, from_table, dialect, names("baseline_from_table"))
+    elif "." in from_table or not IDENTIFIER.match(from_table):
+        raise UsageError(f"{names('baseline_from_table')} {from_table!r}: {tool} keeps its table in the "
+                         "connection's schema; give a plain table name")
+
+
 def _match_tool(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tables: list[str], files: MigrationSet,
                 mapping: dict[str, Version] | None, *, dialect: str | None, from_table: str | None,
                 names: Callable[[str], str]) -> Match:
     if tool in FOREIGN:
         return match_foreign(tool, fetch, tables, files, dialect=dialect, from_table=from_table,
                              from_table_name=names("baseline_from_table"))
-    table = TOOL_TABLES[tool]
-    if from_table:
-        if "." in from_table or not IDENTIFIER.match(from_table):
-            raise UsageError(f"{names('baseline_from_table')} {from_table!r}: {tool} keeps its table in the "
-                             "connection's schema; give a plain table name")
-        table = from_table
+    check_from_table(tool, from_table, dialect, names)
+    table = from_table or TOOL_TABLES[tool]
     if table not in tables:
         raise ToolTableMissing(f"baseline --from {tool}: no {table} table in this database; is this the database "
                                f"{tool} migrated (and, on PostgreSQL, is its schema on the search_path)?",
@@ -237,6 +244,7 @@ def read_map(path: str, name: str = "--map") -> dict[str, Version]:
 def run(command: CommandRun) -> int:
     """`premigrate baseline`: record existing migrations as applied, on a database premigrate never migrated."""
     from premigrate.commands import report
+    from premigrate.commands.common import refuse_missing_database
 
     config = command.config
     files = command.load()
@@ -256,6 +264,11 @@ def run(command: CommandRun) -> int:
         raise UsageError(f"{config.named('baseline_map')} is only for baseline --from alembic")
     # Read before connecting: a bad map changes nothing.
     mapping = read_map(config.baseline.map_file, config.named("baseline_map")) if config.baseline.map_file else None
+    if tool is not None:
+        check_from_table(tool, config.baseline.from_table, config.dsn.dialect, config.named)
+    # A mistyped SQLite path would become a new empty database whose history says the migrations ran: `up` would
+    # then skip them all.
+    refuse_missing_database(command)
     with command.sessions.locked_session() as (driver, lock):
         history = driver.read_history()
         if history:

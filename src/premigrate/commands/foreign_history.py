@@ -108,7 +108,7 @@ def take_matched(result: Match, versions: set[Version], by_version: dict[Version
 
 # -- the tools whose tables FOREIGN describes ------------------------------------------------------------------------
 
-def _split_table(tool: str, from_table: str | None, dialect: str | None, from_table_name: str = "--from-table"
+def split_table(tool: str, from_table: str | None, dialect: str | None, from_table_name: str = "--from-table"
                  ) -> tuple[str | None, str]:
     spec = FOREIGN[tool]
     if not from_table:
@@ -126,7 +126,7 @@ def _quote(dialect: str | None, name: str) -> str:
 def _locate(tool: str, fetch: Callable[[str], list[tuple[Any, ...]]], tables: list[str], dialect: str | None,
             from_table: str | None, from_table_name: str = "--from-table") -> str:
     """The tool's table as a qualified, quoted name for a SELECT, or a refusal saying where it was looked for."""
-    schema, table = _split_table(tool, from_table, dialect, from_table_name)
+    schema, table = split_table(tool, from_table, dialect, from_table_name)
     if dialect == "sqlite":
         if tool == "sqitch" and not from_table:
             raise ValidationFailed("baseline --from sqitch: on SQLite sqitch keeps its registry in a separate "
