@@ -22,6 +22,7 @@ import json
 import re
 import sys
 import threading
+import warnings
 from collections.abc import Iterable, MutableMapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -263,6 +264,23 @@ def _install_bridge() -> None:
     logging.getLogger().addHandler(_bridge)  # once: a handler the root logger has already is not added again
 
 
+def _warning_event(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                   file: Any = None, line: str | None = None) -> None:
+    """warnings.showwarning once the log is configured: a warning a library raises through Python's `warnings`
+    (which would print two lines of plain text to stderr) becomes a `library_warning` event, scrubbed like every
+    other line, with `category` and `source` (file:line). Which warnings are shown is still the warnings filters'
+    choice (-W, PYTHONWARNINGS). A warning written to a file someone names keeps Python's own format."""
+    if file is not None:
+        _showwarning(message, category, filename, lineno, file, line)
+        return
+    get_logger().warning("library_warning", logger="warnings", category=category.__name__, error=str(message),
+                         source=f"{filename}:{lineno}", **getattr(_thread, "fields", {}))
+
+
+# Python's own warnings.showwarning, for the warnings written to a named file.
+_showwarning = warnings.showwarning
+
+
 # The console log's stream when it can keep a live line (premigrate.liveline); None otherwise.
 _live: LiveLineStream | None = None
 
@@ -301,6 +319,7 @@ def configure(*, log_format: str = "json", level: str = "info", secrets: Iterabl
     bound_logger: Any = make_filtering_bound_logger(_LEVELS.get(level, 20))
     _logger = bound_logger(_Lines(stream), chain, {})
     after_import("logging", _install_bridge)
+    warnings.showwarning = _warning_event
 
 
 # One lock for every line writer: fleet workers log from several threads, and a line is written whole.

@@ -232,3 +232,28 @@ def test_a_library_loading_logging_after_configure_logs_json(tmp_path: Path, loa
         (e["event"], e["logger"], e["error"]) for e in events]
     # One bridge; logging keeps its own loader (premigrate/stand_ins.after_import leaves nothing on it).
     assert result.stdout.strip() in ("['LibraryWarnings'] SourceFileLoader", "['LibraryWarnings'] SourcelessFileLoader")
+
+
+_WARNING_RUN = """
+import sys, warnings
+from premigrate import log
+log.configure(log_format="json", secrets=["p1"])
+log.bind_thread(target="schema=t_001")
+warnings.warn("pool p1 closed", UserWarning)
+warnings.warn("ignored by the filters", PendingDeprecationWarning)  # not shown by default: nor logged
+warnings.warn_explicit("to a file", RuntimeWarning, "lib.py", 7)
+warnings.showwarning("named file", UserWarning, "lib.py", 8, file=sys.stdout)
+"""
+
+
+def test_a_python_warning_is_a_json_line() -> None:
+    """A library's warnings.warn (plain text on stderr by default) is a library_warning JSON line, scrubbed, with its
+    category and source; the warnings filters still decide what is shown, and a warning written to a file someone
+    names keeps Python's format."""
+    result = subprocess.run([sys.executable, "-c", _WARNING_RUN], capture_output=True, text=True, timeout=60)
+    assert 0 == result.returncode, result.stderr
+    events = [json.loads(line) for line in result.stderr.splitlines()]  # no plain text: every line is JSON
+    assert [("library_warning", "UserWarning", "pool *** closed", "<string>:6", "schema=t_001"),
+            ("library_warning", "RuntimeWarning", "to a file", "lib.py:7", "schema=t_001")] == [
+        (e["event"], e["category"], e["error"], e["source"], e["target"]) for e in events]
+    assert "lib.py:8: UserWarning: named file" in result.stdout
