@@ -10,6 +10,7 @@ executor wraps it in. Pure: the same answers for `plan`, the checks before a run
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Sequence
 from enum import StrEnum
@@ -18,7 +19,7 @@ from premigrate.errors import MigrationFileError, UsageError, ValidationFailed
 from premigrate.model import transactions
 from premigrate.model.migrations import Migration
 from premigrate.model.planner import Reason, Step
-from premigrate.model.sql import SplitError, Statement, split_migration
+from premigrate.model.sql import OWN_SPLITTERS, SPLIT_CAN_FAIL_ON, SplitError, Statement, split_migration
 from premigrate.model.transactions import Block
 
 
@@ -50,6 +51,28 @@ class StepShapes:
         # The blocks of each statement list asked about, by identity (the lists are the splits above, kept for the
         # run): the mode, the run and the next migration's first row each ask, four times a migration on MySQL.
         self._blocks: dict[int, tuple[Sequence[Statement], list[Block]]] = {}
+
+    def cleared(self, migration: Migration) -> bool:
+        """Whether the checks before a run can pass the up part without splitting it: a file whose format has no
+        splitter of its own, whose text holds nothing the splitter can fail on (sql.SPLIT_CAN_FAIL_ON) and none of
+        the words of what those checks look for (the first words of a transaction's BEGIN and COMMIT, which decide
+        the file's mode and must balance; transactions.OUTSIDE_TRANSACTION's words; MySQL's USE). Such a file is
+        split when it is sent, while the server works on the one before it: for a folder of ordinary files the
+        checks then cost one search per file instead of a split (bench/: applying 1,000 files started about 50 ms
+        sooner)."""
+        if migration.format in OWN_SPLITTERS:
+            return False
+        screen = _SCREENS.get(self.dialect)
+        if screen is None:
+            words = [*transactions.CONTROL_WORDS, *(w for e in transactions.OUTSIDE_TRANSACTION
+                                                     if e.dialect == self.dialect and not e.noop for w in e.words)]
+            words += ["USE"] if self.dialect == "mysql" else []
+            fails = [SPLIT_CAN_FAIL_ON[self.dialect]] if self.dialect in SPLIT_CAN_FAIL_ON else []
+            # Whole words: each pattern has one where no letter, digit or _ can stand beside it (a statement's
+            # first word, one after white space or `(`); `users` is no USE.
+            alternatives = [*fails, rf"\b(?:{'|'.join(re.escape(w) for w in words)})\b"]
+            screen = _SCREENS[self.dialect] = re.compile("|".join(alternatives), re.IGNORECASE)
+        return screen.search(migration.up_sql) is None
 
     def statements(self, migration: Migration) -> Sequence[Statement]:
         """The up part's statements; a part that cannot be split is bad input (exit 5)."""
@@ -109,9 +132,16 @@ class StepShapes:
                 or bool(self.blocks(step.migration, self.statements(step.migration))))
 
 
+# By dialect: what StepShapes.cleared searches a file for (built on first use).
+_SCREENS: dict[str, re.Pattern[str]] = {}
+
+
 def refuse_transaction_incompatible(shapes: StepShapes, steps: Sequence[Step], *, single_transaction: bool) -> None:
-    """Refuse, before anything runs, a file the executor would wrap in a transaction that cannot run in one."""
+    """Refuse, before anything runs, a file the executor would wrap in a transaction that cannot run in one, or
+    one that cannot be split (SplitError: exit 5). A file StepShapes.cleared passes is split only when it runs."""
     for step in steps:
+        if not single_transaction and shapes.cleared(step.migration):
+            continue
         statements = shapes.statements(step.migration)
         mode = shapes.mode(step)
         if mode != Mode.TRANSACTION and not (single_transaction and mode == Mode.NONE and shapes.transactional_ddl):
@@ -161,6 +191,8 @@ def refuse_database_switch(shapes: StepShapes, steps: Sequence[Step]) -> None:
     """Refuse, before anything runs, a migration that switches the session's current database (MySQL `USE`): its
     later statements, and premigrate's own bookkeeping, would act on another database."""
     for step in steps:
+        if shapes.dialect != "mysql" or shapes.cleared(step.migration):
+            continue
         for index, statement in enumerate(shapes.statements(step.migration), 1):
             if transactions.switches_database(statement, shapes.dialect):
                 raise MigrationFileError(

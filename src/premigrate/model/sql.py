@@ -124,6 +124,15 @@ class SplitError(ValueError):
         self.line = line
 
 
+# The formats whose files split_migration cuts by the format's own rule; every other format's text goes to
+# split_statements whole.
+OWN_SPLITTERS = frozenset({"goose", "atlas", "drizzle", "liquibase", "sql-migrate"})
+# What split_statements can fail on, by dialect (a pattern to search the text for): on PostgreSQL a `$` (an
+# unterminated dollar quote), a backslash (a psql meta-command, client_commands.py) and COPY (its rows with the
+# client). A text with none of these splits without an error; on MySQL and SQLite every text does.
+SPLIT_CAN_FAIL_ON = {"postgresql": r"[$\\]|COPY"}
+
+
 def split_migration(migration: Migration, dialect: str, *, down: bool = False) -> Sequence[Statement]:
     """The statements of a migration's up (or down) part: every command that splits a migration asks here.
 
@@ -152,7 +161,7 @@ def split_migration(migration: Migration, dialect: str, *, down: bool = False) -
         from premigrate.model.formats.liquibase import reader
 
         return reader.statements(migration, dialect, down=down)
-    elif migration.format == "sql-migrate":
+    elif migration.format == "sql-migrate":  # each format here is in OWN_SPLITTERS
         from premigrate.model.formats import sqlmigrate
 
         parsed = sqlmigrate.parse(text)

@@ -31,11 +31,15 @@ class Incompatible:
     """A statement that cannot run inside a transaction (or silently does nothing in one) on `dialect`.
 
     `reason` completes "statement k (line n) ..." in the runner's refusal; lint's finding says "`what` `effect`".
-    `pattern` is matched at the start of the statement's text (leading white space skipped).
+    `pattern` is matched at the start of the statement's text (leading white space skipped). `words`: every
+    statement the pattern matches contains one of `words` (in any case), so that a file without any needs no
+    splitting to be cleared before a run (modes.StepShapes.cleared; tests/unit/test_modes_screen.py checks each
+    entry's examples).
     """
 
     dialect: str
     pattern: re.Pattern[str]
+    words: tuple[str, ...]
     reason: str
     what: str
     effect: str = "cannot run inside a transaction block"
@@ -51,36 +55,36 @@ _REINDEX_CONCURRENTLY = (  # in the option list (unless switched off) or after t
 
 # The one catalogue: the runner refuses these in a file it would wrap in a transaction, and lint flags them.
 OUTSIDE_TRANSACTION: tuple[Incompatible, ...] = (
-    Incompatible("postgresql", re.compile(r"CREATE\s+(UNIQUE\s+)?INDEX\s+CONCURRENTLY\b", re.I),
+    Incompatible("postgresql", re.compile(r"CREATE\s+(UNIQUE\s+)?INDEX\s+CONCURRENTLY\b", re.I), ("CONCURRENTLY",),
                  "builds or drops an index CONCURRENTLY", "CREATE INDEX CONCURRENTLY"),
-    Incompatible("postgresql", re.compile(r"DROP\s+INDEX\s+CONCURRENTLY\b", re.I),
+    Incompatible("postgresql", re.compile(r"DROP\s+INDEX\s+CONCURRENTLY\b", re.I), ("CONCURRENTLY",),
                  "builds or drops an index CONCURRENTLY", "DROP INDEX CONCURRENTLY"),
-    Incompatible("postgresql", re.compile(_REINDEX_CONCURRENTLY, re.I | re.S), "reindexes CONCURRENTLY",
-                 "REINDEX CONCURRENTLY"),
-    Incompatible("postgresql", re.compile(r"REINDEX\s*(\([^)]*\)\s*)?(SYSTEM|DATABASE)\b", re.I),
+    Incompatible("postgresql", re.compile(_REINDEX_CONCURRENTLY, re.I | re.S), ("REINDEX",),
+                 "reindexes CONCURRENTLY", "REINDEX CONCURRENTLY"),
+    Incompatible("postgresql", re.compile(r"REINDEX\s*(\([^)]*\)\s*)?(SYSTEM|DATABASE)\b", re.I), ("REINDEX",),
                  "reindexes a whole database or its system catalogs", "REINDEX DATABASE or SYSTEM"),
-    Incompatible("postgresql", re.compile(r"VACUUM\b", re.I),
+    Incompatible("postgresql", re.compile(r"VACUUM\b", re.I), ("VACUUM",),
                  "is VACUUM, ALTER SYSTEM, or creates or drops a database or tablespace", "VACUUM"),
-    Incompatible("postgresql", re.compile(r"ALTER\s+SYSTEM\b", re.I),
+    Incompatible("postgresql", re.compile(r"ALTER\s+SYSTEM\b", re.I), ("SYSTEM",),
                  "is VACUUM, ALTER SYSTEM, or creates or drops a database or tablespace", "ALTER SYSTEM"),
     Incompatible("postgresql", re.compile(r"(CREATE|DROP)\s+(DATABASE|TABLESPACE)\b", re.I),
-                 "is VACUUM, ALTER SYSTEM, or creates or drops a database or tablespace",
+                 ("DATABASE", "TABLESPACE"), "is VACUUM, ALTER SYSTEM, or creates or drops a database or tablespace",
                  "CREATE or DROP DATABASE or TABLESPACE"),
     Incompatible("postgresql", re.compile(r"ALTER\s+DATABASE\b[^;]*\bSET\s+TABLESPACE\b", re.I | re.S),
-                 "moves a database to another tablespace", "ALTER DATABASE ... SET TABLESPACE"),
-    Incompatible("postgresql", re.compile(r"CLUSTER(\s+VERBOSE|\s*\([^)]*\))?\s*\Z", re.I),
+                 ("TABLESPACE",), "moves a database to another tablespace", "ALTER DATABASE ... SET TABLESPACE"),
+    Incompatible("postgresql", re.compile(r"CLUSTER(\s+VERBOSE|\s*\([^)]*\))?\s*\Z", re.I), ("CLUSTER",),
                  "is CLUSTER of every table", "CLUSTER without a table name"),
     Incompatible("postgresql", re.compile(r"ALTER\s+TABLE\b[^;]*\bDETACH\s+PARTITION\b[^;]*\bCONCURRENTLY\b",
-                                          re.I | re.S),
+                                          re.I | re.S), ("CONCURRENTLY",),
                  "detaches a partition CONCURRENTLY", "DETACH PARTITION CONCURRENTLY"),
-    Incompatible("postgresql", re.compile(r"(CREATE|DROP)\s+SUBSCRIPTION\b", re.I), "creates or drops a subscription",
-                 "CREATE or DROP SUBSCRIPTION"),
-    Incompatible("sqlite", re.compile(r"VACUUM\b", re.I), "is VACUUM", "VACUUM"),
+    Incompatible("postgresql", re.compile(r"(CREATE|DROP)\s+SUBSCRIPTION\b", re.I), ("SUBSCRIPTION",),
+                 "creates or drops a subscription", "CREATE or DROP SUBSCRIPTION"),
+    Incompatible("sqlite", re.compile(r"VACUUM\b", re.I), ("VACUUM",), "is VACUUM", "VACUUM"),
     # Setting them, not reading them: a read works anywhere.
-    Incompatible("sqlite", re.compile(r"PRAGMA\s+(\w+\.)?foreign_keys\s*(=|\()", re.I),
+    Incompatible("sqlite", re.compile(r"PRAGMA\s+(\w+\.)?foreign_keys\s*(=|\()", re.I), ("PRAGMA",),
                  "is a PRAGMA that does nothing inside a transaction", "PRAGMA foreign_keys",
                  "is silently ignored inside a transaction", noop=True),
-    Incompatible("sqlite", re.compile(r"PRAGMA\s+(\w+\.)?journal_mode\s*(=|\()", re.I),
+    Incompatible("sqlite", re.compile(r"PRAGMA\s+(\w+\.)?journal_mode\s*(=|\()", re.I), ("PRAGMA",),
                  "is a PRAGMA that fails inside a transaction", "PRAGMA journal_mode",
                  "fails inside a transaction"),
 )
@@ -111,6 +115,11 @@ class TransactionSyntaxError(ValueError):
     def __init__(self, message: str, line: int) -> None:
         super().__init__(message)
         self.line = line
+
+
+# The first words of every statement control() answers for (modes.StepShapes.cleared: a file without any of them
+# has no block of its own, balanced or not).
+CONTROL_WORDS = ("BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT")
 
 
 def control(statement: Statement) -> str | None:
