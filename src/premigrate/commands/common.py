@@ -66,7 +66,7 @@ class CommandRun:
         """Lint's findings for these files, split as the run splits them (one split per file and run)."""
         from premigrate.commands import lint
 
-        return lint.lint_migrations(migrations, self.config.dsn.dialect, split=self.shapes.known_statements)
+        return lint.lint_migrations(migrations, self.config.dsn.dialect, split=self.shapes.shared_statements)
 
     def load(self) -> MigrationSet:
         files = load_files(self.config, self.log)

@@ -82,6 +82,15 @@ class StepShapes:
         """The up part's statements if this run has split the file already, else None (nothing is split here)."""
         return self._splits.get((migration, False))
 
+    def shared_statements(self, migration: Migration) -> Sequence[Statement] | None:
+        """For lint, which reads the run's split rather than splitting a file twice: the statements the run has, or
+        splits now and keeps for itself when the checks passed the file unsplit (cleared: its split cannot fail);
+        None for a file the run has not split (lint then splits it, and reports what fails)."""
+        known = self.known_statements(migration)
+        if known is None and self.cleared(migration):
+            return self.statements(migration)
+        return known
+
     def down_statements(self, migration: Migration) -> Sequence[Statement]:
         return self._split(migration, down=True)
 

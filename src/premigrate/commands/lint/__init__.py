@@ -50,8 +50,8 @@ def lint_migrations(files: Iterable[Migration], dialect: str,
                     split: Callable[[Migration], Sequence[Statement] | None] | None = None) -> list[Finding]:
     """Findings for the up part of every file, in the order given, each file's in line order.
 
-    `split` hands over a file's statements where the caller has split it already (a run splits every pending file
-    before lint sees it), or None to split it here."""
+    `split` hands over a file's statements as the caller splits it (a run shares its split:
+    modes.StepShapes.shared_statements), or None to split it here."""
     if dialect not in DIALECTS:
         raise UsageError(f"lint: unknown dialect {dialect!r}; use one of {', '.join(DIALECTS)}")
     if dialect == "postgresql":
