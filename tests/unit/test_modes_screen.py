@@ -52,7 +52,7 @@ def test_what_an_entry_matches_holds_one_of_its_words(entry: transactions.Incomp
     it is never cleared unsplit, with statements before it or not."""
     for statement in EXAMPLES[entry.what]:
         assert entry is transactions.incompatible(statement, entry.dialect, noops=True), statement
-        assert any(re.search(rf"\b{word}\b", statement, re.I) for word in entry.words), statement
+        assert any(re.search(rf"(?<![A-Za-z_]){word}", statement, re.I) for word in entry.words), statement
         if not entry.noop:
             shapes = StepShapes(entry.dialect, transactional_ddl=True)
             assert not shapes.cleared(_migration(f"CREATE TABLE a (id int);\n{statement};\n")), statement
@@ -75,6 +75,9 @@ def test_an_ordinary_file_is_cleared_without_a_split(dialect: str) -> None:
     pytest.param("postgresql", "\\set x 1\nCREATE TABLE t (id int);", "plain", id="backslash"),
     pytest.param("postgresql", "copy t from stdin;\n1\n\\.\n", "plain", id="copy"),
     pytest.param("mysql", "CREATE TABLE a (id int);\n/*!USE other*/;", "plain", id="mysql-use-in-a-comment"),
+    pytest.param("mysql", "CREATE TABLE a (id int);\n/*!50001USE other*/;", "plain", id="mysql-use-after-a-version"),
+    pytest.param("postgresql", "REINDEXSYSTEM app;", "plain", id="catalogue-word-run-on"),
+    pytest.param("postgresql", "CREATE TABLE a (id int);\n1BEGIN;", "plain", id="control-word-after-a-digit"),
     pytest.param("postgresql", "CREATE TABLE t (id int);", "goose", id="own-splitter"),
 ])
 def test_what_the_splitter_may_fail_on_is_split_before_the_run(dialect: str, sql: str, fmt: str) -> None:
@@ -130,6 +133,15 @@ def test_control_words_are_the_first_words_control_answers_for() -> None:
 def test_a_word_inside_another_is_no_reason_to_split() -> None:
     shapes = StepShapes("mysql", transactional_ddl=False)
     assert shapes.cleared(_migration("CREATE TABLE users (id int, used int, filesystem_id int);"))
+    assert StepShapes("postgresql", transactional_ddl=True).cleared(
+        _migration("CREATE TABLE runs (started_at timestamp, ended_at timestamp, backend text);"))
+
+
+def test_a_versioned_use_is_refused_before_the_run_on_mysql() -> None:
+    """/*!50001USE other*/ is a USE the server runs: refused, the file split for it."""
+    shapes = StepShapes("mysql", transactional_ddl=False)
+    with pytest.raises(MigrationFileError, match="switches the current database"):
+        refuse_database_switch(shapes, [_step("CREATE TABLE a (id int);\n/*!50001USE other*/;")])
 
 
 def test_a_use_is_still_refused_on_mysql() -> None:

@@ -64,13 +64,18 @@ class StepShapes:
             return False
         screen = _SCREENS.get(self.dialect)
         if screen is None:
-            words = [*transactions.CONTROL_WORDS, *(w for e in transactions.OUTSIDE_TRANSACTION
-                                                     if e.dialect == self.dialect and not e.noop for w in e.words)]
-            words += ["USE"] if self.dialect == "mysql" else []
-            fails = [SPLIT_CAN_FAIL_ON[self.dialect]] if self.dialect in SPLIT_CAN_FAIL_ON else []
-            # Whole words: each pattern has one where no letter, digit or _ can stand beside it (a statement's
-            # first word, one after white space or `(`); `users` is no USE.
-            alternatives = [*fails, rf"\b(?:{'|'.join(re.escape(w) for w in words)})\b"]
+            # No letter or _ before a word: the patterns find theirs at a statement's start or after white space,
+            # `(` or a version comment's digits (/*!50001USE db*/). After it: the catalogue's words may run straight
+            # into the next (REINDEXSYSTEM matches REINDEX\s*SYSTEM), so any continuation counts; the words of
+            # BEGIN, COMMIT and USE end where control()'s and the USE pattern's words do, at anything but a letter
+            # or _ (`started_at` and `users` hold neither START nor USE).
+            catalogue = [w for e in transactions.OUTSIDE_TRANSACTION if e.dialect == self.dialect and not e.noop
+                         for w in e.words]
+            whole = [*transactions.CONTROL_WORDS, *(["USE"] if self.dialect == "mysql" else [])]
+            alternatives = [SPLIT_CAN_FAIL_ON[self.dialect]] if self.dialect in SPLIT_CAN_FAIL_ON else []
+            if catalogue:
+                alternatives.append(rf"(?<![A-Za-z_])(?:{'|'.join(map(re.escape, catalogue))})")
+            alternatives.append(rf"(?<![A-Za-z_])(?:{'|'.join(whole)})(?![A-Za-z_])")
             screen = _SCREENS[self.dialect] = re.compile("|".join(alternatives), re.IGNORECASE)
         return screen.search(migration.up_sql) is None
 

@@ -32,9 +32,9 @@ class Incompatible:
 
     `reason` completes "statement k (line n) ..." in the runner's refusal; lint's finding says "`what` `effect`".
     `pattern` is matched at the start of the statement's text (leading white space skipped). `words`: every
-    statement the pattern matches contains one of `words` (in any case), so that a file without any needs no
-    splitting to be cleared before a run (modes.StepShapes.cleared; tests/unit/test_modes_screen.py checks each
-    entry's examples).
+    statement the pattern matches contains one of `words` (in any case, no letter or _ just before it), so that a
+    file without any needs no splitting to be cleared before a run (modes.StepShapes.cleared;
+    tests/unit/test_modes_screen.py checks each entry's examples).
     """
 
     dialect: str
