@@ -138,3 +138,27 @@ def test_up_goes_on_when_lint_fails_under_warn(tmp_path: Any, monkeypatch: pytes
     events = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert (0, 5) == (code, events[-1]["applied"])
     assert ["lint failed: RuntimeError: a bug"] == [e["error"] for e in events if e["event"] == "lint_unavailable"]
+
+
+def test_the_thread_keeps_pace_with_the_run() -> None:
+    """Before the run asks for a file the thread lints the first one only (the run's start is CPU the parser would
+    take from it); after, at most AHEAD files past the last one asked for."""
+    from premigrate.commands.lint import ahead as module
+
+    linter, log = Linter(), Log()
+    ids = [str(i) for i in range(1, module.AHEAD + 6)]
+    ahead = LintAhead(files(*ids), linter, log)  # type: ignore[arg-type]
+    deadline = threading.Event()
+    while not linter.linted and not deadline.wait(0.01):
+        pass
+    deadline.wait(0.2)  # time for the thread to go further, which it must not
+    assert ["1"] == linter.linted
+    ahead.report("1")
+    deadline.wait(0.2)
+    assert ids[:module.AHEAD + 1] == linter.linted  # "1" and the AHEAD after it
+    ahead.report("3")
+    deadline.wait(0.2)
+    assert ids[:module.AHEAD + 3] == linter.linted  # two more: "3" is index 2
+    ahead.stop()
+    ahead._thread.join(5)
+    assert not ahead._thread.is_alive()

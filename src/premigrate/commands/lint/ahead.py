@@ -12,6 +12,11 @@ The thread only computes. Logging stays on the run's thread, so events keep thei
 two files the thread sleeps a moment, unless the run is waiting for it, so that a run coming back from the database
 takes the interpreter's lock at once instead of waiting out a switch interval (5 ms) behind the parser.
 
+It also keeps pace with the run: before the run asks for its first file it lints that file only, and after that at
+most AHEAD files past the last one asked for. Until the first migration starts the run is busy on the CPU (the lock,
+the topology checks, the plan), and every file parsed then is time taken from that start; once migrations run, the
+run waits for the database most of the time, and that is when the rest is parsed.
+
 Under warn, lint is advisory: whatever stops the thread (pglast not installed, or a bug in lint) is logged once as
 `lint_unavailable`, with the error, and the run goes on unlinted. Nothing is raised into the executor, which may
 have the next migration in flight when it asks (engine/together.py sends one ahead).
@@ -28,6 +33,9 @@ from premigrate.eventlog import EventLog
 from premigrate.model.migrations import Migration
 
 YIELD_S = 0.0002  # the pause between two files while nobody waits for the thread: long enough to hand over the GIL
+# How many files past the one the run last asked for the thread may lint. More than one: engine/together.py asks for
+# the next file before the current one has finished, and the thread should never be the one the run waits for.
+AHEAD = 16
 
 
 UNLINTED = "applying without linting (--lint=warn)"  # lint_unavailable's note, here and in up.lint_gate
@@ -47,6 +55,8 @@ class LintAhead:
         self._lint = lint
         self._log = log
         self._pending = {m.id for m in migrations}  # given and not reported yet
+        self._index = {m.id: i for i, m in enumerate(migrations)}
+        self._allowed = 0  # the index of the last file the thread may lint now (AHEAD past the last one asked for)
         self._findings: dict[str, list[Finding]] = {}
         self._failed: Exception | None = None  # what stopped the thread: LintUnavailable, or a bug
         self._failure_told = False
@@ -60,7 +70,10 @@ class LintAhead:
 
     def _work(self, migrations: list[Migration]) -> None:
         try:
-            for migration in migrations:
+            for index, migration in enumerate(migrations):
+                with self._done:
+                    while index > self._allowed and not self._stopped:
+                        self._done.wait()
                 if self._stopped:
                     return
                 try:
@@ -86,7 +99,9 @@ class LintAhead:
             return
         self._pending.discard(migration_id)
         with self._done:
+            self._allowed = max(self._allowed, self._index[migration_id] + AHEAD)
             self._waited_on = True
+            self._done.notify_all()
             while migration_id not in self._findings and not self._finished:
                 self._done.wait()
             self._waited_on = False
@@ -113,4 +128,6 @@ class LintAhead:
 
     def stop(self) -> None:
         """The run is over: the thread lints no further file (the one it is on, it finishes)."""
-        self._stopped = True
+        with self._done:
+            self._stopped = True
+            self._done.notify_all()
