@@ -307,3 +307,17 @@ def test_after_import_calls_back_once_the_module_has_run() -> None:
     assert 0 == result.returncode, result.stderr
     assert result.stdout.strip() in [f"[] [(0.0, 1.0, 1), 'sys'] {loader} {loader} []"
                                      for loader in ("SourceFileLoader", "SourcelessFileLoader")]
+
+
+def test_a_postgres_or_mysql_lock_loads_neither_sqlite3_nor_uuid() -> None:
+    """The runner lock of a PostgreSQL or MySQL run builds a Lease (engine/lease.py) whatever the lock mode: its
+    holder id needs no uuid (nor the platform module uuid loads), and only a SQLite lease reads sqlite3."""
+    code = ("import json, sys\nimport premigrate.drivers.postgres\nfrom premigrate.engine import lease, tablelock\n"
+            "held = lease.Lease('postgresql', 'premigrate_lock', duration_s=30)\n"
+            "lease._require_autocommit(type('C', (), {'autocommit': True})())\n"
+            "print(json.dumps([held.holder.id, [m for m in ('sqlite3', 'uuid') if m in sys.modules]]))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert 0 == result.returncode, result.stderr
+    holder_id, loaded = json.loads(result.stdout)
+    assert [] == loaded
+    assert 32 == len(holder_id) and int(holder_id, 16) >= 0

@@ -54,6 +54,9 @@ class CommandRun:
         return StepShapes(self.config.dsn.dialect, self.sessions.capabilities.transactional_ddl)
 
     callbacks: CallbackRunner | None = field(default=None, init=False)
+    # The last plan() and what it was planned from: the files (the same object), the server kind, the history, owed.
+    _last_plan: tuple[MigrationSet, bool | None, list[HistoryRow], tuple[HistoryRow, ...], Plan] | None = field(
+        default=None, init=False, repr=False)
     # The database size before and after `up` feeds the run summary. A fleet target has no summary of its own (its
     # `target_done` event carries its outcome and count), and on PostgreSQL the size walks every file of the
     # database -- a schema fleet's shared database is the largest there is -- so a fleet target does not measure it.
@@ -76,10 +79,18 @@ class CommandRun:
     def plan(self, files: MigrationSet, history: Sequence[HistoryRow], owed: tuple[HistoryRow, ...] = ()) -> Plan:
         """The plan of `files` against `history`; `owed`: the callbacks the history says a run still owes
         (Driver.owed_callbacks, read with it)."""
-        if files.listed and self.sessions.mariadb is not None:
-            files = self._for_server(files, "mariadb" if self.sessions.mariadb else "mysql")
+        # `up` plans before the lock and again under it; usually the history read under the lock is the one read
+        # before, and planning 1,000 files again would cost milliseconds of the run's start for the same plan.
+        given, server, rows = files, self.sessions.mariadb, list(history)
+        last = self._last_plan
+        if last is not None and last[0] is given and last[1] == server and last[3] == owed and last[2] == rows:
+            return last[4]
+        if files.listed and server is not None:
+            files = self._for_server(files, "mariadb" if server else "mysql")
         plan = plan_for(files, history, self.policy)
-        return replace(plan, owed=owed) if owed else plan
+        plan = replace(plan, owed=owed) if owed else plan
+        self._last_plan = (given, server, rows, owed, plan)
+        return plan
 
     def _for_server(self, files: MigrationSet, dbms: str) -> MigrationSet:
         """The changesets' dbms skips judged for the server connected to: Liquibase tells MariaDB from MySQL by the

@@ -32,9 +32,8 @@ from __future__ import annotations
 
 import os
 import socket
-import sqlite3
+import sys
 import threading
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, Self
@@ -65,7 +64,7 @@ class Holder:
 
     @classmethod
     def this_process(cls) -> Holder:
-        return cls(uuid.uuid4().hex, socket.gethostname()[:255], os.getpid())
+        return cls(os.urandom(16).hex(), socket.gethostname()[:255], os.getpid())  # 32 hex digits: no uuid import
 
 
 @dataclass(frozen=True)
@@ -172,6 +171,8 @@ class _SQLite(_Dialect):
         return f"+{seconds:.3f} seconds"
 
     def error_code(self, exc: BaseException) -> object:
+        import sqlite3  # only a SQLite lease reads it: a PostgreSQL or MySQL run never loads the module
+
         if isinstance(exc, sqlite3.IntegrityError):
             return "duplicate"
         if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
@@ -438,7 +439,8 @@ class Heartbeat:
 def _require_autocommit(conn: Any) -> None:
     """acquire/renew/release must commit at once: inside an open transaction a lease would be invisible to others
     (and its row lock held) until that transaction ends."""
-    if isinstance(conn, sqlite3.Connection):
+    sqlite3 = sys.modules.get("sqlite3")  # not loaded: conn is no SQLite connection
+    if sqlite3 is not None and isinstance(conn, sqlite3.Connection):
         autocommit = conn.isolation_level is None and not conn.in_transaction
     elif hasattr(conn, "get_autocommit"):  # PyMySQL
         autocommit = bool(conn.get_autocommit())
