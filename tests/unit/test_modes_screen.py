@@ -156,3 +156,54 @@ def test_single_transaction_splits_every_file() -> None:
     step = _step("CREATE TABLE a (id int);")
     refuse_transaction_incompatible(shapes, [step], single_transaction=True)
     assert shapes.known_statements(step.migration) is not None
+
+
+def _pattern_only(dialect: str, sql: str) -> bool:
+    from premigrate.model import modes
+
+    StepShapes(dialect, transactional_ddl=True).cleared(_migration("SELECT 1;"))  # builds the dialect's screen
+    return modes._SCREENS[dialect][0].search(sql) is None
+
+
+_SAMPLES = [
+    "CREATE TABLE t (id BIGINT PRIMARY KEY, name VARCHAR(100) NOT NULL, at TIMESTAMP DEFAULT CURRENT_TIMESTAMP);",
+    "CREATE TABLE runs (started_at timestamp, ended_at timestamp, backend text, appended int);",  # END, START inside
+    "ALTER TABLE t ADD COLUMN system_id int;", "UPDATE t SET x = 'Database';", "-- VACUUM later\nSELECT 1;",
+    "create index concurrently i on t (a);", "begin;\ncreate table a (id int);\ncommit;",
+    "CREATE TABLE a (id int);\n/*!50001USE other*/;", "INSERT INTO t VALUES ('$1');", "COPYRIGHT 2026",
+    "ROLLBAC\u212a;",  # the Kelvin sign: IGNORECASE folds it to k, str.upper() leaves it
+    "CREATE TABLE caf\u00e9 (id int);", "REINDEXSYSTEM app;", "CREATE TABLE users (id int);\nuse other;",
+]
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "mysql", "sqlite"])
+@pytest.mark.parametrize("sql", _SAMPLES)
+def test_the_word_search_agrees_with_the_pattern(dialect: str, sql: str) -> None:
+    """cleared() looks for the screen's words as substrings of the upper-cased text before it runs the pattern: it
+    must answer exactly as the pattern alone does, on words inside others, in any case, and on non-ASCII text."""
+    shapes = StepShapes(dialect, transactional_ddl=dialect != "mysql")
+    assert _pattern_only(dialect, sql) == shapes.cleared(_migration(sql))
+
+
+def test_a_kelvin_sign_is_not_cleared_on_the_word_search() -> None:
+    """The pattern (IGNORECASE) reads ROLLBAC<Kelvin sign> as ROLLBACK: the word search must not clear it."""
+    assert not StepShapes("postgresql", transactional_ddl=True).cleared(_migration("ROLLBAC\u212a;"))
+
+
+def test_an_ascii_file_without_the_words_never_runs_the_pattern(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pattern tries every alternative at every position (most of the checks' time for 1,000 small files): an
+    ASCII file that holds none of its words is cleared on the word search alone."""
+    from premigrate.model import modes
+
+    shapes = StepShapes("postgresql", transactional_ddl=True)
+    shapes.cleared(_migration("SELECT 1;"))
+
+    class Refusing:
+        def search(self, text: str) -> None:
+            raise AssertionError(f"the pattern ran on {text!r}")
+
+    pattern, words = modes._SCREENS["postgresql"]
+    monkeypatch.setitem(modes._SCREENS, "postgresql", (Refusing(), words))
+    assert shapes.cleared(_migration("CREATE TABLE t (id int, name text);\nCREATE INDEX i ON t (name);"))
+    with pytest.raises(AssertionError, match="the pattern ran"):
+        shapes.cleared(_migration("CREATE TABLE caf\u00e9 (id int);"))

@@ -127,10 +127,10 @@ class SplitError(ValueError):
 # The formats whose files split_migration cuts by the format's own rule; every other format's text goes to
 # split_statements whole.
 OWN_SPLITTERS = frozenset({"goose", "atlas", "drizzle", "liquibase", "sql-migrate"})
-# What split_statements can fail on, by dialect (a pattern to search the text for): on PostgreSQL a `$` (an
+# What split_statements can fail on, by dialect (what to look for in the text, in any case): on PostgreSQL a `$` (an
 # unterminated dollar quote), a backslash (a psql meta-command, client_commands.py) and COPY (its rows with the
 # client). A text with none of these splits without an error; on MySQL and SQLite every text does.
-SPLIT_CAN_FAIL_ON = {"postgresql": r"[$\\]|COPY"}
+SPLIT_CAN_FAIL_ON = {"postgresql": ("$", "\\", "COPY")}
 
 
 def split_migration(migration: Migration, dialect: str, *, down: bool = False) -> Sequence[Statement]:
