@@ -174,6 +174,39 @@ class TestPostgresSessionState:
                 db.execute(f"DROP OWNED BY {role}")
                 db.admin(f"DROP ROLE IF EXISTS {role}")
 
+    def test_the_history_write_is_made_as_the_connect_time_role(self, db: TestDatabase,
+                                                                migrations_dir: Path) -> None:
+        """After a migration's SET ROLE, premigrate writes its history row as the identity the session had at
+        connect (here the role ALTER DATABASE ... SET role gives it, which created the history table), not as the
+        login user: a trigger on the history table notes who writes."""
+        connect_role, other = (f"pm_role_{uuid.uuid4().hex[:8]}" for _ in range(2))
+        for role in (connect_role, other):
+            db.admin(f"CREATE ROLE {role}")
+            db.execute(f"GRANT CREATE, USAGE ON SCHEMA public TO {role}")
+        try:
+            db.admin(f"ALTER DATABASE {db.name} SET role = '{connect_role}'")
+            write(migrations_dir, "001_a.sql", "CREATE TABLE a (id int);\n")
+            assert 0 == up(db, migrations_dir).returncode
+            db.execute("CREATE TABLE writers (who text)")
+            db.execute("GRANT INSERT ON writers TO PUBLIC")
+            db.execute("CREATE FUNCTION note_writer() RETURNS trigger LANGUAGE plpgsql AS "
+                       "$$ BEGIN INSERT INTO writers VALUES (current_user); RETURN NEW; END $$")
+            db.execute("CREATE TRIGGER note BEFORE INSERT OR UPDATE ON premigrate_history FOR EACH ROW "
+                       "EXECUTE FUNCTION note_writer()")
+            write(migrations_dir, "002_b.sql", f"SET ROLE {other};\nCREATE TABLE b (id int);\n")
+
+            result = up(db, migrations_dir)
+
+            assert 0 == result.returncode, result.stderr
+            assert {connect_role} == {row[0] for row in db.query("SELECT who FROM writers")}
+            assert ["applied"] * 2 == [r["state"] for r in db.history()]
+        finally:
+            db.admin(f"ALTER DATABASE {db.name} RESET role")
+            db.execute("DROP TABLE IF EXISTS writers")
+            for role in (connect_role, other):
+                db.execute(f"DROP OWNED BY {role}")
+                db.admin(f"DROP ROLE IF EXISTS {role}")
+
     def test_a_statement_timeout_does_not_leak(self, db: TestDatabase, migrations_dir: Path) -> None:
         """001's SET statement_timeout does not cut 002's slow statement short."""
         write(migrations_dir, "001_a.sql", "SET statement_timeout = '50ms';\nCREATE TABLE a (id int);\n")

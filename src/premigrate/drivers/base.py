@@ -301,9 +301,9 @@ class Driver(Protocol):
         """The current database when a migration switched it (MySQL `USE`), else None (no query where a
         statement cannot switch it)."""
     def own_identity_local(self) -> None:
-        """Inside an open transaction, before premigrate's own write on a migration's session: act as the user
-        premigrate connected as again until the transaction ends (a migration's SET ROLE must not make the history
-        write fail). A no-op where a migration cannot change it."""
+        """Inside an open transaction, before premigrate's own write on a migration's session: act as the identity
+        the session had when premigrate connected again until the transaction ends (a migration's SET ROLE must not
+        make the history write fail). A no-op where a migration cannot change it."""
     def rebound(self, dsn: Dsn, settings: DriverSettings) -> Driver | None:
         """This session reset to the state of a new connection (nothing a migration set survives: variables,
         temporary tables, locks) and pointed at `dsn` with `settings`, not yet prepared: a fleet worker moving on

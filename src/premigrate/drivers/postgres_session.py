@@ -81,8 +81,11 @@ class PostgresSessionMixin:
         return True
 
     def own_identity_local(self) -> None:
+        # As in restore_session, SET SESSION AUTHORIZATION DEFAULT resets the current role too: back to the identity
+        # the session had at connect (the login user, or the role ALTER ROLE/DATABASE ... SET role gives it), the one
+        # that created and reads the history table, with no SET LOCAL ROLE NONE after it (which would make the write
+        # the login user's instead): one pipeline item fewer per migration.
         self._hold_back("SET LOCAL SESSION AUTHORIZATION DEFAULT")
-        self._hold_back("SET LOCAL ROLE NONE")
 
     # -- SQL held back for the next message (see the module docstring) ------------------------------------------
 
