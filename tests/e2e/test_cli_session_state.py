@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -153,12 +154,7 @@ class TestPostgresSessionState:
                                                                    migrations_dir: Path) -> None:
         """With a role set for the database (ALTER DATABASE ... SET role), a migration's SET ROLE is undone back to
         that role, not to the login user: the next migration's table is the connect-time role's."""
-        connect_role, other = (f"pm_role_{uuid.uuid4().hex[:8]}" for _ in range(2))
-        for role in (connect_role, other):
-            db.admin(f"CREATE ROLE {role}")
-            db.execute(f"GRANT CREATE, USAGE ON SCHEMA public TO {role}")
-        try:
-            db.admin(f"ALTER DATABASE {db.name} SET role = '{connect_role}'")
+        with connect_time_role(db) as (connect_role, other):
             write(migrations_dir, "001_a.sql", f"SET ROLE {other};\nCREATE TABLE a (id int);\n")
             write(migrations_dir, "002_b.sql", "CREATE TABLE b (id int);\n")
 
@@ -168,23 +164,13 @@ class TestPostgresSessionState:
             owners = dict(db.query("SELECT tablename, tableowner FROM pg_tables WHERE tablename IN ('a', 'b')"))
             assert {"a": other, "b": connect_role} == owners
             assert ["applied"] * 2 == [r["state"] for r in db.history()]
-        finally:
-            db.admin(f"ALTER DATABASE {db.name} RESET role")
-            for role in (connect_role, other):
-                db.execute(f"DROP OWNED BY {role}")
-                db.admin(f"DROP ROLE IF EXISTS {role}")
 
     def test_the_history_write_is_made_as_the_connect_time_role(self, db: TestDatabase,
                                                                 migrations_dir: Path) -> None:
         """After a migration's SET ROLE, premigrate writes its history row as the identity the session had at
         connect (here the role ALTER DATABASE ... SET role gives it, which created the history table), not as the
         login user: a trigger on the history table notes who writes."""
-        connect_role, other = (f"pm_role_{uuid.uuid4().hex[:8]}" for _ in range(2))
-        for role in (connect_role, other):
-            db.admin(f"CREATE ROLE {role}")
-            db.execute(f"GRANT CREATE, USAGE ON SCHEMA public TO {role}")
-        try:
-            db.admin(f"ALTER DATABASE {db.name} SET role = '{connect_role}'")
+        with connect_time_role(db) as (connect_role, other):
             write(migrations_dir, "001_a.sql", "CREATE TABLE a (id int);\n")
             assert 0 == up(db, migrations_dir).returncode
             db.execute("CREATE TABLE writers (who text)")
@@ -200,12 +186,6 @@ class TestPostgresSessionState:
             assert 0 == result.returncode, result.stderr
             assert {connect_role} == {row[0] for row in db.query("SELECT who FROM writers")}
             assert ["applied"] * 2 == [r["state"] for r in db.history()]
-        finally:
-            db.admin(f"ALTER DATABASE {db.name} RESET role")
-            db.execute("DROP TABLE IF EXISTS writers")
-            for role in (connect_role, other):
-                db.execute(f"DROP OWNED BY {role}")
-                db.admin(f"DROP ROLE IF EXISTS {role}")
 
     def test_a_statement_timeout_does_not_leak(self, db: TestDatabase, migrations_dir: Path) -> None:
         """001's SET statement_timeout does not cut 002's slow statement short."""
@@ -216,3 +196,21 @@ class TestPostgresSessionState:
 
         assert 0 == result.returncode, result.stderr
         assert {"a", "b"} <= db.tables()
+
+
+@contextmanager
+def connect_time_role(db: TestDatabase) -> Iterator[tuple[str, str]]:
+    """Two new roles that may create tables in public, the first set as the database's role at connect (ALTER
+    DATABASE ... SET role): (that role, the other). Dropped, with what they own, afterwards."""
+    connect_role, other = (f"pm_role_{uuid.uuid4().hex[:8]}" for _ in range(2))
+    for role in (connect_role, other):
+        db.admin(f"CREATE ROLE {role}")
+        db.execute(f"GRANT CREATE, USAGE ON SCHEMA public TO {role}")
+    try:
+        db.admin(f"ALTER DATABASE {db.name} SET role = '{connect_role}'")
+        yield connect_role, other
+    finally:
+        db.admin(f"ALTER DATABASE {db.name} RESET role")
+        for role in (connect_role, other):
+            db.execute(f"DROP OWNED BY {role}")
+            db.admin(f"DROP ROLE IF EXISTS {role}")
