@@ -54,9 +54,10 @@ class CommandRun:
         return StepShapes(self.config.dsn.dialect, self.sessions.capabilities.transactional_ddl)
 
     callbacks: CallbackRunner | None = field(default=None, init=False)
-    # The last plan() and what it was planned from: the files (the same object), the server kind, the history, owed.
-    _last_plan: tuple[MigrationSet, bool | None, list[HistoryRow], tuple[HistoryRow, ...], Plan] | None = field(
-        default=None, init=False, repr=False)
+    # The last plan(): the files it was planned from (the same object), the rest of what it was planned from (the
+    # server kind, the history, owed), and the plan.
+    _last_plan: tuple[MigrationSet, tuple[bool | None, list[HistoryRow], tuple[HistoryRow, ...]], Plan] | None = \
+        field(default=None, init=False, repr=False)
     # The database size before and after `up` feeds the run summary. A fleet target has no summary of its own (its
     # `target_done` event carries its outcome and count), and on PostgreSQL the size walks every file of the
     # database -- a schema fleet's shared database is the largest there is -- so a fleet target does not measure it.
@@ -81,15 +82,17 @@ class CommandRun:
         (Driver.owed_callbacks, read with it)."""
         # `up` plans before the lock and again under it; usually the history read under the lock is the one read
         # before, and planning 1,000 files again would cost milliseconds of the run's start for the same plan.
-        given, server, rows = files, self.sessions.mariadb, list(history)
+        server = self.sessions.mariadb
+        inputs = (server, list(history), owed)
         last = self._last_plan
-        if last is not None and last[0] is given and last[1] == server and last[3] == owed and last[2] == rows:
-            return last[4]
+        if last is not None and last[0] is files and last[1] == inputs:
+            return last[2]
+        given = files
         if files.listed and server is not None:
             files = self._for_server(files, "mariadb" if server else "mysql")
         plan = plan_for(files, history, self.policy)
         plan = replace(plan, owed=owed) if owed else plan
-        self._last_plan = (given, server, rows, owed, plan)
+        self._last_plan = (given, inputs, plan)
         return plan
 
     def _for_server(self, files: MigrationSet, dbms: str) -> MigrationSet:

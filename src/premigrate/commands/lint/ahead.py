@@ -54,8 +54,7 @@ class LintAhead:
                  log: EventLog) -> None:
         self._lint = lint
         self._log = log
-        self._pending = {m.id for m in migrations}  # given and not reported yet
-        self._index = {m.id: i for i, m in enumerate(migrations)}
+        self._pending = {m.id: i for i, m in enumerate(migrations)}  # given and not reported yet: their index
         self._allowed = 0  # the index of the last file the thread may lint now (AHEAD past the last one asked for)
         self._findings: dict[str, list[Finding]] = {}
         self._failed: Exception | None = None  # what stopped the thread: LintUnavailable, or a bug
@@ -95,11 +94,11 @@ class LintAhead:
     def report(self, migration_id: str) -> None:
         """Log the findings of the file about to run, once; a file lint was not given (or reached only after the run
         stopped it) is not linted here."""
-        if migration_id not in self._pending:
+        index = self._pending.pop(migration_id, None)
+        if index is None:
             return
-        self._pending.discard(migration_id)
         with self._done:
-            self._allowed = max(self._allowed, self._index[migration_id] + AHEAD)
+            self._allowed = max(self._allowed, index + AHEAD)
             self._waited_on = True
             self._done.notify_all()
             while migration_id not in self._findings and not self._finished:
