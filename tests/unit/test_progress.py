@@ -7,6 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from premigrate.engine import progress
 from premigrate.engine.progress import ProgressReport
 from premigrate.model.migrations import load_migrations
 
@@ -44,6 +47,31 @@ class TestProgressReport:
             event, fields["migration"], fields["migrations"], fields["statement"], fields["sql"])
         threading.Event().wait(0.1)
         assert count == len(log.events)  # nothing after the statement ended
+
+    def test_a_quick_statement_costs_nothing_a_report_would_say(self, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+        """The report's fields (the migration's, the abbreviated SQL) are put together only when a report is due:
+        most statements end long before, and for each of them that was work between two round trips."""
+        abbreviated: list[str] = []
+        real = progress._abbreviate  # noqa: SLF001
+        monkeypatch.setattr(progress, "_abbreviate", lambda text: abbreviated.append(text) or real(text))
+        report = ProgressReport(Recorder(), first_after_s=60.0)
+        m = migration(tmp_path)
+        for index in range(1, 4):
+            with report.running(m, index, 3, _statement()):
+                pass
+        assert [] == abbreviated
+
+    def test_the_report_names_the_position_the_statement_started_at(self, tmp_path: Path) -> None:
+        """The executor moves the position on to the next migration; a report still due for a statement of this one
+        names this one's."""
+        log = Recorder()
+        report = ProgressReport(log, interval_s=0.01, first_after_s=0.05)
+        report.position = (1, 2)
+        with report.running(migration(tmp_path), 1, 1, _statement()):
+            report.position = (2, 2)
+            assert log.seen.wait(LIVENESS_S)
+        assert {(1, 2)} == {(fields["migration"], fields["migrations"]) for _, fields in log.events}
 
     def test_statements_sent_together_are_reported_as_a_range(self, tmp_path: Path) -> None:
         """A migration sent in one message (engine/together.py): the report names statements 1 to n, and says they

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
@@ -75,7 +75,14 @@ class HistoryRow:
         return self.state == STATE_IN_PROGRESS and self.statement_started > self.statements_done
 
     def evolve(self, **changes: Any) -> HistoryRow:
-        return replace(self, **changes)
+        """A copy with `changes`, as dataclasses.replace makes it (unknown names refused the same way), at under half
+        its cost: a MySQL run evolves a row about six times per migration, between round trips. The fields are
+        plain values with no __post_init__, so a copy of the instance dict is a complete row."""
+        if not _ROW_FIELDS.issuperset(changes):
+            raise TypeError(f"HistoryRow has no field {', '.join(sorted(changes.keys() - _ROW_FIELDS))}")
+        row = object.__new__(self.__class__)
+        row.__dict__.update(self.__dict__, **changes)
+        return row
 
     def values(self) -> tuple[Any, ...]:
         return (
@@ -84,6 +91,9 @@ class HistoryRow:
             self.statements_total, self.statement_started, " ".join(self.statement_hashes), self.error,
             self.premigrate_version,
         )
+
+
+_ROW_FIELDS = frozenset(f.name for f in fields(HistoryRow))
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from pymysql.constants import SERVER_STATUS
 
 from premigrate.drivers.base import ConnectFailed, DriverSettings, SqlError, shutdown_socket
 from premigrate.drivers.history import SqlHistoryMixin
+from premigrate.drivers.mysql_literals import KeptLiterals
 from premigrate.drivers.mysql_session import COM_RESET_CONNECTION, MySQLSessionMixin
 from premigrate.model.dsn import Dsn
 from premigrate.model.session_effects import may_change_session, may_switch_database
@@ -77,6 +78,7 @@ class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
         self.settings = settings
         self._connect_kwargs = connect_kwargs
         self._thread_id = conn.thread_id()  # type: ignore[no-untyped-call]
+        self._literals = KeptLiterals()  # the history writes' parameters, bound
         # Qualified with the URL's database: a migration's `USE other_db` must not move premigrate's bookkeeping.
         self._history_ref = (_quote_ident(dsn.database) + "." if dsn.database else "") + _quote_ident(settings.table)
         self._statement_read_timeout = self._url_float("read_timeout")
@@ -218,7 +220,7 @@ class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
         self.statements_sent += 1
         try:
             with self.conn.cursor() as cur:
-                cur.execute(sql, params)
+                cur.execute(self._literals.bind(self.conn, sql, params))
         except (pymysql.err.MySQLError, OSError) as exc:
             raise self.map_error(exc) from exc
 
@@ -228,7 +230,8 @@ class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
         self.statements_sent += 1
         try:
             with self.conn.cursor() as cur:
-                return int(cur.execute(sql, params))  # rows matched (CLIENT.FOUND_ROWS), not only rows changed
+                # rows matched (CLIENT.FOUND_ROWS), not only rows changed
+                return int(cur.execute(self._literals.bind(self.conn, sql, params)))
         except (pymysql.err.MySQLError, OSError) as exc:
             raise self.map_error(exc) from exc
 
@@ -238,7 +241,7 @@ class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
         self.statements_sent += 1
         try:
             with self.conn.cursor() as cur:
-                cur.execute(sql, params)
+                cur.execute(self._literals.bind(self.conn, sql, params))
                 return list(cur.fetchall())
         except (pymysql.err.MySQLError, OSError) as exc:
             raise self.map_error(exc) from exc

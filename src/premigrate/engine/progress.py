@@ -28,6 +28,8 @@ from premigrate.model.sql import Statement
 INTERVAL_S = 10.0
 FIRST_AT_A_TERMINAL_S = 3.0
 SQL_LIMIT = 60
+# What runs: the migration, statement index, statement count, the statement, the last one sent with it, position.
+_Running = tuple[Migration, int, int, Statement, "int | None", "tuple[int, int] | None"]
 IDLE_EXIT_S = 1.0
 
 
@@ -42,7 +44,7 @@ class ProgressReport:
         self.clock = clock
         self.position: tuple[int, int] | None = None  # migration k of N in this run, set by the executor
         self._changed = threading.Condition()
-        self._current: tuple[dict[str, Any], float] | None = None
+        self._current: tuple[_Running, float] | None = None  # the running statement, since (clock time)
         self._thread: threading.Thread | None = None
         self._wakes_at = 0.0  # when the thread wakes by itself (clock time); 0 while it is awake
 
@@ -51,15 +53,11 @@ class ProgressReport:
                 last: int | None = None) -> Iterator[None]:
         """Statement `index` of `statements` runs; with `last`, statements `index` to `last` were sent in one
         message (engine/together.py), and which of them runs is not known here: the report names the range."""
-        fields: dict[str, Any] = dict(migration_fields(migration), statement=index, statements=statements,
-                                      line=statement.line, sql=_abbreviate(statement.text))
-        if last is not None:
-            fields.update(last_statement=last, sent_together=True)
-        if self.position is not None:
-            fields.update(migration=self.position[0], migrations=self.position[1])
+        # What the report would say is put together only when one is due: most statements end long before.
+        running = (migration, index, statements, statement, last, self.position)
         with self._changed:
             started = self.clock()
-            self._current = (fields, started)
+            self._current = (running, started)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._report, name="premigrate-progress", daemon=True)
                 self._thread.start()
@@ -82,12 +80,14 @@ class ProgressReport:
                         self._thread = None
                         return
                     continue
-                fields, started = current
+                running, started = current
+                fields: dict[str, Any] | None = None
                 due = started + self.first_after_s
                 while self._current is current:
                     if due > self.clock():
                         self._sleep_until(due)
                         continue
+                    fields = fields or _fields(*running)
                     self.log.info("migration_progress", **fields, elapsed_s=round(self.clock() - started))
                     due += self.interval_s
 
@@ -99,6 +99,17 @@ class ProgressReport:
         self._wakes_at = when
         self._changed.wait(max(0.0, when - self.clock()))
         self._wakes_at = 0.0  # awake: a statement that starts now is seen without a notify
+
+
+def _fields(migration: Migration, index: int, statements: int, statement: Statement, last: int | None,
+            position: tuple[int, int] | None) -> dict[str, Any]:
+    fields: dict[str, Any] = dict(migration_fields(migration), statement=index, statements=statements,
+                                  line=statement.line, sql=_abbreviate(statement.text))
+    if last is not None:
+        fields.update(last_statement=last, sent_together=True)
+    if position is not None:
+        fields.update(migration=position[0], migrations=position[1])
+    return fields
 
 
 def _abbreviate(text: str) -> str:
