@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
 
+from premigrate.held_events import release_first
 from premigrate.model.dsn import REDACTED
 from premigrate.model.sql_secrets import credentials_in, redact_credentials
 from premigrate.stand_ins import after_import, import_without
@@ -297,6 +298,7 @@ def configure(*, log_format: str = "json", level: str = "info", secrets: Iterabl
     global _active, _live, _logger
     _active = SecretScrubber(secrets)
     chain: list[Any] = [
+        release_first,  # events held back by a run (held_events.py) are written before this one
         add_log_level,
         _timestamp,
         _exception,

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from premigrate import __version__, collector, kept
+from premigrate import __version__, collector, held_events, kept
 from premigrate.config import OFFLINE_COMMANDS, OPTIONS_BY_DEST, Config, load_config, resolve_option
 from premigrate.errors import Interrupted, PremigrateError, UsageError
 from premigrate.engine.interrupts import SignalGuard
@@ -80,6 +80,7 @@ def run() -> NoReturn:
     flushed first.
     """
     code = main()
+    held_events.release()  # a run's last held events, if an exit path came past the executor's own release
     kept.save()  # the dataclass methods and patterns this run compiled (premigrate/kept.py)
     for stream in (sys.stdout, sys.stderr):
         try:

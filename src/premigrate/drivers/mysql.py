@@ -16,6 +16,7 @@ from pymysql.constants import SERVER_STATUS
 from premigrate.drivers.base import ConnectFailed, DriverSettings, SqlError, shutdown_socket
 from premigrate.drivers.history import SqlHistoryMixin
 from premigrate.drivers.mysql_literals import KeptLiterals
+from premigrate.drivers.mysql_send import execute_releasing
 from premigrate.drivers.mysql_session import COM_RESET_CONNECTION, MySQLSessionMixin
 from premigrate.model.dsn import Dsn
 from premigrate.model.session_effects import may_change_session, may_switch_database
@@ -70,6 +71,7 @@ class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
     table_names_fold_case: ClassVar[bool] = True
     code_field: ClassVar[str] = "errno"
     param: ClassVar[str] = "%s"
+    releases_held_events: ClassVar[bool] = True  # once a statement is sent (drivers/mysql_send.py)
 
     def __init__(self, conn: pymysql.connections.Connection, dsn: Dsn, settings: DriverSettings,
                  connect_kwargs: dict[str, Any]) -> None:
@@ -259,8 +261,8 @@ class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
             self._session_touched = True
         try:
             with self.conn.cursor() as cur:
-                # args=None: PyMySQL leaves % alone, so migration SQL needs no escaping.
-                cur.execute(statement)
+                # Without parameters PyMySQL leaves % alone, so migration SQL needs no escaping.
+                log_failure = execute_releasing(self.conn, cur, statement)
                 # Affected rows of the statement itself (found rows: the session has CLIENT.FOUND_ROWS), read
                 # before the result sets of a CALL are drained.
                 count = cur.rowcount
@@ -270,6 +272,8 @@ class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
             raise self.map_error(exc) from exc
         finally:
             self.conn._read_timeout = self._connect_kwargs["read_timeout"]  # type: ignore[attr-defined]
+        if log_failure is not None:
+            raise log_failure
         return count if isinstance(count, int) and count >= 0 else None
 
     def map_error(self, exc: BaseException) -> Exception:

@@ -15,6 +15,7 @@ from premigrate.engine.lockwait import BlockerWatch, LockBusy, Timeouts, describ
 from premigrate.engine.runstats import RunStats
 from premigrate.errors import ConnectionLost, MigrationFailed
 from premigrate.eventlog import EventLog
+from premigrate.held_events import hold_or_log
 from premigrate.log import learn_credentials
 from premigrate.model.durations import format_duration
 from premigrate.model.history import migration_fields
@@ -87,8 +88,8 @@ class StatementAttempts:
         rows, per_statement = self.row_counts(statements)
         stats.applied += 1
         stats.rows_affected += rows
-        self.log.info("migration_applied", **migration_fields(migration), duration_ms=self.ms(started),
-                      statements=statements, rows_affected=rows, rows_affected_per_statement=per_statement)
+        hold_or_log(self.log, "migration_applied", **migration_fields(migration), duration_ms=self.ms(started),
+                    statements=statements, rows_affected=rows, rows_affected_per_statement=per_statement)
         return rows
 
     def execute(self, migration: Migration, statements: Sequence[Statement], index: int, started: float, *,

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
-from functools import partial
 from typing import TYPE_CHECKING
 
 from premigrate.config import Config
@@ -35,6 +34,7 @@ from premigrate.engine.together import OneMessage
 from premigrate.engine.tracing import NOOP, Span, Tracer
 from premigrate.errors import ConnectionLost, LockLost, MigrationFailed, PremigrateError
 from premigrate.eventlog import EventLog
+from premigrate.held_events import ReleasingLog, hold_or_log, release as release_held
 from premigrate.model.history import digests, migration_fields, row_for
 from premigrate.model.migrations import Migration
 from premigrate.model.modes import MODE_TEXT, Mode, StepShapes
@@ -57,7 +57,8 @@ class Executor(OwnWrites):
         self.driver = driver
         self.shapes = shapes
         self.config = config
-        self.log = log
+        # Some events are written once the next statement is sent, while the server runs it (held_events.py).
+        self.log = ReleasingLog(log, holding=getattr(driver, "releases_held_events", False))
         self.lock = lock
         self.guard = guard
         self.clock = clock
@@ -67,9 +68,9 @@ class Executor(OwnWrites):
         self.tracer = tracer
         self.announce: Callable[[str], None] | None = None  # see OwnWrites.before_step
         # A person reading console output hears of a long statement sooner than a log pipeline does.
-        progress = ProgressReport(log, first_after_s=FIRST_AT_A_TERMINAL_S if config.log_format == "console"
+        progress = ProgressReport(self.log, first_after_s=FIRST_AT_A_TERMINAL_S if config.log_format == "console"
                                   else INTERVAL_S)
-        self.attempts = StatementAttempts(driver, log, clock, self.timeouts,
+        self.attempts = StatementAttempts(driver, self.log, clock, self.timeouts,
                                           lock.watch if lock is not None else None, tracer, progress)
         self.session_timeouts = SessionTimeouts(driver)
         self.stepwise = StepwiseRun(self)
@@ -123,21 +124,6 @@ class Executor(OwnWrites):
                 self.driver.set_timeouts(timeouts.lock, timeouts.statement, local=True)
             yield
 
-    def record_quietly(self, row: HistoryRow) -> None:
-        """Record a failure: through the lock session (premigrate's own), else through the migration session."""
-        lock = self.lock if self.lock is not None and self.lock.usable and self.lock.lost is None else None
-        attempts: list[Callable[[], None]] = [partial(self.driver.update_row, row)]
-        if lock is not None and self.own_session:
-            attempts.insert(0, partial(self.update_row, row))
-        elif lock is not None:
-            attempts.append(partial(lock.session.update_row, row))
-        for attempt in attempts:
-            try:
-                attempt()
-                return
-            except BaseException as exc:  # noqa: BLE001 - the statement's error matters more than this one
-                self.log.warning("history_update_failed", migration_id=row.migration_id, error=str(exc))
-
     def _callback(self, event: str, migration: Migration, *, in_transaction: bool = False) -> None:
         if self.callbacks is not None:
             self.callbacks.run(self.driver, event, in_transaction=in_transaction, migration_id=migration.id)
@@ -171,6 +157,8 @@ class Executor(OwnWrites):
                 self.one_message.settle(cancel=not isinstance(exc, ConnectionLost))
                 self.stepwise.withdraw_row_ahead(exc)
                 raise
+            finally:
+                release_held()  # the last migration's migration_applied: no statement follows it
 
     def migration_span(self, migration: Migration, direction: str) -> AbstractContextManager[Span]:
         version = str(migration.version) if migration.version is not None else None
@@ -186,8 +174,8 @@ class Executor(OwnWrites):
         timeouts = self.timeouts(migration)
         if not statements:
             self.log.warning("migration_empty", **fields, note="the up part has no statements; recorded as applied")
-        self.log.info("migration_started", **fields, statements=len(statements), transaction=MODE_TEXT[mode],
-                      reason=step.reason)
+        hold_or_log(self.log, "migration_started", **fields, statements=len(statements),
+                    transaction=MODE_TEXT[mode], reason=step.reason)
         started = self.clock()
         self.attempts.rows.clear()
         try:

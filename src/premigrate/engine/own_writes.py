@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ from premigrate.drivers.base import Driver, HistoryRow
 from premigrate.engine.attempts import SessionTimeouts, StatementAttempts
 from premigrate.engine.sessions import HeldLock
 from premigrate.errors import ConnectionLost
+from premigrate.eventlog import EventLog
 from premigrate.model.migrations import Migration
 from premigrate.model.planner import Step
 
@@ -27,6 +29,7 @@ class OwnWrites:
     """premigrate's own writes and the checks around them (see the module docstring)."""
 
     driver: Driver
+    log: EventLog
     lock: HeldLock | None
     own_session: bool
     attempts: StatementAttempts
@@ -60,6 +63,21 @@ class OwnWrites:
         self.check_lock()
         with self.bookkeeping() as book:
             book.delete_row(migration_id)
+
+    def record_quietly(self, row: HistoryRow) -> None:
+        """Record a failure: through the lock session (premigrate's own), else through the migration session."""
+        lock = self.lock if self.lock is not None and self.lock.usable and self.lock.lost is None else None
+        attempts: list[Callable[[], None]] = [partial(self.driver.update_row, row)]
+        if lock is not None and self.own_session:
+            attempts.insert(0, partial(self.update_row, row))
+        elif lock is not None:
+            attempts.append(partial(lock.session.update_row, row))
+        for attempt in attempts:
+            try:
+                attempt()
+                return
+            except BaseException as exc:  # noqa: BLE001 - the statement's error matters more than this one
+                self.log.warning("history_update_failed", migration_id=row.migration_id, error=str(exc))
 
     def check_lock(self, *, with_next_statement: bool = False) -> None:
         """Before each migration and each history write that is not conditional on the lock: LockLost if lost
