@@ -14,6 +14,9 @@ The order of the log stays the order of the run:
   (a test's recorder);
 - what is held is written at the latest when the executor's run ends, and before the process exits (cli.run).
 A held event's fields are taken when it is held; its timestamp when it is written, at most one round trip later.
+
+The same wait serves bookkeeping that needs nothing the statement changes (Later): the history rows to write once it
+is done are made while it runs, on the run's own thread, and asked for when its answer is back.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, MutableMapping
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 from premigrate.eventlog import EventLog
+
+T = TypeVar("T")
 
 _held: deque[tuple[Callable[..., Any], str, dict[str, Any]]] = deque()
 _lock = threading.RLock()  # hold() on a thread that is releasing (a held event's own code) must not wait on itself
@@ -105,3 +110,58 @@ def hold_or_log(log: EventLog, event: str, **fields: Any) -> None:
         log.hold(event, **fields)
     else:
         log.info(event, **fields)
+
+
+# -- work for the next wait ---------------------------------------------------------------------------------------
+
+_work = threading.local()  # .queue: this thread's Later values not computed yet, oldest first
+
+
+class Later(Generic[T]):
+    """`compute()`, done while the next statement runs where the driver writes held events once it has sent one
+    (run_work), else when first asked for (get). For bookkeeping that needs nothing the statement changes (the
+    history rows to write after it), so that it is off the time between the answer and the next write. Raises from
+    get() what compute() raised, as if computed there."""
+
+    def __init__(self, compute: Callable[[], T], *, overlap: bool) -> None:
+        self._compute: Callable[[], T] | None = compute
+        self._value: T | None = None
+        self._error: Exception | None = None
+        if overlap:
+            queue: list[Later[Any]] | None = getattr(_work, "queue", None)
+            if queue is None:
+                queue = _work.queue = []
+            queue.append(self)
+
+    def run(self) -> None:
+        compute, self._compute = self._compute, None
+        if compute is None:
+            return
+        try:
+            self._value = compute()
+        except Exception as exc:  # noqa: BLE001 - raised by get(), where the caller would have computed it
+            self._error = exc
+        except BaseException:  # a signal: computed again when asked for
+            self._compute = compute
+            raise
+
+    def get(self) -> T:
+        self.run()
+        if self._error is not None:
+            raise self._error
+        return cast(T, self._value)
+
+    def drop(self) -> None:
+        """Not needed after all (the statement failed): never computed."""
+        self._compute = None
+
+
+def has_work() -> bool:
+    return bool(getattr(_work, "queue", None))
+
+
+def run_work() -> None:
+    """This thread's Later values, computed now (the driver has just sent a statement and waits for it)."""
+    queue: list[Later[Any]] | None = getattr(_work, "queue", None)
+    while queue:
+        queue.pop(0).run()

@@ -111,3 +111,42 @@ def test_a_held_events_own_trip_through_the_chain_writes_no_later_one_before_it(
     held_events.hold(through_the_chain, "migration_started", {})
     held_events.release()
     assert ["migration_applied", "migration_started"] == seen
+
+
+def test_later_work_waits_for_the_next_send_where_the_driver_makes_room() -> None:
+    calls: list[str] = []
+    overlapped = held_events.Later(lambda: calls.append("overlapped") or 1, overlap=True)
+    inline = held_events.Later(lambda: calls.append("inline") or 2, overlap=False)
+    assert [] == calls and held_events.has_work()
+    held_events.run_work()  # what the MySQL driver does once a statement is sent
+    assert ["overlapped"] == calls and not held_events.has_work()
+    assert (1, 2) == (overlapped.get(), inline.get())
+    assert (1, 2) == (overlapped.get(), inline.get())  # computed once each
+    assert ["overlapped", "inline"] == calls
+
+
+def test_later_raises_where_it_is_asked_for_and_a_dropped_one_never_runs() -> None:
+    def fails() -> int:
+        raise ValueError("bad next file")
+
+    failing = held_events.Later(fails, overlap=True)
+    dropped = held_events.Later(lambda: pytest.fail("computed after all"), overlap=True)
+    dropped.drop()
+    held_events.run_work()  # neither raises here
+    with pytest.raises(ValueError, match="bad next file"):
+        failing.get()
+
+
+def test_later_interrupted_by_a_signal_is_computed_again_when_asked_for() -> None:
+    attempts: list[int] = []
+
+    def compute() -> int:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise KeyboardInterrupt
+        return 7
+
+    later = held_events.Later(compute, overlap=True)
+    with pytest.raises(KeyboardInterrupt):
+        held_events.run_work()
+    assert 7 == later.get()

@@ -6,6 +6,7 @@ DDL commits implicitly here, so transactional_ddl is False: the runner records p
 from __future__ import annotations
 
 import math
+from functools import partial
 import ssl
 from datetime import datetime, timezone
 from typing import Any, ClassVar, cast
@@ -255,14 +256,10 @@ class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
             self._send_held_set()
         self.conn._read_timeout = self._statement_read_timeout  # type: ignore[attr-defined]
         self.statements_sent += 1
-        if may_switch_database(statement, "mysql"):
-            self._database_unsure = True
-        if not self._session_touched and may_change_session(statement):
-            self._session_touched = True
         try:
             with self.conn.cursor() as cur:
-                # Without parameters PyMySQL leaves % alone, so migration SQL needs no escaping.
-                log_failure = execute_releasing(self.conn, cur, statement)
+                # No parameters: PyMySQL leaves % alone. _screen runs once the statement is sent.
+                log_failure = execute_releasing(self.conn, cur, statement, partial(self._screen, statement))
                 # Affected rows of the statement itself (found rows: the session has CLIENT.FOUND_ROWS), read
                 # before the result sets of a CALL are drained.
                 count = cur.rowcount
@@ -275,6 +272,10 @@ class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
         if log_failure is not None:
             raise log_failure
         return count if isinstance(count, int) and count >= 0 else None
+
+    def _screen(self, statement: str) -> None:
+        self._database_unsure = self._database_unsure or may_switch_database(statement, "mysql")
+        self._session_touched = self._session_touched or may_change_session(statement)
 
     def map_error(self, exc: BaseException) -> Exception:
         errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None

@@ -20,7 +20,6 @@ from premigrate.log import learn_credentials
 from premigrate.model.durations import format_duration
 from premigrate.model.history import migration_fields
 from premigrate.model.migrations import Migration
-from premigrate.model.session_effects import may_switch_database
 from premigrate.model.sql import Statement
 
 T = TypeVar("T")
@@ -105,10 +104,10 @@ class StatementAttempts:
                 reported = execute_statement(self.driver, statement)
                 self.rows[index] = count = rows_affected(statement.text, reported)
                 span.set("premigrate.rows_affected", count)
-            if may_switch_database(statement.text, self.driver.dialect):
-                current = self.driver.database_changed()
-                if current is not None:
-                    raise self.switched(migration, current, index, statement.line)
+            # Asks the server only after a statement that may have switched it (the driver tracks that).
+            current = self.driver.database_changed()
+            if current is not None:
+                raise self.switched(migration, current, index, statement.line)
         except SqlError as exc:
             if exc.lock_contention:
                 raise LockBusy(exc, index, blockers, migration, statements) from exc

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import partial
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from premigrate.drivers.base import (
     STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK, HistoryRow, SqlError,
@@ -20,6 +20,7 @@ from premigrate.drivers.base import (
 from premigrate.engine.attempts import EVENT_DOWN_FAILED
 from premigrate.engine.lockwait import LockBusy, Timeouts
 from premigrate.errors import ConnectionLost, Interrupted, LockLost, MigrationFailed
+from premigrate.held_events import Later
 from premigrate.model import transactions
 from premigrate.model.history import PrefixHasher, migration_fields
 from premigrate.model.migrations import Migration
@@ -32,6 +33,14 @@ if TYPE_CHECKING:
     from premigrate.engine.executor import Executor
 
 
+class _After(NamedTuple):
+    """StepwiseRun._after's rows (see there)."""
+    done: HistoryRow
+    next: HistoryRow | None
+    hashes: tuple[str, ...] | None = None
+    ahead: Later[HistoryRow | None] | None = None
+
+
 class StepwiseRun:
     """The stepwise mode of one executor. Holds the next migration's first row when it was written ahead."""
 
@@ -41,6 +50,8 @@ class StepwiseRun:
         self.attempts = executor.attempts
         self.written_ahead: HistoryRow | None = None  # the next migration's first row, already written
         self.prefix = PrefixHasher(())  # the prefix hash of the migration being run (model/history.py)
+        # Bookkeeping is done while a statement runs where the driver makes room for it (held_events.Later).
+        self.overlap = bool(getattr(executor.driver, "releases_held_events", False))
 
     def apply(self, step: Step, statements: Sequence[Statement], started: float, timeouts: Timeouts,
               following: Step | None = None) -> None:
@@ -124,34 +135,44 @@ class StepwiseRun:
                         following: Step | None) -> None:
         """Statement by statement, one history write per statement: "k done and k+1 started" in the same write."""
         # Progress rows carry one hash of the done part, advanced statement by statement: constant-size writes.
-        prefix = self.prefix = PrefixHasher(statements)
+        self.prefix = PrefixHasher(statements)
         blocks = {b.first: b for b in self.executor.shapes.blocks(migration, statements)}
         index = row.statements_done + 1
+        after: _After | None = None
         while index <= len(statements):
             block = blocks.get(index)
             if block is not None:
                 row = self._run_block(migration, statements, row, recorded, block, started, timeouts)
-                recorded = row
+                recorded, after = row, None
                 index = block.last + 1
                 continue
-            wanted = row.evolve(statement_started=index)
+            wanted = after.next if after is not None and after.next is not None else row.evolve(statement_started=index)
             if wanted != recorded:
                 self.executor.update_row(wanted)
             row = recorded = wanted
-            self._run_one(migration, statements, index, row, started, timeouts)
-            row = row.evolve(statements_done=index, statement_hashes=prefix.progress(index))
+            # The rows to write after the statement, made while the server runs it (held_events.Later).
+            later = Later(partial(self._after, row, index, len(statements), blocks, following), overlap=self.overlap)
+            try:
+                self._run_one(migration, statements, index, row, started, timeouts)
+            except BaseException:
+                later.drop()
+                raise
+            after = later.get()
+            row = after.done
             index += 1
         final = row.evolve(state=STATE_APPLIED, applied_at=datetime.now(timezone.utc),
                            execution_ms=self.attempts.ms(started), statements_done=len(statements),
-                           statement_started=len(statements), statement_hashes=prefix.recorded(len(statements)),
-                           error=None)
+                           statement_started=len(statements), error=None,
+                           statement_hashes=after.hashes if after is not None and after.hashes is not None
+                           else self.prefix.recorded(len(statements)))
         try:
             self.executor.check_session(migration)
         except MigrationFailed as exc:
             self._record(row.evolve(state=STATE_FAILED, error=str(exc)))
             raise
         # A change with a verify script to run is not final yet: the next one's row waits (engine/change_verify.py).
-        ahead = None if self.executor.change_verify.wanted(migration) else self._row_ahead(following)
+        ahead = None if self.executor.change_verify.wanted(migration) else (
+            after.ahead.get() if after is not None and after.ahead is not None else self._row_ahead(following))
         if ahead is None:
             self.executor.update_row(final)
             return
@@ -159,6 +180,18 @@ class StepwiseRun:
         with self.executor.bookkeeping() as book:
             book.finish_and_start(final, ahead)
         self.written_ahead = ahead
+
+    def _after(self, row: HistoryRow, index: int, total: int, blocks: dict[int, Block],
+               following: Step | None) -> _After:
+        """What _run_statements writes once statement `index` is done: the row saying so, the next statement's
+        "started" row, or after the last one its statements' hashes and the next migration's first row (its
+        failure, if making it fails, raised where it is asked for)."""
+        done = row.evolve(statements_done=index, statement_hashes=self.prefix.progress(index))
+        if index < total:
+            return _After(done, None if index + 1 in blocks else done.evolve(statement_started=index + 1))
+        ahead = Later(partial(self._row_ahead, following), overlap=False)
+        ahead.run()
+        return _After(done, None, self.prefix.recorded(total), ahead)
 
     def _record(self, row: HistoryRow) -> None:
         """A failure's row, written once: with the full list of the done statements' hashes (not the prefix hash
