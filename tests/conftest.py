@@ -16,11 +16,27 @@ def dialect(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def db(dialect: str, tmp_path: Path) -> Iterator[TestDatabase]:
     """An empty database of the parametrised dialect, created for this test and dropped after it."""
+    yield from _database(dialect, tmp_path)
+
+
+def _database(dialect: str, tmp_path: Path) -> Iterator[TestDatabase]:
     database = TestDatabase.create(dialect, tmp_path)
     try:
         yield database
     finally:
         database.drop()
+
+
+@pytest.fixture
+def postgres(tmp_path: Path) -> Iterator[TestDatabase]:
+    """An empty PostgreSQL database, for a test about that server alone; dropped after the test."""
+    yield from _database("postgresql", tmp_path)
+
+
+@pytest.fixture
+def mariadb(tmp_path: Path) -> Iterator[TestDatabase]:
+    """An empty MariaDB/MySQL database, for a test about that server alone; dropped after the test."""
+    yield from _database("mysql", tmp_path)
 
 
 @pytest.fixture

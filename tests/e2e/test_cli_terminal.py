@@ -4,12 +4,10 @@ interruption says, check --wait."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 import signal
 import time
 from urllib.parse import urlsplit
 
-import pytest
 from pathlib import Path
 
 from premigrate.cli import interruption_note, summary_counts
@@ -280,15 +278,6 @@ class TestAtATerminal:
         for args in (("new", "add a thing"), ("lint",)):
             loaded = run_cli(*args, env=env).find("config_loaded")[0]
             assert set() == {"database", "database_source", "wait_timeout_s"} & set(loaded), args
-
-
-@pytest.fixture
-def postgres(tmp_path: Path) -> Iterator[TestDatabase]:
-    database = TestDatabase.create("postgresql", tmp_path)
-    try:
-        yield database
-    finally:
-        database.drop()
 
 
 class TestLongStatements:

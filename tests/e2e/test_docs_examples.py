@@ -12,7 +12,6 @@ import json
 import re
 import shutil
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -102,24 +101,6 @@ def example_folder(tmp_path: Path) -> Path:
 
 def sqlite(*args: str, cwd: Path) -> CliResult:
     return run_cli(*args, env={"DATABASE_URL": SQLITE_URL}, cwd=cwd)
-
-
-@pytest.fixture
-def postgres(tmp_path: Path) -> Iterator[TestDatabase]:
-    database = TestDatabase.create("postgresql", tmp_path)
-    try:
-        yield database
-    finally:
-        database.drop()
-
-
-@pytest.fixture
-def mariadb(tmp_path: Path) -> Iterator[TestDatabase]:
-    database = TestDatabase.create("mysql", tmp_path)
-    try:
-        yield database
-    finally:
-        database.drop()
 
 
 def test_every_marked_example_is_run() -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +21,6 @@ from tests.support import TestDatabase
 LIVENESS_S = 30.0
 
 
-@pytest.fixture
-def mysql_db(tmp_path: Path) -> Iterator[TestDatabase]:
-    db = TestDatabase.create("mysql", tmp_path)
-    try:
-        yield db
-    finally:
-        db.drop()
-
-
 def _running(watcher: Any, thread_id: int) -> str | None:
     with watcher.cursor() as cur:
         cur.execute("SELECT info FROM information_schema.processlist WHERE id = %s", (thread_id,))
@@ -38,8 +28,8 @@ def _running(watcher: Any, thread_id: int) -> str | None:
     return row[0] if row else None
 
 
-def test_held_events_are_written_while_the_server_runs_the_statement(mysql_db: TestDatabase) -> None:
-    conn, watcher = mysql_db.connect(), mysql_db.connect()
+def test_held_events_are_written_while_the_server_runs_the_statement(mariadb: TestDatabase) -> None:
+    conn, watcher = mariadb.connect(), mariadb.connect()
     try:
         seen: list[str | None] = []
         screened: list[int] = []
@@ -64,8 +54,8 @@ def test_held_events_are_written_while_the_server_runs_the_statement(mysql_db: T
         watcher.close()
 
 
-def test_a_failure_to_write_them_is_returned_and_the_session_stays_in_step(mysql_db: TestDatabase) -> None:
-    conn = mysql_db.connect()
+def test_a_failure_to_write_them_is_returned_and_the_session_stays_in_step(mariadb: TestDatabase) -> None:
+    conn = mariadb.connect()
     try:
         def broken(event: str) -> None:
             raise OSError("stderr closed")
@@ -82,9 +72,9 @@ def test_a_failure_to_write_them_is_returned_and_the_session_stays_in_step(mysql
         conn.close()
 
 
-def test_a_statement_that_is_never_sent_is_still_looked_at(mysql_db: TestDatabase) -> None:
+def test_a_statement_that_is_never_sent_is_still_looked_at(mariadb: TestDatabase) -> None:
     """The session is gone before the send: the driver's look at the statement still happens, once."""
-    conn = mysql_db.connect()
+    conn = mariadb.connect()
     screened: list[str] = []
     conn.close()
     with pytest.raises(pymysql.err.InterfaceError), conn.cursor() as cur:
@@ -92,15 +82,23 @@ def test_a_statement_that_is_never_sent_is_still_looked_at(mysql_db: TestDatabas
     assert ["looked"] == screened
 
 
-def test_up_writes_each_event_once_in_the_runs_order(mysql_db: TestDatabase, tmp_path: Path,
-                                                     capfd: pytest.CaptureFixture[str]) -> None:
+def _up(db: TestDatabase, tmp_path: Path, capfd: pytest.CaptureFixture[str], files: dict[str, str]
+        ) -> tuple[int, list[dict[str, Any]]]:
+    """`up` in this process over a folder of `files`: its exit code and its JSON events."""
     folder = tmp_path / "m"
     folder.mkdir()
-    for i in range(1, 4):
-        (folder / f"{i:03d}_t{i}.sql").write_text(f"CREATE TABLE t{i} (id int);\nCREATE INDEX t{i}_id ON t{i} (id);\n")
-    (folder / "004_bad.sql").write_text("CREATE TABLE t4 (id int);\nSELEC 1;\n")
-    assert 4 == main(["up", "--dir", str(folder), "--log-format", "json"], {"DATABASE_URL": mysql_db.url})
-    events = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")]
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    code = main(["up", "--dir", str(folder), "--log-format", "json"], {"DATABASE_URL": db.url})
+    return code, [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")]
+
+
+def test_up_writes_each_event_once_in_the_runs_order(mariadb: TestDatabase, tmp_path: Path,
+                                                     capfd: pytest.CaptureFixture[str]) -> None:
+    files = {f"{i:03d}_t{i}.sql": f"CREATE TABLE t{i} (id int);\nCREATE INDEX t{i}_id ON t{i} (id);\n"
+             for i in range(1, 4)}
+    code, events = _up(mariadb, tmp_path, capfd, files | {"004_bad.sql": "CREATE TABLE t4 (id int);\nSELEC 1;\n"})
+    assert 4 == code
     flow = [(e["event"], e.get("version")) for e in events
             if e["event"] in ("migration_started", "migration_applied", "migration_failed")]
     assert [("migration_started", "1"), ("migration_applied", "1"), ("migration_started", "2"),
@@ -109,22 +107,20 @@ def test_up_writes_each_event_once_in_the_runs_order(mysql_db: TestDatabase, tmp
     assert not held_events.pending()
 
 
-def test_the_last_migration_applied_comes_before_the_lock_is_released(mysql_db: TestDatabase, tmp_path: Path,
+def test_the_last_migration_applied_comes_before_the_lock_is_released(mariadb: TestDatabase, tmp_path: Path,
                                                                        capfd: pytest.CaptureFixture[str]) -> None:
     """No statement follows the last migration: its held migration_applied is written when the run's steps end."""
-    folder = tmp_path / "m"
-    folder.mkdir()
-    for i in range(1, 3):
-        (folder / f"{i:03d}_t{i}.sql").write_text(f"CREATE TABLE t{i} (id int);\n")
-    assert 0 == main(["up", "--dir", str(folder), "--log-format", "json"], {"DATABASE_URL": mysql_db.url})
-    names = [json.loads(line)["event"] for line in capfd.readouterr().err.splitlines() if line.startswith("{")]
+    code, events = _up(mariadb, tmp_path, capfd, {f"{i:03d}_t{i}.sql": f"CREATE TABLE t{i} (id int);\n"
+                                                   for i in range(1, 3)})
+    assert 0 == code
+    names = [e["event"] for e in events]
     assert ["migration_started", "migration_applied", "migration_started", "migration_applied", "lock_released"] == [
         n for n in names if n.startswith("migration_") or n == "lock_released"]
     assert not held_events.pending()
 
 
 def test_the_rows_after_a_statement_are_made_while_the_server_runs_it(
-        mysql_db: TestDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        mariadb: TestDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """engine/stepwise.py: the history rows to write once statement k is done (k done, k+1 started; after the last
     one the final row's hashes and the next migration's first row) are made while the server runs statement k."""
     from premigrate.engine.stepwise import StepwiseRun
@@ -133,7 +129,7 @@ def test_the_rows_after_a_statement_are_made_while_the_server_runs_it(
     folder.mkdir()
     (folder / "001_slow.sql").write_text("DO SLEEP(0.5);\nCREATE TABLE t1 (id int);\n")
     (folder / "002_next.sql").write_text("CREATE TABLE t2 (id int);\n")
-    watcher = mysql_db.connect()
+    watcher = mariadb.connect()
     running: list[str | None] = []
     original = StepwiseRun._after
 
@@ -148,8 +144,8 @@ def test_the_rows_after_a_statement_are_made_while_the_server_runs_it(
 
     monkeypatch.setattr(StepwiseRun, "_after", after)
     try:
-        assert 0 == main(["up", "--dir", str(folder), "--log-format", "json"], {"DATABASE_URL": mysql_db.url})
+        assert 0 == main(["up", "--dir", str(folder), "--log-format", "json"], {"DATABASE_URL": mariadb.url})
     finally:
         watcher.close()
     assert ["DO SLEEP(0.5)"] == running
-    assert ["1", "2"] == [r["version"] for r in mysql_db.history()]
+    assert ["1", "2"] == [r["version"] for r in mariadb.history()]
