@@ -5,7 +5,7 @@ A MySQL run waits for the server after each statement and each history write, an
 every microsecond the client spends between a reply and its next command adds to the run. Two events per migration
 fall in that gap: migration_applied for the migration just recorded, migration_started for the next one. The
 executor holds them (hold), and the MySQL driver writes them (release) once the next statement has been sent, while
-the server runs it (drivers/mysql.py).
+the server runs it (drivers/mysql_send.py).
 
 The order of the log stays the order of the run:
 - every event that goes through premigrate's processor chain first writes what is held (log.py puts
