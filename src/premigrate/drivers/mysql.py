@@ -6,9 +6,9 @@ DDL commits implicitly here, so transactional_ddl is False: the runner records p
 from __future__ import annotations
 
 import math
-from functools import partial
 import ssl
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any, ClassVar, cast
 
 import pymysql

@@ -57,8 +57,10 @@ class Executor(OwnWrites):
         self.driver = driver
         self.shapes = shapes
         self.config = config
-        # Some events are written once the next statement is sent, while the server runs it (held_events.py).
-        self.log = ReleasingLog(log, holding=getattr(driver, "releases_held_events", False))
+        # Where the driver makes room once it has sent a statement, some events and bookkeeping wait for that moment
+        # and are done while the server runs it (held_events.py): here the log, the stepwise rows (StepwiseRun).
+        self.overlaps = bool(getattr(driver, "releases_held_events", False))
+        self.log = ReleasingLog(log, holding=self.overlaps)
         self.lock = lock
         self.guard = guard
         self.clock = clock

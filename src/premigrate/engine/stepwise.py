@@ -50,8 +50,6 @@ class StepwiseRun:
         self.attempts = executor.attempts
         self.written_ahead: HistoryRow | None = None  # the next migration's first row, already written
         self.prefix = PrefixHasher(())  # the prefix hash of the migration being run (model/history.py)
-        # Bookkeeping is done while a statement runs where the driver makes room for it (held_events.Later).
-        self.overlap = bool(getattr(executor.driver, "releases_held_events", False))
 
     def apply(self, step: Step, statements: Sequence[Statement], started: float, timeouts: Timeouts,
               following: Step | None = None) -> None:
@@ -151,7 +149,8 @@ class StepwiseRun:
                 self.executor.update_row(wanted)
             row = recorded = wanted
             # The rows to write after the statement, made while the server runs it (held_events.Later).
-            later = Later(partial(self._after, row, index, len(statements), blocks, following), overlap=self.overlap)
+            later = Later(partial(self._after, row, index, len(statements), blocks, following),
+                          overlap=self.executor.overlaps)
             try:
                 self._run_one(migration, statements, index, row, started, timeouts)
             except BaseException:
