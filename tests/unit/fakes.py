@@ -134,6 +134,12 @@ class FakeDriver:
     def guard_writes(self, key: str, holder: int | None) -> None:
         pass
 
+    def hold_update(self, row: HistoryRow, since: HistoryRow, lost: Any) -> bool:
+        return False
+
+    def drop_held_write(self) -> None:
+        pass
+
     def lock_held(self, key: str) -> bool:
         return not self.broken
 

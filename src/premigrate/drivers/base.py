@@ -136,6 +136,9 @@ class SqlError(PremigrateError):
         # The COMMIT of a migration's transaction failed (a deferred constraint, a serialization failure): every
         # statement ran, and the transaction was rolled back. The executor names the migration (exit 4).
         self.at_commit = False
+        # premigrate's own history write, sent in one message in front of a migration's statement, failed: the
+        # statement did not run (drivers/mysql_write_first.py). Raised as it is, as the write on its own would be.
+        self.own_write = False
 
     @property
     def lacks_privilege(self) -> bool:
@@ -302,6 +305,12 @@ class Driver(Protocol):
         with the SQL this session sends next and before any statement of a migration: a failed check raises
         `lost()` there and nothing sent after the check in the same message takes effect. False: this driver
         does not defer (the caller checks on the lock session itself)."""
+    def hold_update(self, row: HistoryRow, since: HistoryRow, lost: Callable[[], Exception]) -> bool:
+        """Hold update_row(row) to go out with the next statement execute() sends, in the same message and before
+        it, checked against the runner lock like check_later(lost); `since` is the row as last written. False when
+        this session cannot carry it (the caller writes it as usual); then nothing is held."""
+    def drop_held_write(self) -> None:
+        """Forget a write held by hold_update() whose statement will not be sent."""
     def restore_session(self) -> bool:
         """Undo what a migration may have changed in this session's state (role, search_path, timeouts, session
         variables), so that it does not leak into the next migration; the executor calls it between migrations.

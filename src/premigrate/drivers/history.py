@@ -205,6 +205,12 @@ class SqlHistoryMixin:
     def check_later(self, lost: Callable[[], Exception]) -> bool:
         return False
 
+    def hold_update(self, row: HistoryRow, since: HistoryRow, lost: Callable[[], Exception]) -> bool:
+        return False
+
+    def drop_held_write(self) -> None:
+        pass
+
     def restore_session(self) -> bool:
         return False
 

@@ -19,6 +19,7 @@ from premigrate.drivers.history import SqlHistoryMixin
 from premigrate.drivers.mysql_literals import KeptLiterals
 from premigrate.drivers.mysql_send import execute_releasing
 from premigrate.drivers.mysql_session import COM_RESET_CONNECTION, MySQLSessionMixin
+from premigrate.drivers.mysql_write_first import MySQLWriteFirstMixin
 from premigrate.model.dsn import Dsn
 from premigrate.model.session_effects import may_change_session, may_switch_database
 from premigrate.errors import ConnectionLost
@@ -63,7 +64,7 @@ def _open(dsn: Dsn, handshake: dict[str, Any], require_tls: bool) -> pymysql.con
     return open_connection(handshake, require_tls)
 
 
-class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
+class MySQLDriver(MySQLWriteFirstMixin, MySQLSessionMixin, SqlHistoryMixin):
     dialect: ClassVar[str] = "mysql"
     transactional_ddl: ClassVar[bool] = False
     local_timeouts: ClassVar[bool] = False
@@ -218,8 +219,8 @@ class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
     # -- statements ---------------------------------------------------------------------------------------------
 
     def _exec(self, sql: str, params: tuple[Any, ...] | None = None) -> None:
-        if self._held_set:
-            self._send_held_set()
+        if self._held_set or self._held_write is not None:
+            self._send_held()
         self.statements_sent += 1
         try:
             with self.conn.cursor() as cur:
@@ -228,8 +229,8 @@ class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
             raise self.map_error(exc) from exc
 
     def _exec_count(self, sql: str, params: tuple[Any, ...] = ()) -> int:
-        if self._held_set:
-            self._send_held_set()
+        if self._held_set or self._held_write is not None:
+            self._send_held()
         self.statements_sent += 1
         try:
             with self.conn.cursor() as cur:
@@ -239,8 +240,8 @@ class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
             raise self.map_error(exc) from exc
 
     def _fetchall(self, sql: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
-        if self._held_set:
-            self._send_held_set()
+        if self._held_set or self._held_write is not None:
+            self._send_held()
         self.statements_sent += 1
         try:
             with self.conn.cursor() as cur:
@@ -252,14 +253,14 @@ class MySQLDriver(MySQLSessionMixin, SqlHistoryMixin):
     def execute(self, statement: str) -> int | None:
         # No read timeout while a migration statement runs (unless the URL sets read_timeout). PyMySQL applies
         # `_read_timeout` to the socket before every read, so switching it here takes effect for this statement.
-        if self._held_set:
-            self._send_held_set()
+        first = self._take_first()  # a held history write goes out in the same message (mysql_write_first.py)
         self.conn._read_timeout = self._statement_read_timeout  # type: ignore[attr-defined]
         self.statements_sent += 1
         try:
             with self.conn.cursor() as cur:
                 # No parameters: PyMySQL leaves % alone. _screen runs once the statement is sent.
-                log_failure = execute_releasing(self.conn, cur, statement, partial(self._screen, statement))
+                log_failure = (execute_releasing(self.conn, cur, statement, partial(self._screen, statement))
+                               if first is None else self._execute_after(cur, first, statement))
                 # Affected rows of the statement itself (found rows: the session has CLIENT.FOUND_ROWS), read
                 # before the result sets of a CALL are drained.
                 count = cur.rowcount

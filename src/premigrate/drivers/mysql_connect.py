@@ -136,8 +136,10 @@ def connect_kwargs(dsn: Dsn, settings: DriverSettings) -> dict[str, Any]:
         "read_timeout": float_param(params, "read_timeout") or BOOKKEEPING_READ_TIMEOUT,
         "write_timeout": float_param(params, "write_timeout"),
         "program_name": settings.application_name,
-        # Statements are split by premigrate: one per call, so an error names its statement.
-        "client_flag": CLIENT.FOUND_ROWS,
+        # Statements are split by premigrate and sent one per call, so an error names its statement. MULTI_STATEMENTS
+        # lets a history write go out in one message with the statement after it (drivers/mysql_write_first.py);
+        # the mysql client and dbmate's driver send with it on too, so a file's text runs as it would with them.
+        "client_flag": CLIENT.FOUND_ROWS | CLIENT.MULTI_STATEMENTS,
     }
     kwargs.update(ssl_kwargs(params))
     return kwargs

@@ -29,7 +29,7 @@ _TWO_ROWS_IF = (
     f"{_ON_DUPLICATE}")
 _ROW = f"({', '.join(['%s'] * len(HISTORY_COLUMNS))})"
 _TWO_ROWS = f"INSERT INTO {{table}} ({', '.join(HISTORY_COLUMNS)}) VALUES {_ROW}, {_ROW} {_ON_DUPLICATE}"
-_LOCK_NOT_HELD = "premigrate: the runner lock is not held"
+LOCK_NOT_HELD = "premigrate: the runner lock is not held"
 
 
 class MySQLSessionMixin:
@@ -45,6 +45,7 @@ class MySQLSessionMixin:
     _write_guard: tuple[str, tuple[Any, ...]] | None
     _database_unsure: bool = False  # a statement since the last check may have switched the current database
     _session_touched: bool = False  # a statement since the last restore may have changed the session's state
+    _held_write: str | None
 
     if TYPE_CHECKING:  # provided by MySQLDriver and SqlHistoryMixin
         @property
@@ -54,6 +55,7 @@ class MySQLSessionMixin:
         def _exec(self, sql: str, params: tuple[Any, ...] | None = None) -> None: ...
         def _fetchall(self, sql: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]: ...
         def map_error(self, exc: BaseException) -> Exception: ...
+        def _send_held(self) -> None: ...
 
     def database_changed(self) -> str | None:
         """The current database when a statement switched it; asked of the server only after a statement that
@@ -73,11 +75,14 @@ class MySQLSessionMixin:
         user variables, temporary tables, prepared statements and the transaction state go back to a fresh
         session's, without a new login. The character set comes from the session variables it resets: set again,
         with autocommit, in the SET of the next migration's session timeouts (one round trip for all of them), or
-        on its own before any other statement (_send_held_set). Nothing to undo, and no round trip, when every
-        statement since the last restore left the session as it was (execute() tells; the timeouts premigrate sets
-        are tracked by engine/attempts.SessionTimeouts, which keeps them in force when nothing was reset)."""
+        on its own before any other statement (mysql_write_first._send_held). Nothing to undo, and no round trip,
+        when every statement since the last restore left the session as it was (execute() tells; the timeouts
+        premigrate sets are tracked by engine/attempts.SessionTimeouts, which keeps them in force when nothing was
+        reset)."""
         if not self._session_touched:
             return False
+        if self._held_write is not None:  # never the case between migrations; in its order if it were
+            self._send_held()
         self._session_touched = False
         self.statements_sent += 1
         try:
@@ -122,9 +127,6 @@ class MySQLSessionMixin:
         if self.conn.open:
             self._exec("ROLLBACK")
 
-    def _send_held_set(self) -> None:
-        self._send_set([])
-
     def _send_set(self, assignments: list[str]) -> None:
         """One SET: what was held back (a lock check first), then `assignments`. A failed lock check fails the
         whole statement (MariaDB and MySQL apply a SET's assignments all or none) and raises the lost-lock error."""
@@ -132,7 +134,7 @@ class MySQLSessionMixin:
         try:
             self._exec("SET " + ", ".join(held + assignments))
         except SqlError as exc:
-            if lost is not None and exc.code == "1231" and _LOCK_NOT_HELD in exc.message:
+            if lost is not None and exc.code == "1231" and LOCK_NOT_HELD in exc.message:
                 raise lost() from None
             raise
 
@@ -146,7 +148,7 @@ class MySQLSessionMixin:
             return False
         condition, params = guard
         literal = condition.replace("%s", "{}").format(*(self.conn.escape(p) for p in params))
-        self._held_set.insert(0, f"SESSION sql_mode = IF({literal}, @@session.sql_mode, '{_LOCK_NOT_HELD}')")
+        self._held_set.insert(0, f"SESSION sql_mode = IF({literal}, @@session.sql_mode, '{LOCK_NOT_HELD}')")
         self._lost = lost
         return True
 

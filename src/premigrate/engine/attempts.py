@@ -109,6 +109,8 @@ class StatementAttempts:
             if current is not None:
                 raise self.switched(migration, current, index, statement.line)
         except SqlError as exc:
+            if exc.own_write:
+                raise  # premigrate's write in front of the statement: the statement did not run
             if exc.lock_contention:
                 raise LockBusy(exc, index, blockers, migration, statements) from exc
             raise self.failure(exc, migration, statements, index, started, recorded=recorded,

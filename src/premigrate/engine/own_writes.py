@@ -54,6 +54,16 @@ class OwnWrites:
         with self.bookkeeping() as book:
             book.update_row(row)
 
+    def update_row_before_statement(self, row: HistoryRow, since: HistoryRow) -> None:
+        """The row's write just before a statement of its migration: where the migration's session can carry it
+        in one message with that statement, checked against the lock in the same message (MySQL,
+        drivers/mysql_write_first.py), it goes out with it; else now, as update_row()."""
+        lock = self.lock
+        if (lock is not None and self.own_session and lock.table is None and lock.lost is None
+                and self.driver.hold_update(row, since, lock.lost_on_check)):
+            return
+        self.update_row(row)
+
     def insert_row(self, row: HistoryRow) -> None:
         self.check_lock()
         with self.bookkeeping() as book:
@@ -65,7 +75,9 @@ class OwnWrites:
             book.delete_row(migration_id)
 
     def record_quietly(self, row: HistoryRow) -> None:
-        """Record a failure: through the lock session (premigrate's own), else through the migration session."""
+        """Record a failure: through the lock session (premigrate's own), else through the migration session. A
+        write held for a statement that was not sent is dropped: this row supersedes it."""
+        self.driver.drop_held_write()
         lock = self.lock if self.lock is not None and self.lock.usable and self.lock.lost is None else None
         attempts: list[Callable[[], None]] = [partial(self.driver.update_row, row)]
         if lock is not None and self.own_session:

@@ -146,7 +146,10 @@ class StepwiseRun:
                 continue
             wanted = after.next if after is not None and after.next is not None else row.evolve(statement_started=index)
             if wanted != recorded:
-                self.executor.update_row(wanted)
+                if recorded is not None and index > 1:
+                    self.executor.update_row_before_statement(wanted, recorded)
+                else:
+                    self.executor.update_row(wanted)
             row = recorded = wanted
             # The rows to write after the statement, made while the server runs it (held_events.Later).
             later = Later(partial(self._after, row, index, len(statements), blocks, following),
@@ -155,6 +158,7 @@ class StepwiseRun:
                 self._run_one(migration, statements, index, row, started, timeouts)
             except BaseException:
                 later.drop()
+                self.driver.drop_held_write()  # its statement was never sent, or the write went with it
                 raise
             after = later.get()
             row = after.done

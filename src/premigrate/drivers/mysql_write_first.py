@@ -1,0 +1,147 @@
+"""MySQLDriver's history write that goes out in one message with the statement after it.
+
+A migration run statement by statement writes "statement k done, k+1 started" between statements k and k+1, and on
+MySQL that write used to be a round trip of its own on the lock session. Here it goes out on the migration's session,
+in front of statement k+1, in one COM_QUERY of several statements (the session has CLIENT.MULTI_STATEMENTS):
+
+    SET SESSION sql_mode = IF(<the lock is held>, @@session.sql_mode, '<refused>');
+    UPDATE <history> SET statements_done = ..., statement_started = ..., statement_hashes = ... WHERE ...;
+    <statement k+1>
+
+The server runs a message's statements in order and stops at the first that fails (MySQL docs, "Multiple Statement
+Execution Support"), so statement k+1 runs only when the lock was held and the row said "k+1 started" first; with
+autocommit on, that UPDATE is committed before the statement starts, as it was when it had a round trip of its own.
+Each statement's answer comes back on its own: a failure of the check is the lost lock, a failure of the UPDATE is
+premigrate's own (SqlError.own_write: the statement did not run), and the statement's answer is read as execute()
+reads it.
+
+The write is held only where this session writes it exactly as the lock session would: no fence (table lock mode),
+a lock to check it against, autocommit on with no transaction open (the server's status after the last answer), and
+no statement since the last restore that may have changed the session (sql_mode, time_zone, character set) or the
+current database. Anything else the session sends before that statement sends the held SQL first, on its own
+(_send_held), so the write is never reordered after a later statement.
+
+A mixin of its own so that MySQLDriver (drivers/mysql.py) fits in the size limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import pymysql
+from pymysql.constants import SERVER_STATUS
+
+from premigrate.drivers.base import HISTORY_COLUMNS, HistoryRow, SqlError
+from premigrate.drivers.mysql_literals import KeptLiterals
+from premigrate.drivers.mysql_send import execute_releasing
+from premigrate.drivers.mysql_session import LOCK_NOT_HELD
+
+_AUTOCOMMIT, _IN_TRANS = SERVER_STATUS.SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS.SERVER_STATUS_IN_TRANS
+
+
+class First(NamedTuple):
+    """What goes out in front of a statement: the text, how many answers it gets, whether the first of them is the
+    held SET's, and the held lock check's error."""
+    text: str
+    answers: int
+    with_set: bool
+    lost: Callable[[], Exception] | None
+
+
+class MySQLWriteFirstMixin:
+    """The held history write of MySQLDriver (see the module docstring)."""
+
+    conn: pymysql.connections.Connection
+    fence: Callable[[], None] | None
+    statements_sent: int
+    _held_set: list[str]
+    _lost: Callable[[], Exception] | None
+    _literals: KeptLiterals
+    _write_guard: tuple[str, tuple[Any, ...]] | None
+    _database_unsure: bool
+    _session_touched: bool
+    _held_write: str | None = None  # the bound UPDATE, waiting for the next statement
+
+    if TYPE_CHECKING:  # provided by MySQLDriver, MySQLSessionMixin and SqlHistoryMixin
+        @property
+        def history_ref(self) -> str: ...
+        def _row_params(self, row: HistoryRow) -> tuple[Any, ...]: ...
+        def _send_set(self, assignments: list[str]) -> None: ...
+        def _screen(self, statement: str) -> None: ...
+        def check_later(self, lost: Callable[[], Exception]) -> bool: ...
+        def map_error(self, exc: BaseException) -> Exception: ...
+
+    def hold_update(self, row: HistoryRow, since: HistoryRow, lost: Callable[[], Exception]) -> bool:
+        """Hold the write of `row`, whose last write was `since`, to go out in front of the next statement with
+        the lock check (the module docstring says when it can). Only its changed columns are written: `since` is
+        what the row holds, written by this run. False, with nothing held, when it cannot be held."""
+        status = self.conn.server_status  # type: ignore[attr-defined]
+        if (self._held_write is not None or self.fence is not None or self._write_guard is None
+                or self._session_touched or self._database_unsure
+                or not status & _AUTOCOMMIT or status & _IN_TRANS):
+            return False
+        new, old = self._row_params(row), self._row_params(since)
+        changed = [i for i in range(1, len(HISTORY_COLUMNS)) if new[i] != old[i]]
+        if not changed or new[0] != old[0]:
+            return False
+        assignments = ", ".join(f"{HISTORY_COLUMNS[i]} = %s" for i in changed)
+        self.check_later(lost)
+        self._held_write = self._literals.bind(
+            self.conn, f"UPDATE {self.history_ref} SET {assignments} WHERE migration_id = %s",
+            tuple(new[i] for i in changed) + (new[0],))
+        return True
+
+    def drop_held_write(self) -> None:
+        """Forget a held write whose statement will not be sent: the run records that row itself, whole."""
+        self._held_write = None
+
+    def _send_held(self) -> None:
+        """What is held, sent on its own before other SQL: the SET (with a lock check), then the write."""
+        if self._held_set:
+            self._send_set([])
+        write, self._held_write = self._held_write, None
+        if write is not None:
+            self.statements_sent += 1
+            try:
+                with self.conn.cursor() as cur:
+                    cur.execute(write)
+            except (pymysql.err.MySQLError, OSError) as exc:
+                raise self.map_error(exc) from exc
+
+    def _take_first(self) -> First | None:
+        """The held SET and write to send in front of the next statement; None when no write is held (a held
+        SET alone is sent on its own first, as before)."""
+        write, self._held_write = self._held_write, None
+        if write is None:
+            if self._held_set:
+                self._send_set([])
+            return None
+        held, lost, self._held_set, self._lost = self._held_set, self._lost, [], None
+        text = ("SET " + ", ".join(held) + ";\n" if held else "") + write + ";\n"
+        return First(text, 2 if held else 1, bool(held), lost)
+
+    def _execute_after(self, cur: pymysql.cursors.Cursor, first: First, statement: str) -> Exception | None:
+        """`first` and `statement` in one message (execute_releasing's contract); returns with the statement's own
+        answer read. A failure of what went first raises its own error: the statement did not run."""
+        at = 0  # the answer being read: the SET's, the write's, then the statement's
+        try:
+            failed = execute_releasing(self.conn, cur, first.text + statement, lambda: self._screen(statement))
+            while at < first.answers:
+                at += 1
+                if not cur.nextset():
+                    raise SqlError("the server sent no answer for the statement sent after premigrate's history "
+                                   "write in one message; it may not have run")
+        except pymysql.err.MySQLError as exc:
+            if at >= first.answers:
+                raise
+            error = self.map_error(exc)
+            if isinstance(error, SqlError):
+                if at == 0 and first.with_set:
+                    if first.lost is not None and error.code == "1231" and LOCK_NOT_HELD in error.message:
+                        raise first.lost() from None
+                else:
+                    error.own_write = True
+            raise error from exc
+        return failed
+
