@@ -452,20 +452,26 @@ class MySQLCommandCounter:
                 shape = re.sub(r"\d+", "N", re.sub(r"'(?:[^'\\]|\\.)*'", "?", " ".join(text.split())))[:100]
                 self.statements[shape] = self.statements.get(shape, 0) + 1
                 self.by_keyword[keyword] = self.by_keyword.get(keyword, 0) + 1
-                if keyword in self.WRITES and self.history_table in text.lower():
-                    self.history_writes += 1
                 if kind == 0x16:
+                    self._history_write(keyword, text)
                     conn.prepared = keyword
                 else:
-                    # A client may send several statements in one query (dbmate sends a whole file).
+                    # A client may send several statements in one query (dbmate sends a whole file; premigrate a
+                    # progress row in front of the statement it announces): each is counted.
                     for part in (_strip_comments(p) for p in text.split(";")):
                         if part:
-                            self._transaction(conn, part.split(None, 1)[0].upper(), part)
+                            word = part.split(None, 1)[0].upper()
+                            self._history_write(word, part)
+                            self._transaction(conn, word, part)
             else:
                 name = self.NAMES.get(kind, hex(kind))
                 self.by_keyword[name] = self.by_keyword.get(name, 0) + 1
                 if kind == 0x17:
                     self._transaction(conn, conn.prepared, "")
+
+    def _history_write(self, keyword: str, text: str) -> None:
+        if keyword in self.WRITES and self.history_table in text.lower():
+            self.history_writes += 1
 
     def _transaction(self, conn: _PacketReader, keyword: str, text: str) -> None:
         squashed = text.replace(" ", "").upper()
