@@ -152,6 +152,16 @@ def test_other_sql_sends_the_held_write_first(sessions: _Sessions) -> None:
     assert 2 == sessions.stored()["statement_started"]
 
 
+def test_a_second_hold_sends_the_first_write_first(sessions: _Sessions) -> None:
+    runner = sessions.runner
+    third = sessions.second.evolve(statements_done=2, statement_started=3)
+    assert runner.hold_update(sessions.second, sessions.first, _lost)
+    assert runner.hold_update(third, sessions.second, _lost)
+    assert 2 == sessions.stored()["statement_started"]  # the first write went out on its own
+    runner.execute("CREATE TABLE t3 (id INT)")
+    assert (2, 3) == (sessions.stored()["statements_done"], sessions.stored()["statement_started"])
+
+
 def test_a_dropped_write_is_never_sent(sessions: _Sessions) -> None:
     runner = sessions.runner
     assert runner.hold_update(sessions.second, sessions.first, _lost)

@@ -76,9 +76,10 @@ class MySQLWriteFirstMixin:
         """Hold the write of `row`, whose last write was `since`, to go out in front of the next statement with
         the lock check (the module docstring says when it can). Only its changed columns are written: `since` is
         what the row holds, written by this run. False, with nothing held, when it cannot be held."""
+        if self._held_write is not None:  # never left held by the executor; were it, it goes first, in its order
+            self._send_held()
         status = self.conn.server_status  # type: ignore[attr-defined]
-        if (self._held_write is not None or self.fence is not None or self._write_guard is None
-                or self._session_touched or self._database_unsure
+        if (self.fence is not None or self._write_guard is None or self._session_touched or self._database_unsure
                 or not status & _AUTOCOMMIT or status & _IN_TRANS):
             return False
         new, old = self._row_params(row), self._row_params(since)
