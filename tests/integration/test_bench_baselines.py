@@ -77,3 +77,21 @@ def test_a_run_says_when_the_source_changed_while_it_ran(monkeypatch: pytest.Mon
             == bench.describe_source(("abc1234", "0f0f")))
     assert ("commit 9999999; the source changed during the run (now commit abc1234)"
             == bench.describe_source(("9999999", "")))
+
+
+def _query(text: str) -> bytes:
+    payload = b"\x03" + text.encode()
+    return len(payload).to_bytes(3, "little") + b"\x00" + payload
+
+
+def test_a_query_of_several_statements_is_one_round_trip_and_counts_each_write() -> None:
+    counter = _bench().MySQLCommandCounter("premigrate_history")
+    stream = counter.stream()
+    stream.feed(_query("CREATE TABLE t1 (id INT)"))
+    stream.feed(_query("SET SESSION sql_mode = @@session.sql_mode;\n"
+                       "UPDATE `d`.`premigrate_history` SET statement_started = 2 WHERE migration_id = '1';\n"
+                       "CREATE INDEX t1_id ON t1 (id)"))
+    stream.feed(_query("INSERT INTO `d`.`premigrate_history` (migration_id) VALUES ('1'), ('2') "
+                       "ON DUPLICATE KEY UPDATE migration_id = VALUES(migration_id)"))
+    counts = counter.as_dict(1)
+    assert (3, 4, 2) == (counts["round_trips"], counts["commits"], counts["history_writes"])
