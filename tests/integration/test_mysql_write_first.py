@@ -97,11 +97,7 @@ def test_only_the_changed_columns_are_written(sessions: _Sessions) -> None:
 
 def test_a_lost_lock_keeps_the_write_and_the_statement_from_running(sessions: _Sessions) -> None:
     runner = sessions.runner
-    sessions.holder.close()
-    deadline = time.monotonic() + 30
-    while sessions.db.query("SELECT IS_USED_LOCK(%s)", (runner._lock_name(KEY),))[0][0] is not None:
-        assert time.monotonic() < deadline, "the server kept a closed session's lock"
-        time.sleep(0.05)
+    _lose_the_lock(sessions)
     assert runner.hold_update(sessions.second, sessions.first, _lost)
     with pytest.raises(LockLost):
         runner.execute("CREATE TABLE t2 (id INT)")
@@ -142,6 +138,24 @@ def test_a_session_a_statement_may_have_changed_does_not_carry_it(sessions: _Ses
 def test_without_a_lock_to_check_against_it_is_not_held(sessions: _Sessions) -> None:
     sessions.runner.guard_writes(KEY, None)
     assert not sessions.runner.hold_update(sessions.second, sessions.first, _lost)
+
+
+def _lose_the_lock(sessions: _Sessions) -> None:
+    sessions.holder.close()
+    deadline = time.monotonic() + 30
+    while sessions.db.query("SELECT IS_USED_LOCK(%s)", (sessions.runner._lock_name(KEY),))[0][0] is not None:
+        assert time.monotonic() < deadline, "the server kept a closed session's lock"
+        time.sleep(0.05)
+
+
+def test_other_sql_sends_the_held_write_behind_its_lock_check(sessions: _Sessions) -> None:
+    """Sent on its own, the write still goes after its check: with the lock lost, neither it nor the other SQL
+    runs."""
+    assert sessions.runner.hold_update(sessions.second, sessions.first, _lost)
+    _lose_the_lock(sessions)
+    with pytest.raises(LockLost):
+        sessions.runner.fetch("SELECT 1")
+    assert 1 == sessions.stored()["statement_started"]
 
 
 def test_other_sql_sends_the_held_write_first(sessions: _Sessions) -> None:

@@ -98,10 +98,12 @@ class MySQLWriteFirstMixin:
         self._held_write = None
 
     def _send_held(self) -> None:
-        """What is held, sent on its own before other SQL: the SET (with a lock check), then the write."""
+        """What is held, sent on its own before other SQL: the SET (with a lock check), then the write. The write
+        is taken out before the SET goes: the SET's own send comes back here, and must not find the write there and
+        send it ahead of its check; a failed check drops it."""
+        write, self._held_write = self._held_write, None
         if self._held_set:
             self._send_set([])
-        write, self._held_write = self._held_write, None
         if write is not None:
             self.statements_sent += 1
             try:
