@@ -219,8 +219,7 @@ class MySQLDriver(MySQLWriteFirstMixin, MySQLSessionMixin, SqlHistoryMixin):
     # -- statements ---------------------------------------------------------------------------------------------
 
     def _exec(self, sql: str, params: tuple[Any, ...] | None = None) -> None:
-        if self._held_set or self._held_write is not None:
-            self._send_held()
+        self._send_held()
         self.statements_sent += 1
         try:
             with self.conn.cursor() as cur:
@@ -229,8 +228,7 @@ class MySQLDriver(MySQLWriteFirstMixin, MySQLSessionMixin, SqlHistoryMixin):
             raise self.map_error(exc) from exc
 
     def _exec_count(self, sql: str, params: tuple[Any, ...] = ()) -> int:
-        if self._held_set or self._held_write is not None:
-            self._send_held()
+        self._send_held()
         self.statements_sent += 1
         try:
             with self.conn.cursor() as cur:
@@ -240,8 +238,7 @@ class MySQLDriver(MySQLWriteFirstMixin, MySQLSessionMixin, SqlHistoryMixin):
             raise self.map_error(exc) from exc
 
     def _fetchall(self, sql: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
-        if self._held_set or self._held_write is not None:
-            self._send_held()
+        self._send_held()
         self.statements_sent += 1
         try:
             with self.conn.cursor() as cur:

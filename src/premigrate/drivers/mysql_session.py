@@ -81,8 +81,7 @@ class MySQLSessionMixin:
         reset)."""
         if not self._session_touched:
             return False
-        if self._held_write is not None:  # never the case between migrations; in its order if it were
-            self._send_held()
+        self._send_held()  # a held write: never the case between migrations; in its order if it were
         self._session_touched = False
         self.statements_sent += 1
         try:

@@ -41,11 +41,10 @@ _AUTOCOMMIT, _IN_TRANS = SERVER_STATUS.SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS.S
 
 
 class First(NamedTuple):
-    """What goes out in front of a statement: the text, how many answers it gets, whether the first of them is the
-    held SET's, and the held lock check's error."""
+    """What goes out in front of a statement: the text, how many answers it gets (two when a held SET leads it,
+    else the write's alone), and the held lock check's error."""
     text: str
     answers: int
-    with_set: bool
     lost: Callable[[], Exception] | None
 
 
@@ -75,9 +74,9 @@ class MySQLWriteFirstMixin:
     def hold_update(self, row: HistoryRow, since: HistoryRow, lost: Callable[[], Exception]) -> bool:
         """Hold the write of `row`, whose last write was `since`, to go out in front of the next statement with
         the lock check (the module docstring says when it can). Only its changed columns are written: `since` is
-        what the row holds, written by this run. False, with nothing held, when it cannot be held."""
-        if self._held_write is not None:  # never left held by the executor; were it, it goes first, in its order
-            self._send_held()
+        the row as the history table holds it (as this run last wrote it, or read it before a resume). False, with
+        nothing held, when it cannot be held."""
+        self._send_held()  # a write held before is never left by the executor; were it, it goes first, in its order
         status = self.conn.server_status  # type: ignore[attr-defined]
         if (self.fence is not None or self._write_guard is None or self._session_touched or self._database_unsure
                 or not status & _AUTOCOMMIT or status & _IN_TRANS):
@@ -98,9 +97,9 @@ class MySQLWriteFirstMixin:
         self._held_write = None
 
     def _send_held(self) -> None:
-        """What is held, sent on its own before other SQL: the SET (with a lock check), then the write. The write
-        is taken out before the SET goes: the SET's own send comes back here, and must not find the write there and
-        send it ahead of its check; a failed check drops it."""
+        """What is held, sent on its own before other SQL: the SET (with a lock check), then the write. Nothing is
+        sent when nothing is held. The write is taken out before the SET goes: the SET's own send comes back here,
+        and must not find the write there and send it ahead of its check; a failed check drops it."""
         write, self._held_write = self._held_write, None
         if self._held_set:
             self._send_set([])
@@ -115,14 +114,13 @@ class MySQLWriteFirstMixin:
     def _take_first(self) -> First | None:
         """The held SET and write to send in front of the next statement; None when no write is held (a held
         SET alone is sent on its own first, as before)."""
-        write, self._held_write = self._held_write, None
-        if write is None:
-            if self._held_set:
-                self._send_set([])
+        if self._held_write is None:
+            self._send_held()
             return None
+        write, self._held_write = self._held_write, None
         held, lost, self._held_set, self._lost = self._held_set, self._lost, [], None
         text = ("SET " + ", ".join(held) + ";\n" if held else "") + write + ";\n"
-        return First(text, 2 if held else 1, bool(held), lost)
+        return First(text, 2 if held else 1, lost)
 
     def _execute_after(self, cur: pymysql.cursors.Cursor, first: First, statement: str) -> Exception | None:
         """`first` and `statement` in one message (execute_releasing's contract); returns with the statement's own
@@ -140,7 +138,7 @@ class MySQLWriteFirstMixin:
                 raise
             error = self.map_error(exc)
             if isinstance(error, SqlError):
-                if at == 0 and first.with_set:
+                if at == 0 and first.answers == 2:  # the held SET's answer
                     if first.lost is not None and error.code == "1231" and LOCK_NOT_HELD in error.message:
                         raise first.lost() from None
                 else:
