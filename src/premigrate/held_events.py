@@ -16,7 +16,8 @@ The order of the log stays the order of the run:
 A held event's fields are taken when it is held; its timestamp when it is written, at most one round trip later.
 
 The same wait serves bookkeeping that needs nothing the statement changes (Later): the history rows to write once it
-is done are made while it runs, on the run's own thread, and asked for when its answer is back.
+is done are made while it runs, on the run's own thread, and asked for when its answer is back. After them, one
+piece of the thread's idle work (set_idle): `up --lint=warn` lints the next file there (commands/lint/ahead.py).
 """
 
 from __future__ import annotations
@@ -161,7 +162,21 @@ def has_work() -> bool:
 
 
 def run_work() -> None:
-    """This thread's Later values, computed now (the driver has just sent a statement and waits for it)."""
+    """This thread's Later values, computed now (the driver has just sent a statement and waits for it); then one
+    piece of its idle work, if it has some (set_idle)."""
     queue: list[Later[Any]] | None = getattr(_work, "queue", None)
     while queue:
         queue.pop(0).run()
+    idle: Callable[[], None] | None = getattr(_work, "idle", None)
+    if idle is not None:
+        idle()
+
+
+def set_idle(work: Callable[[], None] | None) -> None:
+    """Work this thread does in each of its waits for the database, after its Later values: `work()` is called once
+    per wait, and should do a small piece (commands/lint/ahead.py lints one file). None: no more."""
+    _work.idle = work
+
+
+def idle_work() -> Callable[[], None] | None:
+    return cast("Callable[[], None] | None", getattr(_work, "idle", None))

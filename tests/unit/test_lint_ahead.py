@@ -4,6 +4,7 @@ further. No database: the lint function and the log are stand-ins."""
 
 from __future__ import annotations
 
+import signal
 import threading
 from types import SimpleNamespace
 from typing import Any
@@ -162,3 +163,105 @@ def test_the_thread_keeps_pace_with_the_run() -> None:
     ahead.stop()
     ahead._thread.join(5)
     assert not ahead._thread.is_alive()
+
+
+# -- LintInWaits: MySQL's way, on the run's own thread, in its waits for the database ---------------------------
+
+def wait_for_database() -> None:
+    """What the MySQL driver does once a statement is sent (drivers/mysql_send.py)."""
+    from premigrate import held_events
+
+    held_events.run_work()
+
+
+def in_waits(linter: Linter, *ids: str) -> Any:
+    from premigrate.commands.lint.ahead import LintInWaits
+
+    return LintInWaits(files(*ids), linter, Log())  # type: ignore[arg-type]
+
+
+def test_in_waits_lints_one_file_per_wait_on_the_runs_own_thread() -> None:
+    linter = Linter()
+    lint = in_waits(linter, "1", "2", "3", "4")
+    try:
+        assert [] == linter.linted  # nothing before the run asks or waits
+        lint.report("1")  # no wait reached it: linted now
+        assert ["1"] == linter.linted
+        wait_for_database()
+        assert ["1", "2"] == linter.linted
+        wait_for_database()
+        assert ["1", "2", "3"] == linter.linted
+        lint.report("2")
+        lint.report("3")
+        assert ["2.sql", "3.sql"] == [f["script"] for _, f in lint._log.events]
+        assert ["1", "2", "3"] == linter.linted  # reported files are not linted twice
+        assert {threading.current_thread().name} == linter.threads
+    finally:
+        lint.stop()
+
+
+def test_in_waits_keeps_pace_with_the_run() -> None:
+    from premigrate.commands.lint import ahead as module
+
+    linter = Linter()
+    ids = [str(i) for i in range(1, module.AHEAD + 6)]
+    lint = in_waits(linter, *ids)
+    try:
+        wait_for_database()
+        wait_for_database()
+        assert ["1"] == linter.linted  # before the run asks: the first file only
+        lint.report("1")
+        for _ in range(module.AHEAD + 4):
+            wait_for_database()
+        assert ids[:module.AHEAD + 1] == linter.linted
+        lint.report("3")  # skipping "2" (a file the run did not start): AHEAD past "3" now
+        for _ in range(5):
+            wait_for_database()
+        assert ids[:module.AHEAD + 3] == linter.linted
+    finally:
+        lint.stop()
+
+
+def test_in_waits_lint_failures_are_told_once_and_never_raised() -> None:
+    linter = Linter(fail_at="2", error=RuntimeError("a bug"))
+    lint = in_waits(linter, "1", "2", "3")
+    try:
+        lint.report("1")
+        wait_for_database()  # lints "2", which fails: nothing raised here, in the wait
+        wait_for_database()
+        lint.report("2")
+        lint.report("3")
+        assert ["lint failed: RuntimeError: a bug"] == [f["error"] for _, f in lint._log.events]
+        assert ["1"] == linter.linted  # nothing after the failure
+    finally:
+        lint.stop()
+
+
+def test_a_signal_in_a_wait_leaves_the_file_for_report() -> None:
+    """A signal's exception raised in lint goes up as it would from the read; the file is linted again when the
+    run asks for it."""
+    from premigrate.errors import Interrupted
+
+    linter = Linter(fail_at="2", error=Interrupted(signal.SIGTERM))
+    lint = in_waits(linter, "1", "2")
+    try:
+        lint.report("1")
+        with pytest.raises(Interrupted):
+            wait_for_database()
+        linter.fail_at = None
+        lint.report("2")
+        assert (["1", "2"], ["2.sql"]) == (linter.linted, [f["script"] for _, f in lint._log.events])
+    finally:
+        lint.stop()
+
+
+def test_a_stopped_run_lints_nothing_in_its_waits() -> None:
+    from premigrate import held_events
+
+    linter = Linter()
+    lint = in_waits(linter, "1", "2", "3")
+    lint.report("1")
+    lint.stop()
+    assert held_events.idle_work() is None
+    wait_for_database()
+    assert ["1"] == linter.linted

@@ -21,7 +21,7 @@ from premigrate.model.planner import Policy, Reason, Step
 from premigrate.model.versions import Version
 
 if TYPE_CHECKING:
-    from premigrate.commands.lint.ahead import LintAhead
+    from premigrate.commands.lint.ahead import LintWhileRunning
 
 
 # Lint parses every statement and keeps the file's lines: for a file near the 64 MiB limit that is several times its
@@ -71,7 +71,7 @@ def run(command: CommandRun) -> int:
             refuse_missing_checkit(driver, [s.migration for s in prepared], config.apply.verify)
         if callbacks is not None:
             callbacks.prepare()  # unreadable scripts and unknown placeholders fail here, before any change
-        lint = lint_gate(command, plan_now.steps)
+        lint = lint_gate(command, driver, plan_now.steps)
         try:
             with command.sessions.runner_lock(probe=driver) as lock:
                 # Matched before anything is created: a refusal leaves the database as it was.
@@ -125,7 +125,7 @@ def ensure_history_table(command: CommandRun, driver: Driver) -> None:
 
 
 def migrate(command: CommandRun, driver: Driver, lock: HeldLock, steps: list[Step], *,
-            owed: tuple[HistoryRow, ...] = (), always: bool = True, lint: LintAhead | None = None) -> None:
+            owed: tuple[HistoryRow, ...] = (), always: bool = True, lint: LintWhileRunning | None = None) -> None:
     """Under the lock: beforeMigrate, the steps (with their per-migration callbacks), afterMigrate; on a failure,
     afterMigrateError. With nothing to apply and not `always`, only the afterMigrate a run still owes. `lint`: the
     findings of --lint=warn, each file's logged just before it runs."""
@@ -204,9 +204,10 @@ def refuse_unrunnable(command: CommandRun, steps: list[Step]) -> None:
     refuse_database_switch(shapes, steps)
 
 
-def lint_gate(command: CommandRun, steps: list[Step]) -> LintAhead | None:
-    """--lint error: the pending files through lint before anything runs. --lint warn: linted on a thread of their
-    own (commands/lint/ahead.py), each file's findings logged before it runs; the LintAhead is returned."""
+def lint_gate(command: CommandRun, driver: Driver, steps: list[Step]) -> LintWhileRunning | None:
+    """--lint error: the pending files through lint before anything runs. --lint warn: linted while the run waits for
+    the database (commands/lint/ahead.py: in the driver's waits, else on a thread), each file's findings logged
+    before it runs; the LintWhileRunning is returned."""
     log = command.log
     mode = command.config.apply.lint or "off"
     if mode == "off" or not steps:
@@ -221,10 +222,11 @@ def lint_gate(command: CommandRun, steps: list[Step]) -> LintAhead | None:
         return None
     from premigrate.commands import lint  # imported only now: a no-op run pays nothing for the SQL parsers
 
-    from premigrate.commands.lint.ahead import UNLINTED, LintAhead, log_finding
+    from premigrate.commands.lint.ahead import UNLINTED, LintAhead, LintInWaits, log_finding
 
     if mode == "warn" and command.lints_ahead and not command.config.apply.single_transaction:
-        return LintAhead([s.migration for s in steps], command.lint, log)
+        way = LintInWaits if getattr(driver, "releases_held_events", False) else LintAhead
+        return way([s.migration for s in steps], command.lint, log)
     try:
         findings = command.lint([s.migration for s in steps])
     except lint.LintUnavailable as exc:
