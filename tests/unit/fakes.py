@@ -134,8 +134,14 @@ class FakeDriver:
     def guard_writes(self, key: str, holder: int | None) -> None:
         pass
 
-    def hold_update(self, row: HistoryRow, since: HistoryRow, lost: Any) -> bool:
+    def hold_update(self, row: HistoryRow, since: HistoryRow, lost: Any, prepared: object | None = None) -> bool:
         return False
+
+    def prepare_update(self, row: HistoryRow, since: HistoryRow) -> object | None:
+        return None
+
+    def prepare_finish(self, final: HistoryRow, ahead: HistoryRow) -> object | None:
+        return None
 
     def drop_held_write(self) -> None:
         pass
@@ -163,7 +169,7 @@ class FakeDriver:
         self.rows[row.migration_id] = row
         self.writes.append(("update", row))
 
-    def finish_and_start(self, final: HistoryRow, ahead: HistoryRow) -> None:
+    def finish_and_start(self, final: HistoryRow, ahead: HistoryRow, draft: object | None = None) -> None:
         with self.transaction():
             self.update_row(final)
             self.insert_row(ahead)

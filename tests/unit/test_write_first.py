@@ -34,7 +34,7 @@ class CarryingDriver(FakeDriver):
         self.before_send: dict[str, BaseException] = {}
         self.statements_sent = 0
 
-    def hold_update(self, row: HistoryRow, since: HistoryRow, lost: Any) -> bool:
+    def hold_update(self, row: HistoryRow, since: HistoryRow, lost: Any, prepared: object | None = None) -> bool:
         assert self.held is None, "a second write held before the first went out"
         assert since == self.rows[row.migration_id], "the row as last written is what the table holds"
         if self.carries:
@@ -137,3 +137,50 @@ def test_a_write_whose_statement_is_never_sent_is_dropped_before_the_row_is_reco
     assert (1, 2) == (row.statements_done, row.statement_started)
     assert "during statement 2" in (row.error or "")
     assert ["CREATE TABLE a (id int)"] == r.driver.effects
+
+
+class PreparingDriver(CarryingDriver):
+    """Makes each write ahead (a token naming its rows) and records what hold_update and finish_and_start got."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prepared: list[tuple[str, Any]] = []
+        self.received: list[tuple[str, Any]] = []
+
+    def prepare_update(self, row: HistoryRow, since: HistoryRow) -> object:
+        self.prepared.append(("update", (row, since)))
+        return ("update", row, since)
+
+    def prepare_finish(self, final: HistoryRow, ahead: HistoryRow) -> object:
+        self.prepared.append(("finish", (final, ahead)))
+        return ("finish", final, ahead)
+
+    def hold_update(self, row: HistoryRow, since: HistoryRow, lost: Any, prepared: object | None = None) -> bool:
+        self.received.append(("update", prepared))
+        return super().hold_update(row, since, lost)
+
+    def finish_and_start(self, final: HistoryRow, ahead: HistoryRow, draft: object | None = None) -> None:
+        self.received.append(("finish", draft))
+        super().finish_and_start(final, ahead)
+
+
+def test_the_writes_made_while_a_statement_runs_reach_the_driver_with_their_rows(run: Any) -> None:
+    """The rows written after statement k are bound while it runs (Driver.prepare_update, prepare_finish) and the
+    draft goes with exactly those rows; the final row's draft differs from the row sent only in applied_at and
+    execution_ms, which are known once the last statement is done."""
+    r = run()
+    driver = PreparingDriver()
+    driver.rows, driver.writes = r.driver.rows, r.driver.writes
+    r.driver = driver
+    r.executor = type(r.executor)(driver, StepShapes("mysql", False), r.executor.config, r.log,  # type: ignore[arg-type]
+                                  applied_by="host", lock=r.lock)
+    r.lock.session = driver  # the final write is the lock session's: here, the same stand-in
+    r.apply(migration("1"), migration("2"))
+    updates = [p for kind, p in driver.received if kind == "update"]
+    assert 4 == len(updates) and all(p is not None and p[0] == "update" for p in updates)
+    finish = [d for kind, d in driver.received if kind == "finish"]
+    assert 1 == len(finish) and finish[0] is not None
+    final = driver.rows["1"]
+    _, drafted, ahead = finish[0]
+    assert drafted == final.evolve(applied_at=drafted.applied_at, execution_ms=drafted.execution_ms)
+    assert ("2", 1) == (ahead.migration_id, ahead.statement_started)

@@ -297,18 +297,28 @@ class Driver(Protocol):
         lock `key`, in the same statement: a row is never written by a run that lost its lock (update_row then
         raises LockLost). None: no guard (SQLite: the lock is a file lock of this process, it cannot be lost); nor
         when `holder` is this session (its lock ends only with this session or its own release)."""
-    def finish_and_start(self, final: HistoryRow, ahead: HistoryRow) -> None:
+    def finish_and_start(self, final: HistoryRow, ahead: HistoryRow, draft: object | None = None) -> None:
         """update_row(final) and insert_row(ahead) in one transaction, both or neither (a migration's last row and
-        the next one's "statement 1 started"), conditional on the runner lock like update_row."""
+        the next one's "statement 1 started"), conditional on the runner lock like update_row. `draft`: what
+        prepare_finish made for them, used where it still fits."""
+    def prepare_finish(self, final: HistoryRow, ahead: HistoryRow) -> object | None:
+        """finish_and_start's SQL for these rows made now, with no I/O, while the migration's last statement runs
+        on another session; `final`'s applied_at and execution_ms are filled in when it is sent. None where
+        nothing is made ahead."""
     def check_later(self, lost: Callable[[], Exception]) -> bool:
         """Check the guard of guard_writes() (the runner lock still held by its session) on this session, sent
         with the SQL this session sends next and before any statement of a migration: a failed check raises
         `lost()` there and nothing sent after the check in the same message takes effect. False: this driver
         does not defer (the caller checks on the lock session itself)."""
-    def hold_update(self, row: HistoryRow, since: HistoryRow, lost: Callable[[], Exception]) -> bool:
+    def hold_update(self, row: HistoryRow, since: HistoryRow, lost: Callable[[], Exception],
+                    prepared: object | None = None) -> bool:
         """Hold update_row(row) to go out with the next statement execute() sends, in the same message and before
-        it, checked against the runner lock like check_later(lost); `since` is the row as last written. False when
-        this session cannot carry it (the caller writes it as usual); then nothing is held."""
+        it, checked against the runner lock like check_later(lost); `since` is the row as last written;
+        `prepared`: prepare_update's for them, used where it still fits. False when this session cannot carry it
+        (the caller writes it as usual); then nothing is held."""
+    def prepare_update(self, row: HistoryRow, since: HistoryRow) -> object | None:
+        """hold_update's write made now, with no I/O, while the statement before it runs; None where nothing is
+        made ahead."""
     def drop_held_write(self) -> None:
         """Forget a write held by hold_update() whose statement will not be sent."""
     def restore_session(self) -> bool:

@@ -197,16 +197,23 @@ class SqlHistoryMixin:
         """SQL that is true while session `holder` holds the runner lock `key`, and its parameters."""
         raise NotImplementedError  # pragma: no cover - servers provide it; SQLite never guards
 
-    def finish_and_start(self, final: HistoryRow, ahead: HistoryRow) -> None:
+    def finish_and_start(self, final: HistoryRow, ahead: HistoryRow, draft: object | None = None) -> None:
         with self.transaction():
             self.update_row(final)
             self.insert_row(ahead)
 
+    def prepare_finish(self, final: HistoryRow, ahead: HistoryRow) -> object | None:
+        return None
+
     def check_later(self, lost: Callable[[], Exception]) -> bool:
         return False
 
-    def hold_update(self, row: HistoryRow, since: HistoryRow, lost: Callable[[], Exception]) -> bool:
+    def hold_update(self, row: HistoryRow, since: HistoryRow, lost: Callable[[], Exception],
+                    prepared: object | None = None) -> bool:
         return False
+
+    def prepare_update(self, row: HistoryRow, since: HistoryRow) -> object | None:
+        return None
 
     def drop_held_write(self) -> None:
         pass

@@ -227,7 +227,7 @@ class MySQLDriver(MySQLWriteFirstMixin, MySQLSessionMixin, SqlHistoryMixin):
         except (pymysql.err.MySQLError, OSError) as exc:
             raise self.map_error(exc) from exc
 
-    def _exec_count(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+    def _exec_count(self, sql: str, params: tuple[Any, ...] | None = ()) -> int:
         self._send_held()
         self.statements_sent += 1
         try:

@@ -31,7 +31,11 @@ class KeptLiterals:
         """`sql` with `params` bound: `sql % literals`, as mogrify does; `sql` itself when `params` is None."""
         if params is None:
             return sql
-        mode = conn.server_status & SERVER_STATUS.SERVER_STATUS_NO_BACKSLASH_ESCAPES  # type: ignore[attr-defined]
+        return sql % tuple(self.literals(conn, params))
+
+    def literals(self, conn: pymysql.connections.Connection, params: tuple[Any, ...]) -> list[str]:
+        """The literals of `params`, in order, under the session's quoting rule now (mode())."""
+        mode = self.mode(conn)
         if mode != self._mode or len(self._kept) > KEPT_MAX:
             self._kept, self._mode = {}, mode
         kept, escape = self._kept, conn.escape
@@ -49,4 +53,9 @@ class KeptLiterals:
             else:
                 literal = escape(value)
             literals.append(literal)
-        return sql % tuple(literals)
+        return literals
+
+    @staticmethod
+    def mode(conn: pymysql.connections.Connection) -> int:
+        """The session's quoting rule: its NO_BACKSLASH_ESCAPES bit, which a literal made ahead must still match."""
+        return int(conn.server_status & SERVER_STATUS.SERVER_STATUS_NO_BACKSLASH_ESCAPES)  # type: ignore[attr-defined]

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pymysql
 
 from premigrate.drivers.base import HISTORY_COLUMNS, HistoryRow, SqlError
+from premigrate.drivers.mysql_literals import KeptLiterals
 from premigrate.errors import LockLost
 from premigrate.model.dsn import Dsn
 
@@ -30,6 +31,18 @@ _TWO_ROWS_IF = (
 _ROW = f"({', '.join(['%s'] * len(HISTORY_COLUMNS))})"
 _TWO_ROWS = f"INSERT INTO {{table}} ({', '.join(HISTORY_COLUMNS)}) VALUES {_ROW}, {_ROW} {_ON_DUPLICATE}"
 LOCK_NOT_HELD = "premigrate: the runner lock is not held"
+_APPLIED_AT, _EXECUTION_MS = HISTORY_COLUMNS.index("applied_at"), HISTORY_COLUMNS.index("execution_ms")
+
+
+class FinishDraft(NamedTuple):
+    """finish_and_start's statement bound while the migration's last statement runs (prepare_finish): every literal
+    but the final row's applied_at and execution_ms, known only once that statement is done."""
+    final: HistoryRow  # as drafted: the row sent must equal it but for those two values
+    ahead: HistoryRow
+    sql: str
+    literals: list[str]
+    mode: int  # the quoting rule the literals were written under (KeptLiterals.mode)
+    guarded: bool
 
 
 class MySQLSessionMixin:
@@ -46,12 +59,15 @@ class MySQLSessionMixin:
     _database_unsure: bool = False  # a statement since the last check may have switched the current database
     _session_touched: bool = False  # a statement since the last restore may have changed the session's state
     _held_write: str | None
+    _literals: KeptLiterals
+    _guard_set: tuple[Any, int, str] | None = None  # check_later's assignment: (guard, quoting rule, text)
 
     if TYPE_CHECKING:  # provided by MySQLDriver and SqlHistoryMixin
         @property
         def history_ref(self) -> str: ...
         def _row_params(self, row: HistoryRow) -> tuple[Any, ...]: ...
-        def _exec_count(self, sql: str, params: tuple[Any, ...] = ()) -> int: ...
+        def _exec_count(self, sql: str, params: tuple[Any, ...] | None = ()) -> int: ...
+        def _from_datetime(self, value: Any) -> Any: ...
         def _exec(self, sql: str, params: tuple[Any, ...] | None = None) -> None: ...
         def _fetchall(self, sql: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]: ...
         def map_error(self, exc: BaseException) -> Exception: ...
@@ -94,27 +110,60 @@ class MySQLSessionMixin:
                            "autocommit = 1"]
         return True
 
-    def finish_and_start(self, final: HistoryRow, ahead: HistoryRow) -> None:
+    def finish_and_start(self, final: HistoryRow, ahead: HistoryRow, draft: object | None = None) -> None:
         """One statement, one round trip and one commit, where START TRANSACTION, UPDATE, INSERT and COMMIT took
         four round trips: an INSERT of both rows that updates the existing one (ON DUPLICATE KEY UPDATE; the
         primary key is migration_id), its rows selected only while the runner lock is held where the writes are
         guarded (history.guard_writes). A single statement is atomic in InnoDB, so both rows are written or
         neither. Fenced writes (table lock mode) take the transaction of the shared path, which ends with the
-        fence."""
+        fence. `draft`: prepare_finish's, used when it still fits these rows and this session."""
         if self.fence is not None:
             super().finish_and_start(final, ahead)  # type: ignore[misc]
             return
         guard = self._write_guard
-        params = self._row_params(final) + self._row_params(ahead)
+        text = self._from_draft(draft, final, ahead)
+        if text is None:
+            text = self.prepare_finish(final, ahead, bind=True)  # type: ignore[assignment]
+        assert isinstance(text, str)
         if guard is None:
-            self._exec(_TWO_ROWS.format(table=self.history_ref), params)
+            self._exec(text)
             return
         condition, guard_params = guard
-        written = self._exec_count(_TWO_ROWS_IF.format(table=self.history_ref, condition=condition),
-                                   params + guard_params)
-        if written == 0 and not self._fetchall(f"SELECT {condition}", guard_params)[0][0]:
+        if self._exec_count(text, None) == 0 and not self._fetchall(f"SELECT {condition}", guard_params)[0][0]:
             raise LockLost(f"the runner lock is no longer held (its session ended); the history row of "
                            f"{final.script} was not updated")
+
+    def prepare_finish(self, final: HistoryRow, ahead: HistoryRow, *, bind: bool = False) -> FinishDraft | str | None:
+        """finish_and_start's statement for these rows, bound now: no I/O, so that it is made while the
+        migration's last statement runs, off the time between its answer and this write. The draft; or, with
+        `bind`, the statement itself. None where finish_and_start takes the fenced path."""
+        if self.fence is not None:
+            return None
+        guard = self._write_guard
+        params = self._row_params(final) + self._row_params(ahead)
+        if guard is None:
+            sql = _TWO_ROWS.format(table=self.history_ref)
+        else:
+            condition, guard_params = guard
+            sql = _TWO_ROWS_IF.format(table=self.history_ref, condition=condition)
+            params += guard_params
+        if bind:
+            return self._literals.bind(self.conn, sql, params)
+        return FinishDraft(final, ahead, sql, self._literals.literals(self.conn, params),
+                           self._literals.mode(self.conn), guard is not None)
+
+    def _from_draft(self, draft: object | None, final: HistoryRow, ahead: HistoryRow) -> str | None:
+        """The draft's statement with final's applied_at and execution_ms; None when the draft does not fit: other
+        rows, another quoting rule, or the guard came or went since."""
+        if not isinstance(draft, FinishDraft) or draft.ahead != ahead or draft.guarded != (
+                self._write_guard is not None) or draft.mode != self._literals.mode(self.conn):
+            return None
+        if draft.final != final.evolve(applied_at=draft.final.applied_at, execution_ms=draft.final.execution_ms):
+            return None
+        literals = list(draft.literals)
+        literals[_APPLIED_AT] = self._literals.literals(self.conn, (self._from_datetime(final.applied_at),))[0]
+        literals[_EXECUTION_MS] = str(int(final.execution_ms))
+        return draft.sql % tuple(literals)
 
     def begin(self) -> None:
         self._exec("START TRANSACTION")
@@ -145,9 +194,14 @@ class MySQLSessionMixin:
         guard = self._write_guard
         if guard is None:
             return False
-        condition, params = guard
-        literal = condition.replace("%s", "{}").format(*(self.conn.escape(p) for p in params))
-        self._held_set.insert(0, f"SESSION sql_mode = IF({literal}, @@session.sql_mode, '{LOCK_NOT_HELD}')")
+        mode = self._literals.mode(self.conn)
+        kept = self._guard_set  # made once per guard and quoting rule: a run checks before every statement
+        if kept is None or kept[0] is not guard or kept[1] != mode:
+            condition, params = guard
+            literal = condition.replace("%s", "{}").format(*(self.conn.escape(p) for p in params))
+            kept = self._guard_set = (
+                guard, mode, f"SESSION sql_mode = IF({literal}, @@session.sql_mode, '{LOCK_NOT_HELD}')")
+        self._held_set.insert(0, kept[2])
         self._lost = lost
         return True
 

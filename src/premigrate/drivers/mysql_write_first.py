@@ -48,6 +48,14 @@ class First(NamedTuple):
     lost: Callable[[], Exception] | None
 
 
+class UpdateDraft(NamedTuple):
+    """hold_update's UPDATE made ahead (prepare_update): for these rows, under this quoting rule."""
+    row: HistoryRow
+    since: HistoryRow
+    text: str | None
+    mode: int
+
+
 class MySQLWriteFirstMixin:
     """The held history write of MySQLDriver (see the module docstring)."""
 
@@ -71,26 +79,44 @@ class MySQLWriteFirstMixin:
         def check_later(self, lost: Callable[[], Exception]) -> bool: ...
         def map_error(self, exc: BaseException) -> Exception: ...
 
-    def hold_update(self, row: HistoryRow, since: HistoryRow, lost: Callable[[], Exception]) -> bool:
+    def hold_update(self, row: HistoryRow, since: HistoryRow, lost: Callable[[], Exception],
+                    prepared: object | None = None) -> bool:
         """Hold the write of `row`, whose last write was `since`, to go out in front of the next statement with
         the lock check (the module docstring says when it can). Only its changed columns are written: `since` is
-        the row as the history table holds it (as this run last wrote it, or read it before a resume). False, with
-        nothing held, when it cannot be held."""
+        the row as the history table holds it (as this run last wrote it, or read it before a resume).
+        `prepared`: prepare_update's text for these rows, used when it was bound under this session's quoting
+        rule. False, with nothing held, when it cannot be held."""
         self._send_held()  # a write held before is never left by the executor; were it, it goes first, in its order
         status = self.conn.server_status  # type: ignore[attr-defined]
         if (self.fence is not None or self._write_guard is None or self._session_touched or self._database_unsure
                 or not status & _AUTOCOMMIT or status & _IN_TRANS):
             return False
+        if (isinstance(prepared, UpdateDraft) and (prepared.row is row or prepared.row == row)
+                and (prepared.since is since or prepared.since == since)
+                and prepared.mode == self._literals.mode(self.conn)):
+            text = prepared.text
+        else:
+            text = self._update_text(row, since)
+        if text is None:
+            return False
+        self.check_later(lost)
+        self._held_write = text
+        return True
+
+    def prepare_update(self, row: HistoryRow, since: HistoryRow) -> UpdateDraft:
+        """hold_update's UPDATE bound now (no I/O), while the statement before it runs; hold_update uses it only
+        if the session's quoting rule is still the one it was bound under."""
+        return UpdateDraft(row, since, self._update_text(row, since), self._literals.mode(self.conn))
+
+    def _update_text(self, row: HistoryRow, since: HistoryRow) -> str | None:
+        """The UPDATE of `row`'s columns that changed since `since`; None when none did, or the key differs."""
         new, old = self._row_params(row), self._row_params(since)
         changed = [i for i in range(1, len(HISTORY_COLUMNS)) if new[i] != old[i]]
         if not changed or new[0] != old[0]:
-            return False
+            return None
         assignments = ", ".join(f"{HISTORY_COLUMNS[i]} = %s" for i in changed)
-        self.check_later(lost)
-        self._held_write = self._literals.bind(
-            self.conn, f"UPDATE {self.history_ref} SET {assignments} WHERE migration_id = %s",
-            tuple(new[i] for i in changed) + (new[0],))
-        return True
+        return self._literals.bind(self.conn, f"UPDATE {self.history_ref} SET {assignments} WHERE migration_id = %s",
+                                   tuple(new[i] for i in changed) + (new[0],))
 
     def drop_held_write(self) -> None:
         """Forget a held write whose statement will not be sent: the run records that row itself, whole."""

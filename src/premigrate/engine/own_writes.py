@@ -54,15 +54,22 @@ class OwnWrites:
         with self.bookkeeping() as book:
             book.update_row(row)
 
-    def update_row_before_statement(self, row: HistoryRow, since: HistoryRow) -> None:
+    def update_row_before_statement(self, row: HistoryRow, since: HistoryRow, prepared: object | None = None) -> None:
         """The row's write just before a statement of its migration: where the migration's session can carry it
         in one message with that statement, checked against the lock in the same message (MySQL,
-        drivers/mysql_write_first.py), it goes out with it; else now, as update_row()."""
+        drivers/mysql_write_first.py), it goes out with it; else now, as update_row(). `prepared`: the driver's
+        write made ahead for these rows (Driver.prepare_update)."""
         lock = self.lock
         if (lock is not None and self.own_session and lock.table is None and lock.lost is None
-                and self.driver.hold_update(row, since, lock.lost_on_check)):
+                and self.driver.hold_update(row, since, lock.lost_on_check, prepared)):
             return
         self.update_row(row)
+
+    def prepare_finish(self, final: HistoryRow, ahead: HistoryRow) -> object | None:
+        """finish_and_start's write made ahead (Driver.prepare_finish) by the session bookkeeping() will yield. It
+        makes SQL text only: no I/O on the lock session, which the keepalive may be using."""
+        session = self.lock.session if self.lock is not None and self.own_session else self.driver
+        return session.prepare_finish(final, ahead)
 
     def insert_row(self, row: HistoryRow) -> None:
         self.check_lock()

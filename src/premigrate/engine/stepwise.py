@@ -34,11 +34,12 @@ if TYPE_CHECKING:
 
 
 class _After(NamedTuple):
-    """StepwiseRun._after's rows (see there)."""
+    """StepwiseRun._after's rows (see there), and their writes where the driver makes them ahead."""
     done: HistoryRow
     next: HistoryRow | None
     hashes: tuple[str, ...] | None = None
     ahead: Later[HistoryRow | None] | None = None
+    prepared: object | None = None  # next's write (Driver.prepare_update), or the final one (prepare_finish)
 
 
 class StepwiseRun:
@@ -147,7 +148,8 @@ class StepwiseRun:
             wanted = after.next if after is not None and after.next is not None else row.evolve(statement_started=index)
             if wanted != recorded:
                 if recorded is not None and index > 1:
-                    self.executor.update_row_before_statement(wanted, recorded)
+                    self.executor.update_row_before_statement(
+                        wanted, recorded, after.prepared if after is not None and after.next is wanted else None)
                 else:
                     self.executor.update_row(wanted)
             row = recorded = wanted
@@ -181,7 +183,7 @@ class StepwiseRun:
             return
         # One commit instead of two: where every write is its own commit (MySQL), commits are what a run costs.
         with self.executor.bookkeeping() as book:
-            book.finish_and_start(final, ahead)
+            book.finish_and_start(final, ahead, after.prepared if after is not None else None)
         self.written_ahead = ahead
 
     def _after(self, row: HistoryRow, index: int, total: int, blocks: dict[int, Block],
@@ -191,10 +193,28 @@ class StepwiseRun:
         failure, if making it fails, raised where it is asked for)."""
         done = row.evolve(statements_done=index, statement_hashes=self.prefix.progress(index))
         if index < total:
-            return _After(done, None if index + 1 in blocks else done.evolve(statement_started=index + 1))
+            if index + 1 in blocks:
+                return _After(done, None)
+            following_row = done.evolve(statement_started=index + 1)
+            return _After(done, following_row, prepared=self.driver.prepare_update(following_row, row))
         ahead = Later(partial(self._row_ahead, following), overlap=False)
         ahead.run()
-        return _After(done, None, self.prefix.recorded(total), ahead)
+        hashes = self.prefix.recorded(total)
+        return _After(done, None, hashes, ahead, self._prepare_finish(done, hashes, ahead, total))
+
+    def _prepare_finish(self, done: HistoryRow, hashes: tuple[str, ...], ahead: Later[HistoryRow | None],
+                        total: int) -> object | None:
+        """The final write made ahead (Driver.prepare_finish), as _run_statements will write it; its applied_at
+        and execution_ms are the driver's to fill in when it is sent."""
+        try:
+            following = ahead.get()
+        except Exception:  # noqa: BLE001 - raised again where _run_statements asks for it
+            return None
+        if following is None:
+            return None
+        final = done.evolve(state=STATE_APPLIED, statements_done=total, statement_started=total, error=None,
+                            statement_hashes=hashes)
+        return self.executor.prepare_finish(final, following)
 
     def _record(self, row: HistoryRow) -> None:
         """A failure's row, written once: with the full list of the done statements' hashes (not the prefix hash
