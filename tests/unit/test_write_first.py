@@ -184,3 +184,29 @@ def test_the_writes_made_while_a_statement_runs_reach_the_driver_with_their_rows
     _, drafted, ahead = finish[0]
     assert drafted == final.evolve(applied_at=drafted.applied_at, execution_ms=drafted.execution_ms)
     assert ("2", 1) == (ahead.migration_id, ahead.statement_started)
+
+
+class FailingToPrepare(CarryingDriver):
+    """A driver whose writes made ahead fail (a bug there): they only save time."""
+
+    def prepare_update(self, row: HistoryRow, since: HistoryRow) -> object:
+        raise RuntimeError("a bug in prepare_update")
+
+    def prepare_finish(self, final: HistoryRow, ahead: HistoryRow) -> object:
+        raise RuntimeError("a bug in prepare_finish")
+
+
+def test_a_write_that_cannot_be_made_ahead_is_made_as_usual(run: Any) -> None:
+    """Making a write ahead runs while the statement before it runs: its failure must not fail that statement,
+    which succeeded, nor leave its row saying it is in doubt."""
+    r = run()
+    driver = FailingToPrepare()
+    driver.rows, driver.writes = r.driver.rows, r.driver.writes
+    r.driver = driver
+    r.executor = type(r.executor)(driver, StepShapes("mysql", False), r.executor.config, r.log,  # type: ignore[arg-type]
+                                  applied_by="host", lock=r.lock)
+    r.lock.session = driver
+    r.apply(migration("1"), migration("2"))
+    assert [("applied", 3), ("applied", 3)] == [(driver.rows[i].state, driver.rows[i].statements_done)
+                                                for i in ("1", "2")]
+    assert [2, 3, 2, 3] == r.started("with the statement")

@@ -9,7 +9,7 @@ row (state rolling_back) gets its "done" mark in a write of its own, and is dele
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, NamedTuple
@@ -40,6 +40,16 @@ class _After(NamedTuple):
     hashes: tuple[str, ...] | None = None
     ahead: Later[HistoryRow | None] | None = None
     prepared: object | None = None  # next's write (Driver.prepare_update), or the final one (prepare_finish)
+
+
+def _optional(prepare: Callable[[HistoryRow, HistoryRow], object | None], row: HistoryRow,
+              other: HistoryRow) -> object | None:
+    """A write made ahead, or None if making it failed: it only saves time, and its failure must not fail a
+    statement that succeeded (the write is then made as usual, where a real failure is reported)."""
+    try:
+        return prepare(row, other)
+    except Exception:  # noqa: BLE001 - see the docstring
+        return None
 
 
 class StepwiseRun:
@@ -196,7 +206,7 @@ class StepwiseRun:
             if index + 1 in blocks:
                 return _After(done, None)
             following_row = done.evolve(statement_started=index + 1)
-            return _After(done, following_row, prepared=self.driver.prepare_update(following_row, row))
+            return _After(done, following_row, prepared=_optional(self.driver.prepare_update, following_row, row))
         ahead = Later(partial(self._row_ahead, following), overlap=False)
         ahead.run()
         hashes = self.prefix.recorded(total)
@@ -214,7 +224,7 @@ class StepwiseRun:
             return None
         final = done.evolve(state=STATE_APPLIED, statements_done=total, statement_started=total, error=None,
                             statement_hashes=hashes)
-        return self.executor.prepare_finish(final, following)
+        return _optional(self.executor.prepare_finish, final, following)
 
     def _record(self, row: HistoryRow) -> None:
         """A failure's row, written once: with the full list of the done statements' hashes (not the prefix hash
