@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -20,6 +20,8 @@ from premigrate.model.modes import StepShapes
 from premigrate.model.planner import Reason, Step
 from tests.unit.fakes import FakeDriver, syntax_error
 from tests.unit.test_executor import RecordingLog, migration
+
+D = TypeVar("D", bound="CarryingDriver")
 
 
 class CarryingDriver(FakeDriver):
@@ -80,6 +82,15 @@ class Run:
 
     def apply(self, *migrations: Any) -> None:
         self.executor.apply([Step(m, Reason.PENDING) for m in migrations])
+
+    def use(self, driver: D) -> D:
+        """Run on `driver` instead, as both sessions (the final write is the lock session's), on the same table."""
+        driver.rows, driver.writes = self.driver.rows, self.driver.writes
+        self.driver = driver
+        self.executor = Executor(driver, StepShapes("mysql", False), self.executor.config,  # type: ignore[arg-type]
+                                 self.log, applied_by="host", lock=self.lock)
+        self.lock.session = driver  # type: ignore[assignment]
+        return driver
 
     def started(self, kind: str) -> list[int]:
         return [row.statement_started for what, row in self.driver.writes
@@ -169,12 +180,7 @@ def test_the_writes_made_while_a_statement_runs_reach_the_driver_with_their_rows
     draft goes with exactly those rows; the final row's draft differs from the row sent only in applied_at and
     execution_ms, which are known once the last statement is done."""
     r = run()
-    driver = PreparingDriver()
-    driver.rows, driver.writes = r.driver.rows, r.driver.writes
-    r.driver = driver
-    r.executor = type(r.executor)(driver, StepShapes("mysql", False), r.executor.config, r.log,  # type: ignore[arg-type]
-                                  applied_by="host", lock=r.lock)
-    r.lock.session = driver  # the final write is the lock session's: here, the same stand-in
+    driver = r.use(PreparingDriver())
     r.apply(migration("1"), migration("2"))
     updates = [p for kind, p in driver.received if kind == "update"]
     assert 4 == len(updates) and all(p is not None and p[0] == "update" for p in updates)
@@ -200,12 +206,7 @@ def test_a_write_that_cannot_be_made_ahead_is_made_as_usual(run: Any) -> None:
     """Making a write ahead runs while the statement before it runs: its failure must not fail that statement,
     which succeeded, nor leave its row saying it is in doubt."""
     r = run()
-    driver = FailingToPrepare()
-    driver.rows, driver.writes = r.driver.rows, r.driver.writes
-    r.driver = driver
-    r.executor = type(r.executor)(driver, StepShapes("mysql", False), r.executor.config, r.log,  # type: ignore[arg-type]
-                                  applied_by="host", lock=r.lock)
-    r.lock.session = driver
+    driver = r.use(FailingToPrepare())
     r.apply(migration("1"), migration("2"))
     assert [("applied", 3), ("applied", 3)] == [(driver.rows[i].state, driver.rows[i].statements_done)
                                                 for i in ("1", "2")]
