@@ -123,8 +123,7 @@ class MySQLSessionMixin:
         guard = self._write_guard
         text = self._from_draft(draft, final, ahead)
         if text is None:
-            text = self.prepare_finish(final, ahead, bind=True)  # type: ignore[assignment]
-        assert isinstance(text, str)
+            text = self._literals.bind(self.conn, *self._finish_sql(final, ahead))
         if guard is None:
             self._exec(text)
             return
@@ -133,24 +132,24 @@ class MySQLSessionMixin:
             raise LockLost(f"the runner lock is no longer held (its session ended); the history row of "
                            f"{final.script} was not updated")
 
-    def prepare_finish(self, final: HistoryRow, ahead: HistoryRow, *, bind: bool = False) -> FinishDraft | str | None:
+    def prepare_finish(self, final: HistoryRow, ahead: HistoryRow) -> FinishDraft | None:
         """finish_and_start's statement for these rows, bound now: no I/O, so that it is made while the
-        migration's last statement runs, off the time between its answer and this write. The draft; or, with
-        `bind`, the statement itself. None where finish_and_start takes the fenced path."""
+        migration's last statement runs, off the time between its answer and this write. None where
+        finish_and_start takes the fenced path."""
         if self.fence is not None:
             return None
-        guard = self._write_guard
-        params = self._row_params(final) + self._row_params(ahead)
-        if guard is None:
-            sql = _TWO_ROWS.format(table=self.history_ref)
-        else:
-            condition, guard_params = guard
-            sql = _TWO_ROWS_IF.format(table=self.history_ref, condition=condition)
-            params += guard_params
-        if bind:
-            return self._literals.bind(self.conn, sql, params)
+        sql, params = self._finish_sql(final, ahead)
         return FinishDraft(final, ahead, sql, self._literals.literals(self.conn, params),
-                           self._literals.mode(self.conn), guard is not None)
+                           self._literals.mode(self.conn), self._write_guard is not None)
+
+    def _finish_sql(self, final: HistoryRow, ahead: HistoryRow) -> tuple[str, tuple[Any, ...]]:
+        """finish_and_start's statement and its parameters: with the lock condition where writes are guarded."""
+        params = self._row_params(final) + self._row_params(ahead)
+        guard = self._write_guard
+        if guard is None:
+            return _TWO_ROWS.format(table=self.history_ref), params
+        condition, guard_params = guard
+        return _TWO_ROWS_IF.format(table=self.history_ref, condition=condition), params + guard_params
 
     def _from_draft(self, draft: object | None, final: HistoryRow, ahead: HistoryRow) -> str | None:
         """The draft's statement with final's applied_at and execution_ms; None when the draft does not fit: other

@@ -52,6 +52,13 @@ def _optional(prepare: Callable[[HistoryRow, HistoryRow], object | None], row: H
         return None
 
 
+def _finished(row: HistoryRow, total: int, hashes: tuple[str, ...]) -> HistoryRow:
+    """A migration's final row but for applied_at and execution_ms, known once its last statement is done: one
+    rule for the row written and for the one its write is made ahead from (_prepare_finish)."""
+    return row.evolve(state=STATE_APPLIED, statements_done=total, statement_started=total, error=None,
+                      statement_hashes=hashes)
+
+
 class StepwiseRun:
     """The stepwise mode of one executor. Holds the next migration's first row when it was written ahead."""
 
@@ -175,11 +182,10 @@ class StepwiseRun:
             after = later.get()
             row = after.done
             index += 1
-        final = row.evolve(state=STATE_APPLIED, applied_at=datetime.now(timezone.utc),
-                           execution_ms=self.attempts.ms(started), statements_done=len(statements),
-                           statement_started=len(statements), error=None,
-                           statement_hashes=after.hashes if after is not None and after.hashes is not None
-                           else self.prefix.recorded(len(statements)))
+        hashes = after.hashes if after is not None and after.hashes is not None else \
+            self.prefix.recorded(len(statements))
+        final = _finished(row, len(statements), hashes).evolve(applied_at=datetime.now(timezone.utc),
+                                                               execution_ms=self.attempts.ms(started))
         try:
             self.executor.check_session(migration)
         except MigrationFailed as exc:
@@ -222,9 +228,7 @@ class StepwiseRun:
             return None
         if following is None:
             return None
-        final = done.evolve(state=STATE_APPLIED, statements_done=total, statement_started=total, error=None,
-                            statement_hashes=hashes)
-        return _optional(self.executor.prepare_finish, final, following)
+        return _optional(self.executor.prepare_finish, _finished(done, total, hashes), following)
 
     def _record(self, row: HistoryRow) -> None:
         """A failure's row, written once: with the full list of the done statements' hashes (not the prefix hash
