@@ -153,14 +153,18 @@ class MySQLSessionMixin:
 
     def _from_draft(self, draft: object | None, final: HistoryRow, ahead: HistoryRow) -> str | None:
         """The draft's statement with final's applied_at and execution_ms; None when the draft does not fit: other
-        rows, another quoting rule, or the guard came or went since."""
-        if not isinstance(draft, FinishDraft) or draft.ahead != ahead or draft.guarded != (
-                self._write_guard is not None) or draft.mode != self._literals.mode(self.conn):
+        rows, another quoting rule, or the guard came or went since. Runs between a statement's answer and the
+        write, so the comparisons are the cheap ones: identity first, then the rows' fields as dicts."""
+        if not isinstance(draft, FinishDraft) or draft.guarded != (self._write_guard is not None) or \
+                draft.mode != self._literals.mode(self.conn):
             return None
-        if draft.final != final.evolve(applied_at=draft.final.applied_at, execution_ms=draft.final.execution_ms):
+        if draft.ahead is not ahead and draft.ahead != ahead:
+            return None
+        times = {"applied_at": final.applied_at, "execution_ms": final.execution_ms}
+        if type(final) is not type(draft.final) or final.__dict__ != {**draft.final.__dict__, **times}:
             return None
         literals = list(draft.literals)
-        literals[_APPLIED_AT] = self._literals.literals(self.conn, (self._from_datetime(final.applied_at),))[0]
+        literals[_APPLIED_AT] = self.conn.escape(self._from_datetime(final.applied_at))
         literals[_EXECUTION_MS] = str(int(final.execution_ms))
         return draft.sql % tuple(literals)
 

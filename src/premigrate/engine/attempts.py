@@ -97,13 +97,14 @@ class StatementAttempts:
         """Run statement `index` (1-based). A lock timeout or deadlock raises LockBusy (for with_retries); any
         other SQL error MigrationFailed (logged); a lost connection ConnectionLost naming the statement."""
         statement = statements[index - 1]
+        blockers: list[dict[str, Any]] = []
         try:
-            with self.tracer.statement(statement.text, index=index) as span, \
-                    self.watch.watching(self.driver, lock_timeout) as blockers, \
-                    self.progress.running(migration, index, len(statements), statement):
-                reported = execute_statement(self.driver, statement)
-                self.rows[index] = count = rows_affected(statement.text, reported)
-                span.set("premigrate.rows_affected", count)
+            if self.tracer.enabled:
+                with self.tracer.statement(statement.text, index=index) as span:
+                    span.set("premigrate.rows_affected",
+                             self._run(migration, statements, index, statement, lock_timeout, blockers))
+            else:  # no span: one context manager less per statement, between round trips
+                self._run(migration, statements, index, statement, lock_timeout, blockers)
             # Asks the server only after a statement that may have switched it (the driver tracks that).
             current = self.driver.database_changed()
             if current is not None:
@@ -124,6 +125,23 @@ class StatementAttempts:
                 + ("; its history row records where it stopped" if recorded else "; nothing was committed"),
                 recorded=recorded,
             ) from exc
+
+    def _run(self, migration: Migration, statements: Sequence[Statement], index: int, statement: Statement,
+             lock_timeout: float | None, blockers: list[dict[str, Any]]) -> int | None:
+        """Statement `index` with the blocker watch (its findings put in `blockers`) and the progress report around
+        it, as watching() and running() put them, without their context managers; its rows affected."""
+        armed = self.watch.arm(self.driver, lock_timeout, blockers)
+        try:
+            self.progress.begin(migration, index, len(statements), statement)
+            try:
+                reported = execute_statement(self.driver, statement)
+            finally:
+                self.progress.end()
+        finally:
+            if armed:
+                self.watch.disarm()
+        self.rows[index] = count = rows_affected(statement.text, reported)
+        return count
 
     def execute_together(self, migration: Migration, statements: Sequence[Statement], started: float,
                          hold: Callable[[], None], send: Callable[[], list[int | None]], *, rolled_back: str,

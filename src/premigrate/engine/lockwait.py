@@ -121,10 +121,20 @@ class BlockerWatch:
     def watching(self, waiting: Driver, lock_timeout: float | None) -> Iterator[list[dict[str, Any]]]:
         """Yields the list the blockers will be put in, if the statement is still running halfway through."""
         found: list[dict[str, Any]] = []
+        armed = self.arm(waiting, lock_timeout, found)
+        try:
+            yield found
+        finally:
+            if armed:
+                self.disarm()
+
+    def arm(self, waiting: Driver, lock_timeout: float | None, found: list[dict[str, Any]]) -> bool:
+        """watching()'s start, for a caller that runs a statement with no context manager around it (one less per
+        statement, between round trips: engine/attempts.py): the blockers go into `found`. True when a lookup
+        is due, and disarm() must follow the statement."""
         session = waiting.session_id() if self._watcher is not None and lock_timeout and not self.stuck else None
         if session is None or not lock_timeout:
-            yield found
-            return
+            return False
         with self._cond:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="premigrate-blocker-watch", daemon=True)
@@ -134,12 +144,13 @@ class BlockerWatch:
             self._idle_s = lock_timeout / 2
             if due < self._wakes_at:
                 self._cond.notify()
-        try:
-            yield found
-        finally:
-            with self._cond:
-                self._job = None
-            self._wait_for_lookup()
+        return True
+
+    def disarm(self) -> None:
+        """watching()'s end: no lookup for the statement any more, and none still using the watcher session."""
+        with self._cond:
+            self._job = None
+        self._wait_for_lookup()
 
     def _wait_for_lookup(self) -> None:
         """A lookup in flight ends before the caller uses the watcher session again, or the session is written off."""

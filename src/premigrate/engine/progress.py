@@ -53,6 +53,16 @@ class ProgressReport:
                 last: int | None = None) -> Iterator[None]:
         """Statement `index` of `statements` runs; with `last`, statements `index` to `last` were sent in one
         message (engine/together.py), and which of them runs is not known here: the report names the range."""
+        self.begin(migration, index, statements, statement, last=last)
+        try:
+            yield
+        finally:
+            self.end()
+
+    def begin(self, migration: Migration, index: int, statements: int, statement: Statement, *,
+              last: int | None = None) -> None:
+        """running()'s start, for a caller with no context manager around its statement (engine/attempts.py);
+        end() must follow."""
         # What the report would say is put together only when one is due: most statements end long before.
         running = (migration, index, statements, statement, last, self.position)
         with self._changed:
@@ -63,11 +73,11 @@ class ProgressReport:
                 self._thread.start()
             elif started + self.first_after_s < self._wakes_at:
                 self._changed.notify()
-        try:
-            yield
-        finally:
-            with self._changed:
-                self._current = None
+
+    def end(self) -> None:
+        """No statement runs. Under the lock, so that a report being written now is out before the run moves on."""
+        with self._changed:
+            self._current = None
 
     def _report(self) -> None:
         with self._changed:
