@@ -73,6 +73,24 @@ def test_a_final_draft_bound_under_another_quoting_rule_is_not_used(sessions: _S
     assert "a\\b 'quoted'" == _stored(sessions, "1")["description"]
 
 
+@pytest.mark.parametrize("no_backslash_escapes", [False, True])
+def test_a_nul_in_a_final_draft_s_literal_is_stored_as_it_is(sessions: _Sessions,
+                                                             no_backslash_escapes: bool) -> None:
+    """The draft is kept in pieces around applied_at and execution_ms, found by a NUL put in their place. A NUL
+    of the row's own is escaped (\\0) with backslash escapes; without them it reaches the statement as it is, and
+    there is no draft: the write is bound when it is sent."""
+    holder = sessions.holder
+    if no_backslash_escapes:
+        holder._exec("SET SESSION sql_mode = CONCAT(@@session.sql_mode, ',NO_BACKSLASH_ESCAPES')")
+    final, ahead = _finish(sessions, "nul\0here")
+    draft = holder.prepare_finish(final, ahead)
+    assert (draft is None) == no_backslash_escapes
+    holder.finish_and_start(final.evolve(applied_at=LATER, execution_ms=55), ahead, draft)
+    stored = _stored(sessions, "1")
+    assert ("nul\0here", LATER.replace(tzinfo=None), 55) == (
+        stored["description"], stored["applied_at"], stored["execution_ms"])
+
+
 def test_a_progress_write_made_ahead_is_used_only_for_its_rows(sessions: _Sessions) -> None:
     runner = sessions.runner
     stale = runner.prepare_update(sessions.second.evolve(statement_hashes=("prefix:1:stale",)), sessions.first)

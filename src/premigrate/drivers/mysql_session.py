@@ -36,11 +36,11 @@ _APPLIED_AT, _EXECUTION_MS = HISTORY_COLUMNS.index("applied_at"), HISTORY_COLUMN
 
 class FinishDraft(NamedTuple):
     """finish_and_start's statement bound while the migration's last statement runs (prepare_finish): every literal
-    but the final row's applied_at and execution_ms, known only once that statement is done."""
+    but the final row's applied_at and execution_ms, known only once that statement is done. The statement is kept
+    in three pieces around those two literals, joined when it is sent."""
     final: HistoryRow  # as drafted: the row sent must equal it but for those two values
     ahead: HistoryRow
-    sql: str
-    literals: list[str]
+    pieces: tuple[str, str, str]  # before applied_at, between it and execution_ms, after execution_ms
     mode: int  # the quoting rule the literals were written under (KeptLiterals.mode)
     guarded: bool
 
@@ -139,8 +139,15 @@ class MySQLSessionMixin:
         if self.fence is not None:
             return None
         sql, params = self._finish_sql(final, ahead)
-        return FinishDraft(final, ahead, sql, self._literals.literals(self.conn, params),
-                           self._literals.mode(self.conn), self._write_guard is not None)
+        literals = self._literals.literals(self.conn, params)
+        # NUL marks the two places. No identifier holds one, nor does a literal written with backslash escapes
+        # (\0); under NO_BACKSLASH_ESCAPES a string could, and then there is no draft (the write is bound as usual).
+        literals[_APPLIED_AT], literals[_EXECUTION_MS] = "\0", "\0"
+        pieces = (sql % tuple(literals)).split("\0")
+        if len(pieces) != 3:
+            return None
+        return FinishDraft(final, ahead, (pieces[0], pieces[1], pieces[2]), self._literals.mode(self.conn),
+                           self._write_guard is not None)
 
     def _finish_sql(self, final: HistoryRow, ahead: HistoryRow) -> tuple[str, tuple[Any, ...]]:
         """finish_and_start's statement and its parameters: with the lock condition where writes are guarded."""
@@ -163,10 +170,9 @@ class MySQLSessionMixin:
         times = {"applied_at": final.applied_at, "execution_ms": final.execution_ms}
         if type(final) is not type(draft.final) or final.__dict__ != {**draft.final.__dict__, **times}:
             return None
-        literals = list(draft.literals)
-        literals[_APPLIED_AT] = self.conn.escape(self._from_datetime(final.applied_at))
-        literals[_EXECUTION_MS] = str(int(final.execution_ms))
-        return draft.sql % tuple(literals)
+        head, middle, tail = draft.pieces
+        return (head + self.conn.escape(self._from_datetime(final.applied_at)) + middle + str(int(final.execution_ms))
+                + tail)
 
     def begin(self) -> None:
         self._exec("START TRANSACTION")

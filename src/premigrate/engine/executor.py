@@ -69,6 +69,7 @@ class Executor(OwnWrites):
         self.stats = stats if stats is not None else RunStats()
         self.tracer = tracer
         self.announce: Callable[[str], None] | None = None  # see OwnWrites.before_step
+        self._timeouts: dict[tuple[tuple[str, float | int], ...], Timeouts] = {}  # by a file's own directives
         # A person reading console output hears of a long statement sooner than a log pipeline does.
         progress = ProgressReport(self.log, first_after_s=FIRST_AT_A_TERMINAL_S if config.log_format == "console"
                                   else INTERVAL_S)
@@ -88,8 +89,13 @@ class Executor(OwnWrites):
     # -- the run around the steps -------------------------------------------------------------------------------
 
     def timeouts(self, migration: Migration) -> Timeouts:
-        """The run's options, overridden by the file's own directives."""
-        return timeouts_for(self.config.statements, migration.settings)
+        """The run's options, overridden by the file's own directives; worked out once per set of directives (most
+        files have none), not once per migration between two round trips."""
+        settings = migration.settings
+        known = self._timeouts.get(settings)
+        if known is None:
+            known = self._timeouts[settings] = timeouts_for(self.config.statements, settings)
+        return known
 
     @contextmanager
     def running(self) -> Iterator[None]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from functools import partial
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from premigrate.drivers.base import (
     STATE_APPLIED, STATE_FAILED, STATE_IN_PROGRESS, STATE_ROLLING_BACK, HistoryRow, SqlError,
@@ -52,11 +52,11 @@ def _optional(prepare: Callable[[HistoryRow, HistoryRow], object | None], row: H
         return None
 
 
-def _finished(row: HistoryRow, total: int, hashes: tuple[str, ...]) -> HistoryRow:
-    """A migration's final row but for applied_at and execution_ms, known once its last statement is done: one
-    rule for the row written and for the one its write is made ahead from (_prepare_finish)."""
+def _finished(row: HistoryRow, total: int, hashes: tuple[str, ...], **times: Any) -> HistoryRow:
+    """A migration's final row, and with `times` its applied_at and execution_ms (known once its last statement is
+    done): one rule for the row written and for the one its write is made ahead from (_prepare_finish)."""
     return row.evolve(state=STATE_APPLIED, statements_done=total, statement_started=total, error=None,
-                      statement_hashes=hashes)
+                      statement_hashes=hashes, **times)
 
 
 class StepwiseRun:
@@ -184,8 +184,8 @@ class StepwiseRun:
             index += 1
         hashes = after.hashes if after is not None and after.hashes is not None else \
             self.prefix.recorded(len(statements))
-        final = _finished(row, len(statements), hashes).evolve(applied_at=datetime.now(timezone.utc),
-                                                               execution_ms=self.attempts.ms(started))
+        final = _finished(row, len(statements), hashes, applied_at=datetime.now(timezone.utc),
+                          execution_ms=self.attempts.ms(started))
         try:
             self.executor.check_session(migration)
         except MigrationFailed as exc:

@@ -48,6 +48,10 @@ class StepShapes:
         self.transactional_ddl = transactional_ddl
         self._splits: dict[tuple[Migration, bool], Sequence[Statement]] = {}
         self._splitting = threading.Lock()
+        # The same splits by the migration's identity (the entry holds the migration, so its id stays its own): the
+        # run asks for a file's statements several times between two round trips, and hashing a Migration (every
+        # field of it) cost more there than the lookup.
+        self._by_identity: dict[tuple[int, bool], tuple[Migration, Sequence[Statement]]] = {}
         # The blocks of each statement list asked about, by identity (the lists are the splits above, kept for the
         # run): the mode, the run and the next migration's first row each ask, four times a migration on MySQL.
         self._blocks: dict[int, tuple[Sequence[Statement], list[Block]]] = {}
@@ -114,6 +118,9 @@ class StepShapes:
         return self._split(migration, down=True)
 
     def _split(self, migration: Migration, *, down: bool) -> Sequence[Statement]:
+        known = self._by_identity.get((id(migration), down))
+        if known is not None and known[0] is migration:
+            return known[1]
         key = (migration, down)
         with self._splitting:  # a fleet's workers share one StepShapes: each file is split once
             if key not in self._splits:
@@ -124,7 +131,9 @@ class StepShapes:
                         raise ValidationFailed(f"{migration.down_script}: line {exc.line}: {exc}") from None
                     raise ValidationFailed(f"{migration.script}: line {exc.line}: {exc}",
                                            script=migration.script) from None
-            return self._splits[key]
+            statements = self._splits[key]
+            self._by_identity[(id(migration), down)] = (migration, statements)
+            return statements
 
     def blocks(self, migration: Migration, statements: Sequence[Statement], script: str | None = None) -> list[Block]:
         """The transactions the file opens and ends itself; unbalanced ones are a file error."""
