@@ -180,44 +180,53 @@ def in_waits(linter: Linter, *ids: str) -> Any:
     return LintInWaits(files(*ids), linter, Log())  # type: ignore[arg-type]
 
 
-def test_in_waits_lints_one_file_per_wait_on_the_runs_own_thread() -> None:
+def test_in_waits_lints_the_files_left_together_on_the_runs_own_thread() -> None:
     linter = Linter()
     lint = in_waits(linter, "1", "2", "3", "4")
     try:
-        assert [] == linter.linted  # nothing before the run asks or waits
+        wait_for_database()
+        assert [] == linter.linted  # nothing before the run asks
         lint.report("1")  # no wait reached it: linted now
         assert ["1"] == linter.linted
+        wait_for_database()  # the three left, fewer than a batch, in one wait
+        assert ["1", "2", "3", "4"] == linter.linted
         wait_for_database()
-        assert ["1", "2"] == linter.linted
-        wait_for_database()
-        assert ["1", "2", "3"] == linter.linted
         lint.report("2")
         lint.report("3")
         assert ["2.sql", "3.sql"] == [f["script"] for _, f in lint._log.events]
-        assert ["1", "2", "3"] == linter.linted  # reported files are not linted twice
+        assert ["1", "2", "3", "4"] == linter.linted  # reported files are not linted twice
         assert {threading.current_thread().name} == linter.threads
     finally:
         lint.stop()
 
 
-def test_in_waits_keeps_pace_with_the_run() -> None:
+def test_in_waits_lints_a_batch_once_one_is_allowed_and_keeps_pace_with_the_run(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file linted alone in a wait runs cold: files go BATCH at a time, at most AHEAD past the last one the run
+    asked for, and the last ones together."""
     from premigrate.commands.lint import ahead as module
 
+    monkeypatch.setattr(module, "AHEAD", 4)
+    monkeypatch.setattr(module, "BATCH", 2)
     linter = Linter()
-    ids = [str(i) for i in range(1, module.AHEAD + 6)]
+    ids = [str(i) for i in range(1, 9)]
     lint = in_waits(linter, *ids)
     try:
+        lint.report("1")  # allows up to "5"
+        wait_for_database()
+        assert ids[:3] == linter.linted
         wait_for_database()
         wait_for_database()
-        assert ["1"] == linter.linted  # before the run asks: the first file only
-        lint.report("1")
-        for _ in range(module.AHEAD + 4):
-            wait_for_database()
-        assert ids[:module.AHEAD + 1] == linter.linted
-        lint.report("3")  # skipping "2" (a file the run did not start): AHEAD past "3" now
-        for _ in range(5):
-            wait_for_database()
-        assert ids[:module.AHEAD + 3] == linter.linted
+        assert ids[:5] == linter.linted
+        lint.report("2")  # allows "6": one file, fewer than a batch
+        wait_for_database()
+        assert ids[:5] == linter.linted
+        lint.report("3")  # allows "7": a batch
+        wait_for_database()
+        assert ids[:7] == linter.linted
+        lint.report("4")  # allows "8", the last file: linted although alone
+        wait_for_database()
+        assert ids == linter.linted
     finally:
         lint.stop()
 
