@@ -103,7 +103,8 @@ class StepShapes:
 
     def known_statements(self, migration: Migration) -> Sequence[Statement] | None:
         """The up part's statements if this run has split the file already, else None (nothing is split here)."""
-        return self._splits.get((migration, False))
+        known = self._identified(migration, False)
+        return known if known is not None else self._splits.get((migration, False))
 
     def shared_statements(self, migration: Migration) -> Sequence[Statement] | None:
         """For lint, which reads the run's split rather than splitting a file twice: the statements the run has, or
@@ -117,10 +118,15 @@ class StepShapes:
     def down_statements(self, migration: Migration) -> Sequence[Statement]:
         return self._split(migration, down=True)
 
-    def _split(self, migration: Migration, *, down: bool) -> Sequence[Statement]:
+    def _identified(self, migration: Migration, down: bool) -> Sequence[Statement] | None:
+        """A split of this very migration object, found without hashing it; None if it has none yet."""
         known = self._by_identity.get((id(migration), down))
-        if known is not None and known[0] is migration:
-            return known[1]
+        return known[1] if known is not None and known[0] is migration else None
+
+    def _split(self, migration: Migration, *, down: bool) -> Sequence[Statement]:
+        known = self._identified(migration, down)
+        if known is not None:
+            return known
         key = (migration, down)
         with self._splitting:  # a fleet's workers share one StepShapes: each file is split once
             if key not in self._splits:
