@@ -19,29 +19,12 @@ from typing import Any
 import pytest
 
 from premigrate.cli import main
-from premigrate.drivers.postgres import PostgresDriver
 from tests.support import TestDatabase
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[TestDatabase]:
-    database = TestDatabase.create("postgresql", tmp_path)
-    yield database
-    database.drop()
-
-
-@pytest.fixture
-def sent_together(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The batches that went out through send_together: for each, how many were in flight when it was sent."""
-    calls: list[int] = []
-    original = PostgresDriver.send_together
-
-    def counting(self: PostgresDriver) -> None:
-        calls.append(self.in_flight)
-        original(self)
-
-    monkeypatch.setattr(PostgresDriver, "send_together", counting)
-    return calls
+def db(pg_db: TestDatabase) -> TestDatabase:
+    return pg_db
 
 
 def _up(db: TestDatabase, folder: Path, capfd: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[dict[str, Any]]]:

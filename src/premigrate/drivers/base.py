@@ -133,6 +133,10 @@ class SqlError(PremigrateError):
         # That statement holds two commands for the server, sent where one is allowed (a batch's item): it runs
         # again statement by statement, as a message of its own can hold two (engine/together.py).
         self.two_commands = False
+        # premigrate's own prepared statement in that batch was gone, dropped by the migration (a DEALLOCATE inside
+        # a function): nothing committed, and the migration runs again statement by statement, as literal SQL
+        # (drivers/postgres_prepared.py).
+        self.prepared_gone = False
         # The COMMIT of a migration's transaction failed (a deferred constraint, a serialization failure): every
         # statement ran, and the transaction was rolled back. The executor names the migration (exit 4).
         self.at_commit = False

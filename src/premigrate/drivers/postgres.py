@@ -11,6 +11,7 @@ from psycopg import errors as pg_errors, pq, sql as pg_sql
 
 from premigrate.drivers.base import ConnectFailed, DriverSettings, SqlError, shutdown_socket
 from premigrate.drivers.history import SqlHistoryMixin
+from premigrate.drivers.postgres_prepared import Call
 from premigrate.drivers.postgres_session import PostgresSessionMixin
 from premigrate.drivers.postgres_together import PostgresTogetherMixin
 from premigrate.model.dsn import Dsn, split_hosts
@@ -125,7 +126,7 @@ class PostgresDriver(PostgresSessionMixin, PostgresTogetherMixin, SqlHistoryMixi
 
     def __init__(self, conn: psycopg.Connection[Any], dsn: Dsn, settings: DriverSettings) -> None:
         self.conn = conn
-        self._held_back: list[str] = []  # see PostgresSessionMixin._hold_back
+        self._held_back: list[str | Call] = []  # see PostgresSessionMixin._hold_back
         self._begin_held_at: int | None = None
         self._lost: Callable[[], Exception] | None = None
         self._backend_pid: int | None = None
@@ -320,9 +321,9 @@ class PostgresDriver(PostgresSessionMixin, PostgresTogetherMixin, SqlHistoryMixi
     def execute(self, statement: str) -> int | None:
         # No parameters: psycopg sends the text as is (the simple query protocol), so % and {} in migration SQL
         # need no escaping. What was held back goes first: in the same message when it opens our transaction (the
-        # statement then runs in that transaction block anyway, and the message saves a round trip per
-        # migration); else alone, since a multi-statement message is a transaction block of its own, where
-        # CREATE INDEX CONCURRENTLY, VACUUM and the like cannot run.
+        # statement runs in that transaction block anyway; a round trip saved per migration); else alone, since a
+        # multi-statement message is a transaction block, where CREATE INDEX CONCURRENTLY and the like cannot run.
+        self.forget_prepared_if_dropped(statement)
         if self._held_back:
             if self._begin_held_at is not None:
                 return self._send_held_back(statement=statement)

@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import psycopg
 from psycopg import pq, sql as pg_sql
 
 from premigrate.drivers.base import DriverSettings, SqlError, lock_key_int64
+from premigrate.drivers.postgres_prepared import Call, PreparedNames
 from premigrate.model.sql import ROWS_CHUNK
 
 # The lock check as a statement that fails unless the lock is held: an invalid integer literal carrying this text.
@@ -47,8 +48,9 @@ class PostgresSessionMixin:
     database_oid: int | None  # this session's database, read with its pid (PostgresDriver.session_id)
     statements_sent: int
     fence: Callable[[], None] | None
-    _held_back: list[str]
+    _held_back: list[str | Call]  # a Call only in a batch held for send_together (drivers/postgres_prepared.py)
     _begin_held_at: int | None  # where BEGIN is in _held_back, until it is sent
+    _literal_batch: bool  # see PostgresTogetherMixin
     _lost: Callable[[], Exception] | None  # the error of a held-back lock check that fails
     _restore_at: int | None = None  # where the session restore is in _held_back
     _restore_in_transaction = False  # the restore went out in the open transaction: undone if it rolls back
@@ -65,6 +67,7 @@ class PostgresSessionMixin:
         def _fetchall(self, query: Any, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]: ...
         def prepare_session(self) -> None: ...
         def session_id(self) -> int | None: ...
+        def prepared_names(self) -> PreparedNames | None: ...
 
     def restore_session(self) -> bool:
         # RESET ALL leaves the role and the session user alone (they are not reset by it): those first. SET SESSION
@@ -124,7 +127,8 @@ class PostgresSessionMixin:
         made the statement's own (None when the error is in what went before it)."""
         if self._together:
             raise RuntimeError("internal: held-back migration statements would go out without send_together")
-        prefix = "; ".join(self._held_back + ([then] if then is not None else []))
+        held = cast(list[str], self._held_back)  # a Call is held only with _together (drivers/postgres_prepared.py)
+        prefix = "; ".join(held + ([then] if then is not None else []))
         if statement is not None:
             prefix += ";\n"
         lost = self._lost
@@ -170,7 +174,7 @@ class PostgresSessionMixin:
 
     def _drop_transaction_held_back(self) -> bool:
         """Before a rollback: forget what the transaction held back. False when its BEGIN was never sent."""
-        self._together = None
+        self._together, self._literal_batch = None, False
         if self._begin_held_at is None:
             self._held_back, self._lost, self._restore_at = [], None, None
             return True
@@ -195,7 +199,8 @@ class PostgresSessionMixin:
             check = pg_sql.SQL("SELECT (CASE WHEN {} THEN '1' ELSE {} END)::int").format(
                 literal, pg_sql.Literal(LOCK_NOT_HELD))
             self._check_sql = (self._write_guard, check.as_string(self.conn))
-        self._held_back.append(self._check_sql[1])
+        names = self.prepared_names()  # in a batch on a direct connection: a prepared statement
+        self._held_back.append(Call(self._check_sql[1], ()) if names is not None else self._check_sql[1])
         self._lost = lost
         return True
 
@@ -204,6 +209,11 @@ class PostgresSessionMixin:
         (bound on the client) and sent with it; its failure fails the COMMIT's message, and the transaction rolls
         back."""
         if self._fenced_transaction_open and self.fence is None:
+            names = self.prepared_names()
+            call = names.call(sql, params, self.conn.info.encoding) if names is not None else None
+            if call is not None:
+                self._held_back.append(call)
+                return
             if self._client is None:
                 self._client = psycopg.ClientCursor(self.conn)
             self._held_back.append(self._client.mogrify(sql, params))

@@ -14,6 +14,10 @@ history row is there (guard_committed): if N did not commit (a failed statement,
 N+1's segment is skipped whole, whether the session was left in a failed transaction or not. A failure of N drains
 the segments behind it before it is raised, and nothing of them ran.
 
+premigrate's own SQL in a batch (the guard, the lock check, the history INSERT) goes as named prepared statements
+on a direct connection (drivers/postgres_prepared.py): the server plans them once per session, not once per
+migration.
+
 A mixin of its own so that PostgresDriver (drivers/postgres.py) fits in the size limits; it reads the held-back
 SQL of PostgresSessionMixin (drivers/postgres_session.py).
 """
@@ -31,6 +35,7 @@ import psycopg
 from psycopg import errors as pg_errors, pq, sql as pg_sql
 
 from premigrate.drivers.base import HISTORY_COLUMNS, HistoryRow, SqlError
+from premigrate.drivers.postgres_prepared import INVALID_STATEMENT_NAME, Call, Parse, PreparedNames, drops_prepared
 from premigrate.drivers.postgres_session import LOCK_NOT_HELD
 
 _SYNC, _FAILED = pq.ExecStatus.PIPELINE_SYNC, pq.ExecStatus.FATAL_ERROR
@@ -51,7 +56,7 @@ class Flight:
 
     __slots__ = ("items", "lost", "restore_in_transaction", "results", "synced", "together")
 
-    def __init__(self, items: list[str], together: list[int], lost: Callable[[], Exception] | None,
+    def __init__(self, items: list[str | Call | Parse], together: list[int], lost: Callable[[], Exception] | None,
                  restore_in_transaction: bool) -> None:
         self.items, self.together, self.lost = items, together, lost
         self.restore_in_transaction = restore_in_transaction
@@ -72,15 +77,21 @@ class PostgresTogetherMixin:
     statements_sent: int
     fence: Callable[[], None] | None
     param: ClassVar[str]
-    _held_back: list[str]
+    _held_back: list[str | Call]  # a Call only while a batch is held (_together)
     _begin_held_at: int | None
     _lost: Callable[[], Exception] | None
     _restore_at: int | None
     _restore_in_transaction: bool
     _together: list[int] | None
     _fenced_transaction_open: bool
+    _backend_pid: int | None
     _flights: deque[Flight] | None = None
     _sending = False  # a segment is being sent: if that is cut short, the session cannot be trusted (settle)
+    # The session's prepared statements (drivers/postgres_prepared.py): None until the session is known to be a
+    # direct connection, and for good when it is not (_direct False).
+    _prepared: PreparedNames | None = None
+    _direct: bool | None = None
+    _literal_batch = False  # the batch held holds a statement that may drop prepared statements
 
     if TYPE_CHECKING:  # provided by PostgresDriver and SqlHistoryMixin
         @property
@@ -105,6 +116,8 @@ class PostgresTogetherMixin:
             self._together = []
         self._together.append(len(self._held_back))
         self._held_back.append(text + "\n")
+        if self._direct is not False and drops_prepared(text):
+            self._literal_batch = True
 
     def begin_together(self) -> None:
         """BEGIN, for a transaction whose end goes out with its statements (send_together), outside the driver's
@@ -118,16 +131,41 @@ class PostgresTogetherMixin:
         After the session restore, so that it runs as the user premigrate connected as, whatever role the
         migration before it set; the restore before it only resets session settings, and a failed check rolls
         them back with it (what precedes BEGIN in the segment is part of its implicit transaction)."""
-        literal = pg_sql.Literal(migration_id).as_string(self.conn)
+        def guard(value: str) -> str:
+            return (f"SELECT (CASE WHEN EXISTS (SELECT 1 FROM {self.history_ref} WHERE migration_id = {value}) "
+                    f"THEN '1' ELSE '{PREVIOUS_NOT_COMMITTED}' END)::int")
+
         at = self._begin_held_at if self._begin_held_at is not None else 0
-        self._held_back.insert(at, f"SELECT (CASE WHEN EXISTS (SELECT 1 FROM {self.history_ref} WHERE migration_id = "
-                                   f"{literal}) THEN '1' ELSE '{PREVIOUS_NOT_COMMITTED}' END)::int")
+        names = self.prepared_names()
+        call = names.call(guard("%s"), (migration_id,), self.conn.info.encoding) if names is not None else None
+        self._held_back.insert(at, call or guard(pg_sql.Literal(migration_id).as_string(self.conn)))
         if self._begin_held_at is not None:
             self._begin_held_at += 1
         if self._restore_at is not None and self._restore_at >= at:
             self._restore_at += 1
         if self._together is not None:
             self._together = [i + 1 if i >= at else i for i in self._together]
+
+    def prepared_names(self) -> PreparedNames | None:
+        """Where premigrate's own SQL in the batch being held goes as prepared statements: the session's names;
+        None for literal SQL (no batch held, a batch that may drop them, not a direct connection, or not known yet
+        to be one: its server pid is read by the first lock condition or blocker watch, never here, where a query
+        would send what is held back)."""
+        if self._together is None or self._literal_batch:
+            return None
+        if self._direct is None:
+            if self._backend_pid is None:
+                return None
+            self._direct = self._backend_pid == self.conn.info.backend_pid
+            if self._direct:
+                self._prepared = PreparedNames()
+        return self._prepared
+
+    def forget_prepared_if_dropped(self, statement: str) -> None:
+        """Before a migration's statement that runs on its own: one that may drop prepared statements has them
+        prepared again, under new names, when next needed."""
+        if self._prepared is not None and drops_prepared(statement):
+            self._prepared.forget()
 
     @property
     def in_flight(self) -> int:
@@ -136,12 +174,21 @@ class PostgresTogetherMixin:
 
     def send_together(self) -> None:
         """Send what is held back, then COMMIT, as one pipeline segment, without waiting for its results."""
-        items, together = self._held_back + ["COMMIT"], self._together or []
+        items: list[str | Call | Parse] = [*self._held_back, "COMMIT"]
+        together = self._together or []
+        prepared = self._prepared
+        if prepared is not None:
+            if self._literal_batch:  # its statements may drop what was prepared: prepared again when next needed
+                prepared.forget()
+            parses = prepared.parses(items)
+            if parses:  # first in the batch, where nothing before them can fail
+                items[:0] = parses
+                together = [i + len(parses) for i in together]
         restore_in_transaction = (self._restore_at is not None and self._begin_held_at is not None
                                   and self._restore_at < self._begin_held_at)
         flight = Flight(items, together, self._lost, restore_in_transaction)
         self._held_back, self._begin_held_at, self._lost, self._restore_at, self._together = [], None, None, None, None
-        self._fenced_transaction_open = False
+        self._fenced_transaction_open = self._literal_batch = False
         self.statements_sent += 1
         pgconn, encoding = self.conn.pgconn, self.conn.info.encoding
         self._sending = True
@@ -149,7 +196,14 @@ class PostgresTogetherMixin:
             if pgconn.pipeline_status == pq.PipelineStatus.OFF:
                 pgconn.enter_pipeline_mode()
             for item in items:
-                pgconn.send_query_params(item.encode(encoding), None)
+                if type(item) is str:
+                    pgconn.send_query_params(item.encode(encoding), None)
+                elif type(item) is Call:
+                    assert prepared is not None  # a Call is held only with names (prepared_names)
+                    pgconn.send_query_prepared(prepared.name(item), item.params)
+                else:
+                    assert type(item) is Parse
+                    pgconn.send_prepare(item.name, item.sql.encode(encoding))
             pgconn.pipeline_sync()
             while pgconn.flush():  # non-blocking: read while the server answers, so that neither side stalls
                 if self._wait(write=True):
@@ -182,7 +236,7 @@ class PostgresTogetherMixin:
             if len(results) != len(flight.items):  # an item the server read as none: counts cannot be matched
                 return [None] * len(flight.together)
             return [results[i].command_tuples for i in flight.together]
-        self.settle_together()
+        self.settle_together()  # which forgets the prepared names: what ran of the batches is not known
         error = self._failure(flight, failed)
         try:
             self.rollback()
@@ -196,6 +250,8 @@ class PostgresTogetherMixin:
         short (a signal), cannot be trusted: it is aborted, which rolls back what the server has not committed;
         the history rows say what it had."""
         committed: list[bool] = []
+        if self._prepared is not None:
+            self._prepared.forget()
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         try:
             while self._flights:
@@ -224,6 +280,9 @@ class PostgresTogetherMixin:
             else:
                 error.statement, error.position = None, None
                 error.at_commit = failed == len(flight.items) - 1  # COMMIT is the segment's last item
+                # A prepared statement of premigrate's dropped by the migration (drivers/postgres_prepared.py).
+                error.prepared_gone = (exc.sqlstate == INVALID_STATEMENT_NAME
+                                       and type(flight.items[failed]) in (Call, Parse))
             error.message = _without_excerpt(str(exc))
         return error
 

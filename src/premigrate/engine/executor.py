@@ -241,10 +241,11 @@ class Executor(OwnWrites):
                         self.one_message.land(step, statements, started, rolled_back, timeouts, following)
                         return
                     except SqlError as exc:
-                        if not exc.two_commands:
+                        if not (exc.two_commands or exc.prepared_gone):
                             raise
-                        # An item the server reads as two commands, refused in a batch before it ran (the rest
-                        # rolled back): the migration runs again statement by statement, each in a message.
+                        # An item the server reads as two commands, refused in a batch before it ran, or a prepared
+                        # statement of premigrate's that the migration dropped (the rest rolled back): the migration
+                        # runs again statement by statement, each in a message.
                 with self.transaction(timeouts):
                     self._run_and_record(step, statements, started, rolled_back, timeouts)
             except SqlError as exc:
