@@ -23,9 +23,19 @@ def test_socket_closed_under_psycopg_is_connection_lost(db: TestDatabase) -> Non
     driver = driver_class("postgresql").connect(parse_url(db.url), DriverSettings(table="premigrate_history"))
     driver.prepare_session()
     conn = driver.conn  # type: ignore[attr-defined]
-    os.close(conn.pgconn.socket)  # the socket goes away beneath the connection: psycopg's select() fails on it
-    with pytest.raises(ConnectionLost) as caught:
-        driver.execute("SELECT 1")
+    fd = conn.pgconn.socket
+    os.close(fd)  # the socket goes away beneath the connection: psycopg's select() fails on it
+    try:
+        with pytest.raises(ConnectionLost) as caught:
+            driver.execute("SELECT 1")
+    finally:
+        # libpq still holds the number and closes it when the connection is finished, or garbage-collected later,
+        # by which time the number may be another test's socket or pytest's capture file (that took the whole
+        # test process down once). Give it a file of its own to close now.
+        placeholder = os.open(os.devnull, os.O_RDWR)
+        os.dup2(placeholder, fd)
+        os.close(placeholder)
+        driver.close()
     assert "connection socket closed" in caught.value.message
     assert not isinstance(caught.value, SqlError)
 
